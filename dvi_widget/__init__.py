@@ -1,0 +1,48 @@
+"""dvi_widget: see how a deep classifier learns, epoch by epoch, inside a notebook.
+
+A time-travelling visualization of training after DeepVisualInsight (Xianglin Yang et al.,
+AAAI 2022). Public names are imported lazily so that the engine runs in a plain script (and in
+CI) without the bundled front end, and ``import dvi_widget`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+#: public name -> module that defines it
+_PUBLIC = {
+    "Visualization": "visualization",
+    "default_palette": "visualization",
+    "Dataset": "datasets",
+    "load_digits": "datasets",
+    "load_fashion_mnist": "datasets",
+    "from_arrays": "datasets",
+    "Run": "run",
+    "DVI": "fit",
+    "Widget": "widget",
+}
+
+__all__ = sorted(_PUBLIC)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .datasets import Dataset, from_arrays, load_digits, load_fashion_mnist
+    from .fit import DVI
+    from .run import Run
+    from .visualization import Visualization, default_palette
+    from .widget import Widget
+
+
+def __getattr__(name: str) -> Any:  # noqa: ANN401 - lazy module attribute
+    if name in _PUBLIC:
+        module = importlib.import_module(f".{_PUBLIC[name]}", __name__)
+        value = getattr(module, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'dvi_widget' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)
