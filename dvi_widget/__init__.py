@@ -25,7 +25,17 @@ _PUBLIC = {
     "Widget": "widget",
 }
 
-__all__ = sorted(_PUBLIC)
+__all__ = [
+    "DVI",
+    "Dataset",
+    "Run",
+    "Visualization",
+    "Widget",
+    "default_palette",
+    "from_arrays",
+    "load_digits",
+    "load_fashion_mnist",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
     from .datasets import Dataset, from_arrays, load_digits, load_fashion_mnist

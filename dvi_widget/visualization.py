@@ -118,7 +118,9 @@ class Visualization:
         if two != 2:
             raise ValueError(f"Visualization.coords must be (T, N, 2), got {coords.shape}")
         if T == 0 or N == 0:
-            raise ValueError(f"Visualization needs at least one epoch and one sample, got {coords.shape}")
+            raise ValueError(
+                f"Visualization needs at least one epoch and one sample, got {coords.shape}"
+            )
         set_(self, "coords", coords)
         epochs = np.asarray(self.epochs, dtype=np.int64).reshape(-1)
         if epochs.shape != (T,):
@@ -157,7 +159,7 @@ class Visualization:
         names = [str(c) for c in self.class_names]
         C = len(names)
         top = int(max(labels.max(initial=-1), preds.max(initial=-1)))
-        if C <= top:
+        if top >= C:
             raise ValueError(f"Visualization.class_names has {C} names but class id {top} occurs")
         if labels.min(initial=0) < 0 or preds.min(initial=0) < 0:
             raise ValueError("Visualization.labels and predictions must be non-negative class ids")
@@ -238,6 +240,8 @@ class Visualization:
             raise ValueError(f"coords must be (T, N, 2) or (N, 2), got {coords.shape}")
         T, N = coords.shape[:2]
         labels = np.asarray(labels).reshape(-1)
+        if labels.shape != (N,):
+            raise ValueError(f"labels must be (N={N},) to match coords, got {labels.shape}")
         if predictions is None:
             predictions = np.broadcast_to(labels, (T, N))
         predictions = np.asarray(predictions)
