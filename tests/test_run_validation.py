@@ -1,0 +1,282 @@
+"""Bad input to Run gets a clear error, and nothing already recorded is lost."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from dvi_widget import run as run_module
+from dvi_widget.run import Run
+
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(40, 6)).astype(np.float32)
+Y = np.arange(40) % 3
+XT = RNG.normal(size=(10, 6)).astype(np.float32)
+YT = np.arange(10) % 3
+
+
+def mlp() -> nn.Sequential:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3))
+
+
+@pytest.fixture
+def run(tmp_path):
+    r = Run.create(tmp_path / "run", train=(X, Y), test=(XT, YT))
+    r.record(mlp())  # epoch 0, the thing that must survive every failure below
+    return r
+
+
+def snapshot(r: Run) -> dict[str, np.ndarray]:
+    return {s: np.array(r.representations(0, s)) for s in ("train", "test")}
+
+
+def assert_intact(r: Run, before: dict[str, np.ndarray]) -> None:
+    assert r.epochs == [0]
+    for s, arr in before.items():
+        np.testing.assert_array_equal(r.representations(0, s), arr)
+    leftovers = [p.name for p in (r.path / "epochs").iterdir() if p.name != "0000"]
+    assert leftovers == [], f"temporary folders left behind: {leftovers}"
+
+
+def test_unknown_layer_lists_valid_names(run):
+    before = snapshot(run)
+    with pytest.raises(ValueError, match=r"layer='fc9'.*Valid names: '0', '1', '2'"):
+        run.record(mlp(), layer="fc9")
+    assert_intact(run, before)
+
+
+def test_model_without_linear_needs_a_layer(tmp_path):
+    r = Run.create(tmp_path / "r", train=(X, Y))
+    with pytest.raises(ValueError, match="no nn.Linear"):
+        r.record(nn.Sequential(nn.ReLU()))
+
+
+class Diverged(nn.Module):
+    def __init__(self, where: str) -> None:
+        super().__init__()
+        self.where = where
+        self.body = nn.Linear(6, 5)
+        self.fc = nn.Linear(5, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.body(x)
+        if self.where == "representations":
+            h = h.clone()
+            h[3, 1] = float("nan")
+        out = self.fc(h)
+        return out
+
+
+def test_nan_representations_are_refused(run):
+    before = snapshot(run)
+    with pytest.raises(ValueError, match="representations contain NaN or Inf"):
+        run.record(Diverged("representations"))
+    assert_intact(run, before)
+
+
+def test_inf_logits_are_refused(run):
+    before = snapshot(run)
+    model = mlp()
+    with torch.no_grad():
+        model[2].bias[1] = float("inf")
+    with pytest.raises(ValueError, match="logits contain NaN or Inf"):
+        run.record(model, 1)
+    assert_intact(run, before)
+
+
+def test_representation_width_must_match_between_epochs(run):
+    before = snapshot(run)
+    with pytest.raises(ValueError, match="width 6 but earlier epochs"):
+        run.record(mlp(), layer="0", head_fn=lambda h: h[:, :3])  # input of layer 0: 6-d
+    assert_intact(run, before)
+
+
+def test_sample_counts_must_match(run):
+    before = snapshot(run)
+    with pytest.raises(ValueError, match="has 39 rows but the run has 40 samples"):
+        run.record_arrays(representations=(np.zeros((39, 5)), np.zeros((10, 5))),
+                          logits=(np.zeros((39, 3)), np.zeros((10, 3))))
+    model = mlp()
+    with pytest.raises(ValueError, match="feature_fn returned 3 rows for a batch of 40"):
+        run.record(model, feature_fn=lambda x: model[:2](x)[:3], head_fn=model[2])
+    assert_intact(run, before)
+
+
+def test_logits_width_must_match_the_classes(tmp_path):
+    r = Run.create(tmp_path / "r", train=(X, Y), class_names=["a", "b", "c", "d"])
+    with pytest.raises(ValueError, match="logits have 3 columns but the run has 4 classes"):
+        r.record(mlp())
+    assert r.epochs == []
+
+
+@pytest.mark.parametrize(
+    ("labels", "class_names", "error", "match"),
+    [
+        (np.arange(40) % 5, ["a", "b", "c"], ValueError, "labels go up to 4 but class_names"),
+        (np.r_[-1, np.arange(39) % 3], None, ValueError, "negative class ids"),
+        ((np.arange(40) % 3).astype(float), None, TypeError, "integer class ids"),
+        (np.arange(39) % 3, None, ValueError, "39 labels but the inputs have 40"),
+        (np.zeros((40, 3), dtype=int), None, ValueError, "1-D array of class ids"),
+    ],
+)
+def test_bad_labels(tmp_path, labels, class_names, error, match):
+    with pytest.raises(error, match=match):
+        Run.create(tmp_path / "r", train=(X, labels), class_names=class_names)
+    assert not (tmp_path / "r").exists()
+
+
+def test_empty_train_set(tmp_path):
+    with pytest.raises(ValueError, match="train has 0 samples"):
+        Run.create(tmp_path / "r", train=(X[:0], Y[:0]))
+
+
+def test_non_finite_inputs(tmp_path):
+    bad = X.copy()
+    bad[2, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        Run.create(tmp_path / "r", train=(bad, Y))
+
+
+def test_bad_metadata(tmp_path):
+    with pytest.raises(ValueError, match="metadata has 40 rows but the run has"):
+        Run.create(tmp_path / "r", train=(X, Y), test=(XT, YT), metadata={"noisy": np.ones(40)})
+    with pytest.raises(ValueError, match="reserved"):
+        Run.create(tmp_path / "r", train=(X, Y), metadata={"label": np.ones(40)})
+
+
+def test_epoch_recorded_twice_needs_overwrite(run):
+    before = snapshot(run)
+    other = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3))
+    with pytest.raises(FileExistsError, match="epoch 0 is already recorded.*overwrite=True"):
+        run.record(other, 0)
+    assert_intact(run, before)
+    run.record(other, 0, overwrite=True)
+    assert run.epochs == [0]
+    assert not np.array_equal(run.representations(0), before["train"])
+    with pytest.raises(ValueError, match="non-negative integer"):
+        run.record(other, -1)
+
+
+def test_failed_overwrite_keeps_the_old_epoch(run):
+    before = snapshot(run)
+    with pytest.raises(ValueError, match="NaN"):
+        run.record(Diverged("representations"), 0, overwrite=True)
+    assert_intact(run, before)
+
+
+def test_head_that_does_not_reproduce_the_output(tmp_path):
+    class LogSoftmaxInForward(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.body = nn.Linear(6, 5)
+            self.fc = nn.Linear(5, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.log_softmax(self.fc(torch.relu(self.body(x))), dim=1)
+
+    r = Run.create(tmp_path / "r", train=(X, Y))
+    model = LogSoftmaxInForward()
+    with pytest.raises(ValueError, match="does not reproduce the model's output.*head_fn"):
+        r.record(model)
+    assert r.epochs == []
+    # the documented fix works
+    r.record(model, head_fn=lambda h: torch.log_softmax(model.fc(h), dim=1))
+    assert r.epochs == [0]
+
+
+def test_unwritable_folder(tmp_path, monkeypatch):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    with pytest.raises(NotADirectoryError, match="cannot create the run folder"):
+        Run.create(blocker / "run", train=(X, Y))
+    # tests run as root, where chmod does not stop writes: make os.access say no instead
+    r = Run.create(tmp_path / "run", train=(X, Y))
+    r.record(mlp())
+    monkeypatch.setattr(run_module.os, "access", lambda path, mode: False)
+    with pytest.raises(PermissionError, match="not writable"):
+        r.record(mlp())
+    with pytest.raises(PermissionError, match="not writable"):
+        Run.create(tmp_path / "run2", train=(X, Y))
+    monkeypatch.undo()
+    assert r.epochs == [0]
+
+
+def test_existing_folders_are_not_clobbered(tmp_path, run):
+    with pytest.raises(FileExistsError, match="already holds a run.*Run.open"):
+        Run.create(run.path, train=(X, Y))
+    assert run.epochs == [0]
+    other = tmp_path / "photos"
+    other.mkdir()
+    (other / "cat.jpg").write_text("x")
+    with pytest.raises(FileExistsError, match="not a run folder"):
+        Run.create(other, train=(X, Y), overwrite=True)
+    assert (other / "cat.jpg").exists()
+    fresh = Run.create(run.path, train=(X, Y), overwrite=True)
+    assert fresh.epochs == []
+
+
+def test_incompatible_format_version(run):
+    meta_file = run.path / "run.json"
+    meta = json.loads(meta_file.read_text())
+    meta["format_version"] = 99
+    meta_file.write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="format version 99.*reads format version 1"):
+        Run.open(run.path)
+    meta_file.unlink()
+    with pytest.raises(FileNotFoundError, match="not a run folder"):
+        Run.open(run.path)
+
+
+def test_missing_checkpoint_files(tmp_path):
+    model = mlp()
+    good = tmp_path / "epoch_1.pt"
+    torch.save(model.state_dict(), good)
+    missing = tmp_path / "epoch_2.pt"
+    with pytest.raises(FileNotFoundError, match=str(missing)):
+        Run.from_checkpoints(tmp_path / "r", [good, missing], mlp, train=(X, Y), quiet=True)
+    with pytest.raises(FileNotFoundError, match="no checkpoint file matches"):
+        Run.from_checkpoints(tmp_path / "r", str(tmp_path / "nope_*.pt"), mlp, train=(X, Y))
+    assert not (tmp_path / "r").exists()  # nothing was created
+    with pytest.raises(ValueError, match="epoch number"):
+        Run.from_checkpoints(tmp_path / "r", [tmp_path / "final.pt"], mlp, train=(X, Y))
+
+
+def test_bad_checkpoint_contents(tmp_path):
+    torch.save({"optimizer": {"lr": 0.1}}, tmp_path / "epoch_0.pt")
+    with pytest.raises(ValueError, match="neither a state_dict"):
+        Run.from_checkpoints(tmp_path / "r", str(tmp_path / "epoch_*.pt"), mlp, train=(X, Y),
+                             quiet=True)
+    wrong = nn.Sequential(nn.Linear(6, 7), nn.ReLU(), nn.Linear(7, 3))
+    torch.save(wrong.state_dict(), tmp_path / "epoch_0.pt")
+    with pytest.raises(ValueError, match="does not fit the model architecture"):
+        Run.from_checkpoints(tmp_path / "r2", str(tmp_path / "epoch_*.pt"), mlp, train=(X, Y),
+                             quiet=True)
+
+
+def test_unrecorded_epoch_and_bad_split(run):
+    with pytest.raises(KeyError, match="epoch 7 is not recorded"):
+        run.representations(7)
+    with pytest.raises(ValueError, match="split must be"):
+        run.logits(0, "validation")
+
+
+def test_feature_model_with_wrong_architecture(run):
+    wrong = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
+    with pytest.raises(ValueError, match="does not match epoch 0's state_dict"):
+        Run.open(run.path, model=wrong).feature_model(0)
+
+
+def test_record_restores_training_mode_after_an_error(run):
+    model = Diverged("representations")
+    model.train()
+    model.fc.eval()  # a deliberately frozen part keeps its own mode
+    with pytest.raises(ValueError):
+        run.record(model, 1)
+    assert model.training and model.body.training and not model.fc.training
+    assert os.path.isdir(run.path / "epochs" / "0000")
