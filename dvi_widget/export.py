@@ -1,0 +1,164 @@
+"""Static exports of a widget's view: a PNG encoder, a plotly figure and a self-contained HTML page.
+
+The PNG encoder is hand-written (zlib + struct from the standard library) because Pillow is not a
+dependency; it writes 8-bit RGBA only, which is all the landscape needs.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import struct
+import zlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    import plotly.graph_objects as go
+
+
+def encode_png(rgba: np.ndarray) -> bytes:
+    """Encode an (H, W, 4) uint8 array as a PNG file (row 0 at the top)."""
+    img = np.ascontiguousarray(rgba, dtype=np.uint8)
+    if img.ndim != 3 or img.shape[2] != 4:
+        raise ValueError(f"encode_png needs an (H, W, 4) uint8 array, got shape {img.shape}")
+    H, W = img.shape[:2]
+    # Each scanline starts with filter type 0 (None).
+    raw = np.concatenate([np.zeros((H, 1), np.uint8), img.reshape(H, W * 4)], axis=1).tobytes()
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        crc = struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
+        return struct.pack(">I", len(data)) + body + crc
+
+    header = struct.pack(">IIBBBBB", W, H, 8, 6, 0, 0, 0)  # 8-bit, colour type 6 = RGBA
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
+
+
+def png_data_url(rgba: np.ndarray) -> str:
+    """``data:image/png;base64,...`` for an (H, W, 4) uint8 image."""
+    return "data:image/png;base64," + base64.b64encode(encode_png(rgba)).decode("ascii")
+
+
+def build_figure(vis: Any, pos: int, *, point_size: float = 4.0,  # noqa: ANN401
+                 show: str = "both") -> go.Figure:
+    """A plotly figure of one epoch: the landscape as a layout image, one Scattergl per class.
+
+    Misclassified samples get a dark outline; test samples are drawn half transparent.
+    """
+    import plotly.graph_objects as go
+
+    x0, x1, y0, y1 = (float(v) for v in vis.extent)
+    xy = vis.coords[pos]
+    labels = vis.labels
+    preds = vis.predictions[pos]
+    split = np.asarray(vis.split).astype(str)
+    keep = np.ones(len(labels), bool) if show == "both" else (split == show)
+    fig = go.Figure()
+    for c, name in enumerate(vis.class_names):
+        idx = np.flatnonzero((labels == c) & keep)
+        if idx.size == 0:
+            continue
+        r, g, b = (int(v) for v in vis.palette[c])
+        wrong = preds[idx] != c
+        fig.add_trace(go.Scattergl(
+            x=xy[idx, 0], y=xy[idx, 1], mode="markers", name=str(name),
+            customdata=np.stack([idx, preds[idx]], axis=1),
+            hovertemplate="#%{customdata[0]} pred %{customdata[1]}<extra>" + str(name) + "</extra>",
+            marker={
+                "size": point_size, "color": f"rgb({r},{g},{b})",
+                "opacity": 0.85,
+                "line": {"width": np.where(wrong, 1.5, 0.0), "color": "black"},
+            },
+        ))
+    land = vis.landscape[pos]
+    if land.shape[0] > 1 or land.shape[1] > 1:
+        fig.add_layout_image(
+            source=png_data_url(land), xref="x", yref="y", x=x0, y=y1, sizex=x1 - x0,
+            sizey=y1 - y0, sizing="stretch", layer="below", opacity=1.0,
+        )
+    fig.update_layout(
+        title=f"epoch {int(vis.epochs[pos])}", template="plotly_white",
+        xaxis={"range": [x0, x1], "showgrid": False, "zeroline": False},
+        yaxis={"range": [y0, y1], "showgrid": False, "zeroline": False, "scaleanchor": "x"},
+        legend={"itemsizing": "constant"}, width=720, height=640,
+    )
+    return fig
+
+
+_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>{title}</title></head>
+<body>
+<div id="dvi-root"></div>
+<script type="application/json" id="dvi-state">{state}</script>
+<script type="application/json" id="dvi-bundle">{bundle}</script>
+<script type="module">
+// A kernel-less model: the same render() as in Jupyter runs against this object.
+const b64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+const raw = JSON.parse(document.getElementById('dvi-state').textContent);
+const state = {{}};
+for (const [k, v] of Object.entries(raw)) {{
+  if (v && typeof v === 'object' && 'b64' in v) {{
+    const bytes = b64(v.b64);
+    state[k] = {{ view: new DataView(bytes.buffer), dtype: v.dtype, shape: v.shape }};
+  }} else state[k] = v;
+}}
+const listeners = new Map();
+const model = {{
+  get: (k) => state[k],
+  set(k, v) {{
+    state[k] = v;
+    for (const fn of listeners.get('change:' + k) || []) fn(v);
+  }},
+  on(name, fn) {{
+    for (const n of name.split(' ')) {{
+      if (!listeners.has(n)) listeners.set(n, new Set());
+      listeners.get(n).add(fn);
+    }}
+  }},
+  off(name, fn) {{
+    for (const n of (name || '').split(' ')) listeners.get(n)?.delete(fn);
+  }},
+  save_changes() {{}},
+  send() {{}},
+}};
+const code = b64(JSON.parse(document.getElementById('dvi-bundle').textContent));
+const url = URL.createObjectURL(new Blob([code], {{ type: 'text/javascript' }}));
+const mod = await import(url);
+const render = mod.render || mod.default.render;
+window.dviModel = model;
+window.dviCleanup = render({{ model, el: document.getElementById('dvi-root') }});
+</script>
+</body></html>
+"""
+
+
+def _jsonable_state(state: dict) -> dict:
+    out = {}
+    for k, v in state.items():
+        if isinstance(v, dict) and "view" in v and "dtype" in v:
+            out[k] = {"b64": base64.b64encode(bytes(v["view"])).decode("ascii"),
+                      "dtype": v["dtype"], "shape": v["shape"]}
+        else:
+            out[k] = v
+    return out
+
+
+def write_html(path: str | Path, state: dict, bundle: str, title: str = "dvi_widget") -> Path:
+    """Write a self-contained page: ``state`` (trait -> serialized value) and the bundle inline.
+
+    Binary buffers travel base64 encoded; the bundle is base64 too and imported from a Blob URL, so
+    no byte of it can end the surrounding ``<script>`` element and nothing is fetched from a CDN.
+    """
+    payload = json.dumps(_jsonable_state(state)).replace("</", "<\\/")
+    page = _PAGE.format(
+        title=title.replace("<", "&lt;"),
+        state=payload,
+        bundle=json.dumps(base64.b64encode(bundle.encode("utf-8")).decode("ascii")),
+    )
+    path = Path(path)
+    path.write_text(page, encoding="utf-8")
+    return path

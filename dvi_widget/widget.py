@@ -1,0 +1,380 @@
+"""The notebook widget: scatter of every sample over the decision landscape, epoch by epoch.
+
+Built on :class:`~dvi_widget.visualization.Visualization` only, so any arrays of the right shapes
+work. The front end (``js/src``, bundled to ``dvi_widget/static/widget.js``) knows nothing but the
+traits below.
+
+Synced traits (Python -> JS unless noted)
+-----------------------------------------
+Binary buffers are ``{"view": memoryview, "dtype": str, "shape": list}`` (C order, little endian;
+see :mod:`dvi_widget.serialize`); T epochs, N samples, C classes, H x W landscape pixels.
+
+================== ============================= ================================================
+trait              type / layout                 meaning
+================== ============================= ================================================
+``coords``         float32 (T, N, 2) buffer      positions normalised to [-1, 1] by ``extent``
+``labels``         uint8|uint16 (N,) buffer      given class id
+``predictions``    uint8|uint16 (T, N) buffer    predicted class id per epoch
+``confidence``     uint8 (T, N) buffer           top-1 probability * 255, rounded
+``split_codes``    uint8 (N,) buffer             index into ``split_names`` (0 = "train")
+``landscape``      uint8 (T, H, W, 4) buffer     RGBA, row 0 = top (max y), spans the extent
+``split_names``    list[str]                     "train", "test", then other categories
+``epochs``         list[int]                     recorded epoch numbers
+``class_names``    list[str]                     legend and hover text
+``palette``        list["#rrggbb"]               colour per class id (points and landscape)
+``epoch``          int, two-way                  current epoch *number* (must be in ``epochs``)
+``selection``      uint32 (K,) buffer, two-way   selected sample indices (lasso/box/search)
+``highlight_indices`` uint32 (K,) or None       others are dimmed
+``filter_indices`` uint32 (K,) buffer or None    only these are drawn
+``trail_indices``  uint32 (K,) buffer or None    draw these samples' paths over all epochs
+``show``           "both"|"train"|"test", 2-way  which split is drawn
+``color_by``       "label"|"prediction", 2-way   point colour
+``mark_misclassified`` bool                      misclassified: darker and larger
+``point_size``     float, two-way                point size in px
+``playing``/``speed``/``loop`` two-way           playback (speed in epochs per second)
+``transition_ms``  int                           duration of the GPU tween between epochs
+``mouse_mode``     "pan"|"lasso"|"box", 2-way    what a drag does (shift+drag always lassos)
+``height``         int                           canvas height in px
+``images``         uint8 (N, h, w[, 3]) or None  optional thumbnails shown on hover
+================== ============================= ================================================
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anywidget
+import numpy as np
+import pandas as pd
+import traitlets as t
+
+from .serialize import array_serialization
+from .visualization import Visualization
+
+if TYPE_CHECKING:  # pragma: no cover
+    import plotly.graph_objects as go
+
+#: The bundled front end, written by ``npm run build`` in ``js/``.
+BUNDLE_PATH = Path(__file__).parent / "static" / "widget.js"
+#: dtype of sample-index buffers (selection, highlight, filter, trails).
+INDEX_DTYPE = np.uint32
+
+_BUILD_HINT = (
+    "The widget's front-end bundle {path} is missing. Build it with "
+    "`cd js && npm ci && npm run build` (from the repository root), or install the package with "
+    "`pip install -e .`, which runs the same build."
+)
+
+
+def _small_int(values: np.ndarray, top: int) -> np.ndarray:
+    return np.ascontiguousarray(values, dtype=np.uint8 if top < 256 else np.uint16)
+
+
+def _thumbnails(images: np.ndarray | None, n: int) -> np.ndarray | None:
+    """Hover thumbnails as uint8 (N, h, w) grey or (N, h, w, 3) colour, channels last."""
+    if images is None:
+        return None
+    arr = np.asarray(images)
+    if arr.ndim == 4 and (arr.shape[1] == 1 or (arr.shape[1] == 3 and arr.shape[3] not in (1, 3))):
+        arr = arr.transpose(0, 2, 3, 1)  # torch layout (N, C, h, w)
+    if arr.ndim == 4 and arr.shape[3] == 1:
+        arr = arr[..., 0]
+    if arr.ndim not in (3, 4) or arr.shape[0] != n or (arr.ndim == 4 and arr.shape[3] != 3):
+        raise ValueError(f"images must be (N={n}, h, w), (N, h, w, 1|3) or (N, 1|3, h, w), got "
+                         f"shape {np.shape(images)}")
+    if arr.dtype != np.uint8:
+        arr = arr.astype(np.float32)
+        if not np.isfinite(arr).all():
+            raise ValueError("images contain NaN or Inf")
+        lo, hi = float(arr.min()), float(arr.max())
+        if lo < 0 or hi > 1:  # not in [0, 1]: rescale the whole stack to it
+            arr = (arr - lo) / max(hi - lo, 1e-12)
+        arr = np.round(arr * 255).astype(np.uint8)
+    return np.ascontiguousarray(arr)
+
+
+def _to_visualization(vis: object) -> Visualization:
+    if isinstance(vis, Visualization):
+        return vis
+    if hasattr(vis, "visualization"):
+        out = vis.visualization()
+        if isinstance(out, Visualization):
+            return out
+    raise TypeError(
+        "Widget(vis) needs a dvi_widget.Visualization (or an object with a .visualization() "
+        f"method returning one, such as a fitted DVI), got {type(vis).__name__}; build one from "
+        "arrays with Visualization.from_arrays(coords=..., labels=...)"
+    )
+
+
+class IndexArray(t.TraitType):
+    """A 1-D uint32 array of sample indices (or None); equal arrays do not re-notify."""
+
+    info_text = "a 1-D array of sample indices"
+
+    def validate(self, obj: Any, value: Any) -> np.ndarray | None:  # noqa: ANN401
+        if value is None:
+            return None
+        arr = np.asarray(value)
+        if arr.dtype == np.bool_:
+            raise TypeError(f"{self.name}: pass a boolean mask through the widget's methods")
+        if arr.size == 0:
+            return np.zeros(0, INDEX_DTYPE)
+        if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
+            raise TypeError(f"{self.name} must be a 1-D array of integer sample indices, got "
+                            f"dtype {arr.dtype} and shape {arr.shape}")
+        n = getattr(obj, "n_samples", None)
+        if arr.min() < 0 or (n is not None and arr.max() >= n):
+            raise ValueError(f"{self.name} indices must lie in [0, {n}); got min {arr.min()} "
+                             f"and max {arr.max()}")
+        return np.unique(arr).astype(INDEX_DTYPE)
+
+    def set(self, obj: t.HasTraits, value: Any) -> None:  # noqa: ANN401
+        new = self._validate(obj, value)
+        old = obj._trait_values.get(self.name, None)
+        same = (old is None and new is None) or (
+            old is not None and new is not None and np.array_equal(old, new))
+        if same:
+            return
+        obj._trait_values[self.name] = new
+        obj._notify_trait(self.name, old, new)
+
+
+def _index_trait(**tags: Any) -> IndexArray:  # noqa: ANN401
+    return IndexArray(default_value=None, allow_none=True).tag(
+        sync=True, **array_serialization, **tags)
+
+
+class Widget(anywidget.AnyWidget):
+    """Interactive view of a :class:`Visualization`: landscape, samples, playback, lasso.
+
+    Parameters
+    ----------
+    vis : Visualization or object with ``.visualization()``
+        What to show (e.g. a fitted :class:`~dvi_widget.DVI`, or ``Visualization.from_arrays``).
+    epoch : int, optional
+        Epoch number shown first (default: the last recorded epoch).
+    point_size : float, default=4
+        Point size in pixels; misclassified points are drawn 1.7x larger.
+    height : int, default=520
+        Canvas height in pixels.
+    show : {"both", "train", "test"}, default="both"
+    color_by : {"label", "prediction"}, default="label"
+    transition_ms : int, default=400
+        Duration of the animated move between epochs (0 = jump).
+    images : array, optional
+        Thumbnails shown on hover: (N, h, w), (N, h, w, 1|3) or (N, 1|3, h, w), uint8 or floats
+        in [0, 1]. Costs N*h*w(*3) bytes on the comm (47 MB for 60,000 28x28 images).
+    metadata : DataFrame, optional
+        Extra per-sample columns (N rows, train then test) for :meth:`selection_df`; defaults to
+        ``vis.metadata``.
+
+    Examples
+    --------
+    >>> w = Widget(dvi.visualization())          # doctest: +SKIP
+    >>> w                                         # doctest: +SKIP
+    >>> w.selection_df()                          # after a lasso   # doctest: +SKIP
+    """
+
+    coords = t.Any().tag(sync=True, **array_serialization)
+    labels = t.Any().tag(sync=True, **array_serialization)
+    predictions = t.Any().tag(sync=True, **array_serialization)
+    confidence = t.Any().tag(sync=True, **array_serialization)
+    split_codes = t.Any().tag(sync=True, **array_serialization)
+    landscape = t.Any().tag(sync=True, **array_serialization)
+    split_names = t.List(t.Unicode()).tag(sync=True)
+    epochs = t.List(t.Int()).tag(sync=True)
+    class_names = t.List(t.Unicode()).tag(sync=True)
+    palette = t.List(t.Unicode()).tag(sync=True)
+
+    epoch = t.Int(0).tag(sync=True)
+    selection = _index_trait(echo_update=False)
+    highlight_indices = _index_trait()
+    filter_indices = _index_trait()
+    trail_indices = _index_trait()
+    show = t.Enum(["both", "train", "test"], default_value="both").tag(sync=True)
+    color_by = t.Enum(["label", "prediction"], default_value="label").tag(sync=True)
+    mark_misclassified = t.Bool(True).tag(sync=True)
+    point_size = t.Float(4.0).tag(sync=True)
+    playing = t.Bool(False).tag(sync=True)
+    speed = t.Float(2.0).tag(sync=True)
+    loop = t.Bool(True).tag(sync=True)
+    transition_ms = t.Int(400).tag(sync=True)
+    mouse_mode = t.Enum(["pan", "lasso", "box"], default_value="pan").tag(sync=True)
+    height = t.Int(520).tag(sync=True)
+    images = t.Any(None, allow_none=True).tag(sync=True, **array_serialization)
+
+    if BUNDLE_PATH.is_file():
+        _esm = BUNDLE_PATH
+
+    def __init__(self, vis: object, *, epoch: int | None = None, point_size: float = 4.0,
+                 height: int = 520, show: str = "both", color_by: str = "label",
+                 transition_ms: int = 400, images: np.ndarray | None = None,
+                 metadata: pd.DataFrame | None = None, **kwargs: Any) -> None:  # noqa: ANN401
+        if not BUNDLE_PATH.is_file():
+            raise FileNotFoundError(_BUILD_HINT.format(path=BUNDLE_PATH))
+        if "_esm" not in type(self).__dict__ and not hasattr(type(self), "_esm"):
+            # built after this module was imported: read it now
+            self._esm = BUNDLE_PATH.read_text(encoding="utf-8")
+        self.vis = _to_visualization(vis)
+        v = self.vis
+        self.n_samples = v.n_samples
+        if metadata is None:
+            metadata = v.metadata
+        if metadata is not None and len(metadata) != v.n_samples:
+            raise ValueError(f"metadata must have N={v.n_samples} rows, got {len(metadata)}")
+        self.metadata = None if metadata is None else metadata.reset_index(drop=True)
+        split = np.asarray(v.split).astype(str)
+        names = ["train", "test"] + sorted(set(split.tolist()) - {"train", "test"})
+        codes = np.searchsorted(np.array(names[2:]), split) + 2 if len(names) > 2 else None
+        split_codes = np.where(split == "train", 0, np.where(split == "test", 1, 0))
+        if codes is not None:
+            other = (split != "train") & (split != "test")
+            split_codes = np.where(other, codes, split_codes)
+        top = v.n_classes - 1
+        x0, x1, y0, y1 = v.extent
+        scale = np.array([x1 - x0, y1 - y0], np.float64)
+        norm = ((v.coords - np.array([x0, y0])) / scale * 2 - 1).astype(np.float32)
+        super().__init__(
+            coords=norm,
+            labels=_small_int(v.labels, top),
+            predictions=_small_int(v.predictions, top),
+            confidence=np.round(np.clip(v.confidence, 0, 1) * 255).astype(np.uint8),
+            split_codes=split_codes.astype(np.uint8),
+            landscape=v.landscape,
+            split_names=names,
+            epochs=[int(e) for e in v.epochs],
+            class_names=list(v.class_names),
+            palette=["#{:02x}{:02x}{:02x}".format(*map(int, c)) for c in v.palette],
+            epoch=int(v.epochs[-1]) if epoch is None else int(epoch),
+            point_size=point_size, height=height, show=show, color_by=color_by,
+            transition_ms=transition_ms, images=_thumbnails(images, v.n_samples),
+            selection=np.zeros(0, INDEX_DTYPE), **kwargs,
+        )
+
+    # ------------------------------------------------------------------ validation
+    @t.validate("epoch")
+    def _check_epoch(self, proposal: dict) -> int:
+        value = int(proposal["value"])
+        if value not in self.epochs:
+            raise ValueError(f"epoch {value} was not recorded; choose one of {self.epochs}")
+        return value
+
+    @t.validate("point_size")
+    def _check_point_size(self, proposal: dict) -> float:
+        value = float(proposal["value"])
+        if not (0 < value <= 100):
+            raise ValueError(f"point_size must be in (0, 100] pixels, got {value}")
+        return value
+
+    # ------------------------------------------------------------------ cells -> view
+    def _indices(self, which: Any, name: str) -> np.ndarray | None:  # noqa: ANN401
+        """Indices from a boolean mask (length N), an index list/array/Index, or None."""
+        if which is None:
+            return None
+        arr = np.asarray(which)
+        if arr.dtype == np.bool_:
+            if arr.shape != (self.n_samples,):
+                raise ValueError(f"{name}: a boolean mask must have N={self.n_samples} entries, "
+                                 f"got shape {arr.shape}")
+            return np.flatnonzero(arr)
+        return np.atleast_1d(arr).astype(np.int64) if arr.size else np.zeros(0, np.int64)
+
+    def select(self, which: Any) -> Widget:  # noqa: ANN401
+        """Set the selection from a mask or indices (``None`` or ``[]`` clears); returns self."""
+        idx = self._indices(which, "select")
+        self.selection = np.zeros(0, INDEX_DTYPE) if idx is None else idx
+        return self
+
+    def highlight(self, which: Any = None) -> Widget:  # noqa: ANN401
+        """Dim every sample except ``which`` (mask or indices); ``None`` restores all; returns self.
+
+        Examples
+        --------
+        >>> w.highlight(df.index[df.noisy])          # doctest: +SKIP
+        """
+        self.set_trait("highlight_indices", self._indices(which, "highlight"))
+        return self
+
+    def filter_samples(self, which: Any = None) -> Widget:  # noqa: ANN401
+        """Draw only ``which`` (mask or indices); ``None`` shows all again; returns self."""
+        self.set_trait("filter_indices", self._indices(which, "filter_samples"))
+        return self
+
+    def trails(self, which: Any = None) -> Widget:  # noqa: ANN401
+        """Draw the paths of ``which`` across all epochs; ``None`` removes them; returns self."""
+        self.set_trait("trail_indices", self._indices(which, "trails"))
+        return self
+
+    def show_split(self, split: str = "both") -> Widget:
+        """Show "train", "test" or "both"; returns self."""
+        if split not in ("both", "train", "test"):
+            raise ValueError(f"show_split: split must be 'both', 'train' or 'test', got {split!r}")
+        self.show = split
+        return self
+
+    # ------------------------------------------------------------------ view -> cells
+    def _frame(self, idx: np.ndarray, pos: int) -> pd.DataFrame:
+        v = self.vis
+        labels = v.labels[idx]
+        preds = v.predictions[pos, idx]
+        names = np.asarray(v.class_names, dtype=object)
+        df = pd.DataFrame({
+            "index": idx.astype(np.int64),
+            "epoch": int(v.epochs[pos]),
+            "split": np.asarray(v.split)[idx],
+            "label": labels,
+            "class_name": names[labels],
+            "prediction": preds,
+            "predicted_name": names[preds],
+            "correct": labels == preds,
+            "confidence": v.confidence[pos, idx],
+            "x": v.coords[pos, idx, 0],
+            "y": v.coords[pos, idx, 1],
+        })
+        if self.metadata is not None:
+            extra = self.metadata.drop(columns=[c for c in self.metadata.columns
+                                                if c in df.columns])
+            df = pd.concat([df, extra.iloc[idx].reset_index(drop=True)], axis=1)
+        return df
+
+    def selection_df(self, epochs: str | None = None) -> pd.DataFrame:
+        """The selected samples as a DataFrame (empty when nothing is selected).
+
+        Parameters
+        ----------
+        epochs : None or "all"
+            None: one row per sample at the current epoch, indexed by sample index.
+            "all": one row per sample per epoch (its trajectory), sorted by index then epoch.
+
+        Examples
+        --------
+        >>> w.selection_df().groupby("class_name").size()     # doctest: +SKIP
+        """
+        idx = (np.zeros(0, np.int64) if self.selection is None
+               else self.selection.astype(np.int64))  # None only if a caller set it so
+        if epochs is None:
+            return self._frame(idx, self.vis.epoch_index(self.epoch)).set_index(
+                "index", drop=False).rename_axis(None)
+        if epochs != "all":
+            raise ValueError(f"selection_df(epochs=...) must be None or 'all', got {epochs!r}")
+        frames = [self._frame(idx, p) for p in range(self.vis.n_epochs)]
+        df = pd.concat(frames, ignore_index=True)
+        return df.sort_values(["index", "epoch"], kind="stable").reset_index(drop=True)
+
+    # ------------------------------------------------------------------ exports
+    def figure(self, epoch: int | None = None) -> go.Figure:
+        """A static plotly figure of one epoch (default: the current one) for reports."""
+        from .export import build_figure
+
+        pos = self.vis.epoch_index(self.epoch if epoch is None else epoch)
+        return build_figure(self.vis, pos, point_size=self.point_size, show=self.show)
+
+    def save_html(self, path: str | Path) -> Path:
+        """Write a self-contained HTML page of the interactive view (works offline, no kernel)."""
+        from .export import write_html
+
+        state = self.get_state()
+        keep = {k: v for k, v in state.items() if not k.startswith("_")}
+        return write_html(path, keep, BUNDLE_PATH.read_text(encoding="utf-8"))

@@ -1,0 +1,109 @@
+// A fake anywidget model with deterministic data, for browser tests and benchmarks.
+// Classes sit in tight clusters; epoch t moves every cluster to a different quadrant, so a known
+// lasso polygon encloses a known set of indices.
+
+export const LAND_COLORS = [[255, 0, 0], [0, 200, 0], [0, 0, 255], [255, 200, 0]];
+export const CENTERS = [[-0.5, 0.5], [0.5, 0.5], [-0.5, -0.5], [0.5, -0.5]];
+
+/** Cluster centre of class c at epoch position t (rotates one quadrant per epoch). */
+export const center = (c, t) => CENTERS[(c + t) % 4];
+
+export function makeState({ T = 3, N = 400, H = 32, W = 32, spread = 0.08, nTest = null, thumbs = true } = {}) {
+  const C = 4;
+  const coords = new Float32Array(T * N * 2);
+  const labels = new Uint8Array(N);
+  const predictions = new Uint8Array(T * N);
+  const confidence = new Uint8Array(T * N);
+  const splitCodes = new Uint8Array(N);
+  const test = nTest ?? Math.floor(N / 4);
+  let seed = 1;
+  const rand = () => {
+    seed = (seed * 16807) % 2147483647;
+    return seed / 2147483647;
+  };
+  for (let i = 0; i < N; i++) {
+    labels[i] = i % C;
+    splitCodes[i] = i >= N - test ? 1 : 0;
+  }
+  for (let t = 0; t < T; t++) {
+    for (let i = 0; i < N; i++) {
+      const [cx, cy] = center(labels[i], t);
+      const a = rand() * 2 * Math.PI;
+      const r = Math.sqrt(rand()) * spread;
+      coords[2 * (t * N + i)] = cx + r * Math.cos(a);
+      coords[2 * (t * N + i) + 1] = cy + r * Math.sin(a);
+      predictions[t * N + i] = i % 10 === 0 ? (labels[i] + 1) % C : labels[i];
+      confidence[t * N + i] = 128 + (i % 128);
+    }
+  }
+  // landscape: each quadrant one colour (row 0 = top), fully opaque
+  const landscape = new Uint8Array(T * H * W * 4);
+  for (let t = 0; t < T; t++) {
+    for (let r = 0; r < H; r++) {
+      for (let c = 0; c < W; c++) {
+        const q = (r < H / 2 ? 0 : 2) + (c < W / 2 ? 0 : 1);
+        const k = 4 * ((t * H + r) * W + c);
+        landscape.set([...LAND_COLORS[(q + t) % 4], 255], k);
+      }
+    }
+  }
+  // 8x8 grey thumbnails: a bar whose row is the class id (so a test can read the class back)
+  const images = new Uint8Array(N * 64);
+  for (let i = 0; i < N; i++) for (let c = 0; c < 8; c++) images[i * 64 + 2 * labels[i] * 8 + c] = 255;
+  const buf = (data, dtype, shape) => ({ view: new DataView(data.buffer), dtype, shape });
+  const epochs = Array.from({ length: T }, (_, t) => t * 5);
+  return {
+    coords: buf(coords, 'float32', [T, N, 2]),
+    labels: buf(labels, 'uint8', [N]),
+    predictions: buf(predictions, 'uint8', [T, N]),
+    confidence: buf(confidence, 'uint8', [T, N]),
+    split_codes: buf(splitCodes, 'uint8', [N]),
+    landscape: buf(landscape, 'uint8', [T, H, W, 4]),
+    split_names: ['train', 'test'],
+    epochs,
+    class_names: ['zero <b>0</b>', 'one', 'two', 'three'],
+    palette: ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728'],
+    epoch: epochs[0],
+    selection: null,
+    highlight_indices: null,
+    filter_indices: null,
+    trail_indices: null,
+    show: 'both',
+    color_by: 'label',
+    mark_misclassified: true,
+    point_size: 6,
+    playing: false,
+    speed: 4,
+    loop: true,
+    transition_ms: 200,
+    mouse_mode: 'pan',
+    height: 400,
+    images: thumbs ? buf(images, 'uint8', [N, 8, 8]) : null,
+  };
+}
+
+/** Minimal anywidget model: get/set/on/off/save_changes/send, change events fire synchronously. */
+export function makeModel(state) {
+  const listeners = new Map();
+  const saved = [];
+  return {
+    saved,
+    get: (k) => state[k],
+    set(k, v) {
+      state[k] = v;
+      for (const fn of [...(listeners.get(`change:${k}`) || [])]) fn(v);
+    },
+    on(name, fn) {
+      if (!listeners.has(name)) listeners.set(name, new Set());
+      listeners.get(name).add(fn);
+    },
+    off(name, fn) {
+      listeners.get(name)?.delete(fn);
+    },
+    listenerCount: () => [...listeners.values()].reduce((a, s) => a + s.size, 0),
+    save_changes() {
+      saved.push(Date.now());
+    },
+    send() {},
+  };
+}

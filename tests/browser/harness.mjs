@@ -1,0 +1,112 @@
+// Shared browser-test plumbing: a static server over the repository, a headless Debian chromium
+// (SwiftShader WebGL), and pixel access to screenshots.
+import { createReadStream, existsSync, statSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { createRequire } from 'node:module';
+import { extname, join, normalize } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const require = createRequire(join(ROOT, 'js', 'package.json'));
+const { chromium } = require('playwright-core');
+
+export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--use-angle=swiftshader',
+  '--enable-unsafe-swiftshader',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+
+const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.json': 'application/json' };
+
+/** Serve the repository read-only on 127.0.0.1 (random port). */
+export function serve() {
+  const server = createServer((req, res) => {
+    const path = normalize(decodeURIComponent(new URL(req.url, 'http://x').pathname));
+    const file = join(ROOT, path);
+    if (path === '/favicon.ico') {
+      res.writeHead(204).end();
+      return;
+    }
+    if (!file.startsWith(ROOT) || !existsSync(file) || !statSync(file).isFile()) {
+      res.writeHead(404).end('not found');
+      return;
+    }
+    res.writeHead(200, { 'content-type': TYPES[extname(file)] || 'application/octet-stream' });
+    createReadStream(file).pipe(res);
+  });
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${server.address().port}` }));
+  });
+}
+
+export async function launch() {
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+}
+
+/** Screenshot an element and return its RGBA pixels (decoded by the page itself). */
+export async function pixels(page, selector) {
+  const el = await page.$(selector);
+  const png = await el.screenshot({ type: 'png' });
+  const out = await page.evaluate(async (b64) => {
+    const img = new Image();
+    img.src = `data:image/png;base64,${b64}`;
+    await img.decode();
+    const c = document.createElement('canvas');
+    c.width = img.width;
+    c.height = img.height;
+    const ctx = c.getContext('2d');
+    ctx.drawImage(img, 0, 0);
+    const rgba = ctx.getImageData(0, 0, c.width, c.height).data;
+    const url = await new Promise((resolve) => {
+      const reader = new FileReader();
+      reader.onload = () => resolve(reader.result);
+      reader.readAsDataURL(new Blob([rgba]));
+    });
+    return { width: c.width, height: c.height, b64: url.slice(url.indexOf(',') + 1) };
+  }, png.toString('base64'));
+  return { width: out.width, height: out.height, data: Buffer.from(out.b64, 'base64') };
+}
+
+export const pixelAt = (px, x, y) => {
+  const k = 4 * (Math.round(y) * px.width + Math.round(x));
+  return Array.from(px.data.subarray(k, k + 4));
+};
+
+export const near = (a, b, tol = 40) => a.slice(0, 3).every((v, i) => Math.abs(v - b[i]) <= tol);
+
+/** Count pixels within `tol` of a colour. */
+export function countColor(px, rgb, tol = 40) {
+  let n = 0;
+  for (let k = 0; k < px.data.length; k += 4) {
+    if (Math.abs(px.data[k] - rgb[0]) <= tol && Math.abs(px.data[k + 1] - rgb[1]) <= tol
+      && Math.abs(px.data[k + 2] - rgb[2]) <= tol) n++;
+  }
+  return n;
+}
+
+/** Tiny test runner: named async tests, failures counted, exit code set. */
+export async function runTests(tests) {
+  let failed = 0;
+  for (const [name, fn] of tests) {
+    const t0 = Date.now();
+    try {
+      await fn();
+      console.log(`ok   ${name} (${Date.now() - t0} ms)`);
+    } catch (err) {
+      failed++;
+      console.log(`FAIL ${name}: ${err.stack || err}`);
+    }
+  }
+  console.log(failed ? `${failed} of ${tests.length} failed` : `all ${tests.length} passed`);
+  process.exitCode = failed ? 1 : 0;
+}
+
+export function assert(cond, msg) {
+  if (!cond) throw new Error(`assertion failed: ${msg}`);
+}

@@ -1,0 +1,267 @@
+"""Widget tests without a browser: serialization, state, selection -> DataFrame, errors, exports."""
+
+from __future__ import annotations
+
+import re
+import struct
+import zlib
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+from dvi_widget import widget as widget_module
+from dvi_widget.export import encode_png
+from dvi_widget.serialize import array_from_json, array_to_json
+from dvi_widget.visualization import Visualization
+from dvi_widget.widget import Widget
+
+needs_bundle = pytest.mark.skipif(
+    not widget_module.BUNDLE_PATH.is_file(),
+    reason="front-end bundle not built (cd js && npm ci && npm run build)",
+)
+
+
+def make_vis(T=3, N=60, C=3, H=8, W=8, seed=0, metadata=True) -> Visualization:
+    rng = np.random.default_rng(seed)
+    coords = rng.normal(size=(T, N, 2)).astype(np.float32)
+    labels = np.arange(N) % C
+    preds = np.tile(labels, (T, 1))
+    preds[:, ::7] = (labels[::7] + 1) % C
+    conf = rng.uniform(0.3, 1.0, size=(T, N)).astype(np.float32)
+    land = rng.integers(0, 256, size=(T, H, W, 4), dtype=np.uint8)
+    split = np.array(["train"] * (N - N // 4) + ["test"] * (N // 4))
+    md = pd.DataFrame({"noisy": np.arange(N) % 5 == 0}) if metadata else None
+    return Visualization.from_arrays(
+        coords=coords, labels=labels, predictions=preds, confidence=conf, landscape=land,
+        epochs=np.array([1, 5, 9][:T]), split=split, class_names=["a", "b", "c"][:C],
+        metadata=md,
+    )
+
+
+def front_end_value(arr: np.ndarray, dtype: str = "uint32") -> dict:
+    a = np.asarray(arr, dtype=dtype)
+    return {"view": memoryview(a.tobytes()), "dtype": dtype, "shape": list(a.shape)}
+
+
+# ------------------------------------------------------------------ serializer
+@pytest.mark.parametrize("dtype", ["float32", "uint8", "uint16", "int32", "uint32"])
+def test_serializer_round_trip_keeps_dtype_and_shape(dtype):
+    a = (np.arange(24) % 200).astype(dtype).reshape(2, 3, 4)
+    out = array_from_json(array_to_json(a))
+    assert out.dtype == a.dtype and out.shape == (2, 3, 4)
+    np.testing.assert_array_equal(out, a)
+
+
+def test_serializer_non_contiguous_and_float64():
+    a = np.arange(40, dtype=np.float64).reshape(4, 10)[:, ::3]  # non-contiguous float64
+    js = array_to_json(a)
+    assert js["dtype"] == "float32" and js["shape"] == [4, 4]
+    assert isinstance(js["view"], memoryview) and js["view"].nbytes == 4 * 4 * 4
+    np.testing.assert_array_equal(array_from_json(js), a.astype(np.float32))
+
+
+# ------------------------------------------------------------------ construction and state
+def test_missing_bundle_raises_with_build_hint(monkeypatch, tmp_path):
+    monkeypatch.setattr(widget_module, "BUNDLE_PATH", tmp_path / "absent.js")
+    with pytest.raises(FileNotFoundError, match="npm run build"):
+        Widget(make_vis())
+
+
+@needs_bundle
+def test_state_holds_binary_buffers_not_lists():
+    w = Widget(make_vis())
+    state = w.get_state()
+    expect = {"coords": ("float32", [3, 60, 2]), "labels": ("uint8", [60]),
+              "predictions": ("uint8", [3, 60]), "confidence": ("uint8", [3, 60]),
+              "split_codes": ("uint8", [60]), "landscape": ("uint8", [3, 8, 8, 4])}
+    for name, (dtype, shape) in expect.items():
+        assert isinstance(state[name]["view"], memoryview), name
+        assert (state[name]["dtype"], state[name]["shape"]) == (dtype, shape), name
+    coords = np.frombuffer(state["coords"]["view"], np.float32)
+    assert coords.min() >= -1 and coords.max() <= 1  # normalised by the shared extent
+    assert state["epoch"] == 9 and state["epochs"] == [1, 5, 9]
+    assert state["split_names"][:2] == ["train", "test"]
+    assert np.frombuffer(state["split_codes"]["view"], np.uint8).sum() == 15
+
+
+@needs_bundle
+def test_confidence_is_quantised_to_uint8():
+    vis = make_vis()
+    w = Widget(vis)
+    got = np.frombuffer(w.get_state()["confidence"]["view"], np.uint8).reshape(3, 60) / 255
+    np.testing.assert_allclose(got, vis.confidence, atol=1 / 255)
+
+
+@needs_bundle
+def test_accepts_object_with_visualization_method_and_rejects_others():
+    vis = make_vis()
+
+    class Fitted:
+        def visualization(self):
+            return vis
+
+    assert Widget(Fitted()).vis is vis
+    with pytest.raises(TypeError, match="Visualization"):
+        Widget(np.zeros((3, 2)))
+
+
+# ------------------------------------------------------------------ selection
+@needs_bundle
+def test_front_end_selection_becomes_dataframe():
+    vis = make_vis()
+    w = Widget(vis, epoch=5)
+    seen = []
+    w.observe(lambda change: seen.append(change["new"].tolist()), names="selection")
+    w.set_state({"selection": front_end_value([14, 3, 7])})
+    assert seen == [[3, 7, 14]]
+    assert w.selection.dtype == np.uint32
+    df = w.selection_df()
+    assert list(df["index"]) == [3, 7, 14]
+    assert list(df.columns[:11]) == ["index", "epoch", "split", "label", "class_name",
+                                     "prediction", "predicted_name", "correct", "confidence",
+                                     "x", "y"]
+    assert (df["epoch"] == 5).all()
+    np.testing.assert_allclose(df["x"], vis.coords[1, [3, 7, 14], 0])
+    np.testing.assert_allclose(df["confidence"], vis.confidence[1, [3, 7, 14]])
+    assert list(df["class_name"]) == ["a", "b", "c"]
+    assert list(df["prediction"]) == [0, 2, 0]  # 7 and 14 are misclassified
+    assert list(df["correct"]) == [True, False, False]
+    assert list(df["noisy"]) == [False, False, False]
+    assert list(df["split"]) == ["train"] * 3
+
+
+@needs_bundle
+def test_selection_df_all_epochs_is_a_trajectory():
+    vis = make_vis()
+    w = Widget(vis).select([2, 50])
+    df = w.selection_df(epochs="all")
+    assert len(df) == 6
+    assert list(df["index"]) == [2, 2, 2, 50, 50, 50] and list(df["epoch"]) == [1, 5, 9] * 2
+    np.testing.assert_allclose(df["y"].to_numpy()[:3], vis.coords[:, 2, 1])
+    assert list(df["split"].unique()) == ["train", "test"]
+
+
+@needs_bundle
+def test_empty_selection_is_valid():
+    w = Widget(make_vis())
+    assert w.selection.dtype == np.uint32 and w.selection.size == 0
+    assert w.selection_df().empty
+    w.set_state({"selection": front_end_value([])})
+    df = w.selection_df()
+    assert df.empty and "class_name" in df.columns
+
+
+@needs_bundle
+def test_same_selection_does_not_renotify():
+    w = Widget(make_vis())
+    seen = []
+    w.observe(lambda c: seen.append(1), names="selection")
+    w.select([1, 2])
+    w.select(np.array([2, 1], dtype=np.int64))
+    assert seen == [1]
+
+
+@needs_bundle
+def test_select_from_boolean_mask():
+    w = Widget(make_vis())
+    mask = np.zeros(60, bool)
+    mask[[4, 9]] = True
+    assert w.select(mask).selection.tolist() == [4, 9]
+
+
+# ------------------------------------------------------------------ bad input
+def test_coords_with_wrong_shape_are_rejected():
+    with pytest.raises(ValueError, match=r"\(T, N, 2\)"):
+        Visualization.from_arrays(coords=np.zeros((2, 5, 3)), labels=np.zeros(5, int))
+
+
+@needs_bundle
+def test_epoch_out_of_range():
+    w = Widget(make_vis())
+    with pytest.raises(ValueError, match=r"epoch 4 was not recorded; choose one of \[1, 5, 9\]"):
+        w.epoch = 4
+    with pytest.raises(ValueError, match="not recorded"):
+        Widget(make_vis(), epoch=100)
+
+
+@needs_bundle
+def test_selection_index_out_of_range():
+    w = Widget(make_vis())
+    with pytest.raises(ValueError, match=r"selection indices must lie in \[0, 60\)"):
+        w.set_state({"selection": front_end_value([3, 60])})
+    with pytest.raises(ValueError, match="must lie in"):
+        w.select([-1])
+    with pytest.raises(ValueError, match="N=60"):
+        w.highlight(np.ones(10, bool))
+
+
+@needs_bundle
+def test_cell_helpers_set_traits():
+    vis = make_vis()
+    w = Widget(vis)
+    w.highlight(vis.metadata["noisy"].to_numpy())
+    assert w.highlight_indices.tolist() == list(range(0, 60, 5))
+    w.highlight(None)
+    assert w.highlight_indices is None
+    assert w.trails([5, 1]).trail_indices.tolist() == [1, 5]
+    assert w.filter_samples([0, 1, 2]).filter_indices.tolist() == [0, 1, 2]
+    assert w.show_split("test").show == "test"
+    with pytest.raises(ValueError, match="split must be"):
+        w.show_split("val")
+
+
+# ------------------------------------------------------------------ exports
+def test_png_encoder_writes_valid_png():
+    img = np.zeros((3, 5, 4), np.uint8)
+    img[0, :, 0] = 255
+    img[..., 3] = 255
+    png = encode_png(img)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    w, h, depth, ctype = struct.unpack(">IIBB", png[16:26])
+    assert (w, h, depth, ctype) == (5, 3, 8, 6)
+    n = struct.unpack(">I", png[33:37])[0]
+    raw = zlib.decompress(png[41:41 + n])
+    rows = np.frombuffer(raw, np.uint8).reshape(3, 1 + 5 * 4)
+    np.testing.assert_array_equal(rows[:, 1:].reshape(3, 5, 4), img)
+
+
+@needs_bundle
+def test_figure_has_every_point_and_the_landscape():
+    w = Widget(make_vis())
+    fig = w.figure(epoch=1)
+    assert isinstance(fig, go.Figure)
+    assert sum(len(trace.x) for trace in fig.data) == 60
+    assert len(fig.data) == 3 and all(isinstance(tr, go.Scattergl) for tr in fig.data)
+    assert fig.layout.images[0].source.startswith("data:image/png;base64,")
+    assert fig.layout.title.text == "epoch 1"
+
+
+@needs_bundle
+def test_save_html_is_self_contained(tmp_path):
+    w = Widget(make_vis())
+    path = w.save_html(tmp_path / "view.html")
+    html = path.read_text()
+    assert not re.search(r"""(src|href)\s*=\s*["']?https?://""", html)
+    assert '"coords": {"b64"' in html and "<script type=\"module\">" in html
+    assert html.count("</script>") == 3
+
+
+@needs_bundle
+def test_bundle_built_after_import_is_read_at_construction(monkeypatch):
+    monkeypatch.delattr(Widget, "_esm")
+    w = Widget(make_vis())
+    assert w.get_state()["_esm"] == widget_module.BUNDLE_PATH.read_text(encoding="utf-8")
+
+
+@needs_bundle
+def test_images_become_channels_last_uint8_thumbnails():
+    torch_layout = np.linspace(0, 1, 60 * 2 * 3, dtype=np.float32).reshape(60, 1, 2, 3)
+    w = Widget(make_vis(), images=torch_layout)
+    assert w.images.shape == (60, 2, 3) and w.images.dtype == np.uint8
+    assert w.images[0, 0, 0] == 0 and w.images[-1, -1, -1] == 255
+    rgb = np.zeros((60, 4, 4, 3), np.uint8)
+    assert Widget(make_vis(), images=rgb).get_state()["images"]["shape"] == [60, 4, 4, 3]
+    with pytest.raises(ValueError, match="N=60"):
+        Widget(make_vis(), images=np.zeros((59, 4, 4)))
