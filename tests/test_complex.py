@@ -1,0 +1,175 @@
+"""kNN, UMAP fuzzy simplicial set (checked against umap-learn) and the (k)-BAVR complex."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from dvi_widget.complex import Complex, bavr_complex, fuzzy_simplicial_set, knn
+
+
+def _brute(X, Q=None, k=5):
+    self_q = Q is None
+    Q = X if Q is None else Q
+    D = np.linalg.norm(Q[:, None, :].astype(np.float64) - X[None, :, :], axis=2)
+    if self_q:
+        np.fill_diagonal(D, np.inf)
+    idx = np.argsort(D, axis=1, kind="stable")[:, :k]
+    return idx, np.take_along_axis(D, idx, 1)
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(5, 24)) * 3
+    X = (centers[rng.integers(0, 5, 600)] + rng.normal(size=(600, 24))).astype(np.float32)
+    return X
+
+
+def test_exact_knn_equals_brute_force(data):
+    idx, dist = knn(data, 10, method="exact", device="cpu")
+    bi, bd = _brute(data, k=10)
+    assert idx.dtype == np.int64 and dist.dtype == np.float32 and idx.shape == (600, 10)
+    assert (idx != np.arange(600)[:, None]).all()  # self excluded
+    np.testing.assert_allclose(dist, bd, rtol=1e-5, atol=1e-5)
+    assert np.mean(np.sort(idx, 1) == np.sort(bi, 1)) == 1.0
+    assert (np.diff(dist, axis=1) >= 0).all()
+
+
+def test_exact_knn_blocked_path_for_large_inputs():
+    # > 4096 points on the CPU use the symmetric blocked search: check rows of every block
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(4500, 8)).astype(np.float32)
+    idx, dist = knn(X, 12, method="exact", device="cpu")
+    rows = np.r_[0:5, 2040:2050, 4090:4100, 4495:4500]
+    bi, bd = _brute(X, X[rows], k=13)
+    bi, bd = bi[:, 1:], bd[:, 1:]  # column 0 is the row itself (distance 0)
+    np.testing.assert_allclose(dist[rows], bd, rtol=1e-5, atol=1e-5)
+    assert np.mean(np.sort(idx[rows], 1) == np.sort(bi, 1)) == 1.0
+    assert (idx != np.arange(4500)[:, None]).all()
+
+
+def test_exact_knn_with_query_and_chunks(data):
+    Q = data[:50] + 0.01
+    idx, dist = knn(data, 7, query=Q, method="exact", device="cpu")
+    bi, bd = _brute(data, Q, k=7)
+    np.testing.assert_allclose(dist, bd, rtol=1e-5, atol=1e-5)
+    assert (idx[:, 0] == np.arange(50)).all()  # the query's own source is its nearest point
+    it, dt = knn(torch.from_numpy(data), 7, method="exact", device="cpu", return_tensors=True)
+    assert isinstance(it, torch.Tensor) and it.shape == (600, 7)
+
+
+def test_auto_does_not_import_pynndescent_for_small_inputs():
+    # in a fresh interpreter: popping it from this one could force a numba recompile later
+    code = (
+        "import sys, numpy as np; from dvi_widget.complex import knn, bavr_complex; "
+        "X = np.random.default_rng(0).normal(size=(300, 8)).astype('float32'); "
+        "knn(X, 5, device='cpu'); bavr_complex(X, X[:40] * 0.5, 5, device='cpu'); "
+        "assert 'pynndescent' not in sys.modules, 'pynndescent was imported'"
+    )
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=root, env=env
+    )
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.slow
+def test_nndescent_recall(data):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(3000, 16)).astype(np.float32)
+    idx, dist = knn(X, 10, method="nndescent", seed=0)
+    ex, _ = knn(X, 10, method="exact", device="cpu")
+    recall = np.mean([len(np.intersect1d(a, b)) / 10 for a, b in zip(idx, ex, strict=True)])
+    assert recall >= 0.95
+    assert (idx != np.arange(3000)[:, None]).all()
+
+
+def test_knn_bad_input(data):
+    with pytest.raises(ValueError, match="at least 11 points"):
+        knn(data[:10], 10, device="cpu")
+    bad = data.copy()
+    bad[3, 3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        knn(bad, 5, device="cpu")
+    with pytest.raises(ValueError, match="method"):
+        knn(data, 5, method="kd-tree")
+    with pytest.raises(ValueError, match="2-D"):
+        knn(data[0], 5)
+
+
+@pytest.mark.parametrize("k", [5, 15])
+def test_fuzzy_simplicial_set_matches_umap(data, k):
+    umap_ = pytest.importorskip("umap.umap_")
+    X = data.copy()
+    X[11] = X[10]  # an exact duplicate: distance 0 inside the kNN (rho must skip it)
+    n = len(X)
+    idx, dist = knn(X, k, method="exact", device="cpu")
+    rows, cols, w = fuzzy_simplicial_set(idx, dist, n)
+    ours = sp.coo_matrix((w, (rows, cols)), shape=(n, n)).tocsr()
+    # umap's convention: the kNN includes the point itself at distance 0 in column 0
+    ki = np.concatenate([np.arange(n)[:, None], idx], 1)
+    kd = np.concatenate([np.zeros((n, 1), np.float32), dist], 1)
+    ref, _, _ = umap_.fuzzy_simplicial_set(
+        np.empty((n, 1)), k + 1, None, "euclidean", knn_indices=ki, knn_dists=kd
+    )
+    ref = ref.tocsr()
+    assert ours.nnz == ref.nnz
+    assert abs(ours - ref).max() < 1e-4
+    assert abs(ours - ours.T).max() == 0  # symmetric
+    assert w.max() <= 1.0 and w.min() > 0
+
+
+def test_bavr_edges_and_ids(data):
+    X = data[:200]
+    B = 0.5 * (data[200:260] + data[260:320])
+    k = 6
+    cx = bavr_complex(X, B, k, device="cpu")
+    assert isinstance(cx, Complex) and (cx.n_x, cx.n_b) == (200, 60)
+    assert cx.head.dtype == np.int64 and cx.weight.dtype == np.float32
+    assert (cx.head < cx.tail).all() and cx.tail.max() < 260
+    assert ((cx.weight > 0) & (cx.weight <= 1)).all()
+    kinds = cx.edge_kinds()
+    xx, xb, bb = (cx.head[kinds == t] * 1000 + cx.tail[kinds == t] for t in range(3))
+    # (a) X-X edges: exactly the symmetrised kNN graph of X
+    ix, _ = knn(X, k, method="exact", device="cpu")
+    a = {(min(i, j), max(i, j)) for i, row in enumerate(ix) for j in row}
+    assert set(xx.tolist()) <= {p * 1000 + q for p, q in a}
+    assert len(xx) >= 0.99 * len(a)  # only near-zero weights may be dropped
+    # (b) X-B edges: each x to its k nearest boundary points, B ids offset by n_x
+    ib, _ = knn(B, k, query=X, method="exact", device="cpu")
+    b = {i * 1000 + 200 + j for i, row in enumerate(ib) for j in row}
+    assert set(xb.tolist()) <= b and len(xb) >= 0.99 * len(b)
+    # (c) B-B edges only among boundary ids
+    assert (cx.head[kinds == 2] >= 200).all() and len(bb) >= 60 * k / 2
+    assert cx.knn_indices.shape == (200, k) and np.array_equal(cx.knn_indices, ix)
+    h2, t2, w2 = cx.both_directions()
+    assert len(h2) == 2 * cx.n_edges and np.array_equal(h2[: cx.n_edges], t2[cx.n_edges :])
+
+
+def test_bavr_without_boundary_and_small_b(data):
+    cx = bavr_complex(data[:100], None, 5, device="cpu")
+    assert cx.n_b == 0 and (cx.edge_kinds() == 0).all() and cx.n_edges > 0
+    cx = bavr_complex(data[:100], np.zeros((0, 24), np.float32), 5, device="cpu")
+    assert cx.n_b == 0
+    cx = bavr_complex(data[:100], data[100:103], 5, device="cpu")  # fewer B than k
+    assert cx.n_b == 3 and set(np.unique(cx.edge_kinds())) == {0, 1, 2}
+
+
+def test_bavr_bad_input(data):
+    with pytest.raises(ValueError, match="lower k"):
+        bavr_complex(data[:10], None, 15, device="cpu")
+    bad = data[:50].copy()
+    bad[0, 0] = np.inf
+    with pytest.raises(ValueError, match="NaN"):
+        bavr_complex(bad, None, 5, device="cpu")
+    with pytest.raises(ValueError, match="features"):
+        bavr_complex(data[:50], np.zeros((5, 3), np.float32), 5, device="cpu")
