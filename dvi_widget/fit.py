@@ -1,0 +1,961 @@
+"""Fit DeepVisualInsight to a recorded run, epoch by epoch: the :class:`DVI` estimator.
+
+Per epoch t (DVI §5): boundary samples B_t (§5.1) -> (k)-BAVR complex over X_t ∪ B_t (§5.2) ->
+gradient weights of Eq. 9 -> train the visualization model V_t = <φ_t, ψ_t>, warm-started from
+V_{t-1}, on Eq. 12 -> 2-D coordinates of every train and test sample and of B_t -> metrics (§6).
+After all epochs: one square frame shared by all epochs and a decision landscape per epoch.
+
+Training is fast by design: edges, vertices and weights stay on the device as tensors; each step
+samples a batch of edges in proportion to their membership weight, gathers the unique vertices
+of the batch (edge ends and a uniform pool of negatives), encodes each once and reuses the
+embedding across all its edges and negative pairs; it stops on a plateau of the loss.
+Choices the paper leaves open, made here:
+
+- negatives: ``negative_sample_rate`` per edge, drawn uniformly from a uniform pool of
+  ``batch_size`` vertices resampled every step (each negative is uniform over all vertices,
+  while a step encodes at most ``3 * batch_size`` vertices);
+- the reconstruction loss (Eq. 8) covers every unique vertex of the batch, samples *and*
+  boundary points: ψ must reproduce the boundary, where the landscape turns white;
+- representations are standardised inside the model (mean, overall RMS), and Eq. 8 is taken on
+  that scale, so λ2 means the same whatever the scale of a layer's activations;
+- the learning rate (Adam, 0.01 as in the paper) is divided by 10 at the first plateau of the
+  loss instead of every 8 epochs; the second plateau stops training.
+
+On disk (``run.path / "dvi"``), written atomically, one set of files per finished epoch::
+
+    epoch_00003.json   params + their hash, previous epoch, timings, steps, metrics (written last)
+    epoch_00003.pt     state_dict of V_t
+    epoch_00003.npz    coords (n_train + n_test, 2), boundary_2d, boundary_representations,
+                       boundary_pairs, knn (high-dim kNN of X_t, for eval_sem of epoch t+1)
+    landscape_00003.npz rgba, classes, confidence over the shared frame
+    frame.json         extent, epochs and the settings the landscapes were rendered with
+
+``fit(run, resume=True)`` reuses every epoch whose json carries the same parameter hash and the
+same previous epoch as this fit would use, so an interrupted fit continues after the last finished
+epoch. The frame depends on all epochs, so it and the landscapes are recomputed at the end of a
+fit whenever the extent (or the set of epochs) changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import losses
+from ._tensor import DeviceLike, resolve_device, to_numpy, to_tensor
+from .model import VisModel
+
+DVI_DIR = "dvi"
+FRAME_FILE = "frame.json"
+#: parameters that do not change the fitted visualization models (left out of the hash)
+_UNHASHED = frozenset({"verbose", "device", "compute_metrics", "grid_size", "extent_quantile",
+                       "extent_margin"})
+#: neighbourhood sizes of the evaluation (DVI §6)
+METRIC_KS = (10, 15, 20)
+ERR_NOT_FITTED = "This DVI instance is not fitted yet; call fit(run) or DVI.load(run) first."
+
+
+class NotFittedError(ValueError, AttributeError):
+    """Raised when a method needs a fitted :class:`DVI` (like scikit-learn's)."""
+
+
+# ------------------------------------------------------------------------------ helpers
+def _stem(epoch: int) -> str:
+    return f"epoch_{int(epoch):05d}"
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Write through ``write(tmp)`` into a temporary file next to ``path``, then rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _save_json(path: Path, obj: dict) -> None:
+    _atomic_write(path, lambda p: p.write_text(json.dumps(obj, indent=1, default=_json_default)))
+
+
+def _save_npz(path: Path, **arrays: np.ndarray) -> None:
+    def write(p: Path) -> None:
+        with open(p, "wb") as fh:
+            np.savez(fh, **arrays)
+
+    _atomic_write(path, write)
+
+
+def _json_default(obj: object) -> object:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"cannot serialise {type(obj).__name__}")
+
+
+def _finite(name: str, arr: np.ndarray) -> None:
+    if not np.isfinite(arr).all():
+        bad = int((~np.isfinite(arr)).any(axis=tuple(range(1, arr.ndim))).sum())
+        raise ValueError(f"{name} contains NaN or Inf values in {bad} row(s); check the recorded "
+                         "run (a diverged model?) before fitting.")
+
+
+def _fingerprint(run: Any, epoch: int) -> list[float]:  # noqa: ANN401
+    """A cheap checksum of an epoch's train representations (detects a re-recorded epoch)."""
+    reps = np.asarray(run.representations(epoch, "train"))
+    return [float(np.sum(reps, dtype=np.float64)), float(np.sum(reps[::7, ::3] ** 2,
+                                                                dtype=np.float64))]
+
+
+def robust_square_extent(
+    coords: np.ndarray, quantile: float = 0.001, margin: float = 0.1
+) -> np.ndarray:
+    """One square frame ``(x0, x1, y0, y1)`` around all points of all epochs.
+
+    Per axis the ``[quantile, 1 - quantile]`` range (so a few far outliers do not shrink the
+    picture), made square around its centre and padded by ``margin`` of its side.
+    """
+    pts = np.asarray(coords, dtype=np.float64).reshape(-1, 2)
+    pts = pts[np.isfinite(pts).all(axis=1)]
+    lo, hi = np.quantile(pts, [quantile, 1 - quantile], axis=0)
+    center = (lo + hi) / 2
+    half = max(float((hi - lo).max()) / 2, 1e-6) * (1 + margin)
+    return np.array([center[0] - half, center[0] + half, center[1] - half, center[1] + half])
+
+
+class _PlateauStopper:
+    """Early stopping on a plateau of the windowed mean loss, with learning-rate decay.
+
+    Every ``window`` steps the window's mean loss is compared with the best so far; a relative
+    improvement below ``tol`` counts as a bad window. After ``patience`` bad windows the learning
+    rate is divided by 10 (our step-based take on the paper's "decay by 10 every 8 epochs"), up
+    to ``decays`` times; the next plateau stops training.
+    """
+
+    def __init__(self, window: int, patience: int, tol: float, decays: int) -> None:
+        self.window, self.patience, self.tol, self.decays_left = window, patience, tol, decays
+        self.best = float("inf")
+        self.bad = 0
+        self.buffer: list[float] = []
+        self.history: list[float] = []
+
+    def update(self, loss: float, optimizer: torch.optim.Optimizer) -> bool:
+        """Record one step's loss; return True when training should stop."""
+        self.buffer.append(loss)
+        if len(self.buffer) < self.window:
+            return False
+        mean = float(np.mean(self.buffer))
+        self.buffer.clear()
+        self.history.append(mean)
+        if mean < self.best - self.tol * abs(self.best):
+            self.best, self.bad = mean, 0
+            return False
+        self.best = min(self.best, mean)
+        self.bad += 1
+        if self.bad < self.patience:
+            return False
+        if self.decays_left > 0:
+            self.decays_left -= 1
+            self.bad = 0
+            for group in optimizer.param_groups:
+                group["lr"] *= 0.1
+            return False
+        return True
+
+
+# ------------------------------------------------------------------------------ estimator
+class DVI:
+    """DeepVisualInsight: per-epoch 2-D projection and decision landscape of a recorded run.
+
+    Parameters
+    ----------
+    n_neighbors : int, default 15
+        k of the (k)-BAVR complex (§5.2) and of ``eval_sem`` (Eq. 11).
+    boundary_ratio : float, default 0.1
+        Boundary samples per epoch as a share of the training samples (§6: 0.1 N).
+    delta : float, default 0.1
+        δ of the δ-boundary (Def. 2), for synthesis and for the white landscape cells.
+    hidden : int | sequence of int | None, default None
+        Hidden widths of the encoder (decoder mirrored); None is the paper's ``[h/2] * 4``.
+    lambdas : (float, float, float), default (1.0, 1.0, 0.3)
+        Weights of the UMAP, reconstruction and temporal losses (Eq. 12).
+    beta : float, default 1.0
+        Exponent of the gradient weights (Eq. 8).
+    min_dist, spread : float, default 0.1, 1.0
+        UMAP curve parameters; ``a, b`` are fitted from them.
+    negative_sample_rate : int, default 5
+        Negative pairs per sampled edge.
+    batch_size : int, default 1024
+        Edges per training step. The negatives of a step are drawn from a uniform pool of as
+        many vertices, so a step encodes at most ``3 * batch_size`` vertices.
+    learning_rate : float, default 0.01
+        Adam's initial learning rate (§6); divided by 10 at the first plateau.
+    max_steps : int, default 1500
+        Step budget of the first fitted epoch (cold start).
+    warm_max_steps : int, default 400
+        Step budget of warm-started epochs (they start close to their optimum).
+    check_every, patience, tol : int, int, float, default 20, 3, 0.003
+        Early stopping: every ``check_every`` steps the mean loss of the window must improve on
+        the best by a relative ``tol``; after ``patience`` windows without that the learning rate
+        decays once, and after ``patience`` more training stops.
+    boundary_steps : int, default 8
+        Bisection steps of the boundary synthesis.
+    knn_method : {"auto", "exact", "nndescent"}, default "auto"
+    grid_size : int, default 256
+        Landscape cells per side.
+    extent_quantile, extent_margin : float, default 0.001, 0.1
+        The shared frame covers the per-axis ``[q, 1-q]`` quantiles of all coordinates of all
+        epochs, squared and padded by the margin.
+    compute_metrics : bool, default True
+        Score each epoch during fit (nn_pv, boundary_pv, PPR, temporal_pv; §6).
+    device : str, default "auto"
+        "auto" is CUDA when available, else the CPU.
+    random_state : int, default 0
+        Seeds model initialisation, sampling and boundary synthesis (per epoch), so a fit on the
+        CPU is deterministic and a resumed fit equals an uninterrupted one.
+    verbose : bool, default True
+        Show a progress bar over epochs.
+
+    Examples
+    --------
+    >>> dvi = DVI().fit(run)
+    >>> Widget(dvi.visualization())
+    """
+
+    def __init__(
+        self,
+        *,
+        n_neighbors: int = 15,
+        boundary_ratio: float = 0.1,
+        delta: float = 0.1,
+        hidden: int | Sequence[int] | None = None,
+        lambdas: tuple[float, float, float] = (1.0, 1.0, 0.3),
+        beta: float = 1.0,
+        min_dist: float = 0.1,
+        spread: float = 1.0,
+        negative_sample_rate: int = 5,
+        batch_size: int = 1024,
+        learning_rate: float = 0.01,
+        max_steps: int = 1500,
+        warm_max_steps: int = 400,
+        check_every: int = 20,
+        patience: int = 3,
+        tol: float = 0.003,
+        boundary_steps: int = 8,
+        knn_method: str = "auto",
+        grid_size: int = 256,
+        extent_quantile: float = 0.001,
+        extent_margin: float = 0.1,
+        compute_metrics: bool = True,
+        device: DeviceLike = "auto",
+        random_state: int = 0,
+        verbose: bool = True,
+    ) -> None:
+        self.n_neighbors = n_neighbors
+        self.boundary_ratio = boundary_ratio
+        self.delta = delta
+        self.hidden = hidden
+        self.lambdas = lambdas
+        self.beta = beta
+        self.min_dist = min_dist
+        self.spread = spread
+        self.negative_sample_rate = negative_sample_rate
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.max_steps = max_steps
+        self.warm_max_steps = warm_max_steps
+        self.check_every = check_every
+        self.patience = patience
+        self.tol = tol
+        self.boundary_steps = boundary_steps
+        self.knn_method = knn_method
+        self.grid_size = grid_size
+        self.extent_quantile = extent_quantile
+        self.extent_margin = extent_margin
+        self.compute_metrics = compute_metrics
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # -------------------------------------------------------------------- parameters
+    def get_params(self) -> dict[str, Any]:
+        """The constructor arguments, by name (scikit-learn style)."""
+        return {name: getattr(self, name) for name in _PARAM_NAMES}
+
+    def set_params(self, **params: Any) -> DVI:  # noqa: ANN401 - any parameter value
+        """Set constructor arguments by name; returns self."""
+        for name, value in params.items():
+            if name not in _PARAM_NAMES:
+                raise ValueError(f"unknown parameter {name!r}; valid: {sorted(_PARAM_NAMES)}")
+            setattr(self, name, value)
+        return self
+
+    def _params_hash(self) -> str:
+        params = {k: v for k, v in self.get_params().items() if k not in _UNHASHED}
+        params["hidden"] = None if self.hidden is None else (
+            self.hidden if isinstance(self.hidden, int) else list(self.hidden))
+        params["lambdas"] = list(self.lambdas)
+        text = json.dumps(params, sort_keys=True, default=str)
+        return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+    def _validate_params(self) -> None:
+        def check(name: str, ok: bool, what: str) -> None:
+            if not ok:
+                raise ValueError(f"{name} must be {what}, got {getattr(self, name)!r}")
+
+        check("n_neighbors", isinstance(self.n_neighbors, int) and self.n_neighbors >= 2,
+              "an int >= 2")
+        check("boundary_ratio", 0 <= self.boundary_ratio <= 10, "in [0, 10]")
+        check("delta", 0 <= self.delta < 1, "in [0, 1)")
+        check("lambdas", len(tuple(self.lambdas)) == 3 and all(v >= 0 for v in self.lambdas),
+              "three non-negative weights")
+        check("beta", self.beta >= 0, ">= 0")
+        check("min_dist", 0 <= self.min_dist < 3 * self.spread, "in [0, 3*spread)")
+        check("negative_sample_rate",
+              isinstance(self.negative_sample_rate, int) and self.negative_sample_rate >= 1,
+              "an int >= 1")
+        for name in ("batch_size", "max_steps", "warm_max_steps", "check_every", "patience",
+                     "boundary_steps", "grid_size"):
+            check(name, isinstance(getattr(self, name), int) and getattr(self, name) >= 1,
+                  "a positive int")
+        check("learning_rate", self.learning_rate > 0, "> 0")
+        check("tol", self.tol >= 0, ">= 0")
+        check("knn_method", self.knn_method in ("auto", "exact", "nndescent"),
+              'one of "auto", "exact", "nndescent"')
+        check("extent_quantile", 0 <= self.extent_quantile < 0.5, "in [0, 0.5)")
+        check("extent_margin", self.extent_margin >= 0, ">= 0")
+
+    # -------------------------------------------------------------------- fit
+    def fit(self, run: Any, epochs: Sequence[int] | None = None, resume: bool = True) -> DVI:  # noqa: ANN401
+        """Fit one visualization model per epoch of ``run`` (DVI §5), saving each as it finishes.
+
+        Parameters
+        ----------
+        run : dvi_widget.Run
+            The recorded run (representations, logits and heads per epoch).
+        epochs : sequence of int, optional
+            Epochs to fit (default all recorded ones), fitted in chronological order; epoch t is
+            warm-started from the previous epoch of this list.
+        resume : bool, default True
+            Reuse epochs already saved under ``run.path / "dvi"`` with the same parameters (and
+            the same previous epoch); False refits everything.
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        dev = resolve_device(self.device)
+        all_epochs = [int(e) for e in getattr(run, "epochs", [])]
+        if not all_epochs:
+            raise ValueError(f"run at {getattr(run, 'path', '?')} has no recorded epochs; record "
+                             "at least one with run.record(model, epoch) before fitting.")
+        if epochs is None:
+            chosen = sorted(all_epochs)
+        else:
+            chosen = sorted({int(e) for e in epochs})
+            missing = [e for e in chosen if e not in all_epochs]
+            if missing or not chosen:
+                raise ValueError(f"epochs={list(epochs)!r}: {missing or 'none'} not recorded; "
+                                 f"recorded epochs are {sorted(all_epochs)}")
+        n_train = int(run.n_train)
+        if n_train <= self.n_neighbors:
+            raise ValueError(f"the run has {n_train} training samples but n_neighbors="
+                             f"{self.n_neighbors}; need more samples than neighbours (lower "
+                             "n_neighbors or record more samples).")
+        self.run_ = run
+        self.device_ = dev
+        self.a_, self.b_ = losses.find_ab_params(self.spread, self.min_dist)
+        self.params_hash_ = self._params_hash()
+        self._models: dict[int, VisModel] = {}
+        self._heads: dict[int, torch.nn.Module] = {}
+        out = Path(run.path) / DVI_DIR
+        out.mkdir(parents=True, exist_ok=True)
+
+        from tqdm.auto import tqdm
+
+        done: list[int] = []
+        prev_epoch: int | None = None
+        chain_ok = resume
+        bar = tqdm(chosen, desc="DVI", unit="epoch", disable=not self.verbose)
+        try:
+            for epoch in bar:
+                if chain_ok and self._is_finished(out, epoch, prev_epoch, run):
+                    bar.set_postfix_str(f"epoch {epoch}: reused")
+                else:
+                    chain_ok = False
+                    info = self._fit_epoch(run, epoch, prev_epoch, out)
+                    bar.set_postfix_str(f"epoch {epoch}: {info['steps']} steps, "
+                                        f"{info['timings']['total']:.1f}s")
+                done.append(epoch)
+                prev_epoch = epoch
+        except KeyboardInterrupt:
+            warnings.warn(f"DVI.fit interrupted; finished epochs {done} are saved under {out}. "
+                          "Call fit(run) again to continue from there.", stacklevel=2)
+            if done:
+                self._finalize(run, done, out)
+            raise
+        finally:
+            bar.close()
+        self._finalize(run, done, out)
+        return self
+
+    def _is_finished(self, out: Path, epoch: int, prev_epoch: int | None, run: Any) -> bool:  # noqa: ANN401
+        meta_path = out / f"{_stem(epoch)}.json"
+        if not meta_path.exists():
+            return False
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, json.JSONDecodeError):
+            return False
+        return (
+            meta.get("params_hash") == self.params_hash_
+            and meta.get("previous_epoch") == prev_epoch
+            and meta.get("n_train") == int(run.n_train)
+            and meta.get("n_test") == int(run.n_test)
+            and np.allclose(meta.get("fingerprint", [np.nan, np.nan]), _fingerprint(run, epoch),
+                            rtol=1e-6, atol=0)
+            and (out / f"{_stem(epoch)}.pt").exists()
+            and (out / f"{_stem(epoch)}.npz").exists()
+        )
+
+    def _seed(self, epoch: int) -> int:
+        return (int(self.random_state) * 1_000_003 + int(epoch)) % (2**31 - 1)
+
+    def _fit_epoch(self, run: Any, epoch: int, prev_epoch: int | None, out: Path) -> dict:  # noqa: ANN401
+        from .boundary import synthesize_boundary
+        from .complex import bavr_complex, knn
+
+        dev = self.device_
+        seed = self._seed(epoch)
+        timings: dict[str, float] = {}
+        t_start = time.perf_counter()
+
+        X_np = np.array(run.representations(epoch, "train"), dtype=np.float32)
+        _finite(f"run.representations({epoch}, 'train')", X_np)
+        logits_np = np.array(run.logits(epoch, "train"), dtype=np.float32)
+        _finite(f"run.logits({epoch}, 'train')", logits_np)
+        n_train, h = X_np.shape
+        head = run.head(epoch, device=dev)
+
+        # §5.1 boundary samples, mixed in input space when f_t is available
+        t0 = time.perf_counter()
+        n_boundary = int(round(self.boundary_ratio * n_train))
+        feature_model = run.feature_model(epoch, device=dev) if n_boundary else None
+        inputs = run.inputs("train") if feature_model is not None else None
+        if inputs is None:
+            feature_model = None
+        if n_boundary:
+            bnd = synthesize_boundary(
+                X_np, logits_np, head, n_boundary, inputs=inputs, feature_model=feature_model,
+                delta=self.delta, steps=self.boundary_steps, device=dev, seed=seed,
+            )
+            B_np = np.asarray(bnd.representations, dtype=np.float32).reshape(-1, h)
+            pairs = np.asarray(bnd.pairs, dtype=np.int64).reshape(-1, 2)
+            boundary_note, boundary_space = str(bnd.note), str(bnd.space)
+        else:
+            B_np, pairs = np.zeros((0, h), np.float32), np.zeros((0, 2), np.int64)
+            boundary_note, boundary_space = "boundary_ratio=0: no boundary samples", "none"
+        if len(B_np) and not np.isfinite(B_np).all():
+            keep = np.isfinite(B_np).all(axis=1)
+            B_np, pairs = B_np[keep], pairs[keep]
+        timings["boundary"] = time.perf_counter() - t0
+
+        # §5.2 the (k)-BAVR complex over X ∪ B, and X's own kNN for eval_sem (Eq. 11)
+        t0 = time.perf_counter()
+        cx = bavr_complex(X_np, B_np, k=self.n_neighbors, method=self.knn_method, device=dev,
+                          seed=seed)
+        knn_idx = getattr(cx, "knn_indices", None)
+        if knn_idx is None or np.shape(knn_idx) != (n_train, self.n_neighbors):
+            knn_idx = knn(X_np, self.n_neighbors, method=self.knn_method, device=dev,
+                          seed=seed)[0]
+        knn_idx = to_numpy(knn_idx).astype(np.int64)
+        timings["complex"] = time.perf_counter() - t0
+
+        # Eq. 9 weights over all vertices, once per epoch
+        t0 = time.perf_counter()
+        U = to_tensor(np.concatenate([X_np, B_np]) if len(B_np) else X_np, dev)
+        weights = losses.gradient_weights(head, U, beta=self.beta)
+        timings["weights"] = time.perf_counter() - t0
+
+        # warm start and temporal term (§5.4)
+        torch.manual_seed(seed)
+        model = VisModel(input_dim=h, hidden=self.hidden).to(dev)
+        prev_params = None
+        similarity = float("nan")
+        if prev_epoch is not None:
+            state = torch.load(out / f"{_stem(prev_epoch)}.pt", map_location=dev,
+                               weights_only=True)
+            model.load_state_dict(state)
+            prev_params = [p.detach().clone() for p in model.parameters()]
+            with np.load(out / f"{_stem(prev_epoch)}.npz") as z:
+                prev_knn = z["knn"]
+            if prev_knn.shape == knn_idx.shape:
+                similarity = float(losses.semantic_similarity(
+                    torch.as_tensor(prev_knn), torch.as_tensor(knn_idx)).mean())
+            else:
+                similarity = 0.0
+        model.set_normalization(U[:n_train])
+
+        t0 = time.perf_counter()
+        gen = torch.Generator(device=dev)
+        gen.manual_seed(seed)
+        budget = self.max_steps if prev_epoch is None else self.warm_max_steps
+        train_info = self._train(model, U, weights, cx, prev_params, similarity, budget, gen)
+        timings["training"] = time.perf_counter() - t0
+
+        # embed every train and test sample, and B
+        t0 = time.perf_counter()
+        model.eval()
+        coords = self._encode(model, self._all_representations(run, epoch))
+        B_2d = self._encode(model, B_np) if len(B_np) else np.zeros((0, 2), np.float32)
+        timings["embed"] = time.perf_counter() - t0
+
+        metrics: dict[str, float] = {}
+        if self.compute_metrics:
+            t0 = time.perf_counter()
+            metrics = self._epoch_metrics(run, epoch, prev_epoch, model, head, coords, B_np,
+                                          B_2d, out)
+            timings["metrics"] = time.perf_counter() - t0
+        timings["total"] = time.perf_counter() - t_start
+
+        _atomic_write(out / f"{_stem(epoch)}.pt",
+                      lambda p: torch.save({k: v.detach().cpu() for k, v in
+                                            model.state_dict().items()}, p))
+        _save_npz(out / f"{_stem(epoch)}.npz", coords=coords, boundary_2d=B_2d,
+                  boundary_representations=B_np, boundary_pairs=pairs, knn=knn_idx)
+        info = {
+            "epoch": int(epoch), "previous_epoch": prev_epoch, "params_hash": self.params_hash_,
+            "params": self._json_params(), "n_train": int(run.n_train), "n_test": int(run.n_test),
+            "rep_dim": int(h), "fingerprint": _fingerprint(run, epoch),
+            "n_boundary": len(B_np), "boundary_space": boundary_space,
+            "boundary_note": boundary_note, "n_edges": int(len(cx.head)),
+            "eval_sem_mean": similarity, "a": self.a_, "b": self.b_,
+            "steps": train_info["steps"], "loss_history": train_info["history"],
+            "final_loss": train_info["final_loss"], "timings": timings, "metrics": metrics,
+        }
+        _save_json(out / f"{_stem(epoch)}.json", info)
+        self._models[int(epoch)] = model
+        return info
+
+    def _json_params(self) -> dict[str, Any]:
+        params = self.get_params()
+        params["device"] = str(params["device"])
+        params["hidden"] = None if self.hidden is None else (
+            self.hidden if isinstance(self.hidden, int) else list(self.hidden))
+        params["lambdas"] = list(self.lambdas)
+        return params
+
+    def _train(
+        self,
+        model: VisModel,
+        U: torch.Tensor,
+        weights: torch.Tensor,
+        cx: Any,  # noqa: ANN401 - complex.Complex
+        prev_params: list[torch.Tensor] | None,
+        similarity: float,
+        max_steps: int,
+        gen: torch.Generator,
+    ) -> dict:
+        """Train V_t on Eq. 12 with weight-proportional edge sampling (see module docstring)."""
+        dev = U.device
+        head = torch.as_tensor(to_numpy(cx.head), dtype=torch.long).to(dev)
+        tail = torch.as_tensor(to_numpy(cx.tail), dtype=torch.long).to(dev)
+        edge_w = torch.as_tensor(to_numpy(cx.weight), dtype=torch.float32).to(dev)
+        if len(head) == 0:
+            raise ValueError("the (k)-BAVR complex has no edges; cannot train the visualization "
+                             "model (are all representations identical?)")
+        n_u = len(U)
+        bs = self.batch_size
+        rate = self.negative_sample_rate
+        pool = min(n_u, bs)
+        a, b = self.a_, self.b_
+        lambdas = tuple(float(v) for v in self.lambdas)
+        use_temporal = prev_params is not None and lambdas[2] > 0
+        scale2 = float(model.scale) ** 2
+        opt = torch.optim.Adam(model.parameters(), lr=self.learning_rate)
+        stopper = _PlateauStopper(self.check_every, self.patience, self.tol, decays=1)
+        model.train()
+        step, loss_value = 0, float("nan")
+        for step in range(1, max_steps + 1):  # noqa: B007 - step is reported after the loop
+            e = torch.multinomial(edge_w, bs, replacement=True, generator=gen)
+            pool_ids = torch.randint(n_u, (pool,), device=dev, generator=gen)
+            neg = torch.randint(pool, (bs * rate,), device=dev, generator=gen)
+            verts = torch.cat([head[e], tail[e], pool_ids])
+            uniq, inv = torch.unique(verts, return_inverse=True)
+            x = U[uniq]
+            y, x_rec = model(x)
+            y_all = y[inv]
+            y_head, y_tail, y_pool = y_all[:bs], y_all[bs : 2 * bs], y_all[2 * bs :]
+            d2_pos = (y_head - y_tail).pow(2).sum(dim=1)
+            d2_neg = (y_head.repeat_interleave(rate, dim=0) - y_pool[neg]).pow(2).sum(dim=1)
+            _, _, l_umap = losses.umap_cross_entropy(d2_pos, d2_neg, a, b)
+            # Eq. 8 on standardised representations (divided by scale², a constant per epoch)
+            l_rec = losses.reconstruction_loss(x, x_rec, weights[uniq]) / scale2
+            l_t = (losses.temporal_loss(model.parameters(), prev_params, similarity)
+                   if use_temporal else None)
+            loss = losses.total_loss(l_umap, l_rec, l_t, lambdas)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            loss_value = float(loss.detach())
+            if not np.isfinite(loss_value):
+                raise FloatingPointError(
+                    f"the DVI loss became {loss_value} at step {step}; lower learning_rate "
+                    f"(now {self.learning_rate}) or check the representations' scale.")
+            if stopper.update(loss_value, opt):
+                break
+        return {"steps": step, "history": stopper.history, "final_loss": loss_value}
+
+    # -------------------------------------------------------------------- embedding helpers
+    def _all_representations(self, run: Any, epoch: int) -> np.ndarray:  # noqa: ANN401
+        reps = np.array(run.representations(epoch, "train"), dtype=np.float32)
+        if int(run.n_test):
+            test = np.asarray(run.representations(epoch, "test"), dtype=np.float32)
+            _finite(f"run.representations({epoch}, 'test')", test)
+            reps = np.concatenate([reps, test])
+        return reps
+
+    @torch.no_grad()
+    def _encode(self, model: VisModel, reps: np.ndarray | torch.Tensor,
+                batch_size: int = 16384) -> np.ndarray:
+        dev = next(model.parameters()).device
+        out = [model.encode(to_tensor(reps[i : i + batch_size], dev))
+               for i in range(0, len(reps), batch_size)]
+        if not out:
+            return np.zeros((0, 2), np.float32)
+        return to_numpy(torch.cat(out)).astype(np.float32)
+
+    @torch.no_grad()
+    def _decode(self, model: VisModel, points: np.ndarray | torch.Tensor,
+                batch_size: int = 16384) -> torch.Tensor:
+        dev = next(model.parameters()).device
+        return torch.cat([model.decode(to_tensor(points[i : i + batch_size], dev))
+                          for i in range(0, len(points), batch_size)])
+
+    # -------------------------------------------------------------------- metrics
+    @torch.no_grad()
+    def _epoch_metrics(
+        self, run: Any, epoch: int, prev_epoch: int | None, model: VisModel,  # noqa: ANN401
+        head: torch.nn.Module, coords: np.ndarray, B_np: np.ndarray, B_2d: np.ndarray,
+        out: Path,
+    ) -> dict[str, float]:
+        """§6 metrics of one epoch: nn_pv, boundary_pv (k=10,15,20), PPR, temporal_pv."""
+        from .metrics import evaluate_epoch
+
+        n_train = int(run.n_train)
+        reps = self._all_representations(run, epoch)
+        kw: dict[str, Any] = {}
+        for split, sl in (("train", slice(0, n_train)), ("test", slice(n_train, len(reps)))):
+            X, Y = reps[sl], coords[sl]
+            if len(X) <= max(METRIC_KS):
+                continue
+            pred = head(to_tensor(X, self.device_)).argmax(dim=1)
+            pred_rec = head(self._decode(model, Y)).argmax(dim=1)
+            kw.update({f"X_{split}": X, f"Y_{split}": Y, f"pred_{split}": to_numpy(pred),
+                       f"pred_{split}_rec": to_numpy(pred_rec)})
+            if prev_epoch is not None:
+                kw[f"X_{split}_prev"] = np.array(run.representations(prev_epoch, split),
+                                                   dtype=np.float32)
+                with np.load(out / f"{_stem(prev_epoch)}.npz") as z:
+                    kw[f"Y_{split}_prev"] = z["coords"][sl]
+        if "X_train" not in kw:
+            return {}
+        return evaluate_epoch(B=B_np, B_2d=B_2d, ks=METRIC_KS, method=self.knn_method,
+                              device=self.device_, **kw)
+
+    # -------------------------------------------------------------------- the shared frame
+    def _finalize(self, run: Any, epochs: list[int], out: Path) -> None:  # noqa: ANN401
+        """Load fitted attributes, compute the shared extent and (re)render landscapes."""
+        self.epochs_ = list(epochs)
+        coords, bnd_2d, bnd_reps, infos = [], [], [], {}
+        for e in epochs:
+            with np.load(out / f"{_stem(e)}.npz") as z:
+                coords.append(z["coords"])
+                bnd_2d.append(z["boundary_2d"])
+                bnd_reps.append(z["boundary_representations"])
+            infos[e] = json.loads((out / f"{_stem(e)}.json").read_text())
+        self.coords_ = np.stack(coords).astype(np.float32)
+        self.boundary_ = bnd_2d
+        self.boundary_representations_ = bnd_reps
+        self.epoch_info_ = infos
+        self.n_steps_ = {e: infos[e]["steps"] for e in epochs}
+        extent = robust_square_extent(self.coords_, self.extent_quantile, self.extent_margin)
+        frame = {"extent": extent.tolist(), "epochs": list(epochs), "grid_size": self.grid_size,
+                 "delta": self.delta, "params_hash": self.params_hash_,
+                 "epoch_hashes": {str(e): infos[e]["params_hash"] for e in epochs}}
+        old = {}
+        if (out / FRAME_FILE).exists():
+            try:
+                old = json.loads((out / FRAME_FILE).read_text())
+            except (OSError, json.JSONDecodeError):
+                old = {}
+        same_frame = (
+            old.get("grid_size") == self.grid_size and old.get("delta") == self.delta
+            and old.get("params_hash") == self.params_hash_
+            and np.allclose(old.get("extent", [np.nan] * 4), extent, rtol=0, atol=1e-9)
+        )
+        landscape_times = dict(old.get("landscape_seconds", {})) if same_frame else {}
+        rendered_with = old.get("rendered_with", {}) if same_frame else {}
+        rgba, classes, conf = [], [], []
+        for e in epochs:
+            path = out / f"landscape_{int(e):05d}.npz"
+            # an epoch's landscape is reusable when the frame and that epoch's model are the same
+            fresh = (same_frame and path.exists()
+                     and rendered_with.get(str(e)) == infos[e].get("final_loss"))
+            if not fresh:
+                t0 = time.perf_counter()
+                img, cls, cf = self._render(run, e, extent)
+                landscape_times[str(e)] = time.perf_counter() - t0
+                rendered_with[str(e)] = infos[e].get("final_loss")
+                _save_npz(path, rgba=img, classes=cls, confidence=cf)
+            else:
+                with np.load(path) as z:
+                    img, cls, cf = z["rgba"], z["classes"], z["confidence"]
+            rgba.append(img)
+            classes.append(cls)
+            conf.append(cf)
+        frame["landscape_seconds"] = landscape_times
+        frame["rendered_with"] = rendered_with
+        _save_json(out / FRAME_FILE, frame)
+        self.extent_ = extent
+        self.landscape_ = np.stack(rgba)
+        self.landscape_classes_ = np.stack(classes)
+        self.landscape_confidence_ = np.stack(conf)
+        rows = []
+        for e in epochs:
+            row = {"epoch": e, **infos[e].get("timings", {}), "steps": infos[e]["steps"],
+                   "landscape": landscape_times.get(str(e), float("nan"))}
+            rows.append(row)
+        self.timings_ = pd.DataFrame(rows).set_index("epoch")
+
+    def _render(self, run: Any, epoch: int, extent: np.ndarray) -> tuple[np.ndarray, ...]:  # noqa: ANN401
+        from .landscape import render_landscape
+        from .visualization import default_palette
+
+        model = self._model(epoch)
+        head = self._head(epoch)
+        return render_landscape(model.decode, head, extent, size=self.grid_size,
+                                palette=default_palette(int(run.n_classes)), delta=self.delta,
+                                device=self.device_)
+
+    # -------------------------------------------------------------------- loading
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "epochs_"):
+            raise NotFittedError(ERR_NOT_FITTED)
+
+    def _check_epoch(self, epoch: int) -> int:
+        self._check_fitted()
+        if int(epoch) not in self.epochs_:
+            raise ValueError(f"epoch={epoch!r} is not fitted; fitted epochs are {self.epochs_}")
+        return int(epoch)
+
+    def _model(self, epoch: int) -> VisModel:
+        epoch = int(epoch)
+        if epoch not in self._models:
+            path = Path(self.run_.path) / DVI_DIR / f"{_stem(epoch)}.pt"
+            state = torch.load(path, map_location=self.device_, weights_only=True)
+            model = VisModel(input_dim=int(self.run_.rep_dim), hidden=self.hidden)
+            model.load_state_dict(state)
+            self._models[epoch] = model.to(self.device_)
+        return self._models[epoch].eval()
+
+    def _head(self, epoch: int) -> torch.nn.Module:
+        epoch = int(epoch)
+        if epoch not in self._heads:
+            self._heads[epoch] = self.run_.head(epoch, device=self.device_)
+        return self._heads[epoch]
+
+    @classmethod
+    def load(cls, run: Any, device: DeviceLike = "auto", verbose: bool = False) -> DVI:  # noqa: ANN401
+        """Read a fit back from ``run.path / "dvi"`` (e.g. in a new kernel).
+
+        ``run`` is a :class:`dvi_widget.Run` (or a path, opened with ``Run.open``). The epochs
+        loaded are the chain of finished epochs that share the parameters of the newest one.
+        """
+        if isinstance(run, (str, os.PathLike)):
+            from .run import Run
+
+            run = Run.open(run)
+        out = Path(run.path) / DVI_DIR
+        metas = sorted(out.glob("epoch_*.json"))
+        if not metas:
+            raise FileNotFoundError(f"no fitted DVI epochs under {out}; call DVI().fit(run) first")
+        infos = [json.loads(p.read_text()) for p in metas]
+        frame = json.loads((out / FRAME_FILE).read_text()) if (out / FRAME_FILE).exists() else {}
+        target = frame.get("params_hash", infos[-1]["params_hash"])
+        params = next(i["params"] for i in infos if i["params_hash"] == target)
+        params.update(device=device, verbose=verbose)
+        if isinstance(params.get("lambdas"), list):
+            params["lambdas"] = tuple(params["lambdas"])
+        self = cls(**params)
+        self._validate_params()
+        self.run_ = run
+        self.device_ = resolve_device(device)
+        self.a_, self.b_ = losses.find_ab_params(self.spread, self.min_dist)
+        self.params_hash_ = self._params_hash()
+        self._models, self._heads = {}, {}
+        by_epoch = {i["epoch"]: i for i in infos if i["params_hash"] == self.params_hash_}
+        wanted = frame.get("epochs") or sorted(by_epoch)
+        chain, prev = [], None
+        for e in wanted:
+            if e not in by_epoch or by_epoch[e]["previous_epoch"] != prev:
+                break
+            chain.append(e)
+            prev = e
+        if not chain:
+            raise FileNotFoundError(f"no consistent chain of fitted epochs under {out}")
+        self._finalize(run, chain, out)
+        return self
+
+    # -------------------------------------------------------------------- online use
+    def transform(self, representations: np.ndarray | torch.Tensor, epoch: int) -> np.ndarray:
+        """φ_t: project ``(n, h)`` representations of epoch ``epoch`` to ``(n, 2)`` points."""
+        epoch = self._check_epoch(epoch)
+        reps = self._check_rows("representations", representations, int(self.run_.rep_dim))
+        return self._encode(self._model(epoch), reps)
+
+    def project(
+        self, data: np.ndarray | torch.Tensor, epoch: int, kind: str = "auto"
+    ) -> np.ndarray:
+        """Project new inputs (through ``run.feature_model``) or representations to 2-D.
+
+        ``kind="auto"`` treats ``(n, h)`` arrays as representations and arrays shaped like the
+        recorded inputs as inputs; pass ``kind="inputs"`` or ``"representations"`` to force.
+        """
+        epoch = self._check_epoch(epoch)
+        if kind not in ("auto", "inputs", "representations"):
+            raise ValueError(f'kind must be "auto", "inputs" or "representations", got {kind!r}')
+        shape = tuple(np.shape(data))
+        h = int(self.run_.rep_dim)
+        input_shape = getattr(self.run_, "input_shape", None)
+        is_reps = len(shape) == 2 and shape[1] == h
+        is_inputs = input_shape is not None and shape[1:] == tuple(input_shape)
+        if kind == "representations" or (kind == "auto" and is_reps and not is_inputs):
+            return self.transform(data, epoch)
+        if not is_inputs and kind == "auto":
+            raise ValueError(f"project() got shape {shape}: expected (n, {h}) representations or "
+                             f"(n, *{input_shape}) inputs")
+        feature_model = self.run_.feature_model(epoch, device=self.device_)
+        if feature_model is None:
+            if is_reps:
+                return self.transform(data, epoch)
+            raise ValueError("project() got inputs but the run has no feature model for epoch "
+                             f"{epoch} (record it with the model, or pass representations)")
+        x = torch.as_tensor(np.asarray(data, dtype=np.float32))
+        _finite("inputs", x.numpy())
+        with torch.no_grad():
+            reps = torch.cat([feature_model(x[i : i + 1024].to(self.device_)).reshape(
+                min(1024, len(x) - i), -1) for i in range(0, len(x), 1024)])
+        return self.transform(reps, epoch)
+
+    def inverse_transform(self, points: np.ndarray | torch.Tensor, epoch: int) -> np.ndarray:
+        """ψ_t: ``(n, 2)`` points -> ``(n, h)`` representations."""
+        epoch = self._check_epoch(epoch)
+        pts = self._check_rows("points", points, 2)
+        return to_numpy(self._decode(self._model(epoch), pts)).astype(np.float32)
+
+    def inverse(
+        self, points: np.ndarray | torch.Tensor, epoch: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """2-D points -> ``(representations (n, h), probabilities (n, C))``: ψ_t, softmax(g_t)."""
+        epoch = self._check_epoch(epoch)
+        pts = self._check_rows("points", points, 2)
+        reps = self._decode(self._model(epoch), pts)
+        with torch.no_grad():
+            probs = torch.softmax(self._head(epoch)(reps).float(), dim=1)
+        return to_numpy(reps).astype(np.float32), to_numpy(probs).astype(np.float32)
+
+    @staticmethod
+    def _check_rows(name: str, arr: np.ndarray | torch.Tensor, width: int) -> np.ndarray:
+        a = to_numpy(arr) if isinstance(arr, torch.Tensor) else np.asarray(arr)
+        if a.ndim != 2 or a.shape[1] != width:
+            raise ValueError(f"{name} must be (n, {width}), got shape {a.shape}")
+        if len(a) == 0:
+            raise ValueError(f"{name} is empty (0 rows)")
+        a = np.array(a, dtype=np.float32)  # a writable copy (memmaps are read-only)
+        _finite(name, a)
+        return a
+
+    # -------------------------------------------------------------------- results
+    def score(self) -> pd.DataFrame:
+        """Per-epoch §6 metrics as a DataFrame (index: epoch; NaN where not applicable).
+
+        Columns ``nn_pv_{k}_{split}``, ``boundary_pv_{k}_{split}``, ``temporal_pv_{k}_{split}``
+        (k = 10, 15, 20; split train and test; temporal NaN for the first epoch), ``ppr_train``,
+        ``ppr_test`` (see :func:`dvi_widget.metrics.evaluate_epoch`).
+        Computed during fit (``compute_metrics=True``) or here on first call otherwise.
+        """
+        self._check_fitted()
+        out = Path(self.run_.path) / DVI_DIR
+        rows = []
+        prev = None
+        for e in self.epochs_:
+            info = self.epoch_info_[e]
+            metrics = info.get("metrics") or {}
+            if not metrics:
+                idx = self.epochs_.index(e)
+                B_np = self.boundary_representations_[idx]
+                metrics = self._epoch_metrics(self.run_, e, prev, self._model(e), self._head(e),
+                                              self.coords_[idx], B_np, self.boundary_[idx], out)
+                info["metrics"] = metrics
+            rows.append({"epoch": e, **metrics})
+            prev = e
+        from .metrics import metrics_table
+
+        return metrics_table({r.pop("epoch"): r for r in rows})
+
+    def visualization(self) -> Any:  # noqa: ANN401 - dvi_widget.visualization.Visualization
+        """Everything the widget shows, for all fitted epochs, as a :class:`Visualization`."""
+        from .visualization import Visualization, default_palette
+
+        self._check_fitted()
+        run = self.run_
+        preds, conf = [], []
+        for e in self.epochs_:
+            logits = np.concatenate([np.asarray(run.logits(e, "train"), dtype=np.float32)] + (
+                [np.asarray(run.logits(e, "test"), dtype=np.float32)] if int(run.n_test) else []))
+            z = logits - logits.max(axis=1, keepdims=True)
+            p = np.exp(z)
+            p /= p.sum(axis=1, keepdims=True)
+            preds.append(logits.argmax(axis=1))
+            conf.append(p.max(axis=1))
+        sizes = [len(b) for b in self.boundary_]
+        n_b = min(sizes) if sizes else 0
+        boundary = np.stack([b[:n_b] for b in self.boundary_]) if n_b > 0 else None
+        metadata = getattr(run, "metadata", None)
+        try:
+            metrics = self.score()
+        except Exception as err:  # noqa: BLE001 - metrics are optional in the view
+            warnings.warn(f"DVI metrics unavailable: {err}", stacklevel=2)
+            metrics = None
+        return Visualization(
+            epochs=np.asarray(self.epochs_), coords=self.coords_, extent=self.extent_,
+            landscape=self.landscape_, labels=np.asarray(run.labels("all")),
+            predictions=np.stack(preds), confidence=np.stack(conf), split=np.asarray(run.splits()),
+            class_names=list(run.class_names), palette=default_palette(int(run.n_classes)),
+            boundary=boundary, metadata=metadata if isinstance(metadata, pd.DataFrame) else None,
+            metrics=metrics, landscape_classes=self.landscape_classes_,
+            landscape_confidence=self.landscape_confidence_,
+        )
+
+
+_PARAM_NAMES = tuple(
+    name for name in DVI.__init__.__code__.co_varnames[1 : DVI.__init__.__code__.co_argcount
+                                                       + DVI.__init__.__code__.co_kwonlyargcount]
+)

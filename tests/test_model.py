@@ -1,0 +1,47 @@
+import pytest
+import torch
+from torch import nn
+
+from dvi_widget.model import VisModel, hidden_widths
+
+
+def _linear_widths(seq: nn.Sequential) -> list[tuple[int, int]]:
+    return [(m.in_features, m.out_features) for m in seq if isinstance(m, nn.Linear)]
+
+
+def test_default_architecture_is_the_papers():
+    model = VisModel(input_dim=512)
+    assert _linear_widths(model.encoder) == [(512, 256), (256, 256), (256, 256), (256, 256),
+                                             (256, 2)]
+    assert _linear_widths(model.decoder) == [(2, 256), (256, 256), (256, 256), (256, 256),
+                                             (256, 512)]
+    assert sum(isinstance(m, nn.ReLU) for m in model.encoder) == 4
+
+
+def test_hidden_int_and_sequence():
+    assert hidden_widths(64, 16) == [16, 16, 16, 16]
+    model = VisModel(input_dim=10, hidden=[8, 4])
+    assert _linear_widths(model.encoder) == [(10, 8), (8, 4), (4, 2)]
+    assert _linear_widths(model.decoder) == [(2, 4), (4, 8), (8, 10)]
+
+
+def test_forward_shapes_and_normalization_roundtrip():
+    torch.manual_seed(0)
+    x = torch.randn(50, 12) * 30 + 7
+    model = VisModel(input_dim=12, hidden=8)
+    model.set_normalization(x)
+    assert torch.allclose(model.shift, x.mean(0))
+    y, x_rec = model(x)
+    assert y.shape == (50, 2) and x_rec.shape == (50, 12)
+    # the decoder output is mapped back to the data's scale
+    assert torch.allclose(model.decode(y), x_rec)
+    assert "shift" in model.state_dict() and "scale" in model.state_dict()
+
+
+def test_constructor_is_keyword_only_and_validates():
+    with pytest.raises(TypeError):
+        VisModel(12)  # type: ignore[misc]
+    with pytest.raises(ValueError, match="hidden"):
+        VisModel(input_dim=12, hidden=[4, 0])
+    with pytest.raises(ValueError, match="input_dim"):
+        VisModel(input_dim=0)
