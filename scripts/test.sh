@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Set everything up (scripts/setup.sh), then run every check: ruff, and the whole pytest suite —
+# unit, slow, browser (headless chromium), the executed notebooks and the wheel packaging test
+# (a built wheel must contain the front-end bundle). Extra arguments go to pytest.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+t_start=$(date +%s)
+
+bash scripts/setup.sh
+
+echo "==> ruff check"
+t0=$(date +%s)
+.venv/bin/ruff check .
+echo "    [ruff: $(( $(date +%s) - t0 )) s]"
+
+echo "==> pytest (all tests, slow and browser ones included)"
+t0=$(date +%s)
+set +e
+.venv/bin/python -m pytest -ra --durations=15 "$@"
+rc=$?
+set -e
+echo "    [pytest: $(( $(date +%s) - t0 )) s]"
+if [[ $rc -eq 5 ]]; then
+    # pytest's "no tests collected": only acceptable when the repository truly has no test file.
+    if compgen -G "tests/test_*.py" >/dev/null; then
+        echo "error: pytest collected no tests although tests/test_*.py exist" >&2
+        exit 1
+    fi
+    echo "warning: no test files exist yet; nothing was tested" >&2
+    rc=0
+fi
+echo "==> test.sh finished in $(( $(date +%s) - t_start )) s (pytest exit code $rc)"
+exit $rc
