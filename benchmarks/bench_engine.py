@@ -16,6 +16,7 @@ includes numba's compile (about 30-40 s here), so it is fitted once on a small a
 from __future__ import annotations
 
 import argparse
+import ast
 import resource
 import shutil
 import sys
@@ -47,6 +48,16 @@ def small_cnn() -> nn.Module:
 def small_mlp() -> nn.Module:
     return nn.Sequential(nn.Flatten(), nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 64),
                          nn.ReLU(), nn.Linear(64, 10))
+
+
+def _parse_param(text: str) -> tuple[str, object]:
+    name, sep, value = text.partition("=")
+    if not sep:
+        raise SystemExit(f"--param needs NAME=VALUE, got {text!r}")
+    try:
+        return name, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return name, value
 
 
 def record_run(args: argparse.Namespace, path: Path) -> tuple[Run, float]:
@@ -129,8 +140,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--no-umap", action="store_true", help="skip the UMAP baselines")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                    help="a DVI parameter, e.g. --param learning_rate=0.003 (repeatable)")
     ap.add_argument("--out", type=Path, default=None, help="run folder (default: temporary)")
     args = ap.parse_args(argv)
+    args.param = dict(_parse_param(p) for p in args.param)
     if args.threads:
         torch.set_num_threads(args.threads)
     tmp = None
@@ -143,7 +157,7 @@ def main(argv: list[str] | None = None) -> None:
               f"(test accuracy {run.epoch_info(run.epochs[-1]).get('test_accuracy')})")
         t0 = time.perf_counter()
         dvi = DVI(device=args.device, grid_size=args.grid, random_state=args.seed,
-                  verbose=False).fit(run, resume=False)
+                  verbose=False, **args.param).fit(run, resume=False)
         t_fit = time.perf_counter() - t0
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         tim = dvi.timings_[["boundary", "complex", "weights", "training", "metrics", "landscape",

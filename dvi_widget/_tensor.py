@@ -44,7 +44,10 @@ def to_tensor(
     """Move an array or tensor to ``device`` as ``dtype`` (no copy when already there)."""
     if isinstance(x, torch.Tensor):
         return x.to(device=device, dtype=dtype)
-    return torch.as_tensor(np.ascontiguousarray(x), dtype=dtype, device=device)
+    arr = np.ascontiguousarray(x)
+    if not arr.flags.writeable:  # a read-only memmap: torch warns on sharing it, so copy
+        arr = arr.copy()
+    return torch.as_tensor(arr, dtype=dtype, device=device)
 
 
 def to_numpy(x: torch.Tensor | np.ndarray) -> np.ndarray:

@@ -215,6 +215,12 @@ class DVI:
         decays once, and after ``patience`` more training stops.
     boundary_steps : int, default 8
         Bisection steps of the boundary synthesis.
+    init_layout_iters, init_steps : int, default 200, 500
+        Cold start only (the first fitted epoch): a non-parametric UMAP layout of the complex is
+        optimised for ``init_layout_iters`` full-graph steps (:mod:`dvi_widget.layout`), and φ is
+        regressed onto it (ψ trained to reconstruct) for ``init_steps`` steps before the DVI
+        losses take over. It gives φ the clusters' global arrangement that parametric UMAP
+        finds only slowly. 0 disables it (random initialisation, as in the paper).
     knn_method : {"auto", "exact", "nndescent"}, default "auto"
     grid_size : int, default 256
         Landscape cells per side.
@@ -257,6 +263,8 @@ class DVI:
         patience: int = 3,
         tol: float = 0.003,
         boundary_steps: int = 8,
+        init_layout_iters: int = 200,
+        init_steps: int = 500,
         knn_method: str = "auto",
         grid_size: int = 256,
         extent_quantile: float = 0.001,
@@ -283,6 +291,8 @@ class DVI:
         self.patience = patience
         self.tol = tol
         self.boundary_steps = boundary_steps
+        self.init_layout_iters = init_layout_iters
+        self.init_steps = init_steps
         self.knn_method = knn_method
         self.grid_size = grid_size
         self.extent_quantile = extent_quantile
@@ -333,6 +343,9 @@ class DVI:
                      "boundary_steps", "grid_size"):
             check(name, isinstance(getattr(self, name), int) and getattr(self, name) >= 1,
                   "a positive int")
+        for name in ("init_layout_iters", "init_steps"):
+            check(name, isinstance(getattr(self, name), int) and getattr(self, name) >= 0,
+                  "an int >= 0")
         check("learning_rate", self.learning_rate > 0, "> 0")
         check("tol", self.tol >= 0, ">= 0")
         check("knn_method", self.knn_method in ("auto", "exact", "nndescent"),
@@ -515,6 +528,8 @@ class DVI:
         t0 = time.perf_counter()
         gen = torch.Generator(device=dev)
         gen.manual_seed(seed)
+        if prev_epoch is None and self.init_layout_iters and self.init_steps:
+            self._initialise(model, U, weights, cx, gen)
         budget = self.max_steps if prev_epoch is None else self.warm_max_steps
         train_info = self._train(model, U, weights, cx, prev_params, similarity, budget, gen)
         timings["training"] = time.perf_counter() - t0
@@ -560,6 +575,47 @@ class DVI:
             self.hidden if isinstance(self.hidden, int) else list(self.hidden))
         params["lambdas"] = list(self.lambdas)
         return params
+
+    def _initialise(
+        self,
+        model: VisModel,
+        U: torch.Tensor,
+        weights: torch.Tensor,
+        cx: Any,  # noqa: ANN401 - complex.Complex
+        gen: torch.Generator,
+    ) -> None:
+        """Cold start: regress φ onto a non-parametric layout of the complex (see ``layout``).
+
+        ψ is trained alongside on the reconstruction loss (Eq. 8), so the main training starts
+        from an autoencoder that already roughly inverts its own projection.
+        """
+        from .layout import pca_init, umap_layout
+
+        dev = U.device
+        head = torch.as_tensor(to_numpy(cx.head), dtype=torch.long).to(dev)
+        tail = torch.as_tensor(to_numpy(cx.tail), dtype=torch.long).to(dev)
+        edge_w = torch.as_tensor(to_numpy(cx.weight), dtype=torch.float32).to(dev)
+        if len(head) == 0:
+            return
+        target = umap_layout(
+            head, tail, edge_w, pca_init(U), self.a_, self.b_, n_iter=self.init_layout_iters,
+            negative_sample_rate=self.negative_sample_rate, generator=gen,
+        )
+        scale2 = float(model.scale) ** 2
+        opt = torch.optim.Adam(model.parameters(), lr=self.learning_rate)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=self.init_steps)
+        bs = min(len(U), 2 * self.batch_size)
+        model.train()
+        for _ in range(self.init_steps):
+            idx = torch.randint(len(U), (bs,), device=dev, generator=gen)
+            y, x_rec = model(U[idx])
+            fit_layout = (y - target[idx]).pow(2).sum(dim=1).mean()
+            l_rec = losses.reconstruction_loss(U[idx], x_rec, weights[idx]) / scale2
+            loss = fit_layout + self.lambdas[1] * l_rec
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
 
     def _train(
         self,
@@ -857,7 +913,7 @@ class DVI:
                 return self.transform(data, epoch)
             raise ValueError("project() got inputs but the run has no feature model for epoch "
                              f"{epoch} (record it with the model, or pass representations)")
-        x = torch.as_tensor(np.asarray(data, dtype=np.float32))
+        x = to_tensor(data, torch.device("cpu"))
         _finite("inputs", x.numpy())
         with torch.no_grad():
             reps = torch.cat([feature_model(x[i : i + 1024].to(self.device_)).reshape(

@@ -184,10 +184,21 @@ def semantic_similarity(previous_knn: torch.Tensor, current_knn: torch.Tensor) -
 def weight_drift(
     parameters: Iterable[torch.Tensor], previous_parameters: Iterable[torch.Tensor]
 ) -> torch.Tensor:
-    """``||W_t - W_{t-1}||^2`` summed over all parameters of φ and ψ (DVI Eq. 10)."""
-    terms = [(p - q.detach()).pow(2).sum() for p, q in zip(parameters, previous_parameters,
-                                                           strict=True)]
-    return torch.stack(terms).sum()
+    """``||W_t - W_{t-1}||^2 / ||W_{t-1}||^2`` over all parameters of φ and ψ (DVI Eq. 10).
+
+    Eq. 10 writes the plain squared distance. Summed over the ~10^5–10^6 weights of the paper's
+    autoencoder it outweighs the other terms by orders of magnitude and freezes every warm
+    epoch at its initialisation (measured: nn_pv fell epoch after epoch while the data changed).
+    Dividing by the previous weights' squared norm keeps Eq. 10's form and its pull towards
+    ``W_{t-1}`` but makes the term independent of the model's width: 1.0 means the weights
+    moved by as much as their own size.
+    """
+    params, prev = list(parameters), [q.detach() for q in previous_parameters]
+    if len(params) != len(prev):
+        raise ValueError(f"got {len(params)} parameters but {len(prev)} previous ones")
+    num = torch.stack([(p - q).pow(2).sum() for p, q in zip(params, prev, strict=True)]).sum()
+    den = torch.stack([q.pow(2).sum() for q in prev]).sum().clamp_min(1e-12)
+    return num / den
 
 
 def temporal_loss(

@@ -92,8 +92,12 @@ def test_semantic_similarity_counts_shared_neighbours():
 def test_temporal_loss_is_similarity_times_weight_drift():
     p = [torch.tensor([1.0, 2.0]), torch.tensor([[3.0]])]
     q = [torch.tensor([1.0, 0.0]), torch.tensor([[1.0]])]
-    assert float(losses.weight_drift(p, q)) == pytest.approx(8.0)
-    assert float(losses.temporal_loss(p, q, torch.tensor([0.5, 1.0]))) == pytest.approx(6.0)
+    # squared distance 4 + 4 over the previous weights' squared norm 1 + 1
+    assert float(losses.weight_drift(p, q)) == pytest.approx(4.0)
+    assert float(losses.temporal_loss(p, q, torch.tensor([0.5, 1.0]))) == pytest.approx(3.0)
+    # independent of width: the same relative move of a 100x wider model gives the same drift
+    wide_p, wide_q = [x.repeat(100) for x in p[:1]], [x.repeat(100) for x in q[:1]]
+    assert float(losses.weight_drift(wide_p, wide_q)) == pytest.approx(4.0)
     assert float(losses.temporal_loss(p, p, 1.0)) == 0.0
 
 
