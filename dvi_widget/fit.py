@@ -12,10 +12,11 @@ embedding across all its edges and negative pairs; it stops on a plateau of the 
 Choices the paper leaves open, made here:
 
 - negatives: ``negative_sample_rate`` per edge, drawn uniformly from a uniform pool of
-  ``batch_size`` vertices resampled every step (each negative is uniform over all vertices,
-  while a step encodes at most ``3 * batch_size`` vertices);
-- the reconstruction loss (Eq. 8) covers every unique vertex of the batch, samples *and*
-  boundary points: ψ must reproduce the boundary, where the landscape turns white;
+  ``batch_size / 2`` vertices resampled every step (each negative is uniform over all vertices,
+  while a step encodes at most ``2.5 * batch_size`` vertices);
+- the reconstruction loss (Eq. 8) covers the batch's edge heads and the pool — samples *and*
+  boundary points (ψ must reproduce the boundary, where the landscape turns white) — so ψ runs
+  on about half of the vertices that φ encodes;
 - representations are standardised inside the model (mean, overall RMS), and Eq. 8 is taken on
   that scale, so λ2 means the same whatever the scale of a layer's activations;
 - the learning rate (Adam, 0.01 as in the paper) is divided by 10 at the first plateau of the
@@ -201,8 +202,8 @@ class DVI:
     negative_sample_rate : int, default 5
         Negative pairs per sampled edge.
     batch_size : int, default 1024
-        Edges per training step. The negatives of a step are drawn from a uniform pool of as
-        many vertices, so a step encodes at most ``3 * batch_size`` vertices.
+        Edges per training step. The negatives of a step are drawn from a uniform pool of half
+        as many vertices, so a step encodes at most ``2.5 * batch_size`` vertices.
     learning_rate : float, default 0.01
         Adam's initial learning rate (§6); divided by 10 at the first plateau.
     max_steps : int, default 1500
@@ -639,7 +640,7 @@ class DVI:
         n_u = len(U)
         bs = self.batch_size
         rate = self.negative_sample_rate
-        pool = min(n_u, bs)
+        pool = min(n_u, max(1, bs // 2))
         a, b = self.a_, self.b_
         lambdas = tuple(float(v) for v in self.lambdas)
         use_temporal = prev_params is not None and lambdas[2] > 0
@@ -655,14 +656,20 @@ class DVI:
             verts = torch.cat([head[e], tail[e], pool_ids])
             uniq, inv = torch.unique(verts, return_inverse=True)
             x = U[uniq]
-            y, x_rec = model(x)
+            y = model.encode(x)
+            # ψ runs on the edge heads and the pool only (about half the vertices of a step):
+            # both are spread over all vertices, and the decoder is half the cost of a step
+            rec = torch.zeros(len(uniq), dtype=torch.bool, device=dev)
+            rec[inv[:bs]] = True
+            rec[inv[2 * bs :]] = True
+            x_rec = model.decode(y[rec])
             y_all = y[inv]
             y_head, y_tail, y_pool = y_all[:bs], y_all[bs : 2 * bs], y_all[2 * bs :]
             d2_pos = (y_head - y_tail).pow(2).sum(dim=1)
             d2_neg = (y_head.repeat_interleave(rate, dim=0) - y_pool[neg]).pow(2).sum(dim=1)
             _, _, l_umap = losses.umap_cross_entropy(d2_pos, d2_neg, a, b)
             # Eq. 8 on standardised representations (divided by scale², a constant per epoch)
-            l_rec = losses.reconstruction_loss(x, x_rec, weights[uniq]) / scale2
+            l_rec = losses.reconstruction_loss(x[rec], x_rec, weights[uniq[rec]]) / scale2
             l_t = (losses.temporal_loss(model.parameters(), prev_params, similarity)
                    if use_temporal else None)
             loss = losses.total_loss(l_umap, l_rec, l_t, lambdas)
