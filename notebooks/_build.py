@@ -44,7 +44,9 @@ SMALL = os.environ.get("DVI_NOTEBOOK_SMALL") == "1"  # reduced sizes for the tes
 OUT = Path(os.environ.get("DVI_OUT_DIR", "out"))
 OUT.mkdir(parents=True, exist_ok=True)
 # the reduced setting also takes fewer optimisation steps per epoch of the visualization model
-DVI_PARAMS = {"max_steps": 200, "warm_max_steps": 100, "verbose": False} if SMALL else {}
+DVI_PARAMS = (
+    {"max_steps": 200, "warm_max_steps": 100, "init_steps": 200, "verbose": False} if SMALL else {}
+)
 torch.manual_seed(0)
 '''
 
