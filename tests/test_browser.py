@@ -57,7 +57,7 @@ def test_widget_in_headless_chromium(bundle, tmp_path):
     )
     print(proc.stdout)
     assert proc.returncode == 0, f"browser tests failed:\n{proc.stdout}\n{proc.stderr}"
-    assert "all 7 passed" in proc.stdout
+    assert "all 8 passed" in proc.stdout
 
 
 # ------------------------------------------------------------------ JupyterLab end to end

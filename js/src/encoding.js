@@ -25,32 +25,31 @@ export function pointSizes(size) {
 export const POINT_OPACITIES = [0.9, 1.0, 0.45, 0.75];
 
 /**
- * Build the points of one epoch.
+ * Build the points of one epoch as regl-scatterplot's array-oriented points, [x, y, z, w] each.
+ *
+ * Array-oriented points are used as given, while column-oriented ones ({x, y, z, w}) are turned
+ * into N fresh arrays on every draw; refilling `out` in place avoids that allocation per epoch.
  * @param {object} d decoded data (coords, labels, predictions, splitCodes, N, C)
  * @param {number} pos epoch position
  * @param {{colorBy: string, markMisclassified: boolean, highlight: Set<number>|null}} opts
+ * @param {number[][]|null} out points of an earlier call, refilled when given
+ * @returns {number[][]}
  */
-export function buildPoints(d, pos, opts) {
+export function buildPoints(d, pos, opts, out = null) {
   const { N, C } = d;
-  const x = new Float32Array(N);
-  const y = new Float32Array(N);
-  const z = new Float32Array(N);
-  const w = new Float32Array(N);
+  const points = out && out.length === N ? out : Array.from({ length: N }, () => [0, 0, 0, 0]);
   const base = pos * N;
   const coords = d.coords;
   const byPred = opts.colorBy === 'prediction';
   for (let i = 0; i < N; i++) {
-    x[i] = coords[2 * (base + i)];
-    y[i] = coords[2 * (base + i) + 1];
+    const p = points[i];
     const label = d.labels[i];
     const pred = d.predictions[base + i];
     const wrong = opts.markMisclassified && pred !== label ? 1 : 0;
-    if (opts.highlight && !opts.highlight.has(i)) {
-      z[i] = 2 * C;
-    } else {
-      z[i] = (byPred ? pred : label) + wrong * C;
-    }
-    w[i] = 2 * (d.splitCodes[i] > 0 ? 1 : 0) + wrong;
+    p[0] = coords[2 * (base + i)];
+    p[1] = coords[2 * (base + i) + 1];
+    p[2] = opts.highlight && !opts.highlight.has(i) ? 2 * C : (byPred ? pred : label) + wrong * C;
+    p[3] = 2 * (d.splitCodes[i] > 0 ? 1 : 0) + wrong;
   }
-  return { x, y, z, w };
+  return points;
 }

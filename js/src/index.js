@@ -1,12 +1,34 @@
 // dvi_widget front end: one view object per render(), all state in the model's traits.
 // Trait names and buffer layouts are documented in dvi_widget/widget.py.
-import createScatterplot from 'regl-scatterplot';
+import createRegl from 'regl';
+import createScatterplot, { createRenderer, createSpatialIndex } from 'regl-scatterplot';
 import { decodeArray, decodeIndices, encodeArray } from './codecs.js';
 import { buildPoints, pointColors, pointSizes, POINT_OPACITIES } from './encoding.js';
 import { acquirePlayer } from './player.js';
 import { CSS } from './style.js';
 
 const SPEEDS = [0.5, 1, 2, 4, 8];
+// The extensions regl-scatterplot's own createRegl() enables when present (float state textures,
+// float framebuffer and blending).
+const GL_EXTENSIONS = ['OES_texture_float', 'OES_element_index_uint', 'WEBGL_color_buffer_float', 'EXT_float_blend'];
+
+/**
+ * A regl-scatterplot renderer whose WebGL canvas has the plot's size.
+ *
+ * regl-scatterplot's default renderer draws into a window-sized, multisampled canvas and copies the
+ * plot's part out: with CPU WebGL (SwiftShader) every frame then pays for clearing, shading and
+ * resolving the whole window (at 60k points, a 1000x700 window and a 519x402 plot: ~140 ms per
+ * frame instead of ~110 ms). Points are drawn into a single-sample float framebuffer anyway, so
+ * multisampling the canvas (which only receives one full-screen triangle) changes no pixel.
+ * The caller resizes it with the plot and destroys it (the scatterplot leaves a given one alone).
+ */
+function createPlotRenderer() {
+  const canvas = document.createElement('canvas');
+  const gl = canvas.getContext('webgl', { antialias: false, preserveDrawingBuffer: true });
+  if (!gl) throw new Error('dvi_widget needs WebGL, which this browser does not provide');
+  const regl = createRegl({ gl, extensions: GL_EXTENSIONS.filter((e) => gl.getExtension(e)) });
+  return { renderer: createRenderer({ regl, canvas }), gl };
+}
 
 function h(tag, attrs = {}, children = []) {
   const e = document.createElement(tag);
@@ -31,7 +53,10 @@ class DviView {
     this.el = el;
     this.handlers = [];
     this.unsubscribers = [];
-    this.textures = new Map();
+    this.landTexPos = -1;
+    this.points = null; // regl-scatterplot points, refilled in place per draw
+    this.spatialIndices = new Map(); // epoch position -> KDBush index (ArrayBuffer)
+    this.drawnFilterKey = null;
     this.pendingDraw = null;
     this.drawing = false;
     this.drawCount = 0;
@@ -169,11 +194,16 @@ class DviView {
   // ------------------------------------------------------------------ plot
   createPlot() {
     const m = this.model;
-    const { width, height } = this.wrap.getBoundingClientRect();
+    const rect = this.wrap.getBoundingClientRect();
+    const width = Math.max(1, rect.width || 600);
+    const height = Math.max(1, rect.height || m.get('height'));
+    ({ renderer: this.renderer, gl: this.gl } = createPlotRenderer());
+    this.renderer.resize(width, height);
     this.scatterplot = createScatterplot({
+      renderer: this.renderer,
       canvas: this.canvas,
-      width: Math.max(1, width || 600),
-      height: Math.max(1, height || m.get('height')),
+      width,
+      height,
       pointSize: pointSizes(m.get('point_size')),
       pointColor: pointColors(m.get('palette')),
       colorBy: 'valueZ',
@@ -205,6 +235,7 @@ class DviView {
       this.resizeObserver = new ResizeObserver(() => {
         const r = this.wrap.getBoundingClientRect();
         if (r.width > 0 && r.height > 0) {
+          this.renderer.resize(r.width, r.height);
           this.scatterplot.set({ width: r.width, height: r.height });
           this.drawTrails();
         }
@@ -221,21 +252,24 @@ class DviView {
     });
   }
 
-  landscapeTexture(pos) {
-    if (!this.textures.has(pos)) {
-      const { landW: W, landH: H, landscape } = this.d;
-      const regl = this.scatterplot.get('regl');
-      const tex = regl.texture({
-        data: landscape.subarray(pos * H * W * 4, (pos + 1) * H * W * 4),
-        width: W,
-        height: H,
-        format: 'rgba',
-        min: 'linear',
-        mag: 'linear',
-      });
-      this.textures.set(pos, tex);
+  /**
+   * Show the landscape of epoch `pos` under the points.
+   *
+   * One texture, refilled per epoch: handing regl-scatterplot a different texture goes through
+   * `set()`, which always schedules one more full render on the next animation frame — a second
+   * frame per epoch change. Uploading one epoch's image (H*W*4 bytes) costs far less than a frame.
+   */
+  showLandscape(pos) {
+    if (pos === this.landTexPos) return;
+    const { landW: W, landH: H, landscape } = this.d;
+    const image = { data: landscape.subarray(pos * H * W * 4, (pos + 1) * H * W * 4), width: W, height: H };
+    if (!this.landTex) {
+      this.landTex = this.renderer.regl.texture({ ...image, format: 'rgba', min: 'linear', mag: 'linear' });
+      this.scatterplot.set({ backgroundImage: this.landTex });
+    } else {
+      this.landTex.subimage(image);
     }
-    return this.textures.get(pos);
+    this.landTexPos = pos;
   }
 
   visibleIndices() {
@@ -269,43 +303,91 @@ class DviView {
     const pos = this.pos;
     const tBuild = performance.now();
     const hl = decodeIndices(m.get('highlight_indices'));
-    const points = buildPoints(this.d, pos, {
+    this.points = buildPoints(this.d, pos, {
       colorBy: m.get('color_by'),
       markMisclassified: m.get('mark_misclassified'),
       highlight: hl ? new Set(hl) : null,
-    });
-    this.scatterplot.set({ backgroundImage: this.landscapeTexture(pos) });
+    }, this.points);
+    this.showLandscape(pos);
     const sel = decodeIndices(m.get('selection')) || new Uint32Array(0);
-    const visible = this.visibleIndices();
     const duration = Number(m.get('transition_ms')) || 0;
+    // The filter only depends on these two traits: while they are unchanged, keep the one
+    // regl-scatterplot holds instead of resetting and rebuilding it on every epoch.
+    const filterKey = [m.get('show'), m.get('filter_indices')];
+    const sameFilter = this.drawnFilterKey !== null
+      && filterKey.every((v, k) => v === this.drawnFilterKey[k]);
     const opts = {
       zDataType: 'categorical',
       wDataType: 'categorical',
       transition: transition && duration > 0,
       transitionDuration: duration,
-      preventFilterReset: false,
+      preventFilterReset: sameFilter,
+      spatialIndex: this.spatialIndices.get(pos),
     };
     if (sel.length) opts.select = Array.from(sel);
-    if (visible) opts.filter = visible;
+    if (!sameFilter) {
+      const visible = this.visibleIndices();
+      if (visible) opts.filter = visible;
+    }
+    this.drawnFilterKey = filterKey;
     const start = performance.now();
     this.el.dataset.lastBuildMs = (start - tBuild).toFixed(1);
     this.scatterplot
-      .draw(points, opts)
+      .draw(this.points, opts)
       .then(() => {
         if (this.destroyed) return;
+        if (!this.spatialIndices.has(pos)) this.spatialIndices.set(pos, this.scatterplot.get('spatialIndex'));
         this.drawCount += 1;
         const ds = this.el.dataset;
         ds.drawCount = String(this.drawCount);
         ds.drawnEpoch = String(m.get('epochs')[pos]);
         ds.lastDrawMs = (performance.now() - start).toFixed(1);
-        if (first) ds.firstRenderMs = (performance.now() - this.t0).toFixed(1);
+        if (first) {
+          ds.firstRenderMs = (performance.now() - this.t0).toFixed(1);
+          this.indexEpochsWhenIdle();
+        }
         this.drawTrails();
       })
-      .catch((err) => console.error('dvi_widget draw failed', err))
+      .catch((err) => {
+        this.drawnFilterKey = null;
+        console.error('dvi_widget draw failed', err);
+      })
       .finally(() => {
         this.drawing = false;
         if (this.pendingDraw) this.flushDraw();
       });
+  }
+
+  /**
+   * Build the spatial index (KDBush; hover and lasso use it) of every epoch while the page is idle.
+   *
+   * Unless handed an index, regl-scatterplot's draw() rebuilds it from all points: ~15 ms, half of
+   * an epoch change's JavaScript time at 60k points. One epoch per idle callback; epochs drawn
+   * before their turn keep the index draw() built. Memory: ~18 bytes per point and epoch.
+   */
+  indexEpochsWhenIdle() {
+    const { T, N, coords } = this.d;
+    const idle = window.requestIdleCallback ?? ((fn) => setTimeout(fn, 50));
+    const cancel = window.cancelIdleCallback ?? clearTimeout;
+    const step = () => {
+      this.cancelIndexing = null;
+      if (this.destroyed) return;
+      let pos = 0;
+      while (pos < T && this.spatialIndices.has(pos)) pos++;
+      if (pos === T) return;
+      const base = 2 * pos * N;
+      const xy = Array.from({ length: N }, (_, i) => [coords[base + 2 * i], coords[base + 2 * i + 1]]);
+      createSpatialIndex(xy, false).then((index) => {
+        if (this.destroyed) return;
+        if (!this.spatialIndices.has(pos)) this.spatialIndices.set(pos, index);
+        schedule();
+      });
+    };
+    const schedule = () => {
+      const id = idle(step);
+      this.cancelIndexing = () => cancel(id);
+    };
+    schedule();
   }
 
   // ------------------------------------------------------------------ selection
@@ -490,14 +572,14 @@ class DviView {
     }
     this.handlers = [];
     this.releasePlayer();
+    this.cancelIndexing?.();
     this.resizeObserver?.disconnect();
     for (const u of this.unsubscribers) this.scatterplot.unsubscribe(u);
-    for (const t of this.textures.values()) t.destroy();
-    this.textures.clear();
-    const gl = this.scatterplot.get('renderer')?.gl;
+    this.landTex?.destroy();
     this.scatterplot.destroy();
+    this.renderer.destroy(); // ours, so the scatterplot leaves it alive
     // Free the WebGL context now rather than at garbage collection: browsers cap live contexts.
-    gl?.getExtension('WEBGL_lose_context')?.loseContext();
+    this.gl.getExtension('WEBGL_lose_context')?.loseContext();
     this.root.remove();
   }
 }

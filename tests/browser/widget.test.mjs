@@ -25,6 +25,23 @@ async function toScreen(page, x, y) {
   return [box.x + box.width / 2 + x * s, box.y + box.height / 2 - y * s, box];
 }
 
+/** Drag a selection box of half-width r around data point (x, y); resolves with the selected ids. */
+async function boxSelect(page, x, y, r) {
+  await page.evaluate(() => { window.selectionBefore = window.model.get('selection'); });
+  const [x0, y0] = await toScreen(page, x - r, y + r);
+  const [x1, y1] = await toScreen(page, x + r, y - r);
+  await page.mouse.move(x0, y0);
+  await page.mouse.down();
+  await page.mouse.move(x1, y0, { steps: 4 });
+  await page.mouse.move(x1, y1, { steps: 4 });
+  await page.mouse.up();
+  await page.waitForFunction(() => window.model.get('selection') !== window.selectionBefore, null, { timeout: 5000 });
+  return page.evaluate(() => {
+    const v = window.model.get('selection');
+    return Array.from(new Uint32Array(v.view.buffer, v.view.byteOffset, v.shape[0]));
+  });
+}
+
 const waitDraws = (page, n) =>
   page.waitForFunction((k) => Number(document.querySelector('#view').dataset.drawCount) >= k, n, { timeout: 30000 });
 
@@ -122,6 +139,28 @@ const tests = [
     await page.waitForTimeout(100);
     assert((await page.evaluate(() => window.model.saved.length)) === nSaved, 'no echo of a Python-set selection');
     assert((await page.textContent('.dvi-status')).includes('2 selected'), 'status shows 2 selected');
+    await page.close();
+  }],
+
+  ['after epoch changes, box select finds the moved points and respects the split filter', async () => {
+    const page = await openFixture();
+    await page.waitForTimeout(300); // the other epochs' spatial indices are built while idle
+    await page.click('.dvi-mode-box');
+    await page.evaluate(() => window.model.set('epoch', 5));
+    await waitDraws(page, 2);
+    const moved = await boxSelect(page, ...center(2, 1), 0.2);
+    const class2 = Array.from({ length: 100 }, (_, k) => 4 * k + 2);
+    assert(JSON.stringify(moved) === JSON.stringify(class2), `epoch 5 selected ${moved.length}: ${moved.slice(0, 8)}`);
+    // the split filter, set once, must survive the next epoch change
+    await page.click('.dvi-clear');
+    await page.evaluate(() => window.model.set('show', 'test'));
+    await waitDraws(page, 3);
+    await page.evaluate(() => window.model.set('epoch', 10));
+    await waitDraws(page, 4);
+    const testOnly = await boxSelect(page, ...center(2, 2), 0.2);
+    const test2 = class2.filter((i) => i >= 300); // fixture: the last quarter is the test split
+    assert(JSON.stringify(testOnly) === JSON.stringify(test2), `epoch 10, test only: ${testOnly.length}: ${testOnly.slice(0, 8)}`);
+    assert(page.errors.length === 0, page.errors.join('\n'));
     await page.close();
   }],
 
