@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from ._checks import class_ids
+
 #: Fashion-MNIST class ids 0..9, as documented by Zalando Research.
 FASHION_MNIST_CLASSES = [
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -139,18 +141,7 @@ def _float_inputs(x: Any, name: str) -> np.ndarray:  # noqa: ANN401
 
 
 def _int_labels(y: Any, name: str, n: int) -> np.ndarray:  # noqa: ANN401
-    arr = _to_numpy(y, name)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D (one class id per sample), got shape {arr.shape}")
-    if len(arr) != n:
-        raise ValueError(f"{name} has {len(arr)} labels for {n} samples")
-    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
-        raise TypeError(
-            f"{name} must hold integer class ids, got dtype {arr.dtype}; use .astype(int)"
-        )
-    if len(arr) and arr.min() < 0:
-        raise ValueError(f"{name} contains negative class ids (min {int(arr.min())})")
-    return arr.astype(np.int64, copy=False)
+    return class_ids(_to_numpy(y, name), name, n)
 
 
 def _check_count(value: int | None, name: str, available: int) -> int:

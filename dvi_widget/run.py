@@ -47,6 +47,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ._checks import class_ids
 from ._tensor import resolve_device, to_numpy
 
 FORMAT_NAME = "dvi_widget.run"
@@ -113,21 +114,7 @@ def _inputs_array(x: ArrayLike, name: str) -> np.ndarray:
 
 
 def _labels_array(y: ArrayLike, name: str, n: int) -> np.ndarray:
-    arr = _as_numpy(y, name)
-    if arr.ndim == 2 and arr.shape[1] == 1:
-        arr = arr[:, 0]
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D array of class ids, got shape {arr.shape}")
-    if len(arr) != n:
-        raise ValueError(f"{name} has {len(arr)} labels but the inputs have {n} samples")
-    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
-        raise TypeError(
-            f"{name} must hold integer class ids, got dtype {arr.dtype}; "
-            "convert with .astype(int) (one-hot labels: use .argmax(1))"
-        )
-    if len(arr) and arr.min() < 0:
-        raise ValueError(f"{name} contains negative class ids (min {int(arr.min())})")
-    return arr.astype(np.int64, copy=False)
+    return class_ids(_as_numpy(y, name), name, n)
 
 
 def _package_version() -> str:
