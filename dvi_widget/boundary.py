@@ -251,187 +251,148 @@ def synthesize_boundary(
     threads = torch.get_num_threads()
     # bookkeeping on one thread, forward passes on the caller's threads (see cpu_threads)
     with cpu_threads(resolve_device(device), 1):
-        return _synthesize_boundary(
-            representations,
-            logits,
-            head,
-            n_samples,
-            inputs=inputs,
-            feature_model=feature_model,
-            delta=delta,
-            weight_range=weight_range,
-            steps=steps,
-            alpha=alpha,
-            device=device,
-            seed=seed,
-            max_rounds=max_rounds,
-            temperature=temperature,
-            batch_size=batch_size,
-            retarget=retarget,
-            stop_gap=stop_gap,
-            threads=threads,
+        dev = resolve_device(device)
+        if not isinstance(head, torch.nn.Module) and not callable(head):
+            raise TypeError(f"head must be a torch.nn.Module, got {type(head).__name__}.")
+        X = to_tensor(representations, dev)
+        L = to_tensor(logits, dev)
+        if X.ndim != 2 or L.ndim != 2 or X.shape[0] != L.shape[0]:
+            raise ValueError(
+                f"representations (N, h) and logits (N, C) must share N; got {tuple(X.shape)} and "
+                f"{tuple(L.shape)}."
+            )
+        if not bool(torch.isfinite(X).all()) or not bool(torch.isfinite(L).all()):
+            raise ValueError("representations or logits contain NaN/Inf; fix the recorded epoch.")
+        lo_w, hi_w = (float(v) for v in weight_range)
+        if not 0.0 <= lo_w < hi_w <= 1.0:
+            raise ValueError(f"weight_range must satisfy 0 <= lo < hi <= 1, got {weight_range!r}.")
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"alpha must be in [0, 1], got {alpha!r}.")
+        if steps < 1:
+            raise ValueError(f"steps must be >= 1, got {steps!r}.")
+        if n_samples < 0:
+            raise ValueError(f"n_samples must be >= 0, got {n_samples!r}.")
+        if inputs is not None and len(inputs) != X.shape[0]:
+            raise ValueError(
+                f"inputs has {len(inputs)} rows but representations has {X.shape[0]}; pass the "
+                "inputs of the same samples."
+            )
+        n, h = X.shape
+        n_classes = L.shape[1]
+        stop_gap = delta / 2 if stop_gap is None else float(stop_gap)
+        input_space = inputs is not None and feature_model is not None
+        space = "input" if input_space else "representation"
+        why = (
+            "mixed in input space: head(feature_model(mix))"
+            if input_space
+            else "mixed in representation space: head(mix of representations) "
+            + ("(no inputs given)" if inputs is None else "(no feature_model given)")
         )
+        if n_samples == 0:
+            return BoundarySamples.empty(h, space, f"n_samples=0; nothing synthesised; {why}")
+        if n_classes < 2:
+            return BoundarySamples.empty(
+                h, space, "the head has a single output; no boundary exists"
+            )
+        pred = L.argmax(dim=1)
+        present = torch.unique(pred)
+        if present.numel() < 2:
+            return BoundarySamples.empty(
+                h,
+                space,
+                f"the model predicts only class {int(present[0])} for every sample, so no pair of "
+                "differently-predicted samples exists; boundary synthesis skipped (B=0).",
+            )
 
+        gen = torch.Generator(device=dev)
+        gen.manual_seed(int(seed))
+        mixer = _Mixer(head, X, inputs, feature_model, dev, batch_size, threads)
 
-def _synthesize_boundary(
-    representations: ArrayLike,
-    logits: ArrayLike,
-    head: torch.nn.Module,
-    n_samples: int,
-    *,
-    inputs: np.ndarray | torch.Tensor | None = None,
-    feature_model: torch.nn.Module | None = None,
-    delta: float = 0.1,
-    weight_range: tuple[float, float] = (0.5, 1.0),
-    steps: int = 8,
-    alpha: float = 0.8,
-    device: DeviceLike = "auto",
-    seed: int = 0,
-    max_rounds: int = 6,
-    temperature: float = 0.1,
-    batch_size: int = 2048,
-    retarget: bool = True,
-    stop_gap: float | None = None,
-    threads: int = 1,
-) -> BoundarySamples:
-    dev = resolve_device(device)
-    if not isinstance(head, torch.nn.Module) and not callable(head):
-        raise TypeError(f"head must be a torch.nn.Module, got {type(head).__name__}.")
-    X = to_tensor(representations, dev)
-    L = to_tensor(logits, dev)
-    if X.ndim != 2 or L.ndim != 2 or X.shape[0] != L.shape[0]:
-        raise ValueError(
-            f"representations (N, h) and logits (N, C) must share N; got {tuple(X.shape)} and "
-            f"{tuple(L.shape)}."
+        # preference of sample i when paired against class c: small own gap between pred_i and c
+        R = _minmax(L)
+        own_gap = (R.gather(1, pred.unsqueeze(1)) - R).clamp_min(0.0)  # (N, C) in [0, 1]
+        pref = torch.exp(-own_gap / max(temperature, 1e-6))
+
+        ci, cj = torch.triu_indices(present.numel(), present.numel(), offset=1, device=dev)
+        pair_a, pair_b = present[ci], present[cj]  # (P,) class ids, a < b
+        n_pairs = pair_a.numel()
+        pair_index = torch.full((n_classes, n_classes), -1, dtype=torch.int64, device=dev)
+        pair_index[pair_a, pair_b] = torch.arange(n_pairs, device=dev)
+        num = torch.zeros(n_pairs, dtype=torch.int64, device=dev)
+        trials = torch.zeros(n_pairs, dtype=torch.int64, device=dev)
+        successes = torch.zeros(n_pairs, dtype=torch.int64, device=dev)
+
+        reasons = torch.zeros(4, dtype=torch.int64, device=dev)
+        kept: list[dict[str, torch.Tensor]] = []
+        total = 0
+        rate = 0.85  # prior yield (with retargeting most candidates land), sizes the first round
+        rounds_run = 0
+        for _ in range(max_rounds):
+            need = n_samples - total
+            if need <= 0:
+                break
+            rounds_run += 1
+            n_cand = int(min(max(math.ceil(1.1 * need / max(rate, 0.05)), 64), 20 * n_samples + 64))
+            probs = pair_probabilities(num, trials, successes, alpha)
+            q = torch.multinomial(probs.float(), n_cand, replacement=True, generator=gen)
+            a_cls, b_cls = pair_a[q], pair_b[q]
+            src_a = _sample_sources(pred, pref, a_cls, b_cls, gen)
+            src_b = _sample_sources(pred, pref, b_cls, a_cls, gen)
+            res = _bisect(
+                mixer, src_a, src_b, a_cls, b_cls, lo_w, hi_w, steps, delta, retarget, stop_gap
+            )
+            lo_c = torch.minimum(res["cls_first"], res["cls_second"])
+            hi_c = torch.maximum(res["cls_first"], res["cls_second"])
+            got_q = pair_index[lo_c, hi_c]  # the pair actually found (differs when retargeted)
+            ok = res["accepted"] & (got_q >= 0)
+            reasons += torch.bincount(res["reason"], minlength=4)
+            trials += torch.bincount(q, minlength=n_pairs)
+            successes += torch.bincount(q[ok & res["on_target"]], minlength=n_pairs)
+            rate = max(float(ok.float().mean()), 0.02)
+            if not bool(ok.any()):
+                continue
+            qa = got_q[ok]
+            # keep the most balanced subset: rank within pair after the pair's current count
+            perm = torch.randperm(qa.numel(), generator=gen, device=dev)
+            qa_p = qa[perm]
+            order = torch.argsort(qa_p, stable=True)
+            sorted_q = qa_p[order]
+            first_pos = torch.searchsorted(sorted_q, sorted_q, right=False)
+            rank = torch.empty_like(order)
+            rank[order] = torch.arange(order.numel(), device=dev) - first_pos
+            level = num[qa_p] + rank
+            take = perm[torch.argsort(level, stable=True)[:need]]
+            sel = ok.nonzero(as_tuple=True)[0][take]
+            kept.append({key: val[sel] for key, val in res.items() if key not in _NOT_KEPT})
+            num += torch.bincount(got_q[sel], minlength=n_pairs)
+            total += int(sel.numel())
+
+        if total == 0:
+            return BoundarySamples.empty(
+                h,
+                space,
+                f"no candidate reached the δ-boundary (δ={delta}) within "
+                f"weight_range={weight_range} after {rounds_run} rounds; {why}",
+            )
+        out = {key: torch.cat([d[key] for d in kept]) for key in kept[0]}
+        success_rate = float(successes.sum()) / max(float(trials.sum()), 1.0)
+        short = "" if total >= n_samples else f" (fewer than the {n_samples} asked for)"
+        note = (
+            f"{total} boundary points{short} over {int((num > 0).sum())}/{n_pairs} class pairs in "
+            f"{rounds_run} rounds, on-target success rate {success_rate:.2f} "
+            f"({_failures(reasons)}); {why}"
         )
-    if not bool(torch.isfinite(X).all()) or not bool(torch.isfinite(L).all()):
-        raise ValueError("representations or logits contain NaN/Inf; fix the recorded epoch.")
-    lo_w, hi_w = (float(v) for v in weight_range)
-    if not 0.0 <= lo_w < hi_w <= 1.0:
-        raise ValueError(f"weight_range must satisfy 0 <= lo < hi <= 1, got {weight_range!r}.")
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must be in [0, 1], got {alpha!r}.")
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps!r}.")
-    if n_samples < 0:
-        raise ValueError(f"n_samples must be >= 0, got {n_samples!r}.")
-    if inputs is not None and len(inputs) != X.shape[0]:
-        raise ValueError(
-            f"inputs has {len(inputs)} rows but representations has {X.shape[0]}; pass the "
-            "inputs of the same samples."
+        return BoundarySamples(
+            representations=to_numpy(out["rep"]).astype(np.float32),
+            pairs=to_numpy(torch.stack([out["cls_first"], out["cls_second"]], 1)).astype(np.int64),
+            weights=to_numpy(out["lam"]).astype(np.float32),
+            sources=to_numpy(torch.stack([out["src_first"], out["src_second"]], 1)).astype(
+                np.int64
+            ),
+            gaps=to_numpy(out["gap"]).astype(np.float32),
+            space=space,
+            note=note,
         )
-    n, h = X.shape
-    n_classes = L.shape[1]
-    stop_gap = delta / 2 if stop_gap is None else float(stop_gap)
-    input_space = inputs is not None and feature_model is not None
-    space = "input" if input_space else "representation"
-    why = (
-        "mixed in input space: head(feature_model(mix))"
-        if input_space
-        else "mixed in representation space: head(mix of representations) "
-        + ("(no inputs given)" if inputs is None else "(no feature_model given)")
-    )
-    if n_samples == 0:
-        return BoundarySamples.empty(h, space, f"n_samples=0; nothing synthesised; {why}")
-    if n_classes < 2:
-        return BoundarySamples.empty(h, space, "the head has a single output; no boundary exists")
-    pred = L.argmax(dim=1)
-    present = torch.unique(pred)
-    if present.numel() < 2:
-        return BoundarySamples.empty(
-            h,
-            space,
-            f"the model predicts only class {int(present[0])} for every sample, so no pair of "
-            "differently-predicted samples exists; boundary synthesis skipped (B=0).",
-        )
-
-    gen = torch.Generator(device=dev)
-    gen.manual_seed(int(seed))
-    mixer = _Mixer(head, X, inputs, feature_model, dev, batch_size, threads)
-
-    # preference of sample i when paired against class c: small own gap between pred_i and c
-    R = _minmax(L)
-    own_gap = (R.gather(1, pred.unsqueeze(1)) - R).clamp_min(0.0)  # (N, C) in [0, 1]
-    pref = torch.exp(-own_gap / max(temperature, 1e-6))
-
-    ci, cj = torch.triu_indices(present.numel(), present.numel(), offset=1, device=dev)
-    pair_a, pair_b = present[ci], present[cj]  # (P,) class ids, a < b
-    n_pairs = pair_a.numel()
-    pair_index = torch.full((n_classes, n_classes), -1, dtype=torch.int64, device=dev)
-    pair_index[pair_a, pair_b] = torch.arange(n_pairs, device=dev)
-    num = torch.zeros(n_pairs, dtype=torch.int64, device=dev)
-    trials = torch.zeros(n_pairs, dtype=torch.int64, device=dev)
-    successes = torch.zeros(n_pairs, dtype=torch.int64, device=dev)
-
-    reasons = torch.zeros(4, dtype=torch.int64, device=dev)
-    kept: list[dict[str, torch.Tensor]] = []
-    total = 0
-    rate = 0.85  # prior yield (with retargeting most candidates land), sizes the first round
-    rounds_run = 0
-    for _ in range(max_rounds):
-        need = n_samples - total
-        if need <= 0:
-            break
-        rounds_run += 1
-        n_cand = int(min(max(math.ceil(1.1 * need / max(rate, 0.05)), 64), 20 * n_samples + 64))
-        probs = pair_probabilities(num, trials, successes, alpha)
-        q = torch.multinomial(probs.float(), n_cand, replacement=True, generator=gen)
-        a_cls, b_cls = pair_a[q], pair_b[q]
-        src_a = _sample_sources(pred, pref, a_cls, b_cls, gen)
-        src_b = _sample_sources(pred, pref, b_cls, a_cls, gen)
-        res = _bisect(
-            mixer, src_a, src_b, a_cls, b_cls, lo_w, hi_w, steps, delta, retarget, stop_gap
-        )
-        lo_c = torch.minimum(res["cls_first"], res["cls_second"])
-        hi_c = torch.maximum(res["cls_first"], res["cls_second"])
-        got_q = pair_index[lo_c, hi_c]  # the pair actually found (differs when retargeted)
-        ok = res["accepted"] & (got_q >= 0)
-        reasons += torch.bincount(res["reason"], minlength=4)
-        trials += torch.bincount(q, minlength=n_pairs)
-        successes += torch.bincount(q[ok & res["on_target"]], minlength=n_pairs)
-        rate = max(float(ok.float().mean()), 0.02)
-        if not bool(ok.any()):
-            continue
-        qa = got_q[ok]
-        # keep the most balanced subset: rank within pair after the pair's current count
-        perm = torch.randperm(qa.numel(), generator=gen, device=dev)
-        qa_p = qa[perm]
-        order = torch.argsort(qa_p, stable=True)
-        sorted_q = qa_p[order]
-        first_pos = torch.searchsorted(sorted_q, sorted_q, right=False)
-        rank = torch.empty_like(order)
-        rank[order] = torch.arange(order.numel(), device=dev) - first_pos
-        level = num[qa_p] + rank
-        take = perm[torch.argsort(level, stable=True)[:need]]
-        sel = ok.nonzero(as_tuple=True)[0][take]
-        kept.append({key: val[sel] for key, val in res.items() if key not in _NOT_KEPT})
-        num += torch.bincount(got_q[sel], minlength=n_pairs)
-        total += int(sel.numel())
-
-    if total == 0:
-        return BoundarySamples.empty(
-            h,
-            space,
-            f"no candidate reached the δ-boundary (δ={delta}) within weight_range={weight_range} "
-            f"after {rounds_run} rounds; {why}",
-        )
-    out = {key: torch.cat([d[key] for d in kept]) for key in kept[0]}
-    success_rate = float(successes.sum()) / max(float(trials.sum()), 1.0)
-    short = "" if total >= n_samples else f" (fewer than the {n_samples} asked for)"
-    note = (
-        f"{total} boundary points{short} over {int((num > 0).sum())}/{n_pairs} class pairs in "
-        f"{rounds_run} rounds, on-target success rate {success_rate:.2f} "
-        f"({_failures(reasons)}); {why}"
-    )
-    return BoundarySamples(
-        representations=to_numpy(out["rep"]).astype(np.float32),
-        pairs=to_numpy(torch.stack([out["cls_first"], out["cls_second"]], 1)).astype(np.int64),
-        weights=to_numpy(out["lam"]).astype(np.float32),
-        sources=to_numpy(torch.stack([out["src_first"], out["src_second"]], 1)).astype(np.int64),
-        gaps=to_numpy(out["gap"]).astype(np.float32),
-        space=space,
-        note=note,
-    )
 
 
 def _failures(reasons: torch.Tensor) -> str:
