@@ -37,7 +37,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -849,60 +849,56 @@ class Run:
             for root in (model, run_model, head_module) if root is not None
             for m in root.modules()
         }
-        epochs_dir = self.path / "epochs"
-        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{epoch:04d}-", dir=epochs_dir))
         try:
-            if run_model is not None:
-                run_model.eval()
-            if head_module is not None:
-                head_module.eval()
-            stats = {}
-            with torch.no_grad():
-                for split, x in (("train", x_train), ("test", x_test)):
-                    stats[split] = self._forward_split(
-                        split, x, run_model, layer_name, feature_fn, head, head_fn is None,
-                        dev, batch_size, epoch, tmp,
-                    )
-            rep_dim = stats["train"]["rep_dim"]
-            n_cls = stats["train"]["n_classes"]
-            self._check_consistency(epoch, rep_dim, n_cls, overwrite)
-            head_info: dict[str, Any] = {"kind": "callable", "spec": None, "modules": None}
-            if head_module is not None:
-                torch.save(_cpu_state(head_module), tmp / "head.pt")
-                head_info = {
-                    "kind": "layer" if head_fn is None else "module",
-                    "spec": _head_spec(head_module),
-                    "modules": head_names,
+            with self._staged_epoch(epoch) as tmp:
+                if run_model is not None:
+                    run_model.eval()
+                if head_module is not None:
+                    head_module.eval()
+                stats = {}
+                with torch.no_grad():
+                    for split, x in (("train", x_train), ("test", x_test)):
+                        stats[split] = self._forward_split(
+                            split, x, run_model, layer_name, feature_fn, head, head_fn is None,
+                            dev, batch_size, epoch, tmp,
+                        )
+                rep_dim = stats["train"]["rep_dim"]
+                n_cls = stats["train"]["n_classes"]
+                self._check_consistency(epoch, rep_dim, n_cls, overwrite)
+                head_info: dict[str, Any] = {"kind": "callable", "spec": None, "modules": None}
+                if head_module is not None:
+                    torch.save(_cpu_state(head_module), tmp / "head.pt")
+                    head_info = {
+                        "kind": "layer" if head_fn is None else "module",
+                        "spec": _head_spec(head_module),
+                        "modules": head_names,
+                    }
+                has_state = bool(self._meta.get("inputs_saved")) and model is not None
+                if has_state:
+                    torch.save(_cpu_state(model), tmp / "state_dict.pt")
+                acc = {
+                    f"{s}_accuracy": (float(stats[s]["correct"] / n) if n else None)
+                    for s, n in (("train", self.n_train), ("test", self.n_test))
                 }
-            has_state = bool(self._meta.get("inputs_saved")) and model is not None
-            if has_state:
-                torch.save(_cpu_state(model), tmp / "state_dict.pt")
-            acc = {
-                f"{s}_accuracy": (float(stats[s]["correct"] / n) if n else None)
-                for s, n in (("train", self.n_train), ("test", self.n_test))
-            }
-            for s in ("train", "test"):
-                n = self.n_train if s == "train" else self.n_test
-                if stats[s]["n"] != n:
-                    raise ValueError(
-                        f"epoch {epoch}: got {stats[s]['n']} {s} representations for {n} samples"
-                    )
-            info = {
-                "epoch": epoch,
-                "layer": layer_name if feature_fn is None else None,
-                "feature": "layer" if feature_fn is None else "feature_fn",
-                "head": head_info,
-                "rep_dim": rep_dim,
-                "n_classes": n_cls,
-                "has_state_dict": has_state,
-                **acc,
-                "recorded": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            }
-            _write_json(tmp / "epoch.json", info)
-            self._commit(tmp, epoch)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+                for s in ("train", "test"):
+                    n = self.n_train if s == "train" else self.n_test
+                    if stats[s]["n"] != n:
+                        raise ValueError(
+                            f"epoch {epoch}: got {stats[s]['n']} {s} representations "
+                            f"for {n} samples"
+                        )
+                info = {
+                    "epoch": epoch,
+                    "layer": layer_name if feature_fn is None else None,
+                    "feature": "layer" if feature_fn is None else "feature_fn",
+                    "head": head_info,
+                    "rep_dim": rep_dim,
+                    "n_classes": n_cls,
+                    "has_state_dict": has_state,
+                    **acc,
+                    "recorded": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                }
+                _write_json(tmp / "epoch.json", info)
         finally:
             for m, mode in modes.items():
                 m.training = mode
@@ -1067,6 +1063,18 @@ class Run:
                     f"({others[0]}) have width {ref}; record the same layer every epoch"
                 )
 
+    @contextlib.contextmanager
+    def _staged_epoch(self, epoch: int) -> Iterator[Path]:
+        """A temporary folder for one epoch's files: moved into place (:meth:`_commit`) when the
+        block finishes, removed when it raises, so an epoch is on disk whole or not at all."""
+        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{epoch:04d}-", dir=self.path / "epochs"))
+        try:
+            yield tmp
+            self._commit(tmp, epoch)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
     def _commit(self, tmp: Path, epoch: int) -> None:
         """Move a complete epoch folder into place; an old one is removed only afterwards."""
         target = self._epoch_dir(epoch)
@@ -1141,8 +1149,7 @@ class Run:
                     f"epoch {epoch}: the {what} contain NaN or Inf values; nothing was written"
                 )
         self._check_consistency(epoch, rep_tr.shape[1], log_tr.shape[1], overwrite)
-        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{epoch:04d}-", dir=self.path / "epochs"))
-        try:
+        with self._staged_epoch(epoch) as tmp:
             np.save(tmp / "train_representations.npy", rep_tr)
             np.save(tmp / "test_representations.npy", rep_te)
             np.save(tmp / "train_logits.npy", log_tr)
@@ -1162,10 +1169,6 @@ class Run:
                 "recorded": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             }
             _write_json(tmp / "epoch.json", info)
-            self._commit(tmp, epoch)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
 
     @classmethod
     def from_checkpoints(
