@@ -160,8 +160,8 @@ def main(argv: list[str] | None = None) -> None:
                   verbose=False, **args.param).fit(run, resume=False)
         t_fit = time.perf_counter() - t0
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        tim = dvi.timings_[["boundary", "complex", "weights", "training", "metrics", "landscape",
-                            "total", "steps"]]
+        tim = dvi.timings_[["boundary", "complex", "weights", "layout", "training", "metrics",
+                            "landscape", "total", "steps"]]
         scores = dvi.score()
         dvi_cols = pd.DataFrame({
             "dvi_nn_pv15": scores["nn_pv_15_train"],

@@ -12,6 +12,7 @@ kernels would add the same compile cost; the tests check it against umap's imple
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -444,6 +445,7 @@ def bavr_complex(
     device: DeviceLike = "auto",
     seed: int = 0,
     min_weight: float = 1e-4,
+    xb_weight: float = 1.0,
 ) -> Complex:
     """Build the (k)-BAVR complex on ``U = X ∪ B`` (DVI 5.2, Def. 3) as a fuzzy simplicial set.
 
@@ -457,7 +459,10 @@ def bavr_complex(
     and B has no out-edges in it, so the fuzzy union leaves ``a(x, b)`` unchanged — and it
     keeps X–B weights on the same [0, 1] scale whatever ``|B|/|X|`` is, whereas a joint kNN over
     U would let the ~10x more numerous X crowd boundary points out of the neighbourhoods (the
-    edges Def. 3 asks for would mostly vanish). Edges with weight below ``min_weight`` are
+    edges Def. 3 asks for would mostly vanish). ``xb_weight`` scales the memberships of (b):
+    at 1.0 (the reference) each sample's pull towards boundary points is as strong as its pull
+    towards its own neighbours, which costs neighbour preservation; :class:`dvi_widget.DVI`
+    uses 0.3 (see its ``boundary_edge_weight``). Edges with weight below ``min_weight`` are
     dropped.
 
     Parameters
@@ -484,6 +489,8 @@ def bavr_complex(
                 f"B has {B.shape[1]} features but X has {X.shape[1]}; they must be in the same "
                 "representation space."
             )
+    if not 0 <= xb_weight <= 1:
+        raise ValueError(f"xb_weight must be in [0, 1], got {xb_weight!r}")
     dev = resolve_device(device)
     kw = dict(method=method, device=dev, seed=seed, return_tensors=True)
     heads, tails, weights = [], [], []
@@ -506,7 +513,7 @@ def bavr_complex(
         rows = torch.arange(n, device=dev).unsqueeze(1).expand_as(idx)
         heads.append(rows.reshape(-1))
         tails.append(idx.reshape(-1) + n)
-        weights.append(a.reshape(-1))
+        weights.append(a.reshape(-1) * float(xb_weight))
         if m >= 2:
             kbb = min(k, m - 1)
             idx, dist = knn(Bt, kbb, **kw)
@@ -530,3 +537,35 @@ def bavr_complex(
         knn_indices=x_knn[0],
         knn_dists=x_knn[1],
     )
+
+
+def separate_predictions(
+    cx: Complex, classes_x: np.ndarray, pairs_b: np.ndarray | None = None, factor: float = 0.1
+) -> Complex:
+    """Scale the membership of edges that join different predicted classes by ``factor``.
+
+    A sample's vertex carries its predicted class; a boundary point's its two classes. An X–X
+    edge crosses when the two predictions differ, an X–B edge when the sample's prediction is
+    not one of the boundary point's classes; B–B edges are kept. Like umap-learn's supervised
+    intersection with a label graph (which scales such edges by ``exp(-5)``), but soft: the
+    layout then keeps each predicted class together, so the landscape decoded by ψ around a
+    sample shows the class g predicts for it (PPR, DVI §6), at a small cost in neighbour
+    preservation. ``factor=1`` returns the complex unchanged.
+    """
+    if factor >= 1:
+        return cx
+    cls = np.asarray(classes_x, dtype=np.int64).reshape(-1)
+    if cls.shape[0] != cx.n_x:
+        raise ValueError(f"classes_x has {cls.shape[0]} entries for {cx.n_x} samples")
+    head, tail = cx.head, cx.tail
+    kinds = cx.edge_kinds()
+    cross = np.zeros(len(head), dtype=bool)
+    xx = kinds == 0
+    cross[xx] = cls[head[xx]] != cls[tail[xx]]
+    xb = kinds == 1
+    if xb.any() and pairs_b is not None and len(pairs_b):
+        pb = np.asarray(pairs_b, dtype=np.int64).reshape(-1, 2)[tail[xb] - cx.n_x]
+        c = cls[head[xb]]
+        cross[xb] = (pb[:, 0] != c) & (pb[:, 1] != c)
+    weight = np.where(cross, cx.weight * np.float32(factor), cx.weight).astype(np.float32)
+    return dataclasses.replace(cx, weight=weight)

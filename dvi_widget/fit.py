@@ -1,26 +1,40 @@
 """Fit DeepVisualInsight to a recorded run, epoch by epoch: the :class:`DVI` estimator.
 
 Per epoch t (DVI §5): boundary samples B_t (§5.1) -> (k)-BAVR complex over X_t ∪ B_t (§5.2) ->
-gradient weights of Eq. 9 -> train the visualization model V_t = <φ_t, ψ_t>, warm-started from
-V_{t-1}, on Eq. 12 -> 2-D coordinates of every train and test sample and of B_t -> metrics (§6).
-After all epochs: one square frame shared by all epochs and a decision landscape per epoch.
+gradient weights of Eq. 9 -> the layout Y_t of the complex -> the visualization model
+V_t = <φ_t, ψ_t>, warm-started from V_{t-1} -> 2-D coordinates of every train and test sample
+and of B_t -> metrics (§6). After all epochs: one square frame shared by all epochs and a
+decision landscape per epoch.
 
-Training is fast by design: edges, vertices and weights stay on the device as tensors; each step
-samples a batch of edges in proportion to their membership weight, gathers the unique vertices
-of the batch (edge ends and a uniform pool of negatives), encodes each once and reuses the
-embedding across all its edges and negative pairs; it stops on a plateau of the loss.
+How Eq. 12's three terms are optimised here (measured on Fashion-MNIST 10k × 512 on 2 CPU cores;
+``benchmarks/bench_engine.py``):
+
+- **Neighbours (UMAP loss, §5.2)** are optimised on free 2-D positions of X ∪ B — a full-graph,
+  umap-learn-style layout (:mod:`dvi_widget.layout`, a few seconds) — and φ_t is then trained to
+  reproduce those positions. Parametric UMAP through a 512-d MLP with a few hundred
+  mini-batches per epoch, as in the paper, reached nn_pv(15) ≈ 0.22 where UMAP reaches 0.37;
+  the layout reaches 0.34–0.36. Training samples and boundary points are *shown at the layout*
+  (φ_t reproduces it to ``phi_rms``, saved per epoch); test samples, like any new sample
+  (:meth:`DVI.project`), are placed by φ_t.
+- **Inverse projection (Eq. 8–9)**: ψ_t reconstructs X ∪ B from their layout positions with the
+  gradient weights, plus a prediction term (``prediction_weight``: KL from g(x) to g(ψ(y)) at
+  the layout and at φ(x)) that targets PPR directly.
+- **Temporal continuity (§5.4)**: the layout of epoch t starts from epoch t−1's positions and
+  pulls each sample back to its previous position with weight ``λ3 · eval_sem_i`` (Eq. 10–11 per
+  sample; zero when its prediction changed); V_t is warm-started from V_{t-1} and Eq. 10's
+  weight drift (with the mean ``eval_sem``) keeps φ and ψ close to the previous ones.
+
 Choices the paper leaves open, made here:
 
-- negatives: ``negative_sample_rate`` per edge, drawn uniformly from a uniform pool of
-  ``batch_size / 2`` vertices resampled every step (each negative is uniform over all vertices,
-  while a step encodes at most ``2.5 * batch_size`` vertices);
-- the reconstruction loss (Eq. 8) covers the batch's edge heads and the pool — samples *and*
-  boundary points (ψ must reproduce the boundary, where the landscape turns white) — so ψ runs
-  on about half of the vertices that φ encodes;
+- ``boundary_edge_weight`` scales the sample–boundary memberships (reference: 1.0, which halves
+  each sample's pull towards its own neighbours) and ``separation`` scales edges that join
+  different predicted classes (like umap-learn's supervised mode), so that ψ's landscape around
+  a sample shows the class g predicts for it;
 - representations are standardised inside the model (mean, overall RMS), and Eq. 8 is taken on
   that scale, so λ2 means the same whatever the scale of a layer's activations;
 - the learning rate (Adam, 0.01 as in the paper) is divided by 10 at the first plateau of the
-  loss instead of every 8 epochs; the second plateau stops training.
+  loss instead of every 8 epochs; the second plateau stops training. Everything stays on the
+  device as tensors; a training step is one batch of vertices, no data loader.
 
 On disk (``run.path / "dvi"``), written atomically, one set of files per finished epoch::
 
@@ -64,6 +78,10 @@ _UNHASHED = frozenset({"verbose", "device", "compute_metrics", "grid_size", "ext
                        "extent_margin"})
 #: neighbourhood sizes of the evaluation (DVI §6)
 METRIC_KS = (10, 15, 20)
+#: Adam step of the layout (umap-learn's SGD uses 1.0; measured best for Adam here)
+LAYOUT_LEARNING_RATE = 0.3
+#: cap of the autoencoder's training, in passes over X ∪ B (binds on small runs only)
+MAX_PASSES = 100
 ERR_NOT_FITTED = "This DVI instance is not fitted yet; call fit(run) or DVI.load(run) first."
 
 
@@ -189,12 +207,25 @@ class DVI:
         k of the (k)-BAVR complex (§5.2) and of ``eval_sem`` (Eq. 11).
     boundary_ratio : float, default 0.1
         Boundary samples per epoch as a share of the training samples (§6: 0.1 N).
+    boundary_edge_weight : float, default 0.3
+        Scale of the sample–boundary memberships of the complex (relation (b) of Def. 3). At
+        1.0, as in the reference code, half of each sample's attraction goes to boundary points,
+        and neighbour preservation drops (Fashion-MNIST 10k, epoch 0, layout of the complex:
+        nn_pv(15) 0.29 at 1.0, 0.35 at 0.3, 0.37 at 0.1; boundary_pv(15) 0.61, 0.58, 0.52).
     delta : float, default 0.1
         δ of the δ-boundary (Def. 2), for synthesis and for the white landscape cells.
     hidden : int | sequence of int | None, default None
-        Hidden widths of the encoder (decoder mirrored); None is the paper's ``[h/2] * 4``.
+        Hidden widths of the encoder (decoder mirrored); None is the paper's ``[h/2] * 4``
+        capped at 128 units (see :data:`dvi_widget.model.MAX_DEFAULT_WIDTH`).
     lambdas : (float, float, float), default (1.0, 1.0, 0.3)
-        Weights of the UMAP, reconstruction and temporal losses (Eq. 12).
+        Weights of Eq. 12: λ1 of φ's fit to the UMAP layout, λ2 of the reconstruction (Eq. 8),
+        λ3 of the temporal terms (Eq. 10: weight drift, and the layout's per-sample anchor).
+    prediction_weight : float, default 1.0
+        Weight of the prediction term added to Eq. 8 (KL from g(x) to g(ψ(·))); 0 is the paper.
+    separation : float, default 0.01
+        Scale of complex edges joining different predicted classes (1.0 is the paper). Keeps
+        each predicted class together in the layout, so the landscape under a sample shows its
+        predicted class (PPR).
     beta : float, default 1.0
         Exponent of the gradient weights (Eq. 8).
     min_dist, spread : float, default 0.1, 1.0
@@ -202,26 +233,22 @@ class DVI:
     negative_sample_rate : int, default 5
         Negative pairs per sampled edge.
     batch_size : int, default 1024
-        Edges per training step. The negatives of a step are drawn from a uniform pool of half
-        as many vertices, so a step encodes at most ``2.5 * batch_size`` vertices.
+        Vertices per training step of V_t (at most a quarter of X ∪ B).
     learning_rate : float, default 0.01
         Adam's initial learning rate (§6); divided by 10 at the first plateau.
-    max_steps : int, default 1500
-        Step budget of the first fitted epoch (cold start).
-    warm_max_steps : int, default 400
-        Step budget of warm-started epochs (they start close to their optimum).
+    max_steps : int, default 800
+        Step budget of V_t for the first fitted epoch (cold start).
+    warm_max_steps : int, default 500
+        Step budget of warm-started epochs. Both budgets are capped at 100 passes over X ∪ B.
     check_every, patience, tol : int, int, float, default 20, 3, 0.003
         Early stopping: every ``check_every`` steps the mean loss of the window must improve on
         the best by a relative ``tol``; after ``patience`` windows without that the learning rate
         decays once, and after ``patience`` more training stops.
     boundary_steps : int, default 8
         Bisection steps of the boundary synthesis.
-    init_layout_iters, init_steps : int, default 200, 500
-        Cold start only (the first fitted epoch): a non-parametric UMAP layout of the complex is
-        optimised for ``init_layout_iters`` full-graph steps (:mod:`dvi_widget.layout`), and φ is
-        regressed onto it (ψ trained to reconstruct) for ``init_steps`` steps before the DVI
-        losses take over. It gives φ the clusters' global arrangement that parametric UMAP
-        finds only slowly. 0 disables it (random initialisation, as in the paper).
+    layout_iters, warm_layout_iters : int, default 200, 200
+        Epochs of the layout (:mod:`dvi_widget.layout`) for the cold start (from PCA) and for
+        warm-started epochs (from the previous positions).
     knn_method : {"auto", "exact", "nndescent"}, default "auto"
     grid_size : int, default 256
         Landscape cells per side.
@@ -249,23 +276,26 @@ class DVI:
         *,
         n_neighbors: int = 15,
         boundary_ratio: float = 0.1,
+        boundary_edge_weight: float = 0.3,
         delta: float = 0.1,
         hidden: int | Sequence[int] | None = None,
         lambdas: tuple[float, float, float] = (1.0, 1.0, 0.3),
+        prediction_weight: float = 1.0,
+        separation: float = 0.01,
         beta: float = 1.0,
         min_dist: float = 0.1,
         spread: float = 1.0,
         negative_sample_rate: int = 5,
         batch_size: int = 1024,
         learning_rate: float = 0.01,
-        max_steps: int = 1500,
-        warm_max_steps: int = 400,
+        max_steps: int = 800,
+        warm_max_steps: int = 500,
         check_every: int = 20,
         patience: int = 3,
         tol: float = 0.003,
         boundary_steps: int = 8,
-        init_layout_iters: int = 200,
-        init_steps: int = 500,
+        layout_iters: int = 200,
+        warm_layout_iters: int = 200,
         knn_method: str = "auto",
         grid_size: int = 256,
         extent_quantile: float = 0.001,
@@ -277,9 +307,12 @@ class DVI:
     ) -> None:
         self.n_neighbors = n_neighbors
         self.boundary_ratio = boundary_ratio
+        self.boundary_edge_weight = boundary_edge_weight
         self.delta = delta
         self.hidden = hidden
         self.lambdas = lambdas
+        self.prediction_weight = prediction_weight
+        self.separation = separation
         self.beta = beta
         self.min_dist = min_dist
         self.spread = spread
@@ -292,8 +325,8 @@ class DVI:
         self.patience = patience
         self.tol = tol
         self.boundary_steps = boundary_steps
-        self.init_layout_iters = init_layout_iters
-        self.init_steps = init_steps
+        self.layout_iters = layout_iters
+        self.warm_layout_iters = warm_layout_iters
         self.knn_method = knn_method
         self.grid_size = grid_size
         self.extent_quantile = extent_quantile
@@ -332,10 +365,13 @@ class DVI:
         check("n_neighbors", isinstance(self.n_neighbors, int) and self.n_neighbors >= 2,
               "an int >= 2")
         check("boundary_ratio", 0 <= self.boundary_ratio <= 10, "in [0, 10]")
+        check("boundary_edge_weight", 0 <= self.boundary_edge_weight <= 1, "in [0, 1]")
         check("delta", 0 <= self.delta < 1, "in [0, 1)")
         check("lambdas", len(tuple(self.lambdas)) == 3 and all(v >= 0 for v in self.lambdas),
               "three non-negative weights")
         check("beta", self.beta >= 0, ">= 0")
+        check("prediction_weight", self.prediction_weight >= 0, ">= 0")
+        check("separation", 0 <= self.separation <= 1, "in [0, 1]")
         check("min_dist", 0 <= self.min_dist < 3 * self.spread, "in [0, 3*spread)")
         check("negative_sample_rate",
               isinstance(self.negative_sample_rate, int) and self.negative_sample_rate >= 1,
@@ -344,7 +380,7 @@ class DVI:
                      "boundary_steps", "grid_size"):
             check(name, isinstance(getattr(self, name), int) and getattr(self, name) >= 1,
                   "a positive int")
-        for name in ("init_layout_iters", "init_steps"):
+        for name in ("layout_iters", "warm_layout_iters"):
             check(name, isinstance(getattr(self, name), int) and getattr(self, name) >= 0,
                   "an int >= 0")
         check("learning_rate", self.learning_rate > 0, "> 0")
@@ -453,7 +489,7 @@ class DVI:
 
     def _fit_epoch(self, run: Any, epoch: int, prev_epoch: int | None, out: Path) -> dict:  # noqa: ANN401
         from .boundary import synthesize_boundary
-        from .complex import bavr_complex, knn
+        from .complex import bavr_complex, knn, separate_predictions
 
         dev = self.device_
         seed = self._seed(epoch)
@@ -493,7 +529,8 @@ class DVI:
         # §5.2 the (k)-BAVR complex over X ∪ B, and X's own kNN for eval_sem (Eq. 11)
         t0 = time.perf_counter()
         cx = bavr_complex(X_np, B_np, k=self.n_neighbors, method=self.knn_method, device=dev,
-                          seed=seed)
+                          seed=seed, xb_weight=self.boundary_edge_weight)
+        cx = separate_predictions(cx, logits_np.argmax(axis=1), pairs, self.separation)
         knn_idx = getattr(cx, "knn_indices", None)
         if knn_idx is None or np.shape(knn_idx) != (n_train, self.n_neighbors):
             knn_idx = knn(X_np, self.n_neighbors, method=self.knn_method, device=dev,
@@ -510,7 +547,7 @@ class DVI:
         # warm start and temporal term (§5.4)
         torch.manual_seed(seed)
         model = VisModel(input_dim=h, hidden=self.hidden).to(dev)
-        prev_params = None
+        prev_params, prev_layout, sem = None, None, None
         similarity = float("nan")
         if prev_epoch is not None:
             state = torch.load(out / f"{_stem(prev_epoch)}.pt", map_location=dev,
@@ -518,28 +555,50 @@ class DVI:
             model.load_state_dict(state)
             prev_params = [p.detach().clone() for p in model.parameters()]
             with np.load(out / f"{_stem(prev_epoch)}.npz") as z:
-                prev_knn = z["knn"]
+                prev_knn, prev_coords = z["knn"], z["coords"][:n_train]
             if prev_knn.shape == knn_idx.shape:
-                similarity = float(losses.semantic_similarity(
-                    torch.as_tensor(prev_knn), torch.as_tensor(knn_idx)).mean())
+                sem = losses.semantic_similarity(torch.as_tensor(prev_knn),
+                                                 torch.as_tensor(knn_idx)).to(dev)
+                similarity = float(sem.mean())
+                # a sample whose prediction changed has changed its meaning: let it move
+                prev_pred = np.asarray(run.logits(prev_epoch, "train")).argmax(axis=1)
+                same = torch.as_tensor(prev_pred == logits_np.argmax(axis=1), device=dev)
+                sem = sem * same
             else:
                 similarity = 0.0
+            # where the new epoch's points start: X where they were, B where φ_{t-1} puts them
+            prev_layout = to_tensor(prev_coords, dev)
+            if len(B_np):
+                with torch.no_grad():
+                    prev_layout = torch.cat([prev_layout, model.encode(U[n_train:])])
         model.set_normalization(U[:n_train])
 
+        # the layout Y_t of X ∪ B on the complex (§5.2), warm-started and anchored (§5.4)
         t0 = time.perf_counter()
         gen = torch.Generator(device=dev)
         gen.manual_seed(seed)
-        if prev_epoch is None and self.init_layout_iters and self.init_steps:
-            self._initialise(model, U, weights, cx, gen)
+        Y = self._layout(U, cx, prev_layout, sem, gen)
+        timings["layout"] = time.perf_counter() - t0
+
+        # V_t = <φ_t, ψ_t> on Eq. 12 (see the module docstring)
+        t0 = time.perf_counter()
         budget = self.max_steps if prev_epoch is None else self.warm_max_steps
-        train_info = self._train(model, U, weights, cx, prev_params, similarity, budget, gen)
+        train_info = self._train(model, U, Y, weights, head, prev_params, similarity, budget,
+                                 gen)
         timings["training"] = time.perf_counter() - t0
 
-        # embed every train and test sample, and B
+        # train samples and B are shown at Y_t; test samples are projected by φ_t
         t0 = time.perf_counter()
         model.eval()
-        coords = self._encode(model, self._all_representations(run, epoch))
-        B_2d = self._encode(model, B_np) if len(B_np) else np.zeros((0, 2), np.float32)
+        Y_np = to_numpy(Y).astype(np.float32)
+        coords = Y_np[:n_train]
+        if int(run.n_test):
+            test = np.asarray(run.representations(epoch, "test"), dtype=np.float32)
+            _finite(f"run.representations({epoch}, 'test')", test)
+            coords = np.concatenate([coords, self._encode(model, test)])
+        B_2d = Y_np[n_train:]
+        with torch.no_grad():
+            phi_rms = float((model.encode(U) - Y).pow(2).sum(dim=1).mean().sqrt())
         timings["embed"] = time.perf_counter() - t0
 
         metrics: dict[str, float] = {}
@@ -562,7 +621,8 @@ class DVI:
             "n_boundary": len(B_np), "boundary_space": boundary_space,
             "boundary_note": boundary_note, "n_edges": int(len(cx.head)),
             "eval_sem_mean": similarity, "a": self.a_, "b": self.b_,
-            "steps": train_info["steps"], "loss_history": train_info["history"],
+            "phi_rms": phi_rms, "steps": train_info["steps"],
+            "loss_history": train_info["history"],
             "final_loss": train_info["final_loss"], "timings": timings, "metrics": metrics,
         }
         _save_json(out / f"{_stem(epoch)}.json", info)
@@ -577,18 +637,20 @@ class DVI:
         params["lambdas"] = list(self.lambdas)
         return params
 
-    def _initialise(
+    def _layout(
         self,
-        model: VisModel,
         U: torch.Tensor,
-        weights: torch.Tensor,
         cx: Any,  # noqa: ANN401 - complex.Complex
+        previous: torch.Tensor | None,
+        similarity: torch.Tensor | None,
         gen: torch.Generator,
-    ) -> None:
-        """Cold start: regress φ onto a non-parametric layout of the complex (see ``layout``).
+    ) -> torch.Tensor:
+        """Y_t: the UMAP layout of the complex (§5.2) that φ_t learns and ψ_t inverts.
 
-        ψ is trained alongside on the reconstruction loss (Eq. 8), so the main training starts
-        from an autoencoder that already roughly inverts its own projection.
+        Cold start: PCA initialisation and ``layout_iters`` epochs. Warm start: the previous
+        epoch's positions and ``warm_layout_iters`` epochs at a third of the step size, each
+        sample anchored to its previous position with weight ``λ3 * eval_sem_i`` (Eq. 10–11
+        per sample: samples whose neighbourhood stayed the same stay where they were).
         """
         from .layout import pca_init, umap_layout
 
@@ -597,82 +659,75 @@ class DVI:
         tail = torch.as_tensor(to_numpy(cx.tail), dtype=torch.long).to(dev)
         edge_w = torch.as_tensor(to_numpy(cx.weight), dtype=torch.float32).to(dev)
         if len(head) == 0:
-            return
-        target = umap_layout(
-            head, tail, edge_w, pca_init(U), self.a_, self.b_, n_iter=self.init_layout_iters,
-            negative_sample_rate=self.negative_sample_rate, generator=gen,
-        )
-        scale2 = float(model.scale) ** 2
-        opt = torch.optim.Adam(model.parameters(), lr=self.learning_rate)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=self.init_steps)
-        bs = min(len(U), 2 * self.batch_size)
-        model.train()
-        for _ in range(self.init_steps):
-            idx = torch.randint(len(U), (bs,), device=dev, generator=gen)
-            y, x_rec = model(U[idx])
-            fit_layout = (y - target[idx]).pow(2).sum(dim=1).mean()
-            l_rec = losses.reconstruction_loss(U[idx], x_rec, weights[idx]) / scale2
-            loss = fit_layout + self.lambdas[1] * l_rec
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
+            raise ValueError("the (k)-BAVR complex has no edges; cannot lay it out (are all "
+                             "representations identical?)")
+        if previous is None:
+            return umap_layout(head, tail, edge_w, pca_init(U), self.a_, self.b_,
+                               n_iter=self.layout_iters, learning_rate=LAYOUT_LEARNING_RATE,
+                               negative_sample_rate=self.negative_sample_rate, generator=gen)
+        anchor_w = torch.zeros(len(U), device=dev)
+        n_x = int(cx.n_x)
+        anchor_w[:n_x] = float(self.lambdas[2]) * (
+            similarity if similarity is not None else torch.ones(n_x, device=dev))
+        return umap_layout(head, tail, edge_w, previous, self.a_, self.b_,
+                           n_iter=self.warm_layout_iters, learning_rate=LAYOUT_LEARNING_RATE,
+                           negative_sample_rate=self.negative_sample_rate, anchor=previous,
+                           anchor_weight=anchor_w, generator=gen)
 
     def _train(
         self,
         model: VisModel,
         U: torch.Tensor,
+        Y: torch.Tensor,
         weights: torch.Tensor,
-        cx: Any,  # noqa: ANN401 - complex.Complex
+        head: torch.nn.Module,
         prev_params: list[torch.Tensor] | None,
         similarity: float,
         max_steps: int,
         gen: torch.Generator,
     ) -> dict:
-        """Train V_t on Eq. 12 with weight-proportional edge sampling (see module docstring)."""
+        """Train V_t: φ onto the layout, ψ on Eq. 8 at the layout, Eq. 10 weight drift.
+
+        Each step draws ``batch_size`` vertices of X ∪ B uniformly; φ regresses onto their
+        layout positions (squared 2-D error, λ1), ψ reconstructs them from those positions with
+        the gradient weights of Eq. 8–9 (λ2), and the weights are pulled towards V_{t-1} by
+        Eq. 10 (λ3).
+        """
         dev = U.device
-        head = torch.as_tensor(to_numpy(cx.head), dtype=torch.long).to(dev)
-        tail = torch.as_tensor(to_numpy(cx.tail), dtype=torch.long).to(dev)
-        edge_w = torch.as_tensor(to_numpy(cx.weight), dtype=torch.float32).to(dev)
-        if len(head) == 0:
-            raise ValueError("the (k)-BAVR complex has no edges; cannot train the visualization "
-                             "model (are all representations identical?)")
         n_u = len(U)
-        bs = self.batch_size
-        rate = self.negative_sample_rate
-        pool = min(n_u, max(1, bs // 2))
-        a, b = self.a_, self.b_
+        # at most a quarter of the vertices per step: small runs (digits) need no bigger batches
+        bs = min(self.batch_size, max(256, n_u // 4), n_u)
+        # and no more than MAX_PASSES passes over the vertices (a budget sized for ~10k samples)
+        max_steps = min(max_steps, -(-MAX_PASSES * n_u // bs))
         lambdas = tuple(float(v) for v in self.lambdas)
         use_temporal = prev_params is not None and lambdas[2] > 0
         scale2 = float(model.scale) ** 2
         opt = torch.optim.Adam(model.parameters(), lr=self.learning_rate)
         stopper = _PlateauStopper(self.check_every, self.patience, self.tol, decays=1)
+        mu = float(self.prediction_weight)
+        if mu > 0:
+            for p in head.parameters():
+                p.requires_grad_(False)
+            with torch.no_grad():
+                log_p = torch.cat([torch.log_softmax(head(U[i : i + 8192]).float(), dim=1)
+                                   for i in range(0, n_u, 8192)])
         model.train()
         step, loss_value = 0, float("nan")
         for step in range(1, max_steps + 1):  # noqa: B007 - step is reported after the loop
-            e = torch.multinomial(edge_w, bs, replacement=True, generator=gen)
-            pool_ids = torch.randint(n_u, (pool,), device=dev, generator=gen)
-            neg = torch.randint(pool, (bs * rate,), device=dev, generator=gen)
-            verts = torch.cat([head[e], tail[e], pool_ids])
-            uniq, inv = torch.unique(verts, return_inverse=True)
-            x = U[uniq]
+            idx = torch.randint(n_u, (bs,), device=dev, generator=gen)
+            x, y_target = U[idx], Y[idx]
             y = model.encode(x)
-            # ψ runs on the edge heads and the pool only (about half the vertices of a step):
-            # both are spread over all vertices, and the decoder is half the cost of a step
-            rec = torch.zeros(len(uniq), dtype=torch.bool, device=dev)
-            rec[inv[:bs]] = True
-            rec[inv[2 * bs :]] = True
-            x_rec = model.decode(y[rec])
-            y_all = y[inv]
-            y_head, y_tail, y_pool = y_all[:bs], y_all[bs : 2 * bs], y_all[2 * bs :]
-            d2_pos = (y_head - y_tail).pow(2).sum(dim=1)
-            d2_neg = (y_head.repeat_interleave(rate, dim=0) - y_pool[neg]).pow(2).sum(dim=1)
-            _, _, l_umap = losses.umap_cross_entropy(d2_pos, d2_neg, a, b)
+            l_fit = (y - y_target).pow(2).sum(dim=1).mean()
+            x_rec = model.decode(y_target)
             # Eq. 8 on standardised representations (divided by scale², a constant per epoch)
-            l_rec = losses.reconstruction_loss(x[rec], x_rec, weights[uniq[rec]]) / scale2
+            l_rec = losses.reconstruction_loss(x, x_rec, weights[idx]) / scale2
+            if mu > 0:
+                lp = log_p[idx]
+                l_rec = l_rec + mu * 0.5 * (losses.prediction_loss(lp, head(x_rec))
+                                            + losses.prediction_loss(lp, head(model.decode(y))))
             l_t = (losses.temporal_loss(model.parameters(), prev_params, similarity)
                    if use_temporal else None)
-            loss = losses.total_loss(l_umap, l_rec, l_t, lambdas)
+            loss = losses.total_loss(l_fit, l_rec, l_t, lambdas)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -863,6 +918,7 @@ class DVI:
         frame = json.loads((out / FRAME_FILE).read_text()) if (out / FRAME_FILE).exists() else {}
         target = frame.get("params_hash", infos[-1]["params_hash"])
         params = next(i["params"] for i in infos if i["params_hash"] == target)
+        params = {k: v for k, v in params.items() if k in _PARAM_NAMES}  # older versions' too
         params.update(device=device, verbose=verbose)
         if isinstance(params.get("lambdas"), list):
             params["lambdas"] = tuple(params["lambdas"])
@@ -882,7 +938,8 @@ class DVI:
             chain.append(e)
             prev = e
         if not chain:
-            raise FileNotFoundError(f"no consistent chain of fitted epochs under {out}")
+            raise FileNotFoundError(f"no consistent chain of fitted epochs under {out} (fitted "
+                                    "by another version of dvi_widget?); refit with DVI().fit(run)")
         self._finalize(run, chain, out)
         return self
 

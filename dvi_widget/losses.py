@@ -155,6 +155,17 @@ def reconstruction_loss(
     return err.mean()
 
 
+def prediction_loss(log_p_target: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """KL divergence from the classifier's output on ``x`` to its output on ``ψ(y)``.
+
+    ``log_p_target`` (n, C) are ``log_softmax(g(x))``, ``logits`` are ``g(ψ(φ(x)))``; mean
+    over samples. It makes ψ preserve what g predicts (the PPR of DVI §6) directly, where
+    Eq. 8 does so only through the representation error.
+    """
+    log_q = torch.log_softmax(logits.float(), dim=1)
+    return (log_p_target.exp() * (log_p_target - log_q)).sum(dim=1).mean()
+
+
 # ---------------------------------------------------------------------------- temporal (§5.4)
 def semantic_similarity(previous_knn: torch.Tensor, current_knn: torch.Tensor) -> torch.Tensor:
     """``eval_sem`` (DVI Eq. 11): per-sample share of kNN indices kept between two epochs.

@@ -12,7 +12,13 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from dvi_widget.complex import Complex, bavr_complex, fuzzy_simplicial_set, knn
+from dvi_widget.complex import (
+    Complex,
+    bavr_complex,
+    fuzzy_simplicial_set,
+    knn,
+    separate_predictions,
+)
 
 
 def _brute(X, Q=None, k=5):
@@ -173,3 +179,29 @@ def test_bavr_bad_input(data):
         bavr_complex(bad, None, 5, device="cpu")
     with pytest.raises(ValueError, match="features"):
         bavr_complex(data[:50], np.zeros((5, 3), np.float32), 5, device="cpu")
+
+
+def test_xb_weight_scales_only_sample_boundary_edges():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(120, 6)).astype(np.float32)
+    B = rng.normal(size=(30, 6)).astype(np.float32)
+    full = bavr_complex(X, B, 5, device="cpu")
+    light = bavr_complex(X, B, 5, device="cpu", xb_weight=0.25)
+    assert np.array_equal(full.head, light.head) and np.array_equal(full.tail, light.tail)
+    kinds = full.edge_kinds()
+    assert np.allclose(light.weight[kinds == 1], 0.25 * full.weight[kinds == 1])
+    assert np.array_equal(light.weight[kinds != 1], full.weight[kinds != 1])
+    with pytest.raises(ValueError, match="xb_weight"):
+        bavr_complex(X, B, 5, device="cpu", xb_weight=2.0)
+
+
+def test_separate_predictions_scales_edges_across_predicted_classes():
+    # samples 0,1 predicted 0; sample 2 predicted 1; boundary point 3 between classes 0 and 2
+    cx = Complex(head=np.array([0, 0, 1, 2, 0]), tail=np.array([1, 2, 3, 3, 3]),
+                 weight=np.ones(5, np.float32), n_x=3, n_b=1)
+    out = separate_predictions(cx, np.array([0, 0, 1]), np.array([[0, 2]]), factor=0.1)
+    # 0-1 same class; 0-2 crosses; 1-b and 0-b: class 0 is one of b's; 2-b: class 1 is not
+    assert np.allclose(out.weight, [1.0, 0.1, 1.0, 0.1, 1.0])
+    assert separate_predictions(cx, np.array([0, 0, 1]), None, factor=1.0) is cx
+    with pytest.raises(ValueError, match="3 samples"):
+        separate_predictions(cx, np.array([0, 1]), None, factor=0.5)

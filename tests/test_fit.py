@@ -75,13 +75,18 @@ def test_fit_produces_coords_landscapes_and_metrics(fitted, digits_run):
     assert list(scores.index) == [0, 1, 2]
     assert np.isnan(scores.loc[0, "temporal_pv_15_train"])
     assert np.isfinite(scores.loc[2, "temporal_pv_15_train"])
-    # inverse-projection preserves most predictions (DVI §6, PPR); a random 2-D layout with
-    # a decoder would give about 0.1 here. (The target is 0.95: not reached yet.)
-    assert scores.loc[2, "ppr_train"] >= 0.7
-    assert scores.loc[2, "ppr_test"] >= 0.7
-    # the projection keeps a good share of each sample's neighbours
-    assert scores.loc[2, "nn_pv_15_train"] > 0.3
-    assert scores.loc[2, "boundary_pv_15_train"] > 0.3
+    # inverse-projection preserves predictions (DVI §6, PPR): measured 0.97-0.99 train and
+    # 0.89-0.91 test at epoch 2 over two seeds; a random layout with a decoder gives ~0.1
+    assert scores.loc[2, "ppr_train"] >= 0.9
+    assert scores.loc[2, "ppr_test"] >= 0.8
+    # neighbours (measured 0.55; UMAP on the same representations ~0.56) and boundary
+    # neighbours (measured 0.57-0.60) are kept
+    assert scores.loc[2, "nn_pv_15_train"] > 0.45
+    assert scores.loc[2, "boundary_pv_15_train"] > 0.45
+    # temporal continuity (DVI §6): the less a sample's neighbourhood changed, the less it moves
+    # (measured -0.11 to -0.16)
+    assert scores.loc[1, "temporal_pv_15_train"] < 0
+    assert scores.loc[2, "temporal_pv_15_train"] < 0
 
 
 def test_warm_started_epochs_take_fewer_steps(fitted):
@@ -115,6 +120,22 @@ def test_online_transform_and_inverse(fitted, digits_run):
     inputs = digits_run.inputs("test")[:20]
     assert np.allclose(fitted.project(inputs, 2), y[:20], atol=1e-4)
     assert np.allclose(fitted.project(reps[:20], 2), y[:20], atol=1e-5)
+
+
+def test_phi_reproduces_the_layout_the_training_samples_are_shown_at(fitted, digits_run):
+    # train samples are shown at the layout Y_t; φ_t (used for new samples) is trained onto it
+    e = 2
+    n = digits_run.n_train
+    side = fitted.extent_[1] - fitted.extent_[0]
+    shown = fitted.coords_[e, :n]
+    phi = fitted.transform(np.asarray(digits_run.representations(e, "train")), e)
+    err = np.linalg.norm(phi - shown, axis=1)
+    rms = float(np.sqrt((err ** 2).mean()))
+    assert rms == pytest.approx(fitted.epoch_info_[e]["phi_rms"], rel=0.2)
+    assert rms < 0.05 * side
+    # and φ puts most samples among the 10 shown points nearest to their own
+    others = np.linalg.norm(phi[:200, None, :] - shown[None, :, :], axis=2)  # (200, n)
+    assert (err[:200] <= np.sort(others, axis=1)[:, 10]).mean() > 0.5  # random: 0.007
 
 
 def test_online_errors(fitted):

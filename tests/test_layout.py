@@ -28,7 +28,7 @@ def test_layout_keeps_clusters_apart_and_improves_neighbours():
     cx = bavr_complex(X, np.zeros((0, X.shape[1]), np.float32), k=10)
     a, b = find_ab_params(1.0, 0.1)
     gen = torch.Generator().manual_seed(0)
-    init = torch.randn(len(X), 2, generator=gen)
+    init = pca_init(torch.tensor(X))  # as DVI.fit starts a cold epoch
     y = umap_layout(torch.as_tensor(cx.head), torch.as_tensor(cx.tail),
                     torch.as_tensor(cx.weight), init, a, b, n_iter=150, generator=gen).numpy()
     # each cluster is compact relative to the distance between cluster centres
@@ -36,8 +36,8 @@ def test_layout_keeps_clusters_apart_and_improves_neighbours():
     spread = max(np.linalg.norm(y[labels == c] - centres[c], axis=1).mean() for c in range(3))
     gaps = [np.linalg.norm(centres[i] - centres[j]) for i in range(3) for j in range(i + 1, 3)]
     assert min(gaps) > 3 * spread
-    # and local neighbourhoods are far better kept than by the random start
-    assert nn_pv(X, y, 10) > nn_pv(X, init.numpy(), 10) + 0.2
+    # and local neighbourhoods are far better kept than by the linear start
+    assert nn_pv(X, y, 10) > nn_pv(X, init.numpy(), 10) + 0.1
 
 
 def test_zero_iterations_return_the_start():
@@ -45,3 +45,42 @@ def test_zero_iterations_return_the_start():
     out = umap_layout(torch.tensor([0]), torch.tensor([1]), torch.tensor([1.0]), init, 1.5, 0.9,
                       n_iter=0)
     assert torch.equal(out, init)
+
+
+def test_written_out_gradients_match_autograd_of_the_umap_loss():
+    from dvi_widget.layout import _pair_gradients
+
+    a, b = find_ab_params(1.0, 0.1)
+    gen = torch.Generator().manual_seed(1)
+    diff = (torch.randn(200, 2, generator=gen) * 0.7).requires_grad_(True)
+    d2 = diff.pow(2).sum(dim=1)
+    t = a * d2.pow(b)
+    # attraction -log q = log(1 + t); repulsion -log(1 - q) = log(1 + t) - log(t) (eps aside)
+    (g_att,) = torch.autograd.grad(torch.log1p(t).sum(), diff, retain_graph=True)
+    (g_rep,) = torch.autograd.grad((torch.log1p(t) - torch.log(t)).sum(), diff)
+    mine_att = _pair_gradients(diff.detach(), d2.detach(), a, b, attract=True)
+    mine_rep = _pair_gradients(diff.detach(), d2.detach(), a, b, attract=False)
+    ok = g_att.abs().max(dim=1).values < 4  # below umap-learn's clip
+    assert ok.sum() > 100
+    assert torch.allclose(mine_att[ok], g_att[ok], rtol=1e-3, atol=1e-5)
+    far = (d2 > 0.5) & (g_rep.abs().max(dim=1).values < 4)  # where eps=1e-3 is negligible
+    assert far.sum() > 50
+    assert torch.allclose(mine_rep[far], g_rep[far], rtol=1e-2, atol=1e-4)
+    assert mine_rep.abs().max() <= 4 and mine_att.abs().max() <= 4
+
+
+def test_anchor_holds_points_in_proportion_to_their_weight():
+    X, labels = _blobs()
+    cx = bavr_complex(X, np.zeros((0, X.shape[1]), np.float32), k=10)
+    a, b = find_ab_params(1.0, 0.1)
+    edges = (torch.as_tensor(cx.head), torch.as_tensor(cx.tail), torch.as_tensor(cx.weight))
+    start = umap_layout(*edges, pca_init(torch.tensor(X)), a, b, n_iter=100,
+                        generator=torch.Generator().manual_seed(0))
+    # a shuffled start: every point must travel; half of them are anchored where they began
+    shuffled = start[torch.randperm(len(start), generator=torch.Generator().manual_seed(1))]
+    w = torch.zeros(len(X))
+    w[::2] = 5.0
+    y = umap_layout(*edges, shuffled, a, b, n_iter=100, anchor=shuffled, anchor_weight=w,
+                    generator=torch.Generator().manual_seed(2))
+    moved = (y - shuffled).norm(dim=1)
+    assert float(moved[::2].median()) < 0.3 * float(moved[1::2].median())

@@ -9,12 +9,14 @@ def _linear_widths(seq: nn.Sequential) -> list[tuple[int, int]]:
     return [(m.in_features, m.out_features) for m in seq if isinstance(m, nn.Linear)]
 
 
-def test_default_architecture_is_the_papers():
-    model = VisModel(input_dim=512)
-    assert _linear_widths(model.encoder) == [(512, 256), (256, 256), (256, 256), (256, 256),
-                                             (256, 2)]
-    assert _linear_widths(model.decoder) == [(2, 256), (256, 256), (256, 256), (256, 256),
-                                             (256, 512)]
+def test_default_architecture_is_the_papers_capped_at_128():
+    model = VisModel(input_dim=200)  # the paper's h/2 per hidden layer, four of them
+    assert _linear_widths(model.encoder) == [(200, 100), (100, 100), (100, 100), (100, 100),
+                                             (100, 2)]
+    assert _linear_widths(model.decoder) == [(2, 100), (100, 100), (100, 100), (100, 100),
+                                             (100, 200)]
+    assert hidden_widths(512) == [128] * 4  # capped: wider is slower and no better
+    assert hidden_widths(512, 256) == [256] * 4  # the paper's exact widths on request
     assert sum(isinstance(m, nn.ReLU) for m in model.encoder) == 4
 
 
