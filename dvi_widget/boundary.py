@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -338,9 +339,8 @@ def synthesize_boundary(
             a_cls, b_cls = pair_a[q], pair_b[q]
             src_a = _sample_sources(pred, pref, a_cls, b_cls, gen)
             src_b = _sample_sources(pred, pref, b_cls, a_cls, gen)
-            res = _bisect(
-                mixer, src_a, src_b, a_cls, b_cls, lo_w, hi_w, steps, delta, retarget, stop_gap
-            )
+            res = _bisect(mixer, src_a, src_b, a_cls, b_cls, lo_w=lo_w, hi_w=hi_w, steps=steps,
+                          delta=delta, retarget=retarget, stop_gap=stop_gap)
             lo_c = torch.minimum(res["cls_first"], res["cls_second"])
             hi_c = torch.maximum(res["cls_first"], res["cls_second"])
             got_q = pair_index[lo_c, hi_c]  # the pair actually found (differs when retargeted)
@@ -412,37 +412,17 @@ def _bisect(
     src_b: torch.Tensor,
     cls_a: torch.Tensor,
     cls_b: torch.Tensor,
-    lo_w: float,
-    hi_w: float,
-    steps: int,
-    delta: float,
-    retarget: bool,
-    stop_gap: float,
+    **settings: Any,  # noqa: ANN401 - lo_w, hi_w, steps, delta, retarget, stop_gap of _bisect_chunk
 ) -> dict[str, torch.Tensor]:
     """Bisect λ for all candidates at once (chunks of candidates bound memory for images)."""
-    dev = src_a.device
-    m = src_a.numel()
     chunk = max(mixer.batch_size * 4, 1)
-    parts: list[dict[str, torch.Tensor]] = []
-    for s in range(0, m, chunk):
-        parts.append(
-            _bisect_chunk(
-                mixer,
-                src_a[s : s + chunk],
-                src_b[s : s + chunk],
-                cls_a[s : s + chunk],
-                cls_b[s : s + chunk],
-                lo_w,
-                hi_w,
-                steps,
-                delta,
-                retarget,
-                stop_gap,
-            )
-        )
+    parts = [
+        _bisect_chunk(mixer, src_a[s : s + chunk], src_b[s : s + chunk], cls_a[s : s + chunk],
+                      cls_b[s : s + chunk], **settings)
+        for s in range(0, src_a.numel(), chunk)
+    ]
     if not parts:
-        empty = torch.zeros(0, device=dev)
-        return {"accepted": empty.bool()}
+        return {"accepted": torch.zeros(0, dtype=torch.bool, device=src_a.device)}
     return {key: torch.cat([p[key] for p in parts]) for key in parts[0]}
 
 
