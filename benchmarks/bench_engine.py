@@ -31,10 +31,10 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dvi_widget import metrics as quality  # noqa: E402
-from dvi_widget.datasets import load_digits, load_fashion_mnist  # noqa: E402
-from dvi_widget.fit import DVI  # noqa: E402
-from dvi_widget.run import Run  # noqa: E402
+from dvi_widget.data.datasets import load_digits, load_fashion_mnist  # noqa: E402
+from dvi_widget.data.run import Run  # noqa: E402
+from dvi_widget.engine import metrics as quality  # noqa: E402
+from dvi_widget.engine.fit import DVI  # noqa: E402
 
 
 def small_cnn() -> nn.Module:

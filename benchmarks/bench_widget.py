@@ -12,8 +12,8 @@ import time
 import numpy as np
 import pandas as pd
 
-from dvi_widget.visualization import Visualization
-from dvi_widget.widget import Widget
+from dvi_widget.view.visualization import Visualization
+from dvi_widget.view.widget import Widget
 
 
 def main(N: int = 60_000, T: int = 20, grid: int = 256, C: int = 10) -> None:

@@ -10,19 +10,19 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from ._version import __version__ as __version__
 
 #: public name -> module that defines it
 _PUBLIC = {
-    "Visualization": "visualization",
-    "default_palette": "visualization",
-    "Dataset": "datasets",
-    "load_digits": "datasets",
-    "load_fashion_mnist": "datasets",
-    "from_arrays": "datasets",
-    "Run": "run",
-    "DVI": "fit",
-    "Widget": "widget",
+    "Visualization": "view.visualization",
+    "default_palette": "view.visualization",
+    "Dataset": "data.datasets",
+    "load_digits": "data.datasets",
+    "load_fashion_mnist": "data.datasets",
+    "from_arrays": "data.datasets",
+    "Run": "data.run",
+    "DVI": "engine.fit",
+    "Widget": "view.widget",
 }
 
 __all__ = [
@@ -38,11 +38,11 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .datasets import Dataset, from_arrays, load_digits, load_fashion_mnist
-    from .fit import DVI
-    from .run import Run
-    from .visualization import Visualization, default_palette
-    from .widget import Widget
+    from .data.datasets import Dataset, from_arrays, load_digits, load_fashion_mnist
+    from .data.run import Run
+    from .engine.fit import DVI
+    from .view.visualization import Visualization, default_palette
+    from .view.widget import Widget
 
 
 def __getattr__(name: str) -> Any:  # noqa: ANN401 - lazy module attribute

@@ -1,7 +1,7 @@
 """Write the case-study notebooks (quickstart, noisy labels, active learning) from plain Python.
 
 Run ``python notebooks/_build.py`` after editing a cell here; the .ipynb files are written
-without outputs. Cells tagged ``engine`` need ``dvi_widget.fit``, cells tagged ``widget`` the
+without outputs. Cells tagged ``engine`` need ``dvi_widget.engine.fit``, cells tagged ``widget`` the
 widget and its front end (``scripts/run_notebook.py`` stops before them while those are missing).
 Every notebook reads ``DVI_NOTEBOOK_SMALL=1`` (reduced sizes, for the tests) and ``DVI_OUT_DIR``
 (where runs and HTML files go; default ``out/`` beside the notebook).
@@ -344,7 +344,7 @@ representation space.
         code(SETUP + '''
 import copy
 
-from dvi_widget.boundary import boundary_gap
+from dvi_widget.engine.boundary import boundary_gap
 
 N_POOL, N_TEST, INIT, BUDGET, ROUNDS, EPOCHS_PER_ROUND = (
     (500, 100, 50, 40, 3, 8) if SMALL else (2000, 500, 100, 100, 4, 10))

@@ -5,7 +5,7 @@ Usage: python scripts/run_notebook.py NOTEBOOK [--out DIR] [--small] [--timeout 
 The notebook runs with its own folder as working directory and with ``DVI_OUT_DIR`` set to the
 output folder (where notebooks write runs and HTML files); ``--small`` sets
 ``DVI_NOTEBOOK_SMALL=1`` (reduced sizes, as the tests use). Cells tagged ``engine`` need
-``dvi_widget.fit`` and cells tagged ``widget`` need ``dvi_widget.widget`` plus the built
+``dvi_widget.engine.fit`` and cells tagged ``widget`` need ``dvi_widget.view.widget`` plus the built
 front end: when those are not available yet, the notebook is executed up to the first such cell
 and the script says so. Prints the path of the executed notebook.
 """
@@ -28,10 +28,10 @@ ROOT = Path(__file__).resolve().parents[1]
 def missing_parts() -> dict[str, str]:
     """Which optional parts of the package are not there yet (tag -> reason)."""
     missing = {}
-    if importlib.util.find_spec("dvi_widget.fit") is None:
-        missing["engine"] = "dvi_widget/fit.py (the DVI engine) does not exist yet"
-    if importlib.util.find_spec("dvi_widget.widget") is None:
-        missing["widget"] = "dvi_widget/widget.py does not exist yet"
+    if importlib.util.find_spec("dvi_widget.engine.fit") is None:
+        missing["engine"] = "dvi_widget/engine/fit.py (the DVI engine) does not exist yet"
+    if importlib.util.find_spec("dvi_widget.view.widget") is None:
+        missing["widget"] = "dvi_widget/view/widget.py does not exist yet"
     elif not (ROOT / "dvi_widget" / "static" / "widget.js").exists():
         missing["widget"] = "the front-end bundle dvi_widget/static/widget.js is not built"
     if "engine" in missing:

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from dvi_widget.boundary import (
+from dvi_widget.engine.boundary import (
     BoundarySamples,
     boundary_gap,
     pair_probabilities,
     synthesize_boundary,
 )
-from dvi_widget.complex import cpu_threads
+from dvi_widget.engine.complex import cpu_threads
 
 
 def _toy(n_per_class=(300, 300, 300, 300), h_in=6, seed=0):

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dvi_widget.visualization import Visualization
+from dvi_widget.view.visualization import Visualization
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -36,7 +36,7 @@ def bundle() -> Path:
 
 
 def _saved_page(tmp_path: Path) -> Path:
-    from dvi_widget.widget import Widget
+    from dvi_widget.view.widget import Widget
 
     rng = np.random.default_rng(0)
     T, N = 2, 300
@@ -63,8 +63,8 @@ def test_widget_in_headless_chromium(bundle, tmp_path):
 # ------------------------------------------------------------------ JupyterLab end to end
 _NOTEBOOK_CELLS = [
     """import numpy as np
-from dvi_widget.visualization import Visualization
-from dvi_widget.widget import Widget
+from dvi_widget.view.visualization import Visualization
+from dvi_widget.view.widget import Widget
 centers = np.array([[-0.5, 0.5], [0.5, 0.5], [-0.5, -0.5], [0.5, -0.5]])
 rng = np.random.default_rng(0)
 labels = np.arange(400) % 4

@@ -12,7 +12,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from dvi_widget.complex import (
+from dvi_widget.engine.complex import (
     Complex,
     bavr_complex,
     fuzzy_simplicial_set,
@@ -75,7 +75,7 @@ def test_exact_knn_with_query_and_chunks(data):
 def test_auto_does_not_import_pynndescent_for_small_inputs():
     # in a fresh interpreter: popping it from this one could force a numba recompile later
     code = (
-        "import sys, numpy as np; from dvi_widget.complex import knn, bavr_complex; "
+        "import sys, numpy as np; from dvi_widget.engine.complex import knn, bavr_complex; "
         "X = np.random.default_rng(0).normal(size=(300, 8)).astype('float32'); "
         "knn(X, 5, device='cpu'); bavr_complex(X, X[:40] * 0.5, 5, device='cpu'); "
         "assert 'pynndescent' not in sys.modules, 'pynndescent was imported'"

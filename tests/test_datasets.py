@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from dvi_widget import datasets
-from dvi_widget.datasets import (
+from dvi_widget.data import datasets
+from dvi_widget.data.datasets import (
     FASHION_MNIST_CLASSES,
     Dataset,
     from_arrays,

@@ -9,10 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from dvi_widget.datasets import load_digits
-from dvi_widget.fit import DVI, NotFittedError
-from dvi_widget.run import Run
-from dvi_widget.visualization import Visualization
+from dvi_widget.data.datasets import load_digits
+from dvi_widget.data.run import Run
+from dvi_widget.engine.fit import DVI, NotFittedError
+from dvi_widget.view.visualization import Visualization
 
 FAST = dict(hidden=32, grid_size=32, max_steps=500, warm_max_steps=250, device="cpu",
             verbose=False)

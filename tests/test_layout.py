@@ -1,12 +1,12 @@
-"""The non-parametric layout that initialises the encoder (dvi_widget.layout)."""
+"""The non-parametric layout that initialises the encoder (dvi_widget.engine.layout)."""
 
 import numpy as np
 import torch
 
-from dvi_widget.complex import bavr_complex
-from dvi_widget.layout import pca_init, umap_layout
-from dvi_widget.losses import find_ab_params
-from dvi_widget.metrics import nn_pv
+from dvi_widget.engine.complex import bavr_complex
+from dvi_widget.engine.layout import pca_init, umap_layout
+from dvi_widget.engine.losses import find_ab_params
+from dvi_widget.engine.metrics import nn_pv
 
 
 def _blobs(n=300, h=20, seed=0):
@@ -48,7 +48,7 @@ def test_zero_iterations_return_the_start():
 
 
 def test_written_out_gradients_match_autograd_of_the_umap_loss():
-    from dvi_widget.layout import _pair_gradients
+    from dvi_widget.engine.layout import _pair_gradients
 
     a, b = find_ab_params(1.0, 0.1)
     gen = torch.Generator().manual_seed(1)

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from dvi_widget import losses
+from dvi_widget.engine import losses
 
 
 def test_find_ab_params_matches_umap_values():

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dvi_widget.metrics import (
+from dvi_widget.engine.metrics import (
     boundary_pv,
     evaluate_epoch,
     metrics_long,

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from dvi_widget.model import VisModel, hidden_widths
+from dvi_widget.engine.model import VisModel, hidden_widths
 
 
 def _linear_widths(seq: nn.Sequential) -> list[tuple[int, int]]:

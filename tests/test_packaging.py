@@ -74,7 +74,10 @@ def test_built_wheel_contains_the_front_end_bundle(tmp_path: Path):
         packed = zf.read("dvi_widget/static/widget.js")
     assert packed == bundle.read_bytes()
     assert len(packed) > 10_000, f"bundle is only {len(packed)} bytes"
-    for must in ("dvi_widget/__init__.py", "dvi_widget/visualization.py"):
+    must_have = (
+        "dvi_widget/__init__.py", "dvi_widget/view/visualization.py", "dvi_widget/engine/fit.py"
+    )
+    for must in must_have:
         assert must in names
     outside = ("tests/", "js/", "notebooks/")
     stray = [n for n in names if n.startswith(outside) or "node_modules" in n]

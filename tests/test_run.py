@@ -14,8 +14,8 @@ import pytest
 import torch
 from torch import nn
 
-from dvi_widget.datasets import load_digits
-from dvi_widget.run import FORMAT_VERSION, Run
+from dvi_widget.data.datasets import load_digits
+from dvi_widget.data.run import FORMAT_VERSION, Run
 
 REPO = Path(__file__).resolve().parents[1]
 N_EPOCHS = 5

@@ -10,8 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from dvi_widget import run as run_module
-from dvi_widget.run import Run
+from dvi_widget.data import run as run_module
+from dvi_widget.data.run import Run
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(40, 6)).astype(np.float32)

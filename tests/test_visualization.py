@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dvi_widget.visualization import Visualization, default_palette, square_extent
+from dvi_widget.view.visualization import Visualization, default_palette, square_extent
 
 
 def _vis(T=3, N=20, C=4, **kw):

@@ -11,11 +11,11 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from dvi_widget import widget as widget_module
-from dvi_widget.export import encode_png
-from dvi_widget.serialize import array_from_json, array_to_json
-from dvi_widget.visualization import Visualization
-from dvi_widget.widget import Widget
+from dvi_widget.view import widget as widget_module
+from dvi_widget.view.export import encode_png
+from dvi_widget.view.serialize import array_from_json, array_to_json
+from dvi_widget.view.visualization import Visualization
+from dvi_widget.view.widget import Widget
 
 needs_bundle = pytest.mark.skipif(
     not widget_module.BUNDLE_PATH.is_file(),

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._tensor import DeviceLike, resolve_device, to_numpy, to_tensor
+from .._tensor import DeviceLike, resolve_device, to_numpy, to_tensor
 from .complex import cpu_threads
 
 ArrayLike = np.ndarray | torch.Tensor

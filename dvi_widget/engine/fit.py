@@ -67,8 +67,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .._tensor import DeviceLike, resolve_device, to_numpy, to_tensor
 from . import losses
-from ._tensor import DeviceLike, resolve_device, to_numpy, to_tensor
 from .model import VisModel
 
 DVI_DIR = "dvi"
@@ -863,8 +863,8 @@ class DVI:
         self.timings_ = pd.DataFrame(rows).set_index("epoch")
 
     def _render(self, run: Any, epoch: int, extent: np.ndarray) -> tuple[np.ndarray, ...]:  # noqa: ANN401
+        from ..view.visualization import default_palette
         from .landscape import render_landscape
-        from .visualization import default_palette
 
         model = self._model(epoch)
         head = self._head(epoch)
@@ -907,7 +907,7 @@ class DVI:
         loaded are the chain of finished epochs that share the parameters of the newest one.
         """
         if isinstance(run, (str, os.PathLike)):
-            from .run import Run
+            from ..data.run import Run
 
             run = Run.open(run)
         out = Path(run.path) / DVI_DIR
@@ -1042,7 +1042,7 @@ class DVI:
 
     def visualization(self) -> Any:  # noqa: ANN401 - dvi_widget.visualization.Visualization
         """Everything the widget shows, for all fitted epochs, as a :class:`Visualization`."""
-        from .visualization import Visualization, default_palette
+        from ..view.visualization import Visualization, default_palette
 
         self._check_fitted()
         run = self.run_

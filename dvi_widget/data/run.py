@@ -47,8 +47,9 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ._checks import class_ids
-from ._tensor import resolve_device, to_numpy
+from .._checks import class_ids
+from .._tensor import resolve_device, to_numpy
+from .._version import __version__
 
 FORMAT_NAME = "dvi_widget.run"
 FORMAT_VERSION = 1
@@ -115,12 +116,6 @@ def _inputs_array(x: ArrayLike, name: str) -> np.ndarray:
 
 def _labels_array(y: ArrayLike, name: str, n: int) -> np.ndarray:
     return class_ids(_as_numpy(y, name), name, n)
-
-
-def _package_version() -> str:
-    from . import __version__
-
-    return __version__
 
 
 def _load_npy(path: Path) -> np.ndarray:
@@ -395,7 +390,7 @@ class Run:
         meta = {
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,
-            "written_by": f"dvi_widget {_package_version()}",
+            "written_by": f"dvi_widget {__version__}",
             "n_train": n_train,
             "n_test": n_test,
             "class_names": class_names,

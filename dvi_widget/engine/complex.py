@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._tensor import DeviceLike, resolve_device, to_numpy, to_tensor
+from .._tensor import DeviceLike, resolve_device, to_numpy, to_tensor
 
 ArrayLike = np.ndarray | torch.Tensor
 

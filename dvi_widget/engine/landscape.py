@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from ._tensor import DeviceLike, resolve_device, to_numpy
+from .._tensor import DeviceLike, resolve_device, to_numpy
 
 #: the most a class colour is washed toward white at the lowest confidence (1/C)
 MAX_WASH = 0.75
@@ -118,7 +118,7 @@ def render_landscape(
     conf_np = to_numpy(torch.cat(confidence)).reshape(size, size).astype(np.float32)
     gap_np = to_numpy(torch.cat(gaps)).reshape(size, size)
     if palette is None:
-        from .visualization import default_palette
+        from ..view.visualization import default_palette
 
         palette = default_palette(n_classes)
     palette = np.asarray(palette)

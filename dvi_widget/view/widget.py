@@ -56,7 +56,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import plotly.graph_objects as go
 
 #: The bundled front end, written by ``npm run build`` in ``js/``.
-BUNDLE_PATH = Path(__file__).parent / "static" / "widget.js"
+BUNDLE_PATH = Path(__file__).parent.parent / "static" / "widget.js"
 #: dtype of sample-index buffers (selection, highlight, filter, trails).
 INDEX_DTYPE = np.uint32
 

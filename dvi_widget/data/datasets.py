@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import class_ids
+from .._checks import class_ids
 
 #: Fashion-MNIST class ids 0..9, as documented by Zalando Research.
 FASHION_MNIST_CLASSES = [

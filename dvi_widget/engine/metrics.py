@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 from scipy.spatial import cKDTree
 
-from ._tensor import DeviceLike, to_numpy
+from .._tensor import DeviceLike, to_numpy
 from .complex import knn
 
 ArrayLike = np.ndarray | torch.Tensor

@@ -1,0 +1,151 @@
+"""Writing files safely: one atomic writer and one staged folder for the whole package.
+
+Every file the package writes goes through :func:`atomic_write` (a unique temporary name next to
+the target, flushed to disk, renamed over the target, removed on failure) and gets the user's
+umask (``tempfile`` creates 0600 files and 0700 folders, which would make a run shared with a
+colleague unreadable to them). Folders assembled from several files use :func:`staged_folder`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+#: prefix of temporary files and folders; :func:`remove_stale_temporaries` clears leftovers
+TMP_PREFIX = ".tmp-"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def file_mode() -> int:
+    """The mode a plain ``open(path, "w")`` would give a new file under the current umask."""
+    return 0o666 & ~_umask()
+
+
+def folder_mode() -> int:
+    """The mode ``mkdir`` gives a new folder under the current umask."""
+    return 0o777 & ~_umask()
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
+    """Write ``path`` through ``write(tmp)`` into a unique temporary file, then rename it.
+
+    The temporary file sits in the same folder (so the rename is atomic), is flushed to disk
+    before the rename, gets the user's umask, and is removed if anything fails; readers see the
+    old file or the new one, never half of one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f"{TMP_PREFIX}{path.name}.")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.chmod(tmp, file_mode())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _json_default(obj: object) -> object:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"cannot write a {type(obj).__name__} to JSON")
+
+
+def write_json(path: str | Path, obj: object) -> Path:
+    """Write ``obj`` as indented JSON, atomically (numpy scalars and arrays become JSON)."""
+    text = json.dumps(obj, indent=1, default=_json_default)
+    return atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
+
+
+def write_npz(path: str | Path, **arrays: np.ndarray) -> Path:
+    """Write arrays to an uncompressed ``.npz``, atomically (read with ``allow_pickle=False``)."""
+
+    def write(p: Path) -> None:
+        with open(p, "wb") as fh:
+            np.savez(fh, **arrays)
+
+    return atomic_write(path, write)
+
+
+def write_npy(path: str | Path, array: np.ndarray) -> Path:
+    """Write one array to ``.npy``, atomically."""
+
+    def write(p: Path) -> None:
+        with open(p, "wb") as fh:
+            np.save(fh, np.asarray(array), allow_pickle=False)
+
+    return atomic_write(path, write)
+
+
+@contextlib.contextmanager
+def staged_folder(target: str | Path) -> Iterator[Path]:
+    """A temporary folder beside ``target``, moved into its place when the block succeeds.
+
+    An existing ``target`` is replaced only after the new one is complete; on failure the
+    temporary folder is removed and ``target`` is left as it was. The folder gets the user's
+    umask.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{target.name}-", dir=target.parent))
+    os.chmod(tmp, folder_mode())
+    try:
+        yield tmp
+        old = None
+        if target.exists():
+            old = target.with_name(f"{TMP_PREFIX}old-{target.name}-{os.getpid()}")
+            os.replace(target, old)
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            if old is not None:
+                os.replace(old, target)
+            raise
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Remove what an interrupted (e.g. killed) write left in ``folder``; returns what went.
+
+    Only names starting with :data:`TMP_PREFIX` are touched, and only when the folder is
+    writable (a read-only run is left alone).
+    """
+    folder = Path(folder)
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        return []
+    removed = []
+    for p in folder.glob(f"{TMP_PREFIX}*"):
+        try:
+            if p.is_dir():
+                shutil.rmtree(p)
+            else:
+                p.unlink()
+            removed.append(p)
+        except OSError:
+            continue
+    return removed

@@ -1,0 +1,1 @@
+"""The DVI engine: boundary points, complex, layout, vis model, fit, landscape, metrics."""

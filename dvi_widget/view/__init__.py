@@ -1,0 +1,1 @@
+"""The view: the `Visualization` contract, its serializers, the anywidget and static exports."""
