@@ -569,3 +569,54 @@ def separate_predictions(
         cross[xb] = (pb[:, 0] != c) & (pb[:, 1] != c)
     weight = np.where(cross, cx.weight * np.float32(factor), cx.weight).astype(np.float32)
     return dataclasses.replace(cx, weight=weight)
+
+
+def query_memberships(
+    queries: ArrayLike,
+    classes_q: np.ndarray,
+    X: ArrayLike,
+    classes_x: np.ndarray,
+    B: ArrayLike | None = None,
+    pairs_b: np.ndarray | None = None,
+    k: int = 15,
+    *,
+    xb_weight: float = 1.0,
+    separation: float = 1.0,
+    method: str = "auto",
+    device: DeviceLike = "auto",
+    seed: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The edges a new sample would have in the (k)-BAVR complex of ``X ∪ B`` (Def. 3 (a), (b)).
+
+    For each query row: its k nearest samples in ``X`` with UMAP's smooth-kNN memberships, and
+    its k nearest boundary points in ``B`` with theirs scaled by ``xb_weight``, exactly as
+    :func:`bavr_complex` weighs a training sample's edges; edges to a different predicted class
+    (a sample of another class, a boundary point not between the query's class and another) are
+    scaled by ``separation`` as in :func:`separate_predictions`. This is what UMAP's
+    ``transform`` computes for new points (their memberships to the training data), here over
+    the whole complex.
+
+    Returns ``(neighbours (m, K), memberships (m, K))`` as tensors on ``device``: indices into
+    ``X`` then ``B`` (``B``'s offset by ``len(X)``), ``K = k + min(k, len(B))``.
+    """
+    _check_matrix("queries", queries)
+    dev = resolve_device(device)
+    kw = dict(method=method, device=dev, seed=seed, return_tensors=True)
+    cq = torch.as_tensor(np.asarray(classes_q, dtype=np.int64).reshape(-1), device=dev)
+    cx = torch.as_tensor(np.asarray(classes_x, dtype=np.int64).reshape(-1), device=dev)
+    idx, dist = knn(X, k, query=queries, **kw)
+    w = smooth_knn_memberships(dist, device=dev)
+    w = torch.where(cx[idx] != cq.unsqueeze(1), w * float(separation), w)
+    m = 0 if B is None else int(B.shape[0])
+    if m:
+        kb = min(k, m)
+        ib, db = knn(B, kb, query=queries, **kw)
+        wb = smooth_knn_memberships(db, device=dev) * float(xb_weight)
+        if pairs_b is not None and len(pairs_b):
+            pb = torch.as_tensor(np.asarray(pairs_b, dtype=np.int64).reshape(-1, 2),
+                                 device=dev)[ib]
+            c = cq.unsqueeze(1)
+            wb = torch.where((pb[..., 0] != c) & (pb[..., 1] != c), wb * float(separation), wb)
+        idx = torch.cat([idx, ib + int(X.shape[0])], dim=1)
+        w = torch.cat([w, wb], dim=1)
+    return idx, w.to(torch.float32)

@@ -61,6 +61,7 @@ import torch
 
 from .._tensor import DeviceLike, resolve_device, to_numpy, to_tensor
 from . import losses
+from .layout import temporal_mobility
 from .model import VisModel
 from .store import FitStore, fingerprint, matches_run
 from .train import train_vis_model
@@ -72,8 +73,12 @@ _UNHASHED = frozenset({"verbose", "device", "compute_metrics", "grid_size", "ext
 ON_STALE = ("error", "warn", "refit")
 #: neighbourhood sizes of the evaluation (DVI §6)
 METRIC_KS = (10, 15, 20)
-#: Adam step of the layout (umap-learn's SGD uses 1.0; measured best for Adam here)
-LAYOUT_LEARNING_RATE = 0.3
+#: SGD epochs of the placement of test and new samples (umap-learn's transform: 100)
+PLACE_ITERS = 100
+#: samples placed at once (bounds the (chunk, neighbours, 2) tensors of the placement)
+PLACE_CHUNK = 8192
+#: rows per split scored during fit (a fixed random sample; all rows below this)
+METRIC_ROWS = 2000
 ERR_NOT_FITTED = "This DVI instance is not fitted yet; call fit(run) or DVI.load(run) first."
 
 
@@ -481,35 +486,39 @@ class DVI:
         # warm start and temporal term (§5.4)
         torch.manual_seed(seed)
         model = VisModel(input_dim=h, hidden=self.hidden).to(dev)
-        prev_params, prev_layout, sem = None, None, None
+        prev_params, prev_layout, mobility = None, None, None
         similarity = float("nan")
+        pred_np = logits_np.argmax(axis=1)
         if prev_epoch is not None and prev is not None:
             model.load_state_dict(self._model(prev_epoch).state_dict())
             prev_params = [p.detach().clone() for p in model.parameters()]
             prev_knn, prev_coords = prev.arrays["knn"], prev.arrays["coords"][:n_train]
+            sem = torch.zeros(n_train, device=dev)
             if prev_knn.shape == knn_idx.shape:
                 sem = losses.semantic_similarity(torch.as_tensor(prev_knn),
                                                  torch.as_tensor(knn_idx)).to(dev)
                 similarity = float(sem.mean())
-                # a sample whose prediction changed has changed its meaning: let it move
-                prev_pred = np.asarray(run.logits(prev_epoch, "train")).argmax(axis=1)
-                same = torch.as_tensor(prev_pred == logits_np.argmax(axis=1), device=dev)
-                sem = sem * same
             else:
                 similarity = 0.0
-            # where the new epoch's points start: X where they were, B where φ_{t-1} puts them
-            prev_layout = to_tensor(prev_coords, dev)
-            if len(B_np):
-                with torch.no_grad():
-                    prev_layout = torch.cat([prev_layout, model.encode(U[n_train:])])
+            # a sample whose prediction changed has changed its meaning: let it move
+            prev_pred = np.asarray(run.logits(prev_epoch, "train")).argmax(axis=1)
+            sem = sem * torch.as_tensor(prev_pred == pred_np, device=dev)
+            mobility = torch.ones(len(U), device=dev)
+            if self.lambdas[2] > 0:
+                mobility[:n_train] = temporal_mobility(sem)
+            # where the new epoch's points start: X where they were, B among its samples
+            prev_layout = torch.cat([to_tensor(prev_coords, dev),
+                                     self._boundary_start(cx, to_tensor(prev_coords, dev),
+                                                          U[n_train:], model)])
         model.set_normalization(U[:n_train])
 
-        # the layout Y_t of X ∪ B on the complex (§5.2), warm-started and anchored (§5.4)
+        # the layout Y_t of X ∪ B on the complex (§5.2), warm-started with mobility (§5.4)
         t0 = time.perf_counter()
         gen = torch.Generator(device=dev)
         gen.manual_seed(seed)
-        Y = self._layout(U, cx, prev_layout, sem, gen)
+        Y = self._layout(U, cx, prev_layout, mobility, gen)
         timings["layout"] = time.perf_counter() - t0
+        model.set_envelope(Y)
 
         # V_t = <φ_t, ψ_t> on Eq. 12 (see the module docstring)
         t0 = time.perf_counter()
@@ -518,19 +527,23 @@ class DVI:
             lambdas=self.lambdas, prediction_weight=self.prediction_weight,
             batch_size=self.batch_size, learning_rate=self.learning_rate,
             max_steps=self.max_steps if prev_epoch is None else self.warm_max_steps,
-            check_every=self.check_every, patience=self.patience, tol=self.tol, generator=gen)
+            check_every=self.check_every, patience=self.patience, tol=self.tol,
+            n_samples=n_train, generator=gen)
         timings["training"] = time.perf_counter() - t0
 
-        # train samples and B are shown at Y_t; test samples are projected by φ_t
+        # train samples and B are shown at Y_t; test samples are placed against it like any
+        # new sample (the same procedure as DVI.transform)
         t0 = time.perf_counter()
         model.eval()
         Y_np = to_numpy(Y).astype(np.float32)
         coords = Y_np[:n_train]
+        B_2d = Y_np[n_train:]
         if int(run.n_test):
             test = np.asarray(run.representations(epoch, "test"), dtype=np.float32)
             _finite(f"run.representations({epoch}, 'test')", test)
-            coords = np.concatenate([coords, self._encode(model, test)])
-        B_2d = Y_np[n_train:]
+            test_pred = np.asarray(run.logits(epoch, "test")).argmax(axis=1)
+            coords = np.concatenate([coords, self._place(
+                test, test_pred, X_np, pred_np, B_np, pairs, Y, seed=self.random_state)])
         with torch.no_grad():
             phi_rms = float((model.encode(U) - Y).pow(2).sum(dim=1).mean().sqrt())
         timings["embed"] = time.perf_counter() - t0
@@ -538,8 +551,7 @@ class DVI:
         metrics: dict[str, float] = {}
         if self.compute_metrics:
             t0 = time.perf_counter()
-            metrics = self._epoch_metrics(run, epoch, prev_epoch, model, head, coords, B_np,
-                                          B_2d, None if prev is None else prev.arrays["coords"])
+            metrics = self._epoch_metrics(run, epoch, model, head, coords, B_np, B_2d)
             timings["metrics"] = time.perf_counter() - t0
         timings["total"] = time.perf_counter() - t_start
 
@@ -572,15 +584,15 @@ class DVI:
         U: torch.Tensor,
         cx: Any,  # noqa: ANN401 - complex.Complex
         previous: torch.Tensor | None,
-        similarity: torch.Tensor | None,
+        mobility: torch.Tensor | None,
         gen: torch.Generator,
     ) -> torch.Tensor:
         """Y_t: the UMAP layout of the complex (§5.2) that φ_t learns and ψ_t inverts.
 
         Cold start: PCA initialisation and ``layout_iters`` epochs. Warm start: the previous
-        epoch's positions and ``warm_layout_iters`` epochs at a third of the step size, each
-        sample anchored to its previous position with weight ``λ3 * eval_sem_i`` (Eq. 10–11
-        per sample: samples whose neighbourhood stayed the same stay where they were).
+        epoch's positions and ``warm_layout_iters`` epochs in which each sample's steps are
+        scaled by its mobility (:func:`dvi_widget.engine.layout.temporal_mobility`: samples
+        whose neighbourhood and prediction stayed the same stay where they were).
         """
         from .layout import pca_init, umap_layout
 
@@ -591,18 +603,65 @@ class DVI:
         if len(head) == 0:
             raise ValueError("the (k)-BAVR complex has no edges; cannot lay it out (are all "
                              "representations identical?)")
-        if previous is None:
-            return umap_layout(head, tail, edge_w, pca_init(U), self.a_, self.b_,
-                               n_iter=self.layout_iters, learning_rate=LAYOUT_LEARNING_RATE,
-                               negative_sample_rate=self.negative_sample_rate, generator=gen)
-        anchor_w = torch.zeros(len(U), device=dev)
-        n_x = int(cx.n_x)
-        anchor_w[:n_x] = float(self.lambdas[2]) * (
-            similarity if similarity is not None else torch.ones(n_x, device=dev))
-        return umap_layout(head, tail, edge_w, previous, self.a_, self.b_,
-                           n_iter=self.warm_layout_iters, learning_rate=LAYOUT_LEARNING_RATE,
-                           negative_sample_rate=self.negative_sample_rate, anchor=previous,
-                           anchor_weight=anchor_w, generator=gen)
+        cold = previous is None
+        return umap_layout(head, tail, edge_w, pca_init(U) if cold else previous, self.a_,
+                           self.b_, n_iter=self.layout_iters if cold else self.warm_layout_iters,
+                           negative_sample_rate=self.negative_sample_rate, mobility=mobility,
+                           generator=gen)
+
+    @staticmethod
+    @torch.no_grad()
+    def _boundary_start(
+        cx: Any, prev_x: torch.Tensor, B: torch.Tensor, model: VisModel  # noqa: ANN401
+    ) -> torch.Tensor:
+        """Where a warm layout starts the new boundary points: at the membership-weighted mean
+        of the previous positions of the samples they are joined to (φ_{t-1}(b) for a boundary
+        point joined to none)."""
+        n_x, m = int(cx.n_x), len(B)
+        dev = prev_x.device
+        if m == 0:
+            return torch.zeros((0, 2), device=dev)
+        head = torch.as_tensor(to_numpy(cx.head), dtype=torch.long, device=dev)
+        tail = torch.as_tensor(to_numpy(cx.tail), dtype=torch.long, device=dev)
+        w = torch.as_tensor(to_numpy(cx.weight), dtype=torch.float32, device=dev)
+        xb = (head < n_x) & (tail >= n_x)
+        acc = torch.zeros(m, 2, device=dev)
+        total = torch.zeros(m, device=dev)
+        acc.index_add_(0, tail[xb] - n_x, prev_x[head[xb]] * w[xb, None])
+        total.index_add_(0, tail[xb] - n_x, w[xb])
+        start = model.encode(B) if bool((total <= 0).any()) else acc
+        return torch.where((total > 0).unsqueeze(1), acc / total.clamp_min(1e-12).unsqueeze(1),
+                           start)
+
+    def _place(
+        self,
+        reps: np.ndarray | torch.Tensor,
+        pred: np.ndarray,
+        X: np.ndarray | torch.Tensor,
+        pred_x: np.ndarray,
+        B: np.ndarray,
+        pairs: np.ndarray,
+        layout: torch.Tensor,
+        seed: int,
+    ) -> np.ndarray:
+        """2-D positions of new samples against an epoch's fixed layout of X ∪ B (UMAP's
+        ``transform``; :func:`dvi_widget.engine.layout.place_points`) with the edges the sample
+        would have in that epoch's complex (:func:`dvi_widget.engine.complex.query_memberships`),
+        placed in chunks."""
+        from .complex import query_memberships
+        from .layout import place_points
+
+        out = []
+        for start in range(0, len(reps), PLACE_CHUNK):
+            idx, w = query_memberships(
+                reps[start : start + PLACE_CHUNK], pred[start : start + PLACE_CHUNK], X,
+                pred_x, B if len(B) else None, pairs, self.n_neighbors,
+                xb_weight=self.boundary_edge_weight, separation=self.separation,
+                method=self.knn_method, device=self.device_, seed=seed)
+            y = place_points(idx, w, layout, self.a_, self.b_, n_iter=PLACE_ITERS,
+                             negative_sample_rate=self.negative_sample_rate, seed=seed)
+            out.append(to_numpy(y).astype(np.float32))
+        return np.concatenate(out) if out else np.zeros((0, 2), np.float32)
 
     # -------------------------------------------------------------------- embedding helpers
     def _all_representations(self, run: Any, epoch: int) -> np.ndarray:  # noqa: ANN401
@@ -633,28 +692,27 @@ class DVI:
     # -------------------------------------------------------------------- metrics
     @torch.no_grad()
     def _epoch_metrics(
-        self, run: Any, epoch: int, prev_epoch: int | None, model: VisModel,  # noqa: ANN401
-        head: torch.nn.Module, coords: np.ndarray, B_np: np.ndarray, B_2d: np.ndarray,
-        prev_coords: np.ndarray | None,
+        self, run: Any, epoch: int, model: VisModel, head: torch.nn.Module,  # noqa: ANN401
+        coords: np.ndarray, B_np: np.ndarray, B_2d: np.ndarray,
     ) -> dict[str, float]:
-        """§6 metrics of one epoch: nn_pv, boundary_pv (k=10,15,20), PPR, temporal_pv."""
+        """§6 metrics of one epoch (nn_pv, boundary_pv for k = 10, 15, 20, PPR) on a fixed
+        random sample of ``METRIC_ROWS`` rows per split (all rows of smaller splits)."""
         from .metrics import evaluate_epoch
 
         n_train = int(run.n_train)
         reps = self._all_representations(run, epoch)
+        rng = np.random.default_rng(self.random_state)  # the same rows every epoch
         kw: dict[str, Any] = {}
         for split, sl in (("train", slice(0, n_train)), ("test", slice(n_train, len(reps)))):
             X, Y = reps[sl], coords[sl]
             if len(X) <= max(METRIC_KS):
                 continue
-            pred = head(to_tensor(X, self.device_)).argmax(dim=1)
-            pred_rec = head(self._decode(model, Y)).argmax(dim=1)
-            kw.update({f"X_{split}": X, f"Y_{split}": Y, f"pred_{split}": to_numpy(pred),
-                       f"pred_{split}_rec": to_numpy(pred_rec)})
-            if prev_epoch is not None and prev_coords is not None:
-                kw[f"X_{split}_prev"] = np.array(run.representations(prev_epoch, split),
-                                                   dtype=np.float32)
-                kw[f"Y_{split}_prev"] = prev_coords[sl]
+            rows = (np.sort(rng.choice(len(X), METRIC_ROWS, replace=False))
+                    if len(X) > METRIC_ROWS else np.arange(len(X)))
+            pred = head(to_tensor(X[rows], self.device_)).argmax(dim=1)
+            pred_rec = head(self._decode(model, Y[rows])).argmax(dim=1)
+            kw.update({f"X_{split}": X, f"Y_{split}": Y, f"rows_{split}": rows,
+                       f"pred_{split}": to_numpy(pred), f"pred_{split}_rec": to_numpy(pred_rec)})
         if "X_train" not in kw:
             return {}
         return evaluate_epoch(B=B_np, B_2d=B_2d, ks=METRIC_KS, method=self.knn_method,
@@ -674,6 +732,8 @@ class DVI:
         self.boundary_ = [fitted[e].arrays["boundary_2d"] for e in epochs]
         self.boundary_representations_ = [fitted[e].arrays["boundary_representations"]
                                           for e in epochs]
+        self.boundary_pairs_ = [fitted[e].arrays["boundary_pairs"] for e in epochs]
+        self._knn = {e: fitted[e].arrays["knn"] for e in epochs}
         self.epoch_info_ = infos
         self.n_steps_ = {e: infos[e]["steps"] for e in epochs}
         extent = robust_square_extent(self.coords_, self.extent_quantile, self.extent_margin)
@@ -839,11 +899,34 @@ class DVI:
         return self
 
     # -------------------------------------------------------------------- online use
-    def transform(self, representations: np.ndarray | torch.Tensor, epoch: int) -> np.ndarray:
-        """φ_t: project ``(n, h)`` representations of epoch ``epoch`` to ``(n, 2)`` points."""
+    def transform(
+        self, representations: np.ndarray | torch.Tensor, epoch: int, *, place: bool = True
+    ) -> np.ndarray:
+        """Project ``(n, h)`` representations of epoch ``epoch`` to ``(n, 2)`` points.
+
+        ``place=True``: among the epoch's training samples and boundary points, as the fit
+        places the test samples (UMAP's ``transform`` against the fixed layout, with the edges
+        each new sample would have in the epoch's complex); a training sample's representation
+        lands where its neighbours are. ``place=False``: φ_t alone (the encoder; one forward
+        pass, about ``phi_rms`` from the layout, saved per epoch in ``epoch_info_``).
+        """
         epoch = self._check_epoch(epoch)
         reps = self._check_rows("representations", representations, int(self.run_.rep_dim))
-        return self._encode(self._model(epoch), reps)
+        if not place:
+            return self._encode(self._model(epoch), reps)
+        idx = self.epochs_.index(epoch)
+        run, n_train = self.run_, int(self.run_.n_train)
+        head = self._head(epoch)
+        with torch.no_grad():
+            pred = np.concatenate([to_numpy(head(to_tensor(reps[i : i + 16384], self.device_))
+                                            .argmax(dim=1)) for i in range(0, len(reps), 16384)])
+        layout = to_tensor(np.concatenate([self.coords_[idx][:n_train], self.boundary_[idx]]),
+                           self.device_)
+        return self._place(
+            reps, pred, np.asarray(run.representations(epoch, "train"), dtype=np.float32),
+            np.asarray(run.logits(epoch, "train")).argmax(axis=1),
+            self.boundary_representations_[idx], self.boundary_pairs_[idx], layout,
+            seed=self.random_state)
 
     def project(
         self, data: np.ndarray | torch.Tensor, epoch: int, kind: str = "auto"
@@ -911,28 +994,62 @@ class DVI:
     def score(self) -> pd.DataFrame:
         """Per-epoch §6 metrics as a DataFrame (index: epoch; NaN where not applicable).
 
-        Columns ``nn_pv_{k}_{split}``, ``boundary_pv_{k}_{split}``, ``temporal_pv_{k}_{split}``
-        (k = 10, 15, 20; split train and test; temporal NaN for the first epoch), ``ppr_train``,
-        ``ppr_test`` (see :func:`dvi_widget.metrics.evaluate_epoch`).
-        Computed during fit (``compute_metrics=True``) or here on first call otherwise.
+        Columns ``nn_pv_{k}_{split}`` (Eq. 1), ``boundary_pv_{k}_{split}`` (Eq. 2) for k = 10, 15,
+        20 and split train / test, ``ppr_train``, ``ppr_test`` (see
+        :func:`dvi_widget.engine.metrics.evaluate_epoch`), on a fixed random sample of
+        ``METRIC_ROWS`` rows per split. Computed during fit (``compute_metrics=True``) or here on
+        first call otherwise. The temporal property (Eq. 4) spans all epochs:
+        :meth:`temporal_pv`.
         """
         self._check_fitted()
         rows = []
-        prev = None
         for idx, e in enumerate(self.epochs_):
             info = self.epoch_info_[e]
-            metrics = info.get("metrics") or {}
+            metrics = {k: v for k, v in (info.get("metrics") or {}).items()
+                       if not k.startswith("temporal")}  # fits of version 0.1 scored it here
             if not metrics:
                 metrics = self._epoch_metrics(
-                    self.run_, e, prev, self._model(e), self._head(e), self.coords_[idx],
-                    self.boundary_representations_[idx], self.boundary_[idx],
-                    None if idx == 0 else self.coords_[idx - 1])
+                    self.run_, e, self._model(e), self._head(e), self.coords_[idx],
+                    self.boundary_representations_[idx], self.boundary_[idx])
                 info["metrics"] = metrics
             rows.append({"epoch": e, **metrics})
-            prev = e
         from .metrics import metrics_table
 
         return metrics_table({r.pop("epoch"): r for r in rows})
+
+    def temporal_pv(self, k: int | None = None) -> dict[str, float]:
+        """The temporal preserving property (DVI Eq. 4) of the fitted epochs, per split.
+
+        Per sample, the Pearson correlation over consecutive epoch pairs between its
+        k-neighbourhood overlap (Eq. 11; a test sample's neighbours searched among train ∪ test)
+        and its 2-D move; then the mean over samples (:func:`dvi_widget.engine.metrics.temporal_pv`).
+        ``k`` defaults to ``n_neighbors``. Returns ``{"train": r, "test": r}`` (NaN with fewer
+        than 3 epochs or no test split).
+        """
+        from .metrics import joint_neighbours, neighbours
+        from .metrics import temporal_pv as eq4
+
+        self._check_fitted()
+        k = int(self.n_neighbors if k is None else k)
+        run, n_train = self.run_, int(self.run_.n_train)
+        out = {"train": float("nan"), "test": float("nan")}
+        if len(self.epochs_) < 3:
+            return out
+        train_nb, test_nb = [], []
+        for e in self.epochs_:
+            X = np.asarray(run.representations(e, "train"), dtype=np.float32)
+            stored = self._knn.get(e)
+            train_nb.append(stored[:, :k] if stored is not None and stored.shape[1] >= k
+                            else neighbours(X, k, method=self.knn_method, device=self.device_))
+            if int(run.n_test):
+                test_nb.append(joint_neighbours(
+                    X, np.asarray(run.representations(e, "test"), dtype=np.float32), k,
+                    method=self.knn_method, device=self.device_))
+        out["train"] = eq4(None, [c[:n_train] for c in self.coords_], k, neighbour_sets=train_nb)
+        if test_nb:
+            out["test"] = eq4(None, [c[n_train:] for c in self.coords_], k,
+                              neighbour_sets=test_nb)
+        return out
 
     def visualization(self) -> Any:  # noqa: ANN401 - dvi_widget.visualization.Visualization
         """Everything the widget shows, for all fitted epochs, as a :class:`Visualization`."""

@@ -1,11 +1,23 @@
-"""A non-parametric UMAP layout of the (k)-BAVR complex, used to initialise the encoder φ.
+"""The 2-D layout of the (k)-BAVR complex (DVI §5.2), its temporal mobility (§5.4), and the
+placement of new samples against a fixed layout.
 
-Parametric UMAP converges slowly from a random network: each step only sees a batch of edges,
-and φ must discover the global arrangement of the clusters by itself. Optimising free 2-D
-coordinates with the same cross-entropy (DVI §5.2) over *all* edges at once is cheap — a few
-hundred vectorised steps on the 2-D points, no network in the loop — and gives that global
-arrangement; φ is then regressed onto it before the DVI losses (Eq. 12) take over. This is an
-initialisation only: the trained φ, ψ are what the visualization shows.
+Training samples and boundary points are shown where :func:`umap_layout` puts them: UMAP's
+cross-entropy optimised on free 2-D positions over *all* edges of the complex (a few hundred
+vectorised epochs, no network in the loop). φ_t is trained to reproduce these positions and ψ_t
+to invert them (:mod:`dvi_widget.engine.train`).
+
+Warm epochs start at the previous epoch's positions and each sample moves with a step size
+scaled by its *mobility* (:func:`temporal_mobility`): 1 for a sample whose k-neighbourhood
+changed (Eq. 11) or whose prediction changed, near 0 for one whose neighbourhood stayed the
+same. Stochastic gradient descent on a converged layout moves every point by a random walk
+(measured on digits: rerunning 200 epochs on an unchanged complex moves points a median 0.32
+units); scaled steps leave stable samples where they were, which is what the temporal
+property (Eq. 4) asks for.
+
+Test samples and new samples (:meth:`dvi_widget.DVI.transform`) are placed by
+:func:`place_points`, UMAP's ``transform``: attraction to their k nearest training samples and
+boundary points (fuzzy memberships built like the complex's, :func:`dvi_widget.engine.complex.query_memberships`)
+and repulsion from the layout, with the layout held fixed.
 
 Hand-written because umap-learn's optimiser is numba code on the CPU (its first call compiles
 for 30–40 s) and cannot run on the training device.
@@ -14,6 +26,11 @@ for 30–40 s) and cannot run on the training device.
 from __future__ import annotations
 
 import torch
+
+#: per-coordinate clip of a pair's gradient, as in umap-learn's SGD
+CLIP = 4.0
+#: negatives drawn per iteration of :func:`place_points`, per unit of negative_sample_rate
+NEGATIVES_PER_RATE = 5
 
 
 def pca_init(U: torch.Tensor, scale: float = 10.0) -> torch.Tensor:
@@ -39,7 +56,20 @@ def _pair_gradients(
         coef = 2.0 * b * t / (d2.clamp_min(1e-12) * (1.0 + t))
     else:
         coef = -2.0 * b / ((1e-3 + d2) * (1.0 + t))
-    return (coef.unsqueeze(1) * diff).clamp(-4.0, 4.0)
+    return (coef.unsqueeze(1) * diff).clamp(-CLIP, CLIP)
+
+
+def temporal_mobility(
+    similarity: torch.Tensor, width: float = 0.4, stable: float = 0.05, floor: float = 0.01
+) -> torch.Tensor:
+    """Per-sample step scale of a warm layout from ``eval_sem`` (DVI Eq. 11).
+
+    ``floor + (1 - floor) * clamp((1 - s - stable) / width, 0, 1)``: a sample that kept at least
+    ``1 - stable`` of its neighbours barely moves (``floor``), one that lost ``stable + width``
+    or more moves freely. Pass ``s = 0`` for samples whose prediction changed.
+    """
+    ramp = ((1.0 - similarity.float() - stable) / width).clamp(0.0, 1.0)
+    return floor + (1.0 - floor) * ramp
 
 
 def umap_layout(
@@ -52,24 +82,19 @@ def umap_layout(
     *,
     n_iter: int = 200,
     negative_sample_rate: int = 5,
-    learning_rate: float = 0.3,
-    anchor: torch.Tensor | None = None,
-    anchor_weight: torch.Tensor | None = None,
+    learning_rate: float = 1.0,
+    mobility: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Optimise 2-D points ``init`` (n, 2) on the UMAP cross-entropy of a fuzzy edge list.
 
-    Each iteration is one of umap-learn's epochs: edge ``i`` takes part with probability
-    ``weight_i / max(weight)`` (a Bernoulli draw per edge: 10x cheaper than ``multinomial``),
-    with ``negative_sample_rate`` uniform negatives per edge, and all points take one Adam step;
-    the learning rate decays linearly to 0 as in UMAP's SGD. Gradients are written out
-    (:func:`_pair_gradients`) and scattered with ``index_add_`` instead of autograd through the
-    gathers.
-
-    ``anchor`` (n, 2) and ``anchor_weight`` (n,) add ``sum_i w_i ||y_i - anchor_i||^2`` (the
-    temporal term of the time-travelling layout: points whose neighbourhood did not change
-    stay where they were). The UMAP part is scaled to about one edge's worth of force per
-    vertex, so ``w_i = 1`` pulls as hard as one neighbour at distance 1.
+    Each iteration is one of umap-learn's epochs, vectorised: edge ``i`` takes part with
+    probability ``weight_i / max(weight)`` (a Bernoulli draw per edge: 10x cheaper than
+    ``multinomial``), with ``negative_sample_rate`` uniform negatives per edge; the clipped pair
+    gradients (:func:`_pair_gradients`) are summed per point with ``index_add_`` (scaled to about
+    one edge's worth per point) and every point takes one SGD step, its learning rate decaying
+    linearly to 0 as in umap-learn. ``mobility`` (n,) scales each point's steps (1 where
+    omitted; see :func:`temporal_mobility`).
 
     Returns the optimised points (n, 2), detached, on ``init``'s device.
     """
@@ -80,19 +105,17 @@ def umap_layout(
     n = len(y)
     rate = int(negative_sample_rate)
     prob = weight.to(torch.float32) / weight.max().clamp_min(1e-12)
-    # per-vertex force of one iteration ~ one edge: an edge end is sampled 2m/n times
+    # per-point force of one iteration ~ one edge: an edge end is sampled 2m/n times
     scale = n / (2.0 * float(prob.sum().clamp_min(1.0)))
-    if anchor is not None:
-        anchor = anchor.to(dev, torch.float32)
-        aw = (torch.ones(n, device=dev) if anchor_weight is None
-              else anchor_weight.to(dev, torch.float32)).unsqueeze(1)
-    y.grad = torch.zeros_like(y)
-    opt = torch.optim.Adam([y], lr=learning_rate)
+    step = torch.full((n, 1), float(learning_rate) * scale, device=dev)
+    if mobility is not None:
+        step = step * mobility.to(dev, torch.float32).reshape(n, 1)
+    grad = torch.empty_like(y)
     for it in range(n_iter):
         e = torch.rand(len(prob), device=dev, generator=generator) < prob
         h, t = head[e], tail[e]
         neg = torch.randint(n, (len(h) * rate,), device=dev, generator=generator)
-        grad = torch.zeros_like(y)
+        grad.zero_()
         diff = y[h] - y[t]
         g_pos = _pair_gradients(diff, diff.pow(2).sum(dim=1), a, b, attract=True)
         h_rep = h.repeat_interleave(rate)
@@ -102,11 +125,66 @@ def umap_layout(
         grad.index_add_(0, t, -g_pos)
         grad.index_add_(0, h_rep, g_neg)
         grad.index_add_(0, neg, -g_neg)
-        grad.mul_(scale)
-        if anchor is not None:
-            grad.add_((2.0 * (1.0 - it / n_iter)) * aw * (y - anchor))
-        y.grad.copy_(grad)
-        opt.step()
-        for group in opt.param_groups:
-            group["lr"] = learning_rate * (1.0 - (it + 1) / n_iter)
-    return y.detach()
+        y.sub_((1.0 - it / n_iter) * step * grad.clamp_(-CLIP / scale, CLIP / scale))
+    return y
+
+
+def place_points(
+    neighbours: torch.Tensor,
+    memberships: torch.Tensor,
+    reference: torch.Tensor,
+    a: float,
+    b: float,
+    *,
+    init: torch.Tensor | None = None,
+    n_iter: int = 100,
+    learning_rate: float = 0.25,
+    negative_sample_rate: int = 5,
+    seed: int = 0,
+) -> torch.Tensor:
+    """Place new points against a fixed layout, as UMAP's ``transform`` does.
+
+    ``neighbours`` (m, K) index rows of ``reference`` (r, 2), the fixed layout; ``memberships``
+    (m, K) in [0, 1] are the new points' fuzzy memberships to them. The start is ``init`` or
+    else the membership-weighted mean of the neighbours' positions; then ``n_iter`` SGD epochs
+    (learning rate decaying linearly from ``learning_rate``; umap-learn's transform uses a
+    quarter of its fit's) apply the expected attraction of every edge (its membership, the
+    chance umap-learn samples it) and the repulsion of ``negative_sample_rate`` negatives per
+    expected edge, drawn as ``NEGATIVES_PER_RATE * negative_sample_rate`` layout points and
+    weighted to the point's expected count. The negatives of an iteration are one random set of layout
+    points shared by all new points and drawn from ``seed``: each point's result depends only on
+    its own neighbours, not on which other points are placed with it, and the same point is
+    placed at the same position whenever its neighbours did not move.
+
+    Returns the (m, 2) positions.
+    """
+    ref = reference.to(torch.float32)
+    dev = ref.device
+    m = len(neighbours)
+    if m == 0:
+        return torch.zeros((0, 2), device=dev)
+    targets = ref[neighbours]  # (m, K, 2)
+    p = memberships.to(dev, torch.float32).clamp(0.0, 1.0)
+    total = p.sum(dim=1, keepdim=True)
+    if init is None:
+        y = (p.unsqueeze(2) * targets).sum(dim=1) / total.clamp_min(1e-12)
+    else:
+        y = init.to(dev, torch.float32).clone()
+    if n_iter < 1:
+        return y
+    n_neg = NEGATIVES_PER_RATE * int(negative_sample_rate)
+    neg_weight = negative_sample_rate * total / n_neg  # (m, 1): expected negatives per point
+    gen = torch.Generator(device=dev)
+    gen.manual_seed(int(seed))
+    for it in range(n_iter):
+        diff = y.unsqueeze(1) - targets
+        g = _pair_gradients(diff.reshape(-1, 2), diff.pow(2).sum(dim=2).reshape(-1), a, b,
+                            attract=True).reshape(m, -1, 2)
+        g = (p.unsqueeze(2) * g).sum(dim=1)
+        neg = ref[torch.randint(len(ref), (n_neg,), device=dev, generator=gen)]
+        diff_n = y.unsqueeze(1) - neg.unsqueeze(0)
+        g_neg = _pair_gradients(diff_n.reshape(-1, 2), diff_n.pow(2).sum(dim=2).reshape(-1),
+                                a, b, attract=False).reshape(m, n_neg, 2).sum(dim=1)
+        y = y - (learning_rate * (1.0 - it / n_iter)) * (g + neg_weight * g_neg).clamp(
+            -CLIP, CLIP)
+    return y

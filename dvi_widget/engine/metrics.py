@@ -147,7 +147,66 @@ def ppr(pred: ArrayLike, pred_reconstructed: ArrayLike) -> float:
     return float(np.mean(a == b))
 
 
-def temporal_pv(
+def joint_neighbours(
+    ref: ArrayLike,
+    new: ArrayLike,
+    k: int,
+    *,
+    rows: np.ndarray | None = None,
+    method: str = "auto",
+    device: DeviceLike = "auto",
+) -> np.ndarray:
+    """``N_k`` of rows of ``new`` among ``ref ∪ new`` (self excluded), as (m, k) indices into the
+    stacked ``[ref; new]``, nearest first.
+
+    This is how test samples are scored: a test sample's neighbours are searched among the
+    training *and* test samples, in the representation space and in 2-D alike. ``rows`` picks
+    the rows of ``new`` to score (default all).
+    """
+    R, Nw = _as_array("ref", ref), _as_array("new", new)
+    if R.shape[1] != Nw.shape[1]:
+        raise ValueError(f"ref and new must have the same width, got {R.shape} and {Nw.shape}.")
+    rows = np.arange(len(Nw)) if rows is None else np.asarray(rows, dtype=np.int64)
+    both = np.concatenate([R, Nw])
+    found = neighbours(both, k + 1, query=Nw[rows], method=method, device=device)
+    own = found == (rows + len(R))[:, None]
+    own[~own.any(axis=1), -1] = True  # duplicates may hide self: then drop the farthest
+    return found[~own].reshape(len(rows), k)
+
+
+def nn_pv_new(
+    X_ref: ArrayLike,
+    Y_ref: ArrayLike,
+    X_new: ArrayLike,
+    Y_new: ArrayLike,
+    k: int = 15,
+    *,
+    rows: np.ndarray | None = None,
+    return_per_sample: bool = False,
+    method: str = "auto",
+    device: DeviceLike = "auto",
+) -> float | np.ndarray:
+    """Eq. 1 for new (test) samples: ``mean_i |N_k(x_i) ∩ N_k(y_i)| / k`` over rows of ``X_new``,
+    their neighbours searched among ``ref ∪ new`` in both spaces (:func:`joint_neighbours`).
+
+    ``X_ref``/``Y_ref`` are the training samples and their 2-D positions, ``X_new``/``Y_new`` the
+    test samples and theirs (e.g. placed by ``DVI.transform`` or ``umap.UMAP.transform``).
+    """
+    Xr, Yr, Xn, Yn = (_as_array(n, a) for n, a in
+                      (("X_ref", X_ref), ("Y_ref", Y_ref), ("X_new", X_new), ("Y_new", Y_new)))
+    _check_rows(X_ref=Xr, Y_ref=Yr)
+    _check_rows(X_new=Xn, Y_new=Yn)
+    hx = joint_neighbours(Xr, Xn, k, rows=rows, method=method, device=device)
+    hy = joint_neighbours(Yr, Yn, k, rows=rows, device="cpu")
+    per = overlap_rate(hx, hy)
+    return per if return_per_sample else float(per.mean())
+
+
+def _move(Y_prev: np.ndarray, Y_cur: np.ndarray) -> np.ndarray:
+    return np.linalg.norm(Y_cur.astype(np.float64) - Y_prev.astype(np.float64), axis=1)
+
+
+def transition_corr(
     X_prev: ArrayLike,
     X_cur: ArrayLike,
     Y_prev: ArrayLike,
@@ -158,54 +217,23 @@ def temporal_pv(
     method: str = "auto",
     device: DeviceLike = "auto",
 ) -> float | tuple[np.ndarray, np.ndarray]:
-    """Temporal preserving correlation of one transition t-1 → t, DVI Eq 4 with Eq 11.
+    """Correlation *across samples* within one transition t-1 → t (not the paper's Eq. 4).
 
-    For every sample i::
-
-        e_i = eval_sem(x_i^{t-1}, x_i^t, k) = |N_k(x_i^{t-1}) ∩ N_k(x_i^t)| / k     (Eq 11)
-        d_i = ||y_i^t - y_i^{t-1}||                                                  (2-D move)
-
-    and the result is the Pearson correlation ``corr(e, d)`` over the N samples (Eq 4). Negative
-    is good: samples whose high-dimensional neighbourhood is kept move little, those whose
-    neighbourhood changes move more. ``Y_prev``/``Y_cur`` must be in one shared 2-D frame.
-    Returns NaN when ``e`` or ``d`` is constant (correlation undefined). For the per-sample
-    correlation across a whole sequence of epochs see :func:`temporal_pv_sequence`.
-    ``return_per_sample=True`` returns ``(e, d)`` instead.
+    For every sample ``e_i = eval_sem_i`` (Eq. 11) and ``d_i = ||y_i^t - y_i^{t-1}||``; the
+    result is ``pearson(e, d)`` over the N samples: negative when the samples whose neighbourhood
+    changed most are the ones that moved most. :func:`temporal_pv` (Eq. 4) correlates the same
+    two quantities per sample over the epochs instead. NaN when ``e`` or ``d`` is constant.
+    ``return_per_sample=True`` returns ``(e, d)``.
     """
-    e, d = _transition(X_prev, X_cur, Y_prev, Y_cur, k, method=method, device=device)
+    Xp, Xc = _as_array("X_prev", X_prev), _as_array("X_cur", X_cur)
+    Yp, Yc = _as_array("Y_prev", Y_prev), _as_array("Y_cur", Y_cur)
+    _check_rows(X_prev=Xp, X_cur=Xc, Y_prev=Yp, Y_cur=Yc)
+    e = overlap_rate(neighbours(Xp, k, method=method, device=device),
+                     neighbours(Xc, k, method=method, device=device), k)
+    d = _move(Yp, Yc)
     if return_per_sample:
         return e, d
     return _pearson(e, d)
-
-
-def _transition(
-    X_prev: ArrayLike,
-    X_cur: ArrayLike,
-    Y_prev: ArrayLike,
-    Y_cur: ArrayLike,
-    k: int,
-    *,
-    method: str = "auto",
-    device: DeviceLike = "auto",
-    high_prev: np.ndarray | None = None,
-    high_cur: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    Yp, Yc = _as_array("Y_prev", Y_prev), _as_array("Y_cur", Y_cur)
-    n = Yp.shape[0]
-    if high_prev is None:
-        Xp = _as_array("X_prev", X_prev)
-        _check_rows(X_prev=Xp, Y_prev=Yp)
-        high_prev = neighbours(Xp, k, method=method, device=device)
-    if high_cur is None:
-        Xc = _as_array("X_cur", X_cur)
-        _check_rows(X_cur=Xc, Y_cur=Yc)
-        high_cur = neighbours(Xc, k, method=method, device=device)
-    _check_rows(Y_prev=Yp, Y_cur=Yc)
-    if high_prev.shape[0] != n or high_cur.shape[0] != n:
-        raise ValueError("X_prev, X_cur, Y_prev and Y_cur must describe the same N samples.")
-    e = overlap_rate(high_prev, high_cur, k)
-    d = np.linalg.norm(Yc.astype(np.float64) - Yp.astype(np.float64), axis=1)
-    return e, d
 
 
 def _pearson(a: np.ndarray, b: np.ndarray) -> float:
@@ -217,46 +245,54 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float((a * b).sum() / den)
 
 
-def temporal_pv_sequence(
-    Xs: Sequence[ArrayLike],
+def temporal_pv(
+    Xs: Sequence[ArrayLike] | None,
     Ys: Sequence[ArrayLike],
     k: int = 15,
     *,
+    neighbour_sets: Sequence[np.ndarray] | None = None,
     return_per_sample: bool = False,
     method: str = "auto",
     device: DeviceLike = "auto",
 ) -> float | np.ndarray:
-    """Per-sample temporal correlation over a sequence of T >= 3 epochs, averaged.
+    """Temporal preserving property, DVI Eq. 4 with Eq. 11, over a sequence of T >= 3 epochs.
 
-    For sample i and transitions t = 1..T-1, ``e_i^t`` and ``d_i^t`` as in :func:`temporal_pv`;
-    ``r_i = pearson_t(e_i^t, d_i^t)`` over the T-1 transitions (the DVI reference
-    implementation's per-sample variant), and the result is the mean of ``r_i`` over samples whose
-    ``e_i`` and ``d_i`` both vary (others are skipped; NaN when none do). With few epochs each
-    ``r_i`` rests on few points: prefer :func:`temporal_pv` per transition then.
-    ``return_per_sample=True`` returns ``r`` (N,), NaN where skipped.
+    For sample i and each transition t-1 → t (t = 1..T-1)::
+
+        e_i^t = eval_sem(x_i^{t-1}, x_i^t, k) = |N_k(x_i^{t-1}) ∩ N_k(x_i^t)| / k   (Eq. 11)
+        d_i^t = ||φ^t(x_i^t) - φ^{t-1}(x_i^{t-1})||                                 (2-D move)
+
+    ``r_i = pearson_t(e_i^t, d_i^t)`` over the sample's T-1 transitions (Eq. 4), and the result
+    is the mean of ``r_i`` over the samples (those whose ``e_i`` or ``d_i`` never varies have no
+    correlation and are left out; NaN when none vary). Negative is good: a sample moves in the
+    epochs where its neighbourhood changes and stays put where it does not. ``Ys`` must share
+    one 2-D frame. ``neighbour_sets`` may give each epoch's ``N_k`` (N, >= k) instead of ``Xs``
+    (e.g. test samples' neighbours among train ∪ test, :func:`joint_neighbours`).
+    ``return_per_sample=True`` returns ``r`` (N,), NaN where left out.
     """
-    if len(Xs) != len(Ys):
-        raise ValueError(f"Xs and Ys must list the same epochs, got {len(Xs)} and {len(Ys)}.")
-    if len(Xs) < 3:
-        raise ValueError(
-            f"temporal_pv_sequence needs at least 3 epochs (2 transitions), got {len(Xs)}."
-        )
-    highs = [neighbours(_as_array("Xs[t]", x), k, method=method, device=device) for x in Xs]
-    E, D = [], []
-    for t in range(1, len(Xs)):
-        e, d = _transition(
-            None, None, Ys[t - 1], Ys[t], k, high_prev=highs[t - 1], high_cur=highs[t]
-        )
-        E.append(e)
-        D.append(d)
-    Ea = np.stack(E, 1)
-    Da = np.stack(D, 1)
-    Ea = Ea - Ea.mean(1, keepdims=True)
-    Da = Da - Da.mean(1, keepdims=True)
-    den = np.sqrt((Ea * Ea).sum(1) * (Da * Da).sum(1))
+    if neighbour_sets is None:
+        if Xs is None or len(Xs) != len(Ys):
+            raise ValueError("Xs and Ys must list the same epochs, got "
+                             f"{None if Xs is None else len(Xs)} and {len(Ys)}.")
+        neighbour_sets = [neighbours(_as_array("Xs[t]", x), k, method=method, device=device)
+                          for x in Xs]
+    if len(neighbour_sets) != len(Ys):
+        raise ValueError(f"neighbour_sets and Ys must list the same epochs, got "
+                         f"{len(neighbour_sets)} and {len(Ys)}.")
+    if len(Ys) < 3:
+        raise ValueError(f"temporal_pv needs at least 3 epochs (2 transitions), got {len(Ys)}.")
+    Ya = [_as_array("Ys[t]", y) for y in Ys]
+    for t in range(1, len(Ya)):
+        _check_rows(**{"Ys[t-1]": Ya[t - 1], "Ys[t]": Ya[t], "N_k[t]": neighbour_sets[t]})
+    E = np.stack([overlap_rate(neighbour_sets[t - 1], neighbour_sets[t], k)
+                  for t in range(1, len(Ya))], 1)
+    D = np.stack([_move(Ya[t - 1], Ya[t]) for t in range(1, len(Ya))], 1)
+    E = E - E.mean(1, keepdims=True)
+    D = D - D.mean(1, keepdims=True)
+    den = np.sqrt((E * E).sum(1) * (D * D).sum(1))
     ok = den > 1e-12
-    r = np.full(Ea.shape[0], np.nan)
-    r[ok] = (Ea * Da).sum(1)[ok] / den[ok]
+    r = np.full(E.shape[0], np.nan)
+    r[ok] = (E * D).sum(1)[ok] / den[ok]
     if return_per_sample:
         return r
     return float(np.nanmean(r)) if ok.any() else float("nan")
@@ -274,86 +310,93 @@ def evaluate_epoch(
     pred_train_rec: ArrayLike | None = None,
     pred_test: ArrayLike | None = None,
     pred_test_rec: ArrayLike | None = None,
-    X_train_prev: ArrayLike | None = None,
-    Y_train_prev: ArrayLike | None = None,
-    X_test_prev: ArrayLike | None = None,
-    Y_test_prev: ArrayLike | None = None,
+    rows_train: np.ndarray | None = None,
+    rows_test: np.ndarray | None = None,
     ks: Sequence[int] = DEFAULT_KS,
     method: str = "auto",
     device: DeviceLike = "auto",
     high_knn: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, float]:
-    """All section-6 measures of one epoch as a flat dict of floats (NaN where not applicable).
+    """The per-epoch measures of DVI §6 as a flat dict of floats (NaN where not applicable).
 
-    Keys: ``nn_pv_{k}_{split}``, ``boundary_pv_{k}_{split}``, ``ppr_{split}``,
-    ``temporal_pv_{k}_{split}`` for ``k`` in ``ks`` and split in train/test (test keys only when
-    test arrays are given). The boundary measure uses the epoch's boundary points ``B`` and
-    their projection ``B_2d`` for both splits (NaN when fewer than k); PPR needs the predictions
-    before/after ``ψ(φ(x))``; temporal needs the previous epoch's ``X`` and ``Y`` (NaN on the
-    first epoch). Each kNN is computed once at ``max(ks)`` and sliced for smaller k.
+    Keys: ``nn_pv_{k}_{split}`` (Eq. 1; test rows' neighbours among train ∪ test, see
+    :func:`nn_pv_new`), ``boundary_pv_{k}_{split}`` (Eq. 2, against the epoch's boundary points
+    ``B`` and their 2-D ``B_2d``; NaN when fewer than k), ``ppr_{split}`` (predictions before/
+    after ``ψ(φ(x))``, given per scored row) for ``k`` in ``ks`` and split in train/test (test
+    keys only when test arrays are given). Eq. 4 spans all epochs: see :func:`temporal_pv`.
 
-    ``high_knn`` may hold precomputed high-dimensional neighbour indices (self excluded,
-    nearest first, at least ``max(ks)`` columns) under the keys ``"train"``, ``"test"``,
-    ``"train_prev"``, ``"test_prev"`` — e.g. kept from the previous epoch — to skip those kNN.
+    ``rows_train`` / ``rows_test`` score a subset of rows (their neighbours still searched among
+    all samples): a fixed random sample makes scoring cheap at any size. ``pred_*`` are then
+    given for those rows only. ``high_knn`` may hold precomputed high-dimensional neighbours (at
+    least ``max(ks)`` columns, nearest first) for the scored rows: ``"train"`` (among the
+    training samples, self excluded) and ``"test"`` (:func:`joint_neighbours`).
     """
     cache = dict(high_knn or {})
-
-    def high(key: str, X: np.ndarray) -> np.ndarray:
-        got = cache.get(key)
-        if got is not None and got.shape[0] == X.shape[0] and got.shape[1] >= kmax:
-            return np.asarray(got)[:, :kmax]
-        return neighbours(X, kmax, method=method, device=device)
-
     ks = tuple(sorted(int(k) for k in ks))
     kmax = ks[-1]
+    Xtr, Ytr = _as_array("X_train", X_train), _as_array("Y_train", Y_train)
+    _check_rows(X_train=Xtr, Y_train=Ytr)
+    r_tr = np.arange(len(Xtr)) if rows_train is None else np.asarray(rows_train, np.int64)
     out: dict[str, float] = {}
-    splits = [("train", X_train, Y_train, pred_train, pred_train_rec, X_train_prev, Y_train_prev)]
+
+    def cached(key: str, n_rows: int) -> np.ndarray | None:
+        got = cache.get(key)
+        if got is not None and got.shape[0] == n_rows and got.shape[1] >= kmax:
+            return np.asarray(got)[:, :kmax]
+        return None
+
+    hx = cached("train", len(r_tr))
+    if hx is None:
+        hx = _drop_self(neighbours(Xtr, kmax + 1, query=Xtr[r_tr], method=method,
+                                   device=device), r_tr)
+    hy = _drop_self(neighbours(Ytr, kmax + 1, query=Ytr[r_tr], device="cpu"), r_tr)
+    splits = [("train", Xtr[r_tr], Ytr[r_tr], hx, hy, pred_train, pred_train_rec)]
     if X_test is not None and Y_test is not None:
-        splits.append(("test", X_test, Y_test, pred_test, pred_test_rec, X_test_prev, Y_test_prev))
+        Xte, Yte = _as_array("X_test", X_test), _as_array("Y_test", Y_test)
+        _check_rows(X_test=Xte, Y_test=Yte)
+        r_te = np.arange(len(Xte)) if rows_test is None else np.asarray(rows_test, np.int64)
+        hxt = cached("test", len(r_te))
+        if hxt is None:
+            hxt = joint_neighbours(Xtr, Xte, kmax, rows=r_te, method=method, device=device)
+        hyt = joint_neighbours(Ytr, Yte, kmax, rows=r_te, device="cpu")
+        splits.append(("test", Xte[r_te], Yte[r_te], hxt, hyt, pred_test, pred_test_rec))
     Bn = None if B is None else _as_array("B", B)
     B2n = None if B_2d is None else _as_array("B_2d", B_2d)
-    for split, X, Y, p, p_rec, Xp, Yp in splits:
-        Xa, Ya = _as_array(f"X_{split}", X), _as_array(f"Y_{split}", Y)
-        _check_rows(**{f"X_{split}": Xa, f"Y_{split}": Ya})
-        hx = high(split, Xa)
-        hy = neighbours(Ya, kmax, device="cpu")
+    have_b = Bn is not None and B2n is not None and Bn.shape[0] > 0
+    if have_b:
+        _check_rows(B=Bn, B_2d=B2n)
+    kb = max((k for k in ks if have_b and Bn.shape[0] >= k), default=0)
+    for split, X, Y, h_high, h_low, p, p_rec in splits:
         for k in ks:
-            out[f"nn_pv_{k}_{split}"] = float(overlap_rate(hx, hy, k).mean())
-        have_b = Bn is not None and B2n is not None and Bn.shape[0] > 0
-        if have_b:
-            _check_rows(B=Bn, B_2d=B2n)
-        kb = max((k for k in ks if have_b and Bn.shape[0] >= k), default=0)
+            out[f"nn_pv_{k}_{split}"] = float(overlap_rate(h_high, h_low, k).mean())
         if kb:
-            bx = neighbours(Bn, kb, query=Xa, method=method, device=device)
-            by = neighbours(B2n, kb, query=Ya, device="cpu")
+            bx = neighbours(Bn, kb, query=X, method=method, device=device)
+            by = neighbours(B2n, kb, query=Y, device="cpu")
         for k in ks:
-            ok = kb >= k
             out[f"boundary_pv_{k}_{split}"] = (
-                float(overlap_rate(bx, by, k).mean()) if ok else float("nan")
-            )
+                float(overlap_rate(bx, by, k).mean()) if kb >= k else float("nan"))
         have_p = p is not None and p_rec is not None
         out[f"ppr_{split}"] = ppr(p, p_rec) if have_p else float("nan")
-        if Xp is not None and Yp is not None:
-            hp = high(f"{split}_prev", _as_array(f"X_{split}_prev", Xp))
-            for k in ks:
-                e, d = _transition(None, None, Yp, Ya, k, high_prev=hp, high_cur=hx)
-                out[f"temporal_pv_{k}_{split}"] = _pearson(e, d)
-        else:
-            for k in ks:
-                out[f"temporal_pv_{k}_{split}"] = float("nan")
     return out
+
+
+def _drop_self(found: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Remove each row's own index from a (m, k+1) query result (or its farthest entry)."""
+    own = found == rows[:, None]
+    own[~own.any(axis=1), -1] = True
+    return found[~own].reshape(len(rows), found.shape[1] - 1)
 
 
 def metrics_table(per_epoch: Mapping[int, Mapping[str, float]]) -> pd.DataFrame:
     """Per-epoch metrics as a DataFrame: index ``epoch``, one column per measure.
 
     ``per_epoch`` maps epoch -> the dict of :func:`evaluate_epoch` (or any flat dict). Columns
-    are ordered measure, then k, then split (nn_pv, boundary_pv, ppr, temporal_pv).
+    are ordered measure, then k, then split (nn_pv, boundary_pv, ppr, then any others).
     """
     df = pd.DataFrame.from_dict({int(e): dict(v) for e, v in per_epoch.items()}, orient="index")
     df.index.name = "epoch"
     df = df.sort_index()
-    order = {"nn_pv": 0, "boundary_pv": 1, "ppr": 2, "temporal_pv": 3}
+    order = {"nn_pv": 0, "boundary_pv": 1, "ppr": 2, "temporal_corr": 3}
 
     def key(col: str) -> tuple:
         for name, rank in order.items():

@@ -3,10 +3,20 @@
 Runtime configuration of the paper (§6): encoder ``(h, h/2, h/2, h/2, h/2, 2)`` and decoder
 ``(2, h/2, h/2, h/2, h/2, h)`` with ReLU between layers. The module holds no device state: it
 lives wherever its parameters are moved to, and ``forward`` follows its input.
+
+One departure: the decoder also sees *local detail features* of its 2-D input
+(:class:`LocalFourierFeatures`): random Fourier features of y, faded out away from the layout's
+points. A ReLU MLP on 2-D inputs is biased towards smooth functions; where samples of different
+predicted classes lie close together (low-margin samples, memorised noisy labels) it decoded
+the wrong class under many of them (Fashion-MNIST 10k, epoch 5, 300 steps: PPR 0.932 train /
+0.935 test with the plain decoder, 0.979 / 0.961 with the features). Plain Fourier features
+also drew blotches far from any sample; the fade (an envelope of the layout's density) keeps the
+decoder the smooth MLP there.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -18,6 +28,12 @@ DEFAULT_DEPTH = 4
 #: preserve predictions better than the paper's 256 (test PPR 0.87-0.90 vs 0.83-0.88) at half
 #: the cost per step; wide layers only slow training on a CPU
 MAX_DEFAULT_WIDTH = 128
+#: local detail features of the decoder (pairs of sin/cos) and their frequency scale in cycles
+#: per layout unit (UMAP layouts span ~20 units; neighbours sit ~0.1-0.3 apart)
+DETAIL_FEATURES = 16
+DETAIL_SCALE = 0.5
+#: cells per side of the density envelope that fades the detail features out
+ENVELOPE_SIZE = 64
 
 
 def _mlp(widths: Sequence[int]) -> nn.Sequential:
@@ -44,6 +60,63 @@ def hidden_widths(input_dim: int, hidden: int | Sequence[int] | None = None) -> 
     return widths
 
 
+class LocalFourierFeatures(nn.Module):
+    """``y -> [y, γ(y) sin(2π y F), γ(y) cos(2π y F)]`` for 2-D points y.
+
+    ``F`` (2, m) are fixed random frequencies (normal, ``scale`` cycles per unit; seeded, so
+    every model has the same) and ``γ(y)`` in [0, 1] is an envelope of the layout's density,
+    bilinear on a ``grid``-cell square (:meth:`set_envelope`): near 1 where points lie, 0 far from
+    them. Until an envelope is set γ is 0 (the plain decoder). ``m = 0`` passes y through.
+    """
+
+    def __init__(self, n_features: int = DETAIL_FEATURES, scale: float = DETAIL_SCALE,
+                 grid: int = ENVELOPE_SIZE) -> None:
+        super().__init__()
+        gen = torch.Generator().manual_seed(0)
+        self.n_features = int(n_features)
+        self.register_buffer("freq", torch.randn(2, self.n_features, generator=gen)
+                             * (2 * math.pi * float(scale)))
+        self.register_buffer("envelope", torch.zeros(1, 1, int(grid), int(grid)))
+        self.register_buffer("origin", torch.zeros(2))
+        self.register_buffer("side", torch.ones(()))
+
+    @property
+    def out_features(self) -> int:
+        """Width of the output: 2 + 2m."""
+        return 2 + 2 * self.n_features
+
+    @torch.no_grad()
+    def set_envelope(self, points: torch.Tensor, margin: float = 0.1, blur: float = 1.0) -> None:
+        """Fit the envelope to ``points`` (n, 2): ``1 - exp(-c)`` of their per-cell counts ``c``
+        blurred by a Gaussian of ``blur`` cells, on a square around them padded by ``margin``."""
+        pts = points.detach().to(self.origin.device, torch.float32)
+        g = self.envelope.shape[-1]
+        lo, hi = pts.min(dim=0).values, pts.max(dim=0).values
+        half = float((hi - lo).max().clamp_min(1e-6)) / 2 * (1 + 2 * margin)
+        self.origin.copy_((lo + hi) / 2 - half)
+        self.side.fill_(2 * half)
+        ij = ((pts - self.origin) / self.side * g).long().clamp(0, g - 1)
+        counts = torch.zeros(g, g, device=pts.device)
+        counts.index_put_((ij[:, 1], ij[:, 0]), torch.ones(len(pts), device=pts.device),
+                          accumulate=True)
+        r = max(1, int(math.ceil(3 * blur)))
+        k = torch.exp(-torch.arange(-r, r + 1, device=pts.device, dtype=torch.float32) ** 2
+                      / (2 * blur**2))
+        k = k / k.sum()
+        c = nn.functional.conv2d(counts[None, None], k.view(1, 1, 1, -1), padding=(0, r))
+        c = nn.functional.conv2d(c, k.view(1, 1, -1, 1), padding=(r, 0))
+        self.envelope.copy_(1.0 - torch.exp(-c))
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        if self.n_features == 0:
+            return y
+        u = (y - self.origin) / self.side * 2 - 1  # grid_sample's [-1, 1] square
+        env = nn.functional.grid_sample(self.envelope.to(y.dtype), u.view(1, -1, 1, 2),
+                                        align_corners=False, padding_mode="zeros").view(-1, 1)
+        z = y @ self.freq.to(y.dtype)
+        return torch.cat([y, env * torch.sin(z), env * torch.cos(z)], dim=1)
+
+
 class VisModel(nn.Module):
     """Encoder φ: R^h -> R^2 and decoder ψ: R^2 -> R^h (DVI §4.1, §6 runtime configuration).
 
@@ -56,6 +129,9 @@ class VisModel(nn.Module):
         ``[h/2] * 4`` capped at ``MAX_DEFAULT_WIDTH``; an int ``w`` is ``[w] * 4``.
     output_dim : int, default 2
         Dimension of the visible space.
+    detail_features : int, default DETAIL_FEATURES
+        Local detail features of the decoder's input (:class:`LocalFourierFeatures`; 0: the
+        paper's plain decoder). Active once :meth:`set_envelope` was called.
 
     Examples
     --------
@@ -64,7 +140,8 @@ class VisModel(nn.Module):
     """
 
     def __init__(
-        self, *, input_dim: int, hidden: int | Sequence[int] | None = None, output_dim: int = 2
+        self, *, input_dim: int, hidden: int | Sequence[int] | None = None, output_dim: int = 2,
+        detail_features: int = DETAIL_FEATURES,
     ) -> None:
         super().__init__()
         if input_dim < 1 or output_dim < 1:
@@ -75,7 +152,9 @@ class VisModel(nn.Module):
         self.output_dim = int(output_dim)
         self.hidden = list(widths)
         self.encoder = _mlp([input_dim, *widths, output_dim])
-        self.decoder = _mlp([output_dim, *reversed(widths), input_dim])
+        self.detail = LocalFourierFeatures(detail_features if output_dim == 2 else 0)
+        self.decoder = _mlp([self.detail.out_features if output_dim == 2 else output_dim,
+                             *reversed(widths), input_dim])
         # fixed standardisation of the representations (a buffer: saved, moved, not trained)
         self.register_buffer("shift", torch.zeros(input_dim))
         self.register_buffer("scale", torch.ones(()))
@@ -91,13 +170,17 @@ class VisModel(nn.Module):
         self.shift.copy_(x.mean(dim=0))
         self.scale.copy_((x - self.shift).pow(2).mean().sqrt().clamp_min(1e-12))
 
+    def set_envelope(self, layout: torch.Tensor) -> None:
+        """Where the decoder's detail features are active: around the ``(n, 2)`` layout."""
+        self.detail.set_envelope(layout)
+
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """φ: ``(n, h)`` representations -> ``(n, 2)`` points."""
         return self.encoder((x - self.shift) / self.scale)
 
     def decode(self, y: torch.Tensor) -> torch.Tensor:
         """ψ: ``(n, 2)`` points -> ``(n, h)`` reconstructed representations."""
-        return self.decoder(y) * self.scale + self.shift
+        return self.decoder(self.detail(y)) * self.scale + self.shift
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(φ(x), ψ(φ(x)))``."""

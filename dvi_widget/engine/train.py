@@ -1,9 +1,10 @@
 """Training V_t = <φ_t, ψ_t> on Eq. 12: a pure function over tensors (no files, no run).
 
 φ regresses onto the layout Y_t (λ1), ψ reconstructs the representations from Y_t with the
-gradient weights of Eq. 8–9 (λ2; plus a prediction term, KL from g(x) to g(ψ(·))), and Eq. 10
-pulls the weights towards V_{t-1} (λ3). Steps draw a batch of vertices of X ∪ B uniformly; the
-learning rate drops by 10 at the first plateau of the loss and the second plateau stops.
+gradient weights of Eq. 8–9 (λ2; plus a prediction term, KL from g(x) to g(ψ(y)) at the layout),
+and Eq. 10 pulls the weights towards V_{t-1} (λ3). Steps draw a batch of vertices of X ∪ B
+uniformly, a quarter of it among the samples whose decoded class is still wrong; the learning
+rate drops by 10 at the first plateau of the loss and the second plateau stops.
 """
 
 from __future__ import annotations
@@ -60,6 +61,19 @@ class PlateauStopper:
         return True
 
 
+@torch.no_grad()
+def _mispredicted(
+    model: VisModel, head: torch.nn.Module, Y: torch.Tensor, target: torch.Tensor
+) -> torch.Tensor:
+    """Indices of the points of ``Y`` whose decoded class ``argmax g(ψ(y))`` is not ``target``."""
+    was_training = model.training
+    model.eval()
+    pred = torch.cat([head(model.decode(Y[i : i + 16384])).argmax(dim=1)
+                      for i in range(0, len(Y), 16384)])
+    model.train(was_training)
+    return (pred != target).nonzero(as_tuple=True)[0]
+
+
 @dataclass
 class TrainResult:
     """What :func:`train_vis_model` reports: steps taken, windowed loss history, last loss."""
@@ -86,6 +100,7 @@ def train_vis_model(
     check_every: int = 20,
     patience: int = 3,
     tol: float = 0.003,
+    n_samples: int | None = None,
     generator: torch.Generator | None = None,
 ) -> TrainResult:
     """Train ``model`` in place on Eq. 12 over the vertices ``U`` laid out at ``Y``.
@@ -104,6 +119,10 @@ def train_vis_model(
     batch_size, learning_rate, max_steps, check_every, patience, tol : Adam and early stopping
         (see :class:`PlateauStopper`); at most a quarter of the vertices per step and at most
         ``MAX_PASSES`` passes over them.
+    n_samples : the first ``n_samples`` rows of ``U`` are the samples X (the rest boundary
+        points); every ``check_every`` steps the samples whose decoded class g(ψ(y)) differs
+        from g(x) are found, and a quarter of each batch is drawn from them (PPR, DVI §6).
+        None: all rows.
     generator : random source of the batches.
     """
     dev = U.device
@@ -118,16 +137,25 @@ def train_vis_model(
     opt = torch.optim.Adam(model.parameters(), lr=learning_rate)
     stopper = PlateauStopper(check_every, patience, tol, decays=1)
     mu = float(prediction_weight)
+    n_check = n_u if n_samples is None else int(n_samples)
+    wrong = torch.zeros(0, dtype=torch.long, device=dev)
     if mu > 0:
         for p in head.parameters():
             p.requires_grad_(False)
         with torch.no_grad():
             log_p = torch.cat([torch.log_softmax(head(U[i : i + 8192]).float(), dim=1)
                                for i in range(0, n_u, 8192)])
+            target = log_p[:n_check].argmax(dim=1)
     model.train()
     step, loss_value = 0, float("nan")
     for step in range(1, max_steps + 1):  # noqa: B007 - step is reported after the loop
+        if mu > 0 and step % check_every == 1:
+            wrong = _mispredicted(model, head, Y[:n_check], target)
         idx = torch.randint(n_u, (bs,), device=dev, generator=generator)
+        if len(wrong):  # a quarter of the batch revisits samples whose decoded class is wrong
+            n_focus = bs // 4
+            idx[:n_focus] = wrong[torch.randint(len(wrong), (n_focus,), device=dev,
+                                                generator=generator)]
         x, y_target = U[idx], Y[idx]
         y = model.encode(x)
         l_fit = (y - y_target).pow(2).sum(dim=1).mean()
@@ -135,9 +163,10 @@ def train_vis_model(
         # Eq. 8 on standardised representations (divided by scale², a constant per epoch)
         l_rec = losses.reconstruction_loss(x, x_rec, weights[idx]) / scale2
         if mu > 0:
-            lp = log_p[idx]
-            l_rec = l_rec + mu * 0.5 * (losses.prediction_loss(lp, head(x_rec))
-                                        + losses.prediction_loss(lp, head(model.decode(y))))
+            logits_rec = head(x_rec)
+            is_x = idx < n_check
+            l_rec = l_rec + mu * (losses.prediction_loss(log_p[idx], logits_rec)
+                                  + losses.class_loss(logits_rec[is_x], target[idx[is_x]]))
         l_t = (losses.temporal_loss(model.parameters(), previous_params, similarity)
                if use_temporal else None)
         loss = losses.total_loss(l_fit, l_rec, l_t, lambdas)
