@@ -1074,6 +1074,42 @@ class DVI:
             landscape_confidence=self.landscape_confidence_,
         )
 
+    # -------------------------------------------------------------------- explanations
+    # Thin doors into dvi_widget.explain (imported lazily: Captum and Kornia load on first use).
+    def explainer(self) -> Any:  # noqa: ANN401 - dvi_widget.explain.Explainer
+        """Grad-CAM, what-if/adversarial paths, robustness curves and local surrogates on this
+        fit's landscapes: a cached :class:`dvi_widget.explain.Explainer`, projector ``self``."""
+        from ..explain import Explainer
+
+        self._check_fitted()
+        ex = getattr(self, "_explainer", None)
+        if ex is None or ex.run is not self.run_ or ex.device != self.device_:
+            ex = self._explainer = Explainer(self.run_, projector=self, device=self.device_)
+        return ex
+
+    def what_if(self, index_or_input: Any, epoch: int, kind: str = "rotate",  # noqa: ANN401
+                strengths: Sequence[float] | None = None, **options: Any) -> pd.DataFrame:  # noqa: ANN401
+        """A perturbation path of one sample on epoch ``epoch``'s landscape: DataFrame (strength,
+        x, y, prediction, confidence, ...), ``attrs["first_flip"]``; see ``Explainer.what_if``."""
+        return self.explainer().what_if(index_or_input, epoch, kind, strengths, **options)
+
+    def adversarial(self, index_or_input: Any, epoch: int, target: int | str | None = None,  # noqa: ANN401
+                    **options: Any) -> pd.DataFrame:  # noqa: ANN401
+        """An FGSM/PGD path toward class ``target`` on the landscape; see
+        ``Explainer.adversarial``."""
+        return self.explainer().adversarial(index_or_input, epoch, target, **options)
+
+    def robustness(self, indices_or_class: Any, epoch: int, kind: str = "rotate",  # noqa: ANN401
+                   strengths: Sequence[float] | None = None, **options: Any) -> pd.DataFrame:  # noqa: ANN401
+        """Mean softmax per class and share flipped against strength, for a selection or a class;
+        see ``Explainer.robustness``."""
+        return self.explainer().robustness(indices_or_class, epoch, kind, strengths, **options)
+
+    def surrogate(self, index_or_input: Any, epoch: int, **options: Any) -> Any:  # noqa: ANN401
+        """DeepVID's local linear student around one sample (weights images, fidelity,
+        neighbours on the landscape); see ``Explainer.surrogate``."""
+        return self.explainer().surrogate(index_or_input, epoch, **options)
+
 
 _PARAM_NAMES = tuple(
     name for name in DVI.__init__.__code__.co_varnames[1 : DVI.__init__.__code__.co_argcount
