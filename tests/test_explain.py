@@ -29,7 +29,7 @@ def _one_thread():
 def _train(model, x, y, epochs, run=None, lr=3e-3, seed=0):
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    x, y = torch.as_tensor(x), torch.as_tensor(y)
+    x, y = torch.as_tensor(np.array(x)), torch.as_tensor(np.array(y))
     for epoch in range(epochs):
         for idx in torch.randperm(len(x), generator=gen).split(64):
             loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
