@@ -123,13 +123,16 @@ def main() -> None:
         net.eval()
         inputs = torch.as_tensor(np.concatenate([data.x_train, data.x_test]), device=ex.device)
 
+        def batch(n: int) -> torch.Tensor:
+            return inputs[torch.arange(n, device=inputs.device) % len(inputs)]
+
         def forward(n: int) -> None:
             with torch.no_grad():
-                net(inputs[:n])
+                net(batch(n))
 
         def backward(n: int, times: int = 1) -> None:
             for _ in range(times):
-                xb = inputs[:n].clone().requires_grad_()
+                xb = batch(n).requires_grad_()
                 torch.autograd.grad(net(xb)[:, 0].sum(), xb)
 
         def chunks(n: int, size: int = 8192) -> None:
