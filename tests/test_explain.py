@@ -156,15 +156,20 @@ def test_what_if_at_strength_zero_returns_the_samples_own_position(dvi, cnn_run)
 
 def test_what_if_path_is_continuous_in_strength(dvi):
     fine = dvi.what_if(11, EPOCH, "rotate", np.arange(0, 90.01, 0.5))
-    coarse = fine.iloc[::4]
+    xy = fine[["x", "y"]].to_numpy()
     side = dvi.extent_[1] - dvi.extent_[0]
-    step_fine = np.linalg.norm(np.diff(fine[["x", "y"]].to_numpy(), axis=0), axis=1)
-    step_coarse = np.linalg.norm(np.diff(coarse[["x", "y"]].to_numpy(), axis=0), axis=1)
-    travelled = np.linalg.norm(fine[["x", "y"]].to_numpy()[-1] - fine[["x", "y"]].to_numpy()[0])
-    assert travelled > 0.05 * side  # it moves ...
-    assert step_fine.max() < 0.03 * side  # ... without jumps (0.5° apart)
-    # and finer strengths give proportionally shorter steps (Lipschitz in strength)
+    step_fine = np.linalg.norm(np.diff(xy, axis=0), axis=1)
+    step_coarse = np.linalg.norm(np.diff(xy[::4], axis=0), axis=1)
+    assert np.linalg.norm(xy[-1] - xy[0]) > 0.05 * side  # it moves ...
+    # ... and finer strengths give proportionally shorter steps (Lipschitz in strength)
     assert step_fine.max() < 0.6 * step_coarse.max()
+    # the steepest 0.5° step, cut into 100: even steps that add up to it, no jump inside
+    k = int(step_fine.argmax())
+    a = float(fine.strength[k])
+    inner = dvi.what_if(11, EPOCH, "rotate", np.linspace(a, a + 0.5, 101))
+    steps = np.linalg.norm(np.diff(inner[["x", "y"]].to_numpy(), axis=0), axis=1)
+    assert steps.sum() == pytest.approx(step_fine[k], rel=0.2)
+    assert steps.max() < 3 * step_fine[k] / 100
 
 
 def test_what_if_first_flip_is_where_a_direct_forward_pass_changes_class(dvi, cnn_run):
@@ -197,6 +202,13 @@ def test_every_family_is_the_identity_at_its_identity_strength(cnn_run):
         np.testing.assert_allclose(out[:, 0].numpy(), x.numpy(), atol=1e-5, err_msg=kind)
         assert (out[:, 1] - x).abs().max() > 0.05, kind
         assert out.min() >= 0 and out.max() <= 1 + 1e-6, kind
+    # what enters the frame takes the low end of the value range (the background)
+    grey = torch.full((1, 1, 8, 8), 0.5)
+    turned = perturb(grey, "rotate", [45.0], value_range=(-1.0, 1.0))[0, 0, 0]
+    assert turned[0, 0] == pytest.approx(-1.0) and turned[4, 4] == pytest.approx(0.5)
+    shifted = perturb(grey, "translate_x", [2.0], value_range=(-1.0, 1.0))[0, 0, 0]
+    np.testing.assert_allclose(shifted[:, :2], -1.0)
+    np.testing.assert_allclose(shifted[:, 2:], 0.5, atol=1e-6)
 
 
 # ------------------------------------------------------------------------------ adversarial

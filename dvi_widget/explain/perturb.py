@@ -141,8 +141,10 @@ def _affine(img: torch.Tensor, kind: str, s: torch.Tensor, fill: float) -> torch
     angle = -s if kind == "rotate" else zeros
     center = torch.tensor([(w - 1) / 2, (h - 1) / 2], dtype=img.dtype, device=img.device)
     matrix = get_affine_matrix2d(shift, center.expand(b, 2), torch.stack([zoom, zoom], 1), angle)
-    fill_value = torch.full((c,), fill, dtype=img.dtype, device=img.device)
-    return warp_affine(img, matrix[:, :2], (h, w), padding_mode="fill", fill_value=fill_value)
+    # bilinear warping is linear in the values, so warping (img - fill) with zero padding and
+    # adding fill back equals padding_mode="fill", with one grid_sample instead of two
+    out = warp_affine(img - fill if fill else img, matrix[:, :2], (h, w), padding_mode="zeros")
+    return out + fill if fill else out
 
 
 def _blur(img: torch.Tensor, s: torch.Tensor) -> torch.Tensor:

@@ -194,6 +194,16 @@ def fit_student(features: np.ndarray, targets: np.ndarray, weights: np.ndarray, 
     (default 1e-3); lasso's is ``alpha`` times the smallest penalty that zeroes every weight
     (median over classes; default 0.01). Returns ``(W (C, F), b (C,), fitted (n, C))``.
     """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        # a few hundred rows: one BLAS thread is fastest, and torch's OpenMP workers that are
+        # still spinning after the forward pass would starve more
+        return _fit_student(features, targets, weights, student, alpha)
+
+
+def _fit_student(features: np.ndarray, targets: np.ndarray, weights: np.ndarray, student: str,
+                 alpha: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     from sklearn.linear_model import Lasso, Ridge
 
     w = weights / weights.sum()
