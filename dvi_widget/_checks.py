@@ -1,8 +1,59 @@
-"""Argument checks shared by the modules that accept user data."""
+"""Argument checks shared by the modules that accept user data.
+
+One numpy coercion (:func:`as_array`), one finite check (:func:`check_finite`) and the class-id
+check. Nothing here imports torch, so the view can use these checks too: tensors are recognised
+by their methods.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+
+
+def as_array(x: Any, name: str, *, ndim: int | None = None) -> np.ndarray:  # noqa: ANN401
+    """``x`` (numpy array or memmap, torch tensor on any device, nested list) as numpy.
+
+    Arrays come back as they are (no copy); tensors are detached and brought to host memory
+    (bfloat16, which numpy lacks, as float32). ``ndim`` checks the number of dimensions. Errors
+    name the argument ``name``.
+    """
+    if not isinstance(x, np.ndarray):
+        if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor
+            x = x.detach().cpu()
+            if str(x.dtype) == "torch.bfloat16":
+                x = x.float()
+            x = x.numpy()
+        else:
+            try:
+                x = np.asarray(x)
+            except (ValueError, TypeError) as err:
+                raise TypeError(
+                    f"{name} must be a numpy array or torch tensor, got {type(x).__name__} "
+                    f"({err})"
+                ) from None
+    if ndim is not None and x.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got shape {tuple(x.shape)}")
+    return x
+
+
+def check_finite(x: Any, name: str, fix: str = "") -> None:  # noqa: ANN401 - array or tensor
+    """Raise ``ValueError`` when ``x`` (numpy array or torch tensor) holds NaN or Inf.
+
+    The message names ``name``, counts the rows that are affected and ends with ``fix``.
+    Tensors are checked where they live (no copy to the host).
+    """
+    finite = x.isfinite() if hasattr(x, "isfinite") else np.isfinite(x)
+    if bool(finite.all()):
+        return
+    bad = ~finite
+    if bad.ndim >= 1:
+        n_bad = int(bad.reshape(bad.shape[0], -1).any(1).sum())
+        where = f" ({n_bad} of {bad.shape[0]} {'rows' if bad.ndim > 1 else 'values'})"
+    else:
+        where = ""
+    raise ValueError(f"{name} contains NaN or Inf values{where}" + (f"; {fix}" if fix else ""))
 
 
 def class_ids(arr: np.ndarray, name: str, n: int) -> np.ndarray:
