@@ -12,12 +12,19 @@ from typing import Any
 import numpy as np
 
 
-def as_array(x: Any, name: str, *, ndim: int | None = None) -> np.ndarray:  # noqa: ANN401
+def as_array(
+    x: Any,  # noqa: ANN401 - arrays, tensors, lists
+    name: str,
+    *,
+    ndim: int | None = None,
+    finite: bool = False,
+) -> np.ndarray:
     """``x`` (numpy array or memmap, torch tensor on any device, nested list) as numpy.
 
     Arrays come back as they are (no copy); tensors are detached and brought to host memory
-    (bfloat16, which numpy lacks, as float32). ``ndim`` checks the number of dimensions. Errors
-    name the argument ``name``.
+    (bfloat16, which numpy lacks, as float32). ``ndim`` checks the number of dimensions;
+    ``finite`` refuses NaN and Inf in a floating array (:func:`check_finite`). Errors name the
+    argument ``name``.
     """
     if not isinstance(x, np.ndarray):
         if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor
@@ -35,6 +42,8 @@ def as_array(x: Any, name: str, *, ndim: int | None = None) -> np.ndarray:  # no
                 ) from None
     if ndim is not None and x.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D, got shape {tuple(x.shape)}")
+    if finite and x.dtype.kind in "fc":
+        check_finite(x, name)
     return x
 
 
@@ -56,12 +65,30 @@ def check_finite(x: Any, name: str, fix: str = "") -> None:  # noqa: ANN401 - ar
     raise ValueError(f"{name} contains NaN or Inf values{where}" + (f"; {fix}" if fix else ""))
 
 
-def class_ids(arr: np.ndarray, name: str, n: int) -> np.ndarray:
+def float_inputs(x: Any, name: str) -> np.ndarray:  # noqa: ANN401 - arrays, tensors, lists
+    """Model inputs ``(n_samples, *input_shape)`` as float32, exactly as given (no rescaling);
+    errors name ``name`` (too few dimensions, not numeric, NaN or Inf)."""
+    arr = as_array(x, name)
+    if arr.ndim < 2:
+        raise ValueError(
+            f"{name} must have shape (n_samples, *input_shape), at least 2-D; got shape "
+            f"{arr.shape}"
+        )
+    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.number):
+        raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}")
+    arr = arr.astype(np.float32, copy=False)
+    check_finite(arr, name, "clean the inputs first")
+    return arr
+
+
+def class_ids(arr: Any, name: str, n: int) -> np.ndarray:  # noqa: ANN401 - arrays, tensors
+
     """Validate ``arr`` as ``n`` non-negative integer class ids; return them as int64 (n,).
 
     A column vector ``(n, 1)`` is accepted and flattened. Errors name the argument and say
     how to fix it (float labels: ``.astype(int)``; one-hot labels: ``.argmax(1)``).
     """
+    arr = as_array(arr, name)
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     if arr.ndim != 1:

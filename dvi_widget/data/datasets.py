@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .._checks import class_ids
+from .._checks import class_ids, float_inputs
 
 #: Fashion-MNIST class ids 0..9, as documented by Zalando Research.
 FASHION_MNIST_CLASSES = [
@@ -66,10 +66,10 @@ class Dataset:
     name: str = "dataset"
 
     def __post_init__(self) -> None:
-        x_tr = _float_inputs(self.x_train, "x_train")
-        y_tr = _int_labels(self.y_train, "y_train", len(x_tr))
-        x_te = _float_inputs(self.x_test, "x_test")
-        y_te = _int_labels(self.y_test, "y_test", len(x_te))
+        x_tr = float_inputs(self.x_train, "x_train")
+        y_tr = class_ids(self.y_train, "y_train", len(x_tr))
+        x_te = float_inputs(self.x_test, "x_test")
+        y_te = class_ids(self.y_test, "y_test", len(x_te))
         if len(x_tr) == 0:
             raise ValueError("x_train has 0 samples; a data set needs training samples")
         if x_te.shape[1:] != x_tr.shape[1:]:
@@ -115,33 +115,6 @@ class Dataset:
 # ------------------------------------------------------------------------------------------
 # validation helpers
 # ------------------------------------------------------------------------------------------
-
-
-def _to_numpy(x: Any, name: str) -> np.ndarray:  # noqa: ANN401 - arrays, tensors, lists
-    if hasattr(x, "detach") and hasattr(x, "cpu"):  # torch tensor, without importing torch
-        x = x.detach().cpu().numpy()
-    try:
-        return np.asarray(x)
-    except Exception as err:  # pragma: no cover - exotic inputs
-        raise TypeError(f"{name} must be an array or tensor, got {type(x)!r}") from err
-
-
-def _float_inputs(x: Any, name: str) -> np.ndarray:  # noqa: ANN401
-    arr = _to_numpy(x, name)
-    if arr.ndim < 2:
-        raise ValueError(
-            f"{name} must have shape (n_samples, *input_shape), at least 2-D; got {arr.shape}"
-        )
-    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.number):
-        raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}")
-    arr = arr.astype(np.float32, copy=False)
-    if arr.size and not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or Inf values")
-    return arr
-
-
-def _int_labels(y: Any, name: str, n: int) -> np.ndarray:  # noqa: ANN401
-    return class_ids(_to_numpy(y, name), name, n)
 
 
 def _check_count(value: int | None, name: str, available: int) -> int:
@@ -383,7 +356,7 @@ def from_arrays(
     """
     if (x_test is None) != (y_test is None):
         raise ValueError("pass both x_test and y_test, or neither")
-    x_tr = _float_inputs(x_train, "x_train")
+    x_tr = float_inputs(x_train, "x_train")
     if x_test is None:
         x_test = np.zeros((0, *x_tr.shape[1:]), np.float32)
         y_test = np.zeros(0, np.int64)

@@ -49,7 +49,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .._checks import as_array, check_finite, class_ids
+from .._checks import as_array, check_finite, class_ids, float_inputs
 from .._columns import decode_column, encode_column
 from .._io import remove_stale_temporaries, staged_folder, write_json
 from .._tensor import ArrayLike, batched, resolve_device, to_numpy
@@ -75,21 +75,6 @@ _RECREATE = ("this file is written once by Run.create: create the run again "
 # --------------------------------------------------------------------------------------------
 # small helpers
 # --------------------------------------------------------------------------------------------
-
-
-def _inputs_array(x: ArrayLike, name: str) -> np.ndarray:
-    arr = as_array(x, name)
-    if arr.ndim < 2:
-        raise ValueError(
-            f"{name} must have shape (n_samples, *input_shape) with at least 2 dimensions, "
-            f"got shape {arr.shape}"
-        )
-    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.number):
-        raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}")
-    # stored and fed to the model as float32 exactly as given (no rescaling)
-    arr = arr.astype(np.float32, copy=False)
-    check_finite(arr, name, "clean the inputs first")
-    return arr
 
 
 def _class_names(
@@ -274,15 +259,15 @@ class _NewRun:
                 class_names = list(ds.class_names)
         if not isinstance(train, tuple | list) or len(train) != 2:
             raise TypeError("train must be an (x, y) pair (or a dvi_widget.Dataset)")
-        self.x_train = _inputs_array(train[0], "train[0] (x)")
+        self.x_train = float_inputs(train[0], "train[0] (x)")
         if len(self.x_train) == 0:
             raise ValueError("train has 0 samples; a run needs at least one training sample")
-        y_train = class_ids(as_array(train[1], "train[1] (y)"), "train[1] (y)", len(self.x_train))
+        y_train = class_ids(train[1], "train[1] (y)", len(self.x_train))
         if test is not None:
             if not isinstance(test, tuple | list) or len(test) != 2:
                 raise TypeError("test must be an (x, y) pair or None")
-            self.x_test = _inputs_array(test[0], "test[0] (x)")
-            y_test = class_ids(as_array(test[1], "test[1] (y)"), "test[1] (y)", len(self.x_test))
+            self.x_test = float_inputs(test[0], "test[0] (x)")
+            y_test = class_ids(test[1], "test[1] (y)", len(self.x_test))
             if self.x_test.shape[1:] != self.x_train.shape[1:]:
                 raise ValueError(
                     f"test inputs have shape {self.x_test.shape[1:]} per sample but train "

@@ -68,6 +68,7 @@ import pandas as pd
 import torch
 
 from .._tensor import DeviceLike, resolve_device, to_numpy, to_tensor
+from ..view.visualization import square_extent
 from . import losses
 from .model import VisModel
 
@@ -139,22 +140,6 @@ def _fingerprint(run: Any, epoch: int) -> list[float]:  # noqa: ANN401
     reps = np.asarray(run.representations(epoch, "train"))
     return [float(np.sum(reps, dtype=np.float64)), float(np.sum(reps[::7, ::3] ** 2,
                                                                 dtype=np.float64))]
-
-
-def robust_square_extent(
-    coords: np.ndarray, quantile: float = 0.001, margin: float = 0.1
-) -> np.ndarray:
-    """One square frame ``(x0, x1, y0, y1)`` around all points of all epochs.
-
-    Per axis the ``[quantile, 1 - quantile]`` range (so a few far outliers do not shrink the
-    picture), made square around its centre and padded by ``margin`` of its side.
-    """
-    pts = np.asarray(coords, dtype=np.float64).reshape(-1, 2)
-    pts = pts[np.isfinite(pts).all(axis=1)]
-    lo, hi = np.quantile(pts, [quantile, 1 - quantile], axis=0)
-    center = (lo + hi) / 2
-    half = max(float((hi - lo).max()) / 2, 1e-6) * (1 + margin)
-    return np.array([center[0] - half, center[0] + half, center[1] - half, center[1] + half])
 
 
 class _PlateauStopper:
@@ -813,7 +798,7 @@ class DVI:
         self.boundary_representations_ = bnd_reps
         self.epoch_info_ = infos
         self.n_steps_ = {e: infos[e]["steps"] for e in epochs}
-        extent = robust_square_extent(self.coords_, self.extent_quantile, self.extent_margin)
+        extent = square_extent(self.coords_, self.extent_margin, self.extent_quantile)
         frame = {"extent": extent.tolist(), "epochs": list(epochs), "grid_size": self.grid_size,
                  "delta": self.delta, "params_hash": self.params_hash_,
                  "epoch_hashes": {str(e): infos[e]["params_hash"] for e in epochs}}

@@ -311,10 +311,20 @@ class Visualization:
         return cls(class_names=meta["class_names"], metadata=md, metrics=mt, **arrays)
 
 
-def square_extent(coords: np.ndarray, margin: float = 0.05) -> np.ndarray:
-    """A square ``(x0, x1, y0, y1)`` around all points of all epochs, padded by ``margin``."""
+def square_extent(
+    coords: np.ndarray, margin: float = 0.05, quantile: float = 0.0
+) -> np.ndarray:
+    """A square ``(x0, x1, y0, y1)`` around the points of all epochs (the one frame function).
+
+    Per axis the ``[quantile, 1 - quantile]`` range of the finite points (``quantile=0``: min
+    to max; a small quantile keeps a few far outliers from shrinking the picture), made square
+    around its centre and padded by ``margin`` of its side.
+    """
     pts = np.asarray(coords, dtype=np.float64).reshape(-1, 2)
-    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    pts = pts[np.isfinite(pts).all(axis=1)]
+    if len(pts) == 0:
+        raise ValueError("square_extent() needs at least one finite point")
+    lo, hi = np.quantile(pts, [quantile, 1 - quantile], axis=0)
     center = (lo + hi) / 2
     half = max(float((hi - lo).max()) / 2, 1e-6) * (1 + margin)
     return np.array([center[0] - half, center[0] + half, center[1] - half, center[1] + half])
