@@ -25,52 +25,67 @@ field            dtype, shape             meaning
 
 from __future__ import annotations
 
+import functools
 import json
+import warnings
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-# Tableau-10 followed by further distinct hues: the palette is indexed by class id and stable
-# across epochs, so a class keeps its colour even when no sample or cell predicts it.
-_BASE_PALETTE = np.array(
-    [
-        [31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189],
-        [140, 86, 75], [227, 119, 194], [127, 127, 127], [188, 189, 34], [23, 190, 207],
-        [57, 59, 121], [173, 73, 74], [99, 121, 57], [140, 109, 49], [123, 65, 115],
-        [82, 84, 163], [214, 97, 107], [181, 207, 107], [231, 186, 82], [206, 109, 189],
-    ],
-    dtype=np.uint8,
-)
+from .._columns import decode_frame, encode_frame
+from .._io import staged_folder, write_json, write_npz
+
+#: the lightest a class colour may be (CIELAB L*): the landscape washes colours toward white as
+#: confidence falls and the plot background is white, so lighter colours would vanish there
+MAX_LIGHTNESS = 80.0
+
+
+@functools.cache
+def _distinct_colours() -> np.ndarray:
+    """colorcet's ``glasbey_category10`` (Glasbey et al. 2007: each colour chosen as far as
+    possible from all before it, starting from Tableau-10), minus its colours lighter than
+    :data:`MAX_LIGHTNESS` after the first ten: 215 colours, uint8 (K, 3)."""
+    import colorcet
+
+    rgb = np.asarray(colorcet.glasbey_category10, dtype=np.float64)
+    keep = np.arange(len(rgb)) < 10
+    keep |= _lightness(rgb) <= MAX_LIGHTNESS
+    return np.round(rgb[keep] * 255).astype(np.uint8)
+
+
+def _lightness(rgb: np.ndarray) -> np.ndarray:
+    """CIELAB L* (0 black .. 100 white) of sRGB colours in [0, 1] (D65)."""
+    linear = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    y = linear @ np.array([0.2126, 0.7152, 0.0722])
+    f = np.where(y > (6 / 29) ** 3, np.cbrt(y), y / (3 * (6 / 29) ** 2) + 4 / 29)
+    return 116 * f - 16
 
 
 def default_palette(n_classes: int) -> np.ndarray:
-    """A fixed ``(n_classes, 3)`` uint8 palette indexed by class id (never white).
+    """A fixed ``(n_classes, 3)`` uint8 palette indexed by class id.
 
-    The first 20 colours are hand-picked; beyond that hues are spread evenly on a colour wheel.
+    The first ten colours are Tableau-10 (matplotlib's default cycle); the next ones come from
+    colorcet's Glasbey palette, each as far as possible from all before it, none lighter than
+    CIELAB L* 80 (never white). Measured in CIELAB (ΔE*ab, CIE76): no two of the first 20
+    colours are closer than 27, no two of the first 60 closer than 13.5 (tests pin both).
+    Beyond the 215 distinct colours they repeat (class c gets colour c mod 215) with a warning:
+    then colour by a coarser grouping, or pass your own ``palette``.
     """
-    if n_classes <= len(_BASE_PALETTE):
-        return _BASE_PALETTE[:n_classes].copy()
-    extra = n_classes - len(_BASE_PALETTE)
-    hues = np.arange(extra) / extra
-    # HSV -> RGB with s=0.65, v=0.8 (vectorised); never white, so the boundary stays readable.
-    s, v = 0.65, 0.8
-    i = np.floor(hues * 6).astype(int) % 6
-    f = hues * 6 - np.floor(hues * 6)
-    p, q, t = v * (1 - s), v * (1 - f * s), v * (1 - (1 - f) * s)
-    table = np.stack(
-        [
-            np.choose(i, [np.full_like(f, v), q, np.full_like(f, p), np.full_like(f, p), t,
-                          np.full_like(f, v)]),
-            np.choose(i, [t, np.full_like(f, v), np.full_like(f, v), q, np.full_like(f, p),
-                          np.full_like(f, p)]),
-            np.choose(i, [np.full_like(f, p), np.full_like(f, p), t, np.full_like(f, v),
-                          np.full_like(f, v), q]),
-        ],
-        axis=1,
-    )
-    return np.concatenate([_BASE_PALETTE, (table * 255).astype(np.uint8)])
+    n = int(n_classes)
+    if n < 0:
+        raise ValueError(f"n_classes must be >= 0, got {n_classes!r}")
+    base = _distinct_colours()
+    if n > len(base):
+        warnings.warn(
+            f"{n} classes but only {len(base)} distinguishable colours: colours repeat (class "
+            f"c gets the colour of class c mod {len(base)}). Pass palette= to "
+            "Visualization.from_arrays, or group classes, to tell them apart.",
+            stacklevel=2,
+        )
+    return base[np.arange(n) % len(base)].copy()
 
 
 def _array(name: str, value: object, dtype: type, ndim: int) -> np.ndarray:
@@ -277,38 +292,77 @@ class Visualization:
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> Path:
-        """Write to a folder (``arrays.npz`` + ``meta.json`` + optional parquet-free CSVs)."""
+        """Write to a folder, atomically: arrays in ``arrays.npz``, the tables (``metadata``,
+        ``metrics``) as columns in ``metadata.npz`` / ``metrics.npz``, the rest in ``meta.json``.
+
+        Nothing is pickled, so :meth:`load` never runs code from the folder. The folder is
+        written beside ``path`` and moved into place when complete; an existing saved
+        Visualization there is replaced, any other non-empty folder is refused.
+        """
         path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        arrays = {
-            k: getattr(self, k)
-            for k in ("epochs", "coords", "extent", "landscape", "labels", "predictions",
-                      "confidence", "palette", "boundary", "landscape_classes",
-                      "landscape_confidence")
-            if getattr(self, k) is not None
-        }
+        if path.exists() and not (path.is_dir() and (
+                not any(path.iterdir()) or (path / _META).is_file())):
+            raise FileExistsError(
+                f"{path} exists and is not a saved Visualization; refusing to replace it. "
+                "Choose a new or empty folder."
+            )
+        arrays = {k: getattr(self, k) for k in _SAVED_ARRAYS if getattr(self, k) is not None}
         arrays["split"] = self.split.astype(str)
-        np.savez(path / "arrays.npz", **arrays)
-        (path / "meta.json").write_text(json.dumps({"class_names": self.class_names,
-                                                    "format": 1}))
-        if self.metadata is not None:
-            self.metadata.to_pickle(path / "metadata.pkl")
-        if self.metrics is not None:
-            self.metrics.to_pickle(path / "metrics.pkl")
+        meta: dict[str, object] = {"format": SAVE_FORMAT, "class_names": self.class_names}
+        with staged_folder(path) as tmp:
+            write_npz(tmp / "arrays.npz", **arrays)
+            for name in _SAVED_TABLES:
+                table = getattr(self, name)
+                if table is not None:
+                    meta[name], columns = encode_frame(table)
+                    write_npz(tmp / f"{name}.npz", **columns)
+            write_json(tmp / _META, meta)
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> Visualization:
-        """Read a folder written by :meth:`save`."""
+        """Read a folder written by :meth:`save` (``np.load(allow_pickle=False)``, no code runs).
+
+        A folder in the first format (tables as ``.pkl`` pickles) is refused with a
+        message: a pickle can run code on load, so it is never opened.
+        """
         path = Path(path)
         if not (path / "arrays.npz").exists():
             raise FileNotFoundError(f"no saved Visualization at {path} (arrays.npz missing)")
-        with np.load(path / "arrays.npz", allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-        meta = json.loads((path / "meta.json").read_text())
-        md = pd.read_pickle(path / "metadata.pkl") if (path / "metadata.pkl").exists() else None
-        mt = pd.read_pickle(path / "metrics.pkl") if (path / "metrics.pkl").exists() else None
-        return cls(class_names=meta["class_names"], metadata=md, metrics=mt, **arrays)
+        try:
+            meta = json.loads((path / _META).read_text())
+        except (OSError, ValueError) as err:
+            raise ValueError(f"{path / _META} is missing or damaged ({err}); save the "
+                             "Visualization again") from None
+        if meta.get("format") != SAVE_FORMAT:
+            pickles = sorted(p.name for p in path.glob("*.pkl"))
+            raise ValueError(
+                f"{path} was saved in format {meta.get('format')!r} by an older dvi_widget"
+                + (f" and keeps its tables as pickles ({', '.join(pickles)}), which are not "
+                   "read because loading a pickle can run code" if pickles else "")
+                + f"; this version reads format {SAVE_FORMAT}. Save it again: "
+                "DVI.load(run).visualization().save(path)"
+            )
+        tables = {name: decode_frame(meta[name], _read_npz(path / f"{name}.npz"))
+                  for name in _SAVED_TABLES if meta.get(name) is not None}
+        return cls(class_names=meta["class_names"], **tables, **_read_npz(path / "arrays.npz"))
+
+
+#: version of the folder :meth:`Visualization.save` writes (1: tables pickled, never read)
+SAVE_FORMAT = 2
+_META = "meta.json"
+_SAVED_ARRAYS = ("epochs", "coords", "extent", "landscape", "labels", "predictions",
+                 "confidence", "palette", "boundary", "landscape_classes", "landscape_confidence")
+_SAVED_TABLES = ("metadata", "metrics")
+
+
+def _read_npz(file: Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(file, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise ValueError(f"{file} is missing or damaged ({err}); save the Visualization "
+                         "again") from None
 
 
 def square_extent(
