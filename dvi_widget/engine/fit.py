@@ -343,37 +343,73 @@ class DVI:
         return hashlib.sha1(text.encode()).hexdigest()[:16]
 
     def _validate_params(self) -> None:
-        def check(name: str, ok: bool, what: str) -> None:
-            if not ok:
-                raise ValueError(f"{name} must be {what}, got {getattr(self, name)!r}")
+        """Check every parameter before any work; errors name it, say what it must be and,
+        for ``grid_size``, what it would cost."""
 
-        check("n_neighbors", isinstance(self.n_neighbors, int) and self.n_neighbors >= 2,
-              "an int >= 2")
-        check("boundary_ratio", 0 <= self.boundary_ratio <= 10, "in [0, 10]")
-        check("boundary_edge_weight", 0 <= self.boundary_edge_weight <= 1, "in [0, 1]")
-        check("delta", 0 <= self.delta < 1, "in [0, 1)")
-        check("lambdas", len(tuple(self.lambdas)) == 3 and all(v >= 0 for v in self.lambdas),
-              "three non-negative weights")
-        check("beta", self.beta >= 0, ">= 0")
-        check("prediction_weight", self.prediction_weight >= 0, ">= 0")
-        check("separation", 0 <= self.separation <= 1, "in [0, 1]")
-        check("min_dist", 0 <= self.min_dist < 3 * self.spread, "in [0, 3*spread)")
-        check("negative_sample_rate",
-              isinstance(self.negative_sample_rate, int) and self.negative_sample_rate >= 1,
-              "an int >= 1")
+        def fail(name: str, what: str) -> None:
+            raise ValueError(f"{name} must be {what}, got {getattr(self, name)!r}")
+
+        def is_int(v: object) -> bool:
+            return isinstance(v, int | np.integer) and not isinstance(v, bool)
+
+        def is_real(v: object) -> bool:
+            return (isinstance(v, int | float | np.integer | np.floating)
+                    and not isinstance(v, bool) and bool(np.isfinite(v)))
+
+        def integer(name: str, lo: int) -> None:
+            v = getattr(self, name)
+            if not (is_int(v) and v >= lo):
+                fail(name, f"an int >= {lo}")
+
+        def real(name: str, lo: float, hi: float = np.inf, lo_open: bool = False,
+                 hi_open: bool = False) -> None:
+            v = getattr(self, name)
+            inside = is_real(v) and (v > lo if lo_open else v >= lo) and (
+                v < hi if hi_open else v <= hi)
+            if not inside:
+                what = (f"{'>' if lo_open else '>='} {lo}" if hi == np.inf else
+                        f"in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}")
+                fail(name, f"a finite number {what}")
+
+        integer("n_neighbors", 2)
+        real("boundary_ratio", 0, 10)
+        real("boundary_edge_weight", 0, 1)
+        real("delta", 0, 1, hi_open=True)
+        try:
+            lambdas = tuple(self.lambdas)
+        except TypeError:
+            lambdas = ()
+        if len(lambdas) != 3 or not all(is_real(v) and v >= 0 for v in lambdas):
+            fail("lambdas", "three finite non-negative weights (λ1, λ2, λ3)")
+        real("beta", 0)
+        real("prediction_weight", 0)
+        real("separation", 0, 1)
+        real("spread", 0, lo_open=True)  # before min_dist, whose range depends on it
+        real("min_dist", 0, 3 * self.spread, hi_open=True)
+        integer("negative_sample_rate", 1)
         for name in ("batch_size", "max_steps", "warm_max_steps", "check_every", "patience",
                      "boundary_steps", "grid_size"):
-            check(name, isinstance(getattr(self, name), int) and getattr(self, name) >= 1,
-                  "a positive int")
+            integer(name, 1)
         for name in ("layout_iters", "warm_layout_iters"):
-            check(name, isinstance(getattr(self, name), int) and getattr(self, name) >= 0,
-                  "an int >= 0")
-        check("learning_rate", self.learning_rate > 0, "> 0")
-        check("tol", self.tol >= 0, ">= 0")
-        check("knn_method", self.knn_method in ("auto", "exact", "nndescent"),
-              'one of "auto", "exact", "nndescent"')
-        check("extent_quantile", 0 <= self.extent_quantile < 0.5, "in [0, 0.5)")
-        check("extent_margin", self.extent_margin >= 0, ">= 0")
+            integer(name, 0)
+        # the landscape keeps RGBA (4 bytes), class (2) and confidence (4) per cell per epoch
+        max_grid, cell_bytes = 2048, 10
+        if self.grid_size > max_grid:
+            gib = self.grid_size**2 * cell_bytes / 2**30
+            fail("grid_size", f"at most {max_grid} (default 256): {self.grid_size}² cells "
+                              f"would take {gib:,.1f} GiB per epoch ({cell_bytes} bytes a cell)")
+        hidden = self.hidden
+        if not (hidden is None or (type(hidden) is int and hidden >= 1) or (
+                isinstance(hidden, Sequence) and len(hidden) > 0
+                and all(is_int(v) and v >= 1 for v in hidden))):
+            fail("hidden", "None, an int >= 1 or a non-empty sequence of ints >= 1")
+        real("learning_rate", 0, lo_open=True)
+        real("tol", 0)
+        if self.knn_method not in ("auto", "exact", "nndescent"):
+            fail("knn_method", 'one of "auto", "exact", "nndescent"')
+        real("extent_quantile", 0, 0.5, hi_open=True)
+        real("extent_margin", 0)
+        integer("random_state", 0)
 
     # -------------------------------------------------------------------- fit
     def fit(self, run: Any, epochs: Sequence[int] | None = None, resume: bool = True) -> DVI:  # noqa: ANN401
