@@ -128,8 +128,11 @@ def _load_tensors(path: Path, fix: str) -> dict[str, torch.Tensor]:
         raise FileNotFoundError(f"{path} is missing; {fix}")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, OSError, EOFError, ValueError, pickle.UnpicklingError) as err:
-        raise ValueError(f"{path} is damaged ({type(err).__name__}: {err}); {fix}") from None
+    except pickle.UnpicklingError:  # torch's text would suggest weights_only=False: not here
+        why = "not a tensors-only torch file"
+    except (RuntimeError, OSError, EOFError, ValueError) as err:
+        why = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+    raise ValueError(f"{path} is damaged ({why}); {fix}")
 
 
 def _epoch_from_name(path: str) -> int:
