@@ -7,9 +7,14 @@ by their methods.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
+
+#: without class names or a class count, the count is ``max(label) + 1`` unless that is more
+#: than this many times the number of distinct labels (and above the floor): then it is asked for
+IMPLIED_CLASSES_FACTOR, IMPLIED_CLASSES_FLOOR = 2, 32
 
 
 def as_array(
@@ -103,3 +108,41 @@ def class_ids(arr: Any, name: str, n: int) -> np.ndarray:  # noqa: ANN401 - arra
     if len(arr) and arr.min() < 0:
         raise ValueError(f"{name} contains negative class ids (min {int(arr.min())})")
     return arr.astype(np.int64, copy=False)
+
+
+def resolve_class_names(
+    labels: np.ndarray, class_names: Iterable[Any] | None, n_classes: int | None
+) -> list[str]:
+    """One name per class: ``class_names`` as strings, ``"0".."C-1"`` for ``n_classes``, or
+    ``"0"..str(max label)`` implied by the labels, which is refused when the labels' maximum is
+    far above the number of distinct labels (one stray label would make millions of empty
+    classes). Every label must index a name."""
+    top = int(labels.max()) if len(labels) else 0
+    class_names = None if class_names is None else list(class_names)
+    if n_classes is not None:
+        if isinstance(n_classes, bool) or not isinstance(n_classes, int | np.integer) \
+                or n_classes < 1:
+            raise ValueError(f"n_classes must be a positive int, got {n_classes!r}")
+        if class_names is not None and len(class_names) != n_classes:
+            raise ValueError(f"class_names has {len(class_names)} entries but "
+                             f"n_classes={n_classes}; pass one of them")
+    if class_names is None:
+        if n_classes is None:
+            distinct = len(np.unique(labels))
+            if top + 1 > max(IMPLIED_CLASSES_FACTOR * distinct, IMPLIED_CLASSES_FLOOR):
+                raise ValueError(
+                    f"labels go up to {top} but only {distinct} distinct labels occur; pass "
+                    f"n_classes={top + 1} (or class_names) if the run really has {top + 1} "
+                    "classes, else fix the labels"
+                )
+            n_classes = top + 1
+        class_names = [str(i) for i in range(int(n_classes))]
+    class_names = [str(c) for c in class_names]
+    if len(class_names) == 0:
+        raise ValueError("class_names is empty")
+    if top >= len(class_names):
+        raise ValueError(
+            f"labels go up to {top} but class_names has {len(class_names)} entries "
+            f"(class ids must be 0..{len(class_names) - 1})"
+        )
+    return class_names

@@ -19,6 +19,7 @@ import pytest
 import torch
 from torch import nn
 
+from dvi_widget.data.datasets import from_arrays
 from dvi_widget.data.run import Run
 
 RNG = np.random.default_rng(0)
@@ -126,6 +127,9 @@ def test_a_stray_label_needs_n_classes_and_fails_early(tmp_path):
     assert "labels go up to 2000000 but only 4 distinct labels occur" in message
     assert "n_classes=2000001" in message
     assert not (tmp_path / "r").exists()
+    with pytest.raises(ValueError, match="n_classes=2000001"):  # the same rule for a Dataset
+        from_arrays(X, y)
+    assert from_arrays(X, Y, n_classes=5).class_names == ["0", "1", "2", "3", "4"]
     # a class that no sample has yet is fine when the count is given
     r = Run.create(tmp_path / "r", train=(X, Y), n_classes=5)
     assert r.n_classes == 5 and r.class_names == ["0", "1", "2", "3", "4"]
@@ -141,6 +145,7 @@ import sys, time
 from pathlib import Path
 import torch
 from torch import nn
+from dvi_widget.data.datasets import from_arrays
 from dvi_widget.data.run import Run
 
 run = Run.open(sys.argv[1])
@@ -217,6 +222,7 @@ import os, sys
 import numpy as np
 import torch
 from torch import nn
+from dvi_widget.data.datasets import from_arrays
 from dvi_widget.data.run import Run
 
 def mlp():

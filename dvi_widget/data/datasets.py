@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .._checks import class_ids, float_inputs
+from .._checks import class_ids, float_inputs, resolve_class_names
 
 #: Fashion-MNIST class ids 0..9, as documented by Zalando Research.
 FASHION_MNIST_CLASSES = [
@@ -76,15 +76,8 @@ class Dataset:
             raise ValueError(
                 f"x_test has per-sample shape {x_te.shape[1:]} but x_train has {x_tr.shape[1:]}"
             )
-        names = [str(c) for c in self.class_names]
-        top = int(max(y_tr.max(), y_te.max() if len(y_te) else 0))
-        if not names:
-            names = [str(i) for i in range(top + 1)]
-        if top >= len(names):
-            raise ValueError(
-                f"labels go up to {top} but class_names has {len(names)} entries; class ids "
-                f"must be 0..{len(names) - 1}"
-            )
+        names = resolve_class_names(np.concatenate([y_tr, y_te]), self.class_names or None,
+                                    None)
         for key, value in (("x_train", x_tr), ("y_train", y_tr), ("x_test", x_te),
                            ("y_test", y_te), ("class_names", names), ("name", str(self.name))):
             object.__setattr__(self, key, value)
@@ -348,11 +341,13 @@ def from_arrays(
     y_test: Any = None,  # noqa: ANN401
     class_names: list[str] | None = None,
     name: str = "arrays",
+    n_classes: int | None = None,
 ) -> Dataset:
     """Wrap user arrays or tensors (inputs ``(n, *shape)``, integer labels) as a :class:`Dataset`.
 
     Inputs are converted to float32 as they are (no rescaling). ``class_names`` defaults to
-    ``"0" .. str(max label)``; when given, every label must be a valid index into it.
+    ``"0" .. str(n_classes - 1)``, ``n_classes`` to ``max label + 1`` (refused when far above
+    the number of distinct labels); every label must be a valid index into the names.
     """
     if (x_test is None) != (y_test is None):
         raise ValueError("pass both x_test and y_test, or neither")
@@ -362,5 +357,8 @@ def from_arrays(
         y_test = np.zeros(0, np.int64)
     if class_names is not None and len(class_names) == 0:
         raise ValueError("class_names is empty")
+    if n_classes is not None:
+        labels = class_ids(y_train, "y_train", len(x_tr))
+        class_names = resolve_class_names(labels, class_names, n_classes)
     return Dataset(x_tr, y_train, x_test, y_test, class_names=list(class_names or []),
                    name=name)

@@ -49,7 +49,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .._checks import as_array, check_finite, class_ids, float_inputs
+from .._checks import as_array, check_finite, class_ids, float_inputs, resolve_class_names
 from .._columns import decode_column, encode_column
 from .._io import remove_stale_temporaries, staged_folder, write_json
 from .._tensor import ArrayLike, batched, resolve_device, to_numpy
@@ -63,10 +63,6 @@ FORMAT_VERSION = 1
 Split = tuple[ArrayLike, ArrayLike]
 
 _EPOCH_DIR = re.compile(r"^\d+$")
-#: without ``class_names``/``n_classes`` the class count is ``max(label) + 1``, unless that is
-#: more than this many times the number of distinct labels (and above the floor): then a stray
-#: label (2,000,000 among 0..9) would silently make millions of empty classes, so we ask.
-_IMPLIED_CLASSES_FACTOR, _IMPLIED_CLASSES_FLOOR = 2, 32
 #: the fix for a damaged run-level file (labels, inputs, metadata: written once by create)
 _RECREATE = ("this file is written once by Run.create: create the run again "
              "(Run.create(..., overwrite=True)) and re-record its epochs")
@@ -75,40 +71,6 @@ _RECREATE = ("this file is written once by Run.create: create the run again "
 # --------------------------------------------------------------------------------------------
 # small helpers
 # --------------------------------------------------------------------------------------------
-
-
-def _class_names(
-    labels: np.ndarray, class_names: Iterable[Any] | None, n_classes: int | None
-) -> list[str]:
-    """One name per class: given, ``"0".."C-1"`` for ``n_classes``, or implied by the labels."""
-    top = int(labels.max()) if len(labels) else 0
-    if n_classes is not None:
-        if isinstance(n_classes, bool) or not isinstance(n_classes, int | np.integer) \
-                or n_classes < 1:
-            raise ValueError(f"n_classes must be a positive int, got {n_classes!r}")
-        if class_names is not None and len(list(class_names)) != n_classes:
-            raise ValueError(f"class_names has {len(list(class_names))} entries but "
-                             f"n_classes={n_classes}; pass one of them")
-    if class_names is None:
-        if n_classes is None:
-            distinct = len(np.unique(labels))
-            if top + 1 > max(_IMPLIED_CLASSES_FACTOR * distinct, _IMPLIED_CLASSES_FLOOR):
-                raise ValueError(
-                    f"labels go up to {top} but only {distinct} distinct labels occur; pass "
-                    f"n_classes={top + 1} (or class_names) if the run really has {top + 1} "
-                    "classes, else fix the labels"
-                )
-            n_classes = top + 1
-        class_names = [str(i) for i in range(int(n_classes))]
-    class_names = [str(c) for c in class_names]
-    if len(class_names) == 0:
-        raise ValueError("class_names is empty")
-    if top >= len(class_names):
-        raise ValueError(
-            f"labels go up to {top} but class_names has only {len(class_names)} entries "
-            f"(class ids must be 0..{len(class_names) - 1})"
-        )
-    return class_names
 
 
 def _load_npy(path: Path, fix: str, mmap: bool = True) -> np.ndarray:
@@ -280,7 +242,7 @@ class _NewRun:
             self.x_test = np.zeros((0, *self.x_train.shape[1:]), dtype=self.x_train.dtype)
             y_test = np.zeros(0, dtype=np.int64)
         self.labels = np.concatenate([y_train, y_test])
-        self.class_names = _class_names(self.labels, class_names, n_classes)
+        self.class_names = resolve_class_names(self.labels, class_names, n_classes)
         self.metadata = _validate_metadata(metadata, len(self.labels))
 
     def write(self, folder: Path, save_inputs: bool) -> dict[str, Any]:
