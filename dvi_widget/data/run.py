@@ -346,12 +346,13 @@ class Run:
 
     @classmethod
     def open(cls, path: str | Path, model: nn.Module | None = None) -> Run:
-        """Reopen a run folder (for example in a new kernel); nothing is written.
+        """Reopen a run folder (for example in a new kernel), read-only folders included.
 
         ``model`` (optional) attaches the architecture: then :meth:`feature_model` can rebuild
         ``f_t`` from each epoch's stored state_dict, and :meth:`head` can rebuild heads that are
-        not plain Linear/Sequential stacks. When the folder is writable, what a killed
-        recording left behind (temporary folders) is removed.
+        not plain Linear/Sequential stacks. Opening and reading write nothing, except that, when
+        the folder is writable, what a killed recording left behind (temporary folders of a
+        process that no longer runs) is removed.
         """
         path = Path(path)
         meta_file = path / "run.json"
@@ -427,7 +428,7 @@ class Run:
             model = copy.deepcopy(model)
         if device != "auto":
             model = model.to(resolve_device(device))
-        elif classifier.model_device(model) in (None, torch.device("cpu")):
+        elif getattr(classifier.model_device(model), "type", "cpu") == "cpu":
             model = model.to(resolve_device("auto"))
         new = _NewRun(train, test, class_names, n_classes, metadata)
         path = Path(path)
