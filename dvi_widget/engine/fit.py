@@ -59,6 +59,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .._checks import check_finite
 from .._tensor import DeviceLike, resolve_device, to_numpy, to_tensor
 from ..view.visualization import square_extent
 from . import losses
@@ -86,12 +87,8 @@ class StaleFitError(ValueError):
     """The run was re-recorded (or lost epochs) after the fit saved in it was made."""
 
 
-# ------------------------------------------------------------------------------ helpers
-def _finite(name: str, arr: np.ndarray) -> None:
-    if not np.isfinite(arr).all():
-        bad = int((~np.isfinite(arr)).any(axis=tuple(range(1, arr.ndim))).sum())
-        raise ValueError(f"{name} contains NaN or Inf values in {bad} row(s); check the recorded "
-                         "run (a diverged model?) before fitting.")
+#: the fix named when a run holds NaN or Inf
+_FIX_RUN = "check the recorded run (a diverged model?) before fitting"
 
 
 @dataclass
@@ -452,9 +449,9 @@ class DVI:
         t_start = time.perf_counter()
 
         X_np = np.array(run.representations(epoch, "train"), dtype=np.float32)
-        _finite(f"run.representations({epoch}, 'train')", X_np)
+        check_finite(X_np, f"run.representations({epoch}, 'train')", _FIX_RUN)
         logits_np = np.array(run.logits(epoch, "train"), dtype=np.float32)
-        _finite(f"run.logits({epoch}, 'train')", logits_np)
+        check_finite(logits_np, f"run.logits({epoch}, 'train')", _FIX_RUN)
         n_train, h = X_np.shape
         head = run.head(epoch, device=dev)
 
@@ -549,7 +546,7 @@ class DVI:
         coords = Y_np[:n_train]
         if int(run.n_test):
             test = np.asarray(run.representations(epoch, "test"), dtype=np.float32)
-            _finite(f"run.representations({epoch}, 'test')", test)
+            check_finite(test, f"run.representations({epoch}, 'test')", _FIX_RUN)
             coords = np.concatenate([coords, self._encode(model, test)])
         B_2d = Y_np[n_train:]
         with torch.no_grad():
@@ -630,7 +627,7 @@ class DVI:
         reps = np.array(run.representations(epoch, "train"), dtype=np.float32)
         if int(run.n_test):
             test = np.asarray(run.representations(epoch, "test"), dtype=np.float32)
-            _finite(f"run.representations({epoch}, 'test')", test)
+            check_finite(test, f"run.representations({epoch}, 'test')", _FIX_RUN)
             reps = np.concatenate([reps, test])
         return reps
 
@@ -894,7 +891,7 @@ class DVI:
             raise ValueError("project() got inputs but the run has no feature model for epoch "
                              f"{epoch} (record it with the model, or pass representations)")
         x = to_tensor(data, torch.device("cpu"))
-        _finite("inputs", x.numpy())
+        check_finite(x.numpy(), "inputs", _FIX_RUN)
         with torch.no_grad():
             reps = torch.cat([feature_model(x[i : i + 1024].to(self.device_)).reshape(
                 min(1024, len(x) - i), -1) for i in range(0, len(x), 1024)])
@@ -925,7 +922,7 @@ class DVI:
         if len(a) == 0:
             raise ValueError(f"{name} is empty (0 rows)")
         a = np.array(a, dtype=np.float32)  # a writable copy (memmaps are read-only)
-        _finite(name, a)
+        check_finite(a, name)
         return a
 
     # -------------------------------------------------------------------- results
