@@ -50,6 +50,7 @@ from tqdm.auto import tqdm
 from .._checks import class_ids
 from .._tensor import resolve_device, to_numpy
 from .._version import __version__
+from .scalars import check_scalars, scalars_table
 
 FORMAT_NAME = "dvi_widget.run"
 FORMAT_VERSION = 1
@@ -637,6 +638,12 @@ class Run:
         """float32 (n, C) logits ``g_t(f_t(x))`` (memmap for train/test)."""
         return self._epoch_array(epoch, "logits", split)
 
+    def scalars(self) -> pd.DataFrame:
+        """Training curves, one row per epoch: loss and accuracy (train, test) computed from the
+        recorded logits, and the ``scalars`` given to :meth:`record` (see
+        :func:`dvi_widget.data.scalars.scalars_table`)."""
+        return scalars_table(self)
+
     def predictions(self, epoch: int, split: str = "train") -> np.ndarray:
         """int64 (n,) predicted class ids (argmax of the logits)."""
         return np.asarray(self.logits(epoch, split).argmax(axis=1), dtype=np.int64)
@@ -778,6 +785,7 @@ class Run:
         device: str | torch.device = "auto",
         batch_size: int = 512,
         overwrite: bool = False,
+        scalars: Mapping[str, float] | None = None,
     ) -> None:
         """Record one epoch: representations, logits and the head of ``model`` on all samples.
 
@@ -800,7 +808,10 @@ class Run:
             is recorded on the GPU); another device runs a copy of the model there.
         batch_size : rows per forward pass.
         overwrite : replace an epoch that is already recorded (atomically).
+        scalars : numbers of this epoch to keep with it, e.g. ``{"loss": running_loss, "lr":
+            lr}``; read back by :meth:`scalars`, shown as training curves.
         """
+        user_scalars = check_scalars(scalars)
         epoch = self._next_epoch(epoch)
         self._check_writable(epoch, overwrite)
         if model is not None and not isinstance(model, nn.Module):
@@ -891,6 +902,7 @@ class Run:
                     "n_classes": n_cls,
                     "has_state_dict": has_state,
                     **acc,
+                    "scalars": user_scalars,
                     "recorded": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 }
                 _write_json(tmp / "epoch.json", info)
@@ -1095,13 +1107,16 @@ class Run:
         head: nn.Module | None = None,
         overwrite: bool = False,
         device: str | torch.device = "cpu",
+        scalars: Mapping[str, float] | None = None,
     ) -> None:
         """Record an epoch from precomputed arrays (train, test) instead of a model.
 
         ``representations`` is ``(train (n_train, h), test (n_test, h))`` (or one array of N
         rows, train first). ``logits`` likewise, or None to compute them with ``head`` (an
         ``nn.Module``; a Linear/Sequential head is stored and rebuildable by :meth:`head`).
+        ``scalars`` as in :meth:`record`.
         """
+        user_scalars = check_scalars(scalars)
         epoch = self._next_epoch(epoch)
         self._check_writable(epoch, overwrite)
 
@@ -1161,6 +1176,7 @@ class Run:
                 "has_state_dict": False,
                 "train_accuracy": float((log_tr.argmax(1) == y_tr).mean()),
                 "test_accuracy": float((log_te.argmax(1) == y_te).mean()) if len(y_te) else None,
+                "scalars": user_scalars,
                 "recorded": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             }
             _write_json(tmp / "epoch.json", info)

@@ -20,7 +20,16 @@ field            dtype, shape             meaning
 ``boundary``     float32, (T, B, 2)|None  synthetic boundary samples in 2-D
 ``metadata``     DataFrame|None, N rows   user columns (noisy, true label, ...)
 ``metrics``      DataFrame|None           per-epoch quality metrics
+``scalars``      DataFrame|None, T rows   per-epoch training curves (index: epoch): loss and
+                                          accuracy per split, user scalars
+``images``       uint8 (N, H, W[, C])|None  the samples' images, indexed lazily (``images[idx]``
+                                          for an index array); never sent whole
+``inspector``    :class:`Inspector`|None  live queries to the fitted model (not saved)
 ===============  =======================  ===================================================
+
+Without an inspector (a Visualization built from arrays, or read back from disk) the view answers
+"what is here?" from the landscape's per-cell class and confidence (``landscape_classes``,
+``landscape_confidence``); see :func:`landscape_cells`.
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -110,6 +120,9 @@ class Visualization:
     metrics: pd.DataFrame | None = None
     landscape_classes: np.ndarray | None = field(default=None, repr=False)
     landscape_confidence: np.ndarray | None = field(default=None, repr=False)
+    scalars: pd.DataFrame | None = None
+    images: Any = field(default=None, repr=False, compare=False)
+    inspector: Inspector | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:  # noqa: C901 - one check per field, in order
         set_ = object.__setattr__
@@ -187,6 +200,7 @@ class Visualization:
             if lf.shape != land.shape[:3]:
                 raise ValueError(f"landscape_confidence must be {land.shape[:3]}, got {lf.shape}")
             set_(self, "landscape_confidence", lf.astype(np.float32))
+        _check_interrogation_fields(self, set_)
 
     # ------------------------------------------------------------------ convenience
     @property
@@ -226,12 +240,19 @@ class Visualization:
         boundary: np.ndarray | None = None,
         metadata: pd.DataFrame | None = None,
         metrics: pd.DataFrame | None = None,
+        landscape_classes: np.ndarray | None = None,
+        landscape_confidence: np.ndarray | None = None,
+        scalars: pd.DataFrame | None = None,
+        images: Any = None,  # noqa: ANN401 - an array or a lazily indexed image array
+        inspector: Inspector | None = None,
     ) -> Visualization:
         """Build a Visualization from plain arrays, filling sensible defaults.
 
         ``coords`` may be (N, 2) for a single epoch. Missing ``predictions`` default to the labels,
         ``confidence`` to 1, ``extent`` to a square around all coordinates, ``landscape`` to a
         transparent 1x1 image per epoch, ``split`` to "train", class names to ``"0".."C-1"``.
+        ``images`` may be raw inputs of any image layout ((N, H, W), (N, C, H, W), (N, H, W, C),
+        float or integer): they are shown through :class:`dvi_widget.data.images.ImageArray`.
         """
         coords = np.asarray(coords, dtype=np.float32)
         if coords.ndim == 2:
@@ -272,7 +293,9 @@ class Visualization:
             epochs=epochs, coords=coords, extent=extent, landscape=landscape, labels=labels,
             predictions=predictions, confidence=confidence, split=split,
             class_names=list(class_names), palette=palette, boundary=boundary,
-            metadata=metadata, metrics=metrics,
+            metadata=metadata, metrics=metrics, landscape_classes=landscape_classes,
+            landscape_confidence=landscape_confidence, scalars=scalars,
+            images=_as_images(images), inspector=inspector,
         )
 
     # ------------------------------------------------------------------ persistence
@@ -318,3 +341,98 @@ def square_extent(coords: np.ndarray, margin: float = 0.05) -> np.ndarray:
     center = (lo + hi) / 2
     half = max(float((hi - lo).max()) / 2, 1e-6) * (1 + margin)
     return np.array([center[0] - half, center[0] + half, center[1] - half, center[1] + half])
+
+
+# ---------------------------------------------------------------------- interrogating the view
+@runtime_checkable
+class Inspector(Protocol):
+    """Live questions the widget asks about a fitted run (implemented by the engine).
+
+    The view imports only this protocol; :meth:`dvi_widget.DVI.visualization` hands over an
+    implementation (:class:`dvi_widget.engine.inspect.EngineInspector`). Epochs are recorded
+    epoch numbers (as in ``Visualization.epochs``), sample indices are global (train first,
+    then test). Further capabilities (explanations, what-if paths) are further protocols that
+    the same object may implement; the view tests them with ``isinstance``.
+    """
+
+    def probabilities(self, points: np.ndarray, epoch: int) -> np.ndarray:
+        """``(n, 2)`` points of the shared frame -> ``(n, C)`` float32 class probabilities
+        ``softmax(g_t(ψ_t(points)))`` (DVI §4: the inverse projection, then the head)."""
+        ...
+
+    def neighbors(
+        self, indices: np.ndarray, epoch: int, k: int = 10
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` nearest samples in representation space at ``epoch`` (Euclidean, among all
+        N samples, each query sample excluded): ``(m, k)`` int64 indices and ``(m, k)``
+        float32 distances, ascending, for ``(m,)`` int sample ``indices``."""
+        ...
+
+    def events(self, **thresholds: float) -> pd.DataFrame:
+        """Per-sample, per-epoch training events (see :func:`dvi_widget.engine.events`):
+        one row per event with columns ``epoch, sample, kind, size, ...``."""
+        ...
+
+
+def landscape_cells(
+    points: np.ndarray, extent: np.ndarray, shape: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row and column of the landscape cell under each 2-D point, and whether it is inside.
+
+    ``points`` (..., 2) in the frame ``extent = (x0, x1, y0, y1)``; ``shape = (H, W)`` of the
+    landscape, row 0 at the top (max y), column 0 at the left: cell ``(i, j)`` covers
+    ``x in [x0 + j*w, x0 + (j+1)*w)`` and ``y in (y1 - (i+1)*h, y1 - i*h]``. Points outside
+    the frame get the nearest edge cell and ``inside=False``. Returns int64 rows, int64
+    columns, bool inside, each of shape ``points.shape[:-1]``.
+    """
+    pts = np.asarray(points, dtype=np.float64)
+    x0, x1, y0, y1 = (float(v) for v in extent)
+    H, W = int(shape[0]), int(shape[1])
+    col_f = np.floor((pts[..., 0] - x0) / (x1 - x0) * W)
+    row_f = np.floor((y1 - pts[..., 1]) / (y1 - y0) * H)
+    inside = (col_f >= 0) & (col_f < W) & (row_f >= 0) & (row_f < H) & np.isfinite(pts).all(-1)
+    rows = np.clip(np.nan_to_num(row_f), 0, H - 1).astype(np.int64)
+    cols = np.clip(np.nan_to_num(col_f), 0, W - 1).astype(np.int64)
+    return rows, cols, inside
+
+
+def _as_images(images: Any) -> Any:  # noqa: ANN401 - an array or a lazily indexed image array
+    """Wrap raw input arrays as uint8 images; pass image arrays through unchanged."""
+    if images is None or (getattr(images, "dtype", None) == np.uint8
+                          and len(getattr(images, "shape", ())) in (3, 4)
+                          and (len(images.shape) == 3 or images.shape[3] in (1, 3, 4))):
+        return images
+    from ..data.images import ImageArray
+
+    return ImageArray(images)
+
+
+def _check_interrogation_fields(vis: Visualization, set_: Any) -> None:  # noqa: ANN401
+    """Validate ``scalars``, ``images`` and ``inspector`` (called by ``__post_init__``)."""
+    N = vis.n_samples
+    if vis.scalars is not None:
+        if not isinstance(vis.scalars, pd.DataFrame):
+            raise ValueError("Visualization.scalars must be a DataFrame indexed by epoch, got "
+                             f"{type(vis.scalars).__name__}")
+        bad = [c for c in vis.scalars.columns
+               if not pd.api.types.is_numeric_dtype(vis.scalars[c])]
+        if bad:
+            raise ValueError(f"Visualization.scalars columns {bad} are not numeric")
+        # one row per shown epoch, in order (epochs recorded but not fitted are left out)
+        scalars = vis.scalars.astype(np.float64).reindex(vis.epochs.tolist())
+        scalars.index.name = "epoch"
+        set_(vis, "scalars", scalars)
+    if vis.images is not None:
+        img = vis.images
+        shape = tuple(getattr(img, "shape", ()))
+        if not hasattr(img, "__getitem__") or len(shape) not in (3, 4) or shape[0] != N \
+                or (len(shape) == 4 and shape[3] not in (1, 3, 4)) \
+                or getattr(img, "dtype", None) != np.uint8:
+            raise ValueError(
+                f"Visualization.images must be uint8 (N={N}, H, W) or (N, H, W, 1|3|4) images "
+                f"indexable by sample, got shape {shape} dtype {getattr(img, 'dtype', None)}; "
+                "wrap raw inputs with dvi_widget.data.images.ImageArray(x)")
+    if vis.inspector is not None and not isinstance(vis.inspector, Inspector):
+        raise ValueError("Visualization.inspector must implement the Inspector protocol "
+                         "(probabilities, neighbors, events), got "
+                         f"{type(vis.inspector).__name__}")
