@@ -12,7 +12,7 @@ from dvi_widget.view.visualization import Visualization
 
 
 def decode_png(data):
-    """Minimal PNG reader for 8-bit, non-interlaced images with filter 0 (what encode_png writes)."""
+    """A minimal reader of 8-bit PNGs with filter 0 per row (what encode_png writes)."""
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     pos, idat, header = 8, b"", None
     while pos < len(data):

@@ -100,65 +100,64 @@ def find_events(
     side = float(extent[1]) - float(extent[0])
     labels = np.full(N, -1, np.int64) if labels is None else np.asarray(labels, np.int64)
     split = np.full(N, "", object) if split is None else np.asarray(split, object)
-    cells = None if cells is None else np.asarray(cells, np.int64)
-    frames: list[pd.DataFrame] = []
-    prob_prev = _softmax(logits[0]) if T else None
-    for t in range(1, T):
+    cells = np.full((T, N), -1, np.int64) if cells is None else np.asarray(cells, np.int64)
+    has_cells = bool((cells >= 0).any())
+    pred = np.empty((T, N), np.int64)
+    conf = np.empty((T, N), np.float32)
+    # found events as parallel arrays: epoch position, sample, kind code, size
+    at, who, what, size = [], [], [], []
+
+    def add(t: int, kind: str, mask: np.ndarray, values: np.ndarray) -> None:
+        idx = np.flatnonzero(mask)
+        at.append(np.full(len(idx), t, np.int64))
+        who.append(idx)
+        what.append(np.full(len(idx), KINDS.index(kind), np.int8))
+        size.append(np.asarray(values, np.float64)[idx])
+
+    prob_prev = None
+    for t in range(T):  # one whole-array pass per epoch pair
         prob = _softmax(logits[t])
-        if prob.shape != (N, prob_prev.shape[1]):
+        if prob.shape[0] != N or (prob_prev is not None and prob.shape != prob_prev.shape):
             raise ValueError(f"logits of epoch {epochs[t]} are {prob.shape}; expected (N={N}, C)")
-        pred_prev, pred = prob_prev.argmax(axis=1), prob.argmax(axis=1)
-        conf_prev, conf = prob_prev.max(axis=1), prob.max(axis=1)
+        pred[t], conf[t] = prob.argmax(axis=1), prob.max(axis=1)
+        if t == 0:
+            prob_prev = prob
+            continue
         dist = np.linalg.norm(coords[t] - coords[t - 1], axis=1) / side
-        found: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         if "flip" in kinds:
-            mask = pred != pred_prev
-            found["flip"] = (mask, 0.5 * np.abs(prob - prob_prev).sum(axis=1))
+            add(t, "flip", pred[t] != pred[t - 1], 0.5 * np.abs(prob - prob_prev).sum(axis=1))
         if "confidence" in kinds:
-            jump = conf - conf_prev
-            found["confidence"] = (np.abs(jump) >= confidence_jump, jump)
+            jump = conf[t] - conf[t - 1]
+            add(t, "confidence", np.abs(jump) >= confidence_jump, jump)
         if "move" in kinds:
-            found["move"] = (dist >= move, dist)
+            add(t, "move", dist >= move, dist)
         if "neighborhood" in kinds and knn is not None:
             a, b = knn[t - 1], knn[t]
             if a is not None and b is not None and np.shape(a) == np.shape(b):
-                change = 1.0 - semantic_similarity(torch.as_tensor(np.asarray(a)),
-                                                   torch.as_tensor(np.asarray(b))).numpy()
-                full = np.zeros(N, np.float32)
-                full[: len(change)] = change
+                change = np.zeros(N, np.float32)
+                change[: len(a)] = 1.0 - semantic_similarity(
+                    torch.as_tensor(np.asarray(a)), torch.as_tensor(np.asarray(b))).numpy()
                 mask = np.zeros(N, bool)
-                mask[: len(change)] = change >= neighborhood_change
-                found["neighborhood"] = (mask, full)
-        if "boundary" in kinds and cells is not None:
+                mask[: len(a)] = change[: len(a)] >= neighborhood_change
+                add(t, "neighborhood", mask, change)
+        if "boundary" in kinds and has_cells:
             c0, c1 = cells[t - 1], cells[t]
-            found["boundary"] = ((c0 != c1) & (c0 >= 0) & (c1 >= 0), dist)
-        for kind, (mask, size) in found.items():
-            idx = np.flatnonzero(mask)
-            if not idx.size:
-                continue
-            frames.append(pd.DataFrame({
-                "epoch": epochs[t], "previous_epoch": epochs[t - 1], "sample": idx,
-                "kind": kind, "size": np.asarray(size, np.float64)[idx],
-                "split": split[idx], "label": labels[idx],
-                "prediction_before": pred_prev[idx], "prediction": pred[idx],
-                "confidence_before": conf_prev[idx], "confidence": conf[idx],
-                "cell_before": cells[t - 1][idx] if cells is not None else -1,
-                "cell": cells[t][idx] if cells is not None else -1,
-            }))
+            add(t, "boundary", (c0 != c1) & (c0 >= 0) & (c1 >= 0), dist)
         prob_prev = prob
-    if not frames:
-        out = pd.DataFrame({c: pd.Series(dtype=object if c in ("kind", "split") else np.float64)
-                            for c in COLUMNS})
-    else:
-        out = pd.concat(frames, ignore_index=True)
-    out["kind"] = pd.Categorical(out["kind"], categories=list(KINDS))
-    for col in ("epoch", "previous_epoch", "sample", "label", "prediction_before", "prediction",
-                "cell_before", "cell"):
-        out[col] = out[col].astype(np.int64)
-    out = out.assign(_abs=out["size"].abs()).sort_values(
-        ["epoch", "kind", "_abs", "sample"], ascending=[True, True, False, True],
-        kind="stable").drop(columns="_abs")
-    return out.reset_index(drop=True)[list(COLUMNS)]
+    at_, who_, what_, size_ = (np.concatenate(x) if x else np.zeros(0, dt) for x, dt in (
+        (at, np.int64), (who, np.int64), (what, np.int8), (size, np.float64)))
+    order = np.lexsort((who_, -np.abs(size_), what_, at_))  # epoch, kind, |size| desc, sample
+    t, i = at_[order], who_[order]
+    ep = np.asarray(epochs, np.int64)
+    splits = pd.Categorical(split[i], categories=sorted(set(split.tolist())))
+    return pd.DataFrame({
+        "epoch": ep[t], "previous_epoch": ep[np.maximum(t - 1, 0)], "sample": i,
+        "kind": pd.Categorical.from_codes(what_[order], categories=list(KINDS)),
+        "size": size_[order], "split": splits, "label": labels[i],
+        "prediction_before": pred[t - 1, i], "prediction": pred[t, i],
+        "confidence_before": conf[t - 1, i], "confidence": conf[t, i],
+        "cell_before": cells[t - 1, i], "cell": cells[t, i],
+    }, columns=list(COLUMNS))
 
 
 def dvi_events(dvi: Any, **thresholds: Any) -> pd.DataFrame:  # noqa: ANN401 - a fitted DVI

@@ -16,6 +16,9 @@ import torch
 
 from .._tensor import to_tensor
 
+#: distances computed at once by :meth:`EngineInspector.neighbors` (queries x samples)
+NEIGHBOR_CHUNK = 1 << 24
+
 
 class EngineInspector:
     """Class probabilities anywhere in the view, high-dimensional neighbours, training events.
@@ -34,8 +37,8 @@ class EngineInspector:
     def __init__(self, dvi: Any) -> None:  # noqa: ANN401 - a fitted DVI
         dvi._check_fitted()
         self.dvi = dvi
-        #: the representations of one epoch (train then test) on the device, for neighbors()
-        self._reps: tuple[int, torch.Tensor] | None = None
+        #: one epoch's representations (train then test) and squared norms, for neighbors()
+        self._reps: tuple[int, torch.Tensor, torch.Tensor] | None = None
 
     def __repr__(self) -> str:
         return f"EngineInspector(epochs={self.dvi.epochs_})"
@@ -45,16 +48,17 @@ class EngineInspector:
         (:meth:`DVI.inverse`)."""
         return self.dvi.inverse(np.asarray(points, dtype=np.float32).reshape(-1, 2), epoch)[1]
 
-    def representations(self, epoch: int) -> torch.Tensor:
-        """All N samples' representations at ``epoch`` (train then test), on the fit's device;
-        the last epoch asked for is kept."""
+    def representations(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """All N samples' representations at ``epoch`` (train then test) on the fit's device,
+        and their squared norms; the last epoch asked for is kept."""
         epoch = self.dvi._check_epoch(epoch)
         if self._reps is None or self._reps[0] != epoch:
             self._reps = None  # free the previous epoch first
-            reps = self.dvi._all_representations(self.dvi.run_, epoch)
-            self._reps = (epoch, to_tensor(reps, self.dvi.device_))
-        return self._reps[1]
+            X = to_tensor(self.dvi._all_representations(self.dvi.run_, epoch), self.dvi.device_)
+            self._reps = (epoch, X, (X * X).sum(dim=1))
+        return self._reps[1], self._reps[2]
 
+    @torch.no_grad()
     def neighbors(
         self, indices: np.ndarray, epoch: int, k: int = 10
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -64,9 +68,7 @@ class EngineInspector:
         sample excluded. Returns ``(m, k)`` int64 indices and ``(m, k)`` float32 distances,
         ascending.
         """
-        from .complex import knn
-
-        X = self.representations(epoch)
+        X, xx = self.representations(epoch)
         n = X.shape[0]
         idx = np.asarray(indices).reshape(-1)
         if idx.dtype == np.bool_ or (idx.size and not np.issubdtype(idx.dtype, np.integer)):
@@ -78,15 +80,25 @@ class EngineInspector:
             raise IndexError(f"indices must lie in [0, {n}), got {idx.min()}..{idx.max()}")
         if not (isinstance(k, int | np.integer) and 1 <= k < n):
             raise ValueError(f"k must be an int in [1, {n - 1}], got {k!r}")
-        query = X[torch.as_tensor(idx, device=X.device)]
-        nbr, dist = knn(X, int(k) + 1, query=query, method="exact", device=X.device)
-        # drop each query's own row (normally the first; with duplicates possibly later)
-        own = nbr == idx[:, None]
-        own[~own.any(axis=1), -1] = True
-        keep = ~own
-        m = len(idx)
-        return (nbr[keep].reshape(m, int(k)).astype(np.int64),
-                dist[keep].reshape(m, int(k)).astype(np.float32))
+        k = int(k)
+        # Written here rather than with engine.complex.knn, which re-centres and re-norms the
+        # (N, h) matrix on every call (20x the cost of a click's one matrix-vector product):
+        # candidates from |x|^2 - 2 q.x (cached norms, chunks of queries), then exact
+        # distances of the k kept from differences (the matmul form loses precision for
+        # near-duplicates).
+        q_idx = torch.as_tensor(idx, device=X.device)
+        out_i = []
+        rows = max(1, NEIGHBOR_CHUNK // n)
+        for start in range(0, len(idx), rows):
+            qi = q_idx[start : start + rows]
+            d2 = torch.addmm(xx.unsqueeze(0), X[qi], X.T, beta=1.0, alpha=-2.0)
+            d2[torch.arange(len(qi), device=X.device), qi] = float("inf")  # not itself
+            out_i.append(torch.topk(d2, k, dim=1, largest=False).indices)
+        nbr = torch.cat(out_i)
+        dist = (X[nbr] - X[q_idx].unsqueeze(1)).norm(dim=2)
+        dist, order = dist.sort(dim=1, stable=True)
+        nbr = nbr.gather(1, order)
+        return nbr.cpu().numpy().astype(np.int64), dist.cpu().numpy().astype(np.float32)
 
     def events(self, **thresholds: Any) -> pd.DataFrame:  # noqa: ANN401 - see find_events
         """``DVI.events(**thresholds)``."""
