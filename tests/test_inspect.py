@@ -88,6 +88,10 @@ def test_inspect_gives_softmax_of_the_head_on_psi(toy):
     assert one["top"]["class"].tolist() == list(np.argsort(-want[1])[:2])
     assert one["prediction"] == want[1].argmax()
     assert one["confidence"] == pytest.approx(want[1].max(), rel=1e-5)
+    renamed = dataclasses.replace(vis, class_names=["x", "b", "b"])     # clashing names
+    df2 = explore.inspect_points(renamed, pts, epoch=2)
+    assert df2.attrs["probability_columns"] == ["p0", "p1", "p2"]
+    np.testing.assert_allclose(df2[["p0", "p1", "p2"]].to_numpy(), want, rtol=1e-5, atol=1e-6)
     # the classes are separable, so the view puts nearly every sample on its predicted class
     at_samples = explore.inspect_points(vis, vis.coords[2], epoch=2)["prediction"]
     assert (at_samples.to_numpy() == vis.predictions[2]).mean() > 0.9

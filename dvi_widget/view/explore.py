@@ -58,7 +58,9 @@ def inspect_points(
     """What the view predicts at many 2-D points of one epoch, as a DataFrame.
 
     Columns ``x, y, prediction, confidence`` and, when ``vis.inspector`` is present, one
-    probability column per class name (``softmax(g_t(ψ_t(y)))``, DVI §4). Without an
+    probability column per class, named by class name (``p0, p1, ...`` when names repeat or
+    clash with those four; ``df.attrs["probability_columns"]``), holding
+    ``softmax(g_t(ψ_t(y)))`` (DVI §4). Without an
     inspector, prediction and confidence are those of the landscape cell under each point
     (``landscape_classes``/``landscape_confidence``; -1 and NaN outside the frame or when the
     landscape has no per-cell classes). ``df.attrs["source"]`` is one of :data:`SOURCES`.
@@ -75,7 +77,7 @@ def inspect_points(
                              f"expected ({len(pts)}, {vis.n_classes})")
         df["prediction"] = probs.argmax(axis=1).astype(np.int64)
         df["confidence"] = probs.max(axis=1)
-        df = pd.concat([df, pd.DataFrame(probs, columns=vis.class_names)], axis=1)
+        df = pd.concat([df, pd.DataFrame(probs, columns=_probability_columns(vis))], axis=1)
         source = "model"
     elif vis.landscape_classes is not None:
         rows, cols, inside = landscape_cells(pts, vis.extent, vis.landscape_classes.shape[1:3])
@@ -89,8 +91,17 @@ def inspect_points(
         df["prediction"] = np.full(len(pts), -1, np.int64)
         df["confidence"] = np.full(len(pts), np.nan, np.float32)
         source = "none"
-    df.attrs.update(epoch=e, source=source)
+    df.attrs.update(epoch=e, source=source,
+                    probability_columns=_probability_columns(vis) if source == "model" else [])
     return df
+
+
+def _probability_columns(vis: Visualization) -> list[str]:
+    """The class names, or ``p0 .. p{C-1}`` when a name repeats or is a base column."""
+    names = vis.class_names
+    if len(set(names)) < len(names) or {"x", "y", "prediction", "confidence"} & set(names):
+        return [f"p{i}" for i in range(len(names))]
+    return list(names)
 
 
 def nearest_2d(vis: Visualization, point: Sequence[float], epoch: int | None = None,
@@ -130,7 +141,8 @@ def inspect(vis: Visualization, x: float, y: float, epoch: int | None = None, k:
     pred, conf = int(row["prediction"]), float(row["confidence"])
     probs = None
     if df.attrs["source"] == "model":
-        probs = row[vis.class_names].astype(np.float32).rename("probability")
+        probs = pd.Series(row[df.attrs["probability_columns"]].to_numpy(np.float32),
+                          index=vis.class_names, name="probability")
         best = np.argsort(-probs.to_numpy(), kind="stable")[: max(int(top), 0)]
         top_df = pd.DataFrame({"class": best, "name": [vis.class_names[i] for i in best],
                                "probability": probs.to_numpy()[best]})
