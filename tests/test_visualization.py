@@ -118,6 +118,19 @@ def test_tables_round_trip_without_pickles(tmp_path):
         "arrays.npz", "meta.json", "metadata.npz", "metrics.npz"]
 
 
+def test_scalars_and_images_round_trip(tmp_path):
+    scalars = pd.DataFrame({"train_loss": [1.0, 0.5, 0.25], "lr": [0.1, 0.1, 0.01]},
+                           index=pd.Index([0, 1, 2], name="epoch"))
+    raw = np.random.default_rng(1).random((20, 1, 6, 5)).astype(np.float32)  # raw inputs
+    vis = _vis(scalars=scalars, images=raw)
+    vis.save(tmp_path / "vis")
+    back = Visualization.load(tmp_path / "vis")
+    pd.testing.assert_frame_equal(back.scalars, vis.scalars)
+    assert back.images.dtype == np.uint8 and back.images.shape[0] == 20
+    np.testing.assert_array_equal(back.images[[3, 7]], vis.images[[3, 7]])
+    assert back.inspector is None  # live queries are never saved
+
+
 class _Payload:
     """A pickle that writes a file when it is loaded."""
 

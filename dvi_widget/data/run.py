@@ -56,6 +56,7 @@ from .._tensor import ArrayLike, batched, resolve_device, to_numpy
 from .._version import __version__
 from . import classifier
 from .classifier import TensorFn
+from .scalars import check_scalars, scalars_table
 
 FORMAT_NAME = "dvi_widget.run"
 FORMAT_VERSION = 1
@@ -584,6 +585,12 @@ class Run:
         """float32 (n, C) logits ``g_t(f_t(x))`` (memmap for train/test)."""
         return self._epoch_array(epoch, "logits", split)
 
+    def scalars(self) -> pd.DataFrame:
+        """Training curves, one row per epoch: loss and accuracy (train, test) computed from the
+        recorded logits, and the ``scalars`` given to :meth:`record` (see
+        :func:`dvi_widget.data.scalars.scalars_table`)."""
+        return scalars_table(self)
+
     def predictions(self, epoch: int, split: str = "train") -> np.ndarray:
         """int64 (n,) predicted class ids (argmax of the logits)."""
         return np.asarray(self.logits(epoch, split).argmax(axis=1), dtype=np.int64)
@@ -742,6 +749,7 @@ class Run:
         device: str | torch.device = "auto",
         batch_size: int = 512,
         overwrite: bool = False,
+        scalars: Mapping[str, float] | None = None,
     ) -> None:
         """Record one epoch: representations, logits and the head of ``model`` on all samples.
 
@@ -766,7 +774,10 @@ class Run:
             is recorded on the GPU); another device runs a copy of the model there.
         batch_size : rows per forward pass.
         overwrite : replace an epoch that is already recorded (atomically).
+        scalars : numbers of this epoch to keep with it, e.g. ``{"loss": running_loss, "lr":
+            lr}``; read back by :meth:`scalars`, shown as training curves.
         """
+        user_scalars = check_scalars(scalars)
         epoch = self._next_epoch(epoch)
         self._check_writable(epoch, overwrite)
         if batch_size < 1:
@@ -808,6 +819,7 @@ class Run:
                     "has_state_dict": has_state,
                     **{f"{s}_accuracy": (st["correct"] / st["n"] if st["n"] else None)
                        for s, st in stats.items()},
+                    "scalars": user_scalars,
                     "recorded": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 })
         finally:
@@ -862,14 +874,16 @@ class Run:
         overwrite: bool = False,
         device: str | torch.device = "cpu",
         batch_size: int = 4096,
+        scalars: Mapping[str, float] | None = None,
     ) -> None:
         """Record an epoch from precomputed arrays (train, test) instead of a model.
 
         ``representations`` is ``(train (n_train, h), test (n_test, h))`` (or one array of N
         rows, train first). ``logits`` likewise, or None to compute them with ``head`` (an
         ``nn.Module``, run in batches of ``batch_size``; a Linear/Sequential head is stored and
-        rebuildable by :meth:`head`).
+        rebuildable by :meth:`head`). ``scalars`` as in :meth:`record`.
         """
+        user_scalars = check_scalars(scalars)
         epoch = self._next_epoch(epoch)
         self._check_writable(epoch, overwrite)
         rep_tr, rep_te = self._pair(representations, "representations")
@@ -905,6 +919,7 @@ class Run:
                 "has_state_dict": False,
                 "train_accuracy": float((log_tr.argmax(1) == y_tr).mean()),
                 "test_accuracy": float((log_te.argmax(1) == y_te).mean()) if len(y_te) else None,
+                "scalars": user_scalars,
                 "recorded": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             })
 

@@ -955,6 +955,7 @@ class DVI:
     def visualization(self) -> Any:  # noqa: ANN401 - dvi_widget.visualization.Visualization
         """Everything the widget shows, for all fitted epochs, as a :class:`Visualization`."""
         from ..view.visualization import Visualization, default_palette
+        from .inspect import visualization_extras
 
         self._check_fitted()
         run = self.run_
@@ -983,8 +984,17 @@ class DVI:
             class_names=list(run.class_names), palette=default_palette(int(run.n_classes)),
             boundary=boundary, metadata=metadata if isinstance(metadata, pd.DataFrame) else None,
             metrics=metrics, landscape_classes=self.landscape_classes_,
-            landscape_confidence=self.landscape_confidence_,
+            landscape_confidence=self.landscape_confidence_, **visualization_extras(self),
         )
+
+    def events(self, **thresholds: Any) -> pd.DataFrame:  # noqa: ANN401 - see find_events
+        """Per-sample, per-epoch training events (prediction flips, confidence jumps, far
+        moves, changed neighbourhoods, boundary crossings) with their sizes; thresholds
+        ``confidence_jump``, ``move``, ``neighborhood_change``, ``kinds``: see
+        :func:`dvi_widget.engine.events.find_events`."""
+        from .events import dvi_events
+
+        return dvi_events(self, **thresholds)
 
 
 _PARAM_NAMES = tuple(

@@ -20,7 +20,16 @@ field            dtype, shape             meaning
 ``boundary``     float32, (T, B, 2)|None  synthetic boundary samples in 2-D
 ``metadata``     DataFrame|None, N rows   user columns (noisy, true label, ...)
 ``metrics``      DataFrame|None           per-epoch quality metrics
+``scalars``      DataFrame|None, T rows   per-epoch training curves (index: epoch): loss and
+                                          accuracy per split, user scalars
+``images``       uint8 (N, H, W[, C])|None  the samples' images, indexed lazily (``images[idx]``
+                                          for an index array); never sent whole
+``inspector``    :class:`Inspector`|None  live queries to the fitted model (not saved)
 ===============  =======================  ===================================================
+
+Without an inspector (a Visualization built from arrays, or read back from disk) the view answers
+"what is here?" from the landscape's per-cell class and confidence (``landscape_classes``,
+``landscape_confidence``); see :func:`landscape_cells`.
 """
 
 from __future__ import annotations
@@ -31,12 +40,13 @@ import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
 
 from .._columns import decode_frame, encode_frame
-from .._io import staged_folder, write_json, write_npz
+from .._io import staged_folder, write_json, write_npy, write_npz
 
 #: the lightest a class colour may be (CIELAB L*): the landscape washes colours toward white as
 #: confidence falls and the plot background is white, so lighter colours would vanish there
@@ -125,6 +135,9 @@ class Visualization:
     metrics: pd.DataFrame | None = None
     landscape_classes: np.ndarray | None = field(default=None, repr=False)
     landscape_confidence: np.ndarray | None = field(default=None, repr=False)
+    scalars: pd.DataFrame | None = None
+    images: Any = field(default=None, repr=False, compare=False)
+    inspector: Inspector | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:  # noqa: C901 - one check per field, in order
         set_ = object.__setattr__
@@ -202,6 +215,7 @@ class Visualization:
             if lf.shape != land.shape[:3]:
                 raise ValueError(f"landscape_confidence must be {land.shape[:3]}, got {lf.shape}")
             set_(self, "landscape_confidence", lf.astype(np.float32))
+        _check_interrogation_fields(self, set_)
 
     # ------------------------------------------------------------------ convenience
     @property
@@ -241,12 +255,19 @@ class Visualization:
         boundary: np.ndarray | None = None,
         metadata: pd.DataFrame | None = None,
         metrics: pd.DataFrame | None = None,
+        landscape_classes: np.ndarray | None = None,
+        landscape_confidence: np.ndarray | None = None,
+        scalars: pd.DataFrame | None = None,
+        images: Any = None,  # noqa: ANN401 - an array or a lazily indexed image array
+        inspector: Inspector | None = None,
     ) -> Visualization:
         """Build a Visualization from plain arrays, filling sensible defaults.
 
         ``coords`` may be (N, 2) for a single epoch. Missing ``predictions`` default to the labels,
         ``confidence`` to 1, ``extent`` to a square around all coordinates, ``landscape`` to a
         transparent 1x1 image per epoch, ``split`` to "train", class names to ``"0".."C-1"``.
+        ``images`` may be raw inputs of any image layout ((N, H, W), (N, C, H, W), (N, H, W, C),
+        float or integer): they are shown through :class:`dvi_widget.data.images.ImageArray`.
         """
         coords = np.asarray(coords, dtype=np.float32)
         if coords.ndim == 2:
@@ -287,7 +308,9 @@ class Visualization:
             epochs=epochs, coords=coords, extent=extent, landscape=landscape, labels=labels,
             predictions=predictions, confidence=confidence, split=split,
             class_names=list(class_names), palette=palette, boundary=boundary,
-            metadata=metadata, metrics=metrics,
+            metadata=metadata, metrics=metrics, landscape_classes=landscape_classes,
+            landscape_confidence=landscape_confidence, scalars=scalars,
+            images=_as_images(images), inspector=inspector,
         )
 
     # ------------------------------------------------------------------ persistence
@@ -316,6 +339,9 @@ class Visualization:
                 if table is not None:
                     meta[name], columns = encode_frame(table)
                     write_npz(tmp / f"{name}.npz", **columns)
+            if self.images is not None:
+                write_npy(tmp / _IMAGES, _all_images(self.images))
+                meta["images"] = _IMAGES
             write_json(tmp / _META, meta)
         return path
 
@@ -345,7 +371,15 @@ class Visualization:
             )
         tables = {name: decode_frame(meta[name], _read_npz(path / f"{name}.npz"))
                   for name in _SAVED_TABLES if meta.get(name) is not None}
-        return cls(class_names=meta["class_names"], **tables, **_read_npz(path / "arrays.npz"))
+        images = None
+        if meta.get("images"):
+            try:
+                images = np.load(path / _IMAGES, mmap_mode="r", allow_pickle=False)
+            except (OSError, ValueError) as err:
+                raise ValueError(f"{path / _IMAGES} is missing or damaged ({err}); save the "
+                                 "Visualization again") from None
+        return cls(class_names=meta["class_names"], **tables, images=images,
+                   **_read_npz(path / "arrays.npz"))
 
 
 #: version of the folder :meth:`Visualization.save` writes (1: tables pickled, never read)
@@ -353,7 +387,17 @@ SAVE_FORMAT = 2
 _META = "meta.json"
 _SAVED_ARRAYS = ("epochs", "coords", "extent", "landscape", "labels", "predictions",
                  "confidence", "palette", "boundary", "landscape_classes", "landscape_confidence")
-_SAVED_TABLES = ("metadata", "metrics")
+_SAVED_TABLES = ("metadata", "metrics", "scalars")
+_IMAGES = "images.npy"
+#: rows of images materialised at a time when saving
+_IMAGE_CHUNK = 8192
+
+
+def _all_images(images: Any) -> np.ndarray:  # noqa: ANN401 - an array or an ImageArray
+    """Every image as one uint8 array (read in chunks from a lazily indexed source)."""
+    n = len(images)
+    return np.concatenate([np.asarray(images[i : i + _IMAGE_CHUNK], dtype=np.uint8)
+                           for i in range(0, n, _IMAGE_CHUNK)]) if n else np.asarray(images)
 
 
 def _read_npz(file: Path) -> dict[str, np.ndarray]:
@@ -382,3 +426,98 @@ def square_extent(
     center = (lo + hi) / 2
     half = max(float((hi - lo).max()) / 2, 1e-6) * (1 + margin)
     return np.array([center[0] - half, center[0] + half, center[1] - half, center[1] + half])
+
+
+# ---------------------------------------------------------------------- interrogating the view
+@runtime_checkable
+class Inspector(Protocol):
+    """Live questions the widget asks about a fitted run (implemented by the engine).
+
+    The view imports only this protocol; :meth:`dvi_widget.DVI.visualization` hands over an
+    implementation (:class:`dvi_widget.engine.inspect.EngineInspector`). Epochs are recorded
+    epoch numbers (as in ``Visualization.epochs``), sample indices are global (train first,
+    then test). Further capabilities (explanations, what-if paths) are further protocols that
+    the same object may implement; the view tests them with ``isinstance``.
+    """
+
+    def probabilities(self, points: np.ndarray, epoch: int) -> np.ndarray:
+        """``(n, 2)`` points of the shared frame -> ``(n, C)`` float32 class probabilities
+        ``softmax(g_t(ψ_t(points)))`` (DVI §4: the inverse projection, then the head)."""
+        ...
+
+    def neighbors(
+        self, indices: np.ndarray, epoch: int, k: int = 10
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` nearest samples in representation space at ``epoch`` (Euclidean, among all
+        N samples, each query sample excluded): ``(m, k)`` int64 indices and ``(m, k)``
+        float32 distances, ascending, for ``(m,)`` int sample ``indices``."""
+        ...
+
+    def events(self, **thresholds: float) -> pd.DataFrame:
+        """Per-sample, per-epoch training events (see :func:`dvi_widget.engine.events`):
+        one row per event with columns ``epoch, sample, kind, size, ...``."""
+        ...
+
+
+def landscape_cells(
+    points: np.ndarray, extent: np.ndarray, shape: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row and column of the landscape cell under each 2-D point, and whether it is inside.
+
+    ``points`` (..., 2) in the frame ``extent = (x0, x1, y0, y1)``; ``shape = (H, W)`` of the
+    landscape, row 0 at the top (max y), column 0 at the left: cell ``(i, j)`` covers
+    ``x in [x0 + j*w, x0 + (j+1)*w)`` and ``y in (y1 - (i+1)*h, y1 - i*h]``. Points outside
+    the frame get the nearest edge cell and ``inside=False``. Returns int64 rows, int64
+    columns, bool inside, each of shape ``points.shape[:-1]``.
+    """
+    pts = np.asarray(points, dtype=np.float64)
+    x0, x1, y0, y1 = (float(v) for v in extent)
+    H, W = int(shape[0]), int(shape[1])
+    col_f = np.floor((pts[..., 0] - x0) / (x1 - x0) * W)
+    row_f = np.floor((y1 - pts[..., 1]) / (y1 - y0) * H)
+    inside = (col_f >= 0) & (col_f < W) & (row_f >= 0) & (row_f < H) & np.isfinite(pts).all(-1)
+    rows = np.clip(np.nan_to_num(row_f), 0, H - 1).astype(np.int64)
+    cols = np.clip(np.nan_to_num(col_f), 0, W - 1).astype(np.int64)
+    return rows, cols, inside
+
+
+def _as_images(images: Any) -> Any:  # noqa: ANN401 - an array or a lazily indexed image array
+    """Wrap raw input arrays as uint8 images; pass image arrays through unchanged."""
+    if images is None or (getattr(images, "dtype", None) == np.uint8
+                          and len(getattr(images, "shape", ())) in (3, 4)
+                          and (len(images.shape) == 3 or images.shape[3] in (1, 3, 4))):
+        return images
+    from ..data.images import ImageArray
+
+    return ImageArray(images)
+
+
+def _check_interrogation_fields(vis: Visualization, set_: Any) -> None:  # noqa: ANN401
+    """Validate ``scalars``, ``images`` and ``inspector`` (called by ``__post_init__``)."""
+    N = vis.n_samples
+    if vis.scalars is not None:
+        if not isinstance(vis.scalars, pd.DataFrame):
+            raise ValueError("Visualization.scalars must be a DataFrame indexed by epoch, got "
+                             f"{type(vis.scalars).__name__}")
+        bad = [c for c in vis.scalars.columns
+               if not pd.api.types.is_numeric_dtype(vis.scalars[c])]
+        if bad:
+            raise ValueError(f"Visualization.scalars columns {bad} are not numeric")
+        # one row per shown epoch, in order (epochs recorded but not fitted are left out)
+        scalars = vis.scalars.astype(np.float64).reindex(vis.epochs.tolist())
+        scalars.index.name = "epoch"
+        set_(vis, "scalars", scalars)
+    if vis.images is not None:
+        img = vis.images
+        shape = tuple(getattr(img, "shape", ()))
+        if not hasattr(img, "__getitem__") or len(shape) not in (3, 4) or shape[0] != N \
+                or (len(shape) == 4 and shape[3] not in (1, 3, 4)) \
+                or getattr(img, "dtype", None) != np.uint8:
+            raise ValueError(
+                f"Visualization.images must be uint8 (N={N}, H, W) or (N, H, W, 1|3|4) images "
+                f"indexable by sample, got shape {shape} dtype {getattr(img, 'dtype', None)}; "
+                "wrap raw inputs with dvi_widget.data.images.ImageArray(x)")
+    if vis.inspector is not None and not isinstance(vis.inspector, Inspector):
+        raise ValueError("Visualization.inspector must implement the Inspector protocol "
+                         "(probabilities, neighbors, events), got "
+                         f"{type(vis.inspector).__name__}")
