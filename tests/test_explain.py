@@ -11,7 +11,7 @@ from torch import nn
 from dvi_widget.data.datasets import load_digits
 from dvi_widget.data.run import Run
 from dvi_widget.engine.fit import DVI
-from dvi_widget.explain import FAMILIES, Explainer, gradcam, perturb
+from dvi_widget.explain import FAMILIES, Explainer, Explaining, gradcam, perturb
 
 FAST = dict(hidden=32, grid_size=64, max_steps=500, warm_max_steps=250, device="cpu",
             verbose=False)
@@ -358,3 +358,9 @@ def test_widget_payloads_are_plain_arrays(dvi):
     assert s["weights"].shape == (2, 8, 8) and s["positions"].shape == (500, 2)
     with pytest.raises(ValueError, match="not fitted"):
         dvi.what_if(0, 0)
+    # the view reaches all of it through the inspector the Visualization carries
+    ins = dvi.visualization().inspector
+    assert isinstance(ins, Explaining) and isinstance(ex, Explaining)
+    q = ins.what_if_payload(4, EPOCH, "rotate")
+    np.testing.assert_array_equal(q["positions"], p["positions"])
+    assert ins.explain({"what": "kinds"}) == kinds

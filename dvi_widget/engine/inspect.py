@@ -104,6 +104,17 @@ class EngineInspector:
         """``DVI.events(**thresholds)``."""
         return self.dvi.events(**thresholds)
 
+    # explanations: dvi_widget.explain.Explaining (what-if paths, Grad-CAM, surrogates)
+    def what_if_payload(self, index: int, epoch: int, kind: str = "rotate",
+                        strengths: Any = None, target: int | None = None) -> dict[str, Any]:  # noqa: ANN401
+        """A what-if or adversarial path of one sample as plain arrays
+        (:meth:`dvi_widget.explain.Explainer.path_payload`)."""
+        return self.dvi.explainer().path_payload(index, epoch, kind, strengths, target=target)
+
+    def explain(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Any explanation request of the view (:meth:`dvi_widget.explain.Explainer.payload`)."""
+        return self.dvi.explainer().payload(request)
+
 
 def visualization_extras(dvi: Any) -> dict[str, Any]:  # noqa: ANN401 - a fitted DVI
     """The interrogation fields of ``dvi.visualization()``: ``scalars`` (the run's training

@@ -21,7 +21,7 @@ import numpy as np
 
 from .._tensor import DeviceLike
 from .classifier import EpochClassifier, epoch_classifier
-from .explainer import ATTACKS, PAYLOAD_KINDS, Explainer
+from .explainer import ATTACKS, PAYLOAD_KINDS, Explainer, Explaining
 from .gradcam import GradCAM
 from .perturb import FAMILIES, perturb
 from .surrogate import Surrogate
@@ -32,6 +32,7 @@ __all__ = [
     "PAYLOAD_KINDS",
     "EpochClassifier",
     "Explainer",
+    "Explaining",
     "GradCAM",
     "Surrogate",
     "epoch_classifier",
