@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 
 from .._tensor import DeviceLike
+from ..view.visualization import Explaining
 from .classifier import EpochClassifier, epoch_classifier
-from .explainer import ATTACKS, PAYLOAD_KINDS, Explainer, Explaining
+from .explainer import ATTACKS, PAYLOAD_KINDS, Explainer
 from .gradcam import GradCAM
 from .perturb import FAMILIES, perturb
 from .surrogate import Surrogate

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -40,25 +40,6 @@ from .surrogate import (
 ATTACKS = ("fgsm", "pgd")
 #: what :meth:`Explainer.payload` answers: ``request["what"]`` -> the method it calls
 PAYLOAD_KINDS = ("path", "gradcam", "robustness", "surrogate", "kinds")
-
-
-@runtime_checkable
-class Explaining(Protocol):
-    """What the view may ask about explanations, with plain arrays back (one custom message
-    each). The engine's inspector (``dvi.visualization().inspector``) implements it by
-    delegating to ``dvi.explainer()``; a view-side copy of this protocol belongs in the contract
-    (``dvi_widget.view.visualization``), next to ``Inspector``.
-    """
-
-    def what_if_payload(self, index: int, epoch: int, kind: str = "rotate",
-                        strengths: Any = None, target: int | None = None) -> dict[str, Any]:  # noqa: ANN401
-        """A path of sample ``index`` on epoch ``epoch``'s landscape: ``kind`` a perturbation
-        family or ``"fgsm"``/``"pgd"`` (toward ``target``); see :meth:`Explainer.path_payload`."""
-        ...
-
-    def explain(self, request: dict[str, Any]) -> dict[str, Any]:
-        """``request["what"]`` in :data:`PAYLOAD_KINDS`; see :meth:`Explainer.payload`."""
-        ...
 
 
 class Explainer:

@@ -459,6 +459,26 @@ class Inspector(Protocol):
         ...
 
 
+@runtime_checkable
+class Explaining(Protocol):
+    """What the view may ask about explanations, with plain arrays back (one custom message
+    each). The engine's inspector (``dvi.visualization().inspector``) implements it by
+    delegating to :class:`dvi_widget.explain.Explainer`.
+    """
+
+    def what_if_payload(self, index: int, epoch: int, kind: str = "rotate",
+                        strengths: Any = None, target: int | None = None) -> dict[str, Any]:  # noqa: ANN401
+        """A path of sample ``index`` on epoch ``epoch``'s landscape: ``kind`` a perturbation
+        family or ``"fgsm"``/``"pgd"`` (toward ``target``); see
+        ``dvi_widget.explain.Explainer.path_payload``."""
+        ...
+
+    def explain(self, request: dict[str, Any]) -> dict[str, Any]:
+        """``request["what"]`` one of ``path, gradcam, robustness, surrogate, kinds``; see
+        ``dvi_widget.explain.Explainer.payload``."""
+        ...
+
+
 def landscape_cells(
     points: np.ndarray, extent: np.ndarray, shape: tuple[int, int]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
