@@ -1,16 +1,25 @@
-// dvi_widget front end: one view object per render(), all state in the model's traits.
-// Trait names and buffer layouts are documented in dvi_widget/widget.py.
+// The plot: regl-scatterplot over the landscape, the frame fitted into the canvas, coalesced draws,
+// cached spatial indices, selection <-> model, zoom to selection and reset.
 import createRegl from 'regl';
 import createScatterplot, { createRenderer, createSpatialIndex } from 'regl-scatterplot';
-import { decodeArray, decodeIndices, encodeArray } from './codecs.js';
-import { buildPoints, pointColors, pointSizes, POINT_OPACITIES } from './encoding.js';
-import { acquirePlayer } from './player.js';
-import { CSS } from './style.js';
+import { Landscape } from './landscape.js';
+import { buildPoints, pointColors, pointOpacities, pointSizes } from './marks.js';
 
-const SPEEDS = [0.5, 1, 2, 4, 8];
 // The extensions regl-scatterplot's own createRegl() enables when present (float state textures,
 // float framebuffer and blending).
 const GL_EXTENSIONS = ['OES_texture_float', 'OES_element_index_uint', 'WEBGL_color_buffer_float', 'EXT_float_blend'];
+/** The square frame every epoch's coordinates are normalised into. */
+const FRAME = { x: -1, y: -1, width: 2, height: 2 };
+/** Camera moves (reset, zoom to selection), ms. */
+export const CAMERA_MS = 300;
+/** Non-selected points' opacity factor while a selection exists. */
+export const INACTIVE_OPACITY = 0.3;
+
+/** cubic in-out, the easing of both the points and the landscape cross-fade */
+export const ease = (t) => {
+  const x = Math.max(0, Math.min(1, t));
+  return x < 0.5 ? 4 * x * x * x : 1 - (-2 * x + 2) ** 3 / 2;
+};
 
 /**
  * A regl-scatterplot renderer whose WebGL canvas has the plot's size.
@@ -30,315 +39,224 @@ function createPlotRenderer() {
   return { renderer: createRenderer({ regl, canvas }), gl };
 }
 
-function h(tag, attrs = {}, children = []) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === 'text') e.textContent = v;
-    else if (k === 'class') e.className = v;
-    else e.setAttribute(k, v);
-  }
-  for (const c of children) e.appendChild(c);
-  return e;
-}
-
-function sameIndices(a, b) {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-class DviView {
-  constructor(model, el) {
-    this.model = model;
-    this.el = el;
-    this.handlers = [];
-    this.unsubscribers = [];
-    this.landTexPos = -1;
+export class Plot {
+  /**
+   * @param {object} view the DviView (model, data, columns, emphasis and filter state)
+   * @param {HTMLElement} wrap the element the canvas fills
+   * @param {HTMLCanvasElement} canvas
+   */
+  constructor(view, wrap, canvas) {
+    this.view = view;
+    this.wrap = wrap;
     this.points = null; // regl-scatterplot points, refilled in place per draw
     this.spatialIndices = new Map(); // epoch position -> KDBush index (ArrayBuffer)
     this.drawnFilterKey = null;
     this.pendingDraw = null;
     this.drawing = false;
     this.drawCount = 0;
-    this.lastSent = new Uint32Array(0);
+    this.userCamera = false; // the user zoomed or panned since the last fit
+    this.fitting = 0;
     this.t0 = performance.now();
-    this.decode();
-    this.buildDom();
-    this.createPlot();
-    this.releasePlayer = acquirePlayer(model);
-    this.wire();
-    this.renderLegend();
-    this.syncControls();
-    this.redraw({ transition: false, first: true });
-  }
-
-  // ------------------------------------------------------------------ data
-  decode() {
-    const m = this.model;
-    const coords = decodeArray(m.get('coords'));
-    const [T, N] = coords.shape;
-    const land = decodeArray(m.get('landscape'));
-    this.d = {
-      T,
-      N,
-      C: m.get('class_names').length,
-      coords: coords.data,
-      labels: decodeArray(m.get('labels')).data,
-      predictions: decodeArray(m.get('predictions')).data,
-      confidence: decodeArray(m.get('confidence')),
-      splitCodes: decodeArray(m.get('split_codes')).data,
-      landscape: land.data,
-      landH: land.shape[1],
-      landW: land.shape[2],
-      images: decodeArray(m.get('images')),
-    };
-  }
-
-  confidenceAt(pos, i) {
-    const c = this.d.confidence;
-    const v = c.data[pos * this.d.N + i];
-    return c.dtype === 'uint8' ? v / 255 : v;
-  }
-
-  get pos() {
-    return Math.max(0, this.model.get('epochs').indexOf(this.model.get('epoch')));
-  }
-
-  // ------------------------------------------------------------------ DOM
-  buildDom() {
-    const m = this.model;
-    this.root = h('div', { class: 'dvi-root' });
-    this.root.appendChild(h('style', { text: CSS }));
-    const bar = h('div', { class: 'dvi-toolbar' });
-    this.playBtn = h('button', { class: 'dvi-play', title: 'play / pause', text: '▶' });
-    this.slider = h('input', { type: 'range', class: 'dvi-slider', min: '0', step: '1' });
-    this.epochLabel = h('span', { class: 'dvi-epoch' });
-    this.speedSel = h('select', { class: 'dvi-speed', title: 'epochs per second' });
-    for (const s of SPEEDS) this.speedSel.appendChild(h('option', { value: String(s), text: `${s}×/s` }));
-    this.loopBox = h('input', { type: 'checkbox', class: 'dvi-loop' });
-    this.colorSel = h('select', { class: 'dvi-colorby' }, [
-      h('option', { value: 'label', text: 'color: label' }),
-      h('option', { value: 'prediction', text: 'color: prediction' }),
-    ]);
-    this.showSel = h('select', { class: 'dvi-show' }, [
-      h('option', { value: 'both', text: 'train + test' }),
-      h('option', { value: 'train', text: 'train' }),
-      h('option', { value: 'test', text: 'test' }),
-    ]);
-    this.sizeRange = h('input', { type: 'range', class: 'dvi-size', min: '1', max: '20', step: '0.5', title: 'point size' });
-    this.modeBtns = {};
-    const modes = [['pan', 'Pan'], ['lasso', 'Lasso'], ['box', 'Box']];
-    const modeGroup = h('span');
-    for (const [k, label] of modes) {
-      const b = h('button', { class: `dvi-mode-${k}`, text: label });
-      this.modeBtns[k] = b;
-      modeGroup.appendChild(b);
-    }
-    this.clearBtn = h('button', { class: 'dvi-clear', text: 'Clear' });
-    this.searchBox = h('input', { type: 'text', class: 'dvi-search', placeholder: 'index…' });
-    this.status = h('span', { class: 'dvi-status' });
-    bar.append(
-      this.playBtn, this.slider, this.epochLabel, this.speedSel,
-      h('label', {}, [this.loopBox, document.createTextNode('loop')]),
-      this.colorSel, this.showSel, this.sizeRange, modeGroup, this.clearBtn, this.searchBox, this.status,
-    );
-    const main = h('div', { class: 'dvi-main' });
-    this.wrap = h('div', { class: 'dvi-canvas-wrap' });
-    this.wrap.style.height = `${m.get('height')}px`;
-    this.canvas = h('canvas', { class: 'dvi-canvas' });
-    this.trailCanvas = h('canvas', { class: 'dvi-trails' });
-    this.tooltipText = h('div');
-    this.thumb = h('canvas', { class: 'dvi-thumb' });
-    this.tooltip = h('div', { class: 'dvi-tooltip' }, [this.tooltipText, this.thumb]);
-    this.wrap.append(this.canvas, this.trailCanvas, this.tooltip);
-    this.legend = h('div', { class: 'dvi-legend' });
-    main.append(this.wrap, this.legend);
-    this.root.append(bar, main);
-    this.el.appendChild(this.root);
-  }
-
-  renderLegend() {
-    const m = this.model;
-    this.legend.replaceChildren();
-    m.get('class_names').forEach((name, c) => {
-      const sw = h('span', { class: 'dvi-swatch' });
-      sw.style.background = m.get('palette')[c];
-      this.legend.appendChild(h('div', {}, [sw, h('span', { text: String(name) })]));
-    });
-    const big = h('span', { class: 'dvi-swatch' });
-    big.style.cssText = 'background:#333;width:13px;height:13px';
-    this.legend.appendChild(h('div', {}, [big, h('span', { text: 'misclassified (dark, large)' })]));
-    const faded = h('span', { class: 'dvi-swatch' });
-    faded.style.cssText = 'background:#333;opacity:.4;width:9px;height:9px';
-    this.legend.appendChild(h('div', {}, [faded, h('span', { text: 'test (faded)' })]));
-  }
-
-  syncControls() {
-    const m = this.model;
-    const epochs = m.get('epochs');
-    this.slider.max = String(epochs.length - 1);
-    this.slider.value = String(this.pos);
-    this.epochLabel.textContent = `epoch ${m.get('epoch')} (${this.pos + 1}/${epochs.length})`;
-    this.playBtn.textContent = m.get('playing') ? '❚❚' : '▶';
-    this.speedSel.value = String(m.get('speed'));
-    this.loopBox.checked = Boolean(m.get('loop'));
-    this.colorSel.value = m.get('color_by');
-    this.showSel.value = m.get('show');
-    this.sizeRange.value = String(m.get('point_size'));
-    const mode = m.get('mouse_mode');
-    for (const [k, b] of Object.entries(this.modeBtns)) b.classList.toggle('dvi-on', k === mode);
-    const sel = decodeIndices(m.get('selection'));
-    this.status.textContent = sel && sel.length ? `${sel.length} selected` : '';
-  }
-
-  // ------------------------------------------------------------------ plot
-  createPlot() {
-    const m = this.model;
-    const rect = this.wrap.getBoundingClientRect();
-    const width = Math.max(1, rect.width || 600);
-    const height = Math.max(1, rect.height || m.get('height'));
+    this.unsubscribers = [];
+    const m = view.model;
+    const { width, height } = this.size();
     ({ renderer: this.renderer, gl: this.gl } = createPlotRenderer());
     this.renderer.resize(width, height);
+    this.landscape = new Landscape(this.renderer.regl, view.d.landscape, view.d.landH, view.d.landW);
+    this.landscape.opacity = Number(m.get('landscape_opacity'));
     this.scatterplot = createScatterplot({
       renderer: this.renderer,
-      canvas: this.canvas,
+      canvas,
       width,
       height,
+      cameraDistance: Math.max(1, height / width), // the whole frame, letterboxed
       pointSize: pointSizes(m.get('point_size')),
-      pointColor: pointColors(m.get('palette')),
+      opacity: pointOpacities(m.get('point_opacity')),
       colorBy: 'valueZ',
       sizeBy: 'valueW',
       opacityBy: 'valueW',
-      opacity: POINT_OPACITIES,
-      pointColorActive: '#000000',
       pointOutlineWidth: 2,
       pointSizeSelected: 2,
-      opacityInactiveScale: 0.5,
+      opacityInactiveScale: INACTIVE_OPACITY,
       backgroundColor: '#ffffff',
+      backgroundImage: this.landscape.texture,
       lassoColor: '#1f4fbf',
       lassoMinDelay: 5,
       lassoMinDist: 2,
       lassoOnLongPress: false,
       showReticle: false,
       deselectOnDblClick: true,
-      deselectOnEscape: true,
+      deselectOnEscape: false, // Escape is handled by the view, only when it has the focus
     });
+    this.applyColors();
     this.applyMouseMode();
     const sp = this.scatterplot;
     const sub = (event, fn) => this.unsubscribers.push(sp.subscribe(event, fn));
-    sub('select', ({ points }) => this.sendSelection(Uint32Array.from(points).sort()));
-    sub('deselect', () => this.sendSelection(new Uint32Array(0)));
-    sub('pointOver', (i) => this.showTooltip(i));
-    sub('pointOut', () => { this.tooltip.style.display = 'none'; });
-    sub('view', () => this.drawTrails());
+    sub('select', ({ points }) => view.sendSelection(Uint32Array.from(points).sort()));
+    sub('deselect', () => view.sendSelection(new Uint32Array(0)));
+    sub('pointOver', (i) => view.tooltip.show(i));
+    sub('pointOut', () => view.tooltip.hide());
+    sub('view', () => {
+      if (!this.fitting) this.userCamera = true;
+      view.trails.draw();
+    });
     if (typeof ResizeObserver !== 'undefined') {
-      this.resizeObserver = new ResizeObserver(() => {
-        const r = this.wrap.getBoundingClientRect();
-        if (r.width > 0 && r.height > 0) {
-          this.renderer.resize(r.width, r.height);
-          this.scatterplot.set({ width: r.width, height: r.height });
-          this.drawTrails();
-        }
-      });
+      this.resizeObserver = new ResizeObserver(() => this.resize());
       this.resizeObserver.observe(this.wrap);
     }
   }
 
+  size() {
+    const r = this.wrap.getBoundingClientRect();
+    return {
+      width: Math.max(1, r.width || 600),
+      height: Math.max(1, r.height || this.view.model.get('height')),
+    };
+  }
+
+  resize() {
+    const r = this.wrap.getBoundingClientRect();
+    if (!(r.width > 0 && r.height > 0)) return;
+    this.renderer.resize(r.width, r.height);
+    this.scatterplot.set({ width: r.width, height: r.height });
+    if (!this.userCamera && this.drawCount > 0) this.fit({ transition: false });
+    this.view.trails.draw();
+  }
+
+  // ------------------------------------------------------------------ encoding
+  applyColors() {
+    const colors = pointColors(this.view.column);
+    this.scatterplot.set({ pointColor: colors, pointColorActive: colors, pointColorHover: colors });
+  }
+
+  applySizes() {
+    const m = this.view.model;
+    this.scatterplot.set({ pointSize: pointSizes(m.get('point_size')), opacity: pointOpacities(m.get('point_opacity')) });
+  }
+
+  applyLandscapeOpacity() {
+    this.landscape.setOpacity(Number(this.view.model.get('landscape_opacity')));
+    this.scatterplot.redraw();
+  }
+
   applyMouseMode() {
-    const mode = this.model.get('mouse_mode');
+    const mode = this.view.model.get('mouse_mode');
     this.scatterplot.set({
       mouseMode: mode === 'pan' ? 'panZoom' : 'lasso',
       lassoType: mode === 'box' ? 'rectangle' : 'freeform',
     });
   }
 
-  /**
-   * Show the landscape of epoch `pos` under the points.
-   *
-   * One texture, refilled per epoch: handing regl-scatterplot a different texture goes through
-   * `set()`, which always schedules one more full render on the next animation frame — a second
-   * frame per epoch change. Uploading one epoch's image (H*W*4 bytes) costs far less than a frame.
-   */
-  showLandscape(pos) {
-    if (pos === this.landTexPos) return;
-    const { landW: W, landH: H, landscape } = this.d;
-    const image = { data: landscape.subarray(pos * H * W * 4, (pos + 1) * H * W * 4), width: W, height: H };
-    if (!this.landTex) {
-      this.landTex = this.renderer.regl.texture({ ...image, format: 'rgba', min: 'linear', mag: 'linear' });
-      this.scatterplot.set({ backgroundImage: this.landTex });
-    } else {
-      this.landTex.subimage(image);
-    }
-    this.landTexPos = pos;
+  // ------------------------------------------------------------------ camera
+  /** Zoom so that `rect` (normalised coordinates) fills the plot; tracks that we moved it. */
+  zoomTo(rect, { transition = true } = {}) {
+    this.fitting += 1;
+    const done = () => {
+      this.fitting -= 1;
+    };
+    return this.scatterplot
+      .zoomToArea(rect, { transition, transitionDuration: CAMERA_MS, transitionEasing: ease })
+      .then(done, done);
   }
 
-  visibleIndices() {
-    const m = this.model;
-    const show = m.get('show');
-    const filt = decodeIndices(m.get('filter_indices'));
-    const codes = this.d.splitCodes;
-    const keep = (i) => show === 'both' || (show === 'train' ? codes[i] === 0 : codes[i] > 0);
-    if (show === 'both' && !filt) return null;
-    const out = [];
-    if (filt) {
-      for (const i of filt) if (i < this.d.N && keep(i)) out.push(i);
-    } else {
-      for (let i = 0; i < this.d.N; i++) if (keep(i)) out.push(i);
-    }
-    return out;
+  /** Show the whole square frame, letterboxed (never cropped). */
+  fit({ transition = true } = {}) {
+    this.userCamera = false;
+    return this.zoomTo(FRAME, { transition });
   }
 
+  /** Zoom to the bounding box of the selected samples at the shown epoch (padded). */
+  zoomToSelection() {
+    const sel = this.view.selection();
+    if (!sel.length) return Promise.resolve(false);
+    const { coords, N } = this.view.d;
+    const base = this.view.pos * N;
+    let [x0, y0, x1, y1] = [Infinity, Infinity, -Infinity, -Infinity];
+    for (const i of sel) {
+      const x = coords[2 * (base + i)];
+      const y = coords[2 * (base + i) + 1];
+      x0 = Math.min(x0, x);
+      x1 = Math.max(x1, x);
+      y0 = Math.min(y0, y);
+      y1 = Math.max(y1, y);
+    }
+    const side = Math.max(x1 - x0, y1 - y0, 0.05) * 1.2;
+    const cx = (x0 + x1) / 2;
+    const cy = (y0 + y1) / 2;
+    this.userCamera = true;
+    return this.zoomTo({ x: cx - side / 2, y: cy - side / 2, width: side, height: side }).then(() => true);
+  }
+
+  /** Screen position (px, relative to the plot) of normalised coordinates (x, y). */
+  toScreen(x, y) {
+    const view = this.scatterplot.get('cameraView');
+    const { width: w, height: hgt } = this.size();
+    // Same transform as regl-scatterplot: projection(1/aspect) * view * model(dataAspect=1).
+    const px = view[0] * x + view[4] * y + view[12];
+    const py = view[1] * x + view[5] * y + view[13];
+    return [(w * (px * (hgt / w) + 1)) / 2, hgt * (0.5 - py / 2)];
+  }
+
+  // ------------------------------------------------------------------ drawing
   /** Coalescing draw: regl-scatterplot rejects a draw while one is in flight. */
   redraw({ transition = false, first = false } = {}) {
-    this.pendingDraw = { transition: this.pendingDraw?.transition || transition, first };
+    this.pendingDraw = { transition: this.pendingDraw?.transition || transition, first: this.pendingDraw?.first || first };
     if (!this.drawing) this.flushDraw();
   }
 
   flushDraw() {
-    if (!this.pendingDraw || this.destroyed) return;
+    if (!this.pendingDraw || this.view.destroyed) return;
     const { transition, first } = this.pendingDraw;
     this.pendingDraw = null;
     this.drawing = true;
-    const m = this.model;
-    const pos = this.pos;
+    const view = this.view;
+    const m = view.model;
+    const pos = view.pos;
     const tBuild = performance.now();
-    const hl = decodeIndices(m.get('highlight_indices'));
-    this.points = buildPoints(this.d, pos, {
-      colorBy: m.get('color_by'),
+    this.points = buildPoints(view.d, pos, {
+      column: view.column,
       markMisclassified: m.get('mark_misclassified'),
-      highlight: hl ? new Set(hl) : null,
+      emphasis: view.emphasis(pos),
     }, this.points);
-    this.showLandscape(pos);
-    const sel = decodeIndices(m.get('selection')) || new Uint32Array(0);
-    const duration = Number(m.get('transition_ms')) || 0;
-    // The filter only depends on these two traits: while they are unchanged, keep the one
-    // regl-scatterplot holds instead of resetting and rebuilding it on every epoch.
-    const filterKey = [m.get('show'), m.get('filter_indices')];
-    const sameFilter = this.drawnFilterKey !== null
-      && filterKey.every((v, k) => v === this.drawnFilterKey[k]);
+    const sel = view.selection();
+    const duration = view.transitionMs();
+    const animate = transition && duration > 0 && this.drawCount > 0;
+    if (animate) this.landscape.fadeTo(pos);
+    else this.landscape.show(pos);
+    // The filter depends on a few traits (and, for a legend filter on a per-epoch column, on the
+    // epoch): while they are unchanged, keep the one regl-scatterplot holds instead of resetting
+    // and rebuilding it on every epoch.
+    const filterKey = view.filterKey(pos);
+    const sameFilter = this.drawnFilterKey !== null && filterKey === this.drawnFilterKey;
     const opts = {
       zDataType: 'categorical',
       wDataType: 'categorical',
-      transition: transition && duration > 0,
+      transition: animate,
       transitionDuration: duration,
+      transitionEasing: (t) => {
+        const e = ease(t);
+        this.landscape.progress(t >= 1 ? 1 : e);
+        return e;
+      },
       preventFilterReset: sameFilter,
       spatialIndex: this.spatialIndices.get(pos),
     };
     if (sel.length) opts.select = Array.from(sel);
     if (!sameFilter) {
-      const visible = this.visibleIndices();
+      const visible = view.visibleIndices(pos);
       if (visible) opts.filter = visible;
     }
     this.drawnFilterKey = filterKey;
     const start = performance.now();
-    this.el.dataset.lastBuildMs = (start - tBuild).toFixed(1);
+    const ds = view.el.dataset;
+    ds.lastBuildMs = (start - tBuild).toFixed(1);
     this.scatterplot
       .draw(this.points, opts)
       .then(() => {
-        if (this.destroyed) return;
+        if (view.destroyed) return;
+        this.landscape.progress(1);
         if (!this.spatialIndices.has(pos)) this.spatialIndices.set(pos, this.scatterplot.get('spatialIndex'));
         this.drawCount += 1;
-        const ds = this.el.dataset;
         ds.drawCount = String(this.drawCount);
         ds.drawnEpoch = String(m.get('epochs')[pos]);
         ds.lastDrawMs = (performance.now() - start).toFixed(1);
@@ -346,7 +264,7 @@ class DviView {
           ds.firstRenderMs = (performance.now() - this.t0).toFixed(1);
           this.indexEpochsWhenIdle();
         }
-        this.drawTrails();
+        view.afterDraw(pos);
       })
       .catch((err) => {
         this.drawnFilterKey = null;
@@ -366,19 +284,19 @@ class DviView {
    * before their turn keep the index draw() built. Memory: ~18 bytes per point and epoch.
    */
   indexEpochsWhenIdle() {
-    const { T, N, coords } = this.d;
+    const { T, N, coords } = this.view.d;
     const idle = window.requestIdleCallback ?? ((fn) => setTimeout(fn, 50));
     const cancel = window.cancelIdleCallback ?? clearTimeout;
     const step = () => {
       this.cancelIndexing = null;
-      if (this.destroyed) return;
+      if (this.view.destroyed) return;
       let pos = 0;
       while (pos < T && this.spatialIndices.has(pos)) pos++;
       if (pos === T) return;
       const base = 2 * pos * N;
       const xy = Array.from({ length: N }, (_, i) => [coords[base + 2 * i], coords[base + 2 * i + 1]]);
       createSpatialIndex(xy, false).then((index) => {
-        if (this.destroyed) return;
+        if (this.view.destroyed) return;
         if (!this.spatialIndices.has(pos)) this.spatialIndices.set(pos, index);
         schedule();
       });
@@ -391,204 +309,23 @@ class DviView {
   }
 
   // ------------------------------------------------------------------ selection
-  sendSelection(ids) {
-    if (sameIndices(ids, decodeIndices(this.model.get('selection')) || new Uint32Array(0))) return;
-    this.lastSent = ids;
-    this.model.set('selection', encodeArray(ids));
-    this.model.save_changes();
-    this.syncControls();
-  }
-
-  onSelectionChange() {
-    const ids = decodeIndices(this.model.get('selection')) || new Uint32Array(0);
-    const current = Uint32Array.from(this.scatterplot.get('selectedPoints') || []).sort();
-    this.syncControls();
-    if (sameIndices(ids, current)) return; // our own lasso coming back: no feedback loop
+  select(ids) {
     if (ids.length) this.scatterplot.select(Array.from(ids), { preventEvent: true });
     else this.scatterplot.deselect({ preventEvent: true });
   }
 
-  // ------------------------------------------------------------------ hover, search, trails
-  showTooltip(i) {
-    const m = this.model;
-    const pos = this.pos;
-    const names = m.get('class_names');
-    const label = this.d.labels[i];
-    const pred = this.d.predictions[pos * this.d.N + i];
-    const split = m.get('split_names')[this.d.splitCodes[i]] ?? '';
-    const lines = [
-      `#${i} (${split})`,
-      `label: ${names[label] ?? label}`,
-      `prediction: ${names[pred] ?? pred}${pred !== label ? '  ✗' : ''}`,
-      `confidence: ${this.confidenceAt(pos, i).toFixed(3)}`,
-    ];
-    this.tooltipText.textContent = lines.join('\n');
-    this.drawThumbnail(i);
-    const p = this.scatterplot.getScreenPosition(i);
-    if (!p) return;
-    this.tooltip.style.left = `${p[0] + 10}px`;
-    this.tooltip.style.top = `${p[1] + 10}px`;
-    this.tooltip.style.display = 'block';
-  }
-
-  drawThumbnail(i) {
-    const img = this.d.images;
-    this.thumb.style.display = img ? 'block' : 'none';
-    if (!img) return;
-    const [, ih, iw, ch = 1] = img.shape;
-    const rgba = new Uint8ClampedArray(ih * iw * 4);
-    const base = i * ih * iw * ch;
-    for (let p = 0; p < ih * iw; p++) {
-      for (let c = 0; c < 3; c++) rgba[4 * p + c] = img.data[base + p * ch + (ch === 3 ? c : 0)];
-      rgba[4 * p + 3] = 255;
-    }
-    this.thumb.width = iw;
-    this.thumb.height = ih;
-    this.thumb.getContext('2d').putImageData(new ImageData(rgba, iw, ih), 0, 0);
-  }
-
-  search() {
-    const i = Number.parseInt(this.searchBox.value, 10);
-    if (!Number.isInteger(i) || i < 0 || i >= this.d.N) {
-      this.searchBox.style.background = '#fdd';
-      return;
-    }
-    this.searchBox.style.background = '';
-    this.scatterplot.select([i]);
-    this.scatterplot.hover(i);
-    this.showTooltip(i);
-  }
-
-  toScreen(x, y, view, w, hgt) {
-    // Same transform as regl-scatterplot: projection(1/aspect) * view * model(dataAspect=1).
-    const px = view[0] * x + view[4] * y + view[12];
-    const py = view[1] * x + view[5] * y + view[13];
-    return [(w * (px * (hgt / w) + 1)) / 2, hgt * (0.5 - py / 2)];
-  }
-
-  drawTrails() {
-    const cv = this.trailCanvas;
-    const { width: w, height: hgt } = this.wrap.getBoundingClientRect();
-    const dpr = window.devicePixelRatio || 1;
-    if (cv.width !== Math.round(w * dpr) || cv.height !== Math.round(hgt * dpr)) {
-      cv.width = Math.round(w * dpr);
-      cv.height = Math.round(hgt * dpr);
-    }
-    const ctx = cv.getContext('2d');
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.clearRect(0, 0, w, hgt);
-    const trails = decodeIndices(this.model.get('trail_indices'));
-    if (!trails || !trails.length || !w || !hgt) return;
-    const view = this.scatterplot.get('cameraView');
-    const { T, N, coords, labels } = this.d;
-    const palette = this.model.get('palette');
-    const pos = this.pos;
-    ctx.lineWidth = 1.5;
-    for (const i of trails) {
-      if (i >= N) continue;
-      ctx.strokeStyle = palette[labels[i]] || '#000';
-      ctx.globalAlpha = 0.85;
-      ctx.beginPath();
-      for (let t = 0; t < T; t++) {
-        const [sx, sy] = this.toScreen(coords[2 * (t * N + i)], coords[2 * (t * N + i) + 1], view, w, hgt);
-        if (t === 0) ctx.moveTo(sx, sy);
-        else ctx.lineTo(sx, sy);
-      }
-      ctx.stroke();
-      // a ring at the current epoch, a small square at the first
-      const [cx, cy] = this.toScreen(coords[2 * (pos * N + i)], coords[2 * (pos * N + i) + 1], view, w, hgt);
-      ctx.beginPath();
-      ctx.arc(cx, cy, 5, 0, 2 * Math.PI);
-      ctx.stroke();
-      const [fx, fy] = this.toScreen(coords[2 * i], coords[2 * i + 1], view, w, hgt);
-      ctx.fillStyle = ctx.strokeStyle;
-      ctx.fillRect(fx - 2, fy - 2, 4, 4);
-    }
-    ctx.globalAlpha = 1;
-  }
-
-  // ------------------------------------------------------------------ wiring
-  on(name, fn) {
-    this.model.on(name, fn);
-    this.handlers.push([name, fn]);
-  }
-
-  listen(target, event, fn) {
-    target.addEventListener(event, fn);
-    this.handlers.push([null, () => target.removeEventListener(event, fn)]);
-  }
-
-  wire() {
-    const m = this.model;
-    const setSave = (k, v) => {
-      m.set(k, v);
-      m.save_changes();
-    };
-    this.on('change:epoch', () => {
-      this.syncControls();
-      this.redraw({ transition: true });
-    });
-    this.on('change:selection', () => this.onSelectionChange());
-    for (const k of ['highlight_indices', 'filter_indices', 'show', 'color_by', 'mark_misclassified']) {
-      this.on(`change:${k}`, () => {
-        this.syncControls();
-        this.redraw({ transition: false });
-      });
-    }
-    this.on('change:point_size', () => {
-      this.scatterplot.set({ pointSize: pointSizes(m.get('point_size')) });
-      this.syncControls();
-    });
-    this.on('change:trail_indices', () => this.drawTrails());
-    this.on('change:mouse_mode', () => {
-      this.applyMouseMode();
-      this.syncControls();
-    });
-    for (const k of ['playing', 'speed', 'loop']) this.on(`change:${k}`, () => this.syncControls());
-    this.on('change:height', () => {
-      this.wrap.style.height = `${m.get('height')}px`;
-    });
-
-    this.listen(this.slider, 'input', () => setSave('epoch', m.get('epochs')[Number(this.slider.value)]));
-    this.listen(this.playBtn, 'click', () => setSave('playing', !m.get('playing')));
-    this.listen(this.speedSel, 'change', () => setSave('speed', Number(this.speedSel.value)));
-    this.listen(this.loopBox, 'change', () => setSave('loop', this.loopBox.checked));
-    this.listen(this.colorSel, 'change', () => setSave('color_by', this.colorSel.value));
-    this.listen(this.showSel, 'change', () => setSave('show', this.showSel.value));
-    this.listen(this.sizeRange, 'input', () => setSave('point_size', Number(this.sizeRange.value)));
-    for (const [k, b] of Object.entries(this.modeBtns)) this.listen(b, 'click', () => setSave('mouse_mode', k));
-    this.listen(this.clearBtn, 'click', () => this.scatterplot.deselect());
-    this.listen(this.searchBox, 'keydown', (e) => {
-      if (e.key === 'Enter') this.search();
-    });
+  selectedPoints() {
+    return Uint32Array.from(this.scatterplot.get('selectedPoints') || []).sort();
   }
 
   destroy() {
-    if (this.destroyed) return;
-    this.destroyed = true;
-    for (const [name, fn] of this.handlers) {
-      if (name === null) fn();
-      else this.model.off(name, fn);
-    }
-    this.handlers = [];
-    this.releasePlayer();
     this.cancelIndexing?.();
     this.resizeObserver?.disconnect();
     for (const u of this.unsubscribers) this.scatterplot.unsubscribe(u);
-    this.landTex?.destroy();
     this.scatterplot.destroy();
+    this.landscape.destroy();
     this.renderer.destroy(); // ours, so the scatterplot leaves it alive
     // Free the WebGL context now rather than at garbage collection: browsers cap live contexts.
     this.gl.getExtension('WEBGL_lose_context')?.loseContext();
-    this.root.remove();
   }
 }
-
-/** anywidget entry point. */
-function render({ model, el }) {
-  const view = new DviView(model, el);
-  return () => view.destroy();
-}
-
-export default { render };
-export { render };
