@@ -105,7 +105,9 @@ const raw = JSON.parse(document.getElementById('dvi-state').textContent);
 const revive = (v) => {{
   if (Array.isArray(v)) return v.map(revive);
   if (v && typeof v === 'object') {{
-    if ('b64' in v) return {{ view: new DataView(b64(v.b64).buffer), dtype: v.dtype, shape: v.shape }};
+    if ('b64' in v) {{
+      return {{ view: new DataView(b64(v.b64).buffer), dtype: v.dtype, shape: v.shape }};
+    }}
     return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, revive(x)]));
   }}
   return v;
@@ -142,7 +144,7 @@ window.dviCleanup = render({{ model, el: document.getElementById('dvi-root') }})
 
 
 def _jsonable(value: Any) -> Any:  # noqa: ANN401
-    """Serialized buffers ``{view, dtype, shape}`` (at any depth) as base64 ``{b64, dtype, shape}``."""
+    """Serialized buffers ``{view, dtype, shape}``, at any depth, as ``{b64, dtype, shape}``."""
     if isinstance(value, dict):
         if "view" in value and "dtype" in value:
             return {"b64": base64.b64encode(bytes(value["view"])).decode("ascii"),

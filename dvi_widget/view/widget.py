@@ -457,7 +457,7 @@ class Widget(anywidget.AnyWidget):
         return np.atleast_1d(arr).astype(np.int64) if arr.size else np.zeros(0, np.int64)
 
     def select(self, which: Any) -> Widget:  # noqa: ANN401
-        """Set the selection from a mask, indices or a query (``None``/``[]`` clears); returns self."""
+        """Set the selection from a mask, indices or a query (None or [] clears); returns self."""
         idx = self._indices(which, "select")
         self.selection = np.zeros(0, INDEX_DTYPE) if idx is None else idx
         return self
