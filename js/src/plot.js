@@ -119,7 +119,7 @@ export class Plot {
     if (!(r.width > 0 && r.height > 0)) return;
     this.renderer.resize(r.width, r.height);
     this.scatterplot.set({ width: r.width, height: r.height });
-    if (!this.userCamera && this.drawCount > 0) this.fit({ transition: false });
+    if (!this.userCamera) this.fit({ transition: false });
     this.view.trails.draw();
   }
 
@@ -162,7 +162,14 @@ export class Plot {
   /** Show the whole square frame, letterboxed (never cropped). */
   fit({ transition = true } = {}) {
     this.userCamera = false;
-    return this.zoomTo(FRAME, { transition });
+    if (transition && this.drawCount > 0) return this.zoomTo(FRAME, { transition });
+    // at once (also before the first draw): the frame [-1, 1]^2 spans the plot's shorter side
+    const { width, height } = this.size();
+    this.fitting += 1;
+    this.scatterplot.set({ cameraTarget: [0, 0], cameraDistance: Math.max(1, height / width) });
+    this.scatterplot.redraw();
+    requestAnimationFrame(() => requestAnimationFrame(() => { this.fitting -= 1; }));
+    return Promise.resolve();
   }
 
   /** Zoom to the bounding box of the selected samples at the shown epoch (padded). */
