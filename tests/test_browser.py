@@ -216,7 +216,8 @@ def test_lasso_in_jupyter_reaches_the_kernel(bundle, tmp_path, app):
                                 + (tmp_path / "server.log").read_text())
                 time.sleep(0.5)
         shot = os.environ.get("DVI_E2E_SHOT_DIR")
-        shot = str(Path(shot) / f"view-{app}.png") if shot else str(tmp_path / "failure.png")
+        name = {"lab": "jupyterlab", "notebook": "notebook7"}[app]
+        shot = str(Path(shot) / f"view-{name}.png") if shot else str(tmp_path / "failure.png")
         proc = subprocess.run(
             ["node", str(ROOT / "tests" / "browser" / "jupyter.test.mjs"), app, base, token,
              "e2e.ipynb", json.dumps(_cases()), shot],

@@ -54,8 +54,7 @@ export class Plot {
     this.pendingDraw = null;
     this.drawing = false;
     this.drawCount = 0;
-    this.userCamera = false; // the user zoomed or panned since the last fit
-    this.fitting = 0;
+    this.home = null; // camera distance of the last fit to the frame (null: zoomed elsewhere)
     this.t0 = performance.now();
     this.unsubscribers = [];
     const m = view.model;
@@ -69,7 +68,7 @@ export class Plot {
       canvas,
       width,
       height,
-      cameraDistance: Math.max(1, height / width), // the whole frame, letterboxed
+      cameraDistance: Math.max(1, height / width), // the whole frame, letterboxed (see fit)
       pointSize: pointSizes(m.get('point_size')),
       opacity: pointOpacities(m.get('point_opacity')),
       colorBy: 'valueZ',
@@ -88,6 +87,7 @@ export class Plot {
       deselectOnDblClick: true,
       deselectOnEscape: false, // Escape is handled by the view, only when it has the focus
     });
+    this.home = Math.max(1, height / width);
     this.applyColors();
     this.applyMouseMode();
     const sp = this.scatterplot;
@@ -96,10 +96,7 @@ export class Plot {
     sub('deselect', () => view.sendSelection(new Uint32Array(0)));
     sub('pointOver', (i) => view.tooltip.show(i));
     sub('pointOut', () => view.tooltip.hide());
-    sub('view', () => {
-      if (!this.fitting) this.userCamera = true;
-      view.trails.draw();
-    });
+    sub('view', () => view.trails.draw());
     if (typeof ResizeObserver !== 'undefined') {
       this.resizeObserver = new ResizeObserver(() => this.resize());
       this.resizeObserver.observe(this.wrap);
@@ -119,6 +116,7 @@ export class Plot {
     if (!(r.width > 0 && r.height > 0)) return;
     this.renderer.resize(r.width, r.height);
     this.scatterplot.set({ width: r.width, height: r.height });
+    // at the fitted frame: fit again to the new shape (a zoomed view is left alone)
     if (!this.userCamera) this.fit({ transition: false });
     this.view.trails.draw();
   }
@@ -148,27 +146,32 @@ export class Plot {
   }
 
   // ------------------------------------------------------------------ camera
-  /** Zoom so that `rect` (normalised coordinates) fills the plot; tracks that we moved it. */
+  /** Zoom so that `rect` (normalised coordinates) fills the plot. */
   zoomTo(rect, { transition = true } = {}) {
-    this.fitting += 1;
-    const done = () => {
-      this.fitting -= 1;
-    };
-    return this.scatterplot
-      .zoomToArea(rect, { transition, transitionDuration: CAMERA_MS, transitionEasing: ease })
-      .then(done, done);
+    return this.scatterplot.zoomToArea(rect, { transition, transitionDuration: CAMERA_MS, transitionEasing: ease });
+  }
+
+  /** Camera distance at which the square frame [-1, 1]^2 spans the plot's shorter side. */
+  homeDistance() {
+    const { width, height } = this.size();
+    return Math.max(1, height / width);
+  }
+
+  /** Whether the user zoomed or panned away from the fitted frame. */
+  get userCamera() {
+    if (this.home === null) return true;
+    const sp = this.scatterplot;
+    const [tx, ty] = sp.get('cameraTarget');
+    const eps = 1e-3 * this.home;
+    return Math.abs(sp.get('cameraDistance') - this.home) > eps || Math.abs(tx) > eps || Math.abs(ty) > eps;
   }
 
   /** Show the whole square frame, letterboxed (never cropped). */
   fit({ transition = true } = {}) {
-    this.userCamera = false;
+    this.home = this.homeDistance();
     if (transition && this.drawCount > 0) return this.zoomTo(FRAME, { transition });
-    // at once (also before the first draw): the frame [-1, 1]^2 spans the plot's shorter side
-    const { width, height } = this.size();
-    this.fitting += 1;
-    this.scatterplot.set({ cameraTarget: [0, 0], cameraDistance: Math.max(1, height / width) });
+    this.scatterplot.set({ cameraTarget: [0, 0], cameraDistance: this.home });
     this.scatterplot.redraw();
-    requestAnimationFrame(() => requestAnimationFrame(() => { this.fitting -= 1; }));
     return Promise.resolve();
   }
 
@@ -190,7 +193,7 @@ export class Plot {
     const side = Math.max(x1 - x0, y1 - y0, 0.05) * 1.2;
     const cx = (x0 + x1) / 2;
     const cy = (y0 + y1) / 2;
-    this.userCamera = true;
+    this.home = null;
     return this.zoomTo({ x: cx - side / 2, y: cy - side / 2, width: side, height: side }).then(() => true);
   }
 

@@ -94,6 +94,13 @@ const tests = [
       const inset = 4;
       const corners = [[box.x0 + inset, box.y0 + inset], [box.x1 - inset, box.y0 + inset], [box.x0 + inset, box.y1 - inset]];
       corners.forEach(([x, y], q) => assert(near(pixelAt(px, x, y), LAND_COLORS[q], 12), `${vw}x${hgt}: corner ${q} ${pixelAt(px, x, y)}`));
+      // a new height from Python: fitted again
+      await page.evaluate((v) => window.model.set('height', v), hgt === 900 ? 300 : 900);
+      await page.waitForTimeout(500);
+      const px2 = await pixels(page, '.dvi-canvas');
+      const box2 = inkBox(px2);
+      const side2 = Math.min(px2.width, px2.height);
+      assert(Math.abs(box2.w - side2) <= 3 && Math.abs(box2.h - side2) <= 3, `${vw}x${hgt} -> height changed: frame ${box2.w}x${box2.h} in ${px2.width}x${px2.height}`);
       assert(page.errors.length === 0, page.errors.join('\n'));
       await page.close();
     }
