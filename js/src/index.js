@@ -338,6 +338,10 @@ class DviView {
       redraw();
     });
     on('change:color_by', () => {
+      // the legend's categories belong to the previous column (the kernel resets them too)
+      if ((m.get('highlight_categories') || []).length || (m.get('filter_categories') || []).length) {
+        this.setLegendState([], []);
+      }
       this.toolbar.sync();
       this.plot.applyColors();
       this.panels.update('column');

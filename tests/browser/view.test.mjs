@@ -231,8 +231,10 @@ const tests = [
 
   ['colour by a metadata column, a numeric column (colour bar) and "prediction changed"', async () => {
     const page = await open();
+    await page.evaluate(() => window.model.set('highlight_categories', [1]));
     let n = await setTrait(page, 'color_by', 'noisy');
     await waitDraw(page, n);
+    assert((await page.evaluate(() => window.model.get('highlight_categories').length)) === 0, 'a new column clears the legend highlight');
     const rows = await page.$$eval('.dvi-legend-list .dvi-legend-row', (els) => els.map((e) => e.textContent));
     assert(JSON.stringify(rows) === '["False320","True80"]', `noisy legend ${rows}`);
     const red = countColor(await pixels(page, '.dvi-canvas'), [0xb0, 0x1f, 0x20], 40);
