@@ -45,7 +45,6 @@ export class Landscape {
       depthStencil: false,
     });
     this.out = target();
-    this.snapshot = target(); // the blend shown when a transition was interrupted
     this.texture = this.out.color[0];
     this.blend = regl({
       frag: BLEND_FRAG,
@@ -64,7 +63,7 @@ export class Landscape {
       blend: { enable: false },
       count: 3,
     });
-    this.from = null; // texture or snapshot shown at p = 0
+    this.from = null; // texture shown at p = 0
     this.to = null; // epoch position shown at p = 1
     this.p = 1;
     this.opacity = 1;
@@ -107,20 +106,16 @@ export class Landscape {
     this.render();
   }
 
-  /** Start a cross-fade toward epoch `pos`; advance it with `progress(p)`. */
+  /**
+   * Start a cross-fade from the epoch shown now toward epoch `pos`; advance it with progress(p).
+   * (The plot draws one epoch change at a time, so a fade always starts from a settled epoch.)
+   */
   fadeTo(pos) {
     if (this.to === null) {
       this.show(pos);
       return;
     }
-    if (this.p < 1) {
-      // interrupted: freeze what is on screen now and fade from there
-      const a = this.from ?? this.epochTexture(this.to);
-      this.blend({ a, b: this.epochTexture(this.to), p: this.p, opacity: 1, fb: this.snapshot });
-      this.from = this.snapshot.color[0];
-    } else {
-      this.from = this.epochTexture(this.to);
-    }
+    this.from = this.epochTexture(this.to);
     this.to = pos;
     this.p = 0;
     this.render();
@@ -143,6 +138,5 @@ export class Landscape {
     for (const t of this.textures.values()) t.destroy();
     this.textures.clear();
     this.out.destroy();
-    this.snapshot.destroy();
   }
 }
