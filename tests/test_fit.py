@@ -11,6 +11,7 @@ from torch import nn
 
 from dvi_widget.data.datasets import load_digits
 from dvi_widget.data.run import Run
+from dvi_widget.engine import fit as fit_module
 from dvi_widget.engine.fit import DVI, NotFittedError
 from dvi_widget.view.visualization import Visualization
 
@@ -197,21 +198,21 @@ def test_keyboard_interrupt_keeps_finished_epochs(digits_run, tmp_path, monkeypa
     params = dict(FAST, max_steps=60, warm_max_steps=40, compute_metrics=False)
     run = _copy_run(digits_run, tmp_path / "c")
     calls = {"n": 0}
-    original = DVI._train
+    original = fit_module.train_vis_model
 
-    def interrupt_second(self, *args, **kwargs):
+    def interrupt_second(*args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 2:
             raise KeyboardInterrupt
-        return original(self, *args, **kwargs)
+        return original(*args, **kwargs)
 
-    monkeypatch.setattr(DVI, "_train", interrupt_second)
+    monkeypatch.setattr(fit_module, "train_vis_model", interrupt_second)
     with warnings.catch_warnings(), pytest.raises(KeyboardInterrupt):
         warnings.simplefilter("ignore")
         DVI(**params).fit(run)
     assert (run.path / "dvi" / "epoch_00000.json").exists()
     assert not (run.path / "dvi" / "epoch_00001.json").exists()
-    monkeypatch.setattr(DVI, "_train", original)
+    monkeypatch.setattr(fit_module, "train_vis_model", original)
     dvi = DVI(**params).fit(run)
     assert dvi.epochs_ == [0, 1, 2] and calls["n"] == 2  # epoch 0 was not trained again
 

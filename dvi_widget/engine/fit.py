@@ -36,19 +36,12 @@ Choices the paper leaves open, made here:
   loss instead of every 8 epochs; the second plateau stops training. Everything stays on the
   device as tensors; a training step is one batch of vertices, no data loader.
 
-On disk (``run.path / "dvi"``), written atomically, one set of files per finished epoch::
-
-    epoch_00003.json   params + their hash, previous epoch, timings, steps, metrics (written last)
-    epoch_00003.pt     state_dict of V_t
-    epoch_00003.npz    coords (n_train + n_test, 2), boundary_2d, boundary_representations,
-                       boundary_pairs, knn (high-dim kNN of X_t, for eval_sem of epoch t+1)
-    landscape_00003.npz rgba, classes, confidence over the shared frame
-    frame.json         extent, epochs and the settings the landscapes were rendered with
-
-``fit(run, resume=True)`` reuses every epoch whose json carries the same parameter hash and the
-same previous epoch as this fit would use, so an interrupted fit continues after the last finished
-epoch. The frame depends on all epochs, so it and the landscapes are recomputed at the end of a
-fit whenever the extent (or the set of epochs) changed.
+On disk (the run's ``dvi/`` folder, owned by :mod:`dvi_widget.engine.store`) one set of files per
+finished epoch, the shared frame and the landscapes. ``fit(run, resume=True)`` reuses every epoch
+fitted with the same parameters after the same previous epoch from the run's current recording of
+it, so an interrupted fit continues after the last finished epoch; results pass from one epoch to
+the next in memory. The frame depends on all epochs, so it and the landscapes are recomputed at
+the end of a fit whenever the extent (or the set of epochs) changed.
 """
 
 from __future__ import annotations
@@ -56,11 +49,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 import warnings
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -70,18 +62,18 @@ import torch
 from .._tensor import DeviceLike, resolve_device, to_numpy, to_tensor
 from . import losses
 from .model import VisModel
+from .store import FitStore, fingerprint, matches_run
+from .train import train_vis_model
 
-DVI_DIR = "dvi"
-FRAME_FILE = "frame.json"
 #: parameters that do not change the fitted visualization models (left out of the hash)
 _UNHASHED = frozenset({"verbose", "device", "compute_metrics", "grid_size", "extent_quantile",
                        "extent_margin"})
+#: what ``DVI.load`` does when the run was re-recorded under the fit
+ON_STALE = ("error", "warn", "refit")
 #: neighbourhood sizes of the evaluation (DVI §6)
 METRIC_KS = (10, 15, 20)
 #: Adam step of the layout (umap-learn's SGD uses 1.0; measured best for Adam here)
 LAYOUT_LEARNING_RATE = 0.3
-#: cap of the autoencoder's training, in passes over X ∪ B (binds on small runs only)
-MAX_PASSES = 100
 ERR_NOT_FITTED = "This DVI instance is not fitted yet; call fit(run) or DVI.load(run) first."
 
 
@@ -89,56 +81,16 @@ class NotFittedError(ValueError, AttributeError):
     """Raised when a method needs a fitted :class:`DVI` (like scikit-learn's)."""
 
 
+class StaleFitError(ValueError):
+    """The run was re-recorded (or lost epochs) after the fit saved in it was made."""
+
+
 # ------------------------------------------------------------------------------ helpers
-def _stem(epoch: int) -> str:
-    return f"epoch_{int(epoch):05d}"
-
-
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Write through ``write(tmp)`` into a temporary file next to ``path``, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _save_json(path: Path, obj: dict) -> None:
-    _atomic_write(path, lambda p: p.write_text(json.dumps(obj, indent=1, default=_json_default)))
-
-
-def _save_npz(path: Path, **arrays: np.ndarray) -> None:
-    def write(p: Path) -> None:
-        with open(p, "wb") as fh:
-            np.savez(fh, **arrays)
-
-    _atomic_write(path, write)
-
-
-def _json_default(obj: object) -> object:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    raise TypeError(f"cannot serialise {type(obj).__name__}")
-
-
 def _finite(name: str, arr: np.ndarray) -> None:
     if not np.isfinite(arr).all():
         bad = int((~np.isfinite(arr)).any(axis=tuple(range(1, arr.ndim))).sum())
         raise ValueError(f"{name} contains NaN or Inf values in {bad} row(s); check the recorded "
                          "run (a diverged model?) before fitting.")
-
-
-def _fingerprint(run: Any, epoch: int) -> list[float]:  # noqa: ANN401
-    """A cheap checksum of an epoch's train representations (detects a re-recorded epoch)."""
-    reps = np.asarray(run.representations(epoch, "train"))
-    return [float(np.sum(reps, dtype=np.float64)), float(np.sum(reps[::7, ::3] ** 2,
-                                                                dtype=np.float64))]
 
 
 def robust_square_extent(
@@ -157,44 +109,13 @@ def robust_square_extent(
     return np.array([center[0] - half, center[0] + half, center[1] - half, center[1] + half])
 
 
-class _PlateauStopper:
-    """Early stopping on a plateau of the windowed mean loss, with learning-rate decay.
+@dataclass
+class _FittedEpoch:
+    """One fitted epoch as the fit holds it in memory (see :mod:`dvi_widget.engine.store`)."""
 
-    Every ``window`` steps the window's mean loss is compared with the best so far; a relative
-    improvement below ``tol`` counts as a bad window. After ``patience`` bad windows the learning
-    rate is divided by 10 (our step-based take on the paper's "decay by 10 every 8 epochs"), up
-    to ``decays`` times; the next plateau stops training.
-    """
-
-    def __init__(self, window: int, patience: int, tol: float, decays: int) -> None:
-        self.window, self.patience, self.tol, self.decays_left = window, patience, tol, decays
-        self.best = float("inf")
-        self.bad = 0
-        self.buffer: list[float] = []
-        self.history: list[float] = []
-
-    def update(self, loss: float, optimizer: torch.optim.Optimizer) -> bool:
-        """Record one step's loss; return True when training should stop."""
-        self.buffer.append(loss)
-        if len(self.buffer) < self.window:
-            return False
-        mean = float(np.mean(self.buffer))
-        self.buffer.clear()
-        self.history.append(mean)
-        if mean < self.best - self.tol * abs(self.best):
-            self.best, self.bad = mean, 0
-            return False
-        self.best = min(self.best, mean)
-        self.bad += 1
-        if self.bad < self.patience:
-            return False
-        if self.decays_left > 0:
-            self.decays_left -= 1
-            self.bad = 0
-            for group in optimizer.param_groups:
-                group["lr"] *= 0.1
-            return False
-        return True
+    info: dict[str, Any]
+    #: coords, boundary_2d, boundary_representations, boundary_pairs, knn
+    arrays: dict[str, np.ndarray]
 
 
 # ------------------------------------------------------------------------------ estimator
@@ -391,7 +312,13 @@ class DVI:
         check("extent_margin", self.extent_margin >= 0, ">= 0")
 
     # -------------------------------------------------------------------- fit
-    def fit(self, run: Any, epochs: Sequence[int] | None = None, resume: bool = True) -> DVI:  # noqa: ANN401
+    def fit(
+        self,
+        run: Any,  # noqa: ANN401 - a dvi_widget.Run
+        epochs: Sequence[int] | None = None,
+        resume: bool = True,
+        cache_dir: str | os.PathLike | None = None,
+    ) -> DVI:
         """Fit one visualization model per epoch of ``run`` (DVI §5), saving each as it finishes.
 
         Parameters
@@ -402,8 +329,11 @@ class DVI:
             Epochs to fit (default all recorded ones), fitted in chronological order; epoch t is
             warm-started from the previous epoch of this list.
         resume : bool, default True
-            Reuse epochs already saved under ``run.path / "dvi"`` with the same parameters (and
-            the same previous epoch); False refits everything.
+            Reuse epochs already saved in the run's ``dvi/`` folder with the same parameters, the
+            same previous epoch and the same recording of the epoch; False refits everything.
+        cache_dir : path, optional
+            Where the frame and landscapes go if the fit folder later becomes read-only (see
+            :class:`dvi_widget.engine.store.FitStore`).
 
         Returns
         -------
@@ -428,66 +358,70 @@ class DVI:
             raise ValueError(f"the run has {n_train} training samples but n_neighbors="
                              f"{self.n_neighbors}; need more samples than neighbours (lower "
                              "n_neighbors or record more samples).")
-        self.run_ = run
-        self.device_ = dev
-        self.a_, self.b_ = losses.find_ab_params(self.spread, self.min_dist)
-        self.params_hash_ = self._params_hash()
-        self._models: dict[int, VisModel] = {}
-        self._heads: dict[int, torch.nn.Module] = {}
-        out = Path(run.path) / DVI_DIR
-        out.mkdir(parents=True, exist_ok=True)
+        self._start(run, dev, FitStore(run.path, cache_dir))
+        self.store_.prepare()
 
         from tqdm.auto import tqdm
 
-        done: list[int] = []
+        fitted: dict[int, _FittedEpoch] = {}
         prev_epoch: int | None = None
         chain_ok = resume
         bar = tqdm(chosen, desc="DVI", unit="epoch", disable=not self.verbose)
         try:
             for epoch in bar:
-                if chain_ok and self._is_finished(out, epoch, prev_epoch, run):
+                if chain_ok and self.store_.is_finished(epoch, self.params_hash_, prev_epoch,
+                                                        run):
+                    fitted[epoch] = self._reuse(epoch)
                     bar.set_postfix_str(f"epoch {epoch}: reused")
                 else:
                     chain_ok = False
-                    info = self._fit_epoch(run, epoch, prev_epoch, out)
+                    prev = fitted.get(prev_epoch) if prev_epoch is not None else None
+                    fitted[epoch] = self._fit_epoch(run, epoch, prev_epoch, prev)
+                    info = fitted[epoch].info
                     bar.set_postfix_str(f"epoch {epoch}: {info['steps']} steps, "
                                         f"{info['timings']['total']:.1f}s")
-                done.append(epoch)
                 prev_epoch = epoch
         except KeyboardInterrupt:
-            warnings.warn(f"DVI.fit interrupted; finished epochs {done} are saved under {out}. "
-                          "Call fit(run) again to continue from there.", stacklevel=2)
-            if done:
-                self._finalize(run, done, out)
+            warnings.warn(f"DVI.fit interrupted; finished epochs {sorted(fitted)} are saved under "
+                          f"{self.store_.folder}. Call fit(run) again to continue from there.",
+                          stacklevel=2)
+            if fitted:
+                self._finalize(run, fitted)
             raise
         finally:
             bar.close()
-        self._finalize(run, done, out)
+        self._finalize(run, fitted)
         return self
 
-    def _is_finished(self, out: Path, epoch: int, prev_epoch: int | None, run: Any) -> bool:  # noqa: ANN401
-        meta_path = out / f"{_stem(epoch)}.json"
-        if not meta_path.exists():
-            return False
-        try:
-            meta = json.loads(meta_path.read_text())
-        except (OSError, json.JSONDecodeError):
-            return False
-        return (
-            meta.get("params_hash") == self.params_hash_
-            and meta.get("previous_epoch") == prev_epoch
-            and meta.get("n_train") == int(run.n_train)
-            and meta.get("n_test") == int(run.n_test)
-            and np.allclose(meta.get("fingerprint", [np.nan, np.nan]), _fingerprint(run, epoch),
-                            rtol=1e-6, atol=0)
-            and (out / f"{_stem(epoch)}.pt").exists()
-            and (out / f"{_stem(epoch)}.npz").exists()
-        )
+    def _start(self, run: Any, device: torch.device, store: FitStore) -> None:  # noqa: ANN401
+        """Set the attributes shared by :meth:`fit` and :meth:`load`."""
+        self.run_ = run
+        self.device_ = device
+        self.store_ = store
+        self.a_, self.b_ = losses.find_ab_params(self.spread, self.min_dist)
+        self.params_hash_ = self._params_hash()
+        self._models: dict[int, VisModel] = {}
+        self._heads: dict[int, torch.nn.Module] = {}
+
+    def _reuse(self, epoch: int) -> _FittedEpoch:
+        """A finished epoch read back from the fit folder."""
+        info = self.store_.info(epoch)
+        if info is None:
+            raise FileNotFoundError(f"the json of fitted epoch {epoch} under "
+                                    f"{self.store_.folder} vanished; refit with DVI().fit(run)")
+        return _FittedEpoch(info=info, arrays=self.store_.load_arrays(epoch))
 
     def _seed(self, epoch: int) -> int:
         return (int(self.random_state) * 1_000_003 + int(epoch)) % (2**31 - 1)
 
-    def _fit_epoch(self, run: Any, epoch: int, prev_epoch: int | None, out: Path) -> dict:  # noqa: ANN401
+    def _fit_epoch(
+        self,
+        run: Any,  # noqa: ANN401 - a dvi_widget.Run
+        epoch: int,
+        prev_epoch: int | None,
+        prev: _FittedEpoch | None,
+    ) -> _FittedEpoch:
+        """Fit epoch ``epoch``, warm-started from ``prev`` (epoch ``prev_epoch``), and save it."""
         from .boundary import synthesize_boundary
         from .complex import bavr_complex, knn, separate_predictions
 
@@ -549,13 +483,10 @@ class DVI:
         model = VisModel(input_dim=h, hidden=self.hidden).to(dev)
         prev_params, prev_layout, sem = None, None, None
         similarity = float("nan")
-        if prev_epoch is not None:
-            state = torch.load(out / f"{_stem(prev_epoch)}.pt", map_location=dev,
-                               weights_only=True)
-            model.load_state_dict(state)
+        if prev_epoch is not None and prev is not None:
+            model.load_state_dict(self._model(prev_epoch).state_dict())
             prev_params = [p.detach().clone() for p in model.parameters()]
-            with np.load(out / f"{_stem(prev_epoch)}.npz") as z:
-                prev_knn, prev_coords = z["knn"], z["coords"][:n_train]
+            prev_knn, prev_coords = prev.arrays["knn"], prev.arrays["coords"][:n_train]
             if prev_knn.shape == knn_idx.shape:
                 sem = losses.semantic_similarity(torch.as_tensor(prev_knn),
                                                  torch.as_tensor(knn_idx)).to(dev)
@@ -582,9 +513,12 @@ class DVI:
 
         # V_t = <φ_t, ψ_t> on Eq. 12 (see the module docstring)
         t0 = time.perf_counter()
-        budget = self.max_steps if prev_epoch is None else self.warm_max_steps
-        train_info = self._train(model, U, Y, weights, head, prev_params, similarity, budget,
-                                 gen)
+        trained = train_vis_model(
+            model, U, Y, weights, head, previous_params=prev_params, similarity=similarity,
+            lambdas=self.lambdas, prediction_weight=self.prediction_weight,
+            batch_size=self.batch_size, learning_rate=self.learning_rate,
+            max_steps=self.max_steps if prev_epoch is None else self.warm_max_steps,
+            check_every=self.check_every, patience=self.patience, tol=self.tol, generator=gen)
         timings["training"] = time.perf_counter() - t0
 
         # train samples and B are shown at Y_t; test samples are projected by φ_t
@@ -605,29 +539,25 @@ class DVI:
         if self.compute_metrics:
             t0 = time.perf_counter()
             metrics = self._epoch_metrics(run, epoch, prev_epoch, model, head, coords, B_np,
-                                          B_2d, out)
+                                          B_2d, None if prev is None else prev.arrays["coords"])
             timings["metrics"] = time.perf_counter() - t0
         timings["total"] = time.perf_counter() - t_start
 
-        _atomic_write(out / f"{_stem(epoch)}.pt",
-                      lambda p: torch.save({k: v.detach().cpu() for k, v in
-                                            model.state_dict().items()}, p))
-        _save_npz(out / f"{_stem(epoch)}.npz", coords=coords, boundary_2d=B_2d,
-                  boundary_representations=B_np, boundary_pairs=pairs, knn=knn_idx)
+        arrays = {"coords": coords, "boundary_2d": B_2d, "boundary_representations": B_np,
+                  "boundary_pairs": pairs, "knn": knn_idx}
         info = {
             "epoch": int(epoch), "previous_epoch": prev_epoch, "params_hash": self.params_hash_,
             "params": self._json_params(), "n_train": int(run.n_train), "n_test": int(run.n_test),
-            "rep_dim": int(h), "fingerprint": _fingerprint(run, epoch),
+            "rep_dim": int(h), "fingerprint": fingerprint(run, epoch),
             "n_boundary": len(B_np), "boundary_space": boundary_space,
             "boundary_note": boundary_note, "n_edges": int(len(cx.head)),
             "eval_sem_mean": similarity, "a": self.a_, "b": self.b_,
-            "phi_rms": phi_rms, "steps": train_info["steps"],
-            "loss_history": train_info["history"],
-            "final_loss": train_info["final_loss"], "timings": timings, "metrics": metrics,
+            "phi_rms": phi_rms, "steps": trained.steps, "loss_history": trained.history,
+            "final_loss": trained.final_loss, "timings": timings, "metrics": metrics,
         }
-        _save_json(out / f"{_stem(epoch)}.json", info)
+        self.store_.save_epoch(epoch, model.state_dict(), arrays, info)
         self._models[int(epoch)] = model
-        return info
+        return _FittedEpoch(info=info, arrays=arrays)
 
     def _json_params(self) -> dict[str, Any]:
         params = self.get_params()
@@ -674,72 +604,6 @@ class DVI:
                            negative_sample_rate=self.negative_sample_rate, anchor=previous,
                            anchor_weight=anchor_w, generator=gen)
 
-    def _train(
-        self,
-        model: VisModel,
-        U: torch.Tensor,
-        Y: torch.Tensor,
-        weights: torch.Tensor,
-        head: torch.nn.Module,
-        prev_params: list[torch.Tensor] | None,
-        similarity: float,
-        max_steps: int,
-        gen: torch.Generator,
-    ) -> dict:
-        """Train V_t: φ onto the layout, ψ on Eq. 8 at the layout, Eq. 10 weight drift.
-
-        Each step draws ``batch_size`` vertices of X ∪ B uniformly; φ regresses onto their
-        layout positions (squared 2-D error, λ1), ψ reconstructs them from those positions with
-        the gradient weights of Eq. 8–9 (λ2), and the weights are pulled towards V_{t-1} by
-        Eq. 10 (λ3).
-        """
-        dev = U.device
-        n_u = len(U)
-        # at most a quarter of the vertices per step: small runs (digits) need no bigger batches
-        bs = min(self.batch_size, max(256, n_u // 4), n_u)
-        # and no more than MAX_PASSES passes over the vertices (a budget sized for ~10k samples)
-        max_steps = min(max_steps, -(-MAX_PASSES * n_u // bs))
-        lambdas = tuple(float(v) for v in self.lambdas)
-        use_temporal = prev_params is not None and lambdas[2] > 0
-        scale2 = float(model.scale) ** 2
-        opt = torch.optim.Adam(model.parameters(), lr=self.learning_rate)
-        stopper = _PlateauStopper(self.check_every, self.patience, self.tol, decays=1)
-        mu = float(self.prediction_weight)
-        if mu > 0:
-            for p in head.parameters():
-                p.requires_grad_(False)
-            with torch.no_grad():
-                log_p = torch.cat([torch.log_softmax(head(U[i : i + 8192]).float(), dim=1)
-                                   for i in range(0, n_u, 8192)])
-        model.train()
-        step, loss_value = 0, float("nan")
-        for step in range(1, max_steps + 1):  # noqa: B007 - step is reported after the loop
-            idx = torch.randint(n_u, (bs,), device=dev, generator=gen)
-            x, y_target = U[idx], Y[idx]
-            y = model.encode(x)
-            l_fit = (y - y_target).pow(2).sum(dim=1).mean()
-            x_rec = model.decode(y_target)
-            # Eq. 8 on standardised representations (divided by scale², a constant per epoch)
-            l_rec = losses.reconstruction_loss(x, x_rec, weights[idx]) / scale2
-            if mu > 0:
-                lp = log_p[idx]
-                l_rec = l_rec + mu * 0.5 * (losses.prediction_loss(lp, head(x_rec))
-                                            + losses.prediction_loss(lp, head(model.decode(y))))
-            l_t = (losses.temporal_loss(model.parameters(), prev_params, similarity)
-                   if use_temporal else None)
-            loss = losses.total_loss(l_fit, l_rec, l_t, lambdas)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            loss_value = float(loss.detach())
-            if not np.isfinite(loss_value):
-                raise FloatingPointError(
-                    f"the DVI loss became {loss_value} at step {step}; lower learning_rate "
-                    f"(now {self.learning_rate}) or check the representations' scale.")
-            if stopper.update(loss_value, opt):
-                break
-        return {"steps": step, "history": stopper.history, "final_loss": loss_value}
-
     # -------------------------------------------------------------------- embedding helpers
     def _all_representations(self, run: Any, epoch: int) -> np.ndarray:  # noqa: ANN401
         reps = np.array(run.representations(epoch, "train"), dtype=np.float32)
@@ -771,7 +635,7 @@ class DVI:
     def _epoch_metrics(
         self, run: Any, epoch: int, prev_epoch: int | None, model: VisModel,  # noqa: ANN401
         head: torch.nn.Module, coords: np.ndarray, B_np: np.ndarray, B_2d: np.ndarray,
-        out: Path,
+        prev_coords: np.ndarray | None,
     ) -> dict[str, float]:
         """§6 metrics of one epoch: nn_pv, boundary_pv (k=10,15,20), PPR, temporal_pv."""
         from .metrics import evaluate_epoch
@@ -787,70 +651,62 @@ class DVI:
             pred_rec = head(self._decode(model, Y)).argmax(dim=1)
             kw.update({f"X_{split}": X, f"Y_{split}": Y, f"pred_{split}": to_numpy(pred),
                        f"pred_{split}_rec": to_numpy(pred_rec)})
-            if prev_epoch is not None:
+            if prev_epoch is not None and prev_coords is not None:
                 kw[f"X_{split}_prev"] = np.array(run.representations(prev_epoch, split),
                                                    dtype=np.float32)
-                with np.load(out / f"{_stem(prev_epoch)}.npz") as z:
-                    kw[f"Y_{split}_prev"] = z["coords"][sl]
+                kw[f"Y_{split}_prev"] = prev_coords[sl]
         if "X_train" not in kw:
             return {}
         return evaluate_epoch(B=B_np, B_2d=B_2d, ks=METRIC_KS, method=self.knn_method,
                               device=self.device_, **kw)
 
     # -------------------------------------------------------------------- the shared frame
-    def _finalize(self, run: Any, epochs: list[int], out: Path) -> None:  # noqa: ANN401
-        """Load fitted attributes, compute the shared extent and (re)render landscapes."""
-        self.epochs_ = list(epochs)
-        coords, bnd_2d, bnd_reps, infos = [], [], [], {}
-        for e in epochs:
-            with np.load(out / f"{_stem(e)}.npz") as z:
-                coords.append(z["coords"])
-                bnd_2d.append(z["boundary_2d"])
-                bnd_reps.append(z["boundary_representations"])
-            infos[e] = json.loads((out / f"{_stem(e)}.json").read_text())
-        self.coords_ = np.stack(coords).astype(np.float32)
-        self.boundary_ = bnd_2d
-        self.boundary_representations_ = bnd_reps
+    def _finalize(self, run: Any, fitted: dict[int, _FittedEpoch]) -> None:  # noqa: ANN401
+        """Set the fitted attributes, the shared extent and the landscapes of ``fitted``.
+
+        A landscape is re-rendered only when the frame or that epoch's model changed; the
+        frame json is rewritten only when it changed (a read-only fit loads without writing).
+        """
+        epochs = sorted(fitted)
+        self.epochs_ = epochs
+        infos = {e: fitted[e].info for e in epochs}
+        self.coords_ = np.stack([fitted[e].arrays["coords"] for e in epochs]).astype(np.float32)
+        self.boundary_ = [fitted[e].arrays["boundary_2d"] for e in epochs]
+        self.boundary_representations_ = [fitted[e].arrays["boundary_representations"]
+                                          for e in epochs]
         self.epoch_info_ = infos
         self.n_steps_ = {e: infos[e]["steps"] for e in epochs}
         extent = robust_square_extent(self.coords_, self.extent_quantile, self.extent_margin)
         frame = {"extent": extent.tolist(), "epochs": list(epochs), "grid_size": self.grid_size,
                  "delta": self.delta, "params_hash": self.params_hash_,
                  "epoch_hashes": {str(e): infos[e]["params_hash"] for e in epochs}}
-        old = {}
-        if (out / FRAME_FILE).exists():
-            try:
-                old = json.loads((out / FRAME_FILE).read_text())
-            except (OSError, json.JSONDecodeError):
-                old = {}
+        old = self.store_.load_frame()
         same_frame = (
             old.get("grid_size") == self.grid_size and old.get("delta") == self.delta
             and old.get("params_hash") == self.params_hash_
             and np.allclose(old.get("extent", [np.nan] * 4), extent, rtol=0, atol=1e-9)
         )
         landscape_times = dict(old.get("landscape_seconds", {})) if same_frame else {}
-        rendered_with = old.get("rendered_with", {}) if same_frame else {}
+        rendered_with = dict(old.get("rendered_with", {})) if same_frame else {}
         rgba, classes, conf = [], [], []
         for e in epochs:
-            path = out / f"landscape_{int(e):05d}.npz"
             # an epoch's landscape is reusable when the frame and that epoch's model are the same
-            fresh = (same_frame and path.exists()
-                     and rendered_with.get(str(e)) == infos[e].get("final_loss"))
-            if not fresh:
+            cached = (self.store_.load_landscape(e) if same_frame
+                      and rendered_with.get(str(e)) == infos[e].get("final_loss") else None)
+            if cached is None:
                 t0 = time.perf_counter()
                 img, cls, cf = self._render(run, e, extent)
                 landscape_times[str(e)] = time.perf_counter() - t0
                 rendered_with[str(e)] = infos[e].get("final_loss")
-                _save_npz(path, rgba=img, classes=cls, confidence=cf)
+                self.store_.save_landscape(e, img, cls, cf)
             else:
-                with np.load(path) as z:
-                    img, cls, cf = z["rgba"], z["classes"], z["confidence"]
+                img, cls, cf = cached["rgba"], cached["classes"], cached["confidence"]
             rgba.append(img)
             classes.append(cls)
             conf.append(cf)
         frame["landscape_seconds"] = landscape_times
         frame["rendered_with"] = rendered_with
-        _save_json(out / FRAME_FILE, frame)
+        self.store_.save_frame(frame)
         self.extent_ = extent
         self.landscape_ = np.stack(rgba)
         self.landscape_classes_ = np.stack(classes)
@@ -886,10 +742,8 @@ class DVI:
     def _model(self, epoch: int) -> VisModel:
         epoch = int(epoch)
         if epoch not in self._models:
-            path = Path(self.run_.path) / DVI_DIR / f"{_stem(epoch)}.pt"
-            state = torch.load(path, map_location=self.device_, weights_only=True)
             model = VisModel(input_dim=int(self.run_.rep_dim), hidden=self.hidden)
-            model.load_state_dict(state)
+            model.load_state_dict(self.store_.load_state(epoch, self.device_))
             self._models[epoch] = model.to(self.device_)
         return self._models[epoch].eval()
 
@@ -900,47 +754,88 @@ class DVI:
         return self._heads[epoch]
 
     @classmethod
-    def load(cls, run: Any, device: DeviceLike = "auto", verbose: bool = False) -> DVI:  # noqa: ANN401
-        """Read a fit back from ``run.path / "dvi"`` (e.g. in a new kernel).
+    def load(
+        cls,
+        run: Any,  # noqa: ANN401 - a dvi_widget.Run or a path
+        device: DeviceLike = "auto",
+        verbose: bool = False,
+        on_stale: str = "error",
+        cache_dir: str | os.PathLike | None = None,
+    ) -> DVI:
+        """Read a fit back from the run's ``dvi/`` folder (e.g. in a new kernel); writes nothing
+        unless the frame or a landscape must be re-rendered (then into ``cache_dir`` when the
+        run is read-only).
 
-        ``run`` is a :class:`dvi_widget.Run` (or a path, opened with ``Run.open``). The epochs
-        loaded are the chain of finished epochs that share the parameters of the newest one.
+        Parameters
+        ----------
+        run : a :class:`dvi_widget.Run`, or a path (opened with ``Run.open``).
+        device : where the visualization models run ("auto": CUDA when available).
+        verbose : progress bar when ``on_stale="refit"`` refits.
+        on_stale : what to do when the run changed under the fit (an epoch re-recorded with
+            ``record(..., overwrite=True)`` or deleted since it was fitted): ``"error"`` raises
+            :class:`StaleFitError` naming the epochs; ``"warn"`` warns and loads the epochs
+            fitted before the first changed one; ``"refit"`` refits from there (resume keeps
+            the unchanged epochs before it).
+        cache_dir : see :class:`dvi_widget.engine.store.FitStore`.
+
+        The epochs loaded are the chain of finished epochs that share the parameters of the
+        newest fit.
         """
+        if on_stale not in ON_STALE:
+            raise ValueError(f"on_stale must be one of {ON_STALE}, got {on_stale!r}")
         if isinstance(run, (str, os.PathLike)):
             from ..data.run import Run
 
             run = Run.open(run)
-        out = Path(run.path) / DVI_DIR
-        metas = sorted(out.glob("epoch_*.json"))
-        if not metas:
-            raise FileNotFoundError(f"no fitted DVI epochs under {out}; call DVI().fit(run) first")
-        infos = [json.loads(p.read_text()) for p in metas]
-        frame = json.loads((out / FRAME_FILE).read_text()) if (out / FRAME_FILE).exists() else {}
-        target = frame.get("params_hash", infos[-1]["params_hash"])
-        params = next(i["params"] for i in infos if i["params_hash"] == target)
+        store = FitStore(run.path, cache_dir)
+        infos = store.infos()
+        if not infos:
+            raise FileNotFoundError(f"no fitted DVI epochs under {store.folder}; call "
+                                    "DVI().fit(run) first")
+        frame = store.load_frame()
+        newest = infos[max(infos)]
+        target = frame.get("params_hash", newest["params_hash"])
+        params = next((i["params"] for i in infos.values() if i["params_hash"] == target),
+                      newest["params"])
         params = {k: v for k, v in params.items() if k in _PARAM_NAMES}  # older versions' too
         params.update(device=device, verbose=verbose)
         if isinstance(params.get("lambdas"), list):
             params["lambdas"] = tuple(params["lambdas"])
         self = cls(**params)
         self._validate_params()
-        self.run_ = run
-        self.device_ = resolve_device(device)
-        self.a_, self.b_ = losses.find_ab_params(self.spread, self.min_dist)
-        self.params_hash_ = self._params_hash()
-        self._models, self._heads = {}, {}
-        by_epoch = {i["epoch"]: i for i in infos if i["params_hash"] == self.params_hash_}
-        wanted = frame.get("epochs") or sorted(by_epoch)
-        chain, prev = [], None
-        for e in wanted:
-            if e not in by_epoch or by_epoch[e]["previous_epoch"] != prev:
-                break
-            chain.append(e)
-            prev = e
+        self._start(run, resolve_device(device), store)
+        wanted = frame.get("epochs") or sorted(e for e, i in infos.items()
+                                               if i["params_hash"] == self.params_hash_)
+        chain = store.chain(self.params_hash_, wanted)
         if not chain:
-            raise FileNotFoundError(f"no consistent chain of fitted epochs under {out} (fitted "
-                                    "by another version of dvi_widget?); refit with DVI().fit(run)")
-        self._finalize(run, chain, out)
+            raise FileNotFoundError(f"no consistent chain of fitted epochs under {store.folder} "
+                                    "(fitted by another version of dvi_widget?); refit with "
+                                    "DVI().fit(run)")
+        stale = [e for e in chain if not matches_run(infos[e], run)]
+        if stale:
+            gone = [e for e in stale if e not in run.epochs]
+            what = (f"epoch(s) {stale} of {run.path} changed since they were fitted"
+                    + (f" ({gone} no longer recorded)" if gone else ""))
+            if on_stale == "refit":
+                warnings.warn(f"{what}; refitting from epoch {stale[0]}.", stacklevel=2)
+                return self.set_params(verbose=verbose).fit(
+                    run, epochs=[e for e in chain if e in run.epochs], cache_dir=cache_dir)
+            if on_stale == "error":
+                raise StaleFitError(
+                    f"{what}: the saved fit no longer shows this run. Refit with "
+                    "DVI.load(run, on_stale='refit') or DVI(...).fit(run) (resume keeps the "
+                    f"epochs before {stale[0]}), or load the epochs before it with "
+                    "on_stale='warn'.")
+            chain = chain[: chain.index(stale[0])]
+            warnings.warn(f"{what}; loaded only the epochs fitted before it: {chain}. Refit "
+                          "with DVI.load(run, on_stale='refit').", stacklevel=2)
+            if not chain:
+                raise StaleFitError(f"{what}, and no epoch fitted before it remains; refit with "
+                                    "DVI(...).fit(run).")
+        fitted = {e: self._reuse(e) for e in chain}
+        for e in chain:  # read every model now: a damaged file fails here, naming itself
+            self._model(e)
+        self._finalize(run, fitted)
         return self
 
     # -------------------------------------------------------------------- online use
@@ -1022,17 +917,16 @@ class DVI:
         Computed during fit (``compute_metrics=True``) or here on first call otherwise.
         """
         self._check_fitted()
-        out = Path(self.run_.path) / DVI_DIR
         rows = []
         prev = None
-        for e in self.epochs_:
+        for idx, e in enumerate(self.epochs_):
             info = self.epoch_info_[e]
             metrics = info.get("metrics") or {}
             if not metrics:
-                idx = self.epochs_.index(e)
-                B_np = self.boundary_representations_[idx]
-                metrics = self._epoch_metrics(self.run_, e, prev, self._model(e), self._head(e),
-                                              self.coords_[idx], B_np, self.boundary_[idx], out)
+                metrics = self._epoch_metrics(
+                    self.run_, e, prev, self._model(e), self._head(e), self.coords_[idx],
+                    self.boundary_representations_[idx], self.boundary_[idx],
+                    None if idx == 0 else self.coords_[idx - 1])
                 info["metrics"] = metrics
             rows.append({"epoch": e, **metrics})
             prev = e

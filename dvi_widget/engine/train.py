@@ -1,0 +1,155 @@
+"""Training V_t = <φ_t, ψ_t> on Eq. 12: a pure function over tensors (no files, no run).
+
+φ regresses onto the layout Y_t (λ1), ψ reconstructs the representations from Y_t with the
+gradient weights of Eq. 8–9 (λ2; plus a prediction term, KL from g(x) to g(ψ(·))), and Eq. 10
+pulls the weights towards V_{t-1} (λ3). Steps draw a batch of vertices of X ∪ B uniformly; the
+learning rate drops by 10 at the first plateau of the loss and the second plateau stops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from . import losses
+from .model import VisModel
+
+#: cap of the training, in passes over X ∪ B (binds on small runs only)
+MAX_PASSES = 100
+
+
+class PlateauStopper:
+    """Early stopping on a plateau of the windowed mean loss, with learning-rate decay.
+
+    Every ``window`` steps the window's mean loss is compared with the best so far; a relative
+    improvement below ``tol`` counts as a bad window. After ``patience`` bad windows the learning
+    rate is divided by 10 (our step-based take on the paper's "decay by 10 every 8 epochs"), up
+    to ``decays`` times; the next plateau stops training.
+    """
+
+    def __init__(self, window: int, patience: int, tol: float, decays: int) -> None:
+        self.window, self.patience, self.tol, self.decays_left = window, patience, tol, decays
+        self.best = float("inf")
+        self.bad = 0
+        self.buffer: list[float] = []
+        self.history: list[float] = []
+
+    def update(self, loss: float, optimizer: torch.optim.Optimizer) -> bool:
+        """Record one step's loss; return True when training should stop."""
+        self.buffer.append(loss)
+        if len(self.buffer) < self.window:
+            return False
+        mean = float(np.mean(self.buffer))
+        self.buffer.clear()
+        self.history.append(mean)
+        if mean < self.best - self.tol * abs(self.best):
+            self.best, self.bad = mean, 0
+            return False
+        self.best = min(self.best, mean)
+        self.bad += 1
+        if self.bad < self.patience:
+            return False
+        if self.decays_left > 0:
+            self.decays_left -= 1
+            self.bad = 0
+            for group in optimizer.param_groups:
+                group["lr"] *= 0.1
+            return False
+        return True
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train_vis_model` reports: steps taken, windowed loss history, last loss."""
+
+    steps: int
+    final_loss: float
+    history: list[float] = field(default_factory=list)
+
+
+def train_vis_model(
+    model: VisModel,
+    U: torch.Tensor,
+    Y: torch.Tensor,
+    weights: torch.Tensor,
+    head: torch.nn.Module,
+    *,
+    previous_params: list[torch.Tensor] | None = None,
+    similarity: float = float("nan"),
+    lambdas: tuple[float, float, float] = (1.0, 1.0, 0.3),
+    prediction_weight: float = 1.0,
+    batch_size: int = 1024,
+    learning_rate: float = 0.01,
+    max_steps: int = 500,
+    check_every: int = 20,
+    patience: int = 3,
+    tol: float = 0.003,
+    generator: torch.Generator | None = None,
+) -> TrainResult:
+    """Train ``model`` in place on Eq. 12 over the vertices ``U`` laid out at ``Y``.
+
+    Parameters
+    ----------
+    model : the visualization model, already normalised (``set_normalization``) and, for a warm
+        start, holding V_{t-1}'s weights.
+    U, Y : ``(n, h)`` representations of X ∪ B and their ``(n, 2)`` layout positions.
+    weights : ``(n, h)`` gradient weights of Eq. 9.
+    head : g_t (frozen here), for the prediction term.
+    previous_params : V_{t-1}'s parameters for Eq. 10 (None: no temporal term).
+    similarity : mean ``eval_sem`` (Eq. 11) between epochs t−1 and t, Eq. 10's weight.
+    lambdas : λ1, λ2, λ3 of Eq. 12.
+    prediction_weight : weight of the prediction term (0 is the paper's Eq. 8).
+    batch_size, learning_rate, max_steps, check_every, patience, tol : Adam and early stopping
+        (see :class:`PlateauStopper`); at most a quarter of the vertices per step and at most
+        ``MAX_PASSES`` passes over them.
+    generator : random source of the batches.
+    """
+    dev = U.device
+    n_u = len(U)
+    # at most a quarter of the vertices per step: small runs (digits) need no bigger batches
+    bs = min(batch_size, max(256, n_u // 4), n_u)
+    # and no more than MAX_PASSES passes over the vertices (a budget sized for ~10k samples)
+    max_steps = min(max_steps, -(-MAX_PASSES * n_u // bs))
+    lambdas = tuple(float(v) for v in lambdas)
+    use_temporal = previous_params is not None and lambdas[2] > 0
+    scale2 = float(model.scale) ** 2
+    opt = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    stopper = PlateauStopper(check_every, patience, tol, decays=1)
+    mu = float(prediction_weight)
+    if mu > 0:
+        for p in head.parameters():
+            p.requires_grad_(False)
+        with torch.no_grad():
+            log_p = torch.cat([torch.log_softmax(head(U[i : i + 8192]).float(), dim=1)
+                               for i in range(0, n_u, 8192)])
+    model.train()
+    step, loss_value = 0, float("nan")
+    for step in range(1, max_steps + 1):  # noqa: B007 - step is reported after the loop
+        idx = torch.randint(n_u, (bs,), device=dev, generator=generator)
+        x, y_target = U[idx], Y[idx]
+        y = model.encode(x)
+        l_fit = (y - y_target).pow(2).sum(dim=1).mean()
+        x_rec = model.decode(y_target)
+        # Eq. 8 on standardised representations (divided by scale², a constant per epoch)
+        l_rec = losses.reconstruction_loss(x, x_rec, weights[idx]) / scale2
+        if mu > 0:
+            lp = log_p[idx]
+            l_rec = l_rec + mu * 0.5 * (losses.prediction_loss(lp, head(x_rec))
+                                        + losses.prediction_loss(lp, head(model.decode(y))))
+        l_t = (losses.temporal_loss(model.parameters(), previous_params, similarity)
+               if use_temporal else None)
+        loss = losses.total_loss(l_fit, l_rec, l_t, lambdas)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        loss_value = float(loss.detach())
+        if not np.isfinite(loss_value):
+            raise FloatingPointError(
+                f"the DVI loss became {loss_value} at step {step}; lower learning_rate "
+                f"(now {learning_rate}) or check the representations' scale.")
+        if stopper.update(loss_value, opt):
+            break
+    model.eval()
+    return TrainResult(steps=step, final_loss=loss_value, history=stopper.history)
