@@ -434,3 +434,18 @@ def test_save_html_carries_nested_column_buffers(tmp_path):
     codes = state["columns"][1]["codes"]
     assert codes["dtype"] == "uint8" and codes["shape"] == [60]
     assert np.frombuffer(base64.b64decode(codes["b64"]), np.uint8).tolist()[:4] == [0, 1, 2, 3]
+
+
+@needs_bundle
+def test_columns_with_missing_values():
+    vis = make_vis(metadata=False)
+    md = pd.DataFrame({
+        "flag": pd.array([True, None] + [False] * 58, dtype="boolean"),   # NA: text categories
+        "count": pd.array([1, None] + [2] * 58, dtype="Int64"),           # NA in an int column
+    })
+    w = Widget(vis, metadata=md)
+    cols = {c["name"]: c for c in w.columns}
+    assert cols["flag"]["kind"] == "categorical" and cols["flag"]["categories"] == [
+        "", "False", "True"]
+    assert cols["count"]["kind"] == "numeric" and np.isnan(cols["count"]["values"][1])
+    assert (cols["count"]["min"], cols["count"]["max"]) == (1.0, 2.0)

@@ -110,14 +110,13 @@ def _hex(rgb: np.ndarray) -> list[str]:
 
 def _column(name: str, values: pd.Series) -> dict:
     """One metadata column for the front end (see the module docstring for the layout)."""
-    arr = values.to_numpy()
-    if values.dtype == bool or (values.dtype == object and set(values.dropna().unique()) <= {True,
-                                                                                        False}):
-        codes = arr.astype(bool).astype(np.uint8)
+    is_bool = pd.api.types.is_bool_dtype(values.dtype)
+    if is_bool and not values.isna().any():
+        codes = values.to_numpy(dtype=bool).astype(np.uint8)
         return {"name": name, "kind": "categorical", "codes": codes,
                 "categories": ["False", "True"], "colors": list(_BOOL_COLORS)}
-    if pd.api.types.is_numeric_dtype(values.dtype):
-        num = arr.astype(np.float64)
+    if pd.api.types.is_numeric_dtype(values.dtype) and not is_bool:
+        num = values.to_numpy(dtype=np.float64, na_value=np.nan)
         finite = num[np.isfinite(num)]
         integral = finite.size == num.size and np.array_equal(finite, np.round(finite))
         if not (integral and len(np.unique(finite)) <= MAX_INTEGER_CATEGORIES):

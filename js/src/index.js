@@ -377,7 +377,7 @@ class DviView {
       else if (msg?.type === 'zoom_to_selection') this.plot.zoomToSelection();
       else if (msg?.panel) this.panels.onMessage(msg, buffers);
     });
-    for (const type of ISOLATED_EVENTS) ls.add(this.root, type, (e) => e.stopPropagation());
+    for (const type of ISOLATED_EVENTS) ls.add(this.root, type, (e) => e.stopPropagation(), { passive: true });
     // the plot takes the keyboard focus when pressed (its mousedown goes no further than the root)
     ls.add(this.wrap, 'mousedown', () => this.root.focus({ preventScroll: true }));
     ls.add(window, 'keydown', (e) => this.onKey(e), true);
