@@ -246,7 +246,7 @@ class Widget(anywidget.AnyWidget):
     epoch : int, optional
         Epoch number shown first (default: the last recorded epoch).
     point_size : float, default=4
-        Point size in pixels; misclassified points are drawn 1.7x larger.
+        Point size in pixels; misclassified points are drawn 1.5x larger, test points 0.75x.
     height : int, default=520
         Canvas height in pixels.
     show : {"both", "train", "test"}, default="both"
