@@ -45,6 +45,15 @@ try {
   const drawn = () => page.evaluate(() => Number(document.querySelector('#dvi-root').dataset.drawCount || 0));
   await page.waitForFunction(() => Number(document.querySelector('#dvi-root').dataset.drawCount) >= 1, null, { timeout: 60000 });
   await page.waitForTimeout(800);
+  // default settings: a page saved with a selection or a highlight dims the other samples
+  await page.evaluate(() => {
+    const m = window.dviModel;
+    const empty = { view: new DataView(new ArrayBuffer(0)), dtype: 'uint32', shape: [0] };
+    if (m.get('selection')?.shape?.[0]) m.set('selection', empty);
+    if (m.get('highlight_indices')) m.set('highlight_indices', null);
+    if (m.get('filter_indices')) m.set('filter_indices', null);
+  });
+  await page.waitForTimeout(800);
   if (shot) await page.screenshot({ path: shot });
   const shown = await pixels(page, '.dvi-canvas');
   const info = await page.evaluate(() => {
