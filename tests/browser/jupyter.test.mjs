@@ -118,8 +118,8 @@ await runTests([
         for (let e = el; e; e = e.parentElement) sum += e.scrollTop;
         return sum;
       });
+      const before = await page.locator('.dvi-canvas').screenshot(); // scrolls it into view
       const c = await page.locator('.dvi-canvas').boundingBox();
-      const before = await page.locator('.dvi-canvas').screenshot();
       const top0 = await scrolls();
       await page.mouse.move(c.x + c.width / 2, c.y + c.height / 2);
       await page.mouse.wheel(0, -400);
