@@ -308,12 +308,12 @@ assert early["noisy: true class"].mean() > noisy_given, "early, noisy samples si
         md('''
 ## In the widget
 
-Noisy samples are highlighted; the trails follow a few of them through the epochs. Play the
-epochs and watch them stay with their true class before (some of them) being pulled away.
+Points are coloured by the run's `noisy` column (red: flipped label; the legend counts them and
+a click highlights them); the trails follow a few of them through the epochs. Play the epochs
+and watch them stay with their true class before (some of them) being pulled away.
 '''),
         code('''
-w = Widget(vis)
-w.highlight(np.flatnonzero(vis.metadata["noisy"].to_numpy()))
+w = Widget(vis, color_by="noisy")
 w.trails(noisy_idx[:20])
 w
 ''', "widget"),
@@ -494,12 +494,13 @@ print("to boundary samples, uncertainty vs random:",
         md('''
 ## In the widget
 
-The uncertainty strategy's run: newly sampled samples are highlighted; step through the rounds
+The uncertainty strategy's run, coloured by the round that sampled each point (`-1`: never
+sampled, `0`: the initial pool) with the newly sampled ones highlighted; step through the rounds
 to see each round's picks hug the white boundary.
 '''),
         code('''
-w = Widget(vises["uncertainty"])
-w.highlight(np.flatnonzero(vises["uncertainty"].metadata["newly_sampled"].to_numpy()))
+w = Widget(vises["uncertainty"], color_by="sampled_round")
+w.highlight("newly_sampled")
 w
 ''', "widget"),
     ]
