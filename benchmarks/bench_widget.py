@@ -40,6 +40,13 @@ def main(N: int = 60_000, T: int = 20, grid: int = 256, C: int = 10) -> None:
             nbytes = v["view"].nbytes
             total += nbytes
             print(f"{k:<14}{v['dtype']:<9}{str(v['shape']):<22}{nbytes:>14,}")
+    for col in state.get("columns", []):  # metadata columns: one buffer each
+        for key in ("codes", "values"):
+            if key in col:
+                v = col.pop(key)
+                total += v["view"].nbytes
+                name = f"columns[{col['name']}]"
+                print(f"{name:<14}{v['dtype']:<9}{str(v['shape']):<22}{v['view'].nbytes:>14,}")
     rest = {k: v for k, v in state.items() if not (isinstance(v, dict) and "view" in v)}
     js = len(json.dumps(rest, default=str))
     print(f"{'JSON rest':<45}{js:>14,}")

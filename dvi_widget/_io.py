@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -20,6 +21,12 @@ import numpy as np
 
 #: prefix of temporary files and folders; :func:`remove_stale_temporaries` clears leftovers
 TMP_PREFIX = ".tmp-"
+#: a temporary name carries the id of the process writing it: ``.tmp-p<pid>-<name>...``
+_TMP_OWNER = re.compile(rf"^{re.escape(TMP_PREFIX)}p(\d+)-")
+
+
+def _tmp_prefix(name: str) -> str:
+    return f"{TMP_PREFIX}p{os.getpid()}-{name}"
 
 
 def _umask() -> int:
@@ -47,7 +54,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f"{TMP_PREFIX}{path.name}.")
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f"{_tmp_prefix(path.name)}.")
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -104,17 +111,18 @@ def staged_folder(target: str | Path) -> Iterator[Path]:
 
     An existing ``target`` is replaced only after the new one is complete; on failure the
     temporary folder is removed and ``target`` is left as it was. The folder gets the user's
-    umask.
+    umask; its files are flushed to disk before the move.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{target.name}-", dir=target.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f"{_tmp_prefix(target.name)}-", dir=target.parent))
     os.chmod(tmp, folder_mode())
     try:
         yield tmp
+        _fsync_files(tmp)
         old = None
         if target.exists():
-            old = target.with_name(f"{TMP_PREFIX}old-{target.name}-{os.getpid()}")
+            old = tmp.with_name(f"{tmp.name}-old")
             os.replace(target, old)
         try:
             os.replace(tmp, target)
@@ -129,17 +137,44 @@ def staged_folder(target: str | Path) -> Iterator[Path]:
         raise
 
 
+def _fsync_files(folder: Path) -> None:
+    for p in folder.rglob("*"):
+        if p.is_file():
+            with open(p, "rb") as fh:
+                os.fsync(fh.fileno())
+
+
+def _writer_alive(name: str) -> bool:
+    """Whether the process named in a temporary name still runs (on this machine)."""
+    owner = _TMP_OWNER.match(name)
+    if owner is None:  # not ours, or from a version without the owner in the name
+        return False
+    pid = int(owner.group(1))
+    if pid == os.getpid():
+        return True  # this process may be writing it right now
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 def remove_stale_temporaries(folder: str | Path) -> list[Path]:
     """Remove what an interrupted (e.g. killed) write left in ``folder``; returns what went.
 
-    Only names starting with :data:`TMP_PREFIX` are touched, and only when the folder is
-    writable (a read-only run is left alone).
+    Only names starting with :data:`TMP_PREFIX` are touched, only when the folder is writable
+    (a read-only run is left alone), and never while the process that writes them still runs
+    (checked on this machine: a writer on another machine sharing the folder is not seen).
     """
     folder = Path(folder)
     if not folder.is_dir() or not os.access(folder, os.W_OK):
         return []
     removed = []
     for p in folder.glob(f"{TMP_PREFIX}*"):
+        if _writer_alive(p.name):
+            continue
         try:
             if p.is_dir():
                 shutil.rmtree(p)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
 
+from ._checks import as_array
+
 DeviceLike = str | torch.device | None
+#: what the numeric functions accept: numpy arrays (memmaps included) or torch tensors
+ArrayLike = np.ndarray | torch.Tensor
 
 
 def resolve_device(device: DeviceLike = "auto") -> torch.device:
@@ -39,9 +43,13 @@ def resolve_device(device: DeviceLike = "auto") -> torch.device:
 
 
 def to_tensor(
-    x: np.ndarray | torch.Tensor, device: torch.device, dtype: torch.dtype = torch.float32
+    x: ArrayLike, device: torch.device | None, dtype: torch.dtype | None = torch.float32
 ) -> torch.Tensor:
-    """Move an array or tensor to ``device`` as ``dtype`` (no copy when already there)."""
+    """Move an array or tensor to ``device`` as ``dtype`` (no copy when already there).
+
+    ``device=None`` keeps a tensor where it is (numpy goes to the CPU); ``dtype=None`` keeps
+    the dtype.
+    """
     if isinstance(x, torch.Tensor):
         return x.to(device=device, dtype=dtype)
     arr = np.ascontiguousarray(x)
@@ -50,27 +58,60 @@ def to_tensor(
     return torch.as_tensor(arr, dtype=dtype, device=device)
 
 
-def to_numpy(x: torch.Tensor | np.ndarray) -> np.ndarray:
-    """Detach a tensor and bring it to host memory as numpy."""
-    if isinstance(x, np.ndarray):
-        return x
-    return x.detach().cpu().numpy()
+def to_numpy(x: ArrayLike) -> np.ndarray:
+    """Detach a tensor and bring it to host memory as numpy (arrays pass unchanged)."""
+    return as_array(x, "array")
+
+
+def row_batches(
+    *arrays: ArrayLike,
+    batch_size: int,
+    device: torch.device | None = None,
+    dtype: torch.dtype | None = None,
+) -> Iterator[tuple[int, tuple[torch.Tensor, ...]]]:
+    """Aligned row slices of ``arrays`` as tensors on ``device``: yields ``(start, slices)``.
+
+    Arrays may be numpy memmaps: only one batch at a time is read and copied to the device.
+    ``dtype=None`` keeps each array's dtype (so index arrays stay integer).
+    """
+    if not arrays:
+        raise ValueError("row_batches() needs at least one array")
+    n = len(arrays[0])
+    if any(len(a) != n for a in arrays):
+        lengths = [len(a) for a in arrays]
+        raise ValueError(f"row_batches() got arrays of different lengths {lengths}")
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
+    for start in range(0, n, int(batch_size)):
+        yield start, tuple(
+            to_tensor(a[start : start + batch_size], device, dtype) for a in arrays
+        )
+
+
+Batch = torch.Tensor | tuple[torch.Tensor, ...] | dict[str, torch.Tensor]
 
 
 @torch.no_grad()
 def batched(
-    fn: Callable[[torch.Tensor], torch.Tensor],
-    x: np.ndarray | torch.Tensor,
-    device: torch.device,
+    fn: Callable[..., Batch],
+    *arrays: ArrayLike,
     batch_size: int = 4096,
-    dtype: torch.dtype = torch.float32,
-) -> torch.Tensor:
-    """Apply ``fn`` to ``x`` in batches of rows on ``device``; returns one tensor on ``device``.
+    device: torch.device | None = None,
+    dtype: torch.dtype | None = None,
+) -> Batch:
+    """Apply ``fn`` to aligned row slices of ``arrays`` and join the results along rows.
 
-    ``x`` may be a numpy memmap: only one batch at a time is copied to the device.
+    ``fn(*slices)`` returns a tensor, a tuple of tensors or a dict of tensors; the result has
+    the same form, each part concatenated over the batches. Runs under ``torch.no_grad``.
+    Slicing as in :func:`row_batches` (memmaps are read one batch at a time).
     """
-    n = len(x)
-    if n == 0:
+    outs = [fn(*rows) for _, rows in row_batches(*arrays, batch_size=batch_size, device=device,
+                                                  dtype=dtype)]
+    if not outs:
         raise ValueError("batched() got an empty input (0 rows).")
-    outs = [fn(to_tensor(x[i : i + batch_size], device, dtype)) for i in range(0, n, batch_size)]
-    return torch.cat(outs, dim=0)
+    first = outs[0]
+    if isinstance(first, tuple):
+        return tuple(torch.cat(parts) for parts in zip(*outs, strict=True))
+    if isinstance(first, dict):
+        return {key: torch.cat([o[key] for o in outs]) for key in first}
+    return torch.cat(outs)

@@ -308,12 +308,12 @@ assert early["noisy: true class"].mean() > noisy_given, "early, noisy samples si
         md('''
 ## In the widget
 
-Noisy samples are highlighted; the trails follow a few of them through the epochs. Play the
-epochs and watch them stay with their true class before (some of them) being pulled away.
+Points are coloured by the run's `noisy` column (red: flipped label; the legend counts them and
+a click highlights them); the trails follow a few of them through the epochs. Play the epochs
+and watch them stay with their true class before (some of them) being pulled away.
 '''),
         code('''
-w = Widget(vis)
-w.highlight(np.flatnonzero(vis.metadata["noisy"].to_numpy()))
+w = Widget(vis, color_by="noisy")
 w.trails(noisy_idx[:20])
 w
 ''', "widget"),
@@ -494,14 +494,227 @@ print("to boundary samples, uncertainty vs random:",
         md('''
 ## In the widget
 
-The uncertainty strategy's run: newly sampled samples are highlighted; step through the rounds
+The uncertainty strategy's run, coloured by the round that sampled each point (`-1`: never
+sampled, `0`: the initial pool) with the newly sampled ones highlighted; step through the rounds
 to see each round's picks hug the white boundary.
 '''),
         code('''
-w = Widget(vises["uncertainty"])
-w.highlight(np.flatnonzero(vises["uncertainty"].metadata["newly_sampled"].to_numpy()))
+w = Widget(vises["uncertainty"], color_by="sampled_round")
+w.highlight("newly_sampled")
 w
 ''', "widget"),
+    ]
+    return new_notebook(cells=cells, metadata=_kernel_metadata())
+
+
+# ------------------------------------------------------------------ explain (issue 14)
+def explain() -> nbformat.NotebookNode:
+    cells = [
+        md("""
+# Why is this shirt not a shirt? Grad-CAM, a rotation path and a local surrogate
+
+We train a small CNN on Fashion-MNIST, fit the DVI view, pick a **misclassified shirt** and ask
+three questions of the model at the last epoch (`dvi_widget.explain`):
+
+1. **Where does it look?** Grad-CAM heat maps for the wrong class it predicts and for *Shirt*.
+2. **How far is the boundary?** Rotate the shirt step by step: every rotated image is a new
+   input, so `f_t` and `φ_t` place it on the landscape; the path walks across the decision
+   boundary at the angle where the prediction flips. A PGD attack toward *Shirt* walks there
+   through input space instead.
+3. **What would a simple model say?** DeepVID's local linear student, fitted on generated
+   neighbours of the shirt, shows which pixels push toward each class.
+
+**What to look at:** the rotation path on the landscape starts at the shirt's own point and
+changes colour where it crosses the white δ-boundary, at the first-flip angle; the surrogate's
+weight images, red where a pixel raises a class's logit and blue where it lowers it.
+"""),
+        code(SETUP.replace("import pandas as pd\n", "")
+             .replace("import plotly.express as px\n",
+                      "import plotly.express as px\nimport plotly.graph_objects as go\n")
+             .replace("from torch import nn\n", "from plotly.subplots import make_subplots\n"
+                      "from torch import nn\n")
+             .replace("from dvi_widget import DVI, Run, Widget, load_fashion_mnist",
+                      "from dvi_widget import DVI, Run, load_fashion_mnist\n"
+                      "from dvi_widget.explain import gradcam\n"
+                      "from dvi_widget.view.export import build_figure") + """
+N_TRAIN, N_TEST, EPOCHS = (600, 200, 3) if SMALL else (3000, 500, 8)
+"""),
+        code(CNN + """
+data = load_fashion_mnist(n_train=N_TRAIN, n_test=N_TEST, seed=0)
+model = small_cnn(len(data.class_names))
+opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+gen = torch.Generator().manual_seed(0)
+x_train, y_train = torch.as_tensor(data.x_train), torch.as_tensor(data.y_train)
+run = Run.create(OUT / "runs" / "explain", train=(data.x_train, data.y_train),
+                 test=(data.x_test, data.y_test), class_names=data.class_names, overwrite=True)
+for epoch in range(1, EPOCHS + 1):
+    train_one_epoch(model, opt, x_train, y_train, gen)
+    run.record(model, epoch)  # keeps the state_dict, so epoch t's classifier can be rebuilt
+print({e: round(run.epoch_info(e)["test_accuracy"], 3) for e in run.epochs})
+"""),
+        md("""
+## Fit the view and pick a misclassified shirt
+
+The reduced run fits only the last epoch (the explanations below need only that one); the full
+run fits every epoch, and the rotation path is also drawn on the first epoch's landscape.
+"""),
+        code("""
+dvi = DVI(random_state=0, **DVI_PARAMS).fit(run, epochs=run.epochs[-1:] if SMALL else None)
+vis = dvi.visualization()
+last = int(vis.epochs[-1])
+names = data.class_names
+SHIRT = names.index("Shirt")
+labels, pred = run.labels("all"), run.predictions(last, "all")
+logits = torch.as_tensor(np.asarray(run.logits(last, "all")))
+confidence = torch.softmax(logits, dim=1).max(dim=1).values.numpy()
+wrong = np.flatnonzero((labels == SHIRT) & (pred != SHIRT) & (vis.split == "test"))
+print(f"{len(wrong)} test shirts are misclassified at epoch {last}")
+i = int(wrong[np.argmax(confidence[wrong])])  # the most confidently wrong one
+PRED = int(pred[i])
+image = np.concatenate([data.x_train, data.x_test])[i, 0]
+print(f"sample {i}: a shirt predicted as {names[PRED]!r} ({confidence[i]:.0%})")
+assert len(wrong) > 0 and PRED != SHIRT
+"""),
+        md("""
+## 1. Grad-CAM: where the evidence for each class sits
+
+`gradcam(run, epoch, indices, target=...)` uses Captum's `LayerGradCam` on the last `Conv2d`
+before the representation layer and upsamples the map to 28×28.
+"""),
+        code("""
+cam = gradcam(run, last, [i, i], target=[PRED, SHIRT])
+print("layer", cam.layer, "maps", cam.maps.shape)
+garment = image > 0.1
+on_garment = [float(m[garment].sum() / m.sum()) for m in cam.maps]
+print("share of each map's mass on the garment:", np.round(on_garment, 2),
+      f"(the garment covers {garment.mean():.0%} of the image)")
+fig = make_subplots(rows=1, cols=3, subplot_titles=[
+    f"sample {i} (a shirt)", f"Grad-CAM: {names[PRED]}", "Grad-CAM: Shirt"])
+fig.add_trace(go.Heatmap(z=image, colorscale="gray_r", showscale=False), 1, 1)
+for k, m in enumerate(cam.normalized()):
+    fig.add_trace(go.Heatmap(z=m, colorscale="inferno", showscale=False, zmin=0, zmax=1), 1, 2 + k)
+fig.update_yaxes(autorange="reversed", showticklabels=False)
+fig.update_xaxes(showticklabels=False)
+fig.update_layout(width=800, height=300)
+fig
+"""),
+        code("""
+assert cam.layer == "3" and cam.maps.shape == (2, 28, 28)
+assert list(cam.targets) == [PRED, SHIRT] and (cam.maps.max(axis=(1, 2)) > 0).all()
+# the model looks at the garment, not the background, for the class it predicts
+assert on_garment[0] > garment.mean(), on_garment
+"""),
+        md("""
+## 2. Rotate it until it flips: the path on the landscape
+
+`dvi.what_if(i, epoch, kind="rotate", strengths=...)` rotates the image with Kornia, classifies
+every rotation with `g_t ∘ f_t` and projects it with `φ_t`. `df.attrs["first_flip"]` is the
+smallest angle at which the prediction changes.
+"""),
+        code("""
+angles = np.arange(0, 181, 5)
+path = dvi.what_if(i, last, kind="rotate", strengths=angles)
+flip = path.attrs["first_flip"]
+print(f"first flip at {flip}°:", path.loc[path.strength == flip, "class_name"].item())
+path.head(12)
+"""),
+        code("""
+def draw_path(fig, df, name, symbol="circle"):
+    colors = [f"rgb{tuple(int(v) for v in vis.palette[c])}" for c in df["prediction"]]
+    hover = [f"{s:g}: {c}" for s, c in zip(df.strength, df.class_name, strict=True)]
+    fig.add_trace(go.Scatter(x=df.x, y=df.y, mode="lines+markers", name=name,
+                             line={"color": "black", "width": 1},
+                             marker={"color": colors, "size": 7, "symbol": symbol,
+                                     "line": {"color": "black", "width": 1}},
+                             text=hover))
+    return fig
+
+
+pos = list(vis.epochs).index(last)
+fig = build_figure(vis, pos, point_size=3)
+draw_path(fig, path, "rotation 0-180°")
+adv = dvi.adversarial(i, last, target="Shirt", method="pgd", steps=20)
+draw_path(fig, adv, "PGD toward Shirt", symbol="diamond")
+fig.add_trace(go.Scatter(x=[vis.coords[pos, i, 0]], y=[vis.coords[pos, i, 1]], mode="markers",
+                         marker={"symbol": "star", "size": 16, "color": "gold",
+                                 "line": {"color": "black", "width": 1}}, name=f"sample {i}"))
+fig.update_layout(width=750, height=650, title=f"epoch {last}: rotation and PGD paths")
+fig
+"""),
+        code("""
+rows = path["prediction"].to_numpy()
+k = int(np.flatnonzero(angles == flip)[0])
+assert flip is not None and 0 < flip <= 180
+assert (rows[:k] == PRED).all() and rows[k] != PRED  # the flip is where the class first changes
+# a test sample is drawn where φ puts it: the path starts exactly at the shirt's point
+assert np.allclose(path.loc[0, ["x", "y"]].to_numpy(float), vis.coords[pos, i], atol=1e-4)
+print(f"PGD: predicted Shirt after {adv.attrs['reached']} steps "
+      f"(L∞ distance {adv.linf[adv.attrs['reached']]:.3f} of a [0, 1] range)")
+assert adv.attrs["reached"] is not None
+"""),
+        md("""
+In the full run the same rotation, drawn on the first epoch's landscape, shows how much more
+easily the young network changed its mind:
+"""),
+        code("""
+if len(vis.epochs) > 1:
+    first = int(vis.epochs[0])
+    early = dvi.what_if(i, first, kind="rotate", strengths=angles)
+    print(f"epoch {first}: first flip at {early.attrs['first_flip']}°; "
+          f"epoch {last}: at {flip}°")
+    fig = draw_path(build_figure(vis, 0, point_size=3), early, "rotation 0-180°")
+    fig.update_layout(width=650, height=600, title=f"epoch {first}")
+    display(fig)
+"""),
+        md("""
+How robust is the whole class? VATUN's simulation view: the mean softmax of each class as every
+shirt is rotated, and the share of shirts whose prediction changed.
+"""),
+        code("""
+curve = dvi.robustness("Shirt", last, kind="rotate")
+fig = px.line(curve.reset_index(), x="strength", y=[*names, "flipped"],
+              labels={"strength": "rotation (degrees)", "value": "mean softmax / share"})
+fig.update_layout(width=750, height=400)
+display(fig)
+assert curve.loc[0, "flipped"] == 0 and curve["flipped"].max() > 0.5
+"""),
+        md("""
+## 3. A local surrogate (DeepVID)
+
+`dvi.surrogate(i, epoch)` generates 500 neighbours of the shirt (noise and mixing toward its
+nearest training samples), labels them with the CNN and fits a weighted ridge student on 2×2
+patches. Its weights for the predicted class and for *Shirt* (red raises the class's logit
+relative to the others), their difference (the pixels that tip the decision away from *Shirt*),
+and its fidelity on the neighbours:
+"""),
+        code("""
+sur = dvi.surrogate(i, last, n_neighbors=500)
+print("fidelity:", {k: round(v, 3) for k, v in sur.fidelity.items()})
+w_pred, w_shirt = sur.weights_image(PRED), sur.weights_image("Shirt")
+lim = float(np.abs(np.stack([w_pred, w_shirt])).max())
+fig = make_subplots(rows=1, cols=3, subplot_titles=[
+    f"student weights: {names[PRED]}", "student weights: Shirt",
+    f"{names[PRED]} minus Shirt"])
+for k, w in enumerate([w_pred, w_shirt, w_pred - w_shirt]):
+    fig.add_trace(go.Heatmap(z=w, colorscale="RdBu_r", zmid=0, zmin=-lim, zmax=lim,
+                             showscale=False), 1, k + 1)
+fig.update_yaxes(autorange="reversed", showticklabels=False)
+fig.update_xaxes(showticklabels=False)
+fig.update_layout(width=800, height=300)
+fig
+"""),
+        code("""
+fig = build_figure(vis, pos, point_size=3)
+nb = sur.frame()
+fig.add_trace(go.Scatter(x=nb.x, y=nb.y, mode="markers", name="surrogate neighbours",
+                         marker={"size": 4, "color": "black", "opacity": 0.5}))
+fig.update_layout(width=650, height=600, title="the surrogate's neighbours on the landscape")
+display(fig)
+assert sur.fidelity["agreement"] >= 0.8 and sur.fidelity["r2"] >= 0.5, sur.fidelity
+# the student's logit reproduces the CNN's: its weights for the predicted class outweigh Shirt's
+student = (sur.weights * sur.input).reshape(len(names), -1).sum(1) + sur.intercept
+assert int(np.argmax(student)) == PRED
+"""),
     ]
     return new_notebook(cells=cells, metadata=_kernel_metadata())
 
@@ -515,7 +728,7 @@ def _kernel_metadata() -> dict:
 
 def main() -> None:
     for name, build in {"quickstart": quickstart, "noisy_labels": noisy_labels,
-                        "active_learning": active_learning}.items():
+                        "active_learning": active_learning, "explain": explain}.items():
         nb = build()
         for i, cell in enumerate(nb.cells):  # stable ids keep regenerated files diff-free
             cell["id"] = f"{name}-{i:02d}"

@@ -75,7 +75,7 @@ class Diverged(nn.Module):
 
 def test_nan_representations_are_refused(run):
     before = snapshot(run)
-    with pytest.raises(ValueError, match="representations contain NaN or Inf"):
+    with pytest.raises(ValueError, match="representations contains NaN or Inf"):
         run.record(Diverged("representations"))
     assert_intact(run, before)
 
@@ -85,7 +85,7 @@ def test_inf_logits_are_refused(run):
     model = mlp()
     with torch.no_grad():
         model[2].bias[1] = float("inf")
-    with pytest.raises(ValueError, match="logits contain NaN or Inf"):
+    with pytest.raises(ValueError, match="logits contains NaN or Inf"):
         run.record(model, 1)
     assert_intact(run, before)
 

@@ -28,10 +28,22 @@ def test_batched_matches_unbatched_on_memmap(tmp_path):
     x = np.random.default_rng(0).normal(size=(1000, 7)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
     mm = np.load(tmp_path / "x.npy", mmap_mode="r")
-    out = batched(lambda t: t * 2 + 1, mm, torch.device("cpu"), batch_size=128)
+    out = batched(lambda t: t * 2 + 1, mm, device=torch.device("cpu"), batch_size=128)
     np.testing.assert_allclose(to_numpy(out), x * 2 + 1, rtol=1e-6)
     with pytest.raises(ValueError, match="empty"):
-        batched(lambda t: t, x[:0], torch.device("cpu"))
+        batched(lambda t: t, x[:0])
+
+
+def test_batched_slices_several_arrays_and_joins_tuples_and_dicts():
+    x = torch.arange(10.0).reshape(5, 2)
+    rows = np.arange(5)  # an index array stays integer (dtype=None keeps dtypes)
+    total, idx = batched(lambda a, i: (a.sum(1), i * 10), x, rows, batch_size=2)
+    assert idx.dtype == torch.int64 and idx.tolist() == [0, 10, 20, 30, 40]
+    assert total.tolist() == [1.0, 5.0, 9.0, 13.0, 17.0]
+    out = batched(lambda a: {"max": a.max(1).values}, x, batch_size=3)
+    assert out["max"].tolist() == [1.0, 3.0, 5.0, 7.0, 9.0]
+    with pytest.raises(ValueError, match="different lengths"):
+        batched(lambda a, b: a, x, rows[:4])
 
 
 def test_to_tensor_casts_and_keeps_values():

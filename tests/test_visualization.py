@@ -1,9 +1,13 @@
 """The engine <-> widget contract: validation, defaults, persistence."""
 
+import json
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from dvi_widget.view import visualization as vis_module
 from dvi_widget.view.visualization import Visualization, default_palette, square_extent
 
 
@@ -96,11 +100,136 @@ def test_save_and_load_round_trip(tmp_path):
         Visualization.load(tmp_path / "nope")
 
 
+def test_tables_round_trip_without_pickles(tmp_path):
+    md = pd.DataFrame({
+        "split": pd.Categorical(["train", "test"] * 10, categories=["train", "test"]),
+        "source": ["web", None] * 10,
+        "score": np.linspace(0, 1, 20),
+        "noisy": np.arange(20) % 3 == 0,
+        "seen": pd.date_range("2024-01-01", periods=20, freq="h"),
+    })
+    metrics = pd.DataFrame({"nn_pv_15_train": [0.3, 0.4, 0.5], "ppr_train": [0.9, 0.95, 1.0]},
+                           index=pd.Index([0, 1, 2], name="epoch"))
+    _vis(metadata=md, metrics=metrics).save(tmp_path / "vis")
+    back = Visualization.load(tmp_path / "vis")
+    pd.testing.assert_frame_equal(back.metadata, md)
+    pd.testing.assert_frame_equal(back.metrics, metrics)
+    assert sorted(p.name for p in (tmp_path / "vis").iterdir()) == [
+        "arrays.npz", "meta.json", "metadata.npz", "metrics.npz"]
+
+
+def test_scalars_and_images_round_trip(tmp_path):
+    scalars = pd.DataFrame({"train_loss": [1.0, 0.5, 0.25], "lr": [0.1, 0.1, 0.01]},
+                           index=pd.Index([0, 1, 2], name="epoch"))
+    raw = np.random.default_rng(1).random((20, 1, 6, 5)).astype(np.float32)  # raw inputs
+    vis = _vis(scalars=scalars, images=raw)
+    vis.save(tmp_path / "vis")
+    back = Visualization.load(tmp_path / "vis")
+    pd.testing.assert_frame_equal(back.scalars, vis.scalars)
+    assert back.images.dtype == np.uint8 and back.images.shape[0] == 20
+    np.testing.assert_array_equal(back.images[[3, 7]], vis.images[[3, 7]])
+    assert back.inspector is None  # live queries are never saved
+
+
+class _Payload:
+    """A pickle that writes a file when it is loaded."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_load_never_runs_code_from_the_folder(tmp_path):
+    marker = tmp_path / "pwned"
+    payload = pickle.dumps(_Payload(marker))
+    saved = tmp_path / "vis"
+    vis = _vis(metadata=pd.DataFrame({"noisy": np.arange(20) % 2 == 0}))
+    vis.save(saved)
+    # where the first format kept its tables: never opened by the current format
+    (saved / "metadata.pkl").write_bytes(payload)
+    (saved / "metrics.pkl").write_bytes(payload)
+    back = Visualization.load(saved)
+    pd.testing.assert_frame_equal(back.metadata, vis.metadata)
+    assert back.metrics is None
+    assert not marker.exists()
+    # a folder in the first format is refused, with the reason and the fix
+    (saved / "meta.json").write_text(json.dumps({"class_names": vis.class_names, "format": 1}))
+    with pytest.raises(ValueError, match=r"format 1 .*pickles \(metadata.pkl, metrics.pkl\), "
+                                         r"which are not read .*Save it again"):
+        Visualization.load(saved)
+    assert not marker.exists()
+    pd.read_pickle(saved / "metadata.pkl")  # the payload is live: this is what load avoids
+    assert marker.exists()
+
+
+def test_save_is_atomic_and_keeps_other_folders(tmp_path, monkeypatch):
+    saved = tmp_path / "vis"
+    first = _vis()
+    first.save(saved)
+    calls = []
+
+    def full_disk(path, **arrays):
+        calls.append(path)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(vis_module, "write_npz", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        _vis(T=2).save(saved)
+    monkeypatch.undo()
+    assert calls and Visualization.load(saved).n_epochs == 3  # the old save is intact
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["vis"]  # no temporary folder left
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "cat.jpg").write_text("x")
+    with pytest.raises(FileExistsError, match="not a saved Visualization"):
+        first.save(photos)
+    assert (photos / "cat.jpg").exists()
+
+
 def test_palette_is_stable_distinct_and_never_white():
     p10, p30 = default_palette(10), default_palette(30)
     np.testing.assert_array_equal(p30[:10], p10)
     assert len({tuple(c) for c in p30}) == 30
     assert (p30.astype(int).sum(axis=1) < 3 * 250).all()
+
+
+def _lab(rgb: np.ndarray) -> np.ndarray:
+    """sRGB (0..255) -> CIELAB (D65), the textbook formulas."""
+    c = np.asarray(rgb, dtype=np.float64) / 255
+    c = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    xyz = c @ np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722],
+                        [0.0193, 0.1192, 0.9505]]).T / [0.95047, 1.0, 1.08883]
+    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    return np.stack([116 * f[:, 1] - 16, 500 * (f[:, 0] - f[:, 1]),
+                     200 * (f[:, 1] - f[:, 2])], axis=1)
+
+
+def _closest_pair(palette: np.ndarray) -> float:
+    lab = _lab(palette)
+    d = np.linalg.norm(lab[:, None] - lab[None], axis=2)
+    np.fill_diagonal(d, np.inf)
+    return float(d.min())
+
+
+def test_palette_tells_60_classes_apart():
+    # the first ten are Tableau-10 as before (screenshots keep their colours)
+    tab10 = [[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189],
+             [140, 86, 75], [227, 119, 194], [127, 127, 127], [188, 189, 34], [23, 190, 207]]
+    np.testing.assert_array_equal(default_palette(10), tab10)
+    p = default_palette(215)
+    # CIELAB ΔE*ab (CIE76): about 2.3 is a just-noticeable difference side by side
+    assert _closest_pair(p[:20]) >= 27.0
+    assert _closest_pair(p[:60]) >= 13.5
+    assert _closest_pair(p) >= 8.5
+    assert _lab(p)[:, 0].max() <= 80.5  # nothing close to the white of the landscape's edges
+
+
+def test_palette_beyond_its_colours_repeats_with_a_warning():
+    with pytest.warns(UserWarning, match="300 classes but only 215 distinguishable colours"):
+        p = default_palette(300)
+    np.testing.assert_array_equal(p[215:], p[:85])
 
 
 def test_square_extent_pads_degenerate_input():

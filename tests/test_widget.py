@@ -265,3 +265,187 @@ def test_images_become_channels_last_uint8_thumbnails():
     assert Widget(make_vis(), images=rgb).get_state()["images"]["shape"] == [60, 4, 4, 3]
     with pytest.raises(ValueError, match="N=60"):
         Widget(make_vis(), images=np.zeros((59, 4, 4)))
+
+
+# ------------------------------------------------------------------ trait ranges (issue 12)
+@needs_bundle
+@pytest.mark.parametrize(("trait", "value", "message"), [
+    ("height", -5, r"Widget.height must be in \[50, 5000\] pixels, got -5"),
+    ("height", 0, r"height must be in \[50, 5000\]"),
+    ("speed", -1.0, r"Widget.speed must be in \(0.0, 60.0\] epochs per second, got -1.0"),
+    ("speed", 0.0, r"speed must be in \(0.0, 60.0\]"),
+    ("speed", float("nan"), r"speed must be in .* got nan"),
+    ("transition_ms", -100, r"Widget.transition_ms must be in \[0, 10000\] ms, got -100"),
+    ("point_opacity", 1.5, r"Widget.point_opacity must be in \[0.0, 1.0\], got 1.5"),
+    ("point_opacity", -0.1, r"point_opacity must be in \[0.0, 1.0\]"),
+    ("landscape_opacity", 2.0, r"Widget.landscape_opacity must be in \[0.0, 1.0\], got 2.0"),
+    ("point_size", 0.0, r"Widget.point_size must be in \(0.0, 100.0\] pixels, got 0.0"),
+])
+def test_out_of_range_traits_are_refused(trait, value, message):
+    w = Widget(make_vis())
+    before = getattr(w, trait)
+    with pytest.raises(ValueError, match=message):
+        setattr(w, trait, value)
+    assert getattr(w, trait) == before
+
+
+@needs_bundle
+def test_out_of_range_constructor_arguments_are_refused():
+    with pytest.raises(ValueError, match="Widget.height"):
+        Widget(make_vis(), height=-1)
+    with pytest.raises(ValueError, match="Widget.landscape_opacity"):
+        Widget(make_vis(), landscape_opacity=1.2)
+    with pytest.raises(ValueError, match="Widget.transition_ms"):
+        Widget(make_vis(), transition_ms=-1)
+
+
+@needs_bundle
+def test_range_edges_are_accepted():
+    w = Widget(make_vis(), landscape_opacity=0, point_opacity=1, transition_ms=0, height=50)
+    w.speed = 60
+    assert (w.landscape_opacity, w.point_opacity, w.transition_ms, w.height, w.speed) == (
+        0.0, 1.0, 0, 50, 60.0)
+
+
+# ------------------------------------------------------------------ colour by any column
+def make_meta_vis() -> Visualization:
+    vis = make_vis(metadata=False)
+    n = vis.n_samples
+    md = pd.DataFrame({
+        "noisy": np.arange(n) % 5 == 0,
+        "round": np.arange(n) % 4 - 1,                      # -1 .. 2: a small integer column
+        "loss": np.linspace(0.0, 3.0, n),                   # numeric: colour bar
+        "group": np.where(np.arange(n) < 30, "a", "b"),     # text
+        "file": [f"img_{i:03d}.png" for i in range(n)],     # one value per sample
+    })
+    md.loc[4, "loss"] = np.nan
+    return Visualization.from_arrays(
+        coords=vis.coords, labels=vis.labels, predictions=vis.predictions,
+        confidence=vis.confidence, landscape=vis.landscape, epochs=vis.epochs, split=vis.split,
+        class_names=vis.class_names, metadata=md)
+
+
+@pytest.fixture
+def few_colors(monkeypatch):
+    """At most 50 colourable categories, so that the 60-value "file" column exceeds it."""
+    monkeypatch.setattr(widget_module, "MAX_COLOR_CATEGORIES", 50)
+
+
+@needs_bundle
+def test_metadata_columns_cross_as_buffers_with_their_kind(few_colors):
+    w = Widget(make_meta_vis())
+    cols = {c["name"]: c for c in w.get_state()["columns"]}
+    assert list(cols) == ["noisy", "round", "loss", "group", "file"]
+    noisy = cols["noisy"]
+    assert noisy["kind"] == "categorical" and noisy["categories"] == ["False", "True"]
+    assert noisy["codes"]["dtype"] == "uint8" and isinstance(noisy["codes"]["view"], memoryview)
+    assert np.frombuffer(noisy["codes"]["view"], np.uint8).sum() == 12
+    assert cols["round"]["categories"] == ["-1", "0", "1", "2"]
+    np.testing.assert_array_equal(np.frombuffer(cols["round"]["codes"]["view"], np.uint8)[:5],
+                                  [0, 1, 2, 3, 0])
+    loss = cols["loss"]
+    assert loss["kind"] == "numeric" and (loss["min"], loss["max"]) == (0.0, 3.0)
+    values = np.frombuffer(loss["values"]["view"], np.float32)
+    assert np.isnan(values[4]) and values[-1] == pytest.approx(3.0)
+    assert cols["group"]["categories"] == ["a", "b"] and len(cols["group"]["colors"]) == 2
+    assert cols["file"]["colors"] is None and len(cols["file"]["categories"]) == 60
+
+
+@needs_bundle
+def test_color_by_accepts_built_ins_and_metadata_and_resets_the_legend(few_colors):
+    w = Widget(make_meta_vis(), color_by="noisy")
+    assert w.color_by == "noisy"
+    assert w.color_columns == ["label", "prediction", "correct", "confidence", "changed",
+                               "noisy", "round", "loss", "group"]
+    w.highlight_categories = [1]
+    w.filter_categories = [0, 1]
+    w.color_by = "loss"
+    assert w.highlight_categories == [] and w.filter_categories == []
+    with pytest.raises(ValueError, match="color_by must be one of"):
+        w.color_by = "nope"
+    with pytest.raises(ValueError, match="'file' has more than 50 distinct values"):
+        w.color_by = "file"
+    with pytest.raises(ValueError, match="a numeric column has no categories"):
+        w.highlight_categories = [0]
+    w.color_by = "label"
+    with pytest.raises(ValueError, match=r"must lie in \[0, 3\)"):
+        w.filter_categories = [3]
+    w.set_state({"filter_categories": [2, 0]})  # as the legend sends it
+    assert w.filter_categories == [0, 2]
+
+
+@needs_bundle
+def test_query_strings_select_highlight_and_filter():
+    w = Widget(make_meta_vis(), epoch=5)
+    df = w.samples_df()
+    assert len(df) == 60 and {"correct", "changed", "noisy", "loss"} <= set(df.columns)
+    expected = np.flatnonzero((np.arange(60) % 5 == 0) & ~df["correct"].to_numpy())
+    assert w.filter_samples("noisy and not correct").filter_indices.tolist() == expected.tolist()
+    assert w.highlight("noisy").highlight_indices.tolist() == list(range(0, 60, 5))
+    assert w.select("group == 'a' and loss > 1").selection.tolist() == list(range(20, 30))
+    assert w.select("label == 2").selection.tolist() == list(range(2, 60, 3))
+    with pytest.raises(ValueError, match="cannot evaluate 'nosiy'"):
+        w.highlight("nosiy")
+    with pytest.raises(TypeError, match="one True/False per sample"):
+        w.highlight("loss + 1")
+
+
+@needs_bundle
+def test_changed_column_marks_prediction_changes():
+    vis = make_vis()
+    preds = vis.predictions.copy()
+    preds[1, 3] = (preds[0, 3] + 1) % 3
+    vis = Visualization.from_arrays(coords=vis.coords, labels=vis.labels, predictions=preds,
+                                    epochs=vis.epochs, class_names=vis.class_names)
+    w = Widget(vis)
+    assert not w.samples_df(epoch=1)["changed"].any()
+    assert w.samples_df(epoch=5)["changed"].to_numpy().nonzero()[0].tolist() == [3]
+    assert w.samples_df(epoch=9)["changed"].to_numpy().nonzero()[0].tolist() == [3]
+
+
+@needs_bundle
+def test_view_commands_and_panel_messages():
+    w = Widget(make_vis())
+    sent = []
+    w.send = lambda content, buffers=None: sent.append(content)
+    w.reset_view().zoom_to_selection()
+    assert sent == [{"type": "reset_view"}, {"type": "zoom_to_selection"}]
+    got = []
+    Widget.panel_handlers["probe"] = lambda widget, content, buffers: got.append(content["x"])
+    try:
+        w._handle_custom_msg({"panel": "probe", "x": 7}, [])
+        w._handle_custom_msg({"panel": "unknown"}, [])
+    finally:
+        del Widget.panel_handlers["probe"]
+    assert got == [7]
+    assert w.panels == ["legend"] and w.panel_open is True
+
+
+@needs_bundle
+def test_save_html_carries_nested_column_buffers(tmp_path):
+    import base64
+    import json
+
+    w = Widget(make_meta_vis(), color_by="round")
+    html = w.save_html(tmp_path / "v.html").read_text()
+    payload = html.split('<script type="application/json" id="dvi-state">')[1].split("</script>")[0]
+    state = json.loads(payload)
+    assert state["color_by"] == "round"
+    codes = state["columns"][1]["codes"]
+    assert codes["dtype"] == "uint8" and codes["shape"] == [60]
+    assert np.frombuffer(base64.b64decode(codes["b64"]), np.uint8).tolist()[:4] == [0, 1, 2, 3]
+
+
+@needs_bundle
+def test_columns_with_missing_values():
+    vis = make_vis(metadata=False)
+    md = pd.DataFrame({
+        "flag": pd.array([True, None] + [False] * 58, dtype="boolean"),   # NA: text categories
+        "count": pd.array([1, None] + [2] * 58, dtype="Int64"),           # NA in an int column
+    })
+    w = Widget(vis, metadata=md)
+    cols = {c["name"]: c for c in w.columns}
+    assert cols["flag"]["kind"] == "categorical" and cols["flag"]["categories"] == [
+        "", "False", "True"]
+    assert cols["count"]["kind"] == "numeric" and np.isnan(cols["count"]["values"][1])
+    assert (cols["count"]["min"], cols["count"]["max"]) == (1.0, 2.0)

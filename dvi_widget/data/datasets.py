@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .._checks import class_ids
+from .._checks import class_ids, float_inputs, resolve_class_names
 
 #: Fashion-MNIST class ids 0..9, as documented by Zalando Research.
 FASHION_MNIST_CLASSES = [
@@ -66,25 +66,18 @@ class Dataset:
     name: str = "dataset"
 
     def __post_init__(self) -> None:
-        x_tr = _float_inputs(self.x_train, "x_train")
-        y_tr = _int_labels(self.y_train, "y_train", len(x_tr))
-        x_te = _float_inputs(self.x_test, "x_test")
-        y_te = _int_labels(self.y_test, "y_test", len(x_te))
+        x_tr = float_inputs(self.x_train, "x_train")
+        y_tr = class_ids(self.y_train, "y_train", len(x_tr))
+        x_te = float_inputs(self.x_test, "x_test")
+        y_te = class_ids(self.y_test, "y_test", len(x_te))
         if len(x_tr) == 0:
             raise ValueError("x_train has 0 samples; a data set needs training samples")
         if x_te.shape[1:] != x_tr.shape[1:]:
             raise ValueError(
                 f"x_test has per-sample shape {x_te.shape[1:]} but x_train has {x_tr.shape[1:]}"
             )
-        names = [str(c) for c in self.class_names]
-        top = int(max(y_tr.max(), y_te.max() if len(y_te) else 0))
-        if not names:
-            names = [str(i) for i in range(top + 1)]
-        if top >= len(names):
-            raise ValueError(
-                f"labels go up to {top} but class_names has {len(names)} entries; class ids "
-                f"must be 0..{len(names) - 1}"
-            )
+        names = resolve_class_names(np.concatenate([y_tr, y_te]), self.class_names or None,
+                                    None)
         for key, value in (("x_train", x_tr), ("y_train", y_tr), ("x_test", x_te),
                            ("y_test", y_te), ("class_names", names), ("name", str(self.name))):
             object.__setattr__(self, key, value)
@@ -115,33 +108,6 @@ class Dataset:
 # ------------------------------------------------------------------------------------------
 # validation helpers
 # ------------------------------------------------------------------------------------------
-
-
-def _to_numpy(x: Any, name: str) -> np.ndarray:  # noqa: ANN401 - arrays, tensors, lists
-    if hasattr(x, "detach") and hasattr(x, "cpu"):  # torch tensor, without importing torch
-        x = x.detach().cpu().numpy()
-    try:
-        return np.asarray(x)
-    except Exception as err:  # pragma: no cover - exotic inputs
-        raise TypeError(f"{name} must be an array or tensor, got {type(x)!r}") from err
-
-
-def _float_inputs(x: Any, name: str) -> np.ndarray:  # noqa: ANN401
-    arr = _to_numpy(x, name)
-    if arr.ndim < 2:
-        raise ValueError(
-            f"{name} must have shape (n_samples, *input_shape), at least 2-D; got {arr.shape}"
-        )
-    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.number):
-        raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}")
-    arr = arr.astype(np.float32, copy=False)
-    if arr.size and not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or Inf values")
-    return arr
-
-
-def _int_labels(y: Any, name: str, n: int) -> np.ndarray:  # noqa: ANN401
-    return class_ids(_to_numpy(y, name), name, n)
 
 
 def _check_count(value: int | None, name: str, available: int) -> int:
@@ -375,19 +341,24 @@ def from_arrays(
     y_test: Any = None,  # noqa: ANN401
     class_names: list[str] | None = None,
     name: str = "arrays",
+    n_classes: int | None = None,
 ) -> Dataset:
     """Wrap user arrays or tensors (inputs ``(n, *shape)``, integer labels) as a :class:`Dataset`.
 
     Inputs are converted to float32 as they are (no rescaling). ``class_names`` defaults to
-    ``"0" .. str(max label)``; when given, every label must be a valid index into it.
+    ``"0" .. str(n_classes - 1)``, ``n_classes`` to ``max label + 1`` (refused when far above
+    the number of distinct labels); every label must be a valid index into the names.
     """
     if (x_test is None) != (y_test is None):
         raise ValueError("pass both x_test and y_test, or neither")
-    x_tr = _float_inputs(x_train, "x_train")
+    x_tr = float_inputs(x_train, "x_train")
     if x_test is None:
         x_test = np.zeros((0, *x_tr.shape[1:]), np.float32)
         y_test = np.zeros(0, np.int64)
     if class_names is not None and len(class_names) == 0:
         raise ValueError("class_names is empty")
+    if n_classes is not None:
+        labels = class_ids(y_train, "y_train", len(x_tr))
+        class_names = resolve_class_names(labels, class_names, n_classes)
     return Dataset(x_tr, y_train, x_test, y_test, class_names=list(class_names or []),
                    name=name)

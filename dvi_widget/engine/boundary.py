@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._tensor import DeviceLike, resolve_device, to_numpy, to_tensor
+from .._checks import check_finite
+from .._tensor import ArrayLike, DeviceLike, batched, resolve_device, to_numpy, to_tensor
 from .complex import cpu_threads
 
-ArrayLike = np.ndarray | torch.Tensor
 _NOT_KEPT = ("accepted", "reason", "on_target")
 
 
@@ -78,7 +78,7 @@ def boundary_gap(logits: ArrayLike) -> torch.Tensor:
 
     A point lies on the δ-boundary when this is ``<= δ``. Rows whose logits are all equal get 0.
     """
-    t = logits if isinstance(logits, torch.Tensor) else torch.as_tensor(np.asarray(logits))
+    t = to_tensor(logits, None, None)
     if t.ndim != 2 or t.shape[1] < 2:
         raise ValueError(f"logits must have shape (n, C) with C >= 2, got {tuple(t.shape)}.")
     top2 = torch.topk(_minmax(t.float()), 2, dim=1).values
@@ -140,18 +140,16 @@ class _Mixer:
     def __call__(
         self, si: torch.Tensor, sj: torch.Tensor, lam: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        outs_l, outs_r = [], []
-        for a in range(0, si.shape[0], self.batch_size):
-            b = a + self.batch_size
-            w = lam[a:b].view(-1, *([1] * (si.dim() - 1))).to(si.dtype)
-            mix = w * si[a:b] + (1.0 - w) * sj[a:b]
+
+        def mixed(a: torch.Tensor, b: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            w = w.view(-1, *([1] * (a.dim() - 1))).to(a.dtype)
+            mix = w * a + (1.0 - w) * b
             with cpu_threads(self.device, self.threads):  # compute-bound: all threads
                 rep = self.feature_model(mix).float() if self.input_space else mix
                 rep = rep.reshape(rep.shape[0], -1)
-                logit = self.head(rep).float()
-            outs_r.append(rep)
-            outs_l.append(logit)
-        return torch.cat(outs_l), torch.cat(outs_r)
+                return self.head(rep).float(), rep
+
+        return batched(mixed, si, sj, lam, batch_size=self.batch_size)
 
 
 def _sample_sources(
@@ -262,8 +260,8 @@ def synthesize_boundary(
                 f"representations (N, h) and logits (N, C) must share N; got {tuple(X.shape)} and "
                 f"{tuple(L.shape)}."
             )
-        if not bool(torch.isfinite(X).all()) or not bool(torch.isfinite(L).all()):
-            raise ValueError("representations or logits contain NaN/Inf; fix the recorded epoch.")
+        check_finite(X, "representations", "fix (re-record) the epoch")
+        check_finite(L, "logits", "fix (re-record) the epoch")
         lo_w, hi_w = (float(v) for v in weight_range)
         if not 0.0 <= lo_w < hi_w <= 1.0:
             raise ValueError(f"weight_range must satisfy 0 <= lo < hi <= 1, got {weight_range!r}.")
@@ -415,15 +413,10 @@ def _bisect(
     **settings: Any,  # noqa: ANN401 - lo_w, hi_w, steps, delta, retarget, stop_gap of _bisect_chunk
 ) -> dict[str, torch.Tensor]:
     """Bisect λ for all candidates at once (chunks of candidates bound memory for images)."""
-    chunk = max(mixer.batch_size * 4, 1)
-    parts = [
-        _bisect_chunk(mixer, src_a[s : s + chunk], src_b[s : s + chunk], cls_a[s : s + chunk],
-                      cls_b[s : s + chunk], **settings)
-        for s in range(0, src_a.numel(), chunk)
-    ]
-    if not parts:
+    if src_a.numel() == 0:
         return {"accepted": torch.zeros(0, dtype=torch.bool, device=src_a.device)}
-    return {key: torch.cat([p[key] for p in parts]) for key in parts[0]}
+    return batched(lambda a, b, ca, cb: _bisect_chunk(mixer, a, b, ca, cb, **settings),
+                   src_a, src_b, cls_a, cls_b, batch_size=max(mixer.batch_size * 4, 1))
 
 
 def _bisect_chunk(

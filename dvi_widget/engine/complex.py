@@ -21,9 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .._tensor import DeviceLike, resolve_device, to_numpy, to_tensor
-
-ArrayLike = np.ndarray | torch.Tensor
+from .._checks import check_finite
+from .._tensor import ArrayLike, DeviceLike, batched, resolve_device, to_numpy, to_tensor
 
 #: Exact kNN is used by ``method="auto"`` up to this many points on the CPU (always on a GPU).
 EXACT_MAX_POINTS = 20_000
@@ -36,9 +35,7 @@ def _check_matrix(name: str, x: ArrayLike) -> None:
         raise TypeError(f"{name} must be a numpy array or torch tensor, got {type(x).__name__}.")
     if x.ndim != 2:
         raise ValueError(f"{name} must be 2-D (n_points, n_features), got shape {tuple(x.shape)}.")
-    finite = torch.isfinite(x).all() if isinstance(x, torch.Tensor) else np.isfinite(x).all()
-    if not bool(finite):
-        raise ValueError(f"{name} contains NaN or Inf values; clean or drop those rows first.")
+    check_finite(x, name, "clean or drop those rows first.")
 
 
 def _sq_norms(x: torch.Tensor) -> torch.Tensor:
@@ -54,12 +51,8 @@ def _refine(
     """
     sub = max(1, (1 << 25) // (4 * idx.shape[1] * max(X.shape[1], 1)))
     with _one_cpu_thread(q.device):  # memory-bound: threads only add hand-off cost
-        dist = torch.cat(
-            [
-                torch.linalg.vector_norm(q[a : a + sub].unsqueeze(1) - X[idx[a : a + sub]], dim=2)
-                for a in range(0, q.shape[0], sub)
-            ]
-        )
+        dist = batched(lambda qb, ib: torch.linalg.vector_norm(qb.unsqueeze(1) - X[ib], dim=2),
+                       q, idx, batch_size=sub)
     dist, order = torch.sort(dist, dim=1)
     return torch.gather(idx, 1, order), dist
 
@@ -104,20 +97,17 @@ def _exact_knn(
         return _exact_self_knn_blocked(X, k, xx, tol)
     n = X.shape[0]
     rows = max(1, min(Q.shape[0], chunk_bytes // (4 * max(n, 1))))
-    out_idx, out_dist = [], []
-    for start in range(0, Q.shape[0], rows):
-        q = Q[start : start + rows]
+
+    def chunk(q: torch.Tensor, at: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         d2 = torch.addmm(xx.unsqueeze(0), q, X.T, beta=1.0, alpha=-2.0)
         d2.add_(_sq_norms(q).unsqueeze(1))
-        if exclude_self:
-            ar = torch.arange(q.shape[0], device=q.device)
-            d2[ar, ar + start] = float("inf")
+        if exclude_self:  # ``at``: the rows' own indices
+            d2[torch.arange(q.shape[0], device=q.device), at] = float("inf")
         v, idx = torch.topk(d2, k, dim=1, largest=False, sorted=False)
         del d2
-        idx, dist = _finish(q, X, v, idx, tol)
-        out_idx.append(idx)
-        out_dist.append(dist)
-    return torch.cat(out_idx), torch.cat(out_dist)
+        return _finish(q, X, v, idx, tol)
+
+    return batched(chunk, Q, torch.arange(Q.shape[0], device=Q.device), batch_size=rows)
 
 
 def _exact_self_knn_blocked(

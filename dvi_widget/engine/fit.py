@@ -59,7 +59,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .._checks import check_finite
 from .._tensor import DeviceLike, resolve_device, to_numpy, to_tensor
+from ..view.visualization import square_extent
 from . import losses
 from .layout import temporal_mobility
 from .model import VisModel
@@ -90,28 +92,8 @@ class StaleFitError(ValueError):
     """The run was re-recorded (or lost epochs) after the fit saved in it was made."""
 
 
-# ------------------------------------------------------------------------------ helpers
-def _finite(name: str, arr: np.ndarray) -> None:
-    if not np.isfinite(arr).all():
-        bad = int((~np.isfinite(arr)).any(axis=tuple(range(1, arr.ndim))).sum())
-        raise ValueError(f"{name} contains NaN or Inf values in {bad} row(s); check the recorded "
-                         "run (a diverged model?) before fitting.")
-
-
-def robust_square_extent(
-    coords: np.ndarray, quantile: float = 0.001, margin: float = 0.1
-) -> np.ndarray:
-    """One square frame ``(x0, x1, y0, y1)`` around all points of all epochs.
-
-    Per axis the ``[quantile, 1 - quantile]`` range (so a few far outliers do not shrink the
-    picture), made square around its centre and padded by ``margin`` of its side.
-    """
-    pts = np.asarray(coords, dtype=np.float64).reshape(-1, 2)
-    pts = pts[np.isfinite(pts).all(axis=1)]
-    lo, hi = np.quantile(pts, [quantile, 1 - quantile], axis=0)
-    center = (lo + hi) / 2
-    half = max(float((hi - lo).max()) / 2, 1e-6) * (1 + margin)
-    return np.array([center[0] - half, center[0] + half, center[1] - half, center[1] + half])
+#: the fix named when a run holds NaN or Inf
+_FIX_RUN = "check the recorded run (a diverged model?) before fitting"
 
 
 @dataclass
@@ -284,37 +266,73 @@ class DVI:
         return hashlib.sha1(text.encode()).hexdigest()[:16]
 
     def _validate_params(self) -> None:
-        def check(name: str, ok: bool, what: str) -> None:
-            if not ok:
-                raise ValueError(f"{name} must be {what}, got {getattr(self, name)!r}")
+        """Check every parameter before any work; errors name it, say what it must be and,
+        for ``grid_size``, what it would cost."""
 
-        check("n_neighbors", isinstance(self.n_neighbors, int) and self.n_neighbors >= 2,
-              "an int >= 2")
-        check("boundary_ratio", 0 <= self.boundary_ratio <= 10, "in [0, 10]")
-        check("boundary_edge_weight", 0 <= self.boundary_edge_weight <= 1, "in [0, 1]")
-        check("delta", 0 <= self.delta < 1, "in [0, 1)")
-        check("lambdas", len(tuple(self.lambdas)) == 3 and all(v >= 0 for v in self.lambdas),
-              "three non-negative weights")
-        check("beta", self.beta >= 0, ">= 0")
-        check("prediction_weight", self.prediction_weight >= 0, ">= 0")
-        check("separation", 0 <= self.separation <= 1, "in [0, 1]")
-        check("min_dist", 0 <= self.min_dist < 3 * self.spread, "in [0, 3*spread)")
-        check("negative_sample_rate",
-              isinstance(self.negative_sample_rate, int) and self.negative_sample_rate >= 1,
-              "an int >= 1")
+        def fail(name: str, what: str) -> None:
+            raise ValueError(f"{name} must be {what}, got {getattr(self, name)!r}")
+
+        def is_int(v: object) -> bool:
+            return isinstance(v, int | np.integer) and not isinstance(v, bool)
+
+        def is_real(v: object) -> bool:
+            return (isinstance(v, int | float | np.integer | np.floating)
+                    and not isinstance(v, bool) and bool(np.isfinite(v)))
+
+        def integer(name: str, lo: int) -> None:
+            v = getattr(self, name)
+            if not (is_int(v) and v >= lo):
+                fail(name, f"an int >= {lo}")
+
+        def real(name: str, lo: float, hi: float = np.inf, lo_open: bool = False,
+                 hi_open: bool = False) -> None:
+            v = getattr(self, name)
+            inside = is_real(v) and (v > lo if lo_open else v >= lo) and (
+                v < hi if hi_open else v <= hi)
+            if not inside:
+                what = (f"{'>' if lo_open else '>='} {lo}" if hi == np.inf else
+                        f"in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}")
+                fail(name, f"a finite number {what}")
+
+        integer("n_neighbors", 2)
+        real("boundary_ratio", 0, 10)
+        real("boundary_edge_weight", 0, 1)
+        real("delta", 0, 1, hi_open=True)
+        try:
+            lambdas = tuple(self.lambdas)
+        except TypeError:
+            lambdas = ()
+        if len(lambdas) != 3 or not all(is_real(v) and v >= 0 for v in lambdas):
+            fail("lambdas", "three finite non-negative weights (λ1, λ2, λ3)")
+        real("beta", 0)
+        real("prediction_weight", 0)
+        real("separation", 0, 1)
+        real("spread", 0, lo_open=True)  # before min_dist, whose range depends on it
+        real("min_dist", 0, 3 * self.spread, hi_open=True)
+        integer("negative_sample_rate", 1)
         for name in ("batch_size", "max_steps", "warm_max_steps", "check_every", "patience",
                      "boundary_steps", "grid_size"):
-            check(name, isinstance(getattr(self, name), int) and getattr(self, name) >= 1,
-                  "a positive int")
+            integer(name, 1)
         for name in ("layout_iters", "warm_layout_iters"):
-            check(name, isinstance(getattr(self, name), int) and getattr(self, name) >= 0,
-                  "an int >= 0")
-        check("learning_rate", self.learning_rate > 0, "> 0")
-        check("tol", self.tol >= 0, ">= 0")
-        check("knn_method", self.knn_method in ("auto", "exact", "nndescent"),
-              'one of "auto", "exact", "nndescent"')
-        check("extent_quantile", 0 <= self.extent_quantile < 0.5, "in [0, 0.5)")
-        check("extent_margin", self.extent_margin >= 0, ">= 0")
+            integer(name, 0)
+        # the landscape keeps RGBA (4 bytes), class (2) and confidence (4) per cell per epoch
+        max_grid, cell_bytes = 2048, 10
+        if self.grid_size > max_grid:
+            gib = self.grid_size**2 * cell_bytes / 2**30
+            fail("grid_size", f"at most {max_grid} (default 256): {self.grid_size}² cells "
+                              f"would take {gib:,.1f} GiB per epoch ({cell_bytes} bytes a cell)")
+        hidden = self.hidden
+        if not (hidden is None or (type(hidden) is int and hidden >= 1) or (
+                isinstance(hidden, Sequence) and len(hidden) > 0
+                and all(is_int(v) and v >= 1 for v in hidden))):
+            fail("hidden", "None, an int >= 1 or a non-empty sequence of ints >= 1")
+        real("learning_rate", 0, lo_open=True)
+        real("tol", 0)
+        if self.knn_method not in ("auto", "exact", "nndescent"):
+            fail("knn_method", 'one of "auto", "exact", "nndescent"')
+        real("extent_quantile", 0, 0.5, hi_open=True)
+        real("extent_margin", 0)
+        integer("random_state", 0)
 
     # -------------------------------------------------------------------- fit
     def fit(
@@ -436,9 +454,9 @@ class DVI:
         t_start = time.perf_counter()
 
         X_np = np.array(run.representations(epoch, "train"), dtype=np.float32)
-        _finite(f"run.representations({epoch}, 'train')", X_np)
+        check_finite(X_np, f"run.representations({epoch}, 'train')", _FIX_RUN)
         logits_np = np.array(run.logits(epoch, "train"), dtype=np.float32)
-        _finite(f"run.logits({epoch}, 'train')", logits_np)
+        check_finite(logits_np, f"run.logits({epoch}, 'train')", _FIX_RUN)
         n_train, h = X_np.shape
         head = run.head(epoch, device=dev)
 
@@ -540,7 +558,7 @@ class DVI:
         B_2d = Y_np[n_train:]
         if int(run.n_test):
             test = np.asarray(run.representations(epoch, "test"), dtype=np.float32)
-            _finite(f"run.representations({epoch}, 'test')", test)
+            check_finite(test, f"run.representations({epoch}, 'test')", _FIX_RUN)
             test_pred = np.asarray(run.logits(epoch, "test")).argmax(axis=1)
             coords = np.concatenate([coords, self._place(
                 test, test_pred, X_np, pred_np, B_np, pairs, Y, seed=self.random_state)])
@@ -668,7 +686,7 @@ class DVI:
         reps = np.array(run.representations(epoch, "train"), dtype=np.float32)
         if int(run.n_test):
             test = np.asarray(run.representations(epoch, "test"), dtype=np.float32)
-            _finite(f"run.representations({epoch}, 'test')", test)
+            check_finite(test, f"run.representations({epoch}, 'test')", _FIX_RUN)
             reps = np.concatenate([reps, test])
         return reps
 
@@ -736,7 +754,7 @@ class DVI:
         self._knn = {e: fitted[e].arrays["knn"] for e in epochs}
         self.epoch_info_ = infos
         self.n_steps_ = {e: infos[e]["steps"] for e in epochs}
-        extent = robust_square_extent(self.coords_, self.extent_quantile, self.extent_margin)
+        extent = square_extent(self.coords_, self.extent_margin, self.extent_quantile)
         frame = {"extent": extent.tolist(), "epochs": list(epochs), "grid_size": self.grid_size,
                  "delta": self.delta, "params_hash": self.params_hash_,
                  "epoch_hashes": {str(e): infos[e]["params_hash"] for e in epochs}}
@@ -956,7 +974,7 @@ class DVI:
             raise ValueError("project() got inputs but the run has no feature model for epoch "
                              f"{epoch} (record it with the model, or pass representations)")
         x = to_tensor(data, torch.device("cpu"))
-        _finite("inputs", x.numpy())
+        check_finite(x.numpy(), "inputs", _FIX_RUN)
         with torch.no_grad():
             reps = torch.cat([feature_model(x[i : i + 1024].to(self.device_)).reshape(
                 min(1024, len(x) - i), -1) for i in range(0, len(x), 1024)])
@@ -987,7 +1005,7 @@ class DVI:
         if len(a) == 0:
             raise ValueError(f"{name} is empty (0 rows)")
         a = np.array(a, dtype=np.float32)  # a writable copy (memmaps are read-only)
-        _finite(name, a)
+        check_finite(a, name)
         return a
 
     # -------------------------------------------------------------------- results
@@ -1022,7 +1040,8 @@ class DVI:
 
         Per sample, the Pearson correlation over consecutive epoch pairs between its
         k-neighbourhood overlap (Eq. 11; a test sample's neighbours searched among train ∪ test)
-        and its 2-D move; then the mean over samples (:func:`dvi_widget.engine.metrics.temporal_pv`).
+        and its 2-D move; then the mean over samples
+        (:func:`dvi_widget.engine.metrics.temporal_pv`).
         ``k`` defaults to ``n_neighbors``. Returns ``{"train": r, "test": r}`` (NaN with fewer
         than 3 epochs or no test split).
         """
@@ -1054,6 +1073,7 @@ class DVI:
     def visualization(self) -> Any:  # noqa: ANN401 - dvi_widget.visualization.Visualization
         """Everything the widget shows, for all fitted epochs, as a :class:`Visualization`."""
         from ..view.visualization import Visualization, default_palette
+        from .inspect import visualization_extras
 
         self._check_fitted()
         run = self.run_
@@ -1082,8 +1102,53 @@ class DVI:
             class_names=list(run.class_names), palette=default_palette(int(run.n_classes)),
             boundary=boundary, metadata=metadata if isinstance(metadata, pd.DataFrame) else None,
             metrics=metrics, landscape_classes=self.landscape_classes_,
-            landscape_confidence=self.landscape_confidence_,
+            landscape_confidence=self.landscape_confidence_, **visualization_extras(self),
         )
+
+    def events(self, **thresholds: Any) -> pd.DataFrame:  # noqa: ANN401 - see find_events
+        """Per-sample, per-epoch training events (prediction flips, confidence jumps, far
+        moves, changed neighbourhoods, boundary crossings) with their sizes; thresholds
+        ``confidence_jump``, ``move``, ``neighborhood_change``, ``kinds``: see
+        :func:`dvi_widget.engine.events.find_events`."""
+        from .events import dvi_events
+
+        return dvi_events(self, **thresholds)
+
+    # -------------------------------------------------------------------- explanations
+    # Thin doors into dvi_widget.explain (imported lazily: Captum and Kornia load on first use).
+    def explainer(self) -> Any:  # noqa: ANN401 - dvi_widget.explain.Explainer
+        """Grad-CAM, what-if/adversarial paths, robustness curves and local surrogates on this
+        fit's landscapes: a cached :class:`dvi_widget.explain.Explainer`, projector ``self``."""
+        from ..explain import Explainer
+
+        self._check_fitted()
+        ex = getattr(self, "_explainer", None)
+        if ex is None or ex.run is not self.run_ or ex.device != self.device_:
+            ex = self._explainer = Explainer(self.run_, projector=self, device=self.device_)
+        return ex
+
+    def what_if(self, index_or_input: Any, epoch: int, kind: str = "rotate",  # noqa: ANN401
+                strengths: Sequence[float] | None = None, **options: Any) -> pd.DataFrame:  # noqa: ANN401
+        """A perturbation path of one sample on epoch ``epoch``'s landscape: DataFrame (strength,
+        x, y, prediction, confidence, ...), ``attrs["first_flip"]``; see ``Explainer.what_if``."""
+        return self.explainer().what_if(index_or_input, epoch, kind, strengths, **options)
+
+    def adversarial(self, index_or_input: Any, epoch: int, target: int | str | None = None,  # noqa: ANN401
+                    **options: Any) -> pd.DataFrame:  # noqa: ANN401
+        """An FGSM/PGD path toward class ``target`` on the landscape; see
+        ``Explainer.adversarial``."""
+        return self.explainer().adversarial(index_or_input, epoch, target, **options)
+
+    def robustness(self, indices_or_class: Any, epoch: int, kind: str = "rotate",  # noqa: ANN401
+                   strengths: Sequence[float] | None = None, **options: Any) -> pd.DataFrame:  # noqa: ANN401
+        """Mean softmax per class and share flipped against strength, for a selection or a class;
+        see ``Explainer.robustness``."""
+        return self.explainer().robustness(indices_or_class, epoch, kind, strengths, **options)
+
+    def surrogate(self, index_or_input: Any, epoch: int, **options: Any) -> Any:  # noqa: ANN401
+        """DeepVID's local linear student around one sample (weights images, fidelity,
+        neighbours on the landscape); see ``Explainer.surrogate``."""
+        return self.explainer().surrogate(index_or_input, epoch, **options)
 
 
 _PARAM_NAMES = tuple(

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from .._tensor import DeviceLike, resolve_device, to_numpy
+from .._tensor import DeviceLike, batched, resolve_device, to_numpy
 
 #: the most a class colour is washed toward white at the lowest confidence (1/C)
 MAX_WASH = 0.75
@@ -105,18 +105,17 @@ def render_landscape(
         raise ValueError(f"extent must be finite (x0, x1, y0, y1) with x0<x1, y0<y1, got {extent}")
     dev = resolve_device(device)
     points = grid_points(extent, int(size))
-    classes, confidence, gaps = [], [], []
-    for start in range(0, len(points), batch_size):
-        logits = head(decoder(points[start : start + batch_size].to(dev)))
-        probs = torch.softmax(logits.float(), dim=1)
-        conf, cls = probs.max(dim=1)
-        classes.append(cls)
-        confidence.append(conf)
-        gaps.append(boundary_gap(logits))
-    n_classes = int(logits.shape[1])
-    cls_np = to_numpy(torch.cat(classes)).reshape(size, size).astype(np.int16)
-    conf_np = to_numpy(torch.cat(confidence)).reshape(size, size).astype(np.float32)
-    gap_np = to_numpy(torch.cat(gaps)).reshape(size, size)
+
+    def classify(cells: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        logits = head(decoder(cells))
+        conf, cls = torch.softmax(logits.float(), dim=1).max(dim=1)
+        return cls, conf, boundary_gap(logits)
+
+    classes, confidence, gaps = batched(classify, points, batch_size=batch_size, device=dev)
+    n_classes = int(head(decoder(points[:1].to(dev))).shape[1])
+    cls_np = to_numpy(classes).reshape(size, size).astype(np.int16)
+    conf_np = to_numpy(confidence).reshape(size, size).astype(np.float32)
+    gap_np = to_numpy(gaps).reshape(size, size)
     if palette is None:
         from ..view.visualization import default_palette
 

@@ -16,8 +16,9 @@ property (Eq. 4) asks for.
 
 Test samples and new samples (:meth:`dvi_widget.DVI.transform`) are placed by
 :func:`place_points`, UMAP's ``transform``: attraction to their k nearest training samples and
-boundary points (fuzzy memberships built like the complex's, :func:`dvi_widget.engine.complex.query_memberships`)
-and repulsion from the layout, with the layout held fixed.
+boundary points (fuzzy memberships built like the complex's,
+:func:`dvi_widget.engine.complex.query_memberships`) and repulsion from the layout, with the
+layout held fixed.
 
 Hand-written because umap-learn's optimiser is numba code on the CPU (its first call compiles
 for 30–40 s) and cannot run on the training device.
@@ -151,10 +152,10 @@ def place_points(
     quarter of its fit's) apply the expected attraction of every edge (its membership, the
     chance umap-learn samples it) and the repulsion of ``negative_sample_rate`` negatives per
     expected edge, drawn as ``NEGATIVES_PER_RATE * negative_sample_rate`` layout points and
-    weighted to the point's expected count. The negatives of an iteration are one random set of layout
-    points shared by all new points and drawn from ``seed``: each point's result depends only on
-    its own neighbours, not on which other points are placed with it, and the same point is
-    placed at the same position whenever its neighbours did not move.
+    weighted to the point's expected count. The negatives of an iteration are one random set
+    of layout points shared by all new points and drawn from ``seed``: each point's result
+    depends only on its own neighbours, not on which other points are placed with it, and the
+    same point is placed at the same position whenever its neighbours did not move.
 
     Returns the (m, 2) positions.
     """

@@ -14,20 +14,15 @@ import pandas as pd
 import torch
 from scipy.spatial import cKDTree
 
-from .._tensor import DeviceLike, to_numpy
+from .._checks import as_array
+from .._tensor import ArrayLike, DeviceLike
 from .complex import knn
 
-ArrayLike = np.ndarray | torch.Tensor
 DEFAULT_KS: tuple[int, ...] = (10, 15, 20)
 
 
 def _as_array(name: str, a: ArrayLike, ndim: int = 2) -> np.ndarray:
-    arr = np.asarray(to_numpy(a))
-    if arr.ndim != ndim:
-        raise ValueError(f"{name} must be {ndim}-D, got shape {arr.shape}.")
-    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or Inf values.")
-    return arr
+    return as_array(a, name, ndim=ndim, finite=True)
 
 
 def _check_rows(**arrays: np.ndarray) -> None:
@@ -135,7 +130,7 @@ def ppr(pred: ArrayLike, pred_reconstructed: ArrayLike) -> float:
 
     Each argument is either predicted labels (N,) or logits/probabilities (N, C) (argmax taken).
     """
-    a, b = np.asarray(to_numpy(pred)), np.asarray(to_numpy(pred_reconstructed))
+    a, b = as_array(pred, "pred"), as_array(pred_reconstructed, "pred_reconstructed")
     a = a.argmax(axis=1) if a.ndim == 2 else a
     b = b.argmax(axis=1) if b.ndim == 2 else b
     if a.ndim != 1 or a.shape != b.shape:

@@ -44,10 +44,12 @@ def png_data_url(rgba: np.ndarray) -> str:
 
 
 def build_figure(vis: Any, pos: int, *, point_size: float = 4.0,  # noqa: ANN401
-                 show: str = "both") -> go.Figure:
+                 show: str = "both", landscape_opacity: float = 0.45) -> go.Figure:
     """A plotly figure of one epoch: the landscape as a layout image, one Scattergl per class.
 
-    Misclassified samples get a dark outline; test samples are drawn half transparent.
+    As in the widget, the landscape is shown at ``landscape_opacity`` (washed toward the white
+    page) so that the marks, in the same palette, stay readable; every mark has a thin dark
+    outline, misclassified ones a thick one.
     """
     import plotly.graph_objects as go
 
@@ -71,14 +73,14 @@ def build_figure(vis: Any, pos: int, *, point_size: float = 4.0,  # noqa: ANN401
             marker={
                 "size": point_size, "color": f"rgb({r},{g},{b})",
                 "opacity": 0.85,
-                "line": {"width": np.where(wrong, 1.5, 0.0), "color": "black"},
+                "line": {"width": np.where(wrong, 1.5, 0.5), "color": "#222"},
             },
         ))
     land = vis.landscape[pos]
     if land.shape[0] > 1 or land.shape[1] > 1:
         fig.add_layout_image(
             source=png_data_url(land), xref="x", yref="y", x=x0, y=y1, sizex=x1 - x0,
-            sizey=y1 - y0, sizing="stretch", layer="below", opacity=1.0,
+            sizey=y1 - y0, sizing="stretch", layer="below", opacity=float(landscape_opacity),
         )
     fig.update_layout(
         title=f"epoch {int(vis.epochs[pos])}", template="plotly_white",
@@ -99,13 +101,18 @@ _PAGE = """<!doctype html>
 // A kernel-less model: the same render() as in Jupyter runs against this object.
 const b64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
 const raw = JSON.parse(document.getElementById('dvi-state').textContent);
-const state = {{}};
-for (const [k, v] of Object.entries(raw)) {{
-  if (v && typeof v === 'object' && 'b64' in v) {{
-    const bytes = b64(v.b64);
-    state[k] = {{ view: new DataView(bytes.buffer), dtype: v.dtype, shape: v.shape }};
-  }} else state[k] = v;
-}}
+// binary buffers (at any depth, e.g. inside the columns list) travel as {{b64, dtype, shape}}
+const revive = (v) => {{
+  if (Array.isArray(v)) return v.map(revive);
+  if (v && typeof v === 'object') {{
+    if ('b64' in v) {{
+      return {{ view: new DataView(b64(v.b64).buffer), dtype: v.dtype, shape: v.shape }};
+    }}
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, revive(x)]));
+  }}
+  return v;
+}};
+const state = revive(raw);
 const listeners = new Map();
 const model = {{
   get: (k) => state[k],
@@ -136,15 +143,16 @@ window.dviCleanup = render({{ model, el: document.getElementById('dvi-root') }})
 """
 
 
-def _jsonable_state(state: dict) -> dict:
-    out = {}
-    for k, v in state.items():
-        if isinstance(v, dict) and "view" in v and "dtype" in v:
-            out[k] = {"b64": base64.b64encode(bytes(v["view"])).decode("ascii"),
-                      "dtype": v["dtype"], "shape": v["shape"]}
-        else:
-            out[k] = v
-    return out
+def _jsonable(value: Any) -> Any:  # noqa: ANN401
+    """Serialized buffers ``{view, dtype, shape}``, at any depth, as ``{b64, dtype, shape}``."""
+    if isinstance(value, dict):
+        if "view" in value and "dtype" in value:
+            return {"b64": base64.b64encode(bytes(value["view"])).decode("ascii"),
+                    "dtype": value["dtype"], "shape": value["shape"]}
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
 
 
 def write_html(path: str | Path, state: dict, bundle: str, title: str = "dvi_widget") -> Path:
@@ -153,7 +161,7 @@ def write_html(path: str | Path, state: dict, bundle: str, title: str = "dvi_wid
     Binary buffers travel base64 encoded; the bundle is base64 too and imported from a Blob URL, so
     no byte of it can end the surrounding ``<script>`` element and nothing is fetched from a CDN.
     """
-    payload = json.dumps(_jsonable_state(state)).replace("</", "<\\/")
+    payload = json.dumps(_jsonable(state)).replace("</", "<\\/")
     page = _PAGE.format(
         title=title.replace("<", "&lt;"),
         state=payload,

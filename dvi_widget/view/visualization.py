@@ -20,57 +20,82 @@ field            dtype, shape             meaning
 ``boundary``     float32, (T, B, 2)|None  synthetic boundary samples in 2-D
 ``metadata``     DataFrame|None, N rows   user columns (noisy, true label, ...)
 ``metrics``      DataFrame|None           per-epoch quality metrics
+``scalars``      DataFrame|None, T rows   per-epoch training curves (index: epoch): loss and
+                                          accuracy per split, user scalars
+``images``       uint8 (N, H, W[, C])|None  the samples' images, indexed lazily (``images[idx]``
+                                          for an index array); never sent whole
+``inspector``    :class:`Inspector`|None  live queries to the fitted model (not saved)
 ===============  =======================  ===================================================
+
+Without an inspector (a Visualization built from arrays, or read back from disk) the view answers
+"what is here?" from the landscape's per-cell class and confidence (``landscape_classes``,
+``landscape_confidence``); see :func:`landscape_cells`.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import warnings
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
 
-# Tableau-10 followed by further distinct hues: the palette is indexed by class id and stable
-# across epochs, so a class keeps its colour even when no sample or cell predicts it.
-_BASE_PALETTE = np.array(
-    [
-        [31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189],
-        [140, 86, 75], [227, 119, 194], [127, 127, 127], [188, 189, 34], [23, 190, 207],
-        [57, 59, 121], [173, 73, 74], [99, 121, 57], [140, 109, 49], [123, 65, 115],
-        [82, 84, 163], [214, 97, 107], [181, 207, 107], [231, 186, 82], [206, 109, 189],
-    ],
-    dtype=np.uint8,
-)
+from .._columns import decode_frame, encode_frame
+from .._io import staged_folder, write_json, write_npy, write_npz
+
+#: the lightest a class colour may be (CIELAB L*): the landscape washes colours toward white as
+#: confidence falls and the plot background is white, so lighter colours would vanish there
+MAX_LIGHTNESS = 80.0
+
+
+@functools.cache
+def _distinct_colours() -> np.ndarray:
+    """colorcet's ``glasbey_category10`` (Glasbey et al. 2007: each colour chosen as far as
+    possible from all before it, starting from Tableau-10), minus its colours lighter than
+    :data:`MAX_LIGHTNESS` after the first ten: 215 colours, uint8 (K, 3)."""
+    import colorcet
+
+    rgb = np.asarray(colorcet.glasbey_category10, dtype=np.float64)
+    keep = np.arange(len(rgb)) < 10
+    keep |= _lightness(rgb) <= MAX_LIGHTNESS
+    return np.round(rgb[keep] * 255).astype(np.uint8)
+
+
+def _lightness(rgb: np.ndarray) -> np.ndarray:
+    """CIELAB L* (0 black .. 100 white) of sRGB colours in [0, 1] (D65)."""
+    linear = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    y = linear @ np.array([0.2126, 0.7152, 0.0722])
+    f = np.where(y > (6 / 29) ** 3, np.cbrt(y), y / (3 * (6 / 29) ** 2) + 4 / 29)
+    return 116 * f - 16
 
 
 def default_palette(n_classes: int) -> np.ndarray:
-    """A fixed ``(n_classes, 3)`` uint8 palette indexed by class id (never white).
+    """A fixed ``(n_classes, 3)`` uint8 palette indexed by class id.
 
-    The first 20 colours are hand-picked; beyond that hues are spread evenly on a colour wheel.
+    The first ten colours are Tableau-10 (matplotlib's default cycle); the next ones come from
+    colorcet's Glasbey palette, each as far as possible from all before it, none lighter than
+    CIELAB L* 80 (never white). Measured in CIELAB (ΔE*ab, CIE76): no two of the first 20
+    colours are closer than 27, no two of the first 60 closer than 13.5 (tests pin both).
+    Beyond the 215 distinct colours they repeat (class c gets colour c mod 215) with a warning:
+    then colour by a coarser grouping, or pass your own ``palette``.
     """
-    if n_classes <= len(_BASE_PALETTE):
-        return _BASE_PALETTE[:n_classes].copy()
-    extra = n_classes - len(_BASE_PALETTE)
-    hues = np.arange(extra) / extra
-    # HSV -> RGB with s=0.65, v=0.8 (vectorised); never white, so the boundary stays readable.
-    s, v = 0.65, 0.8
-    i = np.floor(hues * 6).astype(int) % 6
-    f = hues * 6 - np.floor(hues * 6)
-    p, q, t = v * (1 - s), v * (1 - f * s), v * (1 - (1 - f) * s)
-    table = np.stack(
-        [
-            np.choose(i, [np.full_like(f, v), q, np.full_like(f, p), np.full_like(f, p), t,
-                          np.full_like(f, v)]),
-            np.choose(i, [t, np.full_like(f, v), np.full_like(f, v), q, np.full_like(f, p),
-                          np.full_like(f, p)]),
-            np.choose(i, [np.full_like(f, p), np.full_like(f, p), t, np.full_like(f, v),
-                          np.full_like(f, v), q]),
-        ],
-        axis=1,
-    )
-    return np.concatenate([_BASE_PALETTE, (table * 255).astype(np.uint8)])
+    n = int(n_classes)
+    if n < 0:
+        raise ValueError(f"n_classes must be >= 0, got {n_classes!r}")
+    base = _distinct_colours()
+    if n > len(base):
+        warnings.warn(
+            f"{n} classes but only {len(base)} distinguishable colours: colours repeat (class "
+            f"c gets the colour of class c mod {len(base)}). Pass palette= to "
+            "Visualization.from_arrays, or group classes, to tell them apart.",
+            stacklevel=2,
+        )
+    return base[np.arange(n) % len(base)].copy()
 
 
 def _array(name: str, value: object, dtype: type, ndim: int) -> np.ndarray:
@@ -110,6 +135,9 @@ class Visualization:
     metrics: pd.DataFrame | None = None
     landscape_classes: np.ndarray | None = field(default=None, repr=False)
     landscape_confidence: np.ndarray | None = field(default=None, repr=False)
+    scalars: pd.DataFrame | None = None
+    images: Any = field(default=None, repr=False, compare=False)
+    inspector: Inspector | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:  # noqa: C901 - one check per field, in order
         set_ = object.__setattr__
@@ -187,6 +215,7 @@ class Visualization:
             if lf.shape != land.shape[:3]:
                 raise ValueError(f"landscape_confidence must be {land.shape[:3]}, got {lf.shape}")
             set_(self, "landscape_confidence", lf.astype(np.float32))
+        _check_interrogation_fields(self, set_)
 
     # ------------------------------------------------------------------ convenience
     @property
@@ -226,12 +255,19 @@ class Visualization:
         boundary: np.ndarray | None = None,
         metadata: pd.DataFrame | None = None,
         metrics: pd.DataFrame | None = None,
+        landscape_classes: np.ndarray | None = None,
+        landscape_confidence: np.ndarray | None = None,
+        scalars: pd.DataFrame | None = None,
+        images: Any = None,  # noqa: ANN401 - an array or a lazily indexed image array
+        inspector: Inspector | None = None,
     ) -> Visualization:
         """Build a Visualization from plain arrays, filling sensible defaults.
 
         ``coords`` may be (N, 2) for a single epoch. Missing ``predictions`` default to the labels,
         ``confidence`` to 1, ``extent`` to a square around all coordinates, ``landscape`` to a
         transparent 1x1 image per epoch, ``split`` to "train", class names to ``"0".."C-1"``.
+        ``images`` may be raw inputs of any image layout ((N, H, W), (N, C, H, W), (N, H, W, C),
+        float or integer): they are shown through :class:`dvi_widget.data.images.ImageArray`.
         """
         coords = np.asarray(coords, dtype=np.float32)
         if coords.ndim == 2:
@@ -272,49 +308,236 @@ class Visualization:
             epochs=epochs, coords=coords, extent=extent, landscape=landscape, labels=labels,
             predictions=predictions, confidence=confidence, split=split,
             class_names=list(class_names), palette=palette, boundary=boundary,
-            metadata=metadata, metrics=metrics,
+            metadata=metadata, metrics=metrics, landscape_classes=landscape_classes,
+            landscape_confidence=landscape_confidence, scalars=scalars,
+            images=_as_images(images), inspector=inspector,
         )
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> Path:
-        """Write to a folder (``arrays.npz`` + ``meta.json`` + optional parquet-free CSVs)."""
+        """Write to a folder, atomically: arrays in ``arrays.npz``, the tables (``metadata``,
+        ``metrics``) as columns in ``metadata.npz`` / ``metrics.npz``, the rest in ``meta.json``.
+
+        Nothing is pickled, so :meth:`load` never runs code from the folder. The folder is
+        written beside ``path`` and moved into place when complete; an existing saved
+        Visualization there is replaced, any other non-empty folder is refused.
+        """
         path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        arrays = {
-            k: getattr(self, k)
-            for k in ("epochs", "coords", "extent", "landscape", "labels", "predictions",
-                      "confidence", "palette", "boundary", "landscape_classes",
-                      "landscape_confidence")
-            if getattr(self, k) is not None
-        }
+        if path.exists() and not (path.is_dir() and (
+                not any(path.iterdir()) or (path / _META).is_file())):
+            raise FileExistsError(
+                f"{path} exists and is not a saved Visualization; refusing to replace it. "
+                "Choose a new or empty folder."
+            )
+        arrays = {k: getattr(self, k) for k in _SAVED_ARRAYS if getattr(self, k) is not None}
         arrays["split"] = self.split.astype(str)
-        np.savez(path / "arrays.npz", **arrays)
-        (path / "meta.json").write_text(json.dumps({"class_names": self.class_names,
-                                                    "format": 1}))
-        if self.metadata is not None:
-            self.metadata.to_pickle(path / "metadata.pkl")
-        if self.metrics is not None:
-            self.metrics.to_pickle(path / "metrics.pkl")
+        meta: dict[str, object] = {"format": SAVE_FORMAT, "class_names": self.class_names}
+        with staged_folder(path) as tmp:
+            write_npz(tmp / "arrays.npz", **arrays)
+            for name in _SAVED_TABLES:
+                table = getattr(self, name)
+                if table is not None:
+                    meta[name], columns = encode_frame(table)
+                    write_npz(tmp / f"{name}.npz", **columns)
+            if self.images is not None:
+                write_npy(tmp / _IMAGES, _all_images(self.images))
+                meta["images"] = _IMAGES
+            write_json(tmp / _META, meta)
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> Visualization:
-        """Read a folder written by :meth:`save`."""
+        """Read a folder written by :meth:`save` (``np.load(allow_pickle=False)``, no code runs).
+
+        A folder in the first format (tables as ``.pkl`` pickles) is refused with a
+        message: a pickle can run code on load, so it is never opened.
+        """
         path = Path(path)
         if not (path / "arrays.npz").exists():
             raise FileNotFoundError(f"no saved Visualization at {path} (arrays.npz missing)")
-        with np.load(path / "arrays.npz", allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-        meta = json.loads((path / "meta.json").read_text())
-        md = pd.read_pickle(path / "metadata.pkl") if (path / "metadata.pkl").exists() else None
-        mt = pd.read_pickle(path / "metrics.pkl") if (path / "metrics.pkl").exists() else None
-        return cls(class_names=meta["class_names"], metadata=md, metrics=mt, **arrays)
+        try:
+            meta = json.loads((path / _META).read_text())
+        except (OSError, ValueError) as err:
+            raise ValueError(f"{path / _META} is missing or damaged ({err}); save the "
+                             "Visualization again") from None
+        if meta.get("format") != SAVE_FORMAT:
+            pickles = sorted(p.name for p in path.glob("*.pkl"))
+            raise ValueError(
+                f"{path} was saved in format {meta.get('format')!r} by an older dvi_widget"
+                + (f" and keeps its tables as pickles ({', '.join(pickles)}), which are not "
+                   "read because loading a pickle can run code" if pickles else "")
+                + f"; this version reads format {SAVE_FORMAT}. Save it again: "
+                "DVI.load(run).visualization().save(path)"
+            )
+        tables = {name: decode_frame(meta[name], _read_npz(path / f"{name}.npz"))
+                  for name in _SAVED_TABLES if meta.get(name) is not None}
+        images = None
+        if meta.get("images"):
+            try:
+                images = np.load(path / _IMAGES, mmap_mode="r", allow_pickle=False)
+            except (OSError, ValueError) as err:
+                raise ValueError(f"{path / _IMAGES} is missing or damaged ({err}); save the "
+                                 "Visualization again") from None
+        return cls(class_names=meta["class_names"], **tables, images=images,
+                   **_read_npz(path / "arrays.npz"))
 
 
-def square_extent(coords: np.ndarray, margin: float = 0.05) -> np.ndarray:
-    """A square ``(x0, x1, y0, y1)`` around all points of all epochs, padded by ``margin``."""
+#: version of the folder :meth:`Visualization.save` writes (1: tables pickled, never read)
+SAVE_FORMAT = 2
+_META = "meta.json"
+_SAVED_ARRAYS = ("epochs", "coords", "extent", "landscape", "labels", "predictions",
+                 "confidence", "palette", "boundary", "landscape_classes", "landscape_confidence")
+_SAVED_TABLES = ("metadata", "metrics", "scalars")
+_IMAGES = "images.npy"
+#: rows of images materialised at a time when saving
+_IMAGE_CHUNK = 8192
+
+
+def _all_images(images: Any) -> np.ndarray:  # noqa: ANN401 - an array or an ImageArray
+    """Every image as one uint8 array (read in chunks from a lazily indexed source)."""
+    n = len(images)
+    return np.concatenate([np.asarray(images[i : i + _IMAGE_CHUNK], dtype=np.uint8)
+                           for i in range(0, n, _IMAGE_CHUNK)]) if n else np.asarray(images)
+
+
+def _read_npz(file: Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(file, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise ValueError(f"{file} is missing or damaged ({err}); save the Visualization "
+                         "again") from None
+
+
+def square_extent(
+    coords: np.ndarray, margin: float = 0.05, quantile: float = 0.0
+) -> np.ndarray:
+    """A square ``(x0, x1, y0, y1)`` around the points of all epochs (the one frame function).
+
+    Per axis the ``[quantile, 1 - quantile]`` range of the finite points (``quantile=0``: min
+    to max; a small quantile keeps a few far outliers from shrinking the picture), made square
+    around its centre and padded by ``margin`` of its side.
+    """
     pts = np.asarray(coords, dtype=np.float64).reshape(-1, 2)
-    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    pts = pts[np.isfinite(pts).all(axis=1)]
+    if len(pts) == 0:
+        raise ValueError("square_extent() needs at least one finite point")
+    lo, hi = np.quantile(pts, [quantile, 1 - quantile], axis=0)
     center = (lo + hi) / 2
     half = max(float((hi - lo).max()) / 2, 1e-6) * (1 + margin)
     return np.array([center[0] - half, center[0] + half, center[1] - half, center[1] + half])
+
+
+# ---------------------------------------------------------------------- interrogating the view
+@runtime_checkable
+class Inspector(Protocol):
+    """Live questions the widget asks about a fitted run (implemented by the engine).
+
+    The view imports only this protocol; :meth:`dvi_widget.DVI.visualization` hands over an
+    implementation (:class:`dvi_widget.engine.inspect.EngineInspector`). Epochs are recorded
+    epoch numbers (as in ``Visualization.epochs``), sample indices are global (train first,
+    then test). Further capabilities (explanations, what-if paths) are further protocols that
+    the same object may implement; the view tests them with ``isinstance``.
+    """
+
+    def probabilities(self, points: np.ndarray, epoch: int) -> np.ndarray:
+        """``(n, 2)`` points of the shared frame -> ``(n, C)`` float32 class probabilities
+        ``softmax(g_t(ψ_t(points)))`` (DVI §4: the inverse projection, then the head)."""
+        ...
+
+    def neighbors(
+        self, indices: np.ndarray, epoch: int, k: int = 10
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` nearest samples in representation space at ``epoch`` (Euclidean, among all
+        N samples, each query sample excluded): ``(m, k)`` int64 indices and ``(m, k)``
+        float32 distances, ascending, for ``(m,)`` int sample ``indices``."""
+        ...
+
+    def events(self, **thresholds: float) -> pd.DataFrame:
+        """Per-sample, per-epoch training events (see :func:`dvi_widget.engine.events`):
+        one row per event with columns ``epoch, sample, kind, size, ...``."""
+        ...
+
+
+@runtime_checkable
+class Explaining(Protocol):
+    """What the view may ask about explanations, with plain arrays back (one custom message
+    each). The engine's inspector (``dvi.visualization().inspector``) implements it by
+    delegating to :class:`dvi_widget.explain.Explainer`.
+    """
+
+    def what_if_payload(self, index: int, epoch: int, kind: str = "rotate",
+                        strengths: Any = None, target: int | None = None) -> dict[str, Any]:  # noqa: ANN401
+        """A path of sample ``index`` on epoch ``epoch``'s landscape: ``kind`` a perturbation
+        family or ``"fgsm"``/``"pgd"`` (toward ``target``); see
+        ``dvi_widget.explain.Explainer.path_payload``."""
+        ...
+
+    def explain(self, request: dict[str, Any]) -> dict[str, Any]:
+        """``request["what"]`` one of ``path, gradcam, robustness, surrogate, kinds``; see
+        ``dvi_widget.explain.Explainer.payload``."""
+        ...
+
+
+def landscape_cells(
+    points: np.ndarray, extent: np.ndarray, shape: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row and column of the landscape cell under each 2-D point, and whether it is inside.
+
+    ``points`` (..., 2) in the frame ``extent = (x0, x1, y0, y1)``; ``shape = (H, W)`` of the
+    landscape, row 0 at the top (max y), column 0 at the left: cell ``(i, j)`` covers
+    ``x in [x0 + j*w, x0 + (j+1)*w)`` and ``y in (y1 - (i+1)*h, y1 - i*h]``. Points outside
+    the frame get the nearest edge cell and ``inside=False``. Returns int64 rows, int64
+    columns, bool inside, each of shape ``points.shape[:-1]``.
+    """
+    pts = np.asarray(points, dtype=np.float64)
+    x0, x1, y0, y1 = (float(v) for v in extent)
+    H, W = int(shape[0]), int(shape[1])
+    col_f = np.floor((pts[..., 0] - x0) / (x1 - x0) * W)
+    row_f = np.floor((y1 - pts[..., 1]) / (y1 - y0) * H)
+    inside = (col_f >= 0) & (col_f < W) & (row_f >= 0) & (row_f < H) & np.isfinite(pts).all(-1)
+    rows = np.clip(np.nan_to_num(row_f), 0, H - 1).astype(np.int64)
+    cols = np.clip(np.nan_to_num(col_f), 0, W - 1).astype(np.int64)
+    return rows, cols, inside
+
+
+def _as_images(images: Any) -> Any:  # noqa: ANN401 - an array or a lazily indexed image array
+    """Wrap raw input arrays as uint8 images; pass image arrays through unchanged."""
+    if images is None or (getattr(images, "dtype", None) == np.uint8
+                          and len(getattr(images, "shape", ())) in (3, 4)
+                          and (len(images.shape) == 3 or images.shape[3] in (1, 3, 4))):
+        return images
+    from ..data.images import ImageArray
+
+    return ImageArray(images)
+
+
+def _check_interrogation_fields(vis: Visualization, set_: Any) -> None:  # noqa: ANN401
+    """Validate ``scalars``, ``images`` and ``inspector`` (called by ``__post_init__``)."""
+    N = vis.n_samples
+    if vis.scalars is not None:
+        if not isinstance(vis.scalars, pd.DataFrame):
+            raise ValueError("Visualization.scalars must be a DataFrame indexed by epoch, got "
+                             f"{type(vis.scalars).__name__}")
+        bad = [c for c in vis.scalars.columns
+               if not pd.api.types.is_numeric_dtype(vis.scalars[c])]
+        if bad:
+            raise ValueError(f"Visualization.scalars columns {bad} are not numeric")
+        # one row per shown epoch, in order (epochs recorded but not fitted are left out)
+        scalars = vis.scalars.astype(np.float64).reindex(vis.epochs.tolist())
+        scalars.index.name = "epoch"
+        set_(vis, "scalars", scalars)
+    if vis.images is not None:
+        img = vis.images
+        shape = tuple(getattr(img, "shape", ()))
+        if not hasattr(img, "__getitem__") or len(shape) not in (3, 4) or shape[0] != N \
+                or (len(shape) == 4 and shape[3] not in (1, 3, 4)) \
+                or getattr(img, "dtype", None) != np.uint8:
+            raise ValueError(
+                f"Visualization.images must be uint8 (N={N}, H, W) or (N, H, W, 1|3|4) images "
+                f"indexable by sample, got shape {shape} dtype {getattr(img, 'dtype', None)}; "
+                "wrap raw inputs with dvi_widget.data.images.ImageArray(x)")
+    if vis.inspector is not None and not isinstance(vis.inspector, Inspector):
+        raise ValueError("Visualization.inspector must implement the Inspector protocol "
+                         "(probabilities, neighbors, events), got "
+                         f"{type(vis.inspector).__name__}")

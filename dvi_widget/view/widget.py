@@ -27,22 +27,40 @@ trait              type / layout                 meaning
 ``highlight_indices`` uint32 (K,) or None       others are dimmed
 ``filter_indices`` uint32 (K,) buffer or None    only these are drawn
 ``trail_indices``  uint32 (K,) buffer or None    draw these samples' paths over all epochs
+``columns``        list of dicts (see below)     metadata columns to colour, filter, search by
+``color_by``       str, two-way                  a column: "label", "prediction", "correct",
+                                                 "confidence", "changed" or a ``columns`` name
+``highlight_categories`` list[int], two-way      categories of ``color_by`` the legend
+                                                 highlights (others dimmed); reset on change
+``filter_categories`` list[int], two-way         categories of ``color_by`` drawn (empty: all)
 ``show``           "both"|"train"|"test", 2-way  which split is drawn
-``color_by``       "label"|"prediction", 2-way   point colour
 ``mark_misclassified`` bool                      misclassified: darker and larger
-``point_size``     float, two-way                point size in px
-``playing``/``speed``/``loop`` two-way           playback (speed in epochs per second)
-``transition_ms``  int                           duration of the GPU tween between epochs
+``point_size``     float in (0, 100], two-way    point size in px
+``point_opacity``  float in [0, 1], two-way      opacity of train points (test: 0.8 of it)
+``landscape_opacity`` float in [0, 1], two-way   landscape washed toward white (0 hides it)
+``playing``/``speed``/``loop`` two-way           playback (speed in epochs per second, (0, 60])
+``transition_ms``  int in [0, 10000]             points move and the landscape cross-fades
 ``mouse_mode``     "pan"|"lasso"|"box", 2-way    what a drag does (shift+drag always lassos)
-``height``         int                           canvas height in px
+``height``         int in [50, 5000]             canvas height in px
+``panels``         list[str]                     side panels shown, in order (JS registry)
+``panel_open``     bool, two-way                 side panel area expanded
 ``images``         uint8 (N, h, w[, 3]) or None  optional thumbnails shown on hover
 ================== ============================= ================================================
+
+A ``columns`` entry is ``{"name", "kind": "categorical", "codes": uint8|uint16|uint32 (N,)
+buffer, "categories": [str], "colors": ["#rrggbb"] or None}`` (``colors`` None: too many
+categories to colour, searchable only) or ``{"name", "kind": "numeric", "values": float32 (N,)
+buffer (NaN = missing), "min", "max"}``. Custom messages to the front end: ``{"type":
+"reset_view"}``, ``{"type": "zoom_to_selection"}``, and ``{"panel": name, ...}`` for a side panel;
+a panel's messages to the kernel carry ``{"panel": name, ...}`` and reach
+``Widget.panel_handlers[name](widget, content, buffers)``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import anywidget
 import numpy as np
@@ -50,7 +68,7 @@ import pandas as pd
 import traitlets as t
 
 from .serialize import array_serialization
-from .visualization import Visualization
+from .visualization import Visualization, default_palette
 
 if TYPE_CHECKING:  # pragma: no cover
     import plotly.graph_objects as go
@@ -65,6 +83,68 @@ _BUILD_HINT = (
     "`cd js && npm ci && npm run build` (from the repository root), or install the package with "
     "`pip install -e .`, which runs the same build."
 )
+
+
+#: colour-by columns the front end derives from the other traits (in this order)
+BUILT_IN_COLUMNS = ("label", "prediction", "correct", "confidence", "changed")
+#: a categorical column with more distinct values is searchable but not coloured
+MAX_COLOR_CATEGORIES = 60
+#: an integer column with at most this many distinct values is categorical (e.g. a round number)
+MAX_INTEGER_CATEGORIES = 20
+_BOOL_COLORS = ["#9a9a9a", "#d62728"]
+
+#: (low, high, low inclusive, unit) of each numeric trait; values outside are refused
+_RANGES = {
+    "point_size": (0.0, 100.0, False, "pixels"),
+    "point_opacity": (0.0, 1.0, True, ""),
+    "landscape_opacity": (0.0, 1.0, True, ""),
+    "speed": (0.0, 60.0, False, "epochs per second"),
+    "transition_ms": (0, 10_000, True, "ms"),
+    "height": (50, 5000, True, "pixels"),
+}
+
+
+def _hex(rgb: np.ndarray) -> list[str]:
+    return ["#{:02x}{:02x}{:02x}".format(*map(int, c)) for c in np.asarray(rgb)]
+
+
+def _column(name: str, values: pd.Series) -> dict:
+    """One metadata column for the front end (see the module docstring for the layout)."""
+    is_bool = pd.api.types.is_bool_dtype(values.dtype)
+    if is_bool and not values.isna().any():
+        codes = values.to_numpy(dtype=bool).astype(np.uint8)
+        return {"name": name, "kind": "categorical", "codes": codes,
+                "categories": ["False", "True"], "colors": list(_BOOL_COLORS)}
+    if pd.api.types.is_numeric_dtype(values.dtype) and not is_bool:
+        num = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        finite = num[np.isfinite(num)]
+        integral = finite.size == num.size and np.array_equal(finite, np.round(finite))
+        if not (integral and len(np.unique(finite)) <= MAX_INTEGER_CATEGORIES):
+            lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+            return {"name": name, "kind": "numeric", "values": num.astype(np.float32),
+                    "min": lo, "max": hi}
+        uniq, codes = np.unique(num.astype(np.int64), return_inverse=True)
+        categories = [str(v) for v in uniq]
+    else:
+        text = values.astype("string").fillna("")
+        uniq, codes = np.unique(text.to_numpy(dtype=str), return_inverse=True)
+        categories = [str(v) for v in uniq]
+    k = len(categories)
+    dtype = np.uint8 if k <= 256 else np.uint16 if k <= 65536 else np.uint32
+    colors = _hex(default_palette(k)) if k <= MAX_COLOR_CATEGORIES else None
+    return {"name": name, "kind": "categorical", "codes": codes.astype(dtype),
+            "categories": categories, "colors": colors}
+
+
+def _columns_to_json(value: list[dict] | None, widget: Any = None) -> list[dict]:  # noqa: ANN401
+    out = []
+    for col in value or []:
+        col = dict(col)
+        for key in ("codes", "values"):
+            if key in col:
+                col[key] = array_serialization["to_json"](col[key])
+        out.append(col)
+    return out
 
 
 def _small_int(values: np.ndarray, top: int) -> np.ndarray:
@@ -146,6 +226,16 @@ def _index_trait(**tags: Any) -> IndexArray:  # noqa: ANN401
         sync=True, **array_serialization, **tags)
 
 
+def _in_range(name: str, value: float) -> float:
+    lo, hi, closed, unit = _RANGES[name]
+    ok = (lo <= value if closed else lo < value) and value <= hi
+    if not ok:  # also refuses NaN
+        interval = f"{'[' if closed else '('}{lo}, {hi}]"
+        raise ValueError(f"Widget.{name} must be in {interval}{' ' + unit if unit else ''}, "
+                         f"got {value}")
+    return value
+
+
 class Widget(anywidget.AnyWidget):
     """Interactive view of a :class:`Visualization`: landscape, samples, playback, lasso.
 
@@ -156,13 +246,22 @@ class Widget(anywidget.AnyWidget):
     epoch : int, optional
         Epoch number shown first (default: the last recorded epoch).
     point_size : float, default=4
-        Point size in pixels; misclassified points are drawn 1.7x larger.
+        Point size in pixels; misclassified points are drawn 1.5x larger, test points 0.75x.
     height : int, default=520
         Canvas height in pixels.
     show : {"both", "train", "test"}, default="both"
-    color_by : {"label", "prediction"}, default="label"
+    color_by : str, default="label"
+        "label", "prediction", "correct", "confidence", "changed" (prediction changed since the
+        previous epoch) or a metadata column: categorical columns get a legend, numeric ones a
+        colour bar.
     transition_ms : int, default=400
-        Duration of the animated move between epochs (0 = jump).
+        Duration of the animated move between epochs (0 = jump); the landscape cross-fades
+        over the same time.
+    landscape_opacity : float, default=0.45
+        How strongly the landscape shows (0 hides it); lower keeps the marks, drawn in the same
+        palette, easier to read.
+    point_opacity : float, default=1
+        Opacity of the training points (test points: 0.8 of it).
     images : array, optional
         Thumbnails shown on hover: (N, h, w), (N, h, w, 1|3) or (N, 1|3, h, w), uint8 or floats
         in [0, 1]. Costs N*h*w(*3) bytes on the comm (47 MB for 60,000 28x28 images).
@@ -175,6 +274,8 @@ class Widget(anywidget.AnyWidget):
     >>> w = Widget(dvi.visualization())          # doctest: +SKIP
     >>> w                                         # doctest: +SKIP
     >>> w.selection_df()                          # after a lasso   # doctest: +SKIP
+    >>> w.color_by = "noisy"                      # a metadata column   # doctest: +SKIP
+    >>> w.filter_samples("noisy and not correct")  # doctest: +SKIP
     """
 
     coords = t.Any().tag(sync=True, **array_serialization)
@@ -193,24 +294,35 @@ class Widget(anywidget.AnyWidget):
     highlight_indices = _index_trait()
     filter_indices = _index_trait()
     trail_indices = _index_trait()
+    columns = t.List(t.Dict()).tag(sync=True, to_json=_columns_to_json)
+    color_by = t.Unicode("label").tag(sync=True)
+    highlight_categories = t.List(t.Int()).tag(sync=True)
+    filter_categories = t.List(t.Int()).tag(sync=True)
     show = t.Enum(["both", "train", "test"], default_value="both").tag(sync=True)
-    color_by = t.Enum(["label", "prediction"], default_value="label").tag(sync=True)
     mark_misclassified = t.Bool(True).tag(sync=True)
     point_size = t.Float(4.0).tag(sync=True)
+    point_opacity = t.Float(1.0).tag(sync=True)
+    landscape_opacity = t.Float(0.45).tag(sync=True)
     playing = t.Bool(False).tag(sync=True)
     speed = t.Float(2.0).tag(sync=True)
     loop = t.Bool(True).tag(sync=True)
     transition_ms = t.Int(400).tag(sync=True)
     mouse_mode = t.Enum(["pan", "lasso", "box"], default_value="pan").tag(sync=True)
     height = t.Int(520).tag(sync=True)
+    panels = t.List(t.Unicode(), default_value=["legend"]).tag(sync=True)
+    panel_open = t.Bool(True).tag(sync=True)
     images = t.Any(None, allow_none=True).tag(sync=True, **array_serialization)
+
+    #: kernel-side handlers of side-panel messages: name -> fn(widget, content, buffers)
+    panel_handlers: ClassVar[dict[str, Callable[[Widget, dict, list], None]]] = {}
 
     if BUNDLE_PATH.is_file():
         _esm = BUNDLE_PATH
 
     def __init__(self, vis: object, *, epoch: int | None = None, point_size: float = 4.0,
                  height: int = 520, show: str = "both", color_by: str = "label",
-                 transition_ms: int = 400, images: np.ndarray | None = None,
+                 transition_ms: int = 400, landscape_opacity: float = 0.45,
+                 point_opacity: float = 1.0, images: np.ndarray | None = None,
                  metadata: pd.DataFrame | None = None, **kwargs: Any) -> None:  # noqa: ANN401
         if not BUNDLE_PATH.is_file():
             raise FileNotFoundError(_BUILD_HINT.format(path=BUNDLE_PATH))
@@ -225,6 +337,9 @@ class Widget(anywidget.AnyWidget):
         if metadata is not None and len(metadata) != v.n_samples:
             raise ValueError(f"metadata must have N={v.n_samples} rows, got {len(metadata)}")
         self.metadata = None if metadata is None else metadata.reset_index(drop=True)
+        columns = [] if self.metadata is None else [
+            _column(str(name), self.metadata[name]) for name in self.metadata.columns
+            if str(name) not in BUILT_IN_COLUMNS]
         split = np.asarray(v.split).astype(str)
         names = ["train", "test"] + sorted(set(split.tolist()) - {"train", "test"})
         codes = np.searchsorted(np.array(names[2:]), split) + 2 if len(names) > 2 else None
@@ -248,10 +363,13 @@ class Widget(anywidget.AnyWidget):
             class_names=list(v.class_names),
             palette=["#{:02x}{:02x}{:02x}".format(*map(int, c)) for c in v.palette],
             epoch=int(v.epochs[-1]) if epoch is None else int(epoch),
-            point_size=point_size, height=height, show=show, color_by=color_by,
-            transition_ms=transition_ms, images=_thumbnails(images, v.n_samples),
+            columns=columns, point_size=point_size, height=height, show=show,
+            transition_ms=transition_ms, landscape_opacity=landscape_opacity,
+            point_opacity=point_opacity, images=_thumbnails(images, v.n_samples),
             selection=np.zeros(0, INDEX_DTYPE), **kwargs,
         )
+        self.color_by = color_by  # validated against the columns set above
+        self.on_msg(self._on_front_end_msg)
 
     # ------------------------------------------------------------------ validation
     @t.validate("epoch")
@@ -261,18 +379,74 @@ class Widget(anywidget.AnyWidget):
             raise ValueError(f"epoch {value} was not recorded; choose one of {self.epochs}")
         return value
 
-    @t.validate("point_size")
-    def _check_point_size(self, proposal: dict) -> float:
-        value = float(proposal["value"])
-        if not (0 < value <= 100):
-            raise ValueError(f"point_size must be in (0, 100] pixels, got {value}")
+    @t.validate("point_size", "point_opacity", "landscape_opacity", "speed")
+    def _check_float_range(self, proposal: dict) -> float:
+        return _in_range(proposal["trait"].name, float(proposal["value"]))
+
+    @t.validate("transition_ms", "height")
+    def _check_int_range(self, proposal: dict) -> int:
+        return int(_in_range(proposal["trait"].name, int(proposal["value"])))
+
+    @property
+    def color_columns(self) -> list[str]:
+        """Names ``color_by`` accepts: the built-in columns, then the colourable metadata ones."""
+        return list(BUILT_IN_COLUMNS) + [c["name"] for c in self.columns
+                                         if c["kind"] == "numeric" or c.get("colors")]
+
+    @t.validate("color_by")
+    def _check_color_by(self, proposal: dict) -> str:
+        value = str(proposal["value"])
+        if value not in self.color_columns:
+            too_many = [c["name"] for c in self.columns if c["name"] == value]
+            if too_many:
+                raise ValueError(f"color_by: column {value!r} has more than "
+                                 f"{MAX_COLOR_CATEGORIES} distinct values; it can be searched and "
+                                 "filtered, not coloured")
+            raise ValueError(f"color_by must be one of {self.color_columns}, got {value!r}")
         return value
+
+    @t.validate("highlight_categories", "filter_categories")
+    def _check_categories(self, proposal: dict) -> list[int]:
+        values = sorted({int(v) for v in proposal["value"]})
+        k = self._category_count()
+        if values and (k is None or values[0] < 0 or values[-1] >= k):
+            what = "a numeric column has no categories" if k is None else f"must lie in [0, {k})"
+            raise ValueError(f"{proposal['trait'].name} for color_by={self.color_by!r}: {what}, "
+                             f"got {values}")
+        return values
+
+    @t.observe("color_by")
+    def _reset_legend(self, change: dict) -> None:
+        self.highlight_categories = []
+        self.filter_categories = []
+
+    def _category_count(self) -> int | None:
+        name = self.color_by
+        if name in ("label", "prediction"):
+            return self.vis.n_classes
+        if name in ("correct", "changed"):
+            return 2
+        for c in self.columns:
+            if c["name"] == name:
+                return len(c["categories"]) if c["kind"] == "categorical" else None
+        return None
 
     # ------------------------------------------------------------------ cells -> view
     def _indices(self, which: Any, name: str) -> np.ndarray | None:  # noqa: ANN401
-        """Indices from a boolean mask (length N), an index list/array/Index, or None."""
+        """Indices from a boolean mask (length N), an index list/array/Index, a query over
+        :meth:`samples_df` at the current epoch (e.g. ``"noisy and not correct"``), or None."""
         if which is None:
             return None
+        if isinstance(which, str):
+            try:
+                mask = self.samples_df().eval(which)
+            except Exception as err:
+                raise ValueError(f"{name}: cannot evaluate {which!r} over the columns "
+                                 f"{list(self.samples_df().columns)}: {err}") from err
+            if not (isinstance(mask, pd.Series) and mask.dtype == bool):
+                raise TypeError(f"{name}: {which!r} must give one True/False per sample, got "
+                                f"{type(mask).__name__}")
+            return np.flatnonzero(mask.to_numpy())
         arr = np.asarray(which)
         if arr.dtype == np.bool_:
             if arr.shape != (self.n_samples,):
@@ -282,23 +456,25 @@ class Widget(anywidget.AnyWidget):
         return np.atleast_1d(arr).astype(np.int64) if arr.size else np.zeros(0, np.int64)
 
     def select(self, which: Any) -> Widget:  # noqa: ANN401
-        """Set the selection from a mask or indices (``None`` or ``[]`` clears); returns self."""
+        """Set the selection from a mask, indices or a query (None or [] clears); returns self."""
         idx = self._indices(which, "select")
         self.selection = np.zeros(0, INDEX_DTYPE) if idx is None else idx
         return self
 
     def highlight(self, which: Any = None) -> Widget:  # noqa: ANN401
-        """Dim every sample except ``which`` (mask or indices); ``None`` restores all; returns self.
+        """Dim every sample except ``which`` (mask, indices or a query such as ``"noisy"``);
+        ``None`` restores all; returns self.
 
         Examples
         --------
-        >>> w.highlight(df.index[df.noisy])          # doctest: +SKIP
+        >>> w.highlight("noisy")                     # doctest: +SKIP
         """
         self.set_trait("highlight_indices", self._indices(which, "highlight"))
         return self
 
     def filter_samples(self, which: Any = None) -> Widget:  # noqa: ANN401
-        """Draw only ``which`` (mask or indices); ``None`` shows all again; returns self."""
+        """Draw only ``which`` (mask, indices or a query such as ``"noisy and not correct"``,
+        evaluated at the current epoch); ``None`` shows all again; returns self."""
         self.set_trait("filter_indices", self._indices(which, "filter_samples"))
         return self
 
@@ -314,11 +490,26 @@ class Widget(anywidget.AnyWidget):
         self.show = split
         return self
 
+    def reset_view(self) -> Widget:
+        """Zoom every shown view of this widget out to the whole frame; returns self."""
+        self.send({"type": "reset_view"})
+        return self
+
+    def zoom_to_selection(self) -> Widget:
+        """Zoom every shown view to the selected samples; returns self."""
+        self.send({"type": "zoom_to_selection"})
+        return self
+
+    def _on_front_end_msg(self, widget: Any, content: Any, buffers: list) -> None:  # noqa: ANN401
+        if isinstance(content, dict) and content.get("panel") in self.panel_handlers:
+            self.panel_handlers[content["panel"]](self, content, buffers)
+
     # ------------------------------------------------------------------ view -> cells
     def _frame(self, idx: np.ndarray, pos: int) -> pd.DataFrame:
         v = self.vis
         labels = v.labels[idx]
         preds = v.predictions[pos, idx]
+        before = v.predictions[max(pos - 1, 0), idx]
         names = np.asarray(v.class_names, dtype=object)
         df = pd.DataFrame({
             "index": idx.astype(np.int64),
@@ -332,6 +523,7 @@ class Widget(anywidget.AnyWidget):
             "confidence": v.confidence[pos, idx],
             "x": v.coords[pos, idx, 0],
             "y": v.coords[pos, idx, 1],
+            "changed": preds != before,
         })
         if self.metadata is not None:
             extra = self.metadata.drop(columns=[c for c in self.metadata.columns
@@ -363,13 +555,22 @@ class Widget(anywidget.AnyWidget):
         df = pd.concat(frames, ignore_index=True)
         return df.sort_values(["index", "epoch"], kind="stable").reset_index(drop=True)
 
+    def samples_df(self, epoch: int | None = None) -> pd.DataFrame:
+        """Every sample at one epoch (default: the current one), with the columns of
+        :meth:`selection_df`; the frame that query strings of :meth:`filter_samples`,
+        :meth:`highlight` and :meth:`select` are evaluated over.
+        """
+        pos = self.vis.epoch_index(self.epoch if epoch is None else epoch)
+        return self._frame(np.arange(self.n_samples), pos)
+
     # ------------------------------------------------------------------ exports
     def figure(self, epoch: int | None = None) -> go.Figure:
         """A static plotly figure of one epoch (default: the current one) for reports."""
         from .export import build_figure
 
         pos = self.vis.epoch_index(self.epoch if epoch is None else epoch)
-        return build_figure(self.vis, pos, point_size=self.point_size, show=self.show)
+        return build_figure(self.vis, pos, point_size=self.point_size, show=self.show,
+                            landscape_opacity=self.landscape_opacity)
 
     def save_html(self, path: str | Path) -> Path:
         """Write a self-contained HTML page of the interactive view (works offline, no kernel)."""

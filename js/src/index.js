@@ -1,75 +1,50 @@
 // dvi_widget front end: one view object per render(), all state in the model's traits.
-// Trait names and buffer layouts are documented in dvi_widget/widget.py.
-import createRegl from 'regl';
-import createScatterplot, { createRenderer, createSpatialIndex } from 'regl-scatterplot';
+// Trait names and buffer layouts are documented in dvi_widget/view/widget.py.
+//
+// Parts: plot.js (regl-scatterplot, landscape.js, camera), toolbar.js (controls, search, help),
+// panels.js (the side panel area; legend.js is its first panel), tooltip.js, trails.js,
+// player.js (playback), marks.js / columns.js / colors.js (what a mark looks like), codecs.js.
 import { decodeArray, decodeIndices, encodeArray } from './codecs.js';
-import { buildPoints, pointColors, pointSizes, POINT_OPACITIES } from './encoding.js';
-import { acquirePlayer } from './player.js';
+import { buildColumns } from './columns.js';
+import { h, listeners, sameIndices } from './dom.js';
+import './legend.js'; // registers the 'legend' panel
+import { PanelArea, registerPanel } from './panels.js';
+import { acquirePlayer, periodMs } from './player.js';
+import { Plot } from './plot.js';
 import { CSS } from './style.js';
+import { Toolbar } from './toolbar.js';
+import { Tooltip } from './tooltip.js';
+import { Trails } from './trails.js';
 
-const SPEEDS = [0.5, 1, 2, 4, 8];
-// The extensions regl-scatterplot's own createRegl() enables when present (float state textures,
-// float framebuffer and blending).
-const GL_EXTENSIONS = ['OES_texture_float', 'OES_element_index_uint', 'WEBGL_color_buffer_float', 'EXT_float_blend'];
+/** Events that must not reach the notebook around the widget (JupyterLab starts a cell-range
+ * selection on shift+mousedown and then swallows the mousemoves the lasso needs; jupyterlab#8543).
+ * Moves and releases are left alone: regl-scatterplot listens for them on window. */
+const ISOLATED_EVENTS = ['mousedown', 'pointerdown', 'touchstart', 'dblclick', 'contextmenu'];
+/** During playback a transition takes at most this share of an epoch's time. */
+const PLAYBACK_TRANSITION_SHARE = 0.8;
 
-/**
- * A regl-scatterplot renderer whose WebGL canvas has the plot's size.
- *
- * regl-scatterplot's default renderer draws into a window-sized, multisampled canvas and copies the
- * plot's part out: with CPU WebGL (SwiftShader) every frame then pays for clearing, shading and
- * resolving the whole window (at 60k points, a 1000x700 window and a 519x402 plot: ~140 ms per
- * frame instead of ~110 ms). Points are drawn into a single-sample float framebuffer anyway, so
- * multisampling the canvas (which only receives one full-screen triangle) changes no pixel.
- * The caller resizes it with the plot and destroys it (the scatterplot leaves a given one alone).
- */
-function createPlotRenderer() {
-  const canvas = document.createElement('canvas');
-  const gl = canvas.getContext('webgl', { antialias: false, preserveDrawingBuffer: true });
-  if (!gl) throw new Error('dvi_widget needs WebGL, which this browser does not provide');
-  const regl = createRegl({ gl, extensions: GL_EXTENSIONS.filter((e) => gl.getExtension(e)) });
-  return { renderer: createRenderer({ regl, canvas }), gl };
-}
-
-function h(tag, attrs = {}, children = []) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === 'text') e.textContent = v;
-    else if (k === 'class') e.className = v;
-    else e.setAttribute(k, v);
-  }
-  for (const c of children) e.appendChild(c);
-  return e;
-}
-
-function sameIndices(a, b) {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
+/** Controls that use keys themselves (typing, arrows on sliders and lists, space on buttons). */
+const ownsKeys = (t, key) => t instanceof HTMLElement && (t.isContentEditable || /^(INPUT|SELECT|TEXTAREA)$/.test(t.tagName)
+  || (t.tagName === 'BUTTON' && (key === ' ' || key === 'Enter')));
 
 class DviView {
   constructor(model, el) {
     this.model = model;
     this.el = el;
-    this.handlers = [];
-    this.unsubscribers = [];
-    this.landTexPos = -1;
-    this.points = null; // regl-scatterplot points, refilled in place per draw
-    this.spatialIndices = new Map(); // epoch position -> KDBush index (ArrayBuffer)
-    this.drawnFilterKey = null;
-    this.pendingDraw = null;
-    this.drawing = false;
-    this.drawCount = 0;
-    this.lastSent = new Uint32Array(0);
-    this.t0 = performance.now();
+    this.ls = listeners();
+    this.filterVersion = 0;
     this.decode();
+    this.columns = buildColumns(this.d, model);
+    this.highlightMask = this.indexMask(model.get('highlight_indices'));
     this.buildDom();
-    this.createPlot();
+    this.tooltip = new Tooltip(this, this.tooltipEl, this.tooltipText, this.thumb);
+    this.trails = new Trails(this, this.trailCanvas);
+    this.plot = new Plot(this, this.wrap, this.canvas);
+    this.panels = new PanelArea(this, this.side);
     this.releasePlayer = acquirePlayer(model);
     this.wire();
-    this.renderLegend();
-    this.syncControls();
-    this.redraw({ transition: false, first: true });
+    this.toolbar.sync();
+    this.plot.redraw({ transition: false, first: true });
   }
 
   // ------------------------------------------------------------------ data
@@ -94,492 +69,328 @@ class DviView {
     };
   }
 
-  confidenceAt(pos, i) {
-    const c = this.d.confidence;
-    const v = c.data[pos * this.d.N + i];
-    return c.dtype === 'uint8' ? v / 255 : v;
-  }
-
   get pos() {
     return Math.max(0, this.model.get('epochs').indexOf(this.model.get('epoch')));
+  }
+
+  get column() {
+    return this.columns.get(this.model.get('color_by')) ?? this.columns.get('label');
+  }
+
+  indexMask(value) {
+    const ids = decodeIndices(value);
+    if (!ids) return null;
+    const mask = new Uint8Array(this.d.N);
+    for (const i of ids) if (i < this.d.N) mask[i] = 1;
+    return mask;
+  }
+
+  selection() {
+    return decodeIndices(this.model.get('selection')) || new Uint32Array(0);
+  }
+
+  /** 1 for samples drawn normally, 0 for dimmed ones, or null when nothing is dimmed. */
+  emphasis(pos) {
+    const cats = this.model.get('highlight_categories') || [];
+    if (!cats.length) return this.highlightMask;
+    const col = this.column;
+    if (col.kind !== 'categorical') return this.highlightMask;
+    const on = new Uint8Array(col.categories.length);
+    for (const k of cats) if (k < on.length) on[k] = 1;
+    const values = col.values(pos);
+    const out = new Uint8Array(this.d.N);
+    const hl = this.highlightMask;
+    for (let i = 0; i < this.d.N; i++) out[i] = on[values[i]] && (!hl || hl[i]) ? 1 : 0;
+    return out;
+  }
+
+  /** Per-sample visibility from the split, filter_indices and (optionally) the legend filter. */
+  visibleMask(pos, { legend = true } = {}) {
+    const m = this.model;
+    const show = m.get('show');
+    const filt = decodeIndices(m.get('filter_indices'));
+    const cats = legend && this.column.kind === 'categorical' ? m.get('filter_categories') || [] : [];
+    if (show === 'both' && !filt && !cats.length) return null;
+    const { N, splitCodes } = this.d;
+    const out = new Uint8Array(N);
+    if (filt) {
+      for (const i of filt) if (i < N) out[i] = 1;
+    } else out.fill(1);
+    if (show !== 'both') {
+      const wantTrain = show === 'train';
+      for (let i = 0; i < N; i++) if ((splitCodes[i] === 0) !== wantTrain) out[i] = 0;
+    }
+    if (cats.length) {
+      const on = new Uint8Array(this.column.categories.length);
+      for (const k of cats) if (k < on.length) on[k] = 1;
+      const values = this.column.values(pos);
+      for (let i = 0; i < N; i++) if (!on[values[i]]) out[i] = 0;
+    }
+    return out;
+  }
+
+  visibleIndices(pos) {
+    const mask = this.visibleMask(pos);
+    if (!mask) return null;
+    const out = [];
+    for (let i = 0; i < mask.length; i++) if (mask[i]) out.push(i);
+    return out;
+  }
+
+  /** Changes whenever visibleIndices(pos) may change. */
+  filterKey(pos) {
+    const m = this.model;
+    const cats = this.column.kind === 'categorical' ? m.get('filter_categories') || [] : [];
+    const perEpoch = cats.length && this.column.perEpoch ? pos : '';
+    return `${m.get('show')}|${this.filterVersion}|${m.get('color_by')}:${cats.join(',')}|${perEpoch}`;
+  }
+
+  /** Counts of the shown samples (split and filter_indices, not the legend filter) per category. */
+  counts(pos) {
+    const col = this.column;
+    const mask = this.visibleMask(pos, { legend: false });
+    const values = col.values(pos);
+    const N = this.d.N;
+    if (col.kind === 'categorical') {
+      const perCategory = new Array(col.categories.length).fill(0);
+      for (let i = 0; i < N; i++) if (!mask || mask[i]) perCategory[values[i]] += 1;
+      return { perCategory };
+    }
+    let total = 0;
+    let missing = 0;
+    for (let i = 0; i < N; i++) {
+      if (mask && !mask[i]) continue;
+      total += 1;
+      if (Number.isNaN(values[i])) missing += 1;
+    }
+    return { total, missing };
+  }
+
+  transitionMs() {
+    const m = this.model;
+    const ms = Math.max(0, Number(m.get('transition_ms')) || 0);
+    return m.get('playing') ? Math.min(ms, PLAYBACK_TRANSITION_SHARE * periodMs(m.get('speed'))) : ms;
   }
 
   // ------------------------------------------------------------------ DOM
   buildDom() {
     const m = this.model;
-    this.root = h('div', { class: 'dvi-root' });
+    this.root = h('div', { class: 'dvi-root', tabindex: '0' });
     this.root.appendChild(h('style', { text: CSS }));
-    const bar = h('div', { class: 'dvi-toolbar' });
-    this.playBtn = h('button', { class: 'dvi-play', title: 'play / pause', text: '▶' });
-    this.slider = h('input', { type: 'range', class: 'dvi-slider', min: '0', step: '1' });
-    this.epochLabel = h('span', { class: 'dvi-epoch' });
-    this.speedSel = h('select', { class: 'dvi-speed', title: 'epochs per second' });
-    for (const s of SPEEDS) this.speedSel.appendChild(h('option', { value: String(s), text: `${s}×/s` }));
-    this.loopBox = h('input', { type: 'checkbox', class: 'dvi-loop' });
-    this.colorSel = h('select', { class: 'dvi-colorby' }, [
-      h('option', { value: 'label', text: 'color: label' }),
-      h('option', { value: 'prediction', text: 'color: prediction' }),
-    ]);
-    this.showSel = h('select', { class: 'dvi-show' }, [
-      h('option', { value: 'both', text: 'train + test' }),
-      h('option', { value: 'train', text: 'train' }),
-      h('option', { value: 'test', text: 'test' }),
-    ]);
-    this.sizeRange = h('input', { type: 'range', class: 'dvi-size', min: '1', max: '20', step: '0.5', title: 'point size' });
-    this.modeBtns = {};
-    const modes = [['pan', 'Pan'], ['lasso', 'Lasso'], ['box', 'Box']];
-    const modeGroup = h('span');
-    for (const [k, label] of modes) {
-      const b = h('button', { class: `dvi-mode-${k}`, text: label });
-      this.modeBtns[k] = b;
-      modeGroup.appendChild(b);
-    }
-    this.clearBtn = h('button', { class: 'dvi-clear', text: 'Clear' });
-    this.searchBox = h('input', { type: 'text', class: 'dvi-search', placeholder: 'index…' });
-    this.status = h('span', { class: 'dvi-status' });
-    bar.append(
-      this.playBtn, this.slider, this.epochLabel, this.speedSel,
-      h('label', {}, [this.loopBox, document.createTextNode('loop')]),
-      this.colorSel, this.showSel, this.sizeRange, modeGroup, this.clearBtn, this.searchBox, this.status,
-    );
+    this.toolbar = new Toolbar(this);
     const main = h('div', { class: 'dvi-main' });
     this.wrap = h('div', { class: 'dvi-canvas-wrap' });
-    this.wrap.style.height = `${m.get('height')}px`;
-    this.canvas = h('canvas', { class: 'dvi-canvas' });
+    this.canvas = h('canvas', { class: 'dvi-canvas', 'aria-label': 'samples over the decision landscape' });
     this.trailCanvas = h('canvas', { class: 'dvi-trails' });
     this.tooltipText = h('div');
     this.thumb = h('canvas', { class: 'dvi-thumb' });
-    this.tooltip = h('div', { class: 'dvi-tooltip' }, [this.tooltipText, this.thumb]);
-    this.wrap.append(this.canvas, this.trailCanvas, this.tooltip);
-    this.legend = h('div', { class: 'dvi-legend' });
-    main.append(this.wrap, this.legend);
-    this.root.append(bar, main);
+    this.tooltipEl = h('div', { class: 'dvi-tooltip' }, [this.tooltipText, this.thumb]);
+    this.wrap.append(this.canvas, this.trailCanvas, this.tooltipEl, this.toolbar.help);
+    this.side = h('div', { class: 'dvi-side' });
+    this.side.appendChild(this.toolbar.searchEl);
+    main.append(this.wrap, this.side);
+    this.root.append(this.toolbar.el, main);
+    this.applyHeight();
     this.el.appendChild(this.root);
   }
 
-  renderLegend() {
-    const m = this.model;
-    this.legend.replaceChildren();
-    m.get('class_names').forEach((name, c) => {
-      const sw = h('span', { class: 'dvi-swatch' });
-      sw.style.background = m.get('palette')[c];
-      this.legend.appendChild(h('div', {}, [sw, h('span', { text: String(name) })]));
-    });
-    const big = h('span', { class: 'dvi-swatch' });
-    big.style.cssText = 'background:#333;width:13px;height:13px';
-    this.legend.appendChild(h('div', {}, [big, h('span', { text: 'misclassified (dark, large)' })]));
-    const faded = h('span', { class: 'dvi-swatch' });
-    faded.style.cssText = 'background:#333;opacity:.4;width:9px;height:9px';
-    this.legend.appendChild(h('div', {}, [faded, h('span', { text: 'test (faded)' })]));
+  applyHeight() {
+    const px = `${this.model.get('height')}px`;
+    this.wrap.style.height = px;
+    this.side.style.maxHeight = px;
   }
 
-  syncControls() {
-    const m = this.model;
-    const epochs = m.get('epochs');
-    this.slider.max = String(epochs.length - 1);
-    this.slider.value = String(this.pos);
-    this.epochLabel.textContent = `epoch ${m.get('epoch')} (${this.pos + 1}/${epochs.length})`;
-    this.playBtn.textContent = m.get('playing') ? '❚❚' : '▶';
-    this.speedSel.value = String(m.get('speed'));
-    this.loopBox.checked = Boolean(m.get('loop'));
-    this.colorSel.value = m.get('color_by');
-    this.showSel.value = m.get('show');
-    this.sizeRange.value = String(m.get('point_size'));
-    const mode = m.get('mouse_mode');
-    for (const [k, b] of Object.entries(this.modeBtns)) b.classList.toggle('dvi-on', k === mode);
-    const sel = decodeIndices(m.get('selection'));
-    this.status.textContent = sel && sel.length ? `${sel.length} selected` : '';
-  }
-
-  // ------------------------------------------------------------------ plot
-  createPlot() {
-    const m = this.model;
-    const rect = this.wrap.getBoundingClientRect();
-    const width = Math.max(1, rect.width || 600);
-    const height = Math.max(1, rect.height || m.get('height'));
-    ({ renderer: this.renderer, gl: this.gl } = createPlotRenderer());
-    this.renderer.resize(width, height);
-    this.scatterplot = createScatterplot({
-      renderer: this.renderer,
-      canvas: this.canvas,
-      width,
-      height,
-      pointSize: pointSizes(m.get('point_size')),
-      pointColor: pointColors(m.get('palette')),
-      colorBy: 'valueZ',
-      sizeBy: 'valueW',
-      opacityBy: 'valueW',
-      opacity: POINT_OPACITIES,
-      pointColorActive: '#000000',
-      pointOutlineWidth: 2,
-      pointSizeSelected: 2,
-      opacityInactiveScale: 0.5,
-      backgroundColor: '#ffffff',
-      lassoColor: '#1f4fbf',
-      lassoMinDelay: 5,
-      lassoMinDist: 2,
-      lassoOnLongPress: false,
-      showReticle: false,
-      deselectOnDblClick: true,
-      deselectOnEscape: true,
-    });
-    this.applyMouseMode();
-    const sp = this.scatterplot;
-    const sub = (event, fn) => this.unsubscribers.push(sp.subscribe(event, fn));
-    sub('select', ({ points }) => this.sendSelection(Uint32Array.from(points).sort()));
-    sub('deselect', () => this.sendSelection(new Uint32Array(0)));
-    sub('pointOver', (i) => this.showTooltip(i));
-    sub('pointOut', () => { this.tooltip.style.display = 'none'; });
-    sub('view', () => this.drawTrails());
-    if (typeof ResizeObserver !== 'undefined') {
-      this.resizeObserver = new ResizeObserver(() => {
-        const r = this.wrap.getBoundingClientRect();
-        if (r.width > 0 && r.height > 0) {
-          this.renderer.resize(r.width, r.height);
-          this.scatterplot.set({ width: r.width, height: r.height });
-          this.drawTrails();
-        }
-      });
-      this.resizeObserver.observe(this.wrap);
-    }
-  }
-
-  applyMouseMode() {
-    const mode = this.model.get('mouse_mode');
-    this.scatterplot.set({
-      mouseMode: mode === 'pan' ? 'panZoom' : 'lasso',
-      lassoType: mode === 'box' ? 'rectangle' : 'freeform',
-    });
-  }
-
-  /**
-   * Show the landscape of epoch `pos` under the points.
-   *
-   * One texture, refilled per epoch: handing regl-scatterplot a different texture goes through
-   * `set()`, which always schedules one more full render on the next animation frame — a second
-   * frame per epoch change. Uploading one epoch's image (H*W*4 bytes) costs far less than a frame.
-   */
-  showLandscape(pos) {
-    if (pos === this.landTexPos) return;
-    const { landW: W, landH: H, landscape } = this.d;
-    const image = { data: landscape.subarray(pos * H * W * 4, (pos + 1) * H * W * 4), width: W, height: H };
-    if (!this.landTex) {
-      this.landTex = this.renderer.regl.texture({ ...image, format: 'rgba', min: 'linear', mag: 'linear' });
-      this.scatterplot.set({ backgroundImage: this.landTex });
-    } else {
-      this.landTex.subimage(image);
-    }
-    this.landTexPos = pos;
-  }
-
-  visibleIndices() {
-    const m = this.model;
-    const show = m.get('show');
-    const filt = decodeIndices(m.get('filter_indices'));
-    const codes = this.d.splitCodes;
-    const keep = (i) => show === 'both' || (show === 'train' ? codes[i] === 0 : codes[i] > 0);
-    if (show === 'both' && !filt) return null;
-    const out = [];
-    if (filt) {
-      for (const i of filt) if (i < this.d.N && keep(i)) out.push(i);
-    } else {
-      for (let i = 0; i < this.d.N; i++) if (keep(i)) out.push(i);
-    }
-    return out;
-  }
-
-  /** Coalescing draw: regl-scatterplot rejects a draw while one is in flight. */
-  redraw({ transition = false, first = false } = {}) {
-    this.pendingDraw = { transition: this.pendingDraw?.transition || transition, first };
-    if (!this.drawing) this.flushDraw();
-  }
-
-  flushDraw() {
-    if (!this.pendingDraw || this.destroyed) return;
-    const { transition, first } = this.pendingDraw;
-    this.pendingDraw = null;
-    this.drawing = true;
-    const m = this.model;
-    const pos = this.pos;
-    const tBuild = performance.now();
-    const hl = decodeIndices(m.get('highlight_indices'));
-    this.points = buildPoints(this.d, pos, {
-      colorBy: m.get('color_by'),
-      markMisclassified: m.get('mark_misclassified'),
-      highlight: hl ? new Set(hl) : null,
-    }, this.points);
-    this.showLandscape(pos);
-    const sel = decodeIndices(m.get('selection')) || new Uint32Array(0);
-    const duration = Number(m.get('transition_ms')) || 0;
-    // The filter only depends on these two traits: while they are unchanged, keep the one
-    // regl-scatterplot holds instead of resetting and rebuilding it on every epoch.
-    const filterKey = [m.get('show'), m.get('filter_indices')];
-    const sameFilter = this.drawnFilterKey !== null
-      && filterKey.every((v, k) => v === this.drawnFilterKey[k]);
-    const opts = {
-      zDataType: 'categorical',
-      wDataType: 'categorical',
-      transition: transition && duration > 0,
-      transitionDuration: duration,
-      preventFilterReset: sameFilter,
-      spatialIndex: this.spatialIndices.get(pos),
-    };
-    if (sel.length) opts.select = Array.from(sel);
-    if (!sameFilter) {
-      const visible = this.visibleIndices();
-      if (visible) opts.filter = visible;
-    }
-    this.drawnFilterKey = filterKey;
-    const start = performance.now();
-    this.el.dataset.lastBuildMs = (start - tBuild).toFixed(1);
-    this.scatterplot
-      .draw(this.points, opts)
-      .then(() => {
-        if (this.destroyed) return;
-        if (!this.spatialIndices.has(pos)) this.spatialIndices.set(pos, this.scatterplot.get('spatialIndex'));
-        this.drawCount += 1;
-        const ds = this.el.dataset;
-        ds.drawCount = String(this.drawCount);
-        ds.drawnEpoch = String(m.get('epochs')[pos]);
-        ds.lastDrawMs = (performance.now() - start).toFixed(1);
-        if (first) {
-          ds.firstRenderMs = (performance.now() - this.t0).toFixed(1);
-          this.indexEpochsWhenIdle();
-        }
-        this.drawTrails();
-      })
-      .catch((err) => {
-        this.drawnFilterKey = null;
-        console.error('dvi_widget draw failed', err);
-      })
-      .finally(() => {
-        this.drawing = false;
-        if (this.pendingDraw) this.flushDraw();
-      });
-  }
-
-  /**
-   * Build the spatial index (KDBush; hover and lasso use it) of every epoch while the page is idle.
-   *
-   * Unless handed an index, regl-scatterplot's draw() rebuilds it from all points: ~15 ms, half of
-   * an epoch change's JavaScript time at 60k points. One epoch per idle callback; epochs drawn
-   * before their turn keep the index draw() built. Memory: ~18 bytes per point and epoch.
-   */
-  indexEpochsWhenIdle() {
-    const { T, N, coords } = this.d;
-    const idle = window.requestIdleCallback ?? ((fn) => setTimeout(fn, 50));
-    const cancel = window.cancelIdleCallback ?? clearTimeout;
-    const step = () => {
-      this.cancelIndexing = null;
-      if (this.destroyed) return;
-      let pos = 0;
-      while (pos < T && this.spatialIndices.has(pos)) pos++;
-      if (pos === T) return;
-      const base = 2 * pos * N;
-      const xy = Array.from({ length: N }, (_, i) => [coords[base + 2 * i], coords[base + 2 * i + 1]]);
-      createSpatialIndex(xy, false).then((index) => {
-        if (this.destroyed) return;
-        if (!this.spatialIndices.has(pos)) this.spatialIndices.set(pos, index);
-        schedule();
-      });
-    };
-    const schedule = () => {
-      const id = idle(step);
-      this.cancelIndexing = () => cancel(id);
-    };
-    schedule();
-  }
-
-  // ------------------------------------------------------------------ selection
-  sendSelection(ids) {
-    if (sameIndices(ids, decodeIndices(this.model.get('selection')) || new Uint32Array(0))) return;
-    this.lastSent = ids;
-    this.model.set('selection', encodeArray(ids));
+  // ------------------------------------------------------------------ model helpers
+  setSave(k, v) {
+    this.model.set(k, v);
     this.model.save_changes();
-    this.syncControls();
+  }
+
+  send(msg, buffers) {
+    this.model.send(msg, undefined, buffers);
+  }
+
+  sendSelection(ids) {
+    if (sameIndices(ids, this.selection())) return;
+    this.setSave('selection', encodeArray(ids));
+    this.toolbar.sync();
+    this.panels.update('selection');
+  }
+
+  /** Select these indices in the plot and the model (search, Python). */
+  setSelection(ids) {
+    this.plot.select(ids);
+    this.sendSelection(Uint32Array.from(ids));
+  }
+
+  clearSelection() {
+    this.tooltip.hide();
+    this.plot.scatterplot.hover(undefined);
+    this.setSelection(new Uint32Array(0));
+  }
+
+  setLegendState(highlight, filter) {
+    const m = this.model;
+    m.set('highlight_categories', highlight);
+    m.set('filter_categories', filter);
+    m.save_changes();
+  }
+
+  /** Legend click: toggle category k in the highlight or the filter. */
+  toggleCategory(k, kind) {
+    const m = this.model;
+    const key = kind === 'filter' ? 'filter_categories' : 'highlight_categories';
+    const cur = new Set(m.get(key) || []);
+    if (cur.has(k)) cur.delete(k);
+    else cur.add(k);
+    this.setSave(key, [...cur].sort((a, b) => a - b));
   }
 
   onSelectionChange() {
-    const ids = decodeIndices(this.model.get('selection')) || new Uint32Array(0);
-    const current = Uint32Array.from(this.scatterplot.get('selectedPoints') || []).sort();
-    this.syncControls();
-    if (sameIndices(ids, current)) return; // our own lasso coming back: no feedback loop
-    if (ids.length) this.scatterplot.select(Array.from(ids), { preventEvent: true });
-    else this.scatterplot.deselect({ preventEvent: true });
+    const ids = this.selection();
+    this.toolbar.sync();
+    this.panels.update('selection');
+    if (sameIndices(ids, this.plot.selectedPoints())) return; // our own lasso coming back: no loop
+    this.plot.select(ids);
   }
 
-  // ------------------------------------------------------------------ hover, search, trails
-  showTooltip(i) {
+  afterDraw() {
+    this.trails.draw();
+    this.panels.update('epoch');
+  }
+
+  // ------------------------------------------------------------------ keyboard
+  /** A shortcut for a keydown inside the widget, or null. */
+  shortcut(e) {
+    if (e.ctrlKey || e.metaKey || e.altKey) return null;
     const m = this.model;
-    const pos = this.pos;
-    const names = m.get('class_names');
-    const label = this.d.labels[i];
-    const pred = this.d.predictions[pos * this.d.N + i];
-    const split = m.get('split_names')[this.d.splitCodes[i]] ?? '';
-    const lines = [
-      `#${i} (${split})`,
-      `label: ${names[label] ?? label}`,
-      `prediction: ${names[pred] ?? pred}${pred !== label ? '  ✗' : ''}`,
-      `confidence: ${this.confidenceAt(pos, i).toFixed(3)}`,
-    ];
-    this.tooltipText.textContent = lines.join('\n');
-    this.drawThumbnail(i);
-    const p = this.scatterplot.getScreenPosition(i);
-    if (!p) return;
-    this.tooltip.style.left = `${p[0] + 10}px`;
-    this.tooltip.style.top = `${p[1] + 10}px`;
-    this.tooltip.style.display = 'block';
+    const epochs = m.get('epochs');
+    const go = (p) => () => this.setSave('epoch', epochs[Math.max(0, Math.min(epochs.length - 1, p))]);
+    switch (e.key) {
+      case 'ArrowLeft': return go(this.pos - 1);
+      case 'ArrowRight': return go(this.pos + 1);
+      case 'Home': return go(0);
+      case 'End': return go(epochs.length - 1);
+      case ' ': return () => this.setSave('playing', !m.get('playing'));
+      case 'p': return () => this.setSave('mouse_mode', 'pan');
+      case 'l': return () => this.setSave('mouse_mode', 'lasso');
+      case 'b': return () => this.setSave('mouse_mode', 'box');
+      case 'z': return () => this.plot.zoomToSelection();
+      case 'r': return () => this.plot.fit();
+      case '/': return () => {
+        if (!m.get('panel_open')) this.setSave('panel_open', true);
+        this.toolbar.searchBox.focus();
+      };
+      case '?': return () => this.toolbar.toggleHelp();
+      case 'Escape': return () => {
+        if (this.toolbar.helpOpen) this.toolbar.toggleHelp(false);
+        else this.clearSelection();
+      };
+      default: return null;
+    }
   }
 
-  drawThumbnail(i) {
-    const img = this.d.images;
-    this.thumb.style.display = img ? 'block' : 'none';
-    if (!img) return;
-    const [, ih, iw, ch = 1] = img.shape;
-    const rgba = new Uint8ClampedArray(ih * iw * 4);
-    const base = i * ih * iw * ch;
-    for (let p = 0; p < ih * iw; p++) {
-      for (let c = 0; c < 3; c++) rgba[4 * p + c] = img.data[base + p * ch + (ch === 3 ? c : 0)];
-      rgba[4 * p + 3] = 255;
-    }
-    this.thumb.width = iw;
-    this.thumb.height = ih;
-    this.thumb.getContext('2d').putImageData(new ImageData(rgba, iw, ih), 0, 0);
-  }
-
-  search() {
-    const i = Number.parseInt(this.searchBox.value, 10);
-    if (!Number.isInteger(i) || i < 0 || i >= this.d.N) {
-      this.searchBox.style.background = '#fdd';
-      return;
-    }
-    this.searchBox.style.background = '';
-    this.scatterplot.select([i]);
-    this.scatterplot.hover(i);
-    this.showTooltip(i);
-  }
-
-  toScreen(x, y, view, w, hgt) {
-    // Same transform as regl-scatterplot: projection(1/aspect) * view * model(dataAspect=1).
-    const px = view[0] * x + view[4] * y + view[12];
-    const py = view[1] * x + view[5] * y + view[13];
-    return [(w * (px * (hgt / w) + 1)) / 2, hgt * (0.5 - py / 2)];
-  }
-
-  drawTrails() {
-    const cv = this.trailCanvas;
-    const { width: w, height: hgt } = this.wrap.getBoundingClientRect();
-    const dpr = window.devicePixelRatio || 1;
-    if (cv.width !== Math.round(w * dpr) || cv.height !== Math.round(hgt * dpr)) {
-      cv.width = Math.round(w * dpr);
-      cv.height = Math.round(hgt * dpr);
-    }
-    const ctx = cv.getContext('2d');
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.clearRect(0, 0, w, hgt);
-    const trails = decodeIndices(this.model.get('trail_indices'));
-    if (!trails || !trails.length || !w || !hgt) return;
-    const view = this.scatterplot.get('cameraView');
-    const { T, N, coords, labels } = this.d;
-    const palette = this.model.get('palette');
-    const pos = this.pos;
-    ctx.lineWidth = 1.5;
-    for (const i of trails) {
-      if (i >= N) continue;
-      ctx.strokeStyle = palette[labels[i]] || '#000';
-      ctx.globalAlpha = 0.85;
-      ctx.beginPath();
-      for (let t = 0; t < T; t++) {
-        const [sx, sy] = this.toScreen(coords[2 * (t * N + i)], coords[2 * (t * N + i) + 1], view, w, hgt);
-        if (t === 0) ctx.moveTo(sx, sy);
-        else ctx.lineTo(sx, sy);
-      }
-      ctx.stroke();
-      // a ring at the current epoch, a small square at the first
-      const [cx, cy] = this.toScreen(coords[2 * (pos * N + i)], coords[2 * (pos * N + i) + 1], view, w, hgt);
-      ctx.beginPath();
-      ctx.arc(cx, cy, 5, 0, 2 * Math.PI);
-      ctx.stroke();
-      const [fx, fy] = this.toScreen(coords[2 * i], coords[2 * i + 1], view, w, hgt);
-      ctx.fillStyle = ctx.strokeStyle;
-      ctx.fillRect(fx - 2, fy - 2, 4, 4);
-    }
-    ctx.globalAlpha = 1;
+  /**
+   * Keys pressed inside the widget are ours: handled on window in the capture phase, before the
+   * notebook's command shortcuts (Notebook 7 listens on document in the capture phase, JupyterLab
+   * in the bubble phase; 'b', 'l', 'z', space ... are notebook commands too).
+   */
+  onKey(e) {
+    if (!this.root.contains(e.target) || ownsKeys(e.target, e.key)) return;
+    const action = this.shortcut(e);
+    if (!action) return;
+    e.preventDefault();
+    e.stopPropagation();
+    action();
   }
 
   // ------------------------------------------------------------------ wiring
-  on(name, fn) {
-    this.model.on(name, fn);
-    this.handlers.push([name, fn]);
-  }
-
-  listen(target, event, fn) {
-    target.addEventListener(event, fn);
-    this.handlers.push([null, () => target.removeEventListener(event, fn)]);
-  }
-
   wire() {
     const m = this.model;
-    const setSave = (k, v) => {
-      m.set(k, v);
-      m.save_changes();
-    };
-    this.on('change:epoch', () => {
-      this.syncControls();
-      this.redraw({ transition: true });
+    const ls = this.ls;
+    const redraw = (transition = false) => this.plot.redraw({ transition });
+    const on = (name, fn) => ls.model(m, name, fn);
+    on('change:epoch', () => {
+      this.toolbar.sync();
+      redraw(true);
     });
-    this.on('change:selection', () => this.onSelectionChange());
-    for (const k of ['highlight_indices', 'filter_indices', 'show', 'color_by', 'mark_misclassified']) {
-      this.on(`change:${k}`, () => {
-        this.syncControls();
-        this.redraw({ transition: false });
+    on('change:selection', () => this.onSelectionChange());
+    on('change:highlight_indices', () => {
+      this.highlightMask = this.indexMask(m.get('highlight_indices'));
+      redraw();
+    });
+    on('change:filter_indices', () => {
+      this.filterVersion += 1;
+      this.panels.update('filter');
+      redraw();
+    });
+    on('change:show', () => {
+      this.toolbar.sync();
+      this.panels.update('filter');
+      redraw();
+    });
+    on('change:filter_categories', () => {
+      this.panels.update('filter');
+      redraw();
+    });
+    on('change:highlight_categories', () => {
+      this.panels.update('highlight');
+      redraw();
+    });
+    on('change:color_by', () => {
+      // the legend's categories belong to the previous column (the kernel resets them too)
+      if ((m.get('highlight_categories') || []).length || (m.get('filter_categories') || []).length) {
+        this.setLegendState([], []);
+      }
+      this.toolbar.sync();
+      this.plot.applyColors();
+      this.panels.update('column');
+      redraw();
+    });
+    on('change:mark_misclassified', () => {
+      this.panels.update('style');
+      redraw();
+    });
+    for (const k of ['point_size', 'point_opacity']) {
+      on(`change:${k}`, () => {
+        this.plot.applySizes();
+        this.toolbar.sync();
+        this.panels.update('style');
       });
     }
-    this.on('change:point_size', () => {
-      this.scatterplot.set({ pointSize: pointSizes(m.get('point_size')) });
-      this.syncControls();
+    on('change:landscape_opacity', () => {
+      this.plot.applyLandscapeOpacity();
+      this.toolbar.sync();
+      this.panels.update('style');
     });
-    this.on('change:trail_indices', () => this.drawTrails());
-    this.on('change:mouse_mode', () => {
-      this.applyMouseMode();
-      this.syncControls();
+    on('change:trail_indices', () => this.trails.draw());
+    on('change:mouse_mode', () => {
+      this.plot.applyMouseMode();
+      this.toolbar.sync();
     });
-    for (const k of ['playing', 'speed', 'loop']) this.on(`change:${k}`, () => this.syncControls());
-    this.on('change:height', () => {
-      this.wrap.style.height = `${m.get('height')}px`;
+    for (const k of ['playing', 'speed', 'loop']) on(`change:${k}`, () => this.toolbar.sync());
+    on('change:height', () => this.applyHeight());
+    on('change:panels', () => this.panels.build());
+    on('change:panel_open', () => this.panels.syncOpen());
+    on('msg:custom', (msg, buffers) => {
+      if (msg?.type === 'reset_view') this.plot.fit();
+      else if (msg?.type === 'zoom_to_selection') this.plot.zoomToSelection();
+      else if (msg?.panel) this.panels.onMessage(msg, buffers);
     });
-
-    this.listen(this.slider, 'input', () => setSave('epoch', m.get('epochs')[Number(this.slider.value)]));
-    this.listen(this.playBtn, 'click', () => setSave('playing', !m.get('playing')));
-    this.listen(this.speedSel, 'change', () => setSave('speed', Number(this.speedSel.value)));
-    this.listen(this.loopBox, 'change', () => setSave('loop', this.loopBox.checked));
-    this.listen(this.colorSel, 'change', () => setSave('color_by', this.colorSel.value));
-    this.listen(this.showSel, 'change', () => setSave('show', this.showSel.value));
-    this.listen(this.sizeRange, 'input', () => setSave('point_size', Number(this.sizeRange.value)));
-    for (const [k, b] of Object.entries(this.modeBtns)) this.listen(b, 'click', () => setSave('mouse_mode', k));
-    this.listen(this.clearBtn, 'click', () => this.scatterplot.deselect());
-    this.listen(this.searchBox, 'keydown', (e) => {
-      if (e.key === 'Enter') this.search();
-    });
+    for (const type of ISOLATED_EVENTS) ls.add(this.root, type, (e) => e.stopPropagation(), { passive: true });
+    // the plot takes the keyboard focus when pressed (its mousedown goes no further than the root)
+    ls.add(this.wrap, 'mousedown', () => this.root.focus({ preventScroll: true }));
+    ls.add(window, 'keydown', (e) => this.onKey(e), true);
   }
 
   destroy() {
     if (this.destroyed) return;
     this.destroyed = true;
-    for (const [name, fn] of this.handlers) {
-      if (name === null) fn();
-      else this.model.off(name, fn);
-    }
-    this.handlers = [];
+    this.ls.dispose();
     this.releasePlayer();
-    this.cancelIndexing?.();
-    this.resizeObserver?.disconnect();
-    for (const u of this.unsubscribers) this.scatterplot.unsubscribe(u);
-    this.landTex?.destroy();
-    this.scatterplot.destroy();
-    this.renderer.destroy(); // ours, so the scatterplot leaves it alive
-    // Free the WebGL context now rather than at garbage collection: browsers cap live contexts.
-    this.gl.getExtension('WEBGL_lose_context')?.loseContext();
+    this.panels.destroy();
+    this.toolbar.destroy();
+    this.plot.destroy();
     this.root.remove();
   }
 }
@@ -591,4 +402,4 @@ function render({ model, el }) {
 }
 
 export default { render };
-export { render };
+export { registerPanel, render };

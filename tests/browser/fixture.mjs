@@ -8,7 +8,7 @@ export const CENTERS = [[-0.5, 0.5], [0.5, 0.5], [-0.5, -0.5], [0.5, -0.5]];
 /** Cluster centre of class c at epoch position t (rotates one quadrant per epoch). */
 export const center = (c, t) => CENTERS[(c + t) % 4];
 
-export function makeState({ T = 3, N = 400, H = 32, W = 32, spread = 0.08, nTest = null, thumbs = true } = {}) {
+export function makeState({ T = 3, N = 400, H = 32, W = 32, spread = 0.08, nTest = null, thumbs = true, traits = {} } = {}) {
   const C = 4;
   const coords = new Float32Array(T * N * 2);
   const labels = new Uint8Array(N);
@@ -51,6 +51,15 @@ export function makeState({ T = 3, N = 400, H = 32, W = 32, spread = 0.08, nTest
   const images = new Uint8Array(N * 64);
   for (let i = 0; i < N; i++) for (let c = 0; c < 8; c++) images[i * 64 + 2 * labels[i] * 8 + c] = 255;
   const buf = (data, dtype, shape) => ({ view: new DataView(data.buffer), dtype, shape });
+  // metadata columns as the kernel sends them: a boolean, a small-integer round, a numeric score
+  const noisy = new Uint8Array(N);
+  const round = new Uint8Array(N);
+  const score = new Float32Array(N);
+  for (let i = 0; i < N; i++) {
+    noisy[i] = i % 5 === 0 ? 1 : 0;
+    round[i] = i % 3;
+    score[i] = i === 7 ? Number.NaN : i / N;
+  }
   const epochs = Array.from({ length: T }, (_, t) => t * 5);
   return {
     coords: buf(coords, 'float32', [T, N, 2]),
@@ -79,6 +88,18 @@ export function makeState({ T = 3, N = 400, H = 32, W = 32, spread = 0.08, nTest
     mouse_mode: 'pan',
     height: 400,
     images: thumbs ? buf(images, 'uint8', [N, 8, 8]) : null,
+    columns: [
+      { name: 'noisy', kind: 'categorical', codes: buf(noisy, 'uint8', [N]), categories: ['False', 'True'], colors: ['#9a9a9a', '#d62728'] },
+      { name: 'round', kind: 'categorical', codes: buf(round, 'uint8', [N]), categories: ['0', '1', '2'], colors: ['#1f77b4', '#ff7f0e', '#2ca02c'] },
+      { name: 'score', kind: 'numeric', values: buf(score, 'float32', [N]), min: 0, max: (N - 1) / N },
+    ],
+    highlight_categories: [],
+    filter_categories: [],
+    point_opacity: 1,
+    landscape_opacity: 0.45,
+    panels: ['legend'],
+    panel_open: true,
+    ...traits,
   };
 }
 

@@ -1,0 +1,391 @@
+"""Cutting a user's classifier into ``f`` (inputs -> representation) and ``g`` (-> logits).
+
+DeepVisualInsight (section 4) splits a classifier at a layer: ``f_t`` is everything before it,
+``g_t`` is that layer and what follows. This module finds the layer, describes the head so that
+it can be rebuilt without the user's code, rebuilds ``f_t`` as a module, and runs the batched
+forward pass that yields representations and logits together. What is written where in the run
+folder is :mod:`dvi_widget.data.run`'s business, not this module's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .._checks import check_finite
+from .._tensor import row_batches
+
+TensorFn = Callable[[torch.Tensor], torch.Tensor]
+
+# Parameter-free modules (besides nn.Linear) that a head may contain and still be rebuilt from a
+# JSON spec without the user's code: name -> constructor arguments to keep.
+SPEC_MODULES: dict[str, tuple[str, ...]] = {
+    "Identity": (),
+    "ReLU": (),
+    "LeakyReLU": ("negative_slope",),
+    "GELU": ("approximate",),
+    "Tanh": (),
+    "Sigmoid": (),
+    "SiLU": (),
+    "ELU": ("alpha",),
+    "Dropout": ("p",),
+    "Softmax": ("dim",),
+    "LogSoftmax": ("dim",),
+    "Flatten": ("start_dim", "end_dim"),
+}
+
+#: how far ``head(representation)`` may stray from the model's output (relative, absolute)
+HEAD_RTOL, HEAD_ATOL = 1e-3, 1e-4
+
+
+class _StopForward(Exception):  # noqa: N818 - control flow, not an error
+    """Raised by a hook to end a forward pass once the representation has been captured."""
+
+
+# --------------------------------------------------------------------------------- the model
+
+
+def model_device(model: nn.Module | None) -> torch.device | None:
+    """Where the module's parameters (else buffers) live; None for a module without any."""
+    if model is None:
+        return None
+    for t in (*model.parameters(), *model.buffers()):
+        return t.device
+    return None
+
+
+def model_dtype(model: object) -> torch.dtype | None:
+    """The floating dtype of the module's parameters (float64, float16, ...), or None."""
+    if not isinstance(model, nn.Module):
+        return None
+    for t in (*model.parameters(), *model.buffers()):
+        if t.is_floating_point():
+            return t.dtype
+    return None
+
+
+def cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
+    """A detached CPU copy of the module's state_dict (what is saved with ``torch.save``)."""
+    return {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
+
+
+def state_dict_from_checkpoint(obj: object, source: str) -> dict[str, torch.Tensor]:
+    """The state_dict inside a loaded checkpoint: the dict itself, or its ``"state_dict"`` /
+    ``"model_state_dict"`` / ``"model"`` entry. ``source`` names the file in errors."""
+    if isinstance(obj, Mapping):
+        for key in ("state_dict", "model_state_dict", "model"):
+            if key in obj and isinstance(obj[key], Mapping):
+                obj = obj[key]
+                break
+        if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+            return dict(obj)
+    raise ValueError(
+        f"checkpoint {source} is neither a state_dict nor a dict with a 'state_dict' / "
+        "'model_state_dict' entry; save checkpoints with torch.save(model.state_dict(), path)"
+    )
+
+
+# ------------------------------------------------------------------------- layers and heads
+
+
+def last_linear(model: nn.Module) -> str:
+    """Name of the model's last ``nn.Linear`` (the default representation layer)."""
+    names = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if not names:
+        raise ValueError(
+            "the model has no nn.Linear layer, so there is no default representation layer; "
+            "pass layer='<module name>' or feature_fn=/head_fn= callables. Modules: "
+            + ", ".join(repr(n) for n, _ in model.named_modules() if n)
+        )
+    return names[-1]
+
+
+def get_layer(model: nn.Module, layer: str) -> nn.Module:
+    """The submodule called ``layer``; an unknown name lists the valid ones."""
+    modules = dict(model.named_modules())
+    if layer not in modules or layer == "":
+        valid = ", ".join(repr(n) for n in modules if n)
+        raise ValueError(f"layer={layer!r} is not a module of this model. Valid names: {valid}")
+    return modules[layer]
+
+
+def head_names(model: nn.Module, layer: str) -> list[str]:
+    """Module names of the head: the named layer, then what follows it inside enclosing
+    ``nn.Sequential`` containers (their forward order is known; other containers' is not)."""
+    names = [layer]
+    parts = layer.split(".")
+    while len(parts) > 1:
+        parent_name, child = ".".join(parts[:-1]), parts[-1]
+        parent = model.get_submodule(parent_name)
+        if not isinstance(parent, nn.Sequential):
+            break
+        keys = list(parent._modules)
+        names += [f"{parent_name}.{k}" for k in keys[keys.index(child) + 1 :]]
+        parts = parts[:-1]
+    if len(parts) == 1 and isinstance(model, nn.Sequential):
+        keys = list(model._modules)
+        names += keys[keys.index(parts[0]) + 1 :]
+    return names
+
+
+def flatten_sequential(modules: Iterable[nn.Module]) -> list[nn.Module]:
+    """The leaves of nested ``nn.Sequential`` containers, in forward order."""
+    out: list[nn.Module] = []
+    for m in modules:
+        if isinstance(m, nn.Sequential):
+            out += flatten_sequential(m)
+        else:
+            out.append(m)
+    return out
+
+
+def head_spec(head: nn.Module) -> list[dict[str, Any]] | None:
+    """A JSON description of a head made of Linear + parameter-free layers, or None."""
+    spec: list[dict[str, Any]] = []
+    for m in flatten_sequential([head]):
+        kind = type(m).__name__
+        if type(m) is nn.Linear:
+            spec.append({"type": "Linear", "in_features": m.in_features,
+                         "out_features": m.out_features, "bias": m.bias is not None})
+        elif kind in SPEC_MODULES and type(m) is getattr(nn, kind):
+            if any(True for _ in m.parameters()) or any(True for _ in m.buffers()):
+                return None
+            spec.append({"type": kind, **{a: getattr(m, a) for a in SPEC_MODULES[kind]}})
+        else:
+            return None
+    return spec
+
+
+def head_from_spec(spec: list[dict[str, Any]]) -> nn.Sequential:
+    """Rebuild (untrained) the head that :func:`head_spec` described."""
+    layers: list[nn.Module] = []
+    for item in spec:
+        kind = item["type"]
+        args = {k: v for k, v in item.items() if k != "type"}
+        if kind == "Linear":
+            layers.append(nn.Linear(args["in_features"], args["out_features"], bias=args["bias"]))
+        elif kind in SPEC_MODULES:
+            layers.append(getattr(nn, kind)(**args))
+        else:
+            raise ValueError(f"unknown head module type {kind!r} in the run folder")
+    return nn.Sequential(*layers)
+
+
+# ------------------------------------------------------------------------------- f and g
+
+
+class FeatureModel(nn.Module):
+    """``f_t``: runs the model until the input of ``layer`` and returns that input (float32).
+
+    Inputs are cast to the model's dtype (a float64 or float16 model takes float32 inputs);
+    the forward pass is cut short right after the capture (nothing after the layer runs).
+    Gradients flow, so boundary synthesis may differentiate through it.
+    """
+
+    def __init__(self, model: nn.Module, layer: str) -> None:
+        super().__init__()
+        self.model = model
+        self.layer = layer
+        self._captured: torch.Tensor | None = None
+        get_layer(model, layer).register_forward_pre_hook(self._capture)
+
+    def _capture(self, module: nn.Module, args: tuple[Any, ...]) -> None:
+        self._captured = args[0]
+        raise _StopForward
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dtype = model_dtype(self.model)
+        if dtype is not None and x.is_floating_point():
+            x = x.to(dtype)
+        self._captured = None
+        with contextlib.suppress(_StopForward):
+            self.model(x)
+        if self._captured is None:
+            raise RuntimeError(f"the model's forward never called layer {self.layer!r}")
+        rep, self._captured = self._captured, None
+        return rep.float()
+
+
+@dataclass
+class Cut:
+    """Where a model is cut into ``f`` and ``g`` for one recording.
+
+    ``layer`` is the layer whose input is the representation (None with ``feature_fn``);
+    ``head`` maps representations to logits; ``head_module`` is that head as a flat
+    ``nn.Sequential`` when it is a module (then its weights are stored), ``head_names`` the
+    model's module names it was taken from; ``verify`` asks to check ``head(rep)`` against
+    the model's own output (a head found by layer, not given by the user).
+    """
+
+    model: nn.Module | None
+    layer: str | None
+    feature_fn: TensorFn | None
+    head: TensorFn
+    head_module: nn.Sequential | None
+    head_names: list[str] | None
+    verify: bool
+
+    @property
+    def head_kind(self) -> str:
+        """``"layer"`` (cut at a layer), ``"module"`` (a head_fn module) or ``"callable"``."""
+        if self.head_module is None:
+            return "callable"
+        return "layer" if self.head_names is not None else "module"
+
+    def modules(self) -> list[nn.Module]:
+        """Every module whose train/eval mode a recording touches."""
+        return [m for root in (self.model, self.head_module) if root is not None
+                for m in root.modules()]
+
+
+def cut(
+    model: nn.Module | None,
+    layer: str | None = None,
+    feature_fn: TensorFn | None = None,
+    head_fn: TensorFn | None = None,
+) -> Cut:
+    """Cut ``model`` at ``layer`` (default: its last ``nn.Linear``), or use the callables given.
+
+    The head is the layer followed by the modules after it in enclosing ``nn.Sequential``
+    containers; a ``head_fn`` replaces it, a ``feature_fn`` replaces the layer hook.
+    """
+    if model is not None and not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module or None, got {type(model)!r}")
+    if model is None and (feature_fn is None or head_fn is None):
+        raise ValueError("model=None needs both feature_fn and head_fn")
+    layer_name = None
+    if head_fn is None or feature_fn is None:
+        layer_name = layer if layer is not None else last_linear(model)
+        get_layer(model, layer_name)  # clear error for unknown names
+    if head_fn is None:
+        names = head_names(model, layer_name)
+        head_module = nn.Sequential(*flatten_sequential(model.get_submodule(n) for n in names))
+        return Cut(model, layer_name, feature_fn, head_module, head_module, names, verify=True)
+    head_module = (nn.Sequential(*flatten_sequential([head_fn]))  # stored flat, like a layer head
+                   if isinstance(head_fn, nn.Module) else None)
+    return Cut(model, layer_name if feature_fn is None else None, feature_fn, head_fn,
+               head_module, None, verify=False)
+
+
+class _LayerInput:
+    """Collects the input of ``layer`` while :attr:`active` (during the model's own forward
+    pass, not when the head runs the same module again); a copy, so that later in-place
+    operations do not change it. With ``stop`` the forward pass ends right there."""
+
+    def __init__(self, model: nn.Module, layer: str, stop: bool) -> None:
+        self.tensors: list[torch.Tensor] = []
+        self.active = False
+        self.stop = stop
+        self._hook = model.get_submodule(layer).register_forward_pre_hook(self._capture)
+
+    def _capture(self, module: nn.Module, args: tuple[Any, ...]) -> None:
+        if not self.active:
+            return
+        self.tensors.append(args[0].clone())
+        if self.stop:
+            raise _StopForward
+
+    def run(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor | None:
+        """The model's output on ``x`` (None when the pass was stopped at the layer)."""
+        self.tensors.clear()
+        self.active = True
+        try:
+            return model(x)
+        except _StopForward:
+            return None
+        finally:
+            self.active = False
+
+    def remove(self) -> None:
+        self._hook.remove()
+
+
+@dataclass
+class BatchOut:
+    """One batch of a recording: float32 representations and logits on the device, and how
+    far ``head(representations)`` was from the model's own output (0 when not verified)."""
+
+    representations: torch.Tensor
+    logits: torch.Tensor
+    head_error: float
+
+
+@torch.no_grad()
+def forward(
+    c: Cut, x: np.ndarray, device: torch.device, batch_size: int, epoch: int
+) -> Iterator[BatchOut]:
+    """The batched forward pass of a recording over inputs ``x`` (n, *input_shape).
+
+    Inputs are cast to the model's dtype (float64 and float16 models record as they run);
+    representations and logits come out as float32. Non-finite values, a layer that runs
+    more or less than once, wrong shapes and a head that does not reproduce the model's output
+    raise ``ValueError`` naming the fix. ``epoch`` only serves the messages.
+    """
+    dtype = model_dtype(c.model) or model_dtype(c.feature_fn) or torch.float32
+    hook = None if c.feature_fn is not None else _LayerInput(c.model, c.layer, not c.verify)
+    try:
+        for _, (xb,) in row_batches(x, batch_size=batch_size, device=device, dtype=dtype):
+            if hook is None:
+                rep = c.feature_fn(xb)
+                out_model = c.model(xb) if c.verify and c.model is not None else None
+            else:
+                out_model = hook.run(c.model, xb)
+                if len(hook.tensors) != 1:
+                    raise ValueError(
+                        f"layer {c.layer!r} was called {len(hook.tensors)} times in one forward "
+                        "pass; name a layer that runs exactly once, or pass feature_fn/head_fn"
+                    )
+                rep = hook.tensors[0]
+            yield _check_batch(c, xb, rep, out_model, epoch)
+    finally:
+        if hook is not None:
+            hook.remove()
+
+
+def _check_batch(
+    c: Cut, xb: torch.Tensor, rep: object, out_model: object, epoch: int
+) -> BatchOut:
+    if not isinstance(rep, torch.Tensor):
+        raise TypeError(f"the representation must be a tensor, got {type(rep)!r}")
+    if rep.ndim != 2:
+        raise ValueError(
+            f"the representation at layer {c.layer!r} has shape {tuple(rep.shape)}; it must be "
+            "(batch, features). Name a layer whose input is a flat vector (e.g. the nn.Linear "
+            "after a Flatten) or pass feature_fn"
+        )
+    if len(rep) != len(xb):
+        raise ValueError(f"feature_fn returned {len(rep)} rows for a batch of {len(xb)} inputs")
+    diverged = "the model has diverged or the inputs are not finite. Nothing was written."
+    check_finite(rep, f"epoch {epoch}: the batch of representations", diverged)
+    logit = c.head(rep)
+    if not isinstance(logit, torch.Tensor) or logit.ndim != 2:
+        raise ValueError(
+            "the head must return a (batch, classes) logits tensor, got "
+            f"{getattr(logit, 'shape', type(logit))}"
+        )
+    check_finite(logit, f"epoch {epoch}: the batch of logits", diverged)
+    error = 0.0
+    if c.verify:
+        if not isinstance(out_model, torch.Tensor):
+            raise TypeError(
+                f"the model returned {type(out_model).__name__}, not a logits tensor; pass "
+                "head_fn= (representation -> logits)"
+            )
+        same = out_model.shape == logit.shape
+        error = float((logit.float() - out_model.float()).abs().max()) if same else float("nan")
+        if not same or not torch.allclose(logit.float(), out_model.float(), rtol=HEAD_RTOL,
+                                          atol=HEAD_ATOL):
+            raise ValueError(
+                f"the head ({c.layer!r} and the modules after it) applied to the "
+                f"representation does not reproduce the model's output (shapes "
+                f"{tuple(logit.shape)} vs {tuple(out_model.shape)}, max difference "
+                f"{error:.3g}): the forward pass does more after that layer than the head "
+                "captures. Pass head_fn= (representation -> logits) or a different layer="
+            )
+    return BatchOut(rep.float(), logit.float(), error)

@@ -1,0 +1,133 @@
+"""The engine's answers to the view's questions: :class:`EngineInspector`.
+
+It implements :class:`dvi_widget.view.visualization.Inspector` over a fitted
+:class:`dvi_widget.DVI`, which hands it over in :meth:`DVI.visualization` together with the run's
+training curves and images (:func:`visualization_extras`). All work is batched torch on the
+fit's device.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .._tensor import to_tensor
+
+#: distances computed at once by :meth:`EngineInspector.neighbors` (queries x samples)
+NEIGHBOR_CHUNK = 1 << 24
+
+
+class EngineInspector:
+    """Class probabilities anywhere in the view, high-dimensional neighbours, training events.
+
+    Parameters
+    ----------
+    dvi : a fitted :class:`dvi_widget.DVI` (kept by reference: its models are loaded once).
+
+    Examples
+    --------
+    >>> ins = dvi.visualization().inspector
+    >>> ins.probabilities(np.array([[0.0, 1.5]]), epoch=3)    # (1, C) float32
+    >>> ins.neighbors(np.array([17]), epoch=3, k=10)          # ((1, 10) int64, (1, 10) float32)
+    """
+
+    def __init__(self, dvi: Any) -> None:  # noqa: ANN401 - a fitted DVI
+        dvi._check_fitted()
+        self.dvi = dvi
+        #: one epoch's representations (train then test) and squared norms, for neighbors()
+        self._reps: tuple[int, torch.Tensor, torch.Tensor] | None = None
+
+    def __repr__(self) -> str:
+        return f"EngineInspector(epochs={self.dvi.epochs_})"
+
+    def probabilities(self, points: np.ndarray, epoch: int) -> np.ndarray:
+        """``(n, 2)`` points -> ``(n, C)`` float32 ``softmax(g_t(ψ_t(points)))``
+        (:meth:`DVI.inverse`)."""
+        return self.dvi.inverse(np.asarray(points, dtype=np.float32).reshape(-1, 2), epoch)[1]
+
+    def representations(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """All N samples' representations at ``epoch`` (train then test) on the fit's device,
+        and their squared norms; the last epoch asked for is kept."""
+        epoch = self.dvi._check_epoch(epoch)
+        if self._reps is None or self._reps[0] != epoch:
+            self._reps = None  # free the previous epoch first
+            X = to_tensor(self.dvi._all_representations(self.dvi.run_, epoch), self.dvi.device_)
+            self._reps = (epoch, X, (X * X).sum(dim=1))
+        return self._reps[1], self._reps[2]
+
+    @torch.no_grad()
+    def neighbors(
+        self, indices: np.ndarray, epoch: int, k: int = 10
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` nearest samples of each sample in ``indices`` in representation space.
+
+        Exact Euclidean search among all N samples at ``epoch`` (batched torch), each query
+        sample excluded. Returns ``(m, k)`` int64 indices and ``(m, k)`` float32 distances,
+        ascending.
+        """
+        X, xx = self.representations(epoch)
+        n = X.shape[0]
+        idx = np.asarray(indices).reshape(-1)
+        if idx.dtype == np.bool_ or (idx.size and not np.issubdtype(idx.dtype, np.integer)):
+            raise TypeError(f"indices must be integer sample indices, got dtype {idx.dtype}")
+        idx = idx.astype(np.int64)
+        if idx.size == 0:
+            raise ValueError("indices is empty")
+        if idx.min() < 0 or idx.max() >= n:
+            raise IndexError(f"indices must lie in [0, {n}), got {idx.min()}..{idx.max()}")
+        if not (isinstance(k, int | np.integer) and 1 <= k < n):
+            raise ValueError(f"k must be an int in [1, {n - 1}], got {k!r}")
+        k = int(k)
+        # Written here rather than with engine.complex.knn, which re-centres and re-norms the
+        # (N, h) matrix on every call (20x the cost of a click's one matrix-vector product):
+        # candidates from |x|^2 - 2 q.x (cached norms, chunks of queries), then exact
+        # distances of the k kept from differences (the matmul form loses precision for
+        # near-duplicates).
+        q_idx = torch.as_tensor(idx, device=X.device)
+        out_i = []
+        rows = max(1, NEIGHBOR_CHUNK // n)
+        for start in range(0, len(idx), rows):
+            qi = q_idx[start : start + rows]
+            d2 = torch.addmm(xx.unsqueeze(0), X[qi], X.T, beta=1.0, alpha=-2.0)
+            d2[torch.arange(len(qi), device=X.device), qi] = float("inf")  # not itself
+            out_i.append(torch.topk(d2, k, dim=1, largest=False).indices)
+        nbr = torch.cat(out_i)
+        dist = (X[nbr] - X[q_idx].unsqueeze(1)).norm(dim=2)
+        dist, order = dist.sort(dim=1, stable=True)
+        nbr = nbr.gather(1, order)
+        return nbr.cpu().numpy().astype(np.int64), dist.cpu().numpy().astype(np.float32)
+
+    def events(self, **thresholds: Any) -> pd.DataFrame:  # noqa: ANN401 - see find_events
+        """``DVI.events(**thresholds)``."""
+        return self.dvi.events(**thresholds)
+
+    # explanations: dvi_widget.explain.Explaining (what-if paths, Grad-CAM, surrogates)
+    def what_if_payload(self, index: int, epoch: int, kind: str = "rotate",
+                        strengths: Any = None, target: int | None = None) -> dict[str, Any]:  # noqa: ANN401
+        """A what-if or adversarial path of one sample as plain arrays
+        (:meth:`dvi_widget.explain.Explainer.path_payload`)."""
+        return self.dvi.explainer().path_payload(index, epoch, kind, strengths, target=target)
+
+    def explain(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Any explanation request of the view (:meth:`dvi_widget.explain.Explainer.payload`)."""
+        return self.dvi.explainer().payload(request)
+
+
+def visualization_extras(dvi: Any) -> dict[str, Any]:  # noqa: ANN401 - a fitted DVI
+    """The interrogation fields of ``dvi.visualization()``: ``scalars`` (the run's training
+    curves), ``images`` (its inputs as lazily converted images, when they are image-shaped)
+    and the ``inspector``."""
+    from ..data.images import ImageArray, image_layout
+
+    run = dvi.run_
+    scalars = run.scalars() if hasattr(run, "scalars") else None
+    images = None
+    shape = getattr(run, "input_shape", None)
+    if shape is not None and image_layout(shape) is not None:
+        parts = [run.inputs("train")] + ([run.inputs("test")] if int(run.n_test) else [])
+        if all(p is not None for p in parts):
+            images = ImageArray(*parts)
+    return {"scalars": scalars, "images": images, "inspector": EngineInspector(dvi)}

@@ -1,0 +1,113 @@
+// What points can be coloured, filtered and searched by: the built-in columns (label, prediction,
+// correctness, confidence, "prediction changed") and the metadata columns the kernel sends.
+//
+// A column is { name, title, kind: 'categorical'|'numeric', perEpoch, categories, colors, min, max,
+// values(pos) }: values(pos) gives one number per sample at epoch position pos (a category code,
+// or the value itself for numeric columns; NaN = missing). Codes and values are cached per epoch.
+import { decodeArray } from './codecs.js';
+
+/** Number of colour steps a numeric column is binned into. */
+export const NUMERIC_BINS = 32;
+
+const CORRECT_COLORS = ['#5b6f95', '#d62728'];
+const CHANGED_COLORS = ['#8a8a8a', '#e8590c'];
+
+function cached(perEpoch, compute) {
+  const cache = new Map();
+  return (pos) => {
+    const key = perEpoch ? pos : 0;
+    let v = cache.get(key);
+    if (!v) {
+      v = compute(pos);
+      if (cache.size > 64) cache.delete(cache.keys().next().value);
+      cache.set(key, v);
+    }
+    return v;
+  };
+}
+
+/**
+ * All columns of the model's data, built-ins first.
+ * @param {object} d decoded data (N, labels, predictions, confidence, ...)
+ * @param {object} model anywidget model (class_names, palette, columns)
+ * @returns {Map<string, object>}
+ */
+export function buildColumns(d, model) {
+  const { N } = d;
+  const names = model.get('class_names').map(String);
+  const palette = model.get('palette');
+  const predAt = (pos) => d.predictions.subarray(pos * N, (pos + 1) * N);
+  const cols = [
+    {
+      name: 'label', title: 'label', kind: 'categorical', perEpoch: false,
+      categories: names, colors: palette, values: () => d.labels,
+    },
+    {
+      name: 'prediction', title: 'prediction', kind: 'categorical', perEpoch: true,
+      categories: names, colors: palette, values: predAt,
+    },
+    {
+      name: 'correct', title: 'correctness', kind: 'categorical', perEpoch: true,
+      categories: ['correct', 'misclassified'], colors: CORRECT_COLORS,
+      values: cached(true, (pos) => {
+        const p = predAt(pos);
+        const out = new Uint8Array(N);
+        for (let i = 0; i < N; i++) out[i] = p[i] !== d.labels[i] ? 1 : 0;
+        return out;
+      }),
+    },
+    {
+      name: 'confidence', title: 'confidence', kind: 'numeric', perEpoch: true, min: 0, max: 1,
+      values: cached(true, (pos) => {
+        const c = d.confidence;
+        const out = new Float32Array(N);
+        const scale = c.dtype === 'uint8' ? 1 / 255 : 1;
+        for (let i = 0; i < N; i++) out[i] = c.data[pos * N + i] * scale;
+        return out;
+      }),
+    },
+    {
+      name: 'changed', title: 'prediction changed', kind: 'categorical', perEpoch: true,
+      categories: ['unchanged', 'changed since previous epoch'], colors: CHANGED_COLORS,
+      values: cached(true, (pos) => {
+        const out = new Uint8Array(N);
+        if (pos === 0) return out;
+        const a = predAt(pos - 1);
+        const b = predAt(pos);
+        for (let i = 0; i < N; i++) out[i] = a[i] !== b[i] ? 1 : 0;
+        return out;
+      }),
+    },
+  ];
+  for (const c of model.get('columns') || []) {
+    if (c.kind === 'categorical') {
+      const codes = decodeArray(c.codes).data;
+      cols.push({
+        name: c.name, title: c.name, kind: 'categorical', perEpoch: false,
+        categories: c.categories.map(String), colors: c.colors, values: () => codes,
+      });
+    } else {
+      const values = decodeArray(c.values).data;
+      cols.push({
+        name: c.name, title: c.name, kind: 'numeric', perEpoch: false, min: c.min, max: c.max,
+        values: () => values,
+      });
+    }
+  }
+  return new Map(cols.map((c) => [c.name, c]));
+}
+
+/** Text of sample i in a column at epoch position pos (for search and hover). */
+export function columnText(col, i, pos) {
+  const v = col.values(pos)[i];
+  if (col.kind === 'categorical') return col.categories[v] ?? String(v);
+  return Number.isNaN(v) ? '' : String(Math.round(v * 1000) / 1000);
+}
+
+/** Colour bin of a numeric value (NaN -> -1). */
+export function numericBin(col, v) {
+  if (Number.isNaN(v)) return -1;
+  const span = col.max - col.min;
+  const t = span > 0 ? (v - col.min) / span : 0.5;
+  return Math.max(0, Math.min(NUMERIC_BINS - 1, Math.floor(t * NUMERIC_BINS)));
+}

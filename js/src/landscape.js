@@ -1,0 +1,142 @@
+// The decision landscape under the points: one texture per epoch (uploaded on first use), blended
+// on the GPU into the one texture regl-scatterplot shows as its background image.
+//
+// The shown image is mix(white, mix(A, B, p), opacity * alpha): `opacity` is the landscape_opacity
+// trait (washing the palette colours toward white keeps the marks, drawn in the same palette,
+// readable) and p runs from 0 to 1 while the points move from epoch A to epoch B, with the points'
+// easing, so points never sit on another epoch's background.
+
+/** Epoch textures kept on the GPU (least recently used are dropped). */
+const MAX_EPOCH_TEXTURES = 12;
+
+const BLEND_FRAG = `
+precision mediump float;
+uniform sampler2D a;
+uniform sampler2D b;
+uniform float p;
+uniform float opacity;
+uniform vec2 size;
+void main() {
+  vec2 uv = gl_FragCoord.xy / size;
+  vec4 c = mix(texture2D(a, uv), texture2D(b, uv), p);
+  gl_FragColor = vec4(mix(vec3(1.0), c.rgb, opacity * c.a), 1.0);
+}`;
+
+const BLEND_VERT = `
+precision mediump float;
+attribute vec2 position;
+void main() { gl_Position = vec4(position, 0.0, 1.0); }`;
+
+export class Landscape {
+  /**
+   * @param {object} regl the renderer's regl instance
+   * @param {Uint8Array} data (T, H, W, 4) RGBA, row 0 = top
+   * @param {number} H
+   * @param {number} W
+   */
+  constructor(regl, data, H, W) {
+    this.regl = regl;
+    this.data = data;
+    this.H = H;
+    this.W = W;
+    this.textures = new Map(); // pos -> texture
+    const target = () => regl.framebuffer({
+      color: regl.texture({ width: W, height: H, min: 'linear', mag: 'linear' }),
+      depthStencil: false,
+    });
+    this.out = target();
+    this.texture = this.out.color[0];
+    this.blend = regl({
+      frag: BLEND_FRAG,
+      vert: BLEND_VERT,
+      attributes: { position: [-1, -1, 3, -1, -1, 3] },
+      uniforms: {
+        a: regl.prop('a'),
+        b: regl.prop('b'),
+        p: regl.prop('p'),
+        opacity: regl.prop('opacity'),
+        size: [W, H],
+      },
+      framebuffer: regl.prop('fb'),
+      viewport: { x: 0, y: 0, width: W, height: H },
+      depth: { enable: false },
+      blend: { enable: false },
+      count: 3,
+    });
+    this.from = null; // texture shown at p = 0
+    this.to = null; // epoch position shown at p = 1
+    this.p = 1;
+    this.opacity = 1;
+  }
+
+  epochTexture(pos) {
+    let tex = this.textures.get(pos);
+    if (tex) {
+      this.textures.delete(pos); // re-insert: most recently used last
+    } else {
+      const { H, W } = this;
+      tex = this.regl.texture({
+        data: this.data.subarray(pos * H * W * 4, (pos + 1) * H * W * 4),
+        width: W, height: H, format: 'rgba', min: 'linear', mag: 'linear',
+      });
+      if (this.textures.size >= MAX_EPOCH_TEXTURES) {
+        const [oldPos, oldTex] = this.textures.entries().next().value;
+        if (oldPos !== this.to) {
+          oldTex.destroy();
+          this.textures.delete(oldPos);
+        }
+      }
+    }
+    this.textures.set(pos, tex);
+    return tex;
+  }
+
+  render() {
+    const b = this.epochTexture(this.to);
+    const a = this.from ?? b;
+    this.blend({ a, b, p: this.p, opacity: this.opacity, fb: this.out });
+  }
+
+  /** Show epoch `pos` at once. */
+  show(pos, opacity = this.opacity) {
+    this.from = null;
+    this.to = pos;
+    this.p = 1;
+    this.opacity = opacity;
+    this.render();
+  }
+
+  /**
+   * Start a cross-fade from the epoch shown now toward epoch `pos`; advance it with progress(p).
+   * (The plot draws one epoch change at a time, so a fade always starts from a settled epoch.)
+   */
+  fadeTo(pos) {
+    if (this.to === null) {
+      this.show(pos);
+      return;
+    }
+    this.from = this.epochTexture(this.to);
+    this.to = pos;
+    this.p = 0;
+    this.render();
+  }
+
+  progress(p) {
+    const q = Math.max(0, Math.min(1, p));
+    if (q === this.p) return;
+    this.p = q;
+    if (q >= 1) this.from = null;
+    this.render();
+  }
+
+  setOpacity(opacity) {
+    this.opacity = opacity;
+    if (this.to !== null) this.render();
+  }
+
+  destroy() {
+    for (const t of this.textures.values()) t.destroy();
+    this.textures.clear();
+    this.out.destroy();
+  }
+}

@@ -1,0 +1,77 @@
+// The panel area next to the plot: a collapsible column of panels, each registered by name.
+//
+// A panel is registered once with registerPanel(name, { title, create }); the `panels` trait lists
+// which panels a widget shows, in order. create(view, body) builds the panel into `body` and returns
+// { update(reason), onMessage(msg, buffers), destroy() } (all optional). update() is called with
+// 'epoch', 'column', 'filter', 'highlight', 'selection' or 'style' after the view changed; messages
+// the kernel sends with { panel: name, ... } reach onMessage; a panel asks the kernel with
+// view.send({ panel: name, ... }).
+import { h, listeners } from './dom.js';
+
+const PANELS = new Map();
+
+/** Register a panel type under `name` (a later registration replaces an earlier one). */
+export function registerPanel(name, spec) {
+  if (typeof spec?.create !== 'function') throw new TypeError(`panel ${name} needs a create(view, body) function`);
+  PANELS.set(name, spec);
+}
+
+export const registeredPanels = () => [...PANELS.keys()];
+
+export class PanelArea {
+  constructor(view, container) {
+    this.view = view;
+    this.container = container;
+    this.ls = listeners();
+    this.instances = new Map();
+    this.toggle = h('button', { class: 'dvi-panels-toggle', type: 'button' });
+    this.body = h('div', { class: 'dvi-panels-body' });
+    container.prepend(this.toggle);
+    container.append(this.body);
+    this.ls.add(this.toggle, 'click', () => view.setSave('panel_open', !view.model.get('panel_open')));
+    this.build();
+    this.syncOpen();
+  }
+
+  build() {
+    for (const inst of this.instances.values()) inst.destroy?.();
+    this.instances.clear();
+    this.body.replaceChildren();
+    for (const name of this.view.model.get('panels') || []) {
+      const spec = PANELS.get(name);
+      if (!spec) {
+        console.warn(`dvi_widget: no panel named ${name}; registered: ${registeredPanels().join(', ')}`);
+        continue;
+      }
+      const body = h('div', { class: 'dvi-panel-body' });
+      const section = h('section', { class: `dvi-panel dvi-panel-${name}` }, [
+        h('div', { class: 'dvi-panel-title', text: spec.title ?? name }),
+        body,
+      ]);
+      this.body.appendChild(section);
+      this.instances.set(name, spec.create(this.view, body) || {});
+    }
+  }
+
+  syncOpen() {
+    const open = Boolean(this.view.model.get('panel_open'));
+    this.container.classList.toggle('dvi-collapsed', !open);
+    this.toggle.textContent = open ? '⟩' : '⟨';
+    this.toggle.title = open ? 'hide the side panels' : 'show the side panels (legend)';
+    this.toggle.setAttribute('aria-expanded', String(open));
+  }
+
+  update(reason) {
+    for (const inst of this.instances.values()) inst.update?.(reason);
+  }
+
+  onMessage(msg, buffers) {
+    this.instances.get(msg.panel)?.onMessage?.(msg, buffers);
+  }
+
+  destroy() {
+    for (const inst of this.instances.values()) inst.destroy?.();
+    this.instances.clear();
+    this.ls.dispose();
+  }
+}

@@ -1,0 +1,341 @@
+// The plot: regl-scatterplot over the landscape, the frame fitted into the canvas, coalesced draws,
+// cached spatial indices, selection <-> model, zoom to selection and reset.
+import createRegl from 'regl';
+import createScatterplot, { createRenderer, createSpatialIndex } from 'regl-scatterplot';
+import { Landscape } from './landscape.js';
+import { buildPoints, pointColors, pointOpacities, pointSizes } from './marks.js';
+
+// The extensions regl-scatterplot's own createRegl() enables when present (float state textures,
+// float framebuffer and blending).
+const GL_EXTENSIONS = ['OES_texture_float', 'OES_element_index_uint', 'WEBGL_color_buffer_float', 'EXT_float_blend'];
+/** The square frame every epoch's coordinates are normalised into. */
+const FRAME = { x: -1, y: -1, width: 2, height: 2 };
+/** Camera moves (reset, zoom to selection), ms. */
+export const CAMERA_MS = 300;
+/** Non-selected points' opacity factor while a selection exists. */
+export const INACTIVE_OPACITY = 0.3;
+
+/** cubic in-out, the easing of both the points and the landscape cross-fade */
+export const ease = (t) => {
+  const x = Math.max(0, Math.min(1, t));
+  return x < 0.5 ? 4 * x * x * x : 1 - (-2 * x + 2) ** 3 / 2;
+};
+
+/**
+ * A regl-scatterplot renderer whose WebGL canvas has the plot's size.
+ *
+ * regl-scatterplot's default renderer draws into a window-sized, multisampled canvas and copies the
+ * plot's part out: with CPU WebGL (SwiftShader) every frame then pays for clearing, shading and
+ * resolving the whole window (at 60k points, a 1000x700 window and a 519x402 plot: ~140 ms per
+ * frame instead of ~110 ms). Points are drawn into a single-sample float framebuffer anyway, so
+ * multisampling the canvas (which only receives one full-screen triangle) changes no pixel.
+ * The caller resizes it with the plot and destroys it (the scatterplot leaves a given one alone).
+ */
+function createPlotRenderer() {
+  const canvas = document.createElement('canvas');
+  const gl = canvas.getContext('webgl', { antialias: false, preserveDrawingBuffer: true });
+  if (!gl) throw new Error('dvi_widget needs WebGL, which this browser does not provide');
+  const regl = createRegl({ gl, extensions: GL_EXTENSIONS.filter((e) => gl.getExtension(e)) });
+  return { renderer: createRenderer({ regl, canvas }), gl };
+}
+
+export class Plot {
+  /**
+   * @param {object} view the DviView (model, data, columns, emphasis and filter state)
+   * @param {HTMLElement} wrap the element the canvas fills
+   * @param {HTMLCanvasElement} canvas
+   */
+  constructor(view, wrap, canvas) {
+    this.view = view;
+    this.wrap = wrap;
+    this.points = null; // regl-scatterplot points, refilled in place per draw
+    this.spatialIndices = new Map(); // epoch position -> KDBush index (ArrayBuffer)
+    this.drawnFilterKey = null;
+    this.pendingDraw = null;
+    this.drawing = false;
+    this.drawCount = 0;
+    this.home = null; // camera distance of the last fit to the frame (null: zoomed elsewhere)
+    this.t0 = performance.now();
+    this.unsubscribers = [];
+    const m = view.model;
+    const { width, height } = this.size();
+    ({ renderer: this.renderer, gl: this.gl } = createPlotRenderer());
+    this.renderer.resize(width, height);
+    this.landscape = new Landscape(this.renderer.regl, view.d.landscape, view.d.landH, view.d.landW);
+    this.landscape.opacity = Number(m.get('landscape_opacity'));
+    this.scatterplot = createScatterplot({
+      renderer: this.renderer,
+      canvas,
+      width,
+      height,
+      cameraDistance: Math.max(1, height / width), // the whole frame, letterboxed (see fit)
+      pointSize: pointSizes(m.get('point_size')),
+      opacity: pointOpacities(m.get('point_opacity')),
+      colorBy: 'valueZ',
+      sizeBy: 'valueW',
+      opacityBy: 'valueW',
+      pointOutlineWidth: 2,
+      pointSizeSelected: 2,
+      opacityInactiveScale: INACTIVE_OPACITY,
+      backgroundColor: '#ffffff',
+      backgroundImage: this.landscape.texture,
+      lassoColor: '#1f4fbf',
+      lassoMinDelay: 5,
+      lassoMinDist: 2,
+      lassoOnLongPress: false,
+      showReticle: false,
+      deselectOnDblClick: true,
+      deselectOnEscape: false, // Escape is handled by the view, only when it has the focus
+    });
+    this.home = Math.max(1, height / width);
+    this.applyColors();
+    this.applyMouseMode();
+    const sp = this.scatterplot;
+    const sub = (event, fn) => this.unsubscribers.push(sp.subscribe(event, fn));
+    sub('select', ({ points }) => view.sendSelection(Uint32Array.from(points).sort()));
+    sub('deselect', () => view.sendSelection(new Uint32Array(0)));
+    sub('pointOver', (i) => view.tooltip.show(i));
+    sub('pointOut', () => view.tooltip.hide());
+    sub('view', () => view.trails.draw());
+    if (typeof ResizeObserver !== 'undefined') {
+      this.resizeObserver = new ResizeObserver(() => this.resize());
+      this.resizeObserver.observe(this.wrap);
+    }
+  }
+
+  size() {
+    const r = this.wrap.getBoundingClientRect();
+    return {
+      width: Math.max(1, r.width || 600),
+      height: Math.max(1, r.height || this.view.model.get('height')),
+    };
+  }
+
+  resize() {
+    const r = this.wrap.getBoundingClientRect();
+    if (!(r.width > 0 && r.height > 0)) return;
+    this.renderer.resize(r.width, r.height);
+    this.scatterplot.set({ width: r.width, height: r.height });
+    // at the fitted frame: fit again to the new shape (a zoomed view is left alone)
+    if (!this.userCamera) this.fit({ transition: false });
+    this.view.trails.draw();
+  }
+
+  // ------------------------------------------------------------------ encoding
+  applyColors() {
+    const colors = pointColors(this.view.column);
+    this.scatterplot.set({ pointColor: colors, pointColorActive: colors, pointColorHover: colors });
+  }
+
+  applySizes() {
+    const m = this.view.model;
+    this.scatterplot.set({ pointSize: pointSizes(m.get('point_size')), opacity: pointOpacities(m.get('point_opacity')) });
+  }
+
+  applyLandscapeOpacity() {
+    this.landscape.setOpacity(Number(this.view.model.get('landscape_opacity')));
+    this.scatterplot.redraw();
+  }
+
+  applyMouseMode() {
+    const mode = this.view.model.get('mouse_mode');
+    this.scatterplot.set({
+      mouseMode: mode === 'pan' ? 'panZoom' : 'lasso',
+      lassoType: mode === 'box' ? 'rectangle' : 'freeform',
+    });
+  }
+
+  // ------------------------------------------------------------------ camera
+  /** Zoom so that `rect` (normalised coordinates) fills the plot. */
+  zoomTo(rect, { transition = true } = {}) {
+    return this.scatterplot.zoomToArea(rect, { transition, transitionDuration: CAMERA_MS, transitionEasing: ease });
+  }
+
+  /** Camera distance at which the square frame [-1, 1]^2 spans the plot's shorter side. */
+  homeDistance() {
+    const { width, height } = this.size();
+    return Math.max(1, height / width);
+  }
+
+  /** Whether the user zoomed or panned away from the fitted frame. */
+  get userCamera() {
+    if (this.home === null) return true;
+    const sp = this.scatterplot;
+    const [tx, ty] = sp.get('cameraTarget');
+    const eps = 1e-3 * this.home;
+    return Math.abs(sp.get('cameraDistance') - this.home) > eps || Math.abs(tx) > eps || Math.abs(ty) > eps;
+  }
+
+  /** Show the whole square frame, letterboxed (never cropped). */
+  fit({ transition = true } = {}) {
+    this.home = this.homeDistance();
+    if (transition && this.drawCount > 0) return this.zoomTo(FRAME, { transition });
+    this.scatterplot.set({ cameraTarget: [0, 0], cameraDistance: this.home });
+    this.scatterplot.redraw();
+    return Promise.resolve();
+  }
+
+  /** Zoom to the bounding box of the selected samples at the shown epoch (padded). */
+  zoomToSelection() {
+    const sel = this.view.selection();
+    if (!sel.length) return Promise.resolve(false);
+    const { coords, N } = this.view.d;
+    const base = this.view.pos * N;
+    let [x0, y0, x1, y1] = [Infinity, Infinity, -Infinity, -Infinity];
+    for (const i of sel) {
+      const x = coords[2 * (base + i)];
+      const y = coords[2 * (base + i) + 1];
+      x0 = Math.min(x0, x);
+      x1 = Math.max(x1, x);
+      y0 = Math.min(y0, y);
+      y1 = Math.max(y1, y);
+    }
+    const side = Math.max(x1 - x0, y1 - y0, 0.05) * 1.2;
+    const cx = (x0 + x1) / 2;
+    const cy = (y0 + y1) / 2;
+    this.home = null;
+    return this.zoomTo({ x: cx - side / 2, y: cy - side / 2, width: side, height: side }).then(() => true);
+  }
+
+  /** Screen position (px, relative to the plot) of normalised coordinates (x, y). */
+  toScreen(x, y) {
+    const view = this.scatterplot.get('cameraView');
+    const { width: w, height: hgt } = this.size();
+    // Same transform as regl-scatterplot: projection(1/aspect) * view * model(dataAspect=1).
+    const px = view[0] * x + view[4] * y + view[12];
+    const py = view[1] * x + view[5] * y + view[13];
+    return [(w * (px * (hgt / w) + 1)) / 2, hgt * (0.5 - py / 2)];
+  }
+
+  // ------------------------------------------------------------------ drawing
+  /** Coalescing draw: regl-scatterplot rejects a draw while one is in flight. */
+  redraw({ transition = false, first = false } = {}) {
+    this.pendingDraw = { transition: this.pendingDraw?.transition || transition, first: this.pendingDraw?.first || first };
+    if (!this.drawing) this.flushDraw();
+  }
+
+  flushDraw() {
+    if (!this.pendingDraw || this.view.destroyed) return;
+    const { transition, first } = this.pendingDraw;
+    this.pendingDraw = null;
+    this.drawing = true;
+    const view = this.view;
+    const m = view.model;
+    const pos = view.pos;
+    const tBuild = performance.now();
+    this.points = buildPoints(view.d, pos, {
+      column: view.column,
+      markMisclassified: m.get('mark_misclassified'),
+      emphasis: view.emphasis(pos),
+    }, this.points);
+    const sel = view.selection();
+    const duration = view.transitionMs();
+    const animate = transition && duration > 0 && this.drawCount > 0;
+    if (animate) this.landscape.fadeTo(pos);
+    else this.landscape.show(pos);
+    // The filter depends on a few traits (and, for a legend filter on a per-epoch column, on the
+    // epoch): while they are unchanged, keep the one regl-scatterplot holds instead of resetting
+    // and rebuilding it on every epoch.
+    const filterKey = view.filterKey(pos);
+    const sameFilter = this.drawnFilterKey !== null && filterKey === this.drawnFilterKey;
+    const opts = {
+      zDataType: 'categorical',
+      wDataType: 'categorical',
+      transition: animate,
+      transitionDuration: duration,
+      transitionEasing: (t) => {
+        const e = ease(t);
+        this.landscape.progress(t >= 1 ? 1 : e);
+        return e;
+      },
+      preventFilterReset: sameFilter,
+      spatialIndex: this.spatialIndices.get(pos),
+    };
+    if (sel.length) opts.select = Array.from(sel);
+    if (!sameFilter) {
+      const visible = view.visibleIndices(pos);
+      if (visible) opts.filter = visible;
+    }
+    this.drawnFilterKey = filterKey;
+    const start = performance.now();
+    const ds = view.el.dataset;
+    ds.lastBuildMs = (start - tBuild).toFixed(1);
+    this.scatterplot
+      .draw(this.points, opts)
+      .then(() => {
+        if (view.destroyed) return;
+        this.landscape.progress(1);
+        if (!this.spatialIndices.has(pos)) this.spatialIndices.set(pos, this.scatterplot.get('spatialIndex'));
+        this.drawCount += 1;
+        ds.drawCount = String(this.drawCount);
+        ds.drawnEpoch = String(m.get('epochs')[pos]);
+        ds.lastDrawMs = (performance.now() - start).toFixed(1);
+        if (first) {
+          ds.firstRenderMs = (performance.now() - this.t0).toFixed(1);
+          this.indexEpochsWhenIdle();
+        }
+        view.afterDraw(pos);
+      })
+      .catch((err) => {
+        this.drawnFilterKey = null;
+        console.error('dvi_widget draw failed', err);
+      })
+      .finally(() => {
+        this.drawing = false;
+        if (this.pendingDraw) this.flushDraw();
+      });
+  }
+
+  /**
+   * Build the spatial index (KDBush; hover and lasso use it) of every epoch while the page is idle.
+   *
+   * Unless handed an index, regl-scatterplot's draw() rebuilds it from all points: ~15 ms, half of
+   * an epoch change's JavaScript time at 60k points. One epoch per idle callback; epochs drawn
+   * before their turn keep the index draw() built. Memory: ~18 bytes per point and epoch.
+   */
+  indexEpochsWhenIdle() {
+    const { T, N, coords } = this.view.d;
+    const idle = window.requestIdleCallback ?? ((fn) => setTimeout(fn, 50));
+    const cancel = window.cancelIdleCallback ?? clearTimeout;
+    const step = () => {
+      this.cancelIndexing = null;
+      if (this.view.destroyed) return;
+      let pos = 0;
+      while (pos < T && this.spatialIndices.has(pos)) pos++;
+      if (pos === T) return;
+      const base = 2 * pos * N;
+      const xy = Array.from({ length: N }, (_, i) => [coords[base + 2 * i], coords[base + 2 * i + 1]]);
+      createSpatialIndex(xy, false).then((index) => {
+        if (this.view.destroyed) return;
+        if (!this.spatialIndices.has(pos)) this.spatialIndices.set(pos, index);
+        schedule();
+      });
+    };
+    const schedule = () => {
+      const id = idle(step);
+      this.cancelIndexing = () => cancel(id);
+    };
+    schedule();
+  }
+
+  // ------------------------------------------------------------------ selection
+  select(ids) {
+    if (ids.length) this.scatterplot.select(Array.from(ids), { preventEvent: true });
+    else this.scatterplot.deselect({ preventEvent: true });
+  }
+
+  selectedPoints() {
+    return Uint32Array.from(this.scatterplot.get('selectedPoints') || []).sort();
+  }
+
+  destroy() {
+    this.cancelIndexing?.();
+    this.resizeObserver?.disconnect();
+    for (const u of this.unsubscribers) this.scatterplot.unsubscribe(u);
+    this.scatterplot.destroy();
+    this.landscape.destroy();
+    this.renderer.destroy(); // ours, so the scatterplot leaves it alive
+    // Free the WebGL context now rather than at garbage collection: browsers cap live contexts.
+    this.gl.getExtension('WEBGL_lose_context')?.loseContext();
+  }
+}

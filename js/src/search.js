@@ -1,0 +1,66 @@
+// Search like the TensorBoard projector: by index, class name or any column value, as a
+// case-insensitive substring or a regular expression; the matches can then be selected.
+import { columnText } from './columns.js';
+
+/** Fields a query can run over: 'all', 'index', then column names. */
+export function searchFields(view) {
+  const out = [['all', 'all fields'], ['index', 'index']];
+  for (const col of view.columns.values()) {
+    if (col.name === 'correct' || col.name === 'changed') continue;
+    out.push([col.name, col.title]);
+  }
+  return out;
+}
+
+/** Parse "12", "#12", "3, 7, 10-20" into indices (null when the query is not such a list). */
+export function parseIndexQuery(query, N) {
+  const parts = query.split(',').map((s) => s.trim().replace(/^#/, '')).filter(Boolean);
+  if (!parts.length || !parts.every((p) => /^\d+(\s*-\s*\d+)?$/.test(p))) return null;
+  const out = new Set();
+  for (const p of parts) {
+    const [a, b = a] = p.split('-').map((s) => Number.parseInt(s, 10));
+    for (let i = Math.min(a, b); i <= Math.min(Math.max(a, b), N - 1); i++) out.add(i);
+  }
+  return out;
+}
+
+function makeTest(query, regex) {
+  if (regex) {
+    const re = new RegExp(query, 'i'); // throws on a bad pattern: the caller shows it
+    return (s) => re.test(s);
+  }
+  const q = query.toLowerCase();
+  return (s) => s.toLowerCase().includes(q);
+}
+
+/**
+ * Indices of the samples matching `query` in `field` at epoch position `pos`, ascending.
+ * @returns {Uint32Array}
+ */
+export function findMatches(view, query, { field = 'all', regex = false, pos = view.pos } = {}) {
+  const { N } = view.d;
+  const q = query.trim();
+  if (!q) return new Uint32Array(0);
+  const hit = new Uint8Array(N);
+  if (field === 'all' || field === 'index') {
+    const ids = parseIndexQuery(q, N);
+    if (ids) for (const i of ids) hit[i] = 1;
+    if (field === 'index') return Uint32Array.from(ids ?? []);
+  }
+  const test = makeTest(q, regex);
+  const cols = field === 'all'
+    ? [...view.columns.values()].filter((c) => c.name !== 'correct' && c.name !== 'changed' && c.name !== 'confidence')
+    : [view.columns.get(field)].filter(Boolean);
+  for (const col of cols) {
+    const values = col.values(pos);
+    if (col.kind === 'categorical') {
+      const ok = col.categories.map((c) => test(c));
+      for (let i = 0; i < N; i++) if (ok[values[i]]) hit[i] = 1;
+    } else {
+      for (let i = 0; i < N; i++) if (!hit[i] && test(columnText(col, i, pos))) hit[i] = 1;
+    }
+  }
+  const out = [];
+  for (let i = 0; i < N; i++) if (hit[i]) out.push(i);
+  return Uint32Array.from(out);
+}

@@ -1,0 +1,155 @@
+// End to end in a real JupyterLab 4 or Jupyter Notebook 7: open a notebook, run the cell that shows
+// the widget, draw a lasso in the browser the way a user does, run the cell that prints
+// selection_df() and compare the kernel's rows with the samples inside the drawn polygon.
+//   1. shift+drag in the default Pan mode, no button pressed (the notebook must not swallow it)
+//   2. the Lasso button, then a plain drag
+// plus: keys pressed in the widget do not reach the notebook ('b' would insert a cell).
+// Usage: node jupyter.test.mjs <lab|notebook> <base url> <token> <notebook> <cases json> [shot.png]
+//   cases: {"shift": {"polygon": [[x, y], ...], "expected": [i, ...]}, "button": {...}}
+//   polygon vertices in the frame's normalised coordinates ([-1, 1], y up)
+import { assert, launch, runTests } from './harness.mjs';
+
+const [app, base, token, notebook, casesJson, shot] = process.argv.slice(2);
+const cases = JSON.parse(casesJson);
+const browser = await launch();
+let failShot = async () => {};
+
+const idle = (page) => page.waitForFunction(() => {
+  const lab = document.querySelector('#jp-main-statusbar')?.textContent || '';
+  const nb7 = document.querySelector('.jp-Notebook-ExecutionIndicator')?.getAttribute('data-status');
+  return /\|\s*Idle/.test(lab) || nb7 === 'idle';
+}, null, { timeout: 120000 });
+
+/** Run cell `index` (Shift+Enter in its editor) and wait until its output contains `marker`. */
+async function runCell(page, index, marker = null) {
+  const cell = page.locator('.jp-Notebook .jp-Cell').nth(index);
+  const before = await cell.locator('.jp-InputPrompt').textContent();
+  for (let attempt = 0; attempt < 4; attempt++) {
+    await cell.locator('.jp-InputArea-editor').click();
+    await page.keyboard.press('Shift+Enter');
+    try {
+      await page.waitForFunction(([i, prev]) => {
+        const p = document.querySelectorAll('.jp-Notebook .jp-Cell')[i]?.querySelector('.jp-InputPrompt')?.textContent || '';
+        return /\[\d+\]/.test(p) && p !== prev;
+      }, [index, before], { timeout: 30000 });
+      break;
+    } catch (err) {
+      if (attempt === 3) throw new Error(`cell ${index} never ran: ${err}`);
+      await idle(page);
+    }
+  }
+  if (marker) {
+    await page.waitForFunction(([i, m]) => (document.querySelectorAll('.jp-Notebook .jp-Cell')[i]
+      ?.querySelector('.jp-OutputArea')?.textContent || '').includes(m), [index, marker], { timeout: 60000 });
+  }
+  return cell;
+}
+
+async function kernelSelection(page) {
+  const cell = await runCell(page, 1, 'SELECTED');
+  const text = await cell.locator('.jp-OutputArea').textContent();
+  const line = text.split('\n').find((l) => l.includes('SELECTED'));
+  return JSON.parse(line.slice(line.indexOf('SELECTED') + 'SELECTED'.length).trim());
+}
+
+/** Drag through the polygon (closed), with or without shift held, with no button pressed before. */
+async function drawPolygon(page, polygon, { shift }) {
+  const canvas = page.locator('.dvi-canvas');
+  await canvas.scrollIntoViewIfNeeded();
+  await page.waitForTimeout(300);
+  const box = await canvas.boundingBox();
+  const s = Math.min(box.width, box.height) / 2;
+  const P = ([x, y]) => [box.x + box.width / 2 + x * s, box.y + box.height / 2 - y * s];
+  const pts = [...polygon, polygon[0]].map(P);
+  if (shift) await page.keyboard.down('Shift');
+  await page.mouse.move(...pts[0]);
+  await page.mouse.down();
+  for (let k = 1; k < pts.length; k++) {
+    const [x0, y0] = pts[k - 1];
+    const [x1, y1] = pts[k];
+    const n = Math.max(2, Math.ceil(Math.hypot(x1 - x0, y1 - y0) / 6));
+    for (let j = 1; j <= n; j++) {
+      await page.mouse.move(x0 + ((x1 - x0) * j) / n, y0 + ((y1 - y0) * j) / n);
+      await page.waitForTimeout(8);
+    }
+  }
+  await page.waitForTimeout(30);
+  await page.mouse.up();
+  if (shift) await page.keyboard.up('Shift');
+}
+
+const statusIs = (page, n) => page.waitForFunction((k) => (document.querySelector('.dvi-status')?.textContent || '') === (k ? `${k} selected` : ''), n, { timeout: 20000 });
+
+await runTests([
+  [`${app}: shift+drag lasso and Lasso-button lasso -> selection_df() in the kernel`, async () => {
+    const page = await browser.newPage({ viewport: { width: 1300, height: 1000 } });
+    failShot = async () => shot && page.screenshot({ path: shot }).catch(() => {});
+    try {
+      const path = app === 'lab' ? `lab/tree/${notebook}` : `notebooks/${notebook}`;
+      await page.goto(`${base.replace(/\/$/, '')}/${path}?token=${token}`, { timeout: 120000 });
+      await page.waitForSelector('.jp-Notebook .jp-Cell', { timeout: 120000 });
+      await idle(page);
+      await page.waitForTimeout(1000);
+      await runCell(page, 0);
+      await page.waitForFunction(() => Number(document.querySelector('.dvi-root')?.parentElement?.dataset.drawCount) >= 1, null, { timeout: 120000 });
+
+      // 1. shift+drag in Pan mode
+      assert((await page.locator('.dvi-mode-pan.dvi-on').count()) === 1, 'starts in Pan mode');
+      await drawPolygon(page, cases.shift.polygon, { shift: true });
+      await statusIs(page, cases.shift.expected.length);
+      let got = await kernelSelection(page);
+      assert(JSON.stringify(got) === JSON.stringify(cases.shift.expected),
+        `shift+drag: kernel has ${got.length} rows, the polygon holds ${cases.shift.expected.length}: `
+        + `extra ${got.filter((i) => !cases.shift.expected.includes(i)).slice(0, 10)}, missing ${cases.shift.expected.filter((i) => !got.includes(i)).slice(0, 10)}`);
+
+      // keys inside the widget stay there: 'b' is box mode, not "insert a cell below"
+      await page.locator('.dvi-canvas-wrap').click({ position: { x: 3, y: 3 } });
+      const nCells = await page.locator('.jp-Notebook .jp-Cell').count();
+      await page.keyboard.press('b');
+      await page.waitForTimeout(300);
+      assert((await page.locator('.dvi-mode-box.dvi-on').count()) === 1, "'b' switched to box mode");
+      assert((await page.locator('.jp-Notebook .jp-Cell').count()) === nCells, "'b' reached the notebook and inserted a cell");
+
+      // Esc clears the selection; the wheel zooms the plot and does not scroll the notebook
+      await page.keyboard.press('Escape');
+      await statusIs(page, 0);
+      const scrolls = () => page.locator('.dvi-canvas').evaluate((el) => {
+        let sum = 0;
+        for (let e = el; e; e = e.parentElement) sum += e.scrollTop;
+        return sum;
+      });
+      const before = await page.locator('.dvi-canvas').screenshot(); // scrolls it into view
+      const c = await page.locator('.dvi-canvas').boundingBox();
+      const top0 = await scrolls();
+      await page.mouse.move(c.x + c.width / 2, c.y + c.height / 2);
+      await page.mouse.wheel(0, -400);
+      await page.waitForTimeout(600);
+      assert((await scrolls()) === top0, 'the wheel scrolled the notebook');
+      assert(!before.equals(await page.locator('.dvi-canvas').screenshot()), 'the wheel did not zoom');
+      await page.keyboard.press('r');
+      await page.waitForTimeout(600);
+
+      // 2. the Lasso button, then a plain drag (a double-click clears the selection first)
+      await drawPolygon(page, cases.button.polygon, { shift: true });
+      await page.mouse.dblclick(c.x + 4, c.y + 4);
+      await statusIs(page, 0);
+      await page.click('.dvi-mode-lasso');
+      await drawPolygon(page, cases.button.polygon, { shift: false });
+      await statusIs(page, cases.button.expected.length);
+      got = await kernelSelection(page);
+      assert(JSON.stringify(got) === JSON.stringify(cases.button.expected),
+        `Lasso button: kernel has ${got.length} rows, the polygon holds ${cases.button.expected.length}`);
+      if (shot) {
+        await drawPolygon(page, cases.shift.polygon, { shift: true });
+        await page.locator('.dvi-root').evaluate((e) => e.scrollIntoView({ block: 'start' }));
+        await page.waitForTimeout(500);
+        await page.screenshot({ path: shot });
+      }
+    } catch (err) {
+      await failShot();
+      throw err;
+    }
+    await page.close();
+  }],
+]);
+await browser.close();

@@ -1,0 +1,400 @@
+// Browser tests of what a user sees and does (issue 10): the frame fitted into any plot shape,
+// the landscape cross-fading with the points, readable selection, zoom and reset, the legend,
+// colour by any column, search, shortcuts, and gestures that reach the plot even when the page
+// around the widget reacts to shift+mousedown as JupyterLab's notebook does.
+import { center, LAND_COLORS } from './fixture.mjs';
+import { assert, countColor, launch, near, pixelAt, pixels, runTests, serve } from './harness.mjs';
+
+const { server, url } = await serve();
+const browser = await launch();
+
+const washed = (rgb, opacity = 0.45) => rgb.map((c) => 255 - opacity * (255 - c));
+const LAND = LAND_COLORS.map((c) => washed(c));
+const CLASS2 = Array.from({ length: 100 }, (_, k) => 4 * k + 2);
+
+async function open(opts = {}, { width = 900, height = 600, viewWidth = 700 } = {}) {
+  const page = await browser.newPage({ viewport: { width, height } });
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+  await page.goto(`${url}/tests/browser/fixture.html?opts=${encodeURIComponent(JSON.stringify(opts))}`);
+  await page.evaluate((w) => { document.querySelector('#view').style.width = `${w}px`; }, viewWidth);
+  await page.waitForFunction(() => Number(document.querySelector('#view').dataset.drawCount) >= 1, null, { timeout: 30000 });
+  await page.waitForTimeout(300);
+  page.errors = errors;
+  return page;
+}
+
+const drawCount = (page) => page.evaluate(() => Number(document.querySelector('#view').dataset.drawCount));
+const waitDraw = async (page, n) => {
+  await page.waitForFunction((k) => Number(document.querySelector('#view').dataset.drawCount) > k, n, { timeout: 30000 });
+  await page.waitForTimeout(150);
+};
+const setTrait = async (page, k, v) => {
+  const n = await drawCount(page);
+  await page.evaluate(([key, val]) => window.model.set(key, val), [k, v]);
+  return n;
+};
+const indices = (ids) => ({ view: new DataView(Uint32Array.from(ids).buffer), dtype: 'uint32', shape: [ids.length] });
+const selection = (page) => page.evaluate(() => {
+  const v = window.model.get('selection');
+  return v ? Array.from(new Uint32Array(v.view.buffer, v.view.byteOffset, v.shape[0])) : [];
+});
+
+/** Page position of normalised (x, y) with the frame fitted (letterboxed) into the canvas. */
+async function toPage(page, x, y) {
+  const box = await (await page.$('.dvi-canvas')).boundingBox();
+  const s = Math.min(box.width, box.height) / 2;
+  return [box.x + box.width / 2 + x * s, box.y + box.height / 2 - y * s];
+}
+
+/** Bounding box (canvas pixels) of everything coloured (not white, not the grey border). */
+function inkBox(px) {
+  let [x0, y0, x1, y1] = [Infinity, Infinity, -1, -1];
+  for (let y = 0; y < px.height; y++) {
+    for (let x = 0; x < px.width; x++) {
+      const k = 4 * (y * px.width + x);
+      const [r, g, b] = [px.data[k], px.data[k + 1], px.data[k + 2]];
+      if (Math.max(r, g, b) - Math.min(r, g, b) > 30) {
+        x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y);
+      }
+    }
+  }
+  return { x0, y0, x1, y1, w: x1 - x0 + 1, h: y1 - y0 + 1 };
+}
+
+async function lassoCircle(page, cx, cy, r, { shift = false } = {}) {
+  const pts = [];
+  for (let k = 0; k <= 24; k++) {
+    const a = (k / 24) * 2 * Math.PI;
+    pts.push(await toPage(page, cx + r * Math.cos(a), cy + r * Math.sin(a)));
+  }
+  if (shift) await page.keyboard.down('Shift');
+  await page.mouse.move(pts[0][0], pts[0][1]);
+  await page.mouse.down();
+  for (const [x, y] of pts.slice(1)) {
+    await page.mouse.move(x, y, { steps: 2 });
+    await page.waitForTimeout(10);
+  }
+  await page.mouse.up();
+  if (shift) await page.keyboard.up('Shift');
+}
+
+const tests = [
+  ['the square frame is letterboxed, never cropped (700x900 and 1800x600)', async () => {
+    for (const [vw, hgt] of [[700, 900], [1800, 600]]) {
+      const page = await open({ traits: { height: hgt, landscape_opacity: 1 } }, { width: vw + 100, height: hgt + 200, viewWidth: vw });
+      await page.evaluate(() => window.model.set('filter_indices', { view: new DataView(new ArrayBuffer(0)), dtype: 'uint32', shape: [0] }));
+      await page.waitForTimeout(400);
+      const px = await pixels(page, '.dvi-canvas');
+      const box = inkBox(px);
+      const side = Math.min(px.width, px.height);
+      assert(Math.abs(box.w - side) <= 3 && Math.abs(box.h - side) <= 3, `${vw}x${hgt}: frame ${box.w}x${box.h} px in a ${px.width}x${px.height} plot, want ${side}x${side}`);
+      // all four quadrants (the frame's corners) are on screen
+      const inset = 4;
+      const corners = [[box.x0 + inset, box.y0 + inset], [box.x1 - inset, box.y0 + inset], [box.x0 + inset, box.y1 - inset]];
+      corners.forEach(([x, y], q) => assert(near(pixelAt(px, x, y), LAND_COLORS[q], 12), `${vw}x${hgt}: corner ${q} ${pixelAt(px, x, y)}`));
+      // a new height from Python: fitted again
+      await page.evaluate((v) => window.model.set('height', v), hgt === 900 ? 300 : 900);
+      await page.waitForTimeout(500);
+      const px2 = await pixels(page, '.dvi-canvas');
+      const box2 = inkBox(px2);
+      const side2 = Math.min(px2.width, px2.height);
+      assert(Math.abs(box2.w - side2) <= 3 && Math.abs(box2.h - side2) <= 3, `${vw}x${hgt} -> height changed: frame ${box2.w}x${box2.h} in ${px2.width}x${px2.height}`);
+      assert(page.errors.length === 0, page.errors.join('\n'));
+      await page.close();
+    }
+  }],
+
+  ['during a transition the landscape is a blend of the two epochs', async () => {
+    const page = await open({ traits: { transition_ms: 2400 } });
+    const [x, y] = await toPage(page, -0.85, 0.85);
+    const box = await (await page.$('.dvi-canvas')).boundingBox();
+    const t0 = Date.now();
+    await page.evaluate(() => window.model.set('epoch', 5));
+    await page.waitForTimeout(1100);
+    const mid = pixelAt(await pixels(page, '.dvi-canvas'), x - box.x, y - box.y);
+    const elapsed = Date.now() - t0;
+    const [a, b] = [LAND[0], LAND[1]];
+    // the colour lies on the segment between the epochs' colours, away from both ends
+    const p = [0, 1, 2].reduce((acc, k) => acc + (mid[k] - a[k]) * (b[k] - a[k]), 0)
+      / [0, 1, 2].reduce((acc, k) => acc + (b[k] - a[k]) ** 2, 0);
+    const off = Math.max(...[0, 1, 2].map((k) => Math.abs(mid[k] - (a[k] + p * (b[k] - a[k])))));
+    assert(p > 0.1 && p < 0.9 && off < 12, `after ${elapsed} ms of 2400: pixel ${mid}, blend ${p.toFixed(2)} of ${a} -> ${b}, off the line by ${off.toFixed(1)}`);
+    await page.waitForTimeout(1800);
+    const end = pixelAt(await pixels(page, '.dvi-canvas'), x - box.x, y - box.y);
+    assert(near(end, b, 10), `after the transition ${end} vs ${b}`);
+    await page.close();
+  }],
+
+  ['playback at 4 epochs/s advances 4 epochs per second', async () => {
+    const page = await open({ T: 12, N: 200, traits: { speed: 4 } });
+    const rate = await page.evaluate(async () => {
+      const times = [];
+      window.model.on('change:epoch', () => times.push(performance.now()));
+      window.model.set('playing', true);
+      await new Promise((r) => setTimeout(r, 3300));
+      window.model.set('playing', false);
+      return (times.length - 1) / ((times[times.length - 1] - times[0]) / 1000);
+    });
+    assert(Math.abs(rate - 4) < 0.4, `measured ${rate.toFixed(2)} epochs/s at speed 4`);
+    await page.close();
+  }],
+
+  ['a selection is drawn emphasised, the rest dimmed; zoom to it and reset', async () => {
+    const page = await open();
+    const mark0 = [0x1f, 0x77, 0xb4];
+    const before = await pixels(page, '.dvi-canvas');
+    const class0Before = countColor(before, mark0, 25);
+    await page.evaluate((ids) => window.model.set('selection', { view: new DataView(Uint32Array.from(ids).buffer), dtype: 'uint32', shape: [ids.length] }), CLASS2);
+    await page.waitForTimeout(400);
+    const after = await pixels(page, '.dvi-canvas');
+    // selected points changed: pixels around the class-2 cluster differ
+    const box = await (await page.$('.dvi-canvas')).boundingBox();
+    const [cx, cy] = await toPage(page, ...center(2, 0));
+    let changed = 0;
+    for (let dy = -40; dy <= 40; dy++) {
+      for (let dx = -40; dx <= 40; dx++) {
+        const p = pixelAt(before, cx - box.x + dx, cy - box.y + dy);
+        const q = pixelAt(after, cx - box.x + dx, cy - box.y + dy);
+        if (Math.max(...[0, 1, 2].map((k) => Math.abs(p[k] - q[k]))) > 30) changed += 1;
+      }
+    }
+    assert(changed > 300, `pixels of the selected cluster that changed: ${changed}`);
+    const class0After = countColor(after, mark0, 25);
+    assert(class0After < 0.2 * class0Before, `unselected class 0 dimmed: ${class0After} vs ${class0Before} pixels`);
+    assert((await page.textContent('.dvi-status')) === '100 selected', 'count shown');
+    // zoom to the selection: the selected cluster fills the plot, the others leave it
+    const clusterWidth = async () => {
+      const px = await pixels(page, '.dvi-canvas');
+      let n = 0;
+      for (let k = 0; k < px.data.length; k += 4) if (px.data[k + 1] > px.data[k] + 40 && px.data[k + 1] > px.data[k + 2] + 40 && px.data[k + 1] < 200) n++;
+      return n; // dark green (class 2 mark) pixels
+    };
+    const green0 = await clusterWidth();
+    await page.click('.dvi-zoom-sel');
+    await page.waitForTimeout(900);
+    const green1 = await clusterWidth();
+    assert(green1 > 4 * green0, `zoomed: class-2 pixels ${green0} -> ${green1}`);
+    await page.click('.dvi-canvas-wrap', { position: { x: 5, y: 5 } }); // focus (a click on empty space)
+    await page.waitForTimeout(200);
+    await page.evaluate((ids) => window.model.set('selection', { view: new DataView(Uint32Array.from(ids).buffer), dtype: 'uint32', shape: [ids.length] }), CLASS2);
+    await page.keyboard.press('r');
+    await page.waitForTimeout(900);
+    const green2 = await clusterWidth();
+    assert(Math.abs(green2 - green0) < 0.25 * green0, `reset: class-2 pixels ${green2} vs ${green0} before zooming`);
+    assert(page.errors.length === 0, page.errors.join('\n'));
+    await page.close();
+  }],
+
+  ['legend: counts per class for the shown split, click highlights, shift-click filters', async () => {
+    const page = await open();
+    const counts = () => page.$$eval('.dvi-legend-list .dvi-count', (els) => els.map((e) => Number(e.textContent)));
+    assert(JSON.stringify(await counts()) === '[100,100,100,100]', `counts ${await counts()}`);
+    let n = await setTrait(page, 'show', 'test');
+    await waitDraw(page, n);
+    assert(JSON.stringify(await counts()) === '[25,25,25,25]', `test counts ${await counts()}`);
+    n = await setTrait(page, 'show', 'both');
+    await waitDraw(page, n);
+    // swatches look like the marks: the dot colour is a colour the plot draws
+    const dot = await page.$eval('.dvi-legend-row[data-k="0"] .dvi-dot', (e) => getComputedStyle(e).backgroundColor);
+    const rgb = dot.match(/\d+/g).slice(0, 3).map(Number);
+    assert(countColor(await pixels(page, '.dvi-canvas'), rgb, 6) > 100, `swatch colour ${dot} is drawn in the plot`);
+    n = await drawCount(page);
+    await page.click('.dvi-legend-row[data-k="1"]');
+    await waitDraw(page, n);
+    assert(JSON.stringify(await page.evaluate(() => window.model.get('highlight_categories'))) === '[1]', 'click highlights class 1');
+    assert(countColor(await pixels(page, '.dvi-canvas'), rgb, 6) < 20, 'class 0 dimmed while class 1 is highlighted');
+    n = await drawCount(page);
+    await page.click('.dvi-legend-row[data-k="2"]', { modifiers: ['Shift'] });
+    await waitDraw(page, n);
+    assert(JSON.stringify(await page.evaluate(() => window.model.get('filter_categories'))) === '[2]', 'shift-click filters to class 2');
+    await page.click('.dvi-mode-box');
+    const [x0, y0] = await toPage(page, -0.95, 0.95);
+    const [x1, y1] = await toPage(page, 0.95, -0.95);
+    await page.mouse.move(x0, y0);
+    await page.mouse.down();
+    for (let k = 1; k <= 8; k++) {
+      await page.mouse.move(x0 + ((x1 - x0) * k) / 8, y0 + ((y1 - y0) * k) / 8);
+      await page.waitForTimeout(15);
+    }
+    await page.waitForTimeout(50);
+    await page.mouse.up();
+    await page.waitForTimeout(300);
+    assert(JSON.stringify(await selection(page)) === JSON.stringify(CLASS2), `a box over everything selects the filtered class only: ${(await selection(page)).length}`);
+    await page.click('.dvi-legend-clear');
+    await page.waitForTimeout(200);
+    assert((await page.evaluate(() => window.model.get('filter_categories').length + window.model.get('highlight_categories').length)) === 0, 'show all clears');
+    assert(page.errors.length === 0, page.errors.join('\n'));
+    await page.close();
+  }],
+
+  ['colour by a metadata column, a numeric column (colour bar) and "prediction changed"', async () => {
+    const page = await open();
+    await page.evaluate(() => window.model.set('highlight_categories', [1]));
+    let n = await setTrait(page, 'color_by', 'noisy');
+    await waitDraw(page, n);
+    assert((await page.evaluate(() => window.model.get('highlight_categories').length)) === 0, 'a new column clears the legend highlight');
+    const rows = await page.$$eval('.dvi-legend-list .dvi-legend-row', (els) => els.map((e) => e.textContent));
+    assert(JSON.stringify(rows) === '["False320","True80"]', `noisy legend ${rows}`);
+    const red = countColor(await pixels(page, '.dvi-canvas'), [0xb0, 0x1f, 0x20], 40);
+    assert(red > 100, `noisy samples drawn red: ${red} px`);
+    n = await setTrait(page, 'color_by', 'score');
+    await waitDraw(page, n);
+    assert(await page.$eval('.dvi-colorbar', (e) => getComputedStyle(e).display !== 'none'), 'numeric column: colour bar');
+    assert((await page.textContent('.dvi-colorbar-count')) === '400 shown, 1 missing', await page.textContent('.dvi-colorbar-count'));
+    n = await setTrait(page, 'color_by', 'changed');
+    await waitDraw(page, n);
+    n = await setTrait(page, 'epoch', 5);
+    await waitDraw(page, n);
+    const changed = await page.$$eval('.dvi-legend-list .dvi-count', (els) => els.map((e) => Number(e.textContent)));
+    assert(JSON.stringify(changed) === '[400,0]', `fixture predictions never change: ${changed}`);
+    assert(page.errors.length === 0, page.errors.join('\n'));
+    await page.close();
+  }],
+
+  ['search by class name, index, metadata value and regex; Enter selects; Clear closes the card', async () => {
+    const page = await open();
+    const search = async (text, field = 'all', regex = false) => {
+      await page.selectOption('.dvi-search-field', field);
+      const on = (await page.getAttribute('.dvi-regex', 'aria-pressed')) === 'true';
+      if (on !== regex) await page.click('.dvi-regex');
+      await page.fill('.dvi-search', text);
+      return page.textContent('.dvi-matches');
+    };
+    assert((await search('two')) === '100 matches', 'class name');
+    await page.press('.dvi-search', 'Enter');
+    await page.waitForTimeout(200);
+    assert(JSON.stringify(await selection(page)) === JSON.stringify(CLASS2), 'Enter selects the matches');
+    assert((await search('^t', 'label', true)) === '200 matches', 'regex over labels: two, three');
+    assert((await search('10-19, 3', 'index')) === '11 matches', 'index list and range');
+    assert((await search('True', 'noisy')) === '80 matches', 'metadata value');
+    assert((await search('[', 'all', true)) === 'bad pattern', 'bad regex is reported');
+    await search('5', 'index');
+    await page.press('.dvi-search', 'Enter');
+    await page.waitForFunction(() => getComputedStyle(document.querySelector('.dvi-tooltip')).display === 'block', null, { timeout: 5000 });
+    assert((await page.textContent('.dvi-tooltip')).startsWith('#5 '), 'one match: its card is shown');
+    await page.click('.dvi-clear');
+    await page.waitForTimeout(200);
+    assert((await selection(page)).length === 0, 'Clear empties the selection');
+    assert(await page.$eval('.dvi-tooltip', (e) => getComputedStyle(e).display === 'none'), 'Clear closes the card');
+    assert(page.errors.length === 0, page.errors.join('\n'));
+    await page.close();
+  }],
+
+  ['shift+drag lassos in pan mode although the page swallows shift-drags (jupyterlab#8543)', async () => {
+    const page = await open();
+    // what JupyterLab's notebook does on shift+mousedown: start a cell-range selection and stop
+    // the following mousemoves in the capture phase
+    await page.evaluate(() => {
+      window.notebookSaw = 0;
+      document.addEventListener('mousedown', (e) => {
+        if (!e.shiftKey) return;
+        window.notebookSaw += 1;
+        const swallow = (ev) => { ev.preventDefault(); ev.stopPropagation(); };
+        document.addEventListener('mousemove', swallow, true);
+        document.addEventListener('mouseup', () => document.removeEventListener('mousemove', swallow, true), { once: true, capture: true });
+      });
+    });
+    assert((await page.evaluate(() => window.model.get('mouse_mode'))) === 'pan', 'pan mode');
+    await lassoCircle(page, ...center(2, 0), 0.2, { shift: true });
+    await page.waitForTimeout(300);
+    assert(JSON.stringify(await selection(page)) === JSON.stringify(CLASS2), `shift+drag selected ${(await selection(page)).length}`);
+    assert((await page.evaluate(() => window.notebookSaw)) === 0, 'the mousedown stopped at the widget');
+    // double-click clears
+    const [x, y] = await toPage(page, 0, 0);
+    await page.mouse.dblclick(x, y);
+    await page.waitForTimeout(300);
+    assert((await selection(page)).length === 0, 'double-click clears the selection');
+    await page.close();
+  }],
+
+  ['keyboard shortcuts act when the widget has the focus and go no further', async () => {
+    const page = await open();
+    await page.evaluate(() => {
+      window.pageKeys = [];
+      document.addEventListener('keydown', (e) => window.pageKeys.push(e.key), true);
+    });
+    await page.keyboard.press('b');
+    assert((await page.evaluate(() => window.model.get('mouse_mode'))) === 'pan', 'no focus: no shortcut');
+    await page.click('.dvi-canvas-wrap', { position: { x: 5, y: 5 } });
+    await page.evaluate(() => { window.pageKeys = []; });
+    await page.keyboard.press('b');
+    assert((await page.evaluate(() => window.model.get('mouse_mode'))) === 'box', 'b: box mode');
+    await page.keyboard.press('ArrowRight');
+    assert((await page.evaluate(() => window.model.get('epoch'))) === 5, '→: next epoch');
+    await page.keyboard.press('End');
+    assert((await page.evaluate(() => window.model.get('epoch'))) === 10, 'End: last epoch');
+    await page.keyboard.press('?');
+    assert(await page.$eval('.dvi-help', (e) => getComputedStyle(e).display === 'block'), '?: help');
+    const help = await page.textContent('.dvi-help');
+    assert(help.includes('shift + drag') && help.includes('zoom to the selection'), 'help lists gestures and shortcuts');
+    await page.keyboard.press('Escape');
+    assert(await page.$eval('.dvi-help', (e) => getComputedStyle(e).display === 'none'), 'Esc closes help');
+    await page.evaluate(() => window.model.set('selection', { view: new DataView(new Uint32Array([1, 2]).buffer), dtype: 'uint32', shape: [2] }));
+    await page.keyboard.press('Escape');
+    await page.waitForTimeout(100);
+    assert((await selection(page)).length === 0, 'Esc clears the selection');
+    await page.keyboard.press('l');
+    assert((await page.evaluate(() => window.model.get('mouse_mode'))) === 'lasso', 'l: lasso mode');
+    const seen = await page.evaluate(() => window.pageKeys);
+    assert(seen.length === 0, `keys reached the page: ${seen}`);
+    await page.close();
+  }],
+
+  ['landscape_opacity 0 hides the landscape; collapsing the side panel refits the frame', async () => {
+    const page = await open();
+    const [x, y] = await toPage(page, -0.85, 0.85);
+    const box = await (await page.$('.dvi-canvas')).boundingBox();
+    await page.evaluate(() => window.model.set('landscape_opacity', 0));
+    await page.waitForTimeout(300);
+    assert(near(pixelAt(await pixels(page, '.dvi-canvas'), x - box.x, y - box.y), [255, 255, 255], 3), 'opacity 0: white');
+    await page.evaluate(() => window.model.set('landscape_opacity', 1));
+    await page.waitForTimeout(300);
+    assert(near(pixelAt(await pixels(page, '.dvi-canvas'), x - box.x, y - box.y), LAND_COLORS[0], 8), 'opacity 1: the landscape as computed');
+    const w0 = box.width;
+    await page.click('.dvi-panels-toggle');
+    await page.waitForTimeout(400);
+    const w1 = (await (await page.$('.dvi-canvas')).boundingBox()).width;
+    assert(w1 > w0 + 100, `plot grows when the panels collapse: ${w0} -> ${w1}`);
+    assert(await page.$eval('.dvi-legend', (e) => e.offsetParent === null), 'legend hidden');
+    const px = await pixels(page, '.dvi-canvas');
+    const ink = inkBox(px);
+    assert(Math.abs(ink.h - Math.min(px.width, px.height)) <= 3, `frame still fits: ${ink.w}x${ink.h} in ${px.width}x${px.height}`);
+    await page.close();
+  }],
+
+  ['many classes: the legend scrolls and can be searched', async () => {
+    const page = await open();
+    await page.evaluate(async () => {
+      const widget = (await import('/dvi_widget/static/widget.js')).default;
+      const { makeState, makeModel } = await import('/tests/browser/fixture.mjs');
+      const st = makeState({ N: 600 });
+      const C = 64;
+      st.class_names = Array.from({ length: C }, (_, c) => `class ${c}`);
+      st.palette = Array.from({ length: C }, (_, c) => `#${((c * 2654435761) >>> 8 & 0xffffff).toString(16).padStart(6, '0')}`);
+      const lab = new Uint8Array(600).map((_, i) => i % C);
+      st.labels = { view: new DataView(lab.buffer), dtype: 'uint8', shape: [600] };
+      const el = document.createElement('div');
+      el.id = 'many';
+      el.style.width = '700px';
+      document.body.appendChild(el);
+      widget.render({ model: makeModel(st), el });
+    });
+    await page.waitForFunction(() => Number(document.querySelector('#many').dataset.drawCount) >= 1, null, { timeout: 30000 });
+    const list = await page.$eval('#many .dvi-legend-list', (e) => ({ scroll: e.scrollHeight, client: e.clientHeight, rows: e.children.length }));
+    assert(list.rows === 64 && list.scroll > list.client + 100, `legend list scrolls: ${JSON.stringify(list)}`);
+    assert(await page.$eval('#many .dvi-legend-search', (e) => getComputedStyle(e).display !== 'none'), 'search box shown');
+    await page.fill('#many .dvi-legend-search', 'class 4');
+    const shown = await page.$$eval('#many .dvi-legend-row[data-k]', (els) => els.filter((e) => e.style.display !== 'none').map((e) => e.querySelector('.dvi-legend-name').textContent));
+    assert(JSON.stringify(shown) === JSON.stringify(['class 4', ...Array.from({ length: 10 }, (_, k) => `class 4${k}`)]), `search: ${shown}`);
+    await page.close();
+  }],
+];
+
+try {
+  await runTests(tests);
+} finally {
+  await browser.close();
+  server.close();
+}

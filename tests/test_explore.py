@@ -1,0 +1,135 @@
+"""Questions to a Visualization built from arrays (no engine): confusion matrix and its cells,
+a sample's history and neighbours, and what the landscape says at a clicked spot."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dvi_widget.view import explore
+from dvi_widget.view.visualization import Visualization, landscape_cells
+
+C, N, T = 3, 60, 2
+NAMES = ["cat", "dog", "emu"]
+
+
+@pytest.fixture(scope="module")
+def vis():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, C, N)
+    preds = np.stack([labels, labels]).copy()
+    wrong = rng.choice(N, 15, replace=False)
+    preds[1, wrong] = (labels[wrong] + rng.integers(1, C, 15)) % C
+    split = np.where(np.arange(N) < 40, "train", "test")
+    coords = rng.uniform(-1, 1, size=(T, N, 2))
+    # a 4 x 4 landscape over (-2, 2)^2 whose class is the cell's column (clipped to C - 1),
+    # and whose confidence is 0.5 + row / 10
+    cls = np.minimum(np.arange(4), C - 1)[None, None, :].repeat(4, 1).repeat(T, 0)
+    conf = (0.5 + np.arange(4) / 10)[None, :, None].repeat(4, 2).repeat(T, 0)
+    return Visualization.from_arrays(
+        coords=coords, labels=labels, predictions=preds, confidence=rng.random((T, N)),
+        split=split, class_names=NAMES, epochs=[4, 9], extent=(-2, 2, -2, 2),
+        landscape=np.zeros((T, 4, 4, 4), np.uint8), landscape_classes=cls,
+        landscape_confidence=conf)
+
+
+def test_confusion_counts_every_pair(vis):
+    for epoch, t in ((4, 0), (9, 1)):
+        for split, mask in (("all", np.ones(N, bool)), ("test", vis.split == "test"),
+                            (["train"], vis.split == "train")):
+            m = explore.confusion(vis, epoch, split)
+            assert m.index.name == "label" and m.columns.name == "prediction"
+            assert list(m.index) == NAMES and list(m.columns) == NAMES
+            for a in range(C):
+                for b in range(C):
+                    want = int(((vis.labels == a) & (vis.predictions[t] == b) & mask).sum())
+                    assert m.iloc[a, b] == want
+    assert explore.confusion(vis).equals(explore.confusion(vis, 9))   # default: last epoch
+    assert np.trace(explore.confusion(vis, 4).to_numpy()) == N
+
+
+def test_confusion_cell_returns_exactly_that_cells_samples(vis):
+    m = explore.confusion(vis, 9, "train")
+    total = 0
+    for a in range(C):
+        for b in range(C):
+            idx = explore.confusion_cell(vis, a, NAMES[b], epoch=9, split="train")
+            assert idx.dtype == np.int64 and list(idx) == sorted(idx)
+            want = np.flatnonzero((vis.labels == a) & (vis.predictions[1] == b)
+                                  & (vis.split == "train"))
+            np.testing.assert_array_equal(idx, want)
+            assert len(idx) == m.iloc[a, b]
+            total += len(idx)
+    assert total == 40
+    with pytest.raises(ValueError, match="not a class name"):
+        explore.confusion_cell(vis, "cow", 0)
+    with pytest.raises(ValueError, match="class id"):
+        explore.confusion_cell(vis, 3, 0)
+    with pytest.raises(ValueError, match="does not occur"):
+        explore.confusion(vis, split="validation")
+    with pytest.raises(ValueError, match="epoch 5"):
+        explore.confusion(vis, 5)
+
+
+def test_landscape_cells_follow_the_contract_geometry():
+    extent = (0.0, 4.0, 10.0, 12.0)                # 4 wide, 2 high
+    pts = np.array([[0.0, 12.0], [3.99, 10.01], [1.5, 11.2], [4.0, 11.0], [-0.1, 11.0]])
+    rows, cols, inside = landscape_cells(pts, extent, (2, 4))
+    assert rows.tolist() == [0, 1, 0, 1, 1] and cols.tolist() == [0, 3, 1, 3, 0]
+    assert inside.tolist() == [True, True, True, False, False]
+
+
+def test_inspect_without_an_inspector_reads_the_landscape_cell(vis):
+    # (x, y) = (0.5, -1.5): column 2 (class 2), row 3 (confidence 0.8)
+    got = explore.inspect(vis, 0.5, -1.5, epoch=4, k=5)
+    assert got["source"] == "landscape" and got["epoch"] == 4
+    assert got["prediction"] == 2 and got["prediction_name"] == "emu"
+    assert got["confidence"] == pytest.approx(0.8)
+    assert got["probabilities"] is None
+    assert got["top"].to_dict("list") == {"class": [2], "name": ["emu"],
+                                          "probability": [pytest.approx(0.8)]}
+    d = np.linalg.norm(vis.coords[0] - [0.5, -1.5], axis=1)
+    np.testing.assert_array_equal(got["neighbors"]["sample"], np.argsort(d, kind="stable")[:5])
+    np.testing.assert_allclose(got["neighbors"]["distance"], np.sort(d)[:5], rtol=1e-6)
+    outside = explore.inspect(vis, 5.0, 0.0)
+    assert outside["prediction"] == -1 and np.isnan(outside["confidence"])
+    assert outside["top"].empty
+    pts = explore.inspect_points(vis, np.array([[-1.9, 1.9], [1.9, -1.9]]), epoch=9)
+    assert pts.attrs["source"] == "landscape"
+    assert pts["prediction"].tolist() == [0, 2]
+    np.testing.assert_allclose(pts["confidence"], [0.5, 0.8], rtol=1e-6)
+
+
+def test_inspect_without_any_landscape_classes():
+    vis = Visualization.from_arrays(coords=np.zeros((3, 2)), labels=[0, 1, 1])
+    got = explore.inspect(vis, 0.0, 0.0)
+    assert got["source"] == "none" and got["prediction"] == -1
+    with pytest.raises(ValueError, match="fitted model"):
+        explore.events(vis)
+    with pytest.raises(ValueError, match=r"\(n, 2\)"):
+        explore.inspect_points(vis, np.zeros((2, 3)))
+
+
+def test_history_composition_and_2d_neighbors(vis):
+    i = 7
+    h = explore.history(vis, i)
+    assert h.index.tolist() == [4, 9]
+    np.testing.assert_array_equal(h["prediction"], vis.predictions[:, i])
+    np.testing.assert_array_equal(h["correct"], vis.predictions[:, i] == vis.labels[i])
+    rows, cols, inside = landscape_cells(vis.coords[:, i], vis.extent, (4, 4))
+    np.testing.assert_array_equal(h["cell"], np.where(inside, np.minimum(cols, C - 1), -1))
+    sel = np.flatnonzero(vis.split == "test")
+    comp = explore.composition(vis, sel, epoch=9)
+    assert list(comp.index) == NAMES
+    np.testing.assert_array_equal(comp["label"], np.bincount(vis.labels[sel], minlength=C))
+    np.testing.assert_array_equal(comp["prediction"],
+                                  np.bincount(vis.predictions[1, sel], minlength=C))
+    assert comp["correct"].sum() == (vis.labels[sel] == vis.predictions[1, sel]).sum()
+    nb = explore.neighbors(vis, i, epoch=9, k=4)
+    assert set(nb["space"]) == {"2d"} and nb["separated"].isna().all()
+    d = np.linalg.norm(vis.coords[1] - vis.coords[1, i], axis=1)
+    d[i] = np.inf
+    np.testing.assert_array_equal(nb["sample"], np.argsort(d, kind="stable")[:4])
+    assert nb["rank_2d"].tolist() == [1, 2, 3, 4]
+    with pytest.raises(ValueError, match="sample must be"):
+        explore.history(vis, N)
+    assert isinstance(explore.confusion(vis), pd.DataFrame)

@@ -1,0 +1,154 @@
+"""The engine's inspector and events on a fitted toy run whose answers are known.
+
+Three well separated classes in a 4-d representation space, a fixed linear head (the class
+centres), image-shaped inputs in [0, 1]. Samples FLIP_1 are moved to the next class's centre at
+epoch 1 (and stay there), samples FLIP_2 at epoch 2: those are the prediction flips.
+"""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from dvi_widget.data.run import Run
+from dvi_widget.engine.fit import DVI
+from dvi_widget.engine.inspect import EngineInspector
+from dvi_widget.engine.landscape import grid_points
+from dvi_widget.view import explore
+from dvi_widget.view.thumbnails import sprite
+from dvi_widget.view.visualization import Inspector
+
+N_TRAIN, N_TEST, H, C = 120, 30, 4, 3
+FLIP_1 = np.array([3, 10, 50])
+FLIP_2 = np.array([7, 125])                      # a train and a test sample
+TOY = dict(hidden=16, grid_size=24, max_steps=150, warm_max_steps=80, layout_iters=60,
+           warm_layout_iters=40, device="cpu", verbose=False)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    n = N_TRAIN + N_TEST
+    centres = 4 * np.eye(C, H, dtype=np.float32)
+    y = np.arange(n) % C
+    noise = rng.normal(scale=0.6, size=(n, H)).astype(np.float32)
+    images = rng.random((n, 1, 3, 3), dtype=np.float32)
+    run = Run.create(tmp_path_factory.mktemp("toy") / "run", train=(images[:N_TRAIN],
+                     y[:N_TRAIN]), test=(images[N_TRAIN:], y[N_TRAIN:]))
+    head = nn.Linear(H, C)
+    with torch.no_grad():
+        head.weight.copy_(torch.as_tensor(centres))
+        head.bias.zero_()
+    target = y.copy()
+    reps = []
+    for epoch, moved in ((0, []), (1, FLIP_1), (2, FLIP_2)):
+        target[moved] = (y[moved] + 1) % C
+        reps.append(centres[target] + noise)
+        run.record_arrays(epoch, representations=reps[-1], head=head,
+                          scalars={"loss": 1.0 / (epoch + 1)})
+    dvi = DVI(**TOY).fit(run)
+    return dict(run=run, dvi=dvi, vis=dvi.visualization(), head=head, reps=reps,
+                images=images, labels=y)
+
+
+def test_visualization_hands_over_inspector_images_and_scalars(toy):
+    vis = toy["vis"]
+    assert isinstance(vis.inspector, EngineInspector) and isinstance(vis.inspector, Inspector)
+    assert vis.scalars.index.tolist() == [0, 1, 2]
+    assert vis.scalars["loss"].tolist() == [1.0, 0.5, pytest.approx(1 / 3)]
+    assert vis.scalars.loc[1, "train_accuracy"] == pytest.approx(1 - len(FLIP_1) / N_TRAIN)
+    assert vis.images.shape == (N_TRAIN + N_TEST, 3, 3)
+    idx = [140, 0, 77]                                  # a test sample first
+    s = sprite(vis, idx)
+    for j, i in enumerate(idx):
+        np.testing.assert_array_equal(s.tile_image(j), np.rint(toy["images"][i, 0] * 255))
+
+
+def test_inspect_gives_softmax_of_the_head_on_psi(toy):
+    vis, dvi, head = toy["vis"], toy["dvi"], toy["head"]
+    pts = np.array([[0.0, 0.0], [1.5, -2.0], *vis.coords[2, [0, 1, 2]]], np.float32)
+    with torch.no_grad():   # computed directly: ψ_t, then the known head g, then softmax
+        want = torch.softmax(head(torch.as_tensor(dvi.inverse_transform(pts, 2))), 1).numpy()
+    df = explore.inspect_points(vis, pts, epoch=2)
+    assert df.attrs["source"] == "model"
+    np.testing.assert_allclose(df[vis.class_names].to_numpy(), want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(df["prediction"], want.argmax(1))
+    one = explore.inspect(vis, *pts[1], epoch=2, top=2)
+    np.testing.assert_allclose(one["probabilities"].to_numpy(), want[1], rtol=1e-5, atol=1e-6)
+    assert one["top"]["class"].tolist() == list(np.argsort(-want[1])[:2])
+    assert one["prediction"] == want[1].argmax()
+    assert one["confidence"] == pytest.approx(want[1].max(), rel=1e-5)
+    renamed = dataclasses.replace(vis, class_names=["x", "b", "b"])     # clashing names
+    df2 = explore.inspect_points(renamed, pts, epoch=2)
+    assert df2.attrs["probability_columns"] == ["p0", "p1", "p2"]
+    np.testing.assert_allclose(df2[["p0", "p1", "p2"]].to_numpy(), want, rtol=1e-5, atol=1e-6)
+    # the classes are separable, so the view puts nearly every sample on its predicted class
+    at_samples = explore.inspect_points(vis, vis.coords[2], epoch=2)["prediction"]
+    assert (at_samples.to_numpy() == vis.predictions[2]).mean() > 0.9
+
+
+def test_landscape_fallback_agrees_with_the_model_at_cell_centres(toy):
+    vis = toy["vis"]
+    bare = dataclasses.replace(vis, inspector=None)
+    centres = grid_points(vis.extent, vis.landscape_classes.shape[1]).numpy()
+    model = explore.inspect_points(vis, centres, epoch=1)
+    cells = explore.inspect_points(bare, centres, epoch=1)
+    assert cells.attrs["source"] == "landscape"
+    assert (model["prediction"] == cells["prediction"]).mean() > 0.999
+    np.testing.assert_allclose(model["confidence"], cells["confidence"], atol=1e-4)
+
+
+def test_high_dimensional_neighbors_are_exact(toy):
+    vis, reps = toy["vis"], toy["reps"][1]
+    idx, dist = vis.inspector.neighbors(np.array([0, 125, 50]), 1, k=6)
+    assert idx.shape == dist.shape == (3, 6) and idx.dtype == np.int64
+    for row, i in enumerate([0, 125, 50]):
+        d = np.linalg.norm(reps - reps[i], axis=1)
+        d[i] = np.inf
+        np.testing.assert_array_equal(idx[row], np.argsort(d, kind="stable")[:6])
+        np.testing.assert_allclose(dist[row], np.sort(d)[:6], rtol=1e-4)
+    nb = explore.neighbors(vis, 50, epoch=1, k=6)
+    high = nb[nb.space == "high"]
+    np.testing.assert_array_equal(high["sample"], idx[2])
+    np.testing.assert_array_equal(high["separated"], high["rank_2d"] > 6)
+    flat = nb[nb.space == "2d"]
+    np.testing.assert_array_equal(flat["separated"], ~np.isin(flat["sample"], idx[2]))
+    with pytest.raises(ValueError, match="k must be"):
+        vis.inspector.neighbors(np.array([0]), 1, k=N_TRAIN + N_TEST)
+
+
+def test_events_find_the_known_flips(toy):
+    dvi, vis = toy["dvi"], toy["vis"]
+    ev = dvi.events()
+    flips = ev[ev.kind == "flip"]
+    assert set(zip(flips.epoch, flips["sample"], strict=True)) == (
+        {(1, int(i)) for i in FLIP_1} | {(2, int(i)) for i in FLIP_2})
+    y = toy["labels"]
+    f = flips.set_index("sample")
+    np.testing.assert_array_equal(f.loc[FLIP_1, "prediction_before"], y[FLIP_1])
+    np.testing.assert_array_equal(f.loc[FLIP_1, "prediction"], (y[FLIP_1] + 1) % C)
+    assert (f["size"] > 0.9).all()                  # confident before and after: a big shift
+    assert f.loc[125, "split"] == "test"
+    # a moved training sample gets new high-dimensional neighbours: most of its k are replaced
+    nbh = ev[(ev.kind == "neighborhood") & (ev.epoch == 1)]
+    assert set(FLIP_1) <= set(nbh["sample"])
+    assert (nbh["sample"] < N_TRAIN).all()
+    # boundary rows report the landscape classes under the sample, which differ
+    b = ev[ev.kind == "boundary"]
+    assert (b["cell_before"] != b["cell"]).all()
+    for row in b.itertuples():
+        h = explore.history(vis, row.sample)
+        assert (h.loc[row.previous_epoch, "cell"], h.loc[row.epoch, "cell"]) == (
+            row.cell_before, row.cell)
+    # the widget gets the same table through the contract
+    assert explore.events(vis, kinds=("flip",)).equals(flips.reset_index(drop=True))
