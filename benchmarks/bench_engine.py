@@ -1,16 +1,24 @@
-"""Benchmark the DVI engine against UMAP, UMAP with warm start (UMAP-T) and PCA.
+"""Benchmark the DVI engine against UMAP, UMAP with warm start (UMAP-T) and PCA, in one run.
 
 Records a run (Fashion-MNIST subset and a small CNN with a 512-d penultimate layer, or sklearn
-digits and an MLP), fits :class:`dvi_widget.DVI` over all epochs and prints, per epoch, the
-seconds spent in boundary synthesis, the complex, training and the landscape, the peak RSS,
-and the §6 metrics next to the baselines fitted on the same train representations.
+digits and an MLP), fits :class:`dvi_widget.DVI` over all epochs, fits the baselines on the same
+train representations, and prints, per epoch:
+
+- seconds: DVI's stages, its total, ``umap.UMAP().fit`` on the same representations, and their
+  ratio (the first DVI epoch is the cold start; numba's compile is paid before the timings);
+- every measure of issue 11's table, for DVI, UMAP, UMAP-T and PCA, all computed here with the
+  same functions (``dvi_widget.engine.metrics``) on all rows: nn_pv(15) of the training samples,
+  nn_pv(15) of the test samples (neighbours among train ∪ test; UMAP places them with
+  ``UMAP.transform``, DVI with ``DVI.transform``), boundary_pv(15), PPR train / test (UMAP's
+  ``inverse_transform`` on a sample of rows, it is slow), and the temporal property of Eq. 4
+  (per sample over all epochs, then the mean) for train and test.
 
     .venv/bin/python benchmarks/bench_engine.py                       # 10k/2k FMNIST, 10 epochs
+    .venv/bin/python benchmarks/bench_engine.py --dataset digits      # the small digits run
     .venv/bin/python benchmarks/bench_engine.py --n-train 2000 --n-test 500 --epochs 3
-    .venv/bin/python benchmarks/bench_engine.py --dataset digits      # the 30 s digits target
 
-Timings are wall-clock on whatever else the machine is doing; UMAP's first fit in a process
-includes numba's compile (about 30-40 s here), so it is fitted once on a small array first.
+Timings are wall-clock on whatever else the machine is doing: compare DVI with UMAP in the same
+run (the ratio), and take absolute numbers only on a quiet machine.
 """
 
 from __future__ import annotations
@@ -35,6 +43,10 @@ from dvi_widget.data.datasets import load_digits, load_fashion_mnist  # noqa: E4
 from dvi_widget.data.run import Run  # noqa: E402
 from dvi_widget.engine import metrics as quality  # noqa: E402
 from dvi_widget.engine.fit import DVI  # noqa: E402
+
+K = 15
+#: rows per split decoded by UMAP.inverse_transform for its PPR (it takes seconds per 1000)
+UMAP_PPR_ROWS = 1000
 
 
 def small_cnn() -> nn.Module:
@@ -84,49 +96,122 @@ def record_run(args: argparse.Namespace, path: Path) -> tuple[Run, float]:
     return run, time.perf_counter() - t0
 
 
-def baselines(run: Run, dvi: DVI, use_umap: bool) -> pd.DataFrame:
-    """nn_pv(15), boundary_pv(15), PPR and temporal_pv(15) of UMAP, UMAP-T and PCA per epoch."""
+class Placement:
+    """One method's 2-D positions over the epochs, and what is needed to score them."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.train: list[np.ndarray] = []
+        self.test: list[np.ndarray] = []
+        self.boundary: list[np.ndarray | None] = []
+        self.ppr: list[tuple[float, float]] = []
+        self.seconds: list[float] = []
+
+
+def _ppr(head: torch.nn.Module, X: np.ndarray, rec: np.ndarray) -> float:
+    with torch.no_grad():
+        a = head(torch.as_tensor(X, dtype=torch.float32)).argmax(1).numpy()
+        b = head(torch.as_tensor(np.asarray(rec), dtype=torch.float32)).argmax(1).numpy()
+    return quality.ppr(a, b)
+
+
+def run_baselines(run: Run, dvi: DVI, use_umap: bool, seed: int) -> list[Placement]:
+    """Fit PCA, UMAP and UMAP-T per epoch on the train representations (timed)."""
     from sklearn.decomposition import PCA
 
-    rows = []
-    prev = {}
+    rng = np.random.default_rng(seed)
+    pca = Placement("pca")
+    out = [pca]
     if use_umap:
         import umap
 
-        umap.UMAP(n_neighbors=15, random_state=0).fit(np.random.default_rng(0).normal(
-            size=(300, 8)))  # pay numba's compile outside the timings
+        umap.UMAP(n_neighbors=K, random_state=0).fit(rng.normal(size=(300, 8)))  # numba compile
+        um, umt = Placement("umap"), Placement("umapT")
+        out += [um, umt]
+    prev_t = None
     for idx, e in enumerate(dvi.epochs_):
         X = np.asarray(run.representations(e, "train"), dtype=np.float32)
+        Xt = np.asarray(run.representations(e, "test"), dtype=np.float32)
         B = dvi.boundary_representations_[idx]
         head = run.head(e)
-        row = {"epoch": e}
-        methods = {}
-        pca = PCA(n_components=2, random_state=0).fit(X)
-        methods["pca"] = (pca.transform(X), pca.transform(B) if len(B) else None, pca)
-        if use_umap:
+        t0 = time.perf_counter()
+        p = PCA(n_components=2, random_state=0).fit(X)
+        pca.seconds.append(time.perf_counter() - t0)
+        pca.train.append(p.transform(X))
+        pca.test.append(p.transform(Xt))
+        pca.boundary.append(p.transform(B) if len(B) else None)
+        pca.ppr.append((_ppr(head, X, p.inverse_transform(pca.train[-1])),
+                        _ppr(head, Xt, p.inverse_transform(pca.test[-1]))))
+        if not use_umap:
+            continue
+        for place, init in ((um, "spectral"), (umt, prev_t if prev_t is not None else "spectral")):
             t0 = time.perf_counter()
-            um = umap.UMAP(n_neighbors=15, min_dist=0.1, random_state=0).fit(X)
-            row["umap_s"] = time.perf_counter() - t0
-            methods["umap"] = (um.embedding_, um.transform(B) if len(B) else None, None)
-            init = prev.get("umapT", (None,))[0]
-            umt = umap.UMAP(n_neighbors=15, min_dist=0.1, random_state=0,
-                            init=init if init is not None else "spectral").fit(X)
-            methods["umapT"] = (umt.embedding_, umt.transform(B) if len(B) else None, None)
-        for name, (Y, B2, model) in methods.items():
-            row[f"{name}_nn_pv15"] = quality.nn_pv(X, Y, 15)
-            if B2 is not None and len(B) >= 15:
-                row[f"{name}_bnd_pv15"] = quality.boundary_pv(X, Y, B, B2, 15)
-            if model is not None:  # PCA has a cheap inverse
-                with torch.no_grad():
-                    p = head(torch.as_tensor(X)).argmax(1).numpy()
-                    rec = torch.as_tensor(model.inverse_transform(Y), dtype=torch.float32)
-                    row[f"{name}_ppr"] = quality.ppr(p, head(rec).argmax(1).numpy())
-            if name in prev:
-                Xp, Yp = prev[name][1], prev[name][0]
-                row[f"{name}_temporal15"] = quality.temporal_pv(Xp, X, Yp, Y, 15)
-            prev[name] = (Y, X)
-        rows.append(row)
-    return pd.DataFrame(rows).set_index("epoch")
+            model = umap.UMAP(n_neighbors=K, min_dist=0.1, random_state=0, init=init).fit(X)
+            place.seconds.append(time.perf_counter() - t0)
+            place.train.append(model.embedding_)
+            place.test.append(model.transform(Xt))
+            place.boundary.append(model.transform(B) if len(B) else None)
+            rows = rng.choice(len(X), min(UMAP_PPR_ROWS, len(X)), replace=False)
+            rows_t = rng.choice(len(Xt), min(UMAP_PPR_ROWS, len(Xt)), replace=False)
+            place.ppr.append((
+                _ppr(head, X[rows], model.inverse_transform(place.train[-1][rows])),
+                _ppr(head, Xt[rows_t], model.inverse_transform(place.test[-1][rows_t]))))
+        prev_t = umt.train[-1]
+    return out
+
+
+def dvi_placement(run: Run, dvi: DVI) -> Placement:
+    n = int(run.n_train)
+    place = Placement("dvi")
+    for idx, e in enumerate(dvi.epochs_):
+        X = np.asarray(run.representations(e, "train"), dtype=np.float32)
+        Xt = np.asarray(run.representations(e, "test"), dtype=np.float32)
+        coords = dvi.coords_[idx]
+        place.train.append(coords[:n])
+        place.test.append(coords[n:])
+        place.boundary.append(dvi.boundary_[idx])
+        head = run.head(e)
+        place.ppr.append((_ppr(head, X, dvi.inverse_transform(coords[:n], e)),
+                          _ppr(head, Xt, dvi.inverse_transform(coords[n:], e))))
+    place.seconds = list(dvi.timings_["total"])
+    return place
+
+
+def score(run: Run, dvi: DVI, places: list[Placement]) -> pd.DataFrame:
+    """Rows (measure, method), columns epochs, plus Eq. 4 per method and split."""
+    rows: dict[tuple[str, str], list[float]] = {}
+    epochs = dvi.epochs_
+    high_train, high_test = [], []
+    for e in epochs:
+        X = np.asarray(run.representations(e, "train"), dtype=np.float32)
+        Xt = np.asarray(run.representations(e, "test"), dtype=np.float32)
+        high_train.append(quality.neighbours(X, K))
+        high_test.append(quality.joint_neighbours(X, Xt, K))
+    for p in places:
+        nn_tr, nn_te, bnd = [], [], []
+        for idx, e in enumerate(epochs):
+            X = np.asarray(run.representations(e, "train"), dtype=np.float32)
+            B = dvi.boundary_representations_[idx]
+            nn_tr.append(float(quality.overlap_rate(high_train[idx],
+                                                    quality.neighbours(p.train[idx], K)).mean()))
+            nn_te.append(float(quality.overlap_rate(
+                high_test[idx], quality.joint_neighbours(p.train[idx], p.test[idx], K)).mean()))
+            b2 = p.boundary[idx]
+            bnd.append(quality.boundary_pv(X, p.train[idx], B, b2, K)
+                       if b2 is not None and len(B) >= K else float("nan"))
+        rows[("nn_pv15 train", p.name)] = nn_tr
+        rows[("nn_pv15 test", p.name)] = nn_te
+        rows[("boundary_pv15 train", p.name)] = bnd
+        rows[("PPR train", p.name)] = [a for a, _ in p.ppr]
+        rows[("PPR test", p.name)] = [b for _, b in p.ppr]
+        if len(epochs) >= 3:
+            rows[("temporal_pv15 (Eq. 4) train", p.name)] = [quality.temporal_pv(
+                None, p.train, K, neighbour_sets=high_train)] + [np.nan] * (len(epochs) - 1)
+            rows[("temporal_pv15 (Eq. 4) test", p.name)] = [quality.temporal_pv(
+                None, p.test, K, neighbour_sets=high_test)] + [np.nan] * (len(epochs) - 1)
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=epochs)
+    table.index = pd.MultiIndex.from_tuples(table.index, names=["measure", "method"])
+    return table
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -141,7 +226,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                    help="a DVI parameter, e.g. --param learning_rate=0.003 (repeatable)")
+                    help="a DVI parameter, e.g. --param warm_max_steps=200 (repeatable)")
     ap.add_argument("--out", type=Path, default=None, help="run folder (default: temporary)")
     args = ap.parse_args(argv)
     args.param = dict(_parse_param(p) for p in args.param)
@@ -151,6 +236,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.out is None:
         tmp = Path(tempfile.mkdtemp(prefix="dvi-bench-"))
         args.out = tmp / "run"
+    pd.set_option("display.width", 250)
+    pd.set_option("display.max_columns", 60)
+    pd.set_option("display.max_rows", 200)
     try:
         run, t_record = record_run(args, args.out)
         print(f"recorded {run!r} in {t_record:.1f}s "
@@ -160,29 +248,29 @@ def main(argv: list[str] | None = None) -> None:
                   verbose=False, **args.param).fit(run, resume=False)
         t_fit = time.perf_counter() - t0
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        tim = dvi.timings_[["boundary", "complex", "weights", "layout", "training", "metrics",
-                            "landscape", "total", "steps"]]
-        scores = dvi.score()
-        dvi_cols = pd.DataFrame({
-            "dvi_nn_pv15": scores["nn_pv_15_train"],
-            "dvi_nn_pv15_test": scores.get("nn_pv_15_test"),
-            "dvi_bnd_pv15": scores["boundary_pv_15_train"],
-            "dvi_ppr": scores["ppr_train"], "dvi_ppr_test": scores.get("ppr_test"),
-            "dvi_temporal15": scores["temporal_pv_15_train"],
-        })
-        base = baselines(run, dvi, use_umap=not args.no_umap)
-        table = pd.concat([tim, dvi_cols, base], axis=1)
-        pd.set_option("display.width", 250)
-        pd.set_option("display.max_columns", 60)
-        print(f"\nDVI fit: {t_fit:.1f}s for {len(dvi.epochs_)} epochs "
-              f"(mean {tim['total'].mean():.1f}s/epoch + landscape; after warm-up "
-              f"{tim['total'].iloc[1:].mean() if len(tim) > 1 else float('nan'):.1f}s/epoch); "
+        places = [dvi_placement(run, dvi)] + run_baselines(run, dvi, not args.no_umap, args.seed)
+        by_name = {p.name: p for p in places}
+
+        tim = dvi.timings_.drop(columns=[c for c in ("weights",) if c in dvi.timings_])
+        tim = tim.rename(columns={"total": "DVI total"})
+        if "umap" in by_name:
+            tim["UMAP fit"] = by_name["umap"].seconds
+            tim["DVI / UMAP"] = tim["DVI total"] / tim["UMAP fit"]
+        print(f"\nDVI fit: {t_fit:.1f}s for {len(dvi.epochs_)} epochs, landscapes included; "
               f"peak RSS {rss:.0f} MiB; torch threads {torch.get_num_threads()}")
-        print("\nper-epoch seconds, steps and metrics (train split unless marked _test):")
-        print(table.round(3).T.to_string())
-        mean = table.mean(numeric_only=True).round(3)
-        print("\nmeans over epochs:")
-        print(mean.to_frame("mean").T.to_string())
+        print("\nseconds per epoch (epoch 0 is DVI's cold start):")
+        print(tim.round(3).T.to_string())
+        warm = tim.iloc[1:]
+        line = (f"\nDVI cold epoch {tim['DVI total'].iloc[0]:.2f}s; warm epochs mean "
+                f"{warm['DVI total'].mean():.2f}s (max {warm['DVI total'].max():.2f}s)")
+        if "UMAP fit" in tim:
+            line += (f"; UMAP fit mean {tim['UMAP fit'].mean():.2f}s; warm DVI / UMAP "
+                     f"{warm['DVI total'].mean() / warm['UMAP fit'].mean():.2f}")
+        print(line)
+
+        table = score(run, dvi, places)
+        print("\nmeasures per epoch (Eq. 4 spans all epochs: its value is in the first column):")
+        print(table.round(3).to_string())
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)

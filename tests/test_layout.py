@@ -1,10 +1,11 @@
-"""The non-parametric layout that initialises the encoder (dvi_widget.engine.layout)."""
+"""The 2-D layout of the complex, its temporal mobility and the placement of new samples."""
 
 import numpy as np
+import pytest
 import torch
 
-from dvi_widget.engine.complex import bavr_complex
-from dvi_widget.engine.layout import pca_init, umap_layout
+from dvi_widget.engine.complex import bavr_complex, query_memberships
+from dvi_widget.engine.layout import pca_init, place_points, temporal_mobility, umap_layout
 from dvi_widget.engine.losses import find_ab_params
 from dvi_widget.engine.metrics import nn_pv
 
@@ -69,18 +70,56 @@ def test_written_out_gradients_match_autograd_of_the_umap_loss():
     assert mine_rep.abs().max() <= 4 and mine_att.abs().max() <= 4
 
 
-def test_anchor_holds_points_in_proportion_to_their_weight():
+def test_mobility_scales_each_points_steps():
     X, labels = _blobs()
     cx = bavr_complex(X, np.zeros((0, X.shape[1]), np.float32), k=10)
     a, b = find_ab_params(1.0, 0.1)
     edges = (torch.as_tensor(cx.head), torch.as_tensor(cx.tail), torch.as_tensor(cx.weight))
     start = umap_layout(*edges, pca_init(torch.tensor(X)), a, b, n_iter=100,
                         generator=torch.Generator().manual_seed(0))
-    # a shuffled start: every point must travel; half of them are anchored where they began
+    # a shuffled start: every point must travel; half of them have a low mobility
     shuffled = start[torch.randperm(len(start), generator=torch.Generator().manual_seed(1))]
-    w = torch.zeros(len(X))
-    w[::2] = 5.0
-    y = umap_layout(*edges, shuffled, a, b, n_iter=100, anchor=shuffled, anchor_weight=w,
+    mobility = torch.ones(len(X))
+    mobility[::2] = 0.05
+    y = umap_layout(*edges, shuffled, a, b, n_iter=100, mobility=mobility,
                     generator=torch.Generator().manual_seed(2))
     moved = (y - shuffled).norm(dim=1)
-    assert float(moved[::2].median()) < 0.3 * float(moved[1::2].median())
+    assert float(moved[::2].median()) < 0.2 * float(moved[1::2].median())
+    # a converged layout rerun on the same complex: without mobility every point random-walks
+    again = umap_layout(*edges, start, a, b, n_iter=100, generator=torch.Generator().manual_seed(3))
+    still = umap_layout(*edges, start, a, b, n_iter=100, mobility=torch.full((len(X),), 0.01),
+                        generator=torch.Generator().manual_seed(3))
+    assert float((still - start).norm(dim=1).median()) < 0.15 * float(
+        (again - start).norm(dim=1).median())
+
+
+def test_temporal_mobility_is_low_for_kept_neighbourhoods():
+    s = torch.tensor([1.0, 0.95, 0.9, 0.7, 0.5, 0.0])
+    m = temporal_mobility(s)
+    assert m.tolist() == pytest.approx([0.01, 0.01, 0.1338, 0.6288, 1.0, 1.0], abs=1e-4)
+
+
+def test_place_points_lands_new_samples_among_their_neighbours():
+    X, labels = _blobs(n=330)
+    train, new = X[:300], X[300:]
+    cx = bavr_complex(train, np.zeros((0, X.shape[1]), np.float32), k=10)
+    a, b = find_ab_params(1.0, 0.1)
+    layout = umap_layout(torch.as_tensor(cx.head), torch.as_tensor(cx.tail),
+                         torch.as_tensor(cx.weight), pca_init(torch.tensor(train)), a, b,
+                         n_iter=150, generator=torch.Generator().manual_seed(0))
+    cls = labels[:300]
+    idx, w = query_memberships(new, labels[300:], train, cls, k=10)
+    y = place_points(idx, w, layout, a, b, seed=0)
+    assert y.shape == (30, 2)
+    # each new sample sits in its own blob: its nearest laid-out training sample is of its blob
+    nearest = torch.cdist(y, layout).argmin(dim=1).numpy()
+    assert (cls[nearest] == labels[300:]).all()
+    # and its place does not depend on which other samples are placed with it
+    alone = place_points(idx[:1], w[:1], layout, a, b, seed=0)
+    assert torch.allclose(alone, y[:1], atol=1e-5)
+    # a start a few units off (as φ's guess may be) is pulled in by the refinement
+    off = place_points(idx, w, layout, a, b, n_iter=0)
+    off = off + 3.0 * torch.randn(off.shape, generator=torch.Generator().manual_seed(4))
+    refined = place_points(idx, w, layout, a, b, seed=0, init=off)
+    err = lambda p: (p - y).norm(dim=1).median()  # noqa: E731
+    assert float(err(refined)) < 0.3 * float(err(off))

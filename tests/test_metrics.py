@@ -15,8 +15,10 @@ from dvi_widget.engine.metrics import (
     nn_pv,
     overlap_rate,
     ppr,
+    joint_neighbours,
+    nn_pv_new,
     temporal_pv,
-    temporal_pv_sequence,
+    transition_corr,
 )
 
 
@@ -104,22 +106,34 @@ def _moving_sequence(n=400, seed=0):
     return X0, X1, Y0, Y1, movers
 
 
-def test_temporal_pv_sign_on_constructed_example():
+def test_transition_corr_sign_on_constructed_example():
     X0, X1, Y0, Y1, movers = _moving_sequence()
-    r = temporal_pv(X0, X1, Y0, Y1, 10)
+    r = transition_corr(X0, X1, Y0, Y1, 10)
     assert r < -0.5
-    e, d = temporal_pv(X0, X1, Y0, Y1, 10, return_per_sample=True)
+    e, d = transition_corr(X0, X1, Y0, Y1, 10, return_per_sample=True)
     assert e[~movers].mean() > e[movers].mean() + 0.3
     assert np.corrcoef(e, d)[0, 1] == pytest.approx(r)
     # a projection that moves the wrong samples scores positive
     wrong = Y0.copy()
     wrong[~movers] += 3.0
-    assert temporal_pv(X0, X1, Y0, wrong, 10) > 0.5
+    assert transition_corr(X0, X1, Y0, wrong, 10) > 0.5
     # nothing moves: correlation undefined -> NaN, not an error
-    assert np.isnan(temporal_pv(X0, X1, Y0, Y0, 10))
+    assert np.isnan(transition_corr(X0, X1, Y0, Y0, 10))
 
 
-def test_temporal_pv_sequence():
+def _brute_eq4(Xs, Ys, k):
+    """DVI Eq. 4 written out: per sample a Pearson over transitions, then the mean."""
+    nbs = [neighbours(X, k) for X in Xs]
+    rs = []
+    for i in range(len(Xs[0])):
+        e = [len(np.intersect1d(nbs[t - 1][i], nbs[t][i])) / k for t in range(1, len(Xs))]
+        d = [np.linalg.norm(Ys[t][i] - Ys[t - 1][i]) for t in range(1, len(Xs))]
+        if np.ptp(e) > 0 and np.ptp(d) > 0:  # a constant series has no correlation
+            rs.append(np.corrcoef(e, d)[0, 1])
+    return float(np.mean(rs))
+
+
+def test_temporal_pv_is_eq4_per_sample_over_epochs():
     X0, X1, Y0, Y1, movers = _moving_sequence(seed=1)
     # movers in transition 1 stay in transition 2 and vice versa -> per-sample r = -1
     rng = np.random.default_rng(5)
@@ -129,13 +143,35 @@ def test_temporal_pv_sequence():
     Y2[~movers] += 3.0 * rng.normal(size=((~movers).sum(), 2))
     Y2[movers] += 0.01
     X3, Y3 = X2.copy(), Y2 + 0.001 * rng.normal(size=Y2.shape)
-    r = temporal_pv_sequence([X0, X1, X2, X3], [Y0, Y1, Y2, Y3], 10, return_per_sample=True)
+    Xs, Ys = [X0, X1, X2, X3], [Y0, Y1, Y2, Y3]
+    r = temporal_pv(Xs, Ys, 10, return_per_sample=True)
     assert np.nanmean(r) < -0.8
-    assert temporal_pv_sequence([X0, X1, X2, X3], [Y0, Y1, Y2, Y3], 10) == pytest.approx(
-        np.nanmean(r)
-    )
+    assert temporal_pv(Xs, Ys, 10) == pytest.approx(np.nanmean(r))
+    # exactly the definition, on a random sequence where samples disagree
+    Zs = [X0 + 0.8 * rng.normal(size=X0.shape).astype(np.float32) for _ in range(4)]
+    Ws = [rng.normal(size=(len(X0), 2)) for _ in range(4)]
+    assert temporal_pv(Zs, Ws, 10) == pytest.approx(_brute_eq4(Zs, Ws, 10), abs=1e-9)
+    # precomputed neighbour sets give the same
+    nbs = [neighbours(Z, 10) for Z in Zs]
+    assert temporal_pv(None, Ws, 10, neighbour_sets=nbs) == pytest.approx(
+        temporal_pv(Zs, Ws, 10))
     with pytest.raises(ValueError, match="at least 3 epochs"):
-        temporal_pv_sequence([X0, X1], [Y0, Y1], 10)
+        temporal_pv([X0, X1], [Y0, Y1], 10)
+
+
+def test_joint_neighbours_and_nn_pv_new(clouds):
+    X, X2, _ = clouds
+    ref, new = X[:600], X[600:]
+    nb = joint_neighbours(ref, new, 10)
+    both = np.concatenate([ref, new])
+    full = neighbours(both, 10)[600:]
+    assert np.array_equal(np.sort(nb, 1), np.sort(full, 1))
+    assert nn_pv_new(X2[:600], X2[:600], X2[600:], X2[600:], 10) == 1.0
+    rng = np.random.default_rng(0)
+    assert nn_pv_new(ref, rng.normal(size=(600, 2)), new, rng.normal(size=(200, 2)), 15) < 0.05
+    sub = nn_pv_new(ref, ref[:, :2], new, new[:, :2], 10, rows=np.arange(50))
+    per = nn_pv_new(ref, ref[:, :2], new, new[:, :2], 10, return_per_sample=True)
+    assert sub == pytest.approx(per[:50].mean())
 
 
 def test_neighbours_low_dim_handles_duplicates():
@@ -148,10 +184,10 @@ def test_neighbours_low_dim_handles_duplicates():
 
 def test_evaluate_epoch_and_table(clouds):
     X, X2, B = clouds
-    rng = np.random.default_rng(3)
+    Xt = X[:100] + 0.05
     kw = dict(
-        X_test=X[:100],
-        Y_test=X[:100, :2],
+        X_test=Xt,
+        Y_test=Xt[:, :2],
         B=B,
         B_2d=B[:, :2],
         pred_train=np.zeros(800, int),
@@ -159,35 +195,30 @@ def test_evaluate_epoch_and_table(clouds):
     )
     first = evaluate_epoch(X, X[:, :2], **kw)
     assert first["ppr_train"] == pytest.approx(0.9)
-    assert np.isnan(first["ppr_test"]) and np.isnan(first["temporal_pv_15_train"])
+    assert np.isnan(first["ppr_test"])
     for k in (10, 15, 20):
         assert first[f"nn_pv_{k}_train"] == pytest.approx(nn_pv(X, X[:, :2], k))
+        assert first[f"nn_pv_{k}_test"] == pytest.approx(
+            nn_pv_new(X, X[:, :2], Xt, Xt[:, :2], k))
         assert first[f"boundary_pv_{k}_test"] == pytest.approx(
-            boundary_pv(X[:100], X[:100, :2], B, B[:, :2], k)
+            boundary_pv(Xt, Xt[:, :2], B, B[:, :2], k)
         )
-    Xn = X + 0.1 * rng.normal(size=X.shape).astype(np.float32)
-    second = evaluate_epoch(
-        Xn, Xn[:, :2], X_train_prev=X, Y_train_prev=X[:, :2], **kw, ks=(10, 15, 20)
-    )
-    assert second["temporal_pv_10_train"] == pytest.approx(
-        temporal_pv(X, Xn, X[:, :2], Xn[:, :2], 10)
-    )
-    cache = {"train": neighbours(Xn, 25), "train_prev": neighbours(X, 20)}
-    cached = evaluate_epoch(
-        Xn, Xn[:, :2], X_train_prev=X, Y_train_prev=X[:, :2], **kw, high_knn=cache
-    )
-    assert cached == pytest.approx(second, nan_ok=True)
-    cache["train_prev"] = cache["train"]  # a (wrong) cache is really used: eval_sem = 1
-    assert np.isnan(
-        evaluate_epoch(Xn, Xn[:, :2], X_train_prev=X, Y_train_prev=X[:, :2], high_knn=cache)[
-            "temporal_pv_10_train"
-        ]
-    )
+    # a sample of rows scores those rows (their neighbours still among all samples)
+    rows = np.arange(0, 800, 4)
+    part = evaluate_epoch(X, X[:, :2], rows_train=rows, ks=(15,), pred_train=np.zeros(200),
+                          pred_train_rec=np.zeros(200))
+    per = nn_pv(X, X[:, :2], 15, return_per_sample=True)
+    assert part["nn_pv_15_train"] == pytest.approx(per[rows].mean())
+    assert part["ppr_train"] == 1.0
+    cached = evaluate_epoch(X, X[:, :2], **kw, high_knn={"train": neighbours(X, 25)})
+    assert cached == pytest.approx(first, nan_ok=True)
+    wrong = evaluate_epoch(X, X[:, :2], **kw, high_knn={"train": neighbours(X[:, :2], 20)})
+    assert wrong["nn_pv_20_train"] == 1.0  # a (wrong) cache is really used
     no_b = evaluate_epoch(X, X[:, :2], B=B[:0], B_2d=B[:0, :2])
     assert np.isnan(no_b["boundary_pv_15_train"]) and "nn_pv_15_test" not in no_b
-    table = metrics_table({2: second, 1: first})
+    table = metrics_table({2: first, 1: no_b})
     assert isinstance(table, pd.DataFrame) and list(table.index) == [1, 2]
-    assert table.columns[0] == "nn_pv_10_train" and table.shape == (2, 20)
+    assert table.columns[0] == "nn_pv_10_train" and table.shape == (2, 14)
     long = metrics_long(table)
-    assert set(long["metric"]) == {"nn_pv", "boundary_pv", "ppr", "temporal_pv"}
+    assert set(long["metric"]) == {"nn_pv", "boundary_pv", "ppr"}
     assert long["k"].isna().sum() == 4  # ppr has no k: 2 splits x 2 epochs
