@@ -327,8 +327,8 @@ print(f"early epochs: noisy samples in their given label's territory {noisy_give
       f"in their true class's {early['noisy: picture shows true class'].mean():.2f}; "
       f"clean samples in their own {clean_given:.2f}")
 assert noisy_given < clean_given - 0.25, "noisy samples should resist their given label early on"
-assert early["noisy: picture shows true class"].mean() > noisy_given, \
-    "early, noisy samples sit with their true class"
+early_true = early["noisy: picture shows true class"].mean()
+assert early_true > noisy_given, "early, noisy samples sit with their true class"
 ''', "engine"),
         md('''
 ## In the widget

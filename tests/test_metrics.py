@@ -9,14 +9,14 @@ import pytest
 from dvi_widget.engine.metrics import (
     boundary_pv,
     evaluate_epoch,
+    joint_neighbours,
     metrics_long,
     metrics_table,
     neighbours,
     nn_pv,
+    nn_pv_new,
     overlap_rate,
     ppr,
-    joint_neighbours,
-    nn_pv_new,
     temporal_pv,
     transition_corr,
 )
