@@ -106,3 +106,13 @@ def test_total_loss_eq12():
     assert float(losses.total_loss(u, r, None)) == pytest.approx(5.0)
     assert float(losses.total_loss(u, r, t, (1.0, 1.0, 0.3))) == pytest.approx(8.0)
     assert math.isclose(float(losses.total_loss(u, r, t, (0.5, 2.0, 0.0))), 7.0)
+
+
+def test_class_loss_is_cross_entropy_to_the_given_classes():
+    from dvi_widget.engine.losses import class_loss
+
+    logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 0.0, 3.0]])
+    classes = torch.tensor([0, 2])
+    assert float(class_loss(logits, classes)) == pytest.approx(float(
+        torch.nn.functional.cross_entropy(logits, classes)))
+    assert float(class_loss(logits[:0], classes[:0])) == 0.0

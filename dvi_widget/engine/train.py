@@ -1,10 +1,11 @@
 """Training V_t = <φ_t, ψ_t> on Eq. 12: a pure function over tensors (no files, no run).
 
 φ regresses onto the layout Y_t (λ1), ψ reconstructs the representations from Y_t with the
-gradient weights of Eq. 8–9 (λ2; plus a prediction term, KL from g(x) to g(ψ(y)) at the layout),
-and Eq. 10 pulls the weights towards V_{t-1} (λ3). Steps draw a batch of vertices of X ∪ B
-uniformly, a quarter of it among the samples whose decoded class is still wrong; the learning
-rate drops by 10 at the first plateau of the loss and the second plateau stops.
+gradient weights of Eq. 8–9 (λ2; plus a prediction term at the layout: KL from g(x) to g(ψ(y))
+and cross-entropy to g's class), and Eq. 10 pulls the weights towards V_{t-1} (λ3). Steps draw
+a batch of vertices of X ∪ B uniformly, a quarter of it among the samples whose decoded class
+is still wrong; the learning rate drops by 10 at the first plateau of the loss and the second
+plateau stops.
 """
 
 from __future__ import annotations
