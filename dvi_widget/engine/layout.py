@@ -61,13 +61,15 @@ def _pair_gradients(
 
 
 def temporal_mobility(
-    similarity: torch.Tensor, width: float = 0.4, stable: float = 0.05, floor: float = 0.01
+    similarity: torch.Tensor, width: float = 0.4, stable: float = 0.075, floor: float = 0.01
 ) -> torch.Tensor:
     """Per-sample step scale of a warm layout from ``eval_sem`` (DVI Eq. 11).
 
     ``floor + (1 - floor) * clamp((1 - s - stable) / width, 0, 1)``: a sample that kept at least
     ``1 - stable`` of its neighbours barely moves (``floor``), one that lost ``stable + width``
-    or more moves freely. Pass ``s = 0`` for samples whose prediction changed.
+    or more moves freely. Pass ``s = 0`` for samples whose prediction changed. Measured on
+    Fashion-MNIST 10k (layout alone, 10 epochs): ``stable`` 0.05 / 0.075 / 0.1 gave Eq. 4
+    −0.46 / −0.52 / −0.54 and nn_pv(15) within 0.006 / 0.006 / 0.008 of UMAP's.
     """
     ramp = ((1.0 - similarity.float() - stable) / width).clamp(0.0, 1.0)
     return floor + (1.0 - floor) * ramp
