@@ -10,9 +10,9 @@ does). Messages between the panel (``js/src/whatif.js``) and :func:`handle` are 
 =============== ==================================== ========================================
 ``type``        front end -> kernel                  kernel -> front end
 =============== ==================================== ========================================
-``hello``       a panel was created                  the current path / curve / surrogate again
-``kinds``       -                                    ``kinds``: families and attacks, units,
-                                                     identity, default range, steps
+``hello``       a panel was created                  ``kinds`` (families and attacks: unit,
+                                                     identity, default range, steps), then the
+                                                     current path / curve / surrogate again
 ``path``        ``index, epoch, kind, strengths``    ``positions`` float32 (S, 2) (frame
                 (or ``start, stop, steps``),         normalised to [-1, 1], start anchored),
                 ``target``, ``steps``, ``center``    ``raw`` float32 (S, 2) (φ, normalised),
@@ -219,7 +219,7 @@ def compute_path(widget: Widget, index: int, epoch: int | None = None, kind: str
     original = int(p["original_prediction"])
     flipped = preds != original
     first_flip_index = int(p["first_flip_index"])
-    if identity_added:
+    if identity_added and first_flip_index >= 0:  # the identity itself never flips
         first_flip_index -= 1
     reached = int(p.get("reached_index", -1))
     df = pd.DataFrame({
@@ -404,18 +404,12 @@ def handle(widget: Widget, content: dict, buffers: list) -> None:
     rid = content.get("rid")
     t0 = time.perf_counter()
     try:
-        if what == "hello":
-            try:
-                explaining(widget.vis)
-            except ValueError as err:
-                send(widget, {"type": "error", "request": "hello", "rid": rid,
-                              "message": str(err)})
-            for msg, bufs in list(_state(widget).values()):
-                widget.send(msg, buffers=bufs)
-            return
-        if what == "kinds":
+        if what in ("hello", "kinds"):  # a new panel: what it may ask, and what is drawn now
             kinds = explaining(widget.vis).explain({"what": "kinds"})
             send(widget, {"type": "kinds", "rid": rid, "kinds": kinds})
+            if what == "hello":
+                for msg, bufs in list(_state(widget).values()):
+                    widget.send(msg, buffers=bufs)
             return
         if what == "clear":
             _state(widget).pop(content.get("what", "path"), None)

@@ -26,7 +26,7 @@ export const WHATIF_CSS = `
 .dvi-canvas-wrap canvas.dvi-paths { pointer-events: none; }
 .dvi-path-tip { position: absolute; pointer-events: none; display: none; z-index: 2; background: rgba(255,255,255,.95);
   border: 1px solid #999; border-radius: 3px; padding: 2px 5px; font-size: 11px; white-space: nowrap; }
-.dvi-panel-whatif { flex: 0 1 auto; overflow-y: auto; }
+.dvi-panel-whatif { flex: 1 1 auto; min-height: 100px; overflow-y: auto; }
 .dvi-whatif { display: flex; flex-direction: column; gap: 3px; }
 .dvi-whatif-row { display: flex; align-items: center; gap: 3px; flex-wrap: wrap; }
 .dvi-whatif select { font: inherit; max-width: 100%; flex: 1 1 auto; min-width: 0; }
@@ -264,7 +264,7 @@ class WhatIf {
     }
     const { labels, predictions, N } = this.view.d;
     const pred = predictions[this.view.pos * N + i];
-    this.sampleText.textContent = `${this.className(labels[i])}${pred !== labels[i] ? ` → ${this.className(pred)}` : ''}`;
+    this.sampleText.textContent = `label ${this.className(labels[i])}${pred !== labels[i] ? ` → ${this.className(pred)}` : ''}`;
     this.sampleText.title = `label ${this.className(labels[i])}, predicted ${this.className(pred)} at epoch ${this.epoch}`;
   }
 
@@ -468,8 +468,10 @@ class WhatIf {
     ds.whatifPaths = String(Number(ds.whatifPaths || 0) + 1);
     ds.whatifComputeMs = String(msg.compute_ms ?? '');
     if (t0 != null) {
+      // request sent -> answer drawn and the next frame begun (the overlay is on screen)
       requestAnimationFrame(() => {
         ds.whatifRoundTripMs = (performance.now() - t0).toFixed(1);
+        ds.whatifRoundTrips = String(Number(ds.whatifRoundTrips || 0) + 1);
       });
     }
   }
