@@ -2,10 +2,11 @@
 // 2-D canvas over the plot (like trails.js), redrawn when the camera moves or the plot resizes.
 //
 // A path is S points in the widget's normalised frame, joined in strength order and coloured by
-// g_t's prediction (the mark colour of that class, as the samples are drawn): a square at the
-// first (unperturbed) point, a larger ringed point at the current strength, a diamond at the first
-// flip with its strength written beside it. A stale path (the epoch changed, the new one is on its
-// way) is drawn faded.
+// g_t's prediction (the mark colour of that class, as the samples are drawn): a black-rimmed square
+// at the first (unperturbed) point, a larger ringed point at the current strength, a diamond at the
+// first flip with its strength written beside it. A stale path (the epoch changed, the new one is
+// on its way) is drawn faded. Surrogate neighbours are small crosses in their predicted class's
+// colour, more opaque the nearer they are to the sample.
 import { h } from './dom.js';
 import { markColor } from './marks.js';
 
@@ -13,6 +14,8 @@ import { markColor } from './marks.js';
 export const PATH_RADIUS = 4;
 export const CURRENT_RADIUS = 7;
 export const FLIP_RADIUS = 11;
+/** Half the arm of a surrogate neighbour's cross (px). */
+export const NEIGHBOR_RADIUS = 3;
 /** Hover distance (px) within which a path point shows its card. */
 const HIT_PX = 8;
 
@@ -83,12 +86,22 @@ export class PathOverlay {
   drawNeighbors(ctx) {
     const { positions, predictions, proximity } = this.neighbors;
     const n = predictions.length;
-    for (let k = 0; k < n; k++) {
-      const [x, y] = this.screen(positions, k);
-      if (!Number.isFinite(x) || !Number.isFinite(y)) continue;
-      ctx.globalAlpha = 0.25 + 0.6 * Math.max(0, Math.min(1, proximity[k]));
-      ctx.fillStyle = this.colorOf(predictions[k]);
-      ctx.fillRect(x - 1.5, y - 1.5, 3, 3);
+    // small crosses, not dots: they must not pass for samples; nearer neighbours more opaque
+    const r = NEIGHBOR_RADIUS;
+    for (const [style, width] of [['rgba(255,255,255,0.8)', 3.5], [null, 1.5]]) {
+      ctx.lineWidth = width;
+      for (let k = 0; k < n; k++) {
+        const [x, y] = this.screen(positions, k);
+        if (!Number.isFinite(x) || !Number.isFinite(y)) continue;
+        ctx.globalAlpha = 0.3 + 0.7 * Math.max(0, Math.min(1, proximity[k]));
+        ctx.strokeStyle = style ?? this.colorOf(predictions[k]);
+        ctx.beginPath();
+        ctx.moveTo(x - r, y);
+        ctx.lineTo(x + r, y);
+        ctx.moveTo(x, y - r);
+        ctx.lineTo(x, y + r);
+        ctx.stroke();
+      }
     }
     ctx.globalAlpha = 1;
   }
@@ -133,10 +146,17 @@ export class PathOverlay {
       if (!ok[k] || k === p.current) continue;
       const [x, y] = pts[k];
       ctx.fillStyle = this.colorOf(p.predictions[k]);
-      ctx.strokeStyle = '#ffffff';
       ctx.beginPath();
-      if (k === 0) ctx.rect(x - PATH_RADIUS - 1, y - PATH_RADIUS - 1, 2 * PATH_RADIUS + 2, 2 * PATH_RADIUS + 2);
-      else ctx.arc(x, y, PATH_RADIUS, 0, 2 * Math.PI);
+      if (k === 0) {
+        // the unperturbed input: a black-rimmed square on the sample itself
+        ctx.rect(x - PATH_RADIUS - 1, y - PATH_RADIUS - 1, 2 * PATH_RADIUS + 2, 2 * PATH_RADIUS + 2);
+        ctx.strokeStyle = '#000000';
+        ctx.lineWidth = 1.5;
+      } else {
+        ctx.arc(x, y, PATH_RADIUS, 0, 2 * Math.PI);
+        ctx.strokeStyle = '#ffffff';
+        ctx.lineWidth = 1;
+      }
       ctx.fill();
       ctx.stroke();
     }

@@ -26,7 +26,10 @@ export const WHATIF_CSS = `
 .dvi-canvas-wrap canvas.dvi-paths { pointer-events: none; }
 .dvi-path-tip { position: absolute; pointer-events: none; display: none; z-index: 2; background: rgba(255,255,255,.95);
   border: 1px solid #999; border-radius: 3px; padding: 2px 5px; font-size: 11px; white-space: nowrap; }
-.dvi-panel-whatif { flex: 1 1 auto; min-height: 100px; overflow-y: auto; }
+/* with this panel the side column scrolls as a whole: every panel at its natural height (a shrunk
+   legend would spill over the panel below it) */
+.dvi-panels-body:has(> .dvi-panel-whatif) { overflow-y: auto; }
+.dvi-panels-body:has(> .dvi-panel-whatif) > .dvi-panel { flex: 0 0 auto; }
 .dvi-whatif { display: flex; flex-direction: column; gap: 3px; }
 .dvi-whatif-row { display: flex; align-items: center; gap: 3px; flex-wrap: wrap; }
 .dvi-whatif select { font: inherit; max-width: 100%; flex: 1 1 auto; min-width: 0; }
@@ -48,7 +51,7 @@ export const WHATIF_CSS = `
 .dvi-whatif-key i.dvi-whatif-dash { background: repeating-linear-gradient(90deg, #000 0 3px, transparent 3px 5px); }
 .dvi-whatif-tiles { display: flex; gap: 4px; }
 .dvi-whatif-tile { margin: 0; display: flex; flex-direction: column; align-items: center; font-size: 10px; color: #444; }
-.dvi-whatif-tile canvas { width: 76px; height: 76px; image-rendering: pixelated; border: 1px solid #ddd; }
+.dvi-whatif-tile canvas { width: 54px; height: 54px; image-rendering: pixelated; border: 1px solid #ddd; }
 .dvi-whatif-check { display: inline-flex; align-items: center; gap: 2px; font-size: 11px; color: #444; }
 `;
 
@@ -607,6 +610,8 @@ class WhatIf {
     let lim = 0;
     for (const v of w.data) lim = Math.max(lim, Math.abs(v));
     const tiles = [];
+    const thumb = this.thumbnail(msg.index);
+    if (thumb) tiles.push(h('figure', { class: 'dvi-whatif-tile' }, [thumb, h('figcaption', { text: `#${msg.index}` })]));
     for (let k = 0; k < K; k++) {
       const c = msg.classes[k];
       tiles.push(h('figure', { class: 'dvi-whatif-tile' }, [
@@ -620,6 +625,24 @@ class WhatIf {
     this.surOut.replaceChildren(h('div', { class: 'dvi-whatif-tiles' }, tiles), fid, legend);
     this.surrogate = { ...msg, positions: arrays.positions.data, predictions: arrays.predictions.data, proximity: arrays.proximity.data };
     this.drawNeighbors();
+  }
+
+  /** The sample's hover thumbnail (the widget's images trait) as a canvas, or null. */
+  thumbnail(i) {
+    const img = this.view.d.images;
+    if (!img) return null;
+    const [, ih, iw, ch = 1] = img.shape;
+    const rgba = new Uint8ClampedArray(ih * iw * 4);
+    const base = i * ih * iw * ch;
+    for (let p = 0; p < ih * iw; p++) {
+      for (let c = 0; c < 3; c++) rgba[4 * p + c] = img.data[base + p * ch + (ch === 3 ? c : 0)];
+      rgba[4 * p + 3] = 255;
+    }
+    const c = h('canvas', { class: 'dvi-whatif-weights' });
+    c.width = iw;
+    c.height = ih;
+    c.getContext('2d').putImageData(new ImageData(rgba, iw, ih), 0, 0);
+    return c;
   }
 
   drawNeighbors() {

@@ -101,7 +101,29 @@ await runTests([['JupyterLab: Show path draws the kernel\'s path; round trip tim
     assert(checked >= 5, `only ${checked} isolated path points to check`);
     assert(!bad.length, bad.join('; '));
     assert(new Set(kernel.predictions).size >= 2, 'the path crosses at least one boundary (colours change)');
-    if (shot) await page.screenshot({ path: shot });
+    // robustness curves of a class and the local surrogate, from the same kernel
+    await page.click('.dvi-whatif-section:nth-of-type(2) > summary');
+    await page.selectOption('.dvi-whatif-of', '9');
+    await page.click('.dvi-whatif-rob');
+    await page.waitForSelector('.dvi-whatif-chart polyline', { timeout: 60000 });
+    const caption = await page.textContent('.dvi-whatif-caption');
+    assert(/rotate of class 9/.test(caption), `robustness caption: ${caption}`);
+    await page.click('.dvi-whatif-section:nth-of-type(2) > summary'); // fold it again
+    await page.click('.dvi-whatif-section:nth-of-type(3) > summary');
+    await page.selectOption('.dvi-whatif-second', '4');
+    await page.click('.dvi-whatif-sur');
+    await page.waitForSelector('.dvi-whatif-tile canvas', { timeout: 60000 });
+    const fid = await page.textContent('.dvi-whatif-fidelity');
+    assert(/fidelity: R² [\d.]+, agreement \d+ % on 500 neighbours/.test(fid), `fidelity: ${fid}`);
+    const tiles = await page.locator('.dvi-whatif-tile figcaption').allTextContents();
+    assert(JSON.stringify(tiles) === JSON.stringify([`#${SAMPLE}`, `${kernel.predictions[0]} (pred.)`, '4']), `tiles: the input, the predicted class, 4: ${tiles}`);
+    await page.locator('.dvi-panels-body').evaluate((e) => { e.scrollTop = e.scrollHeight; });
+    await page.locator(view).evaluate((e) => e.scrollIntoView({ block: 'start' }));
+    await page.waitForTimeout(300);
+    if (shot) {
+      await page.screenshot({ path: shot });
+      await page.locator(view).screenshot({ path: shot.replace(/\.png$/, '-widget.png') });
+    }
     assert(!errors.length, errors.join('\n'));
     const med = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
     console.log(`RESULT ${JSON.stringify({ roundTrips, computes, medianRoundTrip: med(roundTrips), medianCompute: med(computes), checked, points: pts.length, firstFlip: kernel.first_flip })}`);

@@ -253,7 +253,8 @@ await runTests([
       weights: ['float32', w, [2, 4, 4]], positions: ['float32', nb.flat(), [n, 2]],
       predictions: ['uint16', nb.map(() => 2), [n]], proximity: ['float32', nb.map(() => 1), [n]],
     });
-    assert((await page.locator('.dvi-whatif-tile canvas').count()) === 2, 'two weight images');
+    const tiles = await page.locator('.dvi-whatif-tile figcaption').allTextContents();
+    assert(JSON.stringify(tiles) === '["#5","one (pred.)","three"]', `the input's thumbnail, then two weight images: ${tiles}`);
     assert(/R² 0\.91, agreement 97 %/.test(await page.textContent('.dvi-whatif-fidelity')), 'fidelity');
     await page.waitForTimeout(100);
     const cols = await palette(page);

@@ -33,7 +33,8 @@ for epoch in range(3):
     run.record(model, epoch, device="cpu")
 dvi = DVI(hidden=32, grid_size=64, max_steps=500, warm_max_steps=250, device="cpu",
           verbose=False, random_state=0).fit(run, epochs=[2])
-w = Widget(dvi, height=420, transition_ms=0)
+w = Widget(dvi, height=420, transition_ms=0,
+           images=np.concatenate([data.x_train, data.x_test]))
 w"""
 
 REPORT = """
