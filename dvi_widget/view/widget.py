@@ -53,7 +53,8 @@ categories to colour, searchable only) or ``{"name", "kind": "numeric", "values"
 buffer (NaN = missing), "min", "max"}``. Custom messages to the front end: ``{"type":
 "reset_view"}``, ``{"type": "zoom_to_selection"}``, and ``{"panel": name, ...}`` for a side panel;
 a panel's messages to the kernel carry ``{"panel": name, ...}`` and reach
-``Widget.panel_handlers[name](widget, content, buffers)``.
+``Widget.panel_handlers[name](widget, content, buffers)``. The explain panel ``"whatif"`` (shown
+when ``vis.inspector`` implements ``Explaining``) and its messages: :mod:`dvi_widget.view.whatif`.
 """
 
 from __future__ import annotations
