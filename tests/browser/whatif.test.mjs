@@ -150,6 +150,13 @@ await runTests([
     assert(top[0] < 90 && top[1] < 90 && top[2] < 90, `diamond outline above the flip point: ${top}`);
     const cur = await page.textContent('.dvi-whatif-current');
     assert(/140° → three/.test(cur), `current text: ${cur}`);
+    // hovering a path point shows its card
+    const box = await (await page.$('.dvi-canvas')).boundingBox();
+    await page.mouse.move(box.x + x1, box.y + y1);
+    await page.waitForTimeout(150);
+    const tip = page.locator('.dvi-path-tip');
+    assert(await tip.isVisible(), 'hover card shown');
+    assert((await tip.textContent()) === 'rotate 20°: zero <b>0</b> (52 %)', `hover card: ${await tip.textContent()}`);
     await page.close();
   }],
 
