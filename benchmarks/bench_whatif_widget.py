@@ -2,14 +2,15 @@
 <= 300 ms for kernel compute + transfer + draw).
 
 What the number covers: from the panel's ``model.send`` of a path request (the "Show path" click,
-32 rotations of one 8x8 digit, epoch 2 of a small CNN, a DVI fitted on that epoch) until the answer
+32 rotations of one image, epoch 2 of a small CNN, a DVI fitted on that epoch) until the answer
 (positions, predictions, confidence, strengths as binary buffers) has been decoded, the overlay
 drawn and the next animation frame begun (js/src/whatif.js sets ``data-whatif-round-trip-ms``).
 It includes the kernel's compute (reported separately, measured in the handler), the comm both
 ways through the Jupyter server's websocket, and the draw; it excludes the click's own event
 dispatch. Headless chromium (SwiftShader) and the kernel share this machine's cores.
 
-Run: .venv/bin/python benchmarks/bench_whatif_widget.py [repeats]   (about a minute)
+Run: .venv/bin/python benchmarks/bench_whatif_widget.py [repeats] [digits|fashion]
+(about a minute with digits: 8x8 images; several with fashion: 2,500 28x28 Fashion-MNIST images)
 """
 
 from __future__ import annotations
@@ -32,16 +33,16 @@ def _load(name: str):  # noqa: ANN202 - a module from tests/browser
     return module
 
 
-def main(repeats: int = 11) -> None:
+def main(repeats: int = 11, dataset: str = "digits") -> None:
     server = _load("jupyter_server")
     notebook = _load("whatif_notebook")
     print(f"load average before: {os.getloadavg()[0]:.2f} (1 min)")
-    shot = ROOT / "out" / "whatif-jupyterlab.png"
+    shot = ROOT / "out" / f"whatif-jupyterlab-{dataset}.png"
     shot.parent.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         (tmp / "nb").mkdir()
-        notebook.write(tmp / "nb" / "whatif.ipynb")
+        notebook.write(tmp / "nb" / "whatif.ipynb", dataset)
         with server.jupyter(tmp / "nb", tmp) as (base, token):
             proc = subprocess.run(
                 ["node", str(ROOT / "tests" / "browser" / "jupyter_whatif.mjs"), base, token,
@@ -54,7 +55,8 @@ def main(repeats: int = 11) -> None:
     line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
     r = json.loads(line[len("RESULT "):])
     trips, comp = r["roundTrips"], r["computes"]
-    print(f"what-if path round trip (32 rotations, JupyterLab, real kernel), {len(trips)} runs:")
+    print(f"what-if path round trip ({dataset}: 32 rotations, JupyterLab, real kernel), "
+          f"{len(trips)} runs:")
     print(f"  median {r['medianRoundTrip']:.0f} ms (min {min(trips):.0f}, max {max(trips):.0f});"
           f" of which kernel compute median {r['medianCompute']:.0f} ms")
     print(f"  the rest (comm both ways + decode + draw + a frame): median "
@@ -65,4 +67,5 @@ def main(repeats: int = 11) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 11)
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 11,
+         sys.argv[2] if len(sys.argv) > 2 else "digits")

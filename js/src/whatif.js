@@ -50,8 +50,8 @@ export const WHATIF_CSS = `
 .dvi-whatif-key i { display: inline-block; width: 10px; height: 3px; margin-right: 2px; vertical-align: middle; }
 .dvi-whatif-key i.dvi-whatif-dash { background: repeating-linear-gradient(90deg, #000 0 3px, transparent 3px 5px); }
 .dvi-whatif-tiles { display: flex; gap: 4px; }
-.dvi-whatif-tile { margin: 0; display: flex; flex-direction: column; align-items: center; font-size: 10px; color: #444; }
-.dvi-whatif-tile canvas { width: 54px; height: 54px; image-rendering: pixelated; border: 1px solid #ddd; }
+.dvi-whatif-tile { margin: 0; display: flex; flex-direction: column; align-items: center; font-size: 10px; color: #444; width: 50px; text-align: center; overflow-wrap: anywhere; }
+.dvi-whatif-tile canvas { width: 48px; height: 48px; image-rendering: pixelated; border: 1px solid #ddd; }
 .dvi-whatif-check { display: inline-flex; align-items: center; gap: 2px; font-size: 11px; color: #444; }
 `;
 

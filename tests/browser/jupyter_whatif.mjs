@@ -107,7 +107,8 @@ await runTests([['JupyterLab: Show path draws the kernel\'s path; round trip tim
     await page.click('.dvi-whatif-rob');
     await page.waitForSelector('.dvi-whatif-chart polyline', { timeout: 60000 });
     const caption = await page.textContent('.dvi-whatif-caption');
-    assert(/rotate of class 9/.test(caption), `robustness caption: ${caption}`);
+    assert(caption.includes(`rotate of class ${kernel.class_names[9]}`), `robustness caption: ${caption}`);
+    if (shot) await page.locator('.dvi-whatif-chart').screenshot({ path: shot.replace(/\.png$/, '-robustness.png') });
     await page.click('.dvi-whatif-section:nth-of-type(2) > summary'); // fold it again
     await page.click('.dvi-whatif-section:nth-of-type(3) > summary');
     await page.selectOption('.dvi-whatif-second', '4');
@@ -116,7 +117,8 @@ await runTests([['JupyterLab: Show path draws the kernel\'s path; round trip tim
     const fid = await page.textContent('.dvi-whatif-fidelity');
     assert(/fidelity: R² [\d.]+, agreement \d+ % on 500 neighbours/.test(fid), `fidelity: ${fid}`);
     const tiles = await page.locator('.dvi-whatif-tile figcaption').allTextContents();
-    assert(JSON.stringify(tiles) === JSON.stringify([`#${SAMPLE}`, `${kernel.predictions[0]} (pred.)`, '4']), `tiles: the input, the predicted class, 4: ${tiles}`);
+    const names = kernel.class_names;
+    assert(JSON.stringify(tiles) === JSON.stringify([`#${SAMPLE}`, `${names[kernel.predictions[0]]} (pred.)`, names[4]]), `tiles: the input, the predicted class, class 4: ${tiles}`);
     await page.locator('.dvi-panels-body').evaluate((e) => { e.scrollTop = e.scrollHeight; });
     await page.locator(view).evaluate((e) => e.scrollIntoView({ block: 'start' }));
     await page.waitForTimeout(300);
