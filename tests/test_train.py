@@ -48,3 +48,43 @@ def test_decoder_keeps_predictions_where_classes_interleave():
     # (measured: PPR 0.98 with them, 0.66 without)
     assert scores[16] > 0.9, scores
     assert scores[16] > scores[0] + 0.1, scores
+
+
+def test_keep_best_ends_with_the_fewest_misdecoded_samples():
+    U, Y, _, head = _checkerboard()
+    weights = gradient_weights(head, U)
+    scores = {}
+    for keep in (False, True):
+        torch.manual_seed(0)
+        model = VisModel(input_dim=U.shape[1], hidden=32)
+        model.set_normalization(U)
+        model.set_envelope(Y)
+        # a short budget at a high rate: the last step is not the best one seen at the checks
+        train_vis_model(model, U, Y, weights, head, max_steps=120, check_every=10,
+                        patience=100, learning_rate=0.05, keep_best=keep, n_samples=len(U),
+                        generator=torch.Generator().manual_seed(1))
+        scores[keep] = _ppr(model, head, U, Y)
+    # measured: 0.898 after the last step, 0.927 with the best check's weights
+    assert scores[True] > scores[False] + 0.01, scores
+    assert scores[True] > 0.9, scores
+
+
+def test_anneal_decays_the_rate_to_its_share_over_the_budget(monkeypatch):
+    U, Y, _, head = _checkerboard(n=200)
+    rates = []
+
+    class Recording(torch.optim.Adam):
+        def step(self, closure=None):
+            rates.append(self.param_groups[0]["lr"])
+            return super().step(closure)
+
+    monkeypatch.setattr(torch.optim, "Adam", Recording)
+    model = VisModel(input_dim=U.shape[1], hidden=16)
+    model.set_normalization(U)
+    train_vis_model(model, U, Y, gradient_weights(head, U), head, max_steps=40, patience=100,
+                    learning_rate=0.01, anneal=0.3, n_samples=len(U))
+    assert len(rates) == 40
+    assert rates[0] == 0.01
+    # geometric: the rate after the whole budget is 0.3 of the start
+    assert abs(rates[-1] * 0.3 ** (1 / 40) - 0.003) < 1e-6
+    assert all(a > b for a, b in zip(rates[:-1], rates[1:], strict=True))

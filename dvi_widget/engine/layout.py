@@ -119,14 +119,15 @@ def umap_layout(
         h, t = head[e], tail[e]
         neg = torch.randint(n, (len(h) * rate,), device=dev, generator=generator)
         grad.zero_()
-        diff = y[h] - y[t]
+        y_h = y[h]
+        diff = y_h - y[t]
         g_pos = _pair_gradients(diff, diff.pow(2).sum(dim=1), a, b, attract=True)
-        h_rep = h.repeat_interleave(rate)
-        diff_n = y[h_rep] - y[neg]
+        # the ``rate`` negatives of each sampled edge against its head, broadcast (no gather
+        # of the heads repeated ``rate`` times); a head takes their sum in one index_add_
+        diff_n = (y_h.unsqueeze(1) - y[neg].view(-1, rate, 2)).view(-1, 2)
         g_neg = _pair_gradients(diff_n, diff_n.pow(2).sum(dim=1), a, b, attract=False)
-        grad.index_add_(0, h, g_pos)
+        grad.index_add_(0, h, g_pos + g_neg.view(-1, rate, 2).sum(dim=1))
         grad.index_add_(0, t, -g_pos)
-        grad.index_add_(0, h_rep, g_neg)
         grad.index_add_(0, neg, -g_neg)
         y.sub_((1.0 - it / n_iter) * step * grad.clamp_(-CLIP / scale, CLIP / scale))
     return y

@@ -20,6 +20,8 @@ from .model import VisModel
 
 #: cap of the training, in passes over X ∪ B (binds on small runs only)
 MAX_PASSES = 100
+#: share of each batch drawn among the samples whose decoded class is still wrong
+FOCUS_SHARE = 0.25
 
 
 class PlateauStopper:
@@ -101,6 +103,8 @@ def train_vis_model(
     check_every: int = 20,
     patience: int = 3,
     tol: float = 0.003,
+    anneal: float = 1.0,
+    keep_best: bool = False,
     n_samples: int | None = None,
     generator: torch.Generator | None = None,
 ) -> TrainResult:
@@ -120,6 +124,11 @@ def train_vis_model(
     batch_size, learning_rate, max_steps, check_every, patience, tol : Adam and early stopping
         (see :class:`PlateauStopper`); at most a quarter of the vertices per step and at most
         ``MAX_PASSES`` passes over them.
+    anneal : the learning rate decays geometrically to ``anneal`` times its start over
+        ``max_steps`` (on top of the plateau decay); 1 keeps it constant.
+    keep_best : end with the weights, among those seen at the checks (every ``check_every``
+        steps, and after the last step), that decode the fewest samples as another class than
+        g's (PPR, DVI §6). Needs ``prediction_weight > 0``.
     n_samples : the first ``n_samples`` rows of ``U`` are the samples X (the rest boundary
         points); every ``check_every`` steps the samples whose decoded class g(ψ(y)) differs
         from g(x) are found, and a quarter of each batch is drawn from them (PPR, DVI §6).
@@ -136,6 +145,7 @@ def train_vis_model(
     use_temporal = previous_params is not None and lambdas[2] > 0
     scale2 = float(model.scale) ** 2
     opt = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    decay = float(anneal) ** (1.0 / max_steps) if 0 < anneal < 1 else 1.0
     stopper = PlateauStopper(check_every, patience, tol, decays=1)
     mu = float(prediction_weight)
     n_check = n_u if n_samples is None else int(n_samples)
@@ -149,12 +159,17 @@ def train_vis_model(
             target = log_p[:n_check].argmax(dim=1)
     model.train()
     step, loss_value = 0, float("nan")
+    keep_best = keep_best and mu > 0
+    best_wrong, best_state = n_check + 1, None
     for step in range(1, max_steps + 1):  # noqa: B007 - step is reported after the loop
         if mu > 0 and step % check_every == 1:
             wrong = _mispredicted(model, head, Y[:n_check], target)
+            if keep_best and len(wrong) < best_wrong:
+                best_wrong = len(wrong)
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         idx = torch.randint(n_u, (bs,), device=dev, generator=generator)
         if len(wrong):  # a quarter of the batch revisits samples whose decoded class is wrong
-            n_focus = bs // 4
+            n_focus = int(bs * FOCUS_SHARE)
             idx[:n_focus] = wrong[torch.randint(len(wrong), (n_focus,), device=dev,
                                                 generator=generator)]
         x, y_target = U[idx], Y[idx]
@@ -174,6 +189,9 @@ def train_vis_model(
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if decay < 1.0:
+            for group in opt.param_groups:
+                group["lr"] *= decay
         loss_value = float(loss.detach())
         if not np.isfinite(loss_value):
             raise FloatingPointError(
@@ -181,5 +199,7 @@ def train_vis_model(
                 f"(now {learning_rate}) or check the representations' scale.")
         if stopper.update(loss_value, opt):
             break
+    if best_state is not None and len(_mispredicted(model, head, Y[:n_check], target)) > best_wrong:
+        model.load_state_dict(best_state)
     model.eval()
     return TrainResult(steps=step, final_loss=loss_value, history=stopper.history)
