@@ -71,8 +71,13 @@ class Inspect {
     this.ls.add(canvas, 'click', (e) => this.onClick(e));
     this.ls.add(canvas, 'dblclick', () => this.close());
     const sp = view.plot.scatterplot;
-    const unsub = sp.subscribe('view', () => this.place());
-    this.ls.push(() => sp.unsubscribe(unsub));
+    // regl-scatterplot selects a clicked point in its own click handler, which runs before ours
+    this.picked = null;
+    const subs = [
+      sp.subscribe('view', () => this.place()),
+      sp.subscribe('select', ({ points }) => { this.picked = { points, at: performance.now() }; }),
+    ];
+    this.ls.push(() => subs.forEach((s) => sp.unsubscribe(s)));
   }
 
   onClick(e) {
@@ -80,7 +85,8 @@ class Inspect {
     this.press = null;
     if (!p || p.shift || Math.hypot(e.clientX - p.x, e.clientY - p.y) >= CLICK_PX) return;
     const view = this.view;
-    const hit = view.tooltip.current;
+    const picked = this.picked && performance.now() - this.picked.at < 100 && this.picked.points.length === 1 ? this.picked.points[0] : null;
+    const hit = picked ?? view.tooltip.current;
     if (hit !== null && hit !== undefined && hit !== view.model.get('focus_sample')) view.setSave('focus_sample', hit);
     const r = view.canvas.getBoundingClientRect();
     const [x, y] = fromScreen(view.plot, e.clientX - r.left, e.clientY - r.top);
@@ -114,7 +120,8 @@ class Inspect {
     const { width: w, height: hgt } = this.view.plot.size();
     const pw = 240;
     const ph = this.pop.offsetHeight || 200;
-    this.pop.style.left = `${Math.max(2, Math.min(w - pw - 2, sx + 14 + pw > w ? sx - pw - 14 : sx + 14))}px`;
+    // left of the spot where it fits (the hover card opens to the right of the pointer)
+    this.pop.style.left = `${Math.max(2, Math.min(w - pw - 2, sx - pw - 18 >= 0 ? sx - pw - 18 : sx + 18))}px`;
     this.pop.style.top = `${Math.max(2, Math.min(hgt - ph - 2, sy - 20))}px`;
   }
 

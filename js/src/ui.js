@@ -99,6 +99,7 @@ button.dvi-panel-title::before { content: '▾ '; color: #888; }
 .dvi-bar-fill { display: block; height: 100%; }
 .dvi-bar-text { text-align: right; font-variant-numeric: tabular-nums; color: #444; }
 .dvi-overlay.dvi-panel-inspect { position: absolute; left: 0; top: 0; width: 0; height: 0; z-index: 3; }
+.dvi-popover canvas { position: static; }
 .dvi-popover { position: absolute; width: 240px; background: rgba(255,255,255,.97); border: 1px solid #999; border-radius: 4px; box-shadow: 0 2px 8px rgba(0,0,0,.2); padding: 4px 6px; font-size: 11px; }
 .dvi-popover-head { display: flex; justify-content: space-between; align-items: baseline; gap: 6px; color: #555; }
 .dvi-popover-close { border: none; background: none; cursor: pointer; font-size: 14px; line-height: 1; padding: 0; }

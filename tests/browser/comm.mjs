@@ -54,7 +54,7 @@ export async function connect(base = '') {
     });
     return chain;
   };
-  const stats = { sent: 0, received: 0 };
+  const stats = { sent: 0, received: 0, custom: [] };
   const model = {
     stats,
     get: (k) => state[k],
@@ -82,6 +82,7 @@ export async function connect(base = '') {
     },
     send(content, callbacks, buffers = []) {
       stats.sent += 1;
+      stats.custom.push(content);
       post('/msg', { data: { method: 'custom', content }, buffers: (buffers || []).map((b) => viewToB64(b instanceof DataView ? b : new DataView(b.buffer ?? b, b.byteOffset ?? 0, b.byteLength))) });
     },
   };

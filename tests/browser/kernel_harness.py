@@ -135,12 +135,15 @@ def serve(widget: Any, vis: Any) -> ThreadingHTTPServer:  # noqa: ANN401
             pass
 
         def _send(self, code: int, body: bytes, kind: str = "application/json") -> None:
-            self.send_response(code)
-            self.send_header("content-type", kind)
-            self.send_header("content-length", str(len(body)))
-            self.send_header("cache-control", "no-store")
-            self.end_headers()
-            self.wfile.write(body)
+            try:
+                self.send_response(code)
+                self.send_header("content-type", kind)
+                self.send_header("content-length", str(len(body)))
+                self.send_header("cache-control", "no-store")
+                self.end_headers()
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the page went away (a long poll of a closed page)
 
         def _json(self, value: Any) -> None:  # noqa: ANN401
             self._send(200, json.dumps(value).encode())

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dvi_widget.view.visualization import Visualization
+from dvi_widget.view.visualization import Visualization, default_palette
 
 CENTERS = np.array([[-1.0, 1.0], [1.0, 1.0], [-1.0, -1.0], [1.0, -1.0]])
 EXTENT = (-2.0, 2.0, -2.0, 2.0)
@@ -108,7 +108,7 @@ def build(kind: str = "full", N: int = 400, T: int = 3, seed: int = 0) -> Visual
     land = np.zeros((T, H, W, 4), np.uint8)
     cls = np.zeros((T, H, W), np.int16)
     lconf = np.zeros((T, H, W), np.float32)
-    colors = np.array([[255, 0, 0], [0, 200, 0], [0, 0, 255], [255, 200, 0]])
+    colors = default_palette(C)
     cx = EXTENT[0] + (np.arange(W) + 0.5) / W * (EXTENT[1] - EXTENT[0])
     cy = EXTENT[3] - (np.arange(H) + 0.5) / H * (EXTENT[3] - EXTENT[2])
     grid = np.stack(np.meshgrid(cx, cy), axis=-1).reshape(-1, 2)
