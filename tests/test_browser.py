@@ -68,23 +68,6 @@ def test_view_gestures_layout_legend_search(bundle):
     assert "all 11 passed" in proc.stdout
 
 
-def test_interrogation_panels_against_a_kernel(bundle):
-    """Issue 13: each panel in chromium against a real Widget in a Python comm harness
-    (tests/browser/kernel_harness.py): a click shows the probabilities Python computes there, a
-    confusion-matrix click selects exactly that cell, the hover thumbnail is the sample's image,
-    the selection grid / sample history / curves / events show what explore.py computes."""
-    import os
-    import sys
-
-    shots = os.environ.get("DVI_E2E_SHOT_DIR", "")
-    proc = subprocess.run(["node", str(ROOT / "tests" / "browser" / "panels.test.mjs"),
-                           sys.executable, shots], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600)
-    print(proc.stdout)
-    assert proc.returncode == 0, f"panel tests failed:\n{proc.stdout}\n{proc.stderr[-3000:]}"
-    assert "all 8 passed" in proc.stdout
-
-
 def test_every_sample_readable_over_the_landscape(bundle, tmp_path):
     """Issue 10, item 2: at default settings >= 95 % of train and of test samples differ from the
     background around them by |ΔL*| >= 15 (measure in tests/browser/visibility.mjs), on a
