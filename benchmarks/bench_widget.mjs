@@ -93,6 +93,8 @@ async function measureKernel() {
     const Y = (y) => box.y + box.height / 2 - y * s;
     // clicks at 9 spots: from the click event to the popover's bars rendered and a frame started
     const clicks = [];
+    const clickDom = [];
+    const clickReply = [];
     for (const [x, y] of [[0.1, 0.2], [-0.3, 0.4], [0.6, -0.2], [-0.7, -0.6], [0.2, -0.8], [0.8, 0.7], [-0.1, -0.1], [0.4, 0.5], [-0.5, 0.1]]) {
       await page.evaluate(() => {
         window.clickT0 = null;
@@ -102,7 +104,8 @@ async function measureKernel() {
           const obs = new MutationObserver(() => {
             if (pop.querySelector('.dvi-probs')) {
               obs.disconnect();
-              requestAnimationFrame(() => resolve(performance.now()));
+              const dom = performance.now();
+              requestAnimationFrame(() => resolve({ dom, frame: performance.now() }));
             }
           });
           obs.observe(pop, { childList: true });
@@ -110,7 +113,14 @@ async function measureKernel() {
       });
       await page.click('.dvi-popover-close').catch(() => {});
       await page.mouse.click(X(x), Y(y));
-      clicks.push(await page.evaluate(async () => (await window.popDone) - window.clickT0));
+      const c = await page.evaluate(async () => {
+        const { dom, frame } = await window.popDone;
+        const reply = Number(document.querySelector('#view').dataset.inspectReplyMs);
+        return { frame: frame - window.clickT0, dom: dom - window.clickT0, reply };
+      });
+      clicks.push(c.frame);
+      clickDom.push(c.dom);
+      clickReply.push(c.reply);
     }
     await page.click('.dvi-popover-close').catch(() => {});
     // hovers: 12 samples spread over the frame, each hovered twice (cold, then cached)
@@ -134,7 +144,10 @@ async function measureKernel() {
         window.moveT0 = null;
         window.addEventListener('mousemove', () => { window.moveT0 = performance.now(); }, { capture: true });
         window.thumbDone = new Promise((resolve) => {
-          const done = () => requestAnimationFrame(() => resolve({ t: performance.now(), i: thumb.dataset.sample }));
+          const done = () => {
+            const dom = performance.now();
+            requestAnimationFrame(() => resolve({ t: performance.now(), dom, i: thumb.dataset.sample }));
+          };
           const obs = new MutationObserver(() => {
             if (thumb.dataset.sample && getComputedStyle(document.querySelector('.dvi-tooltip')).display === 'block') {
               obs.disconnect();
@@ -147,8 +160,8 @@ async function measureKernel() {
       });
       await page.mouse.move(X(x), Y(y));
       const r = await page.evaluate(async () => {
-        const { t, i } = await Promise.race([window.thumbDone, new Promise((res) => setTimeout(() => res({ t: NaN, i: null }), 5000))]);
-        return { ms: t - window.moveT0, i };
+        const { t, dom, i } = await Promise.race([window.thumbDone, new Promise((res) => setTimeout(() => res({ t: NaN, dom: NaN, i: null }), 5000))]);
+        return { ms: t - window.moveT0, dom: dom - window.moveT0, own: dom - Number(document.querySelector('#view').dataset.hoverAt), i };
       });
       return r;
     };
@@ -157,11 +170,11 @@ async function measureKernel() {
     for (const [, x, y] of targets) {
       const a = await hover(x, y);
       const b = await hover(x, y);
-      if (Number.isFinite(a.ms)) cold.push(a.ms);
-      if (Number.isFinite(b.ms)) warm.push(b.ms);
+      if (Number.isFinite(a.ms)) cold.push([a.ms, a.dom, a.own]);
+      if (Number.isFinite(b.ms)) warm.push([b.ms, b.dom, b.own]);
     }
     await page.close();
-    return { first, clicks, cold, warm };
+    return { first, clicks, clickDom, clickReply, cold, warm };
   } finally {
     proc.stdin.end();
   }
@@ -192,9 +205,14 @@ try {
     const k = await measureKernel();
     const fmt = (a) => `median ${med(a).toFixed(0)} ms (min ${Math.min(...a).toFixed(0)}, max ${Math.max(...a).toFixed(0)}, n=${a.length})`;
     console.log(`with the kernel harness (N=${N}, T=${T}, all panels): first render ${k.first.toFixed(0)} ms`);
-    console.log(`CLICK -> probabilities shown: ${fmt(k.clicks)}`);
-    console.log(`HOVER -> thumbnail shown, first hover of a sample (fetched): ${fmt(k.cold)}`);
-    console.log(`HOVER -> thumbnail shown, after the first fetch (cached): ${fmt(k.warm)}`);
+    console.log(`CLICK -> probabilities shown (next frame): ${fmt(k.clicks)}`);
+    console.log(`   click -> kernel reply received: ${fmt(k.clickReply)}; -> bars in the DOM: ${fmt(k.clickDom)}`);
+    console.log(`HOVER -> thumbnail shown, first hover of a sample (fetched; next frame): ${fmt(k.cold.map((v) => v[0]))}`);
+    console.log(`   mousemove -> thumbnail drawn in the DOM: ${fmt(k.cold.map((v) => v[1]))}; from the hover event: ${fmt(k.cold.map((v) => v[2]))}`);
+    console.log(`HOVER -> thumbnail shown, after the first fetch (cached; next frame): ${fmt(k.warm.map((v) => v[0]))}`);
+    console.log(`   mousemove -> thumbnail drawn in the DOM: ${fmt(k.warm.map((v) => v[1]))}; from the hover event: ${fmt(k.warm.map((v) => v[2]))}`);
+    console.log('   (a frame at this N on SwiftShader: the epoch change above; a hover or a click that selects a point '
+      + 'makes regl-scatterplot redraw every point before the frame is shown)');
   }
 } finally {
   await browser.close();

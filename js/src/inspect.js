@@ -137,6 +137,7 @@ class Inspect {
     if (!this.pop.childNodes.length) this.pop.appendChild(note('asking the model…'));
     try {
       const { msg } = await this.kernel.ask('inspect', { x, y, epoch, k: NEAREST });
+      if (this.clickedAt !== null) view.el.dataset.inspectReplyMs = (performance.now() - this.clickedAt).toFixed(1);
       if (seq !== this.seq || !this.at) return;
       this.render(msg);
     } catch (err) {
