@@ -87,11 +87,11 @@ class Inspect {
     const view = this.view;
     const picked = this.picked && performance.now() - this.picked.at < 100 && this.picked.points.length === 1 ? this.picked.points[0] : null;
     const hit = picked ?? view.tooltip.current;
-    if (hit !== null && hit !== undefined && hit !== view.model.get('focus_sample')) view.setSave('focus_sample', hit);
     const r = view.canvas.getBoundingClientRect();
     const [x, y] = fromScreen(view.plot, e.clientX - r.left, e.clientY - r.top);
     view.tooltip.hide(); // the popover takes its place (it lists the point too)
-    this.open(x, y);
+    this.open(x, y); // first: the kernel answers requests in order, this one is awaited
+    if (hit !== null && hit !== undefined && hit !== view.model.get('focus_sample')) view.setSave('focus_sample', hit);
   }
 
   /** Inspect normalised frame coordinates (x, y) at the shown epoch. */
