@@ -534,7 +534,7 @@ weight images, red where a pixel raises a class's logit and blue where it lowers
              .replace("from torch import nn\n", "from plotly.subplots import make_subplots\n"
                       "from torch import nn\n")
              .replace("from dvi_widget import DVI, Run, Widget, load_fashion_mnist",
-                      "from dvi_widget import DVI, Run, load_fashion_mnist\n"
+                      "from dvi_widget import DVI, Run, Widget, load_fashion_mnist\n"
                       "from dvi_widget.explain import gradcam\n"
                       "from dvi_widget.view.export import build_figure") + """
 N_TRAIN, N_TEST, EPOCHS = (600, 200, 3) if SMALL else (3000, 500, 8)
@@ -652,6 +652,29 @@ print(f"PGD: predicted Shirt after {adv.attrs['reached']} steps "
       f"(L∞ distance {adv.linf[adv.attrs['reached']]:.3f} of a [0, 1] range)")
 assert adv.attrs["reached"] is not None
 """),
+        md("""
+### The same path in the widget
+
+`Widget(vis)` of a fitted DVI shows an **Explain** panel beside the legend. Click a point (or type
+its index), pick a perturbation and press *Show path*: the path is drawn over the landscape of the
+shown epoch, coloured by the prediction, the first flip marked by a diamond; the slider walks
+along it, and moving the epoch slider recomputes it. The panel's *Robustness* and *Surrogate*
+sections chart the curves and the student's weights of the next two sections. From a cell,
+`w.what_if(i, kind=..., strengths=...)` draws a path and returns it as a DataFrame.
+"""),
+        code("""
+w = Widget(vis, images=np.concatenate([data.x_train, data.x_test]))
+drawn = w.what_if(i, kind="rotate", strengths=angles)
+w
+""", "widget"),
+        code("""
+# the widget draws the path dvi.what_if computed, starting on the shirt's own point
+assert "whatif" in w.panels and w.explanations["path"] is drawn
+assert (drawn["prediction"].to_numpy() == path["prediction"].to_numpy()).all()
+assert drawn.attrs["first_flip"] == flip
+assert np.allclose(drawn.loc[0, ["x_drawn", "y_drawn"]].to_numpy(float), vis.coords[pos, i],
+                   atol=1e-4)
+""", "widget"),
         md("""
 In the full run the same rotation, drawn on the first epoch's landscape, shows how much more
 easily the young network changed its mind:

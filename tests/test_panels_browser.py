@@ -9,13 +9,9 @@ notebooks/explore.ipynb in JupyterLab and answers its question with the mouse (s
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -74,41 +70,15 @@ print("STATE" + json.dumps({
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _run_in_jupyterlab(tmp_path: Path, notebook: Path, mode: str, timeout: int) -> str:
+def _run_in_jupyterlab(tmp_path: Path, notebook: Path, mode: str, timeout: int,
+                       monkeypatch: pytest.MonkeyPatch) -> str:
     """Start JupyterLab on ``notebook``'s folder, run jupyter_panels.test.mjs, stop it."""
-    port, token = _free_port(), secrets.token_hex(16)
-    env = dict(os.environ,
-               PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-               JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
-               JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"),
-               JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
-               DVI_OUT_DIR=str(tmp_path / "out"), DVI_NOTEBOOK_SMALL="1")
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    args = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-            f"--port={port}", f"--IdentityProvider.token={token}", "--ServerApp.port_retries=0",
-            "--allow-root", f"--ServerApp.root_dir={notebook.parent}",
-            "--ServerApp.disable_check_xsrf=True", "--LabApp.extension_manager=readonly",
-            "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
-    log = open(tmp_path / "server.log", "w")  # noqa: SIM115 - closed in finally
-    server = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.time() + 90
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}api/status?token={token}", timeout=2)
-                break
-            except OSError:
-                if time.time() > deadline or server.poll() is not None:
-                    pytest.fail("jupyter lab did not start:\n"
-                                + (tmp_path / "server.log").read_text())
-                time.sleep(0.5)
+    sys.path.insert(0, str(BROWSER))
+    from jupyter_server import jupyter  # tests/browser/jupyter_server.py
+
+    monkeypatch.setenv("DVI_OUT_DIR", str(tmp_path / "out"))  # for the notebook's kernel
+    monkeypatch.setenv("DVI_NOTEBOOK_SMALL", "1")
+    with jupyter(notebook.parent, tmp_path) as (base, token):
         proc = subprocess.run(
             ["node", str(BROWSER / "jupyter_panels.test.mjs"), mode, base, token, notebook.name,
              SHOTS], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
@@ -116,17 +86,10 @@ def _run_in_jupyterlab(tmp_path: Path, notebook: Path, mode: str, timeout: int) 
         assert proc.returncode == 0, (f"JupyterLab {mode} failed:\n{proc.stdout}\n{proc.stderr}\n"
                                       + (tmp_path / "server.log").read_text()[-3000:])
         return proc.stdout
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
 
 
 @pytest.mark.slow
-def test_panels_in_jupyterlab_with_a_real_kernel(tmp_path):
+def test_panels_in_jupyterlab_with_a_real_kernel(tmp_path, monkeypatch):
     """JupyterLab 4: the popover's probabilities are the kernel's, a confusion-matrix click is
     the kernel's selection, the hover thumbnail comes from the kernel and is the sample's."""
     import nbformat
@@ -137,13 +100,13 @@ def test_panels_in_jupyterlab_with_a_real_kernel(tmp_path):
                                  "language": "python"}
     (tmp_path / "nb").mkdir()
     nbformat.write(nb, tmp_path / "nb" / "panels.ipynb")
-    _run_in_jupyterlab(tmp_path, tmp_path / "nb" / "panels.ipynb", "fixture", 400)
+    _run_in_jupyterlab(tmp_path, tmp_path / "nb" / "panels.ipynb", "fixture", 400, monkeypatch)
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(os.environ.get("DVI_E2E_EXPLORE") != "1",
                     reason="set DVI_E2E_EXPLORE=1 (fits a DVI view in JupyterLab, ~2 min)")
-def test_explore_notebook_question_with_the_mouse_in_jupyterlab(tmp_path):
+def test_explore_notebook_question_with_the_mouse_in_jupyterlab(tmp_path, monkeypatch):
     (tmp_path / "nb").mkdir()
     shutil.copy(ROOT / "notebooks" / "explore.ipynb", tmp_path / "nb" / "explore.ipynb")
-    _run_in_jupyterlab(tmp_path, tmp_path / "nb" / "explore.ipynb", "explore", 900)
+    _run_in_jupyterlab(tmp_path, tmp_path / "nb" / "explore.ipynb", "explore", 900, monkeypatch)

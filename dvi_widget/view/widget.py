@@ -57,7 +57,8 @@ categories to colour, searchable only) or ``{"name", "kind": "numeric", "values"
 buffer (NaN = missing), "min", "max"}``. Custom messages to the front end: ``{"type":
 "reset_view"}``, ``{"type": "zoom_to_selection"}``, and ``{"panel": name, ...}`` for a side panel;
 a panel's messages to the kernel carry ``{"panel": name, ...}`` and reach
-``Widget.panel_handlers[name](widget, content, buffers)``.
+``Widget.panel_handlers[name](widget, content, buffers)``. The explain panel ``"whatif"`` (shown
+when ``vis.inspector`` implements ``Explaining``) and its messages: :mod:`dvi_widget.view.whatif`.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ import numpy as np
 import pandas as pd
 import traitlets as t
 
+from . import whatif
 from .panels import DEFAULT_PANELS, PANEL_HANDLERS, PanelsMixin
 from .serialize import array_serialization
 from .visualization import Visualization, default_palette
@@ -377,6 +379,10 @@ class Widget(PanelsMixin, anywidget.AnyWidget):
         )
         self.color_by = color_by  # validated against the columns set above
         self.on_msg(self._on_front_end_msg)
+        #: the explain panel's last results: "path", "robustness" (DataFrames), "surrogate"
+        self.explanations: dict[str, Any] = {}
+        if "panels" not in kwargs and whatif.available(v):  # a model to ask: the explain panel
+            self.panels = [*self.panels, whatif.PANEL]
 
     # ------------------------------------------------------------------ validation
     @t.validate("epoch")
@@ -507,6 +513,35 @@ class Widget(PanelsMixin, anywidget.AnyWidget):
         self.send({"type": "zoom_to_selection"})
         return self
 
+    def what_if(self, index: int, kind: str = "rotate", strengths: Any = None, *,  # noqa: ANN401
+                target: int | str | None = None, steps: int = 20, epoch: int | None = None,
+                center: tuple[float, float] | None = None) -> pd.DataFrame:
+        """Draw sample ``index``'s what-if path (``kind`` a perturbation family: rotate,
+        translate_x, translate_y, scale, brightness, contrast, noise, blur, occlude) or
+        adversarial path (``"fgsm"``/``"pgd"``, ``steps`` toward class ``target``) over the
+        landscape of ``epoch`` (default: the shown one; the path follows the epoch slider).
+
+        Returns the path as a DataFrame (strength, x, y, x_drawn, y_drawn, prediction,
+        class_name, confidence, flipped; ``attrs["first_flip"]``), also kept in
+        ``w.explanations["path"]``. Needs a fitted DVI's view (see :mod:`dvi_widget.view.whatif`
+        for the anchoring of training samples' paths).
+
+        Examples
+        --------
+        >>> df = w.what_if(12, kind="rotate", strengths=range(0, 181, 5))  # doctest: +SKIP
+        >>> df.attrs["first_flip"], w.explanations["path"] is df          # doctest: +SKIP
+        """
+        whatif.show_panel(self)
+        if epoch is not None:
+            self.epoch = int(epoch)  # show the epoch the path is drawn on
+        return whatif.show_path(self, index, epoch, kind, strengths, target=target,
+                                steps=steps, center=center)
+
+    def clear_what_if(self) -> Widget:
+        """Erase the drawn what-if path and surrogate neighbours; returns self."""
+        whatif.clear(self)
+        return self
+
     def _on_front_end_msg(self, widget: Any, content: Any, buffers: list) -> None:  # noqa: ANN401
         if isinstance(content, dict) and content.get("panel") in self.panel_handlers:
             self.panel_handlers[content["panel"]](self, content, buffers)
@@ -587,3 +622,6 @@ class Widget(PanelsMixin, anywidget.AnyWidget):
         keep = {k: v for k, v in state.items() if not k.startswith("_")}
         keep["capabilities"] = {**keep.get("capabilities", {}), "kernel": False}  # no kernel
         return write_html(path, keep, BUNDLE_PATH.read_text(encoding="utf-8"))
+
+
+Widget.panel_handlers.setdefault(whatif.PANEL, whatif.handle)

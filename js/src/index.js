@@ -16,6 +16,7 @@ import { CSS } from './style.js';
 import { Toolbar } from './toolbar.js';
 import { Tooltip } from './tooltip.js';
 import { Trails } from './trails.js';
+import './whatif.js'; // registers the 'whatif' (explain) panel
 
 /** Events that must not reach the notebook around the widget (JupyterLab starts a cell-range
  * selection on shift+mousedown and then swallows the mousemoves the lasso needs; jupyterlab#8543).

@@ -123,9 +123,14 @@ await runTests([
       const top0 = await scrolls();
       await page.mouse.move(c.x + c.width / 2, c.y + c.height / 2);
       await page.mouse.wheel(0, -400);
-      await page.waitForTimeout(600);
+      // a loaded machine can take seconds to draw the zoomed frame: poll, do not sleep once
+      let zoomed = false;
+      for (let i = 0; i < 40 && !zoomed; i++) {
+        await page.waitForTimeout(250);
+        zoomed = !before.equals(await page.locator('.dvi-canvas').screenshot());
+      }
       assert((await scrolls()) === top0, 'the wheel scrolled the notebook');
-      assert(!before.equals(await page.locator('.dvi-canvas').screenshot()), 'the wheel did not zoom');
+      assert(zoomed, 'the wheel did not zoom');
       await page.keyboard.press('r');
       await page.waitForTimeout(600);
 

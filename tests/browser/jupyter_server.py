@@ -1,0 +1,69 @@
+"""Start a real JupyterLab 4 (or Notebook 7) on a free port for browser tests and benchmarks.
+
+The same server the lasso test in tests/test_browser.py starts: token, loopback only, its own
+runtime/config/workspace folders under ``tmp``, the repository on ``PYTHONPATH``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now (127.0.0.1)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def jupyter(root_dir: Path, tmp: Path, app: str = "lab") -> Iterator[tuple[str, str]]:
+    """Run ``jupyter lab`` (or ``notebook``) serving ``root_dir``; yields ``(base url, token)``
+    once it answers, and stops it on exit. Its log is ``tmp / "server.log"``."""
+    port, token = free_port(), secrets.token_hex(16)
+    env = dict(os.environ,
+               PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+               JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
+               JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"),
+               JUPYTER_CONFIG_DIR=str(tmp / "config"))
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    args = [sys.executable, "-m", "jupyterlab" if app == "lab" else "notebook", "--no-browser",
+            "--ServerApp.ip=127.0.0.1", f"--port={port}", f"--IdentityProvider.token={token}",
+            "--ServerApp.port_retries=0", "--allow-root", f"--ServerApp.root_dir={root_dir}",
+            "--ServerApp.disable_check_xsrf=True"]
+    if app == "lab":
+        args += ["--LabApp.extension_manager=readonly", "--LabApp.news_url=",
+                 "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    log_path = tmp / "server.log"
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}/"
+        try:
+            deadline = time.time() + 90
+            while True:
+                try:
+                    urllib.request.urlopen(f"{base}api/status?token={token}", timeout=2)
+                    break
+                except OSError:
+                    if time.time() > deadline or server.poll() is not None:
+                        raise RuntimeError(f"jupyter {app} did not start:\n"
+                                           + log_path.read_text()) from None
+                    time.sleep(0.5)
+            yield base, token
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()

@@ -1,0 +1,138 @@
+// The explain panel in a real JupyterLab 4 with a real kernel: run the cell that fits a tiny DVI and
+// shows the widget, choose a sample in the panel, press "Show path" (repeatedly: the round trip
+// kernel compute + transfer + draw is timed by the panel itself, see js/src/whatif.js), then run the
+// cell that prints the kernel's path (normalised drawn positions, predictions) and check that the
+// overlay has a point of the right class colour at each of those positions.
+// Usage: node jupyter_whatif.mjs <base url> <token> <notebook> <repeats> [screenshot.png]
+// Prints one line "RESULT {json}" (round trips and compute times in ms, points checked).
+import { markColor } from '../../js/src/marks.js';
+import { assert, launch, near, pixelAt, pixels, runTests } from './harness.mjs';
+
+const [base, token, notebook, repeatsArg, shot] = process.argv.slice(2);
+const REPEATS = Number(repeatsArg || 5);
+const SAMPLE = 7;
+const browser = await launch();
+
+const idle = (page) => page.waitForFunction(() => /\|\s*Idle/.test(document.querySelector('#jp-main-statusbar')?.textContent || ''), null, { timeout: 180000 });
+
+/** Run cell `index` (Shift+Enter in its editor) and wait until its output contains `marker`. */
+async function runCell(page, index, marker = null) {
+  const cell = page.locator('.jp-Notebook .jp-Cell').nth(index);
+  const before = await cell.locator('.jp-InputPrompt').textContent();
+  for (let attempt = 0; attempt < 4; attempt++) {
+    await cell.locator('.jp-InputArea-editor').click();
+    await page.keyboard.press('Shift+Enter');
+    try {
+      await page.waitForFunction(([i, prev]) => {
+        const p = document.querySelectorAll('.jp-Notebook .jp-Cell')[i]?.querySelector('.jp-InputPrompt')?.textContent || '';
+        return /\[\d+\]/.test(p) && p !== prev;
+      }, [index, before], { timeout: 180000 });
+      break;
+    } catch (err) {
+      if (attempt === 3) throw new Error(`cell ${index} never ran: ${err}`);
+      await idle(page);
+    }
+  }
+  if (marker) {
+    await page.waitForFunction(([i, m]) => (document.querySelectorAll('.jp-Notebook .jp-Cell')[i]
+      ?.querySelector('.jp-OutputArea')?.textContent || '').includes(m), [index, marker], { timeout: 120000 });
+  }
+  return cell;
+}
+
+const view = '.dvi-root';
+const dataset = (page) => page.locator(view).evaluate((el) => ({ ...el.parentElement.dataset }));
+
+await runTests([['JupyterLab: Show path draws the kernel\'s path; round trip timed', async () => {
+  const page = await browser.newPage({ viewport: { width: 1300, height: 1000 } });
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  try {
+    await page.goto(`${base.replace(/\/$/, '')}/lab/tree/${notebook}?token=${token}`, { timeout: 120000 });
+    await page.waitForSelector('.jp-Notebook .jp-Cell', { timeout: 120000 });
+    await idle(page);
+    await page.waitForTimeout(1000);
+    await runCell(page, 0);
+    await page.waitForFunction(() => document.querySelectorAll('.dvi-whatif-kind option').length > 0, null, { timeout: 240000 });
+    await page.locator(view).evaluate((e) => e.scrollIntoView({ block: 'start' }));
+    const sample = page.locator('.dvi-whatif input[aria-label="sample index"]');
+    await sample.fill(String(SAMPLE));
+    await sample.press('Tab'); // commit: the change event
+    await page.waitForFunction(() => !document.querySelector('.dvi-whatif-show').disabled, null, { timeout: 10000 });
+
+    const roundTrips = [];
+    const computes = [];
+    for (let r = 0; r < REPEATS; r++) {
+      const before = Number((await dataset(page)).whatifRoundTrips || 0);
+      await page.click('.dvi-whatif-show');
+      await page.waitForFunction(([k]) => Number(document.querySelector('.dvi-root').parentElement.dataset.whatifRoundTrips || 0) > k, [before], { timeout: 60000 });
+      const ds = await dataset(page);
+      roundTrips.push(Number(ds.whatifRoundTripMs));
+      computes.push(Number(ds.whatifComputeMs));
+      await page.waitForTimeout(150);
+    }
+    await page.mouse.move(2, 2); // no hover card over the plot
+    const cell = await runCell(page, 1, 'PATH');
+    const text = await cell.locator('.jp-OutputArea').textContent();
+    const line = text.split('\n').find((l) => l.includes('PATH'));
+    const kernel = JSON.parse(line.slice(line.indexOf('PATH') + 4).trim());
+    await page.locator(view).evaluate((e) => e.scrollIntoView({ block: 'start' }));
+    await page.waitForTimeout(400);
+
+    // every path point far enough from the others (not covered) and from the first-flip diamond
+    const canvas = page.locator('.dvi-canvas');
+    const box = await canvas.boundingBox();
+    const px = await pixels(page, '.dvi-canvas');
+    const s = Math.min(box.width, box.height) / 2;
+    const P = ([x, y]) => [box.width / 2 + x * s, box.height / 2 - y * s];
+    const pts = kernel.positions.map(P);
+    const colors = kernel.palette.map((c) => markColor(c)).map((c) => [1, 3, 5].map((k) => parseInt(c.slice(k, k + 2), 16)));
+    const flip = kernel.first_flip_index;
+    let checked = 0;
+    const bad = [];
+    pts.forEach(([x, y], k) => {
+      const clear = pts.every(([u, v], j) => j === k || Math.hypot(u - x, v - y) > 10)
+        && (flip < 0 || k === flip || Math.hypot(pts[flip][0] - x, pts[flip][1] - y) > 14);
+      if (!clear || x < 2 || y < 2 || x > px.width - 3 || y > px.height - 3) return;
+      checked++;
+      const got = pixelAt(px, x, y);
+      if (!near(got, colors[kernel.predictions[k]], 16)) bad.push(`point ${k} (${x.toFixed(0)}, ${y.toFixed(0)}): ${got.slice(0, 3)} is not class ${kernel.predictions[k]}`);
+    });
+    assert(checked >= 5, `only ${checked} isolated path points to check`);
+    assert(!bad.length, bad.join('; '));
+    assert(new Set(kernel.predictions).size >= 2, 'the path crosses at least one boundary (colours change)');
+    // robustness curves of a class and the local surrogate, from the same kernel
+    await page.click('.dvi-whatif-section:nth-of-type(2) > summary');
+    await page.selectOption('.dvi-whatif-of', '9');
+    await page.click('.dvi-whatif-rob');
+    await page.waitForSelector('.dvi-whatif-chart polyline', { timeout: 60000 });
+    const caption = await page.textContent('.dvi-whatif-caption');
+    assert(caption.includes(`rotate of class ${kernel.class_names[9]}`), `robustness caption: ${caption}`);
+    if (shot) await page.locator('.dvi-whatif-chart').screenshot({ path: shot.replace(/\.png$/, '-robustness.png') });
+    await page.click('.dvi-whatif-section:nth-of-type(2) > summary'); // fold it again
+    await page.click('.dvi-whatif-section:nth-of-type(3) > summary');
+    await page.selectOption('.dvi-whatif-second', '4');
+    await page.click('.dvi-whatif-sur');
+    await page.waitForSelector('.dvi-whatif-tile canvas', { timeout: 60000 });
+    const fid = await page.textContent('.dvi-whatif-fidelity');
+    assert(/fidelity: R² [\d.]+, agreement \d+ % on 500 neighbours/.test(fid), `fidelity: ${fid}`);
+    const tiles = await page.locator('.dvi-whatif-tile figcaption').allTextContents();
+    const names = kernel.class_names;
+    assert(JSON.stringify(tiles) === JSON.stringify([`#${SAMPLE}`, `${names[kernel.predictions[0]]} (pred.)`, names[4]]), `tiles: the input, the predicted class, class 4: ${tiles}`);
+    await page.locator('.dvi-panels-body').evaluate((e) => { e.scrollTop = e.scrollHeight; });
+    await page.locator(view).evaluate((e) => e.scrollIntoView({ block: 'start' }));
+    await page.waitForTimeout(300);
+    if (shot) {
+      await page.screenshot({ path: shot });
+      await page.locator(view).screenshot({ path: shot.replace(/\.png$/, '-widget.png') });
+    }
+    assert(!errors.length, errors.join('\n'));
+    const med = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+    console.log(`RESULT ${JSON.stringify({ roundTrips, computes, medianRoundTrip: med(roundTrips), medianCompute: med(computes), checked, points: pts.length, firstFlip: kernel.first_flip })}`);
+  } catch (err) {
+    if (shot) await page.screenshot({ path: shot.replace(/\.png$/, '-failure.png') }).catch(() => {});
+    throw err;
+  }
+  await page.close();
+}]]);
+await browser.close();

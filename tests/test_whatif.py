@@ -1,0 +1,449 @@
+"""The explain panel's kernel side (dvi_widget/view/whatif.py) without a browser: message encoding,
+anchoring of paths to the drawn samples, the handlers' answers and errors, Widget.what_if.
+
+The inspector here is a fake that implements the contract's Explaining protocol with known
+numbers (the real one, on a fitted DVI, is exercised in tests/test_explain.py)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dvi_widget.view import whatif
+from dvi_widget.view import widget as widget_module
+from dvi_widget.view.visualization import Explaining, Inspector, Visualization
+from dvi_widget.view.widget import Widget
+
+needs_bundle = pytest.mark.skipif(
+    not widget_module.BUNDLE_PATH.is_file(),
+    reason="front-end bundle not built (cd js && npm ci && npm run build)",
+)
+
+T, N, C = 2, 40, 3
+EPOCHS = [3, 7]
+#: where φ puts training samples relative to their layout positions (test samples: exactly)
+PHI_ERROR = np.array([0.2, -0.1])
+#: a path moves this far per unit of strength
+STEP = np.array([0.05, 0.02])
+FLIP_AT = 90.0
+KINDS = {
+    "rotate": {"unit": "degrees", "identity": 0.0, "default": [0.0, 180.0], "steps": 32,
+               "description": "rotation"},
+    "brightness": {"unit": "× value range", "identity": 0.0, "default": [0.0, 0.8],
+                   "steps": 32, "description": "brightness"},
+    "contrast": {"unit": "factor", "identity": 1.0, "default": [1.0, 0.0], "steps": 32,
+                 "description": "contrast"},
+    "pgd": {"unit": "step", "identity": 0.0, "default": [0.0, 20.0], "steps": 21,
+            "description": "PGD"},
+}
+
+
+class FakeInspector:
+    """Explaining with known answers: sample i's φ(x) is its layout position (+ PHI_ERROR for
+    training samples), a path walks from there by STEP per unit of strength and flips to the next
+    class at FLIP_AT; sample 13 was 'recorded from arrays'."""
+
+    def __init__(self, vis_coords: np.ndarray, split: np.ndarray, labels: np.ndarray) -> None:
+        self.coords, self.split, self.labels = vis_coords, split, labels
+        self.requests: list[dict] = []
+
+    # Inspector
+    def probabilities(self, points, epoch):
+        return np.full((len(points), C), 1 / C, np.float32)
+
+    def neighbors(self, indices, epoch, k=10):
+        return np.zeros((len(indices), k), np.int64), np.zeros((len(indices), k), np.float32)
+
+    def events(self, **thresholds):
+        return pd.DataFrame()
+
+    # Explaining
+    def phi(self, index: int, epoch: int) -> np.ndarray:
+        pos = EPOCHS.index(epoch)
+        own = self.coords[pos, index].astype(np.float64)
+        return own + (PHI_ERROR if self.split[index] == "train" else 0)
+
+    def what_if_payload(self, index, epoch, kind="rotate", strengths=None, target=None):
+        return self.explain({"what": "path", "index": index, "epoch": epoch, "kind": kind,
+                             "strengths": strengths, "target": target})
+
+    def explain(self, request):
+        self.requests.append(dict(request))
+        what = request["what"]
+        if what == "kinds":
+            return KINDS
+        if request.get("index") == 13:
+            raise ValueError("epoch 3 of /runs/x was recorded from arrays (record_arrays), so "
+                             "there is no model to explain")
+        if what == "path":
+            kind, index, epoch = request["kind"], int(request["index"]), int(request["epoch"])
+            if kind not in KINDS:
+                raise ValueError(f"kind={kind!r} is not a perturbation")
+            if kind == "pgd":
+                s = np.arange(int(request.get("steps", 20)) + 1, dtype=np.float32)
+            elif request.get("strengths") is not None:
+                s = np.asarray(request["strengths"], np.float32)
+            else:
+                lo, hi = KINDS[kind]["default"]
+                s = np.linspace(lo, hi, 32, dtype=np.float32)
+            original = int(self.labels[index])
+            pos = self.phi(index, epoch) + np.abs(s - KINDS[kind]["identity"])[:, None] * STEP
+            pred = np.where(np.abs(s) >= FLIP_AT, (original + 1) % C, original).astype(np.int32)
+            flips = np.flatnonzero(pred != original)
+            return {"index": index, "epoch": epoch, "kind": kind, "unit": KINDS[kind]["unit"],
+                    "strengths": s, "positions": pos.astype(np.float32), "predictions": pred,
+                    "confidence": np.linspace(0.9, 0.5, len(s), dtype=np.float32),
+                    "original_prediction": original,
+                    "first_flip": float(s[flips[0]]) if flips.size else None,
+                    "first_flip_index": int(flips[0]) if flips.size else -1,
+                    "target": request.get("target"), "reached_index": -1}
+        if what == "robustness":
+            s = np.linspace(0, 180, 16, dtype=np.float32)
+            mean = np.tile(np.array([0.7, 0.2, 0.1], np.float32), (16, 1))
+            sel = request["selection"]
+            n = 1 if np.ndim(sel) == 0 else len(sel)
+            return {"strengths": s, "mean_probability": mean,
+                    "flipped": np.linspace(0, 1, 16, dtype=np.float32),
+                    "accuracy": np.linspace(1, 0, 16, dtype=np.float32), "n_samples": n}
+        if what == "surrogate":
+            classes = request.get("classes") or [int(self.labels[request["index"]])]
+            n = 50
+            base = self.phi(int(request["index"]), int(request["epoch"]))
+            pos = base + np.linspace(-0.5, 0.5, n)[:, None] * np.array([1.0, 0.0])
+            return {"weights": np.arange(len(classes) * 16, dtype=np.float32).reshape(-1, 4, 4),
+                    "classes": classes, "fidelity": {"r2": 0.9, "agreement": 0.95},
+                    "positions": pos.astype(np.float32),
+                    "predictions": np.zeros(n, np.int32), "proximity": np.ones(n, np.float32)}
+        raise ValueError(f"unknown {what}")
+
+
+def make_vis(inspector: bool = True) -> Visualization:
+    rng = np.random.default_rng(0)
+    coords = rng.uniform(-3, 3, size=(T, N, 2)).astype(np.float32)
+    labels = np.arange(N) % C
+    split = np.array(["train"] * 30 + ["test"] * 10)
+    vis = Visualization.from_arrays(coords=coords, labels=labels, epochs=np.array(EPOCHS),
+                                    split=split, extent=(-4, 6, -5, 5),
+                                    class_names=["a", "b", "c"])
+    if not inspector:
+        return vis
+    ins = FakeInspector(vis.coords, vis.split, vis.labels)
+    return Visualization.from_arrays(coords=coords, labels=labels, epochs=np.array(EPOCHS),
+                                     split=split, extent=(-4, 6, -5, 5),
+                                     class_names=["a", "b", "c"], inspector=ins)
+
+
+def make_widget(inspector: bool = True, **kwargs) -> tuple[Widget, list]:
+    w = Widget(make_vis(inspector), **kwargs)
+    sent: list = []
+    w.send = lambda content, buffers=None: sent.append((content, buffers or []))
+    return w, sent
+
+
+def decoded(msg: dict, buffers: list) -> dict[str, np.ndarray]:
+    """What the front end rebuilds from a message (js/src/whatif.js unpack)."""
+    return whatif.unpack(msg["arrays"], [memoryview(b) for b in buffers])
+
+
+def request(w: Widget, **content) -> None:
+    w._handle_custom_msg({"panel": "whatif", **content}, content.pop("_buffers", []))
+
+
+# ------------------------------------------------------------------ encoding and geometry
+def test_pack_unpack_round_trip_and_bad_buffer_index():
+    arrays = {"a": np.arange(6, dtype=np.float32).reshape(3, 2),
+              "b": np.array([1, 2], dtype=">u2"), "c": np.zeros(0, np.int32)}
+    spec, bufs = whatif.pack(arrays)
+    assert spec["a"] == {"dtype": "float32", "shape": [3, 2], "buffer": 0}
+    assert spec["b"]["dtype"] == "uint16" and bufs[1] == b"\x01\x00\x02\x00"  # little endian
+    back = whatif.unpack(spec, [memoryview(b) for b in bufs])
+    for k, v in arrays.items():
+        np.testing.assert_array_equal(back[k], v)
+        assert back[k].shape == v.shape
+    with pytest.raises(ValueError, match="refers to buffer 5, but the message has 1"):
+        whatif.unpack({"x": {"dtype": "uint32", "shape": [1], "buffer": 5}}, [b"\0" * 4])
+
+
+def test_anchor_moves_the_start_onto_the_drawn_point_and_leaves_far_points():
+    start, drawn = np.array([1.0, 2.0]), np.array([1.3, 1.6])  # |δ| = 0.5, σ = 1
+    pts = np.array([start, start + [0.5, 0], start + [8.0, 0.0], [np.nan, 0.0]])
+    out = whatif.anchor(pts, start, drawn)
+    np.testing.assert_allclose(out[0], drawn, atol=1e-6)
+    np.testing.assert_allclose(out[1], pts[1] + np.exp(-0.25 / 2) * (drawn - start), atol=1e-6)
+    np.testing.assert_allclose(out[2], pts[2], atol=1e-6)  # 8σ away: unmoved
+    assert np.isnan(out[3, 0])
+    np.testing.assert_array_equal(whatif.anchor(pts[:3], start, start), pts[:3].astype(np.float32))
+    # one-to-one: the Jacobian determinant of the shift is positive everywhere (numerically)
+    g = np.stack(np.meshgrid(np.linspace(-2, 4, 61), np.linspace(-1, 5, 61)), -1).reshape(-1, 2)
+    e = 1e-4
+    fx = (whatif.anchor(g + [e, 0], start, drawn).astype(np.float64)
+          - whatif.anchor(g - [e, 0], start, drawn)) / (2 * e)
+    fy = (whatif.anchor(g + [0, e], start, drawn).astype(np.float64)
+          - whatif.anchor(g - [0, e], start, drawn)) / (2 * e)
+    det = fx[:, 0] * fy[:, 1] - fx[:, 1] * fy[:, 0]
+    assert det.min() > 0.4, det.min()
+
+
+# ------------------------------------------------------------------ Widget.what_if
+@needs_bundle
+def test_panel_is_shown_by_default_only_with_a_model_to_ask():
+    w, _ = make_widget()
+    assert isinstance(w.vis.inspector, Explaining) and isinstance(w.vis.inspector, Inspector)
+    from dvi_widget.view.panels import DEFAULT_PANELS
+
+    assert w.panels == [*DEFAULT_PANELS, "whatif"]
+    assert make_widget(inspector=False)[0].panels == list(DEFAULT_PANELS)
+    assert make_widget(panels=["legend"])[0].panels == ["legend"]
+
+
+@needs_bundle
+def test_what_if_draws_the_path_and_returns_it_as_a_dataframe():
+    w, sent = make_widget(panels=["legend"], epoch=3)
+    i = 4  # a training sample: φ puts it PHI_ERROR away from where it is drawn
+    df = w.what_if(i, kind="rotate")
+    assert w.panels == ["legend", "whatif"] and w.panel_open
+    assert list(df.columns) == ["strength", "x", "y", "x_drawn", "y_drawn", "prediction",
+                                "class_name", "confidence", "flipped"]
+    assert len(df) == 32 and w.explanations["path"] is df
+    drawn = w.vis.coords[0, i]
+    np.testing.assert_allclose(df.loc[0, ["x", "y"]].to_numpy(float), drawn + PHI_ERROR,
+                               atol=1e-5)  # raw φ
+    np.testing.assert_allclose(df.loc[0, ["x_drawn", "y_drawn"]].to_numpy(float), drawn,
+                               atol=1e-5)  # anchored
+    far = df.iloc[-1]  # 180 * STEP away from the start: unmoved
+    assert abs(far.x_drawn - far.x) < 1e-6 and abs(far.y_drawn - far.y) < 1e-6
+    label = int(w.vis.labels[i])
+    assert (df.prediction == np.where(df.strength >= FLIP_AT, (label + 1) % C, label)).all()
+    assert df.attrs["first_flip"] == pytest.approx(df.strength[df.strength >= FLIP_AT].min())
+    np.testing.assert_allclose(df.attrs["anchor_offset"], -PHI_ERROR, atol=1e-5)
+
+    msg, buffers = sent[-1]
+    assert msg["panel"] == "whatif" and msg["type"] == "path" and msg["epoch"] == 3
+    assert all(isinstance(b, bytes) for b in buffers) and len(buffers) == 5
+    arrays = decoded(msg, buffers)
+    assert {k: (v.dtype.name, v.shape) for k, v in arrays.items()} == {
+        "positions": ("float32", (32, 2)), "raw": ("float32", (32, 2)),
+        "predictions": ("uint16", (32,)), "confidence": ("float32", (32,)),
+        "strengths": ("float32", (32,))}
+    # positions in the widget's normalised frame, exactly where the widget draws the sample
+    np.testing.assert_allclose(arrays["positions"][0], w.coords[0, i], atol=1e-6)
+    np.testing.assert_allclose(arrays["positions"], whatif.normalize(
+        w.vis, df[["x_drawn", "y_drawn"]].to_numpy()), atol=1e-6)
+    np.testing.assert_array_equal(arrays["predictions"], df.prediction)
+    k = msg["first_flip_index"]
+    assert arrays["strengths"][k] == msg["first_flip"] and arrays["predictions"][k] != label
+    # |δ| in the [-1, 1] frame: the extent is 10 wide, so ×0.2
+    assert msg["anchor"] == pytest.approx(np.hypot(*PHI_ERROR) * 0.2, rel=1e-5)
+
+
+@needs_bundle
+def test_test_samples_need_no_anchoring_and_strengths_without_identity():
+    w, sent = make_widget(epoch=7)
+    i = 35  # a test sample: drawn where φ puts it
+    df = w.what_if(i, kind="contrast", strengths=[0.8, 0.5], epoch=7)
+    # the identity (contrast 1) was asked for to anchor the path, and left out of the result
+    asked = [r for r in w.vis.inspector.requests if r["what"] == "path"][-1]
+    assert asked["strengths"] == pytest.approx([1.0, 0.8, 0.5])
+    assert df.strength.tolist() == pytest.approx([0.8, 0.5]) and len(df) == 2
+    np.testing.assert_allclose(df[["x_drawn", "y_drawn"]], df[["x", "y"]], atol=1e-6)
+    assert df.attrs["anchor_offset"] == pytest.approx([0.0, 0.0], abs=1e-6)
+    assert sent[-1][0]["first_flip_index"] == -1 and df.attrs["first_flip"] is None
+
+
+@needs_bundle
+def test_what_if_sets_the_shown_epoch_and_attacks_take_a_target_name():
+    w, sent = make_widget(epoch=7)
+    df = w.what_if(2, kind="pgd", target="c", steps=5, epoch=3)
+    assert w.epoch == 3 and len(df) == 6 and df.attrs["target"] == 2
+    asked = [r for r in w.vis.inspector.requests if r["what"] == "path"][-1]
+    assert asked == {"what": "path", "index": 2, "epoch": 3, "kind": "pgd", "target": 2,
+                     "steps": 5}
+    np.testing.assert_allclose(df.loc[0, ["x_drawn", "y_drawn"]].to_numpy(float),
+                               w.vis.coords[0, 2], atol=1e-5)
+    assert sent[-1][0]["request"]["target"] == 2
+
+
+@needs_bundle
+def test_what_if_errors_name_what_is_missing():
+    w, _ = make_widget(inspector=False)
+    with pytest.raises(ValueError, match="No model to ask.*run.record\\(model, epoch\\)"):
+        w.what_if(0)
+    w, _ = make_widget()
+    with pytest.raises(ValueError, match="epoch 4 was not recorded; choose one of \\[3, 7\\]"):
+        w.what_if(0, epoch=4)
+    with pytest.raises(ValueError, match="index must lie in \\[0, 40\\)"):
+        w.what_if(40)
+    with pytest.raises(ValueError, match="target 'z' is not one of"):
+        w.what_if(0, kind="pgd", target="z")
+    with pytest.raises(ValueError, match="kind='spin' is not a perturbation or attack.*rotate"):
+        w.what_if(0, kind="spin")
+    with pytest.raises(ValueError, match="record_arrays"):
+        w.what_if(13)
+
+
+@needs_bundle
+def test_clear_what_if_erases_and_forgets():
+    w, sent = make_widget()
+    w.what_if(1)
+    assert w.clear_what_if() is w
+    assert sent[-1][0] == {"type": "clear", "arrays": {}, "panel": "whatif"}
+    sent.clear()
+    request(w, type="hello", rid="v-1")
+    assert [m["type"] for m, _ in sent] == ["kinds"]  # nothing to draw again
+
+
+# ------------------------------------------------------------------ the panel's requests
+@needs_bundle
+def test_hello_answers_kinds_and_redraws_what_is_shown():
+    w, sent = make_widget()
+    w.what_if(3)
+    sent.clear()
+    request(w, type="hello", rid="v-1")
+    assert [m["type"] for m, _ in sent] == ["kinds", "path"]
+    assert sent[0][0]["kinds"] == KINDS and sent[0][0]["rid"] == "v-1"
+    assert len(sent[1][1]) == 5 and decoded(*sent[1])["positions"].shape == (32, 2)
+    w2, sent2 = make_widget(inspector=False, panels=["whatif"])
+    request(w2, type="hello", rid="v-2")
+    (msg, _), = sent2
+    assert msg["type"] == "error" and msg["request"] == "hello" and msg["rid"] == "v-2"
+    assert msg["message"] == whatif.NO_INSPECTOR
+
+
+@needs_bundle
+def test_path_request_from_the_panel():
+    w, sent = make_widget()
+    request(w, type="path", rid="v-3", index=6, epoch=7, kind="rotate", start=0, stop=120,
+            steps=9)
+    msg, buffers = sent[-1]
+    assert msg["type"] == "path" and msg["rid"] == "v-3" and msg["compute_ms"] >= 0
+    arrays = decoded(msg, buffers)
+    np.testing.assert_allclose(arrays["strengths"], np.linspace(0, 120, 9))
+    np.testing.assert_allclose(arrays["positions"][0], w.coords[1, 6], atol=1e-6)
+    assert msg["request"]["strengths"] == pytest.approx(np.linspace(0, 120, 9).tolist())
+    assert w.explanations["path"].attrs["epoch"] == 7
+    request(w, type="path", rid="v-4", index=6, epoch=7, kind="rotate", start=0, stop=1,
+            steps=1000)
+    assert sent[-1][0] == {"type": "error", "request": "path", "rid": "v-4", "arrays": {},
+                           "panel": "whatif",
+                           "message": "steps must lie in [2, 512], got 1000"}
+
+
+@needs_bundle
+def test_robustness_of_a_selection_buffer_or_a_class():
+    w, sent = make_widget()
+    sel = np.array([1, 5, 9], np.uint32)
+    request(w, type="robustness", rid="v-5", epoch=3, kind="rotate",
+            arrays={"selection": {"dtype": "uint32", "shape": [3], "buffer": 0}},
+            _buffers=[memoryview(sel.tobytes())])
+    asked = w.vis.inspector.requests[-1]
+    assert asked["what"] == "robustness" and asked["selection"].tolist() == [1, 5, 9]
+    msg, buffers = sent[-1]
+    assert msg["type"] == "robustness" and msg["of"] == "3 selected" and msg["n_samples"] == 3
+    arrays = decoded(msg, buffers)
+    assert arrays["mean_probability"].shape == (16, 3) and arrays["flipped"].shape == (16,)
+    df = w.explanations["robustness"]
+    assert list(df.columns) == ["a", "b", "c", "flipped", "accuracy"]
+    assert df.index.name == "strength" and df["a"].iloc[0] == pytest.approx(0.7)
+    request(w, type="robustness", rid="v-6", epoch=3, kind="rotate", **{"class": 2})
+    assert w.vis.inspector.requests[-1]["selection"] == 2 and sent[-1][0]["of"] == "class c"
+    request(w, type="robustness", rid="v-7", epoch=3, kind="rotate")
+    assert sent[-1][0]["message"] == "robustness needs a selection or a class"
+
+
+@needs_bundle
+def test_surrogate_request_anchors_its_neighbours():
+    w, sent = make_widget()
+    request(w, type="surrogate", rid="v-8", index=4, epoch=3, classes=[1, 2])
+    msg, buffers = sent[-1]
+    assert msg["type"] == "surrogate" and msg["classes"] == [1, 2]
+    assert msg["fidelity"] == {"r2": 0.9, "agreement": 0.95}
+    arrays = decoded(msg, buffers)
+    assert arrays["weights"].shape == (2, 4, 4) and arrays["positions"].shape == (50, 2)
+    out = w.explanations["surrogate"]
+    nb = out["neighbors"]
+    # the neighbour generated at the sample's own φ position is drawn on the sample
+    k = int(np.argmin(np.abs(nb.x - (w.vis.coords[0, 4, 0] + PHI_ERROR[0]))))
+    assert abs(nb.x[k] - nb.x_drawn[k]) > 0.1
+    np.testing.assert_allclose(arrays["positions"], whatif.normalize(
+        w.vis, nb[["x_drawn", "y_drawn"]].to_numpy()), atol=1e-6)
+
+
+@needs_bundle
+def test_failures_become_error_messages():
+    w, sent = make_widget()
+    request(w, type="path", rid="v-9", index=13, epoch=3, kind="rotate")
+    assert "record_arrays" in sent[-1][0]["message"] and sent[-1][0]["rid"] == "v-9"
+    request(w, type="dance", rid="v-10")
+    assert sent[-1][0]["message"] == "unknown request type 'dance'"
+    request(w, type="surrogate", rid="v-11", index="4", epoch=3)
+    assert sent[-1][0]["message"] == "index must be one sample index (an int), got '4'"
+
+    def broken(request):
+        raise RuntimeError("CUDA out of memory")
+
+    w.vis.inspector.explain = broken
+    request(w, type="path", rid="v-12", index=1, epoch=3, kind="rotate")
+    assert sent[-1][0]["message"] == "RuntimeError: CUDA out of memory"
+
+
+# ------------------------------------------------------------------ real browsers
+ROOT = Path(__file__).resolve().parents[1]
+BROWSER_MARKS = (
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="chromium not installed"),
+    pytest.mark.skipif(not (ROOT / "js" / "node_modules" / "playwright-core").exists(),
+                       reason="js/node_modules missing (run `cd js && npm ci`)"),
+    pytest.mark.skipif(shutil.which("node") is None, reason="node not on PATH"),
+    needs_bundle,
+)
+
+
+def in_browser(test):  # noqa: ANN001, ANN201 - a decorator
+    """The marks of tests/test_browser.py: skipped only without chromium, node or the bundle."""
+    for mark in BROWSER_MARKS:
+        test = mark(test)
+    return test
+
+
+@in_browser
+def test_panel_and_overlay_in_headless_chromium(tmp_path):
+    """tests/browser/whatif.test.mjs: paths drawn at their payload positions in their
+    predictions' colours, slider, first flip, epoch following, errors, curves, surrogate."""
+    proc = subprocess.run(["node", str(ROOT / "tests" / "browser" / "whatif.test.mjs"),
+                           str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    print(proc.stdout)
+    assert proc.returncode == 0, f"browser tests failed:\n{proc.stdout}\n{proc.stderr}"
+    assert "all 6 passed" in proc.stdout
+
+
+@pytest.mark.slow
+@in_browser
+def test_show_path_in_jupyterlab_draws_the_kernels_path(tmp_path):
+    """Real JupyterLab and kernel (a DVI fitted on a small digits CNN): the panel's Show path
+    draws, at the kernel's positions and in its predictions' colours, the path the kernel keeps
+    in w.explanations["path"] (tests/browser/jupyter_whatif.mjs)."""
+    import importlib.util
+
+    def load(name):
+        spec = importlib.util.spec_from_file_location(name, ROOT / "tests" / "browser" /
+                                                      f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    (tmp_path / "nb").mkdir()
+    load("whatif_notebook").write(tmp_path / "nb" / "whatif.ipynb")
+    with load("jupyter_server").jupyter(tmp_path / "nb", tmp_path) as (base, token):
+        proc = subprocess.run(
+            ["node", str(ROOT / "tests" / "browser" / "jupyter_whatif.mjs"), base, token,
+             "whatif.ipynb", "2", str(tmp_path / "whatif.png")],
+            cwd=ROOT, capture_output=True, text=True, timeout=600)
+    print(proc.stdout)
+    assert proc.returncode == 0, (f"JupyterLab test failed:\n{proc.stdout}\n{proc.stderr}\n"
+                                  + (tmp_path / "server.log").read_text()[-3000:])
+    assert "all 1 passed" in proc.stdout
