@@ -119,11 +119,13 @@ export async function connect(base = '') {
   apply(await fetch(`${base}/poll?since=0`).then((r) => r.json()));
   loop();
   model.stop = () => { stopped = true; };
+  model.flush = () => chain; // resolves when every message sent so far has been handled
   return model;
 }
 
 /** Run Python in the harness; resolves with the value of `result`. */
 export async function kernelEval(code, base = '') {
+  await window.model?.flush?.(); // what the page sent before is handled first, as in a kernel
   const r = await fetch(`${base}/eval`, { method: 'POST', body: JSON.stringify({ code }) });
   if (!r.ok) throw new Error(await r.text());
   return (await r.json()).result;
