@@ -89,7 +89,8 @@ class FakeInspector:
         raise NotImplementedError
 
     def explain(self, request: dict) -> dict:
-        assert request["what"] == "gradcam"
+        if request["what"] != "gradcam":
+            raise ValueError("this fixture's inspector explains with Grad-CAM only")
         idx = np.asarray(request["indices"]).reshape(-1)
         maps = self.imgs[idx].astype(np.float32) / 255
         return {"maps": maps, "targets": np.zeros(len(idx), np.int32),
