@@ -760,7 +760,7 @@ its prediction per epoch, the line under the picture says when it flipped. Click
 landscape to see what the model predicts there.
 """),
         code(SETUP + """
-N_TRAIN, N_TEST, EPOCHS = (800, 200, 6) if SMALL else (2000, 500, 8)
+N_TRAIN, N_TEST, EPOCHS = (800, 200, 5) if SMALL else (2000, 500, 8)
 QUESTION_EPOCH = 3
 """),
         code("""

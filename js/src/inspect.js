@@ -70,6 +70,10 @@ class Inspect {
     });
     this.ls.add(canvas, 'click', (e) => this.onClick(e));
     this.ls.add(canvas, 'dblclick', () => this.close());
+    // Esc closes it too (the view's own Esc handler, on window as well, clears the selection)
+    this.ls.add(window, 'keydown', (e) => {
+      if (e.key === 'Escape' && view.root.contains(e.target)) this.close();
+    }, true);
     const sp = view.plot.scatterplot;
     // regl-scatterplot selects a clicked point in its own click handler, which runs before ours
     this.picked = null;

@@ -28,8 +28,13 @@ class Sample {
     this.head = h('div', { class: 'dvi-sample-head' });
     this.strip = h('div');
     this.nn = h('div');
-    body.append(this.head, this.strip, this.nn);
+    this.nnStatus = h('div', { class: 'dvi-note' });
+    body.append(this.head, this.strip, this.nn, this.nnStatus);
     this.ls.model(view.model, 'change:focus_sample', () => this.render());
+    // during playback the neighbours wait (each epoch's representations are read in the kernel)
+    this.ls.model(view.model, 'change:playing', () => {
+      if (!view.model.get('playing') && this.i >= 0 && this.nnEpoch !== view.model.get('epoch')) this.renderNeighbors();
+    });
     this.render();
   }
 
@@ -130,6 +135,7 @@ class Sample {
 
   async renderNeighbors() {
     const view = this.view;
+    this.nnStatus.textContent = '';
     const i = this.i;
     const seq = (this.seq += 1);
     const epoch = view.model.get('epoch');
@@ -181,7 +187,10 @@ class Sample {
   update(reason) {
     if (reason !== 'epoch' || this.i < 0) return;
     if (this.stripPos !== this.view.pos) this.renderStrip();
-    if (this.nnEpoch !== this.view.model.get('epoch')) this.renderNeighbors();
+    if (this.nnEpoch === this.view.model.get('epoch')) return;
+    if (this.view.model.get('playing')) {
+      this.nnStatus.textContent = `neighbours of epoch ${this.nnEpoch}: they follow when playback stops`;
+    } else this.renderNeighbors();
   }
 
   destroy() {
