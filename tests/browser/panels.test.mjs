@@ -128,6 +128,10 @@ await runTests([
     await page.waitForTimeout(300);
     const k = await page.py('result = [int(w.focus_sample), w.selection.tolist()]');
     assert(k[0] === target && same(k[1], [target]), `point click: focus ${k[0]}, selection ${k[1]}, expected ${target}`);
+    assert((await page.$eval('.dvi-popover', (e) => e.style.display)) === 'block', 'a point click inspects its spot too');
+    await page.keyboard.press('Escape');
+    await page.waitForTimeout(200);
+    assert((await page.$eval('.dvi-popover', (e) => e.style.display)) === 'none', 'Esc closes the popover');
     assert(page.errors.length === 0, page.errors.join('\n'));
     await page.close();
   }],
