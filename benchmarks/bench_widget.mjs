@@ -91,11 +91,28 @@ async function measureKernel() {
     const s = () => Math.min(box.width, box.height) / 2;
     const X = (x) => box.x + box.width / 2 + x * s();
     const Y = (y) => box.y + box.height / 2 - y * s();
-    // clicks at 9 spots: from the click event to the popover's bars rendered and a frame started
-    const clicks = [];
-    const clickDom = [];
-    const clickReply = [];
-    for (const [x, y] of [[0.1, 0.2], [-0.3, 0.4], [0.6, -0.2], [-0.7, -0.6], [0.2, -0.8], [0.8, 0.7], [-0.1, -0.1], [0.4, 0.5], [-0.5, 0.1]]) {
+    // spots to click: up to 9 on empty landscape (no point within 8 px) and 9 right on a point
+    const spots = await page.evaluate(({ W, H }) => {
+      const v = window.model.get('coords');
+      const c = new Float32Array(v.view.buffer, v.view.byteOffset, v.view.byteLength / 4);
+      const [T, Nn] = v.shape;
+      const base = 2 * (T - 1) * Nn;
+      const s = Math.min(W, H) / 2;
+      const empty = [];
+      for (let k = 0; k < 21 * 21 && empty.length < 9; k++) {
+        const x = -0.97 + 0.097 * ((k * 8) % 21); // a 21 x 21 grid over the frame, visited scattered
+        const y = -0.97 + 0.097 * Math.floor(((k * 8) % 441) / 21);
+        let near = Infinity;
+        for (let i = 0; i < Nn; i++) near = Math.min(near, Math.hypot(c[base + 2 * i] - x, c[base + 2 * i + 1] - y));
+        if (near * s > 8) empty.push([x, y]);
+      }
+      const onPoint = Array.from({ length: 9 }, (_, k) => {
+        const i = Math.floor(((k + 0.5) / 9) * Nn);
+        return [c[base + 2 * i], c[base + 2 * i + 1]];
+      });
+      return { empty, onPoint };
+    }, { W: box.width, H: box.height });
+    const clickAt = async ([x, y]) => {
       await page.evaluate(() => {
         window.clickT0 = null;
         document.querySelector('.dvi-canvas').addEventListener('click', () => { window.clickT0 = performance.now(); }, { capture: true, once: true });
@@ -112,15 +129,22 @@ async function measureKernel() {
         });
       });
       await page.click('.dvi-popover-close').catch(() => {});
-      await page.mouse.click(X(x), Y(y));
-      const c = await page.evaluate(async () => {
+      // the pointer rests on the spot first, as a user's does (its hover redraw is done), then clicks
+      await page.mouse.move(X(x), Y(y));
+      await page.waitForTimeout(400);
+      await page.mouse.down();
+      await page.mouse.up();
+      return page.evaluate(async () => {
         const { dom, frame } = await window.popDone;
         const reply = Number(document.querySelector('#view').dataset.inspectReplyMs);
         return { frame: frame - window.clickT0, dom: dom - window.clickT0, reply };
       });
-      clicks.push(c.frame);
-      clickDom.push(c.dom);
-      clickReply.push(c.reply);
+    };
+    const clicks = { empty: [], onPoint: [] };
+    for (const kind of ['empty', 'onPoint']) {
+      for (const spot of spots[kind]) clicks[kind].push(await clickAt(spot));
+      await page.click('.dvi-popover-close').catch(() => {});
+      await page.keyboard.press('Escape'); // clear the selection between the series
     }
     await page.click('.dvi-popover-close').catch(() => {});
     await page.click('.dvi-reset'); // the panels below grew (a scrollbar may have narrowed the plot)
@@ -178,7 +202,7 @@ async function measureKernel() {
       if (Number.isFinite(b.ms)) warm.push([b.ms, b.dom, b.own]);
     }
     await page.close();
-    return { first, clicks, clickDom, clickReply, cold, warm };
+    return { first, clicks, cold, warm };
   } finally {
     proc.stdin.end();
   }
@@ -209,8 +233,12 @@ try {
     const k = await measureKernel();
     const fmt = (a) => `median ${med(a).toFixed(0)} ms (min ${Math.min(...a).toFixed(0)}, max ${Math.max(...a).toFixed(0)}, n=${a.length})`;
     console.log(`with the kernel harness (N=${N}, T=${T}, all panels): first render ${k.first.toFixed(0)} ms`);
-    console.log(`CLICK -> probabilities shown (next frame): ${fmt(k.clicks)}`);
-    console.log(`   click -> kernel reply received: ${fmt(k.clickReply)}; -> bars in the DOM: ${fmt(k.clickDom)}`);
+    for (const [kind, label] of [['empty', 'on the empty landscape'], ['onPoint', 'on a point (it is selected too)']]) {
+      const c = k.clicks[kind];
+      if (!c.length) continue;
+      console.log(`CLICK ${label} -> probabilities shown (next frame): ${fmt(c.map((v) => v.frame))}`);
+      console.log(`   click -> kernel reply handled: ${fmt(c.map((v) => v.reply))}; -> bars in the DOM: ${fmt(c.map((v) => v.dom))}`);
+    }
     console.log(`HOVER -> thumbnail shown, first hover of a sample (fetched; next frame): ${fmt(k.cold.map((v) => v[0]))}`);
     console.log(`   mousemove -> thumbnail drawn in the DOM: ${fmt(k.cold.map((v) => v[1]))}; from the hover event: ${fmt(k.cold.map((v) => v[2]))}`);
     console.log(`HOVER -> thumbnail shown, after the first fetch (cached; next frame): ${fmt(k.warm.map((v) => v[0]))}`);
