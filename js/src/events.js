@@ -172,6 +172,8 @@ class Events {
       const hgt = c ? Math.max(2, (c / max) * H) : 0;
       const bg = svg('rect', { x: 1 + t * cw, y: 0, width: cw - 1, height: H, fill: t === pos ? '#e8eefb' : 'transparent', 'data-epoch': epochs[t] });
       const bar = svg('rect', { x: 1 + t * cw, y: H - hgt, width: cw - 1, height: hgt, fill: t === pos ? '#d62728' : '#7f8fa6', 'data-epoch': epochs[t] });
+      const base = svg('rect', { x: 1 + t * cw, y: H - 1, width: cw - 1, height: 1, fill: '#bbb' }); // epochs without events
+      root.appendChild(base);
       for (const r of [bg, bar]) {
         r.appendChild(svg('title', {}, [document.createTextNode(`epoch ${epochs[t]}: ${c} ${this.kind} events`)]));
         r.addEventListener('click', () => view.setSave('epoch', epochs[t]));

@@ -155,8 +155,12 @@ const exploreTest = async () => {
   const tiles = await page.$$eval('.dvi-tile', (ts) => ts.map((t) => Number(t.dataset.sample)).sort((a, b) => a - b));
   assert(same(tiles, [...printed].sort((a, b) => a - b)), `mouse: ${tiles} vs cells: ${printed}`);
   await page.waitForFunction(() => [...document.querySelectorAll('.dvi-tile canvas')].every((c) => c.dataset.sample), null, { timeout: 30000 });
+  await shot(page, page.locator('.dvi-panel-selection'), 'jupyterlab-explore-selection');
+  await shot(page, page.locator('.dvi-panel-confusion'), 'jupyterlab-explore-confusion');
   await page.click('.dvi-tile');
   await page.waitForSelector('.dvi-nn-high .dvi-nrow', { timeout: 60000 });
+  await shot(page, page.locator('.dvi-panel-sample'), 'jupyterlab-explore-sample');
+  await shot(page, page.locator('.dvi-canvas-wrap'), 'jupyterlab-explore-trail');
   const flips = await page.textContent('.dvi-flips');
   console.log(`     mouse: ${tiles.length} trousers as dresses at epoch 3; the first: ${flips}`);
   await page.selectOption('.dvi-ev-kind', 'flip');
@@ -169,11 +173,8 @@ const exploreTest = async () => {
   await page.waitForTimeout(500);
   await shot(page, root, 'jupyterlab-explore');
   await shot(page, page.locator('.dvi-canvas-wrap'), 'jupyterlab-explore-inspect');
-  await shot(page, page.locator('.dvi-panel-selection'), 'jupyterlab-explore-selection');
-  await shot(page, page.locator('.dvi-panel-sample'), 'jupyterlab-explore-sample');
   await shot(page, page.locator('.dvi-panel-curves'), 'jupyterlab-explore-curves');
   await shot(page, page.locator('.dvi-panel-events'), 'jupyterlab-explore-events');
-  await shot(page, page.locator('.dvi-panel-confusion'), 'jupyterlab-explore-confusion');
   await page.close();
 };
 
