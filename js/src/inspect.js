@@ -68,7 +68,11 @@ class Inspect {
     this.ls.add(canvas, 'pointerdown', (e) => {
       this.press = e.button === 0 ? { x: e.clientX, y: e.clientY, shift: e.shiftKey } : null;
     });
-    this.ls.add(canvas, 'click', (e) => this.onClick(e));
+    // capture: the request leaves before regl-scatterplot's own click handler selects a clicked
+    // point (whose selection message and redraw would otherwise go first); the point it picked
+    // is read afterwards, in the bubbling phase
+    this.ls.add(canvas, 'click', (e) => this.onClick(e), true);
+    this.ls.add(canvas, 'click', () => this.onPicked());
     this.ls.add(canvas, 'dblclick', () => this.close());
     // Esc closes it too (the view's own Esc handler, on window as well, clears the selection)
     this.ls.add(window, 'keydown', (e) => {
@@ -87,14 +91,23 @@ class Inspect {
   onClick(e) {
     const p = this.press;
     this.press = null;
+    this.hit = undefined;
     if (!p || p.shift || Math.hypot(e.clientX - p.x, e.clientY - p.y) >= CLICK_PX) return;
     const view = this.view;
-    const picked = this.picked && performance.now() - this.picked.at < 100 && this.picked.points.length === 1 ? this.picked.points[0] : null;
-    const hit = picked ?? view.tooltip.current;
+    this.hit = view.tooltip.current;
     const r = view.canvas.getBoundingClientRect();
     const [x, y] = fromScreen(view.plot, e.clientX - r.left, e.clientY - r.top);
     view.tooltip.hide(); // the popover takes its place (it lists the point too)
     this.open(x, y); // first: the kernel answers requests in order, this one is awaited
+  }
+
+  /** After regl-scatterplot's click handler: the clicked point becomes the focused sample. */
+  onPicked() {
+    if (this.hit === undefined) return;
+    const view = this.view;
+    const picked = this.picked && performance.now() - this.picked.at < 100 && this.picked.points.length === 1 ? this.picked.points[0] : null;
+    const hit = picked ?? this.hit;
+    this.hit = undefined;
     if (hit !== null && hit !== undefined && hit !== view.model.get('focus_sample')) view.setSave('focus_sample', hit);
   }
 

@@ -86,6 +86,11 @@ export class Plot {
       showReticle: false,
       deselectOnDblClick: true,
       deselectOnEscape: false, // Escape is handled by the view, only when it has the focus
+      // events in the handler that raised them: asynchronous ones (setTimeout 0) wait behind the
+      // frame regl-scatterplot draws for the hover, ~95 ms at 60k points on SwiftShader, so the
+      // hover thumbnail came a frame late (view.sendSelection ignores an unchanged selection,
+      // so a select published while the view itself selects ends there)
+      syncEvents: true,
     });
     this.home = Math.max(1, height / width);
     this.applyColors();
