@@ -146,8 +146,10 @@ vis.metrics
         md('''
 ## 3. Explore
 
-Hover a point for its class and prediction, drag the epoch slider or press ▶, pick *Lasso* in
-the toolbar and circle a group of points. `w.selection_df()` returns the lassoed samples.
+Hover a point for its class, prediction and image; drag the epoch slider or press ▶; shift+drag
+to lasso a group of points (or pick *Lasso* in the toolbar and drag); click anywhere on the
+landscape to see what the model predicts there. The **?** button lists every gesture and shortcut.
+`w.selection_df()` returns the lassoed samples.
 '''),
         code('''
 w = Widget(vis)
