@@ -116,6 +116,26 @@ export class Plot {
     };
   }
 
+  /**
+   * Size a 2-D overlay canvas like the WebGL canvas (the wrap's border box: CSS 100 % would be
+   * the content box, 2 px smaller, and every mark would land up to a pixel off) and return its
+   * cleared context in CSS pixels with the plot's size.
+   */
+  overlay(cv) {
+    const { width: w, height: hgt } = this.size();
+    const dpr = window.devicePixelRatio || 1;
+    if (cv.width !== Math.round(w * dpr) || cv.height !== Math.round(hgt * dpr)) {
+      cv.width = Math.round(w * dpr);
+      cv.height = Math.round(hgt * dpr);
+      cv.style.width = `${w}px`;
+      cv.style.height = `${hgt}px`;
+    }
+    const ctx = cv.getContext('2d');
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, w, hgt);
+    return { ctx, w, hgt };
+  }
+
   resize() {
     const r = this.wrap.getBoundingClientRect();
     if (!(r.width > 0 && r.height > 0)) return;

@@ -6,37 +6,14 @@
 //            the mouse: epoch 3, the Trouser/Dress cell, an image, its history (for screenshots).
 // Usage: node jupyter_panels.test.mjs <fixture|explore> <base url> <token> <notebook> [shot dir]
 import { join } from 'node:path';
+import { idle as kernelIdle, runCell as runCellIn } from './jupyter_page.mjs';
 import { assert, launch, runTests } from './harness.mjs';
 
 const [mode, base, token, notebook, shots = ''] = process.argv.slice(2);
 const browser = await launch();
 
-const idle = (page) => page.waitForFunction(() => /\|\s*Idle/.test(document.querySelector('#jp-main-statusbar')?.textContent || ''), null, { timeout: 300000 });
-
-/** Run cell `index` (Shift+Enter in its editor); wait for `marker` in its output. */
-async function runCell(page, index, marker = null) {
-  const cell = page.locator('.jp-Notebook .jp-Cell').nth(index);
-  const before = await cell.locator('.jp-InputPrompt').textContent();
-  for (let attempt = 0; attempt < 4; attempt++) {
-    await cell.locator('.jp-InputArea-editor').click();
-    await page.keyboard.press('Shift+Enter');
-    try {
-      await page.waitForFunction(([i, prev]) => {
-        const p = document.querySelectorAll('.jp-Notebook .jp-Cell')[i]?.querySelector('.jp-InputPrompt')?.textContent || '';
-        return /\[\d+\]/.test(p) && p !== prev;
-      }, [index, before], { timeout: 60000 });
-      break;
-    } catch (err) {
-      if (attempt === 3) throw new Error(`cell ${index} never ran: ${err}`);
-      await idle(page);
-    }
-  }
-  if (marker) {
-    await page.waitForFunction(([i, m]) => (document.querySelectorAll('.jp-Notebook .jp-Cell')[i]
-      ?.querySelector('.jp-OutputArea')?.textContent || '').includes(m), [index, marker], { timeout: 120000 });
-  }
-  return cell;
-}
+const idle = (page) => kernelIdle(page, 300000);
+const runCell = (page, index, marker = null) => runCellIn(page, index, marker, { ranMs: 60000, outputMs: 120000, idleMs: 300000 });
 
 /** Run the STATE cell and parse what the kernel holds. */
 async function kernelState(page, index) {
