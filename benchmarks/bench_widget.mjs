@@ -1,30 +1,55 @@
 // Browser timings of the widget at 60,000 points x 20 epochs (headless chromium, SwiftShader).
-// Run: node benchmarks/bench_widget.mjs [N] [T]
-import { launch, serve } from '../tests/browser/harness.mjs';
+//
+// Part 1 (fake model, no kernel): first render and epoch change, for each bundle given with
+// --bundle (e.g. a build of main next to this one, measured back to back in the same browser) and
+// for the default panel set of issue 13 (--panels all) next to the legend alone.
+// Part 2 (with a kernel, skipped by --no-kernel): click -> class probabilities shown, and hover ->
+// thumbnail shown, against a real Widget in a Python process (tests/browser/kernel_harness.py:
+// ipywidgets' comm protocol over HTTP on 127.0.0.1; the latency covers the front end, one HTTP
+// round trip and the kernel-side handler with a closed-form inspector, not JupyterLab's websocket
+// and ZMQ hops, nor ψ_t of a fitted run, ~1 ms more: benchmarks/bench_inspect.py).
+//
+// Run: node benchmarks/bench_widget.mjs [N] [T] [--bundle URL]... [--rounds R] [--no-kernel]
+//      (a bundle URL is a path served from the repository root, default /dvi_widget/static/widget.js)
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { launch, ROOT, serve } from '../tests/browser/harness.mjs';
 
-const N = Number(process.argv[2] || 60000);
-const T = Number(process.argv[3] || 20);
+const args = process.argv.slice(2);
+const positional = [];
+for (let k = 0; k < args.length; k++) {
+  if (args[k] === '--bundle' || args[k] === '--rounds') k++;
+  else if (!args[k].startsWith('--')) positional.push(args[k]);
+}
+const N = Number(positional[0] || 60000);
+const T = Number(positional[1] || 20);
+const bundles = args.flatMap((a, k) => (a === '--bundle' ? [args[k + 1]] : []));
+if (!bundles.length) bundles.push('/dvi_widget/static/widget.js');
+const ROUNDS = args.includes('--rounds') ? Number(args[args.indexOf('--rounds') + 1]) : 1;
+const WITH_KERNEL = !args.includes('--no-kernel');
+const PANELS_ALL = ['legend', 'inspect', 'selection', 'sample', 'confusion', 'curves', 'events'];
+const med = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+
 const { server, url } = await serve();
 const browser = await launch();
-try {
-  const page = await browser.newPage({ viewport: { width: 1000, height: 700 } });
-  const opts = { N, T, H: 256, W: 256, nTest: Math.floor(N / 7) };
-  await page.goto(`${url}/tests/browser/fixture.html?opts=${encodeURIComponent(JSON.stringify(opts))}`);
-  await page.waitForFunction(() => Number(document.querySelector('#view').dataset.drawCount) >= 1, null, { timeout: 120000 });
-  const first = await page.evaluate(() => ({ firstRenderMs: Number(document.querySelector('#view').dataset.firstRenderMs), dataMs: window.dataMs }));
-  console.log(`first render after data arrival: ${first.firstRenderMs.toFixed(0)} ms (N=${N}, T=${T}; fixture data built in ${first.dataMs.toFixed(0)} ms)`);
 
+/** First render and epoch change (no tween) of one bundle with one panel set. */
+async function measureFixture(bundle, panels) {
+  const page = await browser.newPage({ viewport: { width: 1000, height: 700 } });
+  page.on('crash', () => console.log('page crashed'));
+  page.on('pageerror', (e) => console.log(`page error: ${e}`));
+  const opts = { N, T, H: 256, W: 256, nTest: Math.floor(N / 7), traits: { panels } };
+  await page.goto(`${url}/tests/browser/fixture.html?bundle=${encodeURIComponent(bundle)}&opts=${encodeURIComponent(JSON.stringify(opts))}`);
+  await page.waitForFunction(() => Number(document.querySelector('#view').dataset.drawCount) >= 1, null, { timeout: 120000 });
+  const first = await page.evaluate(() => Number(document.querySelector('#view').dataset.firstRenderMs));
   await page.waitForTimeout(3000); // let the view index the other epochs in the background
-  // Epoch change without tween: from model.set('epoch') until the frame showing the new epoch is on
-  // screen, i.e. the draw promise has resolved (regl-scatterplot rendered and copied the frame) and
-  // one more animation frame has started (the rendered frame has been composited).
+  // From model.set('epoch') until the frame showing the new epoch is on screen: the draw promise
+  // has resolved and one more animation frame has started (the frame has been composited).
   const jump = await page.evaluate(async (T) => {
     const view = document.querySelector('#view');
     window.model.set('transition_ms', 0);
     const epochs = window.model.get('epochs');
     const times = [];
-    const builds = [];
-    const draws = [];
     const nextFrame = () => new Promise((r) => requestAnimationFrame(() => r()));
     for (let k = 1; k < Math.max(T, 11); k++) {
       const n = Number(view.dataset.drawCount);
@@ -33,58 +58,194 @@ try {
       while (Number(view.dataset.drawCount) <= n) await new Promise((r) => setTimeout(r, 1));
       await nextFrame();
       times.push(performance.now() - t0);
-      builds.push(Number(view.dataset.lastBuildMs));
-      draws.push(Number(view.dataset.lastDrawMs));
     }
-    const med = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
-    return { n: times.length, median: med(times), min: Math.min(...times), max: Math.max(...times), build: med(builds), draw: med(draws) };
+    return times;
   }, T);
-  console.log(`EPOCH CHANGE (no tween): median ${jump.median.toFixed(0)} ms over ${jump.n} changes `
-    + `(min ${jump.min.toFixed(0)}, max ${jump.max.toFixed(0)}; median points build ${jump.build} ms, `
-    + `draw() until rendered ${jump.draw} ms)`);
+  await page.close();
+  return { first, jump: med(jump), n: jump.length };
+}
 
-  // epoch change with the default 400 ms tween: frames rendered during the transition
-  const tween = await page.evaluate(async () => {
-    const view = document.querySelector('#view');
-    window.model.set('transition_ms', 400);
-    const n = Number(view.dataset.drawCount);
-    const frames = [];
-    let last = performance.now();
-    let stop = false;
-    const tick = () => {
-      const now = performance.now();
-      frames.push(now - last);
-      last = now;
-      if (!stop) requestAnimationFrame(tick);
+/** Start the Python kernel harness with the 60,000 x 20 bench fixture. */
+function startKernel() {
+  const python = process.env.PYTHON || join(ROOT, '.venv', 'bin', 'python');
+  const proc = spawn(python, [join(ROOT, 'tests', 'browser', 'kernel_harness.py'), '--fixture', 'bench', '--n', String(N), '--t', String(T)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    proc.stdout.on('data', (d) => {
+      const m = /PORT (\d+)/.exec(String(d));
+      if (m) resolve({ proc, base: `http://127.0.0.1:${m[1]}` });
+    });
+    proc.on('exit', (code) => reject(new Error(`kernel harness exited with ${code}`)));
+  });
+}
+
+/** Click -> probabilities shown, hover -> thumbnail shown (cold: fetched; warm: cached). */
+async function measureKernel() {
+  const { proc, base } = await startKernel();
+  try {
+    const page = await browser.newPage({ viewport: { width: 1100, height: 800 } });
+    await page.goto(`${base}/tests/browser/kernel.html`);
+    await page.waitForFunction(() => Number(document.querySelector('#view').dataset.drawCount) >= 1, null, { timeout: 180000 });
+    const first = await page.evaluate(() => Number(document.querySelector('#view').dataset.firstRenderMs));
+    await page.waitForTimeout(3000);
+    let box = await (await page.$('.dvi-canvas')).boundingBox();
+    const s = () => Math.min(box.width, box.height) / 2;
+    const X = (x) => box.x + box.width / 2 + x * s();
+    const Y = (y) => box.y + box.height / 2 - y * s();
+    // spots to click: up to 9 on empty landscape (no point within 8 px) and 9 right on a point
+    const spots = await page.evaluate(({ W, H }) => {
+      const v = window.model.get('coords');
+      const c = new Float32Array(v.view.buffer, v.view.byteOffset, v.view.byteLength / 4);
+      const [T, Nn] = v.shape;
+      const base = 2 * (T - 1) * Nn;
+      const s = Math.min(W, H) / 2;
+      const empty = [];
+      for (let k = 0; k < 21 * 21 && empty.length < 9; k++) {
+        const x = -0.97 + 0.097 * ((k * 8) % 21); // a 21 x 21 grid over the frame, visited scattered
+        const y = -0.97 + 0.097 * Math.floor(((k * 8) % 441) / 21);
+        let near = Infinity;
+        for (let i = 0; i < Nn; i++) near = Math.min(near, Math.hypot(c[base + 2 * i] - x, c[base + 2 * i + 1] - y));
+        if (near * s > 8) empty.push([x, y]);
+      }
+      const onPoint = Array.from({ length: 9 }, (_, k) => {
+        const i = Math.floor(((k + 0.5) / 9) * Nn);
+        return [c[base + 2 * i], c[base + 2 * i + 1]];
+      });
+      return { empty, onPoint };
+    }, { W: box.width, H: box.height });
+    const clickAt = async ([x, y]) => {
+      await page.evaluate(() => {
+        window.clickT0 = null;
+        document.querySelector('.dvi-canvas').addEventListener('click', () => { window.clickT0 = performance.now(); }, { capture: true, once: true });
+        const pop = document.querySelector('.dvi-popover');
+        window.popDone = new Promise((resolve) => {
+          const obs = new MutationObserver(() => {
+            if (pop.querySelector('.dvi-probs')) {
+              obs.disconnect();
+              const dom = performance.now();
+              requestAnimationFrame(() => resolve({ dom, frame: performance.now() }));
+            }
+          });
+          obs.observe(pop, { childList: true });
+        });
+      });
+      await page.click('.dvi-popover-close').catch(() => {});
+      // the pointer rests on the spot first, as a user's does (its hover redraw is done), then clicks
+      await page.mouse.move(X(x), Y(y));
+      await page.waitForTimeout(400);
+      await page.mouse.down();
+      await page.mouse.up();
+      return page.evaluate(async () => {
+        const { dom, frame } = await window.popDone;
+        const reply = Number(document.querySelector('#view').dataset.inspectReplyMs);
+        return { frame: frame - window.clickT0, dom: dom - window.clickT0, reply };
+      });
     };
-    requestAnimationFrame(tick);
-    const t0 = performance.now();
-    window.model.set('epoch', window.model.get('epochs')[0]);
-    while (Number(view.dataset.drawCount) <= n) await new Promise((r) => setTimeout(r, 1));
-    stop = true;
-    frames.sort((a, b) => a - b);
-    return { total: performance.now() - t0, frames: frames.length, medianFrame: frames[Math.floor(frames.length / 2)] };
-  });
-  console.log(`epoch change (400 ms tween): done after ${tween.total.toFixed(0)} ms, ${tween.frames} frames, median frame ${tween.medianFrame.toFixed(0)} ms`);
+    const clicks = { empty: [], onPoint: [] };
+    for (const kind of ['empty', 'onPoint']) {
+      for (const spot of spots[kind]) clicks[kind].push(await clickAt(spot));
+      await page.click('.dvi-popover-close').catch(() => {});
+      await page.keyboard.press('Escape'); // clear the selection between the series
+    }
+    await page.click('.dvi-popover-close').catch(() => {});
+    await page.click('.dvi-reset'); // the panels below grew (a scrollbar may have narrowed the plot)
+    await page.waitForTimeout(500);
+    box = await (await page.$('.dvi-canvas')).boundingBox();
+    // hovers: 12 samples spread over the frame, each hovered twice (cold, then cached)
+    const targets = await page.evaluate(() => {
+      const v = window.model.get('coords');
+      const c = new Float32Array(v.view.buffer, v.view.byteOffset, v.view.byteLength / 4);
+      const [T, Nn] = v.shape;
+      const pos = T - 1;
+      const out = [];
+      for (let k = 0; k < 12; k++) {
+        const i = Math.floor(((k + 0.5) / 12) * Nn);
+        out.push([i, c[2 * (pos * Nn + i)], c[2 * (pos * Nn + i) + 1]]);
+      }
+      return out;
+    });
+    const hover = async (x, y) => {
+      await page.mouse.move(X(x) + 30, Y(y) + 30);
+      await page.waitForTimeout(150);
+      await page.evaluate(() => {
+        const thumb = document.querySelector('.dvi-thumb');
+        window.moveT0 = null;
+        window.addEventListener('mousemove', () => { window.moveT0 = performance.now(); }, { capture: true });
+        window.thumbDone = new Promise((resolve) => {
+          const done = () => {
+            const dom = performance.now();
+            requestAnimationFrame(() => resolve({ t: performance.now(), dom, i: thumb.dataset.sample }));
+          };
+          const obs = new MutationObserver(() => {
+            if (thumb.dataset.sample && getComputedStyle(document.querySelector('.dvi-tooltip')).display === 'block') {
+              obs.disconnect();
+              done();
+            }
+          });
+          obs.observe(thumb, { attributes: true });
+          obs.observe(document.querySelector('.dvi-tooltip'), { attributes: true, childList: true, subtree: true });
+        });
+      });
+      await page.mouse.move(X(x), Y(y));
+      const r = await page.evaluate(async () => {
+        const { t, dom, i } = await Promise.race([window.thumbDone, new Promise((res) => setTimeout(() => res({ t: NaN, dom: NaN, i: null }), 5000))]);
+        return { ms: t - window.moveT0, dom: dom - window.moveT0, own: dom - Number(document.querySelector('#view').dataset.hoverAt), i };
+      });
+      return r;
+    };
+    const cold = [];
+    const warm = [];
+    for (const [, x, y] of targets) {
+      const a = await hover(x, y);
+      const b = await hover(x, y);
+      if (process.env.BENCH_DEBUG) console.log('hover', x, y, JSON.stringify(a), JSON.stringify(b));
+      if (Number.isFinite(a.ms)) cold.push([a.ms, a.dom, a.own]);
+      if (Number.isFinite(b.ms)) warm.push([b.ms, b.dom, b.own]);
+    }
+    await page.close();
+    return { first, clicks, cold, warm };
+  } finally {
+    proc.stdin.end();
+  }
+}
 
-  // lasso -> model.set(selection) in the browser (the comm and Python side: bench_widget.py)
-  await page.click('.dvi-mode-box');
-  const box = await (await page.$('.dvi-canvas-wrap')).boundingBox();
-  const s = box.height / 2;
-  const X = (x) => box.x + box.width / 2 + x * s;
-  const Y = (y) => box.y + box.height / 2 - y * s;
-  await page.evaluate(() => {
-    window.model.on('change:selection', () => { window.selectedAt = performance.now(); });
-  });
-  await page.mouse.move(X(-0.9), Y(0.9));
-  await page.mouse.down();
-  await page.mouse.move(X(-0.1), Y(0.9), { steps: 4 });
-  await page.mouse.move(X(-0.1), Y(0.1), { steps: 4 });
-  const tUp = await page.evaluate(() => performance.now());
-  await page.mouse.up();
-  await page.waitForFunction(() => window.selectedAt !== undefined, null, { timeout: 30000 });
-  const sel = await page.evaluate((tUp) => ({ ms: window.selectedAt - tUp, n: window.model.get('selection').shape[0] }), tUp);
-  console.log(`box select of ${sel.n} points -> model.set(selection): ${sel.ms.toFixed(0)} ms after mouse up`);
+try {
+  const rows = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const bundle of bundles) {
+      for (const panels of [['legend'], PANELS_ALL]) {
+        const res = await measureFixture(bundle, panels);
+        rows.push({ bundle, panels: panels.length > 1 ? 'all' : 'legend', ...res });
+        console.log(`${bundle} [panels: ${panels.length > 1 ? 'all' : 'legend'}] first render ${res.first.toFixed(0)} ms, `
+          + `EPOCH CHANGE (no tween) median ${res.jump.toFixed(0)} ms over ${res.n} (N=${N}, T=${T})`);
+      }
+    }
+  }
+  if (ROUNDS > 1) {
+    console.log('medians over rounds:');
+    for (const bundle of bundles) {
+      for (const p of ['legend', 'all']) {
+        const sel = rows.filter((r) => r.bundle === bundle && r.panels === p);
+        console.log(`  ${bundle} [${p}]: first render ${med(sel.map((r) => r.first)).toFixed(0)} ms, epoch change ${med(sel.map((r) => r.jump)).toFixed(0)} ms`);
+      }
+    }
+  }
+  if (WITH_KERNEL) {
+    const k = await measureKernel();
+    const fmt = (a) => `median ${med(a).toFixed(0)} ms (min ${Math.min(...a).toFixed(0)}, max ${Math.max(...a).toFixed(0)}, n=${a.length})`;
+    console.log(`with the kernel harness (N=${N}, T=${T}, all panels): first render ${k.first.toFixed(0)} ms`);
+    for (const [kind, label] of [['empty', 'on the empty landscape'], ['onPoint', 'on a point (it is selected too)']]) {
+      const c = k.clicks[kind];
+      if (!c.length) continue;
+      console.log(`CLICK ${label} -> probabilities shown (next frame): ${fmt(c.map((v) => v.frame))}`);
+      console.log(`   click -> kernel reply handled: ${fmt(c.map((v) => v.reply))}; -> bars in the DOM: ${fmt(c.map((v) => v.dom))}`);
+    }
+    console.log(`HOVER -> thumbnail shown, first hover of a sample (fetched; next frame): ${fmt(k.cold.map((v) => v[0]))}`);
+    console.log(`   mousemove -> thumbnail drawn in the DOM: ${fmt(k.cold.map((v) => v[1]))}; from the hover event: ${fmt(k.cold.map((v) => v[2]))}`);
+    console.log(`HOVER -> thumbnail shown, after the first fetch (cached; next frame): ${fmt(k.warm.map((v) => v[0]))}`);
+    console.log(`   mousemove -> thumbnail drawn in the DOM: ${fmt(k.warm.map((v) => v[1]))}; from the hover event: ${fmt(k.warm.map((v) => v[2]))}`);
+    console.log('   (a frame at this N on SwiftShader: the epoch change above; a hover or a click that selects a point '
+      + 'makes regl-scatterplot redraw every point before the frame is shown)');
+  }
 } finally {
   await browser.close();
   server.close();

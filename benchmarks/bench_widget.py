@@ -27,6 +27,7 @@ def main(N: int = 60_000, T: int = 20, grid: int = 256, C: int = 10) -> None:
         split=np.where(np.arange(N) < 50_000, "train", "test"),
         class_names=[f"class {c}" for c in range(C)],
         metadata=pd.DataFrame({"noisy": rng.random(N) < 0.1}),
+        images=rng.integers(0, 256, (N, 28, 28), dtype=np.uint8),  # stay in the kernel
     )
     t0 = time.perf_counter()
     w = Widget(vis)
@@ -51,6 +52,8 @@ def main(N: int = 60_000, T: int = 20, grid: int = 256, C: int = 10) -> None:
     js = len(json.dumps(rest, default=str))
     print(f"{'JSON rest':<45}{js:>14,}")
     print(f"{'total':<45}{total + js:>14,}")
+    print(f"images: {vis.images.nbytes:,} bytes kept in the kernel, none in the state (a hover "
+          "or a page of the selection panel fetches a PNG atlas of the few it shows)")
 
     sel = np.flatnonzero(vis.coords[-1, :, 0] < 0).astype(np.uint32)  # ~half the points
     msg = {"selection": {"view": memoryview(sel.tobytes()), "dtype": "uint32",

@@ -146,8 +146,10 @@ vis.metrics
         md('''
 ## 3. Explore
 
-Hover a point for its class and prediction, drag the epoch slider or press ▶, pick *Lasso* in
-the toolbar and circle a group of points. `w.selection_df()` returns the lassoed samples.
+Hover a point for its class, prediction and image; drag the epoch slider or press ▶; shift+drag
+to lasso a group of points (or pick *Lasso* in the toolbar and drag); click anywhere on the
+landscape to see what the model predicts there. The **?** button lists every gesture and shortcut.
+`w.selection_df()` returns the lassoed samples.
 '''),
         code('''
 w = Widget(vis)
@@ -767,6 +769,147 @@ assert int(np.argmax(student)) == PRED
     return new_notebook(cells=cells, metadata=_kernel_metadata())
 
 
+
+def explore() -> nbformat.NotebookNode:
+    cells = [
+        md("""
+# Explore: which trousers does the model confuse with dresses?
+
+We train a small CNN on Fashion-MNIST for a few epochs, fit the DVI view, and ask the widget
+one question three ways — **which trousers does the model confuse with dresses at epoch 3, what
+do they look like, and when did they flip?** — with the mouse, with cells, and with the
+training events.
+
+**What to look at:** in the widget, go to epoch 3, click the *Trouser* row / *Dress* column of
+the **Confusion matrix**: those samples are selected, the **Selection** panel shows their images
+(*Trouser → Dress*), and clicking an image opens its **Sample history** — the coloured strip is
+its prediction per epoch, the line under the picture says when it flipped. Click anywhere on the
+landscape to see what the model predicts there.
+"""),
+        code(SETUP + """
+N_TRAIN, N_TEST, EPOCHS = (800, 200, 5) if SMALL else (2000, 500, 8)
+QUESTION_EPOCH = 3
+"""),
+        code("""
+data = load_fashion_mnist(n_train=N_TRAIN, n_test=N_TEST, seed=0)
+names = data.class_names
+TROUSER, DRESS = names.index("Trouser"), names.index("Dress")
+print(data.x_train.shape, data.x_test.shape)
+"""),
+        md("""
+## 1. Train, recording each epoch and its training loss
+
+`run.record(model, epoch, scalars={"loss": ...})` keeps the running training loss next to the
+loss and accuracy the run computes from the recorded logits: the **Training curves** panel
+draws them.
+"""),
+        code(CNN + """
+model = small_cnn(len(names))
+opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+gen = torch.Generator().manual_seed(0)
+x_train, y_train = torch.as_tensor(data.x_train), torch.as_tensor(data.y_train)
+run = Run.create(OUT / "runs" / "explore", train=(data.x_train, data.y_train),
+                 test=(data.x_test, data.y_test), class_names=names, overwrite=True)
+for epoch in range(1, EPOCHS + 1):
+    loss = train_one_epoch(model, opt, x_train, y_train, gen)
+    run.record(model, epoch, scalars={"loss": loss})
+run.scalars().round(3)
+"""),
+        code("""
+dvi = DVI(random_state=0, **DVI_PARAMS).fit(run)
+vis = dvi.visualization()
+print(f"{vis.n_epochs} epochs, {vis.n_samples} samples; inspector: {vis.inspector}")
+""", "engine"),
+        md("""
+## 2. With the mouse
+
+Drag the epoch slider to 3 (or ← / →), then click the confusion-matrix cell in row *Trouser*,
+column *Dress*. `w.selection` now holds exactly those samples (run the next cells to see the
+same set from Python). Click one of their images for its history, pick *flip* in **Training
+events** and step ▶ through the epochs to watch the model change its mind.
+"""),
+        code("""
+w = Widget(dvi, epoch=QUESTION_EPOCH)
+w
+""", "widget"),
+        md("""
+## 3. With cells
+
+`w.confusion(epoch)` is the matrix the panel shows (over the split the widget shows);
+`w.confusion_cell(label, prediction, epoch)` is what a click on a cell selects.
+"""),
+        code("""
+cm = w.confusion(QUESTION_EPOCH)
+display(cm)
+confused = w.confusion_cell("Trouser", "Dress", epoch=QUESTION_EPOCH)
+w.select(confused)  # the same selection a click on that cell makes
+df = w.selection_df()
+print(f"epoch {QUESTION_EPOCH}: {len(confused)} trousers predicted as dresses: {confused.tolist()}")
+assert len(confused) == cm.loc["Trouser", "Dress"] > 0, "the question needs an answer"
+assert (df["class_name"] == "Trouser").all() and (df["predicted_name"] == "Dress").all()
+assert sorted(df.index) == sorted(confused.tolist())
+df[["split", "class_name", "predicted_name", "confidence"]]
+""", "widget"),
+        md("""
+**What do they look like?** `w.thumbnails(indices)` returns the atlas the Selection panel shows
+(one tile per sample, in order), read from the run's recorded inputs.
+"""),
+        code("""
+atlas = w.thumbnails(confused, columns=len(confused))
+images = np.concatenate([data.x_train, data.x_test])[:, 0]
+h, w_ = images.shape[1:]
+tiles = atlas.reshape(h, len(confused), w_).transpose(1, 0, 2)
+expected = np.rint(np.clip(images[confused], 0, 1) * 255)
+assert np.abs(tiles.astype(int) - expected).max() <= 1, "the panel shows the samples' own images"
+fig = px.imshow(atlas, color_continuous_scale="gray",
+                title=f"trousers predicted as dresses at epoch {QUESTION_EPOCH}")
+fig.update_layout(coloraxis_showscale=False, width=min(900, 120 * len(confused)), height=220)
+fig.update_xaxes(showticklabels=False).update_yaxes(showticklabels=False)
+fig
+""", "widget"),
+        md("""
+**When did they flip?** Each sample's history (`w.history(i)`: prediction per epoch) and the
+training events of the run (`dvi.events()`, kind *flip*) tell the same story.
+"""),
+        code("""
+history = pd.concat({int(i): w.history(int(i)) for i in confused}, names=["sample"])
+table = history["prediction_name"].unstack("epoch")
+display(table)
+events = dvi.events()
+flips = events[(events["kind"] == "flip") & events["sample"].isin(confused)]
+for i in confused:
+    h = w.history(int(i))
+    pred = h["prediction"].to_numpy()
+    changed = h.index[1:][pred[1:] != pred[:-1]].tolist()
+    assert sorted(flips.loc[flips["sample"] == i, "epoch"].tolist()) == changed, i
+    as_dress = h.index[pred == DRESS].tolist()
+    moved = pred[1:] != pred[:-1]
+    story = ", ".join(f"epoch {e}: {names[a]} → {names[b]}" for e, a, b in zip(
+        changed, pred[:-1][moved], pred[1:][moved], strict=True))
+    print(f"#{i}: predicted Dress at epochs {as_dress}; flips: {story or 'none'}")
+    assert QUESTION_EPOCH in as_dress
+flips[["sample", "epoch", "previous_epoch", "prediction_before", "prediction", "size"]]
+""", "engine", "widget"),
+        md("""
+**Where are they, and what does the model predict there?** A click on the landscape asks
+ψ_t and the classifier's head at that spot; `w.inspect(x, y, epoch)` answers the same from a
+cell. Here: the middle of the confused trousers at epoch 3, and one of them with its nearest
+neighbours in the representation space and in the view.
+"""),
+        code("""
+t = vis.epoch_index(QUESTION_EPOCH)
+x, y = vis.coords[t, confused].mean(axis=0)
+spot = w.inspect(x, y, epoch=QUESTION_EPOCH)
+display(spot["top"].head(3))
+assert spot["source"] == "model" and abs(float(spot["probabilities"].sum()) - 1) < 1e-4
+w.focus_sample = int(confused[0])  # opens its Sample history panel
+nb = w.neighbors(int(confused[0]), epoch=QUESTION_EPOCH, k=8)
+display(nb)
+assert set(nb["space"]) == {"2d", "high"} and len(nb) == 16
+""", "widget"),
+    ]
+    return new_notebook(cells=cells, metadata=_kernel_metadata())
+
 def _kernel_metadata() -> dict:
     return {
         "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
@@ -776,7 +919,8 @@ def _kernel_metadata() -> dict:
 
 def main() -> None:
     for name, build in {"quickstart": quickstart, "noisy_labels": noisy_labels,
-                        "active_learning": active_learning, "explain": explain}.items():
+                        "active_learning": active_learning, "explain": explain,
+                        "explore": explore}.items():
         nb = build()
         for i, cell in enumerate(nb.cells):  # stable ids keep regenerated files diff-free
             cell["id"] = f"{name}-{i:02d}"

@@ -158,14 +158,6 @@ def _cases() -> dict:
     return out
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("app", ["lab", "notebook"])
 def test_lasso_in_jupyter_reaches_the_kernel(bundle, tmp_path, app):
@@ -173,12 +165,12 @@ def test_lasso_in_jupyter_reaches_the_kernel(bundle, tmp_path, app):
     exactly the samples inside the drawn polygon, as the kernel's selection_df() reports."""
     import json
     import os
-    import secrets
     import sys
-    import time
-    import urllib.request
 
     import nbformat
+
+    sys.path.insert(0, str(ROOT / "tests" / "browser"))
+    from jupyter_server import jupyter  # tests/browser/jupyter_server.py
 
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(src) for src in _NOTEBOOK_CELLS]
@@ -186,35 +178,7 @@ def test_lasso_in_jupyter_reaches_the_kernel(bundle, tmp_path, app):
                                  "language": "python"}
     (tmp_path / "nb").mkdir()
     nbformat.write(nb, tmp_path / "nb" / "e2e.ipynb")
-    port, token = _free_port(), secrets.token_hex(16)
-    env = dict(os.environ,
-               PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-               JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
-               JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"),
-               JUPYTER_CONFIG_DIR=str(tmp_path / "config"))
-    bindir = Path(sys.executable).parent
-    env["PATH"] = f"{bindir}{os.pathsep}{env.get('PATH', '')}"
-    args = [sys.executable, "-m", "jupyterlab" if app == "lab" else "notebook", "--no-browser",
-            "--ServerApp.ip=127.0.0.1", f"--port={port}", f"--IdentityProvider.token={token}",
-            "--ServerApp.port_retries=0", "--allow-root", f"--ServerApp.root_dir={tmp_path / 'nb'}",
-            "--ServerApp.disable_check_xsrf=True"]
-    if app == "lab":
-        args += ["--LabApp.extension_manager=readonly", "--LabApp.news_url=",
-                 "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
-    log = open(tmp_path / "server.log", "w")  # noqa: SIM115 - closed in finally
-    server = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.time() + 90
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}api/status?token={token}", timeout=2)
-                break
-            except OSError:
-                if time.time() > deadline or server.poll() is not None:
-                    pytest.fail(f"jupyter {app} did not start:\n"
-                                + (tmp_path / "server.log").read_text())
-                time.sleep(0.5)
+    with jupyter(tmp_path / "nb", tmp_path, app) as (base, token):
         shot = os.environ.get("DVI_E2E_SHOT_DIR")
         name = {"lab": "jupyterlab", "notebook": "notebook7"}[app]
         shot = str(Path(shot) / f"view-{name}.png") if shot else str(tmp_path / "failure.png")
@@ -226,10 +190,3 @@ def test_lasso_in_jupyter_reaches_the_kernel(bundle, tmp_path, app):
         print(proc.stdout)
         assert proc.returncode == 0, (f"{app} test failed:\n{proc.stdout}\n{proc.stderr}\n"
                                       + (tmp_path / "server.log").read_text()[-3000:])
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()

@@ -12,6 +12,7 @@ from dvi_widget.data.datasets import load_digits
 from dvi_widget.data.run import Run
 from dvi_widget.engine.fit import DVI
 from dvi_widget.explain import FAMILIES, Explainer, Explaining, gradcam, perturb
+from dvi_widget.explain.perturb import check_strengths
 
 FAST = dict(hidden=32, grid_size=64, max_steps=500, warm_max_steps=250, device="cpu",
             verbose=False)
@@ -197,7 +198,8 @@ def test_what_if_first_flip_is_where_a_direct_forward_pass_changes_class(dvi, cn
 def test_every_family_is_the_identity_at_its_identity_strength(cnn_run):
     x = torch.as_tensor(np.array(cnn_run.inputs("train")[:4]))
     for kind, fam in FAMILIES.items():
-        out = perturb(x, kind, [fam.identity, fam.default(8, 8)[1]], value_range=(0.0, 1.0))
+        lo, hi = fam.default(8, 8)
+        out = perturb(x, kind, [fam.identity, (lo + hi) / 2], value_range=(0.0, 1.0))
         assert out.shape == (4, 2, 1, 8, 8)
         np.testing.assert_allclose(out[:, 0].numpy(), x.numpy(), atol=1e-5, err_msg=kind)
         assert (out[:, 1] - x).abs().max() > 0.05, kind
@@ -364,3 +366,24 @@ def test_widget_payloads_are_plain_arrays(dvi):
     q = ins.what_if_payload(4, EPOCH, "rotate")
     np.testing.assert_array_equal(q["positions"], p["positions"])
     assert ins.explain({"what": "kinds"}) == kinds
+
+
+def test_slide_moves_a_patch_over_the_whole_image_continuously():
+    """kind="slide": a quarter-side patch enters from the left, scans the image band by band and
+    leaves; every pixel is covered at some strength, at most one patch's area at once, and small
+    steps move it little."""
+    x = torch.ones(1, 1, 28, 28)
+    s = np.linspace(0, 1, 2401, dtype=np.float32)
+    out = perturb(x, "slide", s, value_range=(0.0, 1.0))[0, :, 0]  # (S, 28, 28)
+    covered = 1 - out  # the fill is the range's low end, 0
+    area = covered.sum(dim=(1, 2)).numpy()
+    assert area[0] == 0 and area[-1] == 0 and area.max() == pytest.approx(49.0, abs=1e-3)
+    assert (covered.amax(dim=0) > 0.95).all(), "some pixel is never occluded"
+    top_left = (covered[:, :7, :7].amin(dim=(1, 2)) > 0.99).numpy()
+    bottom = (covered[:, 21:, :].amax(dim=(1, 2)) > 0.5).numpy()
+    assert top_left.any() and np.argmax(top_left) < np.argmax(bottom)  # top rows first
+    # arc length: 7 px in, 4 bands of 21 px, 3 steps of 7 px down, 7 px out = 119 px
+    step = (covered[1:] - covered[:-1]).abs().sum(dim=(1, 2))
+    assert step.max() <= 2 * 7 * 119 / 2400 + 1e-3  # ≤ 2 sides × the arc step
+    with pytest.raises(ValueError, match="slide.*\\[0, 1\\]"):
+        check_strengths([0.5, 1.5], "slide", (1, 28, 28))

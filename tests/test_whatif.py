@@ -194,8 +194,10 @@ def test_anchor_moves_the_start_onto_the_drawn_point_and_leaves_far_points():
 def test_panel_is_shown_by_default_only_with_a_model_to_ask():
     w, _ = make_widget()
     assert isinstance(w.vis.inspector, Explaining) and isinstance(w.vis.inspector, Inspector)
-    assert w.panels == ["legend", "whatif"]
-    assert make_widget(inspector=False)[0].panels == ["legend"]
+    from dvi_widget.view.panels import DEFAULT_PANELS
+
+    assert w.panels == [*DEFAULT_PANELS, "whatif"]
+    assert make_widget(inspector=False)[0].panels == list(DEFAULT_PANELS)
     assert make_widget(panels=["legend"])[0].panels == ["legend"]
 
 

@@ -262,7 +262,9 @@ def test_images_become_channels_last_uint8_thumbnails():
     assert w.images.shape == (60, 2, 3) and w.images.dtype == np.uint8
     assert w.images[0, 0, 0] == 0 and w.images[-1, -1, -1] == 255
     rgb = np.zeros((60, 4, 4, 3), np.uint8)
-    assert Widget(make_vis(), images=rgb).get_state()["images"]["shape"] == [60, 4, 4, 3]
+    state = Widget(make_vis(), images=rgb).get_state()
+    assert "images" not in state  # kept in the kernel, fetched per request (view/panels.py)
+    assert state["capabilities"]["images"] == [4, 4, 3]
     with pytest.raises(ValueError, match="N=60"):
         Widget(make_vis(), images=np.zeros((59, 4, 4)))
 
@@ -418,7 +420,9 @@ def test_view_commands_and_panel_messages():
     finally:
         del Widget.panel_handlers["probe"]
     assert got == [7]
-    assert w.panels == ["legend"] and w.panel_open is True
+    from dvi_widget.view.panels import DEFAULT_PANELS
+
+    assert w.panels == list(DEFAULT_PANELS) and w.panel_open is True
 
 
 @needs_bundle

@@ -218,7 +218,8 @@ class Explainer:
         index_or_input : global sample index, or one input shaped like the run's inputs.
         epoch : the shown epoch.
         kind : a family of :data:`dvi_widget.explain.perturb.FAMILIES` (rotate, translate_x,
-            translate_y, scale, brightness, contrast, noise, blur, occlude).
+            translate_y, scale, brightness, contrast, noise, blur, occlude, and slide: a patch
+            moved over the image).
         strengths : default: 32 steps over the family's default range from its identity.
         center : (row, col) of the occlusion patch; default the image centre.
         seed : the noise pattern of ``kind="noise"``.

@@ -16,6 +16,9 @@ contrast   scale the deviation from the image's mean    1         factor
 noise      add one fixed Gaussian pattern per input     0         std, × value range
 blur       Gaussian blur                                0         sigma, pixels
 occlude    a square patch (at ``center``) set to fill   0         side, pixels
+slide      a patch (a quarter of the image's side)      0         share of the scan
+           moved over the image: in from the left,
+           band by band in a serpentine, out at the end
 ========== ============================================ ========= ==================
 
 Geometric families go through one affine warp (``kornia.geometry.transform``); the area that
@@ -76,6 +79,8 @@ FAMILIES: dict[str, Family] = {
                "Gaussian blur, sigma in pixels"),
         Family("occlude", 0.0, "pixels", True, lambda h, w: (0.0, float(max(h, w))),
                "square patch of this side set to the fill value"),
+        Family("slide", 0.0, "share of the scan", True, lambda h, w: (0.0, 1.0),
+               "a patch of a quarter of the image's side moved over the image, row by row"),
     )
 }
 
@@ -111,6 +116,9 @@ def check_strengths(strengths: Sequence[float] | np.ndarray | None, kind: str,
                          f"shape {arr.shape}")
     if kind == "blur" and (arr < 0).any():
         raise ValueError("strengths of kind='blur' are sigmas and must be >= 0")
+    if kind == "slide" and ((arr < 0) | (arr > 1)).any():
+        raise ValueError("strengths of kind='slide' are shares of the patch's scan over the "
+                         "image and must lie in [0, 1]")
     if kind in ("scale",) and (arr <= 0).any():
         raise ValueError("strengths of kind='scale' are zoom factors and must be > 0")
     return arr
@@ -160,10 +168,13 @@ def _blur(img: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
 
 
 def _occlude(img: torch.Tensor, s: torch.Tensor, fill: float,
-             center: tuple[float, float] | None) -> torch.Tensor:
+             center: tuple[float, float] | torch.Tensor | None) -> torch.Tensor:
+    """Patches of side ``s (B,)`` at ``center``: one (row, col) or one per image ``(B, 2)``."""
     h, w = img.shape[-2:]
-    cy, cx = ((h - 1) / 2, (w - 1) / 2) if center is None else (float(center[0]),
-                                                                float(center[1]))
+    if center is None:
+        center = ((h - 1) / 2, (w - 1) / 2)
+    c = torch.as_tensor(center, dtype=img.dtype, device=img.device).reshape(-1, 2)
+    cy, cx = c[:, :1], c[:, 1:]  # (B or 1, 1)
     rows = torch.arange(h, dtype=img.dtype, device=img.device)
     cols = torch.arange(w, dtype=img.dtype, device=img.device)
     half = s[:, None] / 2
@@ -172,6 +183,37 @@ def _occlude(img: torch.Tensor, s: torch.Tensor, fill: float,
     cover_c = (half - (cols[None] - cx).abs() + 0.5).clamp(0, 1)  # (B, W)
     cover = (cover_r[:, :, None] * cover_c[:, None, :])[:, None]  # (B, 1, H, W)
     return img * (1 - cover) + fill * cover
+
+
+def slide_patch(height: int, width: int, share: torch.Tensor) -> tuple[float, torch.Tensor]:
+    """The ``slide`` family's patch: its side and its centres ``(B, 2)`` (row, col) at ``share``.
+
+    The centre runs along a serpentine scan (in from the left along the top band, down, right to
+    left along the next, ..., out at the end of the last), parametrised by arc length so that
+    the path is continuous; at share 0 and 1 the patch lies outside the image.
+    """
+    side = max(1.0, round(max(height, width) / 4))
+    n_bands = max(1, int(np.ceil(height / side)))
+    y0, y1 = (side - 1) / 2, height - 1 - (side - 1) / 2
+    x0, x1 = (side - 1) / 2, width - 1 - (side - 1) / 2
+    ys = np.linspace(y0, y1, n_bands) if n_bands > 1 else np.array([(height - 1) / 2])
+    corners = []
+    for k, y in enumerate(ys):
+        ends = (x0, x1) if k % 2 == 0 else (x1, x0)
+        corners += [(y, ends[0]), (y, ends[1])]
+    # it enters from outside the left edge and leaves across the last band's far edge, so that
+    # share 0 and 1 leave the image unchanged (the family's identity)
+    outside = side / 2 + 0.5
+    corners.insert(0, (ys[0], -outside))
+    last_y, last_x = corners[-1]
+    corners.append((last_y, -outside if last_x < (width - 1) / 2 else width - 1 + outside))
+    pts = torch.tensor(corners, dtype=torch.float64)
+    seg = (pts[1:] - pts[:-1]).norm(dim=1)
+    cum = torch.cat([torch.zeros(1, dtype=torch.float64), seg.cumsum(0)])
+    t = share.detach().to("cpu", torch.float64).clamp(0, 1) * cum[-1]
+    i = torch.searchsorted(cum, t, right=True).clamp(1, len(pts) - 1)
+    frac = ((t - cum[i - 1]) / seg[i - 1].clamp_min(1e-12))[:, None]
+    return side, pts[i - 1] + frac * (pts[i] - pts[i - 1])
 
 
 def apply(x: torch.Tensor, kind: str, strengths: torch.Tensor, *,
@@ -201,6 +243,9 @@ def apply(x: torch.Tensor, kind: str, strengths: torch.Tensor, *,
         out = _affine(img, kind, s, lo)
     elif kind == "blur":
         out = _blur(img, s)
+    elif kind == "slide":
+        side, centres = slide_patch(img.shape[-2], img.shape[-1], s)
+        out = _occlude(img, torch.full_like(s, side), lo, centres)
     else:  # occlude
         out = _occlude(img, s, lo, center)
     return out.reshape(x.shape)

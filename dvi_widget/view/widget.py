@@ -44,8 +44,12 @@ trait              type / layout                 meaning
 ``height``         int in [50, 5000]             canvas height in px
 ``panels``         list[str]                     side panels shown, in order (JS registry)
 ``panel_open``     bool, two-way                 side panel area expanded
-``images``         uint8 (N, h, w[, 3]) or None  optional thumbnails shown on hover
 ================== ============================= ================================================
+
+The interrogation panels (click popover, selection images, confusion matrix, training curves,
+sample history, training events) add ``clicked``, ``focus_sample``, ``capabilities``, ``scalars``
+and ``metrics``, and answer their requests in the kernel: see :mod:`dvi_widget.view.panels`.
+Images are never sent up front: thumbnails travel as PNG atlases, one per request.
 
 A ``columns`` entry is ``{"name", "kind": "categorical", "codes": uint8|uint16|uint32 (N,)
 buffer, "categories": [str], "colors": ["#rrggbb"] or None}`` (``colors`` None: too many
@@ -69,6 +73,7 @@ import pandas as pd
 import traitlets as t
 
 from . import whatif
+from .panels import DEFAULT_PANELS, PANEL_HANDLERS, PanelsMixin
 from .serialize import array_serialization
 from .visualization import Visualization, default_palette
 
@@ -238,7 +243,7 @@ def _in_range(name: str, value: float) -> float:
     return value
 
 
-class Widget(anywidget.AnyWidget):
+class Widget(PanelsMixin, anywidget.AnyWidget):
     """Interactive view of a :class:`Visualization`: landscape, samples, playback, lasso.
 
     Parameters
@@ -265,8 +270,9 @@ class Widget(anywidget.AnyWidget):
     point_opacity : float, default=1
         Opacity of the training points (test points: 0.8 of it).
     images : array, optional
-        Thumbnails shown on hover: (N, h, w), (N, h, w, 1|3) or (N, 1|3, h, w), uint8 or floats
-        in [0, 1]. Costs N*h*w(*3) bytes on the comm (47 MB for 60,000 28x28 images).
+        Images shown on hover and in the selection panel, instead of ``vis.images``: (N, h, w),
+        (N, h, w, 1|3) or (N, 1|3, h, w), uint8 or floats in [0, 1]. Kept in the kernel; the
+        front end fetches PNG atlases of the few it shows.
     metadata : DataFrame, optional
         Extra per-sample columns (N rows, train then test) for :meth:`selection_df`; defaults to
         ``vis.metadata``.
@@ -313,10 +319,10 @@ class Widget(anywidget.AnyWidget):
     height = t.Int(520).tag(sync=True)
     panels = t.List(t.Unicode(), default_value=["legend"]).tag(sync=True)
     panel_open = t.Bool(True).tag(sync=True)
-    images = t.Any(None, allow_none=True).tag(sync=True, **array_serialization)
 
     #: kernel-side handlers of side-panel messages: name -> fn(widget, content, buffers)
-    panel_handlers: ClassVar[dict[str, Callable[[Widget, dict, list], None]]] = {}
+    panel_handlers: ClassVar[dict[str, Callable[[Widget, dict, list], None]]] = dict(
+        PANEL_HANDLERS)
 
     if BUNDLE_PATH.is_file():
         _esm = BUNDLE_PATH
@@ -367,8 +373,9 @@ class Widget(anywidget.AnyWidget):
             epoch=int(v.epochs[-1]) if epoch is None else int(epoch),
             columns=columns, point_size=point_size, height=height, show=show,
             transition_ms=transition_ms, landscape_opacity=landscape_opacity,
-            point_opacity=point_opacity, images=_thumbnails(images, v.n_samples),
-            selection=np.zeros(0, INDEX_DTYPE), **kwargs,
+            point_opacity=point_opacity, selection=np.zeros(0, INDEX_DTYPE),
+            **self._init_panels(_thumbnails(images, v.n_samples)),
+            **{"panels": list(DEFAULT_PANELS), **kwargs},
         )
         self.color_by = color_by  # validated against the columns set above
         self.on_msg(self._on_front_end_msg)
@@ -613,6 +620,7 @@ class Widget(anywidget.AnyWidget):
 
         state = self.get_state()
         keep = {k: v for k, v in state.items() if not k.startswith("_")}
+        keep["capabilities"] = {**keep.get("capabilities", {}), "kernel": False}  # no kernel
         return write_html(path, keep, BUNDLE_PATH.read_text(encoding="utf-8"))
 
 

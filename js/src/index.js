@@ -8,6 +8,7 @@ import { decodeArray, decodeIndices, encodeArray } from './codecs.js';
 import { buildColumns } from './columns.js';
 import { h, listeners, sameIndices } from './dom.js';
 import './legend.js'; // registers the 'legend' panel
+import './interrogate.js'; // registers the interrogation panels (issue 13)
 import { PanelArea, registerPanel } from './panels.js';
 import { acquirePlayer, periodMs } from './player.js';
 import { Plot } from './plot.js';
@@ -66,7 +67,6 @@ class DviView {
       landscape: land.data,
       landH: land.shape[1],
       landW: land.shape[2],
-      images: decodeArray(m.get('images')),
     };
   }
 

@@ -6,6 +6,9 @@
 // 'epoch', 'column', 'filter', 'highlight', 'selection' or 'style' after the view changed; messages
 // the kernel sends with { panel: name, ... } reach onMessage; a panel asks the kernel with
 // view.send({ panel: name, ... }).
+// spec.area places a panel: 'side' (default, the column next to the plot), 'below' (a row of cards
+// under the plot, for wider panels) or 'overlay' (no frame: its body floats over the plot). A
+// panel's title collapses it.
 import { h, listeners } from './dom.js';
 
 const PANELS = new Map();
@@ -26,8 +29,10 @@ export class PanelArea {
     this.instances = new Map();
     this.toggle = h('button', { class: 'dvi-panels-toggle', type: 'button' });
     this.body = h('div', { class: 'dvi-panels-body' });
+    this.below = h('div', { class: 'dvi-panels-below' });
     container.prepend(this.toggle);
     container.append(this.body);
+    view.root.append(this.below);
     this.ls.add(this.toggle, 'click', () => view.setSave('panel_open', !view.model.get('panel_open')));
     this.build();
     this.syncOpen();
@@ -37,6 +42,9 @@ export class PanelArea {
     for (const inst of this.instances.values()) inst.destroy?.();
     this.instances.clear();
     this.body.replaceChildren();
+    this.below.replaceChildren();
+    for (const el of this.overlays || []) el.remove();
+    this.overlays = [];
     for (const name of this.view.model.get('panels') || []) {
       const spec = PANELS.get(name);
       if (!spec) {
@@ -44,11 +52,20 @@ export class PanelArea {
         continue;
       }
       const body = h('div', { class: 'dvi-panel-body' });
-      const section = h('section', { class: `dvi-panel dvi-panel-${name}` }, [
-        h('div', { class: 'dvi-panel-title', text: spec.title ?? name }),
-        body,
-      ]);
-      this.body.appendChild(section);
+      if (spec.area === 'overlay') {
+        body.className = `dvi-overlay dvi-panel-${name}`;
+        this.view.wrap.appendChild(body);
+        this.overlays.push(body);
+        this.instances.set(name, spec.create(this.view, body) || {});
+        continue;
+      }
+      const title = h('button', { type: 'button', class: 'dvi-panel-title', text: spec.title ?? name, 'aria-expanded': 'true' });
+      const section = h('section', { class: `dvi-panel dvi-panel-${name}` }, [title, body]);
+      title.addEventListener('click', () => {
+        const collapsed = section.classList.toggle('dvi-panel-collapsed');
+        title.setAttribute('aria-expanded', String(!collapsed));
+      });
+      (spec.area === 'below' ? this.below : this.body).appendChild(section);
       this.instances.set(name, spec.create(this.view, body) || {});
     }
   }
@@ -72,6 +89,7 @@ export class PanelArea {
   destroy() {
     for (const inst of this.instances.values()) inst.destroy?.();
     this.instances.clear();
+    for (const el of this.overlays || []) el.remove();
     this.ls.dispose();
   }
 }

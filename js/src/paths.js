@@ -64,20 +64,7 @@ export class PathOverlay {
   draw() {
     const view = this.view;
     if (!view.plot || view.destroyed) return;
-    const cv = this.canvas;
-    const { width: w, height: hgt } = view.plot.size();
-    const dpr = window.devicePixelRatio || 1;
-    if (cv.width !== Math.round(w * dpr) || cv.height !== Math.round(hgt * dpr)) {
-      cv.width = Math.round(w * dpr);
-      cv.height = Math.round(hgt * dpr);
-      // the plot's size (its wrap's border box), as the WebGL canvas has: 100 % would be the
-      // content box, 2 px smaller, and every point would land up to a pixel off
-      cv.style.width = `${w}px`;
-      cv.style.height = `${hgt}px`;
-    }
-    const ctx = cv.getContext('2d');
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.clearRect(0, 0, w, hgt);
+    const { ctx } = view.plot.overlay(this.canvas);
     if (this.neighbors) this.drawNeighbors(ctx);
     if (this.path) this.drawPath(ctx);
     view.el.dataset.whatifDraws = String(Number(view.el.dataset.whatifDraws || 0) + 1);

@@ -86,6 +86,11 @@ export class Plot {
       showReticle: false,
       deselectOnDblClick: true,
       deselectOnEscape: false, // Escape is handled by the view, only when it has the focus
+      // events in the handler that raised them: asynchronous ones (setTimeout 0) wait behind the
+      // frame regl-scatterplot draws for the hover, ~95 ms at 60k points on SwiftShader, so the
+      // hover thumbnail came a frame late (view.sendSelection ignores an unchanged selection,
+      // so a select published while the view itself selects ends there)
+      syncEvents: true,
     });
     this.home = Math.max(1, height / width);
     this.applyColors();
@@ -109,6 +114,26 @@ export class Plot {
       width: Math.max(1, r.width || 600),
       height: Math.max(1, r.height || this.view.model.get('height')),
     };
+  }
+
+  /**
+   * Size a 2-D overlay canvas like the WebGL canvas (the wrap's border box: CSS 100 % would be
+   * the content box, 2 px smaller, and every mark would land up to a pixel off) and return its
+   * cleared context in CSS pixels with the plot's size.
+   */
+  overlay(cv) {
+    const { width: w, height: hgt } = this.size();
+    const dpr = window.devicePixelRatio || 1;
+    if (cv.width !== Math.round(w * dpr) || cv.height !== Math.round(hgt * dpr)) {
+      cv.width = Math.round(w * dpr);
+      cv.height = Math.round(hgt * dpr);
+      cv.style.width = `${w}px`;
+      cv.style.height = `${hgt}px`;
+    }
+    const ctx = cv.getContext('2d');
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, w, hgt);
+    return { ctx, w, hgt };
   }
 
   resize() {

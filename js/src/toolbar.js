@@ -12,6 +12,7 @@ export const HELP = [
   ['shift + drag', 'lasso, in any mode'],
   ['wheel / pinch', 'zoom'],
   ['click a point', 'select it'],
+  ['click anywhere', 'what the model predicts there; a point: its history'],
   ['double-click', 'clear the selection'],
   ['hover', 'sample card (class, prediction, confidence, image)'],
   ['legend click', 'highlight a class; shift/ctrl-click: filter to it'],

@@ -1,5 +1,7 @@
-// Hover card: index, split, label, prediction, confidence, the colour-by value and a thumbnail.
+// Hover card: index, split, label, prediction, confidence, the colour-by value and a thumbnail
+// (fetched from the kernel on first hover and cached: thumbs.js).
 import { columnText } from './columns.js';
+import { thumbsOf } from './thumbs.js';
 
 /** Columns the card always shows; any other colour-by column gets a line of its own. */
 const ALWAYS = new Set(['label', 'prediction', 'correct', 'confidence']);
@@ -10,10 +12,13 @@ export class Tooltip {
     this.el = el;
     this.text = text;
     this.thumb = thumb;
+    this.current = null; // the hovered sample
   }
 
   show(i) {
+    this.current = i;
     const view = this.view;
+    view.el.dataset.hoverAt = performance.now().toFixed(1); // for benchmarks/bench_widget.mjs
     const m = view.model;
     const pos = view.pos;
     const names = m.get('class_names');
@@ -39,22 +44,18 @@ export class Tooltip {
   }
 
   hide() {
+    this.current = null;
     this.el.style.display = 'none';
   }
 
   drawThumbnail(i) {
-    const img = this.view.d.images;
-    this.thumb.style.display = img ? 'block' : 'none';
-    if (!img) return;
-    const [, ih, iw, ch = 1] = img.shape;
-    const rgba = new Uint8ClampedArray(ih * iw * 4);
-    const base = i * ih * iw * ch;
-    for (let p = 0; p < ih * iw; p++) {
-      for (let c = 0; c < 3; c++) rgba[4 * p + c] = img.data[base + p * ch + (ch === 3 ? c : 0)];
-      rgba[4 * p + 3] = 255;
-    }
-    this.thumb.width = iw;
-    this.thumb.height = ih;
-    this.thumb.getContext('2d').putImageData(new ImageData(rgba, iw, ih), 0, 0);
+    const thumbs = thumbsOf(this.view);
+    this.thumb.style.display = thumbs.available ? 'block' : 'none';
+    if (!thumbs.available || thumbs.drawNow(this.thumb, i)) return;
+    this.thumb.dataset.sample = '';
+    this.thumb.getContext('2d').clearRect(0, 0, this.thumb.width, this.thumb.height);
+    thumbs.draw(this.thumb, i, () => this.current === i).catch(() => {
+      if (this.current === i) this.thumb.style.display = 'none';
+    });
   }
 }

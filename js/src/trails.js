@@ -11,16 +11,7 @@ export class Trails {
   draw() {
     const view = this.view;
     if (!view.plot) return;
-    const cv = this.canvas;
-    const { width: w, height: hgt } = view.plot.size();
-    const dpr = window.devicePixelRatio || 1;
-    if (cv.width !== Math.round(w * dpr) || cv.height !== Math.round(hgt * dpr)) {
-      cv.width = Math.round(w * dpr);
-      cv.height = Math.round(hgt * dpr);
-    }
-    const ctx = cv.getContext('2d');
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.clearRect(0, 0, w, hgt);
+    const { ctx, w, hgt } = view.plot.overlay(this.canvas);
     const trails = decodeIndices(view.model.get('trail_indices'));
     if (!trails || !trails.length || !w || !hgt) return;
     const { T, N, coords, labels } = view.d;

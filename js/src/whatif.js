@@ -9,6 +9,7 @@ import { decodeArray } from './codecs.js';
 import { h, listeners } from './dom.js';
 import { markColor } from './marks.js';
 import { registerPanel } from './panels.js';
+import { thumbsOf } from './thumbs.js';
 import { PathOverlay } from './paths.js';
 
 export const PANEL = 'whatif';
@@ -627,21 +628,12 @@ class WhatIf {
     this.drawNeighbors();
   }
 
-  /** The sample's hover thumbnail (the widget's images trait) as a canvas, or null. */
+  /** The sample's thumbnail (fetched from the kernel and cached: thumbs.js) as a canvas, or null. */
   thumbnail(i) {
-    const img = this.view.d.images;
-    if (!img) return null;
-    const [, ih, iw, ch = 1] = img.shape;
-    const rgba = new Uint8ClampedArray(ih * iw * 4);
-    const base = i * ih * iw * ch;
-    for (let p = 0; p < ih * iw; p++) {
-      for (let c = 0; c < 3; c++) rgba[4 * p + c] = img.data[base + p * ch + (ch === 3 ? c : 0)];
-      rgba[4 * p + 3] = 255;
-    }
-    const c = h('canvas', { class: 'dvi-whatif-weights' });
-    c.width = iw;
-    c.height = ih;
-    c.getContext('2d').putImageData(new ImageData(rgba, iw, ih), 0, 0);
+    const thumbs = thumbsOf(this.view);
+    if (!thumbs.available) return null;
+    const c = h('canvas', { class: 'dvi-whatif-weights', width: 1, height: 1 });
+    thumbs.draw(c, i).catch(() => {});
     return c;
   }
 

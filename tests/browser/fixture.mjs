@@ -87,7 +87,9 @@ export function makeState({ T = 3, N = 400, H = 32, W = 32, spread = 0.08, nTest
     transition_ms: 200,
     mouse_mode: 'pan',
     height: 400,
-    images: thumbs ? buf(images, 'uint8', [N, 8, 8]) : null,
+    // the images stay in the "kernel" (makeModel answers thumbnail requests from them)
+    capabilities: thumbs ? { kernel: true, images: [8, 8], inspector: false, explain: false, max_thumbnails: 1024 } : {},
+    _images: thumbs ? images : null,
     columns: [
       { name: 'noisy', kind: 'categorical', codes: buf(noisy, 'uint8', [N]), categories: ['False', 'True'], colors: ['#9a9a9a', '#d62728'] },
       { name: 'round', kind: 'categorical', codes: buf(round, 'uint8', [N]), categories: ['0', '1', '2'], colors: ['#1f77b4', '#ff7f0e', '#2ca02c'] },
@@ -125,6 +127,30 @@ export function makeModel(state) {
     save_changes() {
       saved.push(Date.now());
     },
-    send() {},
+    sent: [],
+    /** A fake kernel: answers thumbnail requests with a PNG atlas of the fixture's 8x8 images. */
+    send(content, callbacks, buffers = []) {
+      this.sent.push(content);
+      if (content?.panel !== 'thumbnails' || !state._images) return;
+      const b = buffers[0];
+      const ids = new Uint32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+      const cols = Math.ceil(Math.sqrt(ids.length));
+      const rows = Math.ceil(ids.length / cols);
+      const canvas = new OffscreenCanvas(8 * cols, 8 * rows);
+      const img = new ImageData(8 * cols, 8 * rows);
+      ids.forEach((i, k) => {
+        for (let p = 0; p < 64; p++) {
+          const v = state._images[i * 64 + p];
+          const x = (k % cols) * 8 + (p % 8);
+          const y = Math.floor(k / cols) * 8 + Math.floor(p / 8);
+          img.data.set([v, v, v, 255], 4 * (y * 8 * cols + x));
+        }
+      });
+      canvas.getContext('2d').putImageData(img, 0, 0);
+      canvas.convertToBlob({ type: 'image/png' }).then((blob) => blob.arrayBuffer()).then((png) => {
+        const reply = { panel: 'thumbnails', reply: content.id, tile: [8, 8], columns: cols, n: ids.length };
+        for (const fn of [...(listeners.get('msg:custom') || [])]) fn(reply, [new DataView(png)]);
+      });
+    },
   };
 }

@@ -7,6 +7,7 @@
 // Usage: node jupyter.test.mjs <lab|notebook> <base url> <token> <notebook> <cases json> [shot.png]
 //   cases: {"shift": {"polygon": [[x, y], ...], "expected": [i, ...]}, "button": {...}}
 //   polygon vertices in the frame's normalised coordinates ([-1, 1], y up)
+import { idle as kernelIdle, runCell as runCellIn } from './jupyter_page.mjs';
 import { assert, launch, runTests } from './harness.mjs';
 
 const [app, base, token, notebook, casesJson, shot] = process.argv.slice(2);
@@ -14,36 +15,8 @@ const cases = JSON.parse(casesJson);
 const browser = await launch();
 let failShot = async () => {};
 
-const idle = (page) => page.waitForFunction(() => {
-  const lab = document.querySelector('#jp-main-statusbar')?.textContent || '';
-  const nb7 = document.querySelector('.jp-Notebook-ExecutionIndicator')?.getAttribute('data-status');
-  return /\|\s*Idle/.test(lab) || nb7 === 'idle';
-}, null, { timeout: 120000 });
-
-/** Run cell `index` (Shift+Enter in its editor) and wait until its output contains `marker`. */
-async function runCell(page, index, marker = null) {
-  const cell = page.locator('.jp-Notebook .jp-Cell').nth(index);
-  const before = await cell.locator('.jp-InputPrompt').textContent();
-  for (let attempt = 0; attempt < 4; attempt++) {
-    await cell.locator('.jp-InputArea-editor').click();
-    await page.keyboard.press('Shift+Enter');
-    try {
-      await page.waitForFunction(([i, prev]) => {
-        const p = document.querySelectorAll('.jp-Notebook .jp-Cell')[i]?.querySelector('.jp-InputPrompt')?.textContent || '';
-        return /\[\d+\]/.test(p) && p !== prev;
-      }, [index, before], { timeout: 30000 });
-      break;
-    } catch (err) {
-      if (attempt === 3) throw new Error(`cell ${index} never ran: ${err}`);
-      await idle(page);
-    }
-  }
-  if (marker) {
-    await page.waitForFunction(([i, m]) => (document.querySelectorAll('.jp-Notebook .jp-Cell')[i]
-      ?.querySelector('.jp-OutputArea')?.textContent || '').includes(m), [index, marker], { timeout: 60000 });
-  }
-  return cell;
-}
+const idle = (page) => kernelIdle(page, 120000);
+const runCell = (page, index, marker = null) => runCellIn(page, index, marker, { ranMs: 30000, outputMs: 60000 });
 
 async function kernelSelection(page) {
   const cell = await runCell(page, 1, 'SELECTED');

@@ -1,7 +1,8 @@
 """Start a real JupyterLab 4 (or Notebook 7) on a free port for browser tests and benchmarks.
 
-The same server the lasso test in tests/test_browser.py starts: token, loopback only, its own
-runtime/config/workspace folders under ``tmp``, the repository on ``PYTHONPATH``.
+Used by every JupyterLab test (tests/test_browser.py, test_panels_browser.py, test_whatif.py) and
+benchmark: token, loopback only, its own runtime/config/workspace folders under ``tmp``, the
+repository on ``PYTHONPATH``.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@
 // Usage: node jupyter_whatif.mjs <base url> <token> <notebook> <repeats> [screenshot.png]
 // Prints one line "RESULT {json}" (round trips and compute times in ms, points checked).
 import { markColor } from '../../js/src/marks.js';
+import { idle as kernelIdle, runCell as runCellIn } from './jupyter_page.mjs';
 import { assert, launch, near, pixelAt, pixels, runTests } from './harness.mjs';
 
 const [base, token, notebook, repeatsArg, shot] = process.argv.slice(2);
@@ -13,32 +14,8 @@ const REPEATS = Number(repeatsArg || 5);
 const SAMPLE = 7;
 const browser = await launch();
 
-const idle = (page) => page.waitForFunction(() => /\|\s*Idle/.test(document.querySelector('#jp-main-statusbar')?.textContent || ''), null, { timeout: 180000 });
-
-/** Run cell `index` (Shift+Enter in its editor) and wait until its output contains `marker`. */
-async function runCell(page, index, marker = null) {
-  const cell = page.locator('.jp-Notebook .jp-Cell').nth(index);
-  const before = await cell.locator('.jp-InputPrompt').textContent();
-  for (let attempt = 0; attempt < 4; attempt++) {
-    await cell.locator('.jp-InputArea-editor').click();
-    await page.keyboard.press('Shift+Enter');
-    try {
-      await page.waitForFunction(([i, prev]) => {
-        const p = document.querySelectorAll('.jp-Notebook .jp-Cell')[i]?.querySelector('.jp-InputPrompt')?.textContent || '';
-        return /\[\d+\]/.test(p) && p !== prev;
-      }, [index, before], { timeout: 180000 });
-      break;
-    } catch (err) {
-      if (attempt === 3) throw new Error(`cell ${index} never ran: ${err}`);
-      await idle(page);
-    }
-  }
-  if (marker) {
-    await page.waitForFunction(([i, m]) => (document.querySelectorAll('.jp-Notebook .jp-Cell')[i]
-      ?.querySelector('.jp-OutputArea')?.textContent || '').includes(m), [index, marker], { timeout: 120000 });
-  }
-  return cell;
-}
+const idle = (page) => kernelIdle(page, 180000);
+const runCell = (page, index, marker = null) => runCellIn(page, index, marker, { ranMs: 180000, outputMs: 120000, idleMs: 180000 });
 
 const view = '.dvi-root';
 const dataset = (page) => page.locator(view).evaluate((el) => ({ ...el.parentElement.dataset }));

@@ -176,6 +176,8 @@ const tests = [
     await page.mouse.move(hx, hy, { steps: 3 });
     await page.waitForFunction(() => getComputedStyle(document.querySelector('.dvi-tooltip')).display === 'block', null, { timeout: 5000 });
     const tip = await page.textContent('.dvi-tooltip');
+    // the thumbnail is fetched from the (fake) kernel on first hover, then drawn
+    await page.waitForFunction(() => document.querySelector('.dvi-thumb').dataset.sample !== undefined && document.querySelector('.dvi-thumb').dataset.sample !== '', null, { timeout: 5000 });
     const thumb = await page.$eval('.dvi-thumb', (c) => {
       const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
       const rowLit = (r) => d[4 * (r * c.width + 3)];

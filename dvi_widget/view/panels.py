@@ -1,0 +1,264 @@
+"""The kernel side of the widget's interrogation panels (issue 13), mixed into :class:`Widget`.
+
+The front end asks with custom messages ``{"panel": name, "id": n, ...}`` (arrays as binary
+buffers) and gets one reply ``{"panel": name, "reply": n, ...}`` (or ``{"error": text}``). Every
+answer comes from :mod:`dvi_widget.view.explore` and :mod:`dvi_widget.view.thumbnails`, which
+take the :class:`Visualization` contract only, so a cell and a click give the same numbers.
+
+========== ================================================ ====================================
+panel      request                                          reply
+========== ================================================ ====================================
+inspect    ``x, y`` (normalised [-1, 1]), ``epoch``, ``k``  :func:`explore.inspect` as JSON;
+                                                            sets ``Widget.clicked``
+thumbnails buffer 0: uint32 sample indices (<= 1024)        ``tile, columns, n``; buffer 0: PNG
+                                                            atlas (:func:`thumbnails.sprite`)
+sample     ``sample, epoch, k``                             :func:`explore.neighbors` as columns
+events     ``what``: "summary" | "at" (``epoch, kind``) |   counts per epoch and kind | the
+           "sample" (``sample``)                            samples and sizes | one sample's rows
+gradcam    ``epoch``; buffer 0: uint32 sample indices       ``shape``; buffer 0: uint8 (n, H, W)
+                                                            heat maps (``inspector.explain``)
+========== ================================================ ====================================
+
+Synced traits added here: ``clicked`` (the last clicked spot: epoch, x, y in the frame),
+``focus_sample`` (two-way: the sample the history panel shows, -1 none), ``capabilities``,
+``scalars`` and ``metrics`` (small JSON tables: ``{"epochs": [...], "columns": {name: [...]}}``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import traitlets as t
+
+from . import explore
+from .thumbnails import MAX_THUMBNAILS, sprite
+from .visualization import Explaining, Visualization
+
+#: the panels a Widget shows when ``panels`` is not given (legend at the side, the rest below;
+#: ``inspect`` is the click popover over the plot)
+DEFAULT_PANELS = ("legend", "inspect", "selection", "sample", "confusion", "curves", "events")
+
+
+def _table(df: pd.DataFrame | None, epochs: np.ndarray) -> dict | None:
+    """A per-epoch table as JSON for the front end: one row per shown epoch, NaN as null."""
+    if df is None or df.empty:
+        return None
+    num = df.select_dtypes("number").reindex(epochs.tolist())
+    cols = {str(c): [None if not np.isfinite(v) else float(v) for v in num[c].to_numpy(float)]
+            for c in num.columns}
+    return {"epochs": [int(e) for e in epochs], "columns": cols}
+
+
+def _indices(buffers: Sequence[Any], n: int) -> np.ndarray:
+    """uint32 sample indices from the first binary buffer of a front-end message."""
+    if not buffers:
+        raise ValueError("the request carries no index buffer")
+    idx = np.frombuffer(bytes(buffers[0]), dtype="<u4").astype(np.int64)
+    if idx.size and idx.max() >= n:
+        raise IndexError(f"sample index {idx.max()} out of range [0, {n})")
+    return idx
+
+
+def _records(df: pd.DataFrame) -> dict[str, list]:
+    """DataFrame columns as JSON lists (numpy scalars to Python, NA to None)."""
+    out = {}
+    for c in df.columns:
+        values = df[c].astype(object).where(df[c].notna(), None).tolist()
+        out[str(c)] = [v.item() if isinstance(v, np.generic) else v for v in values]
+    return out
+
+
+class PanelsMixin(t.HasTraits):
+    """Traits and methods of the interrogation panels (mixed into :class:`Widget`)."""
+
+    clicked = t.Dict(allow_none=True, default_value=None).tag(sync=True)
+    focus_sample = t.Int(-1).tag(sync=True)
+    capabilities = t.Dict().tag(sync=True)
+    scalars = t.Dict(allow_none=True, default_value=None).tag(sync=True)
+    metrics = t.Dict(allow_none=True, default_value=None).tag(sync=True)
+
+    vis: Visualization
+    n_samples: int
+
+    def _init_panels(self, images: Any) -> dict[str, Any]:  # noqa: ANN401 - images or None
+        """The panel traits' values for ``self.vis`` (passed to ``Widget.__init__``); ``images``
+        (channels-last uint8, or None) replaces ``vis.images`` as the thumbnails' source."""
+        v = self.vis
+        self.images = images if images is not None else v.images
+        self._events: pd.DataFrame | None = None
+        shape = None if self.images is None else [int(s) for s in np.shape(self.images)[1:]]
+        return {
+            "capabilities": {
+                "kernel": True, "images": shape, "inspector": v.inspector is not None,
+                "explain": isinstance(v.inspector, Explaining) and shape is not None,
+                "max_thumbnails": MAX_THUMBNAILS,
+            },
+            "scalars": _table(v.scalars, v.epochs),
+            "metrics": _table(v.metrics, v.epochs),
+        }
+
+    @t.validate("focus_sample")
+    def _check_focus(self, proposal: dict) -> int:
+        value = int(proposal["value"])
+        if not -1 <= value < self.n_samples:
+            raise ValueError(f"focus_sample must be a sample index in [0, {self.n_samples}) or "
+                             f"-1 (none), got {value}")
+        return value
+
+    # ------------------------------------------------------------------ cells
+    def inspect(self, x: float, y: float, epoch: int | None = None, k: int = 10) -> dict:
+        """What the view says about the spot ``(x, y)`` of the frame at ``epoch`` (default:
+        the shown one): class probabilities ``softmax(g_t(ψ_t(y)))`` with an inspector, else the
+        landscape cell's class and confidence, and the ``k`` nearest samples in 2-D; see
+        :func:`dvi_widget.view.explore.inspect`. A click on the landscape answers the same."""
+        return explore.inspect(self.vis, x, y, self.epoch if epoch is None else epoch, k=k,
+                               top=self.vis.n_classes)
+
+    def confusion(self, epoch: int | None = None, split: str | None = None) -> pd.DataFrame:
+        """Confusion matrix (rows: label, columns: prediction) at ``epoch`` (default: shown)
+        over ``split`` (default: the shown split, as the confusion panel)."""
+        return explore.confusion(self.vis, self.epoch if epoch is None else epoch,
+                                 self._shown_split() if split is None else split)
+
+    def confusion_cell(self, label: int | str, prediction: int | str, epoch: int | None = None,
+                       split: str | None = None) -> np.ndarray:
+        """Indices of the samples given ``label`` and predicted ``prediction`` at ``epoch``
+        (default: shown) in ``split`` (default: shown): what a click on that confusion-matrix
+        cell selects. ``w.select(w.confusion_cell("Trouser", "Dress"))``."""
+        return explore.confusion_cell(self.vis, label, prediction,
+                                      self.epoch if epoch is None else epoch,
+                                      self._shown_split() if split is None else split)
+
+    def history(self, sample: int) -> pd.DataFrame:
+        """One sample over all epochs (position, prediction, confidence, landscape cell)."""
+        return explore.history(self.vis, sample)
+
+    def neighbors(self, sample: int, epoch: int | None = None, k: int = 10) -> pd.DataFrame:
+        """A sample's ``k`` nearest samples in 2-D and in representation space (with an
+        inspector), with the ones the view separates flagged; see :func:`explore.neighbors`."""
+        return explore.neighbors(self.vis, sample, self.epoch if epoch is None else epoch, k)
+
+    def composition(self, epoch: int | None = None) -> pd.DataFrame:
+        """The selection's class composition (label, prediction, correct counts per class)."""
+        idx = np.zeros(0, np.int64) if self.selection is None else self.selection
+        return explore.composition(self.vis, idx, self.epoch if epoch is None else epoch)
+
+    def events(self, **thresholds: Any) -> pd.DataFrame:  # noqa: ANN401
+        """Training events of the fitted run (``DVI.events``); the default thresholds' table is
+        computed once and shared with the events panel."""
+        if thresholds:
+            return explore.events(self.vis, **thresholds)
+        if self._events is None:
+            self._events = explore.events(self.vis)
+        return self._events
+
+    def thumbnails(self, indices: Sequence[int] | np.ndarray, columns: int | None = None
+                   ) -> np.ndarray:
+        """The images of ``indices`` as one atlas (uint8), as the panels show them."""
+        return sprite(self._images(), indices, columns).atlas
+
+    def _shown_split(self) -> str:
+        return "all" if self.show == "both" else self.show
+
+    def _images(self) -> Any:  # noqa: ANN401
+        if self.images is None:
+            raise ValueError("this widget has no images: the run recorded no image-shaped "
+                             "inputs (pass images= to Widget to show some)")
+        return self.images
+
+    # ------------------------------------------------------------------ front-end requests
+    def _reply(self, request: dict, content: dict, buffers: list | None = None) -> None:
+        self.send({"panel": request.get("panel"), "reply": request.get("id"), **content},
+                  buffers or None)
+
+    def _answer(self, request: dict, buffers: list) -> None:
+        """Run the handler of ``request["panel"]``; a failure becomes an error reply."""
+        handler = _HANDLERS[request["panel"]]
+        try:
+            content, out = handler(self, request, buffers)
+        except Exception as err:  # noqa: BLE001 - the front end shows the message
+            self._reply(request, {"error": f"{type(err).__name__}: {err}"})
+            return
+        self._reply(request, content, out)
+
+    def _on_inspect(self, req: dict, buffers: list) -> tuple[dict, list]:
+        x0, x1, y0, y1 = (float(v) for v in self.vis.extent)
+        x = x0 + (float(req["x"]) + 1) / 2 * (x1 - x0)
+        y = y0 + (float(req["y"]) + 1) / 2 * (y1 - y0)
+        epoch = int(req.get("epoch", self.epoch))
+        res = self.inspect(x, y, epoch, k=int(req.get("k", 8)))
+        self.clicked = {"epoch": res["epoch"], "x": x, "y": y}
+        probs = res["probabilities"]
+        return {
+            "epoch": res["epoch"], "x": x, "y": y, "source": res["source"],
+            "prediction": res["prediction"], "confidence": _finite(res["confidence"]),
+            "probabilities": None if probs is None else [float(p) for p in probs.to_numpy()],
+            "neighbors": _records(res["neighbors"]),
+        }, []
+
+    def _on_thumbnails(self, req: dict, buffers: list) -> tuple[dict, list]:
+        s = sprite(self._images(), _indices(buffers, self.n_samples))
+        return {"tile": list(s.tile), "columns": s.columns, "n": len(s.indices)}, [s.png]
+
+    def _on_sample(self, req: dict, buffers: list) -> tuple[dict, list]:
+        df = self.neighbors(int(req["sample"]), int(req.get("epoch", self.epoch)),
+                            int(req.get("k", 8)))
+        return {"sample": int(req["sample"]), "epoch": df.attrs["epoch"],
+                "rows": _records(df)}, []
+
+    def _on_events(self, req: dict, buffers: list) -> tuple[dict, list]:
+        ev = self.events()
+        kinds = [str(k) for k in ev["kind"].cat.categories]
+        what = req.get("what", "summary")
+        if what == "summary":
+            pos = np.searchsorted(self.vis.epochs, ev["epoch"].to_numpy())
+            codes = ev["kind"].cat.codes.to_numpy()
+            counts = np.zeros((self.vis.n_epochs, len(kinds)), np.int64)
+            np.add.at(counts, (pos, codes), 1)
+            return {"kinds": kinds, "counts": counts.tolist(), "n": len(ev)}, []
+        if what == "at":
+            rows = ev[(ev["epoch"] == int(req["epoch"])) & (ev["kind"] == str(req["kind"]))]
+            cols = rows[["sample", "size", "prediction_before", "prediction"]]
+            return {"epoch": int(req["epoch"]), "kind": str(req["kind"]), "n": len(rows)}, [
+                np.ascontiguousarray(cols["sample"].to_numpy(np.uint32)).tobytes(),
+                np.ascontiguousarray(cols["size"].to_numpy(np.float32)).tobytes(),
+                np.ascontiguousarray(cols["prediction_before"].to_numpy(np.int32)).tobytes(),
+                np.ascontiguousarray(cols["prediction"].to_numpy(np.int32)).tobytes(),
+            ]
+        if what == "sample":
+            rows = ev[ev["sample"] == int(req["sample"])]
+            return {"sample": int(req["sample"]), "rows": _records(
+                rows[["epoch", "kind", "size", "prediction_before", "prediction"]])}, []
+        raise ValueError(f"events request 'what' must be summary, at or sample, got {what!r}")
+
+    def _on_gradcam(self, req: dict, buffers: list) -> tuple[dict, list]:
+        ins = self.vis.inspector
+        if not isinstance(ins, Explaining):
+            raise ValueError("Grad-CAM needs the fitted model (DVI(...).fit(run).visualization())")
+        idx = _indices(buffers, self.n_samples)
+        out = ins.explain({"what": "gradcam", "indices": idx, "epoch": int(req["epoch"])})
+        maps = np.clip(np.round(np.asarray(out["maps"], np.float32) * 255), 0, 255)
+        maps = np.ascontiguousarray(maps.astype(np.uint8))
+        return {"shape": list(maps.shape), "layer": str(out.get("layer", ""))}, [maps.tobytes()]
+
+
+def _finite(v: float) -> float | None:
+    return float(v) if np.isfinite(v) else None
+
+
+_HANDLERS: dict[str, Callable[[PanelsMixin, dict, list], tuple[dict, list]]] = {
+    "inspect": PanelsMixin._on_inspect,
+    "thumbnails": PanelsMixin._on_thumbnails,
+    "sample": PanelsMixin._on_sample,
+    "events": PanelsMixin._on_events,
+    "gradcam": PanelsMixin._on_gradcam,
+}
+
+#: ``Widget.panel_handlers`` entries of these panels
+PANEL_HANDLERS: dict[str, Callable[[Any, dict, list], None]] = {
+    name: (lambda widget, content, buffers: widget._answer(content, buffers))
+    for name in _HANDLERS
+}

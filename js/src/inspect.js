@@ -1,0 +1,235 @@
+// Click anywhere on the landscape: a popover with ψ_t(y)'s class probabilities at that spot (the
+// kernel's explore.inspect: the model through the inspector, else the landscape cell), the
+// predicted class and confidence, and the nearest samples in 2-D. A click is a press and release
+// less than CLICK_PX apart; a drag still pans or lassos. A click that lands on a point also selects
+// it (regl-scatterplot) and opens its history (focus_sample). The popover follows the epoch.
+import { h, listeners } from './dom.js';
+import { kernelOf } from './kernel.js';
+import { registerPanel } from './panels.js';
+import { thumbsOf } from './thumbs.js';
+import { bars, classColor, className, ensureStyle, note, num, pct, sampleAt, swatch } from './ui.js';
+
+/** A press and release closer than this (px) is a click, not a drag. */
+export const CLICK_PX = 4;
+/** Classes shown as bars (the rest are summed into "other"). */
+export const TOP_CLASSES = 5;
+/** Nearest samples listed. */
+export const NEAREST = 5;
+
+/** Normalised frame coordinates of a point `(sx, sy)` in px relative to the plot (inverse of Plot.toScreen). */
+export function fromScreen(plot, sx, sy) {
+  const v = plot.scatterplot.get('cameraView');
+  const { width: w, height: hgt } = plot.size();
+  const px = ((2 * sx) / w - 1) * (w / hgt);
+  const py = 1 - (2 * sy) / hgt;
+  const a = v[0];
+  const b = v[4];
+  const c = v[1];
+  const d = v[5];
+  const det = a * d - b * c;
+  const rx = px - v[12];
+  const ry = py - v[13];
+  return [(d * rx - b * ry) / det, (a * ry - c * rx) / det];
+}
+
+/** The k nearest samples to normalised (x, y) at epoch position pos, computed here (no kernel). */
+export function nearestLocal(view, x, y, pos, k) {
+  const { N, coords } = view.d;
+  const best = [];
+  const base = 2 * pos * N;
+  for (let i = 0; i < N; i++) {
+    const dx = coords[base + 2 * i] - x;
+    const dy = coords[base + 2 * i + 1] - y;
+    const d = dx * dx + dy * dy;
+    if (best.length < k || d < best[best.length - 1][1]) {
+      best.push([i, d]);
+      best.sort((p, q) => p[1] - q[1] || p[0] - q[0]);
+      if (best.length > k) best.pop();
+    }
+  }
+  return best.map(([i]) => i);
+}
+
+class Inspect {
+  constructor(view, body) {
+    ensureStyle(view);
+    this.view = view;
+    this.body = body;
+    this.ls = listeners();
+    this.kernel = kernelOf(view);
+    this.thumbs = thumbsOf(view);
+    this.spot = h('div', { class: 'dvi-spot' });
+    this.pop = h('div', { class: 'dvi-popover', role: 'dialog', 'aria-label': 'what the model predicts here' });
+    this.close();
+    body.append(this.spot, this.pop);
+    this.press = null;
+    this.seq = 0;
+    const canvas = view.canvas;
+    this.ls.add(canvas, 'pointerdown', (e) => {
+      this.press = e.button === 0 ? { x: e.clientX, y: e.clientY, shift: e.shiftKey } : null;
+    });
+    // capture: the request leaves before regl-scatterplot's own click handler selects a clicked
+    // point (whose selection message and redraw would otherwise go first); the point it picked
+    // is read afterwards, in the bubbling phase
+    this.ls.add(canvas, 'click', (e) => this.onClick(e), true);
+    this.ls.add(canvas, 'click', () => this.onPicked());
+    this.ls.add(canvas, 'dblclick', () => this.close());
+    // Esc closes it too (the view's own Esc handler, on window as well, clears the selection)
+    this.ls.add(window, 'keydown', (e) => {
+      if (e.key === 'Escape' && view.root.contains(e.target)) this.close();
+    }, true);
+    const sp = view.plot.scatterplot;
+    // regl-scatterplot selects a clicked point in its own click handler, which runs before ours
+    this.picked = null;
+    const subs = [
+      sp.subscribe('view', () => this.place()),
+      sp.subscribe('select', ({ points }) => { this.picked = { points, at: performance.now() }; }),
+    ];
+    this.ls.push(() => subs.forEach((s) => sp.unsubscribe(s)));
+  }
+
+  onClick(e) {
+    const p = this.press;
+    this.press = null;
+    this.hit = undefined;
+    if (!p || p.shift || Math.hypot(e.clientX - p.x, e.clientY - p.y) >= CLICK_PX) return;
+    const view = this.view;
+    this.hit = view.tooltip.current;
+    const r = view.canvas.getBoundingClientRect();
+    const [x, y] = fromScreen(view.plot, e.clientX - r.left, e.clientY - r.top);
+    view.tooltip.hide(); // the popover takes its place (it lists the point too)
+    this.open(x, y); // first: the kernel answers requests in order, this one is awaited
+  }
+
+  /** After regl-scatterplot's click handler: the clicked point becomes the focused sample. */
+  onPicked() {
+    if (this.hit === undefined) return;
+    const view = this.view;
+    const picked = this.picked && performance.now() - this.picked.at < 100 && this.picked.points.length === 1 ? this.picked.points[0] : null;
+    const hit = picked ?? this.hit;
+    this.hit = undefined;
+    if (hit !== null && hit !== undefined && hit !== view.model.get('focus_sample')) view.setSave('focus_sample', hit);
+  }
+
+  /** Inspect normalised frame coordinates (x, y) at the shown epoch. */
+  open(x, y) {
+    this.at = [x, y];
+    this.clickedAt = performance.now();
+    this.spot.style.display = 'block';
+    this.pop.style.display = 'block';
+    this.place();
+    this.ask();
+  }
+
+  close() {
+    this.at = null;
+    this.spot.style.display = 'none';
+    this.pop.style.display = 'none';
+    this.pop.replaceChildren();
+  }
+
+  /** Position the marker and the popover at the spot (after camera moves too). */
+  place() {
+    if (!this.at) return;
+    const [sx, sy] = this.view.plot.toScreen(...this.at);
+    this.spot.style.left = `${sx}px`;
+    this.spot.style.top = `${sy}px`;
+    const { width: w, height: hgt } = this.view.plot.size();
+    const pw = 240;
+    const ph = this.pop.offsetHeight || 200;
+    // left of the spot where it fits (the hover card opens to the right of the pointer)
+    this.pop.style.left = `${Math.max(2, Math.min(w - pw - 2, sx - pw - 18 >= 0 ? sx - pw - 18 : sx + 18))}px`;
+    this.pop.style.top = `${Math.max(2, Math.min(hgt - ph - 2, sy - 20))}px`;
+  }
+
+  async ask() {
+    const view = this.view;
+    const seq = (this.seq += 1);
+    const [x, y] = this.at;
+    const epoch = view.model.get('epoch');
+    if (!this.kernel.available) {
+      this.render({ epoch, x, y, source: 'none', neighbors: null, local: nearestLocal(view, x, y, view.pos, NEAREST) }, 'class probabilities need a running kernel');
+      return;
+    }
+    if (!this.pop.childNodes.length) this.pop.appendChild(note('asking the model…'));
+    try {
+      const { msg } = await this.kernel.ask('inspect', { x, y, epoch, k: NEAREST });
+      if (this.clickedAt !== null) view.el.dataset.inspectReplyMs = (performance.now() - this.clickedAt).toFixed(1);
+      if (seq !== this.seq || !this.at) return;
+      this.render(msg);
+    } catch (err) {
+      if (seq === this.seq && this.at) this.render({ epoch, x, y, source: 'none', local: nearestLocal(view, x, y, view.pos, NEAREST) }, String(err.message || err));
+    }
+  }
+
+  render(res, problem = null) {
+    const view = this.view;
+    const C = view.model.get('class_names').length;
+    const closeBtn = h('button', { type: 'button', class: 'dvi-popover-close', text: '×', title: 'close', 'aria-label': 'close' });
+    closeBtn.addEventListener('click', () => this.close());
+    const where = res.x !== undefined && view.d ? `epoch ${res.epoch}` + (res.source !== 'none' || !problem ? ` · (${num(res.x, 2)}, ${num(res.y, 2)})` : '') : '';
+    const parts = [h('div', { class: 'dvi-popover-head' }, [h('span', { text: where }), closeBtn])];
+    if (res.prediction !== undefined && res.prediction >= 0) {
+      parts.push(h('div', { class: 'dvi-popover-pred' }, [
+        swatch(view, res.prediction), ' ', h('b', { text: className(view, res.prediction) }),
+        ` ${pct(res.confidence)}`,
+        h('span', { class: 'dvi-note', text: res.source === 'model' ? '  ψ_t → g_t' : '  landscape cell' }),
+      ]));
+    }
+    if (res.probabilities) {
+      const order = res.probabilities.map((p, c) => [c, p]).sort((a, b) => b[1] - a[1] || a[0] - b[0]);
+      const top = order.slice(0, Math.min(TOP_CLASSES, C));
+      const rest = order.slice(top.length).reduce((s, [, p]) => s + p, 0);
+      const rows = top.map(([c, p]) => ({ label: className(view, c), value: p, text: pct(p), color: classColor(view, c) }));
+      if (order.length > top.length) rows.push({ label: `${order.length - top.length} others`, value: rest, text: pct(rest), color: '#aaa' });
+      const chart = bars(rows, 'dvi-probs');
+      chart.dataset.probabilities = JSON.stringify(res.probabilities);
+      parts.push(h('h4', { text: 'class probabilities here' }), chart);
+    } else if (res.source === 'landscape') {
+      parts.push(note('no model attached: the landscape cell\'s class and confidence'));
+    } else if (res.source === 'none' && !problem) {
+      parts.push(note('no model and no landscape classes: nothing to say about this spot'));
+    }
+    if (problem) parts.push(note(problem, 'dvi-error'));
+    const nearest = res.neighbors ? res.neighbors.sample : res.local;
+    if (nearest && nearest.length) {
+      parts.push(h('h4', { text: 'nearest samples in 2-D' }));
+      parts.push(h('div', { class: 'dvi-nlist' }, nearest.map((i, k) => this.sampleRow(i, res.neighbors ? res.neighbors.distance[k] : null))));
+    }
+    this.pop.replaceChildren(...parts);
+    this.pop.dataset.epoch = String(res.epoch);
+    this.place();
+    if (this.clickedAt !== null) {
+      view.el.dataset.inspectMs = (performance.now() - this.clickedAt).toFixed(1);
+      this.clickedAt = null;
+    }
+  }
+
+  sampleRow(i, dist) {
+    const view = this.view;
+    const s = sampleAt(view, i);
+    const cv = h('canvas', { width: 1, height: 1 });
+    const row = h('div', { class: 'dvi-nrow', 'data-sample': String(i), title: `#${i}: select it and show its history` }, [
+      this.thumbs.available ? cv : null,
+      swatch(view, s.label),
+      h('span', { text: `#${i} ${className(view, s.label)} → ${className(view, s.prediction)}` }),
+      h('span', { class: 'dvi-dist', text: dist === null ? '' : num(dist, 2) }),
+    ]);
+    if (this.thumbs.available) this.thumbs.draw(cv, i).catch(() => {});
+    row.addEventListener('click', () => {
+      view.setSelection([i]);
+      view.setSave('focus_sample', i);
+    });
+    return row;
+  }
+
+  update(reason) {
+    if (reason === 'epoch' && this.at && this.pop.dataset.epoch !== String(this.view.model.get('epoch'))) this.ask();
+  }
+
+  destroy() {
+    this.ls.dispose();
+  }
+}
+
+registerPanel('inspect', { title: 'Inspect', area: 'overlay', create: (view, body) => new Inspect(view, body) });

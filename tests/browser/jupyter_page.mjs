@@ -1,0 +1,36 @@
+// Driving a notebook page of JupyterLab 4 or Jupyter Notebook 7 (shared by the jupyter*.mjs tests).
+
+/** Wait until the kernel is idle (JupyterLab's status bar or Notebook 7's execution indicator). */
+export const idle = (page, timeout = 120000) => page.waitForFunction(() => {
+  const lab = document.querySelector('#jp-main-statusbar')?.textContent || '';
+  const nb7 = document.querySelector('.jp-Notebook-ExecutionIndicator')?.getAttribute('data-status');
+  return /\|\s*Idle/.test(lab) || nb7 === 'idle';
+}, null, { timeout });
+
+/**
+ * Run cell `index` (Shift+Enter in its editor) and wait until its output contains `marker`.
+ * A Shift+Enter the page missed (the editor was not focused yet) is retried after `ranMs`.
+ */
+export async function runCell(page, index, marker = null, { ranMs = 60000, outputMs = 120000, idleMs = 120000 } = {}) {
+  const cell = page.locator('.jp-Notebook .jp-Cell').nth(index);
+  const before = await cell.locator('.jp-InputPrompt').textContent();
+  for (let attempt = 0; attempt < 4; attempt++) {
+    await cell.locator('.jp-InputArea-editor').click();
+    await page.keyboard.press('Shift+Enter');
+    try {
+      await page.waitForFunction(([i, prev]) => {
+        const p = document.querySelectorAll('.jp-Notebook .jp-Cell')[i]?.querySelector('.jp-InputPrompt')?.textContent || '';
+        return /\[\d+\]/.test(p) && p !== prev;
+      }, [index, before], { timeout: ranMs });
+      break;
+    } catch (err) {
+      if (attempt === 3) throw new Error(`cell ${index} never ran: ${err}`);
+      await idle(page, idleMs);
+    }
+  }
+  if (marker) {
+    await page.waitForFunction(([i, m]) => (document.querySelectorAll('.jp-Notebook .jp-Cell')[i]
+      ?.querySelector('.jp-OutputArea')?.textContent || '').includes(m), [index, marker], { timeout: outputMs });
+  }
+  return cell;
+}

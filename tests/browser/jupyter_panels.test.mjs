@@ -1,0 +1,159 @@
+// The interrogation panels in a real JupyterLab 4 with a real kernel (issue 13).
+//   fixture: a notebook that shows panels_fixture.py's widget; a click on the landscape shows the
+//            probabilities the kernel computes, a confusion-matrix click selects that cell in the
+//            kernel, the hover thumbnail is the sample's image (the kernel prints what it holds).
+//   explore: notebooks/explore.ipynb run top to bottom (Run All), then its question answered with
+//            the mouse: epoch 3, the Trouser/Dress cell, an image, its history (for screenshots).
+// Usage: node jupyter_panels.test.mjs <fixture|explore> <base url> <token> <notebook> [shot dir]
+import { join } from 'node:path';
+import { idle as kernelIdle, runCell as runCellIn } from './jupyter_page.mjs';
+import { assert, launch, runTests } from './harness.mjs';
+
+const [mode, base, token, notebook, shots = ''] = process.argv.slice(2);
+const browser = await launch();
+
+const idle = (page) => kernelIdle(page, 300000);
+const runCell = (page, index, marker = null) => runCellIn(page, index, marker, { ranMs: 60000, outputMs: 120000, idleMs: 300000 });
+
+/** Run the STATE cell and parse what the kernel holds. */
+async function kernelState(page, index) {
+  const cell = await runCell(page, index, 'STATE');
+  const text = await cell.locator('.jp-OutputArea').textContent();
+  const line = text.split('\n').find((l) => l.includes('STATE'));
+  return JSON.parse(line.slice(line.indexOf('STATE') + 5));
+}
+
+async function openNotebook() {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1400 } });
+  await page.goto(`${base.replace(/\/$/, '')}/lab/tree/${notebook}?token=${token}`, { timeout: 120000 });
+  await page.waitForSelector('.jp-Notebook .jp-Cell', { timeout: 120000 });
+  await idle(page);
+  await page.waitForTimeout(1000);
+  return page;
+}
+
+const widgetDrawn = (page) => page.waitForFunction(() => Number(document.querySelector('.dvi-root')?.parentElement?.dataset.drawCount) >= 1, null, { timeout: 300000 });
+
+async function shot(page, locator, name) {
+  if (!shots) return;
+  await locator.scrollIntoViewIfNeeded();
+  await page.waitForTimeout(200);
+  await locator.screenshot({ path: join(shots, `${name}.png`) });
+}
+
+const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+
+const fixtureTest = async () => {
+  const page = await openNotebook();
+  await runCell(page, 0);
+  await widgetDrawn(page);
+  const canvas = page.locator('.dvi-canvas');
+  await canvas.scrollIntoViewIfNeeded();
+  await page.waitForTimeout(500);
+  const box = await canvas.boundingBox();
+  const s = Math.min(box.width, box.height) / 2;
+  const P = (x, y) => [box.x + box.width / 2 + x * s, box.y + box.height / 2 - y * s];
+  // 1. click between the clusters: the popover's probabilities are the kernel's
+  await page.mouse.click(...P(0.1, 0.3));
+  await page.waitForSelector('.dvi-popover .dvi-probs', { timeout: 30000 });
+  const shown = await page.$eval('.dvi-popover .dvi-probs', (e) => JSON.parse(e.dataset.probabilities));
+  const ms = await page.evaluate(() => document.querySelector('.dvi-root').parentElement.dataset.inspectMs);
+  console.log(`     JupyterLab: click -> probabilities shown in ${ms} ms (real kernel round trip)`);
+  // the spot marker sits where the mouse clicked: the kernel was asked about that very spot
+  const [cx, cy] = P(0.1, 0.3);
+  const spot = await page.locator('.dvi-spot').boundingBox();
+  const [mx, my] = [spot.x + spot.width / 2, spot.y + spot.height / 2];
+  assert(Math.hypot(mx - cx, my - cy) < 3, `spot marker at ${mx}, ${my}; clicked ${cx}, ${cy}`);
+  let st = await kernelState(page, 1);
+  assert(st.clicked && st.clicked.epoch === 10, `w.clicked ${JSON.stringify(st.clicked)}`);
+  assert(shown.every((p, c) => Math.abs(p - st.expected[c]) < 1e-6), `shown ${shown} vs kernel ${st.expected}`);
+  await shot(page, page.locator('.dvi-canvas-wrap'), 'jupyterlab-inspect');
+  await page.click('.dvi-popover-close');
+  // 2. a confusion-matrix cell: the kernel's selection is exactly that cell
+  await page.click('.dvi-cm td[data-label="0"][data-prediction="1"]');
+  await page.waitForFunction(() => (document.querySelector('.dvi-status')?.textContent || '').includes('selected'), null, { timeout: 10000 });
+  st = await kernelState(page, 1);
+  assert(st.selection.length > 0 && same(st.selection, st.cell01), `kernel selection ${st.selection} vs cell ${st.cell01}`);
+  await page.waitForFunction(() => [...document.querySelectorAll('.dvi-tile canvas')].length > 0
+    && [...document.querySelectorAll('.dvi-tile canvas')].every((c) => c.dataset.sample), null, { timeout: 30000 });
+  await shot(page, page.locator('.dvi-panel-confusion'), 'jupyterlab-confusion');
+  await shot(page, page.locator('.dvi-panel-selection'), 'jupyterlab-selection');
+  // 3. hover the isolated sample the kernel named: its own image
+  await canvas.scrollIntoViewIfNeeded();
+  await page.waitForTimeout(300);
+  const b2 = await canvas.boundingBox();
+  const s2 = Math.min(b2.width, b2.height) / 2;
+  const [hx, hy] = [b2.x + b2.width / 2 + st.isolated_xy[0] * s2, b2.y + b2.height / 2 - st.isolated_xy[1] * s2];
+  await page.mouse.move(hx - 3, hy - 3);
+  await page.mouse.move(hx, hy, { steps: 3 });
+  await page.waitForFunction((k) => document.querySelector('.dvi-thumb')?.dataset.sample === String(k), st.isolated, { timeout: 30000 });
+  const decoded = await page.$eval('.dvi-thumb', (c) => {
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let idx = 0;
+    for (let b = 0; b < 16; b++) if (d[4 * ((b >> 3) * c.width + (b & 7))] > 127) idx |= 1 << b;
+    return idx;
+  });
+  assert(decoded === st.isolated, `hover thumbnail shows #${decoded}, expected #${st.isolated}`);
+  await shot(page, page.locator('.dvi-canvas-wrap'), 'jupyterlab-hover');
+  // 4. a tile opens the history; the events panel steps to the next flip
+  await page.click('.dvi-tile');
+  await page.waitForSelector('.dvi-nn-high .dvi-nrow', { timeout: 30000 });
+  await page.selectOption('.dvi-ev-kind', 'flip');
+  await page.waitForSelector('.dvi-events-strip', { timeout: 30000 });
+  await page.waitForTimeout(500);
+  await shot(page, page.locator('.dvi-root'), 'jupyterlab-panels');
+  await page.close();
+};
+
+const exploreTest = async () => {
+  const page = await openNotebook();
+  await page.click('text=Run');
+  await page.click('.lm-Menu-item:has-text("Run All Cells")');
+  await widgetDrawn(page);
+  await idle(page);
+  await page.waitForFunction(() => (document.body.textContent || '').includes('trousers predicted as dresses:'), null, { timeout: 600000 });
+  const printed = await page.evaluate(() => {
+    const m = /epoch 3: (\d+) trousers predicted as dresses: \[([\d, ]*)\]/.exec(document.body.textContent);
+    return m ? m[2].split(',').map(Number) : null;
+  });
+  assert(printed && printed.length > 0, 'the cells found the confused trousers');
+  // now the mouse alone: clear, epoch 3, the Trouser/Dress cell, an image, its history
+  const root = page.locator('.dvi-root');
+  await root.scrollIntoViewIfNeeded();
+  await page.locator('.dvi-clear').click();
+  await page.evaluate(() => {
+    const s = document.querySelector('.dvi-slider');
+    s.value = '2';
+    s.dispatchEvent(new Event('input'));
+  });
+  await page.waitForFunction(() => (document.querySelector('.dvi-epoch')?.textContent || '').startsWith('epoch 3'), null, { timeout: 10000 });
+  await page.click('.dvi-cm td[data-label="1"][data-prediction="3"]');
+  await page.waitForFunction((n) => document.querySelectorAll('.dvi-tile').length === n, printed.length, { timeout: 30000 });
+  const tiles = await page.$$eval('.dvi-tile', (ts) => ts.map((t) => Number(t.dataset.sample)).sort((a, b) => a - b));
+  assert(same(tiles, [...printed].sort((a, b) => a - b)), `mouse: ${tiles} vs cells: ${printed}`);
+  await page.waitForFunction(() => [...document.querySelectorAll('.dvi-tile canvas')].every((c) => c.dataset.sample), null, { timeout: 30000 });
+  await shot(page, page.locator('.dvi-panel-selection'), 'jupyterlab-explore-selection');
+  await shot(page, page.locator('.dvi-panel-confusion'), 'jupyterlab-explore-confusion');
+  await page.click('.dvi-tile');
+  await page.waitForSelector('.dvi-nn-high .dvi-nrow', { timeout: 60000 });
+  await shot(page, page.locator('.dvi-panel-sample'), 'jupyterlab-explore-sample');
+  await shot(page, page.locator('.dvi-canvas-wrap'), 'jupyterlab-explore-trail');
+  const flips = await page.textContent('.dvi-flips');
+  console.log(`     mouse: ${tiles.length} trousers as dresses at epoch 3; the first: ${flips}`);
+  await page.selectOption('.dvi-ev-kind', 'flip');
+  await page.waitForSelector('.dvi-events-strip', { timeout: 120000 });
+  const [sx, sy] = await page.locator('.dvi-canvas').boundingBox().then((b) => [b.x + b.width * 0.45, b.y + b.height * 0.4]);
+  await page.mouse.click(sx, sy);
+  await page.waitForSelector('.dvi-popover .dvi-probs', { timeout: 30000 });
+  const ms = await page.evaluate(() => document.querySelector('.dvi-root').parentElement.dataset.inspectMs);
+  console.log(`     JupyterLab (explore, fitted DVI): click -> probabilities shown in ${ms} ms`);
+  await page.waitForTimeout(500);
+  await shot(page, root, 'jupyterlab-explore');
+  await shot(page, page.locator('.dvi-canvas-wrap'), 'jupyterlab-explore-inspect');
+  await shot(page, page.locator('.dvi-panel-curves'), 'jupyterlab-explore-curves');
+  await shot(page, page.locator('.dvi-panel-events'), 'jupyterlab-explore-events');
+  await page.close();
+};
+
+await runTests([[`JupyterLab ${mode}: panels against the real kernel`, mode === 'explore' ? exploreTest : fixtureTest]]);
+await browser.close();

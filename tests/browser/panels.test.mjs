@@ -1,0 +1,340 @@
+// Browser tests of the interrogation panels (issue 13) against a real Widget in a Python "kernel"
+// (kernel_harness.py: ipywidgets' comm protocol over HTTP): what the browser shows is compared with
+// what Python computes independently (panels_fixture.py's closed forms, dvi_widget.view.explore).
+// Usage: node panels.test.mjs [python] [screenshot dir]
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { assert, launch, ROOT, runTests } from './harness.mjs';
+
+const PYTHON = process.argv[2] || join(ROOT, '.venv', 'bin', 'python');
+const SHOTS = process.argv[3] || '';
+const browser = await launch();
+const kernels = [];
+
+/** Start the harness with a fixture; resolves with its base URL. */
+function startKernel(fixture) {
+  const proc = spawn(PYTHON, [join(ROOT, 'tests', 'browser', 'kernel_harness.py'), '--fixture', fixture], { stdio: ['pipe', 'pipe', 'pipe'] });
+  kernels.push(proc);
+  let err = '';
+  proc.stderr.on('data', (d) => { err += String(d); });
+  return new Promise((resolve, reject) => {
+    proc.stdout.on('data', (d) => {
+      const m = /PORT (\d+)/.exec(String(d));
+      if (m) resolve(`http://127.0.0.1:${m[1]}`);
+    });
+    proc.on('exit', (code) => reject(new Error(`kernel harness exited (${code}):\n${err}`)));
+  });
+}
+
+async function open(fixture = 'full') {
+  const base = await startKernel(fixture);
+  const page = await browser.newPage({ viewport: { width: 1150, height: 1250 } });
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (m) => m.type() === 'error' && !m.text().includes('404') && errors.push(m.text()));
+  await page.goto(`${base}/tests/browser/kernel.html`);
+  await page.waitForFunction(() => Number(document.querySelector('#view').dataset.drawCount) >= 1, null, { timeout: 60000 });
+  page.errors = errors;
+  page.py = (code) => page.evaluate((c) => window.kernelEval(c), code);
+  return page;
+}
+
+/** Screen position of normalised frame coordinates at the initial camera (the frame is square). */
+async function toScreen(page, x, y) {
+  const box = await (await page.$('.dvi-canvas')).boundingBox();
+  const s = Math.min(box.width, box.height) / 2;
+  return [box.x + box.width / 2 + x * s, box.y + box.height / 2 - y * s, s];
+}
+
+const selection = (page) => page.evaluate(() => {
+  const v = window.model.get('selection');
+  return v ? Array.from(new Uint32Array(v.view.buffer, v.view.byteOffset, v.shape[0])) : [];
+});
+
+async function setEpoch(page, epoch) {
+  await page.evaluate((e) => {
+    window.model.set('epoch', e);
+    window.model.save_changes();
+  }, epoch);
+  await page.waitForFunction((e) => document.querySelector('#view').dataset.drawnEpoch === String(e), epoch, { timeout: 10000 });
+}
+
+async function shot(page, selector, name) {
+  if (!SHOTS) return;
+  const el = selector ? await page.$(selector) : null;
+  if (el) await el.screenshot({ path: join(SHOTS, `${name}.png`) });
+  else await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+
+/** Poll ``read`` until ``ok`` holds of its value (the kernel answers comm messages in its own
+ * time on a loaded machine); returns the last value read, for the assertion's message. */
+async function until(read, ok, timeout = 10000) {
+  const t0 = Date.now();
+  let v = await read();
+  while (!ok(v) && Date.now() - t0 < timeout) {
+    await new Promise((r) => setTimeout(r, 100));
+    v = await read();
+  }
+  return v;
+}
+
+/** The sample farthest from all others at epoch position t (so a mouse over it finds only it). */
+const ISOLATED = (t) => `xy = vis.coords[${t}]
+d = np.linalg.norm(xy[:, None] - xy[None], axis=2)
+np.fill_diagonal(d, np.inf)
+result = int(np.argmax(d.min(axis=1)))`;
+
+await runTests([
+  ['click on the landscape: the popover shows the probabilities Python computes there', async () => {
+    const page = await open();
+    await setEpoch(page, 5);
+    // a spot between the clusters (normalised (0.1, 0.3) = (0.2, 0.6) in the frame (-2, 2)^2)
+    const [sx, sy, scale] = await toScreen(page, 0.1, 0.3);
+    await page.mouse.click(sx, sy);
+    await page.waitForSelector('.dvi-popover .dvi-probs', { timeout: 10000 });
+    const shown = await page.$eval('.dvi-popover .dvi-probs', (e) => JSON.parse(e.dataset.probabilities));
+    const clicked = await page.py('result = w.clicked');
+    assert(clicked.epoch === 5, `w.clicked epoch ${clicked.epoch}`);
+    const px = 4 / (2 * scale); // one screen pixel in frame units
+    assert(Math.abs(clicked.x - 0.2) < 1.5 * px && Math.abs(clicked.y - 0.6) < 1.5 * px, `w.clicked at ${clicked.x}, ${clicked.y}`);
+    const want = await page.py(`result = fixture.probabilities(np.array([[${clicked.x}, ${clicked.y}]]), 1)[0].tolist()`);
+    assert(shown.length === 4 && shown.every((p, c) => Math.abs(p - want[c]) < 1e-6), `shown ${shown} vs Python ${want}`);
+    const best = want.indexOf(Math.max(...want));
+    const names = ['zero', 'one', 'two', 'three'];
+    const pred = await page.textContent('.dvi-popover-pred');
+    assert(pred.includes(names[best]) && pred.includes(`${(100 * want[best]).toFixed(1)}%`), `prediction line ${pred}`);
+    const barNames = await page.$$eval('.dvi-popover .dvi-bar-label', (els) => els.map((e) => e.textContent));
+    assert(barNames[0] === names[best], `top bar ${barNames}`);
+    const nearest = await page.$$eval('.dvi-popover .dvi-nrow', (els) => els.map((e) => Number(e.dataset.sample)));
+    const nearPy = await page.py(`result = explore.nearest_2d(vis, (${clicked.x}, ${clicked.y}), 5, 5)["sample"].tolist()`);
+    assert(same(nearest, nearPy), `nearest ${nearest} vs ${nearPy}`);
+    const inspectMs = await page.evaluate(() => document.querySelector('#view').dataset.inspectMs);
+    console.log(`     click -> probabilities shown: ${inspectMs} ms (harness round trip)`);
+    await shot(page, '.dvi-canvas-wrap', 'panel-inspect');
+    // the popover follows the epoch
+    await setEpoch(page, 10);
+    await page.waitForFunction(() => document.querySelector('.dvi-popover')?.dataset.epoch === '10', null, { timeout: 10000 });
+    const at10 = await page.$eval('.dvi-popover .dvi-probs', (e) => JSON.parse(e.dataset.probabilities));
+    const want10 = await page.py(`result = fixture.probabilities(np.array([[${clicked.x}, ${clicked.y}]]), 2)[0].tolist()`);
+    assert(at10.every((p, c) => Math.abs(p - want10[c]) < 1e-6), 'probabilities at epoch 10');
+    // a drag pans and inspects nothing; a click on a point selects it and opens its history
+    await page.click('.dvi-popover-close');
+    await page.mouse.move(sx, sy + 40);
+    await page.mouse.down();
+    await page.mouse.move(sx + 30, sy + 60, { steps: 5 });
+    await page.mouse.up();
+    await page.waitForTimeout(300);
+    assert((await page.$eval('.dvi-popover', (e) => e.style.display)) === 'none', 'a drag opened the popover');
+    await page.click('.dvi-reset'); // the drag panned: back to the whole frame
+    await page.waitForTimeout(600);
+    const target = await page.py(ISOLATED(2));
+    const xy = await page.py(`result = (vis.coords[2, ${target}] / 2).tolist()`);
+    const [tx, ty] = await toScreen(page, xy[0], xy[1]);
+    await page.mouse.move(tx - 2, ty - 2);
+    await page.mouse.move(tx, ty, { steps: 2 });
+    await page.waitForTimeout(100);
+    await page.mouse.click(tx, ty);
+    await page.waitForFunction(() => window.model.get('focus_sample') >= 0, null, { timeout: 5000 });
+    const k = await until(() => page.py('result = [int(w.focus_sample), w.selection.tolist()]'), (v) => v[0] === target && same(v[1], [target]));
+    assert(k[0] === target && same(k[1], [target]), `point click: focus ${k[0]}, selection ${k[1]}, expected ${target}`);
+    assert((await page.$eval('.dvi-popover', (e) => e.style.display)) === 'block', 'a point click inspects its spot too');
+    await page.keyboard.press('Escape');
+    assert((await until(() => page.$eval('.dvi-popover', (e) => e.style.display), (v) => v === 'none')) === 'none', 'Esc closes the popover');
+    assert(page.errors.length === 0, page.errors.join('\n'));
+    await page.close();
+  }],
+
+  ['confusion-matrix click selects exactly that cell in the kernel; it follows epoch and split', async () => {
+    const page = await open();
+    await setEpoch(page, 5);
+    const table = await page.$$eval('.dvi-cm td', (tds) => tds.map((td) => Number(td.dataset.count)));
+    const py = await page.py('result = np.asarray(w.confusion(5)).reshape(-1).tolist()');
+    assert(same(table, py), `matrix ${table} vs w.confusion(5) ${py}`);
+    await page.click('.dvi-cm td[data-label="0"][data-prediction="1"]');
+    await page.waitForFunction(() => (document.querySelector('.dvi-status')?.textContent || '').includes('selected'), null, { timeout: 5000 });
+    const want = await page.py('result = explore.confusion_cell(vis, 0, 1, 5).tolist()');
+    const got = await until(() => page.py('result = w.selection.tolist()'), (v) => same(v, want));
+    assert(want.length > 0 && same(got, want), `kernel selection ${got.length}: ${got.slice(0, 5)} vs cell ${want.slice(0, 5)}`);
+    assert(same(await selection(page), want), 'front-end selection');
+    assert((await page.$$('.dvi-cm td.dvi-active')).length === 1, 'the picked cell is outlined');
+    await shot(page, '.dvi-panel-confusion', 'panel-confusion');
+    // the test split only: counts change, a cell click selects test samples only
+    await page.selectOption('.dvi-show', 'test');
+    const pyTest = await page.py('result = np.asarray(w.confusion(5, "test")).reshape(-1).tolist()');
+    const testCounts = await until(() => page.$$eval('.dvi-cm td', (tds) => tds.map((td) => Number(td.dataset.count))), (v) => same(v, pyTest));
+    assert(same(testCounts, pyTest), 'test-split matrix');
+    await page.click('.dvi-cm td[data-label="2"][data-prediction="2"]');
+    const got2 = await until(() => page.py('result = [w.selection.tolist(), w.confusion_cell(2, 2).tolist()]'), (v) => same(v[0], v[1]) && v[0].length > 0);
+    assert(same(got2[0], got2[1]) && got2[0].length > 0, 'test-split cell selection');
+    await setEpoch(page, 10);
+    const at10 = await page.$$eval('.dvi-cm td', (tds) => tds.map((td) => Number(td.dataset.count)));
+    assert(same(at10, await page.py('result = np.asarray(w.confusion(10, "test")).reshape(-1).tolist()')), 'matrix follows the epoch');
+    assert(page.errors.length === 0, page.errors.join('\n'));
+    await page.close();
+  }],
+
+  ["hover shows the sample's own image, fetched once and then cached", async () => {
+    const page = await open();
+    const i = await page.py(ISOLATED(2));
+    const xy = await page.py(`result = (vis.coords[2, ${i}] / 2).tolist()`);
+    const [hx, hy] = await toScreen(page, xy[0], xy[1]);
+    const asked = () => page.evaluate(() => window.model.stats.custom.filter((c) => c.panel === 'thumbnails').length);
+    const before = await asked();
+    await page.mouse.move(hx - 3, hy - 3);
+    await page.mouse.move(hx, hy, { steps: 3 });
+    await page.waitForFunction((k) => document.querySelector('.dvi-thumb').dataset.sample === String(k), i, { timeout: 10000 });
+    const read = () => page.$eval('.dvi-thumb', (c) => {
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      let idx = 0;
+      for (let b = 0; b < 16; b++) if (d[4 * ((b >> 3) * c.width + (b & 7))] > 127) idx |= 1 << b;
+      const lit = [2, 3, 4, 5, 6, 7].filter((r) => d[4 * r * c.width] > 100);
+      return { idx, lit, w: c.width };
+    });
+    const t = await read();
+    const label = await page.py(`result = int(vis.labels[${i}])`);
+    assert(t.idx === i && t.w === 8 && same(t.lit, [label + 3]), `thumbnail of #${i}: decoded ${JSON.stringify(t)}`);
+    const sent = (await asked()) - before;
+    assert(sent >= 1, `the first hover asked the kernel ${sent} times`);
+    await page.mouse.move(hx + 80, hy + 80, { steps: 3 });
+    await page.waitForTimeout(200);
+    await page.mouse.move(hx, hy, { steps: 3 });
+    await page.waitForFunction(() => getComputedStyle(document.querySelector('.dvi-tooltip')).display === 'block', null, { timeout: 5000 });
+    assert((await read()).idx === i, 'cached thumbnail');
+    assert((await asked()) - before === sent, 'the second hover asked the kernel again');
+    // nothing image-sized in the initial state
+    assert((await page.evaluate(() => window.model.get('images'))) === undefined, 'no images in the initial state');
+    await shot(page, '.dvi-canvas-wrap', 'hover-thumbnail');
+    await page.close();
+  }],
+
+  ['selection panel: a page of images, sorting, composition, Grad-CAM, metadata-free', async () => {
+    const page = await open();
+    await setEpoch(page, 10);
+    await page.py('w.select(np.arange(400))');
+    await page.waitForFunction(() => document.querySelectorAll('.dvi-tile').length === 100, null, { timeout: 10000 });
+    assert((await page.textContent('.dvi-panel-selection')).includes('1–100 of 400'), 'pager');
+    await page.click('.dvi-sel-next');
+    const firstOf2 = await page.$eval('.dvi-tile', (t) => Number(t.dataset.sample));
+    assert(firstOf2 === 100, `page 2 starts at #100, got ${firstOf2}`);
+    await page.py('w.select(np.flatnonzero(vis.labels == 1)[:30])');
+    await page.waitForFunction(() => document.querySelectorAll('.dvi-tile').length === 30, null, { timeout: 10000 });
+    await page.selectOption('.dvi-sel-sort', 'confidence');
+    const order = await page.$$eval('.dvi-tile', (ts) => ts.map((t) => Number(t.dataset.sample)));
+    const want = await page.py('idx = np.flatnonzero(vis.labels == 1)[:30]\nc = np.round(np.clip(vis.confidence[2, idx], 0, 1) * 255)\nresult = idx[np.lexsort((idx, c))].tolist()');
+    assert(same(order, want), `sorted by confidence: ${order.slice(0, 6)} vs ${want.slice(0, 6)}`);
+    const caption = await page.$eval('.dvi-tile span', (s) => s.textContent);
+    assert(/^one → (one|two)$/.test(caption), `caption ${caption}`);
+    const comp = await page.$eval('.dvi-comp', (e) => [JSON.parse(e.dataset.labels), JSON.parse(e.dataset.predictions)]);
+    const compPy = await page.py('c = w.composition()\nresult = [c["label"].tolist(), c["prediction"].tolist()]');
+    assert(same(comp, compPy), `composition ${JSON.stringify(comp)} vs ${JSON.stringify(compPy)}`);
+    await page.waitForFunction(() => [...document.querySelectorAll('.dvi-tile canvas')].every((c) => c.dataset.sample), null, { timeout: 10000 });
+    const tileIdx = await page.$eval('.dvi-tile canvas', (c) => {
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      let idx = 0;
+      for (let b = 0; b < 16; b++) if (d[4 * ((b >> 3) * c.width + (b & 7))] > 127) idx |= 1 << b;
+      return idx;
+    });
+    assert(tileIdx === order[0], `first tile shows #${tileIdx}, expected #${order[0]}`);
+    await page.click('.dvi-sel-gradcam');
+    await page.waitForFunction(() => [...document.querySelectorAll('.dvi-tile canvas')].every((c) => c.dataset.gradcam === '1'), null, { timeout: 10000 });
+    const warm = await page.$eval('.dvi-tile canvas', (c) => {
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      return [d[0], d[1], d[2]];
+    });
+    assert(warm[0] > warm[2], `Grad-CAM overlay reddens the hot pixels: ${warm}`);
+    await shot(page, '.dvi-panel-selection', 'panel-selection-gradcam');
+    await page.click('.dvi-tile');
+    assert((await until(() => page.py('result = int(w.focus_sample)'), (v) => v === order[0])) === order[0], 'tile click focuses the sample');
+    assert(page.errors.length === 0, page.errors.join('\n'));
+    await page.close();
+  }],
+
+  ['sample history: strip, flips, trail, both neighbourhoods as Python lists them', async () => {
+    const page = await open();
+    await setEpoch(page, 5);
+    await page.py('w.focus_sample = 5');
+    await page.waitForSelector('.dvi-nn-high .dvi-nrow', { timeout: 10000 });
+    const cells = await page.$$eval('.dvi-strip rect.dvi-epoch-cell', (r) => r.map((e) => [e.dataset.epoch, e.getAttribute('fill')]));
+    assert(cells.length === 3 && cells[1][1] !== cells[0][1] && cells[2][1] === cells[0][1], `strip ${JSON.stringify(cells)}`);
+    const flips = await page.textContent('.dvi-flips');
+    assert(flips.includes('epoch 5: one → two') && flips.includes('epoch 10: two → one'), `flips: ${flips}`);
+    const high = await page.$$eval('.dvi-nn-high .dvi-nrow', (r) => r.map((e) => [Number(e.dataset.sample), e.dataset.separated === 'true']));
+    const two = await page.$$eval('.dvi-nn-2d .dvi-nrow', (r) => r.map((e) => Number(e.dataset.sample)));
+    const py = await page.py('d = w.neighbors(5, 5, 8)\nh = d[d.space == "high"]\nresult = [[[int(s), bool(f)] for s, f in zip(h["sample"], h["separated"])], d[d.space == "2d"]["sample"].tolist()]');
+    assert(same(high, py[0]) && same(two, py[1]), `neighbours ${JSON.stringify([high, two])} vs ${JSON.stringify(py)}`);
+    assert(same(await page.py('result = w.trail_indices.tolist()'), [5]), 'its trail is drawn');
+    await shot(page, '.dvi-panel-sample', 'panel-sample');
+    await page.click('.dvi-strip rect.dvi-epoch-cell[data-epoch="0"]');
+    assert((await until(() => page.py('result = w.epoch'), (v) => v === 0)) === 0, 'strip click jumps to the epoch');
+    await page.click('.dvi-nn-2d .dvi-nrow');
+    const focus = await until(() => page.py('result = [int(w.focus_sample), w.trail_indices.tolist()]'), (v) => v[0] !== 5 && same(v[1], [v[0]]));
+    assert(focus[0] !== 5 && same(focus[1], [focus[0]]), `neighbour click: ${JSON.stringify(focus)}`);
+    assert(page.errors.length === 0, page.errors.join('\n'));
+    await page.close();
+  }],
+
+  ['training curves: current epoch marked, a click jumps there; quality metrics of the epoch', async () => {
+    const page = await open();
+    await page.waitForSelector('.dvi-curves .u-over', { timeout: 10000 });
+    const metrics = await page.$$eval('.dvi-metrics tbody tr', (rows) => rows.map((r) => [...r.children].map((td) => td.textContent)));
+    assert(same(metrics[0], ['nn_pv (k=15)', '0.470', '0.440']) && metrics.some((r) => r[0] === 'ppr' && r[2] === '0.930'), `metrics ${JSON.stringify(metrics)}`);
+    const over = await (await page.$('.dvi-curves .u-over')).boundingBox();
+    await page.mouse.move(over.x + 3, over.y + over.height / 2);
+    await page.mouse.click(over.x + 3, over.y + over.height / 2);
+    await page.waitForFunction(() => window.model.get('epoch') === 0, null, { timeout: 5000 });
+    assert((await until(() => page.py('result = w.epoch'), (v) => v === 0)) === 0, 'kernel epoch after the chart click');
+    const m0 = await page.$$eval('.dvi-metrics tbody tr', (rows) => rows.map((r) => [...r.children].map((td) => td.textContent)));
+    assert(same(m0[0], ['nn_pv (k=15)', '0.310', '0.280']), `metrics at epoch 0 ${JSON.stringify(m0[0])}`);
+    await shot(page, '.dvi-panel-curves', 'panel-curves');
+    await page.close();
+  }],
+
+  ['training events: highlight the kind at this epoch, step to the next, select', async () => {
+    const page = await open();
+    await setEpoch(page, 0);
+    await page.selectOption('.dvi-ev-kind', 'flip');
+    await page.waitForFunction(() => !document.querySelector('.dvi-ev-next').disabled, null, { timeout: 10000 });
+    await page.click('.dvi-ev-next');
+    await page.waitForFunction(() => window.model.get('epoch') === 5, null, { timeout: 5000 });
+    await page.waitForFunction(() => document.querySelector('.dvi-panel-events .dvi-nrow'), null, { timeout: 10000 });
+    const want = await page.py('e = w.events()\nresult = e[(e.epoch == 5) & (e.kind == "flip")]["sample"].tolist()');
+    const hl = await until(() => page.py('h = w.highlight_indices\nresult = None if h is None else h.tolist()'), (v) => same(v, want));
+    assert(same(hl, want) && same(want, [5]), `highlight ${hl} vs events ${want}`);
+    await page.click('.dvi-ev-select');
+    assert(same(await until(() => page.py('result = w.selection.tolist()'), (v) => same(v, [5])), [5]), 'select takes the events');
+    await shot(page, '.dvi-panel-events', 'panel-events');
+    await page.click('.dvi-ev-next');
+    await page.waitForFunction(() => window.model.get('epoch') === 10, null, { timeout: 5000 });
+    await page.click('.dvi-ev-highlight');
+    assert((await until(() => page.py('result = w.highlight_indices'), (v) => v === null)) === null, 'highlight off restores the view');
+    assert(page.errors.length === 0, page.errors.join('\n'));
+    await shot(page, null, 'panels-all');
+    await page.close();
+  }],
+
+  ['no model, no images: the landscape cell answers a click, the panel lists metadata rows', async () => {
+    const page = await open('plain');
+    const [sx, sy] = await toScreen(page, -0.6, -0.6);
+    await page.mouse.click(sx, sy);
+    await page.waitForSelector('.dvi-popover-pred', { timeout: 10000 });
+    const pred = await page.textContent('.dvi-popover-pred');
+    const cell = await page.py('c = w.clicked\nr = w.inspect(c["x"], c["y"])\nresult = [r["prediction_name"], r["source"]]');
+    assert(cell[1] === 'landscape' && pred.includes(cell[0]) && pred.includes('landscape cell'), `popover ${pred} vs ${cell}`);
+    assert((await page.$$('.dvi-popover .dvi-probs')).length === 0, 'no probability bars without a model');
+    await page.py('w.select([0, 1, 2, 3, 4])');
+    await page.waitForSelector('.dvi-rows tbody tr', { timeout: 10000 });
+    const head = await page.$$eval('.dvi-rows th', (t) => t.map((e) => e.textContent));
+    const row = await page.$$eval('.dvi-rows tbody tr:first-child td', (t) => t.map((e) => e.textContent));
+    assert(same(head, ['#', 'split', 'label', 'prediction', 'confidence', 'noisy', 'source', 'score']), `header ${head}`);
+    assert(row[0] === '0' && row[5] === 'True' && row[6] === 'camera', `row ${row}`);
+    assert((await page.$$('.dvi-tile')).length === 0 && (await page.$eval('.dvi-thumb', (c) => getComputedStyle(c).display)) === 'none', 'no images');
+    assert((await page.textContent('.dvi-panel-events')).includes('need the fitted model'), 'events explain what they need');
+    await shot(page, null, 'panels-plain');
+    assert(page.errors.length === 0, page.errors.join('\n'));
+    await page.close();
+  }],
+]);
+for (const k of kernels) k.stdin.end();
+await browser.close();
