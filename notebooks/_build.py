@@ -673,8 +673,13 @@ rows = path["prediction"].to_numpy()
 k = int(np.flatnonzero(angles == flip)[0])
 assert flip is not None and 0 < flip <= 180
 assert (rows[:k] == PRED).all() and rows[k] != PRED  # the flip is where the class first changes
-# a test sample is drawn where φ puts it: the path starts exactly at the shirt's point
-assert np.allclose(path.loc[0, ["x", "y"]].to_numpy(float), vis.coords[pos, i], atol=1e-4)
+# a test sample is drawn where the fit places it among the training samples; the path is φ's
+# (continuous in the angle), so it starts within φ's error of the shirt's point (the widget's
+# Explain panel anchors it exactly there)
+start_gap = float(np.linalg.norm(path.loc[0, ["x", "y"]].to_numpy(float) - vis.coords[pos, i]))
+print(f"path start {start_gap:.2f} from the drawn shirt; φ's RMS error on training samples "
+      f"{dvi.epoch_info_[last]['phi_rms']:.2f}")
+assert start_gap <= 3 * dvi.epoch_info_[last]["phi_rms"]
 print(f"PGD: predicted Shirt after {adv.attrs['reached']} steps "
       f"(L∞ distance {adv.linf[adv.attrs['reached']]:.3f} of a [0, 1] range)")
 assert adv.attrs["reached"] is not None

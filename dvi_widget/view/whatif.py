@@ -28,9 +28,10 @@ does). Messages between the panel (``js/src/whatif.js``) and :func:`handle` are 
 
 Every answer also carries ``compute_ms`` (kernel time from request to send).
 
-Anchoring. A test sample is drawn where φ_t puts it, so a path's unperturbed point lies on it.
-A training sample is drawn at its layout position, which φ_t reproduces only to its error
-(``phi_rms``), so the raw path would start up to that far from the drawn point. The view moves
+Anchoring. A path is φ_t's (continuous in strength), but a training sample is drawn at its
+layout position and a test sample where the fit places it among the training samples, which
+φ_t reproduces only to its error (``phi_rms``; larger on unseen samples), so the raw path would
+start that far from the drawn point. The view moves
 each path point ``p`` by ``δ · exp(-|p - p₀|² / (2σ²))`` with ``δ`` = drawn position − φ(x)
 (``p₀`` = φ(x)) and ``σ = 2|δ|``: the start lands exactly on the drawn sample, points farther
 than ~3σ stay where φ puts them (the landscape's colours there are g_t∘ψ_t at φ's positions), and

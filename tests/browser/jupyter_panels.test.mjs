@@ -142,9 +142,15 @@ const exploreTest = async () => {
   console.log(`     mouse: ${tiles.length} trousers as dresses at epoch 3; the first: ${flips}`);
   await page.selectOption('.dvi-ev-kind', 'flip');
   await page.waitForSelector('.dvi-events-strip', { timeout: 120000 });
-  const [sx, sy] = await page.locator('.dvi-canvas').boundingBox().then((b) => [b.x + b.width * 0.45, b.y + b.height * 0.4]);
-  await page.mouse.click(sx, sy);
-  await page.waitForSelector('.dvi-popover .dvi-probs', { timeout: 30000 });
+  // a locator click: scrolled into view and stable first (the panels above may still be laying
+  // out their images, which moved a click by coordinates off the canvas on a loaded machine)
+  const canvas = page.locator('.dvi-canvas');
+  const box = await canvas.boundingBox();
+  await canvas.click({ position: { x: box.width * 0.45, y: box.height * 0.4 } });
+  await page.waitForSelector('.dvi-popover .dvi-probs', { timeout: 30000 }).catch(async (err) => {
+    await shot(page, root, 'jupyterlab-explore-failed');
+    throw err;
+  });
   const ms = await page.evaluate(() => document.querySelector('.dvi-root').parentElement.dataset.inspectMs);
   console.log(`     JupyterLab (explore, fitted DVI): click -> probabilities shown in ${ms} ms`);
   await page.waitForTimeout(500);
