@@ -155,6 +155,7 @@ class Selection {
   renderGrid(ids) {
     const view = this.view;
     const focus = view.model.get('focus_sample');
+    const images = this.thumbs.available; // no kernel (a saved page): captions only, no blank squares
     const tiles = ids.map((i) => {
       const s = sampleAt(view, i);
       const cv = h('canvas', { width: 1, height: 1 });
@@ -163,12 +164,12 @@ class Selection {
         class: `dvi-tile${wrong ? ' dvi-wrong' : ''}${i === focus ? ' dvi-focus' : ''}`,
         'data-sample': String(i),
         title: `#${i} (${s.split}) label ${className(view, s.label)} → predicted ${className(view, s.prediction)}, confidence ${pct(s.confidence)}; click: its history`,
-      }, [cv, h('span', { text: `${className(view, s.label)} → ${className(view, s.prediction)}` })]);
+      }, [...(images ? [cv] : []), h('span', { text: `${className(view, s.label)} → ${className(view, s.prediction)}` })]);
       tile.addEventListener('click', () => view.setSave('focus_sample', i));
       return { i, cv, tile };
     });
     this.grid.replaceChildren(...tiles.map((t) => t.tile));
-    if (!this.thumbs.available) {
+    if (!images) {
       this.msg.replaceChildren(note('images need a running kernel'));
       return;
     }
