@@ -14,17 +14,11 @@ from dvi_widget.engine.fit import DVI
 from dvi_widget.explain import FAMILIES, Explainer, Explaining, gradcam, perturb
 from dvi_widget.explain.perturb import check_strengths
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 FAST = dict(hidden=32, grid_size=64, max_steps=500, warm_max_steps=250, device="cpu",
             verbose=False)
 EPOCH = 2
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _train(model, x, y, epochs, run=None, lr=3e-3, seed=0):

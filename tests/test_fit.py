@@ -15,6 +15,8 @@ from dvi_widget.engine import fit as fit_module
 from dvi_widget.engine.fit import DVI, NotFittedError
 from dvi_widget.view.visualization import Visualization
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 FAST = dict(hidden=32, grid_size=32, max_steps=500, warm_max_steps=100, device="cpu",
             verbose=False)
 
@@ -36,15 +38,6 @@ def _train_and_record(path, epochs=3, n_train=None, seed=0, passes=2):
                 opt.step()
         run.record(model, epoch, device="cpu")
     return run
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # tiny models on a shared 2-core machine: one thread is faster and keeps results stable
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

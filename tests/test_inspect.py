@@ -20,19 +20,13 @@ from dvi_widget.view import explore
 from dvi_widget.view.thumbnails import sprite
 from dvi_widget.view.visualization import Inspector
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 N_TRAIN, N_TEST, H, C = 120, 30, 4, 3
 FLIP_1 = np.array([3, 10, 50])
 FLIP_2 = np.array([7, 125])                      # a train and a test sample
 TOY = dict(hidden=16, grid_size=24, max_steps=150, warm_max_steps=80, layout_iters=60,
            warm_layout_iters=40, device="cpu", verbose=False)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
