@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dvi_widget.contract import Visualization
 from dvi_widget.data.images import ImageArray
 from dvi_widget.engine.events import find_events
 from dvi_widget.engine.inspect import EngineInspector
 from dvi_widget.engine.model import VisModel
 from dvi_widget.view import explore
 from dvi_widget.view.thumbnails import sprite
-from dvi_widget.view.visualization import Visualization
 
 
 class _FittedStub:

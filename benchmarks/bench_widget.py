@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from dvi_widget.view.visualization import Visualization
+from dvi_widget.contract import Visualization
 from dvi_widget.view.widget import Widget
 
 

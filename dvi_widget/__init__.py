@@ -38,10 +38,10 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .contract import Visualization, default_palette
     from .data.datasets import Dataset, from_arrays, load_digits, load_fashion_mnist
     from .data.run import Run
     from .engine.fit import DVI
-    from .view.visualization import Visualization, default_palette
     from .view.widget import Widget
 
 

@@ -1,6 +1,6 @@
 """Table columns as plain numpy arrays plus a small JSON entry: tables stored without pickles.
 
-The run folder (user metadata) and a saved :class:`~dvi_widget.view.visualization.Visualization`
+The run folder (user metadata) and a saved :class:`~dvi_widget.contract.Visualization`
 (metadata and metrics) keep DataFrame columns this way, and read them back with
 ``np.load(allow_pickle=False)``, so opening a shared folder never runs code from it. pandas'
 own formats either pickle object columns or need an extra dependency (Parquet: pyarrow).

@@ -24,8 +24,8 @@ set -e
 echo "    [pytest: $(( $(date +%s) - t0 )) s]"
 if [[ $rc -eq 5 ]]; then
     # pytest's "no tests collected": only acceptable when the repository truly has no test file.
-    if compgen -G "tests/test_*.py" >/dev/null; then
-        echo "error: pytest collected no tests although tests/test_*.py exist" >&2
+    if compgen -G "tests/test_*.py" >/dev/null || compgen -G "tests/*/test_*.py" >/dev/null; then
+        echo "error: pytest collected no tests although test files exist under tests/" >&2
         exit 1
     fi
     echo "warning: no test files exist yet; nothing was tested" >&2

@@ -166,7 +166,7 @@ def dvi_events(dvi: Any, **thresholds: Any) -> pd.DataFrame:  # noqa: ANN401 - a
     Reads each fitted epoch's logits from the run, its kNN from the fit folder, and the
     landscape class under every sample from the fit's landscapes.
     """
-    from ..view.visualization import landscape_cells
+    from ..contract import landscape_cells
 
     dvi._check_fitted()
     run = dvi.run_

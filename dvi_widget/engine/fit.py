@@ -69,7 +69,7 @@ import torch
 
 from .._checks import check_finite
 from .._tensor import DeviceLike, resolve_device, to_numpy, to_tensor
-from ..view.visualization import square_extent
+from ..contract import square_extent
 from . import losses
 from .layout import temporal_mobility
 from .model import VisModel
@@ -831,7 +831,7 @@ class DVI:
         self.timings_ = pd.DataFrame(rows).set_index("epoch")
 
     def _render(self, run: Any, epoch: int, extent: np.ndarray) -> tuple[np.ndarray, ...]:  # noqa: ANN401
-        from ..view.visualization import default_palette
+        from ..contract import default_palette
         from .landscape import render_landscape
 
         model = self._model(epoch)
@@ -1106,7 +1106,7 @@ class DVI:
 
     def visualization(self) -> Any:  # noqa: ANN401 - dvi_widget.visualization.Visualization
         """Everything the widget shows, for all fitted epochs, as a :class:`Visualization`."""
-        from ..view.visualization import Visualization, default_palette
+        from ..contract import Visualization, default_palette
         from .inspect import visualization_extras
 
         self._check_fitted()

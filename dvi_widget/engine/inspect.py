@@ -1,6 +1,6 @@
 """The engine's answers to the view's questions: :class:`EngineInspector`.
 
-It implements :class:`dvi_widget.view.visualization.Inspector` over a fitted
+It implements :class:`dvi_widget.contract.Inspector` over a fitted
 :class:`dvi_widget.DVI`, which hands it over in :meth:`DVI.visualization` together with the run's
 training curves and images (:func:`visualization_extras`). All work is batched torch on the
 fit's device.

@@ -117,7 +117,7 @@ def render_landscape(
     conf_np = to_numpy(confidence).reshape(size, size).astype(np.float32)
     gap_np = to_numpy(gaps).reshape(size, size)
     if palette is None:
-        from ..view.visualization import default_palette
+        from ..contract import default_palette
 
         palette = default_palette(n_classes)
     palette = np.asarray(palette)

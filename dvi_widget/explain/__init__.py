@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .._tensor import DeviceLike
-from ..view.visualization import Explaining
+from ..contract import Explaining
 from .classifier import EpochClassifier, epoch_classifier
 from .explainer import ATTACKS, PAYLOAD_KINDS, Explainer
 from .gradcam import GradCAM

@@ -1,1 +1,3 @@
-"""The view: the `Visualization` contract, its serializers, the anywidget and static exports."""
+"""The view: the anywidget `Widget`, its panels' kernel side and the static exports.
+
+It reads only the `Visualization` contract (`dvi_widget.contract`), never the engine."""

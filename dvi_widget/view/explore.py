@@ -2,7 +2,7 @@
 this confusion-matrix cell, what happened to this sample, who are its neighbours.
 
 Every function takes the contract only. Where the fitted model is needed it goes through
-``vis.inspector`` (:class:`~dvi_widget.view.visualization.Inspector`); a Visualization without
+``vis.inspector`` (:class:`~dvi_widget.contract.Inspector`); a Visualization without
 one (built from arrays, read from disk) is answered from its arrays, e.g. the landscape's
 per-cell class and confidence instead of ψ_t's probabilities. The widget's panels call these
 same functions, so a cell and a click give the same answer.
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .visualization import Visualization, landscape_cells
+from ..contract import Visualization, landscape_cells
 
 #: sources of :func:`inspect`'s answer
 SOURCES = ("model", "landscape", "none")

@@ -33,9 +33,9 @@ import numpy as np
 import pandas as pd
 import traitlets as t
 
+from ..contract import Explaining, Visualization
 from . import explore
 from .thumbnails import MAX_THUMBNAILS, sprite
-from .visualization import Explaining, Visualization
 
 #: the panels a Widget shows when ``panels`` is not given (legend at the side, the rest below;
 #: ``inspect`` is the click popover over the plot)

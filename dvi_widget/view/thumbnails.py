@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .visualization import Visualization
+from ..contract import Visualization
 
 #: the most thumbnails one request may ask for (a page of the selection panel is 100)
 MAX_THUMBNAILS = 1024

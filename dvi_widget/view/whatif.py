@@ -2,7 +2,7 @@
 robustness curves and local surrogates, asked of the model through the contract.
 
 The view never imports the engine or :mod:`dvi_widget.explain`: it asks ``vis.inspector`` when
-that implements :class:`~dvi_widget.view.visualization.Explaining` (a fitted DVI's inspector
+that implements :class:`~dvi_widget.contract.Explaining` (a fitted DVI's inspector
 does). Messages between the panel (``js/src/whatif.js``) and :func:`handle` are custom messages
 ``{"panel": "whatif", "type": ..., "rid": ...}``; arrays travel as binary buffers described by
 ``"arrays": {name: {"dtype", "shape", "buffer": k}}`` (``k`` indexes the message's buffers).
@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .visualization import Explaining, Visualization
+from ..contract import Explaining, Visualization
 
 if TYPE_CHECKING:  # pragma: no cover
     from .widget import Widget
@@ -69,7 +69,7 @@ NO_INSPECTOR = (
 )
 NOT_EXPLAINING = (
     "No model to ask: this view's inspector ({name}) answers no explanation requests (it does "
-    "not implement dvi_widget.view.visualization.Explaining)."
+    "not implement dvi_widget.contract.Explaining)."
 )
 
 

@@ -72,10 +72,10 @@ import numpy as np
 import pandas as pd
 import traitlets as t
 
+from ..contract import Visualization, default_palette
 from . import whatif
 from .panels import DEFAULT_PANELS, PANEL_HANDLERS, PanelsMixin
 from .serialize import array_serialization
-from .visualization import Visualization, default_palette
 
 if TYPE_CHECKING:  # pragma: no cover
     import plotly.graph_objects as go

@@ -75,7 +75,7 @@ def bench_visualization(n: int, t: int) -> Any:  # noqa: ANN401
     import pandas as pd
     import panels_fixture as pf
 
-    from dvi_widget.view.visualization import Visualization
+    from dvi_widget.contract import Visualization
 
     rng = np.random.default_rng(0)
     labels = np.arange(n) % pf.C

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dvi_widget.view.visualization import Visualization, default_palette
+from dvi_widget.contract import Visualization, default_palette
 
 CENTERS = np.array([[-1.0, 1.0], [1.0, 1.0], [-1.0, -1.0], [1.0, -1.0]])
 EXTENT = (-2.0, 2.0, -2.0, 2.0)

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dvi_widget.contract import Visualization, default_palette
 from dvi_widget.engine.landscape import render_landscape
-from dvi_widget.view.visualization import Visualization, default_palette
 
 CLASS_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                "Sneaker", "Bag", "Ankle boot"]

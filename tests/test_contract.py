@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dvi_widget.view import visualization as vis_module
-from dvi_widget.view.visualization import Visualization, default_palette, square_extent
+from dvi_widget import contract as vis_module
+from dvi_widget.contract import Visualization, default_palette, square_extent
+from dvi_widget.data.images import ImageArray
 
 
 def _vis(T=3, N=20, C=4, **kw):
@@ -122,7 +123,9 @@ def test_scalars_and_images_round_trip(tmp_path):
     scalars = pd.DataFrame({"train_loss": [1.0, 0.5, 0.25], "lr": [0.1, 0.1, 0.01]},
                            index=pd.Index([0, 1, 2], name="epoch"))
     raw = np.random.default_rng(1).random((20, 1, 6, 5)).astype(np.float32)  # raw inputs
-    vis = _vis(scalars=scalars, images=raw)
+    with pytest.raises(ValueError, match="ImageArray"):  # the contract holds pixels only
+        _vis(images=raw)
+    vis = _vis(scalars=scalars, images=ImageArray(raw))
     vis.save(tmp_path / "vis")
     back = Visualization.load(tmp_path / "vis")
     pd.testing.assert_frame_equal(back.scalars, vis.scalars)

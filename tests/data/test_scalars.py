@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
+from dvi_widget.contract import Visualization
 from dvi_widget.data.run import Run
 from dvi_widget.data.scalars import check_scalars
-from dvi_widget.view.visualization import Visualization
 
 C = 3
 

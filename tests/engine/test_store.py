@@ -23,7 +23,7 @@ from dvi_widget.engine.store import FitFileError, FitStore
 
 FAST = dict(hidden=16, grid_size=16, max_steps=60, warm_max_steps=40, layout_iters=30,
             warm_layout_iters=30, compute_metrics=False, device="cpu", verbose=False)
-PACKAGE = Path(__file__).resolve().parents[1] / "dvi_widget"
+PACKAGE = Path(__file__).resolve().parents[2] / "dvi_widget"
 
 
 @pytest.fixture(scope="module")

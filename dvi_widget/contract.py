@@ -45,8 +45,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from .._columns import decode_frame, encode_frame
-from .._io import staged_folder, write_json, write_npy, write_npz
+from ._columns import decode_frame, encode_frame
+from ._io import staged_folder, write_json, write_npy, write_npz
 
 #: the lightest a class colour may be (CIELAB L*): the landscape washes colours toward white as
 #: confidence falls and the plot background is white, so lighter colours would vanish there
@@ -266,8 +266,8 @@ class Visualization:
         ``coords`` may be (N, 2) for a single epoch. Missing ``predictions`` default to the labels,
         ``confidence`` to 1, ``extent`` to a square around all coordinates, ``landscape`` to a
         transparent 1x1 image per epoch, ``split`` to "train", class names to ``"0".."C-1"``.
-        ``images`` may be raw inputs of any image layout ((N, H, W), (N, C, H, W), (N, H, W, C),
-        float or integer): they are shown through :class:`dvi_widget.data.images.ImageArray`.
+        ``images`` are uint8 pixels or any :class:`Images` (wrap raw inputs of any layout and
+        value range as :class:`dvi_widget.data.images.ImageArray`).
         """
         coords = np.asarray(coords, dtype=np.float32)
         if coords.ndim == 2:
@@ -479,6 +479,28 @@ class Explaining(Protocol):
         ...
 
 
+@runtime_checkable
+class Images(Protocol):
+    """Displayable images the view reads a few rows at a time: uint8 ``shape`` (N, H, W) or
+    (N, H, W, 1|3|4), ``images[idx]`` for an int index array (a numpy array satisfies it;
+    :class:`dvi_widget.data.images.ImageArray` converts a run's raw inputs lazily)."""
+
+    shape: tuple[int, ...]
+    dtype: Any  # noqa: ANN401 - numpy's uint8
+
+    def __getitem__(self, index: Any) -> np.ndarray:  # noqa: ANN401 - int, slice or int array
+        ...
+
+    def __len__(self) -> int:
+        ...
+
+
+def _displayable(images: Any) -> bool:  # noqa: ANN401
+    shape = tuple(getattr(images, "shape", ()))
+    return (getattr(images, "dtype", None) == np.uint8 and len(shape) in (3, 4)
+            and (len(shape) == 3 or shape[3] in (1, 3, 4)))
+
+
 def landscape_cells(
     points: np.ndarray, extent: np.ndarray, shape: tuple[int, int]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -501,15 +523,16 @@ def landscape_cells(
     return rows, cols, inside
 
 
-def _as_images(images: Any) -> Any:  # noqa: ANN401 - an array or a lazily indexed image array
-    """Wrap raw input arrays as uint8 images; pass image arrays through unchanged."""
-    if images is None or (getattr(images, "dtype", None) == np.uint8
-                          and len(getattr(images, "shape", ())) in (3, 4)
-                          and (len(images.shape) == 3 or images.shape[3] in (1, 3, 4))):
+def _as_images(images: Any) -> Any:  # noqa: ANN401 - None or an Images object
+    """Images as given when they are displayable (:class:`Images`); raw inputs are refused with
+    the fix (the contract stays plain data: converting inputs to pixels is the data layer's)."""
+    if images is None or (isinstance(images, Images) and _displayable(images)):
         return images
-    from ..data.images import ImageArray
-
-    return ImageArray(images)
+    raise ValueError(
+        f"images must be uint8 (N, H, W) or (N, H, W, 1|3|4) pixels, got "
+        f"{type(images).__name__} of shape {tuple(getattr(images, 'shape', ()))} dtype "
+        f"{getattr(images, 'dtype', None)}; wrap raw inputs as "
+        "dvi_widget.data.images.ImageArray(x) (any layout and value range)")
 
 
 def _check_interrogation_fields(vis: Visualization, set_: Any) -> None:  # noqa: ANN401

@@ -11,10 +11,10 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
+from dvi_widget.contract import Visualization
 from dvi_widget.view import widget as widget_module
 from dvi_widget.view.export import encode_png
 from dvi_widget.view.serialize import array_from_json, array_to_json
-from dvi_widget.view.visualization import Visualization
 from dvi_widget.view.widget import Widget
 
 needs_bundle = pytest.mark.skipif(

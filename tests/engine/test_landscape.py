@@ -3,8 +3,8 @@ import pytest
 import torch
 from torch import nn
 
+from dvi_widget.contract import default_palette
 from dvi_widget.engine.landscape import grid_points, render_landscape
-from dvi_widget.view.visualization import default_palette
 
 
 def _toy_head(n_classes: int = 2) -> nn.Linear:

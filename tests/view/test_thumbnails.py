@@ -6,9 +6,9 @@ import zlib
 import numpy as np
 import pytest
 
+from dvi_widget.contract import Visualization
 from dvi_widget.data.images import ImageArray, image_layout
 from dvi_widget.view.thumbnails import MAX_THUMBNAILS, encode_png, sprite
-from dvi_widget.view.visualization import Visualization
 
 
 def decode_png(data):
@@ -74,7 +74,7 @@ def test_layouts_and_value_ranges():
 def test_sprite_tiles_are_the_samples_images(gray):
     want = np.rint(gray[:, 0] * 255).astype(np.uint8)
     vis = Visualization.from_arrays(coords=np.zeros((10, 2)) + np.arange(10)[:, None],
-                                    labels=np.zeros(10, int), images=gray)
+                                    labels=np.zeros(10, int), images=ImageArray(gray))
     s = sprite(vis, [5, 0, 7, 9, 1])
     assert s.columns == 3 and s.tile == (4, 5) and s.atlas.shape == (8, 15)
     for i, sample in enumerate([5, 0, 7, 9, 1]):

@@ -11,17 +11,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from dvi_widget.contract import landscape_cells
 from dvi_widget.view import explore
 from dvi_widget.view import widget as widget_module
 from dvi_widget.view.thumbnails import MAX_THUMBNAILS
-from dvi_widget.view.visualization import landscape_cells
 from dvi_widget.view.widget import Widget
 
 pytestmark = pytest.mark.skipif(not widget_module.BUNDLE_PATH.is_file(),
                                 reason="front-end bundle not built (cd js && npm run build)")
 
 _spec = importlib.util.spec_from_file_location(
-    "panels_fixture", Path(__file__).parent / "browser" / "panels_fixture.py")
+    "panels_fixture", Path(__file__).parents[1] / "browser" / "panels_fixture.py")
 fixture = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(fixture)
 

@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from dvi_widget.contract import Visualization, landscape_cells
 from dvi_widget.view import explore
-from dvi_widget.view.visualization import Visualization, landscape_cells
 
 C, N, T = 3, 60, 2
 NAMES = ["cat", "dog", "emu"]

@@ -12,13 +12,13 @@ import pytest
 import torch
 from torch import nn
 
+from dvi_widget.contract import Inspector
 from dvi_widget.data.run import Run
 from dvi_widget.engine.fit import DVI
 from dvi_widget.engine.inspect import EngineInspector
 from dvi_widget.engine.landscape import grid_points
 from dvi_widget.view import explore
 from dvi_widget.view.thumbnails import sprite
-from dvi_widget.view.visualization import Inspector
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -9,11 +9,11 @@ import pytest
 import torch
 from torch import nn
 
+from dvi_widget.contract import Visualization
 from dvi_widget.data.datasets import load_digits
 from dvi_widget.data.run import Run
 from dvi_widget.engine import fit as fit_module
 from dvi_widget.engine.fit import DVI, NotFittedError
-from dvi_widget.view.visualization import Visualization
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -17,7 +17,7 @@ from torch import nn
 from dvi_widget.data.datasets import load_digits
 from dvi_widget.data.run import FORMAT_VERSION, Run
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 N_EPOCHS = 5
 BATCH = 128  # record batch size, also used to compute the expected arrays bit for bit
 

@@ -80,7 +80,7 @@ def test_auto_does_not_import_pynndescent_for_small_inputs():
         "knn(X, 5, device='cpu'); bavr_complex(X, X[:40] * 0.5, 5, device='cpu'); "
         "assert 'pynndescent' not in sys.modules, 'pynndescent was imported'"
     )
-    root = str(Path(__file__).resolve().parents[1])
+    root = str(Path(__file__).resolve().parents[2])
     env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=root, env=env

@@ -26,7 +26,7 @@ X = RNG.normal(size=(40, 6)).astype(np.float32)
 Y = np.arange(40) % 3
 XT = RNG.normal(size=(10, 6)).astype(np.float32)
 YT = np.arange(10) % 3
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def mlp(seed: int = 0) -> nn.Sequential:

@@ -2,7 +2,7 @@
 anchoring of paths to the drawn samples, the handlers' answers and errors, Widget.what_if.
 
 The inspector here is a fake that implements the contract's Explaining protocol with known
-numbers (the real one, on a fitted DVI, is exercised in tests/test_explain.py)."""
+numbers (the real one, on a fitted DVI, is exercised in tests/explain/test_explain.py)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from dvi_widget.contract import Explaining, Inspector, Visualization
 from dvi_widget.view import whatif
 from dvi_widget.view import widget as widget_module
-from dvi_widget.view.visualization import Explaining, Inspector, Visualization
 from dvi_widget.view.widget import Widget
 
 needs_bundle = pytest.mark.skipif(
@@ -392,7 +392,7 @@ def test_failures_become_error_messages():
 
 
 # ------------------------------------------------------------------ real browsers
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BROWSER_MARKS = (
     pytest.mark.browser,
     pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="chromium not installed"),
@@ -404,7 +404,7 @@ BROWSER_MARKS = (
 
 
 def in_browser(test):  # noqa: ANN001, ANN201 - a decorator
-    """The marks of tests/test_browser.py: skipped only without chromium, node or the bundle."""
+    """The marks of tests/view/test_browser.py: skipped only without chromium, node, bundle."""
     for mark in BROWSER_MARKS:
         test = mark(test)
     return test

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dvi_widget.view.visualization import Visualization
+from dvi_widget.contract import Visualization
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 NODE_MODULES = ROOT / "js" / "node_modules" / "playwright-core"
 BUNDLE = ROOT / "dvi_widget" / "static" / "widget.js"
@@ -126,7 +126,7 @@ xy, labels = xy[keep], labels[keep]
 
 _NOTEBOOK_CELLS = [
     _DATA + """
-from dvi_widget.view.visualization import Visualization
+from dvi_widget.contract import Visualization
 from dvi_widget.view.widget import Widget
 vis = Visualization.from_arrays(coords=xy[None], labels=labels, extent=(-1, 1, -1, 1))
 w = Widget(vis, height=420, transition_ms=0)
