@@ -1,0 +1,158 @@
+"""One map for every input: where a representation lands on an epoch's view.
+
+DVI's promise is a parametric map: any input, recorded or new, lands where the landscape shows
+what the model predicts for it. φ_t alone does not keep it (it sits about a neighbourhood's
+radius from where the layout draws the training samples, and a third of perturbed inputs land
+on a cell of another class), and placing each input like UMAP's ``transform`` keeps it but jumps
+whenever a neighbour changes. :class:`EpochMap` is one function of the representation that is
+
+1. **exact on the recorded samples**: a recorded representation returns the position it is
+   drawn at (its anchor), so a what-if path starts on its sample;
+2. **continuous** elsewhere: the position is the anchors' positions interpolated with
+   Franke & Little's modified Shepard weights ``w_j = ((R - d_j)_+ / (R d_j))²`` over the k
+   nearest anchors in representation space, ``R`` the distance to the (k+1)-th, so an anchor's
+   weight fades to zero before it leaves the neighbourhood (no jump when a neighbour changes);
+3. **consistent with the landscape**: where the interpolated point lies on a landscape cell of
+   another class than g_t predicts for the input, it moves to the nearest cell of that class
+   (a Euclidean distance transform of the landscape's class grid, per class) — the shortest
+   move that makes the picture tell the truth. A path therefore crosses the white band exactly
+   when the model's prediction changes.
+
+Recorded samples are never moved (the layout and the fit's placement are what the metrics of
+§6 measure); a new input moves at most the distance to the nearest cell of its class.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from scipy import ndimage
+
+from .._tensor import ArrayLike, DeviceLike, resolve_device, to_numpy, to_tensor
+from ..contract import landscape_cells
+
+#: anchors weighed per input (the neighbourhood size of the paper's complex)
+DEFAULT_K = 15
+#: query rows per distance block (a block holds rows × anchors float32 distances)
+QUERY_BLOCK = 256
+#: a snapped point lies this share of a cell inside the cell's border
+CELL_INSET = 0.1
+
+
+def shepard_weights(distances: torch.Tensor) -> torch.Tensor:
+    """Franke–Little modified Shepard weights for ``(n, k + 1)`` ascending distances.
+
+    Returns ``(n, k)`` weights summing to one per row for the first k columns; the (k+1)-th
+    distance is the radius ``R`` at which a weight reaches zero. A zero distance takes all the
+    weight (exact interpolation at the anchors).
+    """
+    radius = distances[:, -1:].clamp_min(1e-12)
+    d = distances[:, :-1]
+    w = ((radius - d).clamp_min(0) / (radius * d.clamp_min(1e-12))) ** 2
+    exact = d[:, :1] <= 1e-6 * radius
+    w = torch.where(exact, (torch.arange(d.shape[1], device=d.device) == 0).to(w.dtype), w)
+    total = w.sum(dim=1, keepdim=True)
+    # all k anchors at the radius (ties): equal weights
+    return torch.where(total > 0, w / total.clamp_min(1e-30), torch.full_like(w, 1 / w.shape[1]))
+
+
+@dataclass
+class EpochMap:
+    """The map of one epoch: recorded representations (anchors), where they are drawn, and the
+    landscape's class per cell.
+
+    Parameters
+    ----------
+    anchors : (M, h) float32, the recorded samples' representations (train and test).
+    positions : (M, 2) float32, where the view draws them.
+    cell_classes : (H, W) int, the landscape's class per cell (row 0 at the top).
+    extent : (4,) the view's frame ``x0, x1, y0, y1``.
+    k : anchors weighed per input.
+    device : where the distances are computed.
+    """
+
+    anchors: ArrayLike
+    positions: ArrayLike
+    cell_classes: np.ndarray
+    extent: np.ndarray
+    k: int = DEFAULT_K
+    device: DeviceLike = "cpu"
+    _nearest: dict[int, np.ndarray | None] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self.device = resolve_device(self.device)
+        self.anchors = to_tensor(self.anchors, self.device).float()
+        self.positions = to_tensor(self.positions, self.device).float()
+        self.cell_classes = np.asarray(self.cell_classes)
+        self.extent = np.asarray(self.extent, dtype=np.float64)
+        if self.anchors.ndim != 2 or self.positions.shape != (len(self.anchors), 2):
+            raise ValueError(f"anchors (M, h) and positions (M, 2) must match, got "
+                             f"{tuple(self.anchors.shape)} and {tuple(self.positions.shape)}")
+        if self.cell_classes.ndim != 2:
+            raise ValueError(f"cell_classes must be (H, W), got {self.cell_classes.shape}")
+        self.k = int(min(max(1, self.k), max(1, len(self.anchors) - 1)))
+
+    # ------------------------------------------------------------------ interpolation
+    def interpolate(self, representations: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+        """Shepard-interpolated ``(n, 2)`` positions and a ``(n,)`` bool mask of rows that
+        coincide with an anchor (those return the anchor's position exactly)."""
+        h = to_tensor(representations, self.device).float()
+        if h.ndim != 2 or h.shape[1] != self.anchors.shape[1]:
+            raise ValueError(f"representations must be (n, {self.anchors.shape[1]}), got "
+                             f"{tuple(h.shape)}")
+        k1 = min(self.k + 1, len(self.anchors))
+        out, exact = [], []
+        for start in range(0, len(h), QUERY_BLOCK):
+            d, idx = torch.cdist(h[start:start + QUERY_BLOCK], self.anchors).topk(
+                k1, dim=1, largest=False)
+            if k1 == 1:  # a single anchor: everything lands on it
+                d, idx = torch.cat([d, d + 1], 1), torch.cat([idx, idx], 1)
+            w = shepard_weights(d)
+            out.append((w[..., None] * self.positions[idx[:, :-1]]).sum(dim=1))
+            exact.append(d[:, 0] <= 1e-6 * d[:, -1].clamp_min(1e-12))
+        return (to_numpy(torch.cat(out)).astype(np.float32),
+                to_numpy(torch.cat(exact)).astype(bool))
+
+    # ------------------------------------------------------------------ consistency
+    def _nearest_cells(self, cls: int) -> np.ndarray | None:
+        """``(2, H, W)`` row and column of the nearest cell of class ``cls`` from every cell
+        (None when the landscape has no such cell)."""
+        if cls not in self._nearest:
+            mask = self.cell_classes == cls
+            self._nearest[cls] = (ndimage.distance_transform_edt(
+                ~mask, return_distances=False, return_indices=True).astype(np.int32)
+                if mask.any() else None)
+        return self._nearest[cls]
+
+    def snap(self, points: np.ndarray, predictions: np.ndarray,
+             keep: np.ndarray | None = None) -> np.ndarray:
+        """Move each point whose landscape cell shows another class than its prediction to the
+        nearest point of the nearest cell of that class; rows in ``keep`` stay."""
+        pts = np.array(points, dtype=np.float64)
+        pred = np.asarray(predictions, dtype=np.int64)
+        rows, cols, _ = landscape_cells(pts, self.extent, self.cell_classes.shape)
+        wrong = self.cell_classes[rows, cols] != pred
+        if keep is not None:
+            wrong &= ~np.asarray(keep, dtype=bool)
+        x0, x1, y0, y1 = self.extent
+        H, W = self.cell_classes.shape
+        cw, ch = (x1 - x0) / W, (y1 - y0) / H
+        for cls in np.unique(pred[wrong]):  # one distance transform per class, cached
+            near = self._nearest_cells(int(cls))
+            sel = np.flatnonzero(wrong & (pred == cls))
+            if near is None:
+                continue  # the landscape shows no cell of this class: nothing truer to do
+            r, c = near[0, rows[sel], cols[sel]], near[1, rows[sel], cols[sel]]
+            left, bottom = x0 + c * cw, y1 - (r + 1) * ch
+            pts[sel, 0] = np.clip(pts[sel, 0], left + CELL_INSET * cw, left + (1 - CELL_INSET) * cw)
+            pts[sel, 1] = np.clip(pts[sel, 1], bottom + CELL_INSET * ch,
+                                  bottom + (1 - CELL_INSET) * ch)
+        return pts.astype(np.float32)
+
+    def __call__(self, representations: ArrayLike, predictions: ArrayLike) -> np.ndarray:
+        """``(n, 2)`` positions of ``(n, h)`` representations whose model predictions (g_t's
+        argmax) are ``predictions``: interpolated, then moved onto a cell of their class."""
+        points, exact = self.interpolate(representations)
+        return self.snap(points, np.asarray(predictions), keep=exact)

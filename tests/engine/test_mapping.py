@@ -1,0 +1,86 @@
+"""The one map (engine/mapping.py): exact on recorded samples, continuous, true to the landscape."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from dvi_widget.contract import landscape_cells
+from dvi_widget.engine.mapping import EpochMap, shepard_weights
+
+EXTENT = np.array([-1.0, 1.0, -1.0, 1.0])
+GRID = 100
+
+
+def _halves(boundary_x: float = 0.0) -> np.ndarray:
+    """A landscape of class 0 left of ``boundary_x`` and class 1 right of it."""
+    xs = EXTENT[0] + (np.arange(GRID) + 0.5) * (EXTENT[1] - EXTENT[0]) / GRID
+    return np.broadcast_to((xs >= boundary_x).astype(np.int64), (GRID, GRID)).copy()
+
+
+@pytest.fixture(scope="module")
+def grid_map() -> EpochMap:
+    """Anchors on a regular 2-D grid drawn where they are (the identity layout)."""
+    g = np.linspace(-0.9, 0.9, 19)
+    anchors = np.stack(np.meshgrid(g, g), -1).reshape(-1, 2).astype(np.float32)
+    return EpochMap(anchors, anchors.copy(), _halves(), EXTENT, k=8)
+
+
+def test_shepard_weights_are_exact_at_an_anchor_and_fade_at_the_radius():
+    d = torch.tensor([[0.0, 1.0, 2.0, 3.0], [1.0, 2.0, 3.0, 3.0], [3.0, 3.0, 3.0, 3.0]])
+    w = shepard_weights(d)
+    np.testing.assert_allclose(w.sum(1).numpy(), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(w[0].numpy(), [1.0, 0.0, 0.0], atol=1e-7)
+    assert w[1, 2] == 0  # at the radius: no weight, so the neighbour leaves without a jump
+    assert w[1, 0] > w[1, 1] > 0
+    np.testing.assert_allclose(w[2].numpy(), [1 / 3] * 3, rtol=1e-6)  # all at the radius
+
+
+def test_recorded_samples_land_where_they_are_drawn_even_on_another_class(grid_map):
+    # an anchor right of the landscape boundary, predicted 0: recorded, so it is not moved
+    a = grid_map.anchors
+    i = int(((a[:, 0] - 0.3).abs() + a[:, 1].abs()).argmin())
+    anchor = grid_map.anchors[i : i + 1].numpy()
+    np.testing.assert_array_equal(grid_map(anchor, np.array([0])), anchor)
+
+
+def test_a_path_crosses_the_landscape_boundary_in_the_step_its_prediction_changes(grid_map):
+    # a straight path in representation space; the toy model decides at x = 0.3, the landscape
+    # at x = 0: the drawn path must change side exactly where the prediction changes
+    x = np.linspace(-0.85, 0.85, 69)
+    reps = np.stack([x, np.full_like(x, 0.12)], 1).astype(np.float32)
+    pred = (x >= 0.3).astype(np.int64)
+    pos = grid_map(reps, pred)
+    rows, cols, inside = landscape_cells(pos, EXTENT, (GRID, GRID))
+    shown = grid_map.cell_classes[rows, cols]
+    assert inside.all()
+    np.testing.assert_array_equal(shown, pred)  # every point on a cell of its prediction
+    flip_model = int(np.flatnonzero(np.diff(pred))[0])
+    flip_view = int(np.flatnonzero(np.diff(shown))[0])
+    assert abs(flip_model - flip_view) <= 1
+
+
+def test_continuous_along_a_fine_path_while_the_prediction_holds(grid_map):
+    t = np.linspace(0, 2 * np.pi, 721)
+    reps = (0.6 * np.stack([np.cos(t), np.sin(t)], 1)).astype(np.float32)
+    pred = (reps[:, 0] >= 0).astype(np.int64)  # agrees with the landscape: no snapping
+    pos = grid_map(reps, pred)
+    step = np.linalg.norm(np.diff(pos, axis=0), axis=1)
+    rep_step = np.linalg.norm(np.diff(reps, axis=0), axis=1)
+    # the identity layout: the drawn path moves about as far as the input does
+    assert step.max() <= 3 * rep_step.max()
+    np.testing.assert_allclose(pos, reps, atol=0.03)
+
+
+def test_a_class_the_landscape_does_not_show_is_left_where_interpolated(grid_map):
+    reps = np.array([[0.5, 0.5]], np.float32)
+    interp, _ = grid_map.interpolate(reps)
+    np.testing.assert_allclose(grid_map(reps, np.array([7])), interp)
+
+
+def test_bad_shapes_are_refused(grid_map):
+    with pytest.raises(ValueError, match=r"representations must be \(n, 2\)"):
+        grid_map(np.zeros((3, 5), np.float32), np.zeros(3, int))
+    with pytest.raises(ValueError, match="anchors"):
+        EpochMap(np.zeros((4, 3)), np.zeros((5, 2)), _halves(), EXTENT)
