@@ -104,8 +104,8 @@ class PanelsMixin(t.HasTraits):
     def _check_focus(self, proposal: dict) -> int:
         value = int(proposal["value"])
         if not -1 <= value < self.n_samples:
-            raise ValueError(f"focus_sample must be a sample index in [0, {self.n_samples}) or "
-                             f"-1 (none), got {value}")
+            raise t.TraitError(f"focus_sample must be a sample index in [0, {self.n_samples}) or "
+                              f"-1 (none), got {value}")
         return value
 
     # ------------------------------------------------------------------ cells
