@@ -190,6 +190,8 @@ class PanelsMixin(t.HasTraits):
         y = y0 + (float(req["y"]) + 1) / 2 * (y1 - y0)
         epoch = int(req.get("epoch", self.epoch))
         res = self.inspect(x, y, epoch, k=int(req.get("k", 8)))
+        if res["source"] == "outside":  # the popover shows the error with the nearest samples
+            raise ValueError(res["note"])
         self.clicked = {"epoch": res["epoch"], "x": x, "y": y}
         probs = res["probabilities"]
         return {
