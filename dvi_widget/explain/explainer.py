@@ -284,15 +284,15 @@ class Explainer:
         ``PGD``, one step at a time so that the path is kept); ``"fgsm"`` takes plain iterated
         FGSM steps (bounded by the value range only). Defaults: ``eps`` = 0.3 × value range
         (``norm="Linf"``) or 0.1 × value range × √D (``"L2"``); ``step_size`` = 2.5 · 0.3 × value
-        range / steps (Madry et al.'s 2.5 ε / steps).
+        range / steps (Madry et al.'s 2.5 ε / steps). ``steps`` is a whole number in
+        ``[1, MAX_ATTACK_STEPS]`` (:mod:`~dvi_widget.explain.limits`); ``eps`` and ``step_size``
+        must be finite and > 0 (a negative step would walk away from the target).
 
         Returns the :meth:`what_if` columns with strength = step (0 = the input) plus ``linf``
         and ``l2`` (distance from the input) and ``target_probability``; ``df.attrs`` holds
         ``first_flip`` (first step whose prediction changed), ``reached`` (first step predicted
         as ``target``, or None), ``target``, ``method``, ``eps``, ``step_size``.
         """
-        from captum.robust import PGD
-
         if method not in ATTACKS:
             raise ValueError(f"method must be one of {ATTACKS}, got {method!r}")
         if norm not in ("Linf", "L2"):
@@ -304,6 +304,8 @@ class Explainer:
             step_size = positive(step_size, "step_size")
         self._check_projectable(epoch)
         x, idx = self._inputs(index_or_input)
+        from captum.robust import PGD  # after the checks: its first import takes seconds
+
         clf = self.classifier(epoch)
         lo, hi = self.value_range
         span = hi - lo

@@ -17,8 +17,9 @@ import numpy as np
 
 #: strengths of one what-if path (the widget's controls send at most 512)
 MAX_STRENGTHS = 1024
-#: gradient steps of one adversarial path (the widget's controls send at most 200)
-MAX_ATTACK_STEPS = 1000
+#: gradient steps of one adversarial path (the widget's controls send at most 200; 500 steps
+#: of an 8×8-digit CNN take 2 s on one CPU thread)
+MAX_ATTACK_STEPS = 500
 #: inputs of one Grad-CAM request (the widget asks for one page of thumbnails at a time)
 MAX_GRADCAM_INPUTS = 10_000
 #: heat-map pixels of one Grad-CAM request (inputs × height × width: 128 MiB of float32)
