@@ -3,7 +3,11 @@
 :class:`Explainer` holds a run, an optional projector (a fitted :class:`~dvi_widget.DVI`: anything
 with ``transform(representations, epoch) -> (n, 2)``) and a device, and caches each epoch's
 rebuilt classifier. Its methods return DataFrames and arrays for Python cells; :meth:`payload`
-answers the widget's custom messages with plain arrays (see :data:`PAYLOAD_KINDS`).
+answers the widget's custom messages with plain arrays (see :data:`PAYLOAD_KINDS`). Every entry
+point refuses sizes beyond the caps of :mod:`dvi_widget.explain.limits` (strengths per path,
+attack steps, Grad-CAM inputs, robustness samples × strengths, surrogate neighbours) and
+nonsensical numbers (``step_size <= 0``, NaN) with a ``ValueError`` naming the argument, before
+any work: a cell and a widget request alike.
 
 A perturbed input is a new input: ``f_t`` gives its representation, ``g_t`` its prediction and
 ``φ_t`` (the projector) its position on epoch t's landscape, so a what-if or adversarial path
@@ -27,6 +31,7 @@ from .._tensor import DeviceLike, resolve_device
 from . import perturb as pert
 from .classifier import EpochClassifier, check_indices, epoch_classifier, inputs_at
 from .gradcam import GradCAM, gradcam_maps
+from .limits import check_cap, positive, whole
 from .surrogate import (
     Surrogate,
     default_patch,
@@ -69,8 +74,7 @@ class Explainer:
         self.run = run
         self.projector = projector
         self.device = resolve_device(device)
-        self._value_range = None if value_range is None else (float(value_range[0]),
-                                                              float(value_range[1]))
+        self._value_range = None if value_range is None else _check_range(value_range)
         self._classifiers: dict[int, tuple[tuple, EpochClassifier]] = {}
         self._train_reps: dict[int, tuple[tuple, torch.Tensor]] = {}
 
@@ -190,11 +194,17 @@ class Explainer:
                 ) -> GradCAM:
         """Grad-CAM heat maps of samples ``indices`` (or inputs ``(n, *input_shape)``) at
         ``epoch``; see :func:`dvi_widget.explain.gradcam`."""
-        clf = self.classifier(epoch)
         arr = np.asarray(indices) if not isinstance(indices, torch.Tensor) else indices
         shape = self.input_shape
-        if isinstance(arr, torch.Tensor) or (arr.ndim == 1 + len(shape)
-                                              and tuple(arr.shape[1:]) == shape):
+        given = isinstance(arr, torch.Tensor) or (arr.ndim == 1 + len(shape)
+                                                  and tuple(arr.shape[1:]) == shape)
+        n = len(arr) if given else int(arr.sum()) if arr.dtype == np.bool_ else int(arr.size)
+        hint = "ask for chunks of samples"
+        check_cap(n, "MAX_GRADCAM_INPUTS", "Grad-CAM inputs", hint)
+        h, w = pert.image_size(shape)
+        check_cap(n * h * w, "MAX_GRADCAM_PIXELS", "Grad-CAM heat-map pixels", hint)
+        clf = self.classifier(epoch)
+        if given:
             x = torch.as_tensor(np.asarray(arr, dtype=np.float32), device=self.device)
             idx = None
         else:
@@ -240,9 +250,10 @@ class Explainer:
         ``identity``, ``epoch``, ``index`` and ``original_prediction``.
         """
         fam = pert.family(kind)
+        seed = whole(seed, "seed", 0)
         self._check_projectable(epoch)
-        x, idx = self._inputs(index_or_input)
         s = pert.check_strengths(strengths, kind, self.input_shape)
+        x, idx = self._inputs(index_or_input)
         clf = self.classifier(epoch)
         xs = pert.perturb(x, kind, s, value_range=self.value_range, seed=seed, center=center)[0]
         reps, probs = self._classify(clf, torch.cat([x, xs]))
@@ -257,8 +268,9 @@ class Explainer:
                   strengths: Sequence[float] | np.ndarray | None = None, *,
                   center: tuple[float, float] | None = None, seed: int = 0) -> np.ndarray:
         """The perturbed inputs of :meth:`what_if` themselves, ``(S, *input_shape)`` float32."""
-        x, _ = self._inputs(index_or_input)
+        seed = whole(seed, "seed", 0)
         s = pert.check_strengths(strengths, kind, self.input_shape)
+        x, _ = self._inputs(index_or_input)
         out = pert.perturb(x, kind, s, value_range=self.value_range, seed=seed, center=center)[0]
         return out.cpu().numpy()
 
@@ -272,23 +284,28 @@ class Explainer:
         ``PGD``, one step at a time so that the path is kept); ``"fgsm"`` takes plain iterated
         FGSM steps (bounded by the value range only). Defaults: ``eps`` = 0.3 × value range
         (``norm="Linf"``) or 0.1 × value range × √D (``"L2"``); ``step_size`` = 2.5 · 0.3 × value
-        range / steps (Madry et al.'s 2.5 ε / steps).
+        range / steps (Madry et al.'s 2.5 ε / steps). ``steps`` is a whole number in
+        ``[1, MAX_ATTACK_STEPS]`` (:mod:`~dvi_widget.explain.limits`); ``eps`` and ``step_size``
+        must be finite and > 0 (a negative step would walk away from the target).
 
         Returns the :meth:`what_if` columns with strength = step (0 = the input) plus ``linf``
         and ``l2`` (distance from the input) and ``target_probability``; ``df.attrs`` holds
         ``first_flip`` (first step whose prediction changed), ``reached`` (first step predicted
         as ``target``, or None), ``target``, ``method``, ``eps``, ``step_size``.
         """
-        from captum.robust import PGD
-
         if method not in ATTACKS:
             raise ValueError(f"method must be one of {ATTACKS}, got {method!r}")
         if norm not in ("Linf", "L2"):
             raise ValueError(f"norm must be 'Linf' or 'L2', got {norm!r}")
-        if int(steps) < 1:
-            raise ValueError(f"steps must be >= 1, got {steps!r}")
+        steps = whole(steps, "steps", 1, "MAX_ATTACK_STEPS")
+        if eps is not None:
+            eps = positive(eps, "eps")
+        if step_size is not None:  # <= 0 would walk away from the target
+            step_size = positive(step_size, "step_size")
         self._check_projectable(epoch)
         x, idx = self._inputs(index_or_input)
+        from captum.robust import PGD  # after the checks: its first import takes seconds
+
         clf = self.classifier(epoch)
         lo, hi = self.value_range
         span = hi - lo
@@ -367,11 +384,17 @@ class Explainer:
         indices.
         """
         fam = pert.family(kind)
-        idx = self._selection(indices_or_class, split)
-        if max_samples is not None and len(idx) > int(max_samples):
-            rng = np.random.default_rng(seed)
-            idx = np.sort(rng.choice(idx, size=int(max_samples), replace=False))
+        seed, batch_size = whole(seed, "seed", 0), whole(batch_size, "batch_size", 1)
+        if max_samples is not None:
+            max_samples = whole(max_samples, "max_samples", 1)
         s = pert.check_strengths(strengths, kind, self.input_shape, pert.ROBUSTNESS_STEPS)
+        idx = self._selection(indices_or_class, split)
+        if max_samples is not None and len(idx) > max_samples:
+            rng = np.random.default_rng(seed)
+            idx = np.sort(rng.choice(idx, size=max_samples, replace=False))
+        check_cap(len(idx) * len(s), "MAX_ROBUSTNESS_INPUTS",
+                  f"robustness: {len(idx):,} samples × {len(s):,} strengths",
+                  "pass max_samples= or fewer strengths")
         clf = self.classifier(epoch)
         labels = torch.as_tensor(np.asarray(self.run.labels("all"))[idx], device=self.device)
         n_cls = int(self.run.n_classes)
@@ -419,16 +442,19 @@ class Explainer:
         student : ``"ridge"`` (dense) or ``"lasso"`` (sparse).
         alpha : relative regularisation (see :func:`~dvi_widget.explain.surrogate.fit_student`).
         """
-        if int(n_neighbors) < 2:
-            raise ValueError(f"n_neighbors must be >= 2, got {n_neighbors!r}")
-        if not 0 <= mix <= 1 or noise < 0:
-            raise ValueError(f"mix must lie in [0, 1] and noise be >= 0, got {mix!r}, {noise!r}")
+        n_neighbors = whole(n_neighbors, "n_neighbors", 2, "MAX_SURROGATE_NEIGHBORS")
+        k = whole(k, "k", 1, "MAX_SURROGATE_K")
+        seed = whole(seed, "seed", 0)
+        mix, noise = positive(mix, "mix", zero=True), positive(noise, "noise", zero=True)
+        if mix > 1:
+            raise ValueError(f"mix must lie in [0, 1], got {mix!r}")
+        if alpha is not None:
+            alpha = positive(alpha, "alpha", zero=True)
         self._check_projectable(epoch)
         x, idx = self._inputs(index_or_input)
         shape = self.input_shape
-        patch = default_patch(shape, int(n_neighbors)) if patch is None else int(patch)
-        if patch < 1:
-            raise ValueError(f"patch must be >= 1, got {patch!r}")
+        patch = (default_patch(shape, n_neighbors) if patch is None
+                 else whole(patch, "patch", 1))
         clf = self.classifier(epoch)
         gen = torch.Generator().manual_seed(int(seed))
         pool = self._nearest_training_inputs(clf, x, epoch, int(k), exclude=idx)
@@ -570,8 +596,14 @@ class Explainer:
                     "accuracy": df["accuracy"].to_numpy(np.float32),
                     "n_samples": int(df.attrs["n_samples"])}
         if what == "surrogate":
+            asked = list(args.get("classes") or [])
+            n_classes = len(self.run.class_names)
+            if len(asked) > n_classes:
+                raise ValueError(f"classes: {len(asked):,} ids asked, but there are only "
+                                 f"{n_classes} classes (ask for each at most once)")
+            asked = [self._class_id(c) for c in asked]
             sur = self.surrogate(int(args["index"]), args["epoch"])
-            classes = [self._class_id(c) for c in args.get("classes") or [sur.prediction]]
+            classes = asked or [sur.prediction]
             return {"weights": np.stack([sur.weights_image(c) for c in classes]),
                     "classes": classes, "fidelity": dict(sur.fidelity),
                     "positions": (sur.neighbor_positions if sur.neighbor_positions is not None
@@ -581,3 +613,14 @@ class Explainer:
         if what == "kinds":
             return self.kinds()
         raise ValueError(f"request['what'] must be one of {PAYLOAD_KINDS}, got {what!r}")
+
+
+def _check_range(value_range: Any) -> tuple[float, float]:  # noqa: ANN401
+    """``(low, high)``: finite, low < high (clipping, noise scales and fills depend on it)."""
+    try:
+        lo, hi = (float(v) for v in value_range)
+    except (TypeError, ValueError):
+        raise ValueError(f"value_range must be a pair (low, high), got {value_range!r}") from None
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+        raise ValueError(f"value_range must be finite with low < high, got {value_range!r}")
+    return lo, hi

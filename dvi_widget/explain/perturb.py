@@ -38,6 +38,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .limits import check_cap
+
 #: default number of strengths of a what-if path / a robustness curve
 DEFAULT_STEPS = 32
 ROBUSTNESS_STEPS = 16
@@ -107,10 +109,12 @@ def default_strengths(kind: str, input_shape: Sequence[int],
 
 def check_strengths(strengths: Sequence[float] | np.ndarray | None, kind: str,
                     input_shape: Sequence[int], steps: int = DEFAULT_STEPS) -> np.ndarray:
-    """``strengths`` as a finite float32 vector (the family's default when None)."""
+    """``strengths`` as a finite float32 vector (the family's default when None), at most
+    :data:`~dvi_widget.explain.limits.MAX_STRENGTHS` of them."""
     if strengths is None:
         return default_strengths(kind, input_shape, steps)
     arr = np.atleast_1d(np.asarray(strengths, dtype=np.float32))
+    check_cap(arr.size, "MAX_STRENGTHS", "strengths", "draw several paths over parts of the range")
     if arr.ndim != 1 or arr.size == 0 or not np.isfinite(arr).all():
         raise ValueError(f"strengths must be a non-empty 1-D sequence of finite numbers, got "
                          f"shape {arr.shape}")

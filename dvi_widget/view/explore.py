@@ -18,8 +18,8 @@ import pandas as pd
 
 from ..contract import Visualization, landscape_cells
 
-#: sources of :func:`inspect`'s answer
-SOURCES = ("model", "landscape", "none")
+#: sources of :func:`inspect`'s answer ("outside": the spot lies outside the view's extent)
+SOURCES = ("model", "landscape", "none", "outside")
 
 
 def _epoch(vis: Visualization, epoch: int | None) -> tuple[int, int]:
@@ -52,6 +52,18 @@ def _split_mask(vis: Visualization, split: str | Sequence[str]) -> np.ndarray:
     return np.isin(vis.split, list(split))
 
 
+def _inside(vis: Visualization, pts: np.ndarray) -> np.ndarray:
+    """Which finite points ``(n, 2)`` lie in the view's extent (edges included)."""
+    x0, x1, y0, y1 = (float(v) for v in vis.extent)
+    return (pts[:, 0] >= x0) & (pts[:, 0] <= x1) & (pts[:, 1] >= y0) & (pts[:, 1] <= y1)
+
+
+def _outside_note(vis: Visualization, x: float, y: float) -> str:
+    x0, x1, y0, y1 = (float(v) for v in vis.extent)
+    return (f"({x:.6g}, {y:.6g}) lies outside the view's extent x in [{x0}, {x1}], y in "
+            f"[{y0}, {y1}]: the view shows no landscape there, so it predicts nothing")
+
+
 def inspect_points(
     vis: Visualization, points: np.ndarray, epoch: int | None = None
 ) -> pd.DataFrame:
@@ -62,25 +74,37 @@ def inspect_points(
     clash with those four; ``df.attrs["probability_columns"]``), holding
     ``softmax(g_t(ψ_t(y)))`` (DVI §4). Without an
     inspector, prediction and confidence are those of the landscape cell under each point
-    (``landscape_classes``/``landscape_confidence``; -1 and NaN outside the frame or when the
-    landscape has no per-cell classes). ``df.attrs["source"]`` is one of :data:`SOURCES`.
+    (``landscape_classes``/``landscape_confidence``; -1 and NaN when the landscape has no
+    per-cell classes). Points outside the view's extent get -1 and NaN (and NaN
+    probabilities) either way: the model is asked only about points the view shows (ψ_t
+    extrapolates far outside, e.g. 100 % of one class at (999, 999)).
+    ``df.attrs["source"]`` is one of :data:`SOURCES`.
     """
     e, t = _epoch(vis, epoch)
     pts = np.asarray(points, dtype=np.float64)
     if pts.ndim != 2 or pts.shape[1] != 2 or len(pts) == 0 or not np.isfinite(pts).all():
         raise ValueError(f"points must be a non-empty finite (n, 2) array, got shape {pts.shape}")
     df = pd.DataFrame({"x": pts[:, 0], "y": pts[:, 1]})
+    inside = _inside(vis, pts)
     if vis.inspector is not None:
-        probs = np.asarray(vis.inspector.probabilities(pts.astype(np.float32), e), np.float32)
-        if probs.shape != (len(pts), vis.n_classes):
-            raise ValueError(f"the inspector returned probabilities of shape {probs.shape}; "
-                             f"expected ({len(pts)}, {vis.n_classes})")
-        df["prediction"] = probs.argmax(axis=1).astype(np.int64)
-        df["confidence"] = probs.max(axis=1)
+        probs = np.full((len(pts), vis.n_classes), np.nan, np.float32)
+        if inside.any():
+            got = np.asarray(vis.inspector.probabilities(pts[inside].astype(np.float32), e),
+                             np.float32)
+            if got.shape != (int(inside.sum()), vis.n_classes):
+                raise ValueError(f"the inspector returned probabilities of shape {got.shape}; "
+                                 f"expected ({int(inside.sum())}, {vis.n_classes})")
+            probs[inside] = got
+        pred = np.full(len(pts), -1, np.int64)
+        conf = np.full(len(pts), np.nan, np.float32)
+        pred[inside] = probs[inside].argmax(axis=1)
+        conf[inside] = probs[inside].max(axis=1)
+        df["prediction"], df["confidence"] = pred, conf
         df = pd.concat([df, pd.DataFrame(probs, columns=_probability_columns(vis))], axis=1)
         source = "model"
     elif vis.landscape_classes is not None:
-        rows, cols, inside = landscape_cells(pts, vis.extent, vis.landscape_classes.shape[1:3])
+        rows, cols, cell = landscape_cells(pts, vis.extent, vis.landscape_classes.shape[1:3])
+        inside &= cell
         cls = vis.landscape_classes[t, rows, cols].astype(np.int64)
         conf = (vis.landscape_confidence[t, rows, cols] if vis.landscape_confidence is not None
                 else np.full(len(pts), np.nan, np.float32))
@@ -113,11 +137,14 @@ def nearest_2d(vis: Visualization, point: Sequence[float], epoch: int | None = N
     _, t = _epoch(vis, epoch)
     if not (isinstance(k, int | np.integer) and k >= 1):
         raise ValueError(f"k must be a positive int, got {k!r}")
-    d = np.linalg.norm(vis.coords[t] - np.asarray(point, np.float32).reshape(1, 2), axis=1)
+    # float64: a far-away point (1e30) would overflow float32 squares
+    d = np.linalg.norm(vis.coords[t].astype(np.float64)
+                       - np.asarray(point, np.float64).reshape(1, 2), axis=1)
     k = min(int(k), vis.n_samples)
     idx = np.argpartition(d, k - 1)[:k]
     idx = idx[np.lexsort((idx, d[idx]))]
-    return pd.DataFrame({"sample": idx, "distance": d[idx], "split": vis.split[idx],
+    return pd.DataFrame({"sample": idx, "distance": d[idx].astype(np.float32),
+                         "split": vis.split[idx],
                          "label": vis.labels[idx], "prediction": vis.predictions[t, idx],
                          "confidence": vis.confidence[t, idx]})
 
@@ -130,7 +157,9 @@ def inspect(vis: Visualization, x: float, y: float, epoch: int | None = None, k:
     (class id, -1 when unknown), ``prediction_name``, ``confidence``, ``probabilities`` (a
     Series over class names, or None without an inspector), ``top`` (the ``top`` most probable
     classes: DataFrame ``class, name, probability``; from the landscape cell alone without an
-    inspector), ``neighbors`` (:func:`nearest_2d`, the ``k`` nearest samples in 2-D).
+    inspector), ``neighbors`` (:func:`nearest_2d`, the ``k`` nearest samples in 2-D) and
+    ``note``: None, or for a spot outside the view's extent (``source="outside"``: no
+    prediction, confidence NaN) the sentence saying so.
 
     Examples
     --------
@@ -140,13 +169,15 @@ def inspect(vis: Visualization, x: float, y: float, epoch: int | None = None, k:
     row = df.iloc[0]
     pred, conf = int(row["prediction"]), float(row["confidence"])
     probs = None
-    if df.attrs["source"] == "model":
+    outside = not bool(_inside(vis, df[["x", "y"]].to_numpy())[0])
+    source = "outside" if outside else df.attrs["source"]
+    if source == "model":
         probs = pd.Series(row[df.attrs["probability_columns"]].to_numpy(np.float32),
                           index=vis.class_names, name="probability")
         best = np.argsort(-probs.to_numpy(), kind="stable")[: max(int(top), 0)]
         top_df = pd.DataFrame({"class": best, "name": [vis.class_names[i] for i in best],
                                "probability": probs.to_numpy()[best]})
-    elif pred >= 0:
+    elif pred >= 0 and not outside:
         top_df = pd.DataFrame({"class": [pred], "name": [vis.class_names[pred]],
                                "probability": [conf]})
     else:
@@ -154,10 +185,11 @@ def inspect(vis: Visualization, x: float, y: float, epoch: int | None = None, k:
                                "name": pd.Series(dtype=object),
                                "probability": pd.Series(dtype=np.float32)})
     return {
-        "epoch": df.attrs["epoch"], "x": float(x), "y": float(y), "source": df.attrs["source"],
+        "epoch": df.attrs["epoch"], "x": float(x), "y": float(y), "source": source,
         "prediction": pred, "prediction_name": vis.class_names[pred] if pred >= 0 else None,
         "confidence": conf, "probabilities": probs, "top": top_df,
         "neighbors": nearest_2d(vis, (x, y), df.attrs["epoch"], k),
+        "note": _outside_note(vis, float(x), float(y)) if outside else None,
     }
 
 

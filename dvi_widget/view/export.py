@@ -7,6 +7,7 @@ dependency; it writes 8-bit RGBA only, which is all the landscape needs.
 from __future__ import annotations
 
 import base64
+import html
 import json
 import struct
 import zlib
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from .._io import atomic_write
 
 if TYPE_CHECKING:  # pragma: no cover
     import plotly.graph_objects as go
@@ -155,18 +158,34 @@ def _jsonable(value: Any) -> Any:  # noqa: ANN401
     return value
 
 
+def inline_json(value: Any) -> str:  # noqa: ANN401
+    """``value`` as JSON that is safe as the text of a ``<script>`` element.
+
+    A script element's text must not contain ``</script``, ``<!--`` or ``<script`` (the last two
+    put the HTML tokenizer in its "double escaped" state, where ``</script>`` no longer ends the
+    element, so the rest of the page becomes script text: a blank page). ``<`` occurs in JSON
+    only inside strings, where ``\\u003c`` is the same character, so every ``<`` is written so.
+    """
+    return json.dumps(value, allow_nan=False).replace("<", "\\u003c")
+
+
 def write_html(path: str | Path, state: dict, bundle: str, title: str = "dvi_widget") -> Path:
     """Write a self-contained page: ``state`` (trait -> serialized value) and the bundle inline.
 
     Binary buffers travel base64 encoded; the bundle is base64 too and imported from a Blob URL, so
-    no byte of it can end the surrounding ``<script>`` element and nothing is fetched from a CDN.
+    no byte of it can end the surrounding ``<script>`` element and nothing is fetched from a CDN;
+    the state is :func:`inline_json`. The page is written atomically (a failed write leaves the
+    previous file whole). A NaN or Inf in ``state`` (which ``JSON.parse`` refuses: a blank page) is
+    a ``ValueError``.
     """
-    payload = json.dumps(_jsonable(state)).replace("</", "<\\/")
+    try:
+        payload = inline_json(_jsonable(state))
+    except ValueError as err:
+        raise ValueError(f"save_html: the widget's state holds NaN or Inf ({err}); the page "
+                         "would not load") from None
     page = _PAGE.format(
-        title=title.replace("<", "&lt;"),
+        title=html.escape(title),
         state=payload,
         bundle=json.dumps(base64.b64encode(bundle.encode("utf-8")).decode("ascii")),
     )
-    path = Path(path)
-    path.write_text(page, encoding="utf-8")
-    return path
+    return atomic_write(path, lambda tmp: tmp.write_text(page, encoding="utf-8"))

@@ -104,8 +104,8 @@ class PanelsMixin(t.HasTraits):
     def _check_focus(self, proposal: dict) -> int:
         value = int(proposal["value"])
         if not -1 <= value < self.n_samples:
-            raise ValueError(f"focus_sample must be a sample index in [0, {self.n_samples}) or "
-                             f"-1 (none), got {value}")
+            raise t.TraitError(f"focus_sample must be a sample index in [0, {self.n_samples}) or "
+                              f"-1 (none), got {value}")
         return value
 
     # ------------------------------------------------------------------ cells
@@ -190,6 +190,8 @@ class PanelsMixin(t.HasTraits):
         y = y0 + (float(req["y"]) + 1) / 2 * (y1 - y0)
         epoch = int(req.get("epoch", self.epoch))
         res = self.inspect(x, y, epoch, k=int(req.get("k", 8)))
+        if res["source"] == "outside":  # the popover shows the error with the nearest samples
+            raise ValueError(res["note"])
         self.clicked = {"epoch": res["epoch"], "x": x, "y": y}
         probs = res["probabilities"]
         return {

@@ -111,6 +111,15 @@ _RANGES = {
 }
 
 
+class TraitValueError(t.TraitError, ValueError):
+    """A refused trait value. A ``TraitError``, so that traitlets rolls a front-end update
+    (``set_state``) back instead of keeping the bad value; also the ``ValueError`` cells catch."""
+
+
+class TraitTypeError(t.TraitError, TypeError):
+    """A trait value of the wrong type (see :class:`TraitValueError`)."""
+
+
 def _hex(rgb: np.ndarray) -> list[str]:
     return ["#{:02x}{:02x}{:02x}".format(*map(int, c)) for c in np.asarray(rgb)]
 
@@ -205,16 +214,16 @@ class IndexArray(t.TraitType):
             return None
         arr = np.asarray(value)
         if arr.dtype == np.bool_:
-            raise TypeError(f"{self.name}: pass a boolean mask through the widget's methods")
+            raise TraitTypeError(f"{self.name}: pass a boolean mask through the widget's methods")
         if arr.size == 0:
             return np.zeros(0, INDEX_DTYPE)
         if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
-            raise TypeError(f"{self.name} must be a 1-D array of integer sample indices, got "
-                            f"dtype {arr.dtype} and shape {arr.shape}")
+            raise TraitTypeError(f"{self.name} must be a 1-D array of integer sample indices, "
+                                 f"got dtype {arr.dtype} and shape {arr.shape}")
         n = getattr(obj, "n_samples", None)
         if arr.min() < 0 or (n is not None and arr.max() >= n):
-            raise ValueError(f"{self.name} indices must lie in [0, {n}); got min {arr.min()} "
-                             f"and max {arr.max()}")
+            raise TraitValueError(f"{self.name} indices must lie in [0, {n}); got min "
+                                  f"{arr.min()} and max {arr.max()}")
         return np.unique(arr).astype(INDEX_DTYPE)
 
     def set(self, obj: t.HasTraits, value: Any) -> None:  # noqa: ANN401
@@ -238,8 +247,8 @@ def _in_range(name: str, value: float) -> float:
     ok = (lo <= value if closed else lo < value) and value <= hi
     if not ok:  # also refuses NaN
         interval = f"{'[' if closed else '('}{lo}, {hi}]"
-        raise ValueError(f"Widget.{name} must be in {interval}{' ' + unit if unit else ''}, "
-                         f"got {value}")
+        raise TraitValueError(f"Widget.{name} must be in {interval}"
+                              f"{' ' + unit if unit else ''}, got {value}")
     return value
 
 
@@ -389,7 +398,7 @@ class Widget(PanelsMixin, anywidget.AnyWidget):
     def _check_epoch(self, proposal: dict) -> int:
         value = int(proposal["value"])
         if value not in self.epochs:
-            raise ValueError(f"epoch {value} was not recorded; choose one of {self.epochs}")
+            raise TraitValueError(f"epoch {value} was not recorded; choose one of {self.epochs}")
         return value
 
     @t.validate("point_size", "point_opacity", "landscape_opacity", "speed")
@@ -412,10 +421,10 @@ class Widget(PanelsMixin, anywidget.AnyWidget):
         if value not in self.color_columns:
             too_many = [c["name"] for c in self.columns if c["name"] == value]
             if too_many:
-                raise ValueError(f"color_by: column {value!r} has more than "
-                                 f"{MAX_COLOR_CATEGORIES} distinct values; it can be searched and "
-                                 "filtered, not coloured")
-            raise ValueError(f"color_by must be one of {self.color_columns}, got {value!r}")
+                raise TraitValueError(f"color_by: column {value!r} has more than "
+                                      f"{MAX_COLOR_CATEGORIES} distinct values; it can be "
+                                      "searched and filtered, not coloured")
+            raise TraitValueError(f"color_by must be one of {self.color_columns}, got {value!r}")
         return value
 
     @t.validate("highlight_categories", "filter_categories")
@@ -424,8 +433,8 @@ class Widget(PanelsMixin, anywidget.AnyWidget):
         k = self._category_count()
         if values and (k is None or values[0] < 0 or values[-1] >= k):
             what = "a numeric column has no categories" if k is None else f"must lie in [0, {k})"
-            raise ValueError(f"{proposal['trait'].name} for color_by={self.color_by!r}: {what}, "
-                             f"got {values}")
+            raise TraitValueError(f"{proposal['trait'].name} for color_by={self.color_by!r}: "
+                                  f"{what}, got {values}")
         return values
 
     @t.observe("color_by")

@@ -387,3 +387,134 @@ def test_slide_moves_a_patch_over_the_whole_image_continuously():
     assert step.max() <= 2 * 7 * 119 / 2400 + 1e-3  # ≤ 2 sides × the arc step
     with pytest.raises(ValueError, match="slide.*\\[0, 1\\]"):
         check_strengths([0.5, 1.5], "slide", (1, 28, 28))
+
+
+# ------------------------------------------------------------------------------ caps (issue 26)
+# Each request is refused before any work, with a message naming the cap (dvi_widget.explain
+# .limits), whether it comes from a cell or from the widget. Before the caps, the first three
+# blocked the kernel for 13–18 s and took up to 3.4 GB.
+HUGE_STRENGTHS = np.linspace(0, 180, 2_000_000, dtype=np.float32)
+
+
+def _cap_cases(dvi):
+    ex = dvi.explainer()
+    return [
+        ("MAX_STRENGTHS", lambda: dvi.what_if(4, EPOCH, "rotate", HUGE_STRENGTHS)),
+        ("MAX_STRENGTHS", lambda: ex.perturbed(4, "rotate", HUGE_STRENGTHS)),
+        ("MAX_ATTACK_STEPS", lambda: dvi.adversarial(4, EPOCH, target=0, steps=20_000)),
+        ("MAX_GRADCAM_INPUTS", lambda: ex.gradcam(EPOCH, np.zeros(10**6, np.int64))),
+        ("MAX_GRADCAM_INPUTS", lambda: gradcam(dvi.run_, EPOCH, np.zeros(10**6, np.int64),
+                                               device="cpu")),
+        ("MAX_ROBUSTNESS_INPUTS", lambda: dvi.robustness(
+            np.arange(1000), EPOCH, "rotate", HUGE_STRENGTHS[:1000])),
+        ("MAX_ROBUSTNESS_INPUTS", lambda: dvi.robustness(  # 1,797 samples × 200 strengths
+            np.ones(dvi.run_.n_samples, bool), EPOCH, "noise", np.linspace(0, 1, 200),
+            max_samples=None)),
+        ("MAX_SURROGATE_NEIGHBORS", lambda: dvi.surrogate(4, EPOCH, n_neighbors=10**7)),
+        ("MAX_SURROGATE_K", lambda: dvi.surrogate(4, EPOCH, k=10**6)),
+        ("MAX_STRENGTHS", lambda: ex.payload({"what": "path", "index": 4, "epoch": EPOCH,
+                                              "kind": "rotate",
+                                              "strengths": HUGE_STRENGTHS.tolist()})),
+        ("MAX_ATTACK_STEPS", lambda: ex.payload({"what": "path", "index": 4, "epoch": EPOCH,
+                                                 "kind": "pgd", "target": 0, "steps": 20_000})),
+        ("MAX_GRADCAM_INPUTS", lambda: ex.payload({"what": "gradcam", "epoch": EPOCH,
+                                                   "indices": np.zeros(10**6, np.uint32)})),
+        ("classes", lambda: ex.payload({"what": "surrogate", "index": 4, "epoch": EPOCH,
+                                        "classes": [0] * 10**6})),
+    ]
+
+
+def test_requests_beyond_the_caps_are_refused_before_any_work(dvi):
+    import time
+
+    from dvi_widget.explain import limits
+
+    for cap, call in _cap_cases(dvi):
+        t0 = time.perf_counter()
+        with pytest.raises(ValueError, match=cap) as err:
+            call()
+        assert time.perf_counter() - t0 < 2.0, cap
+        if cap != "classes":
+            assert f"{getattr(limits, cap):,}" in str(err.value), str(err.value)
+
+
+def test_requests_at_the_caps_run(dvi, cnn_run):
+    from dvi_widget.explain import limits
+
+    s = np.linspace(0, 1, limits.MAX_STRENGTHS, dtype=np.float32)
+    assert len(dvi.what_if(4, EPOCH, "brightness", s)) == limits.MAX_STRENGTHS
+    df = dvi.adversarial(4, EPOCH, target=0, steps=limits.MAX_ATTACK_STEPS, method="fgsm")
+    assert len(df) == limits.MAX_ATTACK_STEPS + 1
+    assert dvi.explainer().gradcam(EPOCH, np.arange(1500)).maps.shape == (1500, 8, 8)
+
+
+def test_kernel_requests_beyond_the_caps_get_an_error_reply_naming_the_cap(dvi):
+    """What the widget's panels send: the reply is an error naming the cap, within a second."""
+    import time
+
+    from dvi_widget.view import widget as widget_module
+
+    if not widget_module.BUNDLE_PATH.is_file():
+        pytest.skip("front-end bundle not built")
+    w = widget_module.Widget(dvi)
+    sent = []
+    w.send = lambda content, buffers=None: sent.append(content)
+    requests = [
+        ("MAX_STRENGTHS", {"panel": "whatif", "type": "path", "index": 4, "kind": "rotate",
+                           "strengths": HUGE_STRENGTHS.tolist()}, []),
+        ("MAX_ATTACK_STEPS", {"panel": "whatif", "type": "path", "index": 4, "kind": "pgd",
+                              "target": 0, "steps": 20_000}, []),
+        ("MAX_ROBUSTNESS_INPUTS", {
+            "panel": "whatif", "type": "robustness", "kind": "rotate",
+            "strengths": HUGE_STRENGTHS[:1000].tolist(),
+            "arrays": {"selection": {"dtype": "uint32", "shape": [1000], "buffer": 0}}},
+         [np.arange(1000, dtype=np.uint32).tobytes()]),
+        ("MAX_GRADCAM_INPUTS", {"panel": "gradcam", "id": 7, "epoch": EPOCH},
+         [np.zeros(10**6, np.uint32).tobytes()]),
+    ]
+    for cap, content, buffers in requests:
+        sent.clear()
+        t0 = time.perf_counter()
+        w._handle_custom_msg(content, buffers)
+        assert time.perf_counter() - t0 < 2.0, cap
+        assert len(sent) == 1 and cap in str(sent[0]), (cap, sent)
+        assert "error" in str(sent[0])
+
+
+# ------------------------------------------------------------------------------ nonsense (issue 26)
+@pytest.mark.parametrize(("kwargs", "name"), [
+    ({"step_size": -1.0}, "step_size"), ({"step_size": 0.0}, "step_size"),
+    ({"step_size": float("nan")}, "step_size"), ({"step_size": float("inf")}, "step_size"),
+    ({"eps": -0.1}, "eps"), ({"eps": 0.0}, "eps"), ({"eps": float("nan")}, "eps"),
+    ({"steps": 0}, "steps"), ({"steps": 2.5}, "steps"), ({"steps": True}, "steps"),
+    ({"steps": "10"}, "steps"),
+])
+def test_nonsensical_attack_parameters_are_refused(dvi, kwargs, name):
+    # step_size=-1 used to walk *away* from the target (an ascent of the target's loss)
+    with pytest.raises(ValueError, match=name):
+        dvi.adversarial(4, EPOCH, target=0, **kwargs)
+
+
+@pytest.mark.parametrize(("method", "kwargs", "name"), [
+    ("robustness", {"max_samples": 0}, "max_samples"),
+    ("robustness", {"max_samples": -3}, "max_samples"),
+    ("robustness", {"batch_size": 0}, "batch_size"),
+    ("what_if", {"seed": 1.5}, "seed"),
+    ("surrogate", {"noise": float("nan")}, "noise"),
+    ("surrogate", {"mix": float("nan")}, "mix"),
+    ("surrogate", {"k": 0}, "k"),
+    ("surrogate", {"alpha": -1.0}, "alpha"),
+    ("surrogate", {"alpha": float("nan")}, "alpha"),
+    ("surrogate", {"n_neighbors": 2.5}, "n_neighbors"),
+])
+def test_nonsensical_explain_parameters_are_refused(dvi, method, kwargs, name):
+    first = [4] if method == "robustness" else 4
+    with pytest.raises(ValueError, match=name):
+        getattr(dvi, method)(first, EPOCH, **kwargs)
+
+
+@pytest.mark.parametrize("value_range", [(1.0, 0.0), (0.0, 0.0), (float("nan"), 1.0),
+                                         (0.0, float("inf"))])
+def test_value_range_must_be_a_finite_increasing_pair(cnn_run, value_range):
+    with pytest.raises(ValueError, match="value_range"):
+        Explainer(cnn_run, device="cpu", value_range=value_range)

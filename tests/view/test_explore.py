@@ -133,3 +133,79 @@ def test_history_composition_and_2d_neighbors(vis):
     with pytest.raises(ValueError, match="sample must be"):
         explore.history(vis, N)
     assert isinstance(explore.confusion(vis), pd.DataFrame)
+
+
+# ------------------------------------------------------------------ outside the view (issue 26)
+class Overconfident:
+    """An inspector that answers class 2 at 100 % anywhere (as ψ_t extrapolates far away),
+    recording the points it is asked about."""
+
+    def __init__(self) -> None:
+        self.asked: list[np.ndarray] = []
+
+    def probabilities(self, points: np.ndarray, epoch: int) -> np.ndarray:
+        self.asked.append(np.asarray(points))
+        out = np.zeros((len(points), C), np.float32)
+        out[:, 2] = 1.0
+        return out
+
+    def neighbors(self, indices: np.ndarray, epoch: int, k: int = 10):
+        raise NotImplementedError
+
+    def events(self, **thresholds: float) -> pd.DataFrame:
+        raise NotImplementedError
+
+
+def _with_model(vis) -> tuple[Visualization, Overconfident]:
+    ins = Overconfident()
+    return Visualization.from_arrays(
+        coords=vis.coords, labels=vis.labels, predictions=vis.predictions,
+        confidence=vis.confidence, split=vis.split, class_names=NAMES, epochs=vis.epochs,
+        extent=vis.extent, landscape=vis.landscape, landscape_classes=vis.landscape_classes,
+        landscape_confidence=vis.landscape_confidence, inspector=ins), ins
+
+
+@pytest.mark.parametrize("spot", [(999.0, 999.0), (1e30, 0.0), (0.0, -1e30), (2.5, 0.0)])
+def test_a_spot_outside_the_view_is_not_given_a_prediction(vis, spot):
+    model_vis, ins = _with_model(vis)
+    for v in (model_vis, vis):  # with a model (it said "emu 100 %") and from the landscape
+        got = explore.inspect(v, *spot, epoch=4, k=3)
+        assert got["source"] == "outside" and got["prediction"] == -1
+        assert got["prediction_name"] is None and np.isnan(got["confidence"])
+        assert got["probabilities"] is None and got["top"].empty
+        assert "outside the view's extent" in got["note"] and "[-2.0, 2.0]" in got["note"]
+        assert len(got["neighbors"]) == 3
+    assert ins.asked == []  # the model is not asked about a spot the view does not show
+    inside = explore.inspect(model_vis, 1.9, -1.9, epoch=4)
+    assert inside["source"] == "model" and inside["prediction_name"] == "emu"
+    assert inside["note"] is None
+
+
+def test_inspect_points_outside_the_view_get_no_prediction(vis):
+    model_vis, ins = _with_model(vis)
+    pts = np.array([[0.0, 0.0], [999.0, 999.0], [1e30, -1e30], [-2.0, 2.0]])
+    df = explore.inspect_points(model_vis, pts, epoch=9)
+    assert df["prediction"].tolist() == [2, -1, -1, 2]
+    assert df["confidence"].isna().tolist() == [False, True, True, False]
+    assert df[NAMES].iloc[[1, 2]].isna().all().all() and df["emu"].iloc[0] == 1.0
+    np.testing.assert_array_equal(ins.asked[0], pts[[0, 3]].astype(np.float32))
+    with pytest.raises(ValueError, match="finite"):
+        explore.inspect_points(model_vis, np.array([[np.nan, 0.0]]))
+
+
+def test_widget_inspect_and_a_click_outside_the_view_say_so(vis):
+    from dvi_widget.view import widget as widget_module
+
+    if not widget_module.BUNDLE_PATH.is_file():
+        pytest.skip("front-end bundle not built")
+    model_vis, ins = _with_model(vis)
+    w = widget_module.Widget(model_vis)
+    assert w.inspect(999, 999)["source"] == "outside"
+    sent = []
+    w.send = lambda content, buffers=None: sent.append(content)
+    # a click far outside the frame (normalised coordinates: the frame is [-1, 1])
+    w._on_front_end_msg(w, {"panel": "inspect", "id": "r1", "x": 900.0, "y": 900.0}, [])
+    assert sent[-1]["reply"] == "r1" and "outside the view's extent" in sent[-1]["error"]
+    w._on_front_end_msg(w, {"panel": "inspect", "id": "r2", "x": 0.5, "y": 0.5}, [])
+    assert sent[-1]["prediction"] == 2 and "error" not in sent[-1]
+    assert ins.asked and all((np.abs(a) <= 2).all() for a in ins.asked)

@@ -453,3 +453,53 @@ def test_columns_with_missing_values():
         "", "False", "True"]
     assert cols["count"]["kind"] == "numeric" and np.isnan(cols["count"]["values"][1])
     assert (cols["count"]["min"], cols["count"]["max"]) == (1.0, 2.0)
+
+
+# ------------------------------------------------------------------ front-end updates (issue 26)
+@needs_bundle
+@pytest.mark.parametrize("state", [
+    {"epoch": 99}, {"point_size": float("nan")}, {"point_size": float("inf")},
+    {"speed": -1.0}, {"speed": float("nan")}, {"height": 3}, {"transition_ms": -5},
+    {"point_opacity": 2.0}, {"landscape_opacity": float("nan")}, {"color_by": "zzz"},
+    {"highlight_categories": [7]}, {"filter_categories": [-1]},
+    {"selection": front_end_value([3, 60])}, {"focus_sample": 400},
+    {"point_size": 8.0, "epoch": 99},           # a good value beside a bad one: both refused
+    {"epoch": 1, "selection": front_end_value([3, 60])},
+])
+def test_bad_front_end_update_is_rolled_back(state, tmp_path):
+    import json
+
+    import traitlets
+
+    w = Widget(make_vis())
+    w.select([2, 3])
+    before = {k: getattr(w, k) for k in ("epoch", "point_size", "speed", "height",
+                                         "transition_ms", "point_opacity", "landscape_opacity",
+                                         "color_by", "highlight_categories",
+                                         "filter_categories")}
+    with pytest.raises(traitlets.TraitError):
+        w.set_state(state)  # what an update from the front end does
+    after = {k: getattr(w, k) for k in before}
+    assert after == before
+    assert w.selection.tolist() == [2, 3]
+    assert w.selection_df()["epoch"].tolist() == [9, 9]
+    html = w.save_html(tmp_path / "v.html").read_text()
+    payload = html.split('<script type="application/json" id="dvi-state">')[1].split(
+        "</script>")[0]
+    saved = json.loads(payload, parse_constant=lambda c: 1 / 0)  # NaN would raise
+    assert saved["epoch"] == 9 and saved["point_size"] == 4.0
+
+
+@needs_bundle
+def test_trait_errors_are_still_value_errors():
+    """Cells that catch ValueError keep working: the refusals are both kinds of error."""
+    import traitlets
+
+    w = Widget(make_vis())
+    for name, value in [("epoch", 4), ("height", 1), ("color_by", "zzz")]:
+        with pytest.raises(ValueError) as err:
+            setattr(w, name, value)
+        assert isinstance(err.value, traitlets.TraitError)
+    with pytest.raises(TypeError) as err:
+        w.set_state({"selection": front_end_value([1.5, 2.0], "float32")})
+    assert isinstance(err.value, traitlets.TraitError)

@@ -1,0 +1,194 @@
+"""The saved page (``Widget.save_html``): hostile strings in the data cannot end or hide its script
+elements, and the page is written atomically (issue 26, item 11 and the unclear-errors list)."""
+
+from __future__ import annotations
+
+import errno
+import json
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dvi_widget.contract import Visualization
+from dvi_widget.view import widget as widget_module
+from dvi_widget.view.export import write_html
+from dvi_widget.view.widget import Widget
+
+ROOT = Path(__file__).resolve().parents[2]
+
+needs_bundle = pytest.mark.skipif(
+    not widget_module.BUNDLE_PATH.is_file(),
+    reason="front-end bundle not built (cd js && npm ci && npm run build)",
+)
+
+#: strings that end, hide or open markup inside an inline <script> if they are copied verbatim
+HOSTILE = [
+    "<!--<script>",
+    "</script>",
+    "</SCRIPT >",
+    "<script>alert(1)</script>",
+    "<!-- <script> </script> -->",
+    "<!--",
+    "-->",
+    "<\\/script>",
+    "]]>",
+    "<img src=x onerror=alert(1)>",
+    "\u2028\u2029 line separators",
+    "&lt;/script&gt; &amp; \\u003c",
+    "'\"` quotes",
+]
+
+
+def hostile_vis() -> Visualization:
+    """Every hostile string as a class name, as a metadata value and as a column name."""
+    rng = np.random.default_rng(0)
+    C, N = len(HOSTILE), 4 * len(HOSTILE)
+    labels = np.arange(N) % C
+    md = pd.DataFrame({"note": [HOSTILE[i % C] for i in range(N)],
+                       "<!--<script>": np.arange(N) % 2 == 0})
+    return Visualization.from_arrays(
+        coords=rng.normal(size=(2, N, 2)), labels=labels, class_names=list(HOSTILE), metadata=md,
+        landscape=np.full((2, 8, 8, 4), 200, np.uint8))
+
+
+class _Scripts(HTMLParser):
+    """The text of every <script> element, keyed by its id (Python's HTML parser)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=False)
+        self.scripts: list[tuple[str | None, str]] = []
+        self._open: str | None = None
+        self._text: list[str] = []
+        self._inside = False
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag == "script":
+            self._inside, self._open, self._text = True, dict(attrs).get("id"), []
+
+    def handle_data(self, data: str) -> None:
+        if self._inside:
+            self._text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "script" and self._inside:
+            self.scripts.append((self._open, "".join(self._text)))
+            self._inside = False
+
+
+def _scripts(html: str) -> list[tuple[str | None, str]]:
+    parser = _Scripts()
+    parser.feed(html)
+    parser.close()
+    return parser.scripts
+
+
+def test_inline_json_cannot_end_or_hide_its_script_element(tmp_path):
+    state = {"class_names": HOSTILE, "nested": [{"name": s, "values": [s, 1.5]} for s in HOSTILE]}
+    html = write_html(tmp_path / "page.html", state, "export const render = () => {};").read_text(
+        encoding="utf-8")
+    scripts = _scripts(html)
+    assert [sid for sid, _ in scripts] == ["dvi-state", "dvi-bundle", None]
+    text = dict(scripts[:2])["dvi-state"]
+    # the HTML spec's restrictions on a script's text: none of these may occur in it (<!-- and
+    # <script put the tokenizer in the "double escaped" state, where </script> does not end it)
+    for bad in ("<!--", "<script", "</script", "</"):
+        assert bad not in text.lower(), bad
+    assert json.loads(text) == state
+
+
+@needs_bundle
+def test_saved_page_keeps_hostile_strings_intact(tmp_path):
+    w = Widget(hostile_vis(), color_by="note")
+    html = w.save_html(tmp_path / "hostile.html").read_text(encoding="utf-8")
+    scripts = _scripts(html)
+    assert [sid for sid, _ in scripts] == ["dvi-state", "dvi-bundle", None]
+    text = scripts[0][1]
+    assert "<" not in text  # every "<" travels as \u003c
+    state = json.loads(text)
+    assert state["class_names"] == HOSTILE
+    assert state["color_by"] == "note"
+    cols = {c["name"]: c for c in state["columns"]}
+    assert sorted(cols) == ["<!--<script>", "note"]
+    assert cols["note"]["categories"] == sorted(HOSTILE)
+    assert re.search(r"<title>[^<]*</title>", html)
+
+
+@needs_bundle
+def test_save_html_is_atomic(tmp_path, monkeypatch):
+    """A write that fails half-way (a full disk) leaves the previous page whole, and no
+    temporary file behind."""
+    w = Widget(hostile_vis())
+    path = w.save_html(tmp_path / "view.html")
+    before = path.read_bytes()
+    real = Path.write_text
+
+    def half_then_full(self: Path, text: str, *args: object, **kwargs: object) -> int:
+        real(self, text[: len(text) // 2], *args, **kwargs)
+        raise OSError(errno.ENOSPC, "No space left on device", str(self))
+
+    monkeypatch.setattr(Path, "write_text", half_then_full)
+    w.point_size = 9.0
+    with pytest.raises(OSError, match="No space left"):
+        w.save_html(path)
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["view.html"]
+
+
+# ------------------------------------------------------------------ in a browser
+_NODE_CHECK = """
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+const require = createRequire(join(process.cwd(), 'js', 'package.json'));
+const { chromium } = require('playwright-core');
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium', headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--use-angle=swiftshader', '--enable-unsafe-swiftshader'],
+});
+try {
+  const page = await browser.newPage({ viewport: { width: 900, height: 600 } });
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('dialog', (d) => { errors.push('dialog: ' + d.message()); d.dismiss(); });
+  await page.goto(pathToFileURL(process.argv[1]).href);
+  await page.waitForFunction(
+    () => Number(document.querySelector('#dvi-root')?.dataset.drawCount) >= 1,
+    null, { timeout: 30000 });
+  const out = await page.evaluate(() => ({
+    classNames: window.dviModel.get('class_names'),
+    categories: window.dviModel.get('columns').map((c) => c.categories),
+    scripts: document.querySelectorAll('script').length,
+    text: document.querySelector('#dvi-root').innerText,
+  }));
+  out.errors = errors;
+  console.log(JSON.stringify(out));
+} finally {
+  await browser.close();
+}
+"""
+
+
+@needs_bundle
+@pytest.mark.browser
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="chromium not installed")
+@pytest.mark.skipif(not (ROOT / "js" / "node_modules" / "playwright-core").exists(),
+                    reason="js/node_modules missing (run `cd js && npm ci`)")
+@pytest.mark.skipif(shutil.which("node") is None, reason="node not on PATH")
+def test_hostile_page_renders_in_chromium(tmp_path):
+    page = Widget(hostile_vis(), color_by="note").save_html(tmp_path / "hostile.html")
+    proc = subprocess.run(["node", "--input-type=module", "-e", _NODE_CHECK, str(page)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().split("\n")[-1])  # not splitlines(): U+2028
+    assert out["errors"] == []
+    assert out["scripts"] == 3
+    assert out["classNames"] == HOSTILE
+    assert sorted(HOSTILE) in out["categories"]
+    assert "<!--<script>" in out["text"]  # the legend shows the name as text
