@@ -10,7 +10,6 @@ import pytest
 import torch
 from torch import nn
 
-from dvi_widget.data import run as run_module
 from dvi_widget.data.run import Run
 
 RNG = np.random.default_rng(0)
@@ -198,7 +197,7 @@ def test_unwritable_folder(tmp_path, monkeypatch):
     # tests run as root, where chmod does not stop writes: make os.access say no instead
     r = Run.create(tmp_path / "run", train=(X, Y))
     r.record(mlp())
-    monkeypatch.setattr(run_module.os, "access", lambda path, mode: False)
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
     with pytest.raises(PermissionError, match="not writable"):
         r.record(mlp())
     with pytest.raises(PermissionError, match="not writable"):
