@@ -307,16 +307,17 @@ def remove_stale_staged(folder: str | Path) -> list[Path]:
     """Remove the temporaries a killed process of this project left in ``folder`` (e.g. the
     staged folder of a ``Run.create`` killed with -9, beside the run); returns what went.
 
-    Stricter than :func:`remove_stale_temporaries`, for folders the user owns: only names
-    this project makes (``.tmp-p<pid>-...``), only when that process no longer runs, only when
-    the folder is writable.
+    For folders the user owns: only names this project makes (``.tmp-p<pid>-...``), only when
+    that process no longer runs on this machine, never a symbolic link, only when the folder
+    is writable; anything else that starts with ``.tmp-`` is the user's and stays.
     """
     folder = Path(folder)
-    if not folder.is_dir() or not os.access(folder, os.W_OK):
+    if folder.is_symlink() or not folder.is_dir() or not os.access(folder, os.W_OK):
         return []
     removed = []
     for p in folder.glob(f"{TMP_PREFIX}p*"):
-        if _TMP_OWNER.match(p.name) is None or p.is_symlink() or _writer_alive(p.name):
+        owner = _TMP_OWNER.match(p.name)
+        if owner is None or p.is_symlink() or _process_runs(int(owner.group(1))):
             continue
         try:
             shutil.rmtree(p) if p.is_dir() else p.unlink()
@@ -324,3 +325,16 @@ def remove_stale_staged(folder: str | Path) -> list[Path]:
         except OSError:
             continue
     return removed
+
+
+def _process_runs(pid: int) -> bool:
+    """Whether process ``pid`` runs on this machine (this process counts as running)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError) as err:  # another user's, or no pid at all
+        return isinstance(err, PermissionError)
+    return True

@@ -64,6 +64,9 @@ class Run(RunFolder):
     rep_dim : int | None            representation width (None before the first record)
     input_shape : tuple | None      shape of one input (None when inputs were not stored)
     has_model : bool                whether a model architecture is attached (feature_model)
+
+    Reading is :class:`~dvi_widget.data.run.folder.RunFolder`'s; this class adds creating,
+    recording and rebuilding an epoch's model.
     """
 
     def __init__(self, path: str | Path, *, _meta: dict[str, Any]) -> None:
@@ -102,7 +105,14 @@ class Run(RunFolder):
         metadata : DataFrame or dict of columns with ``n_train + n_test`` rows (train first).
         save_inputs : store the inputs (float32) so that ``f_t`` can be rebuilt for boundary
             synthesis in input space, and so that the run can be re-recorded after reopening.
-        overwrite : replace an existing run folder at ``path``.
+        overwrite : replace an existing run folder at ``path``: only one that dvi_widget wrote
+            (``run.json`` with its format marker and version, nothing but the run's own files);
+            otherwise a ``FileExistsError`` names the folder and the unknown entries.
+
+        Inputs are written after a free-space check: a full disk raises ``OSError`` naming the
+        file and the space needed, and nothing is left behind. What a killed ``create`` left
+        beside the run (a hidden ``.tmp-p<pid>-...`` folder) is removed by the next create or
+        open in that folder.
         """
         new = NewRun(train, test, class_names, n_classes, metadata)
         path = Path(path)
@@ -121,8 +131,9 @@ class Run(RunFolder):
         ``model`` (optional) attaches the architecture: then :meth:`feature_model` can rebuild
         ``f_t`` from each epoch's stored state_dict, and :meth:`head` can rebuild heads that are
         not plain Linear/Sequential stacks. Opening and reading write nothing, except that, when
-        the folder is writable, what a killed recording left behind (temporary folders of a
-        process that no longer runs) is removed.
+        the folder is writable, what a killed recording or create left behind (temporary folders
+        of a process of this project that no longer runs, in the run and beside it) is removed.
+        Every file name ``run.json`` stores must lie inside the run folder.
         """
         path = Path(path)
         meta = read_meta(path)
@@ -269,6 +280,10 @@ class Run(RunFolder):
         overwrite : replace an epoch that is already recorded (atomically).
         scalars : numbers of this epoch to keep with it, e.g. ``{"loss": running_loss, "lr":
             lr}``; read back by :meth:`scalars`, shown as training curves.
+
+        The epoch is written into a temporary folder and moved into place when complete; an
+        error (NaN, a wrong shape, a full disk: ``OSError`` naming the file and the space
+        needed) leaves the run as it was.
         """
         _record.record(self, model, epoch, layer=layer, feature_fn=feature_fn, head_fn=head_fn,
                        device=device, batch_size=batch_size, overwrite=overwrite,
