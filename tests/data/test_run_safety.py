@@ -21,6 +21,7 @@ import torch
 from toy_run import REPO, XT, YT, X, Y, mlp
 
 from dvi_widget import _io
+from dvi_widget.data.datasets import from_arrays
 from dvi_widget.data.run import Run
 
 
@@ -233,6 +234,16 @@ def test_complex_inputs_are_refused(tmp_path):
     with pytest.raises(TypeError, match="complex"):
         Run.create(tmp_path / "r", train=(X, Y), test=(torch.as_tensor(XT) * 1j, YT))
     assert not (tmp_path / "r").exists()
+
+
+def test_data_sets_refuse_what_runs_refuse():
+    """Item 13 through a Dataset: the same checks (one place, dvi_widget._checks)."""
+    with pytest.raises(TypeError, match="complex"):
+        from_arrays(X * 1j, Y)
+    with pytest.raises(TypeError, match="a single string"):
+        from_arrays(X, Y, class_names="abc")
+    with pytest.raises(ValueError, match="more than once"):
+        from_arrays(X, Y, class_names=["a", "a", "b"])
 
 
 def test_metadata_names_equal_as_text_are_refused(tmp_path):

@@ -60,32 +60,6 @@ Split = tuple[ArrayLike, ArrayLike]
 # ----------------------------------------------------------------------------- a new run
 
 
-def _inputs(x: Any, name: str) -> np.ndarray:  # noqa: ANN401 - arrays, tensors, lists
-    """Model inputs as float32 (:func:`float_inputs`); complex values are refused rather than
-    losing their imaginary part."""
-    arr = as_array(x, name)
-    if arr.dtype.kind == "c":
-        raise TypeError(f"{name} is complex ({arr.dtype}); a run stores real inputs: pass the "
-                        "real and imaginary parts as separate features (or channels)")
-    return float_inputs(arr, name)
-
-
-def _class_names(class_names: Any) -> list[str] | None:  # noqa: ANN401 - any iterable
-    """``class_names`` as a list of distinct strings (a bare string is refused: it would be
-    split into one-letter classes)."""
-    if class_names is None:
-        return None
-    if isinstance(class_names, str | bytes):
-        raise TypeError(f"class_names is a single string ({class_names!r}); pass a list with "
-                        "one name per class, e.g. class_names=['cat', 'dog']")
-    names = [str(c) for c in class_names]
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        raise ValueError(f"class_names holds {', '.join(map(repr, twice))} more than once; "
-                         "every class needs its own name")
-    return names
-
-
 def _metadata(metadata: pd.DataFrame | Mapping[str, Any] | None, n: int) -> pd.DataFrame | None:
     if metadata is None:
         return None
@@ -198,14 +172,14 @@ class NewRun:
                 class_names = list(ds.class_names)
         if not isinstance(train, tuple | list) or len(train) != 2:
             raise TypeError("train must be an (x, y) pair (or a dvi_widget.Dataset)")
-        self.x_train = _inputs(train[0], "train[0] (x)")
+        self.x_train = float_inputs(train[0], "train[0] (x)")
         if len(self.x_train) == 0:
             raise ValueError("train has 0 samples; a run needs at least one training sample")
         y_train = class_ids(train[1], "train[1] (y)", len(self.x_train))
         if test is not None:
             if not isinstance(test, tuple | list) or len(test) != 2:
                 raise TypeError("test must be an (x, y) pair or None")
-            self.x_test = _inputs(test[0], "test[0] (x)")
+            self.x_test = float_inputs(test[0], "test[0] (x)")
             y_test = class_ids(test[1], "test[1] (y)", len(self.x_test))
             if self.x_test.shape[1:] != self.x_train.shape[1:]:
                 raise ValueError(
@@ -216,8 +190,7 @@ class NewRun:
             self.x_test = np.zeros((0, *self.x_train.shape[1:]), dtype=self.x_train.dtype)
             y_test = np.zeros(0, dtype=np.int64)
         self.labels = np.concatenate([y_train, y_test])
-        self.class_names = resolve_class_names(self.labels, _class_names(class_names),
-                                               n_classes)
+        self.class_names = resolve_class_names(self.labels, class_names, n_classes)
         self.metadata = _metadata(metadata, len(self.labels))
 
     def write(self, root: Path, save_inputs: bool) -> dict[str, Any]:
