@@ -81,6 +81,9 @@ def float_inputs(x: Any, name: str) -> np.ndarray:  # noqa: ANN401 - arrays, ten
         )
     if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.number):
         raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}")
+    if arr.dtype.kind == "c":  # float32 would drop the imaginary part without a word
+        raise TypeError(f"{name} is complex ({arr.dtype}); pass real inputs (e.g. the real "
+                        "and imaginary parts as separate features or channels)")
     arr = arr.astype(np.float32, copy=False)
     check_finite(arr, name, "clean the inputs first")
     return arr
@@ -118,6 +121,9 @@ def resolve_class_names(
     far above the number of distinct labels (one stray label would make millions of empty
     classes). Every label must index a name."""
     top = int(labels.max()) if len(labels) else 0
+    if isinstance(class_names, str | bytes):
+        raise TypeError(f"class_names is a single string ({class_names!r}); pass a list with "
+                        "one name per class, e.g. class_names=['cat', 'dog']")
     class_names = None if class_names is None else list(class_names)
     if n_classes is not None:
         if isinstance(n_classes, bool) or not isinstance(n_classes, int | np.integer) \
@@ -140,6 +146,10 @@ def resolve_class_names(
     class_names = [str(c) for c in class_names]
     if len(class_names) == 0:
         raise ValueError("class_names is empty")
+    twice = sorted({c for c in class_names if class_names.count(c) > 1})
+    if twice:
+        raise ValueError(f"class_names holds {', '.join(map(repr, twice))} more than once; "
+                         "every class needs its own name")
     if top >= len(class_names):
         raise ValueError(
             f"labels go up to {top} but class_names has {len(class_names)} entries "

@@ -360,5 +360,5 @@ def from_arrays(
     if n_classes is not None:
         labels = class_ids(y_train, "y_train", len(x_tr))
         class_names = resolve_class_names(labels, class_names, n_classes)
-    return Dataset(x_tr, y_train, x_test, y_test, class_names=list(class_names or []),
+    return Dataset(x_tr, y_train, x_test, y_test, class_names=class_names or [],
                    name=name)

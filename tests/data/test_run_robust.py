@@ -16,22 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from torch import nn
+from toy_run import REPO, XT, YT, X, Y, mlp
 
 from dvi_widget.data.datasets import from_arrays
 from dvi_widget.data.run import Run
-
-RNG = np.random.default_rng(0)
-X = RNG.normal(size=(40, 6)).astype(np.float32)
-Y = np.arange(40) % 3
-XT = RNG.normal(size=(10, 6)).astype(np.float32)
-YT = np.arange(10) % 3
-REPO = Path(__file__).resolve().parents[2]
-
-
-def mlp(seed: int = 0) -> nn.Sequential:
-    torch.manual_seed(seed)
-    return nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3))
 
 
 @pytest.fixture

@@ -9,20 +9,9 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+from toy_run import XT, YT, X, Y, mlp
 
-from dvi_widget.data import run as run_module
 from dvi_widget.data.run import Run
-
-RNG = np.random.default_rng(0)
-X = RNG.normal(size=(40, 6)).astype(np.float32)
-Y = np.arange(40) % 3
-XT = RNG.normal(size=(10, 6)).astype(np.float32)
-YT = np.arange(10) % 3
-
-
-def mlp() -> nn.Sequential:
-    torch.manual_seed(0)
-    return nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3))
 
 
 @pytest.fixture
@@ -198,7 +187,7 @@ def test_unwritable_folder(tmp_path, monkeypatch):
     # tests run as root, where chmod does not stop writes: make os.access say no instead
     r = Run.create(tmp_path / "run", train=(X, Y))
     r.record(mlp())
-    monkeypatch.setattr(run_module.os, "access", lambda path, mode: False)
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
     with pytest.raises(PermissionError, match="not writable"):
         r.record(mlp())
     with pytest.raises(PermissionError, match="not writable"):

@@ -3,8 +3,8 @@
 DeepVisualInsight (section 4) splits a classifier at a layer: ``f_t`` is everything before it,
 ``g_t`` is that layer and what follows. This module finds the layer, describes the head so that
 it can be rebuilt without the user's code, rebuilds ``f_t`` as a module, and runs the batched
-forward pass that yields representations and logits together. What is written where in the run
-folder is :mod:`dvi_widget.data.run`'s business, not this module's.
+forward pass that yields representations and logits together. Recording (:mod:`.record`) writes
+what it yields; rebuilding a recorded epoch's model is :mod:`.model`'s.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._checks import check_finite
-from .._tensor import row_batches
+from ..._checks import check_finite
+from ..._tensor import row_batches
 
 TensorFn = Callable[[torch.Tensor], torch.Tensor]
 
