@@ -8,15 +8,17 @@ whenever a neighbour changes. :class:`EpochMap` is one function of the represent
 
 1. **exact on the recorded samples**: a recorded representation returns the position it is
    drawn at (its anchor), so a what-if path starts on its sample;
-2. **continuous** elsewhere: the position is the anchors' positions interpolated with
-   Franke & Little's modified Shepard weights ``w_j = ((R - d_j)_+ / (R d_j))²`` over the k
-   nearest anchors in representation space, ``R`` the distance to the (k+1)-th, so an anchor's
-   weight fades to zero before it leaves the neighbourhood (no jump when a neighbour changes);
-3. **consistent with the landscape**: where the interpolated point lies on a landscape cell of
-   another class than g_t predicts for the input, it moves to the nearest cell of that class
-   (a Euclidean distance transform of the landscape's class grid, per class) — the shortest
-   move that makes the picture tell the truth. A path therefore crosses the white band exactly
-   when the model's prediction changes.
+2. **continuous while the prediction holds**: the position is the anchors' positions
+   interpolated with Franke & Little's modified Shepard weights ``w_j = ((R - d_j)_+ /
+   (R d_j))²`` over the k nearest anchors *that g_t predicts as the same class as the input*,
+   ``R`` the distance to the (k+1)-th, so an anchor's weight fades to zero before it leaves the
+   neighbourhood (no jump when a neighbour changes). Restricting to the input's predicted class
+   keeps the point among samples the model treats alike, on their side of the boundary;
+3. **consistent with the landscape**: where the interpolated point still lies on a landscape
+   cell of another class than g_t predicts (an average of positions can fall outside a curved
+   region), it moves to the nearest cell of that class (a Euclidean distance transform of the
+   landscape's class grid, per class). A path therefore crosses the white band exactly when
+   the model's prediction changes, and jumps only then.
 
 Recorded samples are never moved (the layout and the fit's placement are what the metrics of
 §6 measure); a new input moves at most the distance to the nearest cell of its class.
@@ -67,6 +69,8 @@ class EpochMap:
     ----------
     anchors : (M, h) float32, the recorded samples' representations (train and test).
     positions : (M, 2) float32, where the view draws them.
+    anchor_classes : (M,) int, g_t's predicted class of each anchor (None: interpolate over all
+        anchors whatever their class).
     cell_classes : (H, W) int, the landscape's class per cell (row 0 at the top).
     extent : (4,) the view's frame ``x0, x1, y0, y1``.
     k : anchors weighed per input.
@@ -77,6 +81,7 @@ class EpochMap:
     positions: ArrayLike
     cell_classes: np.ndarray
     extent: np.ndarray
+    anchor_classes: np.ndarray | None = None
     k: int = DEFAULT_K
     device: DeviceLike = "cpu"
     _nearest: dict[int, np.ndarray | None] = field(default_factory=dict, repr=False)
@@ -92,25 +97,50 @@ class EpochMap:
                              f"{tuple(self.anchors.shape)} and {tuple(self.positions.shape)}")
         if self.cell_classes.ndim != 2:
             raise ValueError(f"cell_classes must be (H, W), got {self.cell_classes.shape}")
-        self.k = int(min(max(1, self.k), max(1, len(self.anchors) - 1)))
+        self.k = int(max(1, self.k))
+        if self.anchor_classes is not None:
+            self.anchor_classes = np.asarray(self.anchor_classes, dtype=np.int64)
+            if self.anchor_classes.shape != (len(self.anchors),):
+                raise ValueError(f"anchor_classes must be (M={len(self.anchors)},), got "
+                                 f"{self.anchor_classes.shape}")
 
     # ------------------------------------------------------------------ interpolation
-    def interpolate(self, representations: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-        """Shepard-interpolated ``(n, 2)`` positions and a ``(n,)`` bool mask of rows that
-        coincide with an anchor (those return the anchor's position exactly)."""
+    def interpolate(self, representations: ArrayLike, predictions: ArrayLike | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """Shepard-interpolated ``(n, 2)`` positions (over the anchors of each row's predicted
+        class when both ``predictions`` and ``anchor_classes`` are known) and a ``(n,)`` bool
+        mask of rows that coincide with an anchor (those return the anchor's position)."""
         h = to_tensor(representations, self.device).float()
         if h.ndim != 2 or h.shape[1] != self.anchors.shape[1]:
             raise ValueError(f"representations must be (n, {self.anchors.shape[1]}), got "
                              f"{tuple(h.shape)}")
-        k1 = min(self.k + 1, len(self.anchors))
+        points = np.zeros((len(h), 2), np.float32)
+        exact = np.zeros(len(h), bool)
+        if predictions is None or self.anchor_classes is None:
+            groups = [(np.arange(len(h)), np.arange(len(self.anchors)))]
+        else:
+            pred = np.asarray(predictions, dtype=np.int64)
+            groups = []
+            for cls in np.unique(pred):
+                pool = np.flatnonzero(self.anchor_classes == cls)
+                groups.append((np.flatnonzero(pred == cls),
+                               pool if len(pool) else np.arange(len(self.anchors))))
+        for rows, pool in groups:
+            points[rows], exact[rows] = self._shepard(h[torch.as_tensor(rows)], pool)
+        return points, exact
+
+    def _shepard(self, h: torch.Tensor, pool: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        anchors = self.anchors[torch.as_tensor(pool, device=self.device)]
+        positions = self.positions[torch.as_tensor(pool, device=self.device)]
+        k1 = min(self.k + 1, len(anchors))
         out, exact = [], []
         for start in range(0, len(h), QUERY_BLOCK):
-            d, idx = torch.cdist(h[start:start + QUERY_BLOCK], self.anchors).topk(
+            d, idx = torch.cdist(h[start:start + QUERY_BLOCK], anchors).topk(
                 k1, dim=1, largest=False)
             if k1 == 1:  # a single anchor: everything lands on it
                 d, idx = torch.cat([d, d + 1], 1), torch.cat([idx, idx], 1)
             w = shepard_weights(d)
-            out.append((w[..., None] * self.positions[idx[:, :-1]]).sum(dim=1))
+            out.append((w[..., None] * positions[idx[:, :-1]]).sum(dim=1))
             exact.append(d[:, 0] <= 1e-6 * d[:, -1].clamp_min(1e-12))
         return (to_numpy(torch.cat(out)).astype(np.float32),
                 to_numpy(torch.cat(exact)).astype(bool))
@@ -154,5 +184,6 @@ class EpochMap:
     def __call__(self, representations: ArrayLike, predictions: ArrayLike) -> np.ndarray:
         """``(n, 2)`` positions of ``(n, h)`` representations whose model predictions (g_t's
         argmax) are ``predictions``: interpolated, then moved onto a cell of their class."""
-        points, exact = self.interpolate(representations)
-        return self.snap(points, np.asarray(predictions), keep=exact)
+        pred = np.asarray(predictions, dtype=np.int64)
+        points, exact = self.interpolate(representations, pred)
+        return self.snap(points, pred, keep=exact)
