@@ -700,6 +700,12 @@ def _check_arrays(info: Mapping[str, Any], specs: Mapping[str, NpySpec]) -> None
                                                 in zip(spec.shape, shape, strict=True)):
             raise ValueError(f"array {name!r} declares shape {spec.shape}; the run allows "
                              f"{tuple('?' if s is None else s for s in shape)}")
+    # a json of dvi_widget 0.1 may lack rep_dim or n_neighbors: then the arrays' own widths
+    # count (each already bounded by its stored size, see dvi_widget._io.npz_specs)
+    if h is None and "boundary_representations" in specs:
+        h = specs["boundary_representations"].shape[-1]
+    if k is None and "knn" in specs:
+        k = specs["knn"].shape[-1]
     rows = n + (b if b is not None else MAX_BOUNDARY_RATIO * n_train)
     budget = 16 * rows * ((h or 0) + 8) + 8 * n_train * (k or 0) + (1 << 20)
     total = sum(s.nbytes for s in specs.values())
