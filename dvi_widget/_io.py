@@ -4,18 +4,27 @@ Every file the package writes goes through :func:`atomic_write` (a unique tempor
 the target, flushed to disk, renamed over the target, removed on failure) and gets the user's
 umask (``tempfile`` creates 0600 files and 0700 folders, which would make a run shared with a
 colleague unreadable to them). Folders assembled from several files use :func:`staged_folder`.
+A full disk fails with :class:`NoSpaceError`, naming the file and the space it needs, before the
+old file is touched.
+
+Every ``.npz`` the package reads goes through :func:`read_npz`: each member's declared size and
+``.npy`` header are checked before anything is decompressed, so a small file cannot expand into
+gigabytes (a "zip bomb") and no pickle is ever read.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+import zipfile
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -45,16 +54,63 @@ def folder_mode() -> int:
     return 0o777 & ~_umask()
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
+class NoSpaceError(OSError):
+    """The disk (or the user's quota) is full: the message names the file and the space needed.
+
+    Raised before the target is touched: the file that was there stays as it was.
+    """
+
+
+def _size_text(n: float) -> str:
+    if n < 1024:
+        return f"{n:.0f} bytes"
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        n /= 1024
+        if n < 1024 or unit == "TiB":
+            break
+    return f"{n:.1f} {unit}"
+
+
+def _free_bytes(folder: Path) -> int | None:
+    try:
+        return int(shutil.disk_usage(folder).free)
+    except OSError:
+        return None
+
+
+def _no_space(path: Path, size: int | None, cause: str = "") -> NoSpaceError:
+    free = _free_bytes(path.parent)
+    need = f"it needs {_size_text(size)}" if size is not None else "it needs more"
+    have = f" and {_size_text(free)} are free there" if free is not None else ""
+    return NoSpaceError(
+        errno.ENOSPC,
+        f"not enough disk space to write {path}: {need}{have}{cause}. Free some space (or "
+        "move the folder to a larger disk) and try again; the previous file, if any, is "
+        "unchanged.")
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None],
+                 size: int | None = None) -> Path:
     """Write ``path`` through ``write(tmp)`` into a unique temporary file, then rename it.
 
     The temporary file sits in the same folder (so the rename is atomic), is flushed to disk
     before the rename, gets the user's umask, and is removed if anything fails; readers see the
-    old file or the new one, never half of one.
+    old file or the new one, never half of one. ``size`` (bytes, when known) is checked against
+    the free space first; a full disk raises :class:`NoSpaceError` naming ``path`` and the
+    space needed.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f"{_tmp_prefix(path.name)}.")
+    if size is not None:
+        free = _free_bytes(path.parent)
+        if free is not None and free < size:
+            raise _no_space(path, size)
+    try:
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f"{_tmp_prefix(path.name)}.")
+    except OSError as err:
+        if err.errno in _FULL:
+            raise _no_space(path, size) from err
+        raise
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -63,10 +119,21 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
             os.fsync(fh.fileno())
         os.chmod(tmp, file_mode())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         tmp.unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.errno in _FULL and not isinstance(err, NoSpaceError):
+            raise _no_space(path, size, f" ({err.strerror})") from err
         raise
     return path
+
+
+#: errno values of a full disk or an exhausted quota
+_FULL = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
+
+
+def write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path``, atomically (its size checked against the free space)."""
+    return atomic_write(path, lambda p: p.write_bytes(data), size=len(data))
 
 
 def _json_default(obj: object) -> object:
@@ -81,8 +148,8 @@ def _json_default(obj: object) -> object:
 
 def write_json(path: str | Path, obj: object) -> Path:
     """Write ``obj`` as indented JSON, atomically (numpy scalars and arrays become JSON)."""
-    text = json.dumps(obj, indent=1, default=_json_default)
-    return atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
+    data = json.dumps(obj, indent=1, default=_json_default).encode("utf-8")
+    return write_bytes(path, data)
 
 
 def write_npz(path: str | Path, **arrays: np.ndarray) -> Path:
@@ -92,7 +159,8 @@ def write_npz(path: str | Path, **arrays: np.ndarray) -> Path:
         with open(p, "wb") as fh:
             np.savez(fh, **arrays)
 
-    return atomic_write(path, write)
+    size = sum(np.asarray(a).nbytes + 512 for a in arrays.values()) + 22
+    return atomic_write(path, write, size=size)
 
 
 def write_npy(path: str | Path, array: np.ndarray) -> Path:
@@ -102,7 +170,103 @@ def write_npy(path: str | Path, array: np.ndarray) -> Path:
         with open(p, "wb") as fh:
             np.save(fh, np.asarray(array), allow_pickle=False)
 
-    return atomic_write(path, write)
+    return atomic_write(path, write, size=np.asarray(array).nbytes + 128)
+
+
+class NpySpec(NamedTuple):
+    """What one member of an ``.npz`` declares, read before its data is decompressed."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    nbytes: int
+
+
+#: a deflated member may expand to at most this many times its stored size (numeric arrays
+#: deflate by 2-10x; a zip bomb by ~1000x); the package itself writes members uncompressed
+MAX_DEFLATE_RATIO = 50
+#: below this many bytes a member's expansion is not worth checking
+_SMALL_MEMBER = 1 << 20
+
+
+def npz_specs(path: str | Path) -> dict[str, NpySpec]:
+    """Shape, dtype and size of every array in an ``.npz``, without decompressing the data.
+
+    Raises ``ValueError`` naming the file and the member when a member is not a plain ``.npy``
+    array, holds Python objects (a pickle), would expand far beyond its stored size, or
+    declares a shape that does not match its size; ``OSError`` when it cannot be read.
+    """
+    path = Path(path)
+    with _open_zip(path) as zf:
+        return {_member_name(path, i): _member_spec(path, zf, i) for i in zf.infolist()}
+
+
+def read_npz(path: str | Path,
+             check: Callable[[Mapping[str, NpySpec]], None] | None = None
+             ) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz``, checked before it is decompressed (no pickles).
+
+    Each member is checked on its own first (see :func:`npz_specs`); ``check(specs)``
+    (raising ``ValueError``) then checks them against what the caller expects (shapes from a
+    run, a size budget) before a byte of data is read.
+    """
+    path = Path(path)
+    with _open_zip(path) as zf:
+        members = {_member_name(path, i): i for i in zf.infolist()}
+        specs = {name: _member_spec(path, zf, i) for name, i in members.items()}
+        if check is not None:
+            check(specs)
+        out = {}
+        for name, info in members.items():
+            with zf.open(info) as fh:
+                out[name] = np.lib.format.read_array(fh, allow_pickle=False)
+        return out
+
+
+@contextlib.contextmanager
+def _open_zip(path: Path) -> Iterator[zipfile.ZipFile]:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            yield zf
+    except (zipfile.BadZipFile, EOFError) as err:
+        raise ValueError(f"{path} is not a readable .npz archive ({err})") from None
+
+
+def _member_name(path: Path, info: zipfile.ZipInfo) -> str:
+    if not info.filename.endswith(".npy"):
+        raise ValueError(f"{path}: member {info.filename!r} is not an .npy array")
+    return info.filename[: -len(".npy")]
+
+
+def _member_spec(path: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> NpySpec:
+    where = f"{path}, array {info.filename[:-4]!r}"
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise ValueError(f"{where}: compression method {info.compress_type} is not read")
+    if info.compress_type == zipfile.ZIP_DEFLATED and info.file_size > max(
+            _SMALL_MEMBER, MAX_DEFLATE_RATIO * info.compress_size):
+        raise ValueError(
+            f"{where} declares {_size_text(info.file_size)} compressed into "
+            f"{_size_text(info.compress_size)} (more than {MAX_DEFLATE_RATIO}x): refused "
+            "without decompressing (a zip bomb, or not written by dvi_widget)")
+    with zf.open(info) as fh:
+        try:
+            version = np.lib.format.read_magic(fh)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+            elif version == (2, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+            else:
+                raise ValueError(f"unsupported .npy version {version}")
+        except (ValueError, EOFError, OSError) as err:
+            raise ValueError(f"{where}: damaged .npy header ({err})") from None
+        header = fh.tell()
+    if dtype.hasobject:
+        raise ValueError(f"{where} holds Python objects (a pickle), which are never read")
+    nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if nbytes + header != info.file_size:
+        raise ValueError(
+            f"{where} declares shape {tuple(shape)} {dtype} ({_size_text(nbytes)}) but holds "
+            f"{_size_text(info.file_size - header)}: damaged or tampered with")
+    return NpySpec(tuple(int(d) for d in shape), dtype, nbytes)
 
 
 @contextlib.contextmanager
@@ -144,12 +308,8 @@ def _fsync_files(folder: Path) -> None:
                 os.fsync(fh.fileno())
 
 
-def _writer_alive(name: str) -> bool:
-    """Whether the process named in a temporary name still runs (on this machine)."""
-    owner = _TMP_OWNER.match(name)
-    if owner is None:  # not ours, or from a version without the owner in the name
-        return False
-    pid = int(owner.group(1))
+def _writer_alive(pid: int) -> bool:
+    """Whether process ``pid`` (the writer named in a temporary name) still runs here."""
     if pid == os.getpid():
         return True  # this process may be writing it right now
     try:
@@ -158,25 +318,30 @@ def _writer_alive(name: str) -> bool:
         return False
     except PermissionError:  # another user's process
         return True
+    except OverflowError:  # not a pid this system can have
+        return False
     return True
 
 
 def remove_stale_temporaries(folder: str | Path) -> list[Path]:
     """Remove what an interrupted (e.g. killed) write left in ``folder``; returns what went.
 
-    Only names starting with :data:`TMP_PREFIX` are touched, only when the folder is writable
-    (a read-only run is left alone), and never while the process that writes them still runs
-    (checked on this machine: a writer on another machine sharing the folder is not seen).
+    Only the package's own temporaries are touched (``.tmp-p<pid>-...``, as :func:`atomic_write`
+    and :func:`staged_folder` name them), only when the folder is writable (a read-only run is
+    left alone), and never while the process that wrote them still runs (checked on this
+    machine: a writer on another machine sharing the folder is not seen). A symbolic link is
+    never followed: a linked folder, or a link among the temporaries, is left alone.
     """
     folder = Path(folder)
-    if not folder.is_dir() or not os.access(folder, os.W_OK):
+    if folder.is_symlink() or not folder.is_dir() or not os.access(folder, os.W_OK):
         return []
     removed = []
     for p in folder.glob(f"{TMP_PREFIX}*"):
-        if _writer_alive(p.name):
-            continue
+        owner = _TMP_OWNER.match(p.name)
+        if owner is None or _writer_alive(int(owner.group(1))):
+            continue  # not a name this package writes, or its writer still runs
         try:
-            if p.is_dir():
+            if p.is_dir() and not p.is_symlink():
                 shutil.rmtree(p)
             else:
                 p.unlink()

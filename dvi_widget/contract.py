@@ -37,7 +37,7 @@ from __future__ import annotations
 import functools
 import json
 import warnings
-import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 from ._columns import decode_frame, encode_frame
-from ._io import staged_folder, write_json, write_npy, write_npz
+from ._io import NpySpec, read_npz, staged_folder, write_json, write_npy, write_npz
 
 #: the lightest a class colour may be (CIELAB L*): the landscape washes colours toward white as
 #: confidence falls and the plot background is white, so lighter colours would vanish there
@@ -316,22 +316,21 @@ class Visualization:
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> Path:
         """Write to a folder, atomically: arrays in ``arrays.npz``, the tables (``metadata``,
-        ``metrics``) as columns in ``metadata.npz`` / ``metrics.npz``, the rest in ``meta.json``.
+        ``metrics``) as columns in ``metadata.npz`` / ``metrics.npz``, the rest in ``meta.json``
+        (with the format's name, version and the list of files written).
 
         Nothing is pickled, so :meth:`load` never runs code from the folder. The folder is
-        written beside ``path`` and moved into place when complete; an existing saved
-        Visualization there is replaced, any other non-empty folder is refused.
+        written beside ``path`` and moved into place when complete. An existing folder is
+        replaced only when it is empty or a saved Visualization holding nothing but the files
+        a save writes; anything else is refused, naming the entries that would be lost.
         """
         path = Path(path)
-        if path.exists() and not (path.is_dir() and (
-                not any(path.iterdir()) or (path / _META).is_file())):
-            raise FileExistsError(
-                f"{path} exists and is not a saved Visualization; refusing to replace it. "
-                "Choose a new or empty folder."
-            )
+        _check_replaceable(path)
         arrays = {k: getattr(self, k) for k in _SAVED_ARRAYS if getattr(self, k) is not None}
         arrays["split"] = self.split.astype(str)
-        meta: dict[str, object] = {"format": SAVE_FORMAT, "class_names": self.class_names}
+        meta: dict[str, object] = {"format": SAVE_FORMAT, "written_by": _WRITTEN_BY,
+                                   "class_names": self.class_names}
+        files = ["arrays.npz", _META]
         with staged_folder(path) as tmp:
             write_npz(tmp / "arrays.npz", **arrays)
             for name in _SAVED_TABLES:
@@ -339,9 +338,12 @@ class Visualization:
                 if table is not None:
                     meta[name], columns = encode_frame(table)
                     write_npz(tmp / f"{name}.npz", **columns)
+                    files.append(f"{name}.npz")
             if self.images is not None:
                 write_npy(tmp / _IMAGES, _all_images(self.images))
                 meta["images"] = _IMAGES
+                files.append(_IMAGES)
+            meta["files"] = sorted(files)
             write_json(tmp / _META, meta)
         return path
 
@@ -369,7 +371,10 @@ class Visualization:
                 + f"; this version reads format {SAVE_FORMAT}. Save it again: "
                 "DVI.load(run).visualization().save(path)"
             )
-        tables = {name: decode_frame(meta[name], _read_npz(path / f"{name}.npz"))
+        arrays = _read_npz(path / "arrays.npz", _check_saved_arrays)
+        rows = 16 * max(arrays["coords"].shape[:2]) + 1024
+        check_table = functools.partial(_check_table, rows=rows)
+        tables = {name: decode_frame(meta[name], _read_npz(path / f"{name}.npz", check_table))
                   for name in _SAVED_TABLES if meta.get(name) is not None}
         images = None
         if meta.get("images"):
@@ -378,8 +383,7 @@ class Visualization:
             except (OSError, ValueError) as err:
                 raise ValueError(f"{path / _IMAGES} is missing or damaged ({err}); save the "
                                  "Visualization again") from None
-        return cls(class_names=meta["class_names"], **tables, images=images,
-                   **_read_npz(path / "arrays.npz"))
+        return cls(class_names=meta["class_names"], **tables, images=images, **arrays)
 
 
 #: version of the folder :meth:`Visualization.save` writes (1: tables pickled, never read)
@@ -400,13 +404,97 @@ def _all_images(images: Any) -> np.ndarray:  # noqa: ANN401 - an array or an Ima
                            for i in range(0, n, _IMAGE_CHUNK)]) if n else np.asarray(images)
 
 
-def _read_npz(file: Path) -> dict[str, np.ndarray]:
+#: most classes a saved Visualization may declare (a sanity bound checked before reading)
+_MAX_CLASSES = 1 << 20
+#: what ``meta.json`` names as its writer (folders of format 2 saved before it had no marker)
+_WRITTEN_BY = "dvi_widget.Visualization"
+#: every file a save of any format has written (format 1 pickled its tables)
+_KNOWN_FILES = frozenset({"arrays.npz", _META, _IMAGES, "metadata.pkl", "metrics.pkl",
+                          *(f"{name}.npz" for name in _SAVED_TABLES)})
+
+
+def _check_replaceable(path: Path) -> None:
+    """Refuse to replace ``path`` unless it is missing, empty, or a saved Visualization that
+    holds only the files a save writes (its own list in ``meta.json``)."""
+    if not path.exists() and not path.is_symlink():
+        return
+    if path.is_symlink() or not path.is_dir():
+        raise FileExistsError(f"{path} exists and is not a saved Visualization (a file or a "
+                              "symbolic link); refusing to replace it. Choose a new or empty "
+                              "folder.")
+    entries = sorted(p.name for p in path.iterdir())
+    if not entries:
+        return
     try:
-        with np.load(file, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        meta = json.loads((path / _META).read_text())
+    except (OSError, ValueError):
+        meta = None
+    ours = isinstance(meta, dict) and (
+        meta.get("written_by") == _WRITTEN_BY
+        or (meta.get("format") in (1, SAVE_FORMAT) and "class_names" in meta
+            and (path / "arrays.npz").is_file()))
+    if not ours:
+        raise FileExistsError(
+            f"{path} exists and is not a saved Visualization (its {_META} was not written by "
+            f"dvi_widget); refusing to replace it and lose {', '.join(entries)}. Choose a new "
+            "or empty folder.")
+    listed = meta.get("files")
+    allowed = set(listed) if isinstance(listed, list) and meta.get("written_by") else _KNOWN_FILES
+    unknown = [name for name in entries if name not in allowed]
+    if unknown:
+        raise FileExistsError(
+            f"{path} holds a saved Visualization but also {', '.join(unknown)}, which a save "
+            "does not write; refusing to replace the folder and lose them. Move them out, or "
+            "save to a new folder.")
+
+
+def _read_npz(file: Path, check: Any = None) -> dict[str, np.ndarray]:  # noqa: ANN401
+    try:
+        return read_npz(file, check)
+    except (OSError, ValueError) as err:
         raise ValueError(f"{file} is missing or damaged ({err}); save the Visualization "
                          "again") from None
+
+
+def _check_saved_arrays(specs: Mapping[str, NpySpec]) -> None:
+    """The shapes ``arrays.npz`` may declare, from its coords' (T, N), before decompressing."""
+    coords = specs.get("coords")
+    if coords is None or len(coords.shape) != 3 or coords.shape[2] != 2:
+        raise ValueError("no (T, N, 2) coords")
+    T, N = coords.shape[:2]
+    land = specs.get("landscape")
+    if land is None or len(land.shape) != 4 or land.shape[0] != T or land.shape[3] != 4:
+        raise ValueError(f"no (T={T}, H, W, 4) landscape")
+    H, W = land.shape[1:3]
+    expected = {"epochs": (T,), "extent": (4,), "labels": (N,), "predictions": (T, N),
+                "confidence": (T, N), "split": (N,), "palette": (None, 3),
+                "boundary": (T, None, 2), "landscape_classes": (T, H, W),
+                "landscape_confidence": (T, H, W)}
+    for name, spec in specs.items():
+        shape = expected.get(name)
+        if shape is None:
+            continue
+        if len(spec.shape) != len(shape) or any(
+                want is not None and got != want
+                for got, want in zip(spec.shape, shape, strict=True)):
+            raise ValueError(f"array {name!r} declares shape {spec.shape}, which does not fit "
+                             f"coords {coords.shape} and landscape {land.shape}")
+    if "palette" in specs and specs["palette"].shape[0] > _MAX_CLASSES:
+        raise ValueError(f"palette declares {specs['palette'].shape[0]} colours")
+    boundary = specs.get("boundary")
+    if boundary is not None and boundary.shape[1] > 64 * max(N, 1):
+        raise ValueError(f"boundary declares {boundary.shape[1]} points for {N} samples")
+    split = specs.get("split")
+    if split is not None and split.dtype.itemsize > 4 * 256:
+        raise ValueError(f"split declares strings of {split.dtype.itemsize} bytes")
+
+
+def _check_table(specs: Mapping[str, NpySpec], rows: int) -> None:
+    """A saved table's columns are 1-D with at most ``rows`` rows (a few per sample or epoch)."""
+    for name, spec in specs.items():
+        if len(spec.shape) != 1 or spec.shape[0] > rows:
+            raise ValueError(f"column {name!r} declares shape {spec.shape}; the saved "
+                             f"Visualization has at most {rows} rows")
 
 
 def square_extent(

@@ -1,5 +1,6 @@
 """The engine <-> widget contract: validation, defaults, persistence."""
 
+import io
 import json
 import pickle
 
@@ -238,3 +239,102 @@ def test_palette_beyond_its_colours_repeats_with_a_warning():
 def test_square_extent_pads_degenerate_input():
     ext = square_extent(np.zeros((1, 4, 2)))
     assert ext[1] > ext[0] and ext[3] > ext[2]
+
+
+# ---------------------------------------------------------------------- issue 26: overwrite, bombs
+def test_save_never_deletes_files_it_did_not_write(tmp_path):
+    """A folder holding a meta.json is not necessarily ours: its other files survive."""
+    folder = tmp_path / "thesis"
+    folder.mkdir()
+    (folder / "meta.json").write_text(json.dumps({"title": "my thesis"}))
+    (folder / "thesis.tex").write_text("\\section{Results}")
+    with pytest.raises(FileExistsError, match=r"thesis.*not written by dvi_widget.*thesis\.tex"):
+        _vis().save(folder)
+    assert (folder / "thesis.tex").read_text() == "\\section{Results}"
+    # a real save with a stranger beside it: refused, naming the stranger
+    saved = tmp_path / "vis"
+    _vis().save(saved)
+    (saved / "thesis.tex").write_text("draft")
+    with pytest.raises(FileExistsError, match=r"vis holds a saved Visualization but also "
+                                              r"thesis\.tex"):
+        _vis(T=2).save(saved)
+    assert (saved / "thesis.tex").read_text() == "draft"
+    assert Visualization.load(saved).n_epochs == 3
+    (saved / "thesis.tex").unlink()
+    _vis(T=2).save(saved)  # only its own files: replaced
+    assert Visualization.load(saved).n_epochs == 2
+    meta = json.loads((saved / "meta.json").read_text())
+    assert meta["written_by"] == "dvi_widget.Visualization"
+    assert meta["files"] == sorted(p.name for p in saved.iterdir())
+
+
+def test_save_replaces_a_folder_saved_before_the_marker_existed(tmp_path):
+    saved = tmp_path / "vis"
+    _vis(metadata=pd.DataFrame({"a": range(20)})).save(saved)
+    meta = json.loads((saved / "meta.json").read_text())
+    del meta["written_by"], meta["files"]  # as dvi_widget 0.2 wrote it
+    (saved / "meta.json").write_text(json.dumps(meta))
+    _vis(T=2).save(saved)
+    assert sorted(p.name for p in saved.iterdir()) == ["arrays.npz", "meta.json"]
+
+
+def _deflated_member(zf, name, shape, dtype="<f4"):
+    """Add an all-zero array to an open zip, deflated: tiny on disk, ``shape`` when read."""
+    import zipfile
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": dtype, "fortran_order": False,
+                                                  "shape": shape})
+    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    info = zipfile.ZipInfo(f"{name}.npy")
+    info.compress_type = zipfile.ZIP_DEFLATED
+    with zf.open(info, "w", force_zip64=True) as fh:
+        fh.write(header.getvalue())
+        chunk = bytes(1 << 22)
+        for start in range(0, nbytes, len(chunk)):
+            fh.write(chunk[: min(len(chunk), nbytes - start)])
+
+
+def test_load_refuses_a_zip_bomb_before_decompressing(tmp_path):
+    import tracemalloc
+    import zipfile
+
+    saved = tmp_path / "vis"
+    _vis().save(saved)
+    arrays = dict(np.load(saved / "arrays.npz"))
+    with zipfile.ZipFile(saved / "arrays.npz", "w", zipfile.ZIP_STORED) as zf:
+        for k, v in arrays.items():
+            if k != "confidence":
+                buf = io.BytesIO()
+                np.save(buf, v)
+                zf.writestr(f"{k}.npy", buf.getvalue())
+        _deflated_member(zf, "confidence", (3, 20 * 1024 * 1024))  # 240 MiB of zeros
+    assert (saved / "arrays.npz").stat().st_size < 1_000_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"arrays\.npz.*'confidence'.*refused"):
+            Visualization.load(saved)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20_000_000, peak
+
+
+def test_load_refuses_shapes_that_do_not_fit_the_coords(tmp_path):
+    saved = tmp_path / "vis"
+    _vis().save(saved)
+    arrays = dict(np.load(saved / "arrays.npz"))
+    arrays["labels"] = np.zeros(21, np.int64)  # 21 labels for 20 samples
+    np.savez(saved / "arrays.npz", **arrays)
+    with pytest.raises(ValueError, match=r"'labels' declares shape \(21,\)"):
+        Visualization.load(saved)
+    # a header that claims far more than the member holds
+    import zipfile
+
+    with zipfile.ZipFile(saved / "arrays.npz", "a") as zf:
+        header = io.BytesIO()
+        np.lib.format.write_array_header_1_0(
+            header, {"descr": "<f4", "fortran_order": False, "shape": (10**12,)})
+        zf.writestr("boundary.npy", header.getvalue() + bytes(16))
+    with pytest.raises(ValueError, match=r"'boundary' declares shape \(1000000000000,\)"):
+        Visualization.load(saved)

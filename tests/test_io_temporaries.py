@@ -15,17 +15,18 @@ def test_only_temporaries_of_finished_writers_are_removed(tmp_path):
     try:
         live = tmp_path / f".tmp-p{writer.pid}-0003-abc"  # another process, still writing
         mine = tmp_path / f".tmp-p{os.getpid()}-0004-abc"  # this process, maybe mid-write
-        legacy = tmp_path / ".tmp-0005-abc"  # an older version's name, without its writer
+        foreign = tmp_path / ".tmp-0005-abc"  # no writer in the name: not ours to remove
         other = tmp_path / "0003"
-        for p in (live, mine, legacy, other):
+        for p in (live, mine, foreign, other):
             p.mkdir()
-        assert remove_stale_temporaries(tmp_path) == [legacy]
-        assert live.exists() and mine.exists() and other.exists()
+        assert remove_stale_temporaries(tmp_path) == []
+        assert live.exists() and mine.exists() and other.exists() and foreign.exists()
     finally:
         writer.kill()
         writer.wait()
     assert remove_stale_temporaries(tmp_path) == [live]  # its writer has gone
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["0003", mine.name])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["0003", mine.name,
+                                                                 foreign.name])
 
 
 def test_files_and_staged_folders_get_the_users_umask(tmp_path):

@@ -436,6 +436,9 @@ class DVI:
             if fitted:
                 self._finalize(run, fitted)
             raise
+        except BaseException:
+            self.store_.release()  # store.py: a failed fit leaves the fit folder to the next
+            raise
         finally:
             bar.close()
         self._finalize(run, fitted)

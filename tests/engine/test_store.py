@@ -51,6 +51,12 @@ def _copy(run, dest):
     return Run.open(dest)
 
 
+def _unit_file(run, epoch, kind):
+    """The committed data file of ``epoch``: kind "state" (.pt) or "arrays" (.npz)."""
+    info = json.loads((run.path / "dvi" / f"epoch_{epoch:05d}.json").read_text())
+    return run.path / "dvi" / info["files"][kind]
+
+
 def _rerecord(run, epoch, factor=1.01):
     """Re-record ``epoch`` with changed representations (as a retrained model would give)."""
     reps = (np.asarray(run.representations(epoch, "train")) * factor,
@@ -96,17 +102,17 @@ def test_load_refuses_a_fit_of_a_deleted_epoch(fitted_run, tmp_path):
 
 def test_a_damaged_model_file_is_named_at_load(fitted_run, tmp_path):
     run = _copy(fitted_run, tmp_path / "r")
-    pt = run.path / "dvi" / "epoch_00001.pt"
+    pt = _unit_file(run, 1, "state")
     pt.write_bytes(pt.read_bytes()[:100])
-    with pytest.raises(FitFileError, match=r"epoch_00001\.pt.*refit epoch 1"):
+    with pytest.raises(FitFileError, match=r"epoch_00001\.[0-9a-f]{16}\.pt.*[Rr]efit epoch 1"):
         DVI.load(run, device="cpu")
 
 
 def test_a_damaged_array_file_is_named(fitted_run, tmp_path):
     run = _copy(fitted_run, tmp_path / "r")
-    npz = run.path / "dvi" / "epoch_00002.npz"
+    npz = _unit_file(run, 2, "arrays")
     npz.write_bytes(npz.read_bytes()[:50])
-    with pytest.raises(FitFileError, match=r"epoch_00002\.npz.*refit epoch 2"):
+    with pytest.raises(FitFileError, match=r"epoch_00002\.[0-9a-f]{16}\.npz.*[Rr]efit epoch 2"):
         DVI.load(run, device="cpu")
 
 
@@ -205,12 +211,17 @@ def test_no_other_module_builds_fit_folder_paths():
 
 def test_interrupted_writes_are_cleared_on_the_next_fit(fitted_run, tmp_path):
     run = _copy(fitted_run, tmp_path / "r")
-    leftover = run.path / "dvi" / ".tmp-epoch_00001.pt.abc123"
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    leftover = run.path / "dvi" / f".tmp-p{gone.stdout.strip()}-epoch_00001.pt.abc123"
     leftover.write_bytes(b"half a file")
+    foreign = run.path / "dvi" / ".tmp-notes.txt"  # a name this package never writes
+    foreign.write_text("keep me")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         DVI(**FAST).fit(run)
     assert not leftover.exists()
+    assert foreign.read_text() == "keep me"
 
 
 def test_fits_written_by_version_0_1_still_open(fitted_run, tmp_path):
