@@ -71,7 +71,8 @@ def _size_text(n: float) -> str:
     return f"{n:.1f} {unit}"
 
 
-def _free_bytes(folder: Path) -> int | None:
+def free_space(folder: str | Path) -> int | None:
+    """Bytes free for this user on the file system holding ``folder`` (None: unknown)."""
     try:
         return int(shutil.disk_usage(folder).free)
     except OSError:
@@ -79,7 +80,7 @@ def _free_bytes(folder: Path) -> int | None:
 
 
 def _no_space(path: Path, size: int | None, cause: str = "") -> NoSpaceError:
-    free = _free_bytes(path.parent)
+    free = free_space(path.parent)
     need = f"it needs {_size_text(size)}" if size is not None else "it needs more"
     have = f" and {_size_text(free)} are free there" if free is not None else ""
     return NoSpaceError(
@@ -102,7 +103,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None],
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if size is not None:
-        free = _free_bytes(path.parent)
+        free = free_space(path.parent)
         if free is not None and free < size:
             raise _no_space(path, size)
     try:
@@ -352,47 +353,26 @@ def remove_stale_temporaries(folder: str | Path) -> list[Path]:
 
 
 # --------------------------------------------------------------------------------------------
-# free space, streamed arrays, staged folders left by a killed process
+# free space before a write, streamed arrays
 # --------------------------------------------------------------------------------------------
-
-import errno as _errno  # noqa: E402 - kept beside the helpers that use it
-
-#: the errors of a full disk (or a full quota)
-_NO_SPACE = (_errno.ENOSPC, _errno.EDQUOT)
-
-
-def free_space(folder: str | Path) -> int:
-    """Bytes free for this user on the file system that holds ``folder``."""
-    return shutil.disk_usage(folder).free
-
-
-def _size(nbytes: int) -> str:
-    value = float(nbytes)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"  # pragma: no cover
 
 
 def check_free_space(path: str | Path, nbytes: int) -> None:
-    """Raise ``OSError(ENOSPC)`` naming ``path`` when its folder has less than ``nbytes``
+    """Raise :class:`NoSpaceError` naming ``path`` when its folder has less than ``nbytes``
     free; called before writing, so that a full disk is an error and not a half-written file
     (or a ``SIGBUS`` through a memory map)."""
     path = Path(path)
     free = free_space(path.parent)
-    if nbytes > free:
-        raise OSError(_errno.ENOSPC, f"not enough free space to write {path}: it needs "
-                      f"{_size(nbytes)} but {_size(free)} free; free some space or choose "
-                      "another folder (nothing was changed)")
+    if free is not None and nbytes > free:
+        raise _no_space(path, nbytes)
 
 
 def no_space_error(path: str | Path, err: OSError) -> OSError:
-    """``err`` (raised while writing ``path``) with the file named when the disk was full."""
-    if err.errno not in _NO_SPACE:
+    """``err`` (raised while writing ``path``) as a :class:`NoSpaceError` naming the file when
+    the disk was full; other errors unchanged."""
+    if err.errno not in _FULL or isinstance(err, NoSpaceError):
         return err
-    return OSError(err.errno, f"no space left on the device while writing {path}; free some "
-                   "space or choose another folder (nothing was changed)")
+    return _no_space(Path(path), None, f" ({err.strerror})")
 
 
 class NpyWriter:
@@ -466,40 +446,3 @@ def save_npy(path: str | Path, array: np.ndarray) -> Path:
     except OSError as err:
         raise no_space_error(path, err) from None
     return Path(path)
-
-
-def remove_stale_staged(folder: str | Path) -> list[Path]:
-    """Remove the temporaries a killed process of this project left in ``folder`` (e.g. the
-    staged folder of a ``Run.create`` killed with -9, beside the run); returns what went.
-
-    For folders the user owns: only names this project makes (``.tmp-p<pid>-...``), only when
-    that process no longer runs on this machine, never a symbolic link, only when the folder
-    is writable; anything else that starts with ``.tmp-`` is the user's and stays.
-    """
-    folder = Path(folder)
-    if folder.is_symlink() or not folder.is_dir() or not os.access(folder, os.W_OK):
-        return []
-    removed = []
-    for p in folder.glob(f"{TMP_PREFIX}p*"):
-        owner = _TMP_OWNER.match(p.name)
-        if owner is None or p.is_symlink() or _process_runs(int(owner.group(1))):
-            continue
-        try:
-            shutil.rmtree(p) if p.is_dir() else p.unlink()
-            removed.append(p)
-        except OSError:
-            continue
-    return removed
-
-
-def _process_runs(pid: int) -> bool:
-    """Whether process ``pid`` runs on this machine (this process counts as running)."""
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError) as err:  # another user's, or no pid at all
-        return isinstance(err, PermissionError)
-    return True

@@ -79,16 +79,20 @@ def test_overwrite_refuses_a_run_with_foreign_entries(run):
 # ------------------------------------------------------------------ 2: a full disk
 
 
+#: how a refused write names the space it needs and the space free (free space mocked to 100)
+NEEDS = "it needs .* and 100 bytes are free"
+
+
 def test_full_disk_on_record_names_the_file_and_the_space(run, monkeypatch):
     """Item 2 (fault injection): too little free space is an OSError before any byte is
     written, naming the file and the space needed; the run is as it was."""
     before = tree(run.path)
     monkeypatch.setattr(_io, "free_space", lambda folder: 100)
-    with pytest.raises(OSError, match=r"train_representations\.npy.*needs .*B.*100 B free"):
+    with pytest.raises(OSError, match=rf"train_representations\.npy: {NEEDS}"):
         run.record(mlp(), overwrite=True, epoch=0)
-    with pytest.raises(OSError, match=r"train_representations\.npy.*100 B free"):
+    with pytest.raises(OSError, match=rf"train_representations\.npy: {NEEDS}"):
         run.record_arrays(1, representations=(X[:, :5], XT[:, :5]), logits=(X[:, :3], XT[:, :3]))
-    with pytest.raises(OSError, match=r"inputs_train\.npy.*100 B free"):
+    with pytest.raises(OSError, match=rf"inputs_train\.npy: {NEEDS}"):
         Run.create(run.path.parent / "other", train=(X, Y))
     assert tree(run.path) == before
     assert not (run.path.parent / "other").exists()
@@ -111,7 +115,7 @@ def test_enospc_while_writing_is_an_error_not_a_crash(run, monkeypatch):
         return real_write(fd, data)
 
     monkeypatch.setattr(os, "write", fill_up)
-    with pytest.raises(OSError, match=r"no space left.*train_representations\.npy"):
+    with pytest.raises(OSError, match=r"disk space to write .*train_representations\.npy"):
         run.record(mlp(), epoch=0, overwrite=True, batch_size=8)
     assert tree(run.path) == before
 

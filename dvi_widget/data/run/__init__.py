@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..._io import remove_stale_staged, remove_stale_temporaries, staged_folder
+from ..._io import remove_stale_temporaries, staged_folder
 from ..._tensor import ArrayLike
 from . import checkpoints as _checkpoints
 from . import model as _model
@@ -117,7 +117,7 @@ class Run(RunFolder):
         new = NewRun(train, test, class_names, n_classes, metadata)
         path = Path(path)
         check_target(path, overwrite)
-        remove_stale_staged(path.parent)
+        remove_stale_temporaries(path.parent)
         with staged_folder(path) as tmp:
             meta = new.write(tmp, save_inputs)
         run = cls(path, _meta=meta)
@@ -138,7 +138,7 @@ class Run(RunFolder):
         path = Path(path)
         meta = read_meta(path)
         remove_stale_temporaries(path / EPOCHS)
-        remove_stale_staged(path.parent)
+        remove_stale_temporaries(path.parent)
         run = cls(path, _meta=meta)
         if model is not None:
             if not isinstance(model, nn.Module):
@@ -186,7 +186,7 @@ class Run(RunFolder):
         new = NewRun(train, test, class_names, n_classes, metadata)
         path = Path(path)
         check_target(path, overwrite)
-        remove_stale_staged(path.parent)
+        remove_stale_temporaries(path.parent)
         return _checkpoints.from_checkpoints(
             cls, path, files, model, new, save_inputs=save_inputs, device=device, quiet=quiet,
             record={"layer": layer, "feature_fn": feature_fn, "head_fn": head_fn,
