@@ -21,7 +21,7 @@ import numpy as np
 
 from .._tensor import DeviceLike
 from ..contract import Explaining
-from .classifier import EpochClassifier, epoch_classifier
+from ..data.run.model import EpochClassifier, epoch_classifier
 from .explainer import ATTACKS, PAYLOAD_KINDS, Explainer
 from .gradcam import GradCAM
 from .perturb import FAMILIES, perturb

@@ -19,7 +19,6 @@ a path's identity point lies that close to the drawn sample, and exactly on test
 from __future__ import annotations
 
 import inspect
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -28,8 +27,9 @@ import pandas as pd
 import torch
 
 from .._tensor import DeviceLike, resolve_device
+from ..data.run.folder import check_indices
+from ..data.run.model import EpochClassifier, epoch_classifier
 from . import perturb as pert
-from .classifier import EpochClassifier, check_indices, epoch_classifier, inputs_at
 from .gradcam import GradCAM, gradcam_maps
 from .limits import check_cap, positive, whole
 from .surrogate import (
@@ -79,21 +79,11 @@ class Explainer:
         self._train_reps: dict[int, tuple[tuple, torch.Tensor]] = {}
 
     # ---------------------------------------------------------------- shared pieces
-    def _stamp(self, epoch: int) -> tuple:
-        folder = self.run.path / "epochs" / f"{int(epoch):04d}"
-        stamps = []
-        for name in ("state_dict.pt", "head.pt", "train_representations.npy"):
-            try:
-                stamps.append(os.stat(folder / name).st_mtime_ns)
-            except OSError:
-                stamps.append(None)
-        return tuple(stamps)
-
     def classifier(self, epoch: int) -> EpochClassifier:
         """Epoch ``epoch``'s ``g_t ∘ f_t`` on this explainer's device (cached while the epoch's
         files are unchanged)."""
         epoch = int(epoch)
-        stamp = self._stamp(epoch)
+        stamp = self.run.epoch_stamp(epoch)  # the cache holds while the epoch's files do
         cached = self._classifiers.get(epoch)
         if cached is None or cached[0] != stamp:
             self._classifiers[epoch] = (stamp, epoch_classifier(self.run, epoch, self.device))
@@ -121,7 +111,7 @@ class Explainer:
         """One input as a ``(1, *input_shape)`` tensor on the device, and its sample index."""
         if isinstance(index_or_input, int | np.integer) and not isinstance(index_or_input, bool):
             idx = int(check_indices([int(index_or_input)], int(self.run.n_samples), "index")[0])
-            x = inputs_at(self.run, [idx])
+            x = self.run.inputs_at([idx])
             return torch.as_tensor(x, device=self.device), idx
         arr = (index_or_input.detach().cpu().numpy() if isinstance(index_or_input, torch.Tensor)
                else np.asarray(index_or_input, dtype=np.float32))
@@ -209,7 +199,7 @@ class Explainer:
             idx = None
         else:
             idx = check_indices(indices, int(self.run.n_samples))
-            x = torch.as_tensor(inputs_at(self.run, idx), device=self.device)
+            x = torch.as_tensor(self.run.inputs_at(idx), device=self.device)
         if len(shape) not in (2, 3):
             raise ValueError(f"Grad-CAM needs image inputs (C, H, W) or (H, W); this run's inputs "
                              f"have shape {shape}")
@@ -403,7 +393,7 @@ class Explainer:
         correct = torch.zeros(len(s), dtype=torch.float64, device=self.device)
         chunk = max(1, int(batch_size) // (len(s) + 1))
         for start in range(0, len(idx), chunk):  # chunks of samples: bounded memory
-            x = torch.as_tensor(inputs_at(self.run, idx[start : start + chunk]),
+            x = torch.as_tensor(self.run.inputs_at(idx[start : start + chunk]),
                                 device=self.device)
             xs = pert.perturb(x, kind, s, value_range=self.value_range, seed=seed + start)
             with torch.no_grad():
@@ -489,7 +479,7 @@ class Explainer:
     def _nearest_training_inputs(self, clf: EpochClassifier, x: torch.Tensor, epoch: int,
                                  k: int, exclude: int | None) -> torch.Tensor:
         """The ``k`` training inputs nearest to ``x`` in epoch t's representation space."""
-        stamp = self._stamp(epoch)
+        stamp = self.run.epoch_stamp(epoch)  # the cache holds while the epoch's files do
         cached = self._train_reps.get(int(epoch))
         if cached is None or cached[0] != stamp:
             reps = np.array(self.run.representations(int(epoch), "train"), dtype=np.float32)
@@ -501,7 +491,7 @@ class Explainer:
             d[exclude] = float("inf")
         k = max(1, min(int(k), len(train) - (exclude is not None and exclude < len(train))))
         nearest = torch.topk(d, k, largest=False).indices.cpu().numpy()
-        return torch.as_tensor(inputs_at(self.run, nearest), device=self.device)
+        return torch.as_tensor(self.run.inputs_at(nearest), device=self.device)
 
     # ---------------------------------------------------------------- the widget's requests
     def kinds(self) -> dict[str, dict[str, Any]]:

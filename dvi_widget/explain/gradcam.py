@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .classifier import EpochClassifier
+from ..data.run.model import EpochClassifier
 
 
 @dataclass(frozen=True)
