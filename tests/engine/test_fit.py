@@ -12,7 +12,7 @@ from torch import nn
 from dvi_widget.contract import Visualization
 from dvi_widget.data.datasets import load_digits
 from dvi_widget.data.run import Run
-from dvi_widget.engine import fit as fit_module
+from dvi_widget.engine import pipeline
 from dvi_widget.engine.fit import DVI, NotFittedError
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -195,7 +195,7 @@ def test_keyboard_interrupt_keeps_finished_epochs(digits_run, tmp_path, monkeypa
     params = dict(FAST, max_steps=60, warm_max_steps=40, compute_metrics=False)
     run = _copy_run(digits_run, tmp_path / "c")
     calls = {"n": 0}
-    original = fit_module.train_vis_model
+    original = pipeline.train_vis_model
 
     def interrupt_second(*args, **kwargs):
         calls["n"] += 1
@@ -203,13 +203,13 @@ def test_keyboard_interrupt_keeps_finished_epochs(digits_run, tmp_path, monkeypa
             raise KeyboardInterrupt
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(fit_module, "train_vis_model", interrupt_second)
+    monkeypatch.setattr(pipeline, "train_vis_model", interrupt_second)
     with warnings.catch_warnings(), pytest.raises(KeyboardInterrupt):
         warnings.simplefilter("ignore")
         DVI(**params).fit(run)
     assert (run.path / "dvi" / "epoch_00000.json").exists()
     assert not (run.path / "dvi" / "epoch_00001.json").exists()
-    monkeypatch.setattr(fit_module, "train_vis_model", original)
+    monkeypatch.setattr(pipeline, "train_vis_model", original)
     dvi = DVI(**params).fit(run)
     assert dvi.epochs_ == [0, 1, 2] and calls["n"] == 2  # epoch 0 was not trained again
 
