@@ -3,8 +3,8 @@
 It implements :class:`dvi_widget.contract.Inspector` over a fitted DVI's state
 (:class:`dvi_widget.engine.embedding.DVIEmbedding`), which hands it over in
 :meth:`~dvi_widget.engine.embedding.DVIEmbedding.visualization`. All work is batched torch on the
-fit's device. Explanations (the contract's ``Explaining``) are added above the engine, by
-:class:`dvi_widget.explain.doors.ExplainingInspector`.
+fit's device. Explanations (the contract's ``Explaining``) are added by a subclass above the
+engine.
 """
 
 from __future__ import annotations
