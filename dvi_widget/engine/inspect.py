@@ -9,16 +9,13 @@ engine.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
 from .._tensor import to_tensor
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .embedding import DVIEmbedding
 
 #: distances computed at once by :meth:`EngineInspector.neighbors` (queries x samples)
 NEIGHBOR_CHUNK = 1 << 24
@@ -39,7 +36,7 @@ class EngineInspector:
     >>> ins.neighbors(np.array([17]), epoch=3, k=10)          # ((1, 10) int64, (1, 10) float32)
     """
 
-    def __init__(self, fitted: DVIEmbedding) -> None:
+    def __init__(self, fitted: Any) -> None:  # noqa: ANN401 - a DVIEmbedding
         self.fitted = fitted
         #: one epoch's representations (train then test) and squared norms, for neighbors()
         self._reps: tuple[int, torch.Tensor, torch.Tensor] | None = None
