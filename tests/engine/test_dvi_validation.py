@@ -13,15 +13,23 @@ from dvi_widget.engine.fit import DVI, MAX_ITERATIONS
 NAN, INF = float("nan"), float("inf")
 
 
+def _one_epoch_run(path, n, seed, head=None):
+    """A run of ``n`` samples of 3 classes with one epoch of 5-d representations (clustered
+    by class) and either logits or a linear head."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 3
+    r = Run.create(path, train=(rng.normal(size=(n, 4)).astype(np.float32), y))
+    reps = (np.eye(3, 5)[y] * 4 + rng.normal(scale=0.5, size=(n, 5))).astype(np.float32)
+    if head is None:
+        r.record_arrays(0, representations=(reps, None), logits=(np.eye(3)[y] * 3, None))
+    else:
+        r.record_arrays(0, representations=(reps, None), head=head)
+    return r
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    rng = np.random.default_rng(0)
-    y = np.arange(40) % 3
-    r = Run.create(tmp_path_factory.mktemp("v") / "run",
-                   train=(rng.normal(size=(40, 4)).astype(np.float32), y))
-    reps = rng.normal(size=(40, 5)).astype(np.float32)
-    r.record_arrays(0, representations=(reps, None), logits=(np.eye(3)[y] * 3, None))
-    return r
+    return _one_epoch_run(tmp_path_factory.mktemp("v") / "run", 40, seed=0)
 
 
 CASES = [
@@ -116,16 +124,11 @@ def test_epochs_must_be_a_sequence_of_ints(run, epochs):
 
 @pytest.fixture(scope="module")
 def fitted(tmp_path_factory):
-    rng = np.random.default_rng(1)
-    y = np.arange(60) % 3
-    r = Run.create(tmp_path_factory.mktemp("f") / "run",
-                   train=(rng.normal(size=(60, 4)).astype(np.float32), y))
-    reps = (np.eye(3, 5)[y] * 4 + rng.normal(scale=0.5, size=(60, 5))).astype(np.float32)
     head = torch.nn.Linear(5, 3)
     with torch.no_grad():
         head.weight.copy_(torch.eye(3, 5))
         head.bias.zero_()
-    r.record_arrays(0, representations=(reps, None), head=head)
+    r = _one_epoch_run(tmp_path_factory.mktemp("f") / "run", 60, seed=1, head=head)
     return DVI(hidden=8, grid_size=16, max_steps=30, layout_iters=30, n_neighbors=5,
                device="cpu", verbose=False).fit(r)
 
