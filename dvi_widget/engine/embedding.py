@@ -150,11 +150,19 @@ class DVIEmbedding:
         pred = predict(self.head(epoch), reps, self.device_)
         layout = to_tensor(np.concatenate([self.coords_[idx][:n_train], self.boundary_[idx]]),
                            self.device_)
-        return self.stages.place(
+        placed = self.stages.place(
             reps, pred, np.asarray(run.representations(epoch, "train"), dtype=np.float32),
             np.asarray(run.logits(epoch, "train")).argmax(axis=1),
             self.boundary_representations_[idx], self.boundary_pairs_[idx], layout,
             self.settings, seed=self.settings.random_state)
+        lost = ~np.isfinite(placed).all(axis=1)
+        if lost.any():
+            raise ValueError(
+                f"{int(lost.sum())} of {len(reps)} representations (first row "
+                f"{int(np.flatnonzero(lost)[0])}) lie too far from epoch {epoch}'s recorded "
+                "ones to be placed (their distances overflow float32); check their scale, or "
+                "use place=False for φ_t alone.")
+        return placed
 
     def project(
         self, data: np.ndarray | torch.Tensor, epoch: int, kind: str = "auto"

@@ -155,3 +155,12 @@ def test_inverse_refuses_points_far_outside_the_view(fitted):
 def test_complex_points_are_refused(fitted):
     with pytest.raises(ValueError, match="points must be real numbers"):
         fitted.inverse(np.array([[0.0 + 1j, 0.0]]), 0)
+
+
+def test_transform_refuses_representations_it_cannot_place(fitted):
+    """transform of a 1e30 representation returned NaN: it is refused, naming the row; a
+    representation of ordinary scale is placed."""
+    reps = np.array([[0.0, 0.0, 0.0, 0.0, 0.0], [1e30] * 5], np.float32)
+    with pytest.raises(ValueError, match=r"^1 of 2 representations \(first row 1\) lie too far"):
+        fitted.transform(reps, 0)
+    assert np.isfinite(fitted.transform(reps[:1], 0)).all()
