@@ -38,9 +38,9 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from dvi_widget import DVI  # noqa: E402
 from dvi_widget.data.datasets import load_fashion_mnist  # noqa: E402
 from dvi_widget.data.run import Run  # noqa: E402
-from dvi_widget.engine.fit import DVI  # noqa: E402
 
 
 def small_cnn() -> nn.Module:

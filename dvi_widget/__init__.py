@@ -14,14 +14,14 @@ from ._version import __version__ as __version__
 
 #: public name -> module that defines it
 _PUBLIC = {
-    "Visualization": "view.visualization",
-    "default_palette": "view.visualization",
+    "Visualization": "contract",
+    "default_palette": "contract",
     "Dataset": "data.datasets",
     "load_digits": "data.datasets",
     "load_fashion_mnist": "data.datasets",
     "from_arrays": "data.datasets",
     "Run": "data.run",
-    "DVI": "engine.fit",
+    "DVI": "explain.doors",
     "Widget": "view.widget",
 }
 
@@ -41,7 +41,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .contract import Visualization, default_palette
     from .data.datasets import Dataset, from_arrays, load_digits, load_fashion_mnist
     from .data.run import Run
-    from .engine.fit import DVI
+    from .explain.doors import DVI
     from .view.widget import Widget
 
 

@@ -7,6 +7,10 @@ only when it is actually used.
 The smooth-kNN / fuzzy-union step is hand-written (vectorised over all points) instead of calling
 ``umap.umap_.fuzzy_simplicial_set`` because umap-learn is not a runtime dependency and its numba
 kernels would add the same compile cost; the tests check it against umap's implementation.
+
+Why one module of about 600 lines: the kNN search, the memberships and the complex are one
+computation (the complex's edges are the kNN's, weighted by its memberships), and
+:func:`query_memberships` repeats it for new samples against a fitted complex.
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from scipy.special import softmax
 
 from .losses import semantic_similarity
 
@@ -39,13 +40,6 @@ NEIGHBORHOOD_CHANGE = 0.5
 COLUMNS = ("epoch", "previous_epoch", "sample", "kind", "size", "split", "label",
            "prediction_before", "prediction", "confidence_before", "confidence",
            "cell_before", "cell")
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    z = np.asarray(logits, dtype=np.float32)
-    z = z - z.max(axis=1, keepdims=True)
-    p = np.exp(z)
-    return p / p.sum(axis=1, keepdims=True)
 
 
 def find_events(
@@ -116,7 +110,7 @@ def find_events(
 
     prob_prev = None
     for t in range(T):  # one whole-array pass per epoch pair
-        prob = _softmax(logits[t])
+        prob = softmax(np.asarray(logits[t], dtype=np.float32), axis=1)
         if prob.shape[0] != N or (prob_prev is not None and prob.shape != prob_prev.shape):
             raise ValueError(f"logits of epoch {epochs[t]} are {prob.shape}; expected (N={N}, C)")
         pred[t], conf[t] = prob.argmax(axis=1), prob.max(axis=1)
@@ -160,27 +154,27 @@ def find_events(
     }, columns=list(COLUMNS))
 
 
-def dvi_events(dvi: Any, **thresholds: Any) -> pd.DataFrame:  # noqa: ANN401 - a fitted DVI
-    """:func:`find_events` for a fitted :class:`dvi_widget.DVI` (what ``DVI.events`` returns).
+def dvi_events(fitted: Any, **thresholds: Any) -> pd.DataFrame:  # noqa: ANN401 - DVIEmbedding
+    """:func:`find_events` for a fitted DVI's state (what ``DVI.events`` returns).
 
-    Reads each fitted epoch's logits from the run, its kNN from the fit folder, and the
-    landscape class under every sample from the fit's landscapes.
+    Reads each fitted epoch's logits from the run; the kNN of the training samples and the
+    landscape class under every sample come from the fit
+    (:class:`dvi_widget.engine.embedding.DVIEmbedding`).
     """
     from ..contract import landscape_cells
 
-    dvi._check_fitted()
-    run = dvi.run_
+    run = fitted.run_
     logits = []
-    for e in dvi.epochs_:
+    for e in fitted.epochs_:
         parts = [run.logits(e, "train")] + ([run.logits(e, "test")] if int(run.n_test) else [])
         logits.append(np.concatenate(parts) if len(parts) > 1 else parts[0])
     cells = None
-    land = getattr(dvi, "landscape_classes_", None)
+    land = getattr(fitted, "landscape_classes_", None)
     if land is not None:
-        rows, cols, inside = landscape_cells(dvi.coords_, dvi.extent_, land.shape[1:3])
-        t = np.arange(len(dvi.epochs_))[:, None]
+        rows, cols, inside = landscape_cells(fitted.coords_, fitted.extent_, land.shape[1:3])
+        t = np.arange(len(fitted.epochs_))[:, None]
         cells = np.where(inside, land[t, rows, cols], -1)
-    knn = [dvi.store_.load_arrays(e).get("knn") for e in dvi.epochs_]
-    return find_events(dvi.epochs_, logits, dvi.coords_, dvi.extent_,
+    knn = [fitted.knn_.get(e) for e in fitted.epochs_]
+    return find_events(fitted.epochs_, logits, fitted.coords_, fitted.extent_,
                        labels=np.asarray(run.labels("all")), split=np.asarray(run.splits()),
                        cells=cells, knn=knn, **thresholds)

@@ -1,9 +1,10 @@
 """The engine's answers to the view's questions: :class:`EngineInspector`.
 
-It implements :class:`dvi_widget.contract.Inspector` over a fitted
-:class:`dvi_widget.DVI`, which hands it over in :meth:`DVI.visualization` together with the run's
-training curves and images (:func:`visualization_extras`). All work is batched torch on the
-fit's device.
+It implements :class:`dvi_widget.contract.Inspector` over a fitted DVI's state
+(:class:`dvi_widget.engine.embedding.DVIEmbedding`), which hands it over in
+:meth:`~dvi_widget.engine.embedding.DVIEmbedding.visualization`. All work is batched torch on the
+fit's device. Explanations (the contract's ``Explaining``) are added by a subclass above the
+engine.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ class EngineInspector:
 
     Parameters
     ----------
-    dvi : a fitted :class:`dvi_widget.DVI` (kept by reference: its models are loaded once).
+    fitted : a fitted DVI's state, ``dvi.embedding_`` (kept by reference: its models are
+        loaded once).
 
     Examples
     --------
@@ -34,27 +36,26 @@ class EngineInspector:
     >>> ins.neighbors(np.array([17]), epoch=3, k=10)          # ((1, 10) int64, (1, 10) float32)
     """
 
-    def __init__(self, dvi: Any) -> None:  # noqa: ANN401 - a fitted DVI
-        dvi._check_fitted()
-        self.dvi = dvi
+    def __init__(self, fitted: Any) -> None:  # noqa: ANN401 - a DVIEmbedding
+        self.fitted = fitted
         #: one epoch's representations (train then test) and squared norms, for neighbors()
         self._reps: tuple[int, torch.Tensor, torch.Tensor] | None = None
 
     def __repr__(self) -> str:
-        return f"EngineInspector(epochs={self.dvi.epochs_})"
+        return f"{type(self).__name__}(epochs={self.fitted.epochs_})"
 
     def probabilities(self, points: np.ndarray, epoch: int) -> np.ndarray:
         """``(n, 2)`` points -> ``(n, C)`` float32 ``softmax(g_t(ψ_t(points)))``
-        (:meth:`DVI.inverse`)."""
-        return self.dvi.inverse(np.asarray(points, dtype=np.float32).reshape(-1, 2), epoch)[1]
+        (:meth:`~dvi_widget.engine.embedding.DVIEmbedding.inverse`)."""
+        return self.fitted.inverse(np.asarray(points, dtype=np.float32).reshape(-1, 2), epoch)[1]
 
     def representations(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
         """All N samples' representations at ``epoch`` (train then test) on the fit's device,
         and their squared norms; the last epoch asked for is kept."""
-        epoch = self.dvi._check_epoch(epoch)
+        epoch = self.fitted.check_epoch(epoch)
         if self._reps is None or self._reps[0] != epoch:
             self._reps = None  # free the previous epoch first
-            X = to_tensor(self.dvi._all_representations(self.dvi.run_, epoch), self.dvi.device_)
+            X = to_tensor(self.fitted.all_representations(epoch), self.fitted.device_)
             self._reps = (epoch, X, (X * X).sum(dim=1))
         return self._reps[1], self._reps[2]
 
@@ -102,32 +103,4 @@ class EngineInspector:
 
     def events(self, **thresholds: Any) -> pd.DataFrame:  # noqa: ANN401 - see find_events
         """``DVI.events(**thresholds)``."""
-        return self.dvi.events(**thresholds)
-
-    # explanations: dvi_widget.explain.Explaining (what-if paths, Grad-CAM, surrogates)
-    def what_if_payload(self, index: int, epoch: int, kind: str = "rotate",
-                        strengths: Any = None, target: int | None = None) -> dict[str, Any]:  # noqa: ANN401
-        """A what-if or adversarial path of one sample as plain arrays
-        (:meth:`dvi_widget.explain.Explainer.path_payload`)."""
-        return self.dvi.explainer().path_payload(index, epoch, kind, strengths, target=target)
-
-    def explain(self, request: dict[str, Any]) -> dict[str, Any]:
-        """Any explanation request of the view (:meth:`dvi_widget.explain.Explainer.payload`)."""
-        return self.dvi.explainer().payload(request)
-
-
-def visualization_extras(dvi: Any) -> dict[str, Any]:  # noqa: ANN401 - a fitted DVI
-    """The interrogation fields of ``dvi.visualization()``: ``scalars`` (the run's training
-    curves), ``images`` (its inputs as lazily converted images, when they are image-shaped)
-    and the ``inspector``."""
-    from ..data.images import ImageArray, image_layout
-
-    run = dvi.run_
-    scalars = run.scalars() if hasattr(run, "scalars") else None
-    images = None
-    shape = getattr(run, "input_shape", None)
-    if shape is not None and image_layout(shape) is not None:
-        parts = [run.inputs("train")] + ([run.inputs("test")] if int(run.n_test) else [])
-        if all(p is not None for p in parts):
-            images = ImageArray(*parts)
-    return {"scalars": scalars, "images": images, "inspector": EngineInspector(dvi)}
+        return self.fitted.events(**thresholds)

@@ -10,9 +10,8 @@ Warm epochs start at the previous epoch's positions and each sample moves with a
 scaled by its *mobility* (:func:`temporal_mobility`): 1 for a sample whose k-neighbourhood
 changed (Eq. 11) or whose prediction changed, near 0 for one whose neighbourhood stayed the
 same. Stochastic gradient descent on a converged layout moves every point by a random walk
-(measured on digits: rerunning 200 epochs on an unchanged complex moves points a median 0.32
-units); scaled steps leave stable samples where they were, which is what the temporal
-property (Eq. 4) asks for.
+(measured: the README's departures section); scaled steps leave stable samples where they
+were, which is what the temporal property (Eq. 4) asks for.
 
 Test samples and new samples (:meth:`dvi_widget.DVI.transform`) are placed by
 :func:`place_points`, UMAP's ``transform``: attraction to their k nearest training samples and
@@ -101,9 +100,9 @@ def umap_layout(
     linearly to 0 as in umap-learn. ``mobility`` (n,) scales each point's steps (1 where
     omitted; see :func:`temporal_mobility`).
 
-    On the CPU it runs on one intra-op thread: its ops are small (~1e5 elements), and on a
-    2-core machine a second thread made an iteration slower when the machine was quiet (17 ms
-    against 13–15 ms, Fashion-MNIST 10k) and 10x costlier when it was busy (130–170 CPU-ms).
+    On the CPU it runs on one intra-op thread: its ops are small (~1e5 elements), and a second
+    thread made an iteration slower, most of all on a busy machine (the README's departures
+    section).
 
     Returns the optimised points (n, 2), detached, on ``init``'s device.
     """

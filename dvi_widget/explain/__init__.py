@@ -3,7 +3,8 @@ curves and local surrogates (issue 14; VATUN, DeepVID and the Grad-CAM lecture).
 
 Everything runs on epoch t's classifier rebuilt from the run (:func:`epoch_classifier`), batched
 on one device; perturbed inputs are new inputs, placed on epoch t's landscape by ``f_t`` then
-``φ_t``. From a fitted :class:`~dvi_widget.DVI`::
+``φ_t``. The public :class:`~dvi_widget.DVI` (:mod:`dvi_widget.explain.doors`, the engine's
+estimator plus these doors) opens them on a fit::
 
     dvi.what_if(12, epoch=5, kind="rotate")          # DataFrame; attrs["first_flip"]
     dvi.adversarial(12, epoch=5, target="Shirt")     # a PGD path toward a class

@@ -5,22 +5,31 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from dvi_widget.data.run import Run
-from dvi_widget.engine.fit import DVI
+from dvi_widget.engine.fit import DVI, MAX_ITERATIONS
 
 NAN, INF = float("nan"), float("inf")
 
 
+def _one_epoch_run(path, n, seed, head=None):
+    """A run of ``n`` samples of 3 classes with one epoch of 5-d representations (clustered
+    by class) and either logits or a linear head."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 3
+    r = Run.create(path, train=(rng.normal(size=(n, 4)).astype(np.float32), y))
+    reps = (np.eye(3, 5)[y] * 4 + rng.normal(scale=0.5, size=(n, 5))).astype(np.float32)
+    if head is None:
+        r.record_arrays(0, representations=(reps, None), logits=(np.eye(3)[y] * 3, None))
+    else:
+        r.record_arrays(0, representations=(reps, None), head=head)
+    return r
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    rng = np.random.default_rng(0)
-    y = np.arange(40) % 3
-    r = Run.create(tmp_path_factory.mktemp("v") / "run",
-                   train=(rng.normal(size=(40, 4)).astype(np.float32), y))
-    reps = rng.normal(size=(40, 5)).astype(np.float32)
-    r.record_arrays(0, representations=(reps, None), logits=(np.eye(3)[y] * 3, None))
-    return r
+    return _one_epoch_run(tmp_path_factory.mktemp("v") / "run", 40, seed=0)
 
 
 CASES = [
@@ -92,3 +101,66 @@ def test_huge_grid_is_refused_with_the_memory_it_would_take(run):
 def test_numpy_scalars_are_accepted(run):
     DVI(n_neighbors=np.int64(10), min_dist=np.float32(0.2), grid_size=np.int32(64),
         verbose=False)._validate_params()
+
+
+# ---------------------------------------------------------------- issue 26: no bombs, no silence
+@pytest.mark.parametrize(("name", "bound"), sorted(MAX_ITERATIONS.items()))
+def test_iteration_parameters_have_an_upper_bound(run, name, bound):
+    """DVI(layout_iters=10**9) ran indefinitely: every iteration count is bounded, by name."""
+    with pytest.raises(ValueError, match=rf"^{name} must be an int >= \d and at most {bound}, "
+                                         r"got 1000000000$"):
+        DVI(**{name: 10**9}, verbose=False).fit(run)
+    assert not (run.path / "dvi").exists()
+    DVI(**{name: bound}, verbose=False)._validate_params()  # the bound itself passes
+
+
+@pytest.mark.parametrize("epochs", ["10", b"1", 3, [0.0], ["0"], [True]])
+def test_epochs_must_be_a_sequence_of_ints(run, epochs):
+    """fit(epochs='10') fitted epochs 1 and 0 (the string's characters)."""
+    with pytest.raises(TypeError, match="epochs must .*ints"):
+        DVI(verbose=False).fit(run, epochs=epochs)
+    assert not (run.path / "dvi").exists()
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    head = torch.nn.Linear(5, 3)
+    with torch.no_grad():
+        head.weight.copy_(torch.eye(3, 5))
+        head.bias.zero_()
+    r = _one_epoch_run(tmp_path_factory.mktemp("f") / "run", 60, seed=1, head=head)
+    return DVI(hidden=8, grid_size=16, max_steps=30, layout_iters=30, n_neighbors=5,
+               device="cpu", verbose=False).fit(r)
+
+
+def test_inverse_refuses_points_far_outside_the_view(fitted):
+    """inverse at 1e30 gave NaN or a prediction at confidence 1.0: points more than one frame
+    width outside the view's extent are refused, by name; nearer ones are decoded."""
+    x0, x1, y0, y1 = fitted.extent_
+    width = x1 - x0
+    for far in ([1e30, 1e30], [x1 + 1.01 * width, (y0 + y1) / 2], [(x0 + x1) / 2, y0 - 2 * width]):
+        pts = np.array([[(x0 + x1) / 2, (y0 + y1) / 2], far], np.float32)
+        with pytest.raises(ValueError, match=r"^1 of 2 points .* outside the view's extent"):
+            fitted.inverse(pts, 0)
+        with pytest.raises(ValueError, match="outside the view's extent"):
+            fitted.inverse_transform(pts, 0)
+        with pytest.raises(ValueError, match="outside the view's extent"):
+            fitted.visualization().inspector.probabilities(pts, 0)
+    near = np.array([[x1 + 0.9 * width, y1 + 0.9 * width], [x0, y0]], np.float32)
+    reps, probs = fitted.inverse(near, 0)
+    assert reps.shape == (2, 5) and np.isfinite(reps).all()
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_complex_points_are_refused(fitted):
+    with pytest.raises(ValueError, match="points must be real numbers"):
+        fitted.inverse(np.array([[0.0 + 1j, 0.0]]), 0)
+
+
+def test_transform_refuses_representations_it_cannot_place(fitted):
+    """transform of a 1e30 representation returned NaN: it is refused, naming the row; a
+    representation of ordinary scale is placed."""
+    reps = np.array([[0.0, 0.0, 0.0, 0.0, 0.0], [1e30] * 5], np.float32)
+    with pytest.raises(ValueError, match=r"^1 of 2 representations \(first row 1\) lie too far"):
+        fitted.transform(reps, 0)
+    assert np.isfinite(fitted.transform(reps[:1], 0)).all()

@@ -1,7 +1,10 @@
 """DVI.fit on a real (small) run: sklearn digits, a tiny MLP recorded for 3 epochs."""
 
+import dataclasses
 import json
 import shutil
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -12,7 +15,8 @@ from torch import nn
 from dvi_widget.contract import Visualization
 from dvi_widget.data.datasets import load_digits
 from dvi_widget.data.run import Run
-from dvi_widget.engine import fit as fit_module
+from dvi_widget.engine import pipeline
+from dvi_widget.engine.embedding import DVIEmbedding
 from dvi_widget.engine.fit import DVI, NotFittedError
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -195,7 +199,7 @@ def test_keyboard_interrupt_keeps_finished_epochs(digits_run, tmp_path, monkeypa
     params = dict(FAST, max_steps=60, warm_max_steps=40, compute_metrics=False)
     run = _copy_run(digits_run, tmp_path / "c")
     calls = {"n": 0}
-    original = fit_module.train_vis_model
+    original = pipeline.train_vis_model
 
     def interrupt_second(*args, **kwargs):
         calls["n"] += 1
@@ -203,15 +207,66 @@ def test_keyboard_interrupt_keeps_finished_epochs(digits_run, tmp_path, monkeypa
             raise KeyboardInterrupt
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(fit_module, "train_vis_model", interrupt_second)
+    monkeypatch.setattr(pipeline, "train_vis_model", interrupt_second)
     with warnings.catch_warnings(), pytest.raises(KeyboardInterrupt):
         warnings.simplefilter("ignore")
         DVI(**params).fit(run)
     assert (run.path / "dvi" / "epoch_00000.json").exists()
     assert not (run.path / "dvi" / "epoch_00001.json").exists()
-    monkeypatch.setattr(fit_module, "train_vis_model", original)
+    monkeypatch.setattr(pipeline, "train_vis_model", original)
     dvi = DVI(**params).fit(run)
     assert dvi.epochs_ == [0, 1, 2] and calls["n"] == 2  # epoch 0 was not trained again
+
+
+def test_fitted_state_is_its_own_object(fitted, digits_run):
+    """DVI is the estimator; what fit leaves is a DVIEmbedding, exposed under the same names."""
+    emb = fitted.embedding_
+    assert isinstance(emb, DVIEmbedding) and emb.coords_ is fitted.coords_
+    assert fitted.epochs_ == emb.epochs_ and fitted.extent_ is emb.extent_
+    reps = np.asarray(digits_run.representations(1, "test"))[:10]
+    np.testing.assert_array_equal(emb.transform(reps, 1), fitted.transform(reps, 1))
+    fresh = DVI(**FAST)
+    assert not hasattr(fresh, "coords_") and not hasattr(fresh, "embedding_")
+    with pytest.raises(NotFittedError):
+        fresh.transform(reps, 1)
+
+
+def test_a_variant_engine_replaces_one_stage(digits_run, tmp_path):
+    """A subclass swaps one stage (as parametric UMAP overrides _fit_embed_data); its fits are
+    told apart from the engine's, so resume never mixes them."""
+    calls = []
+
+    def layout(U, cx, previous, mobility, settings, gen):
+        calls.append("cold" if previous is None else "warm")
+        return pipeline.layout_stage(U, cx, previous, mobility, settings, gen)
+
+    class Variant(DVI):
+        stages = dataclasses.replace(DVI.stages, layout=layout)
+
+    params = dict(FAST, max_steps=40, warm_max_steps=20)
+    run = _copy_run(digits_run, tmp_path / "v")
+    variant = Variant(**params).fit(run, epochs=[0, 1])
+    assert calls == ["cold", "warm"] and variant.epochs_ == [0, 1]
+    assert variant.params_hash_ != DVI(**params)._params_hash()
+    DVI(**params).fit(run, epochs=[0, 1])  # refits: nothing of the variant is reused
+    assert calls == ["cold", "warm"]
+    assert json.loads((run.path / "dvi" / "epoch_00000.json").read_text())["params_hash"] == \
+        DVI(**params)._params_hash()
+
+
+def test_the_engine_imports_nothing_above_it():
+    """explain and view build on the engine, never the reverse: the public DVI (with the
+    explanation doors) is the engine's estimator extended above it."""
+    code = ("import sys, dvi_widget.engine.fit; above = sorted(m for m in sys.modules if "
+            "m.startswith(('dvi_widget.explain', 'dvi_widget.view'))); print(above)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]"
+    import dvi_widget
+
+    assert not hasattr(DVI, "what_if") and issubclass(dvi_widget.DVI, DVI)
+    assert all(hasattr(dvi_widget.DVI, m) for m in
+               ("explainer", "what_if", "adversarial", "robustness", "surrogate"))
 
 
 def test_one_epoch_works_and_temporal_is_nan(digits_run, tmp_path):

@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
+from dvi_widget import DVI
 from dvi_widget.data.datasets import load_digits
 from dvi_widget.data.run import Run
-from dvi_widget.engine.fit import DVI
 from dvi_widget.explain import FAMILIES, Explainer, Explaining, gradcam, perturb
 from dvi_widget.explain.perturb import check_strengths
 

@@ -1,0 +1,475 @@
+"""One epoch of DeepVisualInsight over arrays: :func:`fit_epoch` and its overridable stages.
+
+Per epoch t (DVI §5): boundary samples B_t (§5.1) -> the (k)-BAVR complex over X_t ∪ B_t
+(§5.2) -> gradient weights of Eq. 9 -> the layout Y_t of the complex, warm-started with
+temporal mobility (§5.4) -> the visualization model V_t = <φ_t, ψ_t> trained on Eq. 12,
+warm-started from V_{t-1} -> test samples placed against Y_t -> optional §6 metrics. The
+landscape of an epoch (rendered once the frame shared by all epochs is known,
+:mod:`dvi_widget.engine.embedding`) is a stage too.
+
+Each stage is a plain function named in :class:`Stages`; a variant engine replaces one, as
+parametric UMAP overrides ``UMAP._fit_embed_data``::
+
+    class MyDVI(DVI):
+        stages = dataclasses.replace(DVI.stages, layout=my_layout)
+
+Why the neighbour term is optimised on free 2-D positions and φ_t trained to reproduce them,
+why test samples are placed like UMAP's ``transform`` and how temporal mobility works: the
+README's section "How the engine works, and where it departs from the paper".
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+import torch
+
+from .._checks import check_finite
+from .._tensor import batched, to_numpy, to_tensor
+from . import losses
+from .boundary import synthesize_boundary
+from .complex import Complex, bavr_complex, knn, query_memberships, separate_predictions
+from .landscape import render_landscape
+from .layout import pca_init, place_points, temporal_mobility, umap_layout
+from .model import VisModel
+from .train import TrainResult, train_vis_model
+
+#: neighbourhood sizes of the evaluation (DVI §6)
+METRIC_KS = (10, 15, 20)
+#: rows per split scored (a fixed random sample; all rows below this)
+METRIC_ROWS = 1000
+#: SGD epochs of the placement of test and new samples (umap-learn's transform: 100)
+PLACE_ITERS = 100
+#: samples placed at once (bounds the (chunk, neighbours, 2) tensors of the placement)
+PLACE_CHUNK = 8192
+#: rows per forward pass of φ_t, ψ_t and g_t over arrays
+FORWARD_BATCH = 16384
+#: a warm epoch's training budget ends before any plateau decays the learning rate, so it
+#: decays to this share of it over the budget instead (see :func:`train_vis_model`)
+WARM_ANNEAL = 0.3
+#: the fix named when a run holds NaN or Inf
+FIX_RUN = "check the recorded run (a diverged model?) before fitting"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The parameters the pipeline and the fitted state read: a :class:`dvi_widget.DVI`'s
+    (see its docstring), with UMAP's curve parameters ``a, b`` fitted and the device resolved."""
+
+    n_neighbors: int
+    boundary_ratio: float
+    boundary_edge_weight: float
+    delta: float
+    hidden: Any
+    lambdas: tuple[float, float, float]
+    prediction_weight: float
+    separation: float
+    beta: float
+    negative_sample_rate: int
+    batch_size: int
+    learning_rate: float
+    max_steps: int
+    warm_max_steps: int
+    check_every: int
+    patience: int
+    tol: float
+    boundary_steps: int
+    layout_iters: int
+    warm_layout_iters: int
+    knn_method: str
+    grid_size: int
+    extent_quantile: float
+    extent_margin: float
+    compute_metrics: bool
+    random_state: int
+    a: float
+    b: float
+    device: torch.device
+
+    @classmethod
+    def of(cls, params: Mapping[str, Any], device: torch.device) -> Settings:  # noqa: ANN401
+        """From a :class:`dvi_widget.DVI`'s ``get_params()`` and a resolved device."""
+        a, b = losses.find_ab_params(params["spread"], params["min_dist"])
+        own = {f.name for f in fields(cls)} - {"a", "b", "device"}
+        return cls(**{k: params[k] for k in own}, a=a, b=b, device=device)
+
+    def seed(self, epoch: int) -> int:
+        """The seed of epoch ``epoch``'s sampling, synthesis and initialisation."""
+        return (int(self.random_state) * 1_000_003 + int(epoch)) % (2**31 - 1)
+
+
+@dataclass(frozen=True)
+class EpochData:
+    """What one epoch's fit reads from the run, as arrays."""
+
+    #: (n_train, h) float32 training representations X_t
+    X: np.ndarray
+    #: (n_train, C) float32 logits g_t(X_t)
+    logits: np.ndarray
+    #: g_t, on the fit's device
+    head: torch.nn.Module
+    #: (n_test, h) test representations and (n_test, C) logits, when the run has a test split
+    test: np.ndarray | None = None
+    test_logits: np.ndarray | None = None
+    #: training inputs and f_t, for boundary samples mixed in input space (§5.1)
+    inputs: Any = None
+    feature_model: torch.nn.Module | None = None
+
+    @classmethod
+    def from_run(cls, run: Any, epoch: int, device: torch.device,  # noqa: ANN401 - a Run
+                 with_inputs: bool = True) -> EpochData:
+        """Read epoch ``epoch`` of ``run``, refusing NaN and Inf; inputs and ``f_t`` only when
+        ``with_inputs`` and the run has both."""
+        X = np.array(run.representations(epoch, "train"), dtype=np.float32)
+        check_finite(X, f"run.representations({epoch}, 'train')", FIX_RUN)
+        logits = np.array(run.logits(epoch, "train"), dtype=np.float32)
+        check_finite(logits, f"run.logits({epoch}, 'train')", FIX_RUN)
+        test = test_logits = None
+        if int(run.n_test):
+            test = np.asarray(run.representations(epoch, "test"), dtype=np.float32)
+            check_finite(test, f"run.representations({epoch}, 'test')", FIX_RUN)
+            test_logits = np.asarray(run.logits(epoch, "test"))
+        feature_model = run.feature_model(epoch, device=device) if with_inputs else None
+        inputs = run.inputs("train") if feature_model is not None else None
+        return cls(X=X, logits=logits, head=run.head(epoch, device=device), test=test,
+                   test_logits=test_logits, inputs=inputs,
+                   feature_model=feature_model if inputs is not None else None)
+
+
+@dataclass(frozen=True)
+class WarmStart:
+    """The previous fitted epoch, as epoch t's warm start reads it (§5.4)."""
+
+    model: VisModel
+    #: (n_train, k) kNN of X_{t-1}, for eval_sem (Eq. 11)
+    knn: np.ndarray
+    #: (n_train, 2) positions of the training samples at t-1
+    coords: np.ndarray
+    #: (n_train,) g_{t-1}'s predicted classes
+    predictions: np.ndarray
+
+
+@dataclass
+class FittedEpoch:
+    """One fitted epoch: its json ``info``, its arrays (see :mod:`dvi_widget.engine.store`)
+    and V_t when it is in memory."""
+
+    info: dict[str, Any]
+    #: coords, boundary_2d, boundary_representations, boundary_pairs, knn
+    arrays: dict[str, np.ndarray]
+    model: VisModel | None = None
+
+
+@dataclass(frozen=True)
+class Boundary:
+    """B_t: ``(m, h)`` representations, the ``(m, 2)`` class pairs they separate, and how they
+    were made."""
+
+    representations: np.ndarray
+    pairs: np.ndarray
+    note: str
+    space: str
+
+
+# ------------------------------------------------------------------------------ stages
+def boundary_stage(data: EpochData, s: Settings, seed: int) -> Boundary:
+    """§5.1: ``boundary_ratio · n_train`` boundary samples, mixed in input space when f_t and
+    the inputs are available (:func:`dvi_widget.engine.boundary.synthesize_boundary`)."""
+    n_train, h = data.X.shape
+    n_boundary = int(round(s.boundary_ratio * n_train))
+    if not n_boundary:
+        return Boundary(np.zeros((0, h), np.float32), np.zeros((0, 2), np.int64),
+                        "boundary_ratio=0: no boundary samples", "none")
+    bnd = synthesize_boundary(
+        data.X, data.logits, data.head, n_boundary, inputs=data.inputs,
+        feature_model=data.feature_model, delta=s.delta, steps=s.boundary_steps,
+        device=s.device, seed=seed)
+    B = np.asarray(bnd.representations, dtype=np.float32).reshape(-1, h)
+    pairs = np.asarray(bnd.pairs, dtype=np.int64).reshape(-1, 2)
+    if len(B) and not np.isfinite(B).all():
+        keep = np.isfinite(B).all(axis=1)
+        B, pairs = B[keep], pairs[keep]
+    return Boundary(B, pairs, str(bnd.note), str(bnd.space))
+
+
+def complex_stage(data: EpochData, bnd: Boundary, s: Settings,
+                  seed: int) -> tuple[Complex, np.ndarray]:
+    """§5.2: the (k)-BAVR complex over X ∪ B with separated predictions, and X's own
+    ``(n_train, k)`` kNN for eval_sem (Eq. 11)."""
+    n_train = len(data.X)
+    cx = bavr_complex(data.X, bnd.representations, k=s.n_neighbors, method=s.knn_method,
+                      device=s.device, seed=seed, xb_weight=s.boundary_edge_weight)
+    cx = separate_predictions(cx, data.logits.argmax(axis=1), bnd.pairs, s.separation)
+    knn_idx = getattr(cx, "knn_indices", None)
+    if knn_idx is None or np.shape(knn_idx) != (n_train, s.n_neighbors):
+        knn_idx = knn(data.X, s.n_neighbors, method=s.knn_method, device=s.device, seed=seed)[0]
+    return cx, to_numpy(knn_idx).astype(np.int64)
+
+
+def _edges(cx: Complex, dev: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    return (torch.as_tensor(to_numpy(cx.head), dtype=torch.long, device=dev),
+            torch.as_tensor(to_numpy(cx.tail), dtype=torch.long, device=dev),
+            torch.as_tensor(to_numpy(cx.weight), dtype=torch.float32, device=dev))
+
+
+def layout_stage(U: torch.Tensor, cx: Complex, previous: torch.Tensor | None,
+                 mobility: torch.Tensor | None, s: Settings,
+                 gen: torch.Generator) -> torch.Tensor:
+    """Y_t: the UMAP layout of the complex (§5.2) that φ_t learns and ψ_t inverts.
+
+    Cold start: PCA initialisation and ``layout_iters`` epochs. Warm start: the previous
+    epoch's positions and up to ``warm_layout_iters`` epochs in which each sample's steps are
+    scaled by its mobility (:func:`dvi_widget.engine.layout.temporal_mobility`: samples whose
+    neighbourhood and prediction stayed the same stay where they were).
+    """
+    head, tail, edge_w = _edges(cx, U.device)
+    if len(head) == 0:
+        raise ValueError("the (k)-BAVR complex has no edges; cannot lay it out (are all "
+                         "representations identical?)")
+    cold = previous is None
+    n_iter = s.layout_iters
+    if not cold:
+        # as many epochs as there is change to lay out: all of them while half the samples
+        # are mobile, down to 40 % of them when few are
+        share = 1.0 if mobility is None else float(mobility[: int(cx.n_x)].mean()) / 0.5
+        n_iter = round(s.warm_layout_iters * min(1.0, max(0.4, share)))
+    return umap_layout(head, tail, edge_w, pca_init(U) if cold else previous, s.a, s.b,
+                       n_iter=n_iter, negative_sample_rate=s.negative_sample_rate,
+                       mobility=mobility, generator=gen)
+
+
+def train_stage(model: VisModel, U: torch.Tensor, Y: torch.Tensor, weights: torch.Tensor,
+                head: torch.nn.Module, previous_params: list[torch.Tensor] | None,
+                similarity: float, n_train: int, s: Settings,
+                gen: torch.Generator) -> TrainResult:
+    """V_t = <φ_t, ψ_t> trained in place on Eq. 12 (:func:`train_vis_model`); a warm start
+    (``previous_params`` given) gets ``warm_max_steps`` and an annealed learning rate."""
+    warm = previous_params is not None
+    return train_vis_model(
+        model, U, Y, weights, head, previous_params=previous_params, similarity=similarity,
+        lambdas=s.lambdas, prediction_weight=s.prediction_weight, batch_size=s.batch_size,
+        learning_rate=s.learning_rate, max_steps=s.warm_max_steps if warm else s.max_steps,
+        check_every=s.check_every, patience=s.patience, tol=s.tol,
+        anneal=WARM_ANNEAL if warm else 1.0, keep_best=True, n_samples=n_train, generator=gen)
+
+
+def place_stage(reps: np.ndarray | torch.Tensor, pred: np.ndarray, X: np.ndarray | torch.Tensor,
+                pred_x: np.ndarray, B: np.ndarray, pairs: np.ndarray, layout: torch.Tensor,
+                s: Settings, seed: int) -> np.ndarray:
+    """2-D positions of new samples against an epoch's fixed layout of X ∪ B (UMAP's
+    ``transform``; :func:`dvi_widget.engine.layout.place_points`) with the edges each would have
+    in that epoch's complex (:func:`dvi_widget.engine.complex.query_memberships`), placed in
+    chunks of ``PLACE_CHUNK`` (each point's result depends only on its own neighbours)."""
+    out = []
+    for start in range(0, len(reps), PLACE_CHUNK):
+        idx, w = query_memberships(
+            reps[start : start + PLACE_CHUNK], pred[start : start + PLACE_CHUNK], X, pred_x,
+            B if len(B) else None, pairs, s.n_neighbors, xb_weight=s.boundary_edge_weight,
+            separation=s.separation, method=s.knn_method, device=s.device, seed=seed)
+        y = place_points(idx, w, layout, s.a, s.b, n_iter=PLACE_ITERS,
+                         negative_sample_rate=s.negative_sample_rate, seed=seed)
+        out.append(to_numpy(y).astype(np.float32))
+    return np.concatenate(out) if out else np.zeros((0, 2), np.float32)
+
+
+def landscape_stage(model: VisModel, head: torch.nn.Module, extent: np.ndarray,
+                    palette: np.ndarray, s: Settings) -> tuple[np.ndarray, ...]:
+    """The decision landscape of one epoch over the shared frame: RGBA, class and confidence
+    per cell (:func:`dvi_widget.engine.landscape.render_landscape`)."""
+    return render_landscape(model.decode, head, extent, size=s.grid_size, palette=palette,
+                            delta=s.delta, device=s.device)
+
+
+@dataclass(frozen=True)
+class Stages:
+    """The stages of :func:`fit_epoch` and of the fitted state; replace one to make a variant
+    (``dataclasses.replace(STAGES, layout=...)``), each keeping its default's signature."""
+
+    boundary: Callable[..., Boundary] = boundary_stage
+    complex: Callable[..., tuple[Complex, np.ndarray]] = complex_stage
+    layout: Callable[..., torch.Tensor] = layout_stage
+    train: Callable[..., TrainResult] = train_stage
+    place: Callable[..., np.ndarray] = place_stage
+    landscape: Callable[..., tuple[np.ndarray, ...]] = landscape_stage
+
+
+#: the stages of DeepVisualInsight as this package implements them
+STAGES = Stages()
+
+
+# ------------------------------------------------------------------------------ helpers
+@torch.no_grad()
+def encode(model: VisModel, reps: np.ndarray | torch.Tensor) -> np.ndarray:
+    """φ_t over rows, batched: ``(n, h)`` -> ``(n, 2)`` float32."""
+    dev = next(model.parameters()).device
+    return to_numpy(batched(model.encode, reps, batch_size=FORWARD_BATCH, device=dev,
+                            dtype=torch.float32)).astype(np.float32)
+
+
+@torch.no_grad()
+def decode(model: VisModel, points: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """ψ_t over rows, batched: ``(n, 2)`` -> ``(n, h)`` on the model's device."""
+    dev = next(model.parameters()).device
+    return batched(model.decode, points, batch_size=FORWARD_BATCH, device=dev,
+                   dtype=torch.float32)
+
+
+@torch.no_grad()
+def predict(head: torch.nn.Module, reps: np.ndarray | torch.Tensor,
+            device: torch.device) -> np.ndarray:
+    """g_t's predicted classes of ``(n, h)`` representations, batched."""
+    return to_numpy(batched(lambda r: head(r).argmax(dim=1), reps, batch_size=FORWARD_BATCH,
+                            device=device, dtype=torch.float32))
+
+
+@torch.no_grad()
+def boundary_start(cx: Complex, prev_x: torch.Tensor, B: torch.Tensor,
+                   model: VisModel) -> torch.Tensor:
+    """Where a warm layout starts the new boundary points: at the membership-weighted mean
+    of the previous positions of the samples they are joined to (φ_{t-1}(b) for a boundary
+    point joined to none)."""
+    n_x, m = int(cx.n_x), len(B)
+    dev = prev_x.device
+    if m == 0:
+        return torch.zeros((0, 2), device=dev)
+    head, tail, w = _edges(cx, dev)
+    xb = (head < n_x) & (tail >= n_x)
+    acc = torch.zeros(m, 2, device=dev)
+    total = torch.zeros(m, device=dev)
+    acc.index_add_(0, tail[xb] - n_x, prev_x[head[xb]] * w[xb, None])
+    total.index_add_(0, tail[xb] - n_x, w[xb])
+    start = model.encode(B) if bool((total <= 0).any()) else acc
+    return torch.where((total > 0).unsqueeze(1), acc / total.clamp_min(1e-12).unsqueeze(1),
+                       start)
+
+
+@torch.no_grad()
+def epoch_metrics(reps: np.ndarray, n_train: int, coords: np.ndarray, model: VisModel,
+                  head: torch.nn.Module, B: np.ndarray, B_2d: np.ndarray,
+                  s: Settings) -> dict[str, float]:
+    """§6 metrics of one epoch (nn_pv, boundary_pv for k = 10, 15, 20, PPR) on a fixed random
+    sample of ``METRIC_ROWS`` rows per split (all rows of smaller splits); ``reps`` and
+    ``coords`` hold train then test rows."""
+    from .metrics import evaluate_epoch
+
+    rng = np.random.default_rng(s.random_state)  # the same rows every epoch
+    kw: dict[str, Any] = {}
+    for split, sl in (("train", slice(0, n_train)), ("test", slice(n_train, len(reps)))):
+        X, Y = reps[sl], coords[sl]
+        if len(X) <= max(METRIC_KS):
+            continue
+        rows = (np.sort(rng.choice(len(X), METRIC_ROWS, replace=False))
+                if len(X) > METRIC_ROWS else np.arange(len(X)))
+        pred = head(to_tensor(X[rows], s.device)).argmax(dim=1)
+        pred_rec = head(decode(model, Y[rows])).argmax(dim=1)
+        kw.update({f"X_{split}": X, f"Y_{split}": Y, f"rows_{split}": rows,
+                   f"pred_{split}": to_numpy(pred), f"pred_{split}_rec": to_numpy(pred_rec)})
+    if "X_train" not in kw:
+        return {}
+    return evaluate_epoch(B=B, B_2d=B_2d, ks=METRIC_KS, method=s.knn_method, device=s.device,
+                          **kw)
+
+
+# ------------------------------------------------------------------------------ one epoch
+def fit_epoch(data: EpochData, s: Settings, *, seed: int, previous: WarmStart | None = None,
+              stages: Stages = STAGES) -> FittedEpoch:
+    """Fit one epoch (DVI §5) from its arrays, warm-started from ``previous`` (§5.4).
+
+    Returns the epoch's arrays (coords of train then test samples, boundary points in 2-D and
+    high-dimensional, their class pairs, X's kNN), V_t, and an ``info`` dict of what the fit
+    did (boundary, edges, eval_sem, φ's error ``phi_rms``, steps, losses, timings, metrics).
+    """
+    dev = s.device
+    timings: dict[str, float] = {}
+    t_start, cpu_start = time.perf_counter(), time.process_time()
+    X_np, head = data.X, data.head
+    n_train, h = X_np.shape
+
+    t0 = time.perf_counter()
+    bnd = stages.boundary(data, s, seed)
+    B_np, pairs = bnd.representations, bnd.pairs
+    timings["boundary"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    cx, knn_idx = stages.complex(data, bnd, s, seed)
+    timings["complex"] = time.perf_counter() - t0
+
+    # Eq. 9 weights over all vertices, once per epoch
+    t0 = time.perf_counter()
+    U = to_tensor(np.concatenate([X_np, B_np]) if len(B_np) else X_np, dev)
+    weights = losses.gradient_weights(head, U, beta=s.beta)
+    timings["weights"] = time.perf_counter() - t0
+
+    # warm start and temporal term (§5.4)
+    torch.manual_seed(seed)
+    model = VisModel(input_dim=h, hidden=s.hidden).to(dev)
+    prev_params, prev_layout, mobility = None, None, None
+    similarity = float("nan")
+    pred_np = data.logits.argmax(axis=1)
+    if previous is not None:
+        model.load_state_dict(previous.model.state_dict())
+        prev_params = [p.detach().clone() for p in model.parameters()]
+        sem = torch.zeros(n_train, device=dev)
+        similarity = 0.0
+        if previous.knn.shape == knn_idx.shape:
+            sem = losses.semantic_similarity(torch.as_tensor(previous.knn),
+                                             torch.as_tensor(knn_idx)).to(dev)
+            similarity = float(sem.mean())
+        # a sample whose prediction changed has changed its meaning: let it move
+        sem = sem * torch.as_tensor(previous.predictions == pred_np, device=dev)
+        mobility = torch.ones(len(U), device=dev)
+        if s.lambdas[2] > 0:
+            mobility[:n_train] = temporal_mobility(sem)
+        # where the new epoch's points start: X where they were, B among its samples
+        prev_x = to_tensor(previous.coords, dev)
+        prev_layout = torch.cat([prev_x, boundary_start(cx, prev_x, U[n_train:], model)])
+    model.set_normalization(U[:n_train])
+
+    t0 = time.perf_counter()
+    gen = torch.Generator(device=dev)
+    gen.manual_seed(seed)
+    Y = stages.layout(U, cx, prev_layout, mobility, s, gen)
+    timings["layout"] = time.perf_counter() - t0
+    model.set_envelope(Y)
+
+    t0 = time.perf_counter()
+    trained = stages.train(model, U, Y, weights, head, prev_params, similarity, n_train, s, gen)
+    timings["training"] = time.perf_counter() - t0
+
+    # train samples and B are shown at Y_t; test samples are placed against it like any
+    # new sample (the same procedure as the fitted state's transform)
+    t0 = time.perf_counter()
+    model.eval()
+    Y_np = to_numpy(Y).astype(np.float32)
+    coords, B_2d = Y_np[:n_train], Y_np[n_train:]
+    if data.test is not None:
+        coords = np.concatenate([coords, stages.place(
+            data.test, data.test_logits.argmax(axis=1), X_np, pred_np, B_np, pairs, Y, s,
+            seed=s.random_state)])
+    with torch.no_grad():
+        phi_rms = float((model.encode(U) - Y).pow(2).sum(dim=1).mean().sqrt())
+    timings["embed"] = time.perf_counter() - t0
+
+    metrics: dict[str, float] = {}
+    if s.compute_metrics:
+        t0 = time.perf_counter()
+        reps = X_np if data.test is None else np.concatenate([X_np, data.test])
+        metrics = epoch_metrics(reps, n_train, coords, model, head, B_np, B_2d, s)
+        timings["metrics"] = time.perf_counter() - t0
+    timings["total"] = time.perf_counter() - t_start
+    # CPU seconds of the process (all threads): unlike wall-clock, unaffected by other jobs
+    timings["cpu"] = time.process_time() - cpu_start
+
+    arrays = {"coords": coords, "boundary_2d": B_2d, "boundary_representations": B_np,
+              "boundary_pairs": pairs, "knn": knn_idx}
+    info = {
+        "n_boundary": len(B_np), "boundary_space": bnd.space, "boundary_note": bnd.note,
+        "n_edges": int(len(cx.head)), "eval_sem_mean": similarity, "a": s.a, "b": s.b,
+        "phi_rms": phi_rms, "steps": trained.steps, "loss_history": trained.history,
+        "final_loss": trained.final_loss, "timings": timings, "metrics": metrics,
+    }
+    return FittedEpoch(info=info, arrays=arrays, model=model)
