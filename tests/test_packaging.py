@@ -75,7 +75,7 @@ def test_built_wheel_contains_the_front_end_bundle(tmp_path: Path):
     assert packed == bundle.read_bytes()
     assert len(packed) > 10_000, f"bundle is only {len(packed)} bytes"
     must_have = (
-        "dvi_widget/__init__.py", "dvi_widget/view/visualization.py", "dvi_widget/engine/fit.py"
+        "dvi_widget/__init__.py", "dvi_widget/contract.py", "dvi_widget/engine/fit.py"
     )
     for must in must_have:
         assert must in names

@@ -440,11 +440,9 @@ class DVI:
                 self.embedding_ = assemble(run, store, settings, params_hash, fitted,
                                            self.stages)
             raise
-        except BaseException:
-            self.store_.release()  # store.py: a failed fit leaves the fit folder to the next
-            raise
         finally:
             bar.close()
+            store.release()  # a fit, finished or failed, leaves the fit folder to the next
         self.embedding_ = assemble(run, store, settings, params_hash, fitted, self.stages)
         return self
 
