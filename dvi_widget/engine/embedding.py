@@ -25,6 +25,7 @@ from .._checks import check_finite
 from .._tensor import batched, to_numpy, to_tensor
 from ..contract import Visualization, default_palette, square_extent
 from .inspect import EngineInspector
+from .mapping import EpochMap
 from .model import VisModel
 from .pipeline import (
     FIX_RUN,
@@ -131,38 +132,54 @@ class DVIEmbedding:
 
     # ---------------------------------------------------------------- online use
     def transform(
-        self, representations: np.ndarray | torch.Tensor, epoch: int, *, place: bool = True
+        self, representations: np.ndarray | torch.Tensor, epoch: int, *,
+        place: bool | None = None,
     ) -> np.ndarray:
-        """Project ``(n, h)`` representations of epoch ``epoch`` to ``(n, 2)`` points.
+        """Where ``(n, h)`` representations of epoch ``epoch`` land on its view: ``(n, 2)``.
 
-        ``place=True``: among the epoch's training samples and boundary points, as the fit
-        places the test samples (UMAP's ``transform`` against the fixed layout, with the edges
-        each new sample would have in the epoch's complex); a training sample's representation
-        lands where its neighbours are. ``place=False``: φ_t alone (the encoder; one forward
-        pass, about ``phi_rms`` from the layout, saved per epoch in ``epoch_info_``).
+        One map for every input (:class:`~dvi_widget.engine.mapping.EpochMap`): a recorded
+        sample's representation returns the position it is drawn at; any other lands among the
+        recorded samples g_t predicts as the same class (Shepard interpolation, continuous in
+        the input while its prediction holds), on a landscape cell of its own prediction.
+        ``place`` is deprecated and ignored (it chose between two maps; φ_t alone is
+        :meth:`encode`).
         """
+        if place is not None:
+            warnings.warn("transform(place=...) is deprecated and ignored: every input is placed "
+                          "by one map now (use encode() for the encoder φ_t alone)",
+                          DeprecationWarning, stacklevel=2)
         epoch = self.check_epoch(epoch)
         reps = check_rows("representations", representations, int(self.run_.rep_dim))
-        if not place:
-            return encode(self.model(epoch), reps)
-        idx = self.epochs_.index(epoch)
-        run, n_train = self.run_, int(self.run_.n_train)
-        pred = predict(self.head(epoch), reps, self.device_)
-        layout = to_tensor(np.concatenate([self.coords_[idx][:n_train], self.boundary_[idx]]),
-                           self.device_)
-        placed = self.stages.place(
-            reps, pred, np.asarray(run.representations(epoch, "train"), dtype=np.float32),
-            np.asarray(run.logits(epoch, "train")).argmax(axis=1),
-            self.boundary_representations_[idx], self.boundary_pairs_[idx], layout,
-            self.settings, seed=self.settings.random_state)
+        placed = self.epoch_map(epoch)(reps, predict(self.head(epoch), reps, self.device_))
         lost = ~np.isfinite(placed).all(axis=1)
         if lost.any():
             raise ValueError(
                 f"{int(lost.sum())} of {len(reps)} representations (first row "
                 f"{int(np.flatnonzero(lost)[0])}) lie too far from epoch {epoch}'s recorded "
-                "ones to be placed (their distances overflow float32); check their scale, or "
-                "use place=False for φ_t alone.")
+                "ones to be placed (their distances overflow float32); check their scale.")
         return placed
+
+    def encode(self, representations: np.ndarray | torch.Tensor, epoch: int) -> np.ndarray:
+        """φ_t alone (the paper's parametric encoder, one forward pass): ``(n, 2)`` points.
+        It is not what the view draws (it sits about ``phi_rms`` from the layout, saved per
+        epoch in ``epoch_info_``); :meth:`transform` is."""
+        epoch = self.check_epoch(epoch)
+        reps = check_rows("representations", representations, int(self.run_.rep_dim))
+        return encode(self.model(epoch), reps)
+
+    def epoch_map(self, epoch: int) -> EpochMap:
+        """The one map of a fitted epoch (built on first use; the last epoch asked is kept,
+        its anchors are every recorded sample's representation)."""
+        epoch = self.check_epoch(epoch)
+        cached = getattr(self, "_epoch_map", None)
+        if cached is None or cached[0] != epoch:
+            idx = self.epochs_.index(epoch)
+            anchors = self.all_representations(epoch)
+            self._epoch_map = (epoch, EpochMap(
+                anchors, self.coords_[idx], self.landscape_classes_[idx], self.extent_,
+                anchor_classes=predict(self.head(epoch), anchors, self.device_),
+                device=self.device_))
+        return self._epoch_map[1]
 
     def project(
         self, data: np.ndarray | torch.Tensor, epoch: int, kind: str = "auto"

@@ -528,6 +528,7 @@ class DVI:
         return self.embedding_.visualization(inspector=self._inspector())
 
     transform = _delegate("transform")
+    encode = _delegate("encode")
     project = _delegate("project")
     inverse_transform = _delegate("inverse_transform")
     inverse = _delegate("inverse")

@@ -135,8 +135,12 @@ class EpochMap:
         k1 = min(self.k + 1, len(anchors))
         out, exact = [], []
         for start in range(0, len(h), QUERY_BLOCK):
-            d, idx = torch.cdist(h[start:start + QUERY_BLOCK], anchors).topk(
-                k1, dim=1, largest=False)
+            rows = h[start:start + QUERY_BLOCK]
+            _, idx = torch.cdist(rows, anchors).topk(k1, dim=1, largest=False)
+            # exact distances of the chosen few (cdist's matrix-product form is off by ~1e-3
+            # near zero, which would hide a recorded sample's own representation)
+            d, order = torch.linalg.vector_norm(rows[:, None] - anchors[idx], dim=2).sort(dim=1)
+            idx = idx.gather(1, order)
             if k1 == 1:  # a single anchor: everything lands on it
                 d, idx = torch.cat([d, d + 1], 1), torch.cat([idx, idx], 1)
             w = shepard_weights(d)

@@ -18,7 +18,6 @@ a path's identity point lies that close to the drawn sample, and exactly on test
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -126,16 +125,13 @@ class Explainer:
         return torch.as_tensor(arr.astype(np.float32), device=self.device), None
 
     def _project(self, reps: torch.Tensor, epoch: int) -> np.ndarray:
-        """φ_t of the representations. A path is read as a trajectory, and φ_t is continuous in
-        its input; a DVI's default ``transform`` places new samples against the fixed layout by
-        their k nearest neighbours (UMAP's ``transform``), which jumps whenever a neighbour
-        changes (2.6 units, a seventh of the frame, in one 0.5° step of a rotation), so paths
-        ask for φ_t alone (``place=False``) where the projector offers it."""
+        """Where the representations land on epoch ``epoch``'s view: the projector's one map
+        (``transform``), exact at a recorded sample, continuous while the prediction holds and
+        on a landscape cell of each point's own prediction — so a path crosses the white band
+        in the step its prediction changes."""
         if self.projector is None:
             return np.full((len(reps), 2), np.nan, dtype=np.float32)
-        transform = self.projector.transform
-        options = {"place": False} if "place" in inspect.signature(transform).parameters else {}
-        return np.asarray(transform(reps.detach(), int(epoch), **options), dtype=np.float32)
+        return np.asarray(self.projector.transform(reps.detach(), int(epoch)), dtype=np.float32)
 
     def _check_projectable(self, epoch: int) -> None:
         """Fail before any work when the projector has not fitted ``epoch``."""

@@ -28,7 +28,7 @@ from torch import nn
 from dvi_widget import _io
 from dvi_widget.data.datasets import load_digits
 from dvi_widget.data.run import Run
-from dvi_widget.engine import fit as fit_module
+from dvi_widget.engine import pipeline as fit_module  # the stages call train_vis_model
 from dvi_widget.engine.fit import DVI
 from dvi_widget.engine.store import FitFileError, FitFolderBusyError, FitStore
 
