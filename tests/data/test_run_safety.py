@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from toy_run import REPO, XT, YT, X, Y, mlp
 
 from dvi_widget import _io
 from dvi_widget.data.datasets import from_arrays
 from dvi_widget.data.run import Run
+from tests.data.toy_run import REPO, XT, YT, X, Y, mlp
 
 
 @pytest.fixture

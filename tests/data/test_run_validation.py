@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from toy_run import XT, YT, X, Y, mlp
 
 from dvi_widget.data.run import Run
+from tests.data.toy_run import XT, YT, X, Y, mlp
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from dvi_widget.data.run import Run
 from dvi_widget.engine import pipeline
 from dvi_widget.engine.embedding import DVIEmbedding
 from dvi_widget.engine.fit import DVI, NotFittedError
+from tests.digits_runs import train_and_record
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -26,22 +27,9 @@ FAST = dict(hidden=32, grid_size=32, max_steps=500, warm_max_steps=100, device="
 
 
 def _train_and_record(path, epochs=3, n_train=None, seed=0, passes=2):
-    torch.manual_seed(seed)
     ds = load_digits(seed=seed) if n_train is None else load_digits(n_train=n_train, n_test=10)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 32),
-                          nn.ReLU(), nn.Linear(32, 10))
-    run = Run.create(path, train=ds)
-    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
-    x, y = torch.as_tensor(ds.x_train), torch.as_tensor(ds.y_train)
-    for epoch in range(epochs):
-        for _ in range(passes):
-            for i in range(0, len(x), 64):
-                loss = nn.functional.cross_entropy(model(x[i : i + 64]), y[i : i + 64])
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-        run.record(model, epoch, device="cpu")
-    return run
+    return train_and_record(path, ds, hidden=(64, 32), epochs=epochs, lr=2e-3, batch=64,
+                            passes=passes, seed=seed)
 
 
 @pytest.fixture(scope="module")

@@ -5,12 +5,11 @@ same representations. Margins are below the values measured (in comments)."""
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from dvi_widget.data.datasets import load_digits
-from dvi_widget.data.run import Run
 from dvi_widget.engine import metrics as quality
 from dvi_widget.engine.fit import DVI
+from tests.digits_runs import train_and_record
 
 pytestmark = pytest.mark.slow
 K = 15
@@ -23,22 +22,9 @@ def digits10(tmp_path_factory):
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        torch.manual_seed(0)
-        ds = load_digits(seed=0)
-        model = nn.Sequential(nn.Flatten(), nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 64),
-                              nn.ReLU(), nn.Linear(64, 10))
-        run = Run.create(tmp_path_factory.mktemp("digits10") / "run", train=ds)
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-        x, y = torch.as_tensor(ds.x_train), torch.as_tensor(ds.y_train)
-        for epoch in range(EPOCHS):
-            perm = torch.randperm(len(x))
-            for i in range(0, len(x), 128):
-                b = perm[i : i + 128]
-                loss = nn.functional.cross_entropy(model(x[b]), y[b])
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-            run.record(model, epoch, device="cpu")
+        run = train_and_record(tmp_path_factory.mktemp("digits10") / "run", load_digits(seed=0),
+                               hidden=(128, 64), epochs=EPOCHS, lr=1e-3, batch=128,
+                               shuffle=True)
         dvi = DVI(grid_size=64, device="cpu", verbose=False).fit(run)
         umap = pytest.importorskip("umap")
         umap_t, prev = [], None

@@ -13,13 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-from torch import nn
 
 from dvi_widget.data.datasets import load_digits
 from dvi_widget.data.run import Run
 from dvi_widget.engine.fit import DVI, StaleFitError
 from dvi_widget.engine.store import FitFileError, FitStore
+from tests.digits_runs import train_and_record
 
 FAST = dict(hidden=16, grid_size=16, max_steps=60, warm_max_steps=40, layout_iters=30,
             warm_layout_iters=30, compute_metrics=False, device="cpu", verbose=False)
@@ -29,19 +28,8 @@ PACKAGE = Path(__file__).resolve().parents[2] / "dvi_widget"
 @pytest.fixture(scope="module")
 def fitted_run(tmp_path_factory):
     """A digits run of 3 epochs (300 samples), fitted; tests work on copies of it."""
-    torch.manual_seed(0)
-    ds = load_digits(n_train=300, n_test=60, seed=0)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
-    run = Run.create(tmp_path_factory.mktemp("store") / "run", train=ds)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    x, y = torch.as_tensor(ds.x_train), torch.as_tensor(ds.y_train)
-    for epoch in range(3):
-        for i in range(0, len(x), 32):
-            loss = nn.functional.cross_entropy(model(x[i : i + 32]), y[i : i + 32])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        run.record(model, epoch, device="cpu")
+    run = train_and_record(tmp_path_factory.mktemp("store") / "run",
+                           load_digits(n_train=300, n_test=60, seed=0))
     DVI(**FAST).fit(run)
     return run
 

@@ -23,7 +23,6 @@ import zipfile
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from dvi_widget import _io
 from dvi_widget.data.datasets import load_digits
@@ -31,6 +30,7 @@ from dvi_widget.data.run import Run
 from dvi_widget.engine import pipeline as fit_module  # the stages call train_vis_model
 from dvi_widget.engine.fit import DVI
 from dvi_widget.engine.store import FitFileError, FitFolderBusyError, FitStore
+from tests.digits_runs import train_and_record
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -41,19 +41,8 @@ FAST = dict(hidden=16, grid_size=16, max_steps=60, warm_max_steps=40, layout_ite
 @pytest.fixture(scope="module")
 def fitted_run(tmp_path_factory):
     """A digits run of 3 epochs (300 + 60 samples), fitted; tests work on copies of it."""
-    torch.manual_seed(0)
-    ds = load_digits(n_train=300, n_test=60, seed=0)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
-    run = Run.create(tmp_path_factory.mktemp("safety") / "run", train=ds)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    x, y = torch.as_tensor(ds.x_train), torch.as_tensor(ds.y_train)
-    for epoch in range(3):
-        for i in range(0, len(x), 32):
-            loss = nn.functional.cross_entropy(model(x[i : i + 32]), y[i : i + 32])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        run.record(model, epoch, device="cpu")
+    run = train_and_record(tmp_path_factory.mktemp("safety") / "run",
+                           load_digits(n_train=300, n_test=60, seed=0))
     DVI(**FAST).fit(run)
     return run
 
