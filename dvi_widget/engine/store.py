@@ -28,6 +28,10 @@ When the fit folder is read-only (a run shared with a colleague), what must be r
 a cache folder instead (``cache_dir``, default ``$XDG_CACHE_HOME/dvi_widget``), so a fitted run
 can be viewed without write access. A fit folder that is a symbolic link to somewhere outside
 the run is never written.
+
+Why one module of about 750 lines: it is the one owner of the ``dvi/`` format (every path, the
+unit manifest, the lock, the commit and the clean-up must agree on names and tokens); split, two
+modules would each have to know the format.
 """
 
 from __future__ import annotations

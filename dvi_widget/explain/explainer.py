@@ -10,10 +10,13 @@ nonsensical numbers (``step_size <= 0``, NaN) with a ``ValueError`` naming the a
 any work: a cell and a widget request alike.
 
 A perturbed input is a new input: ``f_t`` gives its representation, ``g_t`` its prediction and
-``φ_t`` (the projector) its position on epoch t's landscape, so a what-if or adversarial path
-is drawn where the landscape's colours are ``g_t ∘ ψ_t``. Training samples are shown at their
-layout positions, which ``φ_t`` reproduces to ``phi_rms`` (per epoch, in ``DVI.epoch_info_``):
-a path's identity point lies that close to the drawn sample, and exactly on test samples.
+the projector's one map (``DVI.transform``, :mod:`dvi_widget.engine.mapping`) its position on
+epoch t's landscape: on a cell of its own prediction, continuous while the prediction holds, and
+exactly where the sample is drawn at the identity strength.
+
+Why one module of about 600 lines: one entry point per explanation, each with its checks and
+the payload the widget asks for; the techniques themselves live beside it (``gradcam``,
+``perturb``, ``surrogate``).
 """
 
 from __future__ import annotations
