@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -343,3 +344,12 @@ def test_tampered_checkpoint_never_advises_weights_only_false(tmp_path):
     assert "epoch_3.pt" in text and "state_dict()" in text
     assert "weights_only" not in text
     assert not (tmp_path / "r").exists()
+
+
+def test_an_epoch_folder_under_another_spelling_is_ignored_with_a_warning(run):
+    """Item 12: ``epochs/00000`` beside ``epochs/0000`` must not add an epoch "after itself"."""
+    twin = run.path / "epochs" / "00000"
+    shutil.copytree(run.path / "epochs" / "0000", twin)
+    with pytest.warns(UserWarning, match=r"00000 is not a folder dvi_widget writes"):
+        epochs = Run.open(run.path).epochs
+    assert epochs == [0]

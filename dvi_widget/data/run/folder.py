@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import pickle
 import re
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -342,8 +343,17 @@ class RunFolder:
         folder = self.path / EPOCHS
         if not folder.is_dir():
             return []
-        return sorted(int(p.name) for p in folder.iterdir()
-                      if _EPOCH_DIR.match(p.name) and (p / EPOCH_JSON).exists())
+        found = []
+        for p in folder.iterdir():
+            if not (_EPOCH_DIR.match(p.name) and (p / EPOCH_JSON).exists()):
+                continue
+            if p.name != epoch_dir(self.path, int(p.name)).name:  # e.g. 00001 beside 0001
+                warnings.warn(f"{p} is not a folder dvi_widget writes (epoch {int(p.name)} is "
+                              f"{epoch_dir(self.path, int(p.name)).name}); it is ignored. Move "
+                              "or remove it.", stacklevel=2)
+                continue
+            found.append(int(p.name))
+        return sorted(found)
 
     @property
     def rep_dim(self) -> int | None:
