@@ -144,7 +144,9 @@ class EpochMap:
             if k1 == 1:  # a single anchor: everything lands on it
                 d, idx = torch.cat([d, d + 1], 1), torch.cat([idx, idx], 1)
             w = shepard_weights(d)
-            out.append((w[..., None] * positions[idx[:, :-1]]).sum(dim=1))
+            pos = (w[..., None] * positions[idx[:, :-1]]).sum(dim=1)
+            # no finite distance to any anchor (overflow): no position, the caller refuses it
+            out.append(torch.where(torch.isfinite(d[:, :1]), pos, torch.nan))
             exact.append(d[:, 0] <= 1e-6 * d[:, -1].clamp_min(1e-12))
         return (to_numpy(torch.cat(out)).astype(np.float32),
                 to_numpy(torch.cat(exact)).astype(bool))
@@ -190,4 +192,5 @@ class EpochMap:
         argmax) are ``predictions``: interpolated, then moved onto a cell of their class."""
         pred = np.asarray(predictions, dtype=np.int64)
         points, exact = self.interpolate(representations, pred)
-        return self.snap(points, pred, keep=exact)
+        # a row too far from every anchor (distances overflow) stays non-finite for the caller
+        return self.snap(points, pred, keep=exact | ~np.isfinite(points).all(axis=1))
