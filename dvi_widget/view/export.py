@@ -92,7 +92,7 @@ def build_figure(vis: Any, pos: int, *, point_size: float = 4.0,  # noqa: ANN401
 
 
 _PAGE = """<!doctype html>
-<html><head><meta charset="utf-8"><title>{title}</title></head>
+<html><head><meta charset="utf-8"><title>{title}</title><style>{css}</style></head>
 <body>
 <div id="dvi-root"></div>
 <script type="application/json" id="dvi-state">{state}</script>
@@ -155,8 +155,10 @@ def _jsonable(value: Any) -> Any:  # noqa: ANN401
     return value
 
 
-def write_html(path: str | Path, state: dict, bundle: str, title: str = "dvi_widget") -> Path:
-    """Write a self-contained page: ``state`` (trait -> serialized value) and the bundle inline.
+def write_html(path: str | Path, state: dict, bundle: str, title: str = "dvi_widget",
+               css: str = "") -> Path:
+    """Write a self-contained page: ``state`` (trait -> serialized value), the bundle and its
+    stylesheet ``css`` inline.
 
     Binary buffers travel base64 encoded; the bundle is base64 too and imported from a Blob URL, so
     no byte of it can end the surrounding ``<script>`` element and nothing is fetched from a CDN.
@@ -164,6 +166,7 @@ def write_html(path: str | Path, state: dict, bundle: str, title: str = "dvi_wid
     payload = json.dumps(_jsonable(state)).replace("</", "<\\/")
     page = _PAGE.format(
         title=title.replace("<", "&lt;"),
+        css=css.replace("</", "<\\/"),
         state=payload,
         bundle=json.dumps(base64.b64encode(bundle.encode("utf-8")).decode("ascii")),
     )
