@@ -177,7 +177,6 @@ class DviView {
 
   // ------------------------------------------------------------------ DOM
   buildDom() {
-    const m = this.model;
     this.root = h('div', { class: 'dvi-root', tabindex: '0' });
     this.toolbar = new Toolbar(this);
     const main = h('div', { class: 'dvi-main' });

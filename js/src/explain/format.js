@@ -1,5 +1,5 @@
 // Pure helpers of the Explain panel (no DOM): which kinds are attacks, how strengths, units and
-// flips read, and the colours of a surrogate's weight image. Unit-tested in tests/js/.
+// flips read, and the colours of a surrogate's weight image. Unit-tested in js/test/.
 
 /** Kinds whose path is a sequence of gradient steps toward a target (dvi_widget/view/explain/adversarial.py). */
 export const ATTACKS = new Set(['fgsm', 'pgd']);
