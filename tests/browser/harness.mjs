@@ -22,7 +22,7 @@ export const CHROMIUM_ARGS = [
   '--no-first-run',
 ];
 
-const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.json': 'application/json' };
+const TYPES = { '.html': 'text/html', '.css': 'text/css', '.js': 'text/javascript', '.mjs': 'text/javascript', '.json': 'application/json' };
 
 /** Serve the repository read-only on 127.0.0.1 (random port). */
 export function serve() {
@@ -110,3 +110,21 @@ export async function runTests(tests) {
 export function assert(cond, msg) {
   if (!cond) throw new Error(`assertion failed: ${msg}`);
 }
+
+/** Wait until the page has rendered `n` more animation frames (what was drawn is on screen). */
+export function frames(page, n = 2) {
+  return page.evaluate((k) => new Promise((resolve) => {
+    const step = (left) => (left ? requestAnimationFrame(() => step(left - 1)) : resolve());
+    step(k);
+  }), n);
+}
+
+/** Wait until `el.dataset[key]` (a count) of the first element matching `selector` exceeds `than`. */
+export function datasetAbove(page, selector, key, than, timeout = 30000) {
+  return page.waitForFunction(([s, k, n]) => Number(document.querySelector(s)?.dataset[k] || 0) > n,
+    [selector, key, than], { timeout });
+}
+
+/** The count `el.dataset[key]` of the first element matching `selector` (0 when unset). */
+export const datasetCount = (page, selector, key) =>
+  page.evaluate(([s, k]) => Number(document.querySelector(s)?.dataset[k] || 0), [selector, key]);

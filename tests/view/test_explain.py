@@ -335,9 +335,12 @@ def test_path_request_from_the_panel_sets_the_trait_once():
     assert w.explanations["path"].attrs["epoch"] == 7
     # a second view following the epoch asks for the same path: answered without the model
     n = len(w.vis.inspector.requests)
-    reply, _ = request(w, type="path", index=6, epoch=7, kind="rotate",
-                       strengths=p["request"]["strengths"], target=None, steps=20, center=None)
+    follow = {"index": 6, "epoch": 7, "kind": "rotate", "strengths": p["request"]["strengths"],
+              "target": None, "steps": 20, "center": None}
+    reply, _ = request(w, type="path", follow=True, **follow)
     assert reply["cached"] and len(w.vis.inspector.requests) == n
+    reply, _ = request(w, type="path", **follow)  # Show path: computed again
+    assert "cached" not in reply and len(w.vis.inspector.requests) > n
     reply, _ = request(w, type="path", index=6, epoch=7, kind="rotate", start=0, stop=1,
                        steps=1000)
     assert reply == {"panel": "explain", "reply": "v-1",

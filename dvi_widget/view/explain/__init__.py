@@ -16,7 +16,8 @@ surrogate       :mod:`.surrogate` (DeepVID's local     ``explain_surrogate``: we
 =============== ===================================== ======================================
 
 The panel asks through the envelope of :mod:`dvi_widget.view.protocol` (panel ``"explain"``,
-``type``: ``kinds`` | ``path`` | ``robustness`` | ``surrogate``; a robustness request of a
+``type``: ``kinds`` | ``path`` (``follow``: the drawn path at a new epoch, answered from the
+trait when another view asked already) | ``robustness`` | ``surrogate``; a robustness request of a
 selection carries buffer 0: uint32 sample indices). The kernel sets the tool's trait and replies
 ``{"compute_ms"}`` (``kinds``: ``{"kinds"}``), so a drawn path or a shown explanation is part of
 the widget's state (``save_html`` keeps it) and every view of the widget shows it. The model is

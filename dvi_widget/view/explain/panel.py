@@ -93,9 +93,9 @@ def _draw_path(widget: Any, index: int, epoch: int | None, kind: str,  # noqa: A
 
 
 def _same_path(shown: dict | None, request: dict) -> bool:
-    """Whether ``shown`` (the drawn path) answers the panel's path ``request`` already (two views
-    following the epoch ask for the same path)."""
-    if not shown or shown.get("epoch") != request.get("epoch"):
+    """Whether ``shown`` (the drawn path) answers the panel's ``follow`` request already (every
+    view of the widget follows the epoch and asks for the same path)."""
+    if not request.get("follow") or not shown or shown.get("epoch") != request.get("epoch"):
         return False
     asked = shown.get("request") or {}
     s = strengths_of(request)

@@ -41,6 +41,8 @@ class ExplainPanel {
       else this.syncSample();
     });
     for (const t of this.tools) t.shown?.(); // what the widget's state shows already (a saved page too)
+    const sel = view.selection();
+    if (this.sample == null && sel.length) this.sample = sel[0]; // a panel opened on a selection
     this.syncSample();
     this.loadKinds();
   }

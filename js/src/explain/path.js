@@ -152,7 +152,7 @@ export class PathTool {
     if (!r) return;
     const req = { index: r.index, kind: r.kind, target: r.target, steps: r.steps, center: r.center };
     if (r.strengths) req.strengths = r.strengths;
-    this.ask(req);
+    this.ask({ ...req, follow: true }); // the kernel answers from the drawn path when it is this one already
   }
 
   /** Show the controls of a drawn path (one drawn from Python, or by another view). */
