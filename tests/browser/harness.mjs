@@ -128,3 +128,34 @@ export function datasetAbove(page, selector, key, than, timeout = 30000) {
 /** The count `el.dataset[key]` of the first element matching `selector` (0 when unset). */
 export const datasetCount = (page, selector, key) =>
   page.evaluate(([s, k]) => Number(document.querySelector(s)?.dataset[k] || 0), [selector, key]);
+
+/**
+ * Poll `read()` once per animation frame of `page` until `ok(value)` holds or `timeout` ms pass;
+ * returns the last value, for the assertion that follows (which then reports what was seen).
+ */
+export async function until(page, read, ok, timeout = 10000) {
+  const t0 = Date.now();
+  let v = await read();
+  while (!ok(v) && Date.now() - t0 < timeout) {
+    await frames(page, 1);
+    v = await read();
+  }
+  return v;
+}
+
+/**
+ * Wait until `selector`'s picture stops changing: two screenshots a couple of frames apart are
+ * identical (a camera or landscape animation has ended). Start it after the animation began.
+ */
+export async function settled(page, selector = '.dvi-canvas', timeout = 15000) {
+  const el = await page.$(selector);
+  const t0 = Date.now();
+  let prev = null;
+  for (;;) {
+    await frames(page, 2);
+    const shot = (await el.screenshot({ type: 'png' })).toString('base64');
+    if (shot === prev) return;
+    if (Date.now() - t0 > timeout) throw new Error(`${selector} still changing after ${timeout} ms`);
+    prev = shot;
+  }
+}
