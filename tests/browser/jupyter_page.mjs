@@ -34,3 +34,9 @@ export async function runCell(page, index, marker = null, { ranMs = 60000, outpu
   }
   return cell;
 }
+
+/** Wait until the notebook page can take a Shift+Enter: kernel idle, first cell's editor built. */
+export async function opened(page, timeout = 120000) {
+  await idle(page, timeout);
+  await page.waitForSelector('.jp-Notebook .jp-Cell .jp-InputArea-editor .cm-content', { state: 'attached', timeout });
+}

@@ -6,15 +6,14 @@
 // Usage: node jupyter_whatif.mjs <base url> <token> <notebook> <repeats> [screenshot.png]
 // Prints one line "RESULT {json}" (round trips and compute times in ms, points checked).
 import { markColor } from '../../js/src/marks.js';
-import { idle as kernelIdle, runCell as runCellIn } from './jupyter_page.mjs';
-import { assert, launch, near, pixelAt, pixels, runTests } from './harness.mjs';
+import { opened, runCell as runCellIn } from './jupyter_page.mjs';
+import { assert, frames, launch, near, pixelAt, pixels, runTests, settled } from './harness.mjs';
 
 const [base, token, notebook, repeatsArg, shot] = process.argv.slice(2);
 const REPEATS = Number(repeatsArg || 5);
 const SAMPLE = 7;
 const browser = await launch();
 
-const idle = (page) => kernelIdle(page, 180000);
 const runCell = (page, index, marker = null) => runCellIn(page, index, marker, { ranMs: 180000, outputMs: 120000, idleMs: 180000 });
 
 const view = '.dvi-root';
@@ -27,8 +26,7 @@ await runTests([['JupyterLab: Show path draws the kernel\'s path; round trip tim
   try {
     await page.goto(`${base.replace(/\/$/, '')}/lab/tree/${notebook}?token=${token}`, { timeout: 120000 });
     await page.waitForSelector('.jp-Notebook .jp-Cell', { timeout: 120000 });
-    await idle(page);
-    await page.waitForTimeout(1000);
+    await opened(page, 180000);
     await runCell(page, 0);
     await page.waitForFunction(() => document.querySelectorAll('.dvi-explain-kind option').length > 0, null, { timeout: 240000 });
     await page.locator(view).evaluate((e) => e.scrollIntoView({ block: 'start' }));
@@ -46,7 +44,7 @@ await runTests([['JupyterLab: Show path draws the kernel\'s path; round trip tim
       const ds = await dataset(page);
       roundTrips.push(Number(ds.pathRoundTripMs));
       computes.push(Number(ds.pathComputeMs));
-      await page.waitForTimeout(150);
+      await frames(page);
     }
     await page.mouse.move(2, 2); // no hover card over the plot
     const cell = await runCell(page, 1, 'PATH');
@@ -54,7 +52,8 @@ await runTests([['JupyterLab: Show path draws the kernel\'s path; round trip tim
     const line = text.split('\n').find((l) => l.includes('PATH'));
     const kernel = JSON.parse(line.slice(line.indexOf('PATH') + 4).trim());
     await page.locator(view).evaluate((e) => e.scrollIntoView({ block: 'start' }));
-    await page.waitForTimeout(400);
+    await frames(page);
+    await settled(page);
 
     // every path point far enough from the others (not covered) and from the first-flip diamond
     const canvas = page.locator('.dvi-canvas');
@@ -98,7 +97,7 @@ await runTests([['JupyterLab: Show path draws the kernel\'s path; round trip tim
     assert(JSON.stringify(tiles) === JSON.stringify([`#${SAMPLE}`, `${names[kernel.predictions[0]]} (pred.)`, names[4]]), `tiles: the input, the predicted class, class 4: ${tiles}`);
     await page.locator('.dvi-panels-body').evaluate((e) => { e.scrollTop = e.scrollHeight; });
     await page.locator(view).evaluate((e) => e.scrollIntoView({ block: 'start' }));
-    await page.waitForTimeout(300);
+    await frames(page);
     if (shot) {
       await page.screenshot({ path: shot });
       await page.locator(view).screenshot({ path: shot.replace(/\.png$/, '-widget.png') });
