@@ -386,7 +386,7 @@ class Widget(PanelsMixin, explain.ExplainMixin, anywidget.AnyWidget):
         )
         self.color_by = color_by  # validated against the columns set above
         self.on_msg(self._on_front_end_msg)
-        #: the explain panel's last results: "path", "robustness" (DataFrames), "surrogate"
+        #: the Explain panel's last results: "path", "robustness" (DataFrames), "surrogate"
         self.explanations: dict[str, Any] = {}
         if "panels" not in kwargs and explain.available(v):  # a model to ask: the Explain panel
             self.panels = [*self.panels, explain.PANEL]

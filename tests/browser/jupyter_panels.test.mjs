@@ -1,4 +1,4 @@
-// The interrogation panels in a real JupyterLab 4 with a real kernel (issue 13).
+// The explore panels in a real JupyterLab 4 with a real kernel.
 //   fixture: a notebook that shows panels_fixture.py's widget; a click on the landscape shows the
 //            probabilities the kernel computes, a confusion-matrix click selects that cell in the
 //            kernel, the hover thumbnail is the sample's image (the kernel prints what it holds).

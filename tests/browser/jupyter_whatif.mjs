@@ -1,4 +1,4 @@
-// The explain panel in a real JupyterLab 4 with a real kernel: run the cell that fits a tiny DVI and
+// The Explain panel in a real JupyterLab 4 with a real kernel: run the cell that fits a tiny DVI and
 // shows the widget, choose a sample in the panel, press "Show path" (repeatedly: the round trip
 // kernel compute + transfer + draw is timed by the panel itself, see js/src/explain/path.js), then run the
 // cell that prints the kernel's path (normalised drawn positions, predictions) and check that the

@@ -1,4 +1,4 @@
-// Browser tests of the interrogation panels (issue 13) against a real Widget in a Python "kernel"
+// Browser tests of the explore panels against a real Widget in a Python "kernel"
 // (kernel_harness.py: ipywidgets' comm protocol over HTTP): what the browser shows is compared with
 // what Python computes independently (panels_fixture.py's closed forms, dvi_widget.view.explore).
 // Usage: node panels.test.mjs [python] [screenshot dir]

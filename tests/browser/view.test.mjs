@@ -1,4 +1,4 @@
-// Browser tests of what a user sees and does (issue 10): the frame fitted into any plot shape,
+// Browser tests of what a user sees and does: the frame fitted into any plot shape,
 // the landscape cross-fading with the points, readable selection, zoom and reset, the legend,
 // colour by any column, search, shortcuts, and gestures that reach the plot even when the page
 // around the widget reacts to shift+mousedown as JupyterLab's notebook does.

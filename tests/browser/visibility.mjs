@@ -1,6 +1,6 @@
 // Can a person see every sample over the landscape? Measured from pixels of a save_html page.
 //
-// Measure (issue 10, item 2): for each drawn sample, the CIE L* of the pixel at its marker centre
+// Measure: for each drawn sample, the CIE L* of the pixel at its marker centre
 // (points shown) against the median L* of a ring around it (radius 0.85 to 1.35 of the largest
 // mark size plus 2 px) on the same view with every point hidden (filter_indices = []), i.e. the
 // background the mark sits on. A sample is readable when |ΔL*| >= MIN_DELTA_L. 15 L* units is a

@@ -140,7 +140,7 @@ def test_what_if_at_strength_zero_returns_the_samples_own_position(dvi, cnn_run)
     assert np.sqrt(np.mean(np.square(gaps))) <= 1.5 * phi_rms, (gaps, phi_rms)
     # test samples are drawn where the fit places them among the training samples; a path is
     # φ_t's (continuous in strength), which starts within φ's error of that place too (the
-    # widget anchors the drawn path to the drawn sample, dvi_widget.view.whatif.anchor)
+    # widget anchors the drawn path to the drawn sample, dvi_widget.view.frame.anchor)
     test_gaps = []
     for j in cnn_run.n_train + np.arange(0, 50, 5):
         df = dvi.what_if(int(j), EPOCH, "rotate", [0.0])
