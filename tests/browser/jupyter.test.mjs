@@ -42,6 +42,7 @@ async function drawPolygon(page, polygon, { shift }) {
     const n = Math.max(2, Math.ceil(Math.hypot(x1 - x0, y1 - y0) / 6));
     for (let j = 1; j <= n; j++) {
       await page.mouse.move(x0 + ((x1 - x0) * j) / n, y0 + ((y1 - y0) * j) / n);
+      await frames(page, 1); // the lasso keeps points at least lassoMinDelay (5 ms) apart
     }
   }
   await frames(page, 1);

@@ -74,8 +74,8 @@ async function lassoCircle(page, cx, cy, r, { shift = false } = {}) {
   await page.mouse.down();
   for (const [x, y] of pts.slice(1)) {
     await page.mouse.move(x, y, { steps: 2 });
+    await frames(page, 1); // the lasso keeps points at least lassoMinDelay (5 ms) apart
   }
-  await frames(page, 1);
   await page.mouse.up();
   if (shift) await page.keyboard.up('Shift');
 }

@@ -126,8 +126,8 @@ const tests = [
     await page.mouse.down();
     for (const [x, y] of pts.slice(1)) {
       await page.mouse.move(x, y, { steps: 2 });
+      await frames(page, 1); // the lasso keeps points at least lassoMinDelay (5 ms) apart
     }
-    await frames(page, 1);
     await page.mouse.up();
     await page.waitForFunction(() => window.model.get('selection') !== null, null, { timeout: 5000 });
     const sel = await page.evaluate(() => {
