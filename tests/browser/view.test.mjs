@@ -110,23 +110,24 @@ const tests = [
   }],
 
   ['during a transition the landscape is a blend of the two epochs', async () => {
-    const page = await open({ traits: { transition_ms: 2400 } });
+    const page = await open({ traits: { transition_ms: 4000 } });
     const [x, y] = await toPage(page, -0.85, 0.85);
     const box = await (await page.$('.dvi-canvas')).boundingBox();
     const t0 = Date.now();
     const [a, b] = [LAND[0], LAND[1]];
     const n = await drawCount(page);
     await page.evaluate(() => window.model.set('epoch', 5));
-    // a frame in the middle third of the cross-fade: off both ends by a third of their distance
-    const dist = (c, d) => Math.hypot(...[0, 1, 2].map((k) => c[k] - d[k]));
+    // a frame inside the cross-fade: between 10 % and 90 % of the way from a to b
+    const along = (c) => [0, 1, 2].reduce((acc, k) => acc + (c[k] - a[k]) * (b[k] - a[k]), 0)
+      / [0, 1, 2].reduce((acc, k) => acc + (b[k] - a[k]) ** 2, 0);
     const mid = await until(page, async () => pixelAt(await pixels(page, '.dvi-canvas'), x - box.x, y - box.y),
-      (c) => Math.min(dist(c, a), dist(c, b)) > dist(a, b) / 3, 2400);
+      (c) => along(c) > 0.1 && along(c) < 0.9, 4000);
     const elapsed = Date.now() - t0;
     // the colour lies on the segment between the epochs' colours, away from both ends
     const p = [0, 1, 2].reduce((acc, k) => acc + (mid[k] - a[k]) * (b[k] - a[k]), 0)
       / [0, 1, 2].reduce((acc, k) => acc + (b[k] - a[k]) ** 2, 0);
     const off = Math.max(...[0, 1, 2].map((k) => Math.abs(mid[k] - (a[k] + p * (b[k] - a[k])))));
-    assert(p > 0.1 && p < 0.9 && off < 12, `after ${elapsed} ms of 2400: pixel ${mid}, blend ${p.toFixed(2)} of ${a} -> ${b}, off the line by ${off.toFixed(1)}`);
+    assert(p > 0.1 && p < 0.9 && off < 12, `after ${elapsed} ms of 4000: pixel ${mid}, blend ${p.toFixed(2)} of ${a} -> ${b}, off the line by ${off.toFixed(1)}`);
     await waitDraw(page, n); // the transition's draw resolved
     await settled(page);
     const end = pixelAt(await pixels(page, '.dvi-canvas'), x - box.x, y - box.y);
