@@ -104,7 +104,7 @@ await runTests([
 
       // 2. the Lasso button, then a plain drag (a double-click clears the selection first)
       await drawPolygon(page, cases.button.polygon, { shift: true });
-      await statusIs(page, cases.button.expected.length); // the lasso's selection has arrived
+      await page.waitForFunction(() => / selected$/.test(document.querySelector('.dvi-status')?.textContent || ''), null, { timeout: 20000 }); // the lasso's selection has arrived
       await page.mouse.dblclick(c.x + 4, c.y + 4);
       await statusIs(page, 0);
       await page.click('.dvi-mode-lasso');
