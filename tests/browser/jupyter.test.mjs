@@ -99,6 +99,7 @@ await runTests([
       const zoomed = await until(page, async () => !before.equals(await page.locator('.dvi-canvas').screenshot()), (v) => v, 10000);
       assert((await scrolls()) === top0, 'the wheel scrolled the notebook');
       assert(zoomed, 'the wheel did not zoom');
+      await settled(page); // the wheel's zoom has ended (a reset during it would be undone)
       await page.keyboard.press('r');
       await settled(page);
 
