@@ -105,8 +105,9 @@ await runTests([
 
       // 2. the Lasso button, then a plain drag (a double-click clears the selection first)
       await drawPolygon(page, cases.button.polygon, { shift: true });
-      await page.waitForFunction(() => / selected$/.test(document.querySelector('.dvi-status')?.textContent || ''), null, { timeout: 20000 }); // the lasso's selection has arrived
-      await page.mouse.dblclick(c.x + 4, c.y + 4);
+      await settled(page); // what the lasso selected is drawn
+      const c2 = await page.locator('.dvi-canvas').boundingBox(); // (the screenshots may have scrolled)
+      await page.mouse.dblclick(c2.x + 4, c2.y + 4);
       await statusIs(page, 0);
       await page.click('.dvi-mode-lasso');
       await drawPolygon(page, cases.button.polygon, { shift: false });
