@@ -7,14 +7,15 @@
 // Usage: node jupyter.test.mjs <lab|notebook> <base url> <token> <notebook> <cases json> [shot.png]
 //   cases: {"shift": {"polygon": [[x, y], ...], "expected": [i, ...]}, "button": {...}}
 //   polygon vertices in the frame's normalised coordinates ([-1, 1], y up)
-import { opened, runCell as runCellIn } from './jupyter_page.mjs';
-import { assert, frames, launch, runTests, settled, until } from './harness.mjs';
+import { idle as kernelIdle, runCell as runCellIn } from './jupyter_page.mjs';
+import { assert, launch, runTests } from './harness.mjs';
 
 const [app, base, token, notebook, casesJson, shot] = process.argv.slice(2);
 const cases = JSON.parse(casesJson);
 const browser = await launch();
 let failShot = async () => {};
 
+const idle = (page) => kernelIdle(page, 120000);
 const runCell = (page, index, marker = null) => runCellIn(page, index, marker, { ranMs: 30000, outputMs: 60000 });
 
 async function kernelSelection(page) {
@@ -28,7 +29,7 @@ async function kernelSelection(page) {
 async function drawPolygon(page, polygon, { shift }) {
   const canvas = page.locator('.dvi-canvas');
   await canvas.scrollIntoViewIfNeeded();
-  await frames(page);
+  await page.waitForTimeout(300);
   const box = await canvas.boundingBox();
   const s = Math.min(box.width, box.height) / 2;
   const P = ([x, y]) => [box.x + box.width / 2 + x * s, box.y + box.height / 2 - y * s];
@@ -42,10 +43,10 @@ async function drawPolygon(page, polygon, { shift }) {
     const n = Math.max(2, Math.ceil(Math.hypot(x1 - x0, y1 - y0) / 6));
     for (let j = 1; j <= n; j++) {
       await page.mouse.move(x0 + ((x1 - x0) * j) / n, y0 + ((y1 - y0) * j) / n);
-      await frames(page, 1); // the lasso keeps points at least lassoMinDelay (5 ms) apart
+      await page.waitForTimeout(8);
     }
   }
-  await frames(page, 1);
+  await page.waitForTimeout(30);
   await page.mouse.up();
   if (shift) await page.keyboard.up('Shift');
 }
@@ -60,7 +61,8 @@ await runTests([
       const path = app === 'lab' ? `lab/tree/${notebook}` : `notebooks/${notebook}`;
       await page.goto(`${base.replace(/\/$/, '')}/${path}?token=${token}`, { timeout: 120000 });
       await page.waitForSelector('.jp-Notebook .jp-Cell', { timeout: 120000 });
-      await opened(page, 120000);
+      await idle(page);
+      await page.waitForTimeout(1000);
       await runCell(page, 0);
       await page.waitForFunction(() => Number(document.querySelector('.dvi-root')?.parentElement?.dataset.drawCount) >= 1, null, { timeout: 120000 });
 
@@ -77,8 +79,7 @@ await runTests([
       await page.locator('.dvi-canvas-wrap').click({ position: { x: 3, y: 3 } });
       const nCells = await page.locator('.jp-Notebook .jp-Cell').count();
       await page.keyboard.press('b');
-      await page.waitForSelector('.dvi-mode-box.dvi-on', { timeout: 5000 }).catch(() => {});
-      await frames(page);
+      await page.waitForTimeout(300);
       assert((await page.locator('.dvi-mode-box.dvi-on').count()) === 1, "'b' switched to box mode");
       assert((await page.locator('.jp-Notebook .jp-Cell').count()) === nCells, "'b' reached the notebook and inserted a cell");
 
@@ -96,18 +97,19 @@ await runTests([
       await page.mouse.move(c.x + c.width / 2, c.y + c.height / 2);
       await page.mouse.wheel(0, -400);
       // a loaded machine can take seconds to draw the zoomed frame: poll, do not sleep once
-      const zoomed = await until(page, async () => !before.equals(await page.locator('.dvi-canvas').screenshot()), (v) => v, 10000);
+      let zoomed = false;
+      for (let i = 0; i < 40 && !zoomed; i++) {
+        await page.waitForTimeout(250);
+        zoomed = !before.equals(await page.locator('.dvi-canvas').screenshot());
+      }
       assert((await scrolls()) === top0, 'the wheel scrolled the notebook');
       assert(zoomed, 'the wheel did not zoom');
-      await settled(page); // the wheel's zoom has ended (a reset during it would be undone)
       await page.keyboard.press('r');
-      await settled(page);
+      await page.waitForTimeout(600);
 
       // 2. the Lasso button, then a plain drag (a double-click clears the selection first)
       await drawPolygon(page, cases.button.polygon, { shift: true });
-      await settled(page); // what the lasso selected is drawn
-      const c2 = await page.locator('.dvi-canvas').boundingBox(); // (the screenshots may have scrolled)
-      await page.mouse.dblclick(c2.x + 4, c2.y + 4);
+      await page.mouse.dblclick(c.x + 4, c.y + 4);
       await statusIs(page, 0);
       await page.click('.dvi-mode-lasso');
       await drawPolygon(page, cases.button.polygon, { shift: false });
@@ -118,8 +120,7 @@ await runTests([
       if (shot) {
         await drawPolygon(page, cases.shift.polygon, { shift: true });
         await page.locator('.dvi-root').evaluate((e) => e.scrollIntoView({ block: 'start' }));
-        await frames(page);
-        await settled(page);
+        await page.waitForTimeout(500);
         await page.screenshot({ path: shot });
       }
     } catch (err) {
