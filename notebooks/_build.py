@@ -701,7 +701,7 @@ w
 """, "widget"),
         code("""
 # the widget draws the path dvi.what_if computed, starting on the shirt's own point
-assert "whatif" in w.panels and w.explanations["path"] is drawn
+assert "explain" in w.panels and w.explanations["path"] is drawn
 assert (drawn["prediction"].to_numpy() == path["prediction"].to_numpy()).all()
 assert drawn.attrs["first_flip"] == flip
 assert np.allclose(drawn.loc[0, ["x_drawn", "y_drawn"]].to_numpy(float), vis.coords[pos, i],

@@ -95,7 +95,7 @@ def build_figure(vis: Any, pos: int, *, point_size: float = 4.0,  # noqa: ANN401
 
 
 _PAGE = """<!doctype html>
-<html><head><meta charset="utf-8"><title>{title}</title></head>
+<html><head><meta charset="utf-8"><title>{title}</title><style>{css}</style></head>
 <body>
 <div id="dvi-root"></div>
 <script type="application/json" id="dvi-state">{state}</script>
@@ -169,8 +169,10 @@ def inline_json(value: Any) -> str:  # noqa: ANN401
     return json.dumps(value, allow_nan=False).replace("<", "\\u003c")
 
 
-def write_html(path: str | Path, state: dict, bundle: str, title: str = "dvi_widget") -> Path:
-    """Write a self-contained page: ``state`` (trait -> serialized value) and the bundle inline.
+def write_html(path: str | Path, state: dict, bundle: str, title: str = "dvi_widget",
+               css: str = "") -> Path:
+    """Write a self-contained page: ``state`` (trait -> serialized value), the bundle and its
+    stylesheet ``css`` inline.
 
     Binary buffers travel base64 encoded; the bundle is base64 too and imported from a Blob URL, so
     no byte of it can end the surrounding ``<script>`` element and nothing is fetched from a CDN;
@@ -185,6 +187,7 @@ def write_html(path: str | Path, state: dict, bundle: str, title: str = "dvi_wid
                          "would not load") from None
     page = _PAGE.format(
         title=html.escape(title),
+        css=css.replace("</", "<\\/"),
         state=payload,
         bundle=json.dumps(base64.b64encode(bundle.encode("utf-8")).decode("ascii")),
     )

@@ -1,9 +1,10 @@
-"""The kernel side of the widget's interrogation panels (issue 13), mixed into :class:`Widget`.
+"""The kernel side of the widget's explore panels, mixed into :class:`Widget`.
 
-The front end asks with custom messages ``{"panel": name, "id": n, ...}`` (arrays as binary
-buffers) and gets one reply ``{"panel": name, "reply": n, ...}`` (or ``{"error": text}``). Every
-answer comes from :mod:`dvi_widget.view.explore` and :mod:`dvi_widget.view.thumbnails`, which
-take the :class:`Visualization` contract only, so a cell and a click give the same numbers.
+Each panel asks through the one envelope of :mod:`dvi_widget.view.protocol` (``{"panel": name,
+"id": n, ...}`` plus buffers -> ``{"panel": name, "reply": n, ...}`` or ``{"error": text}``;
+arrays as buffers, :mod:`dvi_widget.view.serialize`). Every answer comes from
+:mod:`dvi_widget.view.explore` and :mod:`dvi_widget.view.thumbnails`, which take the
+:class:`Visualization` contract only, so a cell and a click give the same numbers.
 
 ========== ================================================ ====================================
 panel      request                                          reply
@@ -17,6 +18,7 @@ events     ``what``: "summary" | "at" (``epoch, kind``) |   counts per epoch and
            "sample" (``sample``)                            samples and sizes | one sample's rows
 gradcam    ``epoch``; buffer 0: uint32 sample indices       ``shape``; buffer 0: uint8 (n, H, W)
                                                             heat maps (``inspector.explain``)
+explain    the Explain panel's tools                        :mod:`dvi_widget.view.explain`
 ========== ================================================ ====================================
 
 Synced traits added here: ``clicked`` (the last clicked spot: epoch, x, y in the frame),
@@ -34,7 +36,10 @@ import pandas as pd
 import traitlets as t
 
 from ..contract import Explaining, Visualization
-from . import explore
+from . import explain, explore
+from .frame import from_view
+from .protocol import Handler, panel_handlers
+from .serialize import indices_from_buffer, to_buffer
 from .thumbnails import MAX_THUMBNAILS, sprite
 
 #: the panels a Widget shows when ``panels`` is not given (legend at the side, the rest below;
@@ -52,16 +57,6 @@ def _table(df: pd.DataFrame | None, epochs: np.ndarray) -> dict | None:
     return {"epochs": [int(e) for e in epochs], "columns": cols}
 
 
-def _indices(buffers: Sequence[Any], n: int) -> np.ndarray:
-    """uint32 sample indices from the first binary buffer of a front-end message."""
-    if not buffers:
-        raise ValueError("the request carries no index buffer")
-    idx = np.frombuffer(bytes(buffers[0]), dtype="<u4").astype(np.int64)
-    if idx.size and idx.max() >= n:
-        raise IndexError(f"sample index {idx.max()} out of range [0, {n})")
-    return idx
-
-
 def _records(df: pd.DataFrame) -> dict[str, list]:
     """DataFrame columns as JSON lists (numpy scalars to Python, NA to None)."""
     out = {}
@@ -72,7 +67,7 @@ def _records(df: pd.DataFrame) -> dict[str, list]:
 
 
 class PanelsMixin(t.HasTraits):
-    """Traits and methods of the interrogation panels (mixed into :class:`Widget`)."""
+    """Traits and methods of the explore panels (mixed into :class:`Widget`)."""
 
     clicked = t.Dict(allow_none=True, default_value=None).tag(sync=True)
     focus_sample = t.Int(-1).tag(sync=True)
@@ -170,24 +165,8 @@ class PanelsMixin(t.HasTraits):
         return self.images
 
     # ------------------------------------------------------------------ front-end requests
-    def _reply(self, request: dict, content: dict, buffers: list | None = None) -> None:
-        self.send({"panel": request.get("panel"), "reply": request.get("id"), **content},
-                  buffers or None)
-
-    def _answer(self, request: dict, buffers: list) -> None:
-        """Run the handler of ``request["panel"]``; a failure becomes an error reply."""
-        handler = _HANDLERS[request["panel"]]
-        try:
-            content, out = handler(self, request, buffers)
-        except Exception as err:  # noqa: BLE001 - the front end shows the message
-            self._reply(request, {"error": f"{type(err).__name__}: {err}"})
-            return
-        self._reply(request, content, out)
-
     def _on_inspect(self, req: dict, buffers: list) -> tuple[dict, list]:
-        x0, x1, y0, y1 = (float(v) for v in self.vis.extent)
-        x = x0 + (float(req["x"]) + 1) / 2 * (x1 - x0)
-        y = y0 + (float(req["y"]) + 1) / 2 * (y1 - y0)
+        x, y = from_view(self.vis, req["x"], req["y"])
         epoch = int(req.get("epoch", self.epoch))
         res = self.inspect(x, y, epoch, k=int(req.get("k", 8)))
         if res["source"] == "outside":  # the popover shows the error with the nearest samples
@@ -202,7 +181,7 @@ class PanelsMixin(t.HasTraits):
         }, []
 
     def _on_thumbnails(self, req: dict, buffers: list) -> tuple[dict, list]:
-        s = sprite(self._images(), _indices(buffers, self.n_samples))
+        s = sprite(self._images(), indices_from_buffer(buffers, self.n_samples))
         return {"tile": list(s.tile), "columns": s.columns, "n": len(s.indices)}, [s.png]
 
     def _on_sample(self, req: dict, buffers: list) -> tuple[dict, list]:
@@ -225,10 +204,10 @@ class PanelsMixin(t.HasTraits):
             rows = ev[(ev["epoch"] == int(req["epoch"])) & (ev["kind"] == str(req["kind"]))]
             cols = rows[["sample", "size", "prediction_before", "prediction"]]
             return {"epoch": int(req["epoch"]), "kind": str(req["kind"]), "n": len(rows)}, [
-                np.ascontiguousarray(cols["sample"].to_numpy(np.uint32)).tobytes(),
-                np.ascontiguousarray(cols["size"].to_numpy(np.float32)).tobytes(),
-                np.ascontiguousarray(cols["prediction_before"].to_numpy(np.int32)).tobytes(),
-                np.ascontiguousarray(cols["prediction"].to_numpy(np.int32)).tobytes(),
+                to_buffer(cols["sample"].to_numpy(), "uint32"),
+                to_buffer(cols["size"].to_numpy(), "float32"),
+                to_buffer(cols["prediction_before"].to_numpy(), "int32"),
+                to_buffer(cols["prediction"].to_numpy(), "int32"),
             ]
         if what == "sample":
             rows = ev[ev["sample"] == int(req["sample"])]
@@ -240,27 +219,25 @@ class PanelsMixin(t.HasTraits):
         ins = self.vis.inspector
         if not isinstance(ins, Explaining):
             raise ValueError("Grad-CAM needs the fitted model (DVI(...).fit(run).visualization())")
-        idx = _indices(buffers, self.n_samples)
+        idx = indices_from_buffer(buffers, self.n_samples)
         out = ins.explain({"what": "gradcam", "indices": idx, "epoch": int(req["epoch"])})
         maps = np.clip(np.round(np.asarray(out["maps"], np.float32) * 255), 0, 255)
-        maps = np.ascontiguousarray(maps.astype(np.uint8))
-        return {"shape": list(maps.shape), "layer": str(out.get("layer", ""))}, [maps.tobytes()]
+        return {"shape": list(maps.shape), "layer": str(out.get("layer", ""))}, [
+            to_buffer(maps, "uint8")]
 
 
 def _finite(v: float) -> float | None:
     return float(v) if np.isfinite(v) else None
 
 
-_HANDLERS: dict[str, Callable[[PanelsMixin, dict, list], tuple[dict, list]]] = {
+_HANDLERS: dict[str, Handler] = {
     "inspect": PanelsMixin._on_inspect,
     "thumbnails": PanelsMixin._on_thumbnails,
     "sample": PanelsMixin._on_sample,
     "events": PanelsMixin._on_events,
     "gradcam": PanelsMixin._on_gradcam,
+    explain.PANEL: explain.handle,
 }
 
-#: ``Widget.panel_handlers`` entries of these panels
-PANEL_HANDLERS: dict[str, Callable[[Any, dict, list], None]] = {
-    name: (lambda widget, content, buffers: widget._answer(content, buffers))
-    for name in _HANDLERS
-}
+#: ``Widget.panel_handlers`` entries of these panels (one envelope: :mod:`.protocol`)
+PANEL_HANDLERS: dict[str, Callable[[Any, dict, list], None]] = panel_handlers(_HANDLERS)

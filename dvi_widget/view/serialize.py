@@ -1,12 +1,15 @@
-"""ndarray <-> ``{"view": memoryview, "dtype": str, "shape": list}`` for the widget comm.
+"""Arrays <-> binary buffers for the widget comm: the one place the view serialises arrays.
 
-Large arrays cross the comm as binary buffers: ipywidgets lifts any ``memoryview``/``bytes`` found
-in the state out of the JSON message. The front end rebuilds a typed array from the DataView,
-respecting its ``byteOffset`` (``js/src/codecs.js``).
+Traits carry ``{"view": memoryview, "dtype": str, "shape": list}`` (ipywidgets lifts any
+``memoryview``/``bytes`` found in the state, at any depth, out of the JSON message); panel
+requests and replies (:mod:`dvi_widget.view.protocol`) carry plain buffers whose dtype the
+request type fixes. The front end's counterpart is ``js/src/codecs.js``; both sides use C order
+and little endian.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -15,25 +18,28 @@ import numpy as np
 SUPPORTED_DTYPES = ("float32", "float64", "uint8", "int8", "uint16", "int16", "uint32", "int32")
 
 
-def array_to_json(value: np.ndarray | None, widget: Any = None) -> dict | None:  # noqa: ANN401
-    """Serialize an ndarray as a binary buffer plus dtype and shape (C order)."""
-    if value is None:
-        return None
+def _wire(value: np.ndarray) -> np.ndarray:
+    """``value`` as a C-ordered little-endian array of a dtype the front end views (64-bit
+    numbers narrowed to 32 bits, booleans to uint8)."""
     arr = np.asarray(value)
-    if arr.dtype == np.float64:
-        arr = arr.astype(np.float32)
-    elif arr.dtype == np.int64:
-        arr = arr.astype(np.int32)
-    elif arr.dtype == np.uint64:
-        arr = arr.astype(np.uint32)
-    elif arr.dtype == np.bool_:
-        arr = arr.astype(np.uint8)
+    narrow = {np.dtype(np.float64): np.float32, np.dtype(np.int64): np.int32,
+              np.dtype(np.uint64): np.uint32, np.dtype(np.bool_): np.uint8}
+    if arr.dtype in narrow:
+        arr = arr.astype(narrow[arr.dtype])
     if arr.dtype.name not in SUPPORTED_DTYPES:
         raise TypeError(f"cannot send dtype {arr.dtype} to the front end; use one of "
                         f"{SUPPORTED_DTYPES}")
     arr = np.ascontiguousarray(arr)
     if arr.dtype.byteorder == ">":
         arr = arr.astype(arr.dtype.newbyteorder("<"))
+    return arr
+
+
+def array_to_json(value: np.ndarray | None, widget: Any = None) -> dict | None:  # noqa: ANN401
+    """Serialize an ndarray as a binary buffer plus dtype and shape (C order)."""
+    if value is None:
+        return None
+    arr = _wire(value)
     return {"view": memoryview(arr).cast("B"), "dtype": arr.dtype.name, "shape": list(arr.shape)}
 
 
@@ -48,3 +54,46 @@ def array_from_json(value: dict | None, widget: Any = None) -> np.ndarray | None
 
 
 array_serialization = {"to_json": array_to_json, "from_json": array_from_json}
+
+
+def tree_to_json(value: Any, widget: Any = None) -> Any:  # noqa: ANN401
+    """A JSON-like value whose ndarrays (at any depth, in dicts and lists) are serialized by
+    :func:`array_to_json`; numpy scalars become Python numbers."""
+    if isinstance(value, np.ndarray):
+        return array_to_json(value)
+    if isinstance(value, dict):
+        return {str(k): tree_to_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [tree_to_json(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def tree_from_json(value: Any, widget: Any = None) -> Any:  # noqa: ANN401
+    """The inverse of :func:`tree_to_json` (serialized arrays back to ndarrays)."""
+    if isinstance(value, dict):
+        if "dtype" in value and "shape" in value and ("view" in value or "buffer" in value):
+            return array_from_json(value)
+        return {k: tree_from_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [tree_from_json(v) for v in value]
+    return value
+
+
+tree_serialization = {"to_json": tree_to_json, "from_json": tree_from_json}
+
+
+def to_buffer(value: np.ndarray, dtype: str | np.dtype) -> bytes:
+    """One reply buffer: ``value`` as ``dtype``, C order, little endian."""
+    return _wire(np.asarray(value).astype(np.dtype(dtype).newbyteorder("<"))).tobytes()
+
+
+def indices_from_buffer(buffers: Sequence[Any], n: int, k: int = 0) -> np.ndarray:
+    """uint32 sample indices (in ``[0, n)``) from buffer ``k`` of a front-end request."""
+    if len(buffers) <= k:
+        raise ValueError(f"the request carries no index buffer (buffer {k} of {len(buffers)})")
+    idx = np.frombuffer(bytes(buffers[k]), dtype="<u4").astype(np.int64)
+    if idx.size and idx.max() >= n:
+        raise IndexError(f"sample index {idx.max()} out of range [0, {n})")
+    return idx

@@ -1,13 +1,13 @@
 """The notebook widget: scatter of every sample over the decision landscape, epoch by epoch.
 
-Built on :class:`~dvi_widget.visualization.Visualization` only, so any arrays of the right shapes
+Built on :class:`~dvi_widget.contract.Visualization` only, so any arrays of the right shapes
 work. The front end (``js/src``, bundled to ``dvi_widget/static/widget.js``) knows nothing but the
 traits below.
 
 Synced traits (Python -> JS unless noted)
 -----------------------------------------
 Binary buffers are ``{"view": memoryview, "dtype": str, "shape": list}`` (C order, little endian;
-see :mod:`dvi_widget.serialize`); T epochs, N samples, C classes, H x W landscape pixels.
+see :mod:`dvi_widget.view.serialize`); T epochs, N samples, C classes, H x W landscape pixels.
 
 ================== ============================= ================================================
 trait              type / layout                 meaning
@@ -46,7 +46,7 @@ trait              type / layout                 meaning
 ``panel_open``     bool, two-way                 side panel area expanded
 ================== ============================= ================================================
 
-The interrogation panels (click popover, selection images, confusion matrix, training curves,
+The explore panels (click popover, selection images, confusion matrix, training curves,
 sample history, training events) add ``clicked``, ``focus_sample``, ``capabilities``, ``scalars``
 and ``metrics``, and answer their requests in the kernel: see :mod:`dvi_widget.view.panels`.
 Images are never sent up front: thumbnails travel as PNG atlases, one per request.
@@ -56,9 +56,12 @@ buffer, "categories": [str], "colors": ["#rrggbb"] or None}`` (``colors`` None: 
 categories to colour, searchable only) or ``{"name", "kind": "numeric", "values": float32 (N,)
 buffer (NaN = missing), "min", "max"}``. Custom messages to the front end: ``{"type":
 "reset_view"}``, ``{"type": "zoom_to_selection"}``, and ``{"panel": name, ...}`` for a side panel;
-a panel's messages to the kernel carry ``{"panel": name, ...}`` and reach
-``Widget.panel_handlers[name](widget, content, buffers)``. The explain panel ``"whatif"`` (shown
-when ``vis.inspector`` implements ``Explaining``) and its messages: :mod:`dvi_widget.view.whatif`.
+a panel's requests to the kernel carry ``{"panel": name, "id": id, ...}`` and reach
+``Widget.panel_handlers[name](widget, content, buffers)``, which replies once (one envelope:
+:mod:`dvi_widget.view.protocol`). The Explain panel ``"explain"`` (shown when ``vis.inspector``
+implements ``Explaining``) adds ``explain_path``, ``explain_robustness`` and
+``explain_surrogate``: :mod:`dvi_widget.view.explain`. The CSS is one stylesheet
+(``static/widget.css``, built from ``js/src/widget.css``), every rule under ``.dvi-root``.
 """
 
 from __future__ import annotations
@@ -73,15 +76,17 @@ import pandas as pd
 import traitlets as t
 
 from ..contract import Visualization, default_palette
-from . import whatif
+from . import explain
+from .frame import to_view
 from .panels import DEFAULT_PANELS, PANEL_HANDLERS, PanelsMixin
 from .serialize import array_serialization
 
 if TYPE_CHECKING:  # pragma: no cover
     import plotly.graph_objects as go
 
-#: The bundled front end, written by ``npm run build`` in ``js/``.
+#: The bundled front end and its stylesheet, written by ``npm run build`` in ``js/``.
 BUNDLE_PATH = Path(__file__).parent.parent / "static" / "widget.js"
+CSS_PATH = BUNDLE_PATH.with_name("widget.css")
 #: dtype of sample-index buffers (selection, highlight, filter, trails).
 INDEX_DTYPE = np.uint32
 
@@ -252,7 +257,7 @@ def _in_range(name: str, value: float) -> float:
     return value
 
 
-class Widget(PanelsMixin, anywidget.AnyWidget):
+class Widget(PanelsMixin, explain.ExplainMixin, anywidget.AnyWidget):
     """Interactive view of a :class:`Visualization`: landscape, samples, playback, lasso.
 
     Parameters
@@ -335,6 +340,8 @@ class Widget(PanelsMixin, anywidget.AnyWidget):
 
     if BUNDLE_PATH.is_file():
         _esm = BUNDLE_PATH
+    if CSS_PATH.is_file():
+        _css = CSS_PATH
 
     def __init__(self, vis: object, *, epoch: int | None = None, point_size: float = 4.0,
                  height: int = 520, show: str = "both", color_by: str = "label",
@@ -346,6 +353,9 @@ class Widget(PanelsMixin, anywidget.AnyWidget):
         if "_esm" not in type(self).__dict__ and not hasattr(type(self), "_esm"):
             # built after this module was imported: read it now
             self._esm = BUNDLE_PATH.read_text(encoding="utf-8")
+        if "_css" not in type(self).__dict__ and not hasattr(type(self), "_css") and \
+                CSS_PATH.is_file():
+            self._css = CSS_PATH.read_text(encoding="utf-8")
         self.vis = _to_visualization(vis)
         v = self.vis
         self.n_samples = v.n_samples
@@ -365,11 +375,8 @@ class Widget(PanelsMixin, anywidget.AnyWidget):
             other = (split != "train") & (split != "test")
             split_codes = np.where(other, codes, split_codes)
         top = v.n_classes - 1
-        x0, x1, y0, y1 = v.extent
-        scale = np.array([x1 - x0, y1 - y0], np.float64)
-        norm = ((v.coords - np.array([x0, y0])) / scale * 2 - 1).astype(np.float32)
         super().__init__(
-            coords=norm,
+            coords=to_view(v, v.coords),
             labels=_small_int(v.labels, top),
             predictions=_small_int(v.predictions, top),
             confidence=np.round(np.clip(v.confidence, 0, 1) * 255).astype(np.uint8),
@@ -388,10 +395,10 @@ class Widget(PanelsMixin, anywidget.AnyWidget):
         )
         self.color_by = color_by  # validated against the columns set above
         self.on_msg(self._on_front_end_msg)
-        #: the explain panel's last results: "path", "robustness" (DataFrames), "surrogate"
+        #: the Explain panel's last results: "path", "robustness" (DataFrames), "surrogate"
         self.explanations: dict[str, Any] = {}
-        if "panels" not in kwargs and whatif.available(v):  # a model to ask: the explain panel
-            self.panels = [*self.panels, whatif.PANEL]
+        if "panels" not in kwargs and explain.available(v):  # a model to ask: the Explain panel
+            self.panels = [*self.panels, explain.PANEL]
 
     # ------------------------------------------------------------------ validation
     @t.validate("epoch")
@@ -522,35 +529,6 @@ class Widget(PanelsMixin, anywidget.AnyWidget):
         self.send({"type": "zoom_to_selection"})
         return self
 
-    def what_if(self, index: int, kind: str = "rotate", strengths: Any = None, *,  # noqa: ANN401
-                target: int | str | None = None, steps: int = 20, epoch: int | None = None,
-                center: tuple[float, float] | None = None) -> pd.DataFrame:
-        """Draw sample ``index``'s what-if path (``kind`` a perturbation family: rotate,
-        translate_x, translate_y, scale, brightness, contrast, noise, blur, occlude) or
-        adversarial path (``"fgsm"``/``"pgd"``, ``steps`` toward class ``target``) over the
-        landscape of ``epoch`` (default: the shown one; the path follows the epoch slider).
-
-        Returns the path as a DataFrame (strength, x, y, x_drawn, y_drawn, prediction,
-        class_name, confidence, flipped; ``attrs["first_flip"]``), also kept in
-        ``w.explanations["path"]``. Needs a fitted DVI's view (see :mod:`dvi_widget.view.whatif`
-        for the anchoring of training samples' paths).
-
-        Examples
-        --------
-        >>> df = w.what_if(12, kind="rotate", strengths=range(0, 181, 5))  # doctest: +SKIP
-        >>> df.attrs["first_flip"], w.explanations["path"] is df          # doctest: +SKIP
-        """
-        whatif.show_panel(self)
-        if epoch is not None:
-            self.epoch = int(epoch)  # show the epoch the path is drawn on
-        return whatif.show_path(self, index, epoch, kind, strengths, target=target,
-                                steps=steps, center=center)
-
-    def clear_what_if(self) -> Widget:
-        """Erase the drawn what-if path and surrogate neighbours; returns self."""
-        whatif.clear(self)
-        return self
-
     def _on_front_end_msg(self, widget: Any, content: Any, buffers: list) -> None:  # noqa: ANN401
         if isinstance(content, dict) and content.get("panel") in self.panel_handlers:
             self.panel_handlers[content["panel"]](self, content, buffers)
@@ -630,7 +608,5 @@ class Widget(PanelsMixin, anywidget.AnyWidget):
         state = self.get_state()
         keep = {k: v for k, v in state.items() if not k.startswith("_")}
         keep["capabilities"] = {**keep.get("capabilities", {}), "kernel": False}  # no kernel
-        return write_html(path, keep, BUNDLE_PATH.read_text(encoding="utf-8"))
-
-
-Widget.panel_handlers.setdefault(whatif.PANEL, whatif.handle)
+        return write_html(path, keep, BUNDLE_PATH.read_text(encoding="utf-8"),
+                          css=CSS_PATH.read_text(encoding="utf-8"))

@@ -1,4 +1,6 @@
-// ndarray <-> {view, dtype, shape} for the widget comm (mirror of dvi_widget/serialize.py).
+// Arrays <-> binary buffers for the widget comm: the one place the front end (de)serialises them
+// (mirror of dvi_widget/view/serialize.py). Traits carry {view, dtype, shape}; panel requests and
+// replies (kernel.js) carry plain buffers whose dtype the request type fixes.
 // Typed arrays are built from the DataView's own byteOffset/byteLength: the buffer a DataView
 // sits on may be larger than the view (e.g. a slice of one comm message).
 
@@ -68,4 +70,34 @@ export function encodeArray(data, shape) {
 export function decodeIndices(value) {
   const a = decodeArray(value);
   return a ? Uint32Array.from(a.data) : null;
+}
+
+/** A DataView over a buffer the comm delivered (DataView, typed array or ArrayBuffer). */
+export function asDataView(b) {
+  if (b instanceof DataView) return b;
+  if (ArrayBuffer.isView(b)) return new DataView(b.buffer, b.byteOffset, b.byteLength);
+  return new DataView(b);
+}
+
+/** A typed array of `Type` over a reply buffer (copied when its offset is misaligned). */
+export function typed(Type, buffer) {
+  const dv = asDataView(buffer);
+  if (dv.byteOffset % Type.BYTES_PER_ELEMENT === 0) return new Type(dv.buffer, dv.byteOffset, dv.byteLength / Type.BYTES_PER_ELEMENT);
+  return new Type(dv.buffer.slice(dv.byteOffset, dv.byteOffset + dv.byteLength));
+}
+
+const isSerialized = (v) => v && typeof v === 'object' && typeof v.dtype === 'string' && Array.isArray(v.shape)
+  && (v.view !== undefined || v.buffer !== undefined);
+
+/**
+ * Decode a JSON-like trait value whose arrays (at any depth) are serialized: each
+ * {view, dtype, shape} becomes {data, shape, dtype}; everything else is copied as is.
+ */
+export function decodeTree(value) {
+  if (isSerialized(value)) return decodeArray(value);
+  if (Array.isArray(value)) return value.map(decodeTree);
+  if (value && typeof value === 'object' && !ArrayBuffer.isView(value) && !(value instanceof ArrayBuffer)) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, decodeTree(v)]));
+  }
+  return value;
 }

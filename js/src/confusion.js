@@ -4,7 +4,7 @@
 // while the selection is that cell.
 import { h, listeners, sameIndices } from './dom.js';
 import { registerPanel } from './panels.js';
-import { className, ensureStyle, pct } from './ui.js';
+import { className, pct } from './ui.js';
 
 /** Class names longer than this are cut in the header (the full name is the cell's title). */
 const SHORT = 9;
@@ -29,7 +29,6 @@ export function confusionAt(view, pos) {
 
 class Confusion {
   constructor(view, body) {
-    ensureStyle(view);
     this.view = view;
     this.ls = listeners();
     this.head = h('div', { class: 'dvi-row2 dvi-cm-head' });

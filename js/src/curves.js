@@ -3,10 +3,9 @@
 // jumps to the nearest epoch. Below: the view's quality metrics at the shown epoch (dvi.score():
 // nn_pv, boundary_pv, ppr, temporal_pv). The chart is uPlot (a small canvas charting library).
 import uPlot from 'uplot';
-import UPLOT_CSS from 'uplot/dist/uPlot.min.css';
 import { h, listeners } from './dom.js';
 import { registerPanel } from './panels.js';
-import { ensureStyle, note, num } from './ui.js';
+import { note, num } from './ui.js';
 
 const STYLE = {
   train_loss: { stroke: '#1f77b4', scale: 'loss', label: 'train loss' },
@@ -20,8 +19,6 @@ const METRIC = /^(nn_pv|boundary_pv|ppr|temporal_pv|[a-z_]+?)(?:_(\d+))?_(train|
 
 class Curves {
   constructor(view, body) {
-    ensureStyle(view);
-    if (!view.root.querySelector('style[data-uplot]')) view.root.appendChild(h('style', { 'data-uplot': '', text: UPLOT_CSS }));
     this.view = view;
     this.ls = listeners();
     this.box = h('div', { class: 'dvi-curves' });

@@ -1,4 +1,6 @@
-// Small DOM helpers shared by the parts of the view.
+// Small DOM and SVG helpers shared by the parts of the view.
+
+const SVG_NS = 'http://www.w3.org/2000/svg';
 
 /**
  * Create an element: h('button', { class: 'x', title: 't', text: 'label' }, [children]).
@@ -42,4 +44,12 @@ export function sameIndices(a, b) {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
+}
+
+/** An SVG element with attributes (no HTML is ever parsed): svg('line', { x1: 0 }, [children]). */
+export function svg(tag, attrs = {}, children = []) {
+  const e = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs)) if (v !== undefined && v !== null) e.setAttribute(k, String(v));
+  for (const c of children) if (c) e.appendChild(c);
+  return e;
 }

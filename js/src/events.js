@@ -3,11 +3,11 @@
 // click a bar to go there), highlight or select the samples with that event at the shown epoch,
 // step to the previous / next epoch with one, and list the largest. The kernel computes the table
 // once (Widget.events()); the summary and each (epoch, kind) answer are cached here.
-import { encodeArray } from './codecs.js';
-import { h, listeners } from './dom.js';
-import { kernelOf, typed } from './kernel.js';
+import { encodeArray, typed } from './codecs.js';
+import { h, listeners, svg } from './dom.js';
+import { kernelOf } from './kernel.js';
 import { registerPanel } from './panels.js';
-import { className, ensureStyle, note, num, svg, swatch } from './ui.js';
+import { className, note, num, swatch } from './ui.js';
 
 /** Largest events listed. */
 export const TOP = 8;
@@ -21,7 +21,6 @@ const HELP = {
 
 class Events {
   constructor(view, body) {
-    ensureStyle(view);
     this.view = view;
     this.ls = listeners();
     this.kernel = kernelOf(view);

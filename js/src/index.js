@@ -2,21 +2,23 @@
 // Trait names and buffer layouts are documented in dvi_widget/view/widget.py.
 //
 // Parts: plot.js (regl-scatterplot, landscape.js, camera), toolbar.js (controls, search, help),
-// panels.js (the side panel area; legend.js is its first panel), tooltip.js, trails.js,
-// player.js (playback), marks.js / columns.js / colors.js (what a mark looks like), codecs.js.
+// panels.js (the side panel area; legend.js is its first panel, explore.js the explore panels,
+// explain/ the Explain panel), kernel.js (the one request envelope), tooltip.js, trails.js,
+// player.js (playback), marks.js / columns.js / colors.js (what a mark looks like), codecs.js,
+// widget.css (the one stylesheet: esbuild writes it beside the bundle, anywidget's _css).
 import { decodeArray, decodeIndices, encodeArray } from './codecs.js';
 import { buildColumns } from './columns.js';
 import { h, listeners, sameIndices } from './dom.js';
 import './legend.js'; // registers the 'legend' panel
-import './interrogate.js'; // registers the interrogation panels (issue 13)
+import './explore.js'; // registers the explore panels
+import './explain/panel.js'; // registers the Explain panel
 import { PanelArea, registerPanel } from './panels.js';
 import { acquirePlayer, periodMs } from './player.js';
 import { Plot } from './plot.js';
-import { CSS } from './style.js';
 import { Toolbar } from './toolbar.js';
 import { Tooltip } from './tooltip.js';
 import { Trails } from './trails.js';
-import './whatif.js'; // registers the 'whatif' (explain) panel
+import './widget.css';
 
 /** Events that must not reach the notebook around the widget (JupyterLab starts a cell-range
  * selection on shift+mousedown and then swallows the mousemoves the lasso needs; jupyterlab#8543).
@@ -175,9 +177,7 @@ class DviView {
 
   // ------------------------------------------------------------------ DOM
   buildDom() {
-    const m = this.model;
     this.root = h('div', { class: 'dvi-root', tabindex: '0' });
-    this.root.appendChild(h('style', { text: CSS }));
     this.toolbar = new Toolbar(this);
     const main = h('div', { class: 'dvi-main' });
     this.wrap = h('div', { class: 'dvi-canvas-wrap' });

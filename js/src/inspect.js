@@ -7,7 +7,7 @@ import { h, listeners } from './dom.js';
 import { kernelOf } from './kernel.js';
 import { registerPanel } from './panels.js';
 import { thumbsOf } from './thumbs.js';
-import { bars, classColor, className, ensureStyle, note, num, pct, sampleAt, swatch } from './ui.js';
+import { bars, classColor, className, note, num, pct, sampleAt, swatch } from './ui.js';
 
 /** A press and release closer than this (px) is a click, not a drag. */
 export const CLICK_PX = 4;
@@ -52,7 +52,6 @@ export function nearestLocal(view, x, y, pos, k) {
 
 class Inspect {
   constructor(view, body) {
-    ensureStyle(view);
     this.view = view;
     this.body = body;
     this.ls = listeners();

@@ -1,6 +1,9 @@
-// Requests to the kernel and their replies: view.send({ panel, id, ... }, buffers) goes out, the
-// kernel answers { panel, reply: id, ... } (or { error }) with binary buffers (dvi_widget/view/panels.py).
-// One Kernel per view, created on first use; it listens to the model's custom messages itself.
+// The one envelope every panel asks the kernel through: view.send({ panel, id, ... }, buffers) goes
+// out, the kernel answers once { panel, reply: id, ... } (or { error }) with binary buffers
+// (dvi_widget/view/protocol.py). One Kernel per view, created on first use; it listens to the
+// model's custom messages itself. State a saved page must keep comes back as synced traits, not in
+// replies.
+import { asDataView } from './codecs.js';
 
 /** How long a request may wait for its reply before it fails (a busy kernel answers late). */
 export const REPLY_TIMEOUT_MS = 60000;
@@ -36,7 +39,7 @@ export class Kernel {
         reject(new Error('the kernel did not answer (busy, or not running)'));
       }, timeoutMs);
       this.waiting.set(id, { resolve, reject, timer });
-      this.view.send({ panel, id, ...content }, buffers.map((b) => (ArrayBuffer.isView(b) ? new DataView(b.buffer, b.byteOffset, b.byteLength) : b)));
+      this.view.send({ panel, id, ...content }, buffers.map(asDataView));
     });
   }
 
@@ -58,20 +61,8 @@ export class Kernel {
   }
 }
 
-function asDataView(b) {
-  if (b instanceof DataView) return b;
-  if (ArrayBuffer.isView(b)) return new DataView(b.buffer, b.byteOffset, b.byteLength);
-  return new DataView(b);
-}
-
 /** The view's Kernel (created on first use). */
 export function kernelOf(view) {
   if (!view.kernel) view.kernel = new Kernel(view);
   return view.kernel;
-}
-
-/** A typed array over a reply buffer. */
-export function typed(Type, dv) {
-  if (dv.byteOffset % Type.BYTES_PER_ELEMENT === 0) return new Type(dv.buffer, dv.byteOffset, dv.byteLength / Type.BYTES_PER_ELEMENT);
-  return new Type(dv.buffer.slice(dv.byteOffset, dv.byteOffset + dv.byteLength));
 }

@@ -327,6 +327,7 @@ export class Plot {
       if (this.view.destroyed) return;
       let pos = 0;
       while (pos < T && this.spatialIndices.has(pos)) pos++;
+      this.view.el.dataset.indexedEpochs = String(this.spatialIndices.size); // tests wait for T
       if (pos === T) return;
       const base = 2 * pos * N;
       const xy = Array.from({ length: N }, (_, i) => [coords[base + 2 * i], coords[base + 2 * i + 1]]);

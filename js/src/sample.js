@@ -4,11 +4,11 @@
 // its nearest neighbours at the shown epoch in the representation space next to those in 2-D
 // (kernel: explore.neighbors), flagging the ones the 2-D view separates.
 import { decodeIndices, encodeArray } from './codecs.js';
-import { h, listeners } from './dom.js';
+import { h, listeners, svg } from './dom.js';
 import { kernelOf } from './kernel.js';
 import { registerPanel } from './panels.js';
 import { thumbsOf } from './thumbs.js';
-import { className, classColor, ensureStyle, note, num, pct, sampleAt, svg, swatch } from './ui.js';
+import { className, classColor, note, num, pct, sampleAt, swatch } from './ui.js';
 import { nearestLocal } from './inspect.js';
 
 /** Neighbours listed per space. */
@@ -16,7 +16,6 @@ export const K = 8;
 
 class Sample {
   constructor(view, body) {
-    ensureStyle(view);
     this.view = view;
     this.ls = listeners();
     this.kernel = kernelOf(view);

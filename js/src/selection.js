@@ -2,12 +2,13 @@
 // label → prediction), their class composition, and for runs without image inputs the metadata
 // rows instead. Thumbnails come from the kernel (thumbs.js); with a fitted model a toggle overlays
 // Grad-CAM heat maps (inspector.explain({ what: 'gradcam' })) on the page's thumbnails.
+import { typed } from './codecs.js';
 import { columnText } from './columns.js';
 import { h, listeners } from './dom.js';
-import { kernelOf, typed } from './kernel.js';
+import { kernelOf } from './kernel.js';
 import { registerPanel } from './panels.js';
 import { thumbsOf } from './thumbs.js';
-import { classColor, className, ensureStyle, heat, note, pct, sampleAt, swatch } from './ui.js';
+import { classColor, className, heat, note, pct, sampleAt, swatch } from './ui.js';
 
 /** Samples per page of the grid. */
 export const PAGE = 100;
@@ -23,7 +24,6 @@ const BUILT_IN = new Set(['label', 'prediction', 'correct', 'confidence', 'chang
 
 class Selection {
   constructor(view, body) {
-    ensureStyle(view);
     this.view = view;
     this.ls = listeners();
     this.kernel = kernelOf(view);

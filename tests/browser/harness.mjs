@@ -22,7 +22,7 @@ export const CHROMIUM_ARGS = [
   '--no-first-run',
 ];
 
-const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.json': 'application/json' };
+const TYPES = { '.html': 'text/html', '.css': 'text/css', '.js': 'text/javascript', '.mjs': 'text/javascript', '.json': 'application/json' };
 
 /** Serve the repository read-only on 127.0.0.1 (random port). */
 export function serve() {
@@ -109,4 +109,53 @@ export async function runTests(tests) {
 
 export function assert(cond, msg) {
   if (!cond) throw new Error(`assertion failed: ${msg}`);
+}
+
+/** Wait until the page has rendered `n` more animation frames (what was drawn is on screen). */
+export function frames(page, n = 2) {
+  return page.evaluate((k) => new Promise((resolve) => {
+    const step = (left) => (left ? requestAnimationFrame(() => step(left - 1)) : resolve());
+    step(k);
+  }), n);
+}
+
+/** Wait until `el.dataset[key]` (a count) of the first element matching `selector` exceeds `than`. */
+export function datasetAbove(page, selector, key, than, timeout = 30000) {
+  return page.waitForFunction(([s, k, n]) => Number(document.querySelector(s)?.dataset[k] || 0) > n,
+    [selector, key, than], { timeout });
+}
+
+/** The count `el.dataset[key]` of the first element matching `selector` (0 when unset). */
+export const datasetCount = (page, selector, key) =>
+  page.evaluate(([s, k]) => Number(document.querySelector(s)?.dataset[k] || 0), [selector, key]);
+
+/**
+ * Poll `read()` once per animation frame of `page` until `ok(value)` holds or `timeout` ms pass;
+ * returns the last value, for the assertion that follows (which then reports what was seen).
+ */
+export async function until(page, read, ok, timeout = 10000) {
+  const t0 = Date.now();
+  let v = await read();
+  while (!ok(v) && Date.now() - t0 < timeout) {
+    await frames(page, 1);
+    v = await read();
+  }
+  return v;
+}
+
+/**
+ * Wait until `selector`'s picture stops changing: two screenshots a couple of frames apart are
+ * identical (a camera or landscape animation has ended). Start it after the animation began.
+ */
+export async function settled(page, selector = '.dvi-canvas', timeout = 15000) {
+  const el = await page.$(selector);
+  const t0 = Date.now();
+  let prev = null;
+  for (;;) {
+    await frames(page, 2);
+    const shot = (await el.screenshot({ type: 'png' })).toString('base64');
+    if (shot === prev) return;
+    if (Date.now() - t0 > timeout) throw new Error(`${selector} still changing after ${timeout} ms`);
+    prev = shot;
+  }
 }

@@ -34,3 +34,15 @@ export async function runCell(page, index, marker = null, { ranMs = 60000, outpu
   }
   return cell;
 }
+
+/**
+ * Wait until the notebook page can take a Shift+Enter: kernel idle, first cell's editor built. A
+ * "Select Kernel" dialog, which JupyterLab may open at any time while the page settles, is
+ * accepted (the notebook's own kernel) whenever it shows up.
+ */
+export async function opened(page, timeout = 120000) {
+  await page.addLocatorHandler(page.locator('.jp-Dialog:has-text("Select Kernel")'),
+    (dialog) => dialog.locator('.jp-mod-accept').click());
+  await idle(page, timeout);
+  await page.waitForSelector('.jp-Notebook .jp-Cell .jp-InputArea-editor .cm-content', { state: 'attached', timeout });
+}

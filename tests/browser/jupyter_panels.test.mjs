@@ -1,4 +1,4 @@
-// The interrogation panels in a real JupyterLab 4 with a real kernel (issue 13).
+// The explore panels in a real JupyterLab 4 with a real kernel.
 //   fixture: a notebook that shows panels_fixture.py's widget; a click on the landscape shows the
 //            probabilities the kernel computes, a confusion-matrix click selects that cell in the
 //            kernel, the hover thumbnail is the sample's image (the kernel prints what it holds).
@@ -6,8 +6,8 @@
 //            the mouse: epoch 3, the Trouser/Dress cell, an image, its history (for screenshots).
 // Usage: node jupyter_panels.test.mjs <fixture|explore> <base url> <token> <notebook> [shot dir]
 import { join } from 'node:path';
-import { idle as kernelIdle, runCell as runCellIn } from './jupyter_page.mjs';
-import { assert, launch, runTests } from './harness.mjs';
+import { idle as kernelIdle, opened, runCell as runCellIn } from './jupyter_page.mjs';
+import { assert, frames, launch, runTests, settled } from './harness.mjs';
 
 const [mode, base, token, notebook, shots = ''] = process.argv.slice(2);
 const browser = await launch();
@@ -27,8 +27,7 @@ async function openNotebook() {
   const page = await browser.newPage({ viewport: { width: 1400, height: 1400 } });
   await page.goto(`${base.replace(/\/$/, '')}/lab/tree/${notebook}?token=${token}`, { timeout: 120000 });
   await page.waitForSelector('.jp-Notebook .jp-Cell', { timeout: 120000 });
-  await idle(page);
-  await page.waitForTimeout(1000);
+  await opened(page, 300000);
   return page;
 }
 
@@ -37,7 +36,7 @@ const widgetDrawn = (page) => page.waitForFunction(() => Number(document.querySe
 async function shot(page, locator, name) {
   if (!shots) return;
   await locator.scrollIntoViewIfNeeded();
-  await page.waitForTimeout(200);
+  await frames(page);
   await locator.screenshot({ path: join(shots, `${name}.png`) });
 }
 
@@ -49,7 +48,8 @@ const fixtureTest = async () => {
   await widgetDrawn(page);
   const canvas = page.locator('.dvi-canvas');
   await canvas.scrollIntoViewIfNeeded();
-  await page.waitForTimeout(500);
+  await frames(page);
+  await settled(page);
   const box = await canvas.boundingBox();
   const s = Math.min(box.width, box.height) / 2;
   const P = (x, y) => [box.x + box.width / 2 + x * s, box.y + box.height / 2 - y * s];
@@ -80,7 +80,7 @@ const fixtureTest = async () => {
   await shot(page, page.locator('.dvi-panel-selection'), 'jupyterlab-selection');
   // 3. hover the isolated sample the kernel named: its own image
   await canvas.scrollIntoViewIfNeeded();
-  await page.waitForTimeout(300);
+  await frames(page);
   const b2 = await canvas.boundingBox();
   const s2 = Math.min(b2.width, b2.height) / 2;
   const [hx, hy] = [b2.x + b2.width / 2 + st.isolated_xy[0] * s2, b2.y + b2.height / 2 - st.isolated_xy[1] * s2];
@@ -100,7 +100,7 @@ const fixtureTest = async () => {
   await page.waitForSelector('.dvi-nn-high .dvi-nrow', { timeout: 30000 });
   await page.selectOption('.dvi-ev-kind', 'flip');
   await page.waitForSelector('.dvi-events-strip', { timeout: 30000 });
-  await page.waitForTimeout(500);
+  await settled(page);
   await shot(page, page.locator('.dvi-root'), 'jupyterlab-panels');
   await page.close();
 };
@@ -153,7 +153,7 @@ const exploreTest = async () => {
   });
   const ms = await page.evaluate(() => document.querySelector('.dvi-root').parentElement.dataset.inspectMs);
   console.log(`     JupyterLab (explore, fitted DVI): click -> probabilities shown in ${ms} ms`);
-  await page.waitForTimeout(500);
+  await frames(page);
   await shot(page, root, 'jupyterlab-explore');
   await shot(page, page.locator('.dvi-canvas-wrap'), 'jupyterlab-explore-inspect');
   await shot(page, page.locator('.dvi-panel-curves'), 'jupyterlab-explore-curves');

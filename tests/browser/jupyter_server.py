@@ -1,6 +1,6 @@
 """Start a real JupyterLab 4 (or Notebook 7) on a free port for browser tests and benchmarks.
 
-Used by every JupyterLab test (tests/view/: test_browser, test_panels_browser, test_whatif) and
+Used by every JupyterLab test (tests/view/: test_browser, test_panels_browser, test_explain) and
 benchmark: token, loopback only, its own runtime/config/workspace folders under ``tmp``, the
 repository on ``PYTHONPATH``.
 """

@@ -1,20 +1,19 @@
-// The explain panel in a real JupyterLab 4 with a real kernel: run the cell that fits a tiny DVI and
+// The Explain panel in a real JupyterLab 4 with a real kernel: run the cell that fits a tiny DVI and
 // shows the widget, choose a sample in the panel, press "Show path" (repeatedly: the round trip
-// kernel compute + transfer + draw is timed by the panel itself, see js/src/whatif.js), then run the
+// kernel compute + transfer + draw is timed by the panel itself, see js/src/explain/path.js), then run the
 // cell that prints the kernel's path (normalised drawn positions, predictions) and check that the
 // overlay has a point of the right class colour at each of those positions.
 // Usage: node jupyter_whatif.mjs <base url> <token> <notebook> <repeats> [screenshot.png]
 // Prints one line "RESULT {json}" (round trips and compute times in ms, points checked).
 import { markColor } from '../../js/src/marks.js';
-import { idle as kernelIdle, runCell as runCellIn } from './jupyter_page.mjs';
-import { assert, launch, near, pixelAt, pixels, runTests } from './harness.mjs';
+import { opened, runCell as runCellIn } from './jupyter_page.mjs';
+import { assert, frames, launch, near, pixelAt, pixels, runTests, settled } from './harness.mjs';
 
 const [base, token, notebook, repeatsArg, shot] = process.argv.slice(2);
 const REPEATS = Number(repeatsArg || 5);
 const SAMPLE = 7;
 const browser = await launch();
 
-const idle = (page) => kernelIdle(page, 180000);
 const runCell = (page, index, marker = null) => runCellIn(page, index, marker, { ranMs: 180000, outputMs: 120000, idleMs: 180000 });
 
 const view = '.dvi-root';
@@ -27,26 +26,25 @@ await runTests([['JupyterLab: Show path draws the kernel\'s path; round trip tim
   try {
     await page.goto(`${base.replace(/\/$/, '')}/lab/tree/${notebook}?token=${token}`, { timeout: 120000 });
     await page.waitForSelector('.jp-Notebook .jp-Cell', { timeout: 120000 });
-    await idle(page);
-    await page.waitForTimeout(1000);
+    await opened(page, 180000);
     await runCell(page, 0);
-    await page.waitForFunction(() => document.querySelectorAll('.dvi-whatif-kind option').length > 0, null, { timeout: 240000 });
+    await page.waitForFunction(() => document.querySelectorAll('.dvi-explain-kind option').length > 0, null, { timeout: 240000 });
     await page.locator(view).evaluate((e) => e.scrollIntoView({ block: 'start' }));
-    const sample = page.locator('.dvi-whatif input[aria-label="sample index"]');
+    const sample = page.locator('.dvi-explain input[aria-label="sample index"]');
     await sample.fill(String(SAMPLE));
     await sample.press('Tab'); // commit: the change event
-    await page.waitForFunction(() => !document.querySelector('.dvi-whatif-show').disabled, null, { timeout: 10000 });
+    await page.waitForFunction(() => !document.querySelector('.dvi-explain-show').disabled, null, { timeout: 10000 });
 
     const roundTrips = [];
     const computes = [];
     for (let r = 0; r < REPEATS; r++) {
-      const before = Number((await dataset(page)).whatifRoundTrips || 0);
-      await page.click('.dvi-whatif-show');
-      await page.waitForFunction(([k]) => Number(document.querySelector('.dvi-root').parentElement.dataset.whatifRoundTrips || 0) > k, [before], { timeout: 60000 });
+      const before = Number((await dataset(page)).pathRoundTrips || 0);
+      await page.click('.dvi-explain-show');
+      await page.waitForFunction(([k]) => Number(document.querySelector('.dvi-root').parentElement.dataset.pathRoundTrips || 0) > k, [before], { timeout: 60000 });
       const ds = await dataset(page);
-      roundTrips.push(Number(ds.whatifRoundTripMs));
-      computes.push(Number(ds.whatifComputeMs));
-      await page.waitForTimeout(150);
+      roundTrips.push(Number(ds.pathRoundTripMs));
+      computes.push(Number(ds.pathComputeMs));
+      await frames(page);
     }
     await page.mouse.move(2, 2); // no hover card over the plot
     const cell = await runCell(page, 1, 'PATH');
@@ -54,7 +52,8 @@ await runTests([['JupyterLab: Show path draws the kernel\'s path; round trip tim
     const line = text.split('\n').find((l) => l.includes('PATH'));
     const kernel = JSON.parse(line.slice(line.indexOf('PATH') + 4).trim());
     await page.locator(view).evaluate((e) => e.scrollIntoView({ block: 'start' }));
-    await page.waitForTimeout(400);
+    await frames(page);
+    await settled(page);
 
     // every path point far enough from the others (not covered) and from the first-flip diamond
     const canvas = page.locator('.dvi-canvas');
@@ -79,26 +78,26 @@ await runTests([['JupyterLab: Show path draws the kernel\'s path; round trip tim
     assert(!bad.length, bad.join('; '));
     assert(new Set(kernel.predictions).size >= 2, 'the path crosses at least one boundary (colours change)');
     // robustness curves of a class and the local surrogate, from the same kernel
-    await page.click('.dvi-whatif-section:nth-of-type(2) > summary');
-    await page.selectOption('.dvi-whatif-of', '9');
-    await page.click('.dvi-whatif-rob');
-    await page.waitForSelector('.dvi-whatif-chart polyline', { timeout: 60000 });
-    const caption = await page.textContent('.dvi-whatif-caption');
+    await page.click('.dvi-explain-section:nth-of-type(2) > summary');
+    await page.selectOption('.dvi-explain-of', '9');
+    await page.click('.dvi-explain-rob');
+    await page.waitForSelector('.dvi-explain-chart polyline', { timeout: 60000 });
+    const caption = await page.textContent('.dvi-explain-caption');
     assert(caption.includes(`rotate of class ${kernel.class_names[9]}`), `robustness caption: ${caption}`);
-    if (shot) await page.locator('.dvi-whatif-chart').screenshot({ path: shot.replace(/\.png$/, '-robustness.png') });
-    await page.click('.dvi-whatif-section:nth-of-type(2) > summary'); // fold it again
-    await page.click('.dvi-whatif-section:nth-of-type(3) > summary');
-    await page.selectOption('.dvi-whatif-second', '4');
-    await page.click('.dvi-whatif-sur');
-    await page.waitForSelector('.dvi-whatif-tile canvas', { timeout: 60000 });
-    const fid = await page.textContent('.dvi-whatif-fidelity');
+    if (shot) await page.locator('.dvi-explain-chart').screenshot({ path: shot.replace(/\.png$/, '-robustness.png') });
+    await page.click('.dvi-explain-section:nth-of-type(2) > summary'); // fold it again
+    await page.click('.dvi-explain-section:nth-of-type(3) > summary');
+    await page.selectOption('.dvi-explain-second', '4');
+    await page.click('.dvi-explain-sur');
+    await page.waitForSelector('.dvi-explain-tile canvas', { timeout: 60000 });
+    const fid = await page.textContent('.dvi-explain-fidelity');
     assert(/fidelity: R² [\d.]+, agreement \d+ % on 500 neighbours/.test(fid), `fidelity: ${fid}`);
-    const tiles = await page.locator('.dvi-whatif-tile figcaption').allTextContents();
+    const tiles = await page.locator('.dvi-explain-tile figcaption').allTextContents();
     const names = kernel.class_names;
     assert(JSON.stringify(tiles) === JSON.stringify([`#${SAMPLE}`, `${names[kernel.predictions[0]]} (pred.)`, names[4]]), `tiles: the input, the predicted class, class 4: ${tiles}`);
     await page.locator('.dvi-panels-body').evaluate((e) => { e.scrollTop = e.scrollHeight; });
     await page.locator(view).evaluate((e) => e.scrollIntoView({ block: 'start' }));
-    await page.waitForTimeout(300);
+    await frames(page);
     if (shot) {
       await page.screenshot({ path: shot });
       await page.locator(view).screenshot({ path: shot.replace(/\.png$/, '-widget.png') });

@@ -1,10 +1,10 @@
-// Browser tests of the interrogation panels (issue 13) against a real Widget in a Python "kernel"
+// Browser tests of the explore panels against a real Widget in a Python "kernel"
 // (kernel_harness.py: ipywidgets' comm protocol over HTTP): what the browser shows is compared with
 // what Python computes independently (panels_fixture.py's closed forms, dvi_widget.view.explore).
 // Usage: node panels.test.mjs [python] [screenshot dir]
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { assert, launch, ROOT, runTests } from './harness.mjs';
+import { assert, frames, launch, ROOT, runTests, settled, until } from './harness.mjs';
 
 const PYTHON = process.argv[2] || join(ROOT, '.venv', 'bin', 'python');
 const SHOTS = process.argv[3] || '';
@@ -68,18 +68,6 @@ async function shot(page, selector, name) {
 
 const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
 
-/** Poll ``read`` until ``ok`` holds of its value (the kernel answers comm messages in its own
- * time on a loaded machine); returns the last value read, for the assertion's message. */
-async function until(read, ok, timeout = 10000) {
-  const t0 = Date.now();
-  let v = await read();
-  while (!ok(v) && Date.now() - t0 < timeout) {
-    await new Promise((r) => setTimeout(r, 100));
-    v = await read();
-  }
-  return v;
-}
-
 /** The sample farthest from all others at epoch position t (so a mouse over it finds only it). */
 const ISOLATED = (t) => `xy = vis.coords[${t}]
 d = np.linalg.norm(xy[:, None] - xy[None], axis=2)
@@ -125,23 +113,24 @@ await runTests([
     await page.mouse.down();
     await page.mouse.move(sx + 30, sy + 60, { steps: 5 });
     await page.mouse.up();
-    await page.waitForTimeout(300);
+    await settled(page); // the pan has ended (and a popover would have opened)
     assert((await page.$eval('.dvi-popover', (e) => e.style.display)) === 'none', 'a drag opened the popover');
     await page.click('.dvi-reset'); // the drag panned: back to the whole frame
-    await page.waitForTimeout(600);
+    await frames(page);
+    await settled(page);
     const target = await page.py(ISOLATED(2));
     const xy = await page.py(`result = (vis.coords[2, ${target}] / 2).tolist()`);
     const [tx, ty] = await toScreen(page, xy[0], xy[1]);
     await page.mouse.move(tx - 2, ty - 2);
     await page.mouse.move(tx, ty, { steps: 2 });
-    await page.waitForTimeout(100);
+    await page.waitForFunction(() => getComputedStyle(document.querySelector('.dvi-tooltip')).display === 'block', null, { timeout: 5000 });
     await page.mouse.click(tx, ty);
     await page.waitForFunction(() => window.model.get('focus_sample') >= 0, null, { timeout: 5000 });
-    const k = await until(() => page.py('result = [int(w.focus_sample), w.selection.tolist()]'), (v) => v[0] === target && same(v[1], [target]));
+    const k = await until(page, () => page.py('result = [int(w.focus_sample), w.selection.tolist()]'), (v) => v[0] === target && same(v[1], [target]));
     assert(k[0] === target && same(k[1], [target]), `point click: focus ${k[0]}, selection ${k[1]}, expected ${target}`);
     assert((await page.$eval('.dvi-popover', (e) => e.style.display)) === 'block', 'a point click inspects its spot too');
     await page.keyboard.press('Escape');
-    assert((await until(() => page.$eval('.dvi-popover', (e) => e.style.display), (v) => v === 'none')) === 'none', 'Esc closes the popover');
+    assert((await until(page, () => page.$eval('.dvi-popover', (e) => e.style.display), (v) => v === 'none')) === 'none', 'Esc closes the popover');
     assert(page.errors.length === 0, page.errors.join('\n'));
     await page.close();
   }],
@@ -155,7 +144,7 @@ await runTests([
     await page.click('.dvi-cm td[data-label="0"][data-prediction="1"]');
     await page.waitForFunction(() => (document.querySelector('.dvi-status')?.textContent || '').includes('selected'), null, { timeout: 5000 });
     const want = await page.py('result = explore.confusion_cell(vis, 0, 1, 5).tolist()');
-    const got = await until(() => page.py('result = w.selection.tolist()'), (v) => same(v, want));
+    const got = await until(page, () => page.py('result = w.selection.tolist()'), (v) => same(v, want));
     assert(want.length > 0 && same(got, want), `kernel selection ${got.length}: ${got.slice(0, 5)} vs cell ${want.slice(0, 5)}`);
     assert(same(await selection(page), want), 'front-end selection');
     assert((await page.$$('.dvi-cm td.dvi-active')).length === 1, 'the picked cell is outlined');
@@ -163,10 +152,10 @@ await runTests([
     // the test split only: counts change, a cell click selects test samples only
     await page.selectOption('.dvi-show', 'test');
     const pyTest = await page.py('result = np.asarray(w.confusion(5, "test")).reshape(-1).tolist()');
-    const testCounts = await until(() => page.$$eval('.dvi-cm td', (tds) => tds.map((td) => Number(td.dataset.count))), (v) => same(v, pyTest));
+    const testCounts = await until(page, () => page.$$eval('.dvi-cm td', (tds) => tds.map((td) => Number(td.dataset.count))), (v) => same(v, pyTest));
     assert(same(testCounts, pyTest), 'test-split matrix');
     await page.click('.dvi-cm td[data-label="2"][data-prediction="2"]');
-    const got2 = await until(() => page.py('result = [w.selection.tolist(), w.confusion_cell(2, 2).tolist()]'), (v) => same(v[0], v[1]) && v[0].length > 0);
+    const got2 = await until(page, () => page.py('result = [w.selection.tolist(), w.confusion_cell(2, 2).tolist()]'), (v) => same(v[0], v[1]) && v[0].length > 0);
     assert(same(got2[0], got2[1]) && got2[0].length > 0, 'test-split cell selection');
     await setEpoch(page, 10);
     const at10 = await page.$$eval('.dvi-cm td', (tds) => tds.map((td) => Number(td.dataset.count)));
@@ -198,9 +187,10 @@ await runTests([
     const sent = (await asked()) - before;
     assert(sent >= 1, `the first hover asked the kernel ${sent} times`);
     await page.mouse.move(hx + 80, hy + 80, { steps: 3 });
-    await page.waitForTimeout(200);
+    const onSample = (k) => { const t = document.querySelector('.dvi-tooltip'); return getComputedStyle(t).display === 'block' && t.textContent.startsWith(`#${k} `); };
+    await page.waitForFunction(`!(${onSample})(${i})`, null, { timeout: 5000 }); // left the sample
     await page.mouse.move(hx, hy, { steps: 3 });
-    await page.waitForFunction(() => getComputedStyle(document.querySelector('.dvi-tooltip')).display === 'block', null, { timeout: 5000 });
+    await page.waitForFunction(`(${onSample})(${i})`, null, { timeout: 5000 }); // back on it
     assert((await read()).idx === i, 'cached thumbnail');
     assert((await asked()) - before === sent, 'the second hover asked the kernel again');
     // nothing image-sized in the initial state
@@ -246,7 +236,7 @@ await runTests([
     assert(warm[0] > warm[2], `Grad-CAM overlay reddens the hot pixels: ${warm}`);
     await shot(page, '.dvi-panel-selection', 'panel-selection-gradcam');
     await page.click('.dvi-tile');
-    assert((await until(() => page.py('result = int(w.focus_sample)'), (v) => v === order[0])) === order[0], 'tile click focuses the sample');
+    assert((await until(page, () => page.py('result = int(w.focus_sample)'), (v) => v === order[0])) === order[0], 'tile click focuses the sample');
     assert(page.errors.length === 0, page.errors.join('\n'));
     await page.close();
   }],
@@ -267,9 +257,9 @@ await runTests([
     assert(same(await page.py('result = w.trail_indices.tolist()'), [5]), 'its trail is drawn');
     await shot(page, '.dvi-panel-sample', 'panel-sample');
     await page.click('.dvi-strip rect.dvi-epoch-cell[data-epoch="0"]');
-    assert((await until(() => page.py('result = w.epoch'), (v) => v === 0)) === 0, 'strip click jumps to the epoch');
+    assert((await until(page, () => page.py('result = w.epoch'), (v) => v === 0)) === 0, 'strip click jumps to the epoch');
     await page.click('.dvi-nn-2d .dvi-nrow');
-    const focus = await until(() => page.py('result = [int(w.focus_sample), w.trail_indices.tolist()]'), (v) => v[0] !== 5 && same(v[1], [v[0]]));
+    const focus = await until(page, () => page.py('result = [int(w.focus_sample), w.trail_indices.tolist()]'), (v) => v[0] !== 5 && same(v[1], [v[0]]));
     assert(focus[0] !== 5 && same(focus[1], [focus[0]]), `neighbour click: ${JSON.stringify(focus)}`);
     assert(page.errors.length === 0, page.errors.join('\n'));
     await page.close();
@@ -284,7 +274,7 @@ await runTests([
     await page.mouse.move(over.x + 3, over.y + over.height / 2);
     await page.mouse.click(over.x + 3, over.y + over.height / 2);
     await page.waitForFunction(() => window.model.get('epoch') === 0, null, { timeout: 5000 });
-    assert((await until(() => page.py('result = w.epoch'), (v) => v === 0)) === 0, 'kernel epoch after the chart click');
+    assert((await until(page, () => page.py('result = w.epoch'), (v) => v === 0)) === 0, 'kernel epoch after the chart click');
     const m0 = await page.$$eval('.dvi-metrics tbody tr', (rows) => rows.map((r) => [...r.children].map((td) => td.textContent)));
     assert(same(m0[0], ['nn_pv (k=15)', '0.310', '0.280']), `metrics at epoch 0 ${JSON.stringify(m0[0])}`);
     await shot(page, '.dvi-panel-curves', 'panel-curves');
@@ -300,15 +290,15 @@ await runTests([
     await page.waitForFunction(() => window.model.get('epoch') === 5, null, { timeout: 5000 });
     await page.waitForFunction(() => document.querySelector('.dvi-panel-events .dvi-nrow'), null, { timeout: 10000 });
     const want = await page.py('e = w.events()\nresult = e[(e.epoch == 5) & (e.kind == "flip")]["sample"].tolist()');
-    const hl = await until(() => page.py('h = w.highlight_indices\nresult = None if h is None else h.tolist()'), (v) => same(v, want));
+    const hl = await until(page, () => page.py('h = w.highlight_indices\nresult = None if h is None else h.tolist()'), (v) => same(v, want));
     assert(same(hl, want) && same(want, [5]), `highlight ${hl} vs events ${want}`);
     await page.click('.dvi-ev-select');
-    assert(same(await until(() => page.py('result = w.selection.tolist()'), (v) => same(v, [5])), [5]), 'select takes the events');
+    assert(same(await until(page, () => page.py('result = w.selection.tolist()'), (v) => same(v, [5])), [5]), 'select takes the events');
     await shot(page, '.dvi-panel-events', 'panel-events');
     await page.click('.dvi-ev-next');
     await page.waitForFunction(() => window.model.get('epoch') === 10, null, { timeout: 5000 });
     await page.click('.dvi-ev-highlight');
-    assert((await until(() => page.py('result = w.highlight_indices'), (v) => v === null)) === null, 'highlight off restores the view');
+    assert((await until(page, () => page.py('result = w.highlight_indices'), (v) => v === null)) === null, 'highlight off restores the view');
     assert(page.errors.length === 0, page.errors.join('\n'));
     await shot(page, null, 'panels-all');
     await page.close();

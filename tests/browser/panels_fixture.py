@@ -1,4 +1,4 @@
-"""Visualizations with known answers for the interrogation panels' browser tests (issue 13).
+"""Visualizations with known answers for the explore panels' browser tests.
 
 Four classes in the four quadrants of the frame (-2, 2)^2, rotating one quadrant per epoch like
 ``fixture.mjs``; every 10th sample is predicted as the next class. ``FakeInspector`` implements

@@ -6,7 +6,7 @@ The 2-D "representation" is the plane itself and g_t is a nearest-centre classif
 δ-boundary (δ = 0.03: thin lines, as in a fit) the way a fit draws them; clusters tighten over
 the epochs and the misclassified share falls from ~30 % to ~10 %, as in the quickstart. Every
 sample's prediction is the landscape class under it, so correctly classified samples sit on their
-own class colour (the case that made them invisible, issue 10).
+own class colour (the case that once made them invisible).
 
 Run ``python tests/browser/quickstart_fixture.py PAGE.html`` to write the widget's standalone page
 (with whichever ``dvi_widget`` is importable), which ``tests/browser/visibility.mjs`` measures.

@@ -1,9 +1,9 @@
-// Browser tests of what a user sees and does (issue 10): the frame fitted into any plot shape,
+// Browser tests of what a user sees and does: the frame fitted into any plot shape,
 // the landscape cross-fading with the points, readable selection, zoom and reset, the legend,
 // colour by any column, search, shortcuts, and gestures that reach the plot even when the page
 // around the widget reacts to shift+mousedown as JupyterLab's notebook does.
 import { center, LAND_COLORS } from './fixture.mjs';
-import { assert, countColor, launch, near, pixelAt, pixels, runTests, serve } from './harness.mjs';
+import { assert, countColor, frames, launch, near, pixelAt, pixels, runTests, serve, settled, until } from './harness.mjs';
 
 const { server, url } = await serve();
 const browser = await launch();
@@ -20,7 +20,7 @@ async function open(opts = {}, { width = 900, height = 600, viewWidth = 700 } = 
   await page.goto(`${url}/tests/browser/fixture.html?opts=${encodeURIComponent(JSON.stringify(opts))}`);
   await page.evaluate((w) => { document.querySelector('#view').style.width = `${w}px`; }, viewWidth);
   await page.waitForFunction(() => Number(document.querySelector('#view').dataset.drawCount) >= 1, null, { timeout: 30000 });
-  await page.waitForTimeout(300);
+  await frames(page);
   page.errors = errors;
   return page;
 }
@@ -28,7 +28,7 @@ async function open(opts = {}, { width = 900, height = 600, viewWidth = 700 } = 
 const drawCount = (page) => page.evaluate(() => Number(document.querySelector('#view').dataset.drawCount));
 const waitDraw = async (page, n) => {
   await page.waitForFunction((k) => Number(document.querySelector('#view').dataset.drawCount) > k, n, { timeout: 30000 });
-  await page.waitForTimeout(150);
+  await frames(page);
 };
 const setTrait = async (page, k, v) => {
   const n = await drawCount(page);
@@ -74,7 +74,7 @@ async function lassoCircle(page, cx, cy, r, { shift = false } = {}) {
   await page.mouse.down();
   for (const [x, y] of pts.slice(1)) {
     await page.mouse.move(x, y, { steps: 2 });
-    await page.waitForTimeout(10);
+    await frames(page, 1); // the lasso keeps points at least lassoMinDelay (5 ms) apart
   }
   await page.mouse.up();
   if (shift) await page.keyboard.up('Shift');
@@ -84,8 +84,9 @@ const tests = [
   ['the square frame is letterboxed, never cropped (700x900 and 1800x600)', async () => {
     for (const [vw, hgt] of [[700, 900], [1800, 600]]) {
       const page = await open({ traits: { height: hgt, landscape_opacity: 1 } }, { width: vw + 100, height: hgt + 200, viewWidth: vw });
+      let n = await drawCount(page);
       await page.evaluate(() => window.model.set('filter_indices', { view: new DataView(new ArrayBuffer(0)), dtype: 'uint32', shape: [0] }));
-      await page.waitForTimeout(400);
+      await waitDraw(page, n);
       const px = await pixels(page, '.dvi-canvas');
       const box = inkBox(px);
       const side = Math.min(px.width, px.height);
@@ -95,8 +96,10 @@ const tests = [
       const corners = [[box.x0 + inset, box.y0 + inset], [box.x1 - inset, box.y0 + inset], [box.x0 + inset, box.y1 - inset]];
       corners.forEach(([x, y], q) => assert(near(pixelAt(px, x, y), LAND_COLORS[q], 12), `${vw}x${hgt}: corner ${q} ${pixelAt(px, x, y)}`));
       // a new height from Python: fitted again
+      const h0 = (await (await page.$('.dvi-canvas')).boundingBox()).height;
       await page.evaluate((v) => window.model.set('height', v), hgt === 900 ? 300 : 900);
-      await page.waitForTimeout(500);
+      await page.waitForFunction((h) => document.querySelector('.dvi-canvas').getBoundingClientRect().height !== h, h0);
+      await settled(page);
       const px2 = await pixels(page, '.dvi-canvas');
       const box2 = inkBox(px2);
       const side2 = Math.min(px2.width, px2.height);
@@ -107,21 +110,26 @@ const tests = [
   }],
 
   ['during a transition the landscape is a blend of the two epochs', async () => {
-    const page = await open({ traits: { transition_ms: 2400 } });
+    const page = await open({ traits: { transition_ms: 4000 } });
     const [x, y] = await toPage(page, -0.85, 0.85);
     const box = await (await page.$('.dvi-canvas')).boundingBox();
     const t0 = Date.now();
-    await page.evaluate(() => window.model.set('epoch', 5));
-    await page.waitForTimeout(1100);
-    const mid = pixelAt(await pixels(page, '.dvi-canvas'), x - box.x, y - box.y);
-    const elapsed = Date.now() - t0;
     const [a, b] = [LAND[0], LAND[1]];
+    const n = await drawCount(page);
+    await page.evaluate(() => window.model.set('epoch', 5));
+    // a frame inside the cross-fade: between 10 % and 90 % of the way from a to b
+    const along = (c) => [0, 1, 2].reduce((acc, k) => acc + (c[k] - a[k]) * (b[k] - a[k]), 0)
+      / [0, 1, 2].reduce((acc, k) => acc + (b[k] - a[k]) ** 2, 0);
+    const mid = await until(page, async () => pixelAt(await pixels(page, '.dvi-canvas'), x - box.x, y - box.y),
+      (c) => along(c) > 0.1 && along(c) < 0.9, 4000);
+    const elapsed = Date.now() - t0;
     // the colour lies on the segment between the epochs' colours, away from both ends
     const p = [0, 1, 2].reduce((acc, k) => acc + (mid[k] - a[k]) * (b[k] - a[k]), 0)
       / [0, 1, 2].reduce((acc, k) => acc + (b[k] - a[k]) ** 2, 0);
     const off = Math.max(...[0, 1, 2].map((k) => Math.abs(mid[k] - (a[k] + p * (b[k] - a[k])))));
-    assert(p > 0.1 && p < 0.9 && off < 12, `after ${elapsed} ms of 2400: pixel ${mid}, blend ${p.toFixed(2)} of ${a} -> ${b}, off the line by ${off.toFixed(1)}`);
-    await page.waitForTimeout(1800);
+    assert(p > 0.1 && p < 0.9 && off < 12, `after ${elapsed} ms of 4000: pixel ${mid}, blend ${p.toFixed(2)} of ${a} -> ${b}, off the line by ${off.toFixed(1)}`);
+    await waitDraw(page, n); // the transition's draw resolved
+    await settled(page);
     const end = pixelAt(await pixels(page, '.dvi-canvas'), x - box.x, y - box.y);
     assert(near(end, b, 10), `after the transition ${end} vs ${b}`);
     await page.close();
@@ -132,8 +140,10 @@ const tests = [
     const rate = await page.evaluate(async () => {
       const times = [];
       window.model.on('change:epoch', () => times.push(performance.now()));
+      // 12 epoch changes: 11 intervals, 2.75 s at 4 epochs/s
+      const done = new Promise((resolve) => window.model.on('change:epoch', () => times.length >= 12 && resolve()));
       window.model.set('playing', true);
-      await new Promise((r) => setTimeout(r, 3300));
+      await done;
       window.model.set('playing', false);
       return (times.length - 1) / ((times[times.length - 1] - times[0]) / 1000);
     });
@@ -147,7 +157,8 @@ const tests = [
     const before = await pixels(page, '.dvi-canvas');
     const class0Before = countColor(before, mark0, 25);
     await page.evaluate((ids) => window.model.set('selection', { view: new DataView(Uint32Array.from(ids).buffer), dtype: 'uint32', shape: [ids.length] }), CLASS2);
-    await page.waitForTimeout(400);
+    await page.waitForFunction(() => document.querySelector('.dvi-status').textContent === '100 selected');
+    await settled(page);
     const after = await pixels(page, '.dvi-canvas');
     // selected points changed: pixels around the class-2 cluster differ
     const box = await (await page.$('.dvi-canvas')).boundingBox();
@@ -173,15 +184,15 @@ const tests = [
     };
     const green0 = await clusterWidth();
     await page.click('.dvi-zoom-sel');
-    await page.waitForTimeout(900);
-    const green1 = await clusterWidth();
+    const green1 = await until(page, clusterWidth, (g) => g > 4 * green0);
+    await settled(page);
     assert(green1 > 4 * green0, `zoomed: class-2 pixels ${green0} -> ${green1}`);
     await page.click('.dvi-canvas-wrap', { position: { x: 5, y: 5 } }); // focus (a click on empty space)
-    await page.waitForTimeout(200);
+    await page.waitForFunction(() => document.activeElement === document.querySelector('.dvi-root'));
     await page.evaluate((ids) => window.model.set('selection', { view: new DataView(Uint32Array.from(ids).buffer), dtype: 'uint32', shape: [ids.length] }), CLASS2);
     await page.keyboard.press('r');
-    await page.waitForTimeout(900);
-    const green2 = await clusterWidth();
+    const green2 = await until(page, clusterWidth, (g) => Math.abs(g - green0) < 0.25 * green0);
+    await settled(page);
     assert(Math.abs(green2 - green0) < 0.25 * green0, `reset: class-2 pixels ${green2} vs ${green0} before zooming`);
     assert(page.errors.length === 0, page.errors.join('\n'));
     await page.close();
@@ -216,14 +227,13 @@ const tests = [
     await page.mouse.down();
     for (let k = 1; k <= 8; k++) {
       await page.mouse.move(x0 + ((x1 - x0) * k) / 8, y0 + ((y1 - y0) * k) / 8);
-      await page.waitForTimeout(15);
     }
-    await page.waitForTimeout(50);
+    await frames(page, 1);
     await page.mouse.up();
-    await page.waitForTimeout(300);
+    await until(page, () => selection(page), (sel) => sel.length > 0);
     assert(JSON.stringify(await selection(page)) === JSON.stringify(CLASS2), `a box over everything selects the filtered class only: ${(await selection(page)).length}`);
     await page.click('.dvi-legend-clear');
-    await page.waitForTimeout(200);
+    await page.waitForFunction(() => window.model.get('filter_categories').length + window.model.get('highlight_categories').length === 0);
     assert((await page.evaluate(() => window.model.get('filter_categories').length + window.model.get('highlight_categories').length)) === 0, 'show all clears');
     assert(page.errors.length === 0, page.errors.join('\n'));
     await page.close();
@@ -264,7 +274,7 @@ const tests = [
     };
     assert((await search('two')) === '100 matches', 'class name');
     await page.press('.dvi-search', 'Enter');
-    await page.waitForTimeout(200);
+    await until(page, () => selection(page), (sel) => sel.length === CLASS2.length);
     assert(JSON.stringify(await selection(page)) === JSON.stringify(CLASS2), 'Enter selects the matches');
     assert((await search('^t', 'label', true)) === '200 matches', 'regex over labels: two, three');
     assert((await search('10-19, 3', 'index')) === '11 matches', 'index list and range');
@@ -275,7 +285,7 @@ const tests = [
     await page.waitForFunction(() => getComputedStyle(document.querySelector('.dvi-tooltip')).display === 'block', null, { timeout: 5000 });
     assert((await page.textContent('.dvi-tooltip')).startsWith('#5 '), 'one match: its card is shown');
     await page.click('.dvi-clear');
-    await page.waitForTimeout(200);
+    await until(page, () => selection(page), (sel) => sel.length === 0);
     assert((await selection(page)).length === 0, 'Clear empties the selection');
     assert(await page.$eval('.dvi-tooltip', (e) => getComputedStyle(e).display === 'none'), 'Clear closes the card');
     assert(page.errors.length === 0, page.errors.join('\n'));
@@ -298,13 +308,13 @@ const tests = [
     });
     assert((await page.evaluate(() => window.model.get('mouse_mode'))) === 'pan', 'pan mode');
     await lassoCircle(page, ...center(2, 0), 0.2, { shift: true });
-    await page.waitForTimeout(300);
+    await until(page, () => selection(page), (sel) => sel.length > 0);
     assert(JSON.stringify(await selection(page)) === JSON.stringify(CLASS2), `shift+drag selected ${(await selection(page)).length}`);
     assert((await page.evaluate(() => window.notebookSaw)) === 0, 'the mousedown stopped at the widget');
     // double-click clears
     const [x, y] = await toPage(page, 0, 0);
     await page.mouse.dblclick(x, y);
-    await page.waitForTimeout(300);
+    await until(page, () => selection(page), (sel) => sel.length === 0);
     assert((await selection(page)).length === 0, 'double-click clears the selection');
     await page.close();
   }],
@@ -333,7 +343,7 @@ const tests = [
     assert(await page.$eval('.dvi-help', (e) => getComputedStyle(e).display === 'none'), 'Esc closes help');
     await page.evaluate(() => window.model.set('selection', { view: new DataView(new Uint32Array([1, 2]).buffer), dtype: 'uint32', shape: [2] }));
     await page.keyboard.press('Escape');
-    await page.waitForTimeout(100);
+    await until(page, () => selection(page), (sel) => sel.length === 0);
     assert((await selection(page)).length === 0, 'Esc clears the selection');
     await page.keyboard.press('l');
     assert((await page.evaluate(() => window.model.get('mouse_mode'))) === 'lasso', 'l: lasso mode');
@@ -346,15 +356,15 @@ const tests = [
     const page = await open();
     const [x, y] = await toPage(page, -0.85, 0.85);
     const box = await (await page.$('.dvi-canvas')).boundingBox();
+    const at = async () => pixelAt(await pixels(page, '.dvi-canvas'), x - box.x, y - box.y);
     await page.evaluate(() => window.model.set('landscape_opacity', 0));
-    await page.waitForTimeout(300);
-    assert(near(pixelAt(await pixels(page, '.dvi-canvas'), x - box.x, y - box.y), [255, 255, 255], 3), 'opacity 0: white');
+    assert(near(await until(page, at, (c) => near(c, [255, 255, 255], 3)), [255, 255, 255], 3), 'opacity 0: white');
     await page.evaluate(() => window.model.set('landscape_opacity', 1));
-    await page.waitForTimeout(300);
-    assert(near(pixelAt(await pixels(page, '.dvi-canvas'), x - box.x, y - box.y), LAND_COLORS[0], 8), 'opacity 1: the landscape as computed');
+    assert(near(await until(page, at, (c) => near(c, LAND_COLORS[0], 8)), LAND_COLORS[0], 8), 'opacity 1: the landscape as computed');
     const w0 = box.width;
     await page.click('.dvi-panels-toggle');
-    await page.waitForTimeout(400);
+    await page.waitForFunction((w) => document.querySelector('.dvi-canvas').getBoundingClientRect().width > w + 100, w0);
+    await settled(page);
     const w1 = (await (await page.$('.dvi-canvas')).boundingBox()).width;
     assert(w1 > w0 + 100, `plot grows when the panels collapse: ${w0} -> ${w1}`);
     assert(await page.$eval('.dvi-legend', (e) => e.offsetParent === null), 'legend hidden');

@@ -1,6 +1,6 @@
 // Can a person see every sample over the landscape? Measured from pixels of a save_html page.
 //
-// Measure (issue 10, item 2): for each drawn sample, the CIE L* of the pixel at its marker centre
+// Measure: for each drawn sample, the CIE L* of the pixel at its marker centre
 // (points shown) against the median L* of a ring around it (radius 0.85 to 1.35 of the largest
 // mark size plus 2 px) on the same view with every point hidden (filter_indices = []), i.e. the
 // background the mark sits on. A sample is readable when |ΔL*| >= MIN_DELTA_L. 15 L* units is a
@@ -11,7 +11,7 @@
 // Prints one JSON line {readable, train, test, perClass, ...}; with --min, exits 1 when the
 // readable share of train or of test samples is below it.
 import { pathToFileURL } from 'node:url';
-import { launch, pixels } from './harness.mjs';
+import { frames, launch, pixels, settled } from './harness.mjs';
 
 export const MIN_DELTA_L = 15;
 
@@ -44,7 +44,7 @@ try {
   await page.goto(pathToFileURL(page0).href);
   const drawn = () => page.evaluate(() => Number(document.querySelector('#dvi-root').dataset.drawCount || 0));
   await page.waitForFunction(() => Number(document.querySelector('#dvi-root').dataset.drawCount) >= 1, null, { timeout: 60000 });
-  await page.waitForTimeout(800);
+  await settled(page);
   // default settings: a page saved with a selection or a highlight dims the other samples
   await page.evaluate(() => {
     const m = window.dviModel;
@@ -53,7 +53,8 @@ try {
     if (m.get('highlight_indices')) m.set('highlight_indices', null);
     if (m.get('filter_indices')) m.set('filter_indices', null);
   });
-  await page.waitForTimeout(800);
+  await frames(page);
+  await settled(page);
   if (shot) await page.screenshot({ path: shot });
   const shown = await pixels(page, '.dvi-canvas');
   const info = await page.evaluate(() => {
@@ -72,7 +73,7 @@ try {
   const n0 = await drawn();
   await page.evaluate(() => window.dviModel.set('filter_indices', { view: new DataView(new ArrayBuffer(0)), dtype: 'uint32', shape: [0] }));
   await page.waitForFunction((n) => Number(document.querySelector('#dvi-root').dataset.drawCount) > n, n0, { timeout: 30000 });
-  await page.waitForTimeout(500);
+  await settled(page);
   const hidden = await pixels(page, '.dvi-canvas');
   const { width: W, height: H } = shown;
   const s = Math.min(W, H) / 2;

@@ -33,7 +33,7 @@ import torch
 from torch import nn
 torch.manual_seed(0)
 from dvi_widget import DVI, Run, Widget
-from dvi_widget.view import whatif
+from dvi_widget.view.frame import to_view
 {data}
 run = Run.create("run", train=(data.x_train, data.y_train), test=(data.x_test, data.y_test),
                  class_names=data.class_names, overwrite=True)
@@ -53,7 +53,7 @@ w"""
 
 REPORT = """
 df = w.explanations["path"]
-pos = whatif.normalize(w.vis, df[["x_drawn", "y_drawn"]].to_numpy())
+pos = to_view(w.vis, df[["x_drawn", "y_drawn"]].to_numpy())
 print("PATH" + json.dumps({"positions": pos.tolist(), "predictions": df.prediction.tolist(),
                            "palette": list(w.palette), "kind": df.attrs["kind"],
                            "class_names": list(w.class_names),

@@ -2,7 +2,7 @@
 // two views in sync, cleanup, and the save_html page (path given as argv[2], optional).
 import { pathToFileURL } from 'node:url';
 import { center, LAND_COLORS } from './fixture.mjs';
-import { assert, countColor, launch, near, pixelAt, pixels, runTests, serve } from './harness.mjs';
+import { assert, countColor, frames, launch, near, pixelAt, pixels, runTests, serve, settled } from './harness.mjs';
 
 const { server, url } = await serve();
 const browser = await launch();
@@ -52,7 +52,7 @@ const waitDraws = (page, n) =>
 const tests = [
   ['render() draws the landscape and the points', async () => {
     const page = await openFixture();
-    await page.waitForTimeout(300);
+    await frames(page);
     const px = await pixels(page, '.dvi-canvas-wrap');
     // landscape quadrants, sampled between clusters (epoch position 0)
     const s = px.height / 2;
@@ -76,11 +76,11 @@ const tests = [
 
   ['epoch change moves points and swaps the landscape', async () => {
     const page = await openFixture({}, '');
-    await page.waitForTimeout(200);
+    await frames(page);
     const before = await pixels(page, '.dvi-canvas-wrap');
     await page.evaluate(() => window.model.set('epoch', 5));
     await waitDraws(page, 2);
-    await page.waitForTimeout(400);
+    await settled(page, '.dvi-canvas-wrap');
     const drawn = await page.evaluate(() => document.querySelector('#view').dataset.drawnEpoch);
     assert(drawn === '5', `drawn epoch ${drawn}`);
     const after = await pixels(page, '.dvi-canvas-wrap');
@@ -126,7 +126,7 @@ const tests = [
     await page.mouse.down();
     for (const [x, y] of pts.slice(1)) {
       await page.mouse.move(x, y, { steps: 2 });
-      await page.waitForTimeout(10);
+      await frames(page, 1); // the lasso keeps points at least lassoMinDelay (5 ms) apart
     }
     await page.mouse.up();
     await page.waitForFunction(() => window.model.get('selection') !== null, null, { timeout: 5000 });
@@ -140,7 +140,8 @@ const tests = [
     // Python replaces the selection: the view follows without echoing back
     const nSaved = await page.evaluate(() => window.model.saved.length);
     await page.evaluate(() => window.model.set('selection', { view: new DataView(new Uint32Array([1, 5]).buffer), dtype: 'uint32', shape: [2] }));
-    await page.waitForTimeout(100);
+    await page.waitForFunction(() => document.querySelector('.dvi-status').textContent.includes('2 selected'));
+    await frames(page);
     assert((await page.evaluate(() => window.model.saved.length)) === nSaved, 'no echo of a Python-set selection');
     assert((await page.textContent('.dvi-status')).includes('2 selected'), 'status shows 2 selected');
     await page.close();
@@ -148,7 +149,8 @@ const tests = [
 
   ['after epoch changes, box select finds the moved points and respects the split filter', async () => {
     const page = await openFixture();
-    await page.waitForTimeout(300); // the other epochs' spatial indices are built while idle
+    // the other epochs' spatial indices are built while idle
+    await page.waitForFunction(() => Number(document.querySelector('#view').dataset.indexedEpochs) >= window.model.get('epochs').length);
     await page.click('.dvi-mode-box');
     await page.evaluate(() => window.model.set('epoch', 5));
     await waitDraws(page, 2);
@@ -170,7 +172,7 @@ const tests = [
 
   ['hover tooltip, show split, highlight and trails', async () => {
     const page = await openFixture();
-    await page.waitForTimeout(200);
+    await frames(page);
     const [hx, hy] = await toScreen(page, ...center(1, 0));
     await page.mouse.move(hx - 3, hy - 3);
     await page.mouse.move(hx, hy, { steps: 3 });
@@ -195,11 +197,11 @@ const tests = [
     await page.selectOption('.dvi-show', 'test');
     assert((await page.evaluate(() => window.model.get('show'))) === 'test', 'select sets show');
     await waitDraws(page, ++n);
-    await page.waitForTimeout(200);
+    await frames(page);
     const testOnly = pointPixels(await pixels(page, '.dvi-canvas-wrap'));
     await page.evaluate(() => window.model.set('filter_indices', { view: new DataView(new ArrayBuffer(0)), dtype: 'uint32', shape: [0] }));
     await waitDraws(page, ++n);
-    await page.waitForTimeout(200);
+    await frames(page);
     const none = pointPixels(await pixels(page, '.dvi-canvas-wrap'));
     assert(allPoints - none > 1000, `points visible: ${allPoints} vs empty filter ${none}`);
     assert(testOnly - none < 0.8 * (allPoints - none) && testOnly - none > 50,
@@ -212,7 +214,7 @@ const tests = [
       window.model.set('highlight_indices', { view: new DataView(ids.buffer), dtype: 'uint32', shape: [100] });
     });
     await waitDraws(page, n + 1);
-    await page.waitForTimeout(600);
+    await settled(page, '.dvi-canvas-wrap');
     const dimmed = countColor(await pixels(page, '.dvi-canvas-wrap'), [0x1f, 0x77, 0xb4], 30);
     assert(dimmed < full * 0.1, `class 0 dimmed by highlight: ${dimmed} vs ${full}`);
     await page.evaluate(() => {
@@ -239,9 +241,13 @@ const tests = [
       document.body.appendChild(el2);
       const listenersBefore = window.model.listenerCount();
       const cleanup2 = widget.render({ model: window.model, el: el2 });
-      await new Promise((r) => setTimeout(r, 500));
+      const drawn = (el, test) => new Promise((resolve) => {
+        const check = () => (test(el.dataset) ? resolve() : requestAnimationFrame(check));
+        check();
+      });
+      await drawn(el2, (ds) => Number(ds.drawCount) >= 1); // the second view's first draw
       window.model.set('epoch', 10);
-      await new Promise((r) => setTimeout(r, 800));
+      await Promise.all([document.querySelector('#view'), el2].map((el) => drawn(el, (ds) => ds.drawnEpoch === '10')));
       const bothAt10 = [document.querySelector('#view'), el2].map((e) => e.dataset.drawnEpoch);
       cleanup2();
       const listenersAfter = window.model.listenerCount();
@@ -268,13 +274,15 @@ if (htmlPath) {
     const t1 = Date.now();
     await page.waitForFunction(() => Number(document.querySelector('#dvi-root').dataset.drawCount) >= 1, null, { timeout: 30000 });
     console.log(`     save_html page: load ${t1 - t0} ms, first draw after ${Date.now() - t1} ms`);
-    await page.waitForTimeout(300);
+    await frames(page);
     const px = await pixels(page, '.dvi-canvas-wrap');
     const white = countColor(px, [255, 255, 255], 8);
     assert(white < px.width * px.height * 0.98, 'page shows something besides white');
     const external = requests.filter((u) => /^https?:/.test(u));
     assert(external.length === 0, `network requests: ${external}`);
     assert(errors.length === 0, errors.join('\n'));
+    const display = await page.$eval('.dvi-root', (e) => getComputedStyle(e).display);
+    assert(display === 'flex', `the page inlines the widget's stylesheet: .dvi-root is ${display}`);
     await page.evaluate(() => window.dviModel.set('epoch', window.dviModel.get('epochs')[0]));
     await page.close();
   }]);

@@ -1,4 +1,4 @@
-"""The kernel side of the interrogation panels (dvi_widget/view/panels.py): each front-end
+"""The kernel side of the explore panels (dvi_widget/view/panels.py): each front-end
 request gets the answer explore.py / thumbnails.py compute, as JSON and binary buffers."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The interrogation panels (issue 13) in headless chromium: against a real Widget in a Python
+"""The explore panels in headless chromium: against a real Widget in a Python
 comm harness (every panel), and in a real JupyterLab 4 with a real kernel.
 
 Skipped only when chromium or js/node_modules is absent; CI installs both, so there they run.

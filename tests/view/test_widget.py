@@ -269,7 +269,7 @@ def test_images_become_channels_last_uint8_thumbnails():
         Widget(make_vis(), images=np.zeros((59, 4, 4)))
 
 
-# ------------------------------------------------------------------ trait ranges (issue 12)
+# ------------------------------------------------------------------ trait ranges
 @needs_bundle
 @pytest.mark.parametrize(("trait", "value", "message"), [
     ("height", -5, r"Widget.height must be in \[50, 5000\] pixels, got -5"),

@@ -1,4 +1,4 @@
-// The explain panel's overlay: a what-if / adversarial path and a surrogate's neighbours, drawn on a
+// The Explain panel's overlay: a what-if / adversarial path and a surrogate's neighbours, drawn on a
 // 2-D canvas over the plot (like trails.js), redrawn when the camera moves or the plot resizes.
 //
 // A path is S points in the widget's normalised frame, joined in strength order and coloured by
@@ -7,8 +7,8 @@
 // first flip with its strength written beside it. A stale path (the epoch changed, the new one is
 // on its way) is drawn faded. Surrogate neighbours are small crosses in their predicted class's
 // colour, more opaque the nearer they are to the sample.
-import { h } from './dom.js';
-import { markColor } from './marks.js';
+import { h } from '../dom.js';
+import { markColor } from '../marks.js';
 
 /** Radius (px) of a path point, of the current one, and of the first-flip diamond. */
 export const PATH_RADIUS = 4;
@@ -67,7 +67,7 @@ export class PathOverlay {
     const { ctx } = view.plot.overlay(this.canvas);
     if (this.neighbors) this.drawNeighbors(ctx);
     if (this.path) this.drawPath(ctx);
-    view.el.dataset.whatifDraws = String(Number(view.el.dataset.whatifDraws || 0) + 1);
+    view.el.dataset.explainDraws = String(Number(view.el.dataset.explainDraws || 0) + 1);
   }
 
   drawNeighbors(ctx) {

@@ -1,5 +1,6 @@
-"""The explain panel's kernel side (dvi_widget/view/whatif.py) without a browser: message encoding,
-anchoring of paths to the drawn samples, the handlers' answers and errors, Widget.what_if.
+"""The Explain panel's kernel side (dvi_widget/view/explain/) without a browser: anchoring of paths
+to the drawn samples, the synced traits every view draws, the requests' replies through the one
+envelope (dvi_widget/view/protocol.py) and their errors, Widget.what_if.
 
 The inspector here is a fake that implements the contract's Explaining protocol with known
 numbers (the real one, on a fitted DVI, is exercised in tests/explain/test_explain.py)."""
@@ -15,8 +16,10 @@ import pandas as pd
 import pytest
 
 from dvi_widget.contract import Explaining, Inspector, Visualization
-from dvi_widget.view import whatif
+from dvi_widget.view import explain
 from dvi_widget.view import widget as widget_module
+from dvi_widget.view.frame import anchor, to_view
+from dvi_widget.view.serialize import tree_from_json, tree_to_json
 from dvi_widget.view.widget import Widget
 
 needs_bundle = pytest.mark.skipif(
@@ -142,49 +145,44 @@ def make_widget(inspector: bool = True, **kwargs) -> tuple[Widget, list]:
     w = Widget(make_vis(inspector), **kwargs)
     sent: list = []
     w.send = lambda content, buffers=None: sent.append((content, buffers or []))
+    w._sent = sent
     return w, sent
 
 
-def decoded(msg: dict, buffers: list) -> dict[str, np.ndarray]:
-    """What the front end rebuilds from a message (js/src/whatif.js unpack)."""
-    return whatif.unpack(msg["arrays"], [memoryview(b) for b in buffers])
+def shown(w: Widget, trait: str) -> dict | None:
+    """A synced trait as the front end rebuilds it (serialized, then decoded: js/src/codecs.js)."""
+    return tree_from_json(tree_to_json(getattr(w, trait)))
 
 
-def request(w: Widget, **content) -> None:
-    w._handle_custom_msg({"panel": "whatif", **content}, content.pop("_buffers", []))
+def request(w: Widget, **content) -> tuple[dict, list]:
+    """Send the panel's request through the envelope; returns the one reply and its buffers."""
+    buffers = content.pop("_buffers", [])
+    sent = w._sent
+    n = len(sent)
+    w._handle_custom_msg({"panel": "explain", "id": "v-1", **content}, buffers)
+    assert len(sent) == n + 1, "one reply per request"
+    reply, out = sent[-1]
+    assert reply["panel"] == "explain" and reply["reply"] == "v-1"
+    return reply, out
 
 
-# ------------------------------------------------------------------ encoding and geometry
-def test_pack_unpack_round_trip_and_bad_buffer_index():
-    arrays = {"a": np.arange(6, dtype=np.float32).reshape(3, 2),
-              "b": np.array([1, 2], dtype=">u2"), "c": np.zeros(0, np.int32)}
-    spec, bufs = whatif.pack(arrays)
-    assert spec["a"] == {"dtype": "float32", "shape": [3, 2], "buffer": 0}
-    assert spec["b"]["dtype"] == "uint16" and bufs[1] == b"\x01\x00\x02\x00"  # little endian
-    back = whatif.unpack(spec, [memoryview(b) for b in bufs])
-    for k, v in arrays.items():
-        np.testing.assert_array_equal(back[k], v)
-        assert back[k].shape == v.shape
-    with pytest.raises(ValueError, match="refers to buffer 5, but the message has 1"):
-        whatif.unpack({"x": {"dtype": "uint32", "shape": [1], "buffer": 5}}, [b"\0" * 4])
-
-
+# ------------------------------------------------------------------ geometry
 def test_anchor_moves_the_start_onto_the_drawn_point_and_leaves_far_points():
     start, drawn = np.array([1.0, 2.0]), np.array([1.3, 1.6])  # |δ| = 0.5, σ = 1
     pts = np.array([start, start + [0.5, 0], start + [8.0, 0.0], [np.nan, 0.0]])
-    out = whatif.anchor(pts, start, drawn)
+    out = anchor(pts, start, drawn)
     np.testing.assert_allclose(out[0], drawn, atol=1e-6)
     np.testing.assert_allclose(out[1], pts[1] + np.exp(-0.25 / 2) * (drawn - start), atol=1e-6)
     np.testing.assert_allclose(out[2], pts[2], atol=1e-6)  # 8σ away: unmoved
     assert np.isnan(out[3, 0])
-    np.testing.assert_array_equal(whatif.anchor(pts[:3], start, start), pts[:3].astype(np.float32))
+    np.testing.assert_array_equal(anchor(pts[:3], start, start), pts[:3].astype(np.float32))
     # one-to-one: the Jacobian determinant of the shift is positive everywhere (numerically)
     g = np.stack(np.meshgrid(np.linspace(-2, 4, 61), np.linspace(-1, 5, 61)), -1).reshape(-1, 2)
     e = 1e-4
-    fx = (whatif.anchor(g + [e, 0], start, drawn).astype(np.float64)
-          - whatif.anchor(g - [e, 0], start, drawn)) / (2 * e)
-    fy = (whatif.anchor(g + [0, e], start, drawn).astype(np.float64)
-          - whatif.anchor(g - [0, e], start, drawn)) / (2 * e)
+    fx = (anchor(g + [e, 0], start, drawn).astype(np.float64)
+          - anchor(g - [e, 0], start, drawn)) / (2 * e)
+    fy = (anchor(g + [0, e], start, drawn).astype(np.float64)
+          - anchor(g - [0, e], start, drawn)) / (2 * e)
     det = fx[:, 0] * fy[:, 1] - fx[:, 1] * fy[:, 0]
     assert det.min() > 0.4, det.min()
 
@@ -196,7 +194,7 @@ def test_panel_is_shown_by_default_only_with_a_model_to_ask():
     assert isinstance(w.vis.inspector, Explaining) and isinstance(w.vis.inspector, Inspector)
     from dvi_widget.view.panels import DEFAULT_PANELS
 
-    assert w.panels == [*DEFAULT_PANELS, "whatif"]
+    assert w.panels == [*DEFAULT_PANELS, "explain"]
     assert make_widget(inspector=False)[0].panels == list(DEFAULT_PANELS)
     assert make_widget(panels=["legend"])[0].panels == ["legend"]
 
@@ -206,7 +204,7 @@ def test_what_if_draws_the_path_and_returns_it_as_a_dataframe():
     w, sent = make_widget(panels=["legend"], epoch=3)
     i = 4  # a training sample: φ puts it PHI_ERROR away from where it is drawn
     df = w.what_if(i, kind="rotate")
-    assert w.panels == ["legend", "whatif"] and w.panel_open
+    assert w.panels == ["legend", "explain"] and w.panel_open
     assert list(df.columns) == ["strength", "x", "y", "x_drawn", "y_drawn", "prediction",
                                 "class_name", "confidence", "flipped"]
     assert len(df) == 32 and w.explanations["path"] is df
@@ -222,28 +220,44 @@ def test_what_if_draws_the_path_and_returns_it_as_a_dataframe():
     assert df.attrs["first_flip"] == pytest.approx(df.strength[df.strength >= FLIP_AT].min())
     np.testing.assert_allclose(df.attrs["anchor_offset"], -PHI_ERROR, atol=1e-5)
 
-    msg, buffers = sent[-1]
-    assert msg["panel"] == "whatif" and msg["type"] == "path" and msg["epoch"] == 3
-    assert all(isinstance(b, bytes) for b in buffers) and len(buffers) == 5
-    arrays = decoded(msg, buffers)
-    assert {k: (v.dtype.name, v.shape) for k, v in arrays.items()} == {
+    # what every view draws: the explain_path trait, arrays as binary buffers
+    wire = tree_to_json(w.explain_path)
+    assert all(isinstance(wire[k]["view"], memoryview) for k in
+               ("positions", "raw", "predictions", "confidence", "strengths"))
+    p = shown(w, "explain_path")
+    assert p["epoch"] == 3 and p["kind"] == "rotate" and p["index"] == i
+    assert {k: (p[k].dtype.name, p[k].shape) for k in
+            ("positions", "raw", "predictions", "confidence", "strengths")} == {
         "positions": ("float32", (32, 2)), "raw": ("float32", (32, 2)),
         "predictions": ("uint16", (32,)), "confidence": ("float32", (32,)),
         "strengths": ("float32", (32,))}
     # positions in the widget's normalised frame, exactly where the widget draws the sample
-    np.testing.assert_allclose(arrays["positions"][0], w.coords[0, i], atol=1e-6)
-    np.testing.assert_allclose(arrays["positions"], whatif.normalize(
+    np.testing.assert_allclose(p["positions"][0], w.coords[0, i], atol=1e-6)
+    np.testing.assert_allclose(p["positions"], to_view(
         w.vis, df[["x_drawn", "y_drawn"]].to_numpy()), atol=1e-6)
-    np.testing.assert_array_equal(arrays["predictions"], df.prediction)
-    k = msg["first_flip_index"]
-    assert arrays["strengths"][k] == msg["first_flip"] and arrays["predictions"][k] != label
+    np.testing.assert_array_equal(p["predictions"], df.prediction)
+    k = p["first_flip_index"]
+    assert p["strengths"][k] == p["first_flip"] and p["predictions"][k] != label
     # |δ| in the [-1, 1] frame: the extent is 10 wide, so ×0.2
-    assert msg["anchor"] == pytest.approx(np.hypot(*PHI_ERROR) * 0.2, rel=1e-5)
+    assert p["anchor"] == pytest.approx(np.hypot(*PHI_ERROR) * 0.2, rel=1e-5)
+    assert sent == []  # no message: the state is the trait
+
+
+@needs_bundle
+def test_a_saved_page_keeps_the_drawn_path_and_the_explanations(tmp_path):
+    w, _ = make_widget(epoch=3)
+    w.what_if(4, kind="rotate")
+    request(w, type="surrogate", index=4, epoch=3, classes=[1])
+    state = w.get_state()
+    assert state["explain_path"]["positions"]["shape"] == [32, 2]
+    assert state["explain_surrogate"]["weights"]["shape"] == [1, 4, 4]
+    html = w.save_html(tmp_path / "page.html").read_text()
+    assert '"explain_path": {"index": 4' in html and ".dvi-root .dvi-explain" in html
 
 
 @needs_bundle
 def test_test_samples_need_no_anchoring_and_strengths_without_identity():
-    w, sent = make_widget(epoch=7)
+    w, _ = make_widget(epoch=7)
     i = 35  # a test sample: drawn where φ puts it
     df = w.what_if(i, kind="contrast", strengths=[0.8, 0.5], epoch=7)
     # the identity (contrast 1) was asked for to anchor the path, and left out of the result
@@ -252,12 +266,12 @@ def test_test_samples_need_no_anchoring_and_strengths_without_identity():
     assert df.strength.tolist() == pytest.approx([0.8, 0.5]) and len(df) == 2
     np.testing.assert_allclose(df[["x_drawn", "y_drawn"]], df[["x", "y"]], atol=1e-6)
     assert df.attrs["anchor_offset"] == pytest.approx([0.0, 0.0], abs=1e-6)
-    assert sent[-1][0]["first_flip_index"] == -1 and df.attrs["first_flip"] is None
+    assert w.explain_path["first_flip_index"] == -1 and df.attrs["first_flip"] is None
 
 
 @needs_bundle
 def test_what_if_sets_the_shown_epoch_and_attacks_take_a_target_name():
-    w, sent = make_widget(epoch=7)
+    w, _ = make_widget(epoch=7)
     df = w.what_if(2, kind="pgd", target="c", steps=5, epoch=3)
     assert w.epoch == 3 and len(df) == 6 and df.attrs["target"] == 2
     asked = [r for r in w.vis.inspector.requests if r["what"] == "path"][-1]
@@ -265,7 +279,7 @@ def test_what_if_sets_the_shown_epoch_and_attacks_take_a_target_name():
                      "steps": 5}
     np.testing.assert_allclose(df.loc[0, ["x_drawn", "y_drawn"]].to_numpy(float),
                                w.vis.coords[0, 2], atol=1e-5)
-    assert sent[-1][0]["request"]["target"] == 2
+    assert w.explain_path["request"]["target"] == 2 and w.explain_path["request"]["steps"] == 5
 
 
 @needs_bundle
@@ -287,108 +301,106 @@ def test_what_if_errors_name_what_is_missing():
 
 
 @needs_bundle
-def test_clear_what_if_erases_and_forgets():
-    w, sent = make_widget()
+def test_clear_what_if_erases_the_path_and_the_neighbours():
+    w, _ = make_widget()
     w.what_if(1)
+    request(w, type="surrogate", index=1, epoch=7)
+    assert w.explain_path is not None and w.explain_surrogate is not None
     assert w.clear_what_if() is w
-    assert sent[-1][0] == {"type": "clear", "arrays": {}, "panel": "whatif"}
-    sent.clear()
-    request(w, type="hello", rid="v-1")
-    assert [m["type"] for m, _ in sent] == ["kinds"]  # nothing to draw again
+    assert w.explain_path is None and w.explain_surrogate is None
+    assert w.explanations["path"].attrs["index"] == 1  # the user's DataFrame stays
 
 
 # ------------------------------------------------------------------ the panel's requests
 @needs_bundle
-def test_hello_answers_kinds_and_redraws_what_is_shown():
-    w, sent = make_widget()
-    w.what_if(3)
-    sent.clear()
-    request(w, type="hello", rid="v-1")
-    assert [m["type"] for m, _ in sent] == ["kinds", "path"]
-    assert sent[0][0]["kinds"] == KINDS and sent[0][0]["rid"] == "v-1"
-    assert len(sent[1][1]) == 5 and decoded(*sent[1])["positions"].shape == (32, 2)
-    w2, sent2 = make_widget(inspector=False, panels=["whatif"])
-    request(w2, type="hello", rid="v-2")
-    (msg, _), = sent2
-    assert msg["type"] == "error" and msg["request"] == "hello" and msg["rid"] == "v-2"
-    assert msg["message"] == whatif.NO_INSPECTOR
+def test_kinds_request_answers_the_families_or_what_is_missing():
+    w, _ = make_widget()
+    reply, _ = request(w, type="kinds")
+    assert reply["kinds"] == KINDS
+    w2, _ = make_widget(inspector=False, panels=["explain"])
+    reply, _ = request(w2, type="kinds")
+    assert reply["error"] == explain.NO_INSPECTOR
 
 
 @needs_bundle
-def test_path_request_from_the_panel():
-    w, sent = make_widget()
-    request(w, type="path", rid="v-3", index=6, epoch=7, kind="rotate", start=0, stop=120,
-            steps=9)
-    msg, buffers = sent[-1]
-    assert msg["type"] == "path" and msg["rid"] == "v-3" and msg["compute_ms"] >= 0
-    arrays = decoded(msg, buffers)
-    np.testing.assert_allclose(arrays["strengths"], np.linspace(0, 120, 9))
-    np.testing.assert_allclose(arrays["positions"][0], w.coords[1, 6], atol=1e-6)
-    assert msg["request"]["strengths"] == pytest.approx(np.linspace(0, 120, 9).tolist())
+def test_path_request_from_the_panel_sets_the_trait_once():
+    w, _ = make_widget()
+    reply, out = request(w, type="path", index=6, epoch=7, kind="rotate", start=0, stop=120,
+                         steps=9)
+    assert reply["compute_ms"] >= 0 and out == []
+    p = shown(w, "explain_path")
+    np.testing.assert_allclose(p["strengths"], np.linspace(0, 120, 9))
+    np.testing.assert_allclose(p["positions"][0], w.coords[1, 6], atol=1e-6)
+    assert p["request"]["strengths"] == pytest.approx(np.linspace(0, 120, 9).tolist())
     assert w.explanations["path"].attrs["epoch"] == 7
-    request(w, type="path", rid="v-4", index=6, epoch=7, kind="rotate", start=0, stop=1,
-            steps=1000)
-    assert sent[-1][0] == {"type": "error", "request": "path", "rid": "v-4", "arrays": {},
-                           "panel": "whatif",
-                           "message": "steps must lie in [2, 512], got 1000"}
+    # a second view following the epoch asks for the same path: answered without the model
+    n = len(w.vis.inspector.requests)
+    follow = {"index": 6, "epoch": 7, "kind": "rotate", "strengths": p["request"]["strengths"],
+              "target": None, "steps": 20, "center": None}
+    reply, _ = request(w, type="path", follow=True, **follow)
+    assert reply["cached"] and len(w.vis.inspector.requests) == n
+    reply, _ = request(w, type="path", **follow)  # Show path: computed again
+    assert "cached" not in reply and len(w.vis.inspector.requests) > n
+    reply, _ = request(w, type="path", index=6, epoch=7, kind="rotate", start=0, stop=1,
+                       steps=1000)
+    assert reply == {"panel": "explain", "reply": "v-1",
+                     "error": "steps must lie in [2, 512], got 1000"}
 
 
 @needs_bundle
 def test_robustness_of_a_selection_buffer_or_a_class():
-    w, sent = make_widget()
+    w, _ = make_widget()
     sel = np.array([1, 5, 9], np.uint32)
-    request(w, type="robustness", rid="v-5", epoch=3, kind="rotate",
-            arrays={"selection": {"dtype": "uint32", "shape": [3], "buffer": 0}},
-            _buffers=[memoryview(sel.tobytes())])
-    asked = w.vis.inspector.requests[-1]
-    assert asked["what"] == "robustness" and asked["selection"].tolist() == [1, 5, 9]
-    msg, buffers = sent[-1]
-    assert msg["type"] == "robustness" and msg["of"] == "3 selected" and msg["n_samples"] == 3
-    arrays = decoded(msg, buffers)
-    assert arrays["mean_probability"].shape == (16, 3) and arrays["flipped"].shape == (16,)
+    reply, _ = request(w, type="robustness", epoch=3, kind="rotate",
+                       _buffers=[memoryview(sel.tobytes())])
+    assert "error" not in reply, reply
+    robustness = lambda: [r for r in w.vis.inspector.requests if r["what"] == "robustness"]  # noqa: E731
+    assert robustness()[-1]["selection"].tolist() == [1, 5, 9]
+    r = shown(w, "explain_robustness")
+    assert r["of"] == "3 selected" and r["n_samples"] == 3 and r["unit"] == "degrees"
+    assert r["mean_probability"].shape == (16, 3) and r["flipped"].shape == (16,)
     df = w.explanations["robustness"]
     assert list(df.columns) == ["a", "b", "c", "flipped", "accuracy"]
     assert df.index.name == "strength" and df["a"].iloc[0] == pytest.approx(0.7)
-    request(w, type="robustness", rid="v-6", epoch=3, kind="rotate", **{"class": 2})
-    assert w.vis.inspector.requests[-1]["selection"] == 2 and sent[-1][0]["of"] == "class c"
-    request(w, type="robustness", rid="v-7", epoch=3, kind="rotate")
-    assert sent[-1][0]["message"] == "robustness needs a selection or a class"
+    request(w, type="robustness", epoch=3, kind="rotate", **{"class": 2})
+    assert robustness()[-1]["selection"] == 2
+    assert w.explain_robustness["of"] == "class c"
+    reply, _ = request(w, type="robustness", epoch=3, kind="rotate")
+    assert "no index buffer" in reply["error"]
 
 
 @needs_bundle
 def test_surrogate_request_anchors_its_neighbours():
-    w, sent = make_widget()
-    request(w, type="surrogate", rid="v-8", index=4, epoch=3, classes=[1, 2])
-    msg, buffers = sent[-1]
-    assert msg["type"] == "surrogate" and msg["classes"] == [1, 2]
-    assert msg["fidelity"] == {"r2": 0.9, "agreement": 0.95}
-    arrays = decoded(msg, buffers)
-    assert arrays["weights"].shape == (2, 4, 4) and arrays["positions"].shape == (50, 2)
+    w, _ = make_widget()
+    reply, _ = request(w, type="surrogate", index=4, epoch=3, classes=[1, 2])
+    assert "error" not in reply, reply
+    s = shown(w, "explain_surrogate")
+    assert s["classes"] == [1, 2] and s["fidelity"] == {"r2": 0.9, "agreement": 0.95}
+    assert s["weights"].shape == (2, 4, 4) and s["positions"].shape == (50, 2)
     out = w.explanations["surrogate"]
     nb = out["neighbors"]
     # the neighbour generated at the sample's own φ position is drawn on the sample
     k = int(np.argmin(np.abs(nb.x - (w.vis.coords[0, 4, 0] + PHI_ERROR[0]))))
     assert abs(nb.x[k] - nb.x_drawn[k]) > 0.1
-    np.testing.assert_allclose(arrays["positions"], whatif.normalize(
+    np.testing.assert_allclose(s["positions"], to_view(
         w.vis, nb[["x_drawn", "y_drawn"]].to_numpy()), atol=1e-6)
 
 
 @needs_bundle
-def test_failures_become_error_messages():
-    w, sent = make_widget()
-    request(w, type="path", rid="v-9", index=13, epoch=3, kind="rotate")
-    assert "record_arrays" in sent[-1][0]["message"] and sent[-1][0]["rid"] == "v-9"
-    request(w, type="dance", rid="v-10")
-    assert sent[-1][0]["message"] == "unknown request type 'dance'"
-    request(w, type="surrogate", rid="v-11", index="4", epoch=3)
-    assert sent[-1][0]["message"] == "index must be one sample index (an int), got '4'"
+def test_failures_become_error_replies():
+    w, _ = make_widget()
+    assert "record_arrays" in request(w, type="path", index=13, epoch=3, kind="rotate")[0][
+        "error"]
+    assert request(w, type="dance")[0]["error"].startswith("unknown explain request type 'dance'")
+    assert request(w, type="surrogate", index="4", epoch=3)[0]["error"] == (
+        "index must be one sample index (an int), got '4'")
 
     def broken(request):
         raise RuntimeError("CUDA out of memory")
 
     w.vis.inspector.explain = broken
-    request(w, type="path", rid="v-12", index=1, epoch=3, kind="rotate")
-    assert sent[-1][0]["message"] == "RuntimeError: CUDA out of memory"
+    reply, _ = request(w, type="path", index=1, epoch=3, kind="rotate")
+    assert reply["error"] == "RuntimeError: CUDA out of memory"
 
 
 # ------------------------------------------------------------------ real browsers
@@ -412,9 +424,9 @@ def in_browser(test):  # noqa: ANN001, ANN201 - a decorator
 
 @in_browser
 def test_panel_and_overlay_in_headless_chromium(tmp_path):
-    """tests/browser/whatif.test.mjs: paths drawn at their payload positions in their
+    """tests/browser/explain.test.mjs: paths drawn at their payload positions in their
     predictions' colours, slider, first flip, epoch following, errors, curves, surrogate."""
-    proc = subprocess.run(["node", str(ROOT / "tests" / "browser" / "whatif.test.mjs"),
+    proc = subprocess.run(["node", str(ROOT / "tests" / "browser" / "explain.test.mjs"),
                            str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=300)
     print(proc.stdout)
     assert proc.returncode == 0, f"browser tests failed:\n{proc.stdout}\n{proc.stderr}"
