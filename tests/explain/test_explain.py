@@ -475,14 +475,13 @@ def test_kernel_requests_beyond_the_caps_get_an_error_reply_naming_the_cap(dvi):
     sent = []
     w.send = lambda content, buffers=None: sent.append(content)
     requests = [
-        ("MAX_STRENGTHS", {"panel": "whatif", "type": "path", "index": 4, "kind": "rotate",
-                           "strengths": HUGE_STRENGTHS.tolist()}, []),
-        ("MAX_ATTACK_STEPS", {"panel": "whatif", "type": "path", "index": 4, "kind": "pgd",
-                              "target": 0, "steps": 20_000}, []),
+        ("MAX_STRENGTHS", {"panel": "explain", "id": 1, "type": "path", "index": 4,
+                           "kind": "rotate", "strengths": HUGE_STRENGTHS.tolist()}, []),
+        ("MAX_ATTACK_STEPS", {"panel": "explain", "id": 2, "type": "path", "index": 4,
+                              "kind": "pgd", "target": 0, "steps": 20_000}, []),
         ("MAX_ROBUSTNESS_INPUTS", {
-            "panel": "whatif", "type": "robustness", "kind": "rotate",
-            "strengths": HUGE_STRENGTHS[:1000].tolist(),
-            "arrays": {"selection": {"dtype": "uint32", "shape": [1000], "buffer": 0}}},
+            "panel": "explain", "id": 3, "type": "robustness", "kind": "rotate",
+            "strengths": HUGE_STRENGTHS[:1000].tolist()},
          [np.arange(1000, dtype=np.uint32).tobytes()]),
         ("MAX_GRADCAM_INPUTS", {"panel": "gradcam", "id": 7, "epoch": EPOCH},
          [np.zeros(10**6, np.uint32).tobytes()]),
