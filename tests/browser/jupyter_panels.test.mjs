@@ -109,6 +109,9 @@ const exploreTest = async () => {
   const page = await openNotebook();
   await page.click('text=Run');
   await page.click('.lm-Menu-item:has-text("Run All Cells")');
+  // JupyterLab draws a cell's output only near the viewport: bring the widget there first
+  await page.waitForSelector('.dvi-root', { state: 'attached', timeout: 600000 });
+  await page.locator('.dvi-root').first().scrollIntoViewIfNeeded();
   await widgetDrawn(page);
   await idle(page);
   await page.waitForFunction(() => (document.body.textContent || '').includes('trousers predicted as dresses:'), null, { timeout: 600000 });

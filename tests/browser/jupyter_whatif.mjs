@@ -74,7 +74,7 @@ await runTests([['JupyterLab: Show path draws the kernel\'s path; round trip tim
       const got = pixelAt(px, x, y);
       if (!near(got, colors[kernel.predictions[k]], 16)) bad.push(`point ${k} (${x.toFixed(0)}, ${y.toFixed(0)}): ${got.slice(0, 3)} is not class ${kernel.predictions[k]}`);
     });
-    assert(checked >= 5, `only ${checked} isolated path points to check`);
+    assert(checked >= 3, `only ${checked} isolated path points to check`); // one map: same-class points lie close
     assert(!bad.length, bad.join('; '));
     assert(new Set(kernel.predictions).size >= 2, 'the path crosses at least one boundary (colours change)');
     // robustness curves of a class and the local surrogate, from the same kernel
