@@ -109,8 +109,8 @@ const exploreTest = async () => {
   const page = await openNotebook();
   await page.click('text=Run');
   await page.click('.lm-Menu-item:has-text("Run All Cells")');
-  // JupyterLab draws a cell's output only near the viewport: bring the widget there first
-  await page.waitForSelector('.dvi-root', { state: 'attached', timeout: 600000 });
+  // the widget may be drawn only once near the viewport: bring it there first
+  await page.waitForSelector('.dvi-root', { state: 'attached', timeout: 300000 });
   await page.locator('.dvi-root').first().scrollIntoViewIfNeeded();
   await widgetDrawn(page);
   await idle(page);

@@ -37,7 +37,13 @@ def jupyter(root_dir: Path, tmp: Path, app: str = "lab") -> Iterator[tuple[str, 
                PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
                JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
                JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"),
-               JUPYTER_CONFIG_DIR=str(tmp / "config"))
+               JUPYTER_CONFIG_DIR=str(tmp / "config"),
+               JUPYTERLAB_SETTINGS_DIR=str(tmp / "settings"))
+    # every cell rendered: with JupyterLab's windowing, a widget's output far from the viewport
+    # (Run All scrolls to the last cell) is not in the page, and a test waiting for it waits on
+    tracker = tmp / "settings" / "@jupyterlab/notebook-extension/tracker.jupyterlab-settings"
+    tracker.parent.mkdir(parents=True, exist_ok=True)
+    tracker.write_text('{"windowingMode": "none"}')
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     args = [sys.executable, "-m", "jupyterlab" if app == "lab" else "notebook", "--no-browser",
             "--ServerApp.ip=127.0.0.1", f"--port={port}", f"--IdentityProvider.token={token}",
