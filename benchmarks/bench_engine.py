@@ -41,9 +41,11 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from dvi_widget.contract import landscape_cells  # noqa: E402
 from dvi_widget.data.datasets import load_digits, load_fashion_mnist  # noqa: E402
 from dvi_widget.data.run import Run  # noqa: E402
 from dvi_widget.engine import metrics as quality  # noqa: E402
+from dvi_widget.engine.boundary import boundary_gap  # noqa: E402
 from dvi_widget.engine.fit import DVI  # noqa: E402
 
 K = 15
@@ -82,9 +84,14 @@ def record_run(args: argparse.Namespace, path: Path) -> tuple[Run, float]:
     else:
         ds = load_fashion_mnist(n_train=args.n_train, n_test=args.n_test, seed=args.seed)
         model = small_cnn()
-    run = Run.create(path, train=ds, overwrite=True)
+    y_given = flip_labels(ds.y_train, args.flip, int(ds.y_train.max()) + 1, args.seed)
+    run = Run.create(path, train=(ds.x_train, y_given), test=(ds.x_test, ds.y_test),
+                     class_names=list(ds.class_names),
+                     metadata={"flipped": np.concatenate([y_given != ds.y_train,
+                                                          np.zeros(len(ds.y_test), bool)])},
+                     overwrite=True)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    x, y = torch.as_tensor(ds.x_train), torch.as_tensor(ds.y_train)
+    x, y = torch.as_tensor(ds.x_train), torch.as_tensor(y_given)
     t0 = time.perf_counter()
     for epoch in range(args.epochs):
         model.train()
@@ -99,6 +106,80 @@ def record_run(args: argparse.Namespace, path: Path) -> tuple[Run, float]:
     return run, time.perf_counter() - t0
 
 
+def flip_labels(y: np.ndarray, share: float, n_classes: int, seed: int) -> np.ndarray:
+    """``y`` with a random ``share`` of its labels replaced by another class (label noise)."""
+    rng = np.random.default_rng(seed + 1)
+    out = np.array(y, copy=True)
+    rows = rng.choice(len(y), int(round(share * len(y))), replace=False)
+    out[rows] = (out[rows] + rng.integers(1, n_classes, len(rows))) % n_classes
+    return out
+
+
+def decoded_on_boundary(head: torch.nn.Module, decoded: np.ndarray, delta: float) -> float:
+    """Share of decoded boundary points that lie on g's δ-boundary (DVI Def. 2)."""
+    if len(decoded) == 0:
+        return float("nan")
+    with torch.no_grad():
+        gap = boundary_gap(head(torch.as_tensor(np.asarray(decoded), dtype=torch.float32)))
+    return float((gap <= delta).float().mean())
+
+
+def memorisation(run: Run, dvi: DVI) -> pd.DataFrame:
+    """Per epoch, among the training samples whose label was flipped: the share the model
+    predicts with the given (wrong) label and the share whose landscape cell under their drawn
+    position shows it; the memorisation gap is their difference (and the same for clean ones)."""
+    flipped = np.asarray(run.metadata["flipped"].to_numpy()[: int(run.n_train)], bool)
+    given = np.asarray(run.labels("train"))
+    rows = []
+    for t, e in enumerate(dvi.epochs_):
+        pred = np.asarray(run.logits(e, "train")).argmax(1)
+        r, c, _ = landscape_cells(dvi.coords_[t][: len(given)], dvi.extent_,
+                                  dvi.landscape_classes_[t].shape)
+        shown = dvi.landscape_classes_[t][r, c]
+        rows.append({"epoch": e,
+                     "noisy: model": float((pred == given)[flipped].mean()),
+                     "noisy: picture": float((shown == given)[flipped].mean()),
+                     "clean: model": float((pred == given)[~flipped].mean()),
+                     "clean: picture": float((shown == given)[~flipped].mean())})
+    out = pd.DataFrame(rows).set_index("epoch")
+    out["memorisation gap"] = (out["noisy: model"] - out["noisy: picture"]).abs()
+    out["clean gap"] = (out["clean: model"] - out["clean: picture"]).abs()
+    return out
+
+
+def path_consistency(run: Run, dvi: DVI, n_samples: int, seed: int) -> pd.DataFrame:
+    """Per epoch and perturbation family: the share of what-if path points (``n_samples``
+    random training samples, default strengths) on a landscape cell of their own prediction,
+    placed by the one map (``DVI.transform``) and by φ_t alone (``DVI.encode``)."""
+    from dvi_widget.explain import FAMILIES, Explainer
+
+    class Phi:  # φ_t alone, as a projector
+        epochs_ = dvi.epochs_
+
+        def transform(self, reps: torch.Tensor, epoch: int) -> np.ndarray:
+            return dvi.encode(np.asarray(reps), epoch)
+
+    rng = np.random.default_rng(seed)
+    samples = rng.choice(int(run.n_train), min(n_samples, int(run.n_train)), replace=False)
+    rows = []
+    for name, projector in (("one map", dvi), ("phi", Phi())):
+        ex = Explainer(run, projector=projector, device="cpu")
+        kinds = [k for k in FAMILIES if k in ex.kinds()]
+        for t, e in enumerate(dvi.epochs_):
+            cls = dvi.landscape_classes_[t]
+            row = {"epoch": e, "placement": name}
+            for kind in kinds:
+                good = []
+                for i in samples:
+                    df = ex.what_if(int(i), e, kind)
+                    r, c, _ = landscape_cells(df[["x", "y"]].to_numpy(), dvi.extent_, cls.shape)
+                    good.extend(cls[r, c] == df["prediction"].to_numpy())
+                row[kind] = float(np.mean(good))
+            row["all"] = float(np.mean([row[k] for k in kinds]))
+            rows.append(row)
+    return pd.DataFrame(rows).set_index(["placement", "epoch"])
+
+
 class Placement:
     """One method's 2-D positions over the epochs, and what is needed to score them."""
 
@@ -108,6 +189,7 @@ class Placement:
         self.test: list[np.ndarray] = []
         self.boundary: list[np.ndarray | None] = []
         self.ppr: list[tuple[float, float]] = []
+        self.decoded_boundary: list[float] = []
         self.seconds: list[float] = []
 
 
@@ -146,6 +228,8 @@ def run_baselines(run: Run, dvi: DVI, use_umap: bool, seed: int) -> list[Placeme
         pca.train.append(p.transform(X))
         pca.test.append(p.transform(Xt))
         pca.boundary.append(p.transform(B) if len(B) else None)
+        pca.decoded_boundary.append(decoded_on_boundary(
+            head, p.inverse_transform(pca.boundary[-1]) if len(B) else B, dvi.delta))
         pca.ppr.append((_ppr(head, X, p.inverse_transform(pca.train[-1])),
                         _ppr(head, Xt, p.inverse_transform(pca.test[-1]))))
         if not use_umap:
@@ -159,7 +243,12 @@ def run_baselines(run: Run, dvi: DVI, use_umap: bool, seed: int) -> list[Placeme
             place.boundary.append(model.transform(B) if len(B) else None)
             if idx not in representative:
                 place.ppr.append((np.nan, np.nan))
+                place.decoded_boundary.append(np.nan)
                 continue
+            rows_b = rng.choice(len(B), min(UMAP_PPR_ROWS, len(B)), replace=False)
+            place.decoded_boundary.append(decoded_on_boundary(
+                head, model.inverse_transform(place.boundary[-1][rows_b]) if len(B) else B,
+                dvi.delta))
             rows = rng.choice(len(X), min(UMAP_PPR_ROWS, len(X)), replace=False)
             rows_t = rng.choice(len(Xt), min(UMAP_PPR_ROWS, len(Xt)), replace=False)
             place.ppr.append((
@@ -180,6 +269,8 @@ def dvi_placement(run: Run, dvi: DVI) -> Placement:
         place.test.append(coords[n:])
         place.boundary.append(dvi.boundary_[idx])
         head = run.head(e)
+        place.decoded_boundary.append(decoded_on_boundary(
+            head, dvi.inverse_transform(dvi.boundary_[idx], e), dvi.delta))
         place.ppr.append((_ppr(head, X, dvi.inverse_transform(coords[:n], e)),
                           _ppr(head, Xt, dvi.inverse_transform(coords[n:], e))))
     place.seconds = list(dvi.timings_["total"])
@@ -214,6 +305,7 @@ def score(run: Run, dvi: DVI, places: list[Placement]) -> tuple[pd.DataFrame, pd
         rows[("boundary_pv15 train", p.name)] = bnd
         rows[("PPR train", p.name)] = [a for a, _ in p.ppr]
         rows[("PPR test", p.name)] = [b for _, b in p.ppr]
+        rows[("decoded boundary on δ-boundary", p.name)] = p.decoded_boundary
         if len(epochs) >= 3:
             temporal[p.name] = {
                 "train": quality.temporal_pv(None, p.train, K, neighbour_sets=high_train),
@@ -265,6 +357,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--no-umap", action="store_true", help="skip the UMAP baselines")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--flip", type=float, default=0.0,
+                    help="share of training labels flipped to another class (label noise); "
+                         "the memorisation gap is then printed")
+    ap.add_argument("--paths", type=int, default=0, metavar="N",
+                    help="what-if path consistency on N random training samples (slow)")
     ap.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                     help="a DVI parameter, e.g. --param warm_max_steps=200 (repeatable)")
     ap.add_argument("--out", type=Path, default=None, help="run folder (default: temporary)")
@@ -328,6 +425,17 @@ def main(argv: list[str] | None = None) -> None:
             print("\ntemporal_pv15, DVI Eq. 4 (per sample over all epochs, then the mean; "
                   "lower is better):")
             print(temporal.round(3).to_string())
+        if args.flip > 0:
+            mem = memorisation(run, dvi)
+            print(f"\nmemorisation ({args.flip:.0%} of the training labels flipped):")
+            print(mem.round(3).to_string())
+            print(f"largest memorisation gap {mem['memorisation gap'].max():.3f}, "
+                  f"largest clean gap {mem['clean gap'].max():.3f}")
+        if args.paths:
+            pc = path_consistency(run, dvi, args.paths, args.seed)
+            print(f"\nwhat-if path consistency ({args.paths} training samples; share of path "
+                  "points on a landscape cell of their own prediction):")
+            print(pc.round(3).to_string())
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -37,6 +37,7 @@ import numpy as np
 from .._tensor import DeviceLike, resolve_device
 from . import resume as stale_policy
 from .embedding import DVIEmbedding, assemble, load_model
+from .metrics import joint_neighbours
 from .pipeline import STAGES, EpochData, FittedEpoch, Settings, Stages, WarmStart, fit_epoch
 from .resume import ON_STALE as ON_STALE
 from .resume import StaleFitError as StaleFitError
@@ -122,6 +123,11 @@ class DVI:
     prediction_weight : float, default 1.0
         Weight of the prediction term added to Eq. 8 (KL from g(x) to g(ψ(y)) plus the
         cross-entropy of g(ψ(y)) against g's class for x); 0 is the paper.
+    boundary_weight : float, default 1.0
+        Weight of the boundary term added to Eq. 8: ψ decodes each boundary point's 2-D
+        position onto g's δ-boundary (hinge on the normalised top-2 gap, see
+        :func:`dvi_widget.engine.losses.boundary_loss`), so the landscape's white band is
+        where the model's boundary is; 0 leaves it out.
     separation : float, default 0.01
         Scale of complex edges joining different predicted classes (1.0 is the paper). Keeps
         each predicted class together in the layout, so the landscape under a sample shows its
@@ -202,6 +208,7 @@ class DVI:
         hidden: int | Sequence[int] | None = None,
         lambdas: tuple[float, float, float] = (1.0, 1.0, 0.3),
         prediction_weight: float = 1.0,
+        boundary_weight: float = 1.0,
         separation: float = 0.01,
         beta: float = 1.0,
         min_dist: float = 0.1,
@@ -233,6 +240,7 @@ class DVI:
         self.hidden = hidden
         self.lambdas = lambdas
         self.prediction_weight = prediction_weight
+        self.boundary_weight = boundary_weight
         self.separation = separation
         self.beta = beta
         self.min_dist = min_dist
@@ -333,6 +341,7 @@ class DVI:
             fail("lambdas", "three finite non-negative weights (λ1, λ2, λ3)")
         real("beta", 0)
         real("prediction_weight", 0)
+        real("boundary_weight", 0)
         real("separation", 0, 1)
         real("spread", 0, lo_open=True)  # before min_dist, whose range depends on it
         real("min_dist", 0, 3 * self.spread, hi_open=True)
@@ -453,10 +462,20 @@ class DVI:
         if prev.model is None:
             prev.model = load_model(store, prev_epoch, int(run.rep_dim), self.hidden,
                                     settings.device)
-        n_train = int(run.n_train)
+        n_train, n_test = int(run.n_train), int(run.n_test)
+        test: dict[str, Any] = {}
+        if n_test and settings.lambdas[2] > 0:  # test samples start where they were (§5.4)
+            test = {"test_coords": prev.arrays["coords"][n_train:],
+                    "test_knn": joint_neighbours(
+                        np.asarray(run.representations(prev_epoch, "train"), np.float32),
+                        np.asarray(run.representations(prev_epoch, "test"), np.float32),
+                        settings.n_neighbors, method=settings.knn_method,
+                        device=settings.device),
+                    "test_predictions": np.asarray(run.logits(prev_epoch, "test")).argmax(1)}
         return WarmStart(model=prev.model, knn=prev.arrays["knn"],
                          coords=prev.arrays["coords"][:n_train],
-                         predictions=np.asarray(run.logits(prev_epoch, "train")).argmax(axis=1))
+                         predictions=np.asarray(run.logits(prev_epoch, "train")).argmax(axis=1),
+                         **test)
 
     # -------------------------------------------------------------------- loading
     @classmethod

@@ -161,6 +161,7 @@ def place_points(
     learning_rate: float = 0.25,
     negative_sample_rate: int = 5,
     seed: int = 0,
+    mobility: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Place new points against a fixed layout, as UMAP's ``transform`` does.
 
@@ -175,6 +176,10 @@ def place_points(
     of layout points shared by all new points and drawn from ``seed``: each point's result
     depends only on its own neighbours, not on which other points are placed with it, and the
     same point is placed at the same position whenever its neighbours did not move.
+    ``mobility`` (m,) scales each point's steps, as in a warm :func:`umap_layout`, and with
+    ``init`` moves its start from ``init`` towards the neighbours' mean by the same share: test
+    samples start where they were at t−1 and move as much as their neighbourhood changed
+    (§5.4), those whose prediction changed start afresh.
 
     Runs on one CPU intra-op thread, as :func:`umap_layout` does.
 
@@ -182,13 +187,13 @@ def place_points(
     """
     with cpu_threads(reference.device, 1):
         return _place_points(neighbours, memberships, reference, a, b, init, n_iter,
-                             learning_rate, negative_sample_rate, seed)
+                             learning_rate, negative_sample_rate, seed, mobility)
 
 
 def _place_points(
     neighbours: torch.Tensor, memberships: torch.Tensor, reference: torch.Tensor, a: float,
     b: float, init: torch.Tensor | None, n_iter: int, learning_rate: float,
-    negative_sample_rate: int, seed: int,
+    negative_sample_rate: int, seed: int, mobility: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """:func:`place_points`' loop."""
     ref = reference.to(torch.float32)
@@ -199,10 +204,13 @@ def _place_points(
     targets = ref[neighbours]  # (m, K, 2)
     p = memberships.to(dev, torch.float32).clamp(0.0, 1.0)
     total = p.sum(dim=1, keepdim=True)
-    if init is None:
-        y = (p.unsqueeze(2) * targets).sum(dim=1) / total.clamp_min(1e-12)
-    else:
-        y = init.to(dev, torch.float32).clone()
+    y = (p.unsqueeze(2) * targets).sum(dim=1) / total.clamp_min(1e-12)
+    rate = torch.ones((m, 1), device=dev) if mobility is None else \
+        mobility.to(dev, torch.float32).reshape(m, 1)
+    if init is not None:
+        # a mobile point starts afresh among its neighbours, a stable one where it was
+        start = init.to(dev, torch.float32)
+        y = start + rate * (y - start) if mobility is not None else start.clone()
     if n_iter < 1:
         return y
     n_neg = NEGATIVES_PER_RATE * int(negative_sample_rate)
@@ -218,6 +226,6 @@ def _place_points(
         diff_n = y.unsqueeze(1) - neg.unsqueeze(0)
         g_neg = _pair_gradients(diff_n.reshape(-1, 2), diff_n.pow(2).sum(dim=2).reshape(-1),
                                 a, b, attract=False).reshape(m, n_neg, 2).sum(dim=1)
-        y = y - (learning_rate * (1.0 - it / n_iter)) * (g + neg_weight * g_neg).clamp(
+        y = y - (learning_rate * (1.0 - it / n_iter)) * rate * (g + neg_weight * g_neg).clamp(
             -CLIP, CLIP)
     return y

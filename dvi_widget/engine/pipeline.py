@@ -35,6 +35,7 @@ from .boundary import synthesize_boundary
 from .complex import Complex, bavr_complex, knn, query_memberships, separate_predictions
 from .landscape import render_landscape
 from .layout import pca_init, place_points, temporal_mobility, umap_layout
+from .metrics import joint_neighbours
 from .model import VisModel
 from .train import TrainResult, train_vis_model
 
@@ -67,6 +68,7 @@ class Settings:
     hidden: Any
     lambdas: tuple[float, float, float]
     prediction_weight: float
+    boundary_weight: float
     separation: float
     beta: float
     negative_sample_rate: int
@@ -151,6 +153,12 @@ class WarmStart:
     coords: np.ndarray
     #: (n_train,) g_{t-1}'s predicted classes
     predictions: np.ndarray
+    #: (n_test, 2) positions of the test samples at t-1, their (n_test, k) neighbours among
+    #: train ∪ test (:func:`dvi_widget.engine.metrics.joint_neighbours`) and g_{t-1}'s classes;
+    #: None without a test split (then test samples are placed afresh)
+    test_coords: np.ndarray | None = None
+    test_knn: np.ndarray | None = None
+    test_predictions: np.ndarray | None = None
 
 
 @dataclass
@@ -251,7 +259,8 @@ def train_stage(model: VisModel, U: torch.Tensor, Y: torch.Tensor, weights: torc
     warm = previous_params is not None
     return train_vis_model(
         model, U, Y, weights, head, previous_params=previous_params, similarity=similarity,
-        lambdas=s.lambdas, prediction_weight=s.prediction_weight, batch_size=s.batch_size,
+        lambdas=s.lambdas, prediction_weight=s.prediction_weight,
+        boundary_weight=s.boundary_weight, delta=s.delta, batch_size=s.batch_size,
         learning_rate=s.learning_rate, max_steps=s.warm_max_steps if warm else s.max_steps,
         check_every=s.check_every, patience=s.patience, tol=s.tol,
         anneal=WARM_ANNEAL if warm else 1.0, keep_best=True, n_samples=n_train, generator=gen)
@@ -259,21 +268,47 @@ def train_stage(model: VisModel, U: torch.Tensor, Y: torch.Tensor, weights: torc
 
 def place_stage(reps: np.ndarray | torch.Tensor, pred: np.ndarray, X: np.ndarray | torch.Tensor,
                 pred_x: np.ndarray, B: np.ndarray, pairs: np.ndarray, layout: torch.Tensor,
-                s: Settings, seed: int) -> np.ndarray:
+                s: Settings, seed: int, init: np.ndarray | None = None,
+                mobility: torch.Tensor | None = None) -> np.ndarray:
     """2-D positions of new samples against an epoch's fixed layout of X ∪ B (UMAP's
     ``transform``; :func:`dvi_widget.engine.layout.place_points`) with the edges each would have
     in that epoch's complex (:func:`dvi_widget.engine.complex.query_memberships`), placed in
-    chunks of ``PLACE_CHUNK`` (each point's result depends only on its own neighbours)."""
+    chunks of ``PLACE_CHUNK`` (each point's result depends only on its own neighbours).
+    ``init`` (m, 2) and ``mobility`` (m,) warm-start the placement (test samples from their
+    positions at t−1, steps scaled by :func:`dvi_widget.engine.layout.temporal_mobility`)."""
     out = []
     for start in range(0, len(reps), PLACE_CHUNK):
         idx, w = query_memberships(
             reps[start : start + PLACE_CHUNK], pred[start : start + PLACE_CHUNK], X, pred_x,
             B if len(B) else None, pairs, s.n_neighbors, xb_weight=s.boundary_edge_weight,
             separation=s.separation, method=s.knn_method, device=s.device, seed=seed)
+        chunk = slice(start, start + PLACE_CHUNK)
         y = place_points(idx, w, layout, s.a, s.b, n_iter=PLACE_ITERS,
-                         negative_sample_rate=s.negative_sample_rate, seed=seed)
+                         negative_sample_rate=s.negative_sample_rate, seed=seed,
+                         init=None if init is None else to_tensor(init[chunk], layout.device),
+                         mobility=None if mobility is None else mobility[chunk])
         out.append(to_numpy(y).astype(np.float32))
     return np.concatenate(out) if out else np.zeros((0, 2), np.float32)
+
+
+def test_warm_start(data: EpochData, previous: WarmStart | None, test_pred: np.ndarray,
+                    s: Settings) -> dict[str, Any]:
+    """Where epoch t's test samples start and how freely they move (§5.4, as for X): from
+    their positions at t−1, with the mobility of their neighbourhood change among train ∪ test
+    (Eq. 11) and their prediction; ``{}`` (a fresh placement) for a cold epoch, without a test
+    split, with λ3 = 0, or when t−1 has no test neighbours. Placing each epoch afresh made a
+    test sample's 2-D move independent of how much it changed, which is what Eq. 4 measures."""
+    if (previous is None or previous.test_coords is None or previous.test_knn is None
+            or data.test is None or s.lambdas[2] <= 0
+            or len(previous.test_coords) != len(data.test)):
+        return {}
+    k = previous.test_knn.shape[1]
+    knn = joint_neighbours(data.X, data.test, k, method=s.knn_method, device=s.device)
+    sem = losses.semantic_similarity(torch.as_tensor(previous.test_knn),
+                                     torch.as_tensor(knn))
+    if previous.test_predictions is not None:
+        sem = sem * torch.as_tensor(previous.test_predictions == test_pred)
+    return {"init": previous.test_coords, "mobility": temporal_mobility(sem)}
 
 
 def landscape_stage(model: VisModel, head: torch.nn.Module, extent: np.ndarray,
@@ -447,9 +482,11 @@ def fit_epoch(data: EpochData, s: Settings, *, seed: int, previous: WarmStart | 
     Y_np = to_numpy(Y).astype(np.float32)
     coords, B_2d = Y_np[:n_train], Y_np[n_train:]
     if data.test is not None:
+        test_pred = data.test_logits.argmax(axis=1)
+        warm_test = test_warm_start(data, previous, test_pred, s)
         coords = np.concatenate([coords, stages.place(
-            data.test, data.test_logits.argmax(axis=1), X_np, pred_np, B_np, pairs, Y, s,
-            seed=s.random_state)])
+            data.test, test_pred, X_np, pred_np, B_np, pairs, Y, s, seed=s.random_state,
+            **warm_test)])
     with torch.no_grad():
         phi_rms = float((model.encode(U) - Y).pow(2).sum(dim=1).mean().sqrt())
     timings["embed"] = time.perf_counter() - t0

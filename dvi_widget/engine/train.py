@@ -4,7 +4,8 @@
 gradient weights of Eq. 8–9 (λ2; plus a prediction term at the layout: KL from g(x) to g(ψ(y))
 and cross-entropy to g's class), and Eq. 10 pulls the weights towards V_{t-1} (λ3). Steps draw
 a batch of vertices of X ∪ B uniformly, a quarter of it among the samples whose decoded class
-is still wrong; the learning rate drops by 10 at the first plateau of the loss and the second
+is still wrong (and, with a boundary term, among the boundary points decoded off g's
+δ-boundary); the learning rate drops by 10 at the first plateau of the loss and the second
 plateau stops.
 """
 
@@ -65,6 +66,20 @@ class PlateauStopper:
 
 
 @torch.no_grad()
+def _off_boundary(
+    model: VisModel, head: torch.nn.Module, Y: torch.Tensor, delta: float
+) -> torch.Tensor:
+    """Indices of the boundary points laid out at ``Y`` whose decoded point ``ψ(y)`` is not on
+    g's δ-boundary (DVI Def. 2: normalised top-1/top-2 logit gap above ``delta``)."""
+    was_training = model.training
+    model.eval()
+    gap = torch.cat([losses.normalised_gap(head(model.decode(Y[i : i + 16384])))
+                     for i in range(0, len(Y), 16384)])
+    model.train(was_training)
+    return (gap > delta).nonzero(as_tuple=True)[0]
+
+
+@torch.no_grad()
 def _mispredicted(
     model: VisModel, head: torch.nn.Module, Y: torch.Tensor, target: torch.Tensor
 ) -> torch.Tensor:
@@ -97,6 +112,8 @@ def train_vis_model(
     similarity: float = float("nan"),
     lambdas: tuple[float, float, float] = (1.0, 1.0, 0.3),
     prediction_weight: float = 1.0,
+    boundary_weight: float = 0.0,
+    delta: float = 0.1,
     batch_size: int = 1024,
     learning_rate: float = 0.01,
     max_steps: int = 500,
@@ -121,6 +138,10 @@ def train_vis_model(
     similarity : mean ``eval_sem`` (Eq. 11) between epochs t−1 and t, Eq. 10's weight.
     lambdas : λ1, λ2, λ3 of Eq. 12.
     prediction_weight : weight of the prediction term (0 is the paper's Eq. 8).
+    boundary_weight, delta : weight of the boundary term (:func:`losses.boundary_loss`): the
+        boundary points (rows after ``n_samples``) decode onto g's δ-boundary (DVI Def. 2). The
+        boundary points whose decoded gap is above δ join the focus share of each batch and
+        count, with the mis-decoded samples, in ``keep_best``'s choice. 0: no boundary term.
     batch_size, learning_rate, max_steps, check_every, patience, tol : Adam and early stopping
         (see :class:`PlateauStopper`); at most a quarter of the vertices per step and at most
         ``MAX_PASSES`` passes over them.
@@ -150,6 +171,7 @@ def train_vis_model(
     mu = float(prediction_weight)
     n_check = n_u if n_samples is None else int(n_samples)
     wrong = torch.zeros(0, dtype=torch.long, device=dev)
+    nu = float(boundary_weight) if n_check < n_u else 0.0
     if mu > 0:
         for p in head.parameters():
             p.requires_grad_(False)
@@ -164,6 +186,9 @@ def train_vis_model(
     for step in range(1, max_steps + 1):  # noqa: B007 - step is reported after the loop
         if mu > 0 and step % check_every == 1:
             wrong = _mispredicted(model, head, Y[:n_check], target)
+            if nu > 0:
+                wrong = torch.cat([wrong, n_check + _off_boundary(model, head, Y[n_check:],
+                                                                  delta)])
             if keep_best and len(wrong) < best_wrong:
                 best_wrong = len(wrong)
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -178,11 +203,14 @@ def train_vis_model(
         x_rec = model.decode(y_target)
         # Eq. 8 on standardised representations (divided by scale², a constant per epoch)
         l_rec = losses.reconstruction_loss(x, x_rec, weights[idx]) / scale2
+        is_x = idx < n_check
         if mu > 0:
             logits_rec = head(x_rec)
-            is_x = idx < n_check
             l_rec = l_rec + mu * (losses.prediction_loss(log_p[idx], logits_rec)
                                   + losses.class_loss(logits_rec[is_x], target[idx[is_x]]))
+        if nu > 0:
+            logits_b = logits_rec[~is_x] if mu > 0 else head(x_rec[~is_x])
+            l_rec = l_rec + nu * losses.boundary_loss(logits_b, delta)
         l_t = (losses.temporal_loss(model.parameters(), previous_params, similarity)
                if use_temporal else None)
         loss = losses.total_loss(l_fit, l_rec, l_t, lambdas)
@@ -199,7 +227,11 @@ def train_vis_model(
                 f"(now {learning_rate}) or check the representations' scale.")
         if stopper.update(loss_value, opt):
             break
-    if best_state is not None and len(_mispredicted(model, head, Y[:n_check], target)) > best_wrong:
-        model.load_state_dict(best_state)
+    if best_state is not None:
+        last_wrong = len(_mispredicted(model, head, Y[:n_check], target))
+        if nu > 0:
+            last_wrong += len(_off_boundary(model, head, Y[n_check:], delta))
+        if last_wrong > best_wrong:
+            model.load_state_dict(best_state)
     model.eval()
     return TrainResult(steps=step, final_loss=loss_value, history=stopper.history)

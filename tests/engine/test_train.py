@@ -88,3 +88,59 @@ def test_anneal_decays_the_rate_to_its_share_over_the_budget(monkeypatch):
     # geometric: the rate after the whole budget is 0.3 of the start
     assert abs(rates[-1] * 0.3 ** (1 / 40) - 0.003) < 1e-6
     assert all(a > b for a, b in zip(rates[:-1], rates[1:], strict=True))
+
+
+def _with_boundary(U, Y, n_b=150, seed=2):
+    """Append boundary points on the checkerboard's vertical cell edges: laid out on an edge,
+    with a representation whose two class dimensions tie (g's top-2 gap is 0 there)."""
+    gen = torch.Generator().manual_seed(seed)
+    Yb = torch.stack([3.0 * torch.randint(1, 4, (n_b,), generator=gen).float(),
+                      torch.rand(n_b, generator=gen) * 12.0], dim=1)
+    Ub = torch.cat([Yb / 6.0, torch.full((n_b, 2), 1.5), 0.1 * torch.randn(n_b, 4, generator=gen)],
+                   dim=1)
+    return torch.cat([U, Ub]), torch.cat([Y, Yb])
+
+
+def test_the_boundary_term_decodes_boundary_points_onto_the_boundary():
+    from dvi_widget.engine.losses import normalised_gap
+
+    U, Y, _, two = _checkerboard()
+    # a third class the head never predicts: with two classes the min-max rescaled logits are
+    # always 1 and 0, and no point lies on the δ-boundary of Def. 2
+    head = nn.Linear(U.shape[1], 3)
+    with torch.no_grad():
+        head.weight.zero_()
+        head.weight[:2] = two.weight
+        head.bias.copy_(torch.tensor([0.0, 0.0, -3.0]))
+    n = len(U)
+    U, Y = _with_boundary(U, Y)
+    weights = gradient_weights(head, U)
+    rate, ppr = {}, {}
+    for nu in (0.0, 1.0):
+        torch.manual_seed(0)
+        model = VisModel(input_dim=U.shape[1], hidden=32)
+        model.set_normalization(U[:n])
+        model.set_envelope(Y)
+        train_vis_model(model, U, Y, weights, head, max_steps=400, n_samples=n,
+                        boundary_weight=nu, delta=0.1, keep_best=True,
+                        generator=torch.Generator().manual_seed(1))
+        with torch.no_grad():
+            rate[nu] = float((normalised_gap(head(model.decode(Y[n:]))) <= 0.1).float().mean())
+        ppr[nu] = _ppr(model, head, U[:n], Y[:n])
+    # measured: 0.13 of the edge points decode onto the boundary without the term, 0.89 with it
+    # (PPR 0.978 and 0.995)
+    assert rate[1.0] > 0.6, rate
+    assert rate[1.0] > rate[0.0] + 0.2, rate
+    assert ppr[1.0] > 0.9, ppr
+
+
+def test_normalised_gap_is_the_delta_boundary_test_and_the_hinge_is_zero_inside_the_band():
+    from dvi_widget.engine.boundary import boundary_gap
+    from dvi_widget.engine.losses import boundary_loss, normalised_gap
+
+    logits = torch.tensor([[2.0, 1.95, -1.0], [3.0, 0.0, -1.0], [0.5, 0.5, 0.5]])
+    assert torch.allclose(normalised_gap(logits), boundary_gap(logits))
+    assert float(boundary_loss(logits[:1], 0.1)) == 0.0  # gap 0.0125 < δ
+    # gap 0.75 on the second row: 0.75 - 0.1
+    assert abs(float(boundary_loss(logits[1:2], 0.1)) - 0.65) < 1e-5
+    assert float(boundary_loss(logits[:0], 0.1)) == 0.0
