@@ -5,6 +5,8 @@
 // panels.js (the side panel area; legend.js is its first panel, explore.js the explore panels,
 // explain/ the Explain panel), kernel.js (the one request envelope), tooltip.js, trails.js,
 // player.js (playback), marks.js / columns.js / colors.js (what a mark looks like), codecs.js,
+// chips.js (the emphasis bar above the plot and the one-dimming rule), clusters.js + density.js
+// (class labels and density contours over the plot),
 // widget.css (the one stylesheet: esbuild writes it beside the bundle, anywidget's _css).
 import { decodeArray, decodeIndices, encodeArray } from './codecs.js';
 import { Chips } from './chips.js';
