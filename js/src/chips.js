@@ -139,7 +139,7 @@ export class Chips {
     const parts = [
       h('span', { class: 'dvi-chip-kind', text: e.kind === 'dims' ? '◐' : '⊘', title: e.kind === 'dims' ? 'dims the other samples' : 'hides the other samples' }),
       h('span', { class: 'dvi-chip-what', text: e.what }),
-      h('span', { class: 'dvi-chip-count', text: `${e.count} ${e.unit}` }),
+      h('span', { class: 'dvi-chip-count', text: `${e.count} ${e.count === 1 && e.unit === 'samples' ? 'sample' : e.unit}` }),
     ];
     if (e.copy) {
       const copy = h('button', { type: 'button', class: 'dvi-copy-indices', text: 'copy indices', title: 'copy the selected indices as a Python list ([3, 7, …])' });

@@ -230,8 +230,14 @@ await runTests([
   ['selection panel: a page of images, sorting, composition, Grad-CAM, metadata-free', async () => {
     const page = await open();
     await setEpoch(page, 10);
+    const layout = () => page.$$eval('.dvi-panels-below > .dvi-panel', (ps) => ps.map((p) => { const r = p.getBoundingClientRect(); return [p.className, Math.round(r.top), Math.round(r.height)]; }));
+    const before = await layout();
     await page.py('w.select(np.arange(400))');
     await page.waitForFunction(() => document.querySelectorAll('.dvi-tile').length === 100, null, { timeout: 10000 });
+    await page.py('w.focus_sample = 5');
+    await page.waitForSelector('.dvi-nn-high .dvi-nrow', { timeout: 10000 });
+    // a page of images and a sample's history fill their panels: nothing below the plot moves
+    assert(same(await layout(), before), `panels moved: ${JSON.stringify(before)} -> ${JSON.stringify(await layout())}`);
     assert((await page.textContent('.dvi-panel-selection')).includes('1–100 of 400'), 'pager');
     await page.click('.dvi-sel-next');
     const firstOf2 = await page.$eval('.dvi-tile', (t) => Number(t.dataset.sample));
@@ -335,7 +341,7 @@ await runTests([
     assert(same(hl, want) && same(want, [5]), `highlight ${hl} vs events ${want}`);
     await page.waitForSelector('.dvi-chip[data-emphasis="highlight"]');
     const chip = await page.textContent('.dvi-chip[data-emphasis="highlight"]');
-    assert(chip.includes('flip events, epoch 0 → 5') && chip.includes('1 samples'), `chip ${chip}`);
+    assert(chip.includes('flip events, epoch 0 → 5') && chip.includes('1 sample'), `chip ${chip}`);
     await shot(page, '.dvi-chips', 'chips-events');
     // ✕ removes it, in Python too, and unticks the panel's box
     await page.click('.dvi-chip[data-emphasis="highlight"] .dvi-chip-x');
