@@ -253,6 +253,8 @@ await runTests([
     const comp = await page.$eval('.dvi-comp', (e) => [JSON.parse(e.dataset.labels), JSON.parse(e.dataset.predictions)]);
     const compPy = await page.py('c = w.composition()\nresult = [c["label"].tolist(), c["prediction"].tolist()]');
     assert(same(comp, compPy), `composition ${JSON.stringify(comp)} vs ${JSON.stringify(compPy)}`);
+    const compBox = await (await page.$('.dvi-comp')).boundingBox();
+    assert(compBox && compBox.height > 20, `the composition is visible, not squeezed: ${JSON.stringify(compBox)}`);
     await page.waitForFunction(() => [...document.querySelectorAll('.dvi-tile canvas')].every((c) => c.dataset.sample), null, { timeout: 10000 });
     const tileIdx = await page.$eval('.dvi-tile canvas', (c) => {
       const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
