@@ -12,6 +12,8 @@
 // * hiding emphases — the split shown, filter_indices (w.filter_samples) and the legend filter —
 //   COMBINE: a sample is drawn when every active filter keeps it (an intersection). A hidden point
 //   needs no second look, and each chip still names one reason.
+// Search matches do not dim while typed (the count is shown under the box); Enter makes them the
+// selection, with its chip.
 import { encodeArray } from './codecs.js';
 import { h, listeners, sameIndices } from './dom.js';
 
