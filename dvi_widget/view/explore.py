@@ -18,6 +18,12 @@ import pandas as pd
 
 from ..contract import Visualization, landscape_cells
 
+#: a representation-space neighbour is flagged (⚠, ``separated``) when the 2-D view puts it more
+#: than this many times farther from the sample than the sample's own k-th nearest 2-D neighbour:
+#: not merely outside the k nearest (in a dense map nearly every high-dimensional neighbour is),
+#: but far beyond the sample's 2-D neighbourhood.
+SEPARATED_FACTOR = 3.0
+
 #: sources of :func:`inspect`'s answer ("outside": the spot lies outside the view's extent)
 SOURCES = ("model", "landscape", "none", "outside")
 
@@ -252,9 +258,11 @@ def neighbors(vis: Visualization, sample: int, epoch: int | None = None,
 
     Columns: ``space`` ("2d" or "high"), ``rank`` (1 = nearest), ``sample``, ``distance`` (in
     that space), ``split, label, prediction, confidence``, ``rank_2d`` (the neighbour's rank by
-    2-D distance from the sample, among all samples), ``separated``: for a "high" row, the view
-    puts this high-dimensional neighbour outside the sample's k nearest in 2-D; for a "2d" row,
-    the sample's k nearest in representation space do not include it (NA without an inspector).
+    2-D distance from the sample, among all samples), ``spread_2d`` (its 2-D distance from the
+    sample over the distance to the sample's k-th nearest 2-D neighbour), ``separated``: for a
+    "high" row, the view puts this high-dimensional neighbour far beyond the sample's 2-D
+    neighbourhood (``spread_2d > SEPARATED_FACTOR``); for a "2d" row, the sample's k nearest in
+    representation space do not include it (NA without an inspector).
     """
     e, t = _epoch(vis, epoch)
     i = _sample(vis, sample)
@@ -266,6 +274,7 @@ def neighbors(vis: Visualization, sample: int, epoch: int | None = None,
     rank_2d = np.empty(vis.n_samples, np.int64)
     rank_2d[order] = np.arange(1, vis.n_samples + 1)
     near_2d = order[:k]
+    radius = max(float(d2[order[k - 1]]), 1e-12)  # the sample's 2-D neighbourhood
     parts = {"2d": (near_2d, d2[near_2d])}
     if vis.inspector is not None:
         idx, dist = vis.inspector.neighbors(np.array([i]), e, int(k))
@@ -273,7 +282,7 @@ def neighbors(vis: Visualization, sample: int, epoch: int | None = None,
     frames = []
     for space, (idx, dist) in parts.items():
         if space == "high":
-            separated = pd.array(rank_2d[idx] > k, dtype="boolean")
+            separated = pd.array(d2[idx] / radius > SEPARATED_FACTOR, dtype="boolean")
         elif "high" in parts:
             separated = pd.array(~np.isin(idx, parts["high"][0]), dtype="boolean")
         else:
@@ -283,7 +292,7 @@ def neighbors(vis: Visualization, sample: int, epoch: int | None = None,
             "distance": np.asarray(dist, np.float64), "split": vis.split[idx],
             "label": vis.labels[idx], "prediction": vis.predictions[t, idx],
             "confidence": vis.confidence[t, idx], "rank_2d": rank_2d[idx],
-            "separated": separated,
+            "spread_2d": d2[idx] / radius, "separated": separated,
         }))
     out = pd.concat(frames, ignore_index=True)
     out.attrs.update(epoch=e, sample=i)

@@ -44,7 +44,15 @@ trait              type / layout                 meaning
 ``height``         int in [50, 5000]             canvas height in px
 ``panels``         list[str]                     side panels shown, in order (JS registry)
 ``panel_open``     bool, two-way                 side panel area expanded
+``class_labels``   bool, two-way                 each class's name at its densest region, per
+                                                 epoch (moves with playback)
+``density_contours`` bool, two-way               per-class density contours over the plot
 ================== ============================= ================================================
+
+Emphasis (the chips above the plot name each active one; ✕ removes it here too): the *dimming*
+ones — ``selection``, ``highlight_categories`` and ``highlight_indices`` — are one at a time, the
+latest replacing the others (:meth:`Widget._one_dimming_emphasis`); the *hiding* ones — ``show``,
+``filter_indices`` and ``filter_categories`` — combine: a sample is drawn when every one keeps it.
 
 The explore panels (click popover, selection images, confusion matrix, training curves,
 sample history, training events) add ``clicked``, ``focus_sample``, ``capabilities``, ``scalars``
@@ -333,6 +341,8 @@ class Widget(PanelsMixin, explain.ExplainMixin, anywidget.AnyWidget):
     height = t.Int(520).tag(sync=True)
     panels = t.List(t.Unicode(), default_value=["legend"]).tag(sync=True)
     panel_open = t.Bool(True).tag(sync=True)
+    class_labels = t.Bool(False).tag(sync=True)
+    density_contours = t.Bool(False).tag(sync=True)
 
     #: kernel-side handlers of side-panel messages: name -> fn(widget, content, buffers)
     panel_handlers: ClassVar[dict[str, Callable[[Widget, dict, list], None]]] = dict(
@@ -443,6 +453,62 @@ class Widget(PanelsMixin, explain.ExplainMixin, anywidget.AnyWidget):
             raise TraitValueError(f"{proposal['trait'].name} for color_by={self.color_by!r}: "
                                   f"{what}, got {values}")
         return values
+
+    @t.observe("selection", "highlight_indices", "highlight_categories")
+    def _one_dimming_emphasis(self, change: dict) -> None:
+        """One dimming emphasis at a time: a non-empty selection, highlight or legend highlight
+        replaces the other two (the front end applies the same rule to its gestures). Two dimming
+        layers drawn together would give a dim point two reasons no picture tells apart."""
+        new = change["new"]
+        if new is None or len(new) == 0:
+            return
+        name = change["name"]
+        if name != "selection" and self.selection is not None and len(self.selection):
+            self.selection = np.zeros(0, INDEX_DTYPE)
+        if name != "highlight_indices" and self.highlight_indices is not None:
+            self.highlight_indices = None
+        if name != "highlight_categories" and self.highlight_categories:
+            self.highlight_categories = []
+
+    def emphases(self) -> pd.DataFrame:
+        """The active emphases, as the chips above the plot show them: one row per emphasis with
+        ``emphasis`` (its trait), ``effect`` ("dims" or "hides") and ``samples`` (how many it
+        keeps; the legend's at the current epoch)."""
+        rows = []
+        pos = self.vis.epoch_index(self.epoch)
+        if self.selection is not None and len(self.selection):
+            rows.append(("selection", "dims", len(self.selection)))
+        values = self._category_values(pos)
+        if self.highlight_categories and values is not None:
+            rows.append(("highlight_categories", "dims",
+                         int(np.isin(values, self.highlight_categories).sum())))
+        if self.highlight_indices is not None:
+            rows.append(("highlight_indices", "dims", len(self.highlight_indices)))
+        if self.show != "both":
+            rows.append(("show", "hides", int((np.asarray(self.vis.split) == self.show).sum())))
+        if self.filter_indices is not None:
+            rows.append(("filter_indices", "hides", len(self.filter_indices)))
+        if self.filter_categories and values is not None:
+            rows.append(("filter_categories", "hides",
+                         int(np.isin(values, self.filter_categories).sum())))
+        return pd.DataFrame(rows, columns=["emphasis", "effect", "samples"])
+
+    def _category_values(self, pos: int) -> np.ndarray | None:
+        """Per-sample category codes of the ``color_by`` column at epoch position ``pos``."""
+        v = self.vis
+        name = self.color_by
+        if name == "label":
+            return np.asarray(v.labels)
+        if name == "prediction":
+            return np.asarray(v.predictions[pos])
+        if name == "correct":
+            return (v.predictions[pos] != v.labels).astype(np.int64)
+        if name == "changed":
+            return (v.predictions[pos] != v.predictions[max(pos - 1, 0)]).astype(np.int64)
+        for c in self.columns:
+            if c["name"] == name and c["kind"] == "categorical":
+                return np.asarray(c["codes"]).astype(np.int64)
+        return None
 
     @t.observe("color_by")
     def _reset_legend(self, change: dict) -> None:

@@ -111,3 +111,18 @@ export function numericBin(col, v) {
   const t = span > 0 ? (v - col.min) / span : 0.5;
   return Math.max(0, Math.min(NUMERIC_BINS - 1, Math.floor(t * NUMERIC_BINS)));
 }
+
+/**
+ * About `count` evenly spaced round values (steps of 1, 2, 2.5 or 5 times a power of ten) from
+ * `min` to `max`, both ends included when they are round: [0, 1] -> 0, 0.25, 0.5, 0.75, 1.
+ */
+export function niceTicks(min, max, count = 5) {
+  if (!(Number.isFinite(min) && Number.isFinite(max)) || max <= min) return Number.isFinite(min) ? [min] : [];
+  const raw = (max - min) / Math.max(1, count - 1);
+  const p = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 2.5, 5, 10].map((f) => f * p).find((s) => s >= raw * 0.999);
+  const digits = Math.max(0, -Math.floor(Math.log10(step)) + 1);
+  const out = [];
+  for (let v = Math.ceil(min / step - 1e-9) * step; v <= max + step * 1e-9; v += step) out.push(Number(v.toFixed(digits)));
+  return out;
+}

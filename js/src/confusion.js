@@ -6,9 +6,6 @@ import { h, listeners, sameIndices } from './dom.js';
 import { registerPanel } from './panels.js';
 import { className, pct } from './ui.js';
 
-/** Class names longer than this are cut in the header (the full name is the cell's title). */
-const SHORT = 9;
-const short = (s) => (s.length > SHORT ? `${s.slice(0, SHORT - 1)}…` : s);
 
 /** Counts (C*C, row = label) and the samples' cell ids at epoch position pos over the shown split. */
 export function confusionAt(view, pos) {
@@ -48,9 +45,9 @@ class Confusion {
     const view = this.view;
     const C = view.model.get('class_names').length;
     this.cells = [];
-    const thead = h('thead', {}, [h('tr', {}, [h('th', { text: '' }), ...[...Array(C).keys()].map((c) => h('th', { text: short(className(view, c)), title: `predicted ${className(view, c)}` }))])]);
+    const thead = h('thead', {}, [h('tr', {}, [h('th', { text: '' }), ...[...Array(C).keys()].map((c) => h('th', { text: className(view, c), title: `predicted ${className(view, c)}` }))])]);
     const rows = [...Array(C).keys()].map((a) => h('tr', {}, [
-      h('th', { text: short(className(view, a)), title: `labelled ${className(view, a)}` }),
+      h('th', { text: className(view, a), title: `labelled ${className(view, a)}` }),
       ...[...Array(C).keys()].map((b) => {
         const td = h('td', { 'data-k': String(a * C + b), 'data-label': String(a), 'data-prediction': String(b) });
         this.cells.push(td);

@@ -37,13 +37,14 @@ class Curves {
     }
     const epochs = table.epochs;
     const names = [...Object.keys(STYLE).filter((k) => k in table.columns), ...Object.keys(table.columns).filter((k) => !(k in STYLE))];
-    const series = [{ label: 'epoch' }];
+    const series = [{ label: 'epoch', value: (p, v) => (v === null || v === undefined ? '–' : String(v)) }];
+    const value = (p, v) => (v === null || v === undefined ? '–' : Math.abs(v) >= 1000 || (v !== 0 && Math.abs(v) < 0.001) ? v.toExponential(2) : num(v, 3));
     let u = 0;
     for (const name of names) {
       const st = STYLE[name];
       series.push(st
-        ? { label: st.label, scale: st.scale, stroke: st.stroke, dash: st.dash, width: 1.5, points: { size: 4 } }
-        : { label: name, scale: `user:${name}`, stroke: USER_COLORS[u++ % USER_COLORS.length], width: 1.5, show: false, points: { size: 4 } });
+        ? { label: st.label, scale: st.scale, stroke: st.stroke, dash: st.dash, width: 1.5, points: { size: 4 }, value }
+        : { label: name, scale: `user:${name}`, stroke: USER_COLORS[u++ % USER_COLORS.length], width: 1.5, show: false, points: { size: 4 }, value });
     }
     const data = [epochs, ...names.map((n) => table.columns[n])];
     this.epochs = epochs;
@@ -72,7 +73,8 @@ class Curves {
       ],
       hooks: { draw: [marker] },
       cursor: { drag: { x: false, y: false }, points: { size: 6 } },
-      legend: { live: false },
+      // values at the hovered epoch in the legend (uPlot's live legend); the epoch itself first
+      legend: { live: true },
     };
     this.plot?.destroy();
     this.box.replaceChildren();

@@ -3,8 +3,8 @@
 // click a bar to go there), highlight or select the samples with that event at the shown epoch,
 // step to the previous / next epoch with one, and list the largest. The kernel computes the table
 // once (Widget.events()); the summary and each (epoch, kind) answer are cached here.
-import { encodeArray, typed } from './codecs.js';
-import { h, listeners, svg } from './dom.js';
+import { typed } from './codecs.js';
+import { h, listeners, sameIndices, svg } from './dom.js';
 import { kernelOf } from './kernel.js';
 import { registerPanel } from './panels.js';
 import { className, note, num, swatch } from './ui.js';
@@ -27,18 +27,19 @@ class Events {
     this.summary = null;
     this.at = new Map(); // `${epoch}:${kind}` -> { samples, size, before, after }
     this.kind = '';
-    this.highlightOn = true;
-    this.ownHighlight = false;
+    // off by default: dimming the plot is the user's choice, and shows as a chip above it
+    this.highlightOn = false;
+    this.ownHighlight = null; // the indices this panel highlighted
     this.kindSel = h('select', { class: 'dvi-ev-kind', 'aria-label': 'event type' }, [h('option', { value: '', text: 'choose an event type…' })]);
     this.prev = h('button', { type: 'button', class: 'dvi-ev-prev', text: '◀', title: 'previous epoch with this event' });
     this.next = h('button', { type: 'button', class: 'dvi-ev-next', text: '▶', title: 'next epoch with this event' });
     this.hlBox = h('input', { type: 'checkbox', class: 'dvi-ev-highlight' });
-    this.hlBox.checked = true;
+    this.hlBox.checked = false;
     this.selBtn = h('button', { type: 'button', class: 'dvi-ev-select', text: 'select', title: 'select these samples' });
     this.info = h('div', { class: 'dvi-note' });
     this.chart = h('div');
     this.top = h('div');
-    this.controls = h('div', { class: 'dvi-row2' }, [this.kindSel, this.prev, this.next, h('label', {}, [this.hlBox, ' highlight']), this.selBtn]);
+    this.controls = h('div', { class: 'dvi-row2' }, [this.kindSel, this.prev, this.next, h('label', { title: 'dim every other sample (one dimming at a time: this replaces a selection or legend highlight)' }, [this.hlBox, ' highlight']), this.selBtn]);
     body.append(this.controls, this.info, this.chart, this.top);
     this.ls.add(this.kindSel, 'change', () => this.choose(this.kindSel.value));
     this.ls.add(this.prev, 'click', () => this.step(-1));
@@ -145,7 +146,7 @@ class Events {
       ? `epoch ${epoch} is the first: events compare an epoch with the one before`
       : `${ev.samples.length} ${this.kind} event${ev.samples.length === 1 ? '' : 's'} from epoch ${epochs[pos - 1]} to ${epoch}: ${HELP[this.kind]}`;
     this.selBtn.disabled = ev.samples.length === 0;
-    this.setHighlight(this.highlightOn ? ev.samples : null);
+    this.setHighlight(this.highlightOn ? ev.samples : null, `${this.kind} events, epoch ${epochs[Math.max(0, pos - 1)]} → ${epoch}`);
     const order = Array.from(ev.samples.keys()).sort((a, b) => Math.abs(ev.size[b]) - Math.abs(ev.size[a]) || ev.samples[a] - ev.samples[b]).slice(0, TOP);
     this.top.replaceChildren(...(order.length ? [h('h4', { text: 'largest' }), h('div', { class: 'dvi-nlist' }, order.map((k) => {
       const i = ev.samples[k];
@@ -183,17 +184,33 @@ class Events {
   }
 
   /** Dim all but `ids` (highlight_indices), or restore when null and the highlight is ours. */
-  setHighlight(ids) {
+  setHighlight(ids, label) {
+    const view = this.view;
     if (ids) {
-      this.view.setSave('highlight_indices', encodeArray(Uint32Array.from(ids)));
-      this.ownHighlight = true;
+      const arr = Uint32Array.from(ids);
+      const cur = view.highlightIds();
+      if (cur && sameIndices(cur, arr)) return;
+      this.ownHighlight = arr;
+      view.replaceDimming('highlight'); // one dimming emphasis at a time
+      view.chips.setHighlight(arr, label);
     } else if (this.ownHighlight) {
-      this.view.setSave('highlight_indices', null);
-      this.ownHighlight = false;
+      this.ownHighlight = null;
+      view.chips.setHighlight(null);
     }
   }
 
   update(reason) {
+    if (reason === 'highlight' && this.ownHighlight) {
+      // replaced (a selection, the legend, a chip's ✕, Python): the highlight is off
+      const cur = this.view.highlightIds();
+      if (!cur || !sameIndices(cur, this.ownHighlight)) {
+        this.ownHighlight = null;
+        this.highlightOn = false;
+        this.hlBox.checked = false;
+        this.renderedKey = `${this.view.model.get('epoch')}:${this.kind}:false`;
+      }
+      return;
+    }
     if (reason === 'epoch' && this.kind && this.renderedKey !== `${this.view.model.get('epoch')}:${this.kind}:${this.highlightOn}`) this.render();
   }
 

@@ -5,8 +5,12 @@
 // panels.js (the side panel area; legend.js is its first panel, explore.js the explore panels,
 // explain/ the Explain panel), kernel.js (the one request envelope), tooltip.js, trails.js,
 // player.js (playback), marks.js / columns.js / colors.js (what a mark looks like), codecs.js,
+// chips.js (the emphasis bar above the plot and the one-dimming rule), clusters.js + density.js
+// (class labels and density contours over the plot),
 // widget.css (the one stylesheet: esbuild writes it beside the bundle, anywidget's _css).
 import { decodeArray, decodeIndices, encodeArray } from './codecs.js';
+import { Chips } from './chips.js';
+import { Clusters } from './clusters.js';
 import { buildColumns } from './columns.js';
 import { h, listeners, sameIndices } from './dom.js';
 import './legend.js'; // registers the 'legend' panel
@@ -43,6 +47,7 @@ class DviView {
     this.buildDom();
     this.tooltip = new Tooltip(this, this.tooltipEl, this.tooltipText, this.thumb);
     this.trails = new Trails(this, this.trailCanvas);
+    this.clusters = new Clusters(this, this.clusterCanvas, this.clusterLabels);
     this.plot = new Plot(this, this.wrap, this.canvas);
     this.panels = new PanelArea(this, this.side);
     this.releasePlayer = acquirePlayer(model);
@@ -90,6 +95,16 @@ class DviView {
 
   selection() {
     return decodeIndices(this.model.get('selection')) || new Uint32Array(0);
+  }
+
+  /** highlight_indices (w.highlight, the events panel) as indices, or null. */
+  highlightIds() {
+    return decodeIndices(this.model.get('highlight_indices'));
+  }
+
+  /** filter_indices (w.filter_samples) as indices, or null. */
+  filterIds() {
+    return decodeIndices(this.model.get('filter_indices'));
   }
 
   /** 1 for samples drawn normally, 0 for dimmed ones, or null when nothing is dimmed. */
@@ -183,14 +198,17 @@ class DviView {
     this.wrap = h('div', { class: 'dvi-canvas-wrap' });
     this.canvas = h('canvas', { class: 'dvi-canvas', 'aria-label': 'samples over the decision landscape' });
     this.trailCanvas = h('canvas', { class: 'dvi-trails' });
+    this.clusterCanvas = h('canvas', { class: 'dvi-contours' });
+    this.clusterLabels = h('div', { class: 'dvi-cluster-labels' });
     this.tooltipText = h('div');
     this.thumb = h('canvas', { class: 'dvi-thumb' });
     this.tooltipEl = h('div', { class: 'dvi-tooltip' }, [this.tooltipText, this.thumb]);
-    this.wrap.append(this.canvas, this.trailCanvas, this.tooltipEl, this.toolbar.help);
+    this.wrap.append(this.canvas, this.clusterCanvas, this.trailCanvas, this.clusterLabels, this.tooltipEl, this.toolbar.help);
+    this.chips = new Chips(this);
     this.side = h('div', { class: 'dvi-side' });
     this.side.appendChild(this.toolbar.searchEl);
     main.append(this.wrap, this.side);
-    this.root.append(this.toolbar.el, main);
+    this.root.append(this.toolbar.el, this.chips.el, main);
     this.applyHeight();
     this.el.appendChild(this.root);
   }
@@ -213,9 +231,36 @@ class DviView {
 
   sendSelection(ids) {
     if (sameIndices(ids, this.selection())) return;
+    if (ids.length) this.replaceDimming('selection');
     this.setSave('selection', encodeArray(ids));
     this.toolbar.sync();
     this.panels.update('selection');
+    this.chips.update();
+  }
+
+  /**
+   * One dimming emphasis at a time (see chips.js): before `kind` ('selection', 'legend' or
+   * 'highlight') takes effect, the other dimming emphases are removed (Python does the same for
+   * changes made in a cell: Widget._one_dimming_emphasis).
+   */
+  replaceDimming(kind) {
+    const m = this.model;
+    let changed = false;
+    if (kind !== 'legend' && (m.get('highlight_categories') || []).length) {
+      m.set('highlight_categories', []);
+      changed = true;
+    }
+    if (kind !== 'highlight' && m.get('highlight_indices')) {
+      m.set('highlight_indices', null);
+      changed = true;
+    }
+    if (kind !== 'selection' && this.selection().length) {
+      this.tooltip.hide();
+      this.plot.select(new Uint32Array(0));
+      m.set('selection', encodeArray(new Uint32Array(0)));
+      changed = true;
+    }
+    if (changed) m.save_changes();
   }
 
   /** Select these indices in the plot and the model (search, Python). */
@@ -244,6 +289,7 @@ class DviView {
     const cur = new Set(m.get(key) || []);
     if (cur.has(k)) cur.delete(k);
     else cur.add(k);
+    if (kind !== 'filter' && cur.size) this.replaceDimming('legend');
     this.setSave(key, [...cur].sort((a, b) => a - b));
   }
 
@@ -251,12 +297,15 @@ class DviView {
     const ids = this.selection();
     this.toolbar.sync();
     this.panels.update('selection');
+    this.chips.update();
     if (sameIndices(ids, this.plot.selectedPoints())) return; // our own lasso coming back: no loop
     this.plot.select(ids);
   }
 
   afterDraw() {
     this.trails.draw();
+    this.clusters.draw();
+    this.chips.update();
     this.panels.update('epoch');
   }
 
@@ -318,26 +367,38 @@ class DviView {
     on('change:selection', () => this.onSelectionChange());
     on('change:highlight_indices', () => {
       this.highlightMask = this.indexMask(m.get('highlight_indices'));
+      this.chips.update();
+      this.panels.update('highlight');
       redraw();
     });
     on('change:filter_indices', () => {
       this.filterVersion += 1;
+      this.chips.update();
       this.panels.update('filter');
       redraw();
     });
     on('change:show', () => {
       this.toolbar.sync();
+      this.chips.update();
       this.panels.update('filter');
       redraw();
     });
     on('change:filter_categories', () => {
+      this.chips.update();
       this.panels.update('filter');
       redraw();
     });
     on('change:highlight_categories', () => {
+      this.chips.update();
       this.panels.update('highlight');
       redraw();
     });
+    for (const k of ['class_labels', 'density_contours']) {
+      on(`change:${k}`, () => {
+        this.toolbar.sync();
+        this.clusters.draw();
+      });
+    }
     on('change:color_by', () => {
       // the legend's categories belong to the previous column (the kernel resets them too)
       if ((m.get('highlight_categories') || []).length || (m.get('filter_categories') || []).length) {
@@ -345,6 +406,7 @@ class DviView {
       }
       this.toolbar.sync();
       this.plot.applyColors();
+      this.chips.update();
       this.panels.update('column');
       redraw();
     });
@@ -390,6 +452,8 @@ class DviView {
     this.ls.dispose();
     this.releasePlayer();
     this.panels.destroy();
+    this.chips.destroy();
+    this.clusters.destroy();
     this.toolbar.destroy();
     this.plot.destroy();
     this.root.remove();

@@ -1,8 +1,11 @@
 // Click anywhere on the landscape: a popover with ψ_t(y)'s class probabilities at that spot (the
 // kernel's explore.inspect: the model through the inspector, else the landscape cell), the
-// predicted class and confidence, and the nearest samples in 2-D. A click is a press and release
-// less than CLICK_PX apart; a drag still pans or lassos. A click that lands on a point also selects
-// it (regl-scatterplot) and opens its history (focus_sample). The popover follows the epoch.
+// predicted class and confidence, and the nearest samples in 2-D. A click is a press whose pointer
+// never strayed CLICK_PX from where it went down and that drew no lasso: a drag pans or lassos,
+// and a closed lasso loop (ending where it started) is a drag too, never a click. A click that
+// lands on a point also selects it (regl-scatterplot) and opens its history (focus_sample). The
+// popover follows the epoch, stays small (POPOVER_WIDTH, at most POPOVER_HEIGHT_SHARE of the
+// plot's height, scrolling inside), and closes when a later selection is made elsewhere.
 import { h, listeners } from './dom.js';
 import { kernelOf } from './kernel.js';
 import { registerPanel } from './panels.js';
@@ -15,6 +18,18 @@ export const CLICK_PX = 4;
 export const TOP_CLASSES = 5;
 /** Nearest samples listed. */
 export const NEAREST = 5;
+/** The popover's width (px) and its largest height as a share of the plot's height. */
+export const POPOVER_WIDTH = 210;
+export const POPOVER_HEIGHT_SHARE = 0.45;
+
+/**
+ * Whether a press is a click: the pointer never went CLICK_PX or more from where it was pressed
+ * (`maxDistance`, the farthest it went during the press), no lasso ended during it, no modifier
+ * that lassos (shift) was held.
+ */
+export function isClick({ maxDistance, lassoed, shift }) {
+  return !shift && !lassoed && maxDistance < CLICK_PX;
+}
 
 /** Normalised frame coordinates of a point `(sx, sy)` in px relative to the plot (inverse of Plot.toScreen). */
 export function fromScreen(plot, sx, sy) {
@@ -65,8 +80,14 @@ class Inspect {
     this.seq = 0;
     const canvas = view.canvas;
     this.ls.add(canvas, 'pointerdown', (e) => {
-      this.press = e.button === 0 ? { x: e.clientX, y: e.clientY, shift: e.shiftKey } : null;
+      this.press = e.button === 0 ? { x: e.clientX, y: e.clientY, shift: e.shiftKey, maxDistance: 0, lassoed: false } : null;
     });
+    // how far the pointer went during the press (on window, in the capture phase: a closed lasso
+    // loop ends next to its start, and a notebook may stop mousemoves before they bubble)
+    this.ls.add(window, 'pointermove', (e) => {
+      const p = this.press;
+      if (p) p.maxDistance = Math.max(p.maxDistance, Math.hypot(e.clientX - p.x, e.clientY - p.y));
+    }, true);
     // capture: the request leaves before regl-scatterplot's own click handler selects a clicked
     // point (whose selection message and redraw would otherwise go first); the point it picked
     // is read afterwards, in the bubbling phase
@@ -83,6 +104,7 @@ class Inspect {
     const subs = [
       sp.subscribe('view', () => this.place()),
       sp.subscribe('select', ({ points }) => { this.picked = { points, at: performance.now() }; }),
+      sp.subscribe('lassoEnd', () => { if (this.press) this.press.lassoed = true; }),
     ];
     this.ls.push(() => subs.forEach((s) => sp.unsubscribe(s)));
   }
@@ -91,8 +113,16 @@ class Inspect {
     const p = this.press;
     this.press = null;
     this.hit = undefined;
-    if (!p || p.shift || Math.hypot(e.clientX - p.x, e.clientY - p.y) >= CLICK_PX) return;
+    if (!p) return;
+    p.maxDistance = Math.max(p.maxDistance, Math.hypot(e.clientX - p.x, e.clientY - p.y));
+    if (!isClick(p)) {
+      // a drag that ended near its start: regl-scatterplot's own click handler (after this one)
+      // would replace the lasso's selection by the point under the pointer
+      if (p.lassoed || p.maxDistance >= CLICK_PX) e.stopImmediatePropagation();
+      return;
+    }
     const view = this.view;
+    this.clicking = true; // the point this click selects does not close the popover it opens
     this.hit = view.tooltip.current;
     const r = view.canvas.getBoundingClientRect();
     const [x, y] = fromScreen(view.plot, e.clientX - r.left, e.clientY - r.top);
@@ -102,6 +132,7 @@ class Inspect {
 
   /** After regl-scatterplot's click handler: the clicked point becomes the focused sample. */
   onPicked() {
+    this.clicking = false;
     if (this.hit === undefined) return;
     const view = this.view;
     const picked = this.picked && performance.now() - this.picked.at < 100 && this.picked.points.length === 1 ? this.picked.points[0] : null;
@@ -134,7 +165,9 @@ class Inspect {
     this.spot.style.left = `${sx}px`;
     this.spot.style.top = `${sy}px`;
     const { width: w, height: hgt } = this.view.plot.size();
-    const pw = 240;
+    const pw = POPOVER_WIDTH;
+    this.pop.style.width = `${pw}px`;
+    this.pop.style.maxHeight = `${Math.round(POPOVER_HEIGHT_SHARE * hgt)}px`;
     const ph = this.pop.offsetHeight || 200;
     // left of the spot where it fits (the hover card opens to the right of the pointer)
     this.pop.style.left = `${Math.max(2, Math.min(w - pw - 2, sx - pw - 18 >= 0 ? sx - pw - 18 : sx + 18))}px`;
@@ -216,13 +249,18 @@ class Inspect {
     ]);
     if (this.thumbs.available) this.thumbs.draw(cv, i).catch(() => {});
     row.addEventListener('click', () => {
+      this.clicking = true; // chosen from the popover: it stays open
       view.setSelection([i]);
+      this.clicking = false;
       view.setSave('focus_sample', i);
     });
     return row;
   }
 
   update(reason) {
+    // a later selection (a lasso, a search, a confusion cell, Python) closes the popover; the
+    // point its own click selects does not
+    if (reason === 'selection' && this.at && !this.clicking) this.close();
     if (reason === 'epoch' && this.at && this.pop.dataset.epoch !== String(this.view.model.get('epoch'))) this.ask();
   }
 

@@ -4,6 +4,7 @@
 // on the washed landscape colour of that class. Many categories: the list scrolls and can be
 // searched.
 import { hexToRgb, rgbToHex } from './colors.js';
+import { niceTicks } from './columns.js';
 import { h, listeners } from './dom.js';
 import { categoryColors, markColor, OPACITY_FACTORS, SIZE_FACTORS } from './marks.js';
 import { registerPanel } from './panels.js';
@@ -23,6 +24,26 @@ function swatch(color, { size, opacity = 1, bg = null }) {
 }
 
 const washed = (hex, opacity) => rgbToHex(hexToRgb(hex).map((c) => 255 - opacity * (255 - c)));
+/** The train / test key's mark colour when the points are not coloured by split. */
+export const KEY_NEUTRAL = '#8a8a8a';
+
+/**
+ * The colour the points of each split code (0 train, 1 test) are drawn in, when the colour-by
+ * column gives every sample of that split one category (colour by split, or a column equal to
+ * it); else null for that split. The train / test key then shows those colours, not a neutral one.
+ */
+export function splitColors(col, values, splitCodes, codes = [0, 1]) {
+  if (col.kind !== 'categorical' || !col.colors) return codes.map(() => null);
+  return codes.map((code) => {
+    let v = -1;
+    for (let i = 0; i < splitCodes.length; i++) {
+      if (splitCodes[i] !== code) continue;
+      if (v === -1) v = values[i];
+      else if (values[i] !== v) return null;
+    }
+    return v >= 0 ? col.colors[v] : null;
+  });
+}
 
 class Legend {
   constructor(view, body) {
@@ -40,6 +61,10 @@ class Legend {
     this.ls.add(this.search, 'input', () => this.applySearch());
     this.ls.add(this.clear, 'click', () => {
       view.setLegendState([], []);
+    });
+    // shift-click filters: the browser must not start a text selection on it
+    this.ls.add(this.list, 'mousedown', (e) => {
+      if (e.shiftKey || e.ctrlKey || e.metaKey) e.preventDefault();
     });
     this.ls.add(this.list, 'click', (e) => {
       const row = e.target.closest('[data-k]');
@@ -81,7 +106,16 @@ class Legend {
       strip.style.background = `linear-gradient(to right, ${colors.map((c) => markColor(c)).join(', ')})`;
       const fmt = (v) => (Math.abs(v) >= 1000 || (Math.abs(v) < 0.01 && v !== 0) ? v.toExponential(2) : String(Math.round(v * 1000) / 1000));
       this.barCount = h('div', { class: 'dvi-colorbar-count' });
-      this.bar.append(strip, h('div', { class: 'dvi-colorbar-ticks' }, [h('span', { text: fmt(col.min) }), h('span', { text: fmt(col.max) })]), this.barCount);
+      // round intermediate ticks, each at its place along the bar
+      const span = col.max - col.min;
+      const ticks = h('div', { class: 'dvi-colorbar-ticks' }, niceTicks(col.min, col.max).map((v) => {
+        const t = h('span', { text: fmt(v), 'data-value': String(v) });
+        const at = span > 0 ? (v - col.min) / span : 0.5;
+        t.style.left = `${(100 * at).toFixed(2)}%`;
+        t.style.transform = at < 0.02 ? 'none' : at > 0.98 ? 'translateX(-100%)' : 'translateX(-50%)';
+        return t;
+      }));
+      this.bar.append(strip, ticks, this.barCount);
       this.list.style.display = 'none';
       this.bar.style.display = '';
     }
@@ -94,16 +128,19 @@ class Legend {
   }
 
   renderMarks(size) {
-    const op = Number(this.view.model.get('point_opacity'));
-    const base = '#4a6fa5';
+    const view = this.view;
+    const op = Number(view.model.get('point_opacity'));
+    // coloured by split: each key in its split's colour; otherwise a neutral grey (the key tells
+    // size and opacity, and no class colour should look like "train")
+    const [trainC, testC] = splitColors(view.column, view.column.values(view.pos), view.d.splitCodes);
     const rows = [
-      [swatch(markColor(base), { size, opacity: OPACITY_FACTORS[0] * op }), 'train'],
-      [swatch(markColor(base), { size: clampPx(size * SIZE_FACTORS[2]), opacity: Math.min(1, OPACITY_FACTORS[2] * op) }), 'test (smaller)'],
+      [swatch(markColor(trainC || KEY_NEUTRAL), { size, opacity: OPACITY_FACTORS[0] * op }), 'train', 'train'],
+      [swatch(markColor(testC || KEY_NEUTRAL), { size: clampPx(size * SIZE_FACTORS[2]), opacity: Math.min(1, OPACITY_FACTORS[2] * op) }), 'test (smaller)', 'test'],
     ];
-    if (this.view.model.get('mark_misclassified')) {
-      rows.push([swatch(markColor(base, true), { size: clampPx(size * SIZE_FACTORS[1]), opacity: Math.min(1, OPACITY_FACTORS[1] * op) }), 'misclassified (darker, larger)']);
+    if (view.model.get('mark_misclassified')) {
+      rows.push([swatch(markColor(KEY_NEUTRAL, true), { size: clampPx(size * SIZE_FACTORS[1]), opacity: Math.min(1, OPACITY_FACTORS[1] * op) }), 'misclassified (darker, larger)', 'misclassified']);
     }
-    this.marks.replaceChildren(...rows.map(([sw, text]) => h('div', { class: 'dvi-legend-row dvi-static' }, [sw, h('span', { text })])));
+    this.marks.replaceChildren(...rows.map(([sw, text, key]) => h('div', { class: 'dvi-legend-row dvi-static', 'data-key': key }, [sw, h('span', { text })])));
   }
 
   applySearch() {

@@ -101,7 +101,10 @@ export class Plot {
     sub('deselect', () => view.sendSelection(new Uint32Array(0)));
     sub('pointOver', (i) => view.tooltip.show(i));
     sub('pointOut', () => view.tooltip.hide());
-    sub('view', () => view.trails.draw());
+    sub('view', () => {
+      view.trails.draw();
+      view.clusters.place();
+    });
     if (typeof ResizeObserver !== 'undefined') {
       this.resizeObserver = new ResizeObserver(() => this.resize());
       this.resizeObserver.observe(this.wrap);
@@ -144,6 +147,7 @@ export class Plot {
     // at the fitted frame: fit again to the new shape (a zoomed view is left alone)
     if (!this.userCamera) this.fit({ transition: false });
     this.view.trails.draw();
+    this.view.clusters.place();
   }
 
   // ------------------------------------------------------------------ encoding
@@ -258,6 +262,7 @@ export class Plot {
     const animate = transition && duration > 0 && this.drawCount > 0;
     if (animate) this.landscape.fadeTo(pos);
     else this.landscape.show(pos);
+    view.clusters.draw(animate ? duration : 0); // labels glide with the points
     // The filter depends on a few traits (and, for a legend filter on a per-epoch column, on the
     // epoch): while they are unchanged, keep the one regl-scatterplot holds instead of resetting
     // and rebuilding it on every epoch.

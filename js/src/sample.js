@@ -14,6 +14,22 @@ import { nearestLocal } from './inspect.js';
 /** Neighbours listed per space. */
 export const K = 8;
 
+/**
+ * Epoch positions to label under a strip of `T` cells `cw` px wide: every step-th from the first,
+ * with the last always labelled, no two labels closer than their width (`labelPx`, the widest
+ * epoch number).
+ */
+export function epochTicks(T, cw, labelPx) {
+  const step = Math.max(1, Math.ceil((labelPx + 4) / cw));
+  const out = [];
+  for (let t = 0; t < T; t += step) out.push(t);
+  if (out[out.length - 1] !== T - 1) {
+    if (out.length > 1 && (T - 1 - out[out.length - 1]) * cw < labelPx + 4) out.pop();
+    out.push(T - 1);
+  }
+  return out;
+}
+
 class Sample {
   constructor(view, body) {
     this.view = view;
@@ -67,7 +83,7 @@ class Sample {
       h('div', {}, [
         h('div', {}, [h('b', { text: `#${i}` }), ` (${s.split}) · label `, swatch(view, s.label), ` ${className(view, s.label)}`]),
         h('div', { class: 'dvi-sample-now' }),
-        h('div', { class: 'dvi-flips' }),
+        h('div', { class: 'dvi-flips-wrap' }),
         h('div', { class: 'dvi-row2' }, [h('label', {}, [trail, ' trail in the view']), close]),
       ]),
     );
@@ -103,7 +119,15 @@ class Sample {
     const epochs = view.model.get('epochs');
     const cw = Math.max(6, Math.min(22, Math.floor(340 / T)));
     const H = 34;
-    const root = svg('svg', { class: 'dvi-strip', width: cw * T + 2, height: H + 14, role: 'img', 'aria-label': 'prediction and confidence per epoch' });
+    const AXIS = 12; // epoch numbers under the ✗ row
+    const root = svg('svg', { class: 'dvi-strip', width: cw * T + 2, height: H + 14 + AXIS, role: 'img', 'aria-label': 'prediction and confidence per epoch' });
+    const labelPx = 6 * Math.max(...epochs.map((e) => String(e).length)) + 2;
+    for (const t of epochTicks(T, cw, labelPx)) {
+      const x = Math.max(labelPx / 2, Math.min(cw * T + 2 - labelPx / 2, 1 + t * cw + cw / 2));
+      const label = svg('text', { class: 'dvi-strip-epoch', x, y: H + 14 + AXIS - 2, 'text-anchor': 'middle', 'font-size': 9, fill: '#666', 'data-epoch': epochs[t] });
+      label.textContent = String(epochs[t]);
+      root.appendChild(label);
+    }
     const flips = [];
     let prev = null;
     for (let t = 0; t < T; t++) {
@@ -118,7 +142,7 @@ class Sample {
         x.textContent = '✗';
         root.appendChild(x);
       }
-      if (prev !== null && prev !== s.prediction) flips.push(`epoch ${epochs[t]}: ${className(view, prev)} → ${className(view, s.prediction)}`);
+      if (prev !== null && prev !== s.prediction) flips.push({ epoch: epochs[t], from: prev, to: s.prediction });
       prev = s.prediction;
     }
     const pos = view.pos;
@@ -127,8 +151,21 @@ class Sample {
     const now = sampleAt(view, i);
     const nowEl = this.head.querySelector('.dvi-sample-now');
     if (nowEl) nowEl.replaceChildren(`epoch ${view.model.get('epoch')}: predicted `, swatch(view, now.prediction), ` ${className(view, now.prediction)} ${pct(now.confidence)}`);
-    const flipEl = this.head.querySelector('.dvi-flips');
-    if (flipEl) flipEl.textContent = flips.length ? `prediction changed at ${flips.join('; ')}` : 'prediction never changed';
+    const flipEl = this.head.querySelector('.dvi-flips-wrap');
+    if (flipEl) {
+      // one line per change, scrolling past a few (a long history stays the panel's height)
+      flipEl.replaceChildren(
+        h('div', { class: 'dvi-note', text: flips.length ? `prediction changed ${flips.length} time${flips.length === 1 ? '' : 's'}:` : 'prediction never changed' }),
+        ...(flips.length ? [h('ul', { class: 'dvi-flips' }, flips.map((f) => {
+          const li = h('li', { 'data-epoch': String(f.epoch), title: `go to epoch ${f.epoch}` }, [
+            h('span', { class: 'dvi-flip-epoch', text: `epoch ${f.epoch}: ` }),
+            swatch(view, f.from), `${className(view, f.from)} → `, swatch(view, f.to), className(view, f.to),
+          ]);
+          li.addEventListener('click', () => view.setSave('epoch', f.epoch));
+          return li;
+        }))] : []),
+      );
+    }
     this.stripPos = pos;
   }
 
@@ -150,7 +187,7 @@ class Sample {
       const { msg } = await this.kernel.ask('sample', { sample: i, epoch, k: K });
       if (seq !== this.seq) return;
       const r = msg.rows;
-      const rows = (space) => r.space.map((s, k) => (s === space ? { sample: r.sample[k], distance: r.distance[k], separated: r.separated[k], rank2d: r.rank_2d[k] } : null)).filter(Boolean);
+      const rows = (space) => r.space.map((s, k) => (s === space ? { sample: r.sample[k], distance: r.distance[k], separated: r.separated[k], rank2d: r.rank_2d[k], spread: r.spread_2d?.[k] } : null)).filter(Boolean);
       const high = rows('high');
       const cols = [h('div', {}, [h('h4', { text: `nearest in 2-D (epoch ${msg.epoch})` }), this.list(rows('2d'), '2d')])];
       if (high.length) cols.unshift(h('div', {}, [h('h4', { text: `nearest in representation space (epoch ${msg.epoch})` }), this.list(high, 'high')]));
@@ -168,7 +205,7 @@ class Sample {
       const s = sampleAt(view, r.sample);
       const cv = h('canvas', { width: 1, height: 1 });
       const flag = r.separated === true
-        ? h('span', { class: 'dvi-flag', text: space === 'high' ? ' ⚠' : ' ◦', title: space === 'high' ? `the 2-D view puts it far away (rank ${r.rank2d} in 2-D)` : 'not among the high-dimensional neighbours' })
+        ? h('span', { class: 'dvi-flag', text: space === 'high' ? ' ⚠' : ' ◦', title: space === 'high' ? `the 2-D view puts it far beyond this sample's 2-D neighbourhood: ${num(r.spread, 1)}× the distance to its ${K}th nearest in 2-D (flagged above 3×; rank ${r.rank2d} in 2-D)` : 'not among the high-dimensional neighbours' })
         : null;
       const row = h('div', { class: 'dvi-nrow', 'data-sample': String(r.sample), 'data-separated': String(r.separated === true), title: `#${r.sample}: show its history` }, [
         this.thumbs.available ? cv : null,

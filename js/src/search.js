@@ -1,5 +1,6 @@
 // Search like the TensorBoard projector: by index, class name or any column value, as a
-// case-insensitive substring or a regular expression; the matches can then be selected.
+// case-insensitive substring, whole word, exact value or regular expression (MATCH_MODES); the
+// matches can then be selected.
 import { columnText } from './columns.js';
 
 /** Fields a query can run over: 'all', 'index', then column names. */
@@ -24,20 +25,43 @@ export function parseIndexQuery(query, N) {
   return out;
 }
 
-function makeTest(query, regex) {
-  if (regex) {
-    const re = new RegExp(query, 'i'); // throws on a bad pattern: the caller shows it
+/** How a query matches a value: [mode, label shown in the search bar's list]. */
+export const MATCH_MODES = [
+  ['contains', 'contains'],
+  ['word', 'whole word'],
+  ['exact', 'exact value'],
+  ['regex', 'regex'],
+];
+
+const escapeRegex = (q) => q.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * A case-insensitive test of values against `query`:
+ * 'contains' — a substring; 'word' — whole words, where a word is a run of characters between
+ * spaces or the ends ("Shirt" matches "Shirt" and "Dress Shirt", not "T-shirt/top"; "boot" matches
+ * "Ankle boot"); 'exact' — the whole value ("Shirt" matches only "Shirt"); 'regex' — a regular
+ * expression (throws on a bad pattern: the caller shows it).
+ */
+export function matcher(query, mode = 'contains') {
+  const q = query.trim();
+  if (mode === 'regex') {
+    const re = new RegExp(q, 'i');
     return (s) => re.test(s);
   }
-  const q = query.toLowerCase();
-  return (s) => s.toLowerCase().includes(q);
+  const lower = q.toLowerCase();
+  if (mode === 'exact') return (s) => s.trim().toLowerCase() === lower;
+  if (mode === 'word') {
+    const re = new RegExp(`(^|\\s)${escapeRegex(q)}(?=\\s|$)`, 'i');
+    return (s) => re.test(s);
+  }
+  return (s) => s.toLowerCase().includes(lower);
 }
 
 /**
  * Indices of the samples matching `query` in `field` at epoch position `pos`, ascending.
  * @returns {Uint32Array}
  */
-export function findMatches(view, query, { field = 'all', regex = false, pos = view.pos } = {}) {
+export function findMatches(view, query, { field = 'all', mode = 'contains', pos = view.pos } = {}) {
   const { N } = view.d;
   const q = query.trim();
   if (!q) return new Uint32Array(0);
@@ -47,7 +71,7 @@ export function findMatches(view, query, { field = 'all', regex = false, pos = v
     if (ids) for (const i of ids) hit[i] = 1;
     if (field === 'index') return Uint32Array.from(ids ?? []);
   }
-  const test = makeTest(q, regex);
+  const test = matcher(q, mode);
   const cols = field === 'all'
     ? [...view.columns.values()].filter((c) => c.name !== 'correct' && c.name !== 'changed' && c.name !== 'confidence')
     : [view.columns.get(field)].filter(Boolean);

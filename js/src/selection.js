@@ -39,7 +39,8 @@ class Selection {
     this.next = h('button', { type: 'button', class: 'dvi-sel-next', text: '▶', title: 'next page' });
     this.pageLabel = h('span', { class: 'dvi-note' });
     this.camBtn = h('button', { type: 'button', class: 'dvi-sel-gradcam', text: 'Grad-CAM', title: 'overlay Grad-CAM heat maps (where the model looks for its prediction) on this page', 'aria-pressed': 'false' });
-    this.head = h('div', { class: 'dvi-row2' }, [this.status, this.sortSel, this.prev, this.pageLabel, this.next, this.camBtn]);
+    this.copyBtn = h('button', { type: 'button', class: 'dvi-sel-copy', text: 'copy indices', title: 'copy the selected indices as a Python list ([3, 7, …])' });
+    this.head = h('div', { class: 'dvi-row2' }, [this.status, this.sortSel, this.prev, this.pageLabel, this.next, this.camBtn, this.copyBtn]);
     this.comp = h('div', { class: 'dvi-comp' });
     this.grid = h('div', { class: 'dvi-grid' });
     this.msg = h('div');
@@ -49,6 +50,7 @@ class Selection {
       this.page = 0;
       this.render();
     });
+    this.ls.add(this.copyBtn, 'click', () => view.chips.copySelection());
     this.ls.add(this.prev, 'click', () => this.turn(-1));
     this.ls.add(this.next, 'click', () => this.turn(1));
     this.ls.add(this.camBtn, 'click', () => {
@@ -102,6 +104,7 @@ class Selection {
     this.prev.disabled = this.page === 0;
     this.next.disabled = this.page >= pages - 1;
     this.sortSel.disabled = n === 0;
+    this.copyBtn.disabled = n === 0;
     this.camBtn.style.display = this.caps.explain && this.kernel.available ? '' : 'none';
     this.renderComposition(ids);
     this.msg.replaceChildren();

@@ -2,7 +2,7 @@
 // every control is labelled or titled. The help popover lists gestures and shortcuts.
 import { decodeIndices } from './codecs.js';
 import { h, listeners } from './dom.js';
-import { findMatches, searchFields } from './search.js';
+import { findMatches, MATCH_MODES, searchFields } from './search.js';
 
 export const SPEEDS = [0.5, 1, 2, 4, 8];
 
@@ -16,12 +16,13 @@ export const HELP = [
   ['double-click', 'clear the selection'],
   ['hover', 'sample card (class, prediction, confidence, image)'],
   ['legend click', 'highlight a class; shift/ctrl-click: filter to it'],
+  ['chip ✕ (above the plot)', 'remove that highlight, filter or selection; one dimming at a time'],
   ['← / →', 'previous / next epoch (Home / End: first / last)'],
   ['space', 'play / pause'],
   ['p / l / b', 'Pan / Lasso / Box mode'],
   ['z', 'zoom to the selection'],
   ['r', 'reset the view (whole frame)'],
-  ['/', 'search (index, class, any column; Enter selects)'],
+  ['/', 'search (index, class, any column; contains / whole word / exact / regex; Enter selects)'],
   ['Esc', 'clear the selection, close this help'],
   ['?', 'this help'],
 ];
@@ -71,10 +72,13 @@ export class Toolbar {
     this.pointOpacity = h('input', { type: 'range', class: 'dvi-point-opacity', min: '0.05', max: '1', step: '0.05' });
     this.landOpacity = h('input', { type: 'range', class: 'dvi-land-opacity', min: '0', max: '1', step: '0.05' });
     this.loopBox = h('input', { type: 'checkbox', class: 'dvi-loop' });
+    this.labelsBox = h('input', { type: 'checkbox', class: 'dvi-class-labels' });
+    this.contoursBox = h('input', { type: 'checkbox', class: 'dvi-contours-toggle' });
     this.searchBox = h('input', { type: 'search', class: 'dvi-search', placeholder: 'search: index, class, value…', 'aria-label': 'search' });
     this.searchField = h('select', { class: 'dvi-search-field', title: 'search in', 'aria-label': 'search in' });
     for (const [value, text] of searchFields(view)) this.searchField.appendChild(h('option', { value, text }));
-    this.regexBtn = h('button', { type: 'button', class: 'dvi-regex', text: '.*', title: 'regular expression', 'aria-pressed': 'false' });
+    this.matchSel = h('select', { class: 'dvi-search-mode', title: 'how the text matches a value', 'aria-label': 'match' },
+      MATCH_MODES.map(([v, t]) => h('option', { value: v, text: t })));
     this.matches = h('span', { class: 'dvi-matches', 'aria-live': 'polite' });
     const row2 = h('div', { class: 'dvi-row dvi-row-display' }, [
       labelled('colour', this.colorSel, 'colour the points by a column'),
@@ -83,10 +87,12 @@ export class Toolbar {
       labelled('points', this.pointOpacity, 'point opacity'),
       labelled('landscape', this.landOpacity, 'landscape opacity (0 hides it)'),
       labelled('loop', this.loopBox, 'playback starts again after the last epoch'),
+      labelled('class names', this.labelsBox, "each class's name at its densest region, moving with the epochs"),
+      labelled('contours', this.contoursBox, 'density contours of each class (25 % and 60 % of its peak)'),
     ]);
     // the search bar sits above the side panels (placed by the view)
     this.searchEl = h('div', { class: 'dvi-searchbar', title: 'index (3, 10-20), class name or any column value; Enter selects the matches' }, [
-      this.searchBox, h('div', { class: 'dvi-search-opts' }, [this.searchField, this.regexBtn, this.matches]),
+      this.searchBox, h('div', { class: 'dvi-search-opts' }, [this.searchField, this.matchSel]), this.matches,
     ]);
     this.el = h('div', { class: 'dvi-toolbar' }, [row1, row2]);
     // ---- help popover
@@ -114,6 +120,8 @@ export class Toolbar {
     ls.add(this.playBtn, 'click', () => setSave('playing', !m.get('playing')));
     ls.add(this.speedSel, 'change', () => setSave('speed', Number(this.speedSel.value)));
     ls.add(this.loopBox, 'change', () => setSave('loop', this.loopBox.checked));
+    ls.add(this.labelsBox, 'change', () => setSave('class_labels', this.labelsBox.checked));
+    ls.add(this.contoursBox, 'change', () => setSave('density_contours', this.contoursBox.checked));
     ls.add(this.colorSel, 'change', () => setSave('color_by', this.colorSel.value));
     ls.add(this.showSel, 'change', () => setSave('show', this.showSel.value));
     ls.add(this.sizeRange, 'input', () => setSave('point_size', Number(this.sizeRange.value)));
@@ -127,11 +135,7 @@ export class Toolbar {
     ls.add(this.help.querySelector('.dvi-help-close'), 'click', () => this.toggleHelp(false));
     ls.add(this.searchBox, 'input', () => this.previewSearch());
     ls.add(this.searchField, 'change', () => this.previewSearch());
-    ls.add(this.regexBtn, 'click', () => {
-      this.regexBtn.setAttribute('aria-pressed', String(this.regexBtn.getAttribute('aria-pressed') !== 'true'));
-      this.regexBtn.classList.toggle('dvi-on', this.regexBtn.getAttribute('aria-pressed') === 'true');
-      this.previewSearch();
-    });
+    ls.add(this.matchSel, 'change', () => this.previewSearch());
     ls.add(this.searchBox, 'keydown', (e) => {
       if (e.key === 'Enter') {
         e.preventDefault();
@@ -149,7 +153,7 @@ export class Toolbar {
     try {
       return findMatches(this.view, this.searchBox.value, {
         field: this.searchField.value,
-        regex: this.regexBtn.getAttribute('aria-pressed') === 'true',
+        mode: this.matchSel.value,
       });
     } catch (err) {
       return err;
@@ -202,6 +206,8 @@ export class Toolbar {
       this.speedSel.value = String(m.get('speed'));
     }
     this.loopBox.checked = Boolean(m.get('loop'));
+    this.labelsBox.checked = Boolean(m.get('class_labels'));
+    this.contoursBox.checked = Boolean(m.get('density_contours'));
     this.colorSel.value = m.get('color_by');
     this.showSel.value = m.get('show');
     this.sizeRange.value = String(m.get('point_size'));

@@ -8,7 +8,7 @@ export const CENTERS = [[-0.5, 0.5], [0.5, 0.5], [-0.5, -0.5], [0.5, -0.5]];
 /** Cluster centre of class c at epoch position t (rotates one quadrant per epoch). */
 export const center = (c, t) => CENTERS[(c + t) % 4];
 
-export function makeState({ T = 3, N = 400, H = 32, W = 32, spread = 0.08, nTest = null, thumbs = true, traits = {} } = {}) {
+export function makeState({ T = 3, N = 400, H = 32, W = 32, spread = 0.08, nTest = null, thumbs = true, names = null, splitColumn = false, traits = {} } = {}) {
   const C = 4;
   const coords = new Float32Array(T * N * 2);
   const labels = new Uint8Array(N);
@@ -70,7 +70,7 @@ export function makeState({ T = 3, N = 400, H = 32, W = 32, spread = 0.08, nTest
     landscape: buf(landscape, 'uint8', [T, H, W, 4]),
     split_names: ['train', 'test'],
     epochs,
-    class_names: ['zero <b>0</b>', 'one', 'two', 'three'],
+    class_names: names || ['zero <b>0</b>', 'one', 'two', 'three'],
     palette: ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728'],
     epoch: epochs[0],
     selection: null,
@@ -94,6 +94,8 @@ export function makeState({ T = 3, N = 400, H = 32, W = 32, spread = 0.08, nTest
       { name: 'noisy', kind: 'categorical', codes: buf(noisy, 'uint8', [N]), categories: ['False', 'True'], colors: ['#9a9a9a', '#d62728'] },
       { name: 'round', kind: 'categorical', codes: buf(round, 'uint8', [N]), categories: ['0', '1', '2'], colors: ['#1f77b4', '#ff7f0e', '#2ca02c'] },
       { name: 'score', kind: 'numeric', values: buf(score, 'float32', [N]), min: 0, max: (N - 1) / N },
+      // as Widget(metadata=...) sends a "split" column: categories sorted, default palette
+      ...(splitColumn ? [{ name: 'split', kind: 'categorical', codes: buf(splitCodes.map((c) => (c === 0 ? 1 : 0)), 'uint8', [N]), categories: ['test', 'train'], colors: ['#1f77b4', '#ff7f0e'] }] : []),
     ],
     highlight_categories: [],
     filter_categories: [],

@@ -93,6 +93,9 @@ export function countColor(px, rgb, tol = 40) {
 /** Tiny test runner: named async tests, failures counted, exit code set. */
 export async function runTests(tests) {
   let failed = 0;
+  // DVI_TEST_ONLY=text runs only the tests whose name contains it (while developing)
+  const only = process.env.DVI_TEST_ONLY;
+  if (only) tests = tests.filter(([name]) => name.includes(only));
   for (const [name, fn] of tests) {
     const t0 = Date.now();
     try {

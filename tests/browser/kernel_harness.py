@@ -38,6 +38,7 @@ from comm.base_comm import BaseComm
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(ROOT))  # the dvi_widget of this checkout, not whichever is installed
 
 OUTBOX: list[dict] = []
 CHANGED = threading.Condition()

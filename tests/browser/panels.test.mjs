@@ -131,6 +131,34 @@ await runTests([
     assert((await page.$eval('.dvi-popover', (e) => e.style.display)) === 'block', 'a point click inspects its spot too');
     await page.keyboard.press('Escape');
     assert((await until(page, () => page.$eval('.dvi-popover', (e) => e.style.display), (v) => v === 'none')) === 'none', 'Esc closes the popover');
+    // the popover is small beside the plot, and a later selection (here from Python) closes it
+    await page.mouse.click(sx, sy);
+    await page.waitForSelector('.dvi-popover .dvi-probs', { timeout: 10000 });
+    const pop = await (await page.$('.dvi-popover')).boundingBox();
+    const plot = await (await page.$('.dvi-canvas')).boundingBox();
+    assert(pop.width * pop.height < 0.15 * plot.width * plot.height && pop.height <= 0.45 * plot.height + 1, `popover ${pop.width}x${pop.height} over a ${plot.width}x${plot.height} plot`);
+    await page.py('w.select([1, 2, 3])');
+    assert((await until(page, () => page.$eval('.dvi-popover', (e) => e.style.display), (v) => v === 'none')) === 'none', 'a later selection closes the popover');
+    // Lasso mode (the mode button, the touch-pad path): a loop that closes where it started
+    // selects what it encloses and is never a click (no popover, w.clicked unchanged)
+    const clickedBefore = await page.py('result = w.clicked');
+    await page.click('.dvi-mode-lasso');
+    const [lx, ly, lr] = await toScreen(page, -0.5, -0.5); // class 0 at epoch 10: (-1, -1), radius 0.3
+    const loop = Array.from({ length: 25 }, (_, k) => [lx + 0.25 * lr * Math.cos((k / 24) * 2 * Math.PI), ly + 0.25 * lr * Math.sin((k / 24) * 2 * Math.PI)]);
+    await page.mouse.move(...loop[0]);
+    await page.mouse.down();
+    for (const [x, y] of loop.slice(1)) {
+      await page.mouse.move(x, y, { steps: 2 });
+      await frames(page, 1); // lasso points at least lassoMinDelay apart
+    }
+    await page.mouse.up();
+    const class0 = await page.py('result = np.flatnonzero(vis.labels == 0).tolist()');
+    const lassoed = await until(page, () => page.py('result = w.selection.tolist()'), (v) => same(v, class0));
+    assert(same(lassoed, class0), `the loop selected ${lassoed.length} samples (${lassoed.slice(0, 4)}), the class has ${class0.length}`);
+    await settled(page);
+    assert((await page.$eval('.dvi-popover', (e) => e.style.display)) === 'none', 'a closed lasso loop opened the popover');
+    assert(same(await page.py('result = w.clicked'), clickedBefore), 'a closed lasso loop set w.clicked');
+    assert(same(await selection(page), class0), 'the loop\'s selection stands (not replaced by a clicked point)');
     assert(page.errors.length === 0, page.errors.join('\n'));
     await page.close();
   }],
@@ -202,8 +230,14 @@ await runTests([
   ['selection panel: a page of images, sorting, composition, Grad-CAM, metadata-free', async () => {
     const page = await open();
     await setEpoch(page, 10);
+    const layout = () => page.$$eval('.dvi-panels-below > .dvi-panel', (ps) => ps.map((p) => { const r = p.getBoundingClientRect(); return [p.className, Math.round(r.top), Math.round(r.height)]; }));
+    const before = await layout();
     await page.py('w.select(np.arange(400))');
     await page.waitForFunction(() => document.querySelectorAll('.dvi-tile').length === 100, null, { timeout: 10000 });
+    await page.py('w.focus_sample = 5');
+    await page.waitForSelector('.dvi-nn-high .dvi-nrow', { timeout: 10000 });
+    // a page of images and a sample's history fill their panels: nothing below the plot moves
+    assert(same(await layout(), before), `panels moved: ${JSON.stringify(before)} -> ${JSON.stringify(await layout())}`);
     assert((await page.textContent('.dvi-panel-selection')).includes('1–100 of 400'), 'pager');
     await page.click('.dvi-sel-next');
     const firstOf2 = await page.$eval('.dvi-tile', (t) => Number(t.dataset.sample));
@@ -219,6 +253,8 @@ await runTests([
     const comp = await page.$eval('.dvi-comp', (e) => [JSON.parse(e.dataset.labels), JSON.parse(e.dataset.predictions)]);
     const compPy = await page.py('c = w.composition()\nresult = [c["label"].tolist(), c["prediction"].tolist()]');
     assert(same(comp, compPy), `composition ${JSON.stringify(comp)} vs ${JSON.stringify(compPy)}`);
+    const compBox = await (await page.$('.dvi-comp')).boundingBox();
+    assert(compBox && compBox.height > 20, `the composition is visible, not squeezed: ${JSON.stringify(compBox)}`);
     await page.waitForFunction(() => [...document.querySelectorAll('.dvi-tile canvas')].every((c) => c.dataset.sample), null, { timeout: 10000 });
     const tileIdx = await page.$eval('.dvi-tile canvas', (c) => {
       const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
@@ -248,12 +284,18 @@ await runTests([
     await page.waitForSelector('.dvi-nn-high .dvi-nrow', { timeout: 10000 });
     const cells = await page.$$eval('.dvi-strip rect.dvi-epoch-cell', (r) => r.map((e) => [e.dataset.epoch, e.getAttribute('fill')]));
     assert(cells.length === 3 && cells[1][1] !== cells[0][1] && cells[2][1] === cells[0][1], `strip ${JSON.stringify(cells)}`);
-    const flips = await page.textContent('.dvi-flips');
-    assert(flips.includes('epoch 5: one → two') && flips.includes('epoch 10: two → one'), `flips: ${flips}`);
+    const flips = await page.$$eval('.dvi-flips li', (li) => li.map((e) => e.textContent));
+    assert(same(flips, ['epoch 5: one → two', 'epoch 10: two → one']), `flips: ${flips}`);
+    const ticks = await page.$$eval('.dvi-strip text.dvi-strip-epoch', (t) => t.map((e) => e.textContent));
+    assert(same(ticks, ['0', '5', '10']), `strip epoch labels ${ticks}`);
     const high = await page.$$eval('.dvi-nn-high .dvi-nrow', (r) => r.map((e) => [Number(e.dataset.sample), e.dataset.separated === 'true']));
     const two = await page.$$eval('.dvi-nn-2d .dvi-nrow', (r) => r.map((e) => Number(e.dataset.sample)));
     const py = await page.py('d = w.neighbors(5, 5, 8)\nh = d[d.space == "high"]\nresult = [[[int(s), bool(f)] for s, f in zip(h["sample"], h["separated"])], d[d.space == "2d"]["sample"].tolist()]');
     assert(same(high, py[0]) && same(two, py[1]), `neighbours ${JSON.stringify([high, two])} vs ${JSON.stringify(py)}`);
+    // ⚠ exactly where the view puts the neighbour beyond 3x the sample's own 2-D neighbourhood
+    const rule = await page.py('d = w.neighbors(5, 5, 8)\nh = d[d.space == "high"]\nxy = vis.coords[1]\nr = np.sort(np.delete(np.linalg.norm(xy - xy[5], axis=1), 5))[7]\nresult = [bool(v) for v in np.linalg.norm(xy[h["sample"].to_numpy()] - xy[5], axis=1) > 3 * r]');
+    const flagged = await page.$$eval('.dvi-nn-high .dvi-nrow', (r) => r.map((e) => Boolean(e.querySelector('.dvi-flag'))));
+    assert(same(flagged, rule) && rule.includes(false), `⚠ on ${flagged}, rule ${rule}`);
     assert(same(await page.py('result = w.trail_indices.tolist()'), [5]), 'its trail is drawn');
     await shot(page, '.dvi-panel-sample', 'panel-sample');
     await page.click('.dvi-strip rect.dvi-epoch-cell[data-epoch="0"]');
@@ -272,6 +314,10 @@ await runTests([
     assert(same(metrics[0], ['nn_pv (k=15)', '0.470', '0.440']) && metrics.some((r) => r[0] === 'ppr' && r[2] === '0.930'), `metrics ${JSON.stringify(metrics)}`);
     const over = await (await page.$('.dvi-curves .u-over')).boundingBox();
     await page.mouse.move(over.x + 3, over.y + over.height / 2);
+    // hovering shows the values at that epoch (uPlot's live legend)
+    const legend = () => page.$$eval('.dvi-curves .u-legend .u-series', (rows) => rows.map((r) => [r.querySelector('.u-label')?.textContent, r.querySelector('.u-value')?.textContent]));
+    const values = await until(page, legend, (v) => v.some(([l, x]) => l === 'train loss' && x === '1.200'));
+    assert(values.some(([l, x]) => l === 'epoch' && x === '0') && values.some(([l, x]) => l === 'test acc.' && x === '0.500'), `legend on hover ${JSON.stringify(values)}`);
     await page.mouse.click(over.x + 3, over.y + over.height / 2);
     await page.waitForFunction(() => window.model.get('epoch') === 0, null, { timeout: 5000 });
     assert((await until(page, () => page.py('result = w.epoch'), (v) => v === 0)) === 0, 'kernel epoch after the chart click');
@@ -281,7 +327,7 @@ await runTests([
     await page.close();
   }],
 
-  ['training events: highlight the kind at this epoch, step to the next, select', async () => {
+  ['training events: highlight (off by default) shows as a chip, ✕ and a selection remove it, Python follows', async () => {
     const page = await open();
     await setEpoch(page, 0);
     await page.selectOption('.dvi-ev-kind', 'flip');
@@ -289,16 +335,35 @@ await runTests([
     await page.click('.dvi-ev-next');
     await page.waitForFunction(() => window.model.get('epoch') === 5, null, { timeout: 5000 });
     await page.waitForFunction(() => document.querySelector('.dvi-panel-events .dvi-nrow'), null, { timeout: 10000 });
+    assert(!(await page.isChecked('.dvi-ev-highlight')) && (await page.py('result = w.highlight_indices')) === null, 'the events highlight is off by default');
+    assert((await page.textContent('.dvi-chips')).includes('no emphasis'), 'no chip while nothing is dimmed');
+    await page.click('.dvi-ev-highlight');
     const want = await page.py('e = w.events()\nresult = e[(e.epoch == 5) & (e.kind == "flip")]["sample"].tolist()');
     const hl = await until(page, () => page.py('h = w.highlight_indices\nresult = None if h is None else h.tolist()'), (v) => same(v, want));
     assert(same(hl, want) && same(want, [5]), `highlight ${hl} vs events ${want}`);
-    await page.click('.dvi-ev-select');
-    assert(same(await until(page, () => page.py('result = w.selection.tolist()'), (v) => same(v, [5])), [5]), 'select takes the events');
-    await shot(page, '.dvi-panel-events', 'panel-events');
-    await page.click('.dvi-ev-next');
-    await page.waitForFunction(() => window.model.get('epoch') === 10, null, { timeout: 5000 });
+    await page.waitForSelector('.dvi-chip[data-emphasis="highlight"]');
+    const chip = await page.textContent('.dvi-chip[data-emphasis="highlight"]');
+    assert(chip.includes('flip events, epoch 0 → 5') && chip.includes('1 sample'), `chip ${chip}`);
+    await shot(page, '.dvi-chips', 'chips-events');
+    // ✕ removes it, in Python too, and unticks the panel's box
+    await page.click('.dvi-chip[data-emphasis="highlight"] .dvi-chip-x');
+    assert((await until(page, () => page.py('result = w.highlight_indices'), (v) => v === null)) === null, '✕: Python highlight_indices is None');
+    assert(!(await page.isChecked('.dvi-ev-highlight')), '✕ unticks highlight');
+    // on again; a selection replaces it (one dimming emphasis at a time)
     await page.click('.dvi-ev-highlight');
-    assert((await until(page, () => page.py('result = w.highlight_indices'), (v) => v === null)) === null, 'highlight off restores the view');
+    await until(page, () => page.py('h = w.highlight_indices\nresult = None if h is None else h.tolist()'), (v) => same(v, want));
+    await page.click('.dvi-ev-select');
+    const after = await until(page, () => page.py('h = w.highlight_indices\nresult = [w.selection.tolist(), None if h is None else h.tolist()]'), (v) => same(v, [[5], null]));
+    assert(same(after, [[5], null]), `select: selection and highlight ${JSON.stringify(after)}`);
+    assert(!(await page.isChecked('.dvi-ev-highlight')) && (await page.$('.dvi-chip[data-emphasis="selection"]')) && !(await page.$('.dvi-chip[data-emphasis="highlight"]')), 'the selection chip replaced the highlight chip');
+    await shot(page, '.dvi-panel-events', 'panel-events');
+    // from Python: w.highlight() replaces the selection and gets its chip; ✕ clears it in Python
+    await page.py('w.highlight([1, 2, 3])');
+    await page.waitForSelector('.dvi-chip[data-emphasis="highlight"]');
+    assert((await page.textContent('.dvi-chip[data-emphasis="highlight"]')).includes('w.highlight') && (await page.py('result = w.selection.tolist()')).length === 0, 'Python highlight: its chip, the selection gone');
+    assert(same(await page.py('result = w.emphases().values.tolist()'), [['highlight_indices', 'dims', 3]]), 'w.emphases()');
+    await page.click('.dvi-chip[data-emphasis="highlight"] .dvi-chip-x');
+    assert((await until(page, () => page.py('result = w.highlight_indices'), (v) => v === null)) === null, '✕ clears w.highlight');
     assert(page.errors.length === 0, page.errors.join('\n'));
     await shot(page, null, 'panels-all');
     await page.close();

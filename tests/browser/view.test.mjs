@@ -3,6 +3,7 @@
 // colour by any column, search, shortcuts, and gestures that reach the plot even when the page
 // around the widget reacts to shift+mousedown as JupyterLab's notebook does.
 import { center, LAND_COLORS } from './fixture.mjs';
+import { markColor } from '../../js/src/marks.js';
 import { assert, countColor, frames, launch, near, pixelAt, pixels, runTests, serve, settled, until } from './harness.mjs';
 
 const { server, url } = await serve();
@@ -12,8 +13,8 @@ const washed = (rgb, opacity = 0.45) => rgb.map((c) => 255 - opacity * (255 - c)
 const LAND = LAND_COLORS.map((c) => washed(c));
 const CLASS2 = Array.from({ length: 100 }, (_, k) => 4 * k + 2);
 
-async function open(opts = {}, { width = 900, height = 600, viewWidth = 700 } = {}) {
-  const page = await browser.newPage({ viewport: { width, height } });
+async function open(opts = {}, { width = 900, height = 600, viewWidth = 700, permissions = [] } = {}) {
+  const page = await browser.newPage({ viewport: { width, height }, permissions });
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
   page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
@@ -80,7 +81,112 @@ async function lassoCircle(page, cx, cy, r, { shift = false } = {}) {
   if (shift) await page.keyboard.up('Shift');
 }
 
+const FASHION = ['T-shirt/top', 'Shirt', 'Ankle boot', 'Coat'];
+const rgbOf = (css) => css.match(/\d+/g).slice(0, 3).map(Number);
+const hexRgb = (hex) => [1, 3, 5].map((k) => parseInt(hex.slice(k, k + 2), 16));
+const box = (page, sel) => page.$eval(sel, (e) => { const r = e.getBoundingClientRect(); return { x: r.x, y: r.y, w: r.width, h: r.height }; });
+/** Elements matching `sel` whose text does not fit (cut, or an ellipsis). */
+const cut = (page, sel) => page.$$eval(sel, (els) => els.filter((e) => e.scrollWidth > e.clientWidth + 1 || e.scrollHeight > e.clientHeight + 1 || e.textContent.includes('…')).map((e) => e.textContent));
+
 const tests = [
+  ['issue 25 at 900x700: class labels move with the epoch, full captions and headers, exact search, chips, split key, ticks, copy', async () => {
+    const page = await open({ names: FASHION, splitColumn: true, traits: { panels: ['legend', 'selection', 'confusion'], class_labels: true, transition_ms: 0 } },
+      { width: 900, height: 700, viewWidth: 880, permissions: ['clipboard-read', 'clipboard-write'] });
+    // class labels: each class's name at its cluster (the densest region), following the epoch
+    const labels = () => page.$$eval('.dvi-cluster-label', (els) => els.map((e) => {
+      const r = e.getBoundingClientRect();
+      return { text: e.textContent, x: Number(e.dataset.x), y: Number(e.dataset.y), cx: r.x + r.width / 2, cy: r.y + r.height / 2, shown: e.style.display !== 'none' };
+    }));
+    for (const [epoch, t] of [[0, 0], [5, 1]]) {
+      if (epoch) {
+        const n = await setTrait(page, 'epoch', epoch);
+        await waitDraw(page, n);
+      }
+      await page.waitForFunction((e) => document.querySelector('#view').dataset.clusterEpoch === String(e), epoch);
+      const ls = await labels();
+      assert(JSON.stringify(ls.map((l) => l.text)) === JSON.stringify(FASHION) && ls.every((l) => l.shown), `labels ${JSON.stringify(ls)}`);
+      for (let c = 0; c < 4; c++) {
+        const [x, y] = center(c, t);
+        const [px, py] = await toPage(page, x, y);
+        assert(Math.hypot(ls[c].x - x, ls[c].y - y) < 0.06, `epoch ${epoch}: ${FASHION[c]} label at (${ls[c].x}, ${ls[c].y}), its cluster at (${x}, ${y})`);
+        assert(Math.hypot(ls[c].cx - px, ls[c].cy - py) < 15, `epoch ${epoch}: ${FASHION[c]} drawn at ${ls[c].cx}, ${ls[c].cy}, cluster at ${px}, ${py}`);
+      }
+    }
+    await page.click('.dvi-contours-toggle');
+    await page.waitForFunction(() => Number(document.querySelector('.dvi-contours').dataset.segments) > 0);
+    assert((await page.evaluate(() => window.model.get('density_contours'))) === true, 'contours toggle sets the trait');
+    // search: "Shirt" as a substring also finds T-shirt/top; as an exact class only Shirt
+    const plotTop = (await box(page, '.dvi-canvas-wrap')).y;
+    await page.selectOption('.dvi-search-field', 'label');
+    await page.fill('.dvi-search', 'Shirt');
+    assert((await page.textContent('.dvi-matches')) === '200 matches', `contains: ${await page.textContent('.dvi-matches')}`);
+    await page.selectOption('.dvi-search-mode', 'exact');
+    assert((await page.textContent('.dvi-matches')) === '100 matches', `exact: ${await page.textContent('.dvi-matches')}`);
+    await page.selectOption('.dvi-search-mode', 'word');
+    assert((await page.textContent('.dvi-matches')) === '100 matches', `whole word: ${await page.textContent('.dvi-matches')}`);
+    await page.press('.dvi-search', 'Enter');
+    const class1 = Array.from({ length: 100 }, (_, k) => 4 * k + 1);
+    assert(JSON.stringify(await until(page, () => selection(page), (s) => s.length === 100)) === JSON.stringify(class1), 'Enter selects exactly the class Shirt');
+    assert((await cut(page, '.dvi-matches')).length === 0, 'search status fits');
+    // chips: the selection's chip; a legend highlight replaces it (one dimming at a time); ✕
+    await page.waitForSelector('.dvi-chip[data-emphasis="selection"]');
+    assert((await page.textContent('.dvi-chip[data-emphasis="selection"] .dvi-chip-count')) === '100 selected', 'selection chip count');
+    await page.click('.dvi-legend-row[data-k="2"]');
+    await page.waitForSelector('.dvi-chip[data-emphasis="legend-highlight"]');
+    assert((await selection(page)).length === 0 && !(await page.$('.dvi-chip[data-emphasis="selection"]')), 'the highlight replaced the selection');
+    const chip = await page.textContent('.dvi-chip[data-emphasis="legend-highlight"]');
+    assert(chip.includes('highlight: label = Ankle boot') && chip.includes('100 samples'), `chip ${chip}`);
+    await page.click('.dvi-chip[data-emphasis="legend-highlight"] .dvi-chip-x');
+    await page.waitForFunction(() => window.model.get('highlight_categories').length === 0);
+    assert((await page.textContent('.dvi-chips')).includes('no emphasis'), 'no chip left');
+    // shift-click filters without selecting the legend's text; its chip says what is hidden
+    await page.click('.dvi-legend-row[data-k="0"]', { modifiers: ['Shift'] });
+    assert(JSON.stringify(await page.evaluate(() => window.model.get('filter_categories'))) === '[0]', 'shift-click filters');
+    assert((await page.evaluate(() => window.getSelection().toString())) === '', `text selected: ${await page.evaluate(() => window.getSelection().toString())}`);
+    assert((await page.textContent('.dvi-chip[data-emphasis="legend-filter"]')).includes('filter: label = T-shirt/top'), 'filter chip');
+    await page.click('.dvi-chip[data-emphasis="legend-filter"] .dvi-chip-x');
+    await page.waitForFunction(() => window.model.get('filter_categories').length === 0);
+    assert((await box(page, '.dvi-canvas-wrap')).y === plotTop, 'chips come and go without moving the plot');
+    // full captions and confusion headers at 900 px
+    const wrong = Array.from({ length: 40 }, (_, k) => 10 * k);
+    await page.evaluate((ids) => window.model.set('selection', { view: new DataView(Uint32Array.from(ids).buffer), dtype: 'uint32', shape: [ids.length] }), wrong);
+    await page.waitForFunction(() => document.querySelectorAll('.dvi-tile').length === 40);
+    const first = await page.$eval('.dvi-tile[data-sample="0"] span', (e) => e.textContent);
+    assert(first === 'T-shirt/top → Shirt', `caption ${first}`);
+    assert((await cut(page, '.dvi-tile span')).length === 0, `cut captions: ${await cut(page, '.dvi-tile span')}`);
+    const heads = await page.$$eval('.dvi-cm th', (t) => t.map((e) => e.textContent).filter(Boolean));
+    assert(JSON.stringify(heads) === JSON.stringify([...FASHION, ...FASHION]), `headers ${heads}`);
+    assert((await cut(page, '.dvi-cm th')).length === 0, `cut headers: ${await cut(page, '.dvi-cm th')}`);
+    // one click copies the indices; without a clipboard they are shown to copy by hand
+    await page.evaluate((ids) => window.model.set('selection', { view: new DataView(Uint32Array.from(ids).buffer), dtype: 'uint32', shape: [ids.length] }), [3, 7, 10]);
+    await page.click('.dvi-chip[data-emphasis="selection"] .dvi-copy-indices');
+    await page.waitForFunction(() => document.querySelector('.dvi-chips').dataset.copied);
+    assert((await page.evaluate(() => navigator.clipboard.readText())) === '[3, 7, 10]', 'clipboard');
+    await page.evaluate(() => {
+      Object.defineProperty(navigator, 'clipboard', { value: { writeText: () => Promise.reject(new Error('denied')) } });
+      document.execCommand = () => false;
+    });
+    await page.click('.dvi-chip[data-emphasis="selection"] .dvi-copy-indices');
+    await page.waitForFunction(() => document.querySelector('.dvi-chips').dataset.copied === 'failed');
+    assert((await page.$eval('.dvi-chip-manual', (e) => [e.style.display, e.value].join('|'))) === '|[3, 7, 10]', 'fallback shows the indices');
+    // colour by split: the train / test key in the colours the points are drawn in
+    let n = await setTrait(page, 'color_by', 'split');
+    await waitDraw(page, n);
+    const key = async (k) => rgbOf(await page.$eval(`.dvi-legend-marks [data-key="${k}"] .dvi-dot`, (e) => getComputedStyle(e).backgroundColor));
+    const want = { train: hexRgb(markColor('#ff7f0e')), test: hexRgb(markColor('#1f77b4')) };
+    for (const k of ['train', 'test']) assert(near(await key(k), want[k], 1), `${k} key ${await key(k)} vs ${want[k]}`);
+    const list = rgbOf(await page.$eval('.dvi-legend-row[data-k="1"] .dvi-dot', (e) => getComputedStyle(e).backgroundColor));
+    assert(near(list, want.train, 1), 'the key and the legend entry "train" agree');
+    assert(countColor(await pixels(page, '.dvi-canvas'), want.train, 6) > 100, 'train points are drawn in the key colour');
+    // a numeric colour bar has round intermediate ticks
+    n = await setTrait(page, 'color_by', 'confidence');
+    await waitDraw(page, n);
+    const ticks = await page.$$eval('.dvi-colorbar-ticks span', (t) => t.map((e) => [e.textContent, e.getBoundingClientRect().x]));
+    assert(JSON.stringify(ticks.map((t) => t[0])) === '["0","0.25","0.5","0.75","1"]' && ticks.every((t, k) => !k || t[1] > ticks[k - 1][1]), `ticks ${JSON.stringify(ticks)}`);
+    assert(page.errors.length === 0, page.errors.join('\n'));
+    await page.close();
+  }],
+
   ['the square frame is letterboxed, never cropped (700x900 and 1800x600)', async () => {
     for (const [vw, hgt] of [[700, 900], [1800, 600]]) {
       const page = await open({ traits: { height: hgt, landscape_opacity: 1 } }, { width: vw + 100, height: hgt + 200, viewWidth: vw });
@@ -267,8 +373,7 @@ const tests = [
     const page = await open();
     const search = async (text, field = 'all', regex = false) => {
       await page.selectOption('.dvi-search-field', field);
-      const on = (await page.getAttribute('.dvi-regex', 'aria-pressed')) === 'true';
-      if (on !== regex) await page.click('.dvi-regex');
+      await page.selectOption('.dvi-search-mode', regex ? 'regex' : 'contains');
       await page.fill('.dvi-search', text);
       return page.textContent('.dvi-matches');
     };

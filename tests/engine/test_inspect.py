@@ -114,7 +114,14 @@ def test_high_dimensional_neighbors_are_exact(toy):
     nb = explore.neighbors(vis, 50, epoch=1, k=6)
     high = nb[nb.space == "high"]
     np.testing.assert_array_equal(high["sample"], idx[2])
-    np.testing.assert_array_equal(high["separated"], high["rank_2d"] > 6)
+    # ⚠ only for neighbours the view puts far beyond the sample's 2-D neighbourhood
+    d2 = np.linalg.norm(vis.coords[1] - vis.coords[1, 50], axis=1)
+    d2[50] = np.inf
+    radius = np.sort(d2)[5]  # the 6th nearest in 2-D
+    far = d2[idx[2]] > explore.SEPARATED_FACTOR * radius
+    np.testing.assert_array_equal(high["separated"], far)
+    np.testing.assert_allclose(high["spread_2d"], d2[idx[2]] / radius, rtol=1e-6)
+    assert (high["separated"] <= (high["rank_2d"] > 6)).all()  # stricter than "not in the 6"
     flat = nb[nb.space == "2d"]
     np.testing.assert_array_equal(flat["separated"], ~np.isin(flat["sample"], idx[2]))
     with pytest.raises(ValueError, match="k must be"):

@@ -212,6 +212,33 @@ def test_cell_helpers_set_traits():
         w.show_split("val")
 
 
+@needs_bundle
+def test_one_dimming_emphasis_at_a_time_filters_combine():
+    """Issue 25: selection, highlight and legend highlight dim; the latest replaces the others
+    (from a cell or from the front end), filters stay together; w.emphases() lists them."""
+    vis = make_vis()
+    w = Widget(vis)
+    assert w.emphases().empty
+    w.select([1, 2, 3])
+    w.highlight([4, 5])
+    assert w.selection.tolist() == [] and w.highlight_indices.tolist() == [4, 5]
+    w.highlight_categories = [1]  # a legend click
+    assert w.highlight_indices is None and w.highlight_categories == [1]
+    w.set_state({"selection": front_end_value([0, 3, 6])})  # a lasso in the front end
+    assert w.highlight_categories == [] and w.selection.tolist() == [0, 3, 6]
+    w.select([])  # clearing one restores nothing else
+    assert w.selection.tolist() == [] and w.highlight_indices is None
+    # hiding emphases combine, and sit beside a dimming one
+    w.filter_samples([0, 1, 2, 3, 4, 5]).show_split("train")
+    w.filter_categories = [0, 2]
+    w.highlight([1, 2])
+    got = w.emphases()
+    assert got.values.tolist() == [
+        ["highlight_indices", "dims", 2], ["show", "hides", 45],
+        ["filter_indices", "hides", 6], ["filter_categories", "hides", 40]]
+    assert w.filter_indices.tolist() == [0, 1, 2, 3, 4, 5] and w.show == "train"
+
+
 # ------------------------------------------------------------------ exports
 def test_png_encoder_writes_valid_png():
     img = np.zeros((3, 5, 4), np.uint8)
