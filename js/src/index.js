@@ -18,6 +18,7 @@ import { Plot } from './plot.js';
 import { Toolbar } from './toolbar.js';
 import { Tooltip } from './tooltip.js';
 import { Trails } from './trails.js';
+import { LandscapeDetail } from './zoom.js';
 import './widget.css';
 
 /** Events that must not reach the notebook around the widget (JupyterLab starts a cell-range
@@ -44,6 +45,7 @@ class DviView {
     this.tooltip = new Tooltip(this, this.tooltipEl, this.tooltipText, this.thumb);
     this.trails = new Trails(this, this.trailCanvas);
     this.plot = new Plot(this, this.wrap, this.canvas);
+    this.detail = new LandscapeDetail(this); // the landscape at screen resolution when zoomed in
     this.panels = new PanelArea(this, this.side);
     this.releasePlayer = acquirePlayer(model);
     this.wire();
@@ -257,6 +259,7 @@ class DviView {
 
   afterDraw() {
     this.trails.draw();
+    this.detail.schedule();
     this.panels.update('epoch');
   }
 
@@ -312,6 +315,7 @@ class DviView {
     const redraw = (transition = false) => this.plot.redraw({ transition });
     const on = (name, fn) => ls.model(m, name, fn);
     on('change:epoch', () => {
+      this.detail.hide(); // the finer landscape is the previous epoch's
       this.toolbar.sync();
       redraw(true);
     });
@@ -361,6 +365,7 @@ class DviView {
     }
     on('change:landscape_opacity', () => {
       this.plot.applyLandscapeOpacity();
+      this.detail.setOpacity();
       this.toolbar.sync();
       this.panels.update('style');
     });
@@ -370,6 +375,7 @@ class DviView {
       this.toolbar.sync();
     });
     for (const k of ['playing', 'speed', 'loop']) on(`change:${k}`, () => this.toolbar.sync());
+    on('change:playing', () => this.detail.schedule());
     on('change:height', () => this.applyHeight());
     on('change:panels', () => this.panels.build());
     on('change:panel_open', () => this.panels.syncOpen());
@@ -391,6 +397,7 @@ class DviView {
     this.releasePlayer();
     this.panels.destroy();
     this.toolbar.destroy();
+    this.detail.destroy();
     this.plot.destroy();
     this.root.remove();
   }

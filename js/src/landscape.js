@@ -16,8 +16,13 @@ uniform sampler2D b;
 uniform float p;
 uniform float opacity;
 uniform vec2 size;
+uniform vec4 hole;
 void main() {
   vec2 uv = gl_FragCoord.xy / size;
+  if (uv.x > hole.x && uv.x < hole.z && uv.y > hole.y && uv.y < hole.w) {
+    gl_FragColor = vec4(0.0); // transparent: the finer landscape beneath shows (zoom.js)
+    return;
+  }
   vec4 c = mix(texture2D(a, uv), texture2D(b, uv), p);
   gl_FragColor = vec4(mix(vec3(1.0), c.rgb, opacity * c.a), 1.0);
 }`;
@@ -55,6 +60,7 @@ export class Landscape {
         b: regl.prop('b'),
         p: regl.prop('p'),
         opacity: regl.prop('opacity'),
+        hole: regl.prop('hole'),
         size: [W, H],
       },
       framebuffer: regl.prop('fb'),
@@ -67,6 +73,22 @@ export class Landscape {
     this.to = null; // epoch position shown at p = 1
     this.p = 1;
     this.opacity = 1;
+    this.hole = null; // [x0, x1, y0, y1] normalised: shown by a finer landscape (zoom.js)
+  }
+
+  /** The texture coordinates [u0, v0, u1, v1] of the hole, inset by one cell (its linear edge
+   * then blends over the finer landscape), or an empty rectangle. */
+  holeUV() {
+    if (!this.hole) return [2, 2, -2, -2];
+    const [x0, x1, y0, y1] = this.hole;
+    // texture row 0 = the top of the frame (y = 1); u = (x + 1) / 2, v = (1 - y) / 2
+    return [(x0 + 1) / 2 + 1 / this.W, (1 - y1) / 2 + 1 / this.H, (x1 + 1) / 2 - 1 / this.W, (1 - y0) / 2 - 1 / this.H];
+  }
+
+  /** Leave the normalised rectangle `rect` ([x0, x1, y0, y1]) transparent, or nothing (null). */
+  setHole(rect) {
+    this.hole = rect;
+    if (this.to !== null) this.render();
   }
 
   epochTexture(pos) {
@@ -94,7 +116,7 @@ export class Landscape {
   render() {
     const b = this.epochTexture(this.to);
     const a = this.from ?? b;
-    this.blend({ a, b, p: this.p, opacity: this.opacity, fb: this.out });
+    this.blend({ a, b, p: this.p, opacity: this.opacity, hole: this.holeUV(), fb: this.out });
   }
 
   /** Show epoch `pos` at once. */
