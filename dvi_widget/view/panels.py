@@ -247,7 +247,7 @@ class PanelsMixin(t.HasTraits):
     def _on_landscape(self, req: dict, buffers: list) -> tuple[dict, list]:
         v = self.vis
         W, H = int(req["width"]), int(req["height"])
-        if not (1 <= W and 1 <= H and W * H <= MAX_LANDSCAPE_CELLS):
+        if not (W >= 1 and H >= 1 and W * H <= MAX_LANDSCAPE_CELLS):
             raise ValueError(f"width x height must be at most {MAX_LANDSCAPE_CELLS:,} cells, got "
                              f"{W} x {H}")
         ask = np.array([req["x0"], req["x1"], req["y0"], req["y1"]], np.float64)

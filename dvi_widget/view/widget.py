@@ -609,9 +609,7 @@ class Widget(PanelsMixin, explain.ExplainMixin, anywidget.AnyWidget):
         from saved arrays is kept: thumbnails of up to :data:`~.export.SAVED_THUMBNAILS` samples
         (the selection, the focused and explained samples first), the landscape cells' class and
         confidence for the click popover, and every drawn explanation."""
-        from .export import write_html
-
-        from .export import saved_extras
+        from .export import saved_extras, write_html
 
         state = self.get_state()
         keep = {k: v for k, v in state.items() if not k.startswith("_")}

@@ -8,6 +8,7 @@
 import { h } from './dom.js';
 import { fromScreen } from './inspect.js';
 import { kernelOf } from './kernel.js';
+import { HOLE_RES } from './landscape.js';
 
 /** Wait this long (ms) after the last camera move before asking. */
 export const SETTLE_MS = 250;
@@ -83,21 +84,25 @@ export class LandscapeDetail {
     const view = this.view;
     if (!this.enabled || view.destroyed || view.model.get('playing')) return;
     const epoch = view.model.get('epoch');
-    if (this.cellPx() <= MIN_CELL_PX) {
-      this.hide(); // the stored raster is as fine as the screen
+    if (!view.plot.userCamera || this.cellPx() <= MIN_CELL_PX) {
+      this.hide(); // the whole frame (the stored raster's own view), or as fine as the screen
       return;
     }
-    const ext = visibleExtent(view.plot);
-    if (!ext) return;
+    const vis = visibleExtent(view.plot);
+    if (!vis) return;
     const { width: w, height: hgt } = view.plot.size();
+    // a few cells of the shown texture more on each side: it fades out over its edge cell
+    // (Landscape.holeUV), which then lies outside the screen
+    const cell = 4 / HOLE_RES;
+    const ext = [Math.max(-1, vis[0] - cell), Math.min(1, vis[1] + cell), Math.max(-1, vis[2] - cell), Math.min(1, vis[3] + cell)];
     const [x0, x1, y0, y1] = ext;
     const dpr = Math.min(2, window.devicePixelRatio || 1);
     // pixels of the visible part of the frame, capped (aspect kept) at the kernel's limit
     const framePx = this.cellPx() * view.d.landW; // the whole frame's width on screen
     let W = Math.max(1, Math.round(((x1 - x0) / 2) * framePx * dpr));
     let H = Math.max(1, Math.round(W * ((y1 - y0) / (x1 - x0))));
-    W = Math.min(W, Math.ceil(w * dpr));
-    H = Math.min(H, Math.ceil(hgt * dpr));
+    W = Math.min(W, Math.ceil((w + 2 * cell * framePx / 2) * dpr));
+    H = Math.min(H, Math.ceil((hgt + 2 * cell * framePx / 2) * dpr));
     const max = (view.model.get('capabilities') || {}).max_landscape_cells || 1 << 20;
     if (W * H > max) {
       const s = Math.sqrt(max / (W * H));
@@ -124,6 +129,7 @@ export class LandscapeDetail {
       };
       this.paint();
       ds.landscapeDetail = `${rh}x${rw}`;
+      ds.landscapeExtent = JSON.stringify(this.shown.extent);
       ds.landscapeDetails = String(Number(ds.landscapeDetails || 0) + 1);
     } catch (err) {
       if (seq === this.seq) this.asked = null; // a later settle asks again

@@ -28,9 +28,11 @@ def compute_attack(widget: Widget, index: int, epoch: int | None = None, kind: s
     ins = explaining(vis)
     index, epoch = sample_of(widget, index), epoch_of(widget, epoch)
     target = None if target is None else class_of(vis, target, "target")
-    p = ins.explain({"what": "path", "index": index, "epoch": epoch, "kind": kind,
-                     "target": target, "steps": int(steps),
-                     "eps": None if eps is None else float(eps)})
+    ask = {"what": "path", "index": index, "epoch": epoch, "kind": kind, "target": target,
+           "steps": int(steps)}
+    if eps is not None:  # else the explainer's default ε
+        ask["eps"] = float(eps)
+    p = ins.explain(ask)
     asked = {"index": index, "kind": kind, "strengths": None, "target": target,
              "steps": int(steps), "center": None, "eps": None if eps is None else float(eps)}
     return path_result(widget, p, asked, epoch, identity=0.0)
