@@ -245,7 +245,7 @@ def saved_thumbnails(widget: Any) -> list[dict] | None:  # noqa: ANN401 - a Widg
 
 def saved_extras(widget: Any) -> dict[str, Any]:  # noqa: ANN401 - a Widget
     """What a saved page adds to the widget's state so that it answers without a kernel:
-    ``saved_landscape`` (each landscape cell's class and confidence * 255, for the click
+    ``saved_landscape`` (each landscape cell's class and confidence * 65534, for the click
     popover), ``saved_extent`` (the frame, x0 x1 y0 y1), ``saved_thumbnails``; and ``panels``
     without the Explain panel when nothing was explained (its controls all need a kernel)."""
     from .serialize import array_to_json
@@ -257,11 +257,11 @@ def saved_extras(widget: Any) -> dict[str, Any]:  # noqa: ANN401 - a Widget
         cls = np.asarray(vis.landscape_classes)
         conf = (np.full(cls.shape, np.nan, np.float32) if vis.landscape_confidence is None
                 else np.asarray(vis.landscape_confidence, np.float32))
-        conf8 = np.where(np.isfinite(conf), np.round(np.clip(conf, 0, 1) * 254), 255)
+        conf16 = np.where(np.isfinite(conf), np.round(np.clip(conf, 0, 1) * 65534), 65535)
         out["saved_landscape"] = {
             "classes": array_to_json(cls.astype(np.uint8 if vis.n_classes < 256 else np.uint16)),
-            # 0..254: confidence * 254; 255: unknown
-            "confidence": array_to_json(conf8.astype(np.uint8)),
+            # 0..65534: confidence * 65534; 65535: unknown
+            "confidence": array_to_json(conf16.astype(np.uint16)),
         }
     explained = any(getattr(widget, k, None) for k in
                     ("explain_path", "explain_robustness", "explain_surrogate"))

@@ -82,7 +82,7 @@ export function savedCell(view, x, y, pos) {
   const c = classes.data[k];
   if (c >= view.d.C) return res;
   const conf = confidence.data[k];
-  return { ...res, source: 'landscape', prediction: c, confidence: conf === 255 ? null : conf / 254 };
+  return { ...res, source: 'landscape', prediction: c, confidence: conf === 65535 ? null : conf / 65534 };
 }
 
 class Inspect {

@@ -38,7 +38,7 @@ from comm.base_comm import BaseComm
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(1, str(ROOT))  # this checkout's dvi_widget (beside its bundle), not an installed
+sys.path.insert(1, str(ROOT))  # this checkout's dvi_widget, the one beside its bundle
 
 OUTBOX: list[dict] = []
 CHANGED = threading.Condition()

@@ -305,7 +305,7 @@ if (htmlPath) {
       await page.click('.dvi-popover-close');
     }
     // the Explain panel shows the saved path, and none of the controls that need a kernel
-    const ctl = await page.$$eval('.dvi-panel-explain button, .dvi-panel-explain select, .dvi-panel-explain input[type=number]', (els) => els.filter((e) => e.offsetParent).map((e) => e.textContent || e.getAttribute('aria-label')));
+    const ctl = await page.$$eval('.dvi-panel-explain .dvi-panel-body button, .dvi-panel-explain select, .dvi-panel-explain input[type=number]', (els) => els.filter((e) => e.offsetParent).map((e) => e.textContent || e.getAttribute('aria-label')));
     assert(ctl.length === 0, `kernel-only controls shown: ${ctl}`);
     const frames6 = await page.$$eval('.dvi-explain-frame canvas', (cs) => cs.map((c) => c.getContext('2d').getImageData(0, 0, 1, 1).data[0]));
     assert(JSON.stringify(frames6) === '[40,70,100,130,160,190]', `the saved path's pictures: ${frames6}`);

@@ -138,7 +138,9 @@ class ExplainPanel {
     const { labels, predictions, N } = this.view.d;
     const pred = predictions[this.view.pos * N + i];
     const name = (c) => this.className(c);
-    this.sampleText.textContent = `label ${name(labels[i])}${pred !== labels[i] ? ` → ${name(pred)}` : ''}`;
+    // (a saved page hides the index box: the line names the sample itself)
+    const idx = this.kernel.available ? '' : `#${i} · `;
+    this.sampleText.textContent = `${idx}label ${name(labels[i])}${pred !== labels[i] ? ` → ${name(pred)}` : ''}`;
     this.sampleText.title = `label ${name(labels[i])}, predicted ${name(pred)} at epoch ${this.epoch}`;
   }
 
