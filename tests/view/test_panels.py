@@ -68,7 +68,8 @@ def test_state_carries_capabilities_tables_and_no_images(vis):
     assert "images" not in state
     caps = state["capabilities"]
     assert caps == {"kernel": True, "images": [8, 8], "inspector": True, "explain": True,
-                    "max_thumbnails": MAX_THUMBNAILS}
+                    "max_thumbnails": MAX_THUMBNAILS, "landscapes": True,
+                    "max_landscape_cells": 1024 * 1024}
     assert state["scalars"]["epochs"] == [0, 5, 10]
     assert state["scalars"]["columns"]["train_accuracy"] == [0.55, 0.8, 0.9]
     assert state["metrics"]["columns"]["temporal_pv_train"][0] is None  # NaN -> null
