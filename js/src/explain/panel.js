@@ -82,12 +82,14 @@ class ExplainPanel {
   }
 
   /** Ask the kernel (type: kinds | path | robustness | surrogate); the reply's content, or null on failure (shown). */
-  async ask(type, content, { buffers = [], status = '', timeoutMs } = {}) {
+  async ask(type, content, { buffers = [], status = '', timeoutMs, reveal = null } = {}) {
     if (status) this.setStatus(status);
     this.setError('');
     try {
       const { msg } = await this.kernel.ask(PANEL, { type, ...content }, buffers, timeoutMs);
       if (status) this.setStatus('');
+      // the result the user asked for is on screen: scrolled up to when it lies below the fold
+      if (reveal) requestAnimationFrame(() => reveal.scrollIntoView?.({ block: 'nearest' }));
       return msg;
     } catch (err) {
       this.setStatus('');

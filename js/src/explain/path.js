@@ -135,7 +135,7 @@ export class PathTool {
     this.again = null;
     const t0 = performance.now();
     const reply = await this.panel.ask('path', { epoch: this.panel.epoch, ...req }, {
-      status: `computing the path at epoch ${this.panel.epoch}…`, timeoutMs: PATH_TIMEOUT_MS });
+      status: `computing the path at epoch ${this.panel.epoch}…`, timeoutMs: PATH_TIMEOUT_MS, reveal: req.follow ? null : this.strip });
     this.busy = false;
     if (reply) {
       const ds = this.view.el.dataset;

@@ -93,7 +93,7 @@ export class RobustnessTool {
     const buffers = [];
     if (this.of.value === 'selection') buffers.push(encodeArray(this.view.selection()).view);
     else content.class = Number(this.of.value);
-    return this.panel.ask('robustness', content, { buffers, status: 'computing robustness curves…' });
+    return this.panel.ask('robustness', content, { buffers, status: 'computing robustness curves…', reveal: this.chart });
   }
 
   /** explain_robustness changed (or the panel was built): draw its curves. */

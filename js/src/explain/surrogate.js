@@ -69,7 +69,7 @@ export class SurrogateTool {
     const pred = predictions[this.view.pos * N + i];
     const classes = [pred];
     if (this.second.value !== '' && Number(this.second.value) !== pred) classes.push(Number(this.second.value));
-    return this.panel.ask('surrogate', { index: i, epoch: this.panel.epoch, classes }, { status: 'fitting the local surrogate…' });
+    return this.panel.ask('surrogate', { index: i, epoch: this.panel.epoch, classes }, { status: 'fitting the local surrogate…', reveal: this.out });
   }
 
   /** explain_surrogate changed (or the panel was built): its weights, fidelity and neighbours. */
