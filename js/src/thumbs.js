@@ -106,6 +106,7 @@ export class Thumbs {
   async draw(canvas, i, still = () => true) {
     if (this.drawNow(canvas, i)) return true;
     await this.load([i]);
+    if (!this.tiles.has(i)) throw new Error('this sample\'s image was not saved with the page');
     return still() ? this.drawNow(canvas, i) : false;
   }
 }
