@@ -296,7 +296,10 @@ if (htmlPath) {
     const wrap = await (await page.$('.dvi-canvas-wrap')).boundingBox();
     const s = Math.min(wrap.width, wrap.height) / 2;
     for (const [x, name, conf] of [[-0.9, 'cat', '80.0%'], [0.9, 'dog', '60.0%']]) {
-      await page.mouse.click(wrap.x + wrap.width / 2 + x * s, wrap.y + wrap.height / 2 - 0.95 * s);
+      const at = [wrap.x + wrap.width / 2 + x * s, wrap.y + wrap.height / 2 - 0.95 * s];
+      await page.mouse.move(...at); // first (the camera pans by a move it has not seen a frame of)
+      await frames(page);
+      await page.mouse.click(...at);
       await page.waitForFunction(() => document.querySelector('.dvi-popover-pred'), null, { timeout: 5000 });
       const pred = await page.textContent('.dvi-popover-pred');
       assert(pred.includes(name) && pred.includes(conf) && /landscape cell/.test(pred), `popover at x=${x}: ${pred}`);
