@@ -91,9 +91,14 @@ export class RobustnessTool {
   ask() {
     const content = { epoch: this.panel.epoch, kind: this.kind.value };
     const buffers = [];
-    if (this.of.value === 'selection') buffers.push(encodeArray(this.view.selection()).view);
-    else content.class = Number(this.of.value);
-    return this.panel.ask('robustness', content, { buffers, status: 'computing robustness curves…', reveal: this.chart });
+    if (this.of.value === 'selection') {
+      buffers.push(encodeArray(this.view.selection()).view);
+      this.askedSelection = String(this.view.selection()); // what the curves on their way are of
+    } else content.class = Number(this.of.value);
+    return this.panel.ask('robustness', content, { buffers, status: 'computing robustness curves…', reveal: this.chart }).then((msg) => {
+      if (!msg) this.askedSelection = null; // failed: no curves of it will come
+      return msg;
+    });
   }
 
   /** explain_robustness changed (or the panel was built): draw its curves. */
@@ -109,7 +114,8 @@ export class RobustnessTool {
     const r = decodeTree(raw);
     this.drawn = r;
     this.section.classList.remove('dvi-explain-empty');
-    if (/selected$/.test(r.of)) this.drawnSelection = String(this.view.selection());
+    if (/selected$/.test(r.of)) this.drawnSelection = this.askedSelection ?? String(this.view.selection());
+    this.askedSelection = null;
     // the controls show what the curves are of (curves drawn from Python, or by another view)
     if ([...this.kind.options].some((o) => o.value === r.kind)) this.kind.value = r.kind;
     const k = this.view.model.get('class_names').findIndex((c) => r.of === `class ${c}`);
