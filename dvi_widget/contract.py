@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -495,6 +495,23 @@ class Inspector(Protocol):
     def events(self, **thresholds: float) -> pd.DataFrame:
         """Per-sample, per-epoch training events (see :func:`dvi_widget.engine.events`):
         one row per event with columns ``epoch, sample, kind, size, ...``."""
+        ...
+
+
+@runtime_checkable
+class Landscapes(Protocol):
+    """The landscape re-rendered for any part of the frame: what the widget asks for when the
+    user zooms in past the stored raster's resolution. An :class:`Inspector` that can decode
+    the grid itself implements it too (the engine's does); the view tests it with
+    ``isinstance`` and shows the stored raster otherwise (a saved page, an inspector without
+    it)."""
+
+    def landscape(self, epoch: int, extent: Sequence[float], shape: tuple[int, int]
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``g_t(ψ_t(y))`` over the ``shape = (H, W)`` cell centres of ``extent = (x0, x1,
+        y0, y1)`` (a part of the shared frame; row 0 at the top, as ``Visualization.landscape``)
+        shaded as the stored landscape is: ``(rgba uint8 (H, W, 4), classes int16 (H, W),
+        confidence float32 (H, W))``."""
         ...
 
 

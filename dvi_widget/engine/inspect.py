@@ -9,6 +9,8 @@ engine.
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -19,6 +21,13 @@ from .._tensor import to_tensor
 
 #: distances computed at once by :meth:`EngineInspector.neighbors` (queries x samples)
 NEIGHBOR_CHUNK = 1 << 24
+#: the most cells one :meth:`EngineInspector.landscape` request may decode (a 1024 x 1024
+#: screen; ~1 s of ψ_t + g_t on a CPU)
+MAX_LANDSCAPE_CELLS = 1024 * 1024
+#: ... and the longest side it may ask for
+MAX_LANDSCAPE_SIDE = 2048
+#: re-rendered landscapes kept, the most recently used (a pan back and forth is answered at once)
+LANDSCAPE_CACHE = 8
 
 
 class EngineInspector:
@@ -40,6 +49,8 @@ class EngineInspector:
         self.fitted = fitted
         #: one epoch's representations (train then test) and squared norms, for neighbors()
         self._reps: tuple[int, torch.Tensor, torch.Tensor] | None = None
+        #: landscape() answers per (epoch, extent, shape), least recently used first
+        self._landscapes: OrderedDict[tuple, tuple[np.ndarray, ...]] = OrderedDict()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(epochs={self.fitted.epochs_})"
@@ -48,6 +59,45 @@ class EngineInspector:
         """``(n, 2)`` points -> ``(n, C)`` float32 ``softmax(g_t(ψ_t(points)))``
         (:meth:`~dvi_widget.engine.embedding.DVIEmbedding.inverse`)."""
         return self.fitted.inverse(np.asarray(points, dtype=np.float32).reshape(-1, 2), epoch)[1]
+
+    def landscape(self, epoch: int, extent: Sequence[float], shape: tuple[int, int]
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The landscape over part of the frame: ``extent = (x0, x1, y0, y1)`` inside the view's
+        extent, ``shape = (H, W)`` cells (at most ``MAX_LANDSCAPE_CELLS``, each side at most
+        ``MAX_LANDSCAPE_SIDE``), rendered as the stored one is (same ψ_t, g_t, palette and δ:
+        :func:`dvi_widget.engine.landscape.render_landscape`). Returns ``(rgba uint8 (H, W, 4),
+        classes int16 (H, W), confidence float32 (H, W))``; the last ``LANDSCAPE_CACHE``
+        answers are kept per (epoch, extent, shape)."""
+        from ..contract import default_palette
+        from .landscape import render_landscape
+
+        fitted = self.fitted
+        epoch = fitted.check_epoch(epoch)
+        H, W = (int(v) for v in shape)
+        if min(H, W) < 1 or max(H, W) > MAX_LANDSCAPE_SIDE or H * W > MAX_LANDSCAPE_CELLS:
+            raise ValueError(f"shape must be (H, W) with 1 <= H, W <= {MAX_LANDSCAPE_SIDE} and "
+                             f"H*W <= {MAX_LANDSCAPE_CELLS:,} cells, got {tuple(shape)}")
+        ext = np.asarray(extent, np.float64).reshape(-1)
+        fx0, fx1, fy0, fy1 = (float(v) for v in fitted.extent_)
+        tol = 1e-6 * (fx1 - fx0)
+        if (ext.size != 4 or not np.isfinite(ext).all() or ext[1] <= ext[0] or ext[3] <= ext[2]
+                or ext[0] < fx0 - tol or ext[1] > fx1 + tol or ext[2] < fy0 - tol
+                or ext[3] > fy1 + tol):
+            raise ValueError(f"extent must be (x0, x1, y0, y1) with x0 < x1, y0 < y1 inside the "
+                             f"view's frame [{fx0:.4g}, {fx1:.4g}] x [{fy0:.4g}, {fy1:.4g}], got "
+                             f"{ext.tolist()}")
+        key = (epoch, tuple(ext.tolist()), (H, W))
+        if key in self._landscapes:
+            self._landscapes.move_to_end(key)
+            return self._landscapes[key]
+        n_classes = int(fitted.run_.n_classes)
+        out = render_landscape(fitted.model(epoch).decode, fitted.head(epoch), ext, size=(H, W),
+                               palette=default_palette(n_classes),
+                               delta=fitted.settings.delta, device=fitted.device_)
+        self._landscapes[key] = out
+        while len(self._landscapes) > LANDSCAPE_CACHE:
+            self._landscapes.popitem(last=False)
+        return out
 
     def representations(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
         """All N samples' representations at ``epoch`` (train then test) on the fit's device,

@@ -19,15 +19,25 @@ MAX_WASH = 0.75
 WHITE = 255
 
 
-def grid_points(extent: Sequence[float], size: int) -> torch.Tensor:
-    """Centres of a ``size x size`` grid over ``extent = (x0, x1, y0, y1)``, row-major.
+def _shape(size: int | tuple[int, int]) -> tuple[int, int]:
+    """``size`` (one side, or ``(H, W)``) as ``(H, W)`` positive ints."""
+    hw = (size, size) if np.ndim(size) == 0 else tuple(size)
+    if len(hw) != 2 or any(int(v) != v or int(v) < 1 for v in hw):
+        raise ValueError(f"size must be a positive int or (H, W) of them, got {size!r}")
+    return int(hw[0]), int(hw[1])
+
+
+def grid_points(extent: Sequence[float], size: int | tuple[int, int]) -> torch.Tensor:
+    """Centres of a ``size x size`` (or ``H x W``) grid over ``extent = (x0, x1, y0, y1)``,
+    row-major.
 
     Row 0 is the top of the image (largest y), column 0 the left (smallest x). Returns
-    ``(size*size, 2)`` float32.
+    ``(H*W, 2)`` float32.
     """
+    H, W = _shape(size)
     x0, x1, y0, y1 = (float(v) for v in extent)
-    xs = x0 + (torch.arange(size, dtype=torch.float64) + 0.5) * (x1 - x0) / size
-    ys = y1 - (torch.arange(size, dtype=torch.float64) + 0.5) * (y1 - y0) / size
+    xs = x0 + (torch.arange(W, dtype=torch.float64) + 0.5) * (x1 - x0) / W
+    ys = y1 - (torch.arange(H, dtype=torch.float64) + 0.5) * (y1 - y0) / H
     yy, xx = torch.meshgrid(ys, xs, indexing="ij")
     return torch.stack([xx.reshape(-1), yy.reshape(-1)], dim=1).to(torch.float32)
 
@@ -57,7 +67,7 @@ def render_landscape(
     decoder: Callable[[torch.Tensor], torch.Tensor],
     head: Callable[[torch.Tensor], torch.Tensor],
     extent: Sequence[float],
-    size: int = 256,
+    size: int | tuple[int, int] = 256,
     palette: np.ndarray | None = None,
     delta: float = 0.1,
     device: DeviceLike = "auto",
@@ -73,8 +83,8 @@ def render_landscape(
         g_t: ``(n, h)`` -> ``(n, C)`` logits, already on ``device``.
     extent : (x0, x1, y0, y1)
         The frame shared by all epochs.
-    size : int, default 256
-        Cells per side.
+    size : int or (H, W), default 256
+        Cells per side (or rows and columns: a part of the frame at screen resolution).
     palette : (C', 3) uint8, optional
         Colours indexed by class id (``C' >= C``); default ``default_palette(C)``.
     delta : float, default 0.1
@@ -85,11 +95,11 @@ def render_landscape(
 
     Returns
     -------
-    rgba : uint8 (size, size, 4)
+    rgba : uint8 (H, W, 4)
         Row 0 is the top of the frame (largest y).
-    classes : int16 (size, size)
+    classes : int16 (H, W)
         Predicted class per cell.
-    confidence : float32 (size, size)
+    confidence : float32 (H, W)
         Softmax probability of the predicted class per cell.
 
     Examples
@@ -98,13 +108,12 @@ def render_landscape(
     """
     from .boundary import boundary_gap
 
-    if int(size) < 1:
-        raise ValueError(f"size must be a positive int, got {size!r}")
+    H, W = _shape(size)
     x0, x1, y0, y1 = (float(v) for v in extent)
     if not (np.isfinite([x0, x1, y0, y1]).all() and x1 > x0 and y1 > y0):
         raise ValueError(f"extent must be finite (x0, x1, y0, y1) with x0<x1, y0<y1, got {extent}")
     dev = resolve_device(device)
-    points = grid_points(extent, int(size))
+    points = grid_points(extent, (H, W))
 
     def classify(cells: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         logits = head(decoder(cells))
@@ -113,9 +122,9 @@ def render_landscape(
 
     classes, confidence, gaps = batched(classify, points, batch_size=batch_size, device=dev)
     n_classes = int(head(decoder(points[:1].to(dev))).shape[1])
-    cls_np = to_numpy(classes).reshape(size, size).astype(np.int16)
-    conf_np = to_numpy(confidence).reshape(size, size).astype(np.float32)
-    gap_np = to_numpy(gaps).reshape(size, size)
+    cls_np = to_numpy(classes).reshape(H, W).astype(np.int16)
+    conf_np = to_numpy(confidence).reshape(H, W).astype(np.float32)
+    gap_np = to_numpy(gaps).reshape(H, W)
     if palette is None:
         from ..contract import default_palette
 

@@ -44,6 +44,8 @@ from .surrogate import (
     pixel_weights,
 )
 
+#: the longest side (pixels) of a path's perturbed-input pictures (larger inputs are subsampled)
+PATH_IMAGE_SIDE = 64
 #: adversarial path methods (Captum's FGSM steps; PGD adds the projection onto the ε-ball)
 ATTACKS = ("fgsm", "pgd")
 #: what :meth:`Explainer.payload` answers: ``request["what"]`` -> the method it calls
@@ -337,6 +339,7 @@ class Explainer:
                         method=method, norm=norm, eps=float(eps), step_size=float(step_size),
                         first_flip=float(flips[0]) if flips.size else None,
                         reached=int(hit[0]) if hit.size else None)
+        self._last_attack_inputs = xs.detach().cpu().numpy()  # path_payload shows them
         return df
 
     # ---------------------------------------------------------------- robustness curves
@@ -508,9 +511,24 @@ class Explainer:
                          "description": f"{name.upper()} steps toward a target class"}
         return out
 
+    def path_images(self, inputs: np.ndarray) -> np.ndarray | None:
+        """Perturbed inputs ``(S, *input_shape)`` as displayable uint8 ``(S, h, w[, 3|4])``
+        (the run's value range mapped to 0..255, every side at most ``PATH_IMAGE_SIDE`` pixels),
+        or None when the inputs are not images."""
+        from ..data.images import ImageArray
+
+        try:
+            img = ImageArray(np.asarray(inputs, np.float32), value_range=self.value_range)
+        except (ValueError, TypeError):
+            return None
+        out = img[np.arange(len(img))]
+        step = max(1, -(-max(out.shape[1:3]) // PATH_IMAGE_SIDE))
+        return np.ascontiguousarray(out[:, ::step, ::step])
+
     def path_payload(self, index: int, epoch: int, kind: str = "rotate",
                      strengths: Sequence[float] | None = None, *, target: int | None = None,
                      steps: int = 20, center: tuple[float, float] | None = None,
+                     eps: float | None = None,
                      ) -> dict[str, Any]:
         """A what-if (``kind`` a perturbation family) or adversarial (``"fgsm"``/``"pgd"``,
         toward ``target``) path of sample ``index`` at ``epoch``, as plain arrays.
@@ -518,12 +536,18 @@ class Explainer:
         Returns ``{"index", "epoch", "kind", "unit", "strengths" float32 (S,), "positions"
         float32 (S, 2), "predictions" int32 (S,), "confidence" float32 (S,),
         "original_prediction" int, "first_flip" float | None, "first_flip_index" int (-1: none),
-        "target" int | None, "reached_index" int (-1: not reached or untargeted)}``.
+        "target" int | None, "reached_index" int (-1: not reached or untargeted), "images"
+        uint8 (S, h, w[, c]) the perturbed inputs as pictures (None: not images), "eps"}``.
+        ``eps`` is the attack's ε (PGD: the radius of the ball around the input; default
+        0.3 × the value range).
         """
         if kind in ATTACKS:
-            df = self.adversarial(int(index), epoch, target, method=kind, steps=steps)
+            df = self.adversarial(int(index), epoch, target, method=kind, steps=steps, eps=eps)
+            images = self.path_images(self._last_attack_inputs)
         else:
             df = self.what_if(int(index), epoch, kind, strengths, center=center)
+            images = self.path_images(self.perturbed(int(index), kind, df["strength"].to_numpy(),
+                                                     center=center))
         s = df["strength"].to_numpy(np.float32)
         flip = df.attrs["first_flip"]
         reached = df.attrs.get("reached")
@@ -537,6 +561,7 @@ class Explainer:
             "first_flip_index": -1 if flip is None else int(np.flatnonzero(s == flip)[0]),
             "target": df.attrs.get("target"),
             "reached_index": -1 if reached is None else int(reached),
+            "images": images, "eps": df.attrs.get("eps"),
         }
 
     def what_if_payload(self, index: int, epoch: int, kind: str = "rotate",

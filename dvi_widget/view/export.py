@@ -192,3 +192,79 @@ def write_html(path: str | Path, state: dict, bundle: str, title: str = "dvi_wid
         bundle=json.dumps(base64.b64encode(bundle.encode("utf-8")).decode("ascii")),
     )
     return atomic_write(path, lambda tmp: tmp.write_text(page, encoding="utf-8"))
+
+
+#: thumbnails a saved page embeds at most (the selection, the focused and explained samples
+#: first, then samples in index order)
+SAVED_THUMBNAILS = 4096
+#: ... and at most this many image pixels in all (a larger image set keeps fewer samples)
+SAVED_THUMBNAIL_PIXELS = 8 * 1024 * 1024
+#: the panels whose every control needs a kernel: left out of a page that has nothing to show
+EXPLAIN_PANELS = ("explain", "whatif")
+
+
+def _thumbnail_order(widget: Any, n: int) -> np.ndarray:  # noqa: ANN401 - a Widget
+    """Sample indices in the order a saved page keeps their thumbnails: what the page shows
+    first (focus, explained samples, selection), then every sample by index."""
+    first: list[int] = []
+    if getattr(widget, "focus_sample", -1) >= 0:
+        first.append(int(widget.focus_sample))
+    for name in ("explain_path", "explain_surrogate"):
+        shown = getattr(widget, name, None)
+        if shown and shown.get("index") is not None:
+            first.append(int(shown["index"]))
+    if widget.selection is not None:
+        first.extend(int(i) for i in np.asarray(widget.selection).reshape(-1))
+    order = np.concatenate([np.asarray(first, np.int64), np.arange(n, dtype=np.int64)])
+    _, keep = np.unique(order, return_index=True)
+    return order[np.sort(keep)]
+
+
+def saved_thumbnails(widget: Any) -> list[dict] | None:  # noqa: ANN401 - a Widget
+    """The thumbnails a saved page embeds: PNG atlases of at most ``MAX_THUMBNAILS`` samples
+    each (``{"indices", "tile", "columns", "png"}``), capped at :data:`SAVED_THUMBNAILS`
+    samples and :data:`SAVED_THUMBNAIL_PIXELS` pixels; None without images."""
+    from .serialize import array_to_json
+    from .thumbnails import MAX_THUMBNAILS, sprite
+
+    images = getattr(widget, "images", None)
+    if images is None:
+        return None
+    shape = tuple(np.shape(images))
+    per_image = max(1, int(np.prod(shape[1:])))
+    cap = int(min(SAVED_THUMBNAILS, max(1, SAVED_THUMBNAIL_PIXELS // per_image), shape[0]))
+    order = _thumbnail_order(widget, shape[0])[:cap]
+    out = []
+    for k in range(0, len(order), MAX_THUMBNAILS):
+        s = sprite(images, order[k : k + MAX_THUMBNAILS])
+        out.append({"indices": array_to_json(s.indices.astype(np.uint32)),
+                    "tile": [int(v) for v in s.tile], "columns": int(s.columns),
+                    "png": array_to_json(np.frombuffer(s.png, np.uint8))})
+    return out
+
+
+def saved_extras(widget: Any) -> dict[str, Any]:  # noqa: ANN401 - a Widget
+    """What a saved page adds to the widget's state so that it answers without a kernel:
+    ``saved_landscape`` (each landscape cell's class and confidence * 65534, for the click
+    popover), ``saved_extent`` (the frame, x0 x1 y0 y1), ``saved_thumbnails``; and ``panels``
+    without the Explain panel when nothing was explained (its controls all need a kernel)."""
+    from .serialize import array_to_json
+
+    vis = widget.vis
+    out: dict[str, Any] = {"saved_extent": [float(v) for v in vis.extent],
+                           "saved_landscape": None, "saved_thumbnails": saved_thumbnails(widget)}
+    if vis.landscape_classes is not None:
+        cls = np.asarray(vis.landscape_classes)
+        conf = (np.full(cls.shape, np.nan, np.float32) if vis.landscape_confidence is None
+                else np.asarray(vis.landscape_confidence, np.float32))
+        conf16 = np.where(np.isfinite(conf), np.round(np.clip(conf, 0, 1) * 65534), 65535)
+        out["saved_landscape"] = {
+            "classes": array_to_json(cls.astype(np.uint8 if vis.n_classes < 256 else np.uint16)),
+            # 0..65534: confidence * 65534; 65535: unknown
+            "confidence": array_to_json(conf16.astype(np.uint16)),
+        }
+    explained = any(getattr(widget, k, None) for k in
+                    ("explain_path", "explain_robustness", "explain_surrogate"))
+    if not explained:
+        out["panels"] = [p for p in widget.panels if p not in EXPLAIN_PANELS]
+    return out

@@ -19,6 +19,10 @@ events     ``what``: "summary" | "at" (``epoch, kind``) |   counts per epoch and
 gradcam    ``epoch``; buffer 0: uint32 sample indices       ``shape``; buffer 0: uint8 (n, H, W)
                                                             heat maps (``inspector.explain``)
 explain    the Explain panel's tools                        :mod:`dvi_widget.view.explain`
+landscape  ``epoch``, ``x0, x1, y0, y1`` (normalised [-1,  ``epoch, x0, x1, y0, y1`` (clipped to
+           1], the visible part), ``width, height`` (px) the frame), ``shape``; buffer 0:
+                                                            uint8 (H, W, 4) RGBA, row 0 at the
+                                                            top (``inspector.landscape``)
 ========== ================================================ ====================================
 
 Synced traits added here: ``clicked`` (the last clicked spot: epoch, x, y in the frame),
@@ -35,7 +39,7 @@ import numpy as np
 import pandas as pd
 import traitlets as t
 
-from ..contract import Explaining, Visualization
+from ..contract import Explaining, Landscapes, Visualization
 from . import explain, explore
 from .frame import from_view
 from .protocol import Handler, panel_handlers
@@ -90,6 +94,9 @@ class PanelsMixin(t.HasTraits):
                 "kernel": True, "images": shape, "inspector": v.inspector is not None,
                 "explain": isinstance(v.inspector, Explaining) and shape is not None,
                 "max_thumbnails": MAX_THUMBNAILS,
+                # the landscape re-rendered for a zoomed view (else the stored raster is shown)
+                "landscapes": isinstance(v.inspector, Landscapes),
+                "max_landscape_cells": MAX_LANDSCAPE_CELLS,
             },
             "scalars": _table(v.scalars, v.epochs),
             "metrics": _table(v.metrics, v.epochs),
@@ -226,6 +233,46 @@ class PanelsMixin(t.HasTraits):
             to_buffer(maps, "uint8")]
 
 
+    def zoomed_landscape(self, extent: Any, shape: tuple[int, int],  # noqa: ANN401
+                         epoch: int | None = None) -> np.ndarray:
+        """The landscape of ``epoch`` (default: the shown one) re-rendered over ``extent = (x0,
+        x1, y0, y1)`` (frame coordinates) at ``shape = (H, W)`` cells: uint8 RGBA (H, W, 4),
+        what the plot shows when zoomed in (``vis.inspector.landscape``)."""
+        ins = self.vis.inspector
+        if not isinstance(ins, Landscapes):
+            raise ValueError("re-rendering the landscape needs the fitted model "
+                             "(DVI(...).fit(run).visualization()); the stored raster is shown")
+        return ins.landscape(self.epoch if epoch is None else int(epoch), extent, shape)[0]
+
+    def _on_landscape(self, req: dict, buffers: list) -> tuple[dict, list]:
+        v = self.vis
+        W, H = int(req["width"]), int(req["height"])
+        if not (W >= 1 and H >= 1 and W * H <= MAX_LANDSCAPE_CELLS):
+            raise ValueError(f"width x height must be at most {MAX_LANDSCAPE_CELLS:,} cells, got "
+                             f"{W} x {H}")
+        ask = np.array([req["x0"], req["x1"], req["y0"], req["y1"]], np.float64)
+        if not np.isfinite(ask).all():
+            raise ValueError("x0, x1, y0, y1 must be finite")
+        # the visible part of the frame (the landscape is defined there only)
+        vx0, vx1 = max(-1.0, ask[0]), min(1.0, ask[1])
+        vy0, vy1 = max(-1.0, ask[2]), min(1.0, ask[3])
+        if vx1 <= vx0 or vy1 <= vy0:
+            raise ValueError("the asked extent lies outside the frame")
+        # the cells keep the asked resolution (px per unit) over the clipped part
+        W = max(1, round(W * (vx1 - vx0) / (ask[1] - ask[0])))
+        H = max(1, round(H * (vy1 - vy0) / (ask[3] - ask[2])))
+        x0, y0 = from_view(v, vx0, vy0)
+        x1, y1 = from_view(v, vx1, vy1)
+        epoch = int(req.get("epoch", self.epoch))
+        rgba = self.zoomed_landscape((x0, x1, y0, y1), (H, W), epoch)
+        return {"epoch": epoch, "x0": vx0, "x1": vx1, "y0": vy0, "y1": vy1,
+                "shape": [H, W]}, [to_buffer(rgba, "uint8")]
+
+
+#: the most landscape cells one zoomed-landscape request may ask for
+MAX_LANDSCAPE_CELLS = 1024 * 1024
+
+
 def _finite(v: float) -> float | None:
     return float(v) if np.isfinite(v) else None
 
@@ -236,6 +283,7 @@ _HANDLERS: dict[str, Handler] = {
     "sample": PanelsMixin._on_sample,
     "events": PanelsMixin._on_events,
     "gradcam": PanelsMixin._on_gradcam,
+    "landscape": PanelsMixin._on_landscape,
     explain.PANEL: explain.handle,
 }
 

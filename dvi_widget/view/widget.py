@@ -668,11 +668,18 @@ class Widget(PanelsMixin, explain.ExplainMixin, anywidget.AnyWidget):
                             landscape_opacity=self.landscape_opacity)
 
     def save_html(self, path: str | Path) -> Path:
-        """Write a self-contained HTML page of the interactive view (works offline, no kernel)."""
-        from .export import write_html
+        """Write a self-contained HTML page of the interactive view (works offline, no kernel).
+
+        The page is the widget without its kernel: what needs one is left out (the Explain
+        panel's controls; the panel itself when nothing was explained), what can be answered
+        from saved arrays is kept: thumbnails of up to :data:`~.export.SAVED_THUMBNAILS` samples
+        (the selection, the focused and explained samples first), the landscape cells' class and
+        confidence for the click popover, and every drawn explanation."""
+        from .export import saved_extras, write_html
 
         state = self.get_state()
         keep = {k: v for k, v in state.items() if not k.startswith("_")}
         keep["capabilities"] = {**keep.get("capabilities", {}), "kernel": False}  # no kernel
+        keep.update(saved_extras(self))
         return write_html(path, keep, BUNDLE_PATH.read_text(encoding="utf-8"),
                           css=CSS_PATH.read_text(encoding="utf-8"))

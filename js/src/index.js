@@ -22,6 +22,7 @@ import { Plot } from './plot.js';
 import { Toolbar } from './toolbar.js';
 import { Tooltip } from './tooltip.js';
 import { Trails } from './trails.js';
+import { LandscapeDetail } from './zoom.js';
 import './widget.css';
 
 /** Events that must not reach the notebook around the widget (JupyterLab starts a cell-range
@@ -49,6 +50,7 @@ class DviView {
     this.trails = new Trails(this, this.trailCanvas);
     this.clusters = new Clusters(this, this.clusterCanvas, this.clusterLabels);
     this.plot = new Plot(this, this.wrap, this.canvas);
+    this.detail = new LandscapeDetail(this); // the landscape at screen resolution when zoomed in
     this.panels = new PanelArea(this, this.side);
     this.releasePlayer = acquirePlayer(model);
     this.wire();
@@ -306,6 +308,7 @@ class DviView {
     this.trails.draw();
     this.clusters.draw();
     this.chips.update();
+    this.detail.schedule();
     this.panels.update('epoch');
   }
 
@@ -361,6 +364,7 @@ class DviView {
     const redraw = (transition = false) => this.plot.redraw({ transition });
     const on = (name, fn) => ls.model(m, name, fn);
     on('change:epoch', () => {
+      this.detail.hide(); // the finer landscape is the previous epoch's
       this.toolbar.sync();
       redraw(true);
     });
@@ -423,6 +427,7 @@ class DviView {
     }
     on('change:landscape_opacity', () => {
       this.plot.applyLandscapeOpacity();
+      this.detail.setOpacity();
       this.toolbar.sync();
       this.panels.update('style');
     });
@@ -432,6 +437,7 @@ class DviView {
       this.toolbar.sync();
     });
     for (const k of ['playing', 'speed', 'loop']) on(`change:${k}`, () => this.toolbar.sync());
+    on('change:playing', () => this.detail.schedule());
     on('change:height', () => this.applyHeight());
     on('change:panels', () => this.panels.build());
     on('change:panel_open', () => this.panels.syncOpen());
@@ -455,6 +461,7 @@ class DviView {
     this.chips.destroy();
     this.clusters.destroy();
     this.toolbar.destroy();
+    this.detail.destroy();
     this.plot.destroy();
     this.root.remove();
   }

@@ -6,6 +6,7 @@
 // lands on a point also selects it (regl-scatterplot) and opens its history (focus_sample). The
 // popover follows the epoch, stays small (POPOVER_WIDTH, at most POPOVER_HEIGHT_SHARE of the
 // plot's height, scrolling inside), and closes when a later selection is made elsewhere.
+import { decodeArray } from './codecs.js';
 import { h, listeners } from './dom.js';
 import { kernelOf } from './kernel.js';
 import { registerPanel } from './panels.js';
@@ -63,6 +64,40 @@ export function nearestLocal(view, x, y, pos, k) {
     }
   }
   return best.map(([i]) => i);
+}
+
+/**
+ * Without a kernel (a saved page): what the page's arrays say about normalised (x, y) at epoch
+ * position pos, as the kernel's explore.inspect answers without a model: the landscape cell's class
+ * and confidence (saved_landscape, embedded by save_html), frame coordinates (saved_extent) and the
+ * nearest samples in 2-D.
+ */
+export function savedCell(view, x, y, pos) {
+  const m = view.model;
+  const ext = m.get('saved_extent');
+  const res = {
+    epoch: m.get('epoch'),
+    x: ext ? ext[0] + ((x + 1) / 2) * (ext[1] - ext[0]) : x,
+    y: ext ? ext[2] + ((y + 1) / 2) * (ext[3] - ext[2]) : y,
+    source: 'none',
+    neighbors: null,
+    local: nearestLocal(view, x, y, pos, NEAREST),
+  };
+  const saved = m.get('saved_landscape');
+  if (!saved) return res;
+  if (!view.savedCells) {
+    view.savedCells = { classes: decodeArray(saved.classes), confidence: decodeArray(saved.confidence) };
+  }
+  const { classes, confidence } = view.savedCells;
+  const [, H, W] = classes.shape;
+  const col = Math.floor(((x + 1) / 2) * W);
+  const row = Math.floor(((1 - y) / 2) * H);
+  if (col < 0 || col >= W || row < 0 || row >= H) return { ...res, outside: true };
+  const k = (pos * H + row) * W + col;
+  const c = classes.data[k];
+  if (c >= view.d.C) return res;
+  const conf = confidence.data[k];
+  return { ...res, source: 'landscape', prediction: c, confidence: conf === 65535 ? null : conf / 65534 };
 }
 
 class Inspect {
@@ -180,7 +215,7 @@ class Inspect {
     const [x, y] = this.at;
     const epoch = view.model.get('epoch');
     if (!this.kernel.available) {
-      this.render({ epoch, x, y, source: 'none', neighbors: null, local: nearestLocal(view, x, y, view.pos, NEAREST) }, 'class probabilities need a running kernel');
+      this.render(savedCell(view, x, y, view.pos));
       return;
     }
     if (!this.pop.childNodes.length) this.pop.appendChild(note('asking the model…'));
@@ -218,7 +253,10 @@ class Inspect {
       chart.dataset.probabilities = JSON.stringify(res.probabilities);
       parts.push(h('h4', { text: 'class probabilities here' }), chart);
     } else if (res.source === 'landscape') {
-      parts.push(note('no model attached: the landscape cell\'s class and confidence'));
+      parts.push(note(this.kernel.available ? 'no model attached: the landscape cell\'s class and confidence'
+        : 'saved page: the landscape cell\'s class and confidence (class probabilities need the model)'));
+    } else if (res.outside) {
+      parts.push(note('outside the frame: the view shows no landscape here'));
     } else if (res.source === 'none' && !problem) {
       parts.push(note('no model and no landscape classes: nothing to say about this spot'));
     }

@@ -8,6 +8,9 @@
 
 /** Epoch textures kept on the GPU (least recently used are dropped). */
 const MAX_EPOCH_TEXTURES = 12;
+/** Cells per side of the shown texture while a finer landscape fills a hole in it (zoom.js): the
+ * hole's edge, one cell wide after linear filtering, stays a few screen pixels wide when zoomed. */
+export const HOLE_RES = 2048;
 
 const BLEND_FRAG = `
 precision mediump float;
@@ -16,8 +19,13 @@ uniform sampler2D b;
 uniform float p;
 uniform float opacity;
 uniform vec2 size;
+uniform vec4 hole;
 void main() {
   vec2 uv = gl_FragCoord.xy / size;
+  if (uv.x > hole.x && uv.x < hole.z && uv.y > hole.y && uv.y < hole.w) {
+    gl_FragColor = vec4(0.0); // transparent: the finer landscape beneath shows (zoom.js)
+    return;
+  }
   vec4 c = mix(texture2D(a, uv), texture2D(b, uv), p);
   gl_FragColor = vec4(mix(vec3(1.0), c.rgb, opacity * c.a), 1.0);
 }`;
@@ -55,10 +63,11 @@ export class Landscape {
         b: regl.prop('b'),
         p: regl.prop('p'),
         opacity: regl.prop('opacity'),
-        size: [W, H],
+        hole: regl.prop('hole'),
+        size: regl.prop('size'),
       },
       framebuffer: regl.prop('fb'),
-      viewport: { x: 0, y: 0, width: W, height: H },
+      viewport: { x: 0, y: 0, width: regl.prop('size.0'), height: regl.prop('size.1') },
       depth: { enable: false },
       blend: { enable: false },
       count: 3,
@@ -67,6 +76,35 @@ export class Landscape {
     this.to = null; // epoch position shown at p = 1
     this.p = 1;
     this.opacity = 1;
+    this.hole = null; // [x0, x1, y0, y1] normalised: shown by a finer landscape (zoom.js)
+    this.res = [W, H]; // the shown texture's size: W x H, or HOLE_RES^2 with a hole
+  }
+
+  /** The texture coordinates [u0, v0, u1, v1] of the hole, inset by one cell (its linear edge
+   * then blends over the finer landscape), or an empty rectangle. */
+  holeUV() {
+    if (!this.hole) return [2, 2, -2, -2];
+    const [x0, x1, y0, y1] = this.hole;
+    // texture row 0 = the top of the frame (y = 1); u = (x + 1) / 2, v = (1 - y) / 2; no inset
+    // (and no edge) where the hole reaches the frame's own edge
+    const du = (x) => (Math.abs(x) >= 1 ? 0 : 1 / this.res[0]);
+    const dv = (y) => (Math.abs(y) >= 1 ? 0 : 1 / this.res[1]);
+    const out = [(x0 + 1) / 2 + du(x0), (1 - y1) / 2 + dv(y1), (x1 + 1) / 2 - du(x1), (1 - y0) / 2 - dv(y0)];
+    for (const k of [0, 1]) if (out[k] <= 0) out[k] = -1;
+    for (const k of [2, 3]) if (out[k] >= 1) out[k] = 2;
+    return out;
+  }
+
+  /** Leave the normalised rectangle `rect` ([x0, x1, y0, y1]) transparent, or nothing (null). */
+  setHole(rect) {
+    this.hole = rect;
+    const max = this.regl.limits.maxTextureSize;
+    const res = rect ? [Math.min(HOLE_RES, max), Math.min(HOLE_RES, max)] : [this.W, this.H];
+    if (res[0] !== this.res[0] || res[1] !== this.res[1]) {
+      this.res = res;
+      this.out.resize(res[0], res[1]); // the same texture object: the scatterplot keeps showing it
+    }
+    if (this.to !== null) this.render();
   }
 
   epochTexture(pos) {
@@ -94,7 +132,7 @@ export class Landscape {
   render() {
     const b = this.epochTexture(this.to);
     const a = this.from ?? b;
-    this.blend({ a, b, p: this.p, opacity: this.opacity, fb: this.out });
+    this.blend({ a, b, p: this.p, opacity: this.opacity, hole: this.holeUV(), size: this.res, fb: this.out });
   }
 
   /** Show epoch `pos` at once. */

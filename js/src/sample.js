@@ -78,7 +78,7 @@ class Sample {
     });
     const close = h('button', { type: 'button', text: 'close', title: 'close the history (focus_sample = -1)' });
     close.addEventListener('click', () => view.setSave('focus_sample', -1));
-    this.head.replaceChildren(
+    this.head.replaceChildren(...[ // (replaceChildren writes a null child as the text "null")
       this.thumbs.available ? cv : null,
       h('div', {}, [
         h('div', {}, [h('b', { text: `#${i}` }), ` (${s.split}) · label `, swatch(view, s.label), ` ${className(view, s.label)}`]),
@@ -86,7 +86,7 @@ class Sample {
         h('div', { class: 'dvi-flips-wrap' }),
         h('div', { class: 'dvi-row2' }, [h('label', {}, [trail, ' trail in the view']), close]),
       ]),
-    );
+    ].filter(Boolean));
     if (this.thumbs.available) this.thumbs.draw(cv, i, () => this.i === i).catch(() => {});
     this.renderStrip();
     this.renderNeighbors();

@@ -3,6 +3,9 @@
 // Nothing is sent up front: a hover or a page of a panel asks for the indices it shows, the kernel
 // answers with one PNG atlas (dvi_widget/view/thumbnails.py: tile i at row i // columns, column
 // i % columns), and each tile is kept as (atlas bitmap, rectangle) until the cache is full.
+// A saved page (no kernel) reads the atlases save_html embedded (saved_thumbnails: the selection,
+// focused and explained samples first, capped): a sample left out has no tile there.
+import { decodeArray } from './codecs.js';
 import { kernelOf } from './kernel.js';
 
 /** Tiles kept in the browser; the oldest are dropped beyond this (an atlas goes with its last tile). */
@@ -21,8 +24,28 @@ export class Thumbs {
     return (this.view.model.get('capabilities') || {}).images || null;
   }
 
+  /** The atlases a saved page embeds, or null. */
+  get saved() {
+    return this.kernel.available ? null : this.view.model.get('saved_thumbnails') || null;
+  }
+
   get available() {
-    return Boolean(this.shape) && this.kernel.available;
+    return Boolean(this.shape) && (this.kernel.available || Boolean(this.saved));
+  }
+
+  /** Decode the saved page's atlases into the cache (once). */
+  loadSaved() {
+    if (!this.savedLoad) {
+      this.savedLoad = Promise.all(this.saved.map(async (a) => {
+        const png = decodeArray(a.png).data;
+        const bitmap = await createImageBitmap(new Blob([png], { type: 'image/png' }));
+        const [h, w] = a.tile;
+        decodeArray(a.indices).data.forEach((i, k) => {
+          this.tiles.set(i, { bitmap, sx: (k % a.columns) * w, sy: Math.floor(k / a.columns) * h, w, h });
+        });
+      })).then(() => undefined);
+    }
+    return this.savedLoad;
   }
 
   has(i) {
@@ -31,6 +54,7 @@ export class Thumbs {
 
   /** Fetch the tiles of `indices` not cached yet; resolves when all are cached. */
   load(indices) {
+    if (this.available && this.saved) return this.loadSaved();
     if (!this.available) return Promise.reject(new Error(this.shape ? 'needs a running kernel' : 'no images'));
     const missing = [];
     const waits = [];
@@ -82,6 +106,7 @@ export class Thumbs {
   async draw(canvas, i, still = () => true) {
     if (this.drawNow(canvas, i)) return true;
     await this.load([i]);
+    if (!this.tiles.has(i)) throw new Error('this sample\'s image was not saved with the page');
     return still() ? this.drawNow(canvas, i) : false;
   }
 }

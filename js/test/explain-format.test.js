@@ -1,7 +1,7 @@
 // Unit tests of explain/format.js: the Explain panel's wording and weight colours.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { flipSentence, fmt, kindLabel, strengthText, unitText, visibleClasses, weightRGBA } from '../src/explain/format.js';
+import { flipSentence, fmt, kindLabel, pictureRGBA, smoothWeights, strengthText, stripIndices, unitText, visibleClasses, weightRGBA } from '../src/explain/format.js';
 
 test('numbers with three significant digits, units as suffixes', () => {
   assert.equal(fmt(23.2456), '23.2');
@@ -49,4 +49,31 @@ test('visibleClasses keeps the classes that reach the threshold somewhere', () =
   const mean = Float32Array.from([0.9, 0.06, 0.04, 0.5, 0.01, 0.49]);
   assert.deepEqual(visibleClasses(mean, 2, 3, 0.05), [0, 1, 2]);
   assert.deepEqual(visibleClasses(mean, 2, 3, 0.1), [0, 2]);
+});
+
+test('a path picture as RGBA: grey repeated in three channels, colour kept, out of range null', () => {
+  const grey = { data: Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8]), shape: [2, 2, 2] };
+  assert.deepEqual(Array.from(pictureRGBA(grey, 1).rgba), [5, 5, 5, 255, 6, 6, 6, 255, 7, 7, 7, 255, 8, 8, 8, 255]);
+  const rgb = { data: Uint8Array.from([10, 20, 30, 40, 50, 60]), shape: [2, 1, 1, 3] };
+  assert.deepEqual(Array.from(pictureRGBA(rgb, 1).rgba), [40, 50, 60, 255]);
+  assert.equal(pictureRGBA(grey, 2), null);
+  assert.equal(pictureRGBA(null, 0), null);
+});
+
+test('the strip keeps the ends and the first flip, evenly spaced between', () => {
+  assert.deepEqual(stripIndices(5, 12), [0, 1, 2, 3, 4]);
+  const k = stripIndices(101, 12, [37]);
+  assert.equal(k.length, 12);
+  assert.ok(k.includes(0) && k.includes(100) && k.includes(37));
+  assert.deepEqual(k, [...k].sort((a, b) => a - b));
+});
+
+test('smoothed weights keep their sum away from the edges and spread a single spike', () => {
+  const w = new Float32Array(49);
+  w[24] = 16; // the centre of a 7 x 7 map
+  const s = smoothWeights(w, 0, 7, 7, 1);
+  assert.equal(s[24], 4); // [1 2 1]/4 twice: 16 * (2/4) * (2/4)
+  assert.equal(s[23], 2);
+  assert.equal(s[16], 1);
+  assert.ok(Math.abs(s.reduce((a, b) => a + b, 0) - 16) < 1e-5);
 });

@@ -46,7 +46,7 @@ const reply = (page, req, content = {}) => page.evaluate(([id, c]) => window.rep
 /** Set synced trait `name` as the kernel does; `arrays` {name: [dtype, flat values, shape]} become {view, dtype, shape}. */
 function setTrait(page, name, value, arrays = {}) {
   return page.evaluate(([n, v, arrs]) => {
-    const T = { float32: Float32Array, uint16: Uint16Array, int32: Int32Array, uint32: Uint32Array };
+    const T = { float32: Float32Array, uint16: Uint16Array, int32: Int32Array, uint32: Uint32Array, uint8: Uint8Array };
     const out = { ...v };
     for (const [k, [dtype, values, shape]] of Object.entries(arrs)) {
       out[k] = { view: new DataView(T[dtype].from(values).buffer), dtype, shape };
@@ -63,6 +63,8 @@ function pathArrays(path, strengths) {
     predictions: ['uint16', path.predictions, [S]],
     confidence: ['float32', path.predictions.map((_, k) => 0.5 + k / 40), [S]],
     strengths: ['float32', strengths ?? path.predictions.map((_, k) => 20 * k), [S]],
+    // the perturbed input at each point: a 4 x 4 grey picture of value 40 + 20 k
+    images: ['uint8', path.predictions.flatMap((_, k) => new Array(16).fill(40 + 20 * k)), [S, 4, 4]],
   };
 }
 
@@ -175,6 +177,15 @@ await runTests([
     const tip = page.locator('.dvi-path-tip');
     await tip.waitFor({ state: 'visible', timeout: 5000 });
     assert((await tip.textContent()) === 'rotate 20°: zero <b>0</b> (52 %)', `hover card: ${await tip.textContent()}`);
+    // ... with the perturbed input at that point (picture 1: grey 60)
+    const pic = await page.$eval('.dvi-path-tip canvas', (c) => ({ w: c.width, h: c.height, box: c.getBoundingClientRect().width, px: Array.from(c.getContext('2d').getImageData(1, 1, 1, 1).data) }));
+    assert(pic.w === 4 && pic.h === 4 && pic.box >= 60 && JSON.stringify(pic.px) === '[60,60,60,255]', `hover card picture: ${JSON.stringify(pic)}`);
+    // the strip of perturbed inputs along the path: every point (9 <= 12), a click moves the slider
+    const strip = await page.$$eval('.dvi-explain-frame', (fs) => fs.map((f) => [Number(f.dataset.point), f.querySelector('figcaption').textContent, Array.from(f.querySelector('canvas').getContext('2d').getImageData(0, 0, 1, 1).data)[0]]));
+    assert(strip.length === 9 && strip.every(([k, , v], j) => k === j && v === 40 + 20 * k) && strip[3][1] === '60°', `strip: ${JSON.stringify(strip)}`);
+    await page.click('.dvi-explain-frame[data-point="5"]');
+    assert(await page.inputValue('.dvi-explain-slider') === '5', 'a strip click moves the slider');
+    assert(/100° → two/.test(await page.textContent('.dvi-explain-current')), 'current follows the strip click');
     await page.close();
   }],
 
@@ -237,6 +248,10 @@ await runTests([
     await page.selectOption('.dvi-explain-kind', 'pgd');
     await page.selectOption('.dvi-explain-target', '2');
     await page.fill('input[aria-label="attack steps"]', '8');
+    await page.fill('input[aria-label="attack epsilon"]', '0.1');
+    // every control is labelled: the steps and ε boxes by a visible label
+    const labels = await page.$$eval('.dvi-explain-path label.dvi-explain-label', (ls) => ls.filter((l) => l.offsetParent).map((l) => l.firstChild.textContent.trim()));
+    assert(['perturbation', 'target', 'steps', 'ε'].every((t) => labels.includes(t)), `labels: ${labels}`);
     await page.click('.dvi-explain-show');
     // changing the family re-asked at once; the later changes wait for its answer, then go as one
     await waitSent(page, 'path', 2);
@@ -247,9 +262,8 @@ await runTests([
     await answerPath(page, asked, pathValue({ kind: 'pgd', unit: 'step', request: { index: 5, kind: 'pgd', strengths: null, target: null, steps: 20, center: null } }), pathArrays(PATH));
     await waitSent(page, 'path', 3);
     const atk = (await sentOf(page, 'path')).at(-1);
-    assert(atk.kind === 'pgd' && atk.target === 2 && atk.steps === 8 && atk.start === undefined, JSON.stringify(atk));
+    assert(atk.kind === 'pgd' && atk.target === 2 && atk.steps === 8 && atk.eps === 0.1 && atk.start === undefined, JSON.stringify(atk));
     // robustness of the selection: buffer 0 holds its indices
-    await page.click('.dvi-explain-section:nth-of-type(2) > summary');
     await page.click('.dvi-explain-rob');
     await waitSent(page, 'robustness');
     const rob = await page.evaluate(() => {
@@ -270,8 +284,28 @@ await runTests([
     const lines = await page.locator('.dvi-explain-chart polyline').count();
     assert(lines === 3, `two classes above 5 % and the flipped share: ${lines} lines`);
     assert(/100 % flipped at 180°/.test(await page.textContent('.dvi-explain-caption')), 'caption');
+    const chartW = await page.$eval('.dvi-explain-svg', (e) => e.getBoundingClientRect().width);
+    assert(chartW >= 250, `the chart is large enough to read: ${chartW} px`);
+    assert(await page.$eval('.dvi-explain-chart', (e) => e.dataset.stale) === 'false', 'fresh curves are not stale');
+    // a new selection: the dropdown offers it, and the curves (of the previous one) are marked stale
+    await select(page, [5, 6]);
+    await page.waitForFunction(() => document.querySelector('.dvi-explain-chart').dataset.stale === 'true', null, { timeout: 5000 });
+    assert(await page.$eval('.dvi-explain-of', (e) => e.selectedOptions[0].textContent) === 'the 2 selected', 'dropdown: the 2 selected');
+    assert(/stale: the selection changed \(now 2 selected\)/.test(await page.textContent('.dvi-explain-stale')), `stale note: ${await page.textContent('.dvi-explain-stale')}`);
+    assert(await page.$eval('.dvi-explain-chart', (e) => Number(getComputedStyle(e).opacity)) < 0.5, 'stale chart faded');
+    await page.click('.dvi-explain-rob');
+    await waitSent(page, 'robustness', 2);
+    const rob2 = (await sentOf(page, 'robustness'))[1];
+    await setTrait(page, 'explain_robustness', { epoch: 0, kind: 'rotate', of: '2 selected', n_samples: 2, unit: 'degrees' }, {
+      strengths: ['float32', [0, 45, 90, 135, 180], [S]], mean_probability: ['float32', mean, [S, 4]],
+      flipped: ['float32', [0, 0.5, 0.5, 1, 1], [S]], accuracy: ['float32', [1, 0.5, 0.5, 0, 0], [S]],
+    });
+    await reply(page, rob2, { compute_ms: 3 });
+    await page.waitForFunction(() => document.querySelector('.dvi-explain-chart').dataset.stale === 'false', null, { timeout: 5000 });
+    assert(/of 2 selected/.test(await page.textContent('.dvi-explain-caption')), 'redrawn for the new selection');
+    // the explained sample did not follow the lasso: it stays #5, "use #5 …" is not offered
+    assert(await page.inputValue('input[aria-label="sample index"]') === '5', 'sample kept');
     // surrogate with a second class
-    await page.click('.dvi-explain-section:nth-of-type(3) > summary');
     await page.selectOption('.dvi-explain-second', '3');
     await page.click('.dvi-explain-sur');
     await waitSent(page, 'surrogate');
@@ -296,7 +330,18 @@ await runTests([
     const px = await pixels(page, '.dvi-canvas');
     const [x, y] = await toCanvas(page, 0.32, -0.58);
     assert(near(pixelAt(px, x, y), cols[2], 30), `neighbours drawn in their class colour: ${pixelAt(px, x, y)}`);
+    const wtiles = await page.$$eval('.dvi-explain-tile canvas', (cs) => cs.map((c) => Math.round(c.getBoundingClientRect().width)));
+    assert(wtiles.every((w) => w >= 90), `weight images readable: ${wtiles} px`);
+    assert(/lowers.*raises/.test(await page.textContent('.dvi-explain-wlegend')) && await page.$('.dvi-explain-wbar'), 'diverging colour legend');
     await page.locator('.dvi-root').screenshot({ path: join(SHOTS, 'explain-panel-sections.png') });
+    // Clear erases what it says: the path and the surrogate's neighbours
+    const before = await datasetCount(page, '#view', 'explainDraws');
+    await page.click('.dvi-explain-clear');
+    assert(await page.evaluate(() => window.model.get('explain_surrogate') === null && window.model.get('explain_path') === null), 'Clear empties both traits');
+    await datasetAbove(page, '#view', 'explainDraws', before);
+    await frames(page);
+    const after = await pixels(page, '.dvi-canvas');
+    assert(!near(pixelAt(after, x, y), cols[2], 60), `no neighbour crosses after Clear: ${pixelAt(after, x, y)}`);
     assert(!page.errors.length, page.errors.join('\n'));
     await page.close();
   }],
@@ -314,6 +359,16 @@ await runTests([
     await waitSent(page, 'path');
     const [req] = await sentOf(page, 'path');
     assert(req.index === 12 && req.epoch === 5 && JSON.stringify(req.strengths) === JSON.stringify(strengths), JSON.stringify(req));
+    // a lasso does not change the explained sample; "use" does, and the path follows it
+    await answerPath(page, req, pathValue({ index: 12, epoch: 5, request: { index: 12, kind: 'rotate', strengths, target: null, steps: 20, center: null } }), pathArrays(PATH, strengths));
+    await select(page, [3, 4]);
+    await page.waitForSelector('.dvi-explain-use', { state: 'visible' });
+    assert(await page.inputValue('input[aria-label="sample index"]') === '12', 'the lasso left the sample alone');
+    assert(await page.textContent('.dvi-explain-use') === 'use #3 (1st of 2 selected)', await page.textContent('.dvi-explain-use'));
+    await page.click('.dvi-explain-use');
+    await waitSent(page, 'path', 2);
+    assert((await sentOf(page, 'path'))[1].index === 3, 'the path of the chosen sample is asked for');
+    assert(await page.inputValue('input[aria-label="sample index"]') === '3', 'sample 3 chosen');
     await page.close();
   }],
 ]);

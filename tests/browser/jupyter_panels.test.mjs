@@ -54,6 +54,8 @@ const fixtureTest = async () => {
   const s = Math.min(box.width, box.height) / 2;
   const P = (x, y) => [box.x + box.width / 2 + x * s, box.y + box.height / 2 - y * s];
   // 1. click between the clusters: the popover's probabilities are the kernel's
+  await page.mouse.move(...P(0.1, 0.3)); // first: the camera pans by a move it has not seen a frame of
+  await frames(page);
   await page.mouse.click(...P(0.1, 0.3));
   await page.waitForSelector('.dvi-popover .dvi-probs', { timeout: 30000 });
   const shown = await page.$eval('.dvi-popover .dvi-probs', (e) => JSON.parse(e.dataset.probabilities));

@@ -20,7 +20,7 @@ const view = '.dvi-root';
 const dataset = (page) => page.locator(view).evaluate((el) => ({ ...el.parentElement.dataset }));
 
 await runTests([['JupyterLab: Show path draws the kernel\'s path; round trip timed', async () => {
-  const page = await browser.newPage({ viewport: { width: 1300, height: 1000 } });
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
   try {
@@ -78,15 +78,19 @@ await runTests([['JupyterLab: Show path draws the kernel\'s path; round trip tim
     assert(!bad.length, bad.join('; '));
     assert(new Set(kernel.predictions).size >= 2, 'the path crosses at least one boundary (colours change)');
     // robustness curves of a class and the local surrogate, from the same kernel
-    await page.click('.dvi-explain-section:nth-of-type(2) > summary');
+    // the perturbed inputs (issue 25 item 3): a strip along the path, and the hover card's picture
+    const strip = await page.$$eval('.dvi-explain-frame canvas', (cs) => cs.map((c) => c.width));
+    assert(strip.length >= 3 && strip.every((w) => w === 8), `strip of 8 x 8 pictures: ${strip}`);
+    const [hx, hy] = pts[pts.length - 1];
+    await page.mouse.move(box.x + hx, box.y + hy);
+    await page.waitForSelector('.dvi-path-tip canvas', { state: 'visible', timeout: 5000 });
+    await page.mouse.move(2, 2);
     await page.selectOption('.dvi-explain-of', '9');
     await page.click('.dvi-explain-rob');
     await page.waitForSelector('.dvi-explain-chart polyline', { timeout: 60000 });
     const caption = await page.textContent('.dvi-explain-caption');
     assert(caption.includes(`rotate of class ${kernel.class_names[9]}`), `robustness caption: ${caption}`);
     if (shot) await page.locator('.dvi-explain-chart').screenshot({ path: shot.replace(/\.png$/, '-robustness.png') });
-    await page.click('.dvi-explain-section:nth-of-type(2) > summary'); // fold it again
-    await page.click('.dvi-explain-section:nth-of-type(3) > summary');
     await page.selectOption('.dvi-explain-second', '4');
     await page.click('.dvi-explain-sur');
     await page.waitForSelector('.dvi-explain-tile canvas', { timeout: 60000 });

@@ -4,7 +4,7 @@
 // Usage: node panels.test.mjs [python] [screenshot dir]
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { assert, frames, launch, ROOT, runTests, settled, until } from './harness.mjs';
+import { assert, frames, launch, near, pixelAt, pixels, ROOT, runTests, settled, until } from './harness.mjs';
 
 const PYTHON = process.argv[2] || join(ROOT, '.venv', 'bin', 'python');
 const SHOTS = process.argv[3] || '';
@@ -80,6 +80,10 @@ await runTests([
     await setEpoch(page, 5);
     // a spot between the clusters (normalised (0.1, 0.3) = (0.2, 0.6) in the frame (-2, 2)^2)
     const [sx, sy, scale] = await toScreen(page, 0.1, 0.3);
+    // the pointer arrives first (the camera pans by the distance since its last frame's pointer
+    // position, (0, 0) before any move, when a press comes in the same frame as the move)
+    await page.mouse.move(sx, sy);
+    await frames(page);
     await page.mouse.click(sx, sy);
     await page.waitForSelector('.dvi-popover .dvi-probs', { timeout: 10000 });
     const shown = await page.$eval('.dvi-popover .dvi-probs', (e) => JSON.parse(e.dataset.probabilities));
@@ -159,6 +163,51 @@ await runTests([
     assert((await page.$eval('.dvi-popover', (e) => e.style.display)) === 'none', 'a closed lasso loop opened the popover');
     assert(same(await page.py('result = w.clicked'), clickedBefore), 'a closed lasso loop set w.clicked');
     assert(same(await selection(page), class0), 'the loop\'s selection stands (not replaced by a clicked point)');
+    // zoom in (wheel) over the class boundary x = 0: once the camera settles, one request for the
+    // visible part, drawn at screen resolution under the points (issue 25, item 6)
+    await page.click('.dvi-reset');
+    await settled(page);
+    const zDs = (k) => page.evaluate((key) => Number(document.querySelector('#view').dataset[key] || 0), k);
+    const zAsked0 = await zDs('landscapeRequests'); // the pan above asked already
+    const zCalls0 = await page.py('result = int(getattr(vis.inspector, "landscape_calls", 0))');
+    const zShown0 = await zDs('landscapeDetails');
+    assert(await page.$eval('.dvi-landscape-detail', (e) => e.style.display) === 'none', 'the whole frame shows the stored raster');
+    const [zx, zy] = await toScreen(page, 0, 0.5);
+    await page.mouse.move(zx, zy);
+    for (let k = 0; k < 4; k++) await page.mouse.wheel(0, -400);
+    await page.waitForFunction((n) => Number(document.querySelector('#view').dataset.landscapeDetails || 0) > n, zShown0, { timeout: 15000 });
+    await settled(page);
+    await frames(page, 3);
+    const zAsked = (await zDs('landscapeRequests')) - zAsked0;
+    const zCalls = (await page.py('result = int(getattr(vis.inspector, "landscape_calls", 0))')) - zCalls0;
+    assert(zAsked >= 1 && zAsked <= 2 && zCalls === zAsked, `one request per settled zoom: ${zAsked} sent, ${zCalls} rendered`);
+    const zExt = await page.evaluate(() => JSON.parse(document.querySelector('#view').dataset.landscapeExtent));
+    const [zDh, zDw] = (await page.evaluate(() => document.querySelector('#view').dataset.landscapeDetail)).split('x').map(Number);
+    // the stored raster has 32 cells over [-1, 1]: the detail has far more over its part
+    const zStoredCells = ((zExt[1] - zExt[0]) / 2) * 32;
+    assert(zDw >= 6 * zStoredCells, `detail ${zDw} px wide over ${zStoredCells.toFixed(1)} stored cells`);
+    assert(zExt[0] < 0 && zExt[1] > 0, `the zoomed part holds the boundary x = 0: ${zExt}`);
+    // pixels 3 px either side of the boundary: each class's washed colour, no blend across it
+    const zBox = await (await page.$('.dvi-canvas')).boundingBox();
+    const zDet = await page.$eval('.dvi-landscape-detail', (e) => ({ left: parseFloat(e.style.left), top: parseFloat(e.style.top), width: parseFloat(e.style.width), height: parseFloat(e.style.height) }));
+    const zBx = zDet.left + ((0 - zExt[0]) / (zExt[1] - zExt[0])) * zDet.width;
+    const zPx = await pixels(page, '.dvi-canvas');
+    const zOpacity = await page.evaluate(() => window.model.get('landscape_opacity'));
+    const zPalette = await page.evaluate(() => window.model.get('palette'));
+    const zRgb = (hex) => [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+    const zWash = (c) => c.map((v) => 255 - zOpacity * (255 - v));
+    // a row free of points: scan rows for the two sides' colours
+    const zEpochPos = 2;
+    const zSideClass = await page.py(`result = [int(fixture.probabilities(np.array([[x, 1.0]]), ${zEpochPos})[0].argmax()) for x in (-0.05, 0.05)]`);
+    const zWant = zSideClass.map((c) => zWash(zRgb(zPalette[c])));
+    let zRows = 0;
+    for (let zY = 10; zY < zBox.height - 10; zY += 7) {
+      const zL = pixelAt(zPx, zBx - 3, zY);
+      const zR = pixelAt(zPx, zBx + 3, zY);
+      if (near(zL, zWant[0], 6) && near(zR, zWant[1], 6)) zRows += 1;
+    }
+    assert(zRows >= 10, `rows with a sharp boundary at x = 0: ${zRows} (want ${zWant}, boundary at ${zBx.toFixed(1)} px)`);
+    await shot(page, '.dvi-canvas-wrap', 'zoomed-landscape');
     assert(page.errors.length === 0, page.errors.join('\n'));
     await page.close();
   }],

@@ -84,6 +84,21 @@ class FakeInspector:
     def events(self, **thresholds: Any) -> pd.DataFrame:  # noqa: ANN401
         return self._events
 
+    def landscape(self, epoch: int, extent: Any, shape: tuple[int, int]  # noqa: ANN401
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The closed-form landscape over ``extent`` at ``shape`` cell centres (as ``build``
+        shades the stored one: the class colour, opaque)."""
+        self.landscape_calls = getattr(self, "landscape_calls", 0) + 1
+        x0, x1, y0, y1 = (float(v) for v in extent)
+        H, W = shape
+        cx = x0 + (np.arange(W) + 0.5) / W * (x1 - x0)
+        cy = y1 - (np.arange(H) + 0.5) / H * (y1 - y0)
+        p = probabilities(np.stack(np.meshgrid(cx, cy), axis=-1).reshape(-1, 2), self._t(epoch))
+        cls = p.argmax(1).reshape(H, W)
+        rgba = np.full((H, W, 4), 255, np.uint8)
+        rgba[..., :3] = default_palette(C)[cls]
+        return rgba, cls.astype(np.int16), p.max(1).reshape(H, W)
+
     def what_if_payload(self, index: int, epoch: int, kind: str = "rotate",
                         strengths: Any = None, target: int | None = None) -> dict:  # noqa: ANN401
         raise NotImplementedError

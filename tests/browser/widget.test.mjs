@@ -283,6 +283,39 @@ if (htmlPath) {
     assert(errors.length === 0, errors.join('\n'));
     const display = await page.$eval('.dvi-root', (e) => getComputedStyle(e).display);
     assert(display === 'flex', `the page inlines the widget's stylesheet: .dvi-root is ${display}`);
+    // a faithful subset of the widget (issue 25, item 4): no "null" anywhere
+    const text = await page.evaluate(() => document.body.innerText);
+    assert(!/\bnull\b/.test(text), `the page shows "null": ${text.slice(Math.max(0, text.indexOf('null') - 80), text.indexOf('null') + 40)}`);
+    // the embedded thumbnails: the focused sample's history shows its picture (top half = 7)
+    await page.waitForFunction(() => document.querySelector('.dvi-sample-head canvas')?.dataset.sample === '7', null, { timeout: 10000 });
+    const thumb = await page.$eval('.dvi-sample-head canvas', (c) => Array.from(c.getContext('2d').getImageData(1, 1, 1, 1).data));
+    assert(thumb[0] === 7, `sample 7's thumbnail: ${thumb}`);
+    const tiles = await page.$$eval('.dvi-panel-selection .dvi-tile canvas', (cs) => cs.length);
+    assert(tiles === 3, `the selection's three thumbnails: ${tiles}`);
+    // a click on the landscape: the saved cell's class and confidence, no kernel needed
+    const wrap = await (await page.$('.dvi-canvas-wrap')).boundingBox();
+    const s = Math.min(wrap.width, wrap.height) / 2;
+    for (const [x, name, conf] of [[-0.9, 'cat', '80.0%'], [0.9, 'dog', '60.0%']]) {
+      const at = [wrap.x + wrap.width / 2 + x * s, wrap.y + wrap.height / 2 - 0.95 * s];
+      await page.mouse.move(...at); // first (the camera pans by a move it has not seen a frame of)
+      await frames(page);
+      await page.mouse.click(...at);
+      await page.waitForFunction(() => document.querySelector('.dvi-popover-pred'), null, { timeout: 5000 });
+      const pred = await page.textContent('.dvi-popover-pred');
+      assert(pred.includes(name) && pred.includes(conf) && /landscape cell/.test(pred), `popover at x=${x}: ${pred}`);
+      const pop = await page.textContent('.dvi-popover');
+      assert(!/running kernel/.test(pop), `popover: ${pop}`);
+      await page.click('.dvi-popover-close');
+    }
+    // the Explain panel shows the saved path, and none of the controls that need a kernel
+    const ctl = await page.$$eval('.dvi-panel-explain .dvi-panel-body button, .dvi-panel-explain select, .dvi-panel-explain input[type=number]', (els) => els.filter((e) => e.offsetParent).map((e) => e.textContent || e.getAttribute('aria-label')));
+    assert(ctl.length === 0, `kernel-only controls shown: ${ctl}`);
+    const frames6 = await page.$$eval('.dvi-explain-frame canvas', (cs) => cs.map((c) => c.getContext('2d').getImageData(0, 0, 1, 1).data[0]));
+    assert(JSON.stringify(frames6) === '[40,70,100,130,160,190]', `the saved path's pictures: ${frames6}`);
+    assert(/first flip at 60°: cat → dog/.test(await page.textContent('.dvi-explain-flip')), 'the saved path is described');
+    assert(!(await page.isVisible('.dvi-explain-robustness')) && !(await page.isVisible('.dvi-explain-surrogate')), 'empty tools are left out');
+    await page.screenshot({ path: new URL('../../out/shots/saved-page-900.png', import.meta.url).pathname, fullPage: true });
+    assert(errors.length === 0, errors.join('\n'));
     await page.evaluate(() => window.dviModel.set('epoch', window.dviModel.get('epochs')[0]));
     await page.close();
   }]);

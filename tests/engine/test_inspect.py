@@ -153,3 +153,47 @@ def test_events_find_the_known_flips(toy):
             row.cell_before, row.cell)
     # the widget gets the same table through the contract
     assert explore.events(vis, kinds=("flip",)).equals(flips.reset_index(drop=True))
+
+
+def test_landscape_of_a_zoomed_extent_agrees_with_the_stored_cells(toy):
+    """Issue 25 item 6: the landscape re-rendered over part of the frame is the stored one where
+    they overlap at the stored resolution, finer where asked, cached, and capped."""
+    from dvi_widget.contract import Landscapes
+    from dvi_widget.engine.inspect import MAX_LANDSCAPE_CELLS
+
+    vis = toy["vis"]
+    ins = vis.inspector
+    assert isinstance(ins, Landscapes)
+    T, G = vis.landscape_classes.shape[:2]
+    x0, x1, y0, y1 = (float(v) for v in vis.extent)
+    cw, ch = (x1 - x0) / G, (y1 - y0) / G
+    # cells rows 3..14, columns 6..19 of the stored grid: the same cell centres
+    r0, r1, c0, c1 = 3, 15, 6, 20
+    part = (x0 + c0 * cw, x0 + c1 * cw, y1 - r1 * ch, y1 - r0 * ch)
+    for epoch, t in ((1, 1), (2, 2)):
+        rgba, cls, conf = ins.landscape(epoch, part, (r1 - r0, c1 - c0))
+        assert rgba.shape == (r1 - r0, c1 - c0, 4) and rgba.dtype == np.uint8
+        stored = vis.landscape_classes[t, r0:r1, c0:c1]
+        assert (cls == stored).mean() > 0.99, (cls, stored)
+        np.testing.assert_allclose(conf, vis.landscape_confidence[t, r0:r1, c0:c1], atol=1e-4)
+        same = (cls == stored)
+        # the same shading: identical colours where the class agrees
+        np.testing.assert_array_equal(rgba[same], vis.landscape[t, r0:r1, c0:c1][same])
+    # 4x finer over the same part: every 4x4 block's classes hold its stored cell's class
+    # wherever that cell is not on a class boundary
+    fine_cls = ins.landscape(2, part, (4 * (r1 - r0), 4 * (c1 - c0)))[1]
+    blocks = fine_cls.reshape(r1 - r0, 4, c1 - c0, 4).transpose(0, 2, 1, 3).reshape(
+        r1 - r0, c1 - c0, 16)
+    uniform = (blocks == blocks[..., :1]).all(axis=2)
+    stored = vis.landscape_classes[2, r0:r1, c0:c1]
+    assert uniform.mean() > 0.6
+    assert (blocks[..., 0][uniform] == stored[uniform]).mean() > 0.99
+    assert len(np.unique(fine_cls)) >= 2  # the part crosses a boundary: the test is not vacuous
+    # cached per (epoch, extent, shape): the same arrays come back
+    again = ins.landscape(2, part, (4 * (r1 - r0), 4 * (c1 - c0)))
+    assert again[1] is fine_cls
+    with pytest.raises(ValueError, match="cells"):
+        ins.landscape(2, part, (1025, 1025))
+    assert MAX_LANDSCAPE_CELLS < 1025 * 1025
+    with pytest.raises(ValueError, match="inside the view's frame"):
+        ins.landscape(2, (x0 - 1, x1, y0, y1), (8, 8))

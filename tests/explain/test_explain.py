@@ -364,8 +364,17 @@ def test_widget_payloads_are_plain_arrays(dvi):
     if p["first_flip"] is not None:
         assert p["strengths"][p["first_flip_index"]] == p["first_flip"]
         assert p["predictions"][p["first_flip_index"]] != p["original_prediction"]
+    # the perturbed inputs as pictures (issue 25 item 3): one per strength, changing with it
+    assert p["images"].dtype == np.uint8 and p["images"].shape == (32, 8, 8)
+    assert (p["images"][0] != p["images"][-1]).any()
     a = ex.payload({"what": "path", "index": 4, "epoch": EPOCH, "kind": "pgd", "target": 0})
-    assert a["target"] == 0 and a["positions"].shape == (21, 2)
+    assert a["target"] == 0 and a["positions"].shape == (21, 2) and a["images"].shape == (21, 8, 8)
+    # PGD's ε bounds every step's change of the input, so of its picture (to rounding)
+    lo, hi = ex.value_range
+    b = ex.payload({"what": "path", "index": 4, "epoch": EPOCH, "kind": "pgd", "target": 0,
+                    "steps": 5, "eps": 0.02 * (hi - lo)})
+    change = np.abs(b["images"].astype(int) - b["images"][:1].astype(int)).max()
+    assert b["eps"] == pytest.approx(0.02 * (hi - lo)) and 0 < change <= 0.02 * 255 + 1
     g = ex.payload({"what": "gradcam", "indices": [1, 2], "epoch": EPOCH})
     assert g["maps"].shape == (2, 8, 8) and g["maps"].max() <= 1
     r = ex.payload({"what": "robustness", "selection": [1, 2, 3], "epoch": EPOCH,

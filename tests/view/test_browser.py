@@ -36,17 +36,45 @@ def bundle() -> Path:
 
 
 def _saved_page(tmp_path: Path) -> Path:
+    """A page with what the saved page must answer without a kernel (issue 25, item 4): the
+    landscape's cells (left half class "cat" at 80 %, right half "dog" at 60 %), images, a
+    focused sample, a selection and a drawn what-if path with its pictures."""
+    from dvi_widget.view.panels import DEFAULT_PANELS
     from dvi_widget.view.widget import Widget
 
     rng = np.random.default_rng(0)
-    T, N = 2, 300
-    land = np.zeros((T, 16, 16, 4), np.uint8)
+    T, N, G = 2, 300, 16
+    land = np.zeros((T, G, G, 4), np.uint8)
     land[..., 0], land[..., 3] = 200, 255
+    land[:, :, G // 2:, :3] = (0, 0, 200)
+    cls = np.zeros((T, G, G), np.int16)
+    cls[:, :, G // 2:] = 1
+    conf = np.where(cls == 0, 0.8, 0.6).astype(np.float32)
+    images = np.zeros((N, 8, 8), np.uint8)
+    images[:, :4] = (np.arange(N) % 256)[:, None, None]  # the top half tells the sample
     vis = Visualization.from_arrays(
         coords=rng.normal(size=(T, N, 2)), labels=np.arange(N) % 3,
         landscape=land, split=np.where(np.arange(N) < 200, "train", "test"),
-    )
-    return Widget(vis).save_html(tmp_path / "saved.html")
+        class_names=["cat", "dog", "eel"], landscape_classes=cls, landscape_confidence=conf,
+        images=images)
+    w = Widget(vis, panels=[*DEFAULT_PANELS, "explain"])
+    w.focus_sample = 7
+    w.select([7, 8, 9])
+    S = 6
+    xy = np.stack([np.linspace(-0.5, 0.5, S), np.zeros(S)], 1).astype(np.float32)
+    w.explain_path = {
+        "index": 7, "epoch": int(vis.epochs[-1]), "kind": "rotate", "unit": "degrees",
+        "first_flip": 60.0, "first_flip_index": 2, "original_prediction": 0, "target": None,
+        "reached_index": -1, "anchor": 0.0, "compute_ms": 1.0,
+        "request": {"index": 7, "kind": "rotate", "strengths": None, "target": None,
+                    "steps": 20, "center": None},
+        "positions": xy, "raw": xy, "predictions": np.array([0, 0, 1, 1, 2, 2], np.uint16),
+        "confidence": np.full(S, 0.7, np.float32),
+        "strengths": np.arange(S, dtype=np.float32) * 30,
+        "images": np.repeat((40 + 30 * np.arange(S, dtype=np.uint8))[:, None, None], 16,
+                            axis=1).reshape(S, 4, 4),
+    }
+    return w.save_html(tmp_path / "saved.html")
 
 
 def test_widget_in_headless_chromium(bundle, tmp_path):

@@ -104,7 +104,10 @@ class FakeInspector:
                     "original_prediction": original,
                     "first_flip": float(s[flips[0]]) if flips.size else None,
                     "first_flip_index": int(flips[0]) if flips.size else -1,
-                    "target": request.get("target"), "reached_index": -1}
+                    "target": request.get("target"), "reached_index": -1,
+                    # picture k of the path: 2 x 2 pixels of value k (the strength's position)
+                    "images": np.repeat(np.arange(len(s), dtype=np.uint8), 4).reshape(-1, 2, 2),
+                    "eps": request.get("eps")}
         if what == "robustness":
             s = np.linspace(0, 180, 16, dtype=np.float32)
             mean = np.tile(np.array([0.7, 0.2, 0.1], np.float32), (16, 1))
@@ -459,3 +462,48 @@ def test_show_path_in_jupyterlab_draws_the_kernels_path(tmp_path):
     assert proc.returncode == 0, (f"JupyterLab test failed:\n{proc.stdout}\n{proc.stderr}\n"
                                   + (tmp_path / "server.log").read_text()[-3000:])
     assert "all 1 passed" in proc.stdout
+
+
+def test_paths_carry_the_perturbed_inputs_pictures_and_pgd_takes_eps():
+    """Issue 25 item 3: the drawn path holds the picture of the perturbed input at every point
+    (the hover card and the strip show them), aligned with its strengths also when the identity
+    was added to find φ(x); a PGD request's ε reaches the model and is part of the path's
+    identity (a follow with another ε recomputes)."""
+    w, _ = make_widget()
+    w.what_if(4, "rotate", strengths=[30, 60, 90, 120], epoch=3)  # identity 0 added, then dropped
+    p = shown(w, "explain_path")
+    assert p["images"].shape == (4, 2, 2) and p["images"].dtype == np.uint8
+    assert p["images"][:, 0, 0].tolist() == [1, 2, 3, 4]  # the model's pictures 1..4 (0: identity)
+    assert p["strengths"].tolist() == [30, 60, 90, 120]
+    ins = w.vis.inspector
+    reply, _ = request(w, type="path", index=5, epoch=3, kind="pgd", steps=6, eps=0.05)
+    assert "error" not in reply
+    assert ins.requests[-1]["eps"] == 0.05 and ins.requests[-1]["steps"] == 6
+    p = shown(w, "explain_path")
+    assert p["request"]["eps"] == 0.05 and p["eps"] == 0.05 and p["images"].shape == (7, 2, 2)
+    n = len(ins.requests)
+    request(w, type="path", index=5, epoch=3, kind="pgd", steps=6, eps=0.05, follow=True)
+    assert len(ins.requests) == n, "the drawn path answers a follow with the same ε"
+    request(w, type="path", index=5, epoch=3, kind="pgd", steps=6, eps=0.2, follow=True)
+    assert len(ins.requests) == n + 1 and ins.requests[-1]["eps"] == 0.2
+    df = w.what_if(5, "pgd", steps=3, eps=0.1)
+    assert len(df) == 4 and ins.requests[-1]["eps"] == 0.1
+
+
+def test_path_images_are_displayable_pictures_of_the_inputs():
+    """Explainer.path_images: inputs in the run's value range -> uint8 pictures, channels last,
+    large ones subsampled to at most PATH_IMAGE_SIDE pixels a side; non-images -> None."""
+    from types import SimpleNamespace
+
+    from dvi_widget.explain.explainer import PATH_IMAGE_SIDE, Explainer
+
+    ex = SimpleNamespace(value_range=(-1.0, 1.0))
+    x = np.zeros((3, 1, 6, 6), np.float32)
+    x[1] = 1.0
+    x[2, 0, :3] = -1.0
+    out = Explainer.path_images(ex, x)
+    assert out.shape == (3, 6, 6) and out.dtype == np.uint8
+    assert out[0, 0, 0] in (127, 128) and out[1].min() == 255 and out[2, 0, 0] == 0
+    big = Explainer.path_images(ex, np.zeros((2, 3, 200, 150), np.float32))
+    assert big.shape[1] <= PATH_IMAGE_SIDE and big.shape[2] <= PATH_IMAGE_SIDE and big.shape[3] == 3
+    assert Explainer.path_images(ex, np.zeros((2, 7), np.float32)) is None

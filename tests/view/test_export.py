@@ -192,3 +192,58 @@ def test_hostile_page_renders_in_chromium(tmp_path):
     assert out["classNames"] == HOSTILE
     assert sorted(HOSTILE) in out["categories"]
     assert "<!--<script>" in out["text"]  # the legend shows the name as text
+
+
+def _page_state(path: Path) -> dict:
+    text = path.read_text(encoding="utf-8")
+    m = re.search(r'<script type="application/json" id="dvi-state">(.*?)</script>', text, re.S)
+    return json.loads(m.group(1))
+
+
+def test_saved_page_answers_without_a_kernel(tmp_path, monkeypatch):
+    """Issue 25 item 4: the page keeps the landscape's cells (class, confidence to 1/65534) for
+    the click popover, the frame, thumbnails (the selection and focused sample first, capped),
+    and leaves out the Explain panel when nothing was explained."""
+    import base64
+
+    from dvi_widget.view import export
+
+    rng = np.random.default_rng(0)
+    T, N, G = 2, 50, 4
+    cls = rng.integers(0, 3, size=(T, G, G)).astype(np.int16)
+    conf = rng.uniform(0.34, 1, size=(T, G, G)).astype(np.float32)
+    images = np.repeat(np.arange(N, dtype=np.uint8)[:, None, None], 9, 1).reshape(N, 3, 3)
+    vis = Visualization.from_arrays(
+        coords=rng.normal(size=(T, N, 2)), labels=np.arange(N) % 3,
+        landscape=np.full((T, G, G, 4), 200, np.uint8), landscape_classes=cls,
+        landscape_confidence=conf, images=images)
+    w = Widget(vis, panels=["legend", "inspect", "sample", "explain"])
+    w.select([40, 41])
+    w.focus_sample = 33
+    monkeypatch.setattr(export, "SAVED_THUMBNAILS", 10)
+    state = _page_state(w.save_html(tmp_path / "p.html"))
+    assert state["capabilities"]["kernel"] is False
+    assert state["panels"] == ["legend", "inspect", "sample"]  # nothing explained: no panel
+    assert state["saved_extent"] == [float(v) for v in vis.extent]
+    land = state["saved_landscape"]
+    got_cls = np.frombuffer(base64.b64decode(land["classes"]["b64"]), np.uint8).reshape(T, G, G)
+    np.testing.assert_array_equal(got_cls, cls)
+    got_conf = np.frombuffer(base64.b64decode(land["confidence"]["b64"]), np.uint16)
+    np.testing.assert_allclose(got_conf.reshape(T, G, G) / 65534, conf, atol=1e-5)
+    (atlas,) = state["saved_thumbnails"]
+    idx = np.frombuffer(base64.b64decode(atlas["indices"]["b64"]), np.uint32)
+    assert idx.tolist() == [33, 40, 41, 0, 1, 2, 3, 4, 5, 6]  # focus, selection, then in order
+    assert atlas["tile"] == [3, 3]
+    assert base64.b64decode(atlas["png"]["b64"])[:4] == b"\x89PNG"
+    # with a drawn explanation the panel stays (showing it); the page never says "null"
+    w.explain_surrogate = {"index": 3, "epoch": int(vis.epochs[-1]), "classes": [0],
+                           "fidelity": {"r2": 0.5, "agreement": 0.9},
+                           "weights": np.zeros((1, 3, 3), np.float32),
+                           "positions": np.zeros((2, 2), np.float32),
+                           "predictions": np.zeros(2, np.uint16),
+                           "proximity": np.ones(2, np.float32)}
+    state = _page_state(w.save_html(tmp_path / "q.html"))
+    assert "explain" in state["panels"]
+    assert _page_state(Widget(Visualization.from_arrays(
+        coords=rng.normal(size=(T, N, 2)), labels=np.arange(N) % 3)).save_html(
+        tmp_path / "r.html"))["saved_thumbnails"] is None

@@ -68,7 +68,8 @@ def test_state_carries_capabilities_tables_and_no_images(vis):
     assert "images" not in state
     caps = state["capabilities"]
     assert caps == {"kernel": True, "images": [8, 8], "inspector": True, "explain": True,
-                    "max_thumbnails": MAX_THUMBNAILS}
+                    "max_thumbnails": MAX_THUMBNAILS, "landscapes": True,
+                    "max_landscape_cells": 1024 * 1024}
     assert state["scalars"]["epochs"] == [0, 5, 10]
     assert state["scalars"]["columns"]["train_accuracy"] == [0.55, 0.8, 0.9]
     assert state["metrics"]["columns"]["temporal_pv_train"][0] is None  # NaN -> null
@@ -178,3 +179,37 @@ def test_saved_page_says_there_is_no_kernel(vis, tmp_path):
     state = json.loads(re.search(r'id="dvi-state"[^>]*>(.*?)</script>', page, re.S).group(1)
                        .replace("<\\/", "</"))
     assert state["capabilities"]["kernel"] is False
+
+
+def test_landscape_request_renders_the_visible_part_at_the_asked_resolution(w, vis):
+    """Issue 25 item 6: the zoomed-landscape request (normalised extent, pixels) is answered by
+    the inspector over that part of the frame, clipped to the frame, at the asked pixels per unit;
+    where it overlaps the stored cells' centres, the classes agree; oversize requests fail."""
+    assert w.capabilities["landscapes"] is True
+    G = vis.landscape_classes.shape[1]  # 32 cells over [-1, 1]
+    # the normalised square [-0.5, 0.25] x [0, 0.75]: stored rows 4..15, columns 8..19
+    reply, bufs = ask(w, "landscape", epoch=5, x0=-0.5, x1=0.25, y0=0.0, y1=0.75,
+                      width=12, height=12)
+    assert reply["shape"] == [12, 12] and reply["epoch"] == 5
+    rgba = np.frombuffer(bytes(bufs[0]), np.uint8).reshape(12, 12, 4)
+    t = 1
+    stored = vis.landscape[t, 4:16, 8:20]
+    np.testing.assert_array_equal(rgba, stored)
+    assert G == 32
+    # clipped to the frame: half the asked box lies outside, so half the columns come back
+    reply, bufs = ask(w, "landscape", epoch=5, x0=0.5, x1=1.5, y0=-0.25, y1=0.25,
+                      width=200, height=100)
+    assert (reply["x0"], reply["x1"], reply["shape"]) == (0.5, 1.0, [100, 100])
+    reply, _ = ask(w, "landscape", epoch=5, x0=-1, x1=1, y0=-1, y1=1, width=2000, height=2000)
+    assert "at most" in reply["error"]
+    reply, _ = ask(w, "landscape", epoch=5, x0=1.5, x1=2, y0=0, y1=1, width=10, height=10)
+    assert "outside the frame" in reply["error"]
+
+
+def test_landscape_request_without_a_rendering_model_says_so():
+    plain = Widget(fixture.build("plain"))
+    assert plain.capabilities["landscapes"] is False
+    plain.sent = []
+    plain.send = lambda content, buffers=None: plain.sent.append((content, buffers or []))
+    reply, _ = ask(plain, "landscape", epoch=5, x0=-1, x1=0, y0=0, y1=1, width=8, height=8)
+    assert "stored raster" in reply["error"]

@@ -8,7 +8,9 @@ what-if path    :mod:`.path` (a perturbation family    ``explain_path``: positio
                 over strengths, anchored onto the      (S, 2) in the widget's square,
                 drawn sample)                          ``raw`` (φ's), predictions uint16,
 adversarial     :mod:`.adversarial` (FGSM/PGD steps    confidence, strengths; first flip,
-                toward a class)                        the request (re-sent per epoch)
+                toward a class)                        the request (re-sent per epoch),
+                                                       images uint8 (S, h, w[, c]): the
+                                                       perturbed inputs; PGD's eps
 robustness      :mod:`.robustness` (mean softmax and   ``explain_robustness``: strengths,
                 share flipped vs strength)             mean_probability (S, C), flipped, ...
 surrogate       :mod:`.surrogate` (DeepVID's local     ``explain_surrogate``: weights (K, h,

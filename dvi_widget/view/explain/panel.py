@@ -40,10 +40,12 @@ class ExplainMixin(t.HasTraits):
 
     def what_if(self, index: int, kind: str = "rotate", strengths: Any = None, *,  # noqa: ANN401
                 target: int | str | None = None, steps: int = 20, epoch: int | None = None,
-                center: tuple[float, float] | None = None) -> pd.DataFrame:
+                center: tuple[float, float] | None = None, eps: float | None = None
+                ) -> pd.DataFrame:
         """Draw sample ``index``'s what-if path (``kind`` a perturbation family: rotate,
         translate_x, translate_y, scale, brightness, contrast, noise, blur, occlude) or
-        adversarial path (``"fgsm"``/``"pgd"``, ``steps`` toward class ``target``) over the
+        adversarial path (``"fgsm"``/``"pgd"``, ``steps`` toward class ``target``, PGD within
+        ``eps`` of the input) over the
         landscape of ``epoch`` (default: the shown one; the path follows the epoch slider).
 
         Returns the path as a DataFrame (strength, x, y, x_drawn, y_drawn, prediction,
@@ -60,7 +62,7 @@ class ExplainMixin(t.HasTraits):
         if epoch is not None:
             self.epoch = int(epoch)  # show the epoch the path is drawn on
         return _draw_path(self, index, epoch, kind, strengths, target=target, steps=steps,
-                          center=center)[0]
+                          center=center, eps=eps)[0]
 
     def clear_what_if(self) -> ExplainMixin:
         """Erase the drawn what-if path and surrogate neighbours; returns self."""
@@ -78,12 +80,14 @@ def show_panel(widget: Any) -> None:  # noqa: ANN401 - a Widget
 
 def _draw_path(widget: Any, index: int, epoch: int | None, kind: str,  # noqa: ANN401
                strengths: Any = None, *, target: int | str | None = None,  # noqa: ANN401
-               steps: int = 20, center: Any = None) -> tuple[pd.DataFrame, float]:  # noqa: ANN401
+               steps: int = 20, center: Any = None,  # noqa: ANN401
+               eps: float | None = None) -> tuple[pd.DataFrame, float]:
     """Compute a path, keep its DataFrame and draw it (the ``explain_path`` trait); returns the
     DataFrame and the compute time (ms)."""
     t0 = time.perf_counter()
     if kind in ATTACK_KINDS:
-        df, shown = compute_attack(widget, index, epoch, kind, target=target, steps=steps)
+        df, shown = compute_attack(widget, index, epoch, kind, target=target, steps=steps,
+                                   eps=eps)
     else:
         df, shown = compute_path(widget, index, epoch, kind, strengths, center=center)
     ms = round(1000 * (time.perf_counter() - t0), 1)
@@ -106,8 +110,15 @@ def _same_path(shown: dict | None, request: dict) -> bool:
     return (asked.get("index") == request.get("index") and asked.get("kind") == request.get("kind")
             and same_strengths and asked.get("target") == request.get("target")
             and (request.get("kind") not in ATTACK_KINDS
-                 or asked.get("steps") == int(request.get("steps") or 20))
+                 or (asked.get("steps") == int(request.get("steps") or 20)
+                     and asked.get("eps") == _eps(request)))
             and asked.get("center") == request.get("center"))
+
+
+def _eps(request: dict) -> float | None:
+    """An attack request's ε (None: the explainer's default)."""
+    eps = request.get("eps")
+    return None if eps is None else float(eps)
 
 
 def handle(widget: Any, request: dict, buffers: list) -> tuple[dict, list]:  # noqa: ANN401
@@ -123,7 +134,8 @@ def handle(widget: Any, request: dict, buffers: list) -> tuple[dict, list]:  # n
         _, ms = _draw_path(widget, request.get("index"), request.get("epoch"),
                            str(request.get("kind", "rotate")), strengths_of(request),
                            target=request.get("target"),
-                           steps=int(request.get("steps") or 20), center=request.get("center"))
+                           steps=int(request.get("steps") or 20), center=request.get("center"),
+                           eps=_eps(request))
         return {"compute_ms": ms}, []
     if what == "robustness":
         sel = (indices_from_buffer(buffers, widget.n_samples) if request.get("class") is None

@@ -119,5 +119,9 @@ def path_result(widget: Widget, p: dict, asked: dict, epoch: int, identity: floa
         "request": asked,
         "positions": to_view(vis, drawn_pts), "raw": to_view(vis, raw),
         "predictions": preds.astype(np.uint16), "confidence": conf, "strengths": s,
+        # the perturbed input at every point, as pictures (the hover card and the strip)
+        "images": (None if p.get("images") is None
+                   else np.ascontiguousarray(np.asarray(p["images"], np.uint8)[keep])),
+        "eps": None if p.get("eps") is None else float(p["eps"]),
     }
     return df, shown

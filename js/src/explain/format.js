@@ -60,3 +60,51 @@ export function visibleClasses(mean, S, C, min) {
   }
   return out;
 }
+
+/**
+ * Picture k of a decoded (S, h, w) grey or (S, h, w, 3|4) uint8 stack as RGBA bytes and its size:
+ * { rgba: Uint8ClampedArray, w, h }, or null when there is no such picture.
+ */
+export function pictureRGBA(images, k) {
+  if (!images || !images.shape || k < 0 || k >= images.shape[0]) return null;
+  const [, hgt, wid] = images.shape;
+  const c = images.shape.length > 3 ? images.shape[3] : 1;
+  const n = hgt * wid;
+  const src = images.data;
+  const rgba = new Uint8ClampedArray(4 * n);
+  for (let p = 0; p < n; p++) {
+    const o = (k * n + p) * c;
+    rgba[4 * p] = src[o];
+    rgba[4 * p + 1] = src[c >= 3 ? o + 1 : o];
+    rgba[4 * p + 2] = src[c >= 3 ? o + 2 : o];
+    rgba[4 * p + 3] = c === 4 ? src[o + 3] : 255;
+  }
+  return { rgba, w: wid, h: hgt };
+}
+
+/** Up to `max` indices of 0..n-1, evenly spaced, always holding 0, n - 1 and each of `keep`. */
+export function stripIndices(n, max, keep = []) {
+  if (n <= max) return Array.from({ length: n }, (_, k) => k);
+  const out = new Set([0, n - 1, ...keep.filter((k) => k >= 0 && k < n)]);
+  const slots = max - out.size;
+  for (let j = 1; j <= slots; j++) out.add(Math.round((j * (n - 1)) / (slots + 1)));
+  return [...out].sort((a, b) => a - b);
+}
+
+/**
+ * A weight map (h, w) from `offset` smoothed by a separable [1 2 1]/4 kernel applied `passes` times
+ * (edges clamped): the per-pixel weights of a linear surrogate are noisy; their smoothed map shows
+ * the regions that raise or lower the class.
+ */
+export function smoothWeights(data, offset, hgt, wid, passes = 2) {
+  let cur = Float32Array.from(data.subarray(offset, offset + hgt * wid));
+  const tmp = new Float32Array(hgt * wid);
+  const at = (a, y, x) => a[Math.min(hgt - 1, Math.max(0, y)) * wid + Math.min(wid - 1, Math.max(0, x))];
+  for (let k = 0; k < passes; k++) {
+    for (let y = 0; y < hgt; y++) for (let x = 0; x < wid; x++) tmp[y * wid + x] = (at(cur, y, x - 1) + 2 * at(cur, y, x) + at(cur, y, x + 1)) / 4;
+    const next = new Float32Array(hgt * wid);
+    for (let y = 0; y < hgt; y++) for (let x = 0; x < wid; x++) next[y * wid + x] = (at(tmp, y - 1, x) + 2 * at(tmp, y, x) + at(tmp, y + 1, x)) / 4;
+    cur = next;
+  }
+  return cur;
+}

@@ -206,9 +206,18 @@ export class PathOverlay {
       this.tip.style.display = 'none';
       return;
     }
-    this.tip.textContent = p.label(k);
-    this.tip.style.left = `${x + 12}px`;
-    this.tip.style.top = `${y - 8}px`;
+    if (this.tipPoint !== k || this.tipPath !== p) {
+      // the point's strength and prediction, and the perturbed input itself
+      this.tip.replaceChildren(...[h('div', { text: p.label(k) }), p.picture?.(k)].filter(Boolean));
+      this.tip.dataset.point = String(k);
+      this.tipPoint = k;
+      this.tipPath = p;
+    }
+    const { width: w, height: hgt } = this.view.plot.size();
+    const tw = this.tip.offsetWidth || 120;
+    const th = this.tip.offsetHeight || 100;
+    this.tip.style.left = `${x + 12 + tw > w ? Math.max(0, x - 12 - tw) : x + 12}px`;
+    this.tip.style.top = `${Math.max(0, Math.min(hgt - th, y - 8))}px`;
     this.tip.style.display = 'block';
   }
 

@@ -7,13 +7,15 @@ import { h, listeners } from '../dom.js';
 import { decodeTree } from '../codecs.js';
 import { markColor } from '../marks.js';
 import { AttackControls } from './adversarial.js';
-import { ATTACKS, flipSentence, kindLabel, strengthText, unitText } from './format.js';
+import { ATTACKS, flipSentence, kindLabel, pictureRGBA, strengthText, stripIndices, unitText } from './format.js';
 
 /** Below this (normalised frame units, [-1, 1] wide) the anchoring shift is not mentioned. */
 const ANCHOR_NOTE_MIN = 0.002;
 /** A path request unanswered this long fails, and no longer blocks the next one (ms). */
 const PATH_TIMEOUT_MS = 20000;
 const TRAIT = 'explain_path';
+/** Perturbed inputs shown in the strip under a path, at most. */
+export const STRIP_MAX = 12;
 
 export class PathTool {
   constructor(panel) {
@@ -24,28 +26,31 @@ export class PathTool {
     this.busy = false; // a path request is out
     this.again = null; // ... and this one waits for it
     const num = (attrs) => h('input', { type: 'number', class: 'dvi-explain-num', ...attrs });
+    const label = (el, text, title) => h('label', { class: 'dvi-explain-label', title }, [h('span', { text }), el]);
     this.kind = h('select', { class: 'dvi-explain-kind', 'aria-label': 'perturbation family' });
     this.start = num({ step: 'any', 'aria-label': 'first strength', title: 'first strength' });
     this.stop = num({ step: 'any', 'aria-label': 'last strength', title: 'last strength' });
     this.unit = h('span', { class: 'dvi-explain-unit' });
-    this.range = h('div', { class: 'dvi-explain-row' }, [this.start, h('span', { text: '→' }), this.stop, this.unit]);
+    this.range = h('div', { class: 'dvi-explain-row' }, [label(this.start, 'from'), label(this.stop, 'to'), this.unit]);
     this.attack = new AttackControls(panel);
-    this.row = num({ step: 'any', placeholder: 'row', 'aria-label': 'patch centre row' });
-    this.col = num({ step: 'any', placeholder: 'col', 'aria-label': 'patch centre column' });
+    this.row = num({ step: 'any', placeholder: 'centre', 'aria-label': 'patch centre row' });
+    this.col = num({ step: 'any', placeholder: 'centre', 'aria-label': 'patch centre column' });
     this.center = h('div', { class: 'dvi-explain-row', title: 'centre of the occlusion patch, pixels (empty: the image centre)' }, [
-      h('span', { text: 'patch at' }), this.row, this.col]);
+      h('span', { text: 'patch at' }), label(this.row, 'row'), label(this.col, 'column')]);
     this.showBtn = h('button', { type: 'button', class: 'dvi-explain-show', text: 'Show path' });
-    this.clearBtn = h('button', { type: 'button', class: 'dvi-explain-clear', text: 'Clear' });
     this.slider = h('input', { type: 'range', class: 'dvi-explain-slider', min: '0', max: '0', value: '0', 'aria-label': 'strength along the path' });
     this.current = h('div', { class: 'dvi-explain-current' });
     this.flip = h('div', { class: 'dvi-explain-flip' });
     this.note = h('div', { class: 'dvi-explain-note' });
-    this.section = h('details', { class: 'dvi-explain-section', open: true }, [
-      h('summary', { text: 'Path' }),
-      h('div', { class: 'dvi-explain-row' }, [this.kind]),
-      this.range, this.attack.el, this.center,
-      h('div', { class: 'dvi-explain-row' }, [this.showBtn, this.clearBtn]),
-      this.slider, this.current, this.flip, this.note,
+    this.strip = h('div', { class: 'dvi-explain-strip', role: 'list', 'aria-label': 'the perturbed input along the path' });
+    this.section = h('details', { class: 'dvi-explain-section dvi-explain-path', open: true }, [
+      h('summary', { text: 'What-if path' }),
+      h('div', { class: 'dvi-explain-ctl' }, [
+        h('div', { class: 'dvi-explain-row' }, [label(this.kind, 'perturbation', 'how the input is changed along the path')]),
+        this.range, this.attack.el, this.center,
+        h('div', { class: 'dvi-explain-row' }, [this.showBtn]),
+      ]),
+      this.slider, this.current, this.flip, this.strip, this.note,
     ]);
     this.syncKindControls();
     this.setPathControls(false);
@@ -59,7 +64,6 @@ export class PathTool {
       ls.add(el, 'change', () => this.path && this.ask(this.request()));
     }
     ls.add(this.showBtn, 'click', () => this.ask(this.request()));
-    ls.add(this.clearBtn, 'click', () => this.view.setSave(TRAIT, null));
     ls.add(this.slider, 'input', () => this.setCurrent(Number(this.slider.value)));
     ls.model(this.view.model, `change:${TRAIT}`, () => this.shown());
   }
@@ -74,14 +78,14 @@ export class PathTool {
 
   setPathControls(on) {
     this.slider.style.display = on ? '' : 'none';
-    this.clearBtn.disabled = !on;
+    this.section.classList.toggle('dvi-explain-empty', !on);
   }
 
   syncKindControls() {
     const k = this.kind.value;
     const attack = ATTACKS.has(k);
     this.range.style.display = attack || !k ? 'none' : '';
-    this.attack.show(attack);
+    this.attack.show(attack, k);
     this.center.style.display = k === 'occlude' ? '' : 'none';
     const info = this.kinds?.[k];
     this.unit.textContent = info ? unitText(info.unit).trim() || info.unit : '';
@@ -109,7 +113,7 @@ export class PathTool {
   request() {
     const kind = this.kind.value;
     const req = { index: this.panel.sample, kind };
-    if (ATTACKS.has(kind)) return { ...req, ...this.attack.request() };
+    if (ATTACKS.has(kind)) return { ...req, ...this.attack.request(kind) };
     const info = this.kinds?.[kind];
     const start = this.start.value === '' ? info?.default[0] : Number(this.start.value);
     const stop = this.stop.value === '' ? info?.default[1] : Number(this.stop.value);
@@ -131,7 +135,7 @@ export class PathTool {
     this.again = null;
     const t0 = performance.now();
     const reply = await this.panel.ask('path', { epoch: this.panel.epoch, ...req }, {
-      status: `computing the path at epoch ${this.panel.epoch}…`, timeoutMs: PATH_TIMEOUT_MS });
+      status: `computing the path at epoch ${this.panel.epoch}…`, timeoutMs: PATH_TIMEOUT_MS, reveal: req.follow ? null : this.strip });
     this.busy = false;
     if (reply) {
       const ds = this.view.el.dataset;
@@ -151,6 +155,7 @@ export class PathTool {
     const r = this.path?.request;
     if (!r) return;
     const req = { index: r.index, kind: r.kind, target: r.target, steps: r.steps, center: r.center };
+    if (r.eps != null) req.eps = r.eps;
     if (r.strengths) req.strengths = r.strengths;
     this.ask({ ...req, follow: true }); // the kernel answers from the drawn path when it is this one already
   }
@@ -213,6 +218,7 @@ export class PathTool {
       notes.push(`start moved ${(50 * p.anchor).toFixed(1)} % of the frame onto the drawn point (φ places this training sample that far from its layout position); the shift fades along the path`);
     }
     this.note.textContent = notes.join(' · ');
+    this.drawStrip();
     this.note.title = 'A training sample is drawn at its layout position, which φ_t reproduces only to its error; the path is moved so that it starts on the drawn point, the shift fading with distance (points farther away are where φ_t puts them). Raw positions: the x, y columns of w.explanations["path"].';
     this.describeCurrent();
   }
@@ -221,6 +227,41 @@ export class PathTool {
     const p = this.path;
     const what = ATTACKS.has(p.kind) ? p.kind.toUpperCase() : p.kind.replace('_', ' ');
     return `${what} ${this.strengthText(k)}: ${this.panel.className(p.predictions.data[k])} (${Math.round(100 * p.confidence.data[k])} %)`;
+  }
+
+  /** The perturbed input at path point k as a canvas (null when the path has no pictures). */
+  picture(k) {
+    const pic = pictureRGBA(this.path?.images, k);
+    if (!pic) return null;
+    const c = h('canvas', { class: 'dvi-explain-pic', width: pic.w, height: pic.h, 'data-point': String(k) });
+    c.getContext('2d').putImageData(new ImageData(pic.rgba, pic.w, pic.h), 0, 0);
+    return c;
+  }
+
+  /** The strip of perturbed inputs along the path: the first, the first flip, the last and evenly
+   * spaced ones between; a click moves the slider there. */
+  drawStrip() {
+    const p = this.path;
+    if (!p || !p.images) {
+      this.strip.replaceChildren();
+      return;
+    }
+    const S = p.predictions.data.length;
+    const palette = this.view.model.get('palette');
+    const items = stripIndices(S, STRIP_MAX, [p.first_flip_index]).map((k) => {
+      const c = p.predictions.data[k];
+      const fig = h('figure', {
+        class: `dvi-explain-frame${k === p.current ? ' dvi-on' : ''}${k === p.first_flip_index ? ' dvi-explain-flipframe' : ''}`,
+        role: 'listitem', 'data-point': String(k), title: this.label(k),
+        style: `border-color:${markColor(palette[c] || '#000000')}`,
+      }, [this.picture(k), h('figcaption', { text: this.strengthText(k) })]);
+      fig.addEventListener('click', () => {
+        this.slider.value = String(k);
+        this.setCurrent(k);
+      });
+      return fig;
+    });
+    this.strip.replaceChildren(...items);
   }
 
   describeCurrent() {
@@ -235,6 +276,7 @@ export class PathTool {
     if (!this.path) return;
     this.path.current = k;
     this.describeCurrent();
+    for (const f of this.strip.children) f.classList.toggle('dvi-on', Number(f.dataset.point) === k);
     this.draw();
   }
 
@@ -247,6 +289,7 @@ export class PathTool {
       firstFlip: p.first_flip_index,
       flipText: p.first_flip_index >= 0 ? this.strengthText(p.first_flip_index) : '',
       label: (k) => this.label(k),
+      picture: (k) => this.picture(k),
       stale: p.epoch !== this.panel.epoch,
     } : null);
   }
@@ -257,6 +300,7 @@ export class PathTool {
     this.flip.textContent = '';
     this.current.textContent = '';
     this.note.textContent = '';
+    this.strip.replaceChildren();
     this.setPathControls(false);
     this.draw();
   }

@@ -5,17 +5,29 @@
 import { decodeTree } from '../codecs.js';
 import { h, listeners } from '../dom.js';
 import { thumbsOf } from '../thumbs.js';
-import { fmt, weightRGBA } from './format.js';
+import { fmt, smoothWeights, weightRGBA } from './format.js';
 
 const TRAIT = 'explain_surrogate';
 
-/** A canvas of one weight map (K, h, w) k, symmetric around 0 at ±lim. */
-function weightCanvas(data, k, hgt, wid, lim) {
+/** Passes of the [1 2 1] smoothing over a weight map (format.js smoothWeights). */
+const SMOOTH_PASSES = 2;
+
+/** A canvas of one weight map (K, h, w) k, smoothed, on the diverging scale ±lim. */
+function weightCanvas(map, hgt, wid, lim) {
   const c = h('canvas', { class: 'dvi-explain-weights' });
   c.width = wid;
   c.height = hgt;
-  c.getContext('2d').putImageData(new ImageData(weightRGBA(data, k * hgt * wid, hgt * wid, lim), wid, hgt), 0, 0);
+  c.getContext('2d').putImageData(new ImageData(weightRGBA(map, 0, hgt * wid, lim), wid, hgt), 0, 0);
   return c;
+}
+
+/** The diverging colour scale's legend: blue (lowers the logit) - white (0) - red (raises it). */
+function weightLegend(lim) {
+  const bar = h('div', { class: 'dvi-explain-wbar', title: 'surrogate weight per pixel (smoothed)' });
+  const ticks = h('div', { class: 'dvi-explain-wticks' }, [
+    h('span', { text: `−${fmt(lim)}` }), h('span', { text: '0' }), h('span', { text: `+${fmt(lim)}` })]);
+  return h('div', { class: 'dvi-explain-wlegend' }, [
+    h('div', { class: 'dvi-explain-note', text: 'lowers the class\'s logit ← weight → raises it' }), bar, ticks]);
 }
 
 export class SurrogateTool {
@@ -31,10 +43,14 @@ export class SurrogateTool {
     this.button = h('button', { type: 'button', class: 'dvi-explain-sur', text: 'Fit surrogate', disabled: true });
     this.showNb = h('input', { type: 'checkbox', checked: true, 'aria-label': 'show the neighbours on the plot' });
     this.out = h('div', { class: 'dvi-explain-surout' });
-    this.section = h('details', { class: 'dvi-explain-section' }, [
-      h('summary', { text: 'Surrogate' }),
-      h('div', { class: 'dvi-explain-row' }, [this.second]),
-      h('div', { class: 'dvi-explain-row' }, [this.button, h('label', { class: 'dvi-explain-check' }, [this.showNb, 'on plot'])]),
+    const label = (el, text, title) => h('label', { class: 'dvi-explain-label', title }, [h('span', { text }), el]);
+    this.section = h('details', { class: 'dvi-explain-section dvi-explain-surrogate', open: true }, [
+      h('summary', { text: 'Local surrogate' }),
+      h('div', { class: 'dvi-explain-ctl' }, [
+        h('div', { class: 'dvi-explain-row' }, [label(this.second, 'classes', 'the predicted class, and optionally a second one to compare')]),
+        h('div', { class: 'dvi-explain-row' }, [this.button]),
+      ]),
+      h('div', { class: 'dvi-explain-row' }, [h('label', { class: 'dvi-explain-check', title: 'the perturbed neighbours the surrogate was fitted on, as crosses on the plot' }, [this.showNb, 'neighbours on the plot'])]),
       this.out,
     ]);
     this.ls.add(this.button, 'click', () => this.ask());
@@ -53,7 +69,7 @@ export class SurrogateTool {
     const pred = predictions[this.view.pos * N + i];
     const classes = [pred];
     if (this.second.value !== '' && Number(this.second.value) !== pred) classes.push(Number(this.second.value));
-    return this.panel.ask('surrogate', { index: i, epoch: this.panel.epoch, classes }, { status: 'fitting the local surrogate…' });
+    return this.panel.ask('surrogate', { index: i, epoch: this.panel.epoch, classes }, { status: 'fitting the local surrogate…', reveal: this.out });
   }
 
   /** explain_surrogate changed (or the panel was built): its weights, fidelity and neighbours. */
@@ -61,6 +77,7 @@ export class SurrogateTool {
     const raw = this.view.model.get(TRAIT);
     this.surrogate = raw ? decodeTree(raw) : null;
     const s = this.surrogate;
+    this.section.classList.toggle('dvi-explain-empty', !s);
     if (!s) {
       this.out.replaceChildren();
       this.drawNeighbors();
@@ -68,20 +85,22 @@ export class SurrogateTool {
     }
     const w = s.weights;
     const [K, hgt, wid] = w.shape;
+    // per-pixel weights are noisy: each map is smoothed, one symmetric scale for all of them
+    const maps = Array.from({ length: K }, (_, k) => smoothWeights(w.data, k * hgt * wid, hgt, wid, hgt > 1 ? SMOOTH_PASSES : 0));
     let lim = 0;
-    for (const v of w.data) lim = Math.max(lim, Math.abs(v));
+    for (const m of maps) for (const v of m) lim = Math.max(lim, Math.abs(v));
     const tiles = [];
     const thumb = this.thumbnail(s.index);
     if (thumb) tiles.push(h('figure', { class: 'dvi-explain-tile' }, [thumb, h('figcaption', { text: `#${s.index}` })]));
     for (let k = 0; k < K; k++) {
       tiles.push(h('figure', { class: 'dvi-explain-tile' }, [
-        weightCanvas(w.data, k, hgt, wid, lim),
+        weightCanvas(maps[k], hgt, wid, lim),
         h('figcaption', { text: `${this.panel.className(s.classes[k])}${k === 0 ? ' (pred.)' : ''}` }),
       ]));
     }
     const f = s.fidelity || {};
     const fid = h('div', { class: 'dvi-explain-fidelity', text: `fidelity: R² ${fmt(f.r2)}, agreement ${Math.round(100 * (f.agreement ?? 0))} % on ${s.predictions.data.length} neighbours`, title: 'weighted R² of the student on the model\'s centred logits, and the share of neighbours whose class it gets right' });
-    const legend = h('div', { class: 'dvi-explain-note', text: 'red raises the class\'s logit, blue lowers it' });
+    const legend = weightLegend(lim);
     this.out.replaceChildren(h('div', { class: 'dvi-explain-tiles' }, tiles), fid, legend);
     this.drawNeighbors();
   }
@@ -90,7 +109,7 @@ export class SurrogateTool {
   thumbnail(i) {
     const thumbs = thumbsOf(this.view);
     if (!thumbs.available) return null;
-    const c = h('canvas', { class: 'dvi-explain-weights', width: 1, height: 1 });
+    const c = h('canvas', { class: 'dvi-explain-weights dvi-explain-input', width: 1, height: 1 });
     thumbs.draw(c, i).catch(() => {});
     return c;
   }
