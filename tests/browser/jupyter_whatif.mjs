@@ -99,6 +99,14 @@ await runTests([['JupyterLab: Show path draws the kernel\'s path; round trip tim
     const tiles = await page.locator('.dvi-explain-tile figcaption').allTextContents();
     const names = kernel.class_names;
     assert(JSON.stringify(tiles) === JSON.stringify([`#${SAMPLE}`, `${names[kernel.predictions[0]]} (pred.)`, names[4]]), `tiles: the input, the predicted class, class 4: ${tiles}`);
+    // the sample's own picture is a digit, not a black square (issue 25: it was all black)
+    const probe = await page.$eval('.dvi-explain-tile canvas.dvi-explain-input', (c) => {
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      const lum = [];
+      for (let k = 0; k < d.length; k += 4) lum.push(d[k + 3] ? d[k] : -1);
+      return { w: c.width, h: c.height, sample: c.dataset.sample, lum };
+    });
+    console.log(`PROBE ${JSON.stringify(probe)}`);
     await page.locator('.dvi-panels-body').evaluate((e) => { e.scrollTop = e.scrollHeight; });
     await page.locator(view).evaluate((e) => e.scrollIntoView({ block: 'start' }));
     await frames(page);
