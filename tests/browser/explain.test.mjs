@@ -142,6 +142,31 @@ await runTests([
     const display = await page.$eval('.dvi-explain-row', (e) => getComputedStyle(e).display);
     assert(display === 'flex', `widget.css applies: ${display}`);
     assert(await page.evaluate(() => !document.querySelector('.dvi-root style')), 'no CSS injected at runtime');
+    // the sample's caption is whole at 900 px (it was cut to "label zero …"): a misclassified
+    // sample's label → prediction, in full, beside the index box
+    await page.setViewportSize({ width: 900, height: 700 });
+    await page.evaluate(() => { document.getElementById('view').style.width = 'auto'; });
+    const wrong = await page.evaluate(() => {
+      const d = window.model.get('labels');
+      const lab = new Uint8Array(d.view.buffer, d.view.byteOffset, d.view.byteLength);
+      const p = window.model.get('predictions');
+      const pred = new Uint8Array(p.view.buffer, p.view.byteOffset, lab.length); // epoch 0
+      const i = lab.findIndex((l, k) => l === 0 && pred[k] !== 0);
+      return { i, pred: pred[i] };
+    });
+    assert(wrong.i >= 0, 'a misclassified sample of class zero');
+    await page.fill('input[aria-label="sample index"]', String(wrong.i));
+    await page.press('input[aria-label="sample index"]', 'Tab');
+    const names = ['zero <b>0</b>', 'one', 'two', 'three'];
+    await page.waitForFunction((t) => document.querySelector('.dvi-explain-sample').textContent === t, `label zero <b>0</b> → ${names[wrong.pred]}`, { timeout: 5000 });
+    const cap = await page.$eval('.dvi-explain-sample', (e) => {
+      const r = e.getBoundingClientRect();
+      const box = document.querySelector('.dvi-explain input[aria-label="sample index"]').getBoundingClientRect();
+      const panel = document.querySelector('.dvi-explain').getBoundingClientRect();
+      return { sw: e.scrollWidth, cw: e.clientWidth, sh: e.scrollHeight, ch: e.clientHeight, right: r.right, panelRight: panel.right, sameLine: Math.abs((r.top + r.bottom) / 2 - (box.top + box.bottom) / 2) < 6, overflow: getComputedStyle(e).textOverflow };
+    });
+    assert(cap.sw <= cap.cw + 1 && cap.sh <= cap.ch + 1 && cap.right <= cap.panelRight && cap.sameLine && cap.overflow !== 'ellipsis', `the caption is whole and readable: ${JSON.stringify(cap)}`);
+    await page.locator('.dvi-explain').screenshot({ path: join(SHOTS, 'explain-caption-900.png') });
     assert(!page.errors.length, page.errors.join('\n'));
     await page.close();
   }],
