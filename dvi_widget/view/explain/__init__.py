@@ -14,7 +14,9 @@ adversarial     :mod:`.adversarial` (FGSM/PGD steps    confidence, strengths; fi
 robustness      :mod:`.robustness` (mean softmax and   ``explain_robustness``: strengths,
                 share flipped vs strength)             mean_probability (S, C), flipped, ...
 surrogate       :mod:`.surrogate` (DeepVID's local     ``explain_surrogate``: weights (K, h,
-                linear student)                        w), neighbours' positions, ...
+                linear student)                        w), neighbours' positions, ...,
+                                                       image uint8 (h, w[, c]): the sample's
+                                                       input as the path's pictures show it
 =============== ===================================== ======================================
 
 The panel asks through the envelope of :mod:`dvi_widget.view.protocol` (panel ``"explain"``,
