@@ -673,9 +673,8 @@ rows = path["prediction"].to_numpy()
 k = int(np.flatnonzero(angles == flip)[0])
 assert flip is not None and 0 < flip <= 180
 assert (rows[:k] == PRED).all() and rows[k] != PRED  # the flip is where the class first changes
-# a test sample is drawn where the fit places it among the training samples; the path is φ's
-# (continuous in the angle), so it starts within φ's error of the shirt's point (the widget's
-# Explain panel anchors it exactly there)
+# the one map places every recorded sample (train or test) exactly where it is drawn, so the
+# path (continuous in the angle while the prediction holds) starts on the shirt's own point
 start_gap = float(np.linalg.norm(path.loc[0, ["x", "y"]].to_numpy(float) - vis.coords[pos, i]))
 print(f"path start {start_gap:.2f} from the drawn shirt; φ's RMS error on training samples "
       f"{dvi.epoch_info_[last]['phi_rms']:.2f}")
@@ -704,8 +703,7 @@ w
 assert "explain" in w.panels and w.explanations["path"] is drawn
 assert (drawn["prediction"].to_numpy() == path["prediction"].to_numpy()).all()
 assert drawn.attrs["first_flip"] == flip
-assert np.allclose(drawn.loc[0, ["x_drawn", "y_drawn"]].to_numpy(float), vis.coords[pos, i],
-                   atol=1e-4)
+assert np.allclose(drawn.loc[0, ["x", "y"]].to_numpy(float), vis.coords[pos, i], atol=1e-4)
 """, "widget"),
         md("""
 In the full run the same rotation, drawn on the first epoch's landscape, shows how much more

@@ -588,7 +588,9 @@ class Explainer:
           "accuracy" (S,), "n_samples"}``;
         - ``"surrogate"``: ``index``, ``epoch``, optional ``classes`` (ids; default the
           predicted one) -> ``{"weights" float32 (len(classes), H, W), "classes", "fidelity",
-          "positions" float32 (n, 2), "predictions" int32 (n,), "proximity" float32 (n,)}``;
+          "positions" float32 (n, 2), "predictions" int32 (n,), "proximity" float32 (n,),
+          "image" uint8 (h, w[, c]) or None}`` (``image``: the sample's input as a path's
+          pictures show it, :meth:`path_images`);
         - ``"kinds"``: -> :meth:`kinds`.
         """
         what = request.get("what")
@@ -618,12 +620,13 @@ class Explainer:
             asked = [self._class_id(c) for c in asked]
             sur = self.surrogate(int(args["index"]), args["epoch"])
             classes = asked or [sur.prediction]
+            own = self.path_images(self._inputs(int(args["index"]))[0].cpu().numpy())
             return {"weights": np.stack([sur.weights_image(c) for c in classes]),
                     "classes": classes, "fidelity": dict(sur.fidelity),
                     "positions": (sur.neighbor_positions if sur.neighbor_positions is not None
                                   else np.full((len(sur.proximity), 2), np.nan, np.float32)),
                     "predictions": sur.neighbor_predictions.astype(np.int32),
-                    "proximity": sur.proximity}
+                    "proximity": sur.proximity, "image": None if own is None else own[0]}
         if what == "kinds":
             return self.kinds()
         raise ValueError(f"request['what'] must be one of {PAYLOAD_KINDS}, got {what!r}")

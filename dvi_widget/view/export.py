@@ -201,6 +201,9 @@ SAVED_THUMBNAILS = 4096
 SAVED_THUMBNAIL_PIXELS = 8 * 1024 * 1024
 #: the panels whose every control needs a kernel: left out of a page that has nothing to show
 EXPLAIN_PANELS = ("explain", "whatif")
+#: the panels that show nothing without a kernel (the training events are found by the model on
+#: request): always left out of a saved page
+KERNEL_PANELS = ("events",)
 
 
 def _thumbnail_order(widget: Any, n: int) -> np.ndarray:  # noqa: ANN401 - a Widget
@@ -247,7 +250,8 @@ def saved_extras(widget: Any) -> dict[str, Any]:  # noqa: ANN401 - a Widget
     """What a saved page adds to the widget's state so that it answers without a kernel:
     ``saved_landscape`` (each landscape cell's class and confidence * 65534, for the click
     popover), ``saved_extent`` (the frame, x0 x1 y0 y1), ``saved_thumbnails``; and ``panels``
-    without the Explain panel when nothing was explained (its controls all need a kernel)."""
+    without those that need a kernel to show anything (:data:`KERNEL_PANELS`), nor the Explain
+    panel when nothing was explained (its controls all need a kernel)."""
     from .serialize import array_to_json
 
     vis = widget.vis
@@ -265,6 +269,6 @@ def saved_extras(widget: Any) -> dict[str, Any]:  # noqa: ANN401 - a Widget
         }
     explained = any(getattr(widget, k, None) for k in
                     ("explain_path", "explain_robustness", "explain_surrogate"))
-    if not explained:
-        out["panels"] = [p for p in widget.panels if p not in EXPLAIN_PANELS]
+    left_out = KERNEL_PANELS if explained else (*KERNEL_PANELS, *EXPLAIN_PANELS)
+    out["panels"] = [p for p in widget.panels if p not in left_out]
     return out

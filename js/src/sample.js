@@ -179,8 +179,8 @@ class Sample {
     if (!this.kernel.available) {
       const [x, y] = [view.d.coords[2 * (view.pos * view.d.N + i)], view.d.coords[2 * (view.pos * view.d.N + i) + 1]];
       const ids = nearestLocal(view, x, y, view.pos, K + 1).filter((j) => j !== i).slice(0, K);
-      this.nn.replaceChildren(h('h4', { text: `nearest in 2-D (epoch ${epoch})` }), this.list(ids.map((j) => ({ sample: j }))),
-        note('high-dimensional neighbours need a running kernel'));
+      // a saved page: the 2-D neighbours (computed here); the representation space's need the model
+      this.nn.replaceChildren(h('h4', { text: `nearest in 2-D (epoch ${epoch})` }), this.list(ids.map((j) => ({ sample: j }))));
       return;
     }
     try {

@@ -172,10 +172,7 @@ class Selection {
       return { i, cv, tile };
     });
     this.grid.replaceChildren(...tiles.map((t) => t.tile));
-    if (!images) {
-      this.msg.replaceChildren(note('images need a running kernel'));
-      return;
-    }
+    if (!images) return; // captions only
     const epoch = view.model.get('epoch');
     const want = this.gradcam ? this.loadCams(ids, epoch) : Promise.resolve();
     const key = ids.join(',');

@@ -27,6 +27,12 @@ export const HELP = [
   ['?', 'this help'],
 ];
 
+/** The Clear button's tooltip: exactly what it clears (the selection of n samples) and what it leaves. */
+export function clearTitle(n) {
+  const what = n ? `clear the selection (${n} sample${n === 1 ? '' : 's'}; Esc or a double-click on the plot does the same)` : 'nothing is selected';
+  return `${what}. Highlights, filters and the split shown stay: each has its chip above the plot, ✕ removes it.`;
+}
+
 const labelled = (text, control, title) => h('label', { class: 'dvi-field', title }, [h('span', { class: 'dvi-field-name', text }), control]);
 
 export class Toolbar {
@@ -54,7 +60,9 @@ export class Toolbar {
     this.zoomBtn = h('button', { type: 'button', class: 'dvi-zoom-sel', text: '⤢', title: 'zoom to the selection (z)', 'aria-label': 'zoom to the selection' });
     this.resetBtn = h('button', { type: 'button', class: 'dvi-reset', text: '⟲', title: 'reset the view to the whole frame (r)', 'aria-label': 'reset the view' });
     this.status = h('span', { class: 'dvi-status', 'aria-live': 'polite' });
-    this.clearBtn = h('button', { type: 'button', class: 'dvi-clear', text: 'Clear', title: 'clear the selection (Esc)' });
+    // Clear clears the selection only (chips.js: the selection is one dimming emphasis at a time;
+    // a highlight or a filter is a separate, named choice, removed by its own chip's ✕)
+    this.clearBtn = h('button', { type: 'button', class: 'dvi-clear', text: 'Clear', 'aria-label': 'clear the selection' });
     this.helpBtn = h('button', { type: 'button', class: 'dvi-help-btn', text: '?', title: 'gestures and shortcuts (?)', 'aria-label': 'help', 'aria-expanded': 'false' });
     const row1 = h('div', { class: 'dvi-row dvi-row-main' }, [
       this.playBtn, this.slider, this.epochLabel, this.speedSel, modeGroup,
@@ -222,6 +230,7 @@ export class Toolbar {
     const n = sel ? sel.length : 0;
     this.status.textContent = n ? `${n} selected` : '';
     this.clearBtn.disabled = n === 0;
+    this.clearBtn.title = clearTitle(n);
     this.zoomBtn.disabled = n === 0;
   }
 

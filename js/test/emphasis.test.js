@@ -61,3 +61,10 @@ test('chip text: a few names, then how many more; indices as a Python list', () 
   assert.equal(indicesText(Uint32Array.from([3, 7, 10])), '[3, 7, 10]');
   assert.equal(indicesText([]), '[]');
 });
+
+test('the toolbar\'s Clear says exactly what it clears: the selection, and what it leaves', async () => {
+  const { clearTitle } = await import('../src/toolbar.js');
+  assert.equal(clearTitle(1).split('. ')[0], 'clear the selection (1 sample; Esc or a double-click on the plot does the same)');
+  assert.match(clearTitle(300), /^clear the selection \(300 samples;/);
+  assert.match(clearTitle(0), /^nothing is selected\. Highlights, filters and the split shown stay/);
+});

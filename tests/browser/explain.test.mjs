@@ -59,7 +59,6 @@ function pathArrays(path, strengths) {
   const S = path.predictions.length;
   return {
     positions: ['float32', path.positions.flat(), [S, 2]],
-    raw: ['float32', path.positions.flat(), [S, 2]],
     predictions: ['uint16', path.predictions, [S]],
     confidence: ['float32', path.predictions.map((_, k) => 0.5 + k / 40), [S]],
     strengths: ['float32', strengths ?? path.predictions.map((_, k) => 20 * k), [S]],
@@ -70,7 +69,7 @@ function pathArrays(path, strengths) {
 
 const pathValue = (extra) => ({
   index: 5, epoch: 0, kind: 'rotate', unit: 'degrees', first_flip: 60, first_flip_index: 3,
-  original_prediction: 0, target: null, reached_index: -1, anchor: 0.02, compute_ms: 12,
+  original_prediction: 0, target: null, reached_index: -1, compute_ms: 12,
   request: { index: 5, kind: 'rotate', strengths: null, target: null, steps: 20, center: null }, ...extra,
 });
 
@@ -137,11 +136,37 @@ await runTests([
     assert(near(pixelAt(px, ax, ay), [34, 34, 34], 60), `line between points 0 and 1: ${pixelAt(px, ax, ay)}`);
     const flip = await page.textContent('.dvi-explain-flip');
     assert(/first flip at 60°: zero.*→ one/.test(flip), `flip text: ${flip}`);
-    assert(/start moved 1\.0 %/.test(await page.textContent('.dvi-explain-note')), 'anchor note');
+    // the path is drawn where the map places it: no note about moving its start
+    assert((await page.textContent('.dvi-explain-note')) === '', `path note: ${await page.textContent('.dvi-explain-note')}`);
     // the panel is styled by the widget's stylesheet (anywidget's _css), scoped under .dvi-root
     const display = await page.$eval('.dvi-explain-row', (e) => getComputedStyle(e).display);
     assert(display === 'flex', `widget.css applies: ${display}`);
     assert(await page.evaluate(() => !document.querySelector('.dvi-root style')), 'no CSS injected at runtime');
+    // the sample's caption is whole at 900 px (it was cut to "label zero …"): a misclassified
+    // sample's label → prediction, in full, beside the index box
+    await page.setViewportSize({ width: 900, height: 700 });
+    await page.evaluate(() => { document.getElementById('view').style.width = 'auto'; });
+    const wrong = await page.evaluate(() => {
+      const d = window.model.get('labels');
+      const lab = new Uint8Array(d.view.buffer, d.view.byteOffset, d.view.byteLength);
+      const p = window.model.get('predictions');
+      const pred = new Uint8Array(p.view.buffer, p.view.byteOffset, lab.length); // epoch 0
+      const i = lab.findIndex((l, k) => l === 0 && pred[k] !== 0);
+      return { i, pred: pred[i] };
+    });
+    assert(wrong.i >= 0, 'a misclassified sample of class zero');
+    await page.fill('input[aria-label="sample index"]', String(wrong.i));
+    await page.press('input[aria-label="sample index"]', 'Tab');
+    const names = ['zero <b>0</b>', 'one', 'two', 'three'];
+    await page.waitForFunction((t) => document.querySelector('.dvi-explain-sample').textContent === t, `label zero <b>0</b> → ${names[wrong.pred]}`, { timeout: 5000 });
+    const cap = await page.$eval('.dvi-explain-sample', (e) => {
+      const r = e.getBoundingClientRect();
+      const box = document.querySelector('.dvi-explain input[aria-label="sample index"]').getBoundingClientRect();
+      const panel = document.querySelector('.dvi-explain').getBoundingClientRect();
+      return { sw: e.scrollWidth, cw: e.clientWidth, sh: e.scrollHeight, ch: e.clientHeight, right: r.right, panelRight: panel.right, sameLine: Math.abs((r.top + r.bottom) / 2 - (box.top + box.bottom) / 2) < 6, overflow: getComputedStyle(e).textOverflow };
+    });
+    assert(cap.sw <= cap.cw + 1 && cap.sh <= cap.ch + 1 && cap.right <= cap.panelRight && cap.sameLine && cap.overflow !== 'ellipsis', `the caption is whole and readable: ${JSON.stringify(cap)}`);
+    await page.locator('.dvi-explain').screenshot({ path: join(SHOTS, 'explain-caption-900.png') });
     assert(!page.errors.length, page.errors.join('\n'));
     await page.close();
   }],
@@ -318,11 +343,19 @@ await runTests([
     await setTrait(page, 'explain_surrogate', { index: 5, epoch: 0, classes: [1, 3], fidelity: { r2: 0.91, agreement: 0.97 } }, {
       weights: ['float32', w, [2, 4, 4]], positions: ['float32', nb.flat(), [n, 2]],
       predictions: ['uint16', nb.map(() => 2), [n]], proximity: ['float32', nb.map(() => 1), [n]],
+      // the sample's own picture: a 4 x 4 ramp 0, 16, ..., 240
+      image: ['uint8', Array.from({ length: 16 }, (_, k) => 16 * k), [4, 4]],
     });
     await reply(page, sur, { compute_ms: 5 });
     await page.waitForSelector('.dvi-explain-fidelity');
     const tiles = await page.locator('.dvi-explain-tile figcaption').allTextContents();
-    assert(JSON.stringify(tiles) === '["#5","one (pred.)","three"]', `the input's thumbnail, then two weight images: ${tiles}`);
+    assert(JSON.stringify(tiles) === '["#5","one (pred.)","three"]', `the input's picture, then two weight images: ${tiles}`);
+    // the input's tile shows the payload's picture itself (it was a black square): every pixel
+    const own = await page.$eval('.dvi-explain-tile canvas.dvi-explain-input', (c) => {
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      return { size: [c.width, c.height], grey: Array.from({ length: d.length / 4 }, (_, p) => d[4 * p]), opaque: d.every((v, k) => k % 4 !== 3 || v === 255) };
+    });
+    assert(JSON.stringify(own.size) === '[4,4]' && own.opaque && JSON.stringify(own.grey) === JSON.stringify(Array.from({ length: 16 }, (_, k) => 16 * k)), `the input's picture: ${JSON.stringify(own)}`);
     assert(/R² 0\.91, agreement 97 %/.test(await page.textContent('.dvi-explain-fidelity')), 'fidelity');
     await datasetAbove(page, '#view', 'explainDraws', draws);
     await frames(page);

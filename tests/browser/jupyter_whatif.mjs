@@ -99,6 +99,14 @@ await runTests([['JupyterLab: Show path draws the kernel\'s path; round trip tim
     const tiles = await page.locator('.dvi-explain-tile figcaption').allTextContents();
     const names = kernel.class_names;
     assert(JSON.stringify(tiles) === JSON.stringify([`#${SAMPLE}`, `${names[kernel.predictions[0]]} (pred.)`, names[4]]), `tiles: the input, the predicted class, class 4: ${tiles}`);
+    // the sample's own picture is its digit as the strip shows it, not a black square (issue 25)
+    const own = await page.$eval('.dvi-explain-tile canvas.dvi-explain-input', (c) => {
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      const grey = Array.from({ length: d.length / 4 }, (_, p) => d[4 * p]);
+      const mean = grey.reduce((a, v) => a + v, 0) / grey.length;
+      return { size: [c.width, c.height], max: Math.max(...grey), std: Math.sqrt(grey.reduce((a, v) => a + (v - mean) ** 2, 0) / grey.length) };
+    });
+    assert(JSON.stringify(own.size) === '[8,8]' && own.max >= 200 && own.std > 40, `sample ${SAMPLE}'s picture: ${JSON.stringify(own)}`);
     await page.locator('.dvi-panels-body').evaluate((e) => { e.scrollTop = e.scrollHeight; });
     await page.locator(view).evaluate((e) => e.scrollIntoView({ block: 'start' }));
     await frames(page);

@@ -389,9 +389,13 @@ const tests = [
     await page.press('.dvi-search', 'Enter');
     await page.waitForFunction(() => getComputedStyle(document.querySelector('.dvi-tooltip')).display === 'block', null, { timeout: 5000 });
     assert((await page.textContent('.dvi-tooltip')).startsWith('#5 '), 'one match: its card is shown');
+    // Clear says exactly what it clears: the selection, not the highlights or filters (their chips)
+    const clearTip = await page.getAttribute('.dvi-clear', 'title');
+    assert(clearTip.startsWith('clear the selection (1 sample;') && /chip above the plot, ✕ removes it/.test(clearTip), `Clear's tooltip: ${clearTip}`);
     await page.click('.dvi-clear');
     await until(page, () => selection(page), (sel) => sel.length === 0);
     assert((await selection(page)).length === 0, 'Clear empties the selection');
+    assert((await page.getAttribute('.dvi-clear', 'title')).startsWith('nothing is selected'), 'Clear\'s tooltip once nothing is selected');
     assert(await page.$eval('.dvi-tooltip', (e) => getComputedStyle(e).display === 'none'), 'Clear closes the card');
     assert(page.errors.length === 0, page.errors.join('\n'));
     await page.close();

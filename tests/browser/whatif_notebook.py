@@ -53,7 +53,7 @@ w"""
 
 REPORT = """
 df = w.explanations["path"]
-pos = to_view(w.vis, df[["x_drawn", "y_drawn"]].to_numpy())
+pos = to_view(w.vis, df[["x", "y"]].to_numpy())
 print("PATH" + json.dumps({"positions": pos.tolist(), "predictions": df.prediction.tolist(),
                            "palette": list(w.palette), "kind": df.attrs["kind"],
                            "class_names": list(w.class_names),

@@ -314,6 +314,14 @@ if (htmlPath) {
     assert(JSON.stringify(frames6) === '[40,70,100,130,160,190]', `the saved path's pictures: ${frames6}`);
     assert(/first flip at 60°: cat → dog/.test(await page.textContent('.dvi-explain-flip')), 'the saved path is described');
     assert(!(await page.isVisible('.dvi-explain-robustness')) && !(await page.isVisible('.dvi-explain-surrogate')), 'empty tools are left out');
+    // what needs a kernel is absent, not broken: no text about one, no Grad-CAM button, no
+    // Training events panel, and no control shown disabled (the page's model had both)
+    const shown = await page.evaluate(() => document.body.innerText);
+    assert(!/kernel/i.test(shown), `the page mentions a kernel: ${shown.slice(Math.max(0, shown.search(/kernel/i) - 80), shown.search(/kernel/i) + 40)}`);
+    assert(await page.$('.dvi-sel-gradcam') && !(await page.isVisible('.dvi-sel-gradcam')), 'no Grad-CAM button');
+    assert(!(await page.$('.dvi-panel-events')) && !/Training events/.test(shown), 'no Training events panel');
+    const disabled = await page.$$eval('.dvi-root button, .dvi-root select, .dvi-root input', (els) => els.filter((e) => e.disabled && e.offsetParent).map((e) => e.className || e.textContent || e.getAttribute('aria-label')));
+    assert(disabled.length === 0, `disabled controls shown: ${disabled}`);
     await page.screenshot({ path: new URL('../../out/shots/saved-page-900.png', import.meta.url).pathname, fullPage: true });
     assert(errors.length === 0, errors.join('\n'));
     await page.evaluate(() => window.dviModel.set('epoch', window.dviModel.get('epochs')[0]));

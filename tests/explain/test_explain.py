@@ -382,6 +382,13 @@ def test_widget_payloads_are_plain_arrays(dvi):
     assert r["mean_probability"].shape == (16, 10)
     s = ex.payload({"what": "surrogate", "index": 1, "epoch": EPOCH, "classes": [0, 1]})
     assert s["weights"].shape == (2, 8, 8) and s["positions"].shape == (500, 2)
+    # the sample's own picture (issue 25: its tile was a black square): the digit itself, mapped
+    # from the run's value range exactly as the path's pictures (the strip's first, rotate 0°)
+    own = ex.payload({"what": "path", "index": 1, "epoch": EPOCH, "kind": "rotate",
+                      "strengths": [0.0]})["images"][0]
+    assert s["image"].dtype == np.uint8 and s["image"].shape == (8, 8)
+    np.testing.assert_array_equal(s["image"], own)
+    assert s["image"].max() >= 200 and s["image"].min() <= 30 and s["image"].std() > 40
     with pytest.raises(ValueError, match="not fitted"):
         dvi.what_if(0, 0)
     # the view reaches all of it through the inspector the Visualization carries

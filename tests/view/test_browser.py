@@ -58,6 +58,9 @@ def _saved_page(tmp_path: Path) -> Path:
         class_names=["cat", "dog", "eel"], landscape_classes=cls, landscape_confidence=conf,
         images=images)
     w = Widget(vis, panels=[*DEFAULT_PANELS, "explain"])
+    # as a fitted model's widget: Grad-CAM and the training events are offered in the notebook
+    # (the saved page must leave both out: they need the kernel)
+    w.capabilities = {**w.capabilities, "inspector": True, "explain": True}
     w.focus_sample = 7
     w.select([7, 8, 9])
     S = 6
@@ -65,10 +68,10 @@ def _saved_page(tmp_path: Path) -> Path:
     w.explain_path = {
         "index": 7, "epoch": int(vis.epochs[-1]), "kind": "rotate", "unit": "degrees",
         "first_flip": 60.0, "first_flip_index": 2, "original_prediction": 0, "target": None,
-        "reached_index": -1, "anchor": 0.0, "compute_ms": 1.0,
+        "reached_index": -1, "compute_ms": 1.0,
         "request": {"index": 7, "kind": "rotate", "strengths": None, "target": None,
                     "steps": 20, "center": None},
-        "positions": xy, "raw": xy, "predictions": np.array([0, 0, 1, 1, 2, 2], np.uint16),
+        "positions": xy, "predictions": np.array([0, 0, 1, 1, 2, 2], np.uint16),
         "confidence": np.full(S, 0.7, np.float32),
         "strengths": np.arange(S, dtype=np.float32) * 30,
         "images": np.repeat((40 + 30 * np.arange(S, dtype=np.uint8))[:, None, None], 16,

@@ -1,6 +1,7 @@
-"""The Explain panel's kernel side (dvi_widget/view/explain/) without a browser: anchoring of paths
-to the drawn samples, the synced traits every view draws, the requests' replies through the one
-envelope (dvi_widget/view/protocol.py) and their errors, Widget.what_if.
+"""The Explain panel's kernel side (dvi_widget/view/explain/) without a browser: paths drawn where
+the map places them (their start on the drawn sample), the synced traits every view draws, the
+requests' replies through the one envelope (dvi_widget/view/protocol.py) and their errors,
+Widget.what_if.
 
 The inspector here is a fake that implements the contract's Explaining protocol with known
 numbers (the real one, on a fitted DVI, is exercised in tests/explain/test_explain.py)."""
@@ -18,7 +19,7 @@ import pytest
 from dvi_widget.contract import Explaining, Inspector, Visualization
 from dvi_widget.view import explain
 from dvi_widget.view import widget as widget_module
-from dvi_widget.view.frame import anchor, to_view
+from dvi_widget.view.frame import to_view
 from dvi_widget.view.serialize import tree_from_json, tree_to_json
 from dvi_widget.view.widget import Widget
 
@@ -29,8 +30,6 @@ needs_bundle = pytest.mark.skipif(
 
 T, N, C = 2, 40, 3
 EPOCHS = [3, 7]
-#: where φ puts training samples relative to their layout positions (test samples: exactly)
-PHI_ERROR = np.array([0.2, -0.1])
 #: a path moves this far per unit of strength
 STEP = np.array([0.05, 0.02])
 FLIP_AT = 90.0
@@ -47,9 +46,9 @@ KINDS = {
 
 
 class FakeInspector:
-    """Explaining with known answers: sample i's φ(x) is its layout position (+ PHI_ERROR for
-    training samples), a path walks from there by STEP per unit of strength and flips to the next
-    class at FLIP_AT; sample 13 was 'recorded from arrays'."""
+    """Explaining with known answers: sample i's φ(x) is exactly where it is drawn (as the one
+    map places every recorded sample), a path walks from there by STEP per unit of strength and
+    flips to the next class at FLIP_AT; sample 13 was 'recorded from arrays'."""
 
     def __init__(self, vis_coords: np.ndarray, split: np.ndarray, labels: np.ndarray) -> None:
         self.coords, self.split, self.labels = vis_coords, split, labels
@@ -68,8 +67,7 @@ class FakeInspector:
     # Explaining
     def phi(self, index: int, epoch: int) -> np.ndarray:
         pos = EPOCHS.index(epoch)
-        own = self.coords[pos, index].astype(np.float64)
-        return own + (PHI_ERROR if self.split[index] == "train" else 0)
+        return self.coords[pos, index].astype(np.float64)
 
     def what_if_payload(self, index, epoch, kind="rotate", strengths=None, target=None):
         return self.explain({"what": "path", "index": index, "epoch": epoch, "kind": kind,
@@ -124,7 +122,9 @@ class FakeInspector:
             return {"weights": np.arange(len(classes) * 16, dtype=np.float32).reshape(-1, 4, 4),
                     "classes": classes, "fidelity": {"r2": 0.9, "agreement": 0.95},
                     "positions": pos.astype(np.float32),
-                    "predictions": np.zeros(n, np.int32), "proximity": np.ones(n, np.float32)}
+                    "predictions": np.zeros(n, np.int32), "proximity": np.ones(n, np.float32),
+                    # the sample's picture: a 4 x 4 ramp 0, 16, ..., 240
+                    "image": (16 * np.arange(16, dtype=np.uint8)).reshape(4, 4)}
         raise ValueError(f"unknown {what}")
 
 
@@ -169,27 +169,6 @@ def request(w: Widget, **content) -> tuple[dict, list]:
     return reply, out
 
 
-# ------------------------------------------------------------------ geometry
-def test_anchor_moves_the_start_onto_the_drawn_point_and_leaves_far_points():
-    start, drawn = np.array([1.0, 2.0]), np.array([1.3, 1.6])  # |δ| = 0.5, σ = 1
-    pts = np.array([start, start + [0.5, 0], start + [8.0, 0.0], [np.nan, 0.0]])
-    out = anchor(pts, start, drawn)
-    np.testing.assert_allclose(out[0], drawn, atol=1e-6)
-    np.testing.assert_allclose(out[1], pts[1] + np.exp(-0.25 / 2) * (drawn - start), atol=1e-6)
-    np.testing.assert_allclose(out[2], pts[2], atol=1e-6)  # 8σ away: unmoved
-    assert np.isnan(out[3, 0])
-    np.testing.assert_array_equal(anchor(pts[:3], start, start), pts[:3].astype(np.float32))
-    # one-to-one: the Jacobian determinant of the shift is positive everywhere (numerically)
-    g = np.stack(np.meshgrid(np.linspace(-2, 4, 61), np.linspace(-1, 5, 61)), -1).reshape(-1, 2)
-    e = 1e-4
-    fx = (anchor(g + [e, 0], start, drawn).astype(np.float64)
-          - anchor(g - [e, 0], start, drawn)) / (2 * e)
-    fy = (anchor(g + [0, e], start, drawn).astype(np.float64)
-          - anchor(g - [0, e], start, drawn)) / (2 * e)
-    det = fx[:, 0] * fy[:, 1] - fx[:, 1] * fy[:, 0]
-    assert det.min() > 0.4, det.min()
-
-
 # ------------------------------------------------------------------ Widget.what_if
 @needs_bundle
 def test_panel_is_shown_by_default_only_with_a_model_to_ask():
@@ -205,44 +184,40 @@ def test_panel_is_shown_by_default_only_with_a_model_to_ask():
 @needs_bundle
 def test_what_if_draws_the_path_and_returns_it_as_a_dataframe():
     w, sent = make_widget(panels=["legend"], epoch=3)
-    i = 4  # a training sample: φ puts it PHI_ERROR away from where it is drawn
+    i = 4  # a training sample
     df = w.what_if(i, kind="rotate")
     assert w.panels == ["legend", "explain"] and w.panel_open
-    assert list(df.columns) == ["strength", "x", "y", "x_drawn", "y_drawn", "prediction",
-                                "class_name", "confidence", "flipped"]
+    assert list(df.columns) == ["strength", "x", "y", "prediction", "class_name", "confidence",
+                                "flipped"]
     assert len(df) == 32 and w.explanations["path"] is df
+    # strength 0 is the sample's drawn position; each step moves STEP per unit of strength
     drawn = w.vis.coords[0, i]
-    np.testing.assert_allclose(df.loc[0, ["x", "y"]].to_numpy(float), drawn + PHI_ERROR,
-                               atol=1e-5)  # raw φ
-    np.testing.assert_allclose(df.loc[0, ["x_drawn", "y_drawn"]].to_numpy(float), drawn,
-                               atol=1e-5)  # anchored
-    far = df.iloc[-1]  # 180 * STEP away from the start: unmoved
-    assert abs(far.x_drawn - far.x) < 1e-6 and abs(far.y_drawn - far.y) < 1e-6
+    np.testing.assert_allclose(df[["x", "y"]].to_numpy(float),
+                               drawn + df.strength.to_numpy()[:, None] * STEP, atol=1e-4)
+    assert df.strength[0] == 0 and "anchor_offset" not in df.attrs
     label = int(w.vis.labels[i])
     assert (df.prediction == np.where(df.strength >= FLIP_AT, (label + 1) % C, label)).all()
     assert df.attrs["first_flip"] == pytest.approx(df.strength[df.strength >= FLIP_AT].min())
-    np.testing.assert_allclose(df.attrs["anchor_offset"], -PHI_ERROR, atol=1e-5)
 
     # what every view draws: the explain_path trait, arrays as binary buffers
     wire = tree_to_json(w.explain_path)
     assert all(isinstance(wire[k]["view"], memoryview) for k in
-               ("positions", "raw", "predictions", "confidence", "strengths"))
+               ("positions", "predictions", "confidence", "strengths"))
     p = shown(w, "explain_path")
     assert p["epoch"] == 3 and p["kind"] == "rotate" and p["index"] == i
+    assert "raw" not in p and "anchor" not in p
     assert {k: (p[k].dtype.name, p[k].shape) for k in
-            ("positions", "raw", "predictions", "confidence", "strengths")} == {
-        "positions": ("float32", (32, 2)), "raw": ("float32", (32, 2)),
-        "predictions": ("uint16", (32,)), "confidence": ("float32", (32,)),
-        "strengths": ("float32", (32,))}
-    # positions in the widget's normalised frame, exactly where the widget draws the sample
+            ("positions", "predictions", "confidence", "strengths")} == {
+        "positions": ("float32", (32, 2)), "predictions": ("uint16", (32,)),
+        "confidence": ("float32", (32,)), "strengths": ("float32", (32,))}
+    # positions in the widget's normalised frame: strength 0 exactly where the widget draws the
+    # sample, every point where the map placed it (no shift)
     np.testing.assert_allclose(p["positions"][0], w.coords[0, i], atol=1e-6)
-    np.testing.assert_allclose(p["positions"], to_view(
-        w.vis, df[["x_drawn", "y_drawn"]].to_numpy()), atol=1e-6)
+    np.testing.assert_allclose(p["positions"], to_view(w.vis, df[["x", "y"]].to_numpy()),
+                               atol=1e-6)
     np.testing.assert_array_equal(p["predictions"], df.prediction)
     k = p["first_flip_index"]
     assert p["strengths"][k] == p["first_flip"] and p["predictions"][k] != label
-    # |δ| in the [-1, 1] frame: the extent is 10 wide, so ×0.2
-    assert p["anchor"] == pytest.approx(np.hypot(*PHI_ERROR) * 0.2, rel=1e-5)
     assert sent == []  # no message: the state is the trait
 
 
@@ -259,16 +234,16 @@ def test_a_saved_page_keeps_the_drawn_path_and_the_explanations(tmp_path):
 
 
 @needs_bundle
-def test_test_samples_need_no_anchoring_and_strengths_without_identity():
+def test_strengths_without_the_identity_are_asked_as_given():
     w, _ = make_widget(epoch=7)
-    i = 35  # a test sample: drawn where φ puts it
+    i = 35  # a test sample
     df = w.what_if(i, kind="contrast", strengths=[0.8, 0.5], epoch=7)
-    # the identity (contrast 1) was asked for to anchor the path, and left out of the result
+    # nothing is added to find where the path starts: the map starts it on the sample
     asked = [r for r in w.vis.inspector.requests if r["what"] == "path"][-1]
-    assert asked["strengths"] == pytest.approx([1.0, 0.8, 0.5])
+    assert asked["strengths"] == pytest.approx([0.8, 0.5])
     assert df.strength.tolist() == pytest.approx([0.8, 0.5]) and len(df) == 2
-    np.testing.assert_allclose(df[["x_drawn", "y_drawn"]], df[["x", "y"]], atol=1e-6)
-    assert df.attrs["anchor_offset"] == pytest.approx([0.0, 0.0], abs=1e-6)
+    np.testing.assert_allclose(shown(w, "explain_path")["positions"],
+                               to_view(w.vis, df[["x", "y"]].to_numpy()), atol=1e-6)
     assert w.explain_path["first_flip_index"] == -1 and df.attrs["first_flip"] is None
 
 
@@ -280,7 +255,7 @@ def test_what_if_sets_the_shown_epoch_and_attacks_take_a_target_name():
     asked = [r for r in w.vis.inspector.requests if r["what"] == "path"][-1]
     assert asked == {"what": "path", "index": 2, "epoch": 3, "kind": "pgd", "target": 2,
                      "steps": 5}
-    np.testing.assert_allclose(df.loc[0, ["x_drawn", "y_drawn"]].to_numpy(float),
+    np.testing.assert_allclose(df.loc[0, ["x", "y"]].to_numpy(float),  # step 0: the sample
                                w.vis.coords[0, 2], atol=1e-5)
     assert w.explain_path["request"]["target"] == 2 and w.explain_path["request"]["steps"] == 5
 
@@ -373,7 +348,7 @@ def test_robustness_of_a_selection_buffer_or_a_class():
 
 
 @needs_bundle
-def test_surrogate_request_anchors_its_neighbours():
+def test_surrogate_neighbours_are_drawn_where_the_map_places_them():
     w, _ = make_widget()
     reply, _ = request(w, type="surrogate", index=4, epoch=3, classes=[1, 2])
     assert "error" not in reply, reply
@@ -382,11 +357,15 @@ def test_surrogate_request_anchors_its_neighbours():
     assert s["weights"].shape == (2, 4, 4) and s["positions"].shape == (50, 2)
     out = w.explanations["surrogate"]
     nb = out["neighbors"]
-    # the neighbour generated at the sample's own φ position is drawn on the sample
-    k = int(np.argmin(np.abs(nb.x - (w.vis.coords[0, 4, 0] + PHI_ERROR[0]))))
-    assert abs(nb.x[k] - nb.x_drawn[k]) > 0.1
-    np.testing.assert_allclose(s["positions"], to_view(
-        w.vis, nb[["x_drawn", "y_drawn"]].to_numpy()), atol=1e-6)
+    assert list(nb.columns) == ["x", "y", "prediction", "class_name", "proximity"]
+    # the sample's own picture travels with it (drawn at once, and kept by a saved page)
+    assert s["image"].dtype == np.uint8 and s["image"].tolist() == (
+        16 * np.arange(16)).reshape(4, 4).tolist()
+    # the fake's neighbours lie on a line through the sample's drawn position, 1 / 49 apart
+    np.testing.assert_allclose(nb.y, w.vis.coords[0, 4, 1], atol=1e-5)
+    np.testing.assert_allclose(np.diff(nb.x), 1 / 49, atol=1e-5)
+    np.testing.assert_allclose(s["positions"], to_view(w.vis, nb[["x", "y"]].to_numpy()),
+                               atol=1e-6)
 
 
 @needs_bundle
@@ -466,14 +445,13 @@ def test_show_path_in_jupyterlab_draws_the_kernels_path(tmp_path):
 
 def test_paths_carry_the_perturbed_inputs_pictures_and_pgd_takes_eps():
     """Issue 25 item 3: the drawn path holds the picture of the perturbed input at every point
-    (the hover card and the strip show them), aligned with its strengths also when the identity
-    was added to find φ(x); a PGD request's ε reaches the model and is part of the path's
-    identity (a follow with another ε recomputes)."""
+    (the hover card and the strip show them), aligned with its strengths; a PGD request's ε
+    reaches the model and is part of the path's identity (a follow with another ε recomputes)."""
     w, _ = make_widget()
-    w.what_if(4, "rotate", strengths=[30, 60, 90, 120], epoch=3)  # identity 0 added, then dropped
+    w.what_if(4, "rotate", strengths=[30, 60, 90, 120], epoch=3)
     p = shown(w, "explain_path")
     assert p["images"].shape == (4, 2, 2) and p["images"].dtype == np.uint8
-    assert p["images"][:, 0, 0].tolist() == [1, 2, 3, 4]  # the model's pictures 1..4 (0: identity)
+    assert p["images"][:, 0, 0].tolist() == [0, 1, 2, 3]  # the model's pictures, in order
     assert p["strengths"].tolist() == [30, 60, 90, 120]
     ins = w.vis.inspector
     reply, _ = request(w, type="path", index=5, epoch=3, kind="pgd", steps=6, eps=0.05)

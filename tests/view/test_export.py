@@ -203,7 +203,8 @@ def _page_state(path: Path) -> dict:
 def test_saved_page_answers_without_a_kernel(tmp_path, monkeypatch):
     """Issue 25 item 4: the page keeps the landscape's cells (class, confidence to 1/65534) for
     the click popover, the frame, thumbnails (the selection and focused sample first, capped),
-    and leaves out the Explain panel when nothing was explained."""
+    and leaves out the Explain panel when nothing was explained and the Training events panel
+    (found by the model on request) always."""
     import base64
 
     from dvi_widget.view import export
@@ -217,13 +218,14 @@ def test_saved_page_answers_without_a_kernel(tmp_path, monkeypatch):
         coords=rng.normal(size=(T, N, 2)), labels=np.arange(N) % 3,
         landscape=np.full((T, G, G, 4), 200, np.uint8), landscape_classes=cls,
         landscape_confidence=conf, images=images)
-    w = Widget(vis, panels=["legend", "inspect", "sample", "explain"])
+    w = Widget(vis, panels=["legend", "inspect", "sample", "events", "explain"])
     w.select([40, 41])
     w.focus_sample = 33
     monkeypatch.setattr(export, "SAVED_THUMBNAILS", 10)
     state = _page_state(w.save_html(tmp_path / "p.html"))
     assert state["capabilities"]["kernel"] is False
     assert state["panels"] == ["legend", "inspect", "sample"]  # nothing explained: no panel
+    assert w.panels == ["legend", "inspect", "sample", "events", "explain"]  # the widget keeps them
     assert state["saved_extent"] == [float(v) for v in vis.extent]
     land = state["saved_landscape"]
     got_cls = np.frombuffer(base64.b64decode(land["classes"]["b64"]), np.uint8).reshape(T, G, G)
@@ -243,7 +245,7 @@ def test_saved_page_answers_without_a_kernel(tmp_path, monkeypatch):
                            "predictions": np.zeros(2, np.uint16),
                            "proximity": np.ones(2, np.float32)}
     state = _page_state(w.save_html(tmp_path / "q.html"))
-    assert "explain" in state["panels"]
+    assert state["panels"] == ["legend", "inspect", "sample", "explain"]  # events: never
     assert _page_state(Widget(Visualization.from_arrays(
         coords=rng.normal(size=(T, N, 2)), labels=np.arange(N) % 3)).save_html(
         tmp_path / "r.html"))["saved_thumbnails"] is None

@@ -5,8 +5,8 @@ ask the model about one sample or a class, one module per tool, each drawn over 
 tool            module (computes)                      synced trait (what every view draws)
 =============== ===================================== ======================================
 what-if path    :mod:`.path` (a perturbation family    ``explain_path``: positions float32
-                over strengths, anchored onto the      (S, 2) in the widget's square,
-                drawn sample)                          ``raw`` (φ's), predictions uint16,
+                over strengths, placed by the one      (S, 2) in the widget's square (the
+                map: it starts on the drawn sample)    map's), predictions uint16,
 adversarial     :mod:`.adversarial` (FGSM/PGD steps    confidence, strengths; first flip,
                 toward a class)                        the request (re-sent per epoch),
                                                        images uint8 (S, h, w[, c]): the
@@ -14,7 +14,9 @@ adversarial     :mod:`.adversarial` (FGSM/PGD steps    confidence, strengths; fi
 robustness      :mod:`.robustness` (mean softmax and   ``explain_robustness``: strengths,
                 share flipped vs strength)             mean_probability (S, C), flipped, ...
 surrogate       :mod:`.surrogate` (DeepVID's local     ``explain_surrogate``: weights (K, h,
-                linear student)                        w), neighbours' positions, ...
+                linear student)                        w), neighbours' positions, ...,
+                                                       image uint8 (h, w[, c]): the sample's
+                                                       input as the path's pictures show it
 =============== ===================================== ======================================
 
 The panel asks through the envelope of :mod:`dvi_widget.view.protocol` (panel ``"explain"``,

@@ -35,4 +35,4 @@ def compute_attack(widget: Widget, index: int, epoch: int | None = None, kind: s
     p = ins.explain(ask)
     asked = {"index": index, "kind": kind, "strengths": None, "target": target,
              "steps": int(steps), "center": None, "eps": None if eps is None else float(eps)}
-    return path_result(widget, p, asked, epoch, identity=0.0)
+    return path_result(widget, p, asked, epoch)

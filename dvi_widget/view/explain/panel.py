@@ -48,10 +48,10 @@ class ExplainMixin(t.HasTraits):
         ``eps`` of the input) over the
         landscape of ``epoch`` (default: the shown one; the path follows the epoch slider).
 
-        Returns the path as a DataFrame (strength, x, y, x_drawn, y_drawn, prediction,
-        class_name, confidence, flipped; ``attrs["first_flip"]``), also kept in
-        ``w.explanations["path"]``. Needs a fitted DVI's view (see
-        :mod:`dvi_widget.view.frame` for the anchoring of training samples' paths).
+        Returns the path as a DataFrame (strength, x, y, prediction, class_name, confidence,
+        flipped; ``attrs["first_flip"]``), also kept in ``w.explanations["path"]``; x, y are
+        where the one map places each perturbed input, the first (strength 0) exactly where
+        the sample is drawn. Needs a fitted DVI's view.
 
         Examples
         --------

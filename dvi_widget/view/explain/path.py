@@ -1,8 +1,8 @@
 """The what-if path: one sample perturbed over a range of strengths (a Kornia family), each
-perturbed input classified by g_t and placed by φ_t, anchored onto the drawn sample
-(:func:`dvi_widget.view.frame.anchor`). Adversarial paths (:mod:`.adversarial`) are drawn the
-same way: :func:`path_result` turns either answer into the user's DataFrame and the synced
-``explain_path`` trait's value."""
+perturbed input classified by g_t and placed by the one map (which starts the path exactly on the
+sample as it is drawn, so the view draws the positions as they come). Adversarial paths
+(:mod:`.adversarial`) are drawn the same way: :func:`path_result` turns either answer into the
+user's DataFrame and the synced ``explain_path`` trait's value."""
 
 from __future__ import annotations
 
@@ -12,14 +12,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ..frame import anchor, to_view
+from ..frame import to_view
 from .model import epoch_of, explaining, kinds, sample_of
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..widget import Widget
 
-#: a perturbation family every input supports, used at its identity to find φ(x)
-IDENTITY_PROBE = ("brightness", 0.0)
 #: the number of strengths between ``start`` and ``stop`` a panel request may ask for
 MAX_STEPS = 512
 
@@ -37,15 +35,6 @@ def strengths_of(request: dict) -> np.ndarray | None:
     return None
 
 
-def phi_and_drawn(widget: Widget, index: int, epoch: int) -> tuple[np.ndarray, np.ndarray]:
-    """(φ(x), drawn position) of sample ``index`` at ``epoch``, frame coordinates."""
-    kind, strength = IDENTITY_PROBE
-    p = explaining(widget.vis).explain({"what": "path", "index": index, "epoch": epoch,
-                                        "kind": kind, "strengths": [strength]})
-    start = np.asarray(p["positions"], np.float64).reshape(-1, 2)[0]
-    return start, widget.vis.coords[widget.vis.epoch_index(epoch), index].astype(np.float64)
-
-
 def compute_path(widget: Widget, index: int, epoch: int | None = None, kind: str = "rotate",
                  strengths: Sequence[float] | np.ndarray | None = None, *,
                  center: Sequence[float] | None = None) -> tuple[pd.DataFrame, dict]:
@@ -58,70 +47,50 @@ def compute_path(widget: Widget, index: int, epoch: int | None = None, kind: str
     if kind not in families:
         raise ValueError(f"kind={kind!r} is not a perturbation or attack of this run; "
                          f"choose one of {sorted(families)}")
-    identity, identity_added = float(families[kind]["identity"]), False
     request: dict[str, Any] = {"what": "path", "index": index, "epoch": epoch, "kind": kind}
     if strengths is not None:
-        s = np.atleast_1d(np.asarray(strengths, np.float32))
-        if not (s == identity).any():  # φ(x) itself is needed to anchor the path
-            s = np.concatenate([[identity], s]).astype(np.float32)
-            identity_added = True
-        request["strengths"] = s.tolist()
+        request["strengths"] = np.atleast_1d(np.asarray(strengths, np.float32)).tolist()
     if center is not None:
         request["center"] = [float(c) for c in center]
     asked = {"index": index, "kind": kind, "strengths": None if strengths is None else
              np.asarray(strengths, np.float32).tolist(), "target": None, "steps": 20,
              "center": None if center is None else [float(c) for c in center]}
-    return path_result(widget, ins.explain(request), asked, epoch, identity,
-                       drop_first=identity_added)
+    return path_result(widget, ins.explain(request), asked, epoch)
 
 
-def path_result(widget: Widget, p: dict, asked: dict, epoch: int, identity: float,
-                drop_first: bool = False) -> tuple[pd.DataFrame, dict]:
-    """The model's path answer ``p`` as the user's DataFrame (strength, x, y, x_drawn, y_drawn,
-    prediction, class_name, confidence, flipped; ``attrs``: kind, unit, epoch, index,
-    first_flip, original_prediction, target, reached, anchor_offset) and the ``explain_path``
-    trait value (positions in the widget's square; ``asked`` is the request the panel re-sends
-    when the epoch changes). ``drop_first``: the first strength was added to find φ(x)."""
+def path_result(widget: Widget, p: dict, asked: dict, epoch: int) -> tuple[pd.DataFrame, dict]:
+    """The model's path answer ``p`` as the user's DataFrame (strength, x, y, prediction,
+    class_name, confidence, flipped; ``attrs``: kind, unit, epoch, index, first_flip,
+    original_prediction, target, reached) and the ``explain_path`` trait value (positions in
+    the widget's square, as the map places them; ``asked`` is the request the panel re-sends
+    when the epoch changes)."""
     vis = widget.vis
     index, kind = asked["index"], asked["kind"]
     names = np.asarray(vis.class_names, dtype=object)
-    raw = np.asarray(p["positions"], np.float32).reshape(-1, 2)
+    xy = np.asarray(p["positions"], np.float32).reshape(-1, 2)
     s = np.asarray(p["strengths"], np.float32)
-    at_identity = np.flatnonzero(s == np.float32(identity))
-    start = raw[at_identity[0]] if at_identity.size else None
-    drawn = vis.coords[vis.epoch_index(epoch), index].astype(np.float64)
-    drawn_pts = raw if start is None else anchor(raw, start, drawn)
-    keep = slice(1, None) if drop_first else slice(None)
-    raw, drawn_pts, s = raw[keep], drawn_pts[keep], s[keep]
-    preds = np.asarray(p["predictions"], np.int64)[keep]
-    conf = np.asarray(p["confidence"], np.float32)[keep]
+    preds = np.asarray(p["predictions"], np.int64)
+    conf = np.asarray(p["confidence"], np.float32)
     original = int(p["original_prediction"])
     first_flip_index = int(p["first_flip_index"])
-    if drop_first and first_flip_index >= 0:  # the identity itself never flips
-        first_flip_index -= 1
     reached = int(p.get("reached_index", -1))
     df = pd.DataFrame({
-        "strength": s, "x": raw[:, 0], "y": raw[:, 1], "x_drawn": drawn_pts[:, 0],
-        "y_drawn": drawn_pts[:, 1], "prediction": preds, "class_name": names[preds],
-        "confidence": conf, "flipped": preds != original,
+        "strength": s, "x": xy[:, 0], "y": xy[:, 1], "prediction": preds,
+        "class_name": names[preds], "confidence": conf, "flipped": preds != original,
     })
     df.attrs.update(kind=kind, unit=p.get("unit"), epoch=epoch, index=index,
                     first_flip=p.get("first_flip"), original_prediction=original,
-                    target=p.get("target"), reached=None if reached < 0 else reached,
-                    anchor_offset=None if start is None else (drawn - start).tolist())
+                    target=p.get("target"), reached=None if reached < 0 else reached)
     shown = {
         "index": index, "epoch": epoch, "kind": kind, "unit": p.get("unit"),
         "first_flip": p.get("first_flip"), "first_flip_index": first_flip_index,
         "original_prediction": original, "target": p.get("target"), "reached_index": reached,
-        # the anchoring shift in the widget's [-1, 1] frame (the panel states it)
-        "anchor": None if start is None else float(np.hypot(*(
-            to_view(vis, drawn) - to_view(vis, start)))),
         "request": asked,
-        "positions": to_view(vis, drawn_pts), "raw": to_view(vis, raw),
+        "positions": to_view(vis, xy),
         "predictions": preds.astype(np.uint16), "confidence": conf, "strengths": s,
         # the perturbed input at every point, as pictures (the hover card and the strip)
         "images": (None if p.get("images") is None
-                   else np.ascontiguousarray(np.asarray(p["images"], np.uint8)[keep])),
+                   else np.ascontiguousarray(np.asarray(p["images"], np.uint8))),
         "eps": None if p.get("eps") is None else float(p["eps"]),
     }
     return df, shown

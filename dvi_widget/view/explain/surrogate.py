@@ -1,6 +1,6 @@
 """The local surrogate (DeepVID): a linear student fitted to the model's logits on perturbed
-neighbours of one sample; its weights per class, its fidelity, and the neighbours placed by φ_t
-and anchored like a path."""
+neighbours of one sample; its weights per class, its fidelity, and the neighbours placed by the
+one map (as a path's points are: the view draws them where the map puts them)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ..frame import anchor, to_view
+from ..frame import to_view
 from .model import class_of, epoch_of, explaining, sample_of
-from .path import phi_and_drawn
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..widget import Widget
@@ -22,7 +21,7 @@ def compute_surrogate(widget: Widget, index: int, epoch: int | None = None,
                       classes: Sequence[int | str] | None = None) -> tuple[dict, dict]:
     """DeepVID's local surrogate of sample ``index`` at ``epoch``: ``weights`` (K, h, w) for
     ``classes`` (default: the predicted one), ``fidelity``, and the neighbours as a DataFrame
-    (x, y, x_drawn, y_drawn, prediction, proximity); and the ``explain_surrogate`` value."""
+    (x, y, prediction, class_name, proximity); and the ``explain_surrogate`` value."""
     vis = widget.vis
     ins = explaining(vis)
     index, epoch = sample_of(widget, index), epoch_of(widget, epoch)
@@ -34,8 +33,7 @@ def compute_surrogate(widget: Widget, index: int, epoch: int | None = None,
             raise ValueError(f"classes must be class names or ids in [0, {vis.n_classes}), "
                              f"got {list(classes)}") from None
     r = ins.explain(request)
-    raw = np.asarray(r["positions"], np.float32).reshape(-1, 2)
-    shown_pts = anchor(raw, *phi_and_drawn(widget, index, epoch))
+    xy = np.asarray(r["positions"], np.float32).reshape(-1, 2)
     weights = np.asarray(r["weights"], np.float32)
     if weights.ndim == 2:  # inputs that are not images: one row per class
         weights = weights[:, None, :]
@@ -43,13 +41,15 @@ def compute_surrogate(widget: Widget, index: int, epoch: int | None = None,
     prox = np.asarray(r["proximity"], np.float32)
     fid = {k: float(v) for k, v in dict(r["fidelity"]).items()}
     names = np.asarray(vis.class_names, dtype=object)
-    neighbours = pd.DataFrame({"x": raw[:, 0], "y": raw[:, 1], "x_drawn": shown_pts[:, 0],
-                               "y_drawn": shown_pts[:, 1], "prediction": preds,
+    neighbours = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "prediction": preds,
                                "class_name": names[preds], "proximity": prox})
     ids = [int(c) for c in r["classes"]]
     out = {"weights": weights, "classes": ids, "fidelity": fid, "neighbors": neighbours,
            "epoch": epoch, "index": index}
+    image = r.get("image")
     shown = {"index": index, "epoch": epoch, "classes": ids, "fidelity": fid,
-             "weights": weights, "positions": to_view(vis, shown_pts),
-             "predictions": preds.astype(np.uint16), "proximity": prox}
+             "weights": weights, "positions": to_view(vis, xy),
+             "predictions": preds.astype(np.uint16), "proximity": prox,
+             # the sample's input as the path's pictures show it (the model's value range)
+             "image": None if image is None else np.ascontiguousarray(image, np.uint8)}
     return out, shown

@@ -100,7 +100,7 @@ class ExplainPanel {
 
   async loadKinds() {
     if (!this.kernel.available) {
-      this.setStatus('saved with the page: the explanations computed before it was saved (asking for new ones needs the running widget)');
+      this.setStatus('saved with the page: the explanations computed before it was saved');
       return;
     }
     const msg = await this.ask('kinds', {});

@@ -9,8 +9,6 @@ import { markColor } from '../marks.js';
 import { AttackControls } from './adversarial.js';
 import { ATTACKS, flipSentence, kindLabel, pictureRGBA, strengthText, stripIndices, unitText } from './format.js';
 
-/** Below this (normalised frame units, [-1, 1] wide) the anchoring shift is not mentioned. */
-const ANCHOR_NOTE_MIN = 0.002;
 /** A path request unanswered this long fails, and no longer blocks the next one (ms). */
 const PATH_TIMEOUT_MS = 20000;
 const TRAIT = 'explain_path';
@@ -214,12 +212,8 @@ export class PathTool {
     this.flip.classList.toggle('dvi-explain-flipped', p.first_flip_index >= 0);
     const notes = [];
     if (!Number.isFinite(p.positions.data[0])) notes.push('no projector: positions are unknown, nothing is drawn');
-    if (p.anchor != null && p.anchor > ANCHOR_NOTE_MIN) {
-      notes.push(`start moved ${(50 * p.anchor).toFixed(1)} % of the frame onto the drawn point (φ places this training sample that far from its layout position); the shift fades along the path`);
-    }
     this.note.textContent = notes.join(' · ');
     this.drawStrip();
-    this.note.title = 'A training sample is drawn at its layout position, which φ_t reproduces only to its error; the path is moved so that it starts on the drawn point, the shift fading with distance (points farther away are where φ_t puts them). Raw positions: the x, y columns of w.explanations["path"].';
     this.describeCurrent();
   }
 

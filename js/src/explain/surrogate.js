@@ -5,7 +5,7 @@
 import { decodeTree } from '../codecs.js';
 import { h, listeners } from '../dom.js';
 import { thumbsOf } from '../thumbs.js';
-import { fmt, smoothWeights, weightRGBA } from './format.js';
+import { fmt, pictureRGBA, smoothWeights, weightRGBA } from './format.js';
 
 const TRAIT = 'explain_surrogate';
 
@@ -90,7 +90,7 @@ export class SurrogateTool {
     let lim = 0;
     for (const m of maps) for (const v of m) lim = Math.max(lim, Math.abs(v));
     const tiles = [];
-    const thumb = this.thumbnail(s.index);
+    const thumb = this.picture(s);
     if (thumb) tiles.push(h('figure', { class: 'dvi-explain-tile' }, [thumb, h('figcaption', { text: `#${s.index}` })]));
     for (let k = 0; k < K; k++) {
       tiles.push(h('figure', { class: 'dvi-explain-tile' }, [
@@ -105,12 +105,23 @@ export class SurrogateTool {
     this.drawNeighbors();
   }
 
-  /** The sample's thumbnail (fetched from the kernel and cached: thumbs.js) as a canvas, or null. */
-  thumbnail(i) {
+  /**
+   * The sample's input as a canvas, or null: the picture the surrogate's payload carries (the
+   * input mapped from the model's value range, as the path's pictures are: it is drawn at once
+   * and kept by a saved page), else its thumbnail (fetched from the kernel and cached: thumbs.js).
+   */
+  picture(s) {
+    const img = s.image;
+    const pic = img && img.shape ? pictureRGBA({ data: img.data, shape: [1, ...img.shape] }, 0) : null;
+    if (pic) {
+      const c = h('canvas', { class: 'dvi-explain-weights dvi-explain-input', width: pic.w, height: pic.h, 'data-sample': String(s.index) });
+      c.getContext('2d').putImageData(new ImageData(pic.rgba, pic.w, pic.h), 0, 0);
+      return c;
+    }
     const thumbs = thumbsOf(this.view);
     if (!thumbs.available) return null;
     const c = h('canvas', { class: 'dvi-explain-weights dvi-explain-input', width: 1, height: 1 });
-    thumbs.draw(c, i).catch(() => {});
+    thumbs.draw(c, s.index).catch(() => c.closest('figure')?.remove()); // no picture: no black square
     return c;
   }
 
