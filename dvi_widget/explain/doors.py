@@ -3,7 +3,8 @@
 The engine (:class:`dvi_widget.engine.fit.DVI`) imports nothing above it; this module, above both
 the engine and :mod:`dvi_widget.explain`, adds the doors a user and the view open on a fitted
 DVI: :meth:`DVI.explainer`, :meth:`DVI.what_if`, :meth:`DVI.adversarial`,
-:meth:`DVI.robustness`, :meth:`DVI.surrogate`, and an inspector that also implements the
+:meth:`DVI.robustness`, :meth:`DVI.surrogate`, the training dynamics and label issues
+(:meth:`DVI.dynamics`, :meth:`DVI.label_issues`), and an inspector that also implements the
 contract's ``Explaining`` protocol (:class:`ExplainingInspector`). ``dvi_widget.DVI`` is this
 class.
 """
@@ -15,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..data.dynamics import Dynamics, dynamics_from_run
 from ..engine import fit as engine
 from ..engine.embedding import DVIEmbedding
 from ..engine.inspect import EngineInspector
@@ -54,6 +56,13 @@ class DVI(engine.DVI):
 
     def _inspector(self) -> ExplainingInspector:
         return ExplainingInspector(self.embedding_, self.explainer)
+
+    def dynamics(self, split: str = "all") -> Dynamics:
+        """Per-sample training dynamics (cartography μ/σ/correctness, AUM, forgetting, first
+        learned, last flipped) up to each recorded epoch, from the run's evaluation-pass logits:
+        :func:`dvi_widget.data.dynamics.dynamics_from_run`. ``Widget(dvi)`` shows them as
+        columns (``color_by="aum"``, ``filter_samples("aum < 0")``)."""
+        return dynamics_from_run(self.embedding_.run_, split, keep_probabilities=True)
 
     def explainer(self) -> Explainer:
         """Grad-CAM, what-if/adversarial paths, robustness curves and local surrogates on this

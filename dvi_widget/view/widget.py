@@ -62,7 +62,10 @@ Images are never sent up front: thumbnails travel as PNG atlases, one per reques
 A ``columns`` entry is ``{"name", "kind": "categorical", "codes": uint8|uint16|uint32 (N,)
 buffer, "categories": [str], "colors": ["#rrggbb"] or None}`` (``colors`` None: too many
 categories to colour, searchable only) or ``{"name", "kind": "numeric", "values": float32 (N,)
-buffer (NaN = missing), "min", "max"}``. Custom messages to the front end: ``{"type":
+buffer (NaN = missing), "min", "max"}``; a *per-epoch* numeric column (training dynamics such as
+``aum``: :mod:`dvi_widget.data.dynamics`) has ``"values"`` float32 (T, N), row t the value at
+epoch position t, and ``"per_epoch": True``, its ``min``/``max`` over every epoch so that the
+colour bar stays put while the slider moves. Custom messages to the front end: ``{"type":
 "reset_view"}``, ``{"type": "zoom_to_selection"}``, and ``{"panel": name, ...}`` for a side panel;
 a panel's requests to the kernel carry ``{"panel": name, "id": id, ...}`` and reach
 ``Widget.panel_handlers[name](widget, content, buffers)``, which replies once (one envelope:
@@ -74,7 +77,7 @@ implements ``Explaining``) adds ``explain_path``, ``explain_robustness`` and
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -163,6 +166,37 @@ def _column(name: str, values: pd.Series) -> dict:
     colors = _hex(default_palette(k)) if k <= MAX_COLOR_CATEGORIES else None
     return {"name": name, "kind": "categorical", "codes": codes.astype(dtype),
             "categories": categories, "colors": colors}
+
+
+def _epoch_columns(dynamics: Any, vis: Visualization) -> dict[str, np.ndarray]:  # noqa: ANN401
+    """``{name: float32 (T, N)}`` aligned with ``vis.epochs`` from a Dynamics or a mapping."""
+    if dynamics is None or dynamics is False:
+        return {}
+    if isinstance(dynamics, Mapping):
+        cols = {str(k): np.asarray(a, dtype=np.float32) for k, a in dynamics.items()}
+    elif callable(getattr(dynamics, "columns", None)):
+        if getattr(dynamics, "n_samples", vis.n_samples) != vis.n_samples:
+            raise ValueError(f"dynamics: {dynamics.n_samples} samples, the visualization has "
+                             f"{vis.n_samples}; compute them over split='all'")
+        cols = dynamics.columns([int(e) for e in vis.epochs])
+    else:
+        raise TypeError("dynamics must be a dvi_widget.data.dynamics.Dynamics, a mapping of "
+                        f"(T, N) arrays, False or None; got {type(dynamics).__name__}")
+    shape = (vis.n_epochs, vis.n_samples)
+    for name, a in cols.items():
+        if a.shape != shape:
+            raise ValueError(f"dynamics column {name!r} must be (T, N) = {shape}, got {a.shape}")
+        if name in BUILT_IN_COLUMNS:
+            raise ValueError(f"dynamics column {name!r} shadows a built-in column; rename it")
+    return cols
+
+
+def _epoch_column(name: str, values: np.ndarray) -> dict:
+    """A per-epoch numeric column for the front end (see the module docstring)."""
+    finite = values[np.isfinite(values)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+    return {"name": name, "kind": "numeric", "per_epoch": True,
+            "values": np.ascontiguousarray(values, dtype=np.float32), "min": lo, "max": hi}
 
 
 def _columns_to_json(value: list[dict] | None, widget: Any = None) -> list[dict]:  # noqa: ANN401
@@ -298,6 +332,13 @@ class Widget(PanelsMixin, explain.ExplainMixin, anywidget.AnyWidget):
     metadata : DataFrame, optional
         Extra per-sample columns (N rows, train then test) for :meth:`selection_df`; defaults to
         ``vis.metadata``.
+    dynamics : Dynamics, mapping of (T, N) arrays, False or None
+        Per-sample columns that change with the epoch, coloured, filtered and searched at the
+        shown epoch (``color_by="aum"``, ``filter_samples("aum < 0")``): a
+        :class:`~dvi_widget.data.dynamics.Dynamics` (its measures up to each shown epoch) or
+        ``{name: array (T, N)}`` aligned with ``vis.epochs``. None (default): the training
+        dynamics of ``vis`` when it offers them (a fitted :class:`~dvi_widget.DVI`'s
+        ``dynamics()``); False: none.
 
     Examples
     --------
@@ -357,7 +398,8 @@ class Widget(PanelsMixin, explain.ExplainMixin, anywidget.AnyWidget):
                  height: int = 520, show: str = "both", color_by: str = "label",
                  transition_ms: int = 400, landscape_opacity: float = 0.45,
                  point_opacity: float = 1.0, images: np.ndarray | None = None,
-                 metadata: pd.DataFrame | None = None, **kwargs: Any) -> None:  # noqa: ANN401
+                 metadata: pd.DataFrame | None = None, dynamics: Any = None,  # noqa: ANN401
+                 **kwargs: Any) -> None:  # noqa: ANN401
         if not BUNDLE_PATH.is_file():
             raise FileNotFoundError(_BUILD_HINT.format(path=BUNDLE_PATH))
         if "_esm" not in type(self).__dict__ and not hasattr(type(self), "_esm"):
@@ -366,8 +408,13 @@ class Widget(PanelsMixin, explain.ExplainMixin, anywidget.AnyWidget):
         if "_css" not in type(self).__dict__ and not hasattr(type(self), "_css") and \
                 CSS_PATH.is_file():
             self._css = CSS_PATH.read_text(encoding="utf-8")
+        if dynamics is None and callable(getattr(vis, "dynamics", None)):
+            dynamics = vis.dynamics()
         self.vis = _to_visualization(vis)
         v = self.vis
+        #: the training dynamics shown (None: none), and their (T, N) columns by name
+        self.dynamics = None if dynamics is False or isinstance(dynamics, Mapping) else dynamics
+        self.epoch_columns = _epoch_columns(dynamics, v)
         self.n_samples = v.n_samples
         if metadata is None:
             metadata = v.metadata
@@ -376,7 +423,8 @@ class Widget(PanelsMixin, explain.ExplainMixin, anywidget.AnyWidget):
         self.metadata = None if metadata is None else metadata.reset_index(drop=True)
         columns = [] if self.metadata is None else [
             _column(str(name), self.metadata[name]) for name in self.metadata.columns
-            if str(name) not in BUILT_IN_COLUMNS]
+            if str(name) not in BUILT_IN_COLUMNS and str(name) not in self.epoch_columns]
+        columns += [_epoch_column(name, values) for name, values in self.epoch_columns.items()]
         split = np.asarray(v.split).astype(str)
         names = ["train", "test"] + sorted(set(split.tolist()) - {"train", "test"})
         codes = np.searchsorted(np.array(names[2:]), split) + 2 if len(names) > 2 else None
@@ -622,8 +670,10 @@ class Widget(PanelsMixin, explain.ExplainMixin, anywidget.AnyWidget):
         })
         if self.metadata is not None:
             extra = self.metadata.drop(columns=[c for c in self.metadata.columns
-                                                if c in df.columns])
+                                                if c in df.columns or c in self.epoch_columns])
             df = pd.concat([df, extra.iloc[idx].reset_index(drop=True)], axis=1)
+        for name, values in self.epoch_columns.items():
+            df[name] = values[pos, idx]
         return df
 
     def selection_df(self, epochs: str | None = None) -> pd.DataFrame:
