@@ -90,6 +90,8 @@ from ..contract import Visualization, default_palette
 from . import explain
 from .frame import to_view
 from .panels import DEFAULT_PANELS, PANEL_HANDLERS, PanelsMixin
+from .protocol import panel_handlers
+from .review import ReviewMixin
 from .serialize import array_serialization
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -299,7 +301,7 @@ def _in_range(name: str, value: float) -> float:
     return value
 
 
-class Widget(PanelsMixin, explain.ExplainMixin, anywidget.AnyWidget):
+class Widget(PanelsMixin, ReviewMixin, explain.ExplainMixin, anywidget.AnyWidget):
     """Interactive view of a :class:`Visualization`: landscape, samples, playback, lasso.
 
     Parameters
@@ -339,6 +341,11 @@ class Widget(PanelsMixin, explain.ExplainMixin, anywidget.AnyWidget):
         ``{name: array (T, N)}`` aligned with ``vis.epochs``. None (default): the training
         dynamics of ``vis`` when it offers them (a fitted :class:`~dvi_widget.DVI`'s
         ``dynamics()``); False: none.
+    review : Review, run folder path, False or None
+        Where review marks are kept (:class:`~dvi_widget.data.run.review.Review`); None: the
+        run of ``vis`` when it offers one (a fitted DVI's ``review()``). Marks show as the
+        column ``review``; :meth:`mark`, :meth:`review_df`, :meth:`relabels_csv`,
+        :meth:`label_issues`.
 
     Examples
     --------
@@ -386,8 +393,8 @@ class Widget(PanelsMixin, explain.ExplainMixin, anywidget.AnyWidget):
     density_contours = t.Bool(False).tag(sync=True)
 
     #: kernel-side handlers of side-panel messages: name -> fn(widget, content, buffers)
-    panel_handlers: ClassVar[dict[str, Callable[[Widget, dict, list], None]]] = dict(
-        PANEL_HANDLERS)
+    panel_handlers: ClassVar[dict[str, Callable[[Widget, dict, list], None]]] = {
+        **PANEL_HANDLERS, **panel_handlers({"review": lambda w, r, b: w._on_review(r, b)})}
 
     if BUNDLE_PATH.is_file():
         _esm = BUNDLE_PATH
@@ -399,7 +406,7 @@ class Widget(PanelsMixin, explain.ExplainMixin, anywidget.AnyWidget):
                  transition_ms: int = 400, landscape_opacity: float = 0.45,
                  point_opacity: float = 1.0, images: np.ndarray | None = None,
                  metadata: pd.DataFrame | None = None, dynamics: Any = None,  # noqa: ANN401
-                 **kwargs: Any) -> None:  # noqa: ANN401
+                 review: Any = None, **kwargs: Any) -> None:  # noqa: ANN401
         if not BUNDLE_PATH.is_file():
             raise FileNotFoundError(_BUILD_HINT.format(path=BUNDLE_PATH))
         if "_esm" not in type(self).__dict__ and not hasattr(type(self), "_esm"):
@@ -451,6 +458,7 @@ class Widget(PanelsMixin, explain.ExplainMixin, anywidget.AnyWidget):
             **self._init_panels(_thumbnails(images, v.n_samples)),
             **{"panels": list(DEFAULT_PANELS), **kwargs},
         )
+        self._init_review(vis, review)
         self.color_by = color_by  # validated against the columns set above
         self.on_msg(self._on_front_end_msg)
         #: the Explain panel's last results: "path", "robustness" (DataFrames), "surrogate"
@@ -674,6 +682,8 @@ class Widget(PanelsMixin, explain.ExplainMixin, anywidget.AnyWidget):
             df = pd.concat([df, extra.iloc[idx].reset_index(drop=True)], axis=1)
         for name, values in self.epoch_columns.items():
             df[name] = values[pos, idx]
+        if self.review is not None:
+            df["review"] = self._review_column(idx)
         return df
 
     def selection_df(self, epochs: str | None = None) -> pd.DataFrame:

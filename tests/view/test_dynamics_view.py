@@ -47,7 +47,7 @@ class Fitted:
         return make_vis()
 
     def dynamics(self):  # noqa: ANN201
-        return compute_dynamics(run_logits(), LABELS, [0, 1, 5, 9])
+        return compute_dynamics(run_logits(), LABELS, [0, 1, 5, 9], keep_probabilities=True)
 
 
 def test_measures_follow_the_shown_epoch():
@@ -83,3 +83,38 @@ def test_dynamics_mapping_false_and_errors():
         Widget(vis, dynamics={"confidence": np.ones((3, N))})
     with pytest.raises(ValueError, match="compute them over split='all'"):
         Widget(vis, dynamics=compute_dynamics(run_logits()[:, :4], LABELS[:4]))
+
+
+def test_review_marks_reach_the_view_and_the_run_folder(tmp_path):
+    """Marks made through the widget (as the queue's keys do) are saved in the run folder, shown
+    as the ``review`` column, exported by review_df / relabels_csv, and read back by a new
+    widget (a restarted kernel)."""
+    from dvi_widget.data.run.review import Review
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    w = Widget(Fitted(), review=Review(folder, n_samples=N, n_classes=C))
+    assert w.review_marks.tolist() == [0] * N
+    w.mark(0, "mislabeled", label="c")
+    w._on_review({"action": "mark", "sample": 3, "mark": "correct"}, [])
+    w.mark(4, "unsure")
+    assert w.review_marks.tolist() == [1, 0, 0, 2, 3, 0]
+    assert w.filter_samples("review == 'mislabeled'").filter_indices.tolist() == [0]
+    df = w.review_df()
+    assert df[["sample", "mark", "given_name"]].values.tolist() == [
+        [0, "mislabeled", "a"], [3, "correct", "a"], [4, "unsure", "b"]]
+    assert df["corrected_name"].tolist() == ["c", None, None]
+    csv = w.relabels_csv(tmp_path / "relabels.csv").read_text()
+    assert csv.splitlines() == ["sample,given_label,corrected_label", "0,0,2"]
+    again = Widget(Fitted(), review=folder)
+    assert again.review_marks.tolist() == [1, 0, 0, 2, 3, 0]
+    again.mark(4, None)
+    assert again.review_df()["sample"].tolist() == [0, 3]
+    # the queue: issues ranked at the shown epoch, with their marks
+    reply, _ = again._on_review({"action": "queue", "k": 3}, [])
+    assert reply["samples"][:2] == [1, 0]  # never learned, then forgotten
+    assert reply["marks"][1] == "mislabeled" and reply["corrected"][1] == 2
+    with pytest.raises(ValueError, match=r"k must be in \[1, 500\]"):
+        again._on_review({"action": "queue", "k": 0}, [])
+    with pytest.raises(ValueError, match="no run folder to keep review marks"):
+        Widget(make_vis()).mark(0, "correct")
