@@ -188,7 +188,7 @@ def label_issues(dyn: Dynamics, *, epoch: int | None = None,
         quality = get_label_quality_scores(y, probs_ref, method="self_confidence")
         scores["cleanlab"] = 1.0 - quality
         if len(np.unique(y)) == probs_ref.shape[1]:
-            flags = find_label_issues(y, probs_ref, filter_by="prune_by_noise_rate")
+            flags = find_label_issues(y, probs_ref, filter_by="prune_by_noise_rate", n_jobs=1)
         used["cleanlab"] = dyn.epochs[ref].tolist()
     suggested = None
     if probs_ref is not None:

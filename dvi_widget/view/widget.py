@@ -485,8 +485,9 @@ class Widget(PanelsMixin, ReviewMixin, explain.ExplainMixin, anywidget.AnyWidget
     @property
     def color_columns(self) -> list[str]:
         """Names ``color_by`` accepts: the built-in columns, then the colourable metadata ones."""
+        review = ["review"] if getattr(self, "review", None) is not None else []
         return list(BUILT_IN_COLUMNS) + [c["name"] for c in self.columns
-                                         if c["kind"] == "numeric" or c.get("colors")]
+                                         if c["kind"] == "numeric" or c.get("colors")] + review
 
     @t.validate("color_by")
     def _check_color_by(self, proposal: dict) -> str:
@@ -564,6 +565,8 @@ class Widget(PanelsMixin, ReviewMixin, explain.ExplainMixin, anywidget.AnyWidget
         for c in self.columns:
             if c["name"] == name and c["kind"] == "categorical":
                 return np.asarray(c["codes"]).astype(np.int64)
+        if name == "review" and self.review_marks is not None:
+            return np.asarray(self.review_marks).astype(np.int64)
         return None
 
     @t.observe("color_by")
@@ -577,6 +580,8 @@ class Widget(PanelsMixin, ReviewMixin, explain.ExplainMixin, anywidget.AnyWidget
             return self.vis.n_classes
         if name in ("correct", "changed"):
             return 2
+        if name == "review" and getattr(self, "review", None) is not None:
+            return 4
         for c in self.columns:
             if c["name"] == name:
                 return len(c["categories"]) if c["kind"] == "categorical" else None

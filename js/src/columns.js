@@ -13,6 +13,9 @@ export const NUMERIC_BINS = 32;
 
 const CORRECT_COLORS = ['#5b6f95', '#d62728'];
 const CHANGED_COLORS = ['#8a8a8a', '#e8590c'];
+/** Review marks, code 0 first (dvi_widget.view.review.REVIEW_CATEGORIES). */
+export const REVIEW_CATEGORIES = ['unmarked', 'mislabeled', 'correct', 'unsure'];
+const REVIEW_COLORS = ['#b8b8b8', '#d62728', '#2ca02c', '#ff9f1c'];
 
 function cached(perEpoch, compute) {
   const cache = new Map();
@@ -101,6 +104,23 @@ export function buildColumns(d, model) {
         } : () => data,
       });
     }
+  }
+  if (model.get('review_marks')) {
+    // review marks (dvi_widget/view/review.py): read live, so a mark recolours at once
+    let seen = null;
+    let codes = null;
+    cols.push({
+      name: 'review', title: 'review', kind: 'categorical', perEpoch: false,
+      categories: REVIEW_CATEGORIES, colors: REVIEW_COLORS,
+      values: () => {
+        const v = model.get('review_marks');
+        if (v !== seen) {
+          seen = v;
+          codes = v ? decodeArray(v).data : new Uint8Array(N);
+        }
+        return codes;
+      },
+    });
   }
   return new Map(cols.map((c) => [c.name, c]));
 }
