@@ -465,6 +465,9 @@ class Widget(PanelsMixin, ReviewMixin, explain.ExplainMixin, anywidget.AnyWidget
         self.explanations: dict[str, Any] = {}
         if "panels" not in kwargs and explain.available(v):  # a model to ask: the Explain panel
             self.panels = [*self.panels, explain.PANEL]
+        if "panels" not in kwargs and {"variability", "mean_confidence",
+                                       "correctness"} <= set(self.epoch_columns):
+            self.panels = [*self.panels, "datamap"]  # training dynamics: cartography's map
 
     # ------------------------------------------------------------------ validation
     @t.validate("epoch")

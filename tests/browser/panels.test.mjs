@@ -418,7 +418,7 @@ await runTests([
     await page.close();
   }],
 
-  ['review queue: the ranked issues as tiles; a keyboard mark reaches w.review_df()', async () => {
+  ['review queue and data map: a keyboard mark reaches w.review_df(), a lasso in the map is w.selection', async () => {
     const page = await open();
     await page.click('.dvi-sel-queue');
     await page.waitForSelector('.dvi-review-tile', { timeout: 20000 }).catch(async (e) => {
@@ -449,7 +449,24 @@ await runTests([
     const marked = await page.$$eval('.dvi-review-tile.dvi-review-mislabeled', (t) => t.length);
     assert(marked === 2, `${marked} tiles shown as mislabeled`);
     assert(same(await page.py('result = w.filter_samples("review == \'mislabeled\'").filter_indices.tolist()'), [tiles[0], tiles[1]].sort((a, b) => a - b)), 'filter by the review column');
-    await page.py('w.filter_samples(None)\nw.color_by = "review"');
+    // the data map: a lasso around μ < 0.5 selects exactly those training samples in the kernel
+    await page.waitForSelector('.dvi-datamap-canvas[data-points]', { timeout: 10000 });
+    await page.$eval('.dvi-datamap-canvas', (c) => c.scrollIntoView({ block: 'center' }));
+    const box = await (await page.$('.dvi-datamap-canvas')).boundingBox();
+    const px = (sx, mu) => [box.x + 34 + (sx / 0.5) * (box.width - 48), box.y + 8 + (1 - mu) * (box.height - 34)];
+    const ring = [[-0.02, 0.5], [0.52, 0.5], [0.52, -0.05], [-0.02, -0.05], [-0.02, 0.5]];
+    await page.mouse.move(...px(...ring[0]));
+    await page.mouse.down();
+    for (const p of ring.slice(1)) await page.mouse.move(...px(...p), { steps: 6 });
+    await page.mouse.up();
+    const wantMap = await page.py('d = w.samples_df()\nresult = d.index[(d.split == "train") & (d.mean_confidence < 0.5)].tolist()');
+    const gotMap = await until(page, () => page.py('result = w.selection.tolist()'), (v) => v.length > 0);
+    assert(wantMap.length > 10 && same(gotMap, wantMap), `data-map lasso selected ${gotMap.length} (${gotMap.slice(0, 6)}), kernel query ${wantMap.length} (${wantMap.slice(0, 6)})`);
+    await shot(page, '.dvi-panel-datamap', 'datamap-lasso');
+    // and the reverse: a selection from Python is what the map highlights
+    await page.py('w.select([1, 2, 3, 40])');
+    await page.waitForFunction(() => document.querySelector('.dvi-datamap-canvas').dataset.selected === '4', null, { timeout: 5000 });
+    await page.py('w.select([])\nw.filter_samples(None)\nw.color_by = "review"');
     await page.waitForFunction(() => window.model.get('color_by') === 'review', null, { timeout: 5000 });
     for (const [w, hgt] of [[1400, 1000], [900, 700]]) {
       await page.setViewportSize({ width: w, height: hgt });
