@@ -100,6 +100,10 @@ class ReviewMixin(t.HasTraits):
             if label not in names:
                 raise ValueError(f"unknown class {label!r}; choose one of {names}")
             label = names.index(label)
+        if mark == "mislabeled" and label is not None and \
+                int(label) == int(self.vis.labels[int(sample)]):
+            raise ValueError(f"sample {int(sample)}: the corrected class {label} is its given "
+                             "label; mark it 'correct' instead")
         if mark is None or mark == "none":
             rv.unmark(int(sample))
             entry = {"sample": int(sample), "mark": None, "label": None}

@@ -434,15 +434,16 @@ await runTests([
     await page.keyboard.press('m'); // mislabeled, corrected to the suggested class
     const df1 = await until(page, () => page.py('result = w.review_df()[["sample", "mark", "corrected_label"]].astype(object).values.tolist()'), (v) => v.length === 1);
     assert(same(df1, [[first[0], 'mislabeled', first[1]]]), `review_df after m: ${JSON.stringify(df1)} (want ${first})`);
-    // the cursor moved on: "2" then "m" corrects the next one to class 2, "c" marks the third correct
+    // the cursor moved on: a digit then "m" corrects the next one to that class, "c" marks the third correct
     await page.waitForFunction(() => document.querySelectorAll('.dvi-review-tile')[1]?.classList.contains('dvi-focus'), null, { timeout: 5000 });
-    await page.keyboard.press('2');
+    const other = ((await page.py(`result = int(vis.labels[${tiles[1]}])`)) + 2) % 4;
+    await page.keyboard.press(String(other));
     await page.keyboard.press('m');
     await until(page, () => page.py('result = len(w.review_df())'), (v) => v === 2);
     await page.waitForFunction(() => document.querySelectorAll('.dvi-review-tile')[2]?.classList.contains('dvi-focus'), null, { timeout: 5000 });
     await page.keyboard.press('c');
     const df = await until(page, () => page.py('result = w.review_df()[["sample", "mark", "corrected_label"]].astype(object).values.tolist()'), (v) => v.length === 3);
-    const want = [[tiles[0], 'mislabeled', first[1]], [tiles[1], 'mislabeled', 2], [tiles[2], 'correct', null]].sort((a, b) => a[0] - b[0]);
+    const want = [[tiles[0], 'mislabeled', first[1]], [tiles[1], 'mislabeled', other], [tiles[2], 'correct', null]].sort((a, b) => a[0] - b[0]);
     assert(same(df, want), `review_df ${JSON.stringify(df)} vs ${JSON.stringify(want)}`);
     // the marks are in the run folder (a new Review reads them) and the review column follows
     assert((await page.py('from dvi_widget.data.run.review import Review\nresult = len(Review(w.review.run_path).marks())')) === 3, 'marks saved in the run folder');

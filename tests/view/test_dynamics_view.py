@@ -116,5 +116,7 @@ def test_review_marks_reach_the_view_and_the_run_folder(tmp_path):
     assert reply["marks"][1] == "mislabeled" and reply["corrected"][1] == 2
     with pytest.raises(ValueError, match=r"k must be in \[1, 500\]"):
         again._on_review({"action": "queue", "k": 0}, [])
+    with pytest.raises(ValueError, match="the corrected class 1 is its given label"):
+        again.mark(1, "mislabeled", label=1)
     with pytest.raises(ValueError, match="no run folder to keep review marks"):
         Widget(make_vis()).mark(0, "correct")
