@@ -57,8 +57,8 @@ class ReviewMixin(t.HasTraits):
         self._issues: dict[tuple, pd.DataFrame] = {}
         if self.review is not None:
             self.review_marks = self.review.codes(self.n_samples)
-        has_dynamics = getattr(self, "dynamics", None) is not None
-        self.capabilities = {**self.capabilities, "review": bool(has_dynamics and self.review)}
+        if getattr(self, "dynamics", None) is not None and self.review is not None:
+            self.capabilities = {**self.capabilities, "review": True}  # the queue can run
 
     def _need_review(self) -> Review:
         if self.review is None:
