@@ -18,7 +18,10 @@ the digits runs only (minutes on 2 cores); without it the table leaves that meth
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -50,8 +53,9 @@ def flip(y: np.ndarray, kind: str, pairs: list[tuple[int, int]], rate: float,
 
 
 def train(data: Dataset, given: np.ndarray, epochs: int, hidden: int, seed: int,
-          lr: float) -> np.ndarray:
-    """(T, N_train + N_test, C) logits of the evaluation pass after each epoch."""
+          lr: float, recorder: Callable[[nn.Module, int], None] | None = None) -> np.ndarray:
+    """(T, N_train + N_test, C) logits of the evaluation pass after each epoch; ``recorder``
+    (model, epoch) is called after each epoch too (a Run for the landscape method)."""
     torch.manual_seed(seed)
     d = int(np.prod(data.input_shape))
     model = nn.Sequential(nn.Flatten(), nn.Linear(d, hidden), nn.ReLU(),
@@ -72,6 +76,8 @@ def train(data: Dataset, given: np.ndarray, epochs: int, hidden: int, seed: int,
         model.eval()
         with torch.no_grad():
             out.append(model(everything).numpy())
+        if recorder is not None:
+            recorder(model, len(out) - 1)
     return np.stack(out)
 
 
@@ -79,9 +85,32 @@ def evaluate(name: str, data: Dataset, kind: str, args: argparse.Namespace,
              rng: np.random.Generator) -> list[dict]:
     C = data.n_classes
     given, flipped = flip(data.y_train, kind, PAIRS[name], 0.10, rng, C)
+    land = {}
+    recorder = None
+    if args.landscape and name == "digits":
+        from dvi_widget.data.run import Run
+
+        tmp = tempfile.mkdtemp(prefix="bench-issues-")
+        run = Run.create(Path(tmp) / "run", train=(data.x_train, given),
+                         test=(data.x_test, data.y_test), class_names=data.class_names)
+        every = args.record_every
+
+        def recorder(model: nn.Module, epoch: int) -> None:
+            if epoch % every == every - 1 or epoch == 0:
+                run.record(model, epoch)
     t0 = time.perf_counter()
-    logits = train(data, given, args.epochs[name], args.hidden[name], 0, args.lr)
+    logits = train(data, given, args.epochs[name], args.hidden[name], 0, args.lr, recorder)
     t_train = time.perf_counter() - t0
+    if recorder is not None:
+        from dvi_widget import DVI
+
+        t0 = time.perf_counter()
+        vis = DVI(random_state=0, max_steps=200, warm_max_steps=100, verbose=False).fit(
+            run).visualization()
+        land = {"coords": vis.coords, "landscape_classes": vis.landscape_classes,
+                "extent": vis.extent, "view_epochs": vis.epochs}
+        print(f"  DVI fit of {vis.n_epochs} recorded epochs in {time.perf_counter() - t0:.0f} s "
+              "(for the landscape method)")
     labels = np.concatenate([given, data.y_test])
     split = np.array(["train"] * data.n_train + ["test"] * data.n_test)
     t0 = time.perf_counter()
@@ -100,7 +129,8 @@ def evaluate(name: str, data: Dataset, kind: str, args: argparse.Namespace,
     rows = []
     at = [("last", dyn.n_epochs - 1)] + ([("half memorised", half)] if half is not None else [])
     for when, pos in at:
-        df = label_issues(dyn, epoch=int(dyn.epochs[pos]), split=split)
+        df = label_issues(dyn, epoch=int(dyn.epochs[pos]), split=split,
+                          **(land if land and pos >= land["view_epochs"][0] else {}))
         for col in [c for c in df.columns if c.startswith("score_")] + ["combined_score"]:
             rows.append({"data": name, "flips": kind, "at": f"{when} ({pos})",
                          "method": col.removeprefix("score_").replace("_score", ""),
@@ -121,6 +151,10 @@ def main() -> None:
     ap.add_argument("--digits-epochs", type=int, default=120)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--only", choices=["fashion", "digits"], default=None)
+    ap.add_argument("--landscape", action="store_true",
+                    help="fit DVI on the digits runs for the landscape method (minutes)")
+    ap.add_argument("--record-every", type=int, default=10,
+                    help="record (and fit) every n-th epoch for the landscape method")
     a = ap.parse_args()
     torch.set_num_threads(1)
     a.epochs = {"fashion": a.fashion_epochs, "digits": a.digits_epochs}
