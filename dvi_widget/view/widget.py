@@ -47,6 +47,9 @@ trait              type / layout                 meaning
 ``class_labels``   bool, two-way                 each class's name at its densest region, per
                                                  epoch (moves with playback)
 ``density_contours`` bool, two-way               per-class density contours over the plot
+``review_marks``   uint8 (N,) buffer or None     review marks (0 none, 1 mislabeled, 2 correct,
+                                                 3 unsure): the ``review`` column;
+                                                 :mod:`dvi_widget.view.review`
 ================== ============================= ================================================
 
 Emphasis (the chips above the plot name each active one; ✕ removes it here too): the *dimming*
