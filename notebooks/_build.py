@@ -370,8 +370,11 @@ print(quality.round(3).to_string())
 best_single = quality.drop(index="combined")["precision@k"].max()
 assert quality.loc["combined", "AUROC"] >= 0.85, quality
 assert quality.loc["combined", "precision@k"] >= best_single - 0.05, quality
-top = issues.head(int(noisy.sum()))
-print(f"suggested label = true class for {np.mean(top.suggested_label[flipped[top['sample']]] == data.y_train[top['sample'][flipped[top['sample']]]]):.2f} of the flips found")
+found = issues.head(int(noisy.sum()))
+found = found[flipped[found["sample"]]]  # the flips among the top k
+right = np.mean(found["suggested_label"].to_numpy() == data.y_train[found["sample"]])
+print(f"the suggested label is the true class for {right:.2f} of the flips in the top k")
+assert right >= 0.5, "the suggestion should usually be the true class"
 issues.head(10)
 ''', "engine"),
         md('''
