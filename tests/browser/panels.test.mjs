@@ -467,6 +467,11 @@ await runTests([
     // and the reverse: a selection from Python is what the map highlights
     await page.py('w.select([1, 2, 3, 40])');
     await page.waitForFunction(() => document.querySelector('.dvi-datamap-canvas').dataset.selected === '4', null, { timeout: 5000 });
+    // it follows the epoch slider: measures up to the shown epoch (sample 5 flips at epoch 5 only)
+    await setEpoch(page, 0);
+    await page.waitForFunction(() => document.querySelector('.dvi-datamap-canvas').dataset.epoch === '0', null, { timeout: 5000 });
+    assert((await page.py('result = float(w.samples_df().loc[5, "variability"])')) === 0, 'one record: no variability yet');
+    await setEpoch(page, 10);
     await page.py('w.select([])\nw.filter_samples(None)\nw.color_by = "review"');
     await page.waitForFunction(() => window.model.get('color_by') === 'review', null, { timeout: 5000 });
     for (const [w, hgt] of [[1400, 1000], [900, 700]]) {
