@@ -340,9 +340,70 @@ a click highlights them); the trails follow a few of them through the epochs. Pl
 and watch them stay with their true class before (some of them) being pulled away.
 '''),
         code('''
-w = Widget(vis, color_by="noisy")
+w = Widget(dvi, color_by="noisy")  # a fitted DVI brings its training dynamics and review marks
 w.trails(noisy_idx[:20])
 w
+''', "widget"),
+        md('''
+## Which labels are wrong? Ranked
+
+The run recorded the model's logits at every epoch (an evaluation pass after each epoch), so
+each sample has its training dynamics: AUM (the mean margin of its given label), cartography's
+confidence μ and variability σ, forgetting events, and cleanlab's confident learning on the
+probabilities *before memorisation* (up to the epoch of best test accuracy). `dvi.label_issues()`
+ranks the training samples by each of them, by the landscape under each sample (what only this
+view has), and by a combined rank. Since we flipped the labels ourselves, we can score every
+method: precision@k (k = number of flips) and AUROC.
+'''),
+        code('''
+from dvi_widget.data.issues import auroc, precision_at_k
+
+issues = dvi.label_issues()
+flipped = np.concatenate([noisy, np.zeros(N_TEST, dtype=bool)])  # over every sample index
+scores = [c for c in issues.columns if c.startswith("score_")] + ["combined_score"]
+quality = pd.DataFrame({
+    "precision@k": [precision_at_k(issues, flipped, c) for c in scores],
+    "AUROC": [auroc(issues, flipped, c) for c in scores],
+}, index=[c.removeprefix("score_").replace("_score", "") for c in scores])
+print(f"{noisy.sum()} flipped labels; cleanlab used the epochs {issues.attrs['cleanlab']}")
+print(quality.round(3).to_string())
+best_single = quality.drop(index="combined")["precision@k"].max()
+assert quality.loc["combined", "AUROC"] >= 0.85, quality
+assert quality.loc["combined", "precision@k"] >= best_single - 0.05, quality
+found = issues.head(int(noisy.sum()))
+found = found[flipped[found["sample"]]]  # the flips among the top k
+right = np.mean(found["suggested_label"].to_numpy() == data.y_train[found["sample"]])
+print(f"the suggested label is the true class for {right:.2f} of the flips in the top k")
+assert right >= 0.5, "the suggestion should usually be the true class"
+issues.head(10)
+''', "engine"),
+        md('''
+## Review the top 20 in the queue
+
+The Selection panel's **review queue** shows these issues as image tiles with the given and the
+suggested label; a reviewer marks each *mislabeled* (key `m`, with the corrected class),
+*correct* (`c`) or *unsure* (`u`). The marks are saved in the run folder at once, show as the
+column `review`, and come back as `w.review_df()` and a CSV of relabels for the next training.
+Here the notebook plays the reviewer, who knows the true class.
+'''),
+        code('''
+queue = w.label_issues().head(20)
+for s in queue["sample"]:
+    if noisy[s]:
+        w.mark(s, "mislabeled", label=int(data.y_train[s]))
+    else:
+        w.mark(s, "correct")
+review = w.review_df()
+print(review["mark"].value_counts().to_string())
+assert len(review) == 20 and (review["mark"] == "mislabeled").sum() == noisy[queue["sample"]].sum()
+assert (review.query("mark == 'mislabeled'")["corrected_label"].to_numpy()
+        == data.y_train[review.query("mark == 'mislabeled'")["sample"]]).all()
+relabels = pd.read_csv(w.relabels_csv(OUT / "noisy_labels_relabels.csv"))
+assert relabels["sample"].tolist() == review.query("mark == 'mislabeled'")["sample"].tolist()
+w.color_by = "review"
+w.filter_samples("review != 'unmarked'")
+print(f"{(relabels.given_label != relabels.corrected_label).sum()} relabels written; precision "
+      f"of the reviewed top 20: {noisy[queue['sample']].mean():.2f}")
 ''', "widget"),
         code('''
 html = Path(w.save_html(OUT / "noisy_labels.html"))

@@ -3,7 +3,8 @@
 The engine (:class:`dvi_widget.engine.fit.DVI`) imports nothing above it; this module, above both
 the engine and :mod:`dvi_widget.explain`, adds the doors a user and the view open on a fitted
 DVI: :meth:`DVI.explainer`, :meth:`DVI.what_if`, :meth:`DVI.adversarial`,
-:meth:`DVI.robustness`, :meth:`DVI.surrogate`, and an inspector that also implements the
+:meth:`DVI.robustness`, :meth:`DVI.surrogate`, the training dynamics and label issues
+(:meth:`DVI.dynamics`, :meth:`DVI.label_issues`), and an inspector that also implements the
 contract's ``Explaining`` protocol (:class:`ExplainingInspector`). ``dvi_widget.DVI`` is this
 class.
 """
@@ -13,8 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from ..data.dynamics import Dynamics, dynamics_from_run
+from ..data.issues import label_issues
+from ..data.run.review import Review
 from ..engine import fit as engine
 from ..engine.embedding import DVIEmbedding
 from ..engine.inspect import EngineInspector
@@ -54,6 +59,36 @@ class DVI(engine.DVI):
 
     def _inspector(self) -> ExplainingInspector:
         return ExplainingInspector(self.embedding_, self.explainer)
+
+    def dynamics(self, split: str = "all") -> Dynamics:
+        """Per-sample training dynamics (cartography μ/σ/correctness, AUM, forgetting, first
+        learned, last flipped) up to each recorded epoch, from the run's evaluation-pass logits:
+        :func:`dvi_widget.data.dynamics.dynamics_from_run`. ``Widget(dvi)`` shows them as
+        columns (``color_by="aum"``, ``filter_samples("aum < 0")``)."""
+        return dynamics_from_run(self.embedding_.run_, split, keep_probabilities=True)
+
+    def review(self) -> Review:
+        """The review marks of the fitted run (:class:`dvi_widget.data.run.review.Review`):
+        kept in the run folder, or in a cache folder when the run is read-only."""
+        run = self.embedding_.run_
+        return Review(run.path, n_samples=run.n_samples, n_classes=run.n_classes)
+
+    def label_issues(self, epoch: int | None = None, method: Any = None) -> pd.DataFrame:  # noqa: ANN401
+        """Training samples ranked by how likely their given label is wrong (AUM, cartography,
+        forgetting, cleanlab before memorisation, the landscape under the sample, and their
+        combined rank), using the records up to ``epoch`` (default: the last fitted one):
+        :func:`dvi_widget.data.issues.label_issues`. ``method``: one name or a list (default:
+        all)."""
+        vis = self.visualization()
+        dyn = self.dynamics()
+        e = int(vis.epochs[-1] if epoch is None else epoch)
+        land = vis.landscape_classes is not None
+        return label_issues(dyn, epoch=int(dyn.epochs[dyn.up_to(e)]),
+                            split=np.asarray(vis.split).astype(str),
+                            coords=vis.coords if land else None,
+                            landscape_classes=vis.landscape_classes,
+                            extent=vis.extent if land else None, view_epochs=vis.epochs,
+                            methods=method, class_names=vis.class_names)
 
     def explainer(self) -> Explainer:
         """Grad-CAM, what-if/adversarial paths, robustness curves and local surrogates on this

@@ -47,6 +47,9 @@ trait              type / layout                 meaning
 ``class_labels``   bool, two-way                 each class's name at its densest region, per
                                                  epoch (moves with playback)
 ``density_contours`` bool, two-way               per-class density contours over the plot
+``review_marks``   uint8 (N,) buffer or None     review marks (0 none, 1 mislabeled, 2 correct,
+                                                 3 unsure): the ``review`` column;
+                                                 :mod:`dvi_widget.view.review`
 ================== ============================= ================================================
 
 Emphasis (the chips above the plot name each active one; ✕ removes it here too): the *dimming*
@@ -62,7 +65,10 @@ Images are never sent up front: thumbnails travel as PNG atlases, one per reques
 A ``columns`` entry is ``{"name", "kind": "categorical", "codes": uint8|uint16|uint32 (N,)
 buffer, "categories": [str], "colors": ["#rrggbb"] or None}`` (``colors`` None: too many
 categories to colour, searchable only) or ``{"name", "kind": "numeric", "values": float32 (N,)
-buffer (NaN = missing), "min", "max"}``. Custom messages to the front end: ``{"type":
+buffer (NaN = missing), "min", "max"}``; a *per-epoch* numeric column (training dynamics such as
+``aum``: :mod:`dvi_widget.data.dynamics`) has ``"values"`` float32 (T, N), row t the value at
+epoch position t, and ``"per_epoch": True``, its ``min``/``max`` over every epoch so that the
+colour bar stays put while the slider moves. Custom messages to the front end: ``{"type":
 "reset_view"}``, ``{"type": "zoom_to_selection"}``, and ``{"panel": name, ...}`` for a side panel;
 a panel's requests to the kernel carry ``{"panel": name, "id": id, ...}`` and reach
 ``Widget.panel_handlers[name](widget, content, buffers)``, which replies once (one envelope:
@@ -74,7 +80,7 @@ implements ``Explaining``) adds ``explain_path``, ``explain_robustness`` and
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -87,6 +93,8 @@ from ..contract import Visualization, default_palette
 from . import explain
 from .frame import to_view
 from .panels import DEFAULT_PANELS, PANEL_HANDLERS, PanelsMixin
+from .protocol import panel_handlers
+from .review import ReviewMixin
 from .serialize import array_serialization
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -163,6 +171,37 @@ def _column(name: str, values: pd.Series) -> dict:
     colors = _hex(default_palette(k)) if k <= MAX_COLOR_CATEGORIES else None
     return {"name": name, "kind": "categorical", "codes": codes.astype(dtype),
             "categories": categories, "colors": colors}
+
+
+def _epoch_columns(dynamics: Any, vis: Visualization) -> dict[str, np.ndarray]:  # noqa: ANN401
+    """``{name: float32 (T, N)}`` aligned with ``vis.epochs`` from a Dynamics or a mapping."""
+    if dynamics is None or dynamics is False:
+        return {}
+    if isinstance(dynamics, Mapping):
+        cols = {str(k): np.asarray(a, dtype=np.float32) for k, a in dynamics.items()}
+    elif callable(getattr(dynamics, "columns", None)):
+        if getattr(dynamics, "n_samples", vis.n_samples) != vis.n_samples:
+            raise ValueError(f"dynamics: {dynamics.n_samples} samples, the visualization has "
+                             f"{vis.n_samples}; compute them over split='all'")
+        cols = dynamics.columns([int(e) for e in vis.epochs])
+    else:
+        raise TypeError("dynamics must be a dvi_widget.data.dynamics.Dynamics, a mapping of "
+                        f"(T, N) arrays, False or None; got {type(dynamics).__name__}")
+    shape = (vis.n_epochs, vis.n_samples)
+    for name, a in cols.items():
+        if a.shape != shape:
+            raise ValueError(f"dynamics column {name!r} must be (T, N) = {shape}, got {a.shape}")
+        if name in BUILT_IN_COLUMNS:
+            raise ValueError(f"dynamics column {name!r} shadows a built-in column; rename it")
+    return cols
+
+
+def _epoch_column(name: str, values: np.ndarray) -> dict:
+    """A per-epoch numeric column for the front end (see the module docstring)."""
+    finite = values[np.isfinite(values)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+    return {"name": name, "kind": "numeric", "per_epoch": True,
+            "values": np.ascontiguousarray(values, dtype=np.float32), "min": lo, "max": hi}
 
 
 def _columns_to_json(value: list[dict] | None, widget: Any = None) -> list[dict]:  # noqa: ANN401
@@ -265,7 +304,7 @@ def _in_range(name: str, value: float) -> float:
     return value
 
 
-class Widget(PanelsMixin, explain.ExplainMixin, anywidget.AnyWidget):
+class Widget(PanelsMixin, ReviewMixin, explain.ExplainMixin, anywidget.AnyWidget):
     """Interactive view of a :class:`Visualization`: landscape, samples, playback, lasso.
 
     Parameters
@@ -298,6 +337,18 @@ class Widget(PanelsMixin, explain.ExplainMixin, anywidget.AnyWidget):
     metadata : DataFrame, optional
         Extra per-sample columns (N rows, train then test) for :meth:`selection_df`; defaults to
         ``vis.metadata``.
+    dynamics : Dynamics, mapping of (T, N) arrays, False or None
+        Per-sample columns that change with the epoch, coloured, filtered and searched at the
+        shown epoch (``color_by="aum"``, ``filter_samples("aum < 0")``): a
+        :class:`~dvi_widget.data.dynamics.Dynamics` (its measures up to each shown epoch) or
+        ``{name: array (T, N)}`` aligned with ``vis.epochs``. None (default): the training
+        dynamics of ``vis`` when it offers them (a fitted :class:`~dvi_widget.DVI`'s
+        ``dynamics()``); False: none.
+    review : Review, run folder path, False or None
+        Where review marks are kept (:class:`~dvi_widget.data.run.review.Review`); None: the
+        run of ``vis`` when it offers one (a fitted DVI's ``review()``). Marks show as the
+        column ``review``; :meth:`mark`, :meth:`review_df`, :meth:`relabels_csv`,
+        :meth:`label_issues`.
 
     Examples
     --------
@@ -345,8 +396,8 @@ class Widget(PanelsMixin, explain.ExplainMixin, anywidget.AnyWidget):
     density_contours = t.Bool(False).tag(sync=True)
 
     #: kernel-side handlers of side-panel messages: name -> fn(widget, content, buffers)
-    panel_handlers: ClassVar[dict[str, Callable[[Widget, dict, list], None]]] = dict(
-        PANEL_HANDLERS)
+    panel_handlers: ClassVar[dict[str, Callable[[Widget, dict, list], None]]] = {
+        **PANEL_HANDLERS, **panel_handlers({"review": lambda w, r, b: w._on_review(r, b)})}
 
     if BUNDLE_PATH.is_file():
         _esm = BUNDLE_PATH
@@ -357,7 +408,8 @@ class Widget(PanelsMixin, explain.ExplainMixin, anywidget.AnyWidget):
                  height: int = 520, show: str = "both", color_by: str = "label",
                  transition_ms: int = 400, landscape_opacity: float = 0.45,
                  point_opacity: float = 1.0, images: np.ndarray | None = None,
-                 metadata: pd.DataFrame | None = None, **kwargs: Any) -> None:  # noqa: ANN401
+                 metadata: pd.DataFrame | None = None, dynamics: Any = None,  # noqa: ANN401
+                 review: Any = None, **kwargs: Any) -> None:  # noqa: ANN401
         if not BUNDLE_PATH.is_file():
             raise FileNotFoundError(_BUILD_HINT.format(path=BUNDLE_PATH))
         if "_esm" not in type(self).__dict__ and not hasattr(type(self), "_esm"):
@@ -366,8 +418,13 @@ class Widget(PanelsMixin, explain.ExplainMixin, anywidget.AnyWidget):
         if "_css" not in type(self).__dict__ and not hasattr(type(self), "_css") and \
                 CSS_PATH.is_file():
             self._css = CSS_PATH.read_text(encoding="utf-8")
+        if dynamics is None and callable(getattr(vis, "dynamics", None)):
+            dynamics = vis.dynamics()
         self.vis = _to_visualization(vis)
         v = self.vis
+        #: the training dynamics shown (None: none), and their (T, N) columns by name
+        self.dynamics = None if dynamics is False or isinstance(dynamics, Mapping) else dynamics
+        self.epoch_columns = _epoch_columns(dynamics, v)
         self.n_samples = v.n_samples
         if metadata is None:
             metadata = v.metadata
@@ -376,7 +433,8 @@ class Widget(PanelsMixin, explain.ExplainMixin, anywidget.AnyWidget):
         self.metadata = None if metadata is None else metadata.reset_index(drop=True)
         columns = [] if self.metadata is None else [
             _column(str(name), self.metadata[name]) for name in self.metadata.columns
-            if str(name) not in BUILT_IN_COLUMNS]
+            if str(name) not in BUILT_IN_COLUMNS and str(name) not in self.epoch_columns]
+        columns += [_epoch_column(name, values) for name, values in self.epoch_columns.items()]
         split = np.asarray(v.split).astype(str)
         names = ["train", "test"] + sorted(set(split.tolist()) - {"train", "test"})
         codes = np.searchsorted(np.array(names[2:]), split) + 2 if len(names) > 2 else None
@@ -403,12 +461,16 @@ class Widget(PanelsMixin, explain.ExplainMixin, anywidget.AnyWidget):
             **self._init_panels(_thumbnails(images, v.n_samples)),
             **{"panels": list(DEFAULT_PANELS), **kwargs},
         )
+        self._init_review(vis, review)
         self.color_by = color_by  # validated against the columns set above
         self.on_msg(self._on_front_end_msg)
         #: the Explain panel's last results: "path", "robustness" (DataFrames), "surrogate"
         self.explanations: dict[str, Any] = {}
         if "panels" not in kwargs and explain.available(v):  # a model to ask: the Explain panel
             self.panels = [*self.panels, explain.PANEL]
+        if "panels" not in kwargs and {"variability", "mean_confidence",
+                                       "correctness"} <= set(self.epoch_columns):
+            self.panels = [*self.panels, "datamap"]  # training dynamics: cartography's map
 
     # ------------------------------------------------------------------ validation
     @t.validate("epoch")
@@ -429,8 +491,9 @@ class Widget(PanelsMixin, explain.ExplainMixin, anywidget.AnyWidget):
     @property
     def color_columns(self) -> list[str]:
         """Names ``color_by`` accepts: the built-in columns, then the colourable metadata ones."""
+        review = ["review"] if getattr(self, "review", None) is not None else []
         return list(BUILT_IN_COLUMNS) + [c["name"] for c in self.columns
-                                         if c["kind"] == "numeric" or c.get("colors")]
+                                         if c["kind"] == "numeric" or c.get("colors")] + review
 
     @t.validate("color_by")
     def _check_color_by(self, proposal: dict) -> str:
@@ -508,6 +571,8 @@ class Widget(PanelsMixin, explain.ExplainMixin, anywidget.AnyWidget):
         for c in self.columns:
             if c["name"] == name and c["kind"] == "categorical":
                 return np.asarray(c["codes"]).astype(np.int64)
+        if name == "review" and self.review_marks is not None:
+            return np.asarray(self.review_marks).astype(np.int64)
         return None
 
     @t.observe("color_by")
@@ -521,6 +586,8 @@ class Widget(PanelsMixin, explain.ExplainMixin, anywidget.AnyWidget):
             return self.vis.n_classes
         if name in ("correct", "changed"):
             return 2
+        if name == "review" and getattr(self, "review", None) is not None:
+            return 4
         for c in self.columns:
             if c["name"] == name:
                 return len(c["categories"]) if c["kind"] == "categorical" else None
@@ -622,8 +689,12 @@ class Widget(PanelsMixin, explain.ExplainMixin, anywidget.AnyWidget):
         })
         if self.metadata is not None:
             extra = self.metadata.drop(columns=[c for c in self.metadata.columns
-                                                if c in df.columns])
+                                                if c in df.columns or c in self.epoch_columns])
             df = pd.concat([df, extra.iloc[idx].reset_index(drop=True)], axis=1)
+        for name, values in self.epoch_columns.items():
+            df[name] = values[pos, idx]
+        if self.review is not None:
+            df["review"] = self._review_column(idx)
         return df
 
     def selection_df(self, epochs: str | None = None) -> pd.DataFrame:

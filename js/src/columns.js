@@ -3,7 +3,9 @@
 //
 // A column is { name, title, kind: 'categorical'|'numeric', perEpoch, categories, colors, min, max,
 // values(pos) }: values(pos) gives one number per sample at epoch position pos (a category code,
-// or the value itself for numeric columns; NaN = missing). Codes and values are cached per epoch.
+// or the value itself for numeric columns; NaN = missing). A metadata column sent as (T, N) (the
+// training dynamics: aum, forgetting, ...) is per epoch, its row pos the value up to that epoch.
+// Codes and values are cached per epoch.
 import { decodeArray } from './codecs.js';
 
 /** Number of colour steps a numeric column is binned into. */
@@ -11,6 +13,9 @@ export const NUMERIC_BINS = 32;
 
 const CORRECT_COLORS = ['#5b6f95', '#d62728'];
 const CHANGED_COLORS = ['#8a8a8a', '#e8590c'];
+/** Review marks, code 0 first (dvi_widget.view.review.REVIEW_CATEGORIES). */
+export const REVIEW_CATEGORIES = ['unmarked', 'mislabeled', 'correct', 'unsure'];
+const REVIEW_COLORS = ['#b8b8b8', '#d62728', '#2ca02c', '#ff9f1c'];
 
 function cached(perEpoch, compute) {
   const cache = new Map();
@@ -87,12 +92,35 @@ export function buildColumns(d, model) {
         categories: c.categories.map(String), colors: c.colors, values: () => codes,
       });
     } else {
-      const values = decodeArray(c.values).data;
+      // a per-epoch column (training dynamics) is (T, N): row pos is its value at that epoch
+      const { data, shape } = decodeArray(c.values);
+      const perEpoch = shape.length === 2;
+      const rows = perEpoch ? shape[0] : 1;
       cols.push({
-        name: c.name, title: c.name, kind: 'numeric', perEpoch: false, min: c.min, max: c.max,
-        values: () => values,
+        name: c.name, title: c.name, kind: 'numeric', perEpoch, min: c.min, max: c.max,
+        values: perEpoch ? (pos) => {
+          const r = Math.min(pos, rows - 1);
+          return data.subarray(r * N, (r + 1) * N);
+        } : () => data,
       });
     }
+  }
+  if (model.get('review_marks')) {
+    // review marks (dvi_widget/view/review.py): read live, so a mark recolours at once
+    let seen = null;
+    let codes = null;
+    cols.push({
+      name: 'review', title: 'review', kind: 'categorical', perEpoch: false,
+      categories: REVIEW_CATEGORIES, colors: REVIEW_COLORS,
+      values: () => {
+        const v = model.get('review_marks');
+        if (v !== seen) {
+          seen = v;
+          codes = v ? decodeArray(v).data : new Uint8Array(N);
+        }
+        return codes;
+      },
+    });
   }
   return new Map(cols.map((c) => [c.name, c]));
 }

@@ -1,5 +1,6 @@
 // The explore panels, registered on import: 'inspect' (click popover), 'selection' (images and
-// composition), 'confusion', 'curves', 'sample' (history), 'events'. Their kernel side:
+// composition), 'confusion', 'curves', 'sample' (history), 'events', 'datamap'
+// (dataset cartography's variability × confidence, from the training dynamics columns). Their kernel side:
 // dvi_widget/view/panels.py, answered from dvi_widget/view/explore.py.
 import './inspect.js';
 import './selection.js';
@@ -7,3 +8,4 @@ import './confusion.js';
 import './curves.js';
 import './sample.js';
 import './events.js';
+import './datamap.js';

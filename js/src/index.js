@@ -414,6 +414,11 @@ class DviView {
       this.panels.update('column');
       redraw();
     });
+    on('change:review_marks', () => {
+      if (m.get('color_by') === 'review') this.plot.applyColors();
+      this.panels.update('column');
+      redraw();
+    });
     on('change:mark_misclassified', () => {
       this.panels.update('style');
       redraw();

@@ -7,6 +7,7 @@ import { columnText } from './columns.js';
 import { h, listeners } from './dom.js';
 import { kernelOf } from './kernel.js';
 import { registerPanel } from './panels.js';
+import { ReviewQueue } from './review.js';
 import { thumbsOf } from './thumbs.js';
 import { classColor, className, heat, note, pct, sampleAt, swatch } from './ui.js';
 
@@ -40,11 +41,16 @@ class Selection {
     this.pageLabel = h('span', { class: 'dvi-note' });
     this.camBtn = h('button', { type: 'button', class: 'dvi-sel-gradcam', text: 'Grad-CAM', title: 'overlay Grad-CAM heat maps (where the model looks for its prediction) on this page', 'aria-pressed': 'false' });
     this.copyBtn = h('button', { type: 'button', class: 'dvi-sel-copy', text: 'copy indices', title: 'copy the selected indices as a Python list ([3, 7, …])' });
-    this.head = h('div', { class: 'dvi-row2' }, [this.status, this.sortSel, this.prev, this.pageLabel, this.next, this.camBtn, this.copyBtn]);
+    this.queueBtn = h('button', { type: 'button', class: 'dvi-sel-queue', text: 'review queue', title: 'the most likely label issues, to mark as mislabeled, correct or unsure (saved in the run folder)', 'aria-pressed': 'false' });
+    this.head = h('div', { class: 'dvi-row2' }, [this.status, this.sortSel, this.prev, this.pageLabel, this.next, this.camBtn, this.copyBtn, this.queueBtn]);
     this.comp = h('div', { class: 'dvi-comp' });
     this.grid = h('div', { class: 'dvi-grid' });
     this.msg = h('div');
-    body.append(this.head, this.comp, this.msg, this.grid);
+    this.queueBox = h('div', { class: 'dvi-review-box' });
+    this.queueBox.style.display = 'none';
+    body.append(this.head, this.queueBox, this.comp, this.msg, this.grid);
+    this.queue = null;
+    this.ls.add(this.queueBtn, 'click', () => this.toggleQueue());
     this.ls.add(this.sortSel, 'change', () => {
       this.sort = this.sortSel.value;
       this.page = 0;
@@ -65,6 +71,21 @@ class Selection {
 
   get caps() {
     return this.view.model.get('capabilities') || {};
+  }
+
+  /** Show the review queue instead of the selection grid (or back). */
+  toggleQueue(on = !this.queueOn) {
+    this.queueOn = on;
+    this.queueBtn.classList.toggle('dvi-on', on);
+    this.queueBtn.setAttribute('aria-pressed', String(on));
+    this.queueBox.style.display = on ? '' : 'none';
+    for (const el of [this.comp, this.msg, this.grid, this.sortSel, this.copyBtn, this.camBtn, this.prev, this.next, this.pageLabel, this.status]) el.style.display = on ? 'none' : '';
+    if (on) {
+      if (!this.queue) this.queue = new ReviewQueue(this.view, this.queueBox);
+      this.queue.load().then(() => this.queue.list.focus({ preventScroll: true }));
+    } else {
+      this.render();
+    }
   }
 
   turn(step) {
@@ -106,6 +127,7 @@ class Selection {
     this.sortSel.disabled = n === 0;
     this.copyBtn.disabled = n === 0;
     this.camBtn.style.display = this.caps.explain && this.kernel.available ? '' : 'none';
+    this.queueBtn.style.display = this.caps.review && this.kernel.available ? '' : 'none';
     this.renderComposition(ids);
     this.msg.replaceChildren();
     if (!n) {
@@ -242,10 +264,19 @@ class Selection {
   update(reason) {
     if (reason === 'selection') this.page = 0;
     // 'epoch' comes after every draw: re-render only when the epoch really changed
-    if (reason === 'selection' || (reason === 'epoch' && this.renderedEpoch !== this.view.model.get('epoch'))) this.render();
+    const newEpoch = reason === 'epoch' && this.renderedEpoch !== this.view.model.get('epoch');
+    if (this.queueOn) {
+      if (newEpoch) {
+        this.renderedEpoch = this.view.model.get('epoch');
+        this.queue.load(); // issues up to the shown epoch
+      }
+      return;
+    }
+    if (reason === 'selection' || newEpoch) this.render();
   }
 
   destroy() {
+    this.queue?.destroy();
     this.ls.dispose();
   }
 }

@@ -53,3 +53,14 @@ test('numericBin spans [min, max] over NUMERIC_BINS bins; NaN is -1', () => {
   assert.equal(numericBin(col, NaN), -1);
   assert.equal(numericBin({ min: 1, max: 1 }, 1), NUMERIC_BINS / 2);
 });
+
+test('a (T, N) metadata column follows the epoch: row pos at epoch position pos', () => {
+  const aum = { name: 'aum', kind: 'numeric', values: encodeArray(Float32Array.from([-2, 1, 0.5, -1, 3, 0.25]), [2, 3]), min: -2, max: 3, per_epoch: true };
+  const cols = buildColumns(d, model({ ...traits, columns: [aum] }));
+  const col = cols.get('aum');
+  assert.equal(col.perEpoch, true);
+  assert.deepEqual(Array.from(col.values(0)), [-2, 1, 0.5]);
+  assert.deepEqual(Array.from(col.values(1)), [-1, 3, 0.25]);
+  assert.equal(columnText(col, 1, 1), '3');
+  assert.equal(numericBin(col, -2), 0);
+});

@@ -66,7 +66,13 @@ def build_widget(fixture: str, n: int, t: int) -> tuple[Any, Any]:  # noqa: ANN4
     from dvi_widget.view.widget import Widget
 
     vis = bench_visualization(n, t) if fixture == "bench" else panels_fixture.build(fixture)
-    return Widget(vis, transition_ms=0 if fixture != "bench" else 400), vis
+    extra = {}
+    if fixture == "full":  # training dynamics and a review queue whose marks go to a temp run
+        import tempfile
+
+        extra = {"dynamics": panels_fixture.dynamics(vis),
+                 "review": tempfile.mkdtemp(prefix="dvi-review-")}
+    return Widget(vis, transition_ms=0 if fixture != "bench" else 400, **extra), vis
 
 
 def bench_visualization(n: int, t: int) -> Any:  # noqa: ANN401

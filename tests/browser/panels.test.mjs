@@ -418,6 +418,71 @@ await runTests([
     await page.close();
   }],
 
+  ['review queue and data map: a keyboard mark reaches w.review_df(), a lasso in the map is w.selection', async () => {
+    const page = await open();
+    await page.click('.dvi-sel-queue');
+    await page.waitForSelector('.dvi-review-tile', { timeout: 20000 }).catch(async (e) => {
+      throw new Error(`${e.message}\nqueue: ${await page.textContent('.dvi-review-box')}\n${page.errors.join('\n')}`);
+    });
+    const tiles = await page.$$eval('.dvi-review-tile', (t) => t.map((e) => Number(e.dataset.sample)));
+    const ranked = await page.py('result = w.label_issues().head(40)["sample"].tolist()');
+    assert(same(tiles, ranked), `queue ${tiles.slice(0, 8)} vs w.label_issues() ${ranked.slice(0, 8)}`);
+    // every 10th sample is predicted as the next class at every epoch: those rank first
+    assert(tiles.slice(0, 10).every((i) => i % 10 === 0), `first tiles ${tiles.slice(0, 10)}`);
+    const first = await page.py(`r = w.label_issues().iloc[0]\nresult = [int(r["sample"]), int(r["suggested_label"])]`);
+    await page.focus('.dvi-review-list');
+    await page.keyboard.press('m'); // mislabeled, corrected to the suggested class
+    const df1 = await until(page, () => page.py('result = w.review_df()[["sample", "mark", "corrected_label"]].astype(object).values.tolist()'), (v) => v.length === 1);
+    assert(same(df1, [[first[0], 'mislabeled', first[1]]]), `review_df after m: ${JSON.stringify(df1)} (want ${first})`);
+    // the cursor moved on: a digit then "m" corrects the next one to that class, "c" marks the third correct
+    await page.waitForFunction(() => document.querySelectorAll('.dvi-review-tile')[1]?.classList.contains('dvi-focus'), null, { timeout: 5000 });
+    const other = ((await page.py(`result = int(vis.labels[${tiles[1]}])`)) + 2) % 4;
+    await page.keyboard.press(String(other));
+    await page.keyboard.press('m');
+    await until(page, () => page.py('result = len(w.review_df())'), (v) => v === 2);
+    await page.waitForFunction(() => document.querySelectorAll('.dvi-review-tile')[2]?.classList.contains('dvi-focus'), null, { timeout: 5000 });
+    await page.keyboard.press('c');
+    const df = await until(page, () => page.py('result = w.review_df()[["sample", "mark", "corrected_label"]].astype(object).values.tolist()'), (v) => v.length === 3);
+    const want = [[tiles[0], 'mislabeled', first[1]], [tiles[1], 'mislabeled', other], [tiles[2], 'correct', null]].sort((a, b) => a[0] - b[0]);
+    assert(same(df, want), `review_df ${JSON.stringify(df)} vs ${JSON.stringify(want)}`);
+    // the marks are in the run folder (a new Review reads them) and the review column follows
+    assert((await page.py('from dvi_widget.data.run.review import Review\nresult = len(Review(w.review.run_path).marks())')) === 3, 'marks saved in the run folder');
+    const marked = await page.$$eval('.dvi-review-tile.dvi-review-mislabeled', (t) => t.length);
+    assert(marked === 2, `${marked} tiles shown as mislabeled`);
+    assert(same(await page.py('result = w.filter_samples("review == \'mislabeled\'").filter_indices.tolist()'), [tiles[0], tiles[1]].sort((a, b) => a - b)), 'filter by the review column');
+    // the data map: a lasso around μ < 0.5 selects exactly those training samples in the kernel
+    await page.waitForSelector('.dvi-datamap-canvas[data-points]', { timeout: 10000 });
+    await page.$eval('.dvi-datamap-canvas', (c) => c.scrollIntoView({ block: 'center' }));
+    const box = await (await page.$('.dvi-datamap-canvas')).boundingBox();
+    const px = (sx, mu) => [box.x + 34 + (sx / 0.5) * (box.width - 48), box.y + 8 + (1 - mu) * (box.height - 34)];
+    const ring = [[-0.02, 0.5], [0.52, 0.5], [0.52, -0.05], [-0.02, -0.05], [-0.02, 0.5]];
+    await page.mouse.move(...px(...ring[0]));
+    await page.mouse.down();
+    for (const p of ring.slice(1)) await page.mouse.move(...px(...p), { steps: 6 });
+    await page.mouse.up();
+    const wantMap = await page.py('d = w.samples_df()\nresult = d.index[(d.split == "train") & (d.mean_confidence < 0.5)].tolist()');
+    const gotMap = await until(page, () => page.py('result = w.selection.tolist()'), (v) => v.length > 0);
+    assert(wantMap.length > 10 && same(gotMap, wantMap), `data-map lasso selected ${gotMap.length} (${gotMap.slice(0, 6)}), kernel query ${wantMap.length} (${wantMap.slice(0, 6)})`);
+    await shot(page, '.dvi-panel-datamap', 'datamap-lasso');
+    // and the reverse: a selection from Python is what the map highlights
+    await page.py('w.select([1, 2, 3, 40])');
+    await page.waitForFunction(() => document.querySelector('.dvi-datamap-canvas').dataset.selected === '4', null, { timeout: 5000 });
+    // it follows the epoch slider: measures up to the shown epoch (sample 5 flips at epoch 5 only)
+    await setEpoch(page, 0);
+    await page.waitForFunction(() => document.querySelector('.dvi-datamap-canvas').dataset.epoch === '0', null, { timeout: 5000 });
+    assert((await page.py('result = float(w.samples_df().loc[5, "variability"])')) === 0, 'one record: no variability yet');
+    await setEpoch(page, 10);
+    await page.py('w.select([])\nw.filter_samples(None)\nw.color_by = "review"');
+    await page.waitForFunction(() => window.model.get('color_by') === 'review', null, { timeout: 5000 });
+    for (const [w, hgt] of [[1400, 1000], [900, 700]]) {
+      await page.setViewportSize({ width: w, height: hgt });
+      await frames(page, 3);
+      await shot(page, null, `review-queue-${w}x${hgt}`);
+    }
+    assert(page.errors.length === 0, page.errors.join('\n'));
+    await page.close();
+  }],
+
   ['no model, no images: the landscape cell answers a click, the panel lists metadata rows', async () => {
     const page = await open('plain');
     const [sx, sy] = await toScreen(page, -0.6, -0.6);

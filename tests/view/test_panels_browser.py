@@ -43,7 +43,7 @@ def test_every_panel_against_a_comm_harness_kernel():
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
     print(proc.stdout)
     assert proc.returncode == 0, f"panel tests failed:\n{proc.stdout}\n{proc.stderr[-3000:]}"
-    assert "all 8 passed" in proc.stdout
+    assert "all 9 passed" in proc.stdout
 
 
 _FIXTURE_CELLS = [

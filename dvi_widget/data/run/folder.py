@@ -16,6 +16,7 @@ The only module that spells a run folder's file names; recording (:mod:`.record`
     epochs/0003/head.pt           the head's state_dict (tensors only)
     epochs/0003/state_dict.pt     the whole model's state_dict (when inputs are stored)
     dvi/                          a fit of the run (owned by :mod:`dvi_widget.engine.store`)
+    review.json                   review marks (owned by :mod:`dvi_widget.data.run.review`)
 
 Every array is read back lazily with ``np.load(mmap_mode="r", allow_pickle=False)`` and tensors
 with ``torch.load(weights_only=True)``; a missing or damaged file raises an error that names it
@@ -52,8 +53,10 @@ HEAD = "head.pt"
 STATE_DICT = "state_dict.pt"
 #: the fit of a run, written by the engine into the run folder
 FIT = "dvi"
+#: the review marks (mislabeled / correct / unsure), written by :mod:`.review`
+REVIEW = "review.json"
 #: what the project writes at the top of a run folder (temporaries aside)
-RUN_ENTRIES = frozenset({RUN_JSON, LABELS, METADATA, EPOCHS, FIT,
+RUN_ENTRIES = frozenset({RUN_JSON, LABELS, METADATA, EPOCHS, FIT, REVIEW,
                          "inputs_train.npy", "inputs_test.npy"})
 
 _EPOCH_DIR = re.compile(r"^\d+$")

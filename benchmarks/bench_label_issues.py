@@ -1,0 +1,178 @@
+"""How well each label-issue method (dvi_widget.data.issues) finds known flipped labels.
+
+Runs where the flips are known: 10 % symmetric flips (a flipped label is uniform over the other
+classes) and 10 % class-conditional flips (a label flipped to its look-alike partner: T-shirt ↔
+shirt, pullover ↔ coat, sneaker ↔ ankle boot on Fashion-MNIST; 1 ↔ 7, 3 ↔ 8, 4 ↔ 9, 5 ↔ 6 on
+scikit-learn's digits). A wide MLP (no regularisation) is trained with Adam and its evaluation
+pass is recorded after every epoch, as ``Run.record`` does; the dynamics and the methods use
+those records. For each run: AUROC and precision@k (k = number of flips) of every method and of
+the combined rank, at the last epoch and at the epoch where the model predicts half of the
+flipped samples as their (wrong) given label ("half memorised").
+
+The landscape method needs a DVI fit (coords and landscape classes): ``--landscape`` fits one on
+the digits runs only (minutes on 2 cores); without it the table leaves that method out.
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_label_issues.py [--fashion 10000] [--landscape]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from dvi_widget.data.datasets import Dataset, load_digits, load_fashion_mnist
+from dvi_widget.data.dynamics import compute_dynamics
+from dvi_widget.data.issues import auroc, label_issues, precision_at_k
+
+PAIRS = {"fashion": [(0, 6), (2, 4), (7, 9)], "digits": [(1, 7), (3, 8), (4, 9), (5, 6)]}
+
+
+def flip(y: np.ndarray, kind: str, pairs: list[tuple[int, int]], rate: float,
+         rng: np.random.Generator, C: int) -> tuple[np.ndarray, np.ndarray]:
+    """(given labels, flipped mask) with ``rate`` of the samples flipped."""
+    n = int(round(rate * len(y)))
+    given = y.copy()
+    if kind == "symmetric":
+        idx = rng.choice(len(y), n, replace=False)
+        given[idx] = (y[idx] + rng.integers(1, C, n)) % C
+    else:
+        partner = {a: b for a, b in pairs} | {b: a for a, b in pairs}
+        pool = np.flatnonzero(np.isin(y, list(partner)))
+        idx = rng.choice(pool, n, replace=False)
+        given[idx] = [partner[int(v)] for v in y[idx]]
+    flipped = given != y
+    return given, flipped
+
+
+def train(data: Dataset, given: np.ndarray, epochs: int, hidden: int, seed: int,
+          lr: float, recorder: Callable[[nn.Module, int], None] | None = None) -> np.ndarray:
+    """(T, N_train + N_test, C) logits of the evaluation pass after each epoch; ``recorder``
+    (model, epoch) is called after each epoch too (a Run for the landscape method)."""
+    torch.manual_seed(seed)
+    d = int(np.prod(data.input_shape))
+    model = nn.Sequential(nn.Flatten(), nn.Linear(d, hidden), nn.ReLU(),
+                          nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, data.n_classes))
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    x = torch.as_tensor(data.x_train)
+    y = torch.as_tensor(given)
+    everything = torch.cat([x, torch.as_tensor(data.x_test)])
+    out = []
+    for _ in range(epochs):
+        model.train()
+        order = torch.randperm(len(x))
+        for i in range(0, len(x), 128):
+            b = order[i : i + 128]
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(x[b]), y[b]).backward()
+            opt.step()
+        model.eval()
+        with torch.no_grad():
+            out.append(model(everything).numpy())
+        if recorder is not None:
+            recorder(model, len(out) - 1)
+    return np.stack(out)
+
+
+def evaluate(name: str, data: Dataset, kind: str, args: argparse.Namespace,
+             rng: np.random.Generator) -> list[dict]:
+    C = data.n_classes
+    given, flipped = flip(data.y_train, kind, PAIRS[name], 0.10, rng, C)
+    land = {}
+    recorder = None
+    if args.landscape and name == "digits":
+        from dvi_widget.data.run import Run
+
+        tmp = tempfile.mkdtemp(prefix="bench-issues-")
+        run = Run.create(Path(tmp) / "run", train=(data.x_train, given),
+                         test=(data.x_test, data.y_test), class_names=data.class_names)
+        every = args.record_every
+
+        def recorder(model: nn.Module, epoch: int) -> None:
+            if epoch % every == every - 1 or epoch == 0:
+                run.record(model, epoch)
+    t0 = time.perf_counter()
+    logits = train(data, given, args.epochs[name], args.hidden[name], 0, args.lr, recorder)
+    t_train = time.perf_counter() - t0
+    if recorder is not None:
+        from dvi_widget import DVI
+
+        t0 = time.perf_counter()
+        vis = DVI(random_state=0, max_steps=200, warm_max_steps=100, verbose=False).fit(
+            run).visualization()
+        land = {"coords": vis.coords, "landscape_classes": vis.landscape_classes,
+                "extent": vis.extent, "view_epochs": vis.epochs}
+        print(f"  DVI fit of {vis.n_epochs} recorded epochs in {time.perf_counter() - t0:.0f} s "
+              "(for the landscape method)")
+    labels = np.concatenate([given, data.y_test])
+    split = np.array(["train"] * data.n_train + ["test"] * data.n_test)
+    t0 = time.perf_counter()
+    dyn = compute_dynamics(logits, labels, keep_probabilities=True)
+    t_dyn = time.perf_counter() - t0
+    flip_all = np.concatenate([flipped, np.zeros(data.n_test, bool)])
+    memorised = (dyn.predictions[:, : data.n_train][:, flipped]
+                 == given[flipped]).mean(axis=1)
+    half = int(np.argmax(memorised >= 0.5)) if (memorised >= 0.5).any() else None
+    test_acc = (dyn.predictions[:, data.n_train :] == data.y_test).mean(axis=1)
+    print(f"{name} {kind}: {flipped.sum()} flips of {data.n_train}; trained {args.epochs[name]} "
+          f"epochs in {t_train:.0f} s, dynamics {t_dyn:.2f} s; flips memorised at the last "
+          f"epoch {memorised[-1]:.2f}, half memorised at epoch "
+          f"{'never' if half is None else half}; best test accuracy "
+          f"{test_acc.max():.3f} at epoch {int(test_acc.argmax())}, last {test_acc[-1]:.3f}")
+    rows = []
+    at = [("last", dyn.n_epochs - 1)] + ([("half memorised", half)] if half is not None else [])
+    for when, pos in at:
+        df = label_issues(dyn, epoch=int(dyn.epochs[pos]), split=split,
+                          **(land if land and pos >= land["view_epochs"][0] else {}))
+        for col in [c for c in df.columns if c.startswith("score_")] + ["combined_score"]:
+            rows.append({"data": name, "flips": kind, "at": f"{when} ({pos})",
+                         "method": col.removeprefix("score_").replace("_score", ""),
+                         "precision@k": precision_at_k(df, flip_all, col),
+                         "auroc": auroc(df, flip_all, col)})
+        rows.append({"data": name, "flips": kind, "at": f"{when} ({pos})",
+                     "method": f"cleanlab flag (ref epochs ≤ {df.attrs['cleanlab'][-1]})",
+                     "precision@k": float(flip_all[df["sample"][df["cleanlab_issue"]]].mean())
+                     if df["cleanlab_issue"].any() else float("nan"),
+                     "auroc": float("nan")})
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--fashion", type=int, default=10_000, help="Fashion-MNIST training samples")
+    ap.add_argument("--fashion-epochs", type=int, default=40)
+    ap.add_argument("--digits-epochs", type=int, default=120)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--only", choices=["fashion", "digits"], default=None)
+    ap.add_argument("--landscape", action="store_true",
+                    help="fit DVI on the digits runs for the landscape method (minutes)")
+    ap.add_argument("--record-every", type=int, default=10,
+                    help="record (and fit) every n-th epoch for the landscape method")
+    a = ap.parse_args()
+    torch.set_num_threads(1)
+    a.epochs = {"fashion": a.fashion_epochs, "digits": a.digits_epochs}
+    a.hidden = {"fashion": 512, "digits": 256}
+    rng = np.random.default_rng(0)
+    rows = []
+    sets = {"digits": lambda: load_digits(),
+            "fashion": lambda: load_fashion_mnist(n_train=a.fashion, n_test=2000)}
+    for name, load in sets.items():
+        if a.only and name != a.only:
+            continue
+        data = load()
+        for kind in ("symmetric", "class-conditional"):
+            rows += evaluate(name, data, kind, a, rng)
+    table = pd.DataFrame(rows)
+    with pd.option_context("display.width", 200, "display.max_rows", 500):
+        print(table.round(3).to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()

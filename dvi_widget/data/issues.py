@@ -1,0 +1,260 @@
+"""Label issues, ranked: which training samples are probably mislabeled, by five methods and
+their combination, from the per-epoch records (:mod:`dvi_widget.data.dynamics`).
+
+Every score is "higher = more likely mislabeled" and uses the records of epochs ``<= epoch``
+only (logits of the evaluation pass at each recorded epoch):
+
+``aum``          minus the area under the margin (Pleiss et al. 2020)
+``cartography``  1 − μ − σ: hard-to-learn samples (low confidence *and* low variability) score
+                 high, ambiguous ones (high σ) and easy ones (high μ) low (Swayamdipta et al.
+                 2020)
+``forgetting``   forgetting events (Toneva et al. 2019), never learned = inf, ties broken by the
+                 share of epochs predicted wrong
+``cleanlab``     1 − cleanlab's label quality (self-confidence, ``cleanlab.rank``) and its
+                 confident-learning flag (``cleanlab.filter.find_label_issues``) on the
+                 probabilities *before memorisation*: the mean softmax over the recorded epochs
+                 up to the one with the best test accuracy (at or before ``epoch``). Training-set
+                 probabilities late in training are in-sample (the model has memorised the
+                 flipped labels, so they look confident and right); the test split is held out,
+                 so its accuracy peaks about where memorisation starts (early stopping). Without
+                 a test split: the first half of the epochs up to ``epoch``.
+``landscape``    ★ what only the 2-D view has: the share of the shown epochs (``<= epoch``) whose
+                 landscape cell under the sample shows another class than its given label (a
+                 memorised noisy sample is predicted as its given label late, yet sits in the
+                 other class's territory, which its neighbours define), averaged with the share
+                 of its nearest training samples *in the 2-D map* whose given label differs
+                 (at ``epoch``). Needs the visualization's ``coords`` and ``landscape_classes``.
+
+The combined score is the mean of three rank percentiles (0 = least suspicious, 1 = most): AUM
+over every epoch up to ``epoch``, AUM over the records before memorisation (up to the cleanlab
+reference epoch) and cleanlab's score. The margin over the whole window is the strongest single
+method once a model has learned the clean samples well; late memorisation dilutes it, and the
+two pre-memorisation scores restore what it lost. Cartography, forgetting and the landscape
+method rank the same samples less precisely on the benchmark runs (the landscape method, measured
+on the digits runs with ``--landscape``, comes within 0.01–0.06 of AUM), so they are reported but
+left out of the combination (``benchmarks/bench_label_issues.py``: the numbers and where each
+method fails).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .dynamics import Dynamics
+
+#: the methods, in the order the DataFrame lists their scores
+METHODS = ("aum", "cartography", "forgetting", "cleanlab", "landscape")
+#: 2-D neighbours the landscape method asks
+NEIGHBOURS = 10
+#: the methods the combined rank averages (with AUM before memorisation)
+COMBINED = ("aum", "cleanlab")
+
+
+def _percentile(score: np.ndarray) -> np.ndarray:
+    """Rank percentile in [0, 1] (ties share their mean rank; inf ranks top)."""
+    s = pd.Series(np.where(np.isnan(score), -np.inf, score))
+    r = s.rank(method="average").to_numpy()
+    return (r - 1) / max(len(r) - 1, 1)
+
+
+def reference_epochs(dyn: Dynamics, pos: int, test: np.ndarray | None) -> np.ndarray:
+    """Positions of the records the cleanlab method averages: up to the best test accuracy at
+    or before position ``pos`` (see the module docstring)."""
+    if test is not None and test.any():
+        acc = (dyn.predictions[: pos + 1, test] == dyn.labels[test]).mean(axis=1)
+        best = len(acc) - 1 - int(np.argmax(acc[::-1]))  # the last of equally good epochs
+    else:
+        best = max(pos // 2, 0)
+    return np.arange(best + 1)
+
+
+def territory(coords: np.ndarray, landscape_classes: np.ndarray, extent: np.ndarray
+              ) -> np.ndarray:
+    """(T, N) class of the landscape cell under each sample at each epoch (outside the frame:
+    the nearest edge cell), from coords (T, N, 2), landscape_classes (T, H, W) and extent
+    (x0, x1, y0, y1), cells as :func:`dvi_widget.contract.landscape_cells` lays them out."""
+    pts = np.asarray(coords, dtype=np.float64)
+    x0, x1, y0, y1 = (float(v) for v in extent)
+    T, H, W = landscape_classes.shape
+    col = np.clip(np.floor((pts[..., 0] - x0) / (x1 - x0) * W), 0, W - 1).astype(np.int64)
+    row = np.clip(np.floor((y1 - pts[..., 1]) / (y1 - y0) * H), 0, H - 1).astype(np.int64)
+    return np.asarray(landscape_classes)[np.arange(T)[:, None], row, col]
+
+
+def _landscape(labels: np.ndarray, train: np.ndarray, terr: np.ndarray, coords: np.ndarray,
+               upto: int) -> tuple[np.ndarray, np.ndarray]:
+    """(score, suggested) of the landscape method over the train samples."""
+    from scipy.spatial import cKDTree
+
+    y = labels[train]
+    off = (terr[: upto + 1, train] != y[None, :]).mean(axis=0)
+    pts = coords[upto, train]
+    k = min(NEIGHBOURS + 1, len(pts))
+    _, nn = cKDTree(pts).query(pts, k=k)
+    nn = np.atleast_2d(nn)[:, 1:]
+    neigh = y[nn]
+    disagree = (neigh != y[:, None]).mean(axis=1) if nn.shape[1] else np.zeros(len(y))
+    # suggestion: the other class most often under the sample, else among its neighbours
+    C = int(max(labels.max(), terr.max())) + 1
+    counts = np.zeros((len(y), C))
+    np.add.at(counts, (np.repeat(np.arange(len(y)), upto + 1), terr[: upto + 1, train].T.ravel()),
+              1.0)
+    np.add.at(counts, (np.repeat(np.arange(len(y)), neigh.shape[1]), neigh.ravel()), 0.5)
+    counts[np.arange(len(y)), y] = -1
+    return 0.5 * off + 0.5 * disagree, counts.argmax(axis=1)
+
+
+def label_issues(dyn: Dynamics, *, epoch: int | None = None,
+                 split: Sequence[str] | np.ndarray | None = None,
+                 coords: np.ndarray | None = None, landscape_classes: np.ndarray | None = None,
+                 extent: np.ndarray | None = None, view_epochs: Sequence[int] | None = None,
+                 methods: Sequence[str] | str | None = None,
+                 class_names: Sequence[str] | None = None) -> pd.DataFrame:
+    """Training samples ranked by how likely their given label is wrong.
+
+    Parameters
+    ----------
+    dyn : the run's dynamics over every sample (train then test), with ``probabilities``
+        (``keep_probabilities=True``) for the cleanlab method.
+    epoch : recorded epoch number to rank at (default: the last); records after it are unused.
+    split : "train"/"test" per sample (default: all "train"); only training samples are ranked,
+        the test split picks the cleanlab method's reference epochs.
+    coords, landscape_classes, extent, view_epochs : the visualization's (T', N, 2) positions,
+        (T', H, W) landscape classes, frame and epoch numbers, for the landscape method
+        (skipped without them).
+    methods : which to run (default: every available one); the combined rank uses them all.
+    class_names : names for the ``given_name`` / ``suggested_name`` columns.
+
+    Returns
+    -------
+    DataFrame sorted by ``combined_rank`` (1 = most suspicious), one row per training sample:
+    ``sample`` (global index), ``given_label``, ``suggested_label`` (the class the
+    pre-memorisation probabilities favour among the others), ``score_<method>``,
+    ``combined_score``, ``combined_rank``, ``cleanlab_issue`` (confident learning's flag);
+    ``attrs`` say which epochs each method used.
+    """
+    pos = dyn.position(epoch)
+    N = dyn.n_samples
+    sp = np.full(N, "train") if split is None else np.asarray(split).astype(str)
+    if sp.shape != (N,):
+        raise ValueError(f"split must have N={N} entries, got shape {sp.shape}")
+    train = sp == "train"
+    test = sp == "test"
+    have_land = coords is not None and landscape_classes is not None and extent is not None
+    wanted = list(METHODS if methods is None else ([methods] if isinstance(methods, str)
+                                                   else methods))
+    unknown = sorted(set(wanted) - set(METHODS))
+    if unknown:
+        raise ValueError(f"unknown method(s) {unknown}; choose from {list(METHODS)}")
+    if methods is None and not have_land:
+        wanted.remove("landscape")
+    if "landscape" in wanted and not have_land:
+        raise ValueError("the landscape method needs coords, landscape_classes and extent "
+                         "(a Visualization fitted with its landscape classes)")
+    if "cleanlab" in wanted and dyn.probabilities is None:
+        raise ValueError("the cleanlab method needs the dynamics' probabilities: "
+                         "compute_dynamics(..., keep_probabilities=True)")
+    y = dyn.labels[train]
+    idx = np.flatnonzero(train)
+    scores: dict[str, np.ndarray] = {}
+    used: dict[str, Any] = {"source": "logits of the evaluation pass at each recorded epoch",
+                            "epoch": int(dyn.epochs[pos])}
+
+    ref = reference_epochs(dyn, pos, test)
+    probs_ref = None
+    if dyn.probabilities is not None:
+        probs_ref = dyn.probabilities[ref][:, train].mean(axis=0).astype(np.float64)
+        probs_ref /= probs_ref.sum(axis=1, keepdims=True)
+    if "aum" in wanted:
+        scores["aum"] = -dyn.aum[pos, train].astype(np.float64)
+        used["aum"] = dyn.epochs[: pos + 1].tolist()
+    if "cartography" in wanted:
+        scores["cartography"] = (1.0 - dyn.mean_confidence[pos, train]
+                                 - dyn.variability[pos, train]).astype(np.float64)
+        used["cartography"] = dyn.epochs[: pos + 1].tolist()
+    if "forgetting" in wanted:
+        f = dyn.forgetting[pos, train].astype(np.float64)
+        f = np.where(np.isinf(f), pos + 2.0, f)  # above any finite count
+        scores["forgetting"] = f + (1.0 - dyn.correctness[pos, train])
+        used["forgetting"] = dyn.epochs[: pos + 1].tolist()
+    flags = np.zeros(len(y), dtype=bool)
+    if "cleanlab" in wanted:
+        from cleanlab.filter import find_label_issues
+        from cleanlab.rank import get_label_quality_scores
+
+        quality = get_label_quality_scores(y, probs_ref, method="self_confidence")
+        scores["cleanlab"] = 1.0 - quality
+        if len(np.unique(y)) == probs_ref.shape[1]:
+            flags = find_label_issues(y, probs_ref, filter_by="prune_by_noise_rate", n_jobs=1)
+        used["cleanlab"] = dyn.epochs[ref].tolist()
+    suggested = None
+    if probs_ref is not None:
+        other = probs_ref.copy()
+        other[np.arange(len(y)), y] = -1
+        suggested = other.argmax(axis=1)
+    if "landscape" in wanted:
+        ve = np.asarray(dyn.epochs if view_epochs is None else view_epochs)
+        upto = int(np.searchsorted(ve, dyn.epochs[pos], side="right")) - 1
+        if upto < 0:
+            raise ValueError(f"no shown epoch at or before {dyn.epochs[pos]}")
+        terr = territory(coords, landscape_classes, extent)
+        scores["landscape"], land_suggest = _landscape(dyn.labels, train, terr,
+                                                       np.asarray(coords), upto)
+        used["landscape"] = ve[: upto + 1].tolist()
+        if suggested is None:
+            suggested = land_suggest
+    if not scores:
+        raise ValueError("no method to run")
+    if suggested is None:  # no probabilities: the latest wrong prediction
+        suggested = dyn.predictions[pos, train].copy()
+
+    # the combined rank: the margin over the whole window, the margin before memorisation and
+    # confident learning before memorisation, as equal-weight rank percentiles
+    parts = {m: scores[m] for m in COMBINED if m in scores}
+    if "aum" in scores:
+        parts["aum_early"] = -dyn.aum[ref[-1], train].astype(np.float64)
+    if not parts:
+        parts = dict(scores)
+    combined = np.mean([_percentile(v) for v in parts.values()], axis=0)
+    used["combined"] = list(parts)
+    names = list(scores)
+
+    df = pd.DataFrame({"sample": idx, "given_label": y, "suggested_label": suggested})
+    if class_names is not None:
+        cn = np.asarray(list(class_names), dtype=object)
+        df["given_name"] = cn[y]
+        df["suggested_name"] = cn[suggested]
+    for m in names:
+        df[f"score_{m}"] = scores[m]
+    df["combined_score"] = combined
+    df["cleanlab_issue"] = flags
+    order = np.lexsort((idx, -combined))
+    df = df.iloc[order].reset_index(drop=True)
+    df["combined_rank"] = np.arange(1, len(df) + 1)
+    df.attrs.update(used)
+    return df
+
+
+def precision_at_k(df: pd.DataFrame, flipped: np.ndarray, column: str = "combined_score",
+                   k: int | None = None) -> float:
+    """Share of true flips among the ``k`` (default: the number of flips) highest ``column``
+    scores; ``flipped`` is a boolean mask over global sample indices."""
+    truth = np.asarray(flipped)[df["sample"].to_numpy()]
+    k = int(truth.sum()) if k is None else int(k)
+    s = df[column].to_numpy(dtype=np.float64)
+    top = np.lexsort((df["sample"].to_numpy(), -np.nan_to_num(s, posinf=1e300)))[:k]
+    return float(truth[top].mean()) if k else float("nan")
+
+
+def auroc(df: pd.DataFrame, flipped: np.ndarray, column: str = "combined_score") -> float:
+    """Area under the ROC curve of ``column`` for finding the flips (0.5 = chance)."""
+    truth = np.asarray(flipped)[df["sample"].to_numpy()]
+    pos, neg = truth.sum(), (~truth).sum()
+    if not pos or not neg:
+        return float("nan")
+    r = _percentile(df[column].to_numpy(dtype=np.float64)) * (len(truth) - 1) + 1
+    return float((r[truth].sum() - pos * (pos + 1) / 2) / (pos * neg))

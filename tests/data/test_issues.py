@@ -1,0 +1,84 @@
+"""Label issues ranked on hand-made dynamics: every method's score and the combined rank."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dvi_widget.data.dynamics import compute_dynamics
+from dvi_widget.data.issues import auroc, label_issues, precision_at_k, territory
+
+C = 3
+
+
+def make(T=6, seed=0):
+    """12 train + 4 test samples. Train 0 and 1 are 'flipped': the model predicts their true
+    class 2 for three epochs, then memorises the given label; the others are learned at once."""
+    rng = np.random.default_rng(seed)
+    labels = np.array([0, 1] + [i % C for i in range(10)] + [0, 1, 2, 0])
+    lg = rng.normal(scale=0.1, size=(T, 16, C)).astype(np.float32)
+    lg[:, np.arange(16), labels] += 3.0
+    lg[:3, :2, :] = 0.0
+    lg[:3, :2, 2] = 3.0  # predicted class 2 before memorisation
+    lg[3:, 12:, :] = 0.0  # the test split gets worse after epoch 2 (memorisation starts)
+    lg[3:, 12:, 2] = 1.0
+    split = np.array(["train"] * 12 + ["test"] * 4)
+    return compute_dynamics(lg, labels, keep_probabilities=True), split, lg
+
+
+def test_scores_rank_the_flipped_samples_first():
+    dyn, split, _ = make()
+    df = label_issues(dyn, split=split, class_names=["a", "b", "c"])
+    assert set(df["sample"].tolist()[:2]) == {0, 1} and df["combined_rank"].tolist()[:2] == [1, 2]
+    assert len(df) == 12 and set(df["sample"]) == set(range(12))
+    first = df.set_index("sample").loc[0]
+    assert first["given_label"] == 0 and first["suggested_label"] == 2
+    assert first["suggested_name"] == "c"
+    # AUM of sample 0 by hand: margins -3, -3, -3, then about +3 three times -> about 0
+    assert first["score_aum"] == pytest.approx(-dyn.aum[-1, 0])
+    assert -3.5 < dyn.aum[2, 0] < -2.5
+    # cleanlab's reference: test accuracy peaks at epoch 0..2, so epochs 0, 1, 2 are averaged
+    assert df.attrs["cleanlab"] == [0, 1, 2]
+    assert df.attrs["combined"] == ["aum", "cleanlab", "aum_early"]
+    assert df["cleanlab_issue"].dtype == bool  # confident learning flags nothing this small
+    flipped = np.zeros(16, bool)
+    flipped[:2] = True
+    assert precision_at_k(df, flipped) == 1.0 and auroc(df, flipped) == 1.0
+    assert precision_at_k(df, flipped, "score_forgetting") == 1.0  # never forgotten, but
+    # sample 0 and 1 were wrong at first: 0 forgettings, 3/6 wrong -> above the others' 0
+
+
+def test_only_epochs_up_to_t_count():
+    """Ranking at epoch 2 of six records equals ranking the first three records alone."""
+    dyn, split, lg = make()
+    at2 = label_issues(dyn, epoch=2, split=split).sort_values("sample")
+    cut = label_issues(compute_dynamics(lg[:3], dyn.labels, keep_probabilities=True),
+                       split=split).sort_values("sample")
+    for col in [c for c in at2.columns if c.startswith("score_")] + ["combined_score"]:
+        np.testing.assert_allclose(at2[col].to_numpy(), cut[col].to_numpy(), rtol=1e-6,
+                                   err_msg=col)
+    assert at2.attrs["aum"] == [0, 1, 2]
+
+
+def test_landscape_method_reads_the_territory_under_each_sample():
+    dyn, split, _ = make()
+    # 2 view epochs, a 1x3 landscape over [0, 3] x [0, 1]: column j shows class j. Every
+    # sample sits in its given label's column, but the flipped 0 and 1, in class 2's
+    land = np.array([[[0, 1, 2]]] * 2, dtype=np.int16)
+    x = np.where(np.arange(16) < 2, 2.5, dyn.labels + 0.5)
+    coords = np.stack([np.stack([x, np.full(16, 0.5)], axis=1)] * 2).astype(np.float32)
+    terr = territory(coords, land, np.array([0, 3, 0, 1]))
+    assert terr[0, :6].tolist() == [2, 2, 0, 1, 2, 0]
+    df = label_issues(dyn, split=split, coords=coords, landscape_classes=land,
+                      extent=np.array([0, 3, 0, 1]), view_epochs=[2, 5], methods="landscape")
+    s = df.set_index("sample")["score_landscape"]
+    # 0.5 × share of epochs off their label's territory + 0.5 × share of 2-D neighbours with
+    # another label: the flipped samples are off at both epochs (≥ 0.5), the others never (≤ 0.5)
+    assert s[[0, 1]].min() > 0.5 >= s.drop([0, 1]).max()
+    # the suggestion comes from the territory: class 2
+    assert df.set_index("sample").loc[[0, 1], "suggested_label"].tolist() == [2, 2]
+    assert df.attrs["landscape"] == [2, 5]
+    with pytest.raises(ValueError, match="needs coords, landscape_classes and extent"):
+        label_issues(dyn, split=split, methods=["landscape"])
+    with pytest.raises(ValueError, match="unknown method"):
+        label_issues(dyn, split=split, methods=["magic"])
