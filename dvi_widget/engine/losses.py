@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterable
 
 import torch
 
+from .boundary import boundary_gap
+
 #: clamp inside the logarithms of the cross-entropy (UMAP uses the same order of magnitude)
 EPS = 1e-4
 
@@ -180,15 +182,6 @@ def class_loss(logits: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.cross_entropy(logits.float(), classes)
 
 
-def normalised_gap(logits: torch.Tensor) -> torch.Tensor:
-    """Top-1 minus top-2 of the per-row min-max rescaled logits (DVI Def. 2's δ-boundary
-    test: a point is on the boundary when this is at most δ); differentiable."""
-    z = logits.float()
-    lo, hi = z.min(dim=1, keepdim=True).values, z.max(dim=1, keepdim=True).values
-    top2 = torch.topk((z - lo) / (hi - lo).clamp_min(1e-12), 2, dim=1).values
-    return top2[:, 0] - top2[:, 1]
-
-
 #: the boundary hinge's target, as a share of δ (see :func:`boundary_loss`)
 BOUNDARY_MARGIN = 1.0
 
@@ -207,7 +200,7 @@ def boundary_loss(logits: torch.Tensor, delta: float) -> torch.Tensor:
     """
     if len(logits) == 0:
         return logits.sum() * 0.0
-    return torch.relu(normalised_gap(logits) - BOUNDARY_MARGIN * float(delta)).mean()
+    return torch.relu(boundary_gap(logits) - BOUNDARY_MARGIN * float(delta)).mean()
 
 
 # ---------------------------------------------------------------------------- temporal (§5.4)

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from .._tensor import batched
 from . import losses
+from .boundary import boundary_gap
 from .model import VisModel
 
 #: cap of the training, in passes over X ∪ B (binds on small runs only)
@@ -65,30 +67,29 @@ class PlateauStopper:
         return True
 
 
-@torch.no_grad()
+def _decoded_logits(model: VisModel, head: torch.nn.Module, Y: torch.Tensor) -> torch.Tensor:
+    """``g(ψ(y))`` for the points ``Y``, in eval mode and batches (the model's mode restored)."""
+    was_training = model.training
+    model.eval()
+    logits = batched(lambda y: head(model.decode(y)), Y, batch_size=16384)
+    model.train(was_training)
+    return logits
+
+
 def _off_boundary(
     model: VisModel, head: torch.nn.Module, Y: torch.Tensor, delta: float
 ) -> torch.Tensor:
     """Indices of the boundary points laid out at ``Y`` whose decoded point ``ψ(y)`` is not on
     g's δ-boundary (DVI Def. 2: normalised top-1/top-2 logit gap above ``delta``)."""
-    was_training = model.training
-    model.eval()
-    gap = torch.cat([losses.normalised_gap(head(model.decode(Y[i : i + 16384])))
-                     for i in range(0, len(Y), 16384)])
-    model.train(was_training)
+    gap = boundary_gap(_decoded_logits(model, head, Y))
     return (gap > delta).nonzero(as_tuple=True)[0]
 
 
-@torch.no_grad()
 def _mispredicted(
     model: VisModel, head: torch.nn.Module, Y: torch.Tensor, target: torch.Tensor
 ) -> torch.Tensor:
     """Indices of the points of ``Y`` whose decoded class ``argmax g(ψ(y))`` is not ``target``."""
-    was_training = model.training
-    model.eval()
-    pred = torch.cat([head(model.decode(Y[i : i + 16384])).argmax(dim=1)
-                      for i in range(0, len(Y), 16384)])
-    model.train(was_training)
+    pred = _decoded_logits(model, head, Y).argmax(dim=1)
     return (pred != target).nonzero(as_tuple=True)[0]
 
 
