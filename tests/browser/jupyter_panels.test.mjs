@@ -24,7 +24,9 @@ async function kernelState(page, index) {
 }
 
 async function openNotebook() {
-  const page = await browser.newPage({ viewport: { width: 1400, height: 1400 } });
+  // DVI_E2E_VIEWPORT=900x700 looks at it on a smaller screen (screenshots)
+  const [vw, vh] = (process.env.DVI_E2E_VIEWPORT || '1400x1400').split('x').map(Number);
+  const page = await browser.newPage({ viewport: { width: vw, height: vh } });
   await page.goto(`${base.replace(/\/$/, '')}/lab/tree/${notebook}?token=${token}`, { timeout: 120000 });
   await page.waitForSelector('.jp-Notebook .jp-Cell', { timeout: 120000 });
   await opened(page, 300000);
@@ -104,6 +106,7 @@ const fixtureTest = async () => {
   await page.waitForSelector('.dvi-events-strip', { timeout: 30000 });
   await settled(page);
   await shot(page, page.locator('.dvi-root'), 'jupyterlab-panels');
+  if (shots) await page.screenshot({ path: join(shots, 'jupyterlab-screen.png') });
   await page.close();
 };
 
