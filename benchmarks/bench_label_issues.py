@@ -13,6 +13,7 @@ The landscape method needs a DVI fit (coords and landscape classes): ``--landsca
 the digits runs only (minutes on 2 cores); without it the table leaves that method out.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_label_issues.py [--fashion 10000] [--landscape]
+        [--cache DIR]
 """
 
 from __future__ import annotations
@@ -99,7 +100,15 @@ def evaluate(name: str, data: Dataset, kind: str, args: argparse.Namespace,
             if epoch % every == every - 1 or epoch == 0:
                 run.record(model, epoch)
     t0 = time.perf_counter()
-    logits = train(data, given, args.epochs[name], args.hidden[name], 0, args.lr, recorder)
+    cache = (Path(args.cache) / f"{name}-{kind}-{args.epochs[name]}.npz") if args.cache else None
+    if cache is not None and cache.exists() and recorder is None:
+        with np.load(cache, allow_pickle=False) as z:
+            logits, given, flipped = z["logits"], z["given"], z["flipped"]
+    else:
+        logits = train(data, given, args.epochs[name], args.hidden[name], 0, args.lr, recorder)
+        if cache is not None:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            np.savez(cache, logits=logits, given=given, flipped=flipped)
     t_train = time.perf_counter() - t0
     if recorder is not None:
         from dvi_widget import DVI
@@ -155,6 +164,8 @@ def main() -> None:
                     help="fit DVI on the digits runs for the landscape method (minutes)")
     ap.add_argument("--record-every", type=int, default=10,
                     help="record (and fit) every n-th epoch for the landscape method")
+    ap.add_argument("--cache", default=None,
+                    help="folder keeping each run's logits, so a second call skips training")
     a = ap.parse_args()
     torch.set_num_threads(1)
     a.epochs = {"fashion": a.fashion_epochs, "digits": a.digits_epochs}

@@ -9,24 +9,29 @@ export const idle = (page, timeout = 120000) => page.waitForFunction(() => {
 
 /**
  * Run cell `index` (Shift+Enter in its editor) and wait until its output contains `marker`.
- * A Shift+Enter the page missed (the editor was not focused yet) is retried after `ranMs`.
+ * JupyterLab marks a cell it takes at once (its prompt turns to [*]); a Shift+Enter the page
+ * missed (the editor was not focused yet) shows no change within `takenMs` and is retried then —
+ * not after the whole `ranMs`, which made one missed key cost three minutes of a test.
  */
-export async function runCell(page, index, marker = null, { ranMs = 60000, outputMs = 120000, idleMs = 120000 } = {}) {
+export async function runCell(page, index, marker = null, { ranMs = 60000, outputMs = 120000, idleMs = 120000, takenMs = 10000 } = {}) {
   const cell = page.locator('.jp-Notebook .jp-Cell').nth(index);
   const before = await cell.locator('.jp-InputPrompt').textContent();
   for (let attempt = 0; attempt < 4; attempt++) {
     await cell.locator('.jp-InputArea-editor').click();
     await page.keyboard.press('Shift+Enter');
     try {
-      await page.waitForFunction(([i, prev]) => {
-        const p = document.querySelectorAll('.jp-Notebook .jp-Cell')[i]?.querySelector('.jp-InputPrompt')?.textContent || '';
-        return /\[\d+\]/.test(p) && p !== prev;
-      }, [index, before], { timeout: ranMs });
-      break;
+      // taken: the prompt changed at all ([*] while queued or running, or already [n])
+      await page.waitForFunction(([i, prev]) => (document.querySelectorAll('.jp-Notebook .jp-Cell')[i]
+        ?.querySelector('.jp-InputPrompt')?.textContent || '') !== prev, [index, before], { timeout: takenMs });
     } catch (err) {
       if (attempt === 3) throw new Error(`cell ${index} never ran: ${err}`);
+      console.log(`cell ${index}: Shift+Enter not taken within ${takenMs} ms, pressed again`);
       await idle(page, idleMs);
+      continue;
     }
+    await page.waitForFunction((i) => /\[\d+\]/.test(document.querySelectorAll('.jp-Notebook .jp-Cell')[i]
+      ?.querySelector('.jp-InputPrompt')?.textContent || ''), index, { timeout: ranMs });
+    break;
   }
   if (marker) {
     await page.waitForFunction(([i, m]) => (document.querySelectorAll('.jp-Notebook .jp-Cell')[i]

@@ -45,6 +45,9 @@ def jupyter(root_dir: Path, tmp: Path, app: str = "lab") -> Iterator[tuple[str, 
     tracker.parent.mkdir(parents=True, exist_ok=True)
     tracker.write_text('{"windowingMode": "none"}')
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    # the kernel trains and fits while headless Chromium renders on the same cores: torch's
+    # OpenMP threads spinning against the browser made one test take 207 s instead of 30 s
+    env.setdefault("OMP_NUM_THREADS", "1")
     args = [sys.executable, "-m", "jupyterlab" if app == "lab" else "notebook", "--no-browser",
             "--ServerApp.ip=127.0.0.1", f"--port={port}", f"--IdentityProvider.token={token}",
             "--ServerApp.port_retries=0", "--allow-root", f"--ServerApp.root_dir={root_dir}",

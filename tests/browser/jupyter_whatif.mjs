@@ -13,6 +13,8 @@ const [base, token, notebook, repeatsArg, shot] = process.argv.slice(2);
 const REPEATS = Number(repeatsArg || 5);
 const SAMPLE = 7;
 const browser = await launch();
+const t0 = Date.now();
+const mark = (what) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)} s] ${what}`);
 
 const runCell = (page, index, marker = null) => runCellIn(page, index, marker, { ranMs: 180000, outputMs: 120000, idleMs: 180000 });
 
@@ -27,8 +29,11 @@ await runTests([['JupyterLab: Show path draws the kernel\'s path; round trip tim
     await page.goto(`${base.replace(/\/$/, '')}/lab/tree/${notebook}?token=${token}`, { timeout: 120000 });
     await page.waitForSelector('.jp-Notebook .jp-Cell', { timeout: 120000 });
     await opened(page, 180000);
+    mark('notebook opened');
     await runCell(page, 0);
+    mark('setup cell ran');
     await page.waitForFunction(() => document.querySelectorAll('.dvi-explain-kind option').length > 0, null, { timeout: 240000 });
+    mark('explain panel ready');
     await page.locator(view).evaluate((e) => e.scrollIntoView({ block: 'start' }));
     const sample = page.locator('.dvi-explain input[aria-label="sample index"]');
     await sample.fill(String(SAMPLE));
@@ -46,6 +51,7 @@ await runTests([['JupyterLab: Show path draws the kernel\'s path; round trip tim
       computes.push(Number(ds.pathComputeMs));
       await frames(page);
     }
+    mark('paths shown');
     await page.mouse.move(2, 2); // no hover card over the plot
     const cell = await runCell(page, 1, 'PATH');
     const text = await cell.locator('.jp-OutputArea').textContent();

@@ -39,8 +39,12 @@ def test_every_panel_against_a_comm_harness_kernel():
     """A click shows the probabilities Python computes there, a confusion-matrix click selects
     exactly that cell, the hover thumbnail is the sample's image; the selection grid, sample
     history, curves and events show what dvi_widget.view.explore computes."""
+    # the harness's Python kernel computes while Chromium renders on the same cores: one torch
+    # thread keeps OpenMP from spinning against the browser
     proc = subprocess.run(["node", str(BROWSER / "panels.test.mjs"), sys.executable, SHOTS],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+                          cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          env={**os.environ,
+                               "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")})
     print(proc.stdout)
     assert proc.returncode == 0, f"panel tests failed:\n{proc.stdout}\n{proc.stderr[-3000:]}"
     assert "all 9 passed" in proc.stdout
