@@ -85,7 +85,7 @@ def train(data: Dataset, given: np.ndarray, epochs: int, hidden: int, seed: int,
 def evaluate(name: str, data: Dataset, kind: str, args: argparse.Namespace,
              rng: np.random.Generator) -> list[dict]:
     C = data.n_classes
-    given, flipped = flip(data.y_train, kind, PAIRS[name], 0.10, rng, C)
+    given, flipped = flip(data.y_train, kind, PAIRS[name], args.rate, rng, C)
     land = {}
     recorder = None
     if args.landscape and name == "digits":
@@ -100,12 +100,14 @@ def evaluate(name: str, data: Dataset, kind: str, args: argparse.Namespace,
             if epoch % every == every - 1 or epoch == 0:
                 run.record(model, epoch)
     t0 = time.perf_counter()
-    cache = (Path(args.cache) / f"{name}-{kind}-{args.epochs[name]}.npz") if args.cache else None
+    key = f"{name}-{kind}-{args.epochs[name]}-r{args.rate}-s{args.seed}.npz"
+    cache = Path(args.cache) / key if args.cache else None
     if cache is not None and cache.exists() and recorder is None:
         with np.load(cache, allow_pickle=False) as z:
             logits, given, flipped = z["logits"], z["given"], z["flipped"]
     else:
-        logits = train(data, given, args.epochs[name], args.hidden[name], 0, args.lr, recorder)
+        logits = train(data, given, args.epochs[name], args.hidden[name], args.seed, args.lr,
+                       recorder)
         if cache is not None:
             cache.parent.mkdir(parents=True, exist_ok=True)
             np.savez(cache, logits=logits, given=given, flipped=flipped)
@@ -164,13 +166,15 @@ def main() -> None:
                     help="fit DVI on the digits runs for the landscape method (minutes)")
     ap.add_argument("--record-every", type=int, default=10,
                     help="record (and fit) every n-th epoch for the landscape method")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the flips and the training")
+    ap.add_argument("--rate", type=float, default=0.10, help="share of flipped labels")
     ap.add_argument("--cache", default=None,
                     help="folder keeping each run's logits, so a second call skips training")
     a = ap.parse_args()
     torch.set_num_threads(1)
     a.epochs = {"fashion": a.fashion_epochs, "digits": a.digits_epochs}
     a.hidden = {"fashion": 512, "digits": 256}
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(a.seed)
     rows = []
     sets = {"digits": lambda: load_digits(),
             "fashion": lambda: load_fashion_mnist(n_train=a.fashion, n_test=2000)}

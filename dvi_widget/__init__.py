@@ -23,6 +23,7 @@ _PUBLIC = {
     "Run": "data.run",
     "DVI": "explain.doors",
     "Widget": "view.widget",
+    "every": "data.epochs",
 }
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "Visualization",
     "Widget",
     "default_palette",
+    "every",
     "from_arrays",
     "load_digits",
     "load_fashion_mnist",
@@ -40,6 +42,7 @@ __all__ = [
 if TYPE_CHECKING:  # pragma: no cover
     from .contract import Visualization, default_palette
     from .data.datasets import Dataset, from_arrays, load_digits, load_fashion_mnist
+    from .data.epochs import every
     from .data.run import Run
     from .explain.doors import DVI
     from .view.widget import Widget

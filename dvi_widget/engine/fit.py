@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from .._tensor import DeviceLike, resolve_device
+from ..data.epochs import EveryNth
 from . import resume as stale_policy
 from .embedding import DVIEmbedding, assemble, load_model
 from .metrics import joint_neighbours
@@ -74,7 +75,7 @@ def _delegate(name: str) -> Callable[..., Any]:
     return method
 
 
-def _chosen_epochs(run: Any, epochs: Iterable[int] | None) -> list[int]:  # noqa: ANN401
+def _chosen_epochs(run: Any, epochs: Iterable[int] | EveryNth | None) -> list[int]:  # noqa: ANN401
     """The recorded epochs to fit, sorted; a clear error for anything else."""
     recorded = sorted(int(e) for e in getattr(run, "epochs", []))
     if not recorded:
@@ -82,6 +83,8 @@ def _chosen_epochs(run: Any, epochs: Iterable[int] | None) -> list[int]:  # noqa
                          "at least one with run.record(model, epoch) before fitting.")
     if epochs is None:
         return recorded
+    if isinstance(epochs, EveryNth):
+        return epochs.of(recorded)
     if isinstance(epochs, str | bytes) or not isinstance(epochs, Iterable):
         raise TypeError(f"epochs must be a sequence of recorded epoch numbers (ints), got "
                         f"{epochs!r} ({type(epochs).__name__})")
@@ -374,7 +377,7 @@ class DVI:
     def fit(
         self,
         run: Any,  # noqa: ANN401 - a dvi_widget.Run
-        epochs: Sequence[int] | None = None,
+        epochs: Sequence[int] | EveryNth | None = None,
         resume: bool = True,
         cache_dir: str | os.PathLike | None = None,
     ) -> DVI:
@@ -384,9 +387,10 @@ class DVI:
         ----------
         run : dvi_widget.Run
             The recorded run (representations, logits and heads per epoch).
-        epochs : sequence of int, optional
+        epochs : sequence of int or ``dvi_widget.every(n)``, optional
             Epochs to fit (default all recorded ones), fitted in chronological order; epoch t is
-            warm-started from the previous epoch of this list.
+            warm-started from the previous epoch of this list. Only these are shown: the
+            slider steps through them and nothing between them is interpolated.
         resume : bool, default True
             Reuse epochs already saved in the run's ``dvi/`` folder with the same parameters, the
             same previous epoch and the same recording of the epoch; False refits everything.

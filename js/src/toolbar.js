@@ -205,7 +205,13 @@ export class Toolbar {
     const pos = view.pos;
     this.slider.max = String(epochs.length - 1);
     this.slider.value = String(pos);
-    this.epochLabel.textContent = `epoch ${m.get('epoch')} (${pos + 1}/${epochs.length})`;
+    // a fit of a subset of the recorded epochs (DVI.fit(run, epochs=every(5))): the slider
+    // steps through the fitted epochs only, nothing in between is interpolated, and it says so
+    const gaps = epochs.some((e, i) => i > 0 && e - epochs[i - 1] > 1);
+    this.epochLabel.textContent = `epoch ${m.get('epoch')} (${pos + 1}/${epochs.length}${gaps ? ' fitted' : ''})`;
+    this.epochLabel.title = gaps
+      ? `only the fitted epochs are shown (${epochs.length}: ${epochs.slice(0, 4).join(', ')}${epochs.length > 4 ? ', …' : ''}); recorded epochs between them are not fitted and not interpolated`
+      : '';
     this.playBtn.textContent = m.get('playing') ? '❚❚' : '▶';
     this.speedSel.value = String(m.get('speed'));
     if (this.speedSel.value !== String(m.get('speed'))) {

@@ -322,3 +322,51 @@ def test_error_bad_device_and_params(digits_run):
         DVI(**dict(FAST, n_neighbors=1)).fit(digits_run)
     with pytest.raises(ValueError, match="epochs"):
         DVI(**FAST).fit(digits_run, epochs=[42])
+
+
+def test_every_fits_exactly_the_chosen_epochs(digits_run, tmp_path):
+    """Issue 24 item 1: DVI.fit(run, epochs=every(n)) fits every n-th recorded epoch and the
+    last, nothing else; the visualization holds those epochs only."""
+    from dvi_widget import every
+
+    assert every(2).of([0, 1, 2, 3, 4]) == [0, 2, 4]
+    assert every(2).of([1, 2, 3, 4, 5, 6]) == [1, 3, 5, 6]
+    assert every(2, last=False).of([1, 2, 3, 4, 5, 6]) == [1, 3, 5]
+    assert every(10).of([3]) == [3]
+    with pytest.raises(ValueError, match="positive int"):
+        every(0)
+    run = _copy_run(digits_run, tmp_path / "e")
+    dvi = DVI(**dict(FAST, max_steps=60, warm_max_steps=30)).fit(run, epochs=every(2))
+    assert dvi.epochs_ == [0, 2]
+    assert dvi.visualization().epochs.tolist() == [0, 2]
+    assert list(dvi.score().index) == [0, 2]
+    assert sorted(p.name for p in (run.path / "dvi").glob("epoch_*.json")) == [
+        "epoch_00000.json", "epoch_00002.json"]
+
+
+def test_a_float16_run_records_opens_and_fits(digits_run, tmp_path):
+    """Issue 24 item 1: Run.create(dtype="float16") stores representations in half precision
+    (logits stay float32, so predictions are exact); the run reopens and fits like any other."""
+    labels = digits_run.labels("train"), digits_run.labels("test")
+    ds = load_digits(seed=0)
+    half = Run.create(tmp_path / "half", train=(ds.x_train, labels[0]),
+                      test=(ds.x_test, labels[1]), dtype="float16", save_inputs=False)
+    for e in digits_run.epochs:
+        half.record_arrays(e, representations=(digits_run.representations(e, "train"),
+                                               digits_run.representations(e, "test")),
+                           logits=(digits_run.logits(e, "train"), digits_run.logits(e, "test")),
+                           head=digits_run.head(e))
+    half = Run.open(half.path)
+    assert half.representation_dtype == "float16"
+    reps, full = half.representations(1, "train"), np.asarray(digits_run.representations(1))
+    assert reps.dtype == np.float16
+    # half precision: 11 significant bits
+    assert np.abs(reps.astype(np.float32) - full).max() <= 2.0 ** -10 * np.abs(full).max()
+    np.testing.assert_array_equal(half.predictions(1), digits_run.predictions(1))
+    assert (half.path / "epochs" / "0001" / "train_representations.npy").stat().st_size < (
+        0.55 * (digits_run.path / "epochs" / "0001" / "train_representations.npy").stat().st_size)
+    vis = DVI(**dict(FAST, max_steps=60)).fit(half, epochs=[1]).visualization()
+    assert np.isfinite(vis.coords).all()
+    np.testing.assert_array_equal(vis.predictions[0, : half.n_train], digits_run.predictions(1))
+    with pytest.raises(ValueError, match="float16"):
+        Run.create(tmp_path / "bad", train=(ds.x_train, labels[0]), dtype="int8")

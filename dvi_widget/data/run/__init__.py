@@ -43,7 +43,7 @@ from .folder import (
     read_meta,
 )
 from .model import EpochClassifier, epoch_classifier
-from .record import NewRun, Split, check_target
+from .record import NewRun, Split, check_dtype, check_target
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "EpochClassifier", "Run", "epoch_classifier"]
 
@@ -87,6 +87,7 @@ class Run(RunFolder):
         metadata: pd.DataFrame | Mapping[str, Any] | None = None,
         save_inputs: bool = True,
         overwrite: bool = False,
+        dtype: str = "float32",
     ) -> Run:
         """Start a new run folder, storing labels, splits, metadata and (optionally) inputs.
 
@@ -108,6 +109,10 @@ class Run(RunFolder):
         overwrite : replace an existing run folder at ``path``: only one that dvi_widget wrote
             (``run.json`` with its format marker and version, nothing but the run's own files);
             otherwise a ``FileExistsError`` names the folder and the unknown entries.
+        dtype : how every epoch's representations are stored: ``"float32"`` (default) or
+            ``"float16"`` (half the disk and memory-mapped reads, for large runs; logits stay
+            float32, the engine computes in float32; the README's "Large runs" gives the
+            measured effect on the map's quality).
 
         Inputs are written after a free-space check: a full disk raises ``OSError`` naming the
         file and the space needed, and nothing is left behind. What a killed ``create`` left
@@ -115,11 +120,12 @@ class Run(RunFolder):
         open in that folder.
         """
         new = NewRun(train, test, class_names, n_classes, metadata)
+        dtype = check_dtype(dtype)
         path = Path(path)
         check_target(path, overwrite)
         remove_stale_temporaries(path.parent)
         with staged_folder(path) as tmp:
-            meta = new.write(tmp, save_inputs)
+            meta = new.write(tmp, save_inputs, dtype)
         run = cls(path, _meta=meta)
         run._live_inputs = (new.x_train, new.x_test)
         return run
@@ -166,6 +172,7 @@ class Run(RunFolder):
         batch_size: int = 512,
         overwrite: bool = False,
         quiet: bool = False,
+        dtype: str = "float32",
     ) -> Run:
         """Build a run from per-epoch checkpoints (state_dicts) and the model architecture.
 
@@ -184,11 +191,13 @@ class Run(RunFolder):
         """
         files = _checkpoints.checkpoint_files(checkpoints)
         new = NewRun(train, test, class_names, n_classes, metadata)
+        dtype = check_dtype(dtype)
         path = Path(path)
         check_target(path, overwrite)
         remove_stale_temporaries(path.parent)
         return _checkpoints.from_checkpoints(
             cls, path, files, model, new, save_inputs=save_inputs, device=device, quiet=quiet,
+            dtype=dtype,
             record={"layer": layer, "feature_fn": feature_fn, "head_fn": head_fn,
                     "batch_size": batch_size})
 

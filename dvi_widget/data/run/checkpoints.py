@@ -116,12 +116,13 @@ def from_checkpoints(
     record: dict[str, object],
     device: str | torch.device,
     quiet: bool,
+    dtype: str = "float32",
 ) -> object:
     """Write ``new`` (a validated :class:`.record.NewRun`) to ``path`` with one epoch per
     checkpoint in ``files``; ``record`` holds :meth:`Run.record`'s keyword arguments."""
     model = _architecture(model, device)
     with staged_folder(path) as tmp:
-        run = run_class(tmp, _meta=new.write(tmp, save_inputs))
+        run = run_class(tmp, _meta=new.write(tmp, save_inputs, dtype))
         run._live_inputs = (new.x_train, new.x_test)
         for epoch, file in tqdm(files.items(), desc="recording checkpoints", disable=quiet,
                                 unit="epoch"):

@@ -9,8 +9,8 @@ The only module that spells a run folder's file names; recording (:mod:`.record`
     inputs_train.npy              float32 (n_train, *input_shape)   (when save_inputs=True)
     inputs_test.npy               float32 (n_test, *input_shape)
     epochs/0003/epoch.json        layer, head spec, rep_dim, accuracies
-    epochs/0003/train_representations.npy   float32 (n_train, h)
-    epochs/0003/test_representations.npy    float32 (n_test, h)
+    epochs/0003/train_representations.npy   float32 (n_train, h), or float16 when run.json's
+    epochs/0003/test_representations.npy    "representation_dtype" says so (n_test, h)
     epochs/0003/train_logits.npy  float32 (n_train, C)
     epochs/0003/test_logits.npy   float32 (n_test, C)
     epochs/0003/head.pt           the head's state_dict (tensors only)
@@ -64,6 +64,8 @@ _METADATA_FILE = re.compile(r"^\d{3}(\.[a-z]+)?\.npy$")
 _EPOCH_FILE = re.compile(r"^(epoch\.json|head\.pt|state_dict\.pt|"
                          r"(train|test)_(representations|logits)\.npy)$")
 SPLITS = ("train", "test")
+#: how representations may be stored (run.json's "representation_dtype"; default float32)
+REPRESENTATION_DTYPES = ("float32", "float16")
 
 #: the fix for a damaged run-level file (labels, inputs, metadata: written once by create)
 RECREATE = ("this file is written once by Run.create: create the run again "
@@ -359,6 +361,16 @@ class RunFolder:
         return sorted(found)
 
     @property
+    def representation_dtype(self) -> str:
+        """How representations are stored: ``"float32"`` or ``"float16"`` (``Run.create(...,
+        dtype=...)``); readers get them as stored and compute in float32."""
+        dtype = self._meta.get("representation_dtype", "float32")
+        if dtype not in REPRESENTATION_DTYPES:
+            raise ValueError(f"{self.path / RUN_JSON}: representation_dtype {dtype!r} is not one "
+                             f"of {list(REPRESENTATION_DTYPES)}; re-create the run")
+        return dtype
+
+    @property
     def rep_dim(self) -> int | None:
         epochs = self.epochs
         return int(self.epoch_info(epochs[0])["rep_dim"]) if epochs else None
@@ -401,8 +413,9 @@ class RunFolder:
         return np.concatenate(parts) if split == "all" else parts[0]
 
     def representations(self, epoch: int, split: str = "train") -> np.ndarray:
-        """float32 (n, h) representations ``f_t(x)``; a read-only memmap for train/test,
-        an in-memory copy for ``"all"``."""
+        """(n, h) representations ``f_t(x)`` as stored (float32, or float16 for a run created
+        with ``dtype="float16"``); a read-only memmap for train/test, an in-memory copy for
+        ``"all"``. Consumers cast to float32 where they compute."""
         return self._epoch_array(epoch, "representations", split)
 
     def logits(self, epoch: int, split: str = "train") -> np.ndarray:

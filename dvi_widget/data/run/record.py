@@ -42,6 +42,7 @@ from .folder import (
     HEAD,
     LABELS,
     METADATA,
+    REPRESENTATION_DTYPES,
     RUN_JSON,
     SPLITS,
     STATE_DICT,
@@ -193,8 +194,9 @@ class NewRun:
         self.class_names = resolve_class_names(self.labels, class_names, n_classes)
         self.metadata = _metadata(metadata, len(self.labels))
 
-    def write(self, root: Path, save_inputs: bool) -> dict[str, Any]:
-        """Write the run's files into ``root`` (a staged folder); return ``run.json``."""
+    def write(self, root: Path, save_inputs: bool, dtype: str = "float32") -> dict[str, Any]:
+        """Write the run's files into ``root`` (a staged folder); return ``run.json``.
+        ``dtype``: how every epoch's representations are stored (see :func:`check_dtype`)."""
         meta = {
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,
@@ -204,6 +206,7 @@ class NewRun:
             "class_names": self.class_names,
             "input_shape": list(self.x_train.shape[1:]),
             "inputs_saved": bool(save_inputs),
+            "representation_dtype": check_dtype(dtype),
             "metadata_columns": [],
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
@@ -215,6 +218,17 @@ class NewRun:
         (root / EPOCHS).mkdir(exist_ok=True)
         write_json(root / RUN_JSON, meta)
         return meta
+
+
+def check_dtype(dtype: str) -> str:
+    """The storage type of the representations: ``"float32"`` (default) or ``"float16"`` (half
+    the disk and page cache; the engine computes in float32 either way). Logits stay float32:
+    predictions and every measure built on them are exact."""
+    name = str(np.dtype(dtype)) if isinstance(dtype, str | type | np.dtype) else repr(dtype)
+    if name not in REPRESENTATION_DTYPES:
+        raise ValueError(f"dtype={dtype!r}: representations are stored as one of "
+                         f"{list(REPRESENTATION_DTYPES)}")
+    return name
 
 
 # ----------------------------------------------------------------------------- an epoch
@@ -354,9 +368,11 @@ def _write_split(
         widths = {kind: int(np.load(array_file(out, "train", kind), mmap_mode="r").shape[1])
                   for kind in kinds}
         for kind, file in files.items():
-            _io.save_npy(file, np.zeros((0, widths[kind]), np.float32))
+            _io.save_npy(file, np.zeros((0, widths[kind]), np.float32 if kind == "logits"
+                                        else run.representation_dtype))
         return {"n": 0, "rep_dim": widths["representations"],
                 "n_classes": widths["logits"], "correct": 0}
+    stored = {"representations": run.representation_dtype, "logits": np.float32}
     writers: dict[str, _io.NpyWriter] = {}
     start = correct = 0
     with contextlib.ExitStack() as stack:
@@ -364,11 +380,11 @@ def _write_split(
             values = {"representations": batch.representations, "logits": batch.logits}
             if not writers:
                 writers = {kind: stack.enter_context(_io.NpyWriter(
-                    files[kind], (n, v.shape[1]), np.float32)) for kind, v in values.items()}
+                    files[kind], (n, v.shape[1]), stored[kind])) for kind, v in values.items()}
             for kind, v in values.items():
                 if v.shape[1] != writers[kind].shape[1]:
                     raise ValueError(f"the {kind} width changed between batches")
-                writers[kind].write(to_numpy(v))
+                writers[kind].write(to_numpy(v).astype(stored[kind], copy=False))
             stop = start + len(batch.logits)
             correct += int((to_numpy(batch.logits.argmax(1)) == labels[start:stop]).sum())
             start = stop
@@ -409,7 +425,8 @@ def record_arrays(
     _check_consistency(run, epoch, rep_tr.shape[1], log_tr.shape[1])
     with staged_folder(run._epoch_dir(epoch)) as tmp:
         for split, rep, log in (("train", rep_tr, log_tr), ("test", rep_te, log_te)):
-            _io.save_npy(array_file(tmp, split, "representations"), rep)
+            _io.save_npy(array_file(tmp, split, "representations"),
+                         rep.astype(run.representation_dtype, copy=False))
             _io.save_npy(array_file(tmp, split, "logits"), log)
         head_info: dict[str, Any] = {"kind": "none", "spec": None, "modules": None}
         if head is not None:
