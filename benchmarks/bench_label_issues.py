@@ -187,6 +187,18 @@ def main() -> None:
     table = pd.DataFrame(rows)
     with pd.option_context("display.width", 200, "display.max_rows", 500):
         print(table.round(3).to_string(index=False))
+    # the combined rank against the best single method of each run and moment
+    single = table[table["method"].isin(["aum", "cartography", "forgetting", "cleanlab",
+                                         "landscape"])]
+    best = single.loc[single.groupby(["data", "flips", "at"])["precision@k"].idxmax()]
+    comb = table[table["method"] == "combined"].set_index(["data", "flips", "at"])["precision@k"]
+    best = best.set_index(["data", "flips", "at"])
+    summary = pd.DataFrame({"combined": comb, "best single": best["method"],
+                            "its precision@k": best["precision@k"]})
+    summary["gap"] = summary["combined"] - summary["its precision@k"]
+    print("\ncombined precision@k against the best single method:")
+    with pd.option_context("display.width", 200):
+        print(summary.round(3).to_string())
 
 
 if __name__ == "__main__":

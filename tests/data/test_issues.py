@@ -39,7 +39,21 @@ def test_scores_rank_the_flipped_samples_first():
     assert -3.5 < dyn.aum[2, 0] < -2.5
     # cleanlab's reference: test accuracy peaks at epoch 0..2, so epochs 0, 1, 2 are averaged
     assert df.attrs["cleanlab"] == [0, 1, 2]
-    assert df.attrs["combined"] == ["aum", "cleanlab", "aum_early"]
+    assert df.attrs["combined"] == ["aum_early", "cleanlab_margin"]
+    # the combined score by hand: mean rank percentile of minus AUM over the reference records
+    # and minus the margin of their mean probabilities (given label minus the largest other)
+    from scipy.stats import rankdata
+
+    train = split == "train"
+    y = dyn.labels[train]
+    probs = dyn.probabilities[:3][:, train].mean(axis=0)
+    probs /= probs.sum(axis=1, keepdims=True)
+    other = probs.copy()
+    other[np.arange(12), y] = -1
+    margin = probs[np.arange(12), y] - other.max(axis=1)
+    pct = [(rankdata(v) - 1) / 11 for v in (-dyn.aum[2, train], -margin)]
+    np.testing.assert_allclose(df.sort_values("sample")["combined_score"], np.mean(pct, axis=0),
+                               atol=1e-9)
     assert df["cleanlab_issue"].dtype == bool  # confident learning flags nothing this small
     flipped = np.zeros(16, bool)
     flipped[:2] = True
