@@ -37,6 +37,7 @@ import numpy as np
 from .._tensor import DeviceLike, resolve_device
 from ..data.epochs import EveryNth
 from . import resume as stale_policy
+from .distributed import check_executor
 from .embedding import DVIEmbedding, assemble, load_model
 from .metrics import joint_neighbours
 from .pipeline import STAGES, EpochData, FittedEpoch, Settings, Stages, WarmStart, fit_epoch
@@ -380,6 +381,8 @@ class DVI:
         epochs: Sequence[int] | EveryNth | None = None,
         resume: bool = True,
         cache_dir: str | os.PathLike | None = None,
+        executor: str | None = None,
+        ray_address: str | None = None,
     ) -> DVI:
         """Fit one visualization model per epoch of ``run`` (DVI §5), saving each as it finishes.
 
@@ -397,12 +400,20 @@ class DVI:
         cache_dir : path, optional
             Where the frame and landscapes go if the fit folder later becomes read-only (see
             :class:`dvi_widget.engine.store.FitStore`).
+        executor : None or ``"ray"``
+            ``"ray"``: each epoch's reading, boundary samples and complex run as Ray tasks
+            pipelined ahead of the sequential layout and φ/ψ training (the extra
+            ``dvi_widget[ray]``; the result equals this process's fit with the same seeds).
+            See :mod:`dvi_widget.engine.distributed`.
+        ray_address : the Ray cluster to join (``ray.init(address=...)``); default: the one
+            already initialised in this process, else a local one.
 
         Returns
         -------
         self
         """
         self._validate_params()
+        executor = check_executor(executor)
         device = resolve_device(self.device)
         chosen = _chosen_epochs(run, epochs)
         n_train = int(run.n_train)
@@ -421,6 +432,12 @@ class DVI:
         fitted: dict[int, FittedEpoch] = {}
         prev_epoch: int | None = None
         chain_ok = resume
+        prefetch = None
+        if executor == "ray":
+            from .distributed import RayPrefetch
+
+            prefetch = RayPrefetch(run, chosen, settings, with_inputs, self.stages,
+                                   address=ray_address)
         bar = tqdm(chosen, desc="DVI", unit="epoch", disable=not self.verbose)
         try:
             for epoch in bar:
@@ -431,9 +448,10 @@ class DVI:
                     chain_ok = False
                     warm = None if prev_epoch is None else self._warm_start(
                         run, store, settings, prev_epoch, fitted[prev_epoch])
+                    prepared = None if prefetch is None else prefetch.get(epoch)
                     data = EpochData.from_run(run, epoch, device, with_inputs)
                     done = fit_epoch(data, settings, seed=settings.seed(epoch), previous=warm,
-                                     stages=self.stages)
+                                     stages=self.stages, prepared=prepared)
                     info = {
                         "epoch": int(epoch), "previous_epoch": prev_epoch,
                         "params_hash": params_hash, "params": self._json_params(),
@@ -455,6 +473,8 @@ class DVI:
             raise
         finally:
             bar.close()
+            if prefetch is not None:
+                prefetch.close()
             store.release()  # a fit, finished or failed, leaves the fit folder to the next
         self.embedding_ = assemble(run, store, settings, params_hash, fitted, self.stages)
         return self

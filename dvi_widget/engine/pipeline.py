@@ -410,9 +410,34 @@ def epoch_metrics(reps: np.ndarray, n_train: int, coords: np.ndarray, model: Vis
 
 
 # ------------------------------------------------------------------------------ one epoch
+@dataclass(frozen=True)
+class PreparedEpoch:
+    """The stages of an epoch that do not depend on the previous epoch (§5.1 boundary samples,
+    §5.2 complex): what a pipelined executor computes ahead of the sequential part."""
+
+    boundary: Boundary
+    complex: Complex
+    knn: np.ndarray
+    timings: dict[str, float]
+
+
+def prepare_epoch(data: EpochData, s: Settings, *, seed: int,
+                  stages: Stages = STAGES) -> PreparedEpoch:
+    """Boundary samples and the complex of one epoch, from its arrays and seed alone."""
+    t0 = time.perf_counter()
+    bnd = stages.boundary(data, s, seed)
+    t1 = time.perf_counter()
+    cx, knn_idx = stages.complex(data, bnd, s, seed)
+    return PreparedEpoch(bnd, cx, knn_idx, {"boundary": t1 - t0,
+                                            "complex": time.perf_counter() - t1})
+
+
 def fit_epoch(data: EpochData, s: Settings, *, seed: int, previous: WarmStart | None = None,
-              stages: Stages = STAGES) -> FittedEpoch:
+              stages: Stages = STAGES, prepared: PreparedEpoch | None = None) -> FittedEpoch:
     """Fit one epoch (DVI §5) from its arrays, warm-started from ``previous`` (§5.4).
+
+    ``prepared``: the epoch's boundary samples and complex when an executor computed them
+    ahead (:func:`prepare_epoch` with the same data, settings and seed); computed here otherwise.
 
     Returns the epoch's arrays (coords of train then test samples, boundary points in 2-D and
     high-dimensional, their class pairs, X's kNN), V_t, and an ``info`` dict of what the fit
@@ -424,14 +449,11 @@ def fit_epoch(data: EpochData, s: Settings, *, seed: int, previous: WarmStart | 
     X_np, head = data.X, data.head
     n_train, h = X_np.shape
 
-    t0 = time.perf_counter()
-    bnd = stages.boundary(data, s, seed)
+    if prepared is None:
+        prepared = prepare_epoch(data, s, seed=seed, stages=stages)
+    bnd, cx, knn_idx = prepared.boundary, prepared.complex, prepared.knn
     B_np, pairs = bnd.representations, bnd.pairs
-    timings["boundary"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    cx, knn_idx = stages.complex(data, bnd, s, seed)
-    timings["complex"] = time.perf_counter() - t0
+    timings.update(prepared.timings)
 
     # Eq. 9 weights over all vertices, once per epoch
     t0 = time.perf_counter()
