@@ -394,6 +394,10 @@ class Widget(PanelsMixin, ReviewMixin, explain.ExplainMixin, anywidget.AnyWidget
     panel_open = t.Bool(True).tag(sync=True)
     class_labels = t.Bool(False).tag(sync=True)
     density_contours = t.Bool(False).tag(sync=True)
+    #: the live view (Widget.follow): the worker's state in one line ("" when not following),
+    #: and a counter the front end re-reads the data arrays on
+    follow_status = t.Unicode("").tag(sync=True)
+    data_version = t.Int(0).tag(sync=True)
 
     #: kernel-side handlers of side-panel messages: name -> fn(widget, content, buffers)
     panel_handlers: ClassVar[dict[str, Callable[[Widget, dict, list], None]]] = {
@@ -471,6 +475,60 @@ class Widget(PanelsMixin, ReviewMixin, explain.ExplainMixin, anywidget.AnyWidget
         if "panels" not in kwargs and {"variability", "mean_confidence",
                                        "correctness"} <= set(self.epoch_columns):
             self.panels = [*self.panels, "datamap"]  # training dynamics: cartography's map
+
+    # ------------------------------------------------------------------ the live view
+    @classmethod
+    def follow(cls, run: Any, dvi_params: Mapping[str, Any] | None = None, *,  # noqa: ANN401
+               timeout: float = 600.0, **kwargs: Any) -> Widget:  # noqa: ANN401
+        """A widget over a run that is still being trained: a worker process fits each epoch
+        as it is recorded (warm-started from the previous one) and the slider grows, keeping
+        the selection, zoom, epoch and panels. Blocks until the first epoch is fitted (at most
+        ``timeout`` seconds). ``dvi_params``: the DVI's parameters; ``kwargs``: the widget's.
+        Stop the worker with :meth:`stop_following`; a crash in it is shown in the widget.
+        The live widget shows what the saved visualization holds (no click probabilities or
+        explanations: open ``DVI.load(run)`` for those once training is done)."""
+        from .follow import Follower
+
+        follower = Follower(getattr(run, "path", run), dict(dvi_params or {}))
+        vis = follower.wait_first(timeout)
+        w = cls(vis, dynamics=False, **kwargs)
+        w._follower = follower
+        w.follow_status = "live: waiting for the next epoch"
+        follower.start(w)
+        return w
+
+    def stop_following(self) -> None:
+        """Stop the live view's worker (it finishes the epoch it is fitting) and its folder."""
+        follower = self.__dict__.get("_follower")
+        if follower is not None:
+            follower.stop()
+            follower.remove()
+            self._follower = None
+            self.follow_status = "live view stopped"
+
+    def replace_visualization(self, vis: Visualization) -> None:
+        """Show ``vis`` (the same samples, more or refitted epochs) in place of the current
+        one, keeping the selection, zoom, shown epoch (the newest when it is gone) and
+        panels."""
+        v = _to_visualization(vis)
+        if v.n_samples != self.vis.n_samples or list(v.class_names) != list(self.vis.class_names):
+            raise ValueError(f"the new visualization has {v.n_samples} samples and classes "
+                             f"{list(v.class_names)}; the widget shows {self.vis.n_samples} and "
+                             f"{list(self.vis.class_names)}")
+        top = v.n_classes - 1
+        keep = int(self.epoch)
+        self.vis = v
+        with self.hold_sync():
+            epochs = [int(e) for e in v.epochs]
+            if keep not in epochs:
+                self.set_trait("epochs", sorted(set(epochs) | {keep}))  # valid while it moves
+                self.epoch = epochs[-1]
+            self.epochs = epochs
+            self.coords = to_view(v, v.coords)
+            self.predictions = _small_int(v.predictions, top)
+            self.confidence = np.round(np.clip(v.confidence, 0, 1) * 255).astype(np.uint8)
+            self.landscape = v.landscape
+            self.data_version = self.data_version + 1
 
     # ------------------------------------------------------------------ validation
     @t.validate("epoch")

@@ -369,6 +369,17 @@ class DviView {
       redraw(true);
     });
     on('change:selection', () => this.onSelectionChange());
+    on('change:follow_status', () => this.toolbar.sync());
+    // the live view handed over a new visualization (more epochs): re-read the arrays, keep
+    // the camera, selection and panels
+    on('change:data_version', () => {
+      this.decode();
+      this.columns = buildColumns(this.d, m);
+      this.plot.landscape.replaceData(this.d.landscape, this.d.landH, this.d.landW);
+      this.toolbar.sync();
+      this.panels.update('epoch');
+      redraw(false);
+    });
     on('change:highlight_indices', () => {
       this.highlightMask = this.indexMask(m.get('highlight_indices'));
       this.chips.update();

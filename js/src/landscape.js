@@ -107,6 +107,18 @@ export class Landscape {
     if (this.to !== null) this.render();
   }
 
+  /** New (T, H, W, 4) data (the live view's next visualization): the epochs' textures are
+   * made again from it. */
+  replaceData(data, H, W) {
+    for (const tex of this.textures.values()) tex.destroy();
+    this.textures.clear();
+    this.from = null; // a cross-fade in progress ends on the new data
+    this.data = data;
+    this.H = H;
+    this.W = W;
+    if (this.to !== null) this.show(this.to);
+  }
+
   epochTexture(pos) {
     let tex = this.textures.get(pos);
     if (tex) {

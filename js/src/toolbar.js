@@ -44,6 +44,8 @@ export class Toolbar {
     this.playBtn = h('button', { type: 'button', class: 'dvi-play', title: 'play / pause (space)', 'aria-label': 'play / pause' });
     this.slider = h('input', { type: 'range', class: 'dvi-slider', min: '0', step: '1', title: 'epoch (← / →)', 'aria-label': 'epoch' });
     this.epochLabel = h('span', { class: 'dvi-epoch', 'aria-live': 'polite' });
+    // the live view (Widget.follow): what its worker is doing, or its crash
+    this.followEl = h('span', { class: 'dvi-follow', role: 'status' });
     this.speedSel = h('select', { class: 'dvi-speed', title: 'playback speed, epochs per second', 'aria-label': 'playback speed' });
     for (const s of SPEEDS) this.speedSel.appendChild(h('option', { value: String(s), text: `${s}/s` }));
     this.modeBtns = {};
@@ -65,7 +67,7 @@ export class Toolbar {
     this.clearBtn = h('button', { type: 'button', class: 'dvi-clear', text: 'Clear', 'aria-label': 'clear the selection' });
     this.helpBtn = h('button', { type: 'button', class: 'dvi-help-btn', text: '?', title: 'gestures and shortcuts (?)', 'aria-label': 'help', 'aria-expanded': 'false' });
     const row1 = h('div', { class: 'dvi-row dvi-row-main' }, [
-      this.playBtn, this.slider, this.epochLabel, this.speedSel, modeGroup,
+      this.playBtn, this.slider, this.epochLabel, this.followEl, this.speedSel, modeGroup,
       h('span', { class: 'dvi-group' }, [this.zoomBtn, this.resetBtn]),
       this.status, this.clearBtn, this.helpBtn,
     ]);
@@ -205,6 +207,10 @@ export class Toolbar {
     const pos = view.pos;
     this.slider.max = String(epochs.length - 1);
     this.slider.value = String(pos);
+    const follow = m.get('follow_status') || '';
+    this.followEl.textContent = follow;
+    this.followEl.style.display = follow ? '' : 'none';
+    this.followEl.classList.toggle('dvi-follow-error', follow.startsWith('live view stopped:'));
     // a fit of a subset of the recorded epochs (DVI.fit(run, epochs=every(5))): the slider
     // steps through the fitted epochs only, nothing in between is interpolated, and it says so
     const gaps = epochs.some((e, i) => i > 0 && e - epochs[i - 1] > 1);
