@@ -23,10 +23,12 @@ _PUBLIC = {
     "Run": "data.run",
     "DVI": "explain.doors",
     "Widget": "view.widget",
+    "DeepView": "engine.deepview",
 }
 
 __all__ = [
     "DVI",
+    "DeepView",
     "Dataset",
     "Run",
     "Visualization",
@@ -41,6 +43,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .contract import Visualization, default_palette
     from .data.datasets import Dataset, from_arrays, load_digits, load_fashion_mnist
     from .data.run import Run
+    from .engine.deepview import DeepView
     from .explain.doors import DVI
     from .view.widget import Widget
 
