@@ -17,6 +17,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import torch
 
 from ..._tensor import ArrayLike, DeviceLike
 from .didi import Proba, mix, pair_terms
@@ -128,17 +129,38 @@ def layout(
 ) -> np.ndarray:
     """UMAP of a precomputed kNN graph: ``(n, 2)`` float32 positions. ``init`` is "spectral" or
     the previous epoch's positions (UMAP-T style, so consecutive epochs stay aligned)."""
-    import umap
+    try:
+        import umap
+    except ImportError as err:  # pragma: no cover - umap-learn is the deepview extra
+        raise ImportError("DeepView needs umap-learn: pip install 'dvi_widget[deepview]' (or "
+                          "umap-learn)") from err
 
     n, k = knn_indices.shape
+    back = None
+    if not isinstance(init, str):
+        # umap-learn rescales an init array to [0, 10] per axis before optimising; undo that
+        # afterwards so that the result sits in the previous epoch's frame
+        init = np.asarray(init, np.float32)
+        lo, hi = init.min(axis=0), init.max(axis=0)
+        back = (lo, np.where(hi > lo, hi - lo, 1.0) / 10.0)
     model = umap.UMAP(n_neighbors=k, precomputed_knn=(knn_indices, knn_dists), init=init,
                       min_dist=min_dist, spread=spread, n_epochs=n_epochs, random_state=seed,
                       verbose=verbose, **(umap_kwargs or {}))
     placeholder = np.zeros((n, 1), np.float32)  # UMAP reads only the graph (and n) from here
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*knn_search_index.*")
-        warnings.filterwarnings("ignore", message=".*n_jobs value.*")
-        return model.fit_transform(placeholder).astype(np.float32)
+    # numba's OpenMP layer shares libgomp with torch: UMAP's numba.set_num_threads (its n_jobs,
+    # then the numba default of one thread per core) would leave torch on every core, which on
+    # a busy machine made the π⁻¹ fit after it 25x slower (measured); torch's count is restored
+    threads = torch.get_num_threads()
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*knn_search_index.*")
+            warnings.filterwarnings("ignore", message=".*n_jobs value.*")
+            Y = model.fit_transform(placeholder).astype(np.float32)
+    finally:
+        torch.set_num_threads(threads)
+    if back is not None:
+        Y = (Y * back[1] + back[0]).astype(np.float32)
+    return Y
 
 
 def recall(found: np.ndarray, exact: np.ndarray) -> float:
