@@ -18,7 +18,7 @@ from dvi_widget.engine.metrics import q_knn
 
 pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.slow]
 
-FAST = dict(grid_size=48, inverse_steps=100, n_epochs=200, device="cpu", verbose=False)
+FAST = dict(grid_size=48, n_epochs=200, device="cpu", verbose=False)
 
 
 def fashion_mlp() -> nn.Sequential:
@@ -28,9 +28,9 @@ def fashion_mlp() -> nn.Sequential:
 
 @pytest.fixture(scope="module")
 def fashion_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
-    """A small MLP on 1,500 + 500 Fashion-MNIST images, 2 epochs recorded (inputs kept)."""
+    """A small MLP on 1,000 + 300 Fashion-MNIST images, 2 epochs recorded (inputs kept)."""
     try:
-        data = load_fashion_mnist(n_train=1500, n_test=500, seed=0)
+        data = load_fashion_mnist(n_train=1000, n_test=300, seed=0)
     except FileNotFoundError as err:  # pragma: no cover - Debian's dataset-fashion-mnist
         pytest.skip(str(err))
     torch.manual_seed(0)

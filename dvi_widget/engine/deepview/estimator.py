@@ -92,8 +92,9 @@ class DeepView:
         π⁻¹'s kernel half-width in units of the median distance between neighbouring centres.
     inverse_neighbors : int, default 16
         Centres each point of π⁻¹ sums over.
-    inverse_steps : int, default 200
-        Adam steps fitting π⁻¹ (θ, ρ, σ).
+    inverse_steps : int, default 30
+        Conjugate-gradient iterations fitting π⁻¹'s prototypes θ (least squares; fewer
+        regularise more).
     inverse_inputs : bool, default True
         Also fit π⁻¹ into the input space when the run kept its inputs (what the model sees at
         a spot of the view).
@@ -134,7 +135,7 @@ class DeepView:
         holdout: float = 0.3,
         inverse_width: float = 1.0,
         inverse_neighbors: int = 16,
-        inverse_steps: int = 200,
+        inverse_steps: int = 30,
         inverse_inputs: bool = True,
         knn_method: str = "auto",
         grid_size: int = 256,
@@ -309,7 +310,7 @@ class DeepView:
                     inverses[space] = fit_inverse(
                         Y[fit_rows], data[fit_rows], width=self.inverse_width,
                         neighbors=self.inverse_neighbors, steps=self.inverse_steps,
-                        device=device, seed=seed, progress=self.verbose)
+                        device=device, progress=self.verbose)
                 t3 = time.perf_counter()
                 emb.epochs_.append(int(epoch))
                 emb.knn_[int(epoch)] = (idx, dst)
