@@ -73,15 +73,18 @@ def test_candidate_pairs_match_all_pairs_on_1000_samples(fashion_run: Run) -> No
     same = ci[:, 1:, None] == ai[:, None, 1:]  # a pair both graphs hold: the same distance
     np.testing.assert_allclose(np.broadcast_to(cd[:, 1:, None], same.shape)[same],
                                np.broadcast_to(ad[:, None, 1:], same.shape)[same], rtol=1e-6)
-    Yc = layout(ci, cd, n_epochs=200, seed=0)
-    Ya = layout(ai, ad, n_epochs=200, seed=0)
-    qc, qa = q_knn(Yc, pred), q_knn(Ya, pred)
+    # UMAP's own run-to-run spread of Q_kNN on 1,000 samples is about ±0.01, so both graphs
+    # are laid out with the same three seeds and compared on the mean
+    Yc = [layout(ci, cd, n_epochs=200, seed=s) for s in range(3)]
+    Ya = [layout(ai, ad, n_epochs=200, seed=s) for s in range(3)]
+    qc = np.mean([q_knn(Y, pred) for Y in Yc])
+    qa = np.mean([q_knn(Y, pred) for Y in Ya])
     assert abs(qc - qa) <= 0.01, (qc, qa)
     assert qa > 0.85
     from sklearn.manifold import trustworthiness
 
-    tc = trustworthiness(X, Yc, n_neighbors=10)
-    ta = trustworthiness(X, Ya, n_neighbors=10)
+    tc = trustworthiness(X, Yc[0], n_neighbors=10)
+    ta = trustworthiness(X, Ya[0], n_neighbors=10)
     assert abs(tc - ta) < 0.02, (tc, ta)
 
 

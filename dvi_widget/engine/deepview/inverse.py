@@ -110,7 +110,7 @@ def fit_inverse(
     positions: np.ndarray,
     data: np.ndarray,
     *,
-    width: float = 1.0,
+    width: float = 0.5,
     b: float = 1.0,
     neighbors: int = 16,
     steps: int = 30,
