@@ -16,6 +16,7 @@ from dvi_widget.engine.deepview.didi import term_scales
 from dvi_widget.engine.deepview.graph import all_pairs_graph, candidate_graph, layout, recall
 from dvi_widget.engine.metrics import q_knn
 
+pytest.importorskip("umap")  # the deepview extra (in dev, so CI has it)
 pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.slow]
 
 FAST = dict(grid_size=48, n_epochs=200, device="cpu", verbose=False)
