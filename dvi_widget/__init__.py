@@ -24,10 +24,12 @@ _PUBLIC = {
     "DVI": "explain.doors",
     "Widget": "view.widget",
     "every": "data.epochs",
+    "DeepView": "engine.deepview",
 }
 
 __all__ = [
     "DVI",
+    "DeepView",
     "Dataset",
     "Run",
     "Visualization",
@@ -44,6 +46,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .data.datasets import Dataset, from_arrays, load_digits, load_fashion_mnist
     from .data.epochs import every
     from .data.run import Run
+    from .engine.deepview import DeepView
     from .explain.doors import DVI
     from .view.widget import Widget
 
