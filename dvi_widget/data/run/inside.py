@@ -1,0 +1,385 @@
+"""Inside the model: per-epoch weights, gradients and activations, and their one file pair.
+
+The only module that writes and reads an epoch's ``inside.npz`` / ``inside.json`` (names from
+:mod:`.folder`). They are written by :meth:`Run.record(model, epoch, gradients=monitor)
+<dvi_widget.data.run.Run.record>` into the epoch's staged folder, so they appear atomically
+with the epoch. Everything is float32 and small: a few numbers per parameter tensor and per
+unit, never a tensor's values (the quickstart CNN: ~6 KB per epoch; a ResNet-18: ~50 KB).
+
+``inside.json``::
+
+    {"version": 1, "bins": 32, "quantiles": [...], "grad_steps": 117,
+     "parameters": ["0.weight", "0.bias", ...],
+     "layers": [{"name": "1", "module": "1", "kind": "relu", "units": 16}, ...]}
+
+``inside.npz`` (P parameter tensors, L layers, Q quantile levels, B bins, U_l units)::
+
+    param_quantiles (P, Q)   weights at record time: quantiles of the values
+    param_stats     (P, 3)   mean, std, L2 norm of the values
+    grad_hist       (P, B)   |steps| summed histogram of the gradient values, fixed bins per
+                             epoch over grad_range (values beyond the range count in the end bins)
+    grad_range      (P, 2)   the bins' low and high edge (set at the epoch's first backward)
+    grad_stats      (P, 4)   mean |g|, max |g|, mean over steps of ||g||_2, steps seen
+    probe           (n,)     int64 training-sample indices of the probe subset
+    act_quantiles   (L, Q)   activations on the probe: quantiles of every value of the layer
+    act_active_<l>  (U_l,)   fraction of probe samples on which unit u is ever > 0 (any position)
+    act_mean_<l>    (U_l,)   mean activation of unit u over the probe (spatially averaged)
+
+The gradient arrays are absent when no backward ran (``grad_steps`` 0).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..._io import read_npz, write_json, write_npz
+from ..._tensor import row_batches
+from .folder import INSIDE_JSON, INSIDE_NPZ, rerecord
+
+#: TensorBoard's distribution bands: min, ±1.5σ, ±1σ, ±0.5σ, median, max (normal percentiles)
+QUANTILES = (0.0, 0.0668, 0.1587, 0.3085, 0.5, 0.6915, 0.8413, 0.9332, 1.0)
+#: bins of the gradient histograms
+BINS = 32
+#: probe samples the activations are taken on
+PROBE = 512
+#: the bins of an epoch span this many times the largest |g| of its first backward
+RANGE_MARGIN = 4.0
+#: modules whose outputs are the recorded activations (conv/linear outputs, and activation
+#: functions, where dead units show)
+WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid,
+               nn.Softplus, nn.Hardtanh, nn.Mish)
+#: activation kinds whose units can die (exactly 0 for every input below a threshold)
+RECTIFIERS = ("relu", "relu6")
+FORMAT = 1
+
+
+def _kind(module: nn.Module) -> str:
+    if isinstance(module, nn.Linear):
+        return "linear"
+    if isinstance(module, nn.Conv1d | nn.Conv2d | nn.Conv3d):
+        return "conv"
+    return type(module).__name__.lower()
+
+
+class GradientMonitor:
+    """Gradient statistics of every trainable parameter of ``model`` over an epoch's steps.
+
+    Hooks are registered once (``register_post_accumulate_grad_hook``); after each
+    ``backward()`` they accumulate, per parameter tensor, a fixed-bin histogram of the
+    gradient's values, the mean and max of ``|grad|`` and the gradient's L2 norm, on the
+    gradient's device (no synchronisation per step, except once per tensor and epoch to fix
+    the bins). ``run.record(model, epoch, gradients=monitor)`` stores the epoch's statistics
+    and starts the next epoch's; :meth:`close` removes the hooks.
+
+    The bins of an epoch span ``[-r, r]`` with ``r = margin · max|g|`` of the epoch's first
+    backward (values beyond fall in the end bins), so each epoch's histogram keeps its
+    resolution as gradients shrink or grow.
+
+    >>> monitor = GradientMonitor(model)                     # doctest: +SKIP
+    >>> for epoch in range(10):                              # doctest: +SKIP
+    ...     train_one_epoch(model)                           # loss.backward() as usual
+    ...     run.record(model, epoch, gradients=monitor)
+    >>> monitor.close()                                      # doctest: +SKIP
+    """
+
+    def __init__(self, model: nn.Module, bins: int = BINS, margin: float = RANGE_MARGIN) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"GradientMonitor needs a torch.nn.Module, got {type(model)!r}")
+        if int(bins) < 2 or not margin >= 1:
+            raise ValueError(f"bins must be >= 2 and margin >= 1, got {bins} and {margin}")
+        named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        if not named:
+            raise ValueError("the model has no trainable parameters to monitor")
+        self.model = model
+        self.names = [n for n, _ in named]
+        self.bins = int(bins)
+        self.margin = float(margin)
+        self._handles = [p.register_post_accumulate_grad_hook(self._hook(i))
+                         for i, (_, p) in enumerate(named)]
+        self.reset()
+
+    def _hook(self, i: int) -> Callable[[torch.Tensor], None]:
+        def hook(param: torch.Tensor) -> None:
+            if param.grad is not None:
+                self._accumulate(i, param.grad.detach())
+        return hook
+
+    def reset(self) -> None:
+        """Forget what was accumulated (the next backward starts a new epoch)."""
+        P = len(self.names)
+        self._hist: list[torch.Tensor | None] = [None] * P
+        self._range = np.zeros((P, 2), np.float32)
+        self._sum_abs: list[torch.Tensor | float] = [0.0] * P
+        self._max_abs: list[torch.Tensor | float] = [0.0] * P
+        self._norm: list[torch.Tensor | float] = [0.0] * P
+        self._numel = np.zeros(P, np.int64)
+        self.steps = np.zeros(P, np.int64)
+
+    @torch.no_grad()
+    def _accumulate(self, i: int, g: torch.Tensor) -> None:
+        g = g.float()
+        a = g.abs()
+        amax = a.max()
+        if self._hist[i] is None:
+            r = float(amax) * self.margin
+            r = r if np.isfinite(r) and r > 0 else 1e-12
+            self._range[i] = (-r, r)
+            self._hist[i] = torch.zeros(self.bins, dtype=torch.float32, device=g.device)
+        lo, hi = (float(v) for v in self._range[i])
+        self._hist[i] += torch.histc(g.clamp(lo, hi), self.bins, lo, hi)
+        self._sum_abs[i] = self._sum_abs[i] + a.sum()
+        self._max_abs[i] = torch.maximum(torch.as_tensor(self._max_abs[i], device=g.device),
+                                         amax)
+        self._norm[i] = self._norm[i] + torch.linalg.vector_norm(g)
+        self._numel[i] += g.numel()
+        self.steps[i] += 1
+
+    @property
+    def n_steps(self) -> int:
+        """The backward passes seen since the last record (the most any tensor saw)."""
+        return int(self.steps.max()) if len(self.steps) else 0
+
+    @property
+    def ranges(self) -> np.ndarray:
+        """(P, 2) low and high edge of each tensor's bins this epoch (0 before a backward)."""
+        return self._range.copy()
+
+    def histograms(self) -> np.ndarray:
+        """(P, bins) float32 summed histograms of this epoch (zeros where no gradient came)."""
+        return np.stack([np.zeros(self.bins, np.float32) if h is None else
+                         h.detach().cpu().numpy().astype(np.float32) for h in self._hist])
+
+    def snapshot(self) -> dict[str, np.ndarray] | None:
+        """This epoch's arrays (``grad_hist``, ``grad_range``, ``grad_stats``), or None when
+        no backward ran since the last record."""
+        if self.n_steps == 0:
+            return None
+        steps = np.maximum(self.steps, 1)
+        def num(v: torch.Tensor | float) -> float:
+            return float(v.detach().cpu()) if isinstance(v, torch.Tensor) else float(v)
+        stats = np.array([[num(s) / max(int(n), 1), num(m), num(nr) / k, c]
+                          for s, m, nr, n, k, c in zip(self._sum_abs, self._max_abs, self._norm,
+                                                       self._numel, steps, self.steps,
+                                                       strict=True)], np.float32)
+        return {"grad_hist": self.histograms(), "grad_range": self.ranges,
+                "grad_stats": stats}
+
+    def take(self) -> dict[str, np.ndarray] | None:
+        """:meth:`snapshot`, then :meth:`reset` (what a record does)."""
+        snap = self.snapshot()
+        self.reset()
+        return snap
+
+    def close(self) -> None:
+        """Remove the hooks (the monitor records nothing afterwards)."""
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+
+    @property
+    def closed(self) -> bool:
+        return not self._handles
+
+    def __enter__(self) -> GradientMonitor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"GradientMonitor({len(self.names)} tensors, {self.n_steps} steps this epoch"
+                f"{', closed' if self.closed else ''})")
+
+
+# ----------------------------------------------------------------------------- recording
+
+
+def probe_indices(n_train: int, size: int = PROBE) -> np.ndarray:
+    """The fixed probe subset: ``size`` training indices drawn once (seed 0), sorted; the same
+    for every epoch of a run."""
+    k = min(int(size), int(n_train))
+    return np.sort(np.random.default_rng(0).permutation(int(n_train))[:k]).astype(np.int64)
+
+
+def recorded_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The modules whose outputs are recorded: conv/linear layers and activation functions."""
+    return [(n, m) for n, m in model.named_modules()
+            if n and isinstance(m, WEIGHTED + ACTIVATIONS)]
+
+
+class _Outputs:
+    """Collects each recorded module's outputs during a forward pass; a module called k
+    times (a shared ReLU) gives the layers ``name``, ``name#1``, ..."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.modules = recorded_layers(model)
+        self.out: dict[str, list[torch.Tensor]] = {}
+        self.order: list[tuple[str, str, str]] = []  # (layer, module, kind) in call order
+        self._calls: dict[str, int] = {}
+        self._handles = [m.register_forward_hook(self._hook(n, m)) for n, m in self.modules]
+
+    def _hook(self, name: str, module: nn.Module) -> Callable[..., None]:
+        def hook(mod: nn.Module, args: Any, output: Any) -> None:  # noqa: ANN401
+            if not isinstance(output, torch.Tensor):
+                return
+            k = self._calls.get(name, 0)
+            self._calls[name] = k + 1
+            layer = name if k == 0 else f"{name}#{k}"
+            if layer not in self.out:
+                self.out[layer] = []
+                self.order.append((layer, name, _kind(module)))
+            self.out[layer].append(output.detach().float())
+        return hook
+
+    def new_batch(self) -> None:
+        self._calls.clear()
+
+    def remove(self) -> None:
+        for h in self._handles:
+            h.remove()
+
+
+def unit_view(t: torch.Tensor) -> torch.Tensor:
+    """(n, units, positions): channels of a conv output (dim 1), features of a linear one."""
+    return t.reshape(t.shape[0], t.shape[1], -1) if t.ndim > 2 else t.reshape(len(t), -1, 1)
+
+
+def _quantiles(values: torch.Tensor) -> np.ndarray:
+    v = values.reshape(-1).float()
+    if v.numel() > 1 << 24:  # torch.quantile's limit: a fixed, evenly spaced subsample
+        v = v[:: v.numel() // (1 << 23)]
+    return torch.quantile(v, torch.tensor(QUANTILES, dtype=v.dtype, device=v.device)
+                          ).cpu().numpy().astype(np.float32)
+
+
+@torch.no_grad()
+def activations(model: nn.Module, x: np.ndarray, device: torch.device,
+                batch_size: int) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
+    """The recorded layers' activations on ``x`` (the probe inputs): their JSON entries and
+    arrays (``act_quantiles``, ``act_active_<l>``, ``act_mean_<l>``)."""
+    hooks = _Outputs(model)
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+    try:
+        for _, (xb,) in row_batches(x, batch_size=batch_size, device=device, dtype=dtype):
+            hooks.new_batch()
+            model(xb)
+    finally:
+        hooks.remove()
+    layers, arrays, quants = [], {}, []
+    for i, (layer, module, kind) in enumerate(hooks.order):
+        out = torch.cat(hooks.out[layer])
+        units = unit_view(out)
+        layers.append({"name": layer, "module": module, "kind": kind,
+                       "units": int(units.shape[1]), "conv": out.ndim > 2})
+        quants.append(_quantiles(out))
+        arrays[f"act_active_{i}"] = (units > 0).any(dim=2).float().mean(0).cpu().numpy()
+        arrays[f"act_mean_{i}"] = units.mean(dim=(0, 2)).cpu().numpy()
+    arrays["act_quantiles"] = (np.stack(quants) if quants
+                               else np.zeros((0, len(QUANTILES)), np.float32))
+    return layers, {k: np.asarray(v, np.float32) for k, v in arrays.items()}
+
+
+def parameter_arrays(model: nn.Module) -> tuple[list[str], dict[str, np.ndarray]]:
+    """Every parameter tensor's quantiles and mean, std, norm, at record time."""
+    names, q, stats = [], [], []
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            v = p.detach().float()
+            names.append(name)
+            q.append(_quantiles(v))
+            stats.append([float(v.mean()), float(v.std()) if v.numel() > 1 else 0.0,
+                          float(torch.linalg.vector_norm(v))])
+    return names, {"param_quantiles": np.asarray(q, np.float32).reshape(-1, len(QUANTILES)),
+                   "param_stats": np.asarray(stats, np.float32).reshape(-1, 3)}
+
+
+def write(folder: Path, model: nn.Module, monitor: Any, x_train: np.ndarray,  # noqa: ANN401
+          device: torch.device, batch_size: int) -> dict[str, Any]:
+    """Write ``inside.npz`` and ``inside.json`` of one epoch into ``folder`` (the staged epoch
+    folder): the weights now, the monitor's gradients since the last record (then reset), the
+    activations on the probe subset of ``x_train``. Returns the JSON."""
+    if not isinstance(monitor, GradientMonitor):
+        raise TypeError(f"gradients must be a dvi_widget.inside.GradientMonitor, got "
+                        f"{type(monitor)!r}")
+    names, arrays = parameter_arrays(model)
+    grads = monitor.take()
+    if grads is not None:
+        index = {n: i for i, n in enumerate(names)}
+        missing = [n for n in monitor.names if n not in index]
+        if missing:
+            raise ValueError(f"the GradientMonitor watches parameters the recorded model does not "
+                             f"have ({', '.join(missing[:5])}); monitor the model you record")
+        full = {"grad_hist": np.zeros((len(names), monitor.bins), np.float32),
+                "grad_range": np.zeros((len(names), 2), np.float32),
+                "grad_stats": np.zeros((len(names), 4), np.float32)}
+        rows = [index[n] for n in monitor.names]
+        for k, v in grads.items():
+            full[k][rows] = v
+        arrays.update(full)
+    probe = probe_indices(len(x_train))
+    layers, acts = activations(model, np.asarray(x_train[probe]), device, batch_size)
+    arrays.update(acts)
+    arrays["probe"] = probe
+    meta = {"version": FORMAT, "bins": monitor.bins, "quantiles": list(QUANTILES),
+            "grad_steps": int(grads["grad_stats"][:, 3].max()) if grads is not None else 0,
+            "parameters": names, "layers": layers}
+    write_npz(folder / INSIDE_NPZ, **arrays)
+    write_json(folder / INSIDE_JSON, meta)
+    return meta
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def has_inside(run: Any, epoch: int) -> bool:  # noqa: ANN401 - a RunFolder
+    return (run._epoch_dir(epoch) / INSIDE_JSON).is_file()
+
+
+def read(run: Any, epoch: int) -> tuple[dict[str, Any], dict[str, np.ndarray]]:  # noqa: ANN401
+    """``(inside.json, inside.npz arrays)`` of ``epoch``; a missing or damaged file raises an
+    error naming it and saying how to record it."""
+    folder = run._check_epoch(epoch)
+    file = folder / INSIDE_JSON
+    fix = (f"{rerecord(epoch)} passing gradients=GradientMonitor(model) (created before "
+           "training), which also records weights and activations")
+    if not file.is_file():
+        raise FileNotFoundError(f"epoch {epoch} of {run.path} has no weights, gradients or "
+                                f"activations recorded ({file.name} missing); {fix}")
+    try:
+        meta = json.loads(file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{file} is damaged ({err}); {fix}") from None
+    if not isinstance(meta, dict) or meta.get("version") != FORMAT:
+        raise ValueError(f"{file} is not an inside record of version {FORMAT}; {fix}")
+    limit = 1 << 28
+
+    def check(specs: Any) -> None:  # noqa: ANN401
+        if sum(s.nbytes for s in specs.values()) > limit:
+            raise ValueError(f"{folder / INSIDE_NPZ} declares more than {limit} bytes")
+
+    try:
+        arrays = read_npz(folder / INSIDE_NPZ, check)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{folder / INSIDE_NPZ} is missing; {fix}") from None
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{folder / INSIDE_NPZ} is damaged ({err}); {fix}") from None
+    return meta, arrays
+
+
+def epochs_with_inside(run: Any) -> list[int]:  # noqa: ANN401
+    return [e for e in run.epochs if has_inside(run, e)]
+
+
+def nbytes(run: Any, epoch: int) -> int:  # noqa: ANN401
+    """Bytes of the epoch's inside files on disk."""
+    folder = run._epoch_dir(epoch)
+    return sum((folder / f).stat().st_size for f in (INSIDE_NPZ, INSIDE_JSON)
+               if (folder / f).is_file())
