@@ -40,7 +40,7 @@ def test_gradient_ascent_finds_each_matched_filters_pattern():
     imgs = maximize(None, 0, "0", [0, 1, 2], network=net, value_range=(0.0, 1.0),
                     input_shape=(1, H, H))
     assert imgs.shape == (3, 1, H, H) and imgs.dtype == np.float32
-    assert 0 <= imgs.min() and imgs.max() <= 1
+    assert imgs.min() >= 0 and imgs.max() <= 1
     pats = patterns()
     corr = np.array([[np.corrcoef(imgs[k, 0].ravel(), pats[j].ravel())[0, 1] for j in range(3)]
                      for k in range(3)])
