@@ -7,7 +7,9 @@
   gradients, dead ReLU units): TensorBoard's distributions dashboard;
 - :func:`maximize` (the input a class logit, channel or unit responds to most, by gradient
   ascent) and :func:`filters` (first-layer kernels): feature visualization;
-- :func:`neural_patterns` (VATUN): frequent sequences of the most activated unit per layer.
+- :func:`neural_patterns` (VATUN): frequent sequences of the most activated unit per layer;
+- :class:`InsideSource`: a run as the widget's inside panels' source
+  (``Widget.show_inside(InsideSource(run))``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from ..data.run.inside import GradientMonitor
 from .distributions import dead_units, distributions, flags
 from .maximize import filters, maximize
 from .patterns import mine, neural_patterns, recommend, sequences
+from .source import InsideSource
 
-__all__ = ["GradientMonitor", "dead_units", "distributions", "filters", "flags", "maximize",
-           "mine", "neural_patterns", "recommend", "sequences"]
+__all__ = ["GradientMonitor", "InsideSource", "dead_units", "distributions", "filters", "flags",
+           "maximize", "mine", "neural_patterns", "recommend", "sequences"]

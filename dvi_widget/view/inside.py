@@ -1,0 +1,109 @@
+"""The kernel side of the inside panels, mixed into :class:`Widget`: ``distributions``
+(TensorBoard's distributions over epochs, linked to the epoch slider) and ``network`` (VATUN's
+network view of neural patterns, linked to the selection).
+
+The widget asks an :class:`~dvi_widget.contract.Inside` source (``w.show_inside(source)``, e.g.
+``dvi_widget.inside.InsideSource(run)``) and never the model itself.
+
+============= ============================================== ====================================
+panel         request                                        reply
+============= ============================================== ====================================
+distributions ``kind`` (weight, bias, grad, activation)      ``kind, layers, epochs, statistics,
+                                                             flags``; buffer 0: float32 (L, T, Q)
+                                                             quantiles (NaN: not recorded)
+network       ``what: "patterns", epoch``                    ``epoch, layers, patterns`` (id,
+                                                             layers, units, count, support,
+                                                             classes, shared), ``recommended``
+                                                             (ids the selection shares, most
+                                                             shared first), ``selected``
+network       ``what: "select", epoch, pattern``             sets ``Widget.selection`` to exactly
+                                                             the pattern's samples; ``count``
+============= ============================================== ====================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import traitlets as t
+
+from ..contract import Inside
+from .serialize import to_buffer
+
+PANELS = ("distributions", "network")
+KINDS = ("weight", "bias", "grad", "activation")
+#: the most patterns the network view lists
+MAX_PATTERNS = 200
+
+
+class InsideMixin(t.HasTraits):
+    """``show_inside`` and the two panels' handlers (see the module docstring)."""
+
+    inside_source: Any = None
+
+    def show_inside(self, source: Inside, panels: Sequence[str] = PANELS) -> Any:  # noqa: ANN401
+        """Show the distributions and network panels of ``source`` (an
+        :class:`~dvi_widget.contract.Inside`, e.g. ``dvi_widget.inside.InsideSource(run)``);
+        returns the widget."""
+        if not isinstance(source, Inside):
+            raise TypeError("show_inside needs an Inside source (bands, flags, patterns), e.g. "
+                            f"dvi_widget.inside.InsideSource(run); got {type(source).__name__}")
+        unknown = [p for p in panels if p not in PANELS]
+        if unknown:
+            raise ValueError(f"unknown inside panels {unknown}; choose from {list(PANELS)}")
+        self.inside_source = source
+        self.capabilities = {**self.capabilities, "inside": True}
+        self.panels = [*self.panels, *[p for p in panels if p not in self.panels]]
+        return self
+
+    def _need_inside(self) -> Inside:
+        if self.inside_source is None:
+            raise ValueError("no inside source: call w.show_inside(dvi_widget.inside."
+                             "InsideSource(run)) on a run recorded with gradients=monitor")
+        return self.inside_source
+
+    def _on_distributions(self, req: dict, buffers: list) -> tuple[dict, list]:
+        kind = str(req.get("kind", "grad"))
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+        src = self._need_inside()
+        layers, epochs, cube, stats = src.bands(kind)
+        f = src.flags()
+        flags = [{"flag": str(r.flag), "layer": str(r.layer),
+                  "epochs": [int(e) for e in r.epochs], "detail": str(r.detail)}
+                 for r in f.itertuples()]
+        return {"kind": kind, "layers": [str(la) for la in layers],
+                "epochs": [int(e) for e in epochs], "statistics": list(stats),
+                "shape": list(cube.shape), "flags": flags}, [to_buffer(cube, "float32")]
+
+    def _on_network(self, req: dict, buffers: list) -> tuple[dict, list]:
+        src = self._need_inside()
+        epoch = int(req.get("epoch", self.epoch))
+        layers, df = src.patterns(epoch)
+        df = df.head(MAX_PATTERNS)
+        what = req.get("what", "patterns")
+        if what == "select":
+            k = int(req["pattern"])
+            if not 0 <= k < len(df):
+                raise ValueError(f"pattern must be in [0, {len(df)}), got {k}")
+            samples = np.asarray(df.iloc[k]["samples"], np.int64)
+            self.select(samples)
+            return {"epoch": epoch, "pattern": k, "count": len(samples)}, []
+        if what != "patterns":
+            raise ValueError(f"what must be 'patterns' or 'select', got {what!r}")
+        sel = np.asarray(self.selection, np.int64)
+        shared = [int(np.isin(s, sel).sum()) if len(sel) else 0 for s in df["samples"]]
+        order = sorted((i for i, c in enumerate(shared) if c > 0),
+                       key=lambda i: (-shared[i], -float(df.iloc[i]["support"]), i))
+        patterns = [{"id": i, "layers": [int(x) for x in r.layers],
+                     "units": [int(u) for u in r.units], "count": int(r.count),
+                     "support": float(r.support), "shared": shared[i],
+                     "classes": {str(c): int(n) for c, n in r.classes.items()}}
+                    for i, r in enumerate(df.itertuples())]
+        return {"epoch": epoch, "layers": layers, "patterns": patterns, "recommended": order,
+                "selected": len(sel)}, []
+
+
+HANDLERS = {"distributions": InsideMixin._on_distributions, "network": InsideMixin._on_network}
