@@ -57,6 +57,25 @@ def test_histograms_equal_histc_of_a_hand_run_step():
     monitor.close()
 
 
+def test_a_large_gradient_is_histogrammed_on_every_kth_value():
+    """Above HIST_SAMPLE values the histogram counts every hist_stride-th value (the monitor
+    stays cheap); mean, max and norm still use every value."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(100, 64), nn.Tanh(), nn.Linear(64, 3))
+    monitor = GradientMonitor(model)
+    x, y = torch.randn(20, 100), torch.arange(20) % 3
+    grads = _step(model, x, y)
+    g = grads["0.weight"].reshape(-1)
+    k = store.hist_stride(g.numel())
+    assert g.numel() == 6400 > store.HIST_SAMPLE and k == 7
+    lo, hi = monitor.ranges[0]
+    np.testing.assert_array_equal(monitor.histograms()[0], torch.histc(g[::k], 32, lo, hi))
+    stats = monitor.snapshot()["grad_stats"][0]
+    assert stats[0] == pytest.approx(float(g.abs().mean()), rel=1e-5)
+    assert stats[2] == pytest.approx(float(g.norm()), rel=1e-5)
+    monitor.close()
+
+
 def test_nothing_recorded_without_backward_and_close_removes_the_hooks(tmp_path):
     x, y = data(30)
     model = cnn()
