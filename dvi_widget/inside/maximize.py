@@ -85,7 +85,7 @@ def _freq_scale(h: int, w: int, decay: float = 1.0) -> torch.Tensor:
 
 def maximize(run: Any, epoch: int, layer: str = LOGITS,  # noqa: ANN401
              units: Sequence[int] | np.ndarray | int = 0, *, steps: int = 96, lr: float = 0.05,
-             l2: float = 1e-3, tv: float = 5e-3, jitter: float = 0.08, rotate: float = 8.0,
+             l2: float = 2e-2, tv: float = 5e-3, jitter: float = 0.08, rotate: float = 8.0,
              scale: tuple[float, float] = (0.92, 1.08), seed: int = 0,
              network: nn.Module | None = None, value_range: tuple[float, float] | None = None,
              input_shape: Sequence[int] | None = None) -> np.ndarray:

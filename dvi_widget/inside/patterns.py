@@ -236,11 +236,13 @@ def run_indices(run: Any, indices: Sequence[int] | np.ndarray) -> np.ndarray:  #
 
 def recommend(patterns: pd.DataFrame, selected: Sequence[int] | np.ndarray,
               k: int = 10) -> pd.DataFrame:
-    """The patterns the ``selected`` samples share: those holding at least one of them, ranked
-    by how many selected samples they hold, then by support (VATUN's recommendation)."""
-    sel = np.asarray(selected, np.int64)
-    shared = np.array([np.isin(s, sel, assume_unique=False).sum() for s in patterns["samples"]],
-                      np.int64) if len(patterns) else np.zeros(0, np.int64)
-    out = patterns.assign(shared=shared)
+    """The patterns the ``selected`` samples share (VATUN's recommendation): those holding at
+    least one of them, ranked by the Jaccard similarity of their samples and the selection
+    (so a pattern nearly every sample holds ranks below one that singles the selection out),
+    then by how many selected samples they hold. Adds the columns ``shared`` and ``jaccard``."""
+    sel = np.unique(np.asarray(selected, np.int64))
+    shared = np.array([np.isin(s, sel).sum() for s in patterns["samples"]], np.int64)
+    union = np.array([len(s) for s in patterns["samples"]], np.int64) + len(sel) - shared
+    out = patterns.assign(shared=shared, jaccard=shared / np.maximum(union, 1))
     out = out[out["shared"] > 0]
-    return out.sort_values(["shared", "support"], ascending=False, kind="stable").head(k)
+    return out.sort_values(["jaccard", "shared"], ascending=False, kind="stable").head(k)

@@ -14,8 +14,8 @@ distributions ``kind`` (weight, bias, grad, activation)      ``kind, layers, epo
 network       ``what: "patterns", epoch``                    ``epoch, layers, patterns`` (id,
                                                              layers, units, count, support,
                                                              classes, shared), ``recommended``
-                                                             (ids the selection shares, most
-                                                             shared first), ``selected``
+                                                             (ids the selection shares, by
+                                                             Jaccard similarity), ``selected``
 network       ``what: "select", epoch, pattern``             sets ``Widget.selection`` to exactly
                                                              the pattern's samples; ``count``
 ============= ============================================== ====================================
@@ -93,10 +93,13 @@ class InsideMixin(t.HasTraits):
             return {"epoch": epoch, "pattern": k, "count": len(samples)}, []
         if what != "patterns":
             raise ValueError(f"what must be 'patterns' or 'select', got {what!r}")
-        sel = np.asarray(self.selection, np.int64)
+        sel = np.unique(np.asarray(self.selection, np.int64))
         shared = [int(np.isin(s, sel).sum()) if len(sel) else 0 for s in df["samples"]]
+        # ranked as dvi_widget.inside.recommend: Jaccard similarity with the selection
+        jaccard = [c / max(1, len(s) + len(sel) - c) for c, s in zip(shared, df["samples"],
+                                                                      strict=True)]
         order = sorted((i for i, c in enumerate(shared) if c > 0),
-                       key=lambda i: (-shared[i], -float(df.iloc[i]["support"]), i))
+                       key=lambda i: (-jaccard[i], -shared[i], i))
         patterns = [{"id": i, "layers": [int(x) for x in r.layers],
                      "units": [int(u) for u in r.units], "count": int(r.count),
                      "support": float(r.support), "shared": shared[i],
