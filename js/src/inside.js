@@ -166,6 +166,12 @@ class Network {
     this.list = h('div', { class: 'dvi-net-list' });
     this.hint = note('layers as columns of units · a path: a neural pattern (the most activated unit per layer, shared by its samples), width ∝ support · select samples to see the patterns they share · click a pattern to select its samples');
     body.append(this.status, this.canvas, this.list, this.hint);
+    this.ls.model(view.model, 'change:playing', () => {
+      if (!view.model.get('playing') && this.stale) {
+        this.stale = false;
+        this.load();
+      }
+    });
     this.ls.add(body, 'click', (ev) => {
       const el = ev.target.closest('[data-pattern]');
       if (el) this.pick(Number(el.dataset.pattern));
@@ -253,8 +259,12 @@ class Network {
   }
 
   update(reason) {
-    if (reason === 'epoch' && this.data?.epoch !== this.view.model.get('epoch')) this.load();
-    else if (reason === 'selection') this.load();
+    // while the player runs, the patterns wait for it to stop (each epoch costs a forward pass
+    // over every sample in the kernel)
+    if (reason === 'epoch' && this.data?.epoch !== this.view.model.get('epoch')) {
+      if (this.view.model.get('playing')) this.stale = true;
+      else this.load();
+    } else if (reason === 'selection') this.load();
   }
 
   destroy() {
