@@ -132,3 +132,18 @@ def test_a_monitor_of_another_model_is_refused_and_nothing_is_written(tmp_path):
         run.record(cnn(), 0, gradients="yes")
     with pytest.raises(ValueError, match="gradients= needs the model"):
         run.record(None, 0, feature_fn=lambda t: t, head_fn=lambda t: t, gradients=monitor)
+
+
+def test_activations_reduced_batch_by_batch_equal_one_batch(tmp_path):
+    """The probe's activations are reduced per batch (never a layer's whole output at once):
+    small batches give the numbers one batch gives."""
+    x, y = data(60)
+    run = Run.create(tmp_path / "run", train=(x, y))
+    model = cnn()
+    with GradientMonitor(model) as monitor:
+        run.record(model, 0, gradients=monitor)
+        run.record(model, 1, gradients=monitor, batch_size=7)
+    (m0, a0), (m1, a1) = store.read(run, 0), store.read(run, 1)
+    assert m0["layers"] == m1["layers"]
+    for key in a0:
+        np.testing.assert_allclose(a1[key], a0[key], rtol=1e-5, atol=1e-6, err_msg=key)

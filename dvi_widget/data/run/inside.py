@@ -235,28 +235,75 @@ def recorded_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
             if n and isinstance(m, WEIGHTED + ACTIVATIONS)]
 
 
+def unit_view(t: torch.Tensor) -> torch.Tensor:
+    """(n, units, positions): channels of a conv output (dim 1), features of a linear one."""
+    return t.reshape(t.shape[0], t.shape[1], -1) if t.ndim > 2 else t.reshape(len(t), -1, 1)
+
+
+#: quantiles of a larger layer are those of a fixed random subsample of this many values
+QUANTILE_SAMPLE = 1 << 18
+
+
+class _LayerStats:
+    """One recorded layer's activations, reduced batch by batch (a layer's whole output over
+    the probe is never kept: a ResNet's first conv on 512 ImageNet images is 1.6 GB)."""
+
+    def __init__(self, module: str, kind: str, out: torch.Tensor) -> None:
+        self.module, self.kind, self.conv = module, kind, out.ndim > 2
+        self.active: list[torch.Tensor] = []  # (n_b, U) bool: unit ever > 0 on the sample
+        self.sums: torch.Tensor | float = 0.0
+        self.count = 0
+        self.lo: torch.Tensor | None = None
+        self.hi: torch.Tensor | None = None
+        self.sample: list[torch.Tensor] = []
+        self.gen = torch.Generator(device=out.device).manual_seed(0)
+
+    def add(self, out: torch.Tensor) -> None:
+        units = unit_view(out.detach().float())
+        self.active.append((units > 0).any(dim=2))
+        self.sums = self.sums + units.sum(dim=(0, 2))
+        self.count += units.shape[0] * units.shape[2]
+        flat = units.reshape(-1)
+        lo, hi = torch.aminmax(flat)
+        self.lo = lo if self.lo is None else torch.minimum(self.lo, lo)
+        self.hi = hi if self.hi is None else torch.maximum(self.hi, hi)
+        if flat.numel() > QUANTILE_SAMPLE:
+            flat = flat[torch.randint(flat.numel(), (QUANTILE_SAMPLE,), generator=self.gen,
+                                      device=flat.device)]
+        self.sample.append(flat)
+
+    def quantiles(self) -> np.ndarray:
+        """The :data:`QUANTILES`: min and max exact, the others from the values (a fixed random
+        subsample of at most :data:`QUANTILE_SAMPLE` values per batch)."""
+        v = torch.cat(self.sample)
+        if v.numel() > QUANTILE_SAMPLE:
+            v = v[torch.randint(v.numel(), (QUANTILE_SAMPLE,), generator=self.gen,
+                                device=v.device)]
+        q = torch.quantile(v, torch.tensor(QUANTILES, dtype=v.dtype, device=v.device))
+        q[0], q[-1] = self.lo, self.hi
+        return q.cpu().numpy().astype(np.float32)
+
+
 class _Outputs:
-    """Collects each recorded module's outputs during a forward pass; a module called k
-    times (a shared ReLU) gives the layers ``name``, ``name#1``, ..."""
+    """Reduces each recorded module's outputs during the forward passes; a module called k
+    times in one pass (a shared ReLU) gives the layers ``name``, ``name#1``, ..."""
 
     def __init__(self, model: nn.Module) -> None:
-        self.modules = recorded_layers(model)
-        self.out: dict[str, list[torch.Tensor]] = {}
-        self.order: list[tuple[str, str, str]] = []  # (layer, module, kind) in call order
+        self.stats: dict[str, _LayerStats] = {}  # in call order
         self._calls: dict[str, int] = {}
-        self._handles = [m.register_forward_hook(self._hook(n, m)) for n, m in self.modules]
+        self._handles = [m.register_forward_hook(self._hook(n, m))
+                         for n, m in recorded_layers(model)]
 
     def _hook(self, name: str, module: nn.Module) -> Callable[..., None]:
         def hook(mod: nn.Module, args: Any, output: Any) -> None:  # noqa: ANN401
-            if not isinstance(output, torch.Tensor):
+            if not isinstance(output, torch.Tensor) or output.ndim < 2:
                 return
             k = self._calls.get(name, 0)
             self._calls[name] = k + 1
             layer = name if k == 0 else f"{name}#{k}"
-            if layer not in self.out:
-                self.out[layer] = []
-                self.order.append((layer, name, _kind(module)))
-            self.out[layer].append(output.detach().float())
+            if layer not in self.stats:
+                self.stats[layer] = _LayerStats(name, _kind(module), output)
+            self.stats[layer].add(output)
         return hook
 
     def new_batch(self) -> None:
@@ -267,26 +314,11 @@ class _Outputs:
             h.remove()
 
 
-def unit_view(t: torch.Tensor) -> torch.Tensor:
-    """(n, units, positions): channels of a conv output (dim 1), features of a linear one."""
-    return t.reshape(t.shape[0], t.shape[1], -1) if t.ndim > 2 else t.reshape(len(t), -1, 1)
-
-
-#: quantiles of a larger tensor are those of a fixed random subsample of this many values
-QUANTILE_SAMPLE = 1 << 18
-
-
 def _quantiles(values: torch.Tensor) -> np.ndarray:
-    """The :data:`QUANTILES` of ``values``; min and max exact, the others from a fixed random
-    subsample when there are more than :data:`QUANTILE_SAMPLE` values."""
+    """The :data:`QUANTILES` of ``values`` (a parameter tensor), exact."""
     v = values.reshape(-1).float()
-    lo, hi = v.min(), v.max()
-    if v.numel() > QUANTILE_SAMPLE:  # sorting millions of activations per record is too slow
-        gen = torch.Generator(device=v.device).manual_seed(0)
-        v = v[torch.randint(v.numel(), (QUANTILE_SAMPLE,), generator=gen, device=v.device)]
-    q = torch.quantile(v, torch.tensor(QUANTILES, dtype=v.dtype, device=v.device))
-    q[0], q[-1] = lo, hi
-    return q.cpu().numpy().astype(np.float32)
+    return torch.quantile(v, torch.tensor(QUANTILES, dtype=v.dtype, device=v.device)
+                          ).cpu().numpy().astype(np.float32)
 
 
 @torch.no_grad()
@@ -303,14 +335,13 @@ def activations(model: nn.Module, x: np.ndarray, device: torch.device,
     finally:
         hooks.remove()
     layers, arrays, quants = [], {}, []
-    for i, (layer, module, kind) in enumerate(hooks.order):
-        out = torch.cat(hooks.out[layer])
-        units = unit_view(out)
-        layers.append({"name": layer, "module": module, "kind": kind,
-                       "units": int(units.shape[1]), "conv": out.ndim > 2})
-        quants.append(_quantiles(out))
-        arrays[f"act_active_{i}"] = (units > 0).any(dim=2).float().mean(0).cpu().numpy()
-        arrays[f"act_mean_{i}"] = units.mean(dim=(0, 2)).cpu().numpy()
+    for i, (layer, st) in enumerate(hooks.stats.items()):
+        active = torch.cat(st.active)
+        layers.append({"name": layer, "module": st.module, "kind": st.kind,
+                       "units": int(active.shape[1]), "conv": st.conv})
+        quants.append(st.quantiles())
+        arrays[f"act_active_{i}"] = active.float().mean(0).cpu().numpy()
+        arrays[f"act_mean_{i}"] = (torch.as_tensor(st.sums) / max(st.count, 1)).cpu().numpy()
     arrays["act_quantiles"] = (np.stack(quants) if quants
                                else np.zeros((0, len(QUANTILES)), np.float32))
     return layers, {k: np.asarray(v, np.float32) for k, v in arrays.items()}
