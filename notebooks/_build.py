@@ -1133,7 +1133,8 @@ for e, imgs in images.items():
     real = np.array([train_logits[y == k, k].mean() for k in K])
     called = logits_max.argmax(1)
     print(f"epoch {e}: called {[names[c] for c in called]}; logit of its class "
-          f"{np.round(own, 1).tolist()} vs {np.round(real, 1).tolist()} on its training images")
+          f"{[round(float(v), 1) for v in own]} vs {[round(float(v), 1) for v in real]} "
+          "on its training images")
 assert (called == K).sum() >= 8 and (own > real).all(), (called, own, real)  # last epoch
 """),
         md("""
