@@ -403,10 +403,36 @@ def has_inside(run: Any, epoch: int) -> bool:  # noqa: ANN401 - a RunFolder
     return (run._epoch_dir(epoch) / INSIDE_JSON).is_file()
 
 
+#: what :func:`read` read, by file and modification stamps (a panel reads every epoch again
+#: when it switches kinds); the arrays are read-only
+_READ: dict[tuple, tuple[dict[str, Any], dict[str, np.ndarray]]] = {}
+_READ_MAX = 512
+
+
 def read(run: Any, epoch: int) -> tuple[dict[str, Any], dict[str, np.ndarray]]:  # noqa: ANN401
     """``(inside.json, inside.npz arrays)`` of ``epoch``; a missing or damaged file raises an
-    error naming it and saying how to record it."""
+    error naming it and saying how to record it. Kept in memory while the files are unchanged
+    (arrays read-only)."""
     folder = run._check_epoch(epoch)
+    try:
+        key = (str(folder), *((f.stat().st_mtime_ns, f.stat().st_size)
+                              for f in (folder / INSIDE_JSON, folder / INSIDE_NPZ)))
+    except OSError:
+        key = None
+    if key is not None and key in _READ:
+        return _READ[key]
+    meta, arrays = _read(run, epoch, folder)
+    for a in arrays.values():
+        a.flags.writeable = False
+    if key is not None:
+        if len(_READ) >= _READ_MAX:
+            _READ.clear()
+        _READ[key] = (meta, arrays)
+    return meta, arrays
+
+
+def _read(run: Any, epoch: int, folder: Path  # noqa: ANN401
+          ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     file = folder / INSIDE_JSON
     fix = (f"{rerecord(epoch)} passing gradients=GradientMonitor(model) (created before "
            "training), which also records weights and activations")
