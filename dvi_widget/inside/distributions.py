@@ -74,9 +74,9 @@ def _epoch_rows(epoch: int, meta: dict[str, Any], arrays: dict[str, np.ndarray],
         for i, layer in enumerate(meta["layers"]):
             name = layer["name"]
             q = arrays["act_quantiles"][i]
-            active = arrays[f"act_active_{i}"]
+            active = _store.unit_values(arrays, "act_active", i)
             rows += [(epoch, name, s, float(v)) for s, v in zip(Q_NAMES, q, strict=True)]
-            rows += [(epoch, name, "mean", float(arrays[f"act_mean_{i}"].mean())),
+            rows += [(epoch, name, "mean", float(_store.unit_values(arrays, "act_mean", i).mean())),
                      (epoch, name, "units", float(len(active))),
                      (epoch, name, "dead_units", float((active == 0).sum()))]
     return rows
@@ -207,5 +207,5 @@ def _activation_kinds(run: Any) -> dict[str, str]:  # noqa: ANN401
 def dead_units(run: Any, epoch: int) -> dict[str, np.ndarray]:  # noqa: ANN401
     """Per ReLU layer, the indices of units never active on the probe at ``epoch``."""
     meta, arrays = _store.read(run, int(epoch))
-    return {layer["name"]: np.flatnonzero(arrays[f"act_active_{i}"] == 0)
+    return {layer["name"]: np.flatnonzero(_store.unit_values(arrays, "act_active", i) == 0)
             for i, layer in enumerate(meta["layers"]) if layer["kind"] in _store.RECTIFIERS}

@@ -113,9 +113,12 @@ def test_recorded_epoch_holds_weights_gradients_and_probe_activations(tmp_path):
     with torch.no_grad():
         relu = model[:5](x).reshape(len(x), 6, -1)
     active = (relu > 0).any(2).float().mean(0).numpy()
-    np.testing.assert_allclose(arrays["act_active_3"], active, rtol=1e-6)
-    np.testing.assert_allclose(arrays["act_mean_3"], relu.mean((0, 2)).numpy(), rtol=1e-5)
-    assert all(a.dtype == np.float32 for k, a in arrays.items() if k != "probe")
+    np.testing.assert_allclose(store.unit_values(arrays, "act_active", 3), active, rtol=1e-6)
+    np.testing.assert_allclose(store.unit_values(arrays, "act_mean", 3), relu.mean((0, 2)).numpy(),
+                               rtol=1e-5)
+    assert arrays["act_offsets"].tolist() == [0, 4, 8, 14, 20, 28, 36, 39]
+    assert all(a.dtype == np.float32 for k, a in arrays.items()
+               if k not in ("probe", "act_offsets"))
     assert store.nbytes(run, 2) < 20_000
 
 

@@ -22,9 +22,12 @@ unit, never a tensor's values (the quickstart CNN: ~6 KB per epoch; a ResNet-18:
     grad_range      (P, 2)   the bins' low and high edge (set at the epoch's first backward)
     grad_stats      (P, 4)   mean |g|, max |g|, mean over steps of ||g||_2, steps seen
     probe           (n,)     int64 training-sample indices of the probe subset
-    act_quantiles   (L, Q)   activations on the probe: quantiles of every value of the layer
-    act_active_<l>  (U_l,)   fraction of probe samples on which unit u is ever > 0 (any position)
-    act_mean_<l>    (U_l,)   mean activation of unit u over the probe (spatially averaged)
+    act_quantiles   (L, Q)   activations on the probe: quantiles of the layer's values (min and
+                             max exact, the others from a subsample of at most 2^18 per batch)
+    act_active      (ΣU_l,)  per unit, the fraction of probe samples on which it is ever > 0
+                             (at any position); the layers' units end to end
+    act_mean        (ΣU_l,)  per unit, its mean activation over the probe and positions
+    act_offsets     (L+1,)   int64: layer l's units are [act_offsets[l], act_offsets[l + 1])
 
 The gradient arrays are absent when no backward ran (``grad_steps`` 0).
 """
@@ -325,7 +328,7 @@ def _quantiles(values: torch.Tensor) -> np.ndarray:
 def activations(model: nn.Module, x: np.ndarray, device: torch.device,
                 batch_size: int) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
     """The recorded layers' activations on ``x`` (the probe inputs): their JSON entries and
-    arrays (``act_quantiles``, ``act_active_<l>``, ``act_mean_<l>``)."""
+    arrays (``act_quantiles``, ``act_active``, ``act_mean``, ``act_offsets``)."""
     hooks = _Outputs(model)
     dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
     try:
@@ -334,17 +337,28 @@ def activations(model: nn.Module, x: np.ndarray, device: torch.device,
             model(xb)
     finally:
         hooks.remove()
-    layers, arrays, quants = [], {}, []
-    for i, (layer, st) in enumerate(hooks.stats.items()):
-        active = torch.cat(st.active)
+    layers, quants, active, mean = [], [], [], []
+    for layer, st in hooks.stats.items():
+        on = torch.cat(st.active)
         layers.append({"name": layer, "module": st.module, "kind": st.kind,
-                       "units": int(active.shape[1]), "conv": st.conv})
+                       "units": int(on.shape[1]), "conv": st.conv})
         quants.append(st.quantiles())
-        arrays[f"act_active_{i}"] = active.float().mean(0).cpu().numpy()
-        arrays[f"act_mean_{i}"] = (torch.as_tensor(st.sums) / max(st.count, 1)).cpu().numpy()
-    arrays["act_quantiles"] = (np.stack(quants) if quants
-                               else np.zeros((0, len(QUANTILES)), np.float32))
-    return layers, {k: np.asarray(v, np.float32) for k, v in arrays.items()}
+        active.append(on.float().mean(0).cpu().numpy())
+        mean.append((torch.as_tensor(st.sums) / max(st.count, 1)).cpu().numpy())
+    f32 = np.float32
+    return layers, {
+        "act_quantiles": np.stack(quants).astype(f32) if quants else np.zeros((0, len(QUANTILES)),
+                                                                              f32),
+        "act_active": np.concatenate(active).astype(f32) if active else np.zeros(0, f32),
+        "act_mean": np.concatenate(mean).astype(f32) if mean else np.zeros(0, f32),
+        "act_offsets": np.cumsum([0] + [la["units"] for la in layers]).astype(np.int64)}
+
+
+def unit_values(arrays: dict[str, np.ndarray], name: str, layer: int) -> np.ndarray:
+    """Layer ``layer``'s per-unit values of ``act_active`` or ``act_mean`` (all layers' units
+    are stored end to end, ``act_offsets`` says where each layer's start)."""
+    off = arrays["act_offsets"]
+    return arrays[name][off[layer]: off[layer + 1]]
 
 
 def parameter_arrays(model: nn.Module) -> tuple[list[str], dict[str, np.ndarray]]:
