@@ -4,7 +4,7 @@ The only module that writes and reads an epoch's ``inside.npz`` / ``inside.json`
 :mod:`.folder`). They are written by :meth:`Run.record(model, epoch, gradients=monitor)
 <dvi_widget.data.run.Run.record>` into the epoch's staged folder, so they appear atomically
 with the epoch. Everything is float32 and small: a few numbers per parameter tensor and per
-unit, never a tensor's values (the quickstart CNN: ~6 KB per epoch; a ResNet-18: ~50 KB).
+unit, never a tensor's values (the quickstart CNN: 11 kB per epoch; a ResNet-18: 96 kB).
 
 ``inside.json``::
 
