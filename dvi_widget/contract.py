@@ -644,3 +644,21 @@ class Inside(Protocol):
         ``layers`` (positions into the first list), ``units``, ``count``, ``support``,
         ``samples`` (global indices), ``classes`` ({class id: count})."""
         ...
+
+
+@runtime_checkable
+class InsideFeatures(Protocol):
+    """Feature visualization for the ``features`` panel (optional beside :class:`Inside`)."""
+
+    def feature_layers(self, epoch: int) -> list[dict[str, Any]]:
+        """``[{"name", "units"}]``: the layers ``features`` can maximise (``"logits"`` first)."""
+        ...
+
+    def features(self, epoch: int, layer: str, units: Sequence[int]) -> np.ndarray:
+        """float32 ``(len(units), C, H, W)`` in [0, 1]: the inputs ``units`` of ``layer``
+        respond to most at ``epoch``."""
+        ...
+
+    def filters(self, epoch: int) -> np.ndarray:
+        """float32 ``(out_channels, in_channels, kh, kw)`` in [0, 1]: first-layer kernels."""
+        ...

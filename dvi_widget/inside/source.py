@@ -15,11 +15,16 @@ from torch import nn
 
 from ..data.run import inside as _store
 from .distributions import Q_NAMES, distributions, flags
+from .maximize import filters, maximize
 from .patterns import PATTERN_LAYERS, epoch_network, neural_patterns
+
+#: the largest input (H x W) the features panel maximises on request
+MAX_FEATURE_PIXELS = 128 * 128
 
 
 class InsideSource:
-    """A recorded run as the source of the distributions and network panels.
+    """A recorded run as the source of the distributions, network and features panels
+    (:class:`~dvi_widget.contract.Inside` and :class:`~dvi_widget.contract.InsideFeatures`).
 
     Parameters
     ----------
@@ -71,6 +76,34 @@ class InsideSource:
                                                 strict=True)} for s in df["samples"]]
             self._patterns = {epoch: (layers, df.reset_index(drop=True))}
         return self._patterns[epoch]
+
+
+    # ------------------------------------------------------------ feature visualization
+
+    def feature_layers(self, epoch: int) -> list[dict[str, Any]]:
+        modules = epoch_network(self.run, int(epoch)).named_modules()
+        return [{"name": "logits", "units": self.run.n_classes}] + [
+            {"name": n, "units": _units(m)} for n, m in modules
+            if n and isinstance(m, PATTERN_LAYERS)]
+
+    def features(self, epoch: int, layer: str, units: Any) -> np.ndarray:  # noqa: ANN401
+        shape = self.run.input_shape or ()
+        if len(shape) == 3 and shape[1] * shape[2] > MAX_FEATURE_PIXELS:
+            raise ValueError(f"inputs of {shape[1]}x{shape[2]} are too large to maximise on a "
+                             "panel's request; call dvi_widget.inside.maximize in a cell")
+        lo, hi = self._value_range()
+        imgs = maximize(self.run, int(epoch), layer, units, value_range=(lo, hi))
+        return ((imgs - lo) / max(hi - lo, 1e-12)).astype(np.float32)
+
+    def filters(self, epoch: int) -> np.ndarray:
+        return filters(self.run, int(epoch))
+
+    def _value_range(self) -> tuple[float, float]:
+        if not hasattr(self, "_range"):
+            from .maximize import _range
+
+            self._range = _range(self.run)
+        return self._range
 
 
 def _units(module: nn.Module) -> int:

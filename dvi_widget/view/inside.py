@@ -18,6 +18,10 @@ network       ``what: "patterns", epoch``                    ``epoch, layers, pa
                                                              Jaccard similarity), ``selected``
 network       ``what: "select", epoch, pattern``             sets ``Widget.selection`` to exactly
                                                              the pattern's samples; ``count``
+features      ``what: "layers", epoch``                      ``layers`` ([{name, units}])
+features      ``what: "grid", epoch, layer, units`` (<= 16)  ``shape, labels``; buffer 0: uint8
+              | ``what: "strip", layer, unit, epochs`` (<=   (n, H, W, C) images (gradient
+              12) | ``what: "filters", epoch``               ascent; first-layer kernels)
 ============= ============================================== ====================================
 """
 
@@ -29,10 +33,13 @@ from typing import Any
 import numpy as np
 import traitlets as t
 
-from ..contract import Inside
+from ..contract import Inside, InsideFeatures
 from .serialize import to_buffer
 
-PANELS = ("distributions", "network")
+PANELS = ("distributions", "network", "features")
+#: the most images one features request computes (gradient ascent is ~0.1 s per image)
+MAX_FEATURES = 16
+MAX_STRIP_EPOCHS = 12
 KINDS = ("weight", "bias", "grad", "activation")
 #: the most patterns the network view lists
 MAX_PATTERNS = 200
@@ -50,6 +57,8 @@ class InsideMixin(t.HasTraits):
         if not isinstance(source, Inside):
             raise TypeError("show_inside needs an Inside source (bands, flags, patterns), e.g. "
                             f"dvi_widget.inside.InsideSource(run); got {type(source).__name__}")
+        if not isinstance(source, InsideFeatures):
+            panels = [p for p in panels if p != "features"]
         unknown = [p for p in panels if p not in PANELS]
         if unknown:
             raise ValueError(f"unknown inside panels {unknown}; choose from {list(PANELS)}")
@@ -109,4 +118,44 @@ class InsideMixin(t.HasTraits):
                 "selected": len(sel)}, []
 
 
-HANDLERS = {"distributions": InsideMixin._on_distributions, "network": InsideMixin._on_network}
+    def _on_features(self, req: dict, buffers: list) -> tuple[dict, list]:
+        src = self._need_inside()
+        if not isinstance(src, InsideFeatures):
+            raise ValueError("this inside source has no feature visualization "
+                             "(dvi_widget.inside.InsideSource has)")
+        what = req.get("what")
+        epoch = int(req.get("epoch", self.epoch))
+        if what == "layers":
+            return {"epoch": epoch, "layers": src.feature_layers(epoch)}, []
+        if what == "filters":
+            imgs, labels = src.filters(epoch), None
+        elif what in ("grid", "strip"):
+            layer = str(req.get("layer", "logits"))
+            if what == "grid":
+                units = [int(u) for u in req.get("units", [])]
+                if not 0 < len(units) <= MAX_FEATURES:
+                    raise ValueError(f"ask for 1 to {MAX_FEATURES} units, got {len(units)}")
+                imgs, labels = src.features(epoch, layer, units), units
+            else:
+                epochs = [int(e) for e in req.get("epochs", [])]
+                if not 0 < len(epochs) <= MAX_STRIP_EPOCHS:
+                    raise ValueError(f"ask for 1 to {MAX_STRIP_EPOCHS} epochs, got {len(epochs)}")
+                unit = int(req["unit"])
+                imgs = np.concatenate([src.features(e, layer, [unit]) for e in epochs])
+                labels = epochs
+        else:
+            raise ValueError(f"what must be 'layers', 'grid', 'strip' or 'filters', got {what!r}")
+        imgs = np.asarray(imgs, np.float32)
+        if imgs.ndim != 4 or imgs.shape[1] not in (1, 3):
+            if imgs.ndim == 4:  # filters of a multi-channel input: one image per channel pair
+                imgs = imgs.reshape(-1, 1, *imgs.shape[2:])
+            else:
+                raise ValueError(f"images must be (n, C, H, W), got shape {imgs.shape}")
+        pix = np.round(np.clip(imgs, 0, 1) * 255).astype(np.uint8).transpose(0, 2, 3, 1)
+        return {"what": what, "epoch": epoch, "shape": list(pix.shape),
+                "labels": None if labels is None else [int(v) for v in labels]}, [
+            to_buffer(pix, "uint8")]
+
+
+HANDLERS = {"distributions": InsideMixin._on_distributions, "network": InsideMixin._on_network,
+            "features": InsideMixin._on_features}

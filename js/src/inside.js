@@ -8,8 +8,10 @@
 //   them (width ∝ support, colour = their most frequent class); the patterns the selected samples
 //   share are recommended (drawn on top, listed first); a click on a pattern (path or row) selects
 //   exactly its samples in the kernel.
-// Both ask the kernel when created and when the epoch or selection changes: nothing image-sized is
-// kept in the widget's state.
+// 'features': gradient-ascent images of a layer's units at the shown epoch, one unit across
+//   epochs, or the first layer's kernels, computed when asked.
+// They ask the kernel when created and when the epoch or selection changes (features: on a click):
+// nothing image-sized is kept in the widget's state.
 import { typed } from './codecs.js';
 import { h, listeners, svg } from './dom.js';
 import { kernelOf } from './kernel.js';
@@ -297,5 +299,125 @@ function pie(view, classes) {
   return el;
 }
 
+/** Parse "0-3, 7" into unit indices (at most `max`, each < n). */
+export function parseUnits(text, n, max = 16) {
+  const out = [];
+  for (const part of String(text).split(',')) {
+    const m = /^\s*(\d+)\s*(?:-\s*(\d+))?\s*$/.exec(part);
+    if (!m) continue;
+    const a = Number(m[1]);
+    const b = m[2] === undefined ? a : Number(m[2]);
+    for (let u = a; u <= b && out.length < max; u++) if (u < n && !out.includes(u)) out.push(u);
+  }
+  return out;
+}
+
+// 'features': what a class logit, channel or unit responds to most (gradient ascent in the
+// kernel, dvi_widget.inside.maximize) as a grid at the shown epoch, or one unit across epochs as
+// a strip ("how the trouser detector formed"); or the first layer's kernels. Computed only when
+// asked (a click on "show"), never part of the initial state.
+class Features {
+  constructor(view, body) {
+    this.view = view;
+    this.ls = listeners();
+    this.mode = h('select', { class: 'dvi-feat-mode', 'aria-label': 'what to show' }, [
+      h('option', { value: 'grid', text: 'units at this epoch' }),
+      h('option', { value: 'strip', text: 'one unit across epochs' }),
+      h('option', { value: 'filters', text: 'first-layer kernels' }),
+    ]);
+    this.layer = h('select', { class: 'dvi-feat-layer', 'aria-label': 'layer' });
+    this.units = h('input', { class: 'dvi-feat-units', type: 'text', value: '0-9', size: 6, title: 'units: "0-9", "3, 5" (at most 16); a strip shows the first' });
+    this.go = h('button', { type: 'button', class: 'dvi-feat-go', text: 'show' });
+    this.status = h('span', { class: 'dvi-note' });
+    this.tiles = h('div', { class: 'dvi-feat-tiles' });
+    body.append(h('div', { class: 'dvi-row2' }, [this.mode, this.layer, this.units, this.go, this.status]), this.tiles,
+      note('gradient ascent from noise (Fourier parameterisation, jitter/scale/rotation, L2 + TV), in the kernel'));
+    this.ls.add(this.go, 'click', () => this.show());
+    this.ls.add(this.mode, 'change', () => this.syncMode());
+    this.loadLayers();
+  }
+
+  syncMode() {
+    const filters = this.mode.value === 'filters';
+    this.layer.disabled = filters;
+    this.units.disabled = filters;
+  }
+
+  async loadLayers() {
+    try {
+      const { msg } = await kernelOf(this.view).ask('features', { what: 'layers', epoch: this.view.model.get('epoch') });
+      this.layers = msg.layers;
+      this.layer.replaceChildren(...msg.layers.map((l) => h('option', { value: l.name, text: `${l.name} (${l.units})` })));
+    } catch (err) {
+      this.status.textContent = String(err.message || err);
+    }
+  }
+
+  async show() {
+    const view = this.view;
+    const mode = this.mode.value;
+    const layer = this.layer.value || 'logits';
+    const n = this.layers?.find((l) => l.name === layer)?.units ?? 16;
+    const units = parseUnits(this.units.value, n);
+    const req = { what: mode, epoch: view.model.get('epoch'), layer };
+    if (mode === 'grid') req.units = units;
+    if (mode === 'strip') {
+      req.unit = units[0] ?? 0;
+      const all = view.model.get('epochs');
+      const step = Math.ceil(all.length / 12);
+      req.epochs = all.filter((_, i) => i % step === 0 || i === all.length - 1).slice(-12);
+    }
+    if (mode !== 'filters' && !units.length) {
+      this.status.textContent = `units: numbers below ${n}, e.g. 0-9`;
+      return;
+    }
+    const ticket = (this.ticket = (this.ticket || 0) + 1);
+    this.status.textContent = 'gradient ascent in the kernel…';
+    this.go.disabled = true;
+    try {
+      const { msg, buffers } = await kernelOf(view).ask('features', req);
+      if (ticket !== this.ticket) return;
+      this.status.textContent = mode === 'filters' ? `first-layer kernels at epoch ${msg.epoch}` : mode === 'strip' ? `${layer} unit ${req.unit} across epochs` : `${layer} at epoch ${msg.epoch}`;
+      this.render(msg, new Uint8Array(buffers[0].buffer, buffers[0].byteOffset, buffers[0].byteLength), mode, layer);
+    } catch (err) {
+      if (ticket === this.ticket) this.status.textContent = String(err.message || err);
+    } finally {
+      if (ticket === this.ticket) this.go.disabled = false;
+    }
+  }
+
+  render(msg, px, mode, layer) {
+    const [n, H, W, C] = msg.shape;
+    const label = (i) => {
+      if (mode === 'filters') return `${i}`;
+      const v = msg.labels[i];
+      if (mode === 'strip') return `epoch ${v}`;
+      return layer === 'logits' ? className(this.view, v) : `unit ${v}`;
+    };
+    const tiles = [];
+    for (let i = 0; i < n; i++) {
+      const c = h('canvas', { width: W, height: H, class: 'dvi-feat-canvas' });
+      const img = c.getContext('2d').createImageData(W, H);
+      for (let p = 0; p < H * W; p++) {
+        const o = (i * H * W + p) * C;
+        img.data[4 * p] = px[o];
+        img.data[4 * p + 1] = px[o + (C === 3 ? 1 : 0)];
+        img.data[4 * p + 2] = px[o + (C === 3 ? 2 : 0)];
+        img.data[4 * p + 3] = 255;
+      }
+      c.getContext('2d').putImageData(img, 0, 0);
+      tiles.push(h('figure', { class: 'dvi-feat-tile' }, [c, h('figcaption', { text: label(i) })]));
+    }
+    this.tiles.replaceChildren(...tiles);
+    this.tiles.dataset.count = String(n);
+    this.tiles.dataset.mode = mode;
+  }
+
+  destroy() {
+    this.ls.dispose();
+  }
+}
+
 registerPanel('distributions', { title: 'Distributions over epochs', area: 'below', create: (view, body) => new Distributions(view, body) });
 registerPanel('network', { title: 'Network: neural patterns', area: 'below', create: (view, body) => new Network(view, body) });
+registerPanel('features', { title: 'Features: what units respond to', area: 'below', create: (view, body) => new Features(view, body) });

@@ -404,12 +404,22 @@ await runTests([
     const big = await page.py('_, df = w.inside_source.patterns(5)\nresult = [int(df["count"].idxmax()), sorted(int(i) for i in df.iloc[int(df["count"].idxmax())]["samples"])]');
     await page.$eval(`path.dvi-pattern[data-pattern="${big[0]}"]`, (p) => p.dispatchEvent(new MouseEvent('click', { bubbles: true })));
     assert(same(await until(page, () => page.py('result = sorted(w.selection.tolist())'), (v) => v.length === big[1].length), big[1]), 'a path click selects its samples');
+    // the features panel computes nothing until asked; "show" brings the kernel's images
+    assert((await page.$$('.dvi-feat-canvas')).length === 0, 'no feature images before a click');
+    await page.waitForFunction(() => document.querySelectorAll('.dvi-feat-layer option').length === 2, null, { timeout: 10000 });
+    await page.selectOption('.dvi-feat-layer', 'conv1');
+    await page.fill('.dvi-feat-units', '0-2, 5');
+    await page.click('.dvi-feat-go');
+    await page.waitForFunction(() => document.querySelector('.dvi-feat-tiles').dataset.count === '4', null, { timeout: 10000 });
+    const featPx = await page.$$eval('.dvi-feat-canvas', (cs) => cs.map((c) => c.getContext('2d').getImageData(3, 3, 1, 1).data[0]));
+    assert(same(featPx, [25, 45, 65, 125]), `feature pixels ${featPx} (unit u at epoch 5: (u + 1) * 20 + 5)`);
     for (const [wd, ht] of [[1400, 1000], [900, 700]]) {
       await page.setViewportSize({ width: wd, height: ht });
       await frames(page, 3);
       await page.$eval('.dvi-panel-distributions', (p) => p.scrollIntoView({ block: 'start' }));
       await shot(page, null, `inside-${wd}x${ht}`);
       await shot(page, '.dvi-panel-network', `inside-network-${wd}x${ht}`);
+      await shot(page, '.dvi-panel-features', `inside-features-${wd}x${ht}`);
     }
     assert(page.errors.length === 0, page.errors.join('\n'));
     await page.close();

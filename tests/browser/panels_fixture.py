@@ -240,3 +240,17 @@ class FakeInside:
         layers = [{"name": "conv1", "units": 8}, {"name": "conv2", "units": 16},
                   {"name": "fc", "units": C}]
         return layers, df.reset_index(drop=True)
+
+    # feature visualization (contract.InsideFeatures): image of unit u at epoch e is the
+    # constant ((u + 1) * 20 + e) / 255; filter k the constant k / 8
+    def feature_layers(self, epoch: int) -> list[dict[str, Any]]:
+        return [{"name": "logits", "units": C}, {"name": "conv1", "units": 8}]
+
+    def features(self, epoch: int, layer: str, units: Any) -> np.ndarray:  # noqa: ANN401
+        u = np.asarray(units, np.float32)
+        return np.broadcast_to((((u + 1) * 20 + int(epoch)) / 255)[:, None, None, None],
+                               (len(u), 1, 8, 8)).astype(np.float32)
+
+    def filters(self, epoch: int) -> np.ndarray:
+        return np.broadcast_to((np.arange(8, dtype=np.float32) / 8)[:, None, None, None],
+                               (8, 1, 3, 3)).copy()

@@ -33,3 +33,21 @@ def test_source_bands_and_patterns_are_the_tables(tmp_path):
         assert pats.iloc[k]["classes"] == {int(c): int((labels == c).sum())
                                            for c in np.unique(labels)}
     assert src.flags().columns.tolist() == ["flag", "layer", "epochs", "detail"]
+
+
+def test_source_features_are_maximize_scaled_to_unit_range(tmp_path):
+    from dvi_widget.contract import InsideFeatures
+    from dvi_widget.inside import filters, maximize
+
+    run, _ = recorded_run(tmp_path / "run", epochs=1)
+    src = InsideSource(run)
+    assert isinstance(src, InsideFeatures)
+    assert src.feature_layers(0) == [{"name": "logits", "units": 3}, {"name": "0", "units": 4},
+                                     {"name": "3", "units": 6}, {"name": "6", "units": 8},
+                                     {"name": "8", "units": 3}]
+    x = run.inputs("train")
+    lo, hi = float(x.min()), float(x.max())
+    got = src.features(0, "3", [1, 2])
+    want = (maximize(run, 0, "3", [1, 2], value_range=(lo, hi)) - lo) / (hi - lo)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    np.testing.assert_array_equal(src.filters(0), filters(run, 0))

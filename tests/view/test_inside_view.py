@@ -47,7 +47,7 @@ def test_show_inside_adds_the_panels_and_refuses_what_is_not_a_source(widget):
     assert isinstance(src, Inside)
     before = list(widget.panels)
     widget.show_inside(src)
-    assert widget.panels == [*before, "distributions", "network"]
+    assert widget.panels == [*before, "distributions", "network", "features"]
     assert widget.capabilities["inside"] is True
     widget.show_inside(src)  # twice: no duplicates
     assert widget.panels.count("network") == 1
@@ -95,3 +95,27 @@ def test_a_pattern_selects_exactly_its_samples_and_the_selection_recommends(widg
     assert all(p["shared"] == 1 for p in rec)
     content, _ = ask(widget, "network", what="select", epoch=5, pattern=99)
     assert "pattern must be in" in content["error"]
+
+
+def test_features_grid_strip_and_filters_are_the_sources_images(widget):
+    src = fixture.FakeInside(widget.vis)
+    widget.show_inside(src)
+    assert widget.panels[-3:] == ["distributions", "network", "features"]
+    content, _ = ask(widget, "features", what="layers", epoch=5)
+    assert content["layers"] == src.feature_layers(5)
+    content, buffers = ask(widget, "features", what="grid", epoch=5, layer="conv1",
+                           units=[0, 3])
+    assert content["shape"] == [2, 8, 8, 1] and content["labels"] == [0, 3]
+    px = np.frombuffer(buffers[0], np.uint8).reshape(content["shape"])
+    assert px[0].max() == px[0].min() == 25 and px[1].min() == 85  # (u + 1) * 20 + epoch
+    content, buffers = ask(widget, "features", what="strip", layer="logits", unit=1,
+                           epochs=[0, 5, 10])
+    px = np.frombuffer(buffers[0], np.uint8).reshape(content["shape"])
+    assert content["labels"] == [0, 5, 10] and px[:, 0, 0, 0].tolist() == [40, 45, 50]
+    content, buffers = ask(widget, "features", what="filters", epoch=0)
+    px = np.frombuffer(buffers[0], np.uint8).reshape(content["shape"])
+    assert content["shape"] == [8, 3, 3, 1] and px[:, 1, 1, 0].tolist() == [
+        round(k / 8 * 255) for k in range(8)]
+    content, _ = ask(widget, "features", what="grid", epoch=5, layer="conv1",
+                     units=list(range(17)))
+    assert "1 to 16 units" in content["error"]
