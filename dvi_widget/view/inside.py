@@ -1,6 +1,8 @@
 """The kernel side of the inside panels, mixed into :class:`Widget`: ``distributions``
-(TensorBoard's distributions over epochs, linked to the epoch slider) and ``network`` (VATUN's
-network view of neural patterns, linked to the selection).
+(TensorBoard's distributions over epochs, linked to the epoch slider), ``network`` (VATUN's
+network view of neural patterns, linked to the selection) and ``features`` (gradient-ascent
+images and first-layer kernels, computed on request; shown when the source implements
+:class:`~dvi_widget.contract.InsideFeatures`).
 
 The widget asks an :class:`~dvi_widget.contract.Inside` source (``w.show_inside(source)``, e.g.
 ``dvi_widget.inside.InsideSource(run)``) and never the model itself.
