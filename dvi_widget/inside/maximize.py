@@ -107,7 +107,8 @@ def maximize(run: Any, epoch: int, layer: str = LOGITS,  # noqa: ANN401
 
     Returns
     -------
-    float32 array ``(len(units), C, H, W)`` in the inputs' value range.
+    float32 array ``(len(units), C, H, W)`` in the inputs' value range (``(len(units), H, W)``
+    for (H, W) inputs; ``(len(units), D)`` for vectors, maximised without the image priors).
     """
     from kornia.augmentation import RandomAffine
 
@@ -118,15 +119,22 @@ def maximize(run: Any, epoch: int, layer: str = LOGITS,  # noqa: ANN401
     if input_shape is None:
         input_shape = run.input_shape
     shape = tuple(int(s) for s in input_shape)
-    if len(shape) != 3:
-        raise ValueError(f"maximize needs image inputs (C, H, W); this run's inputs have shape "
-                         f"{shape}. For vectors, look at the weights (distributions) instead")
     u = torch.as_tensor(np.atleast_1d(np.asarray(units, np.int64)))
     if u.ndim != 1 or len(u) == 0 or int(u.min()) < 0:
         raise ValueError(f"units must be non-negative unit indices, got {units!r}")
-    c, h, w = shape
     lo, hi = (float(v) for v in value_range)
     dev = next((p.device for p in network.parameters()), torch.device("cpu"))
+    if len(shape) == 1:  # vectors (an MLP): plain ascent with the L2 penalty, no image priors
+        return _maximize_vectors(network, layer, u.to(dev), shape[0], (lo, hi), steps, lr, l2,
+                                 seed, dev)
+    if len(shape) == 2:  # (H, W) images without a channel axis
+        return maximize(None, epoch, layer, units, steps=steps, lr=lr, l2=l2, tv=tv,
+                        jitter=jitter, rotate=rotate, scale=scale, seed=seed, network=_Squeeze(
+                            network), value_range=(lo, hi), input_shape=(1, *shape))[:, 0]
+    if len(shape) != 3:
+        raise ValueError(f"maximize needs vectors (D,) or images (C, H, W) / (H, W); this run's "
+                         f"inputs have shape {shape}")
+    c, h, w = shape
     gen = torch.Generator().manual_seed(int(seed))
     spec = (torch.randn((len(u), c, h, w // 2 + 1, 2), generator=gen) * 0.01).to(dev)
     spec.requires_grad_(True)
@@ -156,6 +164,40 @@ def maximize(run: Any, epoch: int, layer: str = LOGITS,  # noqa: ANN401
         target.remove()
         network.train(was)
     return (lo + (hi - lo) * img).detach().cpu().numpy().astype(np.float32)
+
+
+class _Squeeze(nn.Module):
+    """A network of (n, H, W) inputs, fed (n, 1, H, W)."""
+
+    def __init__(self, network: nn.Module) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.network(x[:, 0])
+
+
+def _maximize_vectors(network: nn.Module, layer: str, u: torch.Tensor, d: int,
+                      value_range: tuple[float, float], steps: int, lr: float, l2: float,
+                      seed: int, dev: torch.device) -> np.ndarray:
+    lo, hi = value_range
+    gen = torch.Generator().manual_seed(int(seed))
+    p = (torch.randn((len(u), d), generator=gen) * 0.01).to(dev).requires_grad_(True)
+    target = _Target(network, layer)
+    opt = torch.optim.Adam([p], lr=lr * 2)
+    was = network.training
+    network.eval()
+    try:
+        for _ in range(int(steps)):
+            opt.zero_grad()
+            v = torch.sigmoid(p)
+            act = target(network, lo + (hi - lo) * v, u)
+            (-act + l2 * d * ((v - 0.5) ** 2).mean(1)).sum().backward()
+            opt.step()
+    finally:
+        target.remove()
+        network.train(was)
+    return (lo + (hi - lo) * torch.sigmoid(p)).detach().cpu().numpy().astype(np.float32)
 
 
 def filters(run: Any, epoch: int, layer: str | None = None) -> np.ndarray:  # noqa: ANN401

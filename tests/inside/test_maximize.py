@@ -72,12 +72,22 @@ def test_maximize_on_a_recorded_run_and_its_first_layer_filters(tmp_path):
         maximize(run, 1, "3", [6], steps=1)
 
 
-def test_an_mlp_has_no_filters_and_vector_inputs_say_so(tmp_path):
+def test_an_mlp_has_no_filters_but_its_units_are_maximised(tmp_path):
     from dvi_widget.data.run import Run
 
     run = Run.create(tmp_path / "run", train=(X, Y))
     run.record(mlp())
     with pytest.raises(ValueError, match=r"no 2-D conv layer \(an MLP\?\)"):
         filters(run, 0)
-    with pytest.raises(ValueError, match="needs image inputs"):
-        maximize(run, 0, "0", [0], steps=1)
+    # units still: a vector input that raises hidden unit k (ReLU(W_k x + b_k), x in [lo, hi])
+    # most puts each feature at the bound W_k's sign points to
+    model = mlp()
+    run.record(model, 0, overwrite=True)
+    vec = maximize(Run.open(run.path, model=mlp()), 0, "0", [0, 3])
+    lo, hi = float(X.min()), float(X.max())
+    assert vec.shape == (2, 6)
+    w = run.state_dict(0)["0.weight"].numpy()
+    for row, k in zip(vec, (0, 3), strict=True):
+        strong = np.abs(w[k]) > 0.1
+        want = np.where(w[k] > 0, hi, lo)
+        assert np.abs(row - want)[strong].max() < 0.25 * (hi - lo), (row, want)
