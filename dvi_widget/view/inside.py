@@ -152,7 +152,9 @@ class InsideMixin(t.HasTraits):
             if imgs.ndim == 4:  # filters of a multi-channel input: one image per channel pair
                 imgs = imgs.reshape(-1, 1, *imgs.shape[2:])
             else:
-                raise ValueError(f"images must be (n, C, H, W), got shape {imgs.shape}")
+                raise ValueError(f"the inputs are not images (the maximised inputs have shape "
+                                 f"{imgs.shape[1:]}); call dvi_widget.inside.maximize in a cell "
+                                 "for their values")
         pix = np.round(np.clip(imgs, 0, 1) * 255).astype(np.uint8).transpose(0, 2, 3, 1)
         return {"what": what, "epoch": epoch, "shape": list(pix.shape),
                 "labels": None if labels is None else [int(v) for v in labels]}, [
