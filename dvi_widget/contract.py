@@ -620,3 +620,45 @@ def _check_interrogation_fields(vis: Visualization, set_: Any) -> None:  # noqa:
         raise ValueError("Visualization.inspector must implement the Inspector protocol "
                          "(probabilities, neighbors, events), got "
                          f"{type(vis.inspector).__name__}")
+
+
+@runtime_checkable
+class Inside(Protocol):
+    """What the inside panels (distributions over epochs, the network view of neural patterns)
+    may ask about the network, with plain arrays and tables back. Implemented by
+    :class:`dvi_widget.inside.InsideSource` on a recorded run; given to a widget with
+    ``Widget.show_inside(source)``.
+    """
+
+    def bands(self, kind: str) -> tuple[list[str], np.ndarray, np.ndarray, list[str]]:
+        """``(layers, epochs (T,), quantiles (L, T, Q) float32 with NaN where not recorded,
+        statistic names (Q,))`` of ``kind`` (weight, bias, grad, activation)."""
+        ...
+
+    def flags(self) -> pd.DataFrame:
+        """Columns ``flag, layer, epochs (list of int), detail``."""
+        ...
+
+    def patterns(self, epoch: int) -> tuple[list[dict[str, Any]], pd.DataFrame]:
+        """``(layers [{"name", "units"}], patterns)`` of ``epoch``: one row per pattern, columns
+        ``layers`` (positions into the first list), ``units``, ``count``, ``support``,
+        ``samples`` (global indices), ``classes`` ({class id: count})."""
+        ...
+
+
+@runtime_checkable
+class InsideFeatures(Protocol):
+    """Feature visualization for the ``features`` panel (optional beside :class:`Inside`)."""
+
+    def feature_layers(self, epoch: int) -> list[dict[str, Any]]:
+        """``[{"name", "units"}]``: the layers ``features`` can maximise (``"logits"`` first)."""
+        ...
+
+    def features(self, epoch: int, layer: str, units: Sequence[int]) -> np.ndarray:
+        """float32 ``(len(units), C, H, W)`` in [0, 1]: the inputs ``units`` of ``layer``
+        respond to most at ``epoch``."""
+        ...
+
+    def filters(self, epoch: int) -> np.ndarray:
+        """float32 ``(out_channels, in_channels, kh, kw)`` in [0, 1]: first-layer kernels."""
+        ...

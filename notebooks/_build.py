@@ -974,6 +974,206 @@ assert set(nb["space"]) == {"2d", "high"} and len(nb) == 16
     ]
     return new_notebook(cells=cells, metadata=_kernel_metadata())
 
+def inside() -> nbformat.NotebookNode:
+    cells = [
+        md("""
+# Inside the model: vanishing gradients, what the filters respond to, and neural patterns
+
+The view shows where samples sit; this notebook looks **inside** the network while it learns
+(`dvi_widget.inside`), as the lecture on visualizing deep networks teaches and as VATUN adds:
+
+1. **Distributions over epochs** (TensorBoard's dashboard): two six-layer MLPs on the same data,
+   one with tanh and one with ReLU (the lecture's example). A `GradientMonitor` records, per
+   epoch, the gradients' histograms and norms; `flags` names the layers whose gradients vanish.
+2. **Feature visualization** of a Fashion-MNIST CNN at its first and last epoch: the first
+   layer's filter kernels, and by gradient ascent the input each class logit responds to most.
+3. **Neural patterns** (VATUN): per sample the most activated unit of each layer; the patterns
+   the misclassified shirts share, and the classes those patterns hold.
+
+**What to look at:** in the first chart the tanh network's first layers' gradient norms sit
+three to four orders of magnitude below its last layer's, the ReLU network's within one; the class
+maximisations turn into garment shapes (the last epoch's classifier calls each by its class and
+gives it a higher logit than the class's own training images get); the
+misclassified shirts' most shared pattern is held mostly by coats and pullovers.
+"""),
+        code(SETUP.replace("from dvi_widget import DVI, Run, Widget, load_fashion_mnist",
+                           "from dvi_widget import Run, load_fashion_mnist\n"
+                           "from dvi_widget.inside import (\n" + "".join(
+                               f"    {n},\n" for n in (
+                                   "GradientMonitor", "distributions", "filters", "flags",
+                                   "maximize", "neural_patterns", "recommend", "sequences"))
+                           + ")")
+             + """
+MLP_EPOCHS = 10 if SMALL else 40
+N_TRAIN, N_TEST, EPOCHS = (500, 200, 3) if SMALL else (3000, 500, 10)
+"""),
+        md("""
+## 1. tanh vs ReLU, six layers deep: where the gradients vanish
+
+The lecture's example (after machinelearningmastery.com, "How to fix vanishing gradients using
+the rectified linear activation function"): the two-circles problem, five hidden layers of five
+units and an output layer, SGD (lr 0.01, momentum 0.9, batches of 32). The tanh network starts
+from Keras' `random_uniform` initialisation (weights uniform in ±0.05), the ReLU network from
+He's. With these settings the finding reproduces as the lecture shows it; `flags` calls a
+layer's gradient vanishing when its norm is below 1e-3 of the largest layer's in at least three
+epochs.
+"""),
+        code("""
+from sklearn.datasets import make_circles
+
+xc, yc = make_circles(n_samples=1000, noise=0.1, random_state=1)
+xc = xc.astype(np.float32)
+
+
+def six_layers(act, init):
+    torch.manual_seed(1)
+    layers, width = [], 2
+    for _ in range(5):
+        layers += [init(nn.Linear(width, 5)), act()]
+        width = 5
+    return nn.Sequential(*layers, init(nn.Linear(5, 2)))
+
+
+def uniform_005(layer):  # Keras' "random_uniform"
+    nn.init.uniform_(layer.weight, -0.05, 0.05)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
+def he_uniform(layer):
+    nn.init.kaiming_uniform_(layer.weight, nonlinearity="relu")
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
+runs = {}
+for name, act, init in [("tanh", nn.Tanh, uniform_005), ("relu", nn.ReLU, he_uniform)]:
+    model = six_layers(act, init)
+    run = Run.create(OUT / "runs" / f"circles_{name}", train=(xc[:500], yc[:500]),
+                     test=(xc[500:], yc[500:]), class_names=["outer", "inner"], overwrite=True)
+    monitor = GradientMonitor(model)  # hooks registered once, before training
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x, y = torch.as_tensor(xc[:500]), torch.as_tensor(yc[:500])
+    gen = torch.Generator().manual_seed(0)
+    for epoch in range(1, MLP_EPOCHS + 1):
+        for idx in torch.randperm(500, generator=gen).split(32):
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
+            opt.step()
+        run.record(model, epoch, gradients=monitor)  # + weights and probe activations
+    monitor.close()
+    runs[name] = run
+    print(name, "test accuracy", run.epoch_info(MLP_EPOCHS)["test_accuracy"])
+"""),
+        code("""
+norms = pd.concat([
+    distributions(run, "grad").query("statistic == 'norm'").assign(network=name)
+    for name, run in runs.items()])
+norms["layer"] = "dense_" + (norms["layer"].astype(int) // 2 + 1).astype(str)
+fig = px.line(norms, x="epoch", y="value", color="layer", facet_col="network", log_y=True,
+              labels={"value": "gradient norm (mean over the epoch's steps)"},
+              title="gradient norm per layer: tanh (left) vs ReLU (right)")
+fig.show()
+found = {name: flags(run) for name, run in runs.items()}
+for name, f in found.items():
+    print(name, f[["flag", "layer", "epochs"]].to_string(index=False) if len(f) else "no flags")
+vanishing = {name: sorted(f.loc[f.flag == "vanishing", "layer"]) for name, f in found.items()}
+assert "0" in vanishing["tanh"], vanishing  # the tanh network's first layer vanishes ...
+assert vanishing["relu"] == [], vanishing   # ... and no ReLU layer does
+"""),
+        md("""
+The tanh network's first layers receive gradients a thousand times smaller than its last layer
+and barely move (its test accuracy stays near chance); the ReLU network's gradients keep one
+order of magnitude across depth. The ReLU network has other flags instead: *dead units*, ReLUs
+that no probe sample activates. `distributions(run, kind)` returns the same numbers as a tidy
+table for weights, biases and activations too.
+
+## 2. A Fashion-MNIST CNN: filters and class maximisations at the first and last epoch
+"""),
+        code(CNN + """
+data = load_fashion_mnist(n_train=N_TRAIN, n_test=N_TEST, seed=0)
+names = data.class_names
+model = small_cnn(len(names))
+opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+gen = torch.Generator().manual_seed(0)
+x_train, y_train = torch.as_tensor(data.x_train), torch.as_tensor(data.y_train)
+run = Run.create(OUT / "runs" / "inside_cnn", train=(data.x_train, data.y_train),
+                 test=(data.x_test, data.y_test), class_names=names, overwrite=True)
+monitor = GradientMonitor(model)
+for epoch in range(1, EPOCHS + 1):
+    train_one_epoch(model, opt, x_train, y_train, gen)
+    run.record(model, epoch, gradients=monitor)
+monitor.close()
+first, last = run.epochs[0], run.epochs[-1]
+print({e: round(run.epoch_info(e)["test_accuracy"], 3) for e in run.epochs})
+"""),
+        code("""
+kernels = np.concatenate([filters(run, e)[:, 0] for e in (first, last)])  # (32, 3, 3)
+fig = px.imshow(kernels, facet_col=0, facet_col_wrap=16, color_continuous_scale="RdBu_r",
+                zmin=0, zmax=1, title=f"first-layer kernels, epoch {first} (top) and {last}")
+fig.update_layout(height=260, coloraxis_showscale=False).for_each_annotation(
+    lambda a: a.update(text=""))
+fig.show()
+
+images = {e: maximize(run, e, "logits", np.arange(len(names))) for e in (first, last)}
+fig = px.imshow(np.concatenate([images[first][:, 0], images[last][:, 0]]), facet_col=0,
+                facet_col_wrap=len(names), binary_string=True,
+                title=f"the input each class logit responds to most: epoch {first} (top), {last}")
+fig.for_each_annotation(lambda a: a.update(
+    text=names[int(a.text.split("=")[1]) % len(names)]))
+fig.update_layout(height=330).show()
+# the epoch's own classifier on each maximisation: which class it calls it, and whether the
+# class's logit is higher than on the class's own training images (on average)
+K = np.arange(len(names))
+for e, imgs in images.items():
+    with torch.no_grad():
+        logits_max = run.classifier(e, device="cpu")(torch.as_tensor(imgs)).numpy()
+    train_logits, y = np.asarray(run.logits(e, "train")), run.labels("train")
+    own = logits_max[K, K]
+    real = np.array([train_logits[y == k, k].mean() for k in K])
+    called = logits_max.argmax(1)
+    print(f"epoch {e}: called {[names[c] for c in called]}; logit of its class "
+          f"{[round(float(v), 1) for v in own]} vs {[round(float(v), 1) for v in real]} "
+          "on its training images")
+assert (called == K).sum() >= 8 and (own > real).all(), (called, own, real)  # last epoch
+"""),
+        md("""
+## 3. The neural patterns of the misclassified shirts
+
+Per sample, the most activated unit of each conv (averaged over positions) and linear layer
+makes a sequence; the frequent sub-sequences over all samples are the neural patterns. The last
+layer's unit is the predicted class, so a pattern the misclassified shirts share with coats says
+which inner units make the network call them coats. `recommend` ranks the patterns by the
+Jaccard similarity of their samples and the selection, so that a pattern nearly every sample
+holds does not come first. (In the widget: `w.show_inside(
+InsideSource(run))` adds the distributions and network panels; selecting the shirts there
+recommends these patterns, and a click on one selects its samples.)
+"""),
+        code("""
+SHIRT = names.index("Shirt")
+labels, pred = run.labels("all"), run.predictions(last, "all")
+wrong = np.flatnonzero((labels == SHIRT) & (pred != SHIRT))
+print(f"{len(wrong)} shirts are misclassified at epoch {last}, as",
+      pd.Series(np.asarray(names)[pred[wrong]]).value_counts().to_dict())
+layers, seq, _ = sequences(run, last)
+assert (seq[wrong, -1] == pred[wrong]).all()  # the last layer's argmax is the prediction
+
+patterns = neural_patterns(run, last, min_support=0.02)
+shared = recommend(patterns, wrong, k=5)
+pd.set_option("display.max_colwidth", 120)
+display(shared[["layers", "units", "count", "shared", "jaccard", "classes"]])
+top = shared.iloc[0]
+others = {c: n for c, n in top["classes"].items() if c != "Shirt"}
+path = " → ".join(f"{la}:{u}" for la, u in zip(top["layers"], top["units"], strict=True))
+print(f"the pattern {path} holds {top['shared']} of the misclassified shirts and "
+      f"{sum(others.values())} samples of other classes: {others}")
+assert top["shared"] >= len(wrong) // 4, top
+assert sum(others.values()) > top["classes"].get("Shirt", 0), top  # shared with other classes
+"""),
+    ]
+    return new_notebook(cells=cells, metadata=_kernel_metadata())
+
+
 def _kernel_metadata() -> dict:
     return {
         "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
@@ -984,7 +1184,7 @@ def _kernel_metadata() -> dict:
 def main() -> None:
     for name, build in {"quickstart": quickstart, "noisy_labels": noisy_labels,
                         "active_learning": active_learning, "explain": explain,
-                        "explore": explore}.items():
+                        "explore": explore, "inside": inside}.items():
         nb = build()
         for i, cell in enumerate(nb.cells):  # stable ids keep regenerated files diff-free
             cell["id"] = f"{name}-{i:02d}"

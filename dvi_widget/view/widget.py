@@ -92,6 +92,8 @@ import traitlets as t
 from ..contract import Visualization, default_palette
 from . import explain
 from .frame import to_view
+from .inside import HANDLERS as INSIDE_HANDLERS
+from .inside import InsideMixin
 from .panels import DEFAULT_PANELS, PANEL_HANDLERS, PanelsMixin
 from .protocol import panel_handlers
 from .review import ReviewMixin
@@ -304,7 +306,7 @@ def _in_range(name: str, value: float) -> float:
     return value
 
 
-class Widget(PanelsMixin, ReviewMixin, explain.ExplainMixin, anywidget.AnyWidget):
+class Widget(PanelsMixin, ReviewMixin, explain.ExplainMixin, InsideMixin, anywidget.AnyWidget):
     """Interactive view of a :class:`Visualization`: landscape, samples, playback, lasso.
 
     Parameters
@@ -401,7 +403,8 @@ class Widget(PanelsMixin, ReviewMixin, explain.ExplainMixin, anywidget.AnyWidget
 
     #: kernel-side handlers of side-panel messages: name -> fn(widget, content, buffers)
     panel_handlers: ClassVar[dict[str, Callable[[Widget, dict, list], None]]] = {
-        **PANEL_HANDLERS, **panel_handlers({"review": lambda w, r, b: w._on_review(r, b)})}
+        **PANEL_HANDLERS, **panel_handlers({"review": lambda w, r, b: w._on_review(r, b)}),
+        **panel_handlers(INSIDE_HANDLERS)}
 
     if BUNDLE_PATH.is_file():
         _esm = BUNDLE_PATH

@@ -9,3 +9,4 @@ import './curves.js';
 import './sample.js';
 import './events.js';
 import './datamap.js';
+import './inside.js'; // 'distributions' and 'network' (w.show_inside)

@@ -356,7 +356,7 @@ await runTests([
     await page.close();
   }],
 
-  ['training curves: current epoch marked, a click jumps there; quality metrics of the epoch', async () => {
+  ['training curves: current epoch marked, a click jumps there; quality metrics of the epoch; the inside panels follow the slider and a pattern selects its samples', async () => {
     const page = await open();
     await page.waitForSelector('.dvi-curves .u-over', { timeout: 10000 });
     const metrics = await page.$$eval('.dvi-metrics tbody tr', (rows) => rows.map((r) => [...r.children].map((td) => td.textContent)));
@@ -373,6 +373,55 @@ await runTests([
     const m0 = await page.$$eval('.dvi-metrics tbody tr', (rows) => rows.map((r) => [...r.children].map((td) => td.textContent)));
     assert(same(m0[0], ['nn_pv (k=15)', '0.310', '0.280']), `metrics at epoch 0 ${JSON.stringify(m0[0])}`);
     await shot(page, '.dvi-panel-curves', 'panel-curves');
+    // inside the model (issue 22): the distributions panel follows the slider, a click on a chart
+    // jumps to that epoch; a click on a neural pattern selects exactly its samples in the kernel
+    await page.py('w.show_inside(fixture.FakeInside(vis))');
+    await page.waitForFunction(() => document.querySelectorAll('.dvi-dist-chart').length === 3 && document.querySelectorAll('.dvi-pattern').length === 5, null, { timeout: 20000 });
+    const marker = () => page.$$eval('.dvi-dist-marker', (ls) => ls.map((l) => l.getAttribute('x1')));
+    assert(same(await marker(), ['34.0', '34.0', '34.0']), `markers at epoch 0: ${await marker()}`);
+    await setEpoch(page, 10);
+    await page.waitForFunction(() => document.querySelector('.dvi-dist-grid').dataset.epoch === '10', null, { timeout: 5000 });
+    assert(same(await marker(), ['194.0', '194.0', '194.0']), `markers at epoch 10: ${await marker()}`);
+    await page.$eval('.dvi-dist-chart[data-layer="conv2"]', (c) => c.scrollIntoView({ block: 'center' }));
+    const chart = await (await page.$('.dvi-dist-chart[data-layer="conv2"]')).boundingBox();
+    await page.mouse.click(chart.x + (114 / 200) * chart.width, chart.y + chart.height / 2); // x of epoch 5
+    assert((await until(page, () => page.py('result = w.epoch'), (v) => v === 5)) === 5, 'a chart click jumps to epoch 5 in the kernel');
+    await page.waitForFunction(() => document.querySelector('.dvi-dist-grid').dataset.epoch === '5', null, { timeout: 5000 });
+    const flagText = await page.textContent('.dvi-flag');
+    assert(flagText.startsWith('vanishing gradient · conv1 · epochs 0, 5'), `flag ${flagText}`);
+    assert((await page.$$('.dvi-dist-title.dvi-flagged')).length === 1, 'the flagged layer is marked');
+    await page.waitForFunction(() => document.querySelector('.dvi-net-view').dataset.epoch === '5', null, { timeout: 10000 });
+    const k = await page.py('_, df = w.inside_source.patterns(5)\nresult = [i for i, u in enumerate(df["units"]) if list(u) == [0, 1, 0]][0]');
+    await page.$eval(`.dvi-net-row[data-pattern="${k}"]`, (r) => r.scrollIntoView({ block: 'center' }));
+    await page.click(`.dvi-net-row[data-pattern="${k}"]`);
+    const want = await page.py('result = [i for i in range(w.n_samples) if i % 10 == 0]');
+    const got = await until(page, () => page.py('result = sorted(w.selection.tolist())'), (v) => v.length > 0);
+    assert(same(got, want), `pattern click selected ${got.length} (${got.slice(0, 5)}), its samples are ${want.length}`);
+    assert(same(await selection(page), want), 'the front end shows the kernel\'s selection');
+    // the selection recommends the patterns it shares: exactly that one
+    await page.waitForFunction((id) => document.querySelector('.dvi-net-view').dataset.recommended === String(id), k, { timeout: 10000 });
+    // a path click selects too: the largest pattern (class 0's right predictions)
+    const big = await page.py('_, df = w.inside_source.patterns(5)\nresult = [int(df["count"].idxmax()), sorted(int(i) for i in df.iloc[int(df["count"].idxmax())]["samples"])]');
+    await page.$eval(`path.dvi-pattern[data-pattern="${big[0]}"]`, (p) => p.dispatchEvent(new MouseEvent('click', { bubbles: true })));
+    assert(same(await until(page, () => page.py('result = sorted(w.selection.tolist())'), (v) => v.length === big[1].length), big[1]), 'a path click selects its samples');
+    // the features panel computes nothing until asked; "show" brings the kernel's images
+    assert((await page.$$('.dvi-feat-canvas')).length === 0, 'no feature images before a click');
+    await page.waitForFunction(() => document.querySelectorAll('.dvi-feat-layer option').length === 2, null, { timeout: 10000 });
+    await page.selectOption('.dvi-feat-layer', 'conv1');
+    await page.fill('.dvi-feat-units', '0-2, 5');
+    await page.click('.dvi-feat-go');
+    await page.waitForFunction(() => document.querySelector('.dvi-feat-tiles').dataset.count === '4', null, { timeout: 10000 });
+    const featPx = await page.$$eval('.dvi-feat-canvas', (cs) => cs.map((c) => c.getContext('2d').getImageData(3, 3, 1, 1).data[0]));
+    assert(same(featPx, [25, 45, 65, 125]), `feature pixels ${featPx} (unit u at epoch 5: (u + 1) * 20 + 5)`);
+    for (const [wd, ht] of [[1400, 1000], [900, 700]]) {
+      await page.setViewportSize({ width: wd, height: ht });
+      await frames(page, 3);
+      await page.$eval('.dvi-panel-distributions', (p) => p.scrollIntoView({ block: 'start' }));
+      await shot(page, null, `inside-${wd}x${ht}`);
+      await shot(page, '.dvi-panel-network', `inside-network-${wd}x${ht}`);
+      await shot(page, '.dvi-panel-features', `inside-features-${wd}x${ht}`);
+    }
+    assert(page.errors.length === 0, page.errors.join('\n'));
     await page.close();
   }],
 

@@ -197,3 +197,60 @@ def flip_events(epochs: np.ndarray, preds: np.ndarray, labels: np.ndarray,
     df["kind"] = pd.Categorical(df["kind"], categories=["flip", "confidence", "move",
                                                         "neighborhood", "boundary"])
     return df
+
+
+class FakeInside:
+    """The inside panels' source (contract.Inside) with closed forms: layers ``conv1, conv2,
+    fc``; quantile q of layer l at epoch position t is ``(l + 1) * (q - 4) * (t + 1) / 10``;
+    one flag (conv1 vanishing at the first two epochs); per class c the pattern (c, 2c, c)
+    held by its samples predicted right (index % 10 != 0), and the pattern (0, 1, 0) of the
+    mispredicted ones (index % 10 == 0)."""
+
+    LAYERS = ("conv1", "conv2", "fc")
+
+    def __init__(self, vis: Visualization) -> None:
+        self.vis = vis
+
+    def bands(self, kind: str) -> tuple[list[str], np.ndarray, np.ndarray, list[str]]:
+        L, T, Q = len(self.LAYERS), len(self.vis.epochs), 9
+        ll, tt, qq = np.meshgrid(np.arange(L), np.arange(T), np.arange(Q), indexing="ij")
+        cube = ((ll + 1) * (qq - 4) * (tt + 1) / 10).astype(np.float32)
+        stats = ["p0", "p7", "p16", "p31", "p50", "p69", "p84", "p93", "p100"]
+        return list(self.LAYERS), np.asarray(self.vis.epochs), cube, stats
+
+    def flags(self) -> pd.DataFrame:
+        e = [int(x) for x in self.vis.epochs[:2]]
+        return pd.DataFrame([{"flag": "vanishing", "layer": "conv1", "epochs": e,
+                              "detail": "gradient norm 1e-04 of the largest layer's"}])
+
+    def patterns(self, epoch: int) -> tuple[list[dict[str, Any]], pd.DataFrame]:
+        labels = self.vis.labels
+        idx = np.arange(len(labels))
+        rows = []
+        for c in range(C):
+            s = idx[(labels == c) & (idx % 10 != 0)]
+            rows.append({"layers": [0, 1, 2], "units": [c, 2 * c, c], "samples": s})
+        rows.append({"layers": [0, 1, 2], "units": [0, 1, 0], "samples": idx[idx % 10 == 0]})
+        for r in rows:
+            r["count"] = len(r["samples"])
+            r["support"] = len(r["samples"]) / len(labels)
+            ids, counts = np.unique(labels[r["samples"]], return_counts=True)
+            r["classes"] = {int(a): int(b) for a, b in zip(ids, counts, strict=True)}
+        df = pd.DataFrame(rows).sort_values("count", ascending=False, kind="stable")
+        layers = [{"name": "conv1", "units": 8}, {"name": "conv2", "units": 16},
+                  {"name": "fc", "units": C}]
+        return layers, df.reset_index(drop=True)
+
+    # feature visualization (contract.InsideFeatures): image of unit u at epoch e is the
+    # constant ((u + 1) * 20 + e) / 255; filter k the constant k / 8
+    def feature_layers(self, epoch: int) -> list[dict[str, Any]]:
+        return [{"name": "logits", "units": C}, {"name": "conv1", "units": 8}]
+
+    def features(self, epoch: int, layer: str, units: Any) -> np.ndarray:  # noqa: ANN401
+        u = np.asarray(units, np.float32)
+        return np.broadcast_to((((u + 1) * 20 + int(epoch)) / 255)[:, None, None, None],
+                               (len(u), 1, 8, 8)).astype(np.float32)
+
+    def filters(self, epoch: int) -> np.ndarray:
+        return np.broadcast_to((np.arange(8, dtype=np.float32) / 8)[:, None, None, None],
+                               (8, 1, 3, 3)).copy()

@@ -353,3 +353,28 @@ def test_an_epoch_folder_under_another_spelling_is_ignored_with_a_warning(run):
     with pytest.warns(UserWarning, match=r"00000 is not a folder dvi_widget writes"):
         epochs = Run.open(run.path).epochs
     assert epochs == [0]
+
+
+def test_inside_files_are_the_runs_own_and_a_tampered_one_is_refused(tmp_path):
+    """Issue 22: an epoch recorded with gradients=GradientMonitor(model) holds inside.npz /
+    inside.json; overwrite=True replaces such a run (they are the project's own files), a user
+    file beside them is still foreign, and a tampered inside.npz is refused naming the file."""
+    from dvi_widget.data.run import inside as store
+    from dvi_widget.inside import GradientMonitor
+
+    r = Run.create(tmp_path / "run", train=(X, Y), test=(XT, YT))
+    model = mlp()
+    with GradientMonitor(model) as monitor:
+        torch.nn.functional.cross_entropy(model(torch.tensor(X)), torch.tensor(Y)).backward()
+        r.record(model, 0, gradients=monitor)
+    epoch = r.path / "epochs" / "0000"
+    assert {"inside.npz", "inside.json"} <= {p.name for p in epoch.iterdir()}
+    (epoch / "inside.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match=r"epochs/0000/inside\.txt"):
+        Run.create(r.path, train=(X, Y), overwrite=True)
+    (epoch / "inside.txt").unlink()
+    (epoch / "inside.npz").write_bytes(pickle.dumps({"a": 1}))
+    with pytest.raises(ValueError, match=r"inside\.npz is damaged.*gradients=GradientMonitor"):
+        store.read(r, 0)
+    new = Run.create(r.path, train=(X[:20], Y[:20]), overwrite=True)
+    assert new.epochs == [] and not epoch.exists()

@@ -263,6 +263,7 @@ class Run(RunFolder):
         batch_size: int = 512,
         overwrite: bool = False,
         scalars: Mapping[str, float] | None = None,
+        gradients: Any = None,  # noqa: ANN401 - a dvi_widget.inside.GradientMonitor
     ) -> None:
         """Record one epoch: representations, logits and the head of ``model`` on all samples.
 
@@ -289,6 +290,11 @@ class Run(RunFolder):
         overwrite : replace an epoch that is already recorded (atomically).
         scalars : numbers of this epoch to keep with it, e.g. ``{"loss": running_loss, "lr":
             lr}``; read back by :meth:`scalars`, shown as training curves.
+        gradients : a :class:`dvi_widget.inside.GradientMonitor` on ``model`` (created before
+            training): its gradient statistics since the last record are stored with the epoch,
+            with the weights' distributions and the activations of every conv/linear layer and
+            activation function on a fixed probe subset of 512 training samples
+            (``epochs/NNNN/inside.npz``, :mod:`.inside`); read by :mod:`dvi_widget.inside`.
 
         The epoch is written into a temporary folder and moved into place when complete; an
         error (NaN, a wrong shape, a full disk: ``OSError`` naming the file and the space
@@ -296,7 +302,7 @@ class Run(RunFolder):
         """
         _record.record(self, model, epoch, layer=layer, feature_fn=feature_fn, head_fn=head_fn,
                        device=device, batch_size=batch_size, overwrite=overwrite,
-                       scalars=scalars)
+                       scalars=scalars, gradients=gradients)
 
     def record_arrays(
         self,

@@ -15,6 +15,7 @@ The only module that spells a run folder's file names; recording (:mod:`.record`
     epochs/0003/test_logits.npy   float32 (n_test, C)
     epochs/0003/head.pt           the head's state_dict (tensors only)
     epochs/0003/state_dict.pt     the whole model's state_dict (when inputs are stored)
+    epochs/0003/inside.npz, .json weights, gradients, activations (owned by :mod:`.inside`)
     dvi/                          a fit of the run (owned by :mod:`dvi_widget.engine.store`)
     review.json                   review marks (owned by :mod:`dvi_widget.data.run.review`)
 
@@ -51,6 +52,9 @@ EPOCHS = "epochs"
 EPOCH_JSON = "epoch.json"
 HEAD = "head.pt"
 STATE_DICT = "state_dict.pt"
+#: weights, gradients and activations of an epoch (owned by :mod:`.inside`)
+INSIDE_JSON = "inside.json"
+INSIDE_NPZ = "inside.npz"
 #: the fit of a run, written by the engine into the run folder
 FIT = "dvi"
 #: the review marks (mislabeled / correct / unsure), written by :mod:`.review`
@@ -61,7 +65,7 @@ RUN_ENTRIES = frozenset({RUN_JSON, LABELS, METADATA, EPOCHS, FIT, REVIEW,
 
 _EPOCH_DIR = re.compile(r"^\d+$")
 _METADATA_FILE = re.compile(r"^\d{3}(\.[a-z]+)?\.npy$")
-_EPOCH_FILE = re.compile(r"^(epoch\.json|head\.pt|state_dict\.pt|"
+_EPOCH_FILE = re.compile(r"^(epoch\.json|head\.pt|state_dict\.pt|inside\.json|inside\.npz|"
                          r"(train|test)_(representations|logits)\.npy)$")
 SPLITS = ("train", "test")
 #: how representations may be stored (run.json's "representation_dtype"; default float32)

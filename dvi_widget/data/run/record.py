@@ -34,6 +34,7 @@ from ..._tensor import ArrayLike, batched, resolve_device, to_numpy
 from ..._version import __version__
 from ..scalars import check_scalars
 from . import cut
+from . import inside as _inside
 from .folder import (
     EPOCH_JSON,
     EPOCHS,
@@ -303,8 +304,11 @@ def record(
     batch_size: int,
     overwrite: bool,
     scalars: Mapping[str, float] | None,
+    gradients: _inside.GradientMonitor | None = None,
 ) -> None:
     """Record one epoch of ``model`` into ``run`` (see :meth:`dvi_widget.data.run.Run.record`)."""
+    if gradients is not None and model is None:
+        raise ValueError("gradients= needs the model itself (the monitor watches its parameters)")
     user_scalars = check_scalars(scalars)
     epoch = next_epoch(run, epoch)
     check_writable(run, epoch, overwrite)
@@ -337,6 +341,8 @@ def record(
             has_state = bool(run._meta.get("inputs_saved")) and model is not None
             if has_state:
                 _save_tensors(tmp / STATE_DICT, model)
+            if gradients is not None:  # weights, gradients, probe activations (.inside owns them)
+                _inside.write(tmp, c.model, gradients, x_train, dev, batch_size)
             write_json(tmp / EPOCH_JSON, _recorded(epoch, {
                 "layer": c.layer if feature_fn is None else None,
                 "feature": "layer" if feature_fn is None else "feature_fn",
