@@ -96,6 +96,7 @@ from .panels import DEFAULT_PANELS, PANEL_HANDLERS, PanelsMixin
 from .protocol import panel_handlers
 from .review import ReviewMixin
 from .serialize import array_serialization
+from .snapshot import SnapshotMixin
 
 if TYPE_CHECKING:  # pragma: no cover
     import plotly.graph_objects as go
@@ -304,7 +305,7 @@ def _in_range(name: str, value: float) -> float:
     return value
 
 
-class Widget(PanelsMixin, ReviewMixin, explain.ExplainMixin, anywidget.AnyWidget):
+class Widget(PanelsMixin, ReviewMixin, explain.ExplainMixin, SnapshotMixin, anywidget.AnyWidget):
     """Interactive view of a :class:`Visualization`: landscape, samples, playback, lasso.
 
     Parameters
@@ -665,6 +666,8 @@ class Widget(PanelsMixin, ReviewMixin, explain.ExplainMixin, anywidget.AnyWidget
     def _on_front_end_msg(self, widget: Any, content: Any, buffers: list) -> None:  # noqa: ANN401
         if isinstance(content, dict) and content.get("panel") in self.panel_handlers:
             self.panel_handlers[content["panel"]](self, content, buffers)
+        elif isinstance(content, dict) and content.get("type") == "snapshot":
+            self._on_snapshot(content, buffers)
 
     # ------------------------------------------------------------------ view -> cells
     def _frame(self, idx: np.ndarray, pos: int) -> pd.DataFrame:

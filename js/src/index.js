@@ -23,6 +23,7 @@ import { Toolbar } from './toolbar.js';
 import { Tooltip } from './tooltip.js';
 import { Trails } from './trails.js';
 import { LandscapeDetail } from './zoom.js';
+import { answerSnapshot } from './snapshot.js';
 import './widget.css';
 
 /** Events that must not reach the notebook around the widget (JupyterLab starts a cell-range
@@ -449,6 +450,7 @@ class DviView {
     on('msg:custom', (msg, buffers) => {
       if (msg?.type === 'reset_view') this.plot.fit();
       else if (msg?.type === 'zoom_to_selection') this.plot.zoomToSelection();
+      else if (msg?.type === 'snapshot') answerSnapshot(this, msg);
       else if (msg?.panel) this.panels.onMessage(msg, buffers);
     });
     for (const type of ISOLATED_EVENTS) ls.add(this.root, type, (e) => e.stopPropagation(), { passive: true });

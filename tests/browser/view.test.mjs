@@ -2,6 +2,7 @@
 // the landscape cross-fading with the points, readable selection, zoom and reset, the legend,
 // colour by any column, search, shortcuts, and gestures that reach the plot even when the page
 // around the widget reacts to shift+mousedown as JupyterLab's notebook does.
+import { readFile } from 'node:fs/promises';
 import { center, LAND_COLORS } from './fixture.mjs';
 import { markColor } from '../../js/src/marks.js';
 import { assert, countColor, frames, launch, near, pixelAt, pixels, runTests, serve, settled, until } from './harness.mjs';
@@ -281,6 +282,44 @@ const tests = [
     const class0After = countColor(after, mark0, 25);
     assert(class0After < 0.2 * class0Before, `unselected class 0 dimmed: ${class0After} vs ${class0Before} pixels`);
     assert((await page.textContent('.dvi-status')) === '100 selected', 'count shown');
+    // w.to_png(scale=2) (issue 23): the kernel's message is answered with a PNG of exactly what
+    // is on screen, at twice the resolution: each screen pixel matches its 2x2 block
+    await page.evaluate(() => window.model.emit({ type: 'snapshot', id: 'png-1', scale: 2 }));
+    await page.waitForFunction(() => window.model.sent.some((m) => m?.type === 'snapshot' && m.reply === 'png-1'), null, { timeout: 30000 });
+    const shot = await page.evaluate(async () => {
+      const k = window.model.sent.findIndex((m) => m?.type === 'snapshot' && m.reply === 'png-1');
+      const bytes = window.model.sentBuffers[k][0];
+      const img = new Image();
+      img.src = URL.createObjectURL(new Blob([bytes], { type: 'image/png' }));
+      await img.decode();
+      const c = document.createElement('canvas');
+      [c.width, c.height] = [img.width, img.height];
+      c.getContext('2d').drawImage(img, 0, 0);
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      const url = await new Promise((resolve) => {
+        const reader = new FileReader();
+        reader.onload = () => resolve(reader.result);
+        reader.readAsDataURL(new Blob([d]));
+      });
+      return { msg: window.model.sent[k], width: img.width, height: img.height, b64: url.slice(url.indexOf(',') + 1) };
+    });
+    assert(shot.msg.width === 2 * after.width && shot.msg.height === 2 * after.height && shot.width === shot.msg.width,
+      `snapshot ${shot.width}x${shot.height} (said ${shot.msg.width}x${shot.msg.height}) for a ${after.width}x${after.height} plot`);
+    const big = { width: shot.width, data: Buffer.from(shot.b64, 'base64') };
+    let differ = 0;
+    for (let y = 0; y < after.height; y += 2) {
+      for (let x = 0; x < after.width; x += 2) {
+        if (!near(pixelAt(big, 2 * x + 1, 2 * y + 1), pixelAt(after, x, y), 60)) differ += 1;
+      }
+    }
+    const sampled = Math.ceil(after.width / 2) * Math.ceil(after.height / 2);
+    assert(differ < 0.03 * sampled, `snapshot vs screen: ${differ} of ${sampled} pixels differ`);
+    // the camera button downloads the same picture
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('.dvi-camera')]);
+    const epoch = await page.evaluate(() => window.model.get('epoch'));
+    assert(download.suggestedFilename() === `dvi-epoch-${epoch}.png`, `download ${download.suggestedFilename()}`);
+    const file = await readFile(await download.path());
+    assert(file.subarray(1, 4).toString() === 'PNG' && file.readUInt32BE(16) === 2 * after.width, `downloaded ${file.length} bytes, width ${file.readUInt32BE(16)}`);
     // zoom to the selection: the selected cluster fills the plot, the others leave it
     const clusterWidth = async () => {
       const px = await pixels(page, '.dvi-canvas');
