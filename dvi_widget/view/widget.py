@@ -741,19 +741,33 @@ class Widget(PanelsMixin, ReviewMixin, explain.ExplainMixin, SnapshotMixin, anyw
         return build_figure(self.vis, pos, point_size=self.point_size, show=self.show,
                             landscape_opacity=self.landscape_opacity)
 
-    def save_html(self, path: str | Path) -> Path:
+    def save_html(self, path: str | Path, *, thumbnails: Any = None,  # noqa: ANN401
+                  max_thumbnail_bytes: int | None = None, quiet: bool = False) -> Path:
         """Write a self-contained HTML page of the interactive view (works offline, no kernel).
 
         The page is the widget without its kernel: what needs one is left out (the Explain
         panel's controls; the panel itself when nothing was explained), what can be answered
-        from saved arrays is kept: thumbnails of up to :data:`~.export.SAVED_THUMBNAILS` samples
-        (the selection, the focused and explained samples first), the landscape cells' class and
-        confidence for the click popover, and every drawn explanation."""
-        from .export import saved_extras, write_html
+        from saved arrays is kept: the landscape cells' class and confidence for the click
+        popover, every drawn explanation, and thumbnails (sprite atlases) so that the Selection
+        panel and the hover card show images: the focused, explained and selected samples
+        first, then ``thumbnails``: None every sample (up to
+        :data:`~.export.SAVED_THUMBNAILS`), ``"selection"`` no more, ``N`` the first N samples
+        of each class, an array those samples, ``False`` none. ``max_thumbnail_bytes`` caps
+        their PNG bytes (default :data:`~.export.SAVED_THUMBNAIL_BYTES`). Unless ``quiet``, one
+        line reports the page's size and what the thumbnails take (also kept in
+        ``self.saved_page``)."""
+        from .export import page_report, saved_extras, write_html
 
         state = self.get_state()
         keep = {k: v for k, v in state.items() if not k.startswith("_")}
         keep["capabilities"] = {**keep.get("capabilities", {}), "kernel": False}  # no kernel
-        keep.update(saved_extras(self))
-        return write_html(path, keep, BUNDLE_PATH.read_text(encoding="utf-8"),
-                          css=CSS_PATH.read_text(encoding="utf-8"))
+        extras = saved_extras(self, thumbnails, max_thumbnail_bytes)
+        report = extras.pop("_thumbnail_report")
+        keep.update(extras)
+        out = write_html(path, keep, BUNDLE_PATH.read_text(encoding="utf-8"),
+                         css=CSS_PATH.read_text(encoding="utf-8"))
+        #: what the last save_html wrote: the page's bytes and the thumbnails' report
+        self.saved_page = {"path": out, "bytes": out.stat().st_size, "thumbnails": report}
+        if not quiet:
+            print(page_report(out, report))
+        return out
