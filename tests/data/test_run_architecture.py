@@ -177,3 +177,29 @@ def test_an_unexportable_model_is_stored_by_its_import_path(tmp_path):
     allowed = python(code.format("import tests.data.toy_run"))
     assert allowed.returncode == 0, allowed.stderr[-2000:]
     assert float(allowed.stdout.split("DIFF")[1]) < 1e-5
+
+
+def test_neither_route_says_why(tmp_path):
+    """A notebook's own class whose forward export refuses: nothing importable, so the record
+    says why, and the error of a panel that needs the model names it and the fallback."""
+
+    class Notebooky(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(64, 10)
+
+        def forward(self, x):
+            h = x.reshape(len(x), -1)
+            return self.fc(h if h.sum() > 0 else -h)
+
+    digits = load_digits(seed=0)
+    run = Run.create(tmp_path / "nb", train=(digits.x_train[:50], digits.y_train[:50]))
+    torch.manual_seed(0)
+    run.record(Notebooky(), 0)
+    record = json.loads((run.path / ARCH_JSON).read_text())
+    assert record["kind"] == "none"
+    assert "torch.export failed" in record["reason"] and "not importable" in record["reason"]
+    with pytest.raises(ValueError, match=r"could not store its architecture .*torch.export "
+                                         r"failed.*Notebooky.*Run.open\(path, model="):
+        Run.open(run.path).classifier(0, device="cpu")
+    assert Run.open(run.path, model=Notebooky()).classifier(0, device="cpu") is not None

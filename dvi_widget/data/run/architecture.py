@@ -169,7 +169,8 @@ def describe(model: nn.Module, example: torch.Tensor) -> tuple[dict[str, Any], d
     try:
         graph, constants = _export(model, example)
     except Exception as err:  # noqa: BLE001 - any export failure falls back to the import path
-        why = f"torch.export failed: {type(err).__name__}: {str(err).strip()[:300]}"
+        first = (str(err).strip().splitlines() or [""])[0][:200]
+        why = f"torch.export failed: {type(err).__name__}: {first}"
     else:
         return {**base, "kind": "torch.export", "program": graph,
                 "constants": sorted(constants)}, constants

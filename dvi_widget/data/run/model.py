@@ -200,10 +200,13 @@ def epoch_classifier(run: Any, epoch: int, device: DeviceLike = "auto") -> Epoch
         )
     if not run.has_model:
         why = getattr(run, "_stored_error", None)
+        if why:  # the architecture stored with the run is missing or unusable: say why
+            raise ValueError(
+                f"no model architecture is attached to the run {run.path}, so epoch {epoch}'s "
+                f"classifier cannot be rebuilt from its stored weights: {why}")
         raise ValueError(
             f"no model architecture is attached to the run {run.path}, so epoch {epoch}'s "
-            "classifier cannot be rebuilt from its stored weights"
-            + (f" ({why})" if why else "") + "; reopen it with "
+            "classifier cannot be rebuilt from its stored weights; reopen it with "
             "Run.open(path, model=YourModel()) (the architecture it was recorded with)"
         )
     dev = resolve_device(device)
