@@ -57,9 +57,9 @@ STATE_DICT = "state_dict.pt"
 FIT = "dvi"
 #: the review marks (mislabeled / correct / unsure), written by :mod:`.review`
 REVIEW = "review.json"
-#: what the project writes at the top of a run folder (temporaries aside)
 #: the architecture (owned by :mod:`.architecture`; spelt here so that overwrite knows it)
 ARCHITECTURE = ("architecture.json", "architecture.pt")
+#: what the project writes at the top of a run folder (temporaries aside)
 RUN_ENTRIES = frozenset({RUN_JSON, LABELS, METADATA, EPOCHS, FIT, REVIEW,
                          "inputs_train.npy", "inputs_test.npy", *ARCHITECTURE})
 
