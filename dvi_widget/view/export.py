@@ -268,13 +268,15 @@ def saved_thumbnails(widget: Any, which: Any = None,  # noqa: ANN401 - a Widget,
     "columns", "png"}``) for the samples :func:`_thumbnail_order` chooses (``which``), capped at
     :data:`SAVED_THUMBNAILS` samples, :data:`SAVED_THUMBNAIL_PIXELS` pixels and ``max_bytes``
     PNG bytes (default :data:`SAVED_THUMBNAIL_BYTES`; an atlas that would pass it is left out).
-    The report: ``{"chosen", "saved", "bytes", "atlases", "capped"}``. None without images.
+    The report: ``{"chosen", "saved", "bytes", "atlases", "capped", "cap"}`` (``cap`` names the
+    limit that left samples out). The atlases are None without images or samples.
     """
     from .serialize import array_to_json
     from .thumbnails import sprite
 
     images = getattr(widget, "images", None)
-    report: dict[str, Any] = {"chosen": 0, "saved": 0, "bytes": 0, "atlases": 0, "capped": False}
+    report: dict[str, Any] = {"chosen": 0, "saved": 0, "bytes": 0, "atlases": 0, "capped": False,
+                              "cap": None}
     if images is None:
         return None, report
     cap_bytes = SAVED_THUMBNAIL_BYTES if max_bytes is None else int(max_bytes)
@@ -285,12 +287,13 @@ def saved_thumbnails(widget: Any, which: Any = None,  # noqa: ANN401 - a Widget,
     order = chosen[:cap]
     report["chosen"] = int(len(chosen))
     report["capped"] = bool(len(order) < len(chosen))
+    report["cap"] = f"{cap:,} samples" if report["capped"] else None
     out = []
     for k in range(0, len(order), SAVED_ATLAS_TILES):
         s = sprite(images, order[k : k + SAVED_ATLAS_TILES])
         png = s.png
         if report["bytes"] + len(png) > cap_bytes:
-            report["capped"] = True
+            report["capped"], report["cap"] = True, f"{_megabytes(cap_bytes)} of PNG"
             break
         out.append({"indices": array_to_json(s.indices.astype(np.uint32)),
                     "tile": [int(v) for v in s.tile], "columns": int(s.columns),
@@ -315,8 +318,9 @@ def page_report(path: Path, thumbs: dict[str, Any]) -> str:
                  f"atlas{'es' if thumbs['atlases'] != 1 else ''}, "
                  f"about a third more in the page)")
         if thumbs["capped"]:
-            line += ("; capped: pass save_html(..., thumbnails=N per class or 'selection') for "
-                     "fewer, or max_thumbnail_bytes= for more")
+            line += (f"; capped at {thumbs['cap']}: pass save_html(..., thumbnails=N per "
+                     "class or 'selection') to choose which"
+                     + (", or max_thumbnail_bytes= for more" if "PNG" in thumbs["cap"] else ""))
     return line
 
 
