@@ -67,37 +67,74 @@ def python(code: str) -> subprocess.CompletedProcess:
                           env={**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"})
 
 
-def test_a_run_reopened_in_a_fresh_process_explains_without_the_model(recorded, tmp_path):
-    run, model = recorded
-    record = json.loads((run.path / ARCH_JSON).read_text())
-    assert record["kind"] == "torch.export" and record["class"].endswith("Sequential")
-    out = tmp_path / "fresh.npz"
+@pytest.fixture(scope="module")
+def branchy(tmp_path_factory):
+    """A model torch.export refuses, recorded: its class is stored by import path."""
+    digits = load_digits(seed=0)
+    run = Run.create(tmp_path_factory.mktemp("arch") / "branchy",
+                     train=(digits.x_train[:100], digits.y_train[:100]))
+    torch.manual_seed(0)
+    run.record(Branchy(), 0)
+    return run
+
+
+@pytest.fixture(scope="module")
+def fresh(recorded, branchy, tmp_path_factory):
+    """One fresh interpreter that never defines the models' classes reopens both runs: the
+    exported CNN (Grad-CAM, a what-if path, logits) and the import-path model (refused until
+    its package is imported there); ``import dvi_widget`` imports no training framework."""
+    run, _ = recorded
+    out = tmp_path_factory.mktemp("fresh") / "fresh.npz"
     done = python(f"""
+        import sys
         import numpy as np
+        import torch
+        import dvi_widget, dvi_widget.integrations
         from dvi_widget.data.run import Run
         from dvi_widget.explain import Explainer, gradcam
+        print("FRAMEWORKS", sorted(m for m in ("lightning", "transformers", "av")
+                                   if m in sys.modules))
         run = Run.open({str(run.path)!r})
         assert run.has_model
         clf = run.classifier(1, device="cpu")
         cam = gradcam(run, 1, [0, 5, 7])
         path = Explainer(run, device="cpu").what_if(3, 1, "noise", [0.0, 0.3, 0.6])
-        np.savez({str(out)!r}, logits=clf(__import__("torch").as_tensor(run.inputs_at(
+        np.savez({str(out)!r}, logits=clf(torch.as_tensor(run.inputs_at(
             np.arange(20)))).detach().numpy(), maps=cam.maps, layer=cam.layer,
             conf=path["confidence"].to_numpy(), pred=path["prediction"].to_numpy())
+        assert "tests.data.toy_run" not in sys.modules
+        try:  # the class's module is not imported here: nothing is imported for the file
+            Run.open({str(branchy.path)!r}).classifier(0, device="cpu")
+        except ValueError as err:
+            print("ERROR", err)
+        assert "tests.data.toy_run" not in sys.modules
+        import tests.data.toy_run  # the user imports their own package: then it is used
+        other = Run.open({str(branchy.path)!r})
+        x = torch.as_tensor(other.inputs_at(np.arange(10)))
+        print("DIFF", float(np.abs(other.classifier(0, device="cpu")(x).numpy()
+                                   - other.logits(0)[:10]).max()))
     """)
     assert done.returncode == 0, done.stderr[-2000:]
-    fresh = np.load(out)
+    return done.stdout, np.load(out)
+
+
+def test_a_run_reopened_in_a_fresh_process_explains_without_the_model(recorded, fresh):
+    run, model = recorded
+    record = json.loads((run.path / ARCH_JSON).read_text())
+    assert record["kind"] == "torch.export" and record["class"].endswith("Sequential")
+    stdout, arrays = fresh
+    assert "FRAMEWORKS []" in stdout  # lightning / transformers / av only when used
     # the rebuilt network gives the logits the run recorded for that epoch
-    np.testing.assert_allclose(fresh["logits"], run.logits(1, "all")[:20], atol=1e-5)
+    np.testing.assert_allclose(arrays["logits"], run.logits(1, "all")[:20], atol=1e-5)
     # and the same Grad-CAM and what-if path as the run reopened with the user's class
     with_model = Run.open(run.path, model=cnn())
     cam = gradcam(with_model, 1, [0, 5, 7])
-    assert str(fresh["layer"]) == cam.layer == "3"  # the last Conv2d, found in the graph too
+    assert str(arrays["layer"]) == cam.layer == "3"  # the last Conv2d, found in the graph too
     assert cam.maps.max() > 0
-    np.testing.assert_allclose(fresh["maps"], cam.maps, atol=1e-5)
+    np.testing.assert_allclose(arrays["maps"], cam.maps, atol=1e-5)
     path = Explainer(with_model, device="cpu").what_if(3, 1, "noise", [0.0, 0.3, 0.6])
-    np.testing.assert_allclose(fresh["conf"], path["confidence"].to_numpy(), atol=1e-5)
-    np.testing.assert_array_equal(fresh["pred"], path["prediction"].to_numpy())
+    np.testing.assert_allclose(arrays["conf"], path["confidence"].to_numpy(), atol=1e-5)
+    np.testing.assert_array_equal(arrays["pred"], path["prediction"].to_numpy())
     assert model.training  # recording (and the export) left the user's model in train mode
 
 
@@ -147,36 +184,15 @@ def test_no_stored_architecture_names_what_is_missing(recorded, tmp_path):
         gradcam(Run.open(folder), 1, [0])
 
 
-def test_an_unexportable_model_is_stored_by_its_import_path(tmp_path):
-    digits = load_digits(seed=0)
-    run = Run.create(tmp_path / "branchy", train=(digits.x_train[:100], digits.y_train[:100]))
-    torch.manual_seed(0)
-    run.record(Branchy(), 0)
-    record = json.loads((run.path / ARCH_JSON).read_text())
+def test_an_unexportable_model_is_stored_by_its_import_path(branchy, fresh):
+    record = json.loads((branchy.path / ARCH_JSON).read_text())
     assert record["kind"] == "import" and record["kwargs_from"] == "no arguments"
     assert record["module"] == Branchy.__module__ == "tests.data.toy_run"
     assert "torch.export failed" in record["export_error"]
-    done = python(f"""
-        import sys
-        import numpy as np
-        import torch
-        from dvi_widget.data.run import Run
-        assert "tests.data.toy_run" not in sys.modules
-        try:  # the class's module is not imported here: nothing is imported for the file
-            Run.open({str(run.path)!r}).classifier(0, device="cpu")
-        except ValueError as err:
-            print("ERROR", err)
-        assert "tests.data.toy_run" not in sys.modules
-        import tests.data.toy_run  # the user imports their own package: then it is used
-        run = Run.open({str(run.path)!r})
-        x = torch.as_tensor(run.inputs_at(np.arange(10)))
-        print("DIFF", float(np.abs(run.classifier(0, device="cpu")(x).numpy()
-                                   - run.logits(0)[:10]).max()))
-    """)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "ERROR" in done.stdout and "not imported in this kernel" in done.stdout
-    assert "run `import tests` first" in done.stdout
-    assert float(done.stdout.split("DIFF")[1]) < 1e-5
+    stdout, _ = fresh
+    assert "ERROR" in stdout and "not imported in this kernel" in stdout
+    assert "run `import tests` first" in stdout
+    assert float(stdout.split("DIFF")[1]) < 1e-5
 
 
 def test_neither_route_says_why(tmp_path):

@@ -118,9 +118,16 @@ def test_a_trainer_run_records_what_run_record_records(tmp_path):
 
 
 def test_layer_names_are_the_models_own(tmp_path):
+    """layer= is given as the Hugging Face model names it; every= skips epochs; called as the
+    Trainer calls it (no training needed to check the naming)."""
+    from types import SimpleNamespace
+
     ids, labels = text_task(64, seed=2)
     run = Run.create(tmp_path / "layer", train=(ids, labels))
-    model, _ = _train(tmp_path, "c", ids, labels, [RecordCallback(run, layer="classifier",
-                                                                  every=3)])
+    cb = RecordCallback(run, layer="classifier", every=3)
+    model = tiny_bert()
+    for epoch in (1.0, 2.0, 3.0):
+        state = SimpleNamespace(epoch=epoch, is_world_process_zero=True, log_history=[])
+        cb.on_epoch_end(None, state, None, model=model)
     assert run.epochs == [2] and run.epoch_info(2)["layer"] == "model.classifier"
-    assert run.rep_dim == 16
+    assert run.rep_dim == 16 and model.training  # train mode restored

@@ -317,10 +317,14 @@ def load(root: Path, state: dict[str, torch.Tensor]) -> nn.Module:
             f"the run {root} stores no architecture (recorded before dvi_widget stored one, or "
             "recorded without its inputs); reopen it with Run.open(path, model=YourModel())")
     kind = record.get("kind")
-    if kind == "torch.export":
-        network = _from_export(root, record, state)
-    elif kind == "import":
-        network = _from_import(record)
+    fallback = "reopen it with Run.open(path, model=YourModel())"
+    if kind in ("torch.export", "import"):
+        try:
+            network = (_from_export(root, record, state) if kind == "torch.export"
+                       else _from_import(record))
+        except ValueError as err:
+            text = str(err)
+            raise ValueError(text if "model=" in text else f"{text}; {fallback}") from None
     else:
         raise ValueError(
             f"the run {root} could not store its architecture when it was recorded "
