@@ -172,12 +172,23 @@ def plot(
     if ax is None:
         fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
         ax = fig.add_subplot()
+        # a figure made without pyplot: a notebook shows it as a PNG even when no matplotlib
+        # backend registered a display hook (the inline backend's own hook wins when it did)
+        fig._repr_png_ = lambda: _png_bytes(fig)
     else:
         fig = ax.figure
     scene = _Scene(ax, vis, selection=_selection(vis, selection), color_by=color_by, size=size,
                    landscape=landscape, legend=legend, trails=0)
     scene.draw(pos)
     return fig
+
+
+def _png_bytes(fig: Figure) -> bytes:
+    import io
+
+    out = io.BytesIO()
+    fig.savefig(out, format="png")
+    return out.getvalue()
 
 
 def ease(t: np.ndarray | float) -> np.ndarray:

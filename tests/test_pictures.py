@@ -66,6 +66,10 @@ def test_points_are_vector_over_one_raster_landscape():
     assert len(re.findall(r"<use ", group("dvi-selection"))) == 1
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert legend == ["cat", "dog", "emu"]
+    # a notebook displays the figure (made without pyplot) as a PNG of its size
+    png = fig._repr_png_()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert Image.open(io.BytesIO(png)).size == (640, 520)
 
 
 def test_plot_into_given_axes_and_colour_by_prediction():
