@@ -12,7 +12,7 @@ import { decodeArray, decodeIndices, encodeArray } from './codecs.js';
 import { Chips } from './chips.js';
 import { Clusters } from './clusters.js';
 import { buildColumns } from './columns.js';
-import { h, listeners, sameIndices } from './dom.js';
+import { eventTarget, h, inside, listeners, sameIndices } from './dom.js';
 import './legend.js'; // registers the 'legend' panel
 import './explore.js'; // registers the explore panels
 import './explain/panel.js'; // registers the Explain panel
@@ -350,7 +350,7 @@ class DviView {
    * in the bubble phase; 'b', 'l', 'z', space ... are notebook commands too).
    */
   onKey(e) {
-    if (!this.root.contains(e.target) || ownsKeys(e.target, e.key)) return;
+    if (!inside(this.root, e) || ownsKeys(eventTarget(e), e.key)) return;
     const action = this.shortcut(e);
     if (!action) return;
     e.preventDefault();

@@ -500,6 +500,50 @@ const tests = [
     await page.close();
   }],
 
+  ['in a shadow root (marimo, Panel): shortcuts reach the widget and not the host, a lasso selects', async () => {
+    const page = await browser.newPage({ viewport: { width: 900, height: 700 } });
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.goto(`${url}/tests/browser/fixture.html?shadow=1`);
+    await page.waitForFunction(() => document.querySelector('#view').shadowRoot?.querySelector('.dvi-canvas'), null, { timeout: 30000 });
+    await page.waitForFunction(() => window.model.get('epochs') && document.querySelector('#view').shadowRoot.querySelector('.dvi-status'));
+    await frames(page, 4);
+    // the stylesheet applies inside the shadow root: the toolbar is laid out, the plot is sized
+    const wrap = await page.evaluate(() => { const r = document.querySelector('#view').shadowRoot.querySelector('.dvi-canvas-wrap').getBoundingClientRect(); return { w: r.width, h: r.height }; });
+    assert(wrap.w > 300 && wrap.h > 300, `plot ${JSON.stringify(wrap)}`);
+    // the host page's own shortcuts (as marimo's hotkeys listen on document)
+    await page.evaluate(() => {
+      window.hostSaw = [];
+      document.addEventListener('keydown', (e) => window.hostSaw.push(e.key));
+    });
+    const canvas = await page.evaluateHandle(() => document.querySelector('#view').shadowRoot.querySelector('.dvi-canvas'));
+    const box = await canvas.boundingBox();
+    await page.mouse.click(box.x + 5, box.y + 5); // focus the widget (empty space)
+    await page.keyboard.press('l');
+    await page.waitForFunction(() => window.model.get('mouse_mode') === 'lasso');
+    await page.keyboard.press('ArrowRight');
+    await page.waitForFunction(() => window.model.get('epoch') === window.model.get('epochs')[1]);
+    assert(JSON.stringify(await page.evaluate(() => window.hostSaw)) === '[]', `the host saw ${await page.evaluate(() => window.hostSaw)}`);
+    // a key the widget does not use goes on to the host
+    await page.keyboard.press('q');
+    assert(JSON.stringify(await page.evaluate(() => window.hostSaw)) === '["q"]', 'q reaches the host');
+    // a lasso in lasso mode selects the class-2 cluster
+    const s = Math.min(box.width, box.height) / 2;
+    const [cx, cy] = center(2, 1);
+    await page.mouse.move(box.x + box.width / 2 + (cx + 0.2) * s, box.y + box.height / 2 - cy * s);
+    await page.mouse.down();
+    for (let k = 1; k <= 24; k++) {
+      const a = (k / 24) * 2 * Math.PI;
+      await page.mouse.move(box.x + box.width / 2 + (cx + 0.2 * Math.cos(a)) * s, box.y + box.height / 2 - (cy + 0.2 * Math.sin(a)) * s, { steps: 2 });
+      await frames(page, 1);
+    }
+    await page.mouse.up();
+    const picked = await until(page, () => selection(page), (sel) => sel.length > 0);
+    assert(JSON.stringify(picked) === JSON.stringify(CLASS2), `lasso in a shadow root selected ${picked.length}`);
+    assert(errors.length === 0, errors.join('\n'));
+    await page.close();
+  }],
+
   ['landscape_opacity 0 hides the landscape; collapsing the side panel refits the frame', async () => {
     const page = await open();
     const [x, y] = await toPage(page, -0.85, 0.85);
