@@ -264,6 +264,22 @@ class Visualization:
             images=_as_images(images), inspector=inspector,
         )
 
+    # ------------------------------------------------------------------ pictures
+    def plot(self, epoch: int | None = None, ax: Any = None, **options: Any) -> Any:  # noqa: ANN401
+        """A matplotlib figure of epoch ``epoch`` (default the last): the landscape as an image
+        under vector points, the selection, a legend; see :func:`dvi_widget.pictures.plot`."""
+        from .pictures import plot
+
+        return plot(self, epoch, ax, **options)
+
+    def animate(self, path: str | Path, **options: Any) -> Path:  # noqa: ANN401
+        """The playback as a ``.gif`` (Pillow) or ``.mp4`` (PyAV), with eased transitions;
+        see :func:`dvi_widget.pictures.animate` for ``epochs``, ``fps``, ``selection``,
+        ``trails``."""
+        from .pictures import animate
+
+        return animate(self, path, **options)
+
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> Path:
         """Write to a folder, atomically: arrays in ``arrays.npz``, the tables (``metadata``,

@@ -53,8 +53,10 @@ class GradCAM:
 
 
 def conv_layers(network: nn.Module) -> list[str]:
-    """Names of the ``nn.Conv2d`` modules of ``network``, in registration order."""
-    return [name for name, m in network.named_modules() if isinstance(m, nn.Conv2d)]
+    """Names of the ``nn.Conv2d`` modules of ``network``, in registration order (a network
+    rebuilt from a run's stored graph names each module's ``original_type``)."""
+    return [name for name, m in network.named_modules()
+            if isinstance(m, nn.Conv2d) or getattr(m, "original_type", None) == "Conv2d"]
 
 
 def _layer_list(network: nn.Module) -> str:

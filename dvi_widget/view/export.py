@@ -206,9 +206,15 @@ EXPLAIN_PANELS = ("explain", "whatif")
 KERNEL_PANELS = ("events",)
 
 
-def _thumbnail_order(widget: Any, n: int) -> np.ndarray:  # noqa: ANN401 - a Widget
-    """Sample indices in the order a saved page keeps their thumbnails: what the page shows
-    first (focus, explained samples, selection), then every sample by index."""
+#: the PNG bytes of thumbnail atlases a saved page embeds at most (before base64, which adds a
+#: third); further samples are left out and the report says how many
+SAVED_THUMBNAIL_BYTES = 16 * 2**20
+#: samples per saved atlas: the byte cap is kept to within one atlas of this many tiles
+SAVED_ATLAS_TILES = 256
+
+
+def _shown_first(widget: Any) -> list[int]:  # noqa: ANN401 - a Widget
+    """What the page shows first: the focused sample, the explained ones, the selection."""
     first: list[int] = []
     if getattr(widget, "focus_sample", -1) >= 0:
         first.append(int(widget.focus_sample))
@@ -218,35 +224,108 @@ def _thumbnail_order(widget: Any, n: int) -> np.ndarray:  # noqa: ANN401 - a Wid
             first.append(int(shown["index"]))
     if widget.selection is not None:
         first.extend(int(i) for i in np.asarray(widget.selection).reshape(-1))
-    order = np.concatenate([np.asarray(first, np.int64), np.arange(n, dtype=np.int64)])
+    return first
+
+
+def _thumbnail_order(widget: Any, n: int, which: Any = None) -> np.ndarray:  # noqa: ANN401
+    """Sample indices in the order a saved page keeps their thumbnails: what the page shows
+    first (focus, explained samples, selection), then ``which``: None every sample by index,
+    ``"selection"`` nothing more, an int ``k`` the first ``k`` samples of each class (by
+    label), an array of sample indices those samples; ``False`` / 0 no thumbnails at all."""
+    if which is False or (isinstance(which, int | np.integer) and not isinstance(which, bool)
+                          and which == 0):
+        return np.zeros(0, np.int64)
+    if which is None:
+        rest = np.arange(n, dtype=np.int64)
+    elif isinstance(which, str):
+        if which != "selection":
+            raise ValueError(f"thumbnails must be None, 'selection', a number per class or "
+                             f"sample indices, got {which!r}")
+        rest = np.zeros(0, np.int64)
+    elif isinstance(which, int | np.integer) and not isinstance(which, bool):
+        if which < 0:
+            raise ValueError(f"thumbnails: a number per class must be >= 0, got {which}")
+        labels = np.asarray(widget.vis.labels)
+        rest = np.concatenate([np.flatnonzero(labels == c)[: int(which)]
+                               for c in range(widget.vis.n_classes)] or [np.zeros(0, np.int64)])
+        rest = np.sort(rest).astype(np.int64)
+    else:
+        rest = np.asarray(which).reshape(-1)
+        if rest.size and (not np.issubdtype(rest.dtype, np.integer) or rest.min() < 0
+                          or rest.max() >= n):
+            raise ValueError(f"thumbnails: sample indices must be integers in [0, {n})")
+        rest = rest.astype(np.int64)
+    order = np.concatenate([np.asarray(_shown_first(widget), np.int64), rest])
     _, keep = np.unique(order, return_index=True)
     return order[np.sort(keep)]
 
 
-def saved_thumbnails(widget: Any) -> list[dict] | None:  # noqa: ANN401 - a Widget
-    """The thumbnails a saved page embeds: PNG atlases of at most ``MAX_THUMBNAILS`` samples
-    each (``{"indices", "tile", "columns", "png"}``), capped at :data:`SAVED_THUMBNAILS`
-    samples and :data:`SAVED_THUMBNAIL_PIXELS` pixels; None without images."""
+def saved_thumbnails(widget: Any, which: Any = None,  # noqa: ANN401 - a Widget, a choice
+                     max_bytes: int | None = None) -> tuple[list[dict] | None, dict[str, Any]]:
+    """The thumbnails a saved page embeds, and a report of them.
+
+    PNG atlases of at most :data:`SAVED_ATLAS_TILES` samples each (``{"indices", "tile",
+    "columns", "png"}``) for the samples :func:`_thumbnail_order` chooses (``which``), capped at
+    :data:`SAVED_THUMBNAILS` samples, :data:`SAVED_THUMBNAIL_PIXELS` pixels and ``max_bytes``
+    PNG bytes (default :data:`SAVED_THUMBNAIL_BYTES`; an atlas that would pass it is left out).
+    The report: ``{"chosen", "saved", "bytes", "atlases", "capped", "cap"}`` (``cap`` names the
+    limit that left samples out). The atlases are None without images or samples.
+    """
     from .serialize import array_to_json
-    from .thumbnails import MAX_THUMBNAILS, sprite
+    from .thumbnails import sprite
 
     images = getattr(widget, "images", None)
+    report: dict[str, Any] = {"chosen": 0, "saved": 0, "bytes": 0, "atlases": 0, "capped": False,
+                              "cap": None}
     if images is None:
-        return None
+        return None, report
+    cap_bytes = SAVED_THUMBNAIL_BYTES if max_bytes is None else int(max_bytes)
     shape = tuple(np.shape(images))
     per_image = max(1, int(np.prod(shape[1:])))
     cap = int(min(SAVED_THUMBNAILS, max(1, SAVED_THUMBNAIL_PIXELS // per_image), shape[0]))
-    order = _thumbnail_order(widget, shape[0])[:cap]
+    chosen = _thumbnail_order(widget, shape[0], which)
+    order = chosen[:cap]
+    report["chosen"] = int(len(chosen))
+    report["capped"] = bool(len(order) < len(chosen))
+    report["cap"] = f"{cap:,} samples" if report["capped"] else None
     out = []
-    for k in range(0, len(order), MAX_THUMBNAILS):
-        s = sprite(images, order[k : k + MAX_THUMBNAILS])
+    for k in range(0, len(order), SAVED_ATLAS_TILES):
+        s = sprite(images, order[k : k + SAVED_ATLAS_TILES])
+        png = s.png
+        if report["bytes"] + len(png) > cap_bytes:
+            report["capped"], report["cap"] = True, f"{_megabytes(cap_bytes)} of PNG"
+            break
         out.append({"indices": array_to_json(s.indices.astype(np.uint32)),
                     "tile": [int(v) for v in s.tile], "columns": int(s.columns),
-                    "png": array_to_json(np.frombuffer(s.png, np.uint8))})
-    return out
+                    "png": array_to_json(np.frombuffer(png, np.uint8))})
+        report["bytes"] += len(png)
+        report["saved"] += len(s.indices)
+    report["atlases"] = len(out)
+    return (out or None), report
 
 
-def saved_extras(widget: Any) -> dict[str, Any]:  # noqa: ANN401 - a Widget
+def _megabytes(n: int) -> str:
+    return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n / 1024:.0f} kB"
+
+
+def page_report(path: Path, thumbs: dict[str, Any]) -> str:
+    """One line saying how large a saved page is and what its thumbnails take."""
+    size = path.stat().st_size
+    line = f"saved {path.name}: {_megabytes(size)}"
+    if thumbs["chosen"] or thumbs["saved"]:
+        line += (f"; thumbnails of {thumbs['saved']:,} of the {thumbs['chosen']:,} samples chosen"
+                 f" ({_megabytes(thumbs['bytes'])} of PNG in {thumbs['atlases']} "
+                 f"atlas{'es' if thumbs['atlases'] != 1 else ''}, "
+                 f"about a third more in the page)")
+        if thumbs["capped"]:
+            line += (f"; capped at {thumbs['cap']}: pass save_html(..., thumbnails=N per "
+                     "class or 'selection') to choose which"
+                     + (", or max_thumbnail_bytes= for more" if "PNG" in thumbs["cap"] else ""))
+    return line
+
+
+def saved_extras(widget: Any, thumbnails: Any = None,  # noqa: ANN401 - a Widget
+                 max_thumbnail_bytes: int | None = None) -> dict[str, Any]:
     """What a saved page adds to the widget's state so that it answers without a kernel:
     ``saved_landscape`` (each landscape cell's class and confidence * 65534, for the click
     popover), ``saved_extent`` (the frame, x0 x1 y0 y1), ``saved_thumbnails``; and ``panels``
@@ -255,8 +334,10 @@ def saved_extras(widget: Any) -> dict[str, Any]:  # noqa: ANN401 - a Widget
     from .serialize import array_to_json
 
     vis = widget.vis
+    atlases, report = saved_thumbnails(widget, thumbnails, max_thumbnail_bytes)
     out: dict[str, Any] = {"saved_extent": [float(v) for v in vis.extent],
-                           "saved_landscape": None, "saved_thumbnails": saved_thumbnails(widget)}
+                           "saved_landscape": None, "saved_thumbnails": atlases,
+                           "_thumbnail_report": report}
     if vis.landscape_classes is not None:
         cls = np.asarray(vis.landscape_classes)
         conf = (np.full(cls.shape, np.nan, np.float32) if vis.landscape_confidence is None

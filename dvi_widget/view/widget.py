@@ -98,6 +98,7 @@ from .panels import DEFAULT_PANELS, PANEL_HANDLERS, PanelsMixin
 from .protocol import panel_handlers
 from .review import ReviewMixin
 from .serialize import array_serialization
+from .snapshot import SnapshotMixin
 
 if TYPE_CHECKING:  # pragma: no cover
     import plotly.graph_objects as go
@@ -306,7 +307,8 @@ def _in_range(name: str, value: float) -> float:
     return value
 
 
-class Widget(PanelsMixin, ReviewMixin, explain.ExplainMixin, InsideMixin, anywidget.AnyWidget):
+class Widget(PanelsMixin, ReviewMixin, explain.ExplainMixin, InsideMixin, SnapshotMixin,
+             anywidget.AnyWidget):
     """Interactive view of a :class:`Visualization`: landscape, samples, playback, lasso.
 
     Parameters
@@ -726,6 +728,8 @@ class Widget(PanelsMixin, ReviewMixin, explain.ExplainMixin, InsideMixin, anywid
     def _on_front_end_msg(self, widget: Any, content: Any, buffers: list) -> None:  # noqa: ANN401
         if isinstance(content, dict) and content.get("panel") in self.panel_handlers:
             self.panel_handlers[content["panel"]](self, content, buffers)
+        elif isinstance(content, dict) and content.get("type") == "snapshot":
+            self._on_snapshot(content, buffers)
 
     # ------------------------------------------------------------------ view -> cells
     def _frame(self, idx: np.ndarray, pos: int) -> pd.DataFrame:
@@ -799,19 +803,33 @@ class Widget(PanelsMixin, ReviewMixin, explain.ExplainMixin, InsideMixin, anywid
         return build_figure(self.vis, pos, point_size=self.point_size, show=self.show,
                             landscape_opacity=self.landscape_opacity)
 
-    def save_html(self, path: str | Path) -> Path:
+    def save_html(self, path: str | Path, *, thumbnails: Any = None,  # noqa: ANN401
+                  max_thumbnail_bytes: int | None = None, quiet: bool = False) -> Path:
         """Write a self-contained HTML page of the interactive view (works offline, no kernel).
 
         The page is the widget without its kernel: what needs one is left out (the Explain
         panel's controls; the panel itself when nothing was explained), what can be answered
-        from saved arrays is kept: thumbnails of up to :data:`~.export.SAVED_THUMBNAILS` samples
-        (the selection, the focused and explained samples first), the landscape cells' class and
-        confidence for the click popover, and every drawn explanation."""
-        from .export import saved_extras, write_html
+        from saved arrays is kept: the landscape cells' class and confidence for the click
+        popover, every drawn explanation, and thumbnails (sprite atlases) so that the Selection
+        panel and the hover card show images: the focused, explained and selected samples
+        first, then ``thumbnails``: None every sample (up to
+        :data:`~.export.SAVED_THUMBNAILS`), ``"selection"`` no more, ``N`` the first N samples
+        of each class, an array those samples, ``False`` none. ``max_thumbnail_bytes`` caps
+        their PNG bytes (default :data:`~.export.SAVED_THUMBNAIL_BYTES`). Unless ``quiet``, one
+        line reports the page's size and what the thumbnails take (also kept in
+        ``self.saved_page``)."""
+        from .export import page_report, saved_extras, write_html
 
         state = self.get_state()
         keep = {k: v for k, v in state.items() if not k.startswith("_")}
         keep["capabilities"] = {**keep.get("capabilities", {}), "kernel": False}  # no kernel
-        keep.update(saved_extras(self))
-        return write_html(path, keep, BUNDLE_PATH.read_text(encoding="utf-8"),
-                          css=CSS_PATH.read_text(encoding="utf-8"))
+        extras = saved_extras(self, thumbnails, max_thumbnail_bytes)
+        report = extras.pop("_thumbnail_report")
+        keep.update(extras)
+        out = write_html(path, keep, BUNDLE_PATH.read_text(encoding="utf-8"),
+                         css=CSS_PATH.read_text(encoding="utf-8"))
+        #: what the last save_html wrote: the page's bytes and the thumbnails' report
+        self.saved_page = {"path": out, "bytes": out.stat().st_size, "thumbnails": report}
+        if not quiet:
+            print(page_report(out, report))
+        return out

@@ -53,3 +53,11 @@ export function svg(tag, attrs = {}, children = []) {
   for (const c of children) if (c) e.appendChild(c);
   return e;
 }
+
+/**
+ * The element an event really started on, and whether it happened inside `root`, also when the
+ * widget lives in a shadow root (marimo, Panel): a listener on window sees such an event
+ * retargeted to the shadow host, so `root.contains(e.target)` would be false.
+ */
+export const eventTarget = (e) => (typeof e.composedPath === 'function' && e.composedPath()[0]) || e.target;
+export const inside = (root, e) => (typeof e.composedPath === 'function' ? e.composedPath().includes(root) : root.contains(e.target));

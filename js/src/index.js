@@ -12,7 +12,7 @@ import { decodeArray, decodeIndices, encodeArray } from './codecs.js';
 import { Chips } from './chips.js';
 import { Clusters } from './clusters.js';
 import { buildColumns } from './columns.js';
-import { h, listeners, sameIndices } from './dom.js';
+import { eventTarget, h, inside, listeners, sameIndices } from './dom.js';
 import './legend.js'; // registers the 'legend' panel
 import './explore.js'; // registers the explore panels
 import './explain/panel.js'; // registers the Explain panel
@@ -23,6 +23,7 @@ import { Toolbar } from './toolbar.js';
 import { Tooltip } from './tooltip.js';
 import { Trails } from './trails.js';
 import { LandscapeDetail } from './zoom.js';
+import { answerSnapshot } from './snapshot.js';
 import './widget.css';
 
 /** Events that must not reach the notebook around the widget (JupyterLab starts a cell-range
@@ -349,7 +350,7 @@ class DviView {
    * in the bubble phase; 'b', 'l', 'z', space ... are notebook commands too).
    */
   onKey(e) {
-    if (!this.root.contains(e.target) || ownsKeys(e.target, e.key)) return;
+    if (!inside(this.root, e) || ownsKeys(eventTarget(e), e.key)) return;
     const action = this.shortcut(e);
     if (!action) return;
     e.preventDefault();
@@ -460,6 +461,7 @@ class DviView {
     on('msg:custom', (msg, buffers) => {
       if (msg?.type === 'reset_view') this.plot.fit();
       else if (msg?.type === 'zoom_to_selection') this.plot.zoomToSelection();
+      else if (msg?.type === 'snapshot') answerSnapshot(this, msg);
       else if (msg?.panel) this.panels.onMessage(msg, buffers);
     });
     for (const type of ISOLATED_EVENTS) ls.add(this.root, type, (e) => e.stopPropagation(), { passive: true });

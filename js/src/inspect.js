@@ -7,7 +7,7 @@
 // popover follows the epoch, stays small (POPOVER_WIDTH, at most POPOVER_HEIGHT_SHARE of the
 // plot's height, scrolling inside), and closes when a later selection is made elsewhere.
 import { decodeArray } from './codecs.js';
-import { h, listeners } from './dom.js';
+import { h, inside, listeners } from './dom.js';
 import { kernelOf } from './kernel.js';
 import { registerPanel } from './panels.js';
 import { thumbsOf } from './thumbs.js';
@@ -131,7 +131,7 @@ class Inspect {
     this.ls.add(canvas, 'dblclick', () => this.close());
     // Esc closes it too (the view's own Esc handler, on window as well, clears the selection)
     this.ls.add(window, 'keydown', (e) => {
-      if (e.key === 'Escape' && view.root.contains(e.target)) this.close();
+      if (e.key === 'Escape' && inside(view.root, e)) this.close();
     }, true);
     const sp = view.plot.scatterplot;
     // regl-scatterplot selects a clicked point in its own click handler, which runs before ours

@@ -3,6 +3,7 @@
 import { decodeIndices } from './codecs.js';
 import { h, listeners } from './dom.js';
 import { findMatches, MATCH_MODES, searchFields } from './search.js';
+import { downloadSnapshot } from './snapshot.js';
 
 export const SPEEDS = [0.5, 1, 2, 4, 8];
 
@@ -61,6 +62,7 @@ export class Toolbar {
     }
     this.zoomBtn = h('button', { type: 'button', class: 'dvi-zoom-sel', text: '⤢', title: 'zoom to the selection (z)', 'aria-label': 'zoom to the selection' });
     this.resetBtn = h('button', { type: 'button', class: 'dvi-reset', text: '⟲', title: 'reset the view to the whole frame (r)', 'aria-label': 'reset the view' });
+    this.cameraBtn = h('button', { type: 'button', class: 'dvi-camera', text: 'PNG', title: 'camera: save a PNG of the plot as shown (2x resolution)', 'aria-label': 'save a PNG of the plot' });
     this.status = h('span', { class: 'dvi-status', 'aria-live': 'polite' });
     // Clear clears the selection only (chips.js: the selection is one dimming emphasis at a time;
     // a highlight or a filter is a separate, named choice, removed by its own chip's ✕)
@@ -68,7 +70,7 @@ export class Toolbar {
     this.helpBtn = h('button', { type: 'button', class: 'dvi-help-btn', text: '?', title: 'gestures and shortcuts (?)', 'aria-label': 'help', 'aria-expanded': 'false' });
     const row1 = h('div', { class: 'dvi-row dvi-row-main' }, [
       this.playBtn, this.slider, this.epochLabel, this.followEl, this.speedSel, modeGroup,
-      h('span', { class: 'dvi-group' }, [this.zoomBtn, this.resetBtn]),
+      h('span', { class: 'dvi-group' }, [this.zoomBtn, this.resetBtn, this.cameraBtn]),
       this.status, this.clearBtn, this.helpBtn,
     ]);
     // ---- row 2: display and search
@@ -141,6 +143,7 @@ export class Toolbar {
     ls.add(this.clearBtn, 'click', () => view.clearSelection());
     ls.add(this.zoomBtn, 'click', () => view.plot.zoomToSelection());
     ls.add(this.resetBtn, 'click', () => view.plot.fit());
+    ls.add(this.cameraBtn, 'click', () => downloadSnapshot(view, 2));
     ls.add(this.helpBtn, 'click', () => this.toggleHelp());
     ls.add(this.help.querySelector('.dvi-help-close'), 'click', () => this.toggleHelp(false));
     ls.add(this.searchBox, 'input', () => this.previewSearch());

@@ -130,9 +130,15 @@ export function makeModel(state) {
       saved.push(Date.now());
     },
     sent: [],
+    sentBuffers: [],
+    /** A message from the kernel (msg:custom), as anywidget delivers it. */
+    emit(content, buffers = []) {
+      for (const fn of [...(listeners.get('msg:custom') || [])]) fn(content, buffers);
+    },
     /** A fake kernel: answers thumbnail requests with a PNG atlas of the fixture's 8x8 images. */
     send(content, callbacks, buffers = []) {
       this.sent.push(content);
+      this.sentBuffers.push(buffers);
       if (content?.panel !== 'thumbnails' || !state._images) return;
       const b = buffers[0];
       const ids = new Uint32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));

@@ -2,6 +2,7 @@
 // the landscape cross-fading with the points, readable selection, zoom and reset, the legend,
 // colour by any column, search, shortcuts, and gestures that reach the plot even when the page
 // around the widget reacts to shift+mousedown as JupyterLab's notebook does.
+import { readFile } from 'node:fs/promises';
 import { center, LAND_COLORS } from './fixture.mjs';
 import { markColor } from '../../js/src/marks.js';
 import { assert, countColor, frames, launch, near, pixelAt, pixels, runTests, serve, settled, until } from './harness.mjs';
@@ -281,6 +282,44 @@ const tests = [
     const class0After = countColor(after, mark0, 25);
     assert(class0After < 0.2 * class0Before, `unselected class 0 dimmed: ${class0After} vs ${class0Before} pixels`);
     assert((await page.textContent('.dvi-status')) === '100 selected', 'count shown');
+    // w.to_png(scale=2) (issue 23): the kernel's message is answered with a PNG of exactly what
+    // is on screen, at twice the resolution: each screen pixel matches its 2x2 block
+    await page.evaluate(() => window.model.emit({ type: 'snapshot', id: 'png-1', scale: 2 }));
+    await page.waitForFunction(() => window.model.sent.some((m) => m?.type === 'snapshot' && m.reply === 'png-1'), null, { timeout: 30000 });
+    const shot = await page.evaluate(async () => {
+      const k = window.model.sent.findIndex((m) => m?.type === 'snapshot' && m.reply === 'png-1');
+      const bytes = window.model.sentBuffers[k][0];
+      const img = new Image();
+      img.src = URL.createObjectURL(new Blob([bytes], { type: 'image/png' }));
+      await img.decode();
+      const c = document.createElement('canvas');
+      [c.width, c.height] = [img.width, img.height];
+      c.getContext('2d').drawImage(img, 0, 0);
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      const url = await new Promise((resolve) => {
+        const reader = new FileReader();
+        reader.onload = () => resolve(reader.result);
+        reader.readAsDataURL(new Blob([d]));
+      });
+      return { msg: window.model.sent[k], width: img.width, height: img.height, b64: url.slice(url.indexOf(',') + 1) };
+    });
+    assert(shot.msg.width === 2 * after.width && shot.msg.height === 2 * after.height && shot.width === shot.msg.width,
+      `snapshot ${shot.width}x${shot.height} (said ${shot.msg.width}x${shot.msg.height}) for a ${after.width}x${after.height} plot`);
+    const big = { width: shot.width, data: Buffer.from(shot.b64, 'base64') };
+    let differ = 0;
+    for (let y = 0; y < after.height; y += 2) {
+      for (let x = 0; x < after.width; x += 2) {
+        if (!near(pixelAt(big, 2 * x + 1, 2 * y + 1), pixelAt(after, x, y), 60)) differ += 1;
+      }
+    }
+    const sampled = Math.ceil(after.width / 2) * Math.ceil(after.height / 2);
+    assert(differ < 0.03 * sampled, `snapshot vs screen: ${differ} of ${sampled} pixels differ`);
+    // the camera button downloads the same picture
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('.dvi-camera')]);
+    const epoch = await page.evaluate(() => window.model.get('epoch'));
+    assert(download.suggestedFilename() === `dvi-epoch-${epoch}.png`, `download ${download.suggestedFilename()}`);
+    const file = await readFile(await download.path());
+    assert(file.subarray(1, 4).toString() === 'PNG' && file.readUInt32BE(16) === 2 * after.width, `downloaded ${file.length} bytes, width ${file.readUInt32BE(16)}`);
     // zoom to the selection: the selected cluster fills the plot, the others leave it
     const clusterWidth = async () => {
       const px = await pixels(page, '.dvi-canvas');
@@ -458,6 +497,50 @@ const tests = [
     assert((await page.evaluate(() => window.model.get('mouse_mode'))) === 'lasso', 'l: lasso mode');
     const seen = await page.evaluate(() => window.pageKeys);
     assert(seen.length === 0, `keys reached the page: ${seen}`);
+    await page.close();
+  }],
+
+  ['in a shadow root (marimo, Panel): shortcuts reach the widget and not the host, a lasso selects', async () => {
+    const page = await browser.newPage({ viewport: { width: 900, height: 700 } });
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.goto(`${url}/tests/browser/fixture.html?shadow=1`);
+    await page.waitForFunction(() => document.querySelector('#view').shadowRoot?.querySelector('.dvi-canvas'), null, { timeout: 30000 });
+    await page.waitForFunction(() => window.model.get('epochs') && document.querySelector('#view').shadowRoot.querySelector('.dvi-status'));
+    await frames(page, 4);
+    // the stylesheet applies inside the shadow root: the toolbar is laid out, the plot is sized
+    const wrap = await page.evaluate(() => { const r = document.querySelector('#view').shadowRoot.querySelector('.dvi-canvas-wrap').getBoundingClientRect(); return { w: r.width, h: r.height }; });
+    assert(wrap.w > 300 && wrap.h > 300, `plot ${JSON.stringify(wrap)}`);
+    // the host page's own shortcuts (as marimo's hotkeys listen on document)
+    await page.evaluate(() => {
+      window.hostSaw = [];
+      document.addEventListener('keydown', (e) => window.hostSaw.push(e.key));
+    });
+    const canvas = await page.evaluateHandle(() => document.querySelector('#view').shadowRoot.querySelector('.dvi-canvas'));
+    const box = await canvas.boundingBox();
+    await page.mouse.click(box.x + 5, box.y + 5); // focus the widget (empty space)
+    await page.keyboard.press('l');
+    await page.waitForFunction(() => window.model.get('mouse_mode') === 'lasso');
+    await page.keyboard.press('ArrowRight');
+    await page.waitForFunction(() => window.model.get('epoch') === window.model.get('epochs')[1]);
+    assert(JSON.stringify(await page.evaluate(() => window.hostSaw)) === '[]', `the host saw ${await page.evaluate(() => window.hostSaw)}`);
+    // a key the widget does not use goes on to the host
+    await page.keyboard.press('q');
+    assert(JSON.stringify(await page.evaluate(() => window.hostSaw)) === '["q"]', 'q reaches the host');
+    // a lasso in lasso mode selects the class-2 cluster
+    const s = Math.min(box.width, box.height) / 2;
+    const [cx, cy] = center(2, 1);
+    await page.mouse.move(box.x + box.width / 2 + (cx + 0.2) * s, box.y + box.height / 2 - cy * s);
+    await page.mouse.down();
+    for (let k = 1; k <= 24; k++) {
+      const a = (k / 24) * 2 * Math.PI;
+      await page.mouse.move(box.x + box.width / 2 + (cx + 0.2 * Math.cos(a)) * s, box.y + box.height / 2 - (cy + 0.2 * Math.sin(a)) * s, { steps: 2 });
+      await frames(page, 1);
+    }
+    await page.mouse.up();
+    const picked = await until(page, () => selection(page), (sel) => sel.length > 0);
+    assert(JSON.stringify(picked) === JSON.stringify(CLASS2), `lasso in a shadow root selected ${picked.length}`);
+    assert(errors.length === 0, errors.join('\n'));
     await page.close();
   }],
 

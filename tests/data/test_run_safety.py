@@ -71,10 +71,12 @@ def test_overwrite_refuses_a_run_with_foreign_entries(run):
     assert tree(run.path) == before
     (run.path / "notes.txt").unlink()
     (run.path / "epochs" / "plots").rmdir()
+    assert (run.path / "architecture.json").is_file()  # the stored network is the run's own
     (run.path / "dvi").mkdir()  # the engine's fit folder is the project's own
     (run.path / "dvi" / "epoch_0000.json").write_text("{}")
     new = Run.create(run.path, train=(X[:20], Y[:20]), overwrite=True)
     assert new.n_train == 20 and new.epochs == [] and not (run.path / "dvi").exists()
+    assert not (run.path / "architecture.json").exists()
 
 
 # ------------------------------------------------------------------ 2: a full disk

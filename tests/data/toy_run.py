@@ -21,3 +21,19 @@ def mlp(seed: int = 0) -> nn.Sequential:
     """A 6 -> 5 -> 3 classifier with weights drawn from ``seed``."""
     torch.manual_seed(seed)
     return nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3))
+
+
+class Branchy(nn.Module):
+    """A model torch.export refuses (its forward branches on the data), importable from here
+    (the stored architecture's import route, tests/data/test_run_architecture.py)."""
+
+    def __init__(self, width: int = 12) -> None:
+        super().__init__()
+        self.body = nn.Linear(64, width)
+        self.out = nn.Linear(width, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.body(x.reshape(len(x), -1)))
+        if h.sum() > 0:  # data-dependent control flow
+            h = h * 1.0
+        return self.out(h)

@@ -342,9 +342,17 @@ def test_runs_without_a_model_say_what_is_missing(tmp_path, cnn_run, digits):
     arrays.record_arrays(0, representations=reps, logits=np.asarray(cnn_run.logits(EPOCH, "all")))
     with pytest.raises(ValueError, match="record_arrays.*run.record\\(model, epoch\\)"):
         gradcam(arrays, 0, [0])
-    reopened = Run.open(cnn_run.path)
-    with pytest.raises(ValueError, match="no model architecture.*Run.open\\(path, model="):
-        Explainer(reopened).what_if(0, EPOCH)
+    reopened = Run.open(cnn_run.path)  # the architecture stored with the run (issue 23)
+    assert Explainer(reopened, device="cpu").what_if(0, EPOCH, "noise", [0, 0.5]).shape[0] == 2
+    stored = cnn_run.path / "architecture.json"
+    kept = stored.read_bytes()
+    stored.unlink()  # a run recorded before the architecture was stored
+    try:
+        with pytest.raises(ValueError, match="no model architecture.*stores no architecture"
+                                             ".*Run.open\\(path, model="):
+            Explainer(Run.open(cnn_run.path)).what_if(0, EPOCH)
+    finally:
+        stored.write_bytes(kept)
     ok = Run.open(cnn_run.path, model=digits_cnn())
     assert Explainer(ok, device="cpu").what_if(0, EPOCH, "noise", [0, 0.5]).shape[0] == 2
     flat = Run.create(tmp_path / "flat", train=(digits.x_train.reshape(-1, 64), digits.y_train))

@@ -249,3 +249,66 @@ def test_saved_page_answers_without_a_kernel(tmp_path, monkeypatch):
     assert _page_state(Widget(Visualization.from_arrays(
         coords=rng.normal(size=(T, N, 2)), labels=np.arange(N) % 3)).save_html(
         tmp_path / "r.html"))["saved_thumbnails"] is None
+
+
+def _saved_indices(state):
+    import base64
+
+    return [np.frombuffer(base64.b64decode(a["indices"]["b64"]), np.uint32).tolist()
+            for a in state["saved_thumbnails"] or []]
+
+
+def test_saved_page_thumbnails_of_a_chosen_subset(tmp_path, capsys):
+    """Issue 23 item 4: the selection (with the focused sample), or up to N per class, or given
+    samples, or none; the page's size and the thumbnails' share are reported."""
+    rng = np.random.default_rng(1)
+    N = 50
+    images = rng.integers(0, 255, size=(N, 6, 6), dtype=np.uint8)
+    vis = Visualization.from_arrays(coords=rng.normal(size=(1, N, 2)), labels=np.arange(N) % 3,
+                                    images=images)
+    w = Widget(vis)
+    w.select([40, 41])
+    w.focus_sample = 33
+    per_class = _page_state(w.save_html(tmp_path / "a.html", thumbnails=2))
+    assert _saved_indices(per_class) == [[33, 40, 41, 0, 1, 2, 3, 4, 5]]
+    line = capsys.readouterr().out
+    size = (tmp_path / "a.html").stat().st_size
+    assert line.startswith(f"saved a.html: {size / 1024:.0f} kB; thumbnails of 9 of the 9 "
+                           "samples chosen")
+    assert w.saved_page["bytes"] == size and w.saved_page["thumbnails"]["saved"] == 9
+    assert _saved_indices(_page_state(w.save_html(tmp_path / "b.html", thumbnails="selection",
+                                                  quiet=True))) == [[33, 40, 41]]
+    assert capsys.readouterr().out == ""
+    assert _saved_indices(_page_state(w.save_html(tmp_path / "c.html", quiet=True,
+                                                  thumbnails=[7, 41]))) == [[33, 40, 41, 7]]
+    none = _page_state(w.save_html(tmp_path / "d.html", thumbnails=False, quiet=True))
+    assert none["saved_thumbnails"] is None
+    assert (tmp_path / "d.html").stat().st_size < (tmp_path / "a.html").stat().st_size
+    with pytest.raises(ValueError, match="thumbnails"):
+        w.save_html(tmp_path / "e.html", thumbnails="everything")
+
+
+def test_saved_page_thumbnails_are_capped_in_bytes(tmp_path, capsys):
+    """Noise images do not compress: a byte cap keeps whole atlases that fit, and says so."""
+    from dvi_widget.view import export
+
+    rng = np.random.default_rng(2)
+    N = 600
+    images = rng.integers(0, 255, size=(N, 16, 16, 3), dtype=np.uint8)
+    vis = Visualization.from_arrays(coords=rng.normal(size=(1, N, 2)), labels=np.arange(N) % 4,
+                                    images=images)
+    w = Widget(vis)
+    state = _page_state(w.save_html(tmp_path / "big.html", max_thumbnail_bytes=300_000))
+    report = w.saved_page["thumbnails"]
+    assert report["chosen"] == N and report["capped"] and report["atlases"] == 1
+    assert report["saved"] == export.SAVED_ATLAS_TILES and 196_608 < report["bytes"] <= 300_000
+    assert _saved_indices(state) == [list(range(export.SAVED_ATLAS_TILES))]
+    assert "capped" in capsys.readouterr().out
+    full = w.save_html(tmp_path / "full.html", quiet=True)
+    assert w.saved_page["thumbnails"]["saved"] == N and not w.saved_page["thumbnails"]["capped"]
+    # the page grows by the base64 (4/3) of what the cap left out: the PNG bytes and the
+    # samples' uint32 indices, plus a few hundred bytes of JSON per atlas
+    left_out = (w.saved_page["thumbnails"]["bytes"] - report["bytes"]
+                + 4 * (N - export.SAVED_ATLAS_TILES))
+    grown = full.stat().st_size - (tmp_path / "big.html").stat().st_size
+    assert 4 / 3 * left_out <= grown < 4 / 3 * left_out + 1000

@@ -28,6 +28,7 @@ from torch import nn
 
 from ..._io import remove_stale_temporaries, staged_folder
 from ..._tensor import ArrayLike
+from . import architecture as _architecture
 from . import checkpoints as _checkpoints
 from . import model as _model
 from . import record as _record
@@ -72,6 +73,9 @@ class Run(RunFolder):
     def __init__(self, path: str | Path, *, _meta: dict[str, Any]) -> None:
         super().__init__(path, _meta=_meta)
         self._model: nn.Module | None = None
+        #: the architecture stored with the run (rebuilt once, on first need), or why not
+        self._stored: nn.Module | None = None
+        self._stored_error: str | None = None
 
     # ---------------------------------------------------------------- construction
 
@@ -136,7 +140,11 @@ class Run(RunFolder):
 
         ``model`` (optional) attaches the architecture: then :meth:`feature_model` can rebuild
         ``f_t`` from each epoch's stored state_dict, and :meth:`head` can rebuild heads that are
-        not plain Linear/Sequential stacks. Opening and reading write nothing, except that, when
+        not plain Linear/Sequential stacks. Without it, the architecture the run stored when it
+        was recorded (``architecture.json``, see :mod:`dvi_widget.data.run.architecture`: a
+        ``torch.export`` graph read without executing code from the file, or an importable
+        class) is used, so Grad-CAM, what-if and the surrogate work in a new kernel. Opening
+        and reading write nothing, except that, when
         the folder is writable, what a killed recording or create left behind (temporary folders
         of a process of this project that no longer runs, in the run and beside it) is removed.
         Every file name ``run.json`` stores must lie inside the run folder.
@@ -205,7 +213,27 @@ class Run(RunFolder):
 
     @property
     def has_model(self) -> bool:
-        return self._model is not None
+        return self._architecture() is not None
+
+    def _architecture(self) -> nn.Module | None:
+        """The model given in this session, else the one stored with the run (rebuilt once
+        with the first stored state_dict), else None (``_stored_error`` says why)."""
+        if self._model is not None:
+            return self._model
+        if self._stored is None and self._stored_error is None:
+            epochs = [e for e in self.epochs if self.epoch_info(e).get("has_state_dict")]
+            if not epochs:
+                self._stored_error = "no epoch stores the model's weights"
+                return None
+            try:
+                self._stored = _architecture.load(self.path, self.state_dict(epochs[0]))
+            except ValueError as err:
+                self._stored_error = str(err)
+            except Exception as err:  # noqa: BLE001 - torch's deserializer, any version
+                self._stored_error = (f"the stored architecture could not be rebuilt "
+                                      f"({type(err).__name__}: {str(err)[:300]}); reopen it "
+                                      "with Run.open(path, model=YourModel())")
+        return self._stored
 
     def __repr__(self) -> str:
         return (
@@ -220,7 +248,7 @@ class Run(RunFolder):
         ...) are rebuilt from the stored JSON spec and weights, without the user's code. Other
         heads need the model architecture: ``Run.open(path, model=...)``.
         """
-        return _model.head(self, epoch, self._model, device)
+        return _model.head(self, epoch, self._architecture(), device)
 
     def feature_model(self, epoch: int, device: str | torch.device = "cpu") -> nn.Module | None:
         """``f_t``: inputs -> float32 representations (n, h), in eval mode, or None.
@@ -231,7 +259,7 @@ class Run(RunFolder):
         ``feature_fn`` callable). Otherwise None: boundary synthesis then works in
         representation space.
         """
-        return _model.feature_model(self, epoch, self._model, device)
+        return _model.feature_model(self, epoch, self._architecture(), device)
 
     def classifier(self, epoch: int, device: str | torch.device = "auto") -> EpochClassifier:
         """``g_t ∘ f_t`` of epoch ``epoch`` on inputs (eval mode, frozen), for explanations;

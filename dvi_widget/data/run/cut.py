@@ -135,11 +135,14 @@ def head_names(model: nn.Module, layer: str) -> list[str]:
 
 
 def flatten_sequential(modules: Iterable[nn.Module]) -> list[nn.Module]:
-    """The leaves of nested ``nn.Sequential`` containers, in forward order."""
+    """The leaves of nested ``nn.Sequential`` containers, in forward order (a network rebuilt
+    from a run's stored graph marks its former containers with ``original_type``)."""
     out: list[nn.Module] = []
     for m in modules:
         if isinstance(m, nn.Sequential):
             out += flatten_sequential(m)
+        elif getattr(m, "original_type", None) == "Sequential":
+            out += flatten_sequential(m.children())
         else:
             out.append(m)
     return out

@@ -18,6 +18,8 @@ The only module that spells a run folder's file names; recording (:mod:`.record`
     epochs/0003/inside.npz, .json weights, gradients, activations (owned by :mod:`.inside`)
     dvi/                          a fit of the run (owned by :mod:`dvi_widget.engine.store`)
     review.json                   review marks (owned by :mod:`dvi_widget.data.run.review`)
+    architecture.json             the network, stored once (owned by :mod:`.architecture`)
+    architecture.pt               its graph's tensor constants (when it has any)
 
 Every array is read back lazily with ``np.load(mmap_mode="r", allow_pickle=False)`` and tensors
 with ``torch.load(weights_only=True)``; a missing or damaged file raises an error that names it
@@ -59,9 +61,11 @@ INSIDE_NPZ = "inside.npz"
 FIT = "dvi"
 #: the review marks (mislabeled / correct / unsure), written by :mod:`.review`
 REVIEW = "review.json"
+#: the architecture (owned by :mod:`.architecture`; spelt here so that overwrite knows it)
+ARCHITECTURE = ("architecture.json", "architecture.pt")
 #: what the project writes at the top of a run folder (temporaries aside)
 RUN_ENTRIES = frozenset({RUN_JSON, LABELS, METADATA, EPOCHS, FIT, REVIEW,
-                         "inputs_train.npy", "inputs_test.npy"})
+                         "inputs_train.npy", "inputs_test.npy", *ARCHITECTURE})
 
 _EPOCH_DIR = re.compile(r"^\d+$")
 _METADATA_FILE = re.compile(r"^\d{3}(\.[a-z]+)?\.npy$")

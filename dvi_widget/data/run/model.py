@@ -15,6 +15,7 @@ tampered ``epoch.json`` cannot make a 10 GB head).
 from __future__ import annotations
 
 import copy
+import warnings
 from typing import Any
 
 import torch
@@ -121,7 +122,9 @@ def feature_model(run: RunFolder, epoch: int, model: nn.Module | None,
     if model is None or info.get("layer") is None or not info.get("has_state_dict"):
         return None
     state = run.state_dict(epoch)
-    network = copy.deepcopy(model).cpu()
+    with warnings.catch_warnings():  # torch's pytree deprecation, on a rebuilt graph
+        warnings.simplefilter("ignore", FutureWarning)
+        network = copy.deepcopy(model).cpu()
     _load_checked(network, state, f"the attached model does not match epoch {epoch}'s "
                   "state_dict; attach the architecture the run was recorded with")
     return cut.FeatureModel(network, info["layer"]).to(resolve_device(device)).eval()
@@ -196,6 +199,11 @@ def epoch_classifier(run: Any, epoch: int, device: DeviceLike = "auto") -> Epoch
             "which cannot be rebuilt from the run folder; record with layer='<module name>'"
         )
     if not run.has_model:
+        why = getattr(run, "_stored_error", None)
+        if why:  # the architecture stored with the run is missing or unusable: say why
+            raise ValueError(
+                f"no model architecture is attached to the run {run.path}, so epoch {epoch}'s "
+                f"classifier cannot be rebuilt from its stored weights: {why}")
         raise ValueError(
             f"no model architecture is attached to the run {run.path}, so epoch {epoch}'s "
             "classifier cannot be rebuilt from its stored weights; reopen it with "

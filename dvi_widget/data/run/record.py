@@ -33,7 +33,7 @@ from ..._io import staged_folder, write_json
 from ..._tensor import ArrayLike, batched, resolve_device, to_numpy
 from ..._version import __version__
 from ..scalars import check_scalars
-from . import cut
+from . import architecture, cut
 from . import inside as _inside
 from .folder import (
     EPOCH_JSON,
@@ -356,6 +356,8 @@ def record(
     finally:
         for m, mode in modes.items():
             m.training = mode
+    if has_state and model is not None:  # the network, once, so a reopened run explains
+        architecture.save_once(run.path, model, x_train)
     if model is not None:
         run._model = model  # the architecture, for feature_model / head rebuilding
 
