@@ -49,7 +49,7 @@ def epoch_network(run: Any, epoch: int, device: str | torch.device = "cpu") -> n
                          f"{epoch}'s network cannot be rebuilt from its weights; reopen it with "
                          "Run.open(path, model=YourModel()) (the architecture it was recorded "
                          "with)")
-    network = copy.deepcopy(run._model).cpu()
+    network = copy.deepcopy(run.architecture()).cpu()
     try:
         network.load_state_dict(state)
     except RuntimeError as err:

@@ -103,7 +103,11 @@ def test_neural_patterns_of_a_recorded_run(tmp_path):
 
 
 def test_neural_patterns_name_what_is_missing(tmp_path):
+    from dvi_widget.data.run.folder import ARCHITECTURE
+
     run, model = recorded_run(tmp_path / "run", epochs=1)
+    for name in ARCHITECTURE:  # a run without its stored architecture (an older run)
+        (run.path / name).unlink(missing_ok=True)
     reopened = Run.open(run.path)
     with pytest.raises(ValueError, match=r"Run\.open\(path, model=YourModel\(\)\)"):
         neural_patterns(reopened, 0)

@@ -215,6 +215,11 @@ class Run(RunFolder):
     def has_model(self) -> bool:
         return self._architecture() is not None
 
+    def architecture(self) -> nn.Module | None:
+        """The model architecture (the one given to :meth:`open`, else the one stored with the
+        run), or None; its weights are not any epoch's: load ``state_dict(epoch)`` into a copy."""
+        return self._architecture()
+
     def _architecture(self) -> nn.Module | None:
         """The model given in this session, else the one stored with the run (rebuilt once
         with the first stored state_dict), else None (``_stored_error`` says why)."""

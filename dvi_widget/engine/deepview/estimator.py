@@ -117,7 +117,7 @@ class DeepView:
     --------
     >>> dv = DeepView().fit(run)
     >>> Widget(dv.visualization())
-    >>> pd.concat({"dvi": dvi.score(), "deepview": dv.score()})
+    >>> pd.concat({"DVI": dvi.score(), "DeepView": dv.score()})
     """
 
     def __init__(
