@@ -25,8 +25,11 @@ export async function runCell(page, index, marker = null, { ranMs = 60000, outpu
         ?.querySelector('.jp-InputPrompt')?.textContent || '') !== prev, [index, before], { timeout: takenMs });
     } catch (err) {
       if (attempt === 3) throw new Error(`cell ${index} never ran: ${err}`);
-      console.log(`cell ${index}: Shift+Enter not taken within ${takenMs} ms, pressed again`);
       await idle(page, idleMs);
+      // taken late after all (it ran while we waited for the kernel): never run it twice
+      const now = await cell.locator('.jp-InputPrompt').textContent();
+      if (now !== before && /\[\d+\]/.test(now)) break;
+      console.log(`cell ${index}: Shift+Enter not taken within ${takenMs} ms, pressed again`);
       continue;
     }
     await page.waitForFunction((i) => /\[\d+\]/.test(document.querySelectorAll('.jp-Notebook .jp-Cell')[i]
