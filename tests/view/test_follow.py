@@ -72,7 +72,7 @@ def _until(cond, timeout, what):
 @pytest.mark.slow
 def test_the_widget_follows_a_run_being_trained_in_another_process(tmp_path):
     run = _new_run(tmp_path / "run")
-    trainer = _train(run, 5, 1.0)
+    trainer = _train(run, 5, 0.3)
     try:
         w = Widget.follow(run, PARAMS, timeout=300)
         first = list(w.epochs)
