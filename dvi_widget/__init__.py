@@ -23,6 +23,8 @@ _PUBLIC = {
     "Run": "data.run",
     "DVI": "explain.doors",
     "Widget": "view.widget",
+    "compare": "_compare",
+    "Compare": "view.compare",
 }
 
 __all__ = [
@@ -35,13 +37,17 @@ __all__ = [
     "from_arrays",
     "load_digits",
     "load_fashion_mnist",
+    "compare",
+    "Compare",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ._compare import compare
     from .contract import Visualization, default_palette
     from .data.datasets import Dataset, from_arrays, load_digits, load_fashion_mnist
     from .data.run import Run
     from .explain.doors import DVI
+    from .view.compare import Compare
     from .view.widget import Widget
 
 
