@@ -80,7 +80,8 @@ class Compare(ipw.VBox):
         self.notes = dict(notes or {})
         self.epochs = [int(e) for e in first.epochs]
         epoch = self.epochs[-1] if epoch is None else int(epoch)
-        kw = {"panels": ["inspect"], "height": height, "transition_ms": 0, **widget_kwargs}
+        kw = {"panels": ["inspect"], "height": height, "transition_ms": 0, "compact": True,
+              **widget_kwargs}
         self.widgets: dict[str, Widget] = {
             name: Widget(v, epoch=epoch, color_by=color_by, **kw) for name, v in views.items()}
         self.focus = -1
@@ -103,12 +104,19 @@ class Compare(ipw.VBox):
             w.observe(self._on_clicked(name), names="clicked")
         self.slider.observe(self._linker("", "epoch"), names="value")
         self.color.observe(self._linker("", "color_by"), names="value")
-        grid = ipw.GridBox(cells, layout=ipw.Layout(
-            grid_template_columns=f"repeat({min(COLUMNS, len(cells))}, minmax(0, 1fr))",
-            grid_gap="6px", width="100%"))
+        cols = min(COLUMNS, len(cells) + 1)
+        free = -len(cells) % cols or cols   # the table fills the grid's last row
+        self.table_box = ipw.VBox([ipw.HTML("<b>measures at the shown epoch</b>"),
+                                   self.table_html],
+                                  layout=ipw.Layout(grid_column=f"span {free}", min_width="0",
+                                                    overflow="auto"))
+        grid = ipw.GridBox([*cells, self.table_box], layout=ipw.Layout(
+            grid_template_columns=f"repeat({cols}, minmax(0, 1fr))", grid_gap="6px",
+            width="100%"))
         self._render_table()
-        super().__init__([ipw.HBox([self.slider, self.color]), grid,
-                          ipw.HTML("<b>measures at the shown epoch</b>"), self.table_html])
+        hint = ipw.HTML("<small>shift+drag: lasso (the same samples in every view) · click a "
+                        "point or a spot: that sample in every view · scroll: zoom</small>")
+        super().__init__([ipw.HBox([self.slider, self.color]), hint, grid])
 
     # ------------------------------------------------------------------ linking
     def _set_all(self, trait: str, value: Any, skip: str | None = None) -> None:  # noqa: ANN401
@@ -187,9 +195,12 @@ class Compare(ipw.VBox):
         return self._table.xs(e, level="epoch")
 
     def _render_table(self) -> None:
-        df = self.table().rename(columns=DISPLAY)
+        df = self.table().rename(columns=DISPLAY).T  # measures as rows: narrow, beside views
+        df.columns.name = None
         self.table_html.value = (
-            "<div class='dvi-compare-table'>"
+            "<div class='dvi-compare-table' style='font-size:12px'>"
             + df.to_html(float_format=lambda v: f"{v:.3f}", na_rep="–", border=0)
             + "<small>– : not defined for that method (no inverse, too few epochs or no "
-            "boundary points)</small></div>")
+            "boundary points). Rows: DVI's measures (Eq. 1, 2, 4, PPR) and DeepView's "
+            "(Q_kNN: 5-NN in 2-D vs the model; Q_kNN-E: that of a Euclidean UMAP; Q_data, "
+            "Q_¬data: f(π⁻¹(π(x))) = f(x) on fitted / held-out samples)</small></div>")

@@ -64,7 +64,7 @@ def test_views_without_an_inverse_say_they_have_no_landscape(cmp):
         centre = vis.coords[2].mean(axis=0)
         assert cmp.widgets[m].inspect(*centre)["source"] == "none"
     assert cmp.widgets["dvi"].vis.landscape.any() and cmp.widgets["pca"].vis.landscape.any()
-    assert NO_LANDSCAPE in cmp.children[1].children[1].children[0].value
+    assert NO_LANDSCAPE in cmp.children[2].children[1].children[0].value
 
 
 def test_a_lasso_in_one_view_selects_the_same_samples_in_all(cmp):
