@@ -151,6 +151,33 @@ class EngineInspector:
         nbr = nbr.gather(1, order)
         return nbr.cpu().numpy().astype(np.int64), dist.cpu().numpy().astype(np.float32)
 
+    #: the caption of :meth:`sees`' inputs
+    SEES_LABEL = "nearest recorded inputs to the decoded point ψ_t(y)"
+
+    @torch.no_grad()
+    def sees(self, points: np.ndarray, epoch: int, k: int = 3) -> dict[str, Any]:
+        """What the model sees at ``(n, 2)`` points (the contract's ``Seeing``): ψ_t decodes
+        into the representation space only, so the answer is the ``k`` recorded samples whose
+        representations at ``epoch`` lie nearest to ψ_t(y) (exact Euclidean, all N samples),
+        with g_t's class for each of them and ``softmax(g_t(ψ_t(y)))`` at the spot."""
+        epoch = self.fitted.check_epoch(epoch)
+        reps, probs = self.fitted.inverse(np.asarray(points, np.float32).reshape(-1, 2), epoch)
+        X, xx = self.representations(epoch)
+        if not (isinstance(k, int | np.integer) and 1 <= k <= X.shape[0]):
+            raise ValueError(f"k must be an int in [1, {X.shape[0]}], got {k!r}")
+        q = to_tensor(reps, X.device)
+        d2 = torch.addmm(xx.unsqueeze(0), q, X.T, beta=1.0, alpha=-2.0)
+        nbr = torch.topk(d2, int(k), dim=1, largest=False).indices
+        dist = (X[nbr] - q.unsqueeze(1)).norm(dim=2)
+        dist, order = dist.sort(dim=1, stable=True)
+        nbr = nbr.gather(1, order)
+        head = self.fitted.head(epoch)
+        preds = head(X[nbr.reshape(-1)]).argmax(dim=1).reshape(nbr.shape)
+        return {"kind": "nearest", "label": self.SEES_LABEL, "inputs": None,
+                "indices": nbr.cpu().numpy().astype(np.int64),
+                "distances": dist.cpu().numpy().astype(np.float32),
+                "predictions": preds.cpu().numpy().astype(np.int64), "probabilities": probs}
+
     def events(self, **thresholds: Any) -> pd.DataFrame:  # noqa: ANN401 - see find_events
         """``DVI.events(**thresholds)``."""
         return self.fitted.events(**thresholds)

@@ -220,16 +220,44 @@ class Inspect {
     }
     if (!this.pop.childNodes.length) this.pop.appendChild(note('asking the model…'));
     try {
-      const { msg } = await this.kernel.ask('inspect', { x, y, epoch, k: NEAREST });
+      const { msg, buffers } = await this.kernel.ask('inspect', { x, y, epoch, k: NEAREST });
       if (this.clickedAt !== null) view.el.dataset.inspectReplyMs = (performance.now() - this.clickedAt).toFixed(1);
       if (seq !== this.seq || !this.at) return;
-      this.render(msg);
+      this.render(msg, null, buffers);
     } catch (err) {
       if (seq === this.seq && this.at) this.render({ epoch, x, y, source: 'none', local: nearestLocal(view, x, y, view.pos, NEAREST) }, String(err.message || err));
     }
   }
 
-  render(res, problem = null) {
+  /**
+   * "What the model sees here": the inputs the inverse gives at the spot, as the kernel's PNG
+   * strip (buffer 0), captioned with what they are (decoded by the inverse, or the recorded
+   * inputs nearest to the decoded point) and the model's class for each.
+   */
+  seesPart(sees, buffers) {
+    const view = this.view;
+    if (this.seesUrl) URL.revokeObjectURL(this.seesUrl);
+    this.seesUrl = null;
+    const parts = [h('h4', { text: 'what the model sees here' }), h('div', { class: 'dvi-note dvi-sees-label', text: sees.label })];
+    if (sees.images && buffers && buffers.length) {
+      this.seesUrl = URL.createObjectURL(new Blob([buffers[0]], { type: 'image/png' }));
+      const [th, tw] = sees.tile;
+      const n = sees.predictions.length;
+      const img = h('img', { class: 'dvi-sees-strip', src: this.seesUrl, alt: sees.label });
+      img.style.aspectRatio = `${n * tw} / ${th}`;
+      parts.push(img);
+    }
+    parts.push(h('div', { class: 'dvi-sees-preds' }, sees.predictions.map((c, k) => h('span', {
+      class: 'dvi-sees-pred',
+      title: sees.indices ? `#${sees.indices[k]}: the model predicts ${className(view, c)}` : `the model predicts ${className(view, c)}`,
+    }, [swatch(view, c), ` ${className(view, c)}`]))));
+    const box = h('div', { class: 'dvi-sees', 'data-kind': sees.kind }, parts);
+    box.dataset.predictions = JSON.stringify(sees.predictions);
+    if (sees.indices) box.dataset.indices = JSON.stringify(sees.indices);
+    return box;
+  }
+
+  render(res, problem = null, buffers = null) {
     const view = this.view;
     const C = view.model.get('class_names').length;
     const closeBtn = h('button', { type: 'button', class: 'dvi-popover-close', text: '×', title: 'close', 'aria-label': 'close' });
@@ -260,6 +288,7 @@ class Inspect {
     } else if (res.source === 'none' && !problem) {
       parts.push(note('no model and no landscape classes: nothing to say about this spot'));
     }
+    if (res.sees) parts.push(this.seesPart(res.sees, buffers));
     if (problem) parts.push(note(problem, 'dvi-error'));
     const nearest = res.neighbors ? res.neighbors.sample : res.local;
     if (nearest && nearest.length) {
@@ -303,6 +332,7 @@ class Inspect {
   }
 
   destroy() {
+    if (this.seesUrl) URL.revokeObjectURL(this.seesUrl);
     this.ls.dispose();
   }
 }
