@@ -271,6 +271,8 @@ class Inspect {
         h('span', { class: 'dvi-note', text: res.source === 'model' ? '  ψ_t → g_t' : '  landscape cell' }),
       ]));
     }
+    // next to the class probabilities, first: the inputs the inverse gives here
+    if (res.sees) parts.push(this.seesPart(res.sees, buffers));
     if (res.probabilities) {
       const order = res.probabilities.map((p, c) => [c, p]).sort((a, b) => b[1] - a[1] || a[0] - b[0]);
       const top = order.slice(0, Math.min(TOP_CLASSES, C));
@@ -288,7 +290,6 @@ class Inspect {
     } else if (res.source === 'none' && !problem) {
       parts.push(note('no model and no landscape classes: nothing to say about this spot'));
     }
-    if (res.sees) parts.push(this.seesPart(res.sees, buffers));
     if (problem) parts.push(note(problem, 'dvi-error'));
     const nearest = res.neighbors ? res.neighbors.sample : res.local;
     if (nearest && nearest.length) {
