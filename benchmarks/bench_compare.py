@@ -47,7 +47,9 @@ def main() -> None:
                    help="epochs compared (default: first, middle, last)")
     p.add_argument("--methods", nargs="*", default=list(DEFAULT_METHODS))
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--keep", type=Path, default=None, help="keep the run in this folder")
+    p.add_argument("--keep", type=Path, default=None,
+                   help="keep the run (and the DVI / DeepView fits saved in it) in this folder; "
+                        "a later call with the same folder reuses it instead of training again")
     args = p.parse_args()
     args.dataset, args.flip = "fashion", 0.0
     torch.set_num_threads(1)
@@ -55,7 +57,12 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench_compare_"))
     path = args.keep or tmp / "run"
     try:
-        run, train_s = record_run(args, path)
+        if args.keep is not None and (path / "run.json").exists():
+            from dvi_widget.data.run import Run
+
+            run, train_s = Run.open(path), float("nan")
+        else:
+            run, train_s = record_run(args, path)
         last = args.epochs - 1
         epochs = args.compare or sorted({0, last // 2, last})
         print(f"run: {args.n_train} train / {args.n_test} test, {args.epochs} epochs recorded "
