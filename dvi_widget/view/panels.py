@@ -22,6 +22,9 @@ events     ``what``: "summary" | "at" (``epoch, kind``) |   counts per epoch and
 gradcam    ``epoch``; buffer 0: uint32 sample indices       ``shape``; buffer 0: uint8 (n, H, W)
                                                             heat maps (``inspector.explain``)
 explain    the Explain panel's tools                        :mod:`dvi_widget.view.explain`
+sees_line  ``x0, y0, x1, y1`` (normalised), ``epoch``, ``n``  :meth:`inspect_line`: ``kind, label,
+                                                            predictions, sample_predictions,
+                                                            samples, tile``; buffer 0: PNG strip
 landscape  ``epoch``, ``x0, x1, y0, y1`` (normalised [-1,  ``epoch, x0, x1, y0, y1`` (clipped to
            1], the visible part), ``width, height`` (px) the frame), ``shape``; buffer 0:
                                                             uint8 (H, W, 4) RGBA, row 0 at the
@@ -218,6 +221,23 @@ class PanelsMixin(t.HasTraits):
             "neighbors": _records(res["neighbors"]), "sees": sees,
         }, buffers
 
+    def _on_sees_line(self, req: dict, buffers: list) -> tuple[dict, list]:
+        n = int(req.get("n", 8))
+        start = from_view(self.vis, req["x0"], req["y0"])
+        end = from_view(self.vis, req["x1"], req["y1"])
+        line = self.inspect_line(start, end, n, int(req.get("epoch", self.epoch)))
+        if line is None:
+            raise ValueError("this view has no inverse to ask along a line")
+        pts = line["points"]
+        content = {"epoch": line["epoch"], "kind": line["kind"], "label": line["label"],
+                   "predictions": [int(p) for p in pts["prediction"]],
+                   "sample_predictions": [int(p) for p in pts["sample_prediction"]],
+                   "samples": [int(i) for i in pts["sample"]], "images": False}
+        if line["images"] is None:
+            return content, []
+        s = sprite(line["images"], np.arange(len(line["images"])), columns=len(line["images"]))
+        return {**content, "images": True, "tile": list(s.tile)}, [s.png]
+
     def _on_thumbnails(self, req: dict, buffers: list) -> tuple[dict, list]:
         s = sprite(self._images(), indices_from_buffer(buffers, self.n_samples))
         return {"tile": list(s.tile), "columns": s.columns, "n": len(s.indices)}, [s.png]
@@ -318,6 +338,7 @@ _HANDLERS: dict[str, Handler] = {
     "events": PanelsMixin._on_events,
     "gradcam": PanelsMixin._on_gradcam,
     "landscape": PanelsMixin._on_landscape,
+    "sees_line": PanelsMixin._on_sees_line,
     explain.PANEL: explain.handle,
 }
 

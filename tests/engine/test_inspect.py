@@ -261,3 +261,23 @@ def test_widget_inspect_and_inspect_line_return_what_the_model_sees(toy):
         assert row["sample_prediction"] == seen["predictions"][0, 0]
     with pytest.raises(ValueError, match="leaves the view's extent"):
         w.inspect_line(a, (1e6, 1e6), epoch=0)
+
+
+def test_a_drawn_line_is_answered_with_the_strip_of_what_the_model_sees(toy):
+    from dvi_widget.view import widget as widget_module
+    from dvi_widget.view.frame import to_view
+
+    if not widget_module.BUNDLE_PATH.is_file():
+        pytest.skip("front-end bundle not built")
+    vis = toy["vis"]
+    w = widget_module.Widget(vis)
+    a, b = vis.coords[0, 0], vis.coords[0, 1]
+    (ax, ay), (bx, by) = to_view(vis, np.stack([a, b]))
+    content, buffers = w._on_sees_line({"x0": float(ax), "y0": float(ay), "x1": float(bx),
+                                        "y1": float(by), "epoch": 0, "n": 5}, [])
+    line = w.inspect_line(a, b, n=5, epoch=0)
+    assert content["predictions"] == line["points"]["prediction"].tolist()
+    assert content["samples"] == line["points"]["sample"].tolist()
+    assert content["tile"] == [3, 3] and buffers[0][:4] == b"\x89PNG"
+    with pytest.raises(ValueError, match="n must be"):
+        w.inspect_line(a, b, n=1000, epoch=0)
