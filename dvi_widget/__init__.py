@@ -25,10 +25,12 @@ _PUBLIC = {
     "Widget": "view.widget",
     "compare": "_compare",
     "Compare": "view.compare",
+    "DeepView": "engine.deepview",
 }
 
 __all__ = [
     "DVI",
+    "DeepView",
     "Dataset",
     "Run",
     "Visualization",
@@ -46,6 +48,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .contract import Visualization, default_palette
     from .data.datasets import Dataset, from_arrays, load_digits, load_fashion_mnist
     from .data.run import Run
+    from .engine.deepview import DeepView
     from .explain.doors import DVI
     from .view.compare import Compare
     from .view.widget import Widget

@@ -258,9 +258,11 @@ class DVIEmbedding:
         Columns ``nn_pv_{k}_{split}`` (Eq. 1), ``boundary_pv_{k}_{split}`` (Eq. 2) for k = 10, 15,
         20 and split train / test, ``ppr_train``, ``ppr_test`` (see
         :func:`dvi_widget.engine.metrics.evaluate_epoch`), on a fixed random sample of
-        ``METRIC_ROWS`` rows per split (:func:`dvi_widget.engine.pipeline.epoch_metrics`).
-        Computed during fit (``compute_metrics=True``) or here on first call otherwise. The
-        temporal property (Eq. 4) spans all epochs: :meth:`temporal_pv`.
+        ``METRIC_ROWS`` rows per split (:func:`dvi_widget.engine.pipeline.epoch_metrics`);
+        and DeepView's ``q_knn``, ``q_data``, ``q_not_data`` (:meth:`_deepview_measures`), so
+        that ``DeepView.score()`` has the same columns. Computed during fit
+        (``compute_metrics=True``) or here on first call otherwise. The temporal property
+        (Eq. 4) spans all epochs: :meth:`temporal_pv`.
         """
         from .metrics import metrics_table
 
@@ -276,8 +278,27 @@ class DVIEmbedding:
                     self.head(e), self.boundary_representations_[idx], self.boundary_[idx],
                     self.settings)
                 info["metrics"] = metrics
-            per_epoch[e] = metrics
+            per_epoch[e] = {**metrics, **self._deepview_measures(idx, e, metrics)}
         return metrics_table(per_epoch)
+
+    def _deepview_measures(self, idx: int, epoch: int, metrics: dict[str, float]
+                           ) -> dict[str, float]:
+        """DeepView's §5.1 measures for DVI, so both engines' scores share their columns:
+        ``q_knn`` (leave-one-out 5-NN accuracy of the drawn positions against g_t's
+        predictions, all samples), and ``q_data`` / ``q_not_data``: the agreement of
+        g_t(ψ_t(y)) at each drawn position with g_t(x), over the samples ψ_t was fitted on (the
+        training split) and over held-out ones (the test split) — that is DVI's PPR per split,
+        reused as is (same rows)."""
+        from .metrics import q_knn
+
+        run = self.run_
+        logits = [np.asarray(run.logits(epoch, "train"), dtype=np.float32)]
+        if int(run.n_test):
+            logits.append(np.asarray(run.logits(epoch, "test"), dtype=np.float32))
+        pred = np.concatenate(logits).argmax(axis=1)
+        return {"q_knn": q_knn(self.coords_[idx], pred),
+                "q_data": float(metrics.get("ppr_train", float("nan"))),
+                "q_not_data": float(metrics.get("ppr_test", float("nan")))}
 
     def temporal_pv(self, k: int | None = None) -> dict[str, float]:
         """The temporal preserving property (DVI Eq. 4) of the fitted epochs, per split.

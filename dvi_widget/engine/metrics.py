@@ -413,3 +413,50 @@ def metrics_long(table: pd.DataFrame) -> pd.DataFrame:
     long = pd.concat([long[["epoch"]], parts, long[["value"]]], axis=1)
     long["k"] = pd.to_numeric(long["k"]).astype("Int64")
     return long
+
+
+# ------------------------------------------------------------------ DeepView's measures (§5.1)
+def q_knn(coords: ArrayLike, predictions: ArrayLike, k: int = 5) -> float:
+    """Q_kNN (DeepView §5.1): leave-one-out accuracy of a ``k``-nearest-neighbour classifier in
+    the 2-D view against the model's predictions (majority vote of each sample's ``k`` nearest
+    other samples, ties to the lowest class as scikit-learn's ``KNeighborsClassifier``).
+
+    ``predictions`` are class ids ``(n,)`` or logits/probabilities ``(n, C)``. On the layout of a
+    Euclidean UMAP this is Q_kNN-E (:func:`q_knn_e`).
+    """
+    Y = _as_array("coords", coords)
+    p = as_array(predictions, "predictions")
+    p = p.argmax(axis=1) if p.ndim == 2 else p
+    if p.ndim != 1 or len(p) != len(Y):
+        raise ValueError(f"predictions must hold one class per row of coords ({len(Y)}), got "
+                         f"shape {p.shape}")
+    p = p.astype(np.int64)
+    nbr = neighbours(Y, int(k))
+    votes = p[nbr]  # (n, k)
+    n_classes = int(p.max()) + 1
+    counts = np.zeros((len(p), n_classes), np.int64)
+    np.add.at(counts, (np.repeat(np.arange(len(p)), votes.shape[1]), votes.reshape(-1)), 1)
+    return float(np.mean(counts.argmax(axis=1) == p))
+
+
+def q_knn_e(representations: ArrayLike, predictions: ArrayLike, k: int = 5, *,
+            n_neighbors: int = 30, seed: int = 0) -> float:
+    """Q_kNN-E (DeepView §5.1): :func:`q_knn` on a Euclidean ``umap.UMAP(n_neighbors)`` layout of
+    the same rows."""
+    import umap
+
+    X = _as_array("representations", representations)
+    Y = umap.UMAP(n_neighbors=int(n_neighbors), random_state=seed).fit_transform(X)
+    return q_knn(Y, predictions, k)
+
+
+def q_data(pred: ArrayLike, pred_inverse: ArrayLike, rows: ArrayLike | None = None) -> float:
+    """Q_data / Q_¬data (DeepView §5.1): agreement of the model's prediction on ``π⁻¹(π(x))``
+    with its prediction on ``x``, over ``rows`` (the samples π⁻¹ was fitted on for Q_data, the
+    held-out ones for Q_¬data; default all). The same measure as :func:`ppr`, which DVI calls
+    the prediction preserving rate."""
+    a, b = as_array(pred, "pred"), as_array(pred_inverse, "pred_inverse")
+    if rows is not None:
+        r = np.asarray(rows, np.int64)
+        a, b = a[r], b[r]
+    return ppr(a, b)

@@ -69,6 +69,15 @@ def test_fit_produces_coords_landscapes_and_metrics(fitted, digits_run):
     assert scores.loc[2, "nn_pv_15_train"] > 0.45
     assert scores.loc[2, "nn_pv_15_test"] > 0.4
     assert scores.loc[2, "boundary_pv_15_train"] > 0.45
+    # DeepView's measures, so DVI.score() and DeepView.score() share columns (issue 20): for
+    # DVI, Q_data / Q_¬data are PPR over the samples ψ was fitted on / held out (train / test)
+    assert (scores["q_data"] == scores["ppr_train"]).all()
+    assert (scores["q_not_data"] == scores["ppr_test"]).all()
+    from dvi_widget.engine.metrics import q_knn
+
+    pred = np.concatenate([digits_run.logits(2, "train"), digits_run.logits(2, "test")])
+    assert scores.loc[2, "q_knn"] == q_knn(fitted.coords_[2], pred.argmax(1))
+    assert scores.loc[2, "q_knn"] > 0.8
     # Eq. 4 over the three epochs (two transitions per sample)
     temporal = fitted.temporal_pv()
     assert set(temporal) == {"train", "test"} and temporal["train"] < 0 and temporal["test"] < 0
