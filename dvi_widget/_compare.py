@@ -14,7 +14,7 @@ The table (:meth:`Comparison.table`): one row per method at an epoch, columns
 ``ppr_train/test``     prediction preserving rate through the method's inverse (NaN without one)
 ``temporal_pv_train``  Eq. 4 over all compared epochs (NaN with fewer than 3)
 ``q_knn``              DeepView's Q_kNN: leave-one-out 5-NN accuracy in 2-D against the model's
-                       predictions (:func:`dvi_widget.engine.baselines.q_knn`), training samples
+                       predictions (:func:`dvi_widget.engine.metrics.q_knn`), all samples
 ``q_knn_e``            Q_kNN of a Euclidean UMAP of the same representations (the ``umap`` row's;
                        an engine's own value where its ``score()`` has one)
 ``q_data``             agreement of f(π⁻¹(π(x))) with f(x) on the samples π⁻¹ was fitted on: the
@@ -98,14 +98,16 @@ class Comparison:
         return self._temporal[method]
 
     def _q_knn(self, method: str, epoch: int) -> float:
-        from .engine.baselines import q_knn
+        from .engine.metrics import q_knn
 
         if (method, epoch) not in self._q:
             fit = self.fits[method]
             idx = list(fit.epochs_).index(epoch)
-            n = int(self.run.n_train)
-            pred = np.asarray(self.run.logits(epoch, "train")).argmax(axis=1)
-            self._q[(method, epoch)] = q_knn(np.asarray(fit.coords_[idx])[:n], pred)
+            run = self.run
+            logits = [np.asarray(run.logits(epoch, "train"))] + (
+                [np.asarray(run.logits(epoch, "test"))] if int(run.n_test) else [])
+            pred = np.concatenate(logits).argmax(axis=1)
+            self._q[(method, epoch)] = q_knn(np.asarray(fit.coords_[idx]), pred)
         return self._q[(method, epoch)]
 
     def table(self, epoch: int) -> pd.DataFrame:
@@ -150,8 +152,9 @@ class Comparison:
         return Compare(self.visualizations(), self.table, self.notes, **kwargs)
 
 
-def _dvi_seconds(dvi: Any) -> dict[int, float]:  # noqa: ANN401
-    t = getattr(dvi, "timings_", None)
+def _engine_seconds(fit: Any) -> dict[int, float]:  # noqa: ANN401 - a DVI or a DeepView
+    """An engine's fit seconds per epoch (its ``timings_["total"]``)."""
+    t = getattr(fit, "timings_", None)
     if t is None or "total" not in getattr(t, "columns", ()):
         return {}
     return {int(e): float(v) for e, v in t["total"].items()}
@@ -188,14 +191,14 @@ def fit_methods(
             m for m in methods if m not in DEFAULT_METHODS]:
         if m in given:
             fits[m] = given[m]
-            seconds[m] = (_dvi_seconds(given[m]) if m == "dvi"
+            seconds[m] = (_engine_seconds(given[m]) if m in ("dvi", "deepview")
                           else dict(getattr(given[m], "seconds_", {}) or {}))
             continue
         if m == "dvi":
             from .explain.doors import DVI
 
             fits[m] = DVI(**{"random_state": random_state, **(dvi_params or {})}).fit(run, epochs)
-            seconds[m] = _dvi_seconds(fits[m])
+            seconds[m] = _engine_seconds(fits[m])
         elif m == "deepview":
             fits[m], seconds[m] = _fit_deepview(run, epochs, deepview_params)
         else:
@@ -226,7 +229,7 @@ def _fit_deepview(run: Any, epochs: list[int],  # noqa: ANN401
     t0 = time.perf_counter()
     fit = DeepView(**dict(params or {})).fit(run, epochs=epochs)
     total = time.perf_counter() - t0
-    per = dict(getattr(fit, "seconds_", None) or {})
+    per = _engine_seconds(fit)
     if not per:
         per = {e: total / len(epochs) for e in epochs}
     return fit, per

@@ -23,8 +23,8 @@ Without an inverse the landscape is a transparent 1 x 1 image and ``landscape_cl
 so the click popover says it has nothing to say about a spot; :data:`NO_LANDSCAPE` is the label
 the compare view shows over such a view. umap-learn and openTSNE are imported only when used.
 
-Quality of a projection against the classifier (the DeepView paper's measures):
-:func:`q_knn` (leave-one-out k-NN accuracy in 2-D against the model's predictions).
+``score()`` adds DeepView's Q_kNN (:func:`dvi_widget.engine.metrics.q_knn`, all samples), as
+``DVI.score()`` and ``DeepView.score()`` do.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ import torch
 
 from .._tensor import to_numpy, to_tensor
 from ..contract import Visualization, default_palette, square_extent
-from .metrics import evaluate_epoch, metrics_table, neighbours
+from .metrics import evaluate_epoch, metrics_table, neighbours, q_knn
 from .metrics import temporal_pv as eq4
 from .pipeline import METRIC_KS, METRIC_ROWS
 
@@ -47,26 +47,8 @@ from .pipeline import METRIC_KS, METRIC_ROWS
 METHODS: dict[str, bool] = {"pca": True, "umap": False, "tsne": False}
 #: what the compare view shows over a view without a landscape
 NO_LANDSCAPE = "no inverse: no landscape"
-#: neighbours of the 2-D k-NN vote of :func:`q_knn` (the DeepView paper's 5)
-Q_KNN_K = 5
 #: landscape cells per side of a baseline with an inverse
 GRID = 128
-
-
-def q_knn(Y: np.ndarray, predictions: np.ndarray, k: int = Q_KNN_K) -> float:
-    """Q_kNN (DeepView §5): the share of samples whose ``k`` nearest others in 2-D (leave one
-    out, Euclidean) vote for the class the model predicts for the sample; the vote's ties go to
-    the smallest class id (as scikit-learn's ``KNeighborsClassifier``)."""
-    Y = np.asarray(Y, np.float64)
-    pred = np.asarray(predictions, np.int64).reshape(-1)
-    if Y.ndim != 2 or Y.shape[1] != 2 or len(Y) != len(pred):
-        raise ValueError(f"q_knn needs (n, 2) points and (n,) predictions, got {Y.shape} and "
-                         f"{pred.shape}")
-    nb = neighbours(Y, k, device="cpu")
-    n_classes = int(pred.max()) + 1
-    votes = np.zeros((len(pred), n_classes), np.int64)
-    np.add.at(votes, (np.repeat(np.arange(len(pred)), k), pred[nb].reshape(-1)), 1)
-    return float(np.mean(votes.argmax(axis=1) == pred))
 
 
 def _predict(head: torch.nn.Module, reps: np.ndarray) -> np.ndarray:
@@ -242,7 +224,9 @@ class BaselineFit:
     def score(self) -> pd.DataFrame:
         """``DVI.score()``'s columns for this baseline: nn_pv and boundary_pv (k = 10, 15, 20)
         and PPR (NaN without an inverse) on the same fixed random rows as DVI's, plus ``q_knn``
-        (:func:`q_knn` of the training samples). Computed once."""
+        (:func:`dvi_widget.engine.metrics.q_knn` over all samples) and, with an inverse,
+        ``q_data`` / ``q_not_data`` (PPR of the fitted / held-out split, as DVI's). Computed
+        once."""
         if getattr(self, "_score", None) is not None:
             return self._score
         run, n_train = self.run_, int(self.run_.n_train)
@@ -268,7 +252,10 @@ class BaselineFit:
             B = self.boundary_representations_[idx]
             metrics = evaluate_epoch(B=B, B_2d=self._bounds[idx], ks=METRIC_KS, device="cpu",
                                      **kw)
-            metrics["q_knn"] = q_knn(Y[:n_train], _predict(head, X))
+            pred = np.concatenate([_predict(head, X)] + ([_predict(head, Xt)] if len(Xt) else []))
+            metrics["q_knn"] = q_knn(Y, pred)
+            metrics["q_data"] = metrics["ppr_train"]
+            metrics["q_not_data"] = metrics.get("ppr_test", float("nan"))
             per_epoch[e] = metrics
         self._score = metrics_table(per_epoch)
         return self._score

@@ -171,12 +171,12 @@ class EngineInspector:
         probs = np.asarray(self.probabilities(pts, epoch), np.float32)
         inverse = getattr(self, "inverse", None)
         if callable(inverse):  # an engine with π⁻¹ (DeepView): into the input space if it can
-            try:
+            try:  # both needed: the decoded input, and the whole model to classify it
                 inputs = np.asarray(inverse(pts, epoch, "input"), np.float32)
-            except ValueError:  # the run kept no inputs: the nearest recorded ones instead
+                clf = self.fitted.classifier(epoch)
+            except ValueError:  # no inputs kept, or no architecture: the nearest recorded ones
                 inputs = None
             if inputs is not None:
-                clf = self.fitted.classifier(epoch)
                 preds = clf(to_tensor(inputs, self.fitted.device_)).argmax(dim=1)
                 return {"kind": "decoded", "label": self.SEES_LABEL_DECODED,
                         "inputs": inputs[:, None], "indices": None, "distances": None,

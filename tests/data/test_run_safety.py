@@ -353,3 +353,12 @@ def test_an_epoch_folder_under_another_spelling_is_ignored_with_a_warning(run):
     with pytest.warns(UserWarning, match=r"00000 is not a folder dvi_widget writes"):
         epochs = Run.open(run.path).epochs
     assert epochs == [0]
+
+
+def test_overwrite_replaces_a_run_holding_deepviews_fit(run):
+    """DeepView writes its fit into ``run/deepview``: the project's own, replaced with the run
+    (a notebook that fits DeepView can be run twice into the same folder)."""
+    (run.path / "deepview").mkdir()
+    (run.path / "deepview" / "deepview.json").write_text("{}")
+    new = Run.create(run.path, train=(X[:20], Y[:20]), overwrite=True)
+    assert new.n_train == 20 and not (run.path / "deepview").exists()

@@ -2,32 +2,14 @@
 
 import numpy as np
 import pytest
-from sklearn.neighbors import KNeighborsClassifier
 
 from dvi_widget.contract import Visualization
 from dvi_widget.data.datasets import load_digits
-from dvi_widget.engine.baselines import NO_LANDSCAPE, BaselineFit, q_knn
+from dvi_widget.engine.baselines import NO_LANDSCAPE, BaselineFit
 from dvi_widget.engine.metrics import nn_pv
 from tests.digits_runs import train_and_record
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-def test_q_knn_equals_a_leave_one_out_knn_classifier():
-    rng = np.random.default_rng(3)
-    Y = rng.normal(size=(60, 2))
-    pred = (Y[:, 0] > 0).astype(int) + 2 * (rng.random(60) < 0.15)   # classes 0..3, some noise
-    direct = []
-    for i in range(len(Y)):
-        others = np.delete(np.arange(len(Y)), i)
-        clf = KNeighborsClassifier(n_neighbors=5).fit(Y[others], pred[others])
-        direct.append(clf.predict(Y[i : i + 1])[0] == pred[i])
-    assert q_knn(Y, pred) == pytest.approx(np.mean(direct))
-    assert 0.5 < q_knn(Y, pred) < 1.0
-    # two far apart clusters, one class each: every vote is right
-    two = np.concatenate([np.zeros((6, 2)), np.full((6, 2), 10.0)]) + rng.normal(size=(12, 2)) * 0.1
-    assert q_knn(two, np.repeat([0, 1], 6)) == 1.0
-    assert q_knn(two, np.tile([0, 1], 6)) < 0.5
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,8 @@ import pytest
 
 import dvi_widget
 from dvi_widget.data.datasets import load_digits
-from dvi_widget.engine.baselines import NO_LANDSCAPE, q_knn
+from dvi_widget.engine.baselines import NO_LANDSCAPE
+from dvi_widget.engine.metrics import q_knn
 from dvi_widget.view import widget as widget_module
 from tests.digits_runs import train_and_record
 
@@ -39,8 +40,8 @@ def test_the_table_holds_each_engines_own_score(cmp):
                         "ppr_test"):
                 np.testing.assert_equal(table.loc[method, col], own[col])
             assert table.loc[method, "temporal_pv_train"] == fit.temporal_pv()["train"]
-            pred = run.predictions(epoch, "train")
-            assert table.loc[method, "q_knn"] == q_knn(fit.coords_[epoch][:N_TRAIN], pred)
+            pred = np.concatenate([run.predictions(epoch, "train"), run.predictions(epoch, "test")])
+            assert table.loc[method, "q_knn"] == own["q_knn"] == q_knn(fit.coords_[epoch], pred)
             assert table.loc[method, "fit_seconds"] > 0
     t = comparison.table(2)
     # methods with an inverse have a PPR and Q_data (= PPR of the fitted samples); others none

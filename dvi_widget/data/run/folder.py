@@ -55,8 +55,10 @@ STATE_DICT = "state_dict.pt"
 FIT = "dvi"
 #: the review marks (mislabeled / correct / unsure), written by :mod:`.review`
 REVIEW = "review.json"
+#: DeepView's fit of a run (``dvi_widget.engine.deepview.store``)
+DEEPVIEW_FIT = "deepview"
 #: what the project writes at the top of a run folder (temporaries aside)
-RUN_ENTRIES = frozenset({RUN_JSON, LABELS, METADATA, EPOCHS, FIT, REVIEW,
+RUN_ENTRIES = frozenset({RUN_JSON, LABELS, METADATA, EPOCHS, FIT, REVIEW, DEEPVIEW_FIT,
                          "inputs_train.npy", "inputs_test.npy"})
 
 _EPOCH_DIR = re.compile(r"^\d+$")
