@@ -25,7 +25,9 @@ FAST_DVI = dict(hidden=32, grid_size=40, max_steps=120, warm_max_steps=60, layou
 def cmp(tmp_path_factory):
     run = train_and_record(tmp_path_factory.mktemp("cmp") / "run",
                            load_digits(n_train=N_TRAIN, n_test=60), epochs=3)
-    return dvi_widget.compare(run, methods=("dvi", "umap", "pca", "tsne"), dvi_params=FAST_DVI)
+    return dvi_widget.compare(run, methods=("dvi", "deepview", "umap", "pca", "tsne"),
+                              dvi_params=FAST_DVI,
+                              deepview_params={"grid_size": 48, "verbose": False})
 
 
 def test_the_table_holds_each_engines_own_score(cmp):
@@ -33,11 +35,11 @@ def test_the_table_holds_each_engines_own_score(cmp):
     run = comparison.run
     for epoch in (0, 2):
         table = comparison.table(epoch)
-        assert table.index.tolist() == ["dvi", "umap", "pca", "tsne"]
+        assert table.index.tolist() == ["dvi", "deepview", "umap", "pca", "tsne"]
         for method, fit in comparison.fits.items():
             own = fit.score().loc[epoch]
             for col in ("nn_pv_15_train", "nn_pv_15_test", "boundary_pv_15_train", "ppr_train",
-                        "ppr_test"):
+                        "ppr_test", "q_knn", "q_data", "q_not_data"):
                 np.testing.assert_equal(table.loc[method, col], own[col])
             assert table.loc[method, "temporal_pv_train"] == fit.temporal_pv()["train"]
             pred = np.concatenate([run.predictions(epoch, "train"), run.predictions(epoch, "test")])
@@ -64,8 +66,12 @@ def test_views_without_an_inverse_say_they_have_no_landscape(cmp):
         assert vis.landscape_classes is None and vis.inspector is None
         centre = vis.coords[2].mean(axis=0)
         assert cmp.widgets[m].inspect(*centre)["source"] == "none"
-    assert cmp.widgets["dvi"].vis.landscape.any() and cmp.widgets["pca"].vis.landscape.any()
-    assert NO_LANDSCAPE in cmp.children[2].children[1].children[0].value
+    for m in ("dvi", "deepview", "pca"):
+        assert cmp.widgets[m].vis.landscape.any() and notes[m] != NO_LANDSCAPE
+    cells = cmp.children[2].children                  # the grid: one cell per view, then the table
+    titles = {m: cells[i].children[0].value for i, m in enumerate(cmp.widgets)}
+    assert NO_LANDSCAPE in titles["umap"] and NO_LANDSCAPE in titles["tsne"]
+    assert NO_LANDSCAPE not in titles["dvi"] + titles["deepview"] + titles["pca"]
 
 
 def test_a_lasso_in_one_view_selects_the_same_samples_in_all(cmp):
