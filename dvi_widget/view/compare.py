@@ -148,7 +148,7 @@ class Compare(ipw.VBox):
     def _on_focus(self, name: str) -> Callable[[dict], None]:
         def focus(change: dict) -> None:
             if not self._busy and int(change["new"]) >= 0:
-                self.show_sample(int(change["new"]))
+                self.show_sample(int(change["new"]), source=name)
         return focus
 
     def _on_clicked(self, name: str) -> Callable[[dict], None]:
@@ -158,16 +158,19 @@ class Compare(ipw.VBox):
                 return
             w = self.widgets[name]
             near = explore.nearest_2d(w.vis, (spot["x"], spot["y"]), int(spot["epoch"]), 1)
-            self.show_sample(int(near["sample"].iloc[0]))
+            self.show_sample(int(near["sample"].iloc[0]), source=name)
         return clicked
 
-    def show_sample(self, sample: int) -> Compare:
-        """Focus ``sample`` in every view: selected (the rest dimmed) and its history shown."""
+    def show_sample(self, sample: int, source: str | None = None) -> Compare:
+        """Focus ``sample`` in every view: selected (the rest dimmed) and its history shown.
+        ``source``: the view the user clicked, whose selection is left as the click made it (a
+        new selection there would close the click's popover)."""
         self._busy = True
         try:
             self.focus = int(sample)
-            for w in self.widgets.values():
-                w.selection = np.array([sample], INDEX_DTYPE)
+            for name, w in self.widgets.items():
+                if name != source:
+                    w.selection = np.array([sample], INDEX_DTYPE)
                 w.focus_sample = int(sample)
         finally:
             self._busy = False

@@ -22,6 +22,8 @@ export const NEAREST = 5;
 /** The popover's width (px) and its largest height as a share of the plot's height. */
 export const POPOVER_WIDTH = 210;
 export const POPOVER_HEIGHT_SHARE = 0.45;
+/** The popover's largest height as a share of a compact view's height. */
+export const COMPACT_HEIGHT_SHARE = 0.95;
 /** Spots of a drawn line at which the model is asked what it sees. */
 export const LINE_SPOTS = 8;
 
@@ -226,9 +228,9 @@ class Inspect {
     box.dataset.spotPredictions = JSON.stringify(res.predictions);
     this.pop.replaceChildren(
       h('div', { class: 'dvi-popover-head' }, [h('span', { text: `epoch ${res.epoch} · along the line` }), closeBtn]),
-      h('div', { class: 'dvi-sees-preds' }, res.predictions.map((c) => h('span', { class: 'dvi-sees-pred', title: `predicted here: ${className(view, c)}` }, [swatch(view, c)]))),
-      note('predicted at each spot (above); under each image: the model\'s class for it'),
+      h('div', { class: 'dvi-sees-preds', title: 'the class predicted at each spot of the line' }, res.predictions.map((c) => h('span', { class: 'dvi-sees-pred', title: `predicted here: ${className(view, c)}` }, [swatch(view, c)]))),
       box,
+      note('top: the class predicted at each spot; under each image: the model\'s class for it'),
     );
     this.pop.dataset.epoch = String(res.epoch);
     this.place();
@@ -267,7 +269,9 @@ class Inspect {
     const { width: w, height: hgt } = this.view.plot.size();
     const pw = POPOVER_WIDTH;
     this.pop.style.width = `${pw}px`;
-    this.pop.style.maxHeight = `${Math.round(POPOVER_HEIGHT_SHARE * hgt)}px`;
+    // a compact view (the small views of compare) is too short for the popover's usual share
+    const share = this.view.root.classList.contains('dvi-compact') ? COMPACT_HEIGHT_SHARE : POPOVER_HEIGHT_SHARE;
+    this.pop.style.maxHeight = `${Math.round(share * hgt)}px`;
     const ph = this.pop.offsetHeight || 200;
     // left of the spot where it fits (the hover card opens to the right of the pointer)
     // a drawn line: on the side of its end away from its start, so that the line stays visible

@@ -96,13 +96,16 @@ def test_one_epoch_and_one_colouring(cmp):
 
 def test_a_click_shows_the_sample_in_every_view(cmp):
     # a click on a point of the UMAP view: that sample is focused and selected everywhere
+    # (the front end selects a clicked point in its own view; the kernel selects it elsewhere)
+    cmp.widgets["umap"].selection = np.array([12], np.uint32)
     cmp.widgets["umap"].focus_sample = 12
     assert cmp.focus == 12
     for w in cmp.widgets.values():
         assert w.focus_sample == 12 and w.selection.tolist() == [12]
-    # a click on an empty spot of the PCA view focuses the sample nearest to it there
+    # a click on an empty spot of the PCA view focuses the sample nearest to it there, and
+    # leaves the PCA view's own selection alone (a new one would close the click's popover)
     pca = cmp.widgets["pca"]
     x, y = pca.vis.coords[2, 200] + 1e-4
     pca.clicked = {"epoch": 2, "x": float(x), "y": float(y)}
-    assert cmp.focus == 200
-    assert all(w.selection.tolist() == [200] for w in cmp.widgets.values())
+    assert cmp.focus == 200 and pca.focus_sample == 200 and pca.selection.tolist() == [12]
+    assert all(w.selection.tolist() == [200] for m, w in cmp.widgets.items() if m != "pca")
