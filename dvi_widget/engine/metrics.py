@@ -443,10 +443,14 @@ def q_knn_e(representations: ArrayLike, predictions: ArrayLike, k: int = 5, *,
             n_neighbors: int = 30, seed: int = 0) -> float:
     """Q_kNN-E (DeepView §5.1): :func:`q_knn` on a Euclidean ``umap.UMAP(n_neighbors)`` layout of
     the same rows."""
+    import warnings
+
     import umap
 
     X = _as_array("representations", representations)
-    Y = umap.UMAP(n_neighbors=int(n_neighbors), random_state=seed).fit_transform(X)
+    with warnings.catch_warnings():  # "n_jobs overridden to 1 by setting random_state"
+        warnings.filterwarnings("ignore", message=".*n_jobs value.*")
+        Y = umap.UMAP(n_neighbors=int(n_neighbors), random_state=seed).fit_transform(X)
     return q_knn(Y, predictions, k)
 
 
