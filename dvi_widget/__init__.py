@@ -24,6 +24,8 @@ _PUBLIC = {
     "DVI": "explain.doors",
     "Widget": "view.widget",
     "every": "data.epochs",
+    "compare": "_compare",
+    "Compare": "view.compare",
     "DeepView": "engine.deepview",
 }
 
@@ -39,15 +41,19 @@ __all__ = [
     "from_arrays",
     "load_digits",
     "load_fashion_mnist",
+    "compare",
+    "Compare",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ._compare import compare
     from .contract import Visualization, default_palette
     from .data.datasets import Dataset, from_arrays, load_digits, load_fashion_mnist
     from .data.epochs import every
     from .data.run import Run
     from .engine.deepview import DeepView
     from .explain.doors import DVI
+    from .view.compare import Compare
     from .view.widget import Widget
 
 

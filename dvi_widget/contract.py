@@ -552,6 +552,29 @@ class Explaining(Protocol):
 
 
 @runtime_checkable
+class Seeing(Protocol):
+    """"What the model sees here": the input the inverse gives at a spot of the view. The
+    view tests it with ``isinstance`` (a click's popover, ``Widget.inspect``,
+    ``Widget.inspect_line``); an inspector without it shows no such input.
+
+    Two honest kinds, never mixed: ``"decoded"`` — an inverse into the input space gives an
+    input at the spot (DeepView's π⁻¹), returned in ``inputs``; ``"nearest"`` — the inverse
+    decodes into the representation space only (DVI's ψ_t), so the recorded samples whose
+    representations lie nearest to the decoded point are shown (``indices``), never a blend
+    of them passed off as a decoded input.
+    """
+
+    def sees(self, points: np.ndarray, epoch: int, k: int = 3) -> dict[str, Any]:
+        """``(n, 2)`` frame points -> ``{"kind": "decoded" | "nearest", "label": str (what the
+        inputs are, for a caption), "inputs": float32 (n, 1, *input_shape) (decoded) or None,
+        "indices": int64 (n, k) recorded sample indices (nearest, ascending distance) or None,
+        "distances": float32 (n, k) or None, "predictions": int64 (n, m) the model's class
+        for each shown input (m = 1 decoded, k nearest), "probabilities": float32 (n, C) at
+        the spot}``."""
+        ...
+
+
+@runtime_checkable
 class Images(Protocol):
     """Displayable images the view reads a few rows at a time: uint8 ``shape`` (N, H, W) or
     (N, H, W, 1|3|4), ``images[idx]`` for an int index array (a numpy array satisfies it;

@@ -1174,6 +1174,204 @@ assert sum(others.values()) > top["classes"].get("Shirt", 0), top  # shared with
     return new_notebook(cells=cells, metadata=_kernel_metadata())
 
 
+def compare() -> nbformat.NotebookNode:
+    cells = [
+        md("""
+# Compare: is what I see true, or an artefact of this projection?
+
+One Fashion-MNIST run shown five ways — **DVI**, **DeepView**, **UMAP** (aligned across epochs),
+**t-SNE** and **PCA** — in small linked views with one table of measures. We then find a sample
+the methods disagree about (DVI and DeepView put it on a decision boundary, UMAP inside a
+cluster, or the reverse), ask the model, and look at the inputs the inverse gives along a line
+through it.
+
+**What to look at:** in the compare widget, lasso (shift+drag) a group in one view: the same
+samples light up in every view; click a point: it is selected in all five. The table beside the
+views gives every measure per method at the shown epoch (move the slider). UMAP and t-SNE have
+no inverse, hence no landscape: their views say so. Below, the strip of images along the line
+shows what the model sees as the line crosses the boundary.
+
+Full size (the numbers in the README): 10,000 training and 2,000 test images, 6 epochs (a few
+minutes per method on a CPU). The tests run it at 500 / 100 images, 3 epochs
+(`DVI_NOTEBOOK_SMALL=1`).
+"""),
+        code(SETUP.replace("import pandas as pd\n", "").replace(
+            "DVI, Run, Widget, load_fashion_mnist", "Run, load_fashion_mnist") + """
+from sklearn.neighbors import NearestNeighbors
+
+import dvi_widget
+from dvi_widget.contract import landscape_cells
+
+N_TRAIN, N_TEST, EPOCHS = (500, 100, 3) if SMALL else (10_000, 2_000, 6)
+METHODS = ("dvi", "deepview", "umap", "pca", "tsne")
+DEEPVIEW_PARAMS = {"verbose": False, "grid_size": 96 if SMALL else 256}
+"""),
+        code(CNN + """
+data = load_fashion_mnist(n_train=N_TRAIN, n_test=N_TEST, seed=0)
+names = data.class_names
+model = small_cnn(len(names))
+opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+gen = torch.Generator().manual_seed(0)
+x_train, y_train = torch.as_tensor(data.x_train), torch.as_tensor(data.y_train)
+run = Run.create(OUT / "runs" / "compare", train=(data.x_train, data.y_train),
+                 test=(data.x_test, data.y_test), class_names=names, overwrite=True)
+for epoch in range(1, EPOCHS + 1):
+    train_one_epoch(model, opt, x_train, y_train, gen)
+    run.record(model, epoch)
+accuracy = float((run.predictions(EPOCHS, "test") == data.y_test).mean())
+print(run.epochs, f"test accuracy {accuracy:.3f}")
+"""),
+        md("""
+## 1. Every method on the same run
+
+`dvi_widget.compare(run, methods=...)` fits each method on the recorded representations of every
+epoch (DVI and DeepView with their landscapes; UMAP with `init=` the previous epoch; t-SNE with
+openTSNE, the previous epoch as initialisation; PCA) and returns the linked views with the
+table. `c.table()` is the table at the shown epoch; each engine's own `score()` gives the same
+numbers.
+"""),
+        code("""
+c = dvi_widget.compare(run, methods=METHODS, dvi_params={"random_state": 0, **DVI_PARAMS},
+                       deepview_params=DEEPVIEW_PARAMS)
+c
+""", "engine", "widget"),
+        code("""
+table = c.table()
+for method, fit in c.comparison.fits.items():  # the table holds each engine's own score()
+    own = fit.score().loc[c.epoch]
+    for col in ("nn_pv_15_train", "ppr_train"):
+        np.testing.assert_equal(table.loc[method, col], own[col])
+assert np.isnan(table.loc[["umap", "tsne"], "ppr_train"]).all(), "no inverse, no PPR"
+assert table.loc["dvi", "q_data"] > 0.8 and table.loc["deepview", "q_data"] > 0.8
+table.round(3)
+""", "engine", "widget"),
+        md("""
+## 2. Where do the methods disagree?
+
+A sample is **on a boundary** in a view with a landscape when the landscape cells around it hold
+another class than the one the model predicts for it; it is **inside a cluster** in a view
+without one when its 10 nearest samples in 2-D all share its predicted class. We look for samples
+that DVI and DeepView put on a boundary while UMAP puts them inside a cluster (or the reverse),
+then ask the model itself: its margin between the two most probable classes.
+"""),
+        code("""
+e = c.epoch
+vis = {m: w.vis for m, w in c.widgets.items()}
+t = vis["dvi"].epoch_index(e)
+pred = vis["dvi"].predictions[t]
+probs = np.concatenate([run.logits(e, "train"), run.logits(e, "test")])
+probs = np.exp(probs - probs.max(1, keepdims=True))
+probs /= probs.sum(1, keepdims=True)
+top2 = np.sort(probs, axis=1)[:, -2:]
+margin = top2[:, 1] - top2[:, 0]  # the model's own view: small = near a boundary
+
+
+def on_boundary(v, share=0.03):
+    \"\"\"Another class than the sample's prediction within `share` of the frame around it.\"\"\"
+    H, W = v.landscape_classes.shape[1:]
+    rows, cols, _ = landscape_cells(v.coords[t], v.extent, (H, W))
+    radius = max(1, round(share * W))
+    other = np.zeros(v.n_samples, bool)
+    for dr in range(-radius, radius + 1):
+        for dc in range(-radius, radius + 1):
+            r, q = np.clip(rows + dr, 0, H - 1), np.clip(cols + dc, 0, W - 1)
+            cls = v.landscape_classes[t, r, q]
+            other |= cls != pred
+    return other
+
+
+def inside_cluster(v, k=10):
+    nb = NearestNeighbors(n_neighbors=k + 1).fit(v.coords[t]).kneighbors(v.coords[t])[1][:, 1:]
+    return (pred[nb] == pred[:, None]).all(axis=1)
+
+
+boundary = {m: on_boundary(vis[m]) for m in ("dvi", "deepview")}
+inside = {m: inside_cluster(vis[m]) for m in ("umap", "tsne")}
+boundary_only = np.flatnonzero(boundary["dvi"] & boundary["deepview"] & inside["umap"])
+umap_only = np.flatnonzero(~boundary["dvi"] & ~boundary["deepview"] & ~inside["umap"])
+print(f"on a boundary in DVI and DeepView, inside a UMAP cluster: {len(boundary_only)} samples, "
+      f"median model margin {np.median(margin[boundary_only]):.2f}")
+print(f"inside a region in DVI and DeepView, between clusters in UMAP: {len(umap_only)} samples, "
+      f"median model margin {np.median(margin[umap_only]):.2f}")
+print(f"every sample: median model margin {np.median(margin):.2f}")
+assert len(boundary_only) > 0 and len(umap_only) > 0, "no disagreement found"
+# where DVI and DeepView see a boundary that UMAP does not, the model itself hesitates: its margin
+# is below the typical sample's, and below that of the samples only UMAP puts between clusters
+assert np.median(margin[boundary_only]) < np.median(margin)
+assert np.median(margin[boundary_only]) < np.median(margin[umap_only])
+sample = int(boundary_only[np.argmin(margin[boundary_only])])   # the one it is least sure about
+print(f"sample #{sample}: label {names[vis['dvi'].labels[sample]]}, predicted "
+      f"{names[pred[sample]]}, margin {margin[sample]:.3f}")
+c.show_sample(sample)  # selected in every view
+assert all(w.selection.tolist() == [sample] for w in c.widgets.values())
+""", "engine", "widget"),
+        md("""
+The samples DVI and DeepView put on a boundary while UMAP packs them inside a cluster are ones
+the model itself hesitates over (a smaller margin than the typical sample's): that boundary is
+the model's, not an artefact of the projection. The reverse disagreement — samples only UMAP puts
+between clusters — is not where the model hesitates: there UMAP follows the representation's
+geometry, blind to the classifier.
+
+## 3. What the model sees along a line through it
+
+`w.inspect_line(start, end, n)` asks the view's inverse at `n` spots of a segment: DeepView's π⁻¹
+decodes each spot into an input image (its Fig. 4); DVI's ψ_t decodes into the representation
+space, so it shows the **recorded inputs nearest to the decoded point** (never a blend). The line
+starts at the sample and runs through the centre of the nearest landscape cell of another class
+(its middle spot) to as far again beyond.
+"""),
+        code("""
+def line_through(v, i, length=2.0):
+    \"\"\"From sample i toward the nearest cell of another class, `length` times as far.\"\"\"
+    H, W = v.landscape_classes.shape[1:]
+    x0, x1, y0, y1 = v.extent
+    cx = x0 + (np.arange(W) + 0.5) * (x1 - x0) / W
+    cy = y1 - (np.arange(H) + 0.5) * (y1 - y0) / H
+    gx, gy = np.meshgrid(cx, cy)
+    other = v.landscape_classes[t] != pred[i]
+    p = v.coords[t, i].astype(float)
+    d = np.hypot(gx - p[0], gy - p[1])
+    d[~other] = np.inf
+    r, col = np.unravel_index(np.argmin(d), d.shape)
+    end = p + length * (np.array([gx[r, col], gy[r, col]]) - p)
+    end = np.clip(end, [x0, y0], [x1, y1])
+    return p, end
+
+
+strips = {}
+for m in ("dvi", "deepview"):
+    start, end = line_through(vis[m], sample)
+    strips[m] = c.widgets[m].inspect_line(start, end, n=9)  # spot 4: that cell's centre
+    pts = strips[m]["points"]
+    print(m, strips[m]["kind"], "-", strips[m]["label"])
+    print("  predicted along the line:", [names[p] for p in pts["prediction"]])
+    assert pts["prediction"].iloc[0] == pred[sample], "the line starts at the sample's class"
+    assert pts["prediction"].nunique() > 1, "the line crosses a boundary"
+assert strips["dvi"]["kind"] == "nearest" and strips["deepview"]["kind"] == "decoded"
+# DVI's strip shows recorded samples: their own images
+shown = strips["dvi"]["points"]["sample"].to_numpy()
+np.testing.assert_array_equal(strips["dvi"]["images"], vis["dvi"].images[shown])
+rows = [np.concatenate(list(strips[m]["images"]), axis=1) for m in ("dvi", "deepview")]
+fig = px.imshow(np.concatenate(rows), color_continuous_scale="gray",
+                title="along the line: DVI (nearest recorded inputs), DeepView (π⁻¹ decoded)")
+fig.update_layout(coloraxis_showscale=False, height=260)
+fig.update_xaxes(showticklabels=False).update_yaxes(showticklabels=False)
+fig
+""", "engine", "widget"),
+        md("""
+A click anywhere on the DVI or DeepView view shows the same thing in its popover, next to the
+class probabilities: *what the model sees here*. `w.inspect(x, y)["sees"]` returns it as arrays.
+"""),
+        code("""
+x, y = vis["dvi"].coords[t, sample]
+seen = c.widgets["dvi"].inspect(float(x), float(y))["sees"]
+print(seen["kind"], "-", seen["label"], "- predicted:", [names[p] for p in seen["predictions"]])
+assert seen["images"].shape[0] == 3 and seen["images"].dtype == np.uint8
+""", "engine", "widget"),
+    ]
+    return new_notebook(cells=cells, metadata=_kernel_metadata())
+
+
 def _kernel_metadata() -> dict:
     return {
         "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
@@ -1184,7 +1382,8 @@ def _kernel_metadata() -> dict:
 def main() -> None:
     for name, build in {"quickstart": quickstart, "noisy_labels": noisy_labels,
                         "active_learning": active_learning, "explain": explain,
-                        "explore": explore, "inside": inside}.items():
+                        "explore": explore, "inside": inside,
+                        "compare": compare}.items():
         nb = build()
         for i, cell in enumerate(nb.cells):  # stable ids keep regenerated files diff-free
             cell["id"] = f"{name}-{i:02d}"

@@ -18,7 +18,8 @@ NOTEBOOKS = ROOT / "notebooks"
 sys.path.insert(0, str(ROOT / "scripts"))
 import run_notebook  # noqa: E402
 
-NAMES = ["quickstart", "noisy_labels", "active_learning", "explain", "explore", "inside"]
+NAMES = ["quickstart", "noisy_labels", "active_learning", "explain", "explore", "inside",
+         "compare"]
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -151,6 +151,57 @@ class EngineInspector:
         nbr = nbr.gather(1, order)
         return nbr.cpu().numpy().astype(np.int64), dist.cpu().numpy().astype(np.float32)
 
+    #: the captions of :meth:`sees`' inputs
+    SEES_LABEL = "nearest recorded inputs to the decoded point ψ_t(y)"
+    SEES_LABEL_INVERSE = "nearest recorded inputs to the decoded point π⁻¹(y)"
+    SEES_LABEL_DECODED = "π⁻¹(y): the input the inverse gives here"
+
+    @torch.no_grad()
+    def sees(self, points: np.ndarray, epoch: int, k: int = 3) -> dict[str, Any]:
+        """What the model sees at ``(n, 2)`` points (the contract's ``Seeing``).
+
+        An engine whose inspector has an inverse into the input space (``inverse(points,
+        epoch, space)``, DeepView's π⁻¹) answers with that input (``kind="decoded"``) and the
+        whole model's class for it. DVI's ψ_t decodes into the representation space only, so
+        its answer is the ``k`` recorded samples whose representations at ``epoch`` lie nearest
+        to ψ_t(y) (``kind="nearest"``, exact Euclidean among all N samples) with g_t's class
+        for each of them. ``probabilities``: the view's ``softmax`` at the spot."""
+        epoch = self.fitted.check_epoch(epoch)
+        pts = np.asarray(points, np.float32).reshape(-1, 2)
+        probs = np.asarray(self.probabilities(pts, epoch), np.float32)
+        inverse = getattr(self, "inverse", None)
+        if callable(inverse):  # an engine with π⁻¹ (DeepView): into the input space if it can
+            try:  # both needed: the decoded input, and the whole model to classify it
+                inputs = np.asarray(inverse(pts, epoch, "input"), np.float32)
+                clf = self.fitted.classifier(epoch)
+            except ValueError:  # no inputs kept, or no architecture: the nearest recorded ones
+                inputs = None
+            if inputs is not None:
+                preds = clf(to_tensor(inputs, self.fitted.device_)).argmax(dim=1)
+                return {"kind": "decoded", "label": self.SEES_LABEL_DECODED,
+                        "inputs": inputs[:, None], "indices": None, "distances": None,
+                        "predictions": preds.cpu().numpy().astype(np.int64)[:, None],
+                        "probabilities": probs}
+            reps = np.asarray(inverse(pts, epoch, "representation"), np.float32)
+            label = self.SEES_LABEL_INVERSE
+        else:
+            reps, label = self.fitted.inverse_transform(pts, epoch), self.SEES_LABEL
+        X, xx = self.representations(epoch)
+        if not (isinstance(k, int | np.integer) and 1 <= k <= X.shape[0]):
+            raise ValueError(f"k must be an int in [1, {X.shape[0]}], got {k!r}")
+        q = to_tensor(reps, X.device)
+        d2 = torch.addmm(xx.unsqueeze(0), q, X.T, beta=1.0, alpha=-2.0)
+        nbr = torch.topk(d2, int(k), dim=1, largest=False).indices
+        dist = (X[nbr] - q.unsqueeze(1)).norm(dim=2)
+        dist, order = dist.sort(dim=1, stable=True)
+        nbr = nbr.gather(1, order)
+        head = self.fitted.head(epoch)
+        preds = head(X[nbr.reshape(-1)]).argmax(dim=1).reshape(nbr.shape)
+        return {"kind": "nearest", "label": label, "inputs": None,
+                "indices": nbr.cpu().numpy().astype(np.int64),
+                "distances": dist.cpu().numpy().astype(np.float32),
+                "predictions": preds.cpu().numpy().astype(np.int64), "probabilities": probs}
+
     def events(self, **thresholds: Any) -> pd.DataFrame:  # noqa: ANN401 - see find_events
         """``DVI.events(**thresholds)``."""
         return self.fitted.events(**thresholds)

@@ -323,3 +323,84 @@ def events(vis: Visualization, **thresholds: Any) -> pd.DataFrame:  # noqa: ANN4
         raise ValueError("training events need the fitted model: build the Visualization with "
                          "DVI(...).fit(run).visualization() (or DVI.load(run).visualization())")
     return vis.inspector.events(**thresholds)
+
+
+# ---------------------------------------------------------------------- what the model sees here
+def _pixels(vis: Visualization, inputs: np.ndarray) -> np.ndarray | None:
+    """Decoded inputs ``(m, *input_shape)`` as uint8 images, scaled and laid out as the run's
+    own images are (``vis.images``' value range and layout); None when they are not images."""
+    from ..data.images import ImageArray, image_layout
+
+    arr = np.asarray(inputs, np.float32)
+    images = vis.images
+    layout = getattr(images, "layout", None) or image_layout(arr.shape[1:])
+    if layout is None:
+        return None
+    vr = getattr(images, "value_range", None)
+    return np.asarray(ImageArray(arr, value_range=vr, layout=layout)[np.arange(len(arr))])
+
+
+def sees(vis: Visualization, points: np.ndarray, epoch: int | None = None,
+         k: int = 3) -> dict[str, Any] | None:
+    """"What the model sees" at ``(n, 2)`` frame points (``vis.inspector``'s
+    :class:`~dvi_widget.contract.Seeing`; None without it).
+
+    Returns the inspector's answer (``kind``, ``label``, ``indices``, ``distances``,
+    ``predictions``, ``probabilities``) plus ``images``: uint8 ``(n, m, H, W[, C])`` — the
+    decoded inputs as images (``kind="decoded"``, m = 1) or the recorded samples' own images
+    (``kind="nearest"``, m = k) — or None when the run has no images; and ``epoch``.
+    """
+    from ..contract import Seeing
+
+    if not isinstance(vis.inspector, Seeing):
+        return None
+    e, _ = _epoch(vis, epoch)
+    pts = np.asarray(points, np.float32).reshape(-1, 2)
+    out = dict(vis.inspector.sees(pts, e, k=k))
+    images = None
+    if out["kind"] == "nearest" and vis.images is not None:
+        idx = np.asarray(out["indices"], np.int64)
+        flat = np.asarray(vis.images[idx.reshape(-1)], np.uint8)
+        images = flat.reshape(*idx.shape, *flat.shape[1:])
+    elif out["kind"] == "decoded" and out.get("inputs") is not None:
+        inputs = np.asarray(out["inputs"], np.float32)
+        flat = _pixels(vis, inputs.reshape(-1, *inputs.shape[2:]))
+        images = None if flat is None else flat.reshape(*inputs.shape[:2], *flat.shape[1:])
+    out["images"] = images
+    out["epoch"] = e
+    return out
+
+
+def sees_line(vis: Visualization, start: Sequence[float], end: Sequence[float], n: int = 8,
+              epoch: int | None = None) -> dict[str, Any] | None:
+    """What the model sees at ``n`` evenly spaced spots of the segment ``start`` -> ``end``
+    (frame coordinates, both ends included): DeepView's Fig. 4 as a strip across a boundary.
+
+    Returns None without a :class:`~dvi_widget.contract.Seeing` inspector, else ``points``
+    (DataFrame ``x, y, prediction, confidence`` at each spot, from the model at the spot;
+    ``sample`` and ``sample_prediction`` for ``kind="nearest"``: the nearest recorded sample to
+    the decoded point and the model's class for it, else -1 / the decoded input's class),
+    ``images`` uint8 ``(n, H, W[, C])`` or None, ``kind``, ``label``, ``epoch``.
+    """
+    if not (isinstance(n, int | np.integer) and 2 <= n <= 64):
+        raise ValueError(f"n must be an int in [2, 64], got {n!r}")
+    a, b = np.asarray(start, np.float64).reshape(2), np.asarray(end, np.float64).reshape(2)
+    pts = a + np.linspace(0.0, 1.0, int(n))[:, None] * (b - a)
+    inside = _inside(vis, pts)
+    if not inside.all():
+        raise ValueError("the line leaves the view's extent: "
+                         + _outside_note(vis, *pts[~inside][0]))
+    got = sees(vis, pts, epoch, k=1)
+    if got is None:
+        return None
+    probs = np.asarray(got["probabilities"], np.float32)
+    df = pd.DataFrame({"x": pts[:, 0], "y": pts[:, 1], "prediction": probs.argmax(1),
+                       "confidence": probs.max(1)})
+    if got["kind"] == "nearest":
+        df["sample"] = np.asarray(got["indices"])[:, 0]
+    else:
+        df["sample"] = -1
+    df["sample_prediction"] = np.asarray(got["predictions"])[:, 0]
+    images = got["images"]
+    return {"points": df, "images": None if images is None else images[:, 0],
+            "kind": got["kind"], "label": got["label"], "epoch": got["epoch"]}

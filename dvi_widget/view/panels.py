@@ -10,7 +10,10 @@ arrays as buffers, :mod:`dvi_widget.view.serialize`). Every answer comes from
 panel      request                                          reply
 ========== ================================================ ====================================
 inspect    ``x, y`` (normalised [-1, 1]), ``epoch``, ``k``  :func:`explore.inspect` as JSON;
-                                                            sets ``Widget.clicked``
+                                                            sets ``Widget.clicked``; ``sees``
+                                                            (kind, label, predictions, indices,
+                                                            tile) and buffer 0: the PNG strip
+                                                            of what the model sees there
 thumbnails buffer 0: uint32 sample indices (<= 1024)        ``tile, columns, n``; buffer 0: PNG
                                                             atlas (:func:`thumbnails.sprite`)
 sample     ``sample, epoch, k``                             :func:`explore.neighbors` as columns
@@ -19,6 +22,9 @@ events     ``what``: "summary" | "at" (``epoch, kind``) |   counts per epoch and
 gradcam    ``epoch``; buffer 0: uint32 sample indices       ``shape``; buffer 0: uint8 (n, H, W)
                                                             heat maps (``inspector.explain``)
 explain    the Explain panel's tools                        :mod:`dvi_widget.view.explain`
+sees_line  ``x0, y0, x1, y1`` (normalised), ``epoch``, ``n``  :meth:`inspect_line`: ``kind, label,
+                                                            predictions, sample_predictions,
+                                                            samples, tile``; buffer 0: PNG strip
 landscape  ``epoch``, ``x0, x1, y0, y1`` (normalised [-1,  ``epoch, x0, x1, y0, y1`` (clipped to
            1], the visible part), ``width, height`` (px) the frame), ``shape``; buffer 0:
                                                             uint8 (H, W, 4) RGBA, row 0 at the
@@ -116,8 +122,24 @@ class PanelsMixin(t.HasTraits):
         the shown one): class probabilities ``softmax(g_t(ψ_t(y)))`` with an inspector, else the
         landscape cell's class and confidence, and the ``k`` nearest samples in 2-D; see
         :func:`dvi_widget.view.explore.inspect`. A click on the landscape answers the same."""
-        return explore.inspect(self.vis, x, y, self.epoch if epoch is None else epoch, k=k,
-                               top=self.vis.n_classes)
+        res = explore.inspect(self.vis, x, y, self.epoch if epoch is None else epoch, k=k,
+                              top=self.vis.n_classes)
+        res["sees"] = None
+        if res["source"] == "model":
+            res["sees"] = explore.sees(self.vis, np.array([[x, y]]), res["epoch"], k=SEES_K)
+            if res["sees"] is not None:  # one spot: drop the leading axis of every array
+                res["sees"] = {key: v[0] if isinstance(v, np.ndarray) else v
+                               for key, v in res["sees"].items()}
+        return res
+
+    def inspect_line(self, start: Sequence[float], end: Sequence[float], n: int = 8,
+                     epoch: int | None = None) -> dict | None:
+        """What the model sees along the segment ``start`` -> ``end`` (frame coordinates) at
+        ``n`` evenly spaced spots, at ``epoch`` (default: the shown one): DeepView's Fig. 4
+        across a boundary. ``{"points": DataFrame x, y, prediction, confidence, sample,
+        sample_prediction; "images": uint8 (n, H, W[, C]) or None; "kind"; "label"; "epoch"}``
+        (:func:`explore.sees_line`); None when the view has no inverse to ask."""
+        return explore.sees_line(self.vis, start, end, n, self.epoch if epoch is None else epoch)
 
     def confusion(self, epoch: int | None = None, split: str | None = None) -> pd.DataFrame:
         """Confusion matrix (rows: label, columns: prediction) at ``epoch`` (default: shown)
@@ -180,12 +202,41 @@ class PanelsMixin(t.HasTraits):
             raise ValueError(res["note"])
         self.clicked = {"epoch": res["epoch"], "x": x, "y": y}
         probs = res["probabilities"]
+        sees, buffers = None, []
+        got = res.get("sees")
+        if got is not None:
+            sees = {"kind": got["kind"], "label": got["label"],
+                    "predictions": [int(p) for p in got["predictions"]],
+                    "indices": None if got["indices"] is None
+                    else [int(i) for i in got["indices"]], "images": got["images"] is not None}
+            if got["images"] is not None:
+                s = sprite(got["images"], np.arange(len(got["images"])),
+                           columns=len(got["images"]))
+                sees["tile"] = list(s.tile)
+                buffers = [s.png]
         return {
             "epoch": res["epoch"], "x": x, "y": y, "source": res["source"],
             "prediction": res["prediction"], "confidence": _finite(res["confidence"]),
             "probabilities": None if probs is None else [float(p) for p in probs.to_numpy()],
-            "neighbors": _records(res["neighbors"]),
-        }, []
+            "neighbors": _records(res["neighbors"]), "sees": sees,
+        }, buffers
+
+    def _on_sees_line(self, req: dict, buffers: list) -> tuple[dict, list]:
+        n = int(req.get("n", 8))
+        start = from_view(self.vis, req["x0"], req["y0"])
+        end = from_view(self.vis, req["x1"], req["y1"])
+        line = self.inspect_line(start, end, n, int(req.get("epoch", self.epoch)))
+        if line is None:
+            raise ValueError("this view has no inverse to ask along a line")
+        pts = line["points"]
+        content = {"epoch": line["epoch"], "kind": line["kind"], "label": line["label"],
+                   "predictions": [int(p) for p in pts["prediction"]],
+                   "sample_predictions": [int(p) for p in pts["sample_prediction"]],
+                   "samples": [int(i) for i in pts["sample"]], "images": False}
+        if line["images"] is None:
+            return content, []
+        s = sprite(line["images"], np.arange(len(line["images"])), columns=len(line["images"]))
+        return {**content, "images": True, "tile": list(s.tile)}, [s.png]
 
     def _on_thumbnails(self, req: dict, buffers: list) -> tuple[dict, list]:
         s = sprite(self._images(), indices_from_buffer(buffers, self.n_samples))
@@ -269,6 +320,9 @@ class PanelsMixin(t.HasTraits):
                 "shape": [H, W]}, [to_buffer(rgba, "uint8")]
 
 
+#: inputs a click's popover shows under "what the model sees here" (nearest recorded ones)
+SEES_K = 3
+
 #: the most landscape cells one zoomed-landscape request may ask for
 MAX_LANDSCAPE_CELLS = 1024 * 1024
 
@@ -284,6 +338,7 @@ _HANDLERS: dict[str, Handler] = {
     "events": PanelsMixin._on_events,
     "gradcam": PanelsMixin._on_gradcam,
     "landscape": PanelsMixin._on_landscape,
+    "sees_line": PanelsMixin._on_sees_line,
     explain.PANEL: explain.handle,
 }
 

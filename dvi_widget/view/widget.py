@@ -47,6 +47,8 @@ trait              type / layout                 meaning
 ``class_labels``   bool, two-way                 each class's name at its densest region, per
                                                  epoch (moves with playback)
 ``density_contours`` bool, two-way               per-class density contours over the plot
+``compact``        bool                          the plot alone: no toolbar, chips or search
+                                                 column (the small views of ``compare``)
 ``review_marks``   uint8 (N,) buffer or None     review marks (0 none, 1 mislabeled, 2 correct,
                                                  3 unsure): the ``review`` column;
                                                  :mod:`dvi_widget.view.review`
@@ -402,6 +404,7 @@ class Widget(PanelsMixin, ReviewMixin, explain.ExplainMixin, InsideMixin, Snapsh
     #: and a counter the front end re-reads the data arrays on
     follow_status = t.Unicode("").tag(sync=True)
     data_version = t.Int(0).tag(sync=True)
+    compact = t.Bool(False).tag(sync=True)
 
     #: kernel-side handlers of side-panel messages: name -> fn(widget, content, buffers)
     panel_handlers: ClassVar[dict[str, Callable[[Widget, dict, list], None]]] = {

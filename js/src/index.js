@@ -213,7 +213,13 @@ class DviView {
     main.append(this.wrap, this.side);
     this.root.append(this.toolbar.el, this.chips.el, main);
     this.applyHeight();
+    this.applyCompact();
     this.el.appendChild(this.root);
+  }
+
+  /** compact: the plot alone (no toolbar, chips or search column), for small linked views. */
+  applyCompact() {
+    this.root.classList.toggle('dvi-compact', Boolean(this.model.get('compact')));
   }
 
   applyHeight() {
@@ -456,6 +462,7 @@ class DviView {
     for (const k of ['playing', 'speed', 'loop']) on(`change:${k}`, () => this.toolbar.sync());
     on('change:playing', () => this.detail.schedule());
     on('change:height', () => this.applyHeight());
+    on('change:compact', () => this.applyCompact());
     on('change:panels', () => this.panels.build());
     on('change:panel_open', () => this.panels.syncOpen());
     on('msg:custom', (msg, buffers) => {

@@ -22,6 +22,10 @@ export const NEAREST = 5;
 /** The popover's width (px) and its largest height as a share of the plot's height. */
 export const POPOVER_WIDTH = 210;
 export const POPOVER_HEIGHT_SHARE = 0.45;
+/** The popover's largest height as a share of a compact view's height. */
+export const COMPACT_HEIGHT_SHARE = 0.95;
+/** Spots of a drawn line at which the model is asked what it sees. */
+export const LINE_SPOTS = 8;
 
 /**
  * Whether a press is a click: the pointer never went CLICK_PX or more from where it was pressed
@@ -162,6 +166,14 @@ class Inspect {
     const r = view.canvas.getBoundingClientRect();
     const [x, y] = fromScreen(view.plot, e.clientX - r.left, e.clientY - r.top);
     view.tooltip.hide(); // the popover takes its place (it lists the point too)
+    if (this.lineFrom) {
+      // the second click of "a line from here": the strip of what the model sees along it
+      const from = this.lineFrom;
+      this.lineFrom = null;
+      this.view.el.dataset.lineDrawing = 'false';
+      this.openLine(from, [x, y]);
+      return;
+    }
     this.open(x, y); // first: the kernel answers requests in order, this one is awaited
   }
 
@@ -178,6 +190,7 @@ class Inspect {
 
   /** Inspect normalised frame coordinates (x, y) at the shown epoch. */
   open(x, y) {
+    this.line = null;
     this.at = [x, y];
     this.clickedAt = performance.now();
     this.spot.style.display = 'block';
@@ -186,7 +199,46 @@ class Inspect {
     this.ask();
   }
 
+  /** Ask what the model sees at LINE_SPOTS spots from `from` to `to` (normalised) and show it. */
+  async openLine(from, to) {
+    const view = this.view;
+    this.at = to;
+    this.line = [from, to];
+    this.spot.style.display = 'block';
+    this.pop.style.display = 'block';
+    this.pop.replaceChildren(note('asking the model along the line…'));
+    this.place();
+    const seq = (this.seq += 1);
+    const epoch = view.model.get('epoch');
+    try {
+      const { msg, buffers } = await this.kernel.ask('sees_line', { x0: from[0], y0: from[1], x1: to[0], y1: to[1], epoch, n: LINE_SPOTS });
+      if (seq !== this.seq || !this.at) return;
+      this.renderLine(msg, buffers);
+    } catch (err) {
+      if (seq === this.seq && this.at) this.pop.replaceChildren(note(String(err.message || err), 'dvi-error'));
+    }
+  }
+
+  renderLine(res, buffers) {
+    const view = this.view;
+    const closeBtn = h('button', { type: 'button', class: 'dvi-popover-close', text: '×', title: 'close', 'aria-label': 'close' });
+    closeBtn.addEventListener('click', () => this.close());
+    const box = this.seesPart({ kind: res.kind, label: res.label, images: res.images, tile: res.tile, predictions: res.sample_predictions, indices: res.kind === 'nearest' ? res.samples : null }, buffers);
+    box.classList.add('dvi-sees-line');
+    box.dataset.spotPredictions = JSON.stringify(res.predictions);
+    this.pop.replaceChildren(
+      h('div', { class: 'dvi-popover-head' }, [h('span', { text: `epoch ${res.epoch} · along the line` }), closeBtn]),
+      h('div', { class: 'dvi-sees-preds', title: 'the class predicted at each spot of the line' }, res.predictions.map((c) => h('span', { class: 'dvi-sees-pred', title: `predicted here: ${className(view, c)}` }, [swatch(view, c)]))),
+      box,
+      note('top: the class predicted at each spot; under each image: the model\'s class for it'),
+    );
+    this.pop.dataset.epoch = String(res.epoch);
+    this.place();
+  }
+
   close() {
+    this.line = null;
+    if (this.lineEl) this.lineEl.style.display = 'none';
     this.at = null;
     this.spot.style.display = 'none';
     this.pop.style.display = 'none';
@@ -196,16 +248,35 @@ class Inspect {
   /** Position the marker and the popover at the spot (after camera moves too). */
   place() {
     if (!this.at) return;
+    if (this.line) {
+      if (!this.lineEl) {
+        this.lineEl = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
+        this.lineEl.setAttribute('class', 'dvi-sees-path');
+        this.lineEl.appendChild(document.createElementNS('http://www.w3.org/2000/svg', 'line'));
+        this.body.appendChild(this.lineEl);
+      }
+      const { width: pw0, height: ph0 } = this.view.plot.size(); // the overlay itself is 0 x 0
+      this.lineEl.setAttribute('width', String(pw0));
+      this.lineEl.setAttribute('height', String(ph0));
+      const [[ax, ay], [bx, by]] = this.line.map((p) => this.view.plot.toScreen(...p));
+      const ln = this.lineEl.firstChild;
+      for (const [k, v] of Object.entries({ x1: ax, y1: ay, x2: bx, y2: by })) ln.setAttribute(k, String(v));
+      this.lineEl.style.display = 'block';
+    } else if (this.lineEl) this.lineEl.style.display = 'none';
     const [sx, sy] = this.view.plot.toScreen(...this.at);
     this.spot.style.left = `${sx}px`;
     this.spot.style.top = `${sy}px`;
     const { width: w, height: hgt } = this.view.plot.size();
     const pw = POPOVER_WIDTH;
     this.pop.style.width = `${pw}px`;
-    this.pop.style.maxHeight = `${Math.round(POPOVER_HEIGHT_SHARE * hgt)}px`;
+    // a compact view (the small views of compare) is too short for the popover's usual share
+    const share = this.view.root.classList.contains('dvi-compact') ? COMPACT_HEIGHT_SHARE : POPOVER_HEIGHT_SHARE;
+    this.pop.style.maxHeight = `${Math.round(share * hgt)}px`;
     const ph = this.pop.offsetHeight || 200;
     // left of the spot where it fits (the hover card opens to the right of the pointer)
-    this.pop.style.left = `${Math.max(2, Math.min(w - pw - 2, sx - pw - 18 >= 0 ? sx - pw - 18 : sx + 18))}px`;
+    // a drawn line: on the side of its end away from its start, so that the line stays visible
+    const away = this.line && this.view.plot.toScreen(...this.line[0])[0] < sx && sx + 18 + pw <= w;
+    this.pop.style.left = `${Math.max(2, Math.min(w - pw - 2, !away && sx - pw - 18 >= 0 ? sx - pw - 18 : sx + 18))}px`;
     this.pop.style.top = `${Math.max(2, Math.min(hgt - ph - 2, sy - 20))}px`;
   }
 
@@ -220,16 +291,54 @@ class Inspect {
     }
     if (!this.pop.childNodes.length) this.pop.appendChild(note('asking the model…'));
     try {
-      const { msg } = await this.kernel.ask('inspect', { x, y, epoch, k: NEAREST });
+      const { msg, buffers } = await this.kernel.ask('inspect', { x, y, epoch, k: NEAREST });
       if (this.clickedAt !== null) view.el.dataset.inspectReplyMs = (performance.now() - this.clickedAt).toFixed(1);
       if (seq !== this.seq || !this.at) return;
-      this.render(msg);
+      this.render(msg, null, buffers);
     } catch (err) {
       if (seq === this.seq && this.at) this.render({ epoch, x, y, source: 'none', local: nearestLocal(view, x, y, view.pos, NEAREST) }, String(err.message || err));
     }
   }
 
-  render(res, problem = null) {
+  /**
+   * "What the model sees here": the inputs the inverse gives at the spot, as the kernel's PNG
+   * strip (buffer 0), captioned with what they are (decoded by the inverse, or the recorded
+   * inputs nearest to the decoded point) and the model's class for each.
+   */
+  seesPart(sees, buffers) {
+    const view = this.view;
+    if (this.seesUrl) URL.revokeObjectURL(this.seesUrl);
+    this.seesUrl = null;
+    const parts = [h('h4', { text: 'what the model sees here' }), h('div', { class: 'dvi-note dvi-sees-label', text: sees.label })];
+    if (sees.images && buffers && buffers.length) {
+      this.seesUrl = URL.createObjectURL(new Blob([buffers[0]], { type: 'image/png' }));
+      const [th, tw] = sees.tile;
+      const n = sees.predictions.length;
+      const img = h('img', { class: 'dvi-sees-strip', src: this.seesUrl, alt: sees.label });
+      img.style.aspectRatio = `${n * tw} / ${th}`;
+      parts.push(img);
+    }
+    parts.push(h('div', { class: 'dvi-sees-preds' }, sees.predictions.map((c, k) => h('span', {
+      class: 'dvi-sees-pred',
+      title: sees.indices ? `#${sees.indices[k]}: the model predicts ${className(view, c)}` : `the model predicts ${className(view, c)}`,
+    }, [swatch(view, c), ` ${className(view, c)}`]))));
+    if (this.at && !this.line) {
+      const start = this.at.slice();
+      const btn = h('button', { type: 'button', class: 'dvi-sees-line-btn', text: 'line from here…', title: 'then click where the line should end: what the model sees along it (across a boundary)' });
+      btn.addEventListener('click', () => {
+        this.lineFrom = start;
+        this.view.el.dataset.lineDrawing = 'true';
+        btn.replaceWith(note('now click where the line should end'));
+      });
+      parts.push(btn);
+    }
+    const box = h('div', { class: 'dvi-sees', 'data-kind': sees.kind }, parts);
+    box.dataset.predictions = JSON.stringify(sees.predictions);
+    if (sees.indices) box.dataset.indices = JSON.stringify(sees.indices);
+    return box;
+  }
+
+  render(res, problem = null, buffers = null) {
     const view = this.view;
     const C = view.model.get('class_names').length;
     const closeBtn = h('button', { type: 'button', class: 'dvi-popover-close', text: '×', title: 'close', 'aria-label': 'close' });
@@ -243,6 +352,8 @@ class Inspect {
         h('span', { class: 'dvi-note', text: res.source === 'model' ? '  ψ_t → g_t' : '  landscape cell' }),
       ]));
     }
+    // next to the class probabilities, first: the inputs the inverse gives here
+    if (res.sees) parts.push(this.seesPart(res.sees, buffers));
     if (res.probabilities) {
       const order = res.probabilities.map((p, c) => [c, p]).sort((a, b) => b[1] - a[1] || a[0] - b[0]);
       const top = order.slice(0, Math.min(TOP_CLASSES, C));
@@ -303,6 +414,7 @@ class Inspect {
   }
 
   destroy() {
+    if (this.seesUrl) URL.revokeObjectURL(this.seesUrl);
     this.ls.dispose();
   }
 }

@@ -71,6 +71,50 @@ const fixtureTest = async () => {
   let st = await kernelState(page, 1);
   assert(st.clicked && st.clicked.epoch === 10, `w.clicked ${JSON.stringify(st.clicked)}`);
   assert(shown.every((p, c) => Math.abs(p - st.expected[c]) < 1e-6), `shown ${shown} vs kernel ${st.expected}`);
+  // what the model sees there: the kernel's nearest recorded inputs, each tile the sample's own
+  // image (the fixture writes a sample's index into its image's first two rows)
+  await page.waitForFunction(() => document.querySelector('.dvi-popover .dvi-sees img')?.complete, null, { timeout: 30000 });
+  const sees = await page.$eval('.dvi-popover .dvi-sees', (box) => {
+    const img = box.querySelector('img');
+    const c = document.createElement('canvas');
+    [c.width, c.height] = [img.naturalWidth, img.naturalHeight];
+    const ctx = c.getContext('2d');
+    ctx.drawImage(img, 0, 0);
+    const d = ctx.getImageData(0, 0, c.width, c.height).data;
+    const tiles = [];
+    for (let k = 0; k < c.width / 8; k++) {
+      let idx = 0;
+      for (let b = 0; b < 16; b++) if (d[4 * ((b >> 3) * c.width + 8 * k + (b & 7))] > 127) idx |= 1 << b;
+      tiles.push(idx);
+    }
+    return { indices: JSON.parse(box.dataset.indices), tiles, label: box.textContent };
+  });
+  assert(same(sees.indices, st.sees) && same(sees.tiles, st.sees), `popover sees ${JSON.stringify(sees)} vs kernel ${st.sees}`);
+  assert(sees.label.includes('nearest recorded inputs'), `label: ${sees.label}`);
+  // a line from there down across the y = 0 boundary (the fixture's quadrants; the popover sits to
+  // the left of the spot, the end is below it): the model's class at
+  // each spot changes once, from the clicked spot's class; each tile is the kernel's sample
+  await page.click('.dvi-sees-line-btn');
+  await page.mouse.click(...P(0.1, -0.5));
+  await page.waitForFunction(() => document.querySelector('.dvi-popover .dvi-sees-line img')?.complete, null, { timeout: 30000 });
+  const line = await page.$eval('.dvi-popover .dvi-sees-line', (box) => {
+    const img = box.querySelector('img');
+    const c = document.createElement('canvas');
+    [c.width, c.height] = [img.naturalWidth, img.naturalHeight];
+    c.getContext('2d').drawImage(img, 0, 0);
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    const tiles = [];
+    for (let k = 0; k < c.width / 8; k++) {
+      let idx = 0;
+      for (let b = 0; b < 16; b++) if (d[4 * ((b >> 3) * c.width + 8 * k + (b & 7))] > 127) idx |= 1 << b;
+      tiles.push(idx);
+    }
+    return { spots: JSON.parse(box.dataset.spotPredictions), indices: JSON.parse(box.dataset.indices), tiles };
+  });
+  const first = st.expected.indexOf(Math.max(...st.expected));
+  const changes = line.spots.filter((c, i) => i > 0 && c !== line.spots[i - 1]).length;
+  assert(line.spots.length === 8 && line.spots[0] === first && changes === 1, `line spots ${line.spots} (clicked class ${first})`);
+  assert(same(line.tiles, line.indices), `line strip tiles ${line.tiles} vs samples ${line.indices}`);
   await shot(page, page.locator('.dvi-canvas-wrap'), 'jupyterlab-inspect');
   await page.click('.dvi-popover-close');
   // 2. a confusion-matrix cell: the kernel's selection is exactly that cell

@@ -84,6 +84,21 @@ class FakeInspector:
     def events(self, **thresholds: Any) -> pd.DataFrame:  # noqa: ANN401
         return self._events
 
+    def sees(self, points: np.ndarray, epoch: int, k: int = 3) -> dict:
+        """The contract's ``Seeing`` in closed form: the "decoded point" of a spot is the spot
+        itself in the representation space, so the answer is the ``k`` samples whose
+        representations (position + offset) lie nearest to it."""
+        t = self._t(epoch)
+        pts = np.asarray(points, np.float32).reshape(-1, 2)
+        X = self.representations(epoch)
+        d = np.linalg.norm(pts[:, None] - X[None], axis=2)
+        idx = np.argsort(d, axis=1, kind="stable")[:, :k]
+        preds = probabilities(X[idx.reshape(-1)], t).argmax(1).reshape(idx.shape)
+        return {"kind": "nearest", "label": "nearest recorded inputs to the decoded point",
+                "inputs": None, "indices": idx.astype(np.int64),
+                "distances": np.take_along_axis(d, idx, 1).astype(np.float32),
+                "predictions": preds.astype(np.int64), "probabilities": probabilities(pts, t)}
+
     def landscape(self, epoch: int, extent: Any, shape: tuple[int, int]  # noqa: ANN401
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The closed-form landscape over ``extent`` at ``shape`` cell centres (as ``build``

@@ -380,3 +380,12 @@ def test_inside_files_are_the_runs_own_and_a_tampered_one_is_refused(tmp_path):
         store.read(r, 0)
     new = Run.create(r.path, train=(X[:20], Y[:20]), overwrite=True)
     assert new.epochs == [] and not epoch.exists()
+
+
+def test_overwrite_replaces_a_run_holding_deepviews_fit(run):
+    """DeepView writes its fit into ``run/deepview``: the project's own, replaced with the run
+    (a notebook that fits DeepView can be run twice into the same folder)."""
+    (run.path / "deepview").mkdir()
+    (run.path / "deepview" / "deepview.json").write_text("{}")
+    new = Run.create(run.path, train=(X[:20], Y[:20]), overwrite=True)
+    assert new.n_train == 20 and not (run.path / "deepview").exists()

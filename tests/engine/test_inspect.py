@@ -197,3 +197,87 @@ def test_landscape_of_a_zoomed_extent_agrees_with_the_stored_cells(toy):
     assert MAX_LANDSCAPE_CELLS < 1025 * 1025
     with pytest.raises(ValueError, match="inside the view's frame"):
         ins.landscape(2, (x0 - 1, x1, y0, y1), (8, 8))
+
+
+def test_what_the_model_sees_is_the_recorded_inputs_nearest_to_the_decoded_point(toy):
+    from dvi_widget.contract import Seeing
+
+    vis, dvi, head = toy["vis"], toy["dvi"], toy["head"]
+    ins = vis.inspector
+    assert isinstance(ins, Seeing)
+    pts = vis.coords[2, [0, 5, 140]] + np.float32(0.01)       # near two train and a test sample
+    got = ins.sees(pts, 2, k=4)
+    assert got["kind"] == "nearest" and got["label"] == ins.SEES_LABEL and got["inputs"] is None
+    decoded = dvi.inverse_transform(pts, 2)
+    X = toy["reps"][2]                                          # epoch 2, train then test
+    d = np.linalg.norm(X[None] - decoded[:, None], axis=2)
+    np.testing.assert_array_equal(got["indices"], np.argsort(d, axis=1, kind="stable")[:, :4])
+    np.testing.assert_allclose(got["distances"], np.sort(d, axis=1)[:, :4], rtol=1e-4,
+                               atol=1e-4)
+    with torch.no_grad():
+        g = head(torch.as_tensor(X)).argmax(1).numpy()
+    np.testing.assert_array_equal(got["predictions"], g[got["indices"]])
+    np.testing.assert_allclose(got["probabilities"], ins.probabilities(pts, 2), atol=1e-6)
+    # what the view shows: those samples' own images (the run's inputs), never a blend
+    seen = explore.sees(vis, pts, 2, k=4)
+    assert seen["images"].shape == (3, 4, 3, 3) and seen["images"].dtype == np.uint8
+    for i in range(3):
+        for j in range(4):
+            np.testing.assert_array_equal(
+                seen["images"][i, j], np.rint(toy["images"][got["indices"][i, j], 0] * 255))
+
+
+def test_widget_inspect_and_inspect_line_return_what_the_model_sees(toy):
+    from dvi_widget.view import widget as widget_module
+
+    if not widget_module.BUNDLE_PATH.is_file():
+        pytest.skip("front-end bundle not built")
+    vis = toy["vis"]
+    w = widget_module.Widget(vis)
+    x, y = (float(v) for v in vis.coords[2, 7])
+    res = w.inspect(x, y, epoch=2)
+    sees = res["sees"]
+    assert sees["kind"] == "nearest" and sees["images"].shape == (3, 3, 3)
+    assert sees["indices"].shape == (3,) and sees["predictions"].shape == (3,)
+    # the click's reply carries the same, with the strip as one PNG
+    from dvi_widget.view.frame import to_view
+
+    vx, vy = to_view(vis, np.array([[x, y]], np.float32))[0]
+    content, buffers = w._on_inspect({"x": float(vx), "y": float(vy), "epoch": 2}, [])
+    assert content["sees"]["indices"] == sees["indices"].tolist()
+    assert content["sees"]["tile"] == [3, 3] and buffers[0][:4] == b"\x89PNG"
+    # a line from a class-0 sample to a class-1 sample (epoch 0: no flips yet)
+    a = vis.coords[0, 0].astype(float)                           # labels: index % 3
+    b = vis.coords[0, 1].astype(float)
+    line = w.inspect_line(a, b, n=6, epoch=0)
+    pts = line["points"]
+    assert len(pts) == 6 and line["images"].shape == (6, 3, 3)
+    np.testing.assert_allclose(pts[["x", "y"]].to_numpy()[[0, -1]], [a, b], atol=1e-6)
+    assert pts["prediction"].iloc[0] == 0 and pts["prediction"].iloc[-1] == 1
+    # each image is the nearest recorded input to ψ_0 at that spot, with g_0's class for it
+    for _, row in pts.iterrows():
+        seen = vis.inspector.sees(np.array([[row.x, row.y]], np.float32), 0, k=1)
+        assert row["sample"] == seen["indices"][0, 0]
+        assert row["sample_prediction"] == seen["predictions"][0, 0]
+    with pytest.raises(ValueError, match="leaves the view's extent"):
+        w.inspect_line(a, (1e6, 1e6), epoch=0)
+
+
+def test_a_drawn_line_is_answered_with_the_strip_of_what_the_model_sees(toy):
+    from dvi_widget.view import widget as widget_module
+    from dvi_widget.view.frame import to_view
+
+    if not widget_module.BUNDLE_PATH.is_file():
+        pytest.skip("front-end bundle not built")
+    vis = toy["vis"]
+    w = widget_module.Widget(vis)
+    a, b = vis.coords[0, 0], vis.coords[0, 1]
+    (ax, ay), (bx, by) = to_view(vis, np.stack([a, b]))
+    content, buffers = w._on_sees_line({"x0": float(ax), "y0": float(ay), "x1": float(bx),
+                                        "y1": float(by), "epoch": 0, "n": 5}, [])
+    line = w.inspect_line(a, b, n=5, epoch=0)
+    assert content["predictions"] == line["points"]["prediction"].tolist()
+    assert content["samples"] == line["points"]["sample"].tolist()
+    assert content["tile"] == [3, 3] and buffers[0][:4] == b"\x89PNG"
+    with pytest.raises(ValueError, match="n must be"):
+        w.inspect_line(a, b, n=1000, epoch=0)

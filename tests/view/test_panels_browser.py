@@ -73,7 +73,9 @@ print("STATE" + json.dumps({
     "expected": None if c is None else fixture.probabilities(
         np.array([[c["x"], c["y"]]]), vis.epoch_index(c["epoch"]))[0].tolist(),
     "cell01": explore.confusion_cell(vis, 0, 1, w.epoch).tolist(),
-    "isolated": iso, "isolated_xy": (vis.coords[t, iso] / 2).tolist()}))""",
+    "isolated": iso, "isolated_xy": (vis.coords[t, iso] / 2).tolist(),
+    "sees": None if c is None else w.inspect(c["x"], c["y"], c["epoch"])["sees"][
+        "indices"].tolist()}))""",
 ]
 
 

@@ -63,8 +63,10 @@ FIT = "dvi"
 REVIEW = "review.json"
 #: the architecture (owned by :mod:`.architecture`; spelt here so that overwrite knows it)
 ARCHITECTURE = ("architecture.json", "architecture.pt")
+#: DeepView's fit of a run (``dvi_widget.engine.deepview.store``)
+DEEPVIEW_FIT = "deepview"
 #: what the project writes at the top of a run folder (temporaries aside)
-RUN_ENTRIES = frozenset({RUN_JSON, LABELS, METADATA, EPOCHS, FIT, REVIEW,
+RUN_ENTRIES = frozenset({RUN_JSON, LABELS, METADATA, EPOCHS, FIT, REVIEW, DEEPVIEW_FIT,
                          "inputs_train.npy", "inputs_test.npy", *ARCHITECTURE})
 
 _EPOCH_DIR = re.compile(r"^\d+$")
