@@ -1294,11 +1294,16 @@ print(f"on a boundary in DVI and DeepView, inside a UMAP cluster: {len(boundary_
 print(f"inside a region in DVI and DeepView, between clusters in UMAP: {len(umap_only)} samples, "
       f"median model margin {np.median(margin[umap_only]):.2f}")
 print(f"every sample: median model margin {np.median(margin):.2f}")
-assert len(boundary_only) > 0 and len(umap_only) > 0, "no disagreement found"
-# where DVI and DeepView see a boundary that UMAP does not, the model itself hesitates: its margin
-# is below the typical sample's, and below that of the samples only UMAP puts between clusters
-assert np.median(margin[boundary_only]) < np.median(margin)
-assert np.median(margin[boundary_only]) < np.median(margin[umap_only])
+assert len(boundary_only) + len(umap_only) > 0, "no disagreement found"
+# the landscapes' boundaries are the model's: in DVI and in DeepView, the samples on a boundary
+# have a smaller margin than the samples inside a region (the disagreement set itself is small
+# and its margin varies from run to run: printed above, not asserted)
+for m in ("dvi", "deepview"):
+    on, off = np.median(margin[boundary[m]]), np.median(margin[~boundary[m]])
+    print(f"{m}: median margin on a boundary {on:.2f}, inside a region {off:.2f}")
+    assert on < off, m
+if not len(boundary_only):  # only the reverse disagreement in this run: look at one of those
+    boundary_only = umap_only
 sample = int(boundary_only[np.argmin(margin[boundary_only])])   # the one it is least sure about
 print(f"sample #{sample}: label {names[vis['dvi'].labels[sample]]}, predicted "
       f"{names[pred[sample]]}, margin {margin[sample]:.3f}")
@@ -1306,11 +1311,12 @@ c.show_sample(sample)  # selected in every view
 assert all(w.selection.tolist() == [sample] for w in c.widgets.values())
 """, "engine", "widget"),
         md("""
-The samples DVI and DeepView put on a boundary while UMAP packs them inside a cluster are ones
-the model itself hesitates over (a smaller margin than the typical sample's): that boundary is
-the model's, not an artefact of the projection. The reverse disagreement — samples only UMAP puts
-between clusters — is not where the model hesitates: there UMAP follows the representation's
-geometry, blind to the classifier.
+In both views with a landscape, the samples drawn on a boundary are the ones the model is less
+sure about (a smaller margin than those inside a region): those boundaries are the model's, not
+artefacts of the projection. Where the views disagree with UMAP, the printed margins say who is
+right for this run: a small median margin on `boundary_only` means DVI and DeepView saw a real
+hesitation UMAP packed into a cluster; a large one means they drew a boundary the model does
+not feel there. UMAP follows the representation's geometry, blind to the classifier.
 
 ## 3. What the model sees along a line through it
 

@@ -186,7 +186,8 @@ def test_a_read_only_run_opens_and_loads_as_another_user(fitted_run):
 def test_no_other_module_builds_fit_folder_paths():
     """store.py owns the dvi/ folder: no other module spells its file names (the run folder's
     layout, data/run/folder.py, names the dvi/ entry only to keep it when a run is replaced)."""
-    needles = ('"dvi"', "'dvi'", "epoch_0", "landscape_0", "frame.json", "{:05d}", ":05d}")
+    # a path into the fit folder (``run.path / "dvi"``), not the method's name (compare("dvi"))
+    needles = ('/ "dvi"', "/ 'dvi'", "epoch_0", "landscape_0", "frame.json", "{:05d}", ":05d}")
     offenders = []
     for path in PACKAGE.rglob("*.py"):
         if path.name == "store.py":
