@@ -30,6 +30,34 @@ MAX_LANDSCAPE_SIDE = 2048
 LANDSCAPE_CACHE = 8
 
 
+def landscape_region(frame: Sequence[float], extent: Sequence[float], shape: Sequence[int]
+                     ) -> tuple[np.ndarray, tuple[int, int]]:
+    """A requested landscape region checked against the view's ``frame``: ``extent`` as a
+    float64 (x0, x1, y0, y1) inside it and ``shape`` as (H, W) within the cell limits."""
+    H, W = (int(v) for v in shape)
+    if min(H, W) < 1 or max(H, W) > MAX_LANDSCAPE_SIDE or H * W > MAX_LANDSCAPE_CELLS:
+        raise ValueError(f"shape must be (H, W) with 1 <= H, W <= {MAX_LANDSCAPE_SIDE} and "
+                         f"H*W <= {MAX_LANDSCAPE_CELLS:,} cells, got {tuple(shape)}")
+    ext = np.asarray(extent, np.float64).reshape(-1)
+    fx0, fx1, fy0, fy1 = (float(v) for v in frame)
+    tol = 1e-6 * (fx1 - fx0)
+    if (ext.size != 4 or not np.isfinite(ext).all() or ext[1] <= ext[0] or ext[3] <= ext[2]
+            or ext[0] < fx0 - tol or ext[1] > fx1 + tol or ext[2] < fy0 - tol
+            or ext[3] > fy1 + tol):
+        raise ValueError(f"extent must be (x0, x1, y0, y1) with x0 < x1, y0 < y1 inside the "
+                         f"view's frame [{fx0:.4g}, {fx1:.4g}] x [{fy0:.4g}, {fy1:.4g}], got "
+                         f"{ext.tolist()}")
+    return ext, (H, W)
+
+
+def remember(cache: OrderedDict, key: Any, value: Any) -> Any:  # noqa: ANN401
+    """Keep ``value`` under ``key`` in an LRU ``cache`` of :data:`LANDSCAPE_CACHE` entries."""
+    cache[key] = value
+    while len(cache) > LANDSCAPE_CACHE:
+        cache.popitem(last=False)
+    return value
+
+
 class EngineInspector:
     """Class probabilities anywhere in the view, high-dimensional neighbours, training events.
 
@@ -73,19 +101,7 @@ class EngineInspector:
 
         fitted = self.fitted
         epoch = fitted.check_epoch(epoch)
-        H, W = (int(v) for v in shape)
-        if min(H, W) < 1 or max(H, W) > MAX_LANDSCAPE_SIDE or H * W > MAX_LANDSCAPE_CELLS:
-            raise ValueError(f"shape must be (H, W) with 1 <= H, W <= {MAX_LANDSCAPE_SIDE} and "
-                             f"H*W <= {MAX_LANDSCAPE_CELLS:,} cells, got {tuple(shape)}")
-        ext = np.asarray(extent, np.float64).reshape(-1)
-        fx0, fx1, fy0, fy1 = (float(v) for v in fitted.extent_)
-        tol = 1e-6 * (fx1 - fx0)
-        if (ext.size != 4 or not np.isfinite(ext).all() or ext[1] <= ext[0] or ext[3] <= ext[2]
-                or ext[0] < fx0 - tol or ext[1] > fx1 + tol or ext[2] < fy0 - tol
-                or ext[3] > fy1 + tol):
-            raise ValueError(f"extent must be (x0, x1, y0, y1) with x0 < x1, y0 < y1 inside the "
-                             f"view's frame [{fx0:.4g}, {fx1:.4g}] x [{fy0:.4g}, {fy1:.4g}], got "
-                             f"{ext.tolist()}")
+        ext, (H, W) = landscape_region(fitted.extent_, extent, shape)
         key = (epoch, tuple(ext.tolist()), (H, W))
         if key in self._landscapes:
             self._landscapes.move_to_end(key)
@@ -94,10 +110,7 @@ class EngineInspector:
         out = render_landscape(fitted.model(epoch).decode, fitted.head(epoch), ext, size=(H, W),
                                palette=default_palette(n_classes),
                                delta=fitted.settings.delta, device=fitted.device_)
-        self._landscapes[key] = out
-        while len(self._landscapes) > LANDSCAPE_CACHE:
-            self._landscapes.popitem(last=False)
-        return out
+        return remember(self._landscapes, key, out)
 
     def representations(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
         """All N samples' representations at ``epoch`` (train then test) on the fit's device,

@@ -345,29 +345,14 @@ class DeepViewInspector(EngineInspector):
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The landscape over part of the frame (limits as
         :meth:`dvi_widget.engine.inspect.EngineInspector.landscape`)."""
-        from ..inspect import LANDSCAPE_CACHE, MAX_LANDSCAPE_CELLS, MAX_LANDSCAPE_SIDE
+        from ..inspect import landscape_region, remember
 
         fitted = self.fitted
         epoch = fitted.check_epoch(epoch)
-        H, W = (int(v) for v in shape)
-        if min(H, W) < 1 or max(H, W) > MAX_LANDSCAPE_SIDE or H * W > MAX_LANDSCAPE_CELLS:
-            raise ValueError(f"shape must be (H, W) with 1 <= H, W <= {MAX_LANDSCAPE_SIDE} and "
-                             f"H*W <= {MAX_LANDSCAPE_CELLS:,} cells, got {tuple(shape)}")
-        ext = np.asarray(extent, np.float64).reshape(-1)
-        fx0, fx1, fy0, fy1 = (float(v) for v in fitted.extent_)
-        tol = 1e-6 * (fx1 - fx0)
-        if (ext.size != 4 or not np.isfinite(ext).all() or ext[1] <= ext[0] or ext[3] <= ext[2]
-                or ext[0] < fx0 - tol or ext[1] > fx1 + tol or ext[2] < fy0 - tol
-                or ext[3] > fy1 + tol):
-            raise ValueError(f"extent must be (x0, x1, y0, y1) with x0 < x1, y0 < y1 inside the "
-                             f"view's frame [{fx0:.4g}, {fx1:.4g}] x [{fy0:.4g}, {fy1:.4g}], got "
-                             f"{ext.tolist()}")
+        ext, (H, W) = landscape_region(fitted.extent_, extent, shape)
         key = (epoch, tuple(ext.tolist()), (H, W))
         if key in self._landscapes:
             self._landscapes.move_to_end(key)
             return self._landscapes[key]
         out = fitted.render(epoch, ext, (H, W))
-        self._landscapes[key] = out
-        while len(self._landscapes) > LANDSCAPE_CACHE:
-            self._landscapes.popitem(last=False)
-        return out
+        return remember(self._landscapes, key, out)
