@@ -1,6 +1,7 @@
 """Inside the model (issue 22): what recording and reading the inside costs, on the CPU.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_inside.py [--device cpu|cuda] [--skip-resnet]
+        [--only-monitor]
 
 1. GradientMonitor overhead per training step of the quickstart CNN (batch 32; target ≤ 5 %),
    measured in alternating blocks of steps with and without the hooks (median of blocks);
@@ -216,10 +217,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--skip-resnet", action="store_true")
+    ap.add_argument("--only-monitor", action="store_true", help="item 1 only")
     a = ap.parse_args()
     device = torch.device(a.device)
     print(f"torch threads: {torch.get_num_threads()}, device {device}")
     print(monitor_overhead(device))
+    if a.only_monitor:
+        return
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         torch.manual_seed(0)

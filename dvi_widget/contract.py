@@ -492,7 +492,9 @@ class Inspector(Protocol):
     implementation (:class:`dvi_widget.engine.inspect.EngineInspector`). Epochs are recorded
     epoch numbers (as in ``Visualization.epochs``), sample indices are global (train first,
     then test). Further capabilities (explanations, what-if paths) are further protocols that
-    the same object may implement; the view tests them with ``isinstance``.
+    the same object may implement; the view tests them with ``isinstance``. An optional
+    attribute ``decoder`` (a short string, e.g. ``"ψ_t → g_t"``) names the map the
+    probabilities come through, for a caption (the view reads it with ``getattr``).
     """
 
     def probabilities(self, points: np.ndarray, epoch: int) -> np.ndarray:

@@ -24,12 +24,9 @@ the public ``dvi_widget.DVI`` adds them to this class.
 from __future__ import annotations
 
 import dataclasses
-import functools
-import hashlib
-import json
 import os
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -39,6 +36,8 @@ from ..data.epochs import EveryNth
 from . import resume as stale_policy
 from .distributed import check_executor
 from .embedding import DVIEmbedding, assemble, load_model
+from .estimator import Estimator, delegate, is_int, is_real
+from .estimator import NotFittedError as NotFittedError
 from .metrics import joint_neighbours
 from .pipeline import STAGES, EpochData, FittedEpoch, Settings, Stages, WarmStart, fit_epoch
 from .resume import ON_STALE as ON_STALE
@@ -58,22 +57,6 @@ FITTED_ATTRIBUTES = frozenset({
     "run_", "store_", "device_", "a_", "b_", "params_hash_", "epochs_", "coords_", "boundary_",
     "boundary_representations_", "boundary_pairs_", "knn_", "epoch_info_", "n_steps_",
     "extent_", "landscape_", "landscape_classes_", "landscape_confidence_", "timings_"})
-ERR_NOT_FITTED = "This DVI instance is not fitted yet; call fit(run) or DVI.load(run) first."
-
-
-class NotFittedError(ValueError, AttributeError):
-    """Raised when a method needs a fitted :class:`DVI` (like scikit-learn's)."""
-
-
-def _delegate(name: str) -> Callable[..., Any]:
-    """A method of :class:`DVI` that calls the fitted state's method ``name``."""
-    impl = getattr(DVIEmbedding, name)
-
-    @functools.wraps(impl)
-    def method(self: DVI, *args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
-        return getattr(self.embedding_, name)(*args, **kwargs)
-
-    return method
 
 
 def _chosen_epochs(run: Any, epochs: Iterable[int] | EveryNth | None) -> list[int]:  # noqa: ANN401
@@ -103,7 +86,7 @@ def _chosen_epochs(run: Any, epochs: Iterable[int] | EveryNth | None) -> list[in
 
 
 # ------------------------------------------------------------------------------ estimator
-class DVI:
+class DVI(Estimator):
     """DeepVisualInsight: per-epoch 2-D projection and decision landscape of a recorded run.
 
     Parameters
@@ -269,23 +252,14 @@ class DVI:
         self.random_state = random_state
         self.verbose = verbose
 
+    FITTED_ATTRIBUTES = FITTED_ATTRIBUTES
+    UNHASHED = _UNHASHED
+    MAX_INT = MAX_ITERATIONS
+
     # -------------------------------------------------------------------- parameters
-    def get_params(self) -> dict[str, Any]:
-        """The constructor arguments, by name (scikit-learn style)."""
-        return {name: getattr(self, name) for name in _PARAM_NAMES}
-
-    def set_params(self, **params: Any) -> DVI:  # noqa: ANN401 - any parameter value
-        """Set constructor arguments by name; returns self."""
-        for name, value in params.items():
-            if name not in _PARAM_NAMES:
-                raise ValueError(f"unknown parameter {name!r}; valid: {sorted(_PARAM_NAMES)}")
-            setattr(self, name, value)
-        return self
-
     def _json_params(self) -> dict[str, Any]:
         """The parameters as a fitted epoch's json keeps them (sequences as lists)."""
-        params = self.get_params()
-        params["device"] = str(params["device"])
+        params = super()._json_params()
         params["hidden"] = None if self.hidden is None else (
             self.hidden if isinstance(self.hidden, int) else list(self.hidden))
         params["lambdas"] = list(self.lambdas)
@@ -294,45 +268,18 @@ class DVI:
     def _params_hash(self) -> str:
         """What identifies the fitted models: the hashed parameters, and the stages a variant
         replaced."""
-        params = {k: v for k, v in self._json_params().items() if k not in _UNHASHED}
-        if self.stages != STAGES:
-            params["stages"] = {
-                f.name: f"{getattr(s, '__module__', '?')}.{getattr(s, '__qualname__', s)}"
-                for f in dataclasses.fields(Stages)
-                if (s := getattr(self.stages, f.name)) is not getattr(STAGES, f.name)}
-        text = json.dumps(params, sort_keys=True, default=str)
-        return hashlib.sha1(text.encode()).hexdigest()[:16]
+        if self.stages == STAGES:
+            return super()._params_hash()
+        return super()._params_hash({"stages": {
+            f.name: f"{getattr(s, '__module__', '?')}.{getattr(s, '__qualname__', s)}"
+            for f in dataclasses.fields(Stages)
+            if (s := getattr(self.stages, f.name)) is not getattr(STAGES, f.name)}})
 
     def _validate_params(self) -> None:
         """Check every parameter before any work; errors name it, say what it must be and,
         for ``grid_size``, what it would cost."""
 
-        def fail(name: str, what: str) -> None:
-            raise ValueError(f"{name} must be {what}, got {getattr(self, name)!r}")
-
-        def is_int(v: object) -> bool:
-            return isinstance(v, int | np.integer) and not isinstance(v, bool)
-
-        def is_real(v: object) -> bool:
-            return (isinstance(v, int | float | np.integer | np.floating)
-                    and not isinstance(v, bool) and bool(np.isfinite(v)))
-
-        def integer(name: str, lo: int) -> None:
-            v = getattr(self, name)
-            hi = MAX_ITERATIONS.get(name)
-            if not (is_int(v) and v >= lo and (hi is None or v <= hi)):
-                fail(name, f"an int >= {lo}" + ("" if hi is None else f" and at most {hi}"))
-
-        def real(name: str, lo: float, hi: float = np.inf, lo_open: bool = False,
-                 hi_open: bool = False) -> None:
-            v = getattr(self, name)
-            inside = is_real(v) and (v > lo if lo_open else v >= lo) and (
-                v < hi if hi_open else v <= hi)
-            if not inside:
-                what = (f"{'>' if lo_open else '>='} {lo}" if hi == np.inf else
-                        f"in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}")
-                fail(name, f"a finite number {what}")
-
+        fail, integer, real = self._fail, self._check_int, self._check_real
         integer("n_neighbors", 2)
         real("boundary_ratio", 0, 10)
         real("boundary_edge_weight", 0, 1)
@@ -368,8 +315,7 @@ class DVI:
             fail("hidden", "None, an int >= 1 or a non-empty sequence of ints >= 1")
         real("learning_rate", 0, lo_open=True)
         real("tol", 0)
-        if self.knn_method not in ("auto", "exact", "nndescent"):
-            fail("knn_method", 'one of "auto", "exact", "nndescent"')
+        self._check_choice("knn_method", ("auto", "exact", "nndescent"))
         real("extent_quantile", 0, 0.5, hi_open=True)
         real("extent_margin", 0)
         integer("random_state", 0)
@@ -536,7 +482,7 @@ class DVI:
 
             run = Run.open(run)
         store = FitStore(run.path, cache_dir)
-        saved = stale_policy.saved_fit(store, _PARAM_NAMES)
+        saved = stale_policy.saved_fit(store, cls._param_names())
         self = cls(**{**saved.params, "device": device, "verbose": verbose})
         self._validate_params()
         settings = Settings.of(self.get_params(), resolve_device(device))
@@ -552,14 +498,6 @@ class DVI:
         return self
 
     # -------------------------------------------------------------------- the fitted state
-    def __getattr__(self, name: str) -> Any:  # noqa: ANN401 - the fitted state's attribute
-        if name == "embedding_" or name in FITTED_ATTRIBUTES:
-            fitted = self.__dict__.get("embedding_")
-            if fitted is None:
-                raise NotFittedError(ERR_NOT_FITTED)
-            return getattr(fitted, name)
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-
     def _inspector(self) -> Any:  # noqa: ANN401 - a contract.Inspector, or None
         """The inspector :meth:`visualization` hands to the view (None: the engine's own
         :class:`dvi_widget.engine.inspect.EngineInspector`); a facade adds to it."""
@@ -570,17 +508,12 @@ class DVI:
         :class:`dvi_widget.contract.Visualization` (see :meth:`DVIEmbedding.visualization`)."""
         return self.embedding_.visualization(inspector=self._inspector())
 
-    transform = _delegate("transform")
-    encode = _delegate("encode")
-    project = _delegate("project")
-    inverse_transform = _delegate("inverse_transform")
-    inverse = _delegate("inverse")
-    score = _delegate("score")
-    temporal_pv = _delegate("temporal_pv")
-    events = _delegate("events")
+    transform = delegate(DVIEmbedding, "transform")
+    encode = delegate(DVIEmbedding, "encode")
+    project = delegate(DVIEmbedding, "project")
+    inverse_transform = delegate(DVIEmbedding, "inverse_transform")
+    inverse = delegate(DVIEmbedding, "inverse")
+    score = delegate(DVIEmbedding, "score")
+    temporal_pv = delegate(DVIEmbedding, "temporal_pv")
+    events = delegate(DVIEmbedding, "events")
 
-
-_PARAM_NAMES = tuple(
-    name for name in DVI.__init__.__code__.co_varnames[1 : DVI.__init__.__code__.co_argcount
-                                                       + DVI.__init__.__code__.co_kwonlyargcount]
-)

@@ -1,21 +1,25 @@
 """The live view's worker: fit each epoch of a run that is still being trained, as it lands.
 
 ``python -m dvi_widget.engine.follow RUN OUT --params JSON --parent PID`` runs in its own process
-(not the training process, not the kernel): it polls the run folder; when a new epoch is
-recorded (``Run.record`` writes an epoch folder atomically, so a listed epoch is complete) it
-calls ``DVI(**params).fit(run)``, which reuses every finished epoch and warm-starts the new one
-from the previous (§5.4), and publishes the result as a saved :class:`Visualization` under
-``OUT/vis-<n>`` (written into a staged folder and renamed: a reader never sees half of one),
-with ``OUT/status.json`` saying what it is doing. It stops when ``OUT/stop`` appears or the
-parent process (the kernel) is gone. A crash is written to ``status.json`` with its message
-and traceback before the worker exits, so the widget shows it. Killed mid-fit, it leaves the
-epochs it finished saved in the run's ``dvi/`` folder (each one atomically) and nothing of the
-one it was fitting; the next worker resumes from there.
+(not the training process, not the kernel), at a lower priority than the training (``NICE``)
+and on one core fewer than the machine has (unless ``OMP_NUM_THREADS`` says otherwise):
+it polls the run folder; when new epochs are recorded (``Run.record`` writes an epoch folder
+atomically, so a listed epoch is complete) it fits them one by one in order
+(``DVI(**params).fit(run, epochs=...)`` up to each, which reuses every finished epoch and
+warm-starts the new one from the previous, §5.4) and publishes each result as a saved
+:class:`Visualization` under ``OUT/vis-<n>`` (written into a staged folder and renamed: a
+reader never sees half of one), with ``OUT/status.json`` saying what it is doing and
+``OUT/fits.jsonl`` when each fit started, ended and was published. It stops when ``OUT/stop``
+appears or the parent process (the kernel) is gone. A crash is written to ``status.json`` with
+its message and traceback before the worker exits, so the widget shows it. Killed mid-fit, it
+leaves the epochs it finished saved in the run's ``dvi/`` folder (each one atomically) and
+nothing of the one it was fitting; the next worker resumes from there.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -30,6 +34,9 @@ from .._io import staged_folder, write_json
 POLL_S = 0.5
 #: published visualizations kept (older ones are removed once a newer one is out)
 KEEP = 2
+#: the worker's niceness: on a busy machine the training process comes first (the live view
+#: may lag, the training must not slow down)
+NICE = 10
 
 
 def _alive(pid: int | None) -> bool:
@@ -63,6 +70,12 @@ def follow(run_path: Path, out: Path, params: dict[str, Any], parent: int | None
     from .fit import DVI
 
     out.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(AttributeError, OSError):  # os.nice: POSIX only
+        os.nice(NICE)
+    if "OMP_NUM_THREADS" not in os.environ:  # leave a core to the training process
+        import torch
+
+        torch.set_num_threads(max(1, min(torch.get_num_threads(), (os.cpu_count() or 2) - 1)))
     fitted: list[int] = []
     serial = len(list(out.glob("vis-*")))
     _status(out, state="waiting", epochs=fitted)
@@ -72,13 +85,24 @@ def follow(run_path: Path, out: Path, params: dict[str, Any], parent: int | None
             return
         run = Run.open(run_path)
         recorded = [int(e) for e in run.epochs]
-        if recorded and recorded != fitted:
-            _status(out, state="fitting", epochs=fitted, fitting=recorded[-1])
-            dvi = DVI(**{**params, "verbose": False}).fit(run)
+        # one epoch at a time, in order, each published as soon as it is fitted (a fit of
+        # several new epochs at once would show none of them until the last is done)
+        for epoch in [e for e in recorded if e not in fitted]:
+            if (out / "stop").exists() or not _alive(parent):
+                break
+            _status(out, state="fitting", epochs=fitted, fitting=epoch)
+            t0 = time.time()
+            dvi = DVI(**{**params, "verbose": False}).fit(
+                run, epochs=[e for e in recorded if e <= epoch])
+            t1 = time.time()
             serial += 1
             _publish(out, dvi.visualization(), serial)
             fitted = [int(e) for e in dvi.epochs_]
-            _status(out, state="fitted", epochs=fitted)
+            # one line per fit: when it started, ended and was published (the lag's parts)
+            with open(out / "fits.jsonl", "a") as log:
+                log.write(json.dumps({"serial": serial, "epochs": fitted, "start": t0,
+                                      "fitted": t1, "published": time.time()}) + "\n")
+            _status(out, state="fitted", epochs=fitted, fit_seconds=round(t1 - t0, 2))
         if once:
             return
         time.sleep(POLL_S)

@@ -164,6 +164,9 @@ class EngineInspector:
         nbr = nbr.gather(1, order)
         return nbr.cpu().numpy().astype(np.int64), dist.cpu().numpy().astype(np.float32)
 
+    #: the map the probabilities come through (the popover's caption)
+    decoder = "ψ_t → g_t"
+
     #: the captions of :meth:`sees`' inputs
     SEES_LABEL = "nearest recorded inputs to the decoded point ψ_t(y)"
     SEES_LABEL_INVERSE = "nearest recorded inputs to the decoded point π⁻¹(y)"

@@ -135,7 +135,9 @@ def describe(status: dict[str, Any]) -> str:
     if state == "fitting":
         return f"live: fitting epoch {status.get('fitting')} ({len(epochs)} fitted)"
     if state == "fitted":
-        return f"live: {len(epochs)} epochs fitted, waiting for the next"
+        took = status.get("fit_seconds")
+        took = f" (last fit {took:.1f} s)" if isinstance(took, int | float) else ""
+        return f"live: {len(epochs)} epochs fitted{took}, waiting for the next"
     if state == "stopped":
         return "live view stopped"
     return "live: waiting for the first epoch"

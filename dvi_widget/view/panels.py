@@ -216,6 +216,7 @@ class PanelsMixin(t.HasTraits):
                 buffers = [s.png]
         return {
             "epoch": res["epoch"], "x": x, "y": y, "source": res["source"],
+            "decoder": str(getattr(self.vis.inspector, "decoder", "ψ_t → g_t")),
             "prediction": res["prediction"], "confidence": _finite(res["confidence"]),
             "probabilities": None if probs is None else [float(p) for p in probs.to_numpy()],
             "neighbors": _records(res["neighbors"]), "sees": sees,

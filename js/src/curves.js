@@ -110,11 +110,14 @@ class Curves {
     for (const [name, values] of Object.entries(table.columns)) {
       const m = METRIC.exec(name);
       const key = m ? (m[2] ? `${m[1]} (k=${m[2]})` : m[1]) : name;
-      const split = m ? m[3] : 'train';
+      // measures over all samples (q_knn, q_data, q_not_data: DeepView §5.1) have no split
+      const split = m ? m[3] : 'all';
       if (!rows.has(key)) rows.set(key, {});
       rows.get(key)[split] = pos >= 0 ? values[pos] : null;
     }
-    const body = [...rows.entries()].map(([k, v]) => h('tr', { 'data-metric': k }, [h('td', { text: k }), h('td', { text: num(v.train) }), h('td', { text: num(v.test) })]));
+    const body = [...rows.entries()].map(([k, v]) => h('tr', { 'data-metric': k }, 'all' in v
+      ? [h('td', { text: k }), h('td', { colspan: '2', class: 'dvi-metric-all', text: num(v.all), title: 'over all samples (no train/test split)' })]
+      : [h('td', { text: k }), h('td', { text: num(v.train) }), h('td', { text: num(v.test) })]));
     this.metrics.replaceChildren(
       h('h4', { text: `quality of the view at epoch ${view.model.get('epoch')} (DVI §6)` }),
       h('table', { class: 'dvi-metrics' }, [h('thead', {}, [h('tr', {}, ['measure', 'train', 'test'].map((t) => h('th', { text: t })))]), h('tbody', {}, body)]),

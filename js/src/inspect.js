@@ -349,7 +349,7 @@ class Inspect {
       parts.push(h('div', { class: 'dvi-popover-pred' }, [
         swatch(view, res.prediction), ' ', h('b', { text: className(view, res.prediction) }),
         ` ${pct(res.confidence)}`,
-        h('span', { class: 'dvi-note', text: res.source === 'model' ? '  ψ_t → g_t' : '  landscape cell' }),
+        h('span', { class: 'dvi-note', text: res.source === 'model' ? `  ${res.decoder || 'ψ_t → g_t'}` : '  landscape cell' }),
       ]));
     }
     // next to the class probabilities, first: the inputs the inverse gives here

@@ -360,7 +360,9 @@ await runTests([
     const page = await open();
     await page.waitForSelector('.dvi-curves .u-over', { timeout: 10000 });
     const metrics = await page.$$eval('.dvi-metrics tbody tr', (rows) => rows.map((r) => [...r.children].map((td) => td.textContent)));
-    assert(same(metrics[0], ['nn_pv (k=15)', '0.470', '0.440']) && metrics.some((r) => r[0] === 'ppr' && r[2] === '0.930'), `metrics ${JSON.stringify(metrics)}`);
+    assert(same(metrics[0], ['nn_pv (k=15)', '0.470', '0.440']) && metrics.some((r) => r[0] === 'ppr' && r[2] === '0.930')
+      // a measure over all samples spans both columns (not listed under "train")
+      && metrics.some((r) => r[0] === 'q_knn' && r.length === 2 && r[1] === '0.910'), `metrics ${JSON.stringify(metrics)}`);
     const over = await (await page.$('.dvi-curves .u-over')).boundingBox();
     await page.mouse.move(over.x + 3, over.y + over.height / 2);
     // hovering shows the values at that epoch (uPlot's live legend)

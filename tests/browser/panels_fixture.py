@@ -175,7 +175,8 @@ def build(kind: str = "full", N: int = 400, T: int = 3, seed: int = 0) -> Visual
     metrics = pd.DataFrame({
         "nn_pv_15_train": [0.31, 0.42, 0.47][:T], "nn_pv_15_test": [0.28, 0.40, 0.44][:T],
         "boundary_pv_15_train": [0.2, 0.3, 0.35][:T], "ppr_train": [0.9, 0.95, 0.97][:T],
-        "ppr_test": [0.85, 0.9, 0.93][:T], "temporal_pv_train": [np.nan, 0.6, 0.7][:T]},
+        "ppr_test": [0.85, 0.9, 0.93][:T], "temporal_pv_train": [np.nan, 0.6, 0.7][:T],
+        "q_knn": [0.8, 0.88, 0.91][:T]},
         index=pd.Index(epochs, name="epoch"))
     return Visualization.from_arrays(
         coords=coords, labels=labels, predictions=preds, confidence=conf, landscape=land,

@@ -183,6 +183,11 @@ def test_widget_opens_on_a_deepview_visualization(fitted: DeepView) -> None:
     got = w.inspect(x, y, epoch=1)
     want = fitted.probabilities(np.array([[x, y]]), 1)[0]
     assert got["prediction"] == int(want.argmax())
+    # the click popover names DeepView's map, not DVI's ψ_t
+    replies = []
+    w.send = lambda content, buffers=None: replies.append(content)
+    w._on_front_end_msg(w, {"panel": "inspect", "id": 1, "x": 0.5, "y": 0.5, "epoch": 1}, [])
+    assert replies[-1]["reply"] == 1 and replies[-1]["decoder"] == "π⁻¹ → g_t"
 
 
 def test_inspector_answers_neighbours_and_events(fitted: DeepView) -> None:
@@ -218,3 +223,30 @@ def test_distances_on_the_input_space_with_the_whole_model(fashion_run: Run) -> 
     euclidean = q_knn_e(inputs.reshape(len(inputs), -1), pred, n_neighbors=15)
     # measured: Q_kNN 0.875 against Q_kNN-E 0.796 (Q_data 0.999, Q_¬data 0.844)
     assert scores.loc[1, "q_knn"] > euclidean + 0.02, (scores.loc[1, "q_knn"], euclidean)
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"lam": 1.5}, r"lam must be a finite number in \[0, 1\], got 1.5"),
+    ({"n_neighbors": 1}, r"n_neighbors must be an int >= 2 and at most 1000, got 1"),
+    ({"space": "pixels"}, r'space must be one of "representation", "input"'),
+    ({"holdout": 1.0}, r"holdout must be a finite number in \[0, 1\), got 1.0"),
+    ({"n_epochs": 0}, r"n_epochs must be None or an int"),
+    ({"knn_method": "ball"}, r'knn_method must be one of "auto", "exact", "nndescent"'),
+])
+def test_bad_parameters_are_named_before_any_work(params: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        DeepView(**params).fit("/nonexistent/run")
+
+
+def test_parameters_round_trip_and_an_unfitted_deepview_says_so() -> None:
+    from dvi_widget.engine.fit import NotFittedError
+
+    dv = DeepView(lam=0.5)
+    assert dv.get_params()["lam"] == 0.5 and set(dv.get_params()) >= {"lam", "space", "device"}
+    assert dv.set_params(n_steps=7) is dv and dv.n_steps == 7
+    with pytest.raises(ValueError, match="unknown parameter 'lambda'"):
+        dv.set_params(**{"lambda": 1})
+    with pytest.raises(NotFittedError, match="DeepView instance is not fitted"):
+        _ = dv.coords_
+    assert dv._params_hash() != DeepView()._params_hash()
+    assert DeepView(verbose=False)._params_hash() == DeepView()._params_hash()  # not hashed

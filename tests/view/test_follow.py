@@ -87,6 +87,15 @@ def test_the_widget_follows_a_run_being_trained_in_another_process(tmp_path):
         # the user's choices stayed
         assert w.epoch == first[0] and w.selection.tolist() == [3, 5, 8]
         assert w.follow_status.startswith("live:")
+        # each epoch was published as it was fitted, one fit per epoch, in order
+        fits = [json.loads(line) for line in
+                (w._follower.out / "fits.jsonl").read_text().splitlines()]
+        assert [f["epochs"][-1] for f in fits] == sorted({f["epochs"][-1] for f in fits})
+        assert fits[-1]["epochs"] == [0, 1, 2, 3, 4]
+        assert all(f["start"] <= f["fitted"] <= f["published"] for f in fits)
+        # the worker yields to the training process: a lower priority than the kernel's
+        assert (os.getpriority(os.PRIO_PROCESS, w._follower.proc.pid)
+                >= min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10))
     finally:
         trainer.kill()
         w.stop_following()

@@ -85,6 +85,7 @@ def test_inspect_request_answers_with_the_models_probabilities_and_sets_clicked(
     want = fixture.probabilities(np.array([[1.0, 1.0]]), 1)[0]
     np.testing.assert_allclose(reply["probabilities"], want, rtol=1e-6)
     assert reply["prediction"] == int(want.argmax()) and reply["source"] == "model"
+    assert reply["decoder"] == "ψ_t → g_t"  # the popover's caption (the fixture's default)
     assert reply["confidence"] == pytest.approx(float(want.max()))
     near = explore.nearest_2d(vis, (1.0, 1.0), 5, 4)
     assert reply["neighbors"]["sample"] == near["sample"].tolist()

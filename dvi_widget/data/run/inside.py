@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from math import inf
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,8 @@ RANGE_MARGIN = 4.0
 #: the monitor costs a few percent of a training step (histc is ~7 ns per value on a CPU);
 #: its mean, max and norm always use every value
 HIST_SAMPLE = 1024
+#: the steps' histogram rows are summed every FOLD steps (bounds the memory they hold)
+FOLD = 256
 #: modules whose outputs are the recorded activations (conv/linear outputs, and activation
 #: functions, where dead units show)
 WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
@@ -129,45 +132,66 @@ class GradientMonitor:
     def reset(self) -> None:
         """Forget what was accumulated (the next backward starts a new epoch)."""
         P = len(self.names)
-        self._acc: list[torch.Tensor | None] = [None] * P
+        # per tensor: this epoch's bin range, and the steps' (histogram, stats) not yet folded
         self._range = np.zeros((P, 2), np.float32)
-        self._numel = np.zeros(P, np.int64)
-        self.steps = np.zeros(P, np.int64)
+        self._r: list[float | None] = [None] * P
+        self._pending: list[list[tuple[torch.Tensor, ...]]] = [[] for _ in range(P)]
+        self._folded: list[torch.Tensor | None] = [None] * P
+        self._numel = [0] * P
+        self._steps = [0] * P
 
     def _accumulate(self, i: int, g: torch.Tensor) -> None:
-        # runs inside backward (grad mode off there); kept to few tensor ops: ~40 us for a
-        # 51k-value gradient on one CPU thread, a few us for a bias
-        flat = g.detach().reshape(-1)
+        # runs inside backward: every tensor op here is paid per parameter tensor and step
+        # (a few us of dispatch each on a CPU), so it is kept to five (clamp, histc, three
+        # norms); the steps' results are stacked and summed once per FOLD steps
+        flat = g.reshape(-1)
         if flat.dtype != torch.float32:
             flat = flat.float()
-        lo_v, hi_v = torch.aminmax(flat)
-        amax = torch.maximum(hi_v, -lo_v)
-        acc = self._acc[i]
-        if acc is None:
-            r = float(amax) * self.margin
+        r = self._r[i]
+        if r is None:
+            r = float(torch.linalg.vector_norm(flat, inf)) * self.margin
             r = r if np.isfinite(r) and r > 0 else 1e-12
+            self._r[i] = r
             self._range[i] = (-r, r)
-            # histogram, then sum |g|, max |g|, sum ||g||_2 in one tensor on the gradient's device
-            acc = self._acc[i] = torch.zeros(self.bins + 3, dtype=torch.float32,
-                                             device=flat.device)
-        r = float(self._range[i, 1])
         n = flat.numel()
         sample = flat if n <= HIST_SAMPLE else flat[:: hist_stride(n)]
-        # values beyond the range count in the end bins (histc alone would drop them); on the
-        # CPU the check is free, on a GPU clamping avoids a synchronisation
-        if flat.is_cuda or not float(amax) <= r:
-            sample = sample.clamp(-r, r)
-        acc[: self.bins] += torch.histc(sample, self.bins, -r, r)
-        acc[self.bins] += flat.abs().sum()
-        torch.maximum(acc[self.bins + 1], amax, out=acc[self.bins + 1])
-        acc[self.bins + 2] += torch.linalg.vector_norm(flat)
+        # values beyond the range count in the end bins (histc alone would drop them)
+        pending = self._pending[i]
+        pending.append((torch.histc(sample.clamp(-r, r), self.bins, -r, r),
+                        torch.linalg.vector_norm(flat, 1), torch.linalg.vector_norm(flat, inf),
+                        torch.linalg.vector_norm(flat)))
+        if len(pending) >= FOLD:
+            self._fold(i)
         self._numel[i] += n
-        self.steps[i] += 1
+        self._steps[i] += 1
+
+    def _fold(self, i: int) -> None:
+        """Sum the pending steps' rows of tensor ``i`` into its epoch total (histogram, sum
+        |g|, max |g|, sum of norms)."""
+        pending = self._pending[i]
+        if not pending:
+            return
+        hist, l1, linf, l2 = (torch.stack(column) for column in zip(*pending, strict=True))
+        b = self.bins
+        total = torch.cat((hist.sum(0), l1.sum().reshape(1), linf.max().reshape(1),
+                           l2.sum().reshape(1)))
+        folded = self._folded[i]
+        if folded is not None:
+            total[b + 1] = torch.maximum(total[b + 1], folded[b + 1])
+            total[: b + 1] += folded[: b + 1]
+            total[b + 2] += folded[b + 2]
+        self._folded[i] = total
+        pending.clear()
+
+    @property
+    def steps(self) -> np.ndarray:
+        """(P,) backward passes each tensor saw since the last record."""
+        return np.asarray(self._steps, np.int64)
 
     @property
     def n_steps(self) -> int:
         """The backward passes seen since the last record (the most any tensor saw)."""
-        return int(self.steps.max()) if len(self.steps) else 0
+        return max(self._steps, default=0)
 
     @property
     def ranges(self) -> np.ndarray:
@@ -176,8 +200,12 @@ class GradientMonitor:
 
     def _accumulated(self) -> np.ndarray:
         """(P, bins + 3): histogram, sum |g|, max |g|, sum of norms (zeros where no gradient)."""
-        return np.stack([np.zeros(self.bins + 3, np.float32) if a is None else
-                         a.detach().cpu().numpy().astype(np.float32) for a in self._acc])
+        out = np.zeros((len(self.names), self.bins + 3), np.float32)
+        for i in range(len(self.names)):
+            self._fold(i)
+            if self._folded[i] is not None:
+                out[i] = self._folded[i].detach().cpu().numpy()
+        return out
 
     def histograms(self) -> np.ndarray:
         """(P, bins) float32 summed histograms of this epoch (zeros where no gradient came)."""
@@ -190,7 +218,8 @@ class GradientMonitor:
             return None
         acc = self._accumulated()
         steps = np.maximum(self.steps, 1)
-        stats = np.stack([acc[:, self.bins] / np.maximum(self._numel, 1), acc[:, self.bins + 1],
+        numel = np.maximum(np.asarray(self._numel, np.float64), 1)
+        stats = np.stack([acc[:, self.bins] / numel, acc[:, self.bins + 1],
                           acc[:, self.bins + 2] / steps, self.steps], axis=1).astype(np.float32)
         return {"grad_hist": acc[:, : self.bins], "grad_range": self.ranges,
                 "grad_stats": stats}

@@ -333,6 +333,8 @@ class DeepViewInspector(EngineInspector):
     probabilities ``softmax(model(π⁻¹(y)))`` anywhere in the view, the landscape re-rendered for
     a zoomed part of the frame, neighbours in representation space and training events."""
 
+    decoder = "π⁻¹ → g_t"
+
     def probabilities(self, points: np.ndarray, epoch: int) -> np.ndarray:
         """``(n, 2)`` points -> ``(n, C)`` float32 ``softmax(model(π⁻¹(points)))``."""
         return self.fitted.probabilities(np.asarray(points, np.float32).reshape(-1, 2), epoch)

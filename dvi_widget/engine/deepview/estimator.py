@@ -11,9 +11,6 @@ landscape. The fit is saved to ``run.path / "deepview"`` (:mod:`.store`) and rea
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import json
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -25,6 +22,8 @@ import torch
 
 from ..._tensor import DeviceLike, resolve_device
 from ...contract import square_extent
+from ..estimator import Estimator, delegate, is_int
+from ..estimator import NotFittedError as NotFittedError
 from . import store
 from .embedding import SPACES, DeepViewEmbedding
 from .inverse import RBFInverse
@@ -33,27 +32,12 @@ FITTED_ATTRIBUTES = frozenset({
     "run_", "device_", "space_", "epochs_", "coords_", "knn_", "inverses_", "scales_",
     "fit_rows_", "held_rows_", "extent_", "landscape_", "landscape_classes_",
     "landscape_confidence_", "timings_", "params_"})
-ERR_NOT_FITTED = "This DeepView instance is not fitted yet; call fit(run) or DeepView.load(run)."
 #: parameters that do not change the fitted epochs
 _UNHASHED = frozenset({"verbose", "device", "grid_size", "extent_quantile", "extent_margin",
                        "delta"})
 
 
-class NotFittedError(ValueError, AttributeError):
-    """Raised when a method needs a fitted :class:`DeepView`."""
-
-
-def _delegate(name: str) -> Callable[..., Any]:
-    impl = getattr(DeepViewEmbedding, name)
-
-    @functools.wraps(impl)
-    def method(self: DeepView, *args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
-        return getattr(self.embedding_, name)(*args, **kwargs)
-
-    return method
-
-
-class DeepView:
+class DeepView(Estimator):
     """DeepView (Schulz, Hinder & Hammer, IJCAI 2019): a discriminative UMAP of each recorded
     epoch and an inverse π⁻¹ that paints the classifier's decisions under it.
 
@@ -173,74 +157,33 @@ class DeepView:
         self.random_state = random_state
         self.verbose = verbose
 
+    FITTED_ATTRIBUTES = FITTED_ATTRIBUTES
+    UNHASHED = _UNHASHED
+
     # -------------------------------------------------------------------- parameters
-    def get_params(self) -> dict[str, Any]:
-        """The constructor arguments, by name."""
-        return {name: getattr(self, name) for name in _PARAM_NAMES}
-
-    def set_params(self, **params: Any) -> DeepView:  # noqa: ANN401
-        """Set constructor arguments by name; returns self."""
-        for name, value in params.items():
-            if name not in _PARAM_NAMES:
-                raise ValueError(f"unknown parameter {name!r}; valid: {sorted(_PARAM_NAMES)}")
-            setattr(self, name, value)
-        return self
-
-    def _json_params(self) -> dict[str, Any]:
-        params = self.get_params()
-        params["device"] = str(params["device"])
-        return params
-
-    def _params_hash(self) -> str:
-        params = {k: v for k, v in self._json_params().items() if k not in _UNHASHED}
-        return hashlib.sha1(json.dumps(params, sort_keys=True, default=str).encode()
-                            ).hexdigest()[:16]
-
     def _validate_params(self) -> None:
-        def fail(name: str, what: str) -> None:
-            raise ValueError(f"{name} must be {what}, got {getattr(self, name)!r}")
-
-        def is_int(v: object) -> bool:
-            return isinstance(v, int | np.integer) and not isinstance(v, bool)
-
-        def is_real(v: object) -> bool:
-            return (isinstance(v, int | float | np.integer | np.floating)
-                    and not isinstance(v, bool) and bool(np.isfinite(v)))
-
-        if not (is_real(self.lam) and 0 <= self.lam <= 1):
-            fail("lam", "a number in [0, 1]")
+        """Check every parameter before any work; errors name it and say what it must be."""
+        integer, real = self._check_int, self._check_real
+        real("lam", 0, 1)
         for name, lo, hi in (("n_steps", 1, 1000), ("n_neighbors", 2, 1000),
                              ("inverse_neighbors", 1, 1000), ("inverse_steps", 0, 100_000),
-                             ("grid_size", 1, 2048), ("random_state", 0, 2**32 - 1)):
-            v = getattr(self, name)
-            if not (is_int(v) and lo <= v <= hi):
-                fail(name, f"an int in [{lo}, {hi}]")
-        if not (is_real(self.widen) and 1 <= self.widen <= 100):
-            fail("widen", "a number in [1, 100]")
-        if self.space not in SPACES:
-            fail("space", f"one of {SPACES}")
-        if not (is_real(self.holdout) and 0 <= self.holdout < 1):
-            fail("holdout", "a number in [0, 1)")
-        for name in ("inverse_width", "spread"):
-            if not (is_real(getattr(self, name)) and getattr(self, name) > 0):
-                fail(name, "a finite number > 0")
-        if not (is_real(self.min_dist) and 0 <= self.min_dist <= 3 * self.spread):
-            fail("min_dist", "a number in [0, 3 * spread]")
-        if not (is_int(self.warm_n_epochs) and 1 <= self.warm_n_epochs <= 10_000):
-            fail("warm_n_epochs", "an int in [1, 10000]")
-        if not (is_real(self.warm_learning_rate) and self.warm_learning_rate > 0):
-            fail("warm_learning_rate", "a finite number > 0")
-        if self.n_epochs is not None and not (is_int(self.n_epochs) and 1 <= self.n_epochs
-                                              <= 10_000):
-            fail("n_epochs", "None or an int in [1, 10000]")
-        if not (is_real(self.delta) and 0 <= self.delta < 1):
-            fail("delta", "a number in [0, 1)")
-        if self.knn_method not in ("auto", "exact", "nndescent"):
-            fail("knn_method", 'one of "auto", "exact", "nndescent"')
-        if not (is_real(self.extent_quantile) and 0 <= self.extent_quantile < 0.5):
-            fail("extent_quantile", "a number in [0, 0.5)")
-        if not (is_real(self.extent_margin) and self.extent_margin >= 0):
-            fail("extent_margin", "a number >= 0")
+                             ("grid_size", 1, 2048), ("random_state", 0, 2**32 - 1),
+                             ("warm_n_epochs", 1, 10_000)):
+            integer(name, lo, hi)
+        real("widen", 1, 100)
+        self._check_choice("space", tuple(SPACES))
+        real("holdout", 0, 1, hi_open=True)
+        real("inverse_width", 0, lo_open=True)
+        real("spread", 0, lo_open=True)  # before min_dist, whose range depends on it
+        real("min_dist", 0, 3 * self.spread)
+        real("warm_learning_rate", 0, lo_open=True)
+        if self.n_epochs is not None and not (is_int(self.n_epochs)
+                                              and 1 <= self.n_epochs <= 10_000):
+            self._fail("n_epochs", "None or an int in [1, 10000]")
+        real("delta", 0, 1, hi_open=True)
+        self._check_choice("knn_method", ("auto", "exact", "nndescent"))
+        real("extent_quantile", 0, 0.5, hi_open=True)
+        real("extent_margin", 0)
 
     # -------------------------------------------------------------------- fit
     def _rows(self, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -377,7 +320,7 @@ class DeepView:
 
             run = Run.open(run)
         info, fit_rows, held_rows = store.load_fit(run)
-        params = {k: v for k, v in dict(info.get("params", {})).items() if k in _PARAM_NAMES}
+        params = {k: v for k, v in dict(info.get("params", {})).items() if k in cls._param_names()}
         self = cls(**{**params, "device": device, "verbose": verbose})
         self._validate_params()
         epochs = [int(e) for e in info.get("epochs", [])]
@@ -410,27 +353,14 @@ class DeepView:
         return self
 
     # -------------------------------------------------------------------- fitted state
-    def __getattr__(self, name: str) -> Any:  # noqa: ANN401
-        if name == "embedding_" or name in FITTED_ATTRIBUTES:
-            fitted = self.__dict__.get("embedding_")
-            if fitted is None:
-                raise NotFittedError(ERR_NOT_FITTED)
-            return getattr(fitted, name)
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-
     def visualization(self) -> Any:  # noqa: ANN401 - a dvi_widget.contract.Visualization
         """Everything the widget shows, as a :class:`dvi_widget.contract.Visualization`."""
         return self.embedding_.visualization()
 
-    transform = _delegate("transform")
-    inverse = _delegate("inverse")
-    probabilities = _delegate("probabilities")
-    score = _delegate("score")
-    temporal_pv = _delegate("temporal_pv")
-    events = _delegate("events")
+    transform = delegate(DeepViewEmbedding, "transform")
+    inverse = delegate(DeepViewEmbedding, "inverse")
+    probabilities = delegate(DeepViewEmbedding, "probabilities")
+    score = delegate(DeepViewEmbedding, "score")
+    temporal_pv = delegate(DeepViewEmbedding, "temporal_pv")
+    events = delegate(DeepViewEmbedding, "events")
 
-
-_PARAM_NAMES = tuple(
-    name for name in DeepView.__init__.__code__.co_varnames[
-        1 : DeepView.__init__.__code__.co_argcount + DeepView.__init__.__code__.co_kwonlyargcount]
-)
