@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from math import inf
 from pathlib import Path
 from typing import Any
 
@@ -142,14 +141,17 @@ class GradientMonitor:
 
     def _accumulate(self, i: int, g: torch.Tensor) -> None:
         # runs inside backward: every tensor op here is paid per parameter tensor and step
-        # (a few us of dispatch each on a CPU), so it is kept to five (clamp, histc, three
-        # norms); the steps' results are stacked and summed once per FOLD steps
+        # (a few us of dispatch each on a CPU), so it is kept to six (clamp, histc, abs, sum,
+        # max, dot; torch.linalg.vector_norm's ord=1 and ord=inf are 5-20x slower than these on
+        # a CPU); the steps' results are stacked and summed once per FOLD steps
         flat = g.reshape(-1)
         if flat.dtype != torch.float32:
             flat = flat.float()
+        a = flat.abs()
+        amax = a.max()
         r = self._r[i]
         if r is None:
-            r = float(torch.linalg.vector_norm(flat, inf)) * self.margin
+            r = float(amax) * self.margin
             r = r if np.isfinite(r) and r > 0 else 1e-12
             self._r[i] = r
             self._range[i] = (-r, r)
@@ -157,9 +159,8 @@ class GradientMonitor:
         sample = flat if n <= HIST_SAMPLE else flat[:: hist_stride(n)]
         # values beyond the range count in the end bins (histc alone would drop them)
         pending = self._pending[i]
-        pending.append((torch.histc(sample.clamp(-r, r), self.bins, -r, r),
-                        torch.linalg.vector_norm(flat, 1), torch.linalg.vector_norm(flat, inf),
-                        torch.linalg.vector_norm(flat)))
+        pending.append((torch.histc(sample.clamp(-r, r), self.bins, -r, r), a.sum(), amax,
+                        torch.dot(flat, flat)))
         if len(pending) >= FOLD:
             self._fold(i)
         self._numel[i] += n
@@ -171,10 +172,10 @@ class GradientMonitor:
         pending = self._pending[i]
         if not pending:
             return
-        hist, l1, linf, l2 = (torch.stack(column) for column in zip(*pending, strict=True))
+        hist, l1, linf, sq = (torch.stack(column) for column in zip(*pending, strict=True))
         b = self.bins
         total = torch.cat((hist.sum(0), l1.sum().reshape(1), linf.max().reshape(1),
-                           l2.sum().reshape(1)))
+                           sq.sqrt().sum().reshape(1)))
         folded = self._folded[i]
         if folded is not None:
             total[b + 1] = torch.maximum(total[b + 1], folded[b + 1])
