@@ -250,3 +250,49 @@ def test_parameters_round_trip_and_an_unfitted_deepview_says_so() -> None:
         _ = dv.coords_
     assert dv._params_hash() != DeepView()._params_hash()
     assert DeepView(verbose=False)._params_hash() == DeepView()._params_hash()  # not hashed
+
+
+def test_a_refit_reuses_saved_epochs_and_an_interrupted_fit_resumes(
+        fashion_run: Run, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    import dvi_widget.engine.deepview.graph as graph
+
+    shutil.copytree(fashion_run.path, tmp_path / "run",
+                    ignore=shutil.ignore_patterns("deepview", "dvi"))
+    run = Run.open(tmp_path / "run")
+    params = {**FAST, "n_steps": 3, "inverse_inputs": False}
+    whole = DeepView(**params).fit(run, resume=False)
+    real, calls = graph.layout, []
+
+    # a refit with the same parameters reuses every saved epoch
+    def no_layout(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a saved epoch was fitted again")
+
+    monkeypatch.setattr(graph, "layout", no_layout)
+    again = DeepView(**params).fit(run)
+    np.testing.assert_array_equal(again.coords_, whole.coords_)
+    np.testing.assert_array_equal(again.landscape_, whole.landscape_)
+
+    # interrupted while laying out epoch 1: epoch 0 stays saved, the next fit resumes there
+    shutil.rmtree(tmp_path / "run" / "deepview")
+
+    def interrupted(*args: object, **kwargs: object) -> np.ndarray:
+        calls.append(kwargs.get("init") is None)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(graph, "layout", interrupted)
+    with pytest.warns(UserWarning, match=r"interrupted; the finished epochs \[0\] are saved"), \
+            pytest.raises(KeyboardInterrupt):
+        DeepView(**params).fit(run)
+    assert sorted(p.name for p in (tmp_path / "run" / "deepview").iterdir()) == [
+        "epoch_00000.json", "epoch_00000.npz"]  # no fit.json: the fit is not complete
+    calls.clear()
+    monkeypatch.setattr(graph, "layout", lambda *a, **k: (
+        calls.append(k.get("init") is None), real(*a, **k))[1])
+    resumed = DeepView(**params).fit(run)
+    assert calls == [False]  # only epoch 1 was laid out, warm-started from the saved epoch 0
+    np.testing.assert_allclose(resumed.coords_, whole.coords_, atol=1e-5)
+    assert DeepView.load(run).epochs_ == [0, 1]

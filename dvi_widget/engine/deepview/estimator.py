@@ -192,13 +192,18 @@ class DeepView(Estimator):
         n_held = int(round(self.holdout * n))
         return np.sort(perm[n_held:]), np.sort(perm[:n_held])
 
-    def fit(self, run: Any, epochs: Sequence[int] | None = None) -> DeepView:  # noqa: ANN401
+    def fit(self, run: Any, epochs: Sequence[int] | None = None,  # noqa: ANN401 - a Run
+            resume: bool = True) -> DeepView:
         """Fit DeepView to every recorded epoch of ``run`` (or ``epochs``), in chronological
-        order, each epoch's UMAP initialised with the previous one's positions; saves the fit
-        under ``run.path / "deepview"`` and returns self."""
+        order, each epoch's UMAP initialised with the previous one's positions; each epoch is
+        saved under ``run.path / "deepview"`` as soon as it is fitted. ``resume``: reuse the
+        saved epochs fitted with the same parameters after the same previous epoch from the
+        same recording (an interrupted fit continues where it stopped); False refits all.
+        Returns self."""
         from tqdm.auto import tqdm
 
         from ..fit import _chosen_epochs
+        from ..store import fingerprint
         from .didi import term_scales
         from .graph import candidate_graph, layout
         from .inverse import fit_inverse
@@ -217,55 +222,79 @@ class DeepView(Estimator):
         emb = DeepViewEmbedding(run, self._json_params(), device)
         emb.epochs_, emb.knn_, emb.inverses_, emb.scales_ = [], {}, {}, {}
         emb.fit_rows_, emb.held_rows_ = fit_rows, held_rows
+        params_hash = self._params_hash()
         coords, timings = [], []
         seed = int(self.random_state)
         bar = tqdm(chosen, desc="DeepView", unit="epoch", disable=not self.verbose)
         prev: np.ndarray | None = None
+        prev_epoch: int | None = None
+        chain_ok, saving = bool(resume), True
         try:
             for epoch in bar:
-                t0 = time.perf_counter()
-                X = emb.anchor_rows(epoch, self.space)
-                logits = emb.logits_fn(epoch, self.space)
-
-                def proba(t: torch.Tensor, logits: Callable = logits) -> torch.Tensor:
-                    return torch.softmax(logits(t).float(), dim=1)
-
-                scales = (term_scales(proba, X, self.n_steps, seed=seed, device=device)
-                          if self.normalise else (1.0, 1.0))
-                idx, dst, info = candidate_graph(
-                    X, proba, self.n_neighbors, widen=self.widen, lam=self.lam,
-                    n_steps=self.n_steps, scales=scales, knn_method=self.knn_method,
-                    device=device, seed=seed, progress=self.verbose)
-                t1 = time.perf_counter()
-                if prev is None:
-                    Y = layout(idx, dst, min_dist=self.min_dist, spread=self.spread,
-                               n_epochs=self.n_epochs, seed=seed)
+                epoch = int(epoch)
+                print_ = fingerprint(run, epoch)
+                saved = (store.finished_epoch(run, epoch, params_hash, prev_epoch, print_)
+                         if chain_ok else None)
+                if saved is not None:
+                    Y = self._restore(emb, epoch, store.load_epoch(run, epoch))
+                    timings.append({**dict(saved.get("timing") or {}), "epoch": epoch})
+                    bar.set_postfix_str(f"epoch {epoch}: reused")
                 else:
-                    Y = layout(idx, dst, init=prev, min_dist=self.min_dist, spread=self.spread,
-                               n_epochs=self.warm_n_epochs, seed=seed,
-                               umap_kwargs={"learning_rate": self.warm_learning_rate})
-                t2 = time.perf_counter()
-                inverses: dict[str, RBFInverse] = {}
-                spaces = ["representation"]
-                if self.space == "input" or (self.inverse_inputs and run.input_shape is not None
-                                             and run.inputs("train") is not None):
-                    spaces.append("input")
-                for space in spaces:
-                    data = X if space == self.space else emb.anchor_rows(epoch, space)
-                    inverses[space] = fit_inverse(
-                        Y[fit_rows], data[fit_rows], width=self.inverse_width,
-                        neighbors=self.inverse_neighbors, steps=self.inverse_steps,
-                        device=device, progress=self.verbose)
-                t3 = time.perf_counter()
-                emb.epochs_.append(int(epoch))
-                emb.knn_[int(epoch)] = (idx, dst)
-                emb.inverses_[int(epoch)] = inverses
-                emb.scales_[int(epoch)] = scales
+                    chain_ok = False
+                    t0 = time.perf_counter()
+                    X = emb.anchor_rows(epoch, self.space)
+                    logits = emb.logits_fn(epoch, self.space)
+
+                    def proba(t: torch.Tensor, logits: Callable = logits) -> torch.Tensor:
+                        return torch.softmax(logits(t).float(), dim=1)
+
+                    scales = (term_scales(proba, X, self.n_steps, seed=seed, device=device)
+                              if self.normalise else (1.0, 1.0))
+                    idx, dst, info = candidate_graph(
+                        X, proba, self.n_neighbors, widen=self.widen, lam=self.lam,
+                        n_steps=self.n_steps, scales=scales, knn_method=self.knn_method,
+                        device=device, seed=seed, progress=self.verbose)
+                    t1 = time.perf_counter()
+                    if prev is None:
+                        Y = layout(idx, dst, min_dist=self.min_dist, spread=self.spread,
+                                   n_epochs=self.n_epochs, seed=seed)
+                    else:
+                        Y = layout(idx, dst, init=prev, min_dist=self.min_dist,
+                                   spread=self.spread, n_epochs=self.warm_n_epochs, seed=seed,
+                                   umap_kwargs={"learning_rate": self.warm_learning_rate})
+                    t2 = time.perf_counter()
+                    inverses: dict[str, RBFInverse] = {}
+                    spaces = ["representation"]
+                    if self.space == "input" or (self.inverse_inputs
+                                                 and run.input_shape is not None
+                                                 and run.inputs("train") is not None):
+                        spaces.append("input")
+                    for space in spaces:
+                        data = X if space == self.space else emb.anchor_rows(epoch, space)
+                        inverses[space] = fit_inverse(
+                            Y[fit_rows], data[fit_rows], width=self.inverse_width,
+                            neighbors=self.inverse_neighbors, steps=self.inverse_steps,
+                            device=device, progress=self.verbose)
+                    t3 = time.perf_counter()
+                    emb.epochs_.append(epoch)
+                    emb.knn_[epoch] = (idx, dst)
+                    emb.inverses_[epoch] = inverses
+                    emb.scales_[epoch] = scales
+                    row = {"epoch": epoch, "distances": t1 - t0, "layout": t2 - t1,
+                           "inverse": t3 - t2, "total": t3 - t0, "pairs": info["pairs"]}
+                    timings.append(row)
+                    if saving:
+                        saving = self._save_epoch(emb, epoch, Y, {
+                            "params_hash": params_hash, "previous_epoch": prev_epoch,
+                            "fingerprint": print_, "timing": row})
+                    bar.set_postfix_str(f"epoch {epoch}: {t3 - t0:.1f}s")
                 coords.append(Y)
-                timings.append({"epoch": int(epoch), "distances": t1 - t0, "layout": t2 - t1,
-                                "inverse": t3 - t2, "total": t3 - t0, "pairs": info["pairs"]})
-                bar.set_postfix_str(f"epoch {epoch}: {t3 - t0:.1f}s")
-                prev = Y
+                prev, prev_epoch = Y, epoch
+        except KeyboardInterrupt:
+            warnings.warn(f"DeepView.fit interrupted; the finished epochs {list(emb.epochs_)} are "
+                          f"saved under {store.folder(run)}: fit(run) again continues from there",
+                          stacklevel=2)
+            raise
         finally:
             bar.close()
         emb.coords_ = np.stack(coords).astype(np.float32)
@@ -273,6 +302,21 @@ class DeepView(Estimator):
         self._save(emb)
         self.embedding_ = emb
         return self
+
+    @staticmethod
+    def _restore(emb: DeepViewEmbedding, e: int, arrays: dict[str, np.ndarray]) -> np.ndarray:
+        """Put a saved epoch's graph, π⁻¹ and scales into ``emb``; returns its coordinates."""
+        inverses = {}
+        for space, prefix in (("representation", "rep_"), ("input", "in_")):
+            if prefix + "theta" in arrays:
+                inverses[space] = RBFInverse.from_state(
+                    {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+                ).to(emb.device_).eval()
+        emb.epochs_.append(int(e))
+        emb.knn_[int(e)] = (arrays["knn_indices"], arrays["knn_dists"])
+        emb.inverses_[int(e)] = inverses
+        emb.scales_[int(e)] = tuple(float(v) for v in arrays["scales"])
+        return np.asarray(arrays["coords"], np.float32)
 
     def _finish(self, emb: DeepViewEmbedding, timings: list[dict[str, Any]]) -> None:
         """The shared frame and each epoch's landscape."""
@@ -290,20 +334,31 @@ class DeepView(Estimator):
         emb.landscape_confidence_ = np.stack(conf)
         emb.timings_ = pd.DataFrame(timings).set_index("epoch")
 
-    def _save(self, emb: DeepViewEmbedding) -> None:
-        run = emb.run_
+    def _save_epoch(self, emb: DeepViewEmbedding, e: int, coords: np.ndarray,
+                    info: dict[str, Any]) -> bool:
+        """Save one fitted epoch (arrays, then its info); False (with a warning) when the
+        folder cannot be written (a read-only run: the fit stays in memory)."""
+        arrays: dict[str, np.ndarray] = {
+            "coords": np.asarray(coords, np.float32), "knn_indices": emb.knn_[e][0],
+            "knn_dists": emb.knn_[e][1], "scales": np.asarray(emb.scales_[e])}
+        for space, inv in emb.inverses_[e].items():
+            prefix = "rep_" if space == "representation" else "in_"
+            arrays.update({prefix + k: v for k, v in inv.state().items()})
         try:
-            for i, e in enumerate(emb.epochs_):
-                arrays: dict[str, np.ndarray] = {
-                    "coords": emb.coords_[i], "knn_indices": emb.knn_[e][0],
-                    "knn_dists": emb.knn_[e][1], "scales": np.asarray(emb.scales_[e])}
-                for space, inv in emb.inverses_[e].items():
-                    prefix = "rep_" if space == "representation" else "in_"
-                    arrays.update({prefix + k: v for k, v in inv.state().items()})
-                store.save_epoch(run, e, arrays)
-            info = {"params": self._json_params(), "params_hash": self._params_hash(),
-                    "epochs": list(emb.epochs_),
-                    "timings": emb.timings_.reset_index().to_dict(orient="records")}
+            store.save_epoch(emb.run_, e, arrays, info)
+        except OSError as err:
+            warnings.warn(f"DeepView fit not saved under {store.folder(emb.run_)}: {err}",
+                          stacklevel=3)
+            return False
+        return True
+
+    def _save(self, emb: DeepViewEmbedding) -> None:
+        """Write fit.json (after every epoch's files: it names the complete fit)."""
+        run = emb.run_
+        info = {"params": self._json_params(), "params_hash": self._params_hash(),
+                "epochs": list(emb.epochs_),
+                "timings": emb.timings_.reset_index().to_dict(orient="records")}
+        try:
             store.save_fit(run, info, emb.fit_rows_, emb.held_rows_)
         except OSError as err:
             warnings.warn(f"DeepView fit not saved under {store.folder(run)}: {err}",
@@ -332,20 +387,7 @@ class DeepView(Estimator):
         emb = DeepViewEmbedding(run, self._json_params(), resolve_device(device))
         emb.epochs_, emb.knn_, emb.inverses_, emb.scales_ = [], {}, {}, {}
         emb.fit_rows_, emb.held_rows_ = fit_rows, held_rows
-        coords = []
-        for e in epochs:
-            arrays = store.load_epoch(run, e)
-            inverses = {}
-            for space, prefix in (("representation", "rep_"), ("input", "in_")):
-                if prefix + "theta" in arrays:
-                    inverses[space] = RBFInverse.from_state(
-                        {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
-                    ).to(emb.device_).eval()
-            emb.epochs_.append(e)
-            emb.knn_[e] = (arrays["knn_indices"], arrays["knn_dists"])
-            emb.inverses_[e] = inverses
-            emb.scales_[e] = tuple(float(v) for v in arrays["scales"])
-            coords.append(arrays["coords"])
+        coords = [self._restore(emb, e, store.load_epoch(run, e)) for e in epochs]
         emb.coords_ = np.stack(coords).astype(np.float32)
         timings = [dict(r) for r in info.get("timings", [])] or [{"epoch": e} for e in epochs]
         self._finish(emb, timings)

@@ -7,6 +7,10 @@
     rows.npz                 fit_rows, held_rows (the 70 % / 30 % split of Q_data / Q_¬data)
     epoch_00003.npz          coords (N, 2), knn_indices / knn_dists (the DiDi graph), and each
                              π⁻¹'s arrays (``rep_*``; ``in_*`` when inputs were kept)
+    epoch_00003.json         what the epoch was fitted from: the parameters' hash, the previous
+                             epoch (its UMAP's start), the recording's fingerprint, its timings
+                             (written after its npz, as soon as the epoch is fitted: an
+                             interrupted fit keeps its finished epochs, ``fit`` reuses them)
 
 Every file is written atomically (:mod:`dvi_widget._io`), read with ``allow_pickle=False`` and
 its members checked before they are decompressed; fit.json is written last, so a folder whose
@@ -37,10 +41,36 @@ def epoch_file(run: Any, epoch: int) -> Path:  # noqa: ANN401 - a Run
     return folder(run) / f"epoch_{int(epoch):05d}.npz"
 
 
-def save_epoch(run: Any, epoch: int, arrays: Mapping[str, np.ndarray]) -> None:  # noqa: ANN401
-    """Write one fitted epoch's arrays."""
+def epoch_info_file(run: Any, epoch: int) -> Path:  # noqa: ANN401 - a Run
+    return folder(run) / f"epoch_{int(epoch):05d}.json"
+
+
+def save_epoch(run: Any, epoch: int, arrays: Mapping[str, np.ndarray],  # noqa: ANN401
+               info: Mapping[str, Any] | None = None) -> None:
+    """Write one fitted epoch's arrays, then (last) what it was fitted from."""
     folder(run).mkdir(parents=True, exist_ok=True)
+    epoch_info_file(run, epoch).unlink(missing_ok=True)  # the npz below is not that one's
     write_npz(epoch_file(run, epoch), **{k: np.asarray(v) for k, v in arrays.items()})
+    if info is not None:
+        write_json(epoch_info_file(run, epoch), dict(info))
+
+
+def finished_epoch(run: Any, epoch: int, params_hash: str, previous: int | None,  # noqa: ANN401
+                   fingerprint: list[float]) -> dict[str, Any] | None:
+    """The saved info of ``epoch`` when it was fitted with these parameters after ``previous``
+    from the run's current recording of it (what ``fit`` reuses), else None."""
+    path = epoch_info_file(run, epoch)
+    if not (path.is_file() and epoch_file(run, epoch).is_file()):
+        return None
+    try:
+        info = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    same = (isinstance(info, dict) and info.get("params_hash") == params_hash
+            and info.get("previous_epoch") == previous
+            and len(info.get("fingerprint") or []) == len(fingerprint)
+            and np.allclose(info["fingerprint"], fingerprint, rtol=1e-6, atol=0))
+    return info if same else None
 
 
 def save_fit(run: Any, info: Mapping[str, Any], fit_rows: np.ndarray,  # noqa: ANN401
