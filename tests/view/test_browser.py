@@ -221,3 +221,79 @@ def test_lasso_in_jupyter_reaches_the_kernel(bundle, tmp_path, app):
         print(proc.stdout)
         assert proc.returncode == 0, (f"{app} test failed:\n{proc.stdout}\n{proc.stderr}\n"
                                       + (tmp_path / "server.log").read_text()[-3000:])
+
+
+# ------------------------------------------------------------------ marimo
+def _marimo_notebook() -> str:
+    """A marimo notebook: the samples of _DATA shown through mo.ui.anywidget(w), and a cell that
+    marimo re-runs whenever the widget's value changes, printing the kernel's w.selection."""
+    import textwrap
+
+    first = _DATA + """
+import json
+import marimo as mo
+from dvi_widget.contract import Visualization
+from dvi_widget.view.widget import Widget
+vis = Visualization.from_arrays(coords=xy[None], labels=labels, extent=(-1, 1, -1, 1))
+w = Widget(vis, height=420, transition_ms=0)
+view = mo.ui.anywidget(w)
+view"""
+    return ("import marimo\n\napp = marimo.App()\n\n\n@app.cell\ndef _():\n"
+            + textwrap.indent(first, "    ") + "\n    return json, mo, view, w\n\n\n"
+            "@app.cell\ndef _(json, mo, view, w):\n    view.value\n"
+            "    mo.md('SELECTED' + json.dumps(w.selection.tolist()))\n    return\n")
+
+
+@pytest.mark.slow
+def test_marimo_lasso_and_keys_end_to_end(bundle, tmp_path):
+    """marimo (`marimo run --headless`, issue 23 item 6): the widget shown by mo.ui.anywidget in
+    a shadow root, styled; a lasso selects exactly the polygon's samples in Python (a downstream
+    cell prints w.selection); 'b' and Esc act on the widget, not on marimo."""
+    import json
+    import os
+    import signal
+    import sys
+    import time
+    import urllib.request
+
+    pytest.importorskip("marimo")
+    sys.path.insert(0, str(ROOT / "tests" / "browser"))
+    from jupyter_server import free_port  # tests/browser/jupyter_server.py
+
+    notebook = tmp_path / "e2e_marimo.py"
+    notebook.write_text(_marimo_notebook())
+    port = free_port()
+    env = dict(os.environ, OMP_NUM_THREADS="1", HOME=str(tmp_path),
+               PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    log = open(tmp_path / "marimo.log", "w")  # noqa: SIM115 (closed in the finally below)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "marimo", "run", "--headless", "--no-token", "--host",
+         "127.0.0.1", "-p", str(port), str(notebook)],
+        cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # the server answers once it is up
+            try:
+                with urllib.request.urlopen(url, timeout=2):
+                    break
+            except OSError:
+                assert server.poll() is None, (tmp_path / "marimo.log").read_text()
+                assert time.monotonic() < deadline, "marimo did not answer within 60 s"
+                time.sleep(0.2)
+        shots = os.environ.get("DVI_E2E_SHOT_DIR", "")
+        proc = subprocess.run(
+            ["node", str(ROOT / "tests" / "browser" / "marimo.test.mjs"), url,
+             json.dumps(_cases()), shots],
+            cwd=ROOT, capture_output=True, text=True, timeout=300)
+        print(proc.stdout)
+        assert proc.returncode == 0, (f"marimo test failed:\n{proc.stdout}\n{proc.stderr}\n"
+                                      + (tmp_path / "marimo.log").read_text()[-3000:])
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)  # the server and the kernel it started
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+        log.close()
