@@ -89,6 +89,20 @@ def test_widget_in_headless_chromium(bundle, tmp_path):
     print(proc.stdout)
     assert proc.returncode == 0, f"browser tests failed:\n{proc.stdout}\n{proc.stderr}"
     assert "all 8 passed" in proc.stdout
+    # the saved page's record button (issue 23 item 3): the WebM it downloaded plays the epochs
+    av = pytest.importorskip("av")
+    with av.open(str(page) + ".webm") as movie:
+        frames = [f.to_ndarray(format="rgb24") for f in movie.decode(video=0)]
+    assert len(frames) >= 5, f"{len(frames)} frames"
+    assert frames[0].shape[0] > 100 and frames[0].shape[1] > 100, frames[0].shape
+    # white where the page is white (around the landscape's frame), not a canvas' transparent black
+    assert (frames[0][:, :8] > 235).all(axis=2).mean() > 0.95
+    # the points move from epoch 0 to epoch 1 through in-between frames (the eased transition)
+    changed = [int((np.abs(a.astype(int) - b.astype(int)).sum(axis=2) > 60).sum())
+               for a, b in zip(frames, frames[1:], strict=False)]
+    moving = sum(c > 0 for c in changed)
+    total = int((np.abs(frames[0].astype(int) - frames[-1].astype(int)).sum(axis=2) > 60).sum())
+    assert total > 200 and moving >= 3, f"pixels changed frame to frame: {changed}; overall {total}"
 
 
 def test_view_gestures_layout_legend_search(bundle):
