@@ -48,10 +48,15 @@ export class Recorder {
     this.btn.setAttribute('aria-pressed', 'true');
     this.btn.textContent = '■ stop';
     try {
+      // to the first epoch at once (no transition: it is not part of the film)
+      const transition = m.get('transition_ms');
       m.set('playing', false);
+      m.set('transition_ms', 0);
       m.set('epoch', epochs[0]);
       m.save_changes();
       await drawn(view, epochs[0]);
+      m.set('transition_ms', transition);
+      m.save_changes();
       // the plot as shown, redrawn into `film` every frame while recording (device pixels)
       const film = document.createElement('canvas');
       film.width = view.canvas.width;

@@ -67,6 +67,13 @@ await runTests([
     const t0 = Date.now();
     const lap = (what) => process.env.DVI_DEBUG && console.log(`${what}: ${Date.now() - t0} ms`);
     try {
+      // the server starts while this browser does (test_browser.py starts both at once)
+      for (let up = false; !up;) {
+        up = await fetch(url).then((r) => r.ok, () => false);
+        if (!up && Date.now() - t0 > 60000) throw new Error(`marimo did not answer at ${url} within 60 s`);
+        if (!up) await new Promise((r) => setTimeout(r, 100));
+      }
+      lap('server');
       await page.goto(url, { timeout: 60000 });
       lap('page');
       // Playwright's CSS selectors pierce open shadow roots
