@@ -28,7 +28,10 @@ export class Recorder {
     this.type = videoType();
     this.recording = null;
     this.btn = h('button', { type: 'button', class: 'dvi-record', text: '● REC', title: 'record the playback from the first epoch to the last as a WebM video (click again to stop early)', 'aria-label': 'record the playback as a video', 'aria-pressed': 'false' });
-    this.btn.addEventListener('click', () => (this.recording ? this.stop() : this.record()));
+    this.btn.addEventListener('click', () => {
+      if (this.recording) this.stop();
+      else this.record().catch((err) => console.error('dvi_widget: recording failed', err));
+    });
   }
 
   /** Whether the button belongs in the toolbar: a saved page, a browser that records, 2+ epochs. */
@@ -47,6 +50,7 @@ export class Recorder {
     this.btn.classList.add('dvi-on');
     this.btn.setAttribute('aria-pressed', 'true');
     this.btn.textContent = '■ stop';
+    let filming = false;
     try {
       // to the first epoch at once (no transition: it is not part of the film)
       const transition = m.get('transition_ms');
@@ -63,7 +67,7 @@ export class Recorder {
       film.height = view.canvas.height;
       const ctx = film.getContext('2d');
       const s = film.width / Math.max(1, view.canvas.getBoundingClientRect().width);
-      let filming = true;
+      filming = true;
       const shoot = () => {
         if (!filming) return;
         composePlot(view, ctx, s);
@@ -74,7 +78,10 @@ export class Recorder {
       const rec = new MediaRecorder(stream, { mimeType: this.type });
       const chunks = [];
       rec.ondataavailable = (e) => e.data.size && chunks.push(e.data);
-      const ended = new Promise((resolve) => { rec.onstop = resolve; });
+      const ended = new Promise((resolve) => {
+        rec.onstop = resolve;
+        rec.onerror = resolve; // what was recorded until then is kept
+      });
       rec.start(250);
       await frame();
       m.set('loop', false); // the player stops at the last epoch
@@ -97,6 +104,7 @@ export class Recorder {
       if (!view.destroyed) downloadBlob(blob, 'dvi-playback.webm');
       return blob;
     } finally {
+      filming = false;
       this.recording = null;
       this.btn.classList.remove('dvi-on');
       this.btn.setAttribute('aria-pressed', 'false');
