@@ -3,13 +3,16 @@
 // widget shown through mo.ui.anywidget(w), which mounts it in a shadow root (<marimo-anywidget>)
 // with the widget's stylesheet inside.
 //   1. the stylesheet applies inside the shadow root (toolbar and plot laid out);
-//   2. a lasso drawn on the canvas reaches Python: the downstream cell, re-run by marimo when the
+//   2. the kernel protocol's custom messages work both ways: the focused sample's Sample history
+//      asks the kernel for its neighbours (model.send) and shows the kernel's answer;
+//   3. a lasso drawn on the canvas reaches Python: the downstream cell, re-run by marimo when the
 //      widget's value changes, prints exactly the samples inside the drawn polygon;
-//   3. keys pressed in the widget are the widget's ('b': box mode, Esc: clear, also in Python) and
+//   4. keys pressed in the widget are the widget's ('b': box mode, Esc: clear, also in Python) and
 //      go no further: a keydown listener on document (where marimo's hotkeys listen) sees none of
 //      them; a key the widget does not use passes.
 // Usage: node marimo.test.mjs <url> <cases json> [shot dir]
-//   cases: {"button": {"polygon": [[x, y], ...], "expected": [i, ...]}} (normalised, y up)
+//   cases: {"button": {"polygon": [[x, y], ...], "expected": [i, ...]} (normalised, y up),
+//           "neighbours": [the 8 nearest samples to sample 0 in 2-D, nearest first]}
 import { assert, launch, runTests } from './harness.mjs';
 
 const [url, casesJson, shotDir] = process.argv.slice(2);
@@ -60,7 +63,7 @@ async function drawPolygon(page, polygon) {
 const status = (page) => page.locator('.dvi-status').textContent();
 
 await runTests([
-  ['marimo: the widget in a shadow root, styled; a lasso reaches Python; keys stay in the widget', async () => {
+  ['marimo: the widget in a shadow root, styled; kernel messages both ways; a lasso reaches Python; keys stay in the widget', async () => {
     const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
     const errors = [];
     page.on('pageerror', (e) => errors.push(String(e)));
@@ -95,7 +98,14 @@ await runTests([
       assert(JSON.stringify(await waitSelection(page, [])) === '[]', 'nothing selected at first');
       if (shotDir) await page.screenshot({ path: `${shotDir}/marimo_1400x1000.png` });
 
-      // 2. Lasso button, then a drag: the kernel's w.selection holds the polygon's samples
+      // 2. the kernel protocol: sample 0's neighbours as the kernel answered (data-epoch is set on
+      // the list's holder only from a reply; without a kernel the panel would list 2-D neighbours it found itself)
+      await page.waitForFunction(() => document.querySelector('marimo-anywidget').shadowRoot.querySelector('.dvi-panel-sample [data-epoch="0"] > .dvi-nn'), null, { timeout: 20000 });
+      const nn = await page.evaluate(() => [...document.querySelector('marimo-anywidget').shadowRoot.querySelectorAll('.dvi-nn .dvi-nn-2d .dvi-nrow')].map((r) => Number(r.dataset.sample)));
+      assert(JSON.stringify(nn) === JSON.stringify(cases.neighbours), `the kernel's neighbours of sample 0: ${nn}, expected ${cases.neighbours}`);
+      lap('kernel protocol');
+
+      // 3. Lasso button, then a drag: the kernel's w.selection holds the polygon's samples
       lap('checked');
       await page.locator('.dvi-mode-lasso').click();
       await drawPolygon(page, cases.button.polygon);
@@ -110,7 +120,7 @@ await runTests([
       lap('selection in Python');
       if (shotDir) await page.screenshot({ path: `${shotDir}/marimo_lasso_1400x1000.png` });
 
-      // 3. keys: the host page's listeners on document (marimo's hotkeys) see none of the widget's
+      // 4. keys: the host page's listeners on document (marimo's hotkeys) see none of the widget's
       await page.evaluate(() => {
         window.hostSaw = [];
         document.addEventListener('keydown', (e) => window.hostSaw.push(e.key));

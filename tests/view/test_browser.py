@@ -250,6 +250,7 @@ from dvi_widget.contract import Visualization
 from dvi_widget.view.widget import Widget
 vis = Visualization.from_arrays(coords=xy[None], labels=labels, extent=(-1, 1, -1, 1))
 w = Widget(vis, height=420, transition_ms=0)
+w.focus_sample = 0  # its Sample history asks the kernel for its neighbours (kernel protocol)
 view = mo.ui.anywidget(w)
 view"""
     return ("import marimo\n\napp = marimo.App()\n\n\n@app.cell\ndef _():\n"
@@ -261,8 +262,10 @@ view"""
 @pytest.mark.slow
 def test_marimo_lasso_and_keys_end_to_end(bundle, tmp_path):
     """marimo (`marimo run --headless`, issue 23 item 6): the widget shown by mo.ui.anywidget in
-    a shadow root, styled; a lasso selects exactly the polygon's samples in Python (a downstream
-    cell prints w.selection); 'b' and Esc act on the widget, not on marimo."""
+    a shadow root, styled; the kernel protocol's custom messages go both ways (the focused
+    sample's 8 nearest 2-D neighbours, as the kernel computes them); a lasso selects exactly the
+    polygon's samples in Python (a downstream cell prints w.selection); 'b' and Esc act on the
+    widget, not on marimo."""
     import json
     import os
     import signal
@@ -286,9 +289,14 @@ def test_marimo_lasso_and_keys_end_to_end(bundle, tmp_path):
     try:
         # the browser starts while the server does: the page waits until the server answers
         shots = os.environ.get("DVI_E2E_SHOT_DIR", "")
+        scope: dict = {}
+        exec(_DATA, scope)  # the samples the notebook shows  # noqa: S102
+        d = np.linalg.norm(scope["xy"] - scope["xy"][0], axis=1)
+        d[0] = np.inf
+        cases = {**_cases(), "neighbours": np.argsort(d, kind="stable")[:8].tolist()}
         proc = subprocess.run(
             ["node", str(ROOT / "tests" / "browser" / "marimo.test.mjs"), url,
-             json.dumps(_cases()), shots],
+             json.dumps(cases), shots],
             cwd=ROOT, capture_output=True, text=True, timeout=300)
         print(proc.stdout)
         assert proc.returncode == 0, (f"marimo test failed:\n{proc.stdout}\n{proc.stderr}\n"
