@@ -9,14 +9,29 @@
 export async function snapshotCanvas(view, scale = 1) {
   const s = Math.max(0.25, Math.min(8, Number(scale) || 1));
   const r = view.canvas.getBoundingClientRect(); // the canvases' box (the wrap adds a border)
-  const w = Math.max(1, Math.round(r.width * s));
-  const hgt = Math.max(1, Math.round(r.height * s));
   const dpr = window.devicePixelRatio || 1;
   const points = await view.plot.scatterplot.export({ scale: s / dpr });
+  const tmp = document.createElement('canvas');
+  tmp.width = points.width;
+  tmp.height = points.height;
+  tmp.getContext('2d').putImageData(points, 0, 0);
   const out = document.createElement('canvas');
-  out.width = w;
-  out.height = hgt;
-  const ctx = out.getContext('2d');
+  out.width = Math.max(1, Math.round(r.width * s));
+  out.height = Math.max(1, Math.round(r.height * s));
+  composePlot(view, out.getContext('2d'), s, tmp);
+  return out;
+}
+
+/**
+ * Draw the plot as shown into `ctx` (its canvas sized CSS size x `s`): white, then the plot's
+ * canvases in their stacking order with their opacity (`points` in place of the points canvas:
+ * a re-rendered copy, or the points canvas itself, a 2-D copy of the WebGL drawing that stays
+ * readable), then the class names. The snapshot and the record button (record.js) share it.
+ */
+export function composePlot(view, ctx, s, points = view.canvas) {
+  const r = view.canvas.getBoundingClientRect();
+  const { width: w, height: hgt } = ctx.canvas;
+  ctx.globalAlpha = 1;
   ctx.fillStyle = '#ffffff';
   ctx.fillRect(0, 0, w, hgt);
   for (const cv of view.wrap.querySelectorAll('canvas')) {
@@ -24,15 +39,7 @@ export async function snapshotCanvas(view, scale = 1) {
     const style = getComputedStyle(cv);
     if (style.display === 'none' || style.visibility === 'hidden' || !cv.width || !cv.height) continue;
     ctx.globalAlpha = Number(style.opacity);
-    if (cv === view.canvas) {
-      const tmp = document.createElement('canvas');
-      tmp.width = points.width;
-      tmp.height = points.height;
-      tmp.getContext('2d').putImageData(points, 0, 0);
-      ctx.drawImage(tmp, 0, 0, w, hgt);
-    } else {
-      ctx.drawImage(cv, 0, 0, w, hgt);
-    }
+    ctx.drawImage(cv === view.canvas ? points : cv, 0, 0, w, hgt);
   }
   ctx.globalAlpha = 1;
   for (const label of view.wrap.querySelectorAll('.dvi-cluster-label')) {
@@ -49,7 +56,6 @@ export async function snapshotCanvas(view, scale = 1) {
     ctx.fillStyle = style.color;
     ctx.fillText(label.textContent, x, y);
   }
-  return out;
 }
 
 /** The snapshot as PNG bytes. */
@@ -59,17 +65,22 @@ export async function snapshotPng(view, scale = 1) {
   return { png: new Uint8Array(await blob.arrayBuffer()), width: cv.width, height: cv.height };
 }
 
-/** The camera button: download the snapshot at 2x as dvi-epoch-<epoch>.png. */
-export async function downloadSnapshot(view, scale = 2) {
-  const { png } = await snapshotPng(view, scale);
-  const url = URL.createObjectURL(new Blob([png], { type: 'image/png' }));
+/** Download a Blob as a file named `name` (the camera and record buttons). */
+export function downloadBlob(blob, name) {
+  const url = URL.createObjectURL(blob);
   const a = document.createElement('a');
   a.href = url;
-  a.download = `dvi-epoch-${view.model.get('epoch')}.png`;
+  a.download = name;
   document.body.appendChild(a);
   a.click();
   a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+/** The camera button: download the snapshot at 2x as dvi-epoch-<epoch>.png. */
+export async function downloadSnapshot(view, scale = 2) {
+  const { png } = await snapshotPng(view, scale);
+  downloadBlob(new Blob([png], { type: 'image/png' }), `dvi-epoch-${view.model.get('epoch')}.png`);
 }
 
 /** Answer the kernel's `{type: 'snapshot', id, scale}` with `{type: 'snapshot', reply: id}` + PNG. */

@@ -3,6 +3,7 @@
 import { decodeIndices } from './codecs.js';
 import { h, listeners } from './dom.js';
 import { findMatches, MATCH_MODES, searchFields } from './search.js';
+import { Recorder } from './record.js';
 import { downloadSnapshot } from './snapshot.js';
 
 export const SPEEDS = [0.5, 1, 2, 4, 8];
@@ -68,9 +69,11 @@ export class Toolbar {
     // a highlight or a filter is a separate, named choice, removed by its own chip's ✕)
     this.clearBtn = h('button', { type: 'button', class: 'dvi-clear', text: 'Clear', 'aria-label': 'clear the selection' });
     this.helpBtn = h('button', { type: 'button', class: 'dvi-help-btn', text: '?', title: 'gestures and shortcuts (?)', 'aria-label': 'help', 'aria-expanded': 'false' });
+    // a saved page (no kernel) records the playback as a video (record.js)
+    this.recorder = new Recorder(view);
     const row1 = h('div', { class: 'dvi-row dvi-row-main' }, [
       this.playBtn, this.slider, this.epochLabel, this.followEl, this.speedSel, modeGroup,
-      h('span', { class: 'dvi-group' }, [this.zoomBtn, this.resetBtn, this.cameraBtn]),
+      h('span', { class: 'dvi-group' }, [this.zoomBtn, this.resetBtn, this.cameraBtn, this.recorder.offered && this.recorder.btn]),
       this.status, this.clearBtn, this.helpBtn,
     ]);
     // ---- row 2: display and search

@@ -1,5 +1,6 @@
 // Browser tests of the real bundle with a fake model: render, epoch change, playback, lasso,
 // two views in sync, cleanup, and the save_html page (path given as argv[2], optional).
+import { readFile, writeFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import { center, LAND_COLORS } from './fixture.mjs';
 import { assert, countColor, frames, launch, near, pixelAt, pixels, runTests, serve, settled } from './harness.mjs';
@@ -323,6 +324,22 @@ if (htmlPath) {
     const disabled = await page.$$eval('.dvi-root button, .dvi-root select, .dvi-root input', (els) => els.filter((e) => e.disabled && e.offsetParent).map((e) => e.className || e.textContent || e.getAttribute('aria-label')));
     assert(disabled.length === 0, `disabled controls shown: ${disabled}`);
     await page.screenshot({ path: new URL('../../out/shots/saved-page-900.png', import.meta.url).pathname, fullPage: true });
+    // the record button (issue 23 item 3): the playback, first epoch to last, downloaded as WebM
+    const epochs = await page.evaluate(() => window.dviModel.get('epochs'));
+    await page.evaluate(() => {
+      window.recordedEpochs = [];
+      window.dviModel.on('change:epoch', (e) => window.recordedEpochs.push(e));
+    });
+    const [video] = await Promise.all([page.waitForEvent('download', { timeout: 60000 }), page.click('.dvi-record')]);
+    assert(video.suggestedFilename() === 'dvi-playback.webm', `download ${video.suggestedFilename()}`);
+    const webm = await readFile(await video.path());
+    const rec = await page.$eval('#dvi-root', (e) => ({ type: e.dataset.recordType, bytes: Number(e.dataset.recordBytes) }));
+    assert(/^video\/webm/.test(rec.type) && rec.bytes === webm.length && webm.length > 1000, `recorded ${JSON.stringify(rec)}, downloaded ${webm.length} bytes`);
+    assert(webm.readUInt32BE(0) === 0x1a45dfa3, 'the download is a WebM (EBML) file');
+    const played = await page.evaluate(() => window.recordedEpochs);
+    assert(JSON.stringify(played.slice(-epochs.length)) === JSON.stringify(epochs), `played ${played} while recording (epochs ${epochs})`);
+    assert(await page.$eval('.dvi-record', (b) => b.getAttribute('aria-pressed') === 'false' && b.textContent.includes('REC')), 'the button is back to REC');
+    await writeFile(`${htmlPath}.webm`, webm); // the pytest side decodes it (PyAV)
     assert(errors.length === 0, errors.join('\n'));
     await page.evaluate(() => window.dviModel.set('epoch', window.dviModel.get('epochs')[0]));
     await page.close();

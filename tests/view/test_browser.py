@@ -89,6 +89,20 @@ def test_widget_in_headless_chromium(bundle, tmp_path):
     print(proc.stdout)
     assert proc.returncode == 0, f"browser tests failed:\n{proc.stdout}\n{proc.stderr}"
     assert "all 8 passed" in proc.stdout
+    # the saved page's record button (issue 23 item 3): the WebM it downloaded plays the epochs
+    av = pytest.importorskip("av")
+    with av.open(str(page) + ".webm") as movie:
+        frames = [f.to_ndarray(format="rgb24") for f in movie.decode(video=0)]
+    assert len(frames) >= 5, f"{len(frames)} frames"
+    assert frames[0].shape[0] > 100 and frames[0].shape[1] > 100, frames[0].shape
+    # white where the page is white (around the landscape's frame), not a canvas' transparent black
+    assert (frames[0][:, :8] > 235).all(axis=2).mean() > 0.95
+    # the points move from epoch 0 to epoch 1 through in-between frames (the eased transition)
+    changed = [int((np.abs(a.astype(int) - b.astype(int)).sum(axis=2) > 60).sum())
+               for a, b in zip(frames, frames[1:], strict=False)]
+    moving = sum(c > 0 for c in changed)
+    total = int((np.abs(frames[0].astype(int) - frames[-1].astype(int)).sum(axis=2) > 60).sum())
+    assert total > 200 and moving >= 3, f"pixels changed frame to frame: {changed}; overall {total}"
 
 
 def test_view_gestures_layout_legend_search(bundle):
@@ -221,3 +235,77 @@ def test_lasso_in_jupyter_reaches_the_kernel(bundle, tmp_path, app):
         print(proc.stdout)
         assert proc.returncode == 0, (f"{app} test failed:\n{proc.stdout}\n{proc.stderr}\n"
                                       + (tmp_path / "server.log").read_text()[-3000:])
+
+
+# ------------------------------------------------------------------ marimo
+def _marimo_notebook() -> str:
+    """A marimo notebook: the samples of _DATA shown through mo.ui.anywidget(w), and a cell that
+    marimo re-runs whenever the widget's value changes, printing the kernel's w.selection."""
+    import textwrap
+
+    first = _DATA + """
+import json
+import marimo as mo
+from dvi_widget.contract import Visualization
+from dvi_widget.view.widget import Widget
+vis = Visualization.from_arrays(coords=xy[None], labels=labels, extent=(-1, 1, -1, 1))
+w = Widget(vis, height=420, transition_ms=0)
+w.focus_sample = 0  # its Sample history asks the kernel for its neighbours (kernel protocol)
+view = mo.ui.anywidget(w)
+view"""
+    return ("import marimo\n\napp = marimo.App()\n\n\n@app.cell\ndef _():\n"
+            + textwrap.indent(first, "    ") + "\n    return json, mo, view, w\n\n\n"
+            "@app.cell\ndef _(json, mo, view, w):\n    view.value\n"
+            "    mo.md('SELECTED' + json.dumps(w.selection.tolist()))\n    return\n")
+
+
+@pytest.mark.slow
+def test_marimo_lasso_and_keys_end_to_end(bundle, tmp_path):
+    """marimo (`marimo run --headless`, issue 23 item 6): the widget shown by mo.ui.anywidget in
+    a shadow root, styled; the kernel protocol's custom messages go both ways (the focused
+    sample's 8 nearest 2-D neighbours, as the kernel computes them); a lasso selects exactly the
+    polygon's samples in Python (a downstream cell prints w.selection); 'b' and Esc act on the
+    widget, not on marimo."""
+    import json
+    import os
+    import signal
+    import sys
+
+    pytest.importorskip("marimo")
+    sys.path.insert(0, str(ROOT / "tests" / "browser"))
+    from jupyter_server import free_port  # tests/browser/jupyter_server.py
+
+    notebook = tmp_path / "e2e_marimo.py"
+    notebook.write_text(_marimo_notebook())
+    port = free_port()
+    env = dict(os.environ, OMP_NUM_THREADS="1", HOME=str(tmp_path),
+               PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    log = open(tmp_path / "marimo.log", "w")  # noqa: SIM115 (closed in the finally below)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "marimo", "run", "--headless", "--no-token", "--host",
+         "127.0.0.1", "-p", str(port), str(notebook)],
+        cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        # the browser starts while the server does: the page waits until the server answers
+        shots = os.environ.get("DVI_E2E_SHOT_DIR", "")
+        scope: dict = {}
+        exec(_DATA, scope)  # the samples the notebook shows  # noqa: S102
+        d = np.linalg.norm(scope["xy"] - scope["xy"][0], axis=1)
+        d[0] = np.inf
+        cases = {**_cases(), "neighbours": np.argsort(d, kind="stable")[:8].tolist()}
+        proc = subprocess.run(
+            ["node", str(ROOT / "tests" / "browser" / "marimo.test.mjs"), url,
+             json.dumps(cases), shots],
+            cwd=ROOT, capture_output=True, text=True, timeout=300)
+        print(proc.stdout)
+        assert proc.returncode == 0, (f"marimo test failed:\n{proc.stdout}\n{proc.stderr}\n"
+                                      + (tmp_path / "marimo.log").read_text()[-3000:])
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)  # the server and the kernel it started
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+        log.close()
