@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from ..._io import read_npz, write_json, write_npz
 from ..._tensor import row_batches
@@ -59,8 +60,8 @@ RANGE_MARGIN = 4.0
 #: the monitor costs a few percent of a training step (histc is ~7 ns per value on a CPU);
 #: its mean, max and norm always use every value
 HIST_SAMPLE = 1024
-#: the steps' histogram rows are summed every FOLD steps (bounds the memory they hold)
-FOLD = 256
+#: the gradients kept (flattened, float32) before the steps are reduced together
+BLOCK_BYTES = 8 << 20
 #: modules whose outputs are the recorded activations (conv/linear outputs, and activation
 #: functions, where dead units show)
 WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
@@ -82,6 +83,39 @@ def _kind(module: nn.Module) -> str:
     if isinstance(module, nn.Conv1d | nn.Conv2d | nn.Conv3d):
         return "conv"
     return type(module).__name__.lower()
+
+
+class _Layout:
+    """Where each tensor's values lie in a backward's flattened gradients (the tensors ``ids``
+    of ``sizes`` values, end to end), and its histogram samples."""
+
+    def __init__(self, ids: tuple[int, ...], sizes: list[int], device: torch.device) -> None:
+        self.ids, self.sizes = ids, [int(n) for n in sizes]
+        starts = np.concatenate([[0], np.cumsum(self.sizes)[:-1]]).astype(np.int64)
+        picks = [np.arange(s, s + n, hist_stride(n)) for s, n in zip(starts, self.sizes,
+                                                                      strict=True)]
+        self.counts = [len(p) for p in picks]
+        self.sample = torch.as_tensor(np.concatenate(picks), device=device)
+        self.ranges: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._index: torch.Tensor | None = None
+
+    def sample_ranges(self, r: list[float | None], bins: int
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per sample: its tensor's range and the offset of its tensor's bins."""
+        if self.ranges is None:
+            device = self.sample.device
+            counts = torch.as_tensor(self.counts, device=device)
+            self.ranges = (
+                torch.repeat_interleave(torch.tensor([r[i] for i in self.ids],
+                                                     dtype=torch.float32, device=device), counts),
+                torch.repeat_interleave(torch.arange(len(self.ids), device=device) * bins,
+                                        counts))
+        return self.ranges
+
+    def index(self, device: torch.device) -> torch.Tensor:
+        if self._index is None:
+            self._index = torch.as_tensor(self.ids, device=device)
+        return self._index
 
 
 class GradientMonitor:
@@ -116,82 +150,137 @@ class GradientMonitor:
             raise ValueError("the model has no trainable parameters to monitor")
         self.model = model
         self.names = [n for n, _ in named]
+        self._numel_of = [p.numel() for _, p in named]
         self.bins = int(bins)
         self.margin = float(margin)
         self._handles = [p.register_post_accumulate_grad_hook(self._hook(i))
                          for i, (_, p) in enumerate(named)]
+        self._handles.append(register_optimizer_step_post_hook(
+            self._after_step))
         self.reset()
 
     def _hook(self, i: int) -> Callable[[torch.Tensor], None]:
         def hook(param: torch.Tensor) -> None:
-            if param.grad is not None:
-                self._accumulate(i, param.grad.detach())
+            grad = param.grad
+            if grad is None:
+                return
+            first = not self._batch
+            self._batch.append((i, grad))
+            if first:
+                try:  # once per backward, at its end, for all its gradients
+                    torch.autograd.Variable._execution_engine.queue_callback(self._snap)
+                except RuntimeError:  # not inside a backward (a hook called by hand)
+                    self._snap()
         return hook
 
     def reset(self) -> None:
         """Forget what was accumulated (the next backward starts a new epoch)."""
         P = len(self.names)
-        # per tensor: this epoch's bin range, and the steps' (histogram, stats) not yet folded
+        self._batch: list[tuple[int, torch.Tensor]] = []
+        # per tensor: this epoch's bin range; the block of backwards not yet reduced (their
+        # gradients flattened end to end, all from the same tensors); per set of tensors: the
+        # layout of their values; the epoch's totals
         self._range = np.zeros((P, 2), np.float32)
         self._r: list[float | None] = [None] * P
-        self._pending: list[list[tuple[torch.Tensor, ...]]] = [[] for _ in range(P)]
-        self._folded: list[torch.Tensor | None] = [None] * P
+        self._buffer: torch.Tensor | None = None  # (rows, N): one backward's gradients a row
+        self._filled = 0
+        self._block_ids: tuple[int, ...] = ()
+        self._layouts: dict[tuple[int, ...], _Layout] = {}
+        self._totals: torch.Tensor | None = None
         self._numel = [0] * P
         self._steps = [0] * P
 
-    def _accumulate(self, i: int, g: torch.Tensor) -> None:
-        # runs inside backward: every tensor op here is paid per parameter tensor and step
-        # (a few us of dispatch each on a CPU), so it is kept to six (clamp, histc, abs, sum,
-        # max, dot; torch.linalg.vector_norm's ord=1 and ord=inf are 5-20x slower than these on
-        # a CPU); the steps' results are stacked and summed once per FOLD steps
-        flat = g.reshape(-1)
-        if flat.dtype != torch.float32:
-            flat = flat.float()
-        a = flat.abs()
-        amax = a.max()
-        r = self._r[i]
-        if r is None:
-            r = float(amax) * self.margin
-            r = r if np.isfinite(r) and r > 0 else 1e-12
-            self._r[i] = r
-            self._range[i] = (-r, r)
-        n = flat.numel()
-        sample = flat if n <= HIST_SAMPLE else flat[:: hist_stride(n)]
-        # values beyond the range count in the end bins (histc alone would drop them)
-        pending = self._pending[i]
-        pending.append((torch.histc(sample.clamp(-r, r), self.bins, -r, r), a.sum(), amax,
-                        torch.dot(flat, flat)))
-        if len(pending) >= FOLD:
-            self._fold(i)
-        self._numel[i] += n
-        self._steps[i] += 1
+    def _snap(self) -> None:
+        """At the end of a backward: copy its gradients, flattened end to end, into the next
+        row of the block; the block is reduced after an optimizer step once it is full (or here
+        when no optimizer steps), and at once while a tensor's bins are not fixed yet.
 
-    def _fold(self, i: int) -> None:
-        """Sum the pending steps' rows of tensor ``i`` into its epoch total (histogram, sum
-        |g|, max |g|, sum of norms)."""
-        pending = self._pending[i]
-        if not pending:
+        Written by hand rather than as tensor ops per gradient: a tensor op inside a backward
+        costs 5-50 us of dispatch on a CPU (and ``torch.histc`` ~15 us even on 10 values), so
+        per-tensor statistics took 9-15 % of the quickstart CNN's step. Here a backward costs
+        one copy, and a block of ``BLOCK_BYTES`` is reduced with a few ops per tensor for all
+        its steps at once, outside the backward. The copy also keeps what the backward
+        computed: a later in-place change of ``.grad`` (clipping,
+        ``zero_grad(set_to_none=False)``) does not reach it."""
+        batch, self._batch = self._batch, []
+        if not batch:
             return
-        hist, l1, linf, sq = (torch.stack(column) for column in zip(*pending, strict=True))
-        b = self.bins
-        total = torch.cat((hist.sum(0), l1.sum().reshape(1), linf.max().reshape(1),
-                           sq.sqrt().sum().reshape(1)))
-        folded = self._folded[i]
-        if folded is not None:
-            total[b + 1] = torch.maximum(total[b + 1], folded[b + 1])
-            total[: b + 1] += folded[: b + 1]
-            total[b + 2] += folded[b + 2]
-        self._folded[i] = total
-        pending.clear()
+        ids = tuple(i for i, _ in batch)
+        if ids != self._block_ids or self._buffer is None:
+            self._reduce()
+            self._block_ids = ids
+            n = sum(self._numel_of[i] for i in ids)
+            # twice a block, so that an optimizer step finds it half full; a model larger
+            # than a block keeps one row, reduced at every backward
+            rows = max(1, min(2 * (BLOCK_BYTES // (4 * n)), 8192))
+            self._buffer = torch.empty(rows, n, dtype=torch.float32, device=batch[0][1].device)
+        grads = [g.reshape(-1) for _, g in batch]
+        torch.cat(grads, out=self._buffer[self._filled])  # casts float16/bfloat16 gradients
+        self._filled += 1
+        if self._filled >= len(self._buffer) or any(self._r[i] is None for i in ids):
+            self._reduce()
+
+    def _after_step(self, *args: object) -> None:
+        """After an optimizer step (outside any backward): reduce a full block."""
+        if self._buffer is not None and 2 * self._filled >= len(self._buffer):
+            self._reduce()
+
+    def _reduce(self) -> None:
+        """Fold the block's steps into the epoch's totals: per tensor, the histogram of its
+        (strided) values in the epoch's bins with ``torch.histc``'s bin rule
+        (``(x + r) * bins / 2r``, values beyond ``±r`` in the end bins), the sum and max of
+        |g| and the sum over steps of its L2 norm."""
+        if not self._filled:
+            return
+        ids, b = self._block_ids, self.bins
+        block = self._buffer[: self._filled]  # (K steps, N values)
+        self._filled = 0
+        layout = self._layouts.get(ids)
+        if layout is None:
+            layout = self._layouts[ids] = _Layout(ids, [self._numel_of[i] for i in ids],
+                                                  block.device)
+        values = torch.split(block, layout.sizes, dim=1)
+        absolute = torch.split(block.abs(), layout.sizes, dim=1)
+        amax = torch.stack([v.amax(1) for v in absolute], 1)  # (K, P)
+        fresh = [k for k, i in enumerate(ids) if self._r[i] is None]
+        if fresh:  # the epoch's first backward fixes each tensor's bins (one sync)
+            for k, m in zip(fresh, amax[0, fresh].tolist(), strict=True):
+                r = m * self.margin
+                r = r if np.isfinite(r) and r > 0 else 1e-12
+                self._r[ids[k]] = r
+                self._range[ids[k]] = (-r, r)
+            layout.ranges = None
+        r, offset = layout.sample_ranges(self._r, b)
+        x = block[:, layout.sample]
+        x = torch.minimum(torch.maximum(x, -r), r)
+        pos = ((x + r) * b / (2 * r)).long().clamp_(max=b - 1) + offset
+        hist = torch.bincount(pos.reshape(-1), minlength=len(ids) * b).view(len(ids), b)
+        l1 = torch.stack([v.sum(1) for v in absolute], 1).sum(0)
+        norms = torch.stack([torch.linalg.vector_norm(v, dim=1) for v in values], 1).sum(0)
+        if self._totals is None:
+            self._totals = torch.zeros(len(self.names), b + 3, dtype=torch.float32,
+                                       device=block.device)
+        index = layout.index(block.device)
+        totals = self._totals
+        totals[index, :b] += hist.float()
+        totals[index, b] += l1
+        totals[index, b + 1] = torch.maximum(totals[index, b + 1], amax.amax(0))
+        totals[index, b + 2] += norms
+        k = block.shape[0]
+        for i, n in zip(ids, layout.sizes, strict=True):
+            self._numel[i] += k * n
+            self._steps[i] += k
 
     @property
     def steps(self) -> np.ndarray:
         """(P,) backward passes each tensor saw since the last record."""
+        self._reduce()
         return np.asarray(self._steps, np.int64)
 
     @property
     def n_steps(self) -> int:
         """The backward passes seen since the last record (the most any tensor saw)."""
+        self._reduce()
         return max(self._steps, default=0)
 
     @property
@@ -201,12 +290,11 @@ class GradientMonitor:
 
     def _accumulated(self) -> np.ndarray:
         """(P, bins + 3): histogram, sum |g|, max |g|, sum of norms (zeros where no gradient)."""
-        out = np.zeros((len(self.names), self.bins + 3), np.float32)
-        for i in range(len(self.names)):
-            self._fold(i)
-            if self._folded[i] is not None:
-                out[i] = self._folded[i].detach().cpu().numpy()
-        return out
+        self._snap()
+        self._reduce()
+        if self._totals is None:
+            return np.zeros((len(self.names), self.bins + 3), np.float32)
+        return self._totals.detach().cpu().numpy().astype(np.float32)
 
     def histograms(self) -> np.ndarray:
         """(P, bins) float32 summed histograms of this epoch (zeros where no gradient came)."""
