@@ -57,6 +57,37 @@ def test_histograms_equal_histc_of_a_hand_run_step():
     monitor.close()
 
 
+def test_many_steps_with_an_optimizer_and_clipping_count_what_each_backward_computed(
+        monkeypatch: pytest.MonkeyPatch):
+    """Blocks of steps reduced after optimizer steps (a small block: several blocks) equal the
+    per-step statistics of the gradients as each backward left them, before clipping changed
+    them in place."""
+    monkeypatch.setattr(store, "BLOCK_BYTES", 10_000)  # 5 steps of this 489-value CNN a block
+    x, y = data(64)
+    model = cnn()
+    monitor = GradientMonitor(model, bins=8)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    raw: list[dict[str, torch.Tensor]] = []
+    for k in range(23):
+        rows = slice((k * 8) % 56, (k * 8) % 56 + 8)
+        raw.append(_step(model, torch.tensor(x[rows]), torch.tensor(y[rows])))
+        nn.utils.clip_grad_norm_(model.parameters(), 1e-3)  # in place, after the backward
+        opt.step()
+    snap = monitor.take()
+    ranges = snap["grad_range"]
+    for i, name in enumerate(monitor.names):
+        lo, hi = (float(v) for v in ranges[i])
+        assert hi == pytest.approx(float(raw[0][name].abs().max()) * monitor.margin, rel=1e-6)
+        want = sum(torch.histc(g[name].clamp(lo, hi), 8, lo, hi) for g in raw).numpy()
+        np.testing.assert_array_equal(snap["grad_hist"][i], want)
+        norms = [float(g[name].norm()) for g in raw]
+        assert snap["grad_stats"][i, 2] == pytest.approx(np.mean(norms), rel=1e-5)
+        assert snap["grad_stats"][i, 1] == pytest.approx(
+            max(float(g[name].abs().max()) for g in raw), rel=1e-6)
+        assert snap["grad_stats"][i, 3] == 23
+    monitor.close()
+
+
 def test_a_large_gradient_is_histogrammed_on_every_kth_value():
     """Above HIST_SAMPLE values the histogram counts every hist_stride-th value (the monitor
     stays cheap); mean, max and norm still use every value."""
