@@ -31,7 +31,7 @@ from typing import Any
 from .._io import staged_folder, write_json
 
 #: seconds between two looks at the run folder
-POLL_S = 0.5
+POLL_S = 0.2
 #: published visualizations kept (older ones are removed once a newer one is out)
 KEEP = 2
 #: the worker's niceness: on a busy machine the training process comes first (the live view

@@ -26,7 +26,7 @@ from typing import Any
 from ..contract import Visualization
 
 #: seconds between two looks at the worker's folder
-POLL_S = 0.3
+POLL_S = 0.2
 
 
 class Follower:
