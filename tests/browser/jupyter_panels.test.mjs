@@ -52,9 +52,11 @@ const fixtureTest = async () => {
   await canvas.scrollIntoViewIfNeeded();
   await frames(page);
   await settled(page);
-  const box = await canvas.boundingBox();
-  const s = Math.min(box.width, box.height) / 2;
-  const P = (x, y) => [box.x + box.width / 2 + x * s, box.y + box.height / 2 - y * s];
+  let box = await canvas.boundingBox();
+  const P = (x, y) => {
+    const s = Math.min(box.width, box.height) / 2;
+    return [box.x + box.width / 2 + x * s, box.y + box.height / 2 - y * s];
+  };
   // 1. click between the clusters: the popover's probabilities are the kernel's
   await page.mouse.move(...P(0.1, 0.3)); // first: the camera pans by a move it has not seen a frame of
   await frames(page);
@@ -95,6 +97,8 @@ const fixtureTest = async () => {
   // the left of the spot, the end is below it): the model's class at
   // each spot changes once, from the clicked spot's class; each tile is the kernel's sample
   await page.click('.dvi-sees-line-btn');
+  // running the kernel-state cell may have scrolled the notebook: where the canvas is now
+  box = await canvas.boundingBox();
   await page.mouse.click(...P(0.1, -0.5));
   await page.waitForFunction(() => document.querySelector('.dvi-popover .dvi-sees-line img')?.complete, null, { timeout: 30000 });
   const line = await page.$eval('.dvi-popover .dvi-sees-line', (box) => {
