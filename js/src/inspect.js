@@ -171,6 +171,7 @@ class Inspect {
       const from = this.lineFrom;
       this.lineFrom = null;
       this.view.el.dataset.lineDrawing = 'false';
+      this.view.root.dataset.lineDrawing = 'false';
       this.openLine(from, [x, y]);
       return;
     }
@@ -238,6 +239,9 @@ class Inspect {
 
   close() {
     this.line = null;
+    this.lineFrom = null; // a line being drawn ends with its popover
+    this.view.el.dataset.lineDrawing = 'false';
+    this.view.root.dataset.lineDrawing = 'false';
     if (this.lineEl) this.lineEl.style.display = 'none';
     this.at = null;
     this.spot.style.display = 'none';
@@ -328,6 +332,8 @@ class Inspect {
       btn.addEventListener('click', () => {
         this.lineFrom = start;
         this.view.el.dataset.lineDrawing = 'true';
+        // the end may lie under the popover: clicks pass through it to the plot until then
+        this.view.root.dataset.lineDrawing = 'true';
         btn.replaceWith(note('now click where the line should end'));
       });
       parts.push(btn);
