@@ -42,7 +42,7 @@ TRAIN = textwrap.dedent("""
     torch.set_num_threads(1)
     from dvi_widget.data.datasets import load_fashion_mnist
     from dvi_widget.data.run import Run
-    run_path, epochs, n_train, n_test, log, pause = sys.argv[1:7]
+    run_path, epochs, n_train, n_test, log, pause, passes = sys.argv[1:8]
     run = Run.open(run_path)
     d = load_fashion_mnist(n_train=int(n_train), n_test=int(n_test), seed=0)
     torch.manual_seed(0)
@@ -57,10 +57,11 @@ TRAIN = textwrap.dedent("""
         for epoch in range(int(epochs)):
             t0 = time.time()
             model.train()
-            for idx in torch.randperm(len(x), generator=gen).split(32):
-                opt.zero_grad()
-                nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
-                opt.step()
+            for _ in range(int(passes)):
+                for idx in torch.randperm(len(x), generator=gen).split(32):
+                    opt.zero_grad()
+                    nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
+                    opt.step()
             model.eval()
             t1 = time.time()
             run.record(model, epoch)
@@ -84,7 +85,8 @@ def _new_run(path: Path, n_train: int, n_test: int) -> object:
 def _train(run_path: Path, a: argparse.Namespace, log: Path) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     return subprocess.Popen([sys.executable, "-c", TRAIN, str(run_path), str(a.epochs),
-                             str(a.n_train), str(a.n_test), str(log), str(a.pause)], env=env)
+                             str(a.n_train), str(a.n_test), str(log), str(a.pause), str(a.passes)],
+                            env=env)
 
 
 def _lines(path: Path) -> list[dict]:
@@ -99,6 +101,11 @@ def main() -> None:
     ap.add_argument("--pause", type=float, default=6.0,
                     help="seconds the training loop sleeps after each record (a real epoch takes "
                          "longer than its fit; the quickstart's CNN trains one in ~0.5 s)")
+    ap.add_argument("--passes", type=int, default=1,
+                    help="passes over the recorded samples per epoch: with --passes 8 --pause 0 an "
+                         "epoch's training (~3 s) overlaps the worker's fit of the previous one, "
+                         "which is what the slowdown must be measured on (with the defaults the "
+                         "worker is idle while the training runs)")
     a = ap.parse_args()
 
     from dvi_widget.view.widget import Widget
@@ -151,7 +158,8 @@ def main() -> None:
     warm_alone = time.perf_counter() - t0
 
     print(f"quickstart setting: {a.n_train} + {a.n_test} Fashion-MNIST images, CNN, "
-          f"{a.epochs} epochs, pause {a.pause} s after each record; started {t_start:.0f}")
+          f"{a.epochs} epochs of {a.passes} pass(es), pause {a.pause} s after each record; "
+          f"started {t_start:.0f}")
     print("\nepoch  train s alone  train s live  record s | lag s = wait + fit + publish + show"
           " | worker idle when it landed")
     fit_of = {}

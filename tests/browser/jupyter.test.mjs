@@ -8,7 +8,7 @@
 //   cases: {"shift": {"polygon": [[x, y], ...], "expected": [i, ...]}, "button": {...}}
 //   polygon vertices in the frame's normalised coordinates ([-1, 1], y up)
 import { idle as kernelIdle, runCell as runCellIn } from './jupyter_page.mjs';
-import { assert, launch, runTests } from './harness.mjs';
+import { assert, launch, runTests, settled } from './harness.mjs';
 
 const [app, base, token, notebook, casesJson, shot] = process.argv.slice(2);
 const cases = JSON.parse(casesJson);
@@ -104,8 +104,11 @@ await runTests([
       }
       assert((await scrolls()) === top0, 'the wheel scrolled the notebook');
       assert(zoomed, 'the wheel did not zoom');
+      // the reset is animated, and a loaded machine draws it slowly: a lasso drawn while the
+      // camera still moves selects other samples (seen in CI: 20 s without the expected count)
       await page.keyboard.press('r');
-      await page.waitForTimeout(600);
+      await page.waitForTimeout(300);
+      await settled(page, '.dvi-canvas', 30000);
 
       // 2. the Lasso button, then a plain drag (a double-click clears the selection first)
       await drawPolygon(page, cases.button.polygon, { shift: true });

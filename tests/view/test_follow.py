@@ -147,3 +147,32 @@ def test_a_crash_in_the_worker_is_shown_in_the_widget(tmp_path):
         assert "NaN" in w.follow_status or "nan" in w.follow_status.lower()
     finally:
         w.stop_following()
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux's idle scheduling class")
+def test_the_worker_computes_only_on_cores_the_training_leaves_free():
+    """The worker's process takes Linux's SCHED_IDLE (a niceness still preempts a CPU-bound
+    training loop) and sets numba's thread count before numba is imported; its threads (numba's
+    pool, started later) inherit the class."""
+    code = textwrap.dedent("""
+        import os, sys
+        os.environ.pop("NUMBA_NUM_THREADS", None)
+        from dvi_widget.engine.follow import _leave_a_core, _lower_priority
+        assert "numba" not in sys.modules
+        print(_lower_priority())
+        _leave_a_core()
+        import numba
+        from threading import Thread
+        seen = []
+        t = Thread(target=lambda: seen.append(os.sched_getscheduler(0)))
+        t.start(); t.join()
+        print(os.sched_getscheduler(0) == os.SCHED_IDLE, seen[0] == os.SCHED_IDLE,
+              numba.config.NUMBA_NUM_THREADS, max(1, (os.cpu_count() or 2) - 1))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={k: v for k, v in os.environ.items() if k != "NUMBA_NUM_THREADS"})
+    policy, flags = out.stdout.split("\n")[:2]
+    main_idle, thread_idle, numba_threads, spare = flags.split()
+    assert policy == "idle"
+    assert main_idle == "True" and thread_idle == "True"
+    assert numba_threads == spare
