@@ -82,6 +82,7 @@ implements ``Explaining``) adds ``explain_path``, ``explain_robustness`` and
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -729,6 +730,11 @@ class Widget(PanelsMixin, ReviewMixin, explain.ExplainMixin, InsideMixin, Snapsh
         return self
 
     def _on_front_end_msg(self, widget: Any, content: Any, buffers: list) -> None:  # noqa: ANN401
+        if isinstance(content, dict) and isinstance(content.get("_buffers"), list):
+            # a host that carries the page's messages as JSON text only (a served Panel app:
+            # ipywidgets_bokeh) gets the buffers as base64 strings (js/src/codecs.js)
+            content = dict(content)
+            buffers = [base64.b64decode(b) for b in content.pop("_buffers")]
         if isinstance(content, dict) and content.get("panel") in self.panel_handlers:
             self.panel_handlers[content["panel"]](self, content, buffers)
         elif isinstance(content, dict) and content.get("type") == "snapshot":

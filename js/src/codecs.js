@@ -66,9 +66,44 @@ export function encodeArray(data, shape) {
   };
 }
 
-/** Decode an index list (uint32 array trait, or null) into a plain Uint32Array. */
+/**
+ * Whether the host carries the front end's messages to Python as JSON text only: a served Panel
+ * app (`pn.panel(w)`, rendered by ipywidgets_bokeh, whose kernel (1.8) reads every message with
+ * json.loads, so a message with binary buffers never reaches Python: UnicodeDecodeError on the
+ * server). Recognised by its widget manager (ipywidgets_bokeh's WidgetManager: bk_open, bk_recv).
+ */
+export function textOnlyHost(model) {
+  const wm = model?.widget_manager;
+  return Boolean(wm && typeof wm.bk_open === 'function' && typeof wm.bk_recv === 'function');
+}
+
+/**
+ * A serialized array in a form JSON text carries: its bytes as a list of numbers in `view`
+ * (Python's array_from_json reads both forms: bytes(view)). Anything else is returned as is.
+ */
+export function asText(value) {
+  if (!isSerialized(value) || Array.isArray(value.view)) return value;
+  const dv = asDataView(value.view ?? value.buffer);
+  return { view: Array.from(new Uint8Array(dv.buffer, dv.byteOffset, dv.byteLength)), dtype: value.dtype, shape: value.shape.slice() };
+}
+
+/**
+ * A custom message's buffers in a form JSON text carries (text-only hosts, see textOnlyHost):
+ * each as a base64 string; the kernel turns `_buffers` back into buffers (Widget._on_front_end_msg).
+ */
+export function buffersAsText(buffers) {
+  return buffers.map((b) => {
+    const dv = asDataView(b);
+    const bytes = new Uint8Array(dv.buffer, dv.byteOffset, dv.byteLength);
+    let bin = '';
+    for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+    return btoa(bin);
+  });
+}
+
+/** Decode an index list (uint32 array trait, or null; binary or as asText wrote it) into a plain Uint32Array. */
 export function decodeIndices(value) {
-  const a = decodeArray(value);
+  const a = decodeArray(Array.isArray(value?.view) ? { ...value, view: new DataView(Uint8Array.from(value.view).buffer) } : value);
   return a ? Uint32Array.from(a.data) : null;
 }
 

@@ -8,7 +8,7 @@
 // chips.js (the emphasis bar above the plot and the one-dimming rule), clusters.js + density.js
 // (class labels and density contours over the plot),
 // widget.css (the one stylesheet: esbuild writes it beside the bundle, anywidget's _css).
-import { decodeArray, decodeIndices, encodeArray } from './codecs.js';
+import { asText, buffersAsText, decodeArray, decodeIndices, encodeArray, textOnlyHost } from './codecs.js';
 import { Chips } from './chips.js';
 import { Clusters } from './clusters.js';
 import { buildColumns } from './columns.js';
@@ -40,6 +40,7 @@ const ownsKeys = (t, key) => t instanceof HTMLElement && (t.isContentEditable ||
 class DviView {
   constructor(model, el) {
     this.model = model;
+    this.textOnly = textOnlyHost(model); // a served Panel app: arrays go to Python as JSON text
     this.el = el;
     this.ls = listeners();
     this.filterVersion = 0;
@@ -230,12 +231,18 @@ class DviView {
 
   // ------------------------------------------------------------------ model helpers
   setSave(k, v) {
-    this.model.set(k, v);
+    this.model.set(k, this.traitValue(v));
     this.model.save_changes();
   }
 
+  /** A value for model.set: a serialized array as the host can carry it to Python. */
+  traitValue(v) {
+    return this.textOnly ? asText(v) : v;
+  }
+
   send(msg, buffers) {
-    this.model.send(msg, undefined, buffers);
+    if (this.textOnly && buffers?.length) this.model.send({ ...msg, _buffers: buffersAsText(buffers) });
+    else this.model.send(msg, undefined, buffers);
   }
 
   sendSelection(ids) {
@@ -266,7 +273,7 @@ class DviView {
     if (kind !== 'selection' && this.selection().length) {
       this.tooltip.hide();
       this.plot.select(new Uint32Array(0));
-      m.set('selection', encodeArray(new Uint32Array(0)));
+      m.set('selection', this.traitValue(encodeArray(new Uint32Array(0))));
       changed = true;
     }
     if (changed) m.save_changes();

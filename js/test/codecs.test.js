@@ -1,7 +1,7 @@
 // Unit tests of codecs.js: arrays <-> {view, dtype, shape} as the comm carries them.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { asDataView, decodeArray, decodeIndices, decodeTree, encodeArray, typed } from '../src/codecs.js';
+import { asDataView, asText, buffersAsText, decodeArray, decodeIndices, decodeTree, encodeArray, textOnlyHost, typed } from '../src/codecs.js';
 
 test('encode then decode gives the same values, dtype and shape', () => {
   const a = Float32Array.from([1.5, -2, 3.25, 4, 5, 6]);
@@ -57,4 +57,16 @@ test('asDataView wraps typed arrays and ArrayBuffers without copying', () => {
   assert.equal(dv.getUint16(0, true), 2);
   assert.equal(asDataView(dv), dv);
   assert.equal(asDataView(new ArrayBuffer(4)).byteLength, 4);
+});
+
+test('text-only hosts: a serialized array as a byte list, buffers as base64, both read back', () => {
+  const sel = encodeArray(new Uint32Array([3, 7, 70000]));
+  const text = JSON.parse(JSON.stringify(asText(sel)));
+  assert.deepEqual(Array.from(decodeIndices(text)), [3, 7, 70000]);
+  assert.deepEqual(text.shape, [3]);
+  const bytes = new Uint8Array(70000).map((_, i) => (i * 31) % 256);
+  const [b64] = buffersAsText([new DataView(bytes.buffer)]);
+  assert.deepEqual(new Uint8Array(Buffer.from(b64, 'base64')), bytes);
+  assert.equal(textOnlyHost({ widget_manager: { bk_open() {}, bk_recv() {} } }), true);
+  assert.equal(textOnlyHost({ widget_manager: {} }), false);
 });

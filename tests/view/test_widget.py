@@ -530,3 +530,28 @@ def test_trait_errors_are_still_value_errors():
     with pytest.raises(TypeError) as err:
         w.set_state({"selection": front_end_value([1.5, 2.0], "float32")})
     assert isinstance(err.value, traitlets.TraitError)
+
+
+def test_a_text_only_host_carries_the_selection_and_message_buffers_as_json_text():
+    """A served Panel app (ipywidgets_bokeh) reads the page's messages as JSON text only: the
+    front end sends a selection's bytes as a list of numbers in ``view`` and a custom message's
+    buffers as base64 strings in ``_buffers`` (js/src/codecs.js); the kernel reads both as it
+    reads binary buffers."""
+    import base64
+    import json
+
+    w = Widget(make_vis())
+    sel = np.array([3, 7, 11], dtype=np.uint32)
+    w.set_state({"selection": json.loads(json.dumps(
+        {"view": list(sel.tobytes()), "dtype": "uint32", "shape": [3]}))})
+    assert w.selection.tolist() == [3, 7, 11]
+
+    got: list = []
+    payload = np.arange(5, dtype=np.float32).tobytes()
+    w.panel_handlers = {**Widget.panel_handlers, "probe": lambda wid, c, b: got.append((c, b))}
+    content = json.loads(json.dumps({"panel": "probe", "id": 1, "x": 2,
+                                     "_buffers": [base64.b64encode(payload).decode()]}))
+    w._on_front_end_msg(w, content, [])
+    (c, b), = got
+    assert c == {"panel": "probe", "id": 1, "x": 2}
+    assert np.frombuffer(b[0], np.float32).tolist() == [0, 1, 2, 3, 4]
