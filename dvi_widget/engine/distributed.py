@@ -24,28 +24,15 @@ from typing import Any
 
 import torch
 
+from .._executors import check_executor as _check_executor
+from .._executors import import_ray
 from .pipeline import EpochData, PreparedEpoch, Settings, Stages, prepare_epoch
-
-#: the executors :meth:`dvi_widget.DVI.fit` accepts
-EXECUTORS = (None, "local", "ray")
 
 
 def check_executor(executor: str | None) -> str | None:
-    """``executor`` checked: None/"local" (this process) or "ray"."""
-    if executor not in EXECUTORS:
-        raise ValueError(f"executor={executor!r}: choose None (this process) or 'ray' "
-                         "(boundary samples and complexes as Ray tasks, pipelined ahead)")
-    return None if executor == "local" else executor
-
-
-def import_ray() -> Any:  # noqa: ANN401 - the ray module
-    """Ray, or an ImportError naming the extra that installs it."""
-    try:
-        import ray
-    except ImportError as err:
-        raise ImportError("executor='ray' needs Ray: pip install 'dvi_widget[ray]' "
-                          "(or pip install ray)") from err
-    return ray
+    """``executor`` checked for :meth:`dvi_widget.DVI.fit`: None/"local" or "ray"."""
+    return _check_executor(executor, "boundary samples and complexes as Ray tasks, pipelined "
+                                     "ahead")
 
 
 def _prepare(run: Any, epoch: int, settings: Settings, seed: int,  # noqa: ANN401 - a Run

@@ -16,6 +16,13 @@ export function videoType() {
 }
 
 const frame = () => new Promise((resolve) => requestAnimationFrame(() => resolve()));
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * The first and the last epoch are held this long in the film (ms of real time): the video opens
+ * and ends on a still picture, and a busy machine, whose encoder drops frames, still films both
+ * ends (seen: a recording under load that held neither showed no change from start to end).
+ */
+export const HOLD_MS = 500;
 
 /** Resolves once `epoch` is drawn and no draw (nor its transition) is in flight. */
 async function drawn(view, epoch) {
@@ -84,6 +91,7 @@ export class Recorder {
       });
       rec.start(250);
       await frame();
+      await sleep(HOLD_MS);
       m.set('loop', false); // the player stops at the last epoch
       m.set('playing', true);
       m.save_changes();
@@ -93,7 +101,7 @@ export class Recorder {
       m.save_changes();
       await drawn(view, m.get('epoch')); // the last transition has ended
       await frame();
-      await frame(); // and its last frame was captured
+      await sleep(HOLD_MS); // and its last frame was filmed
       rec.stop();
       filming = false;
       stream.getTracks().forEach((t) => t.stop());

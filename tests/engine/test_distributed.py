@@ -76,3 +76,62 @@ def test_ray_missing_or_a_wrong_executor_says_what_to_do(digits_run, tmp_path, m
         DVI(**PARAMS).fit(_copy(digits_run, tmp_path / "d"), executor="ray")
     with pytest.raises(ValueError, match="executor='dask'"):
         DVI(**PARAMS).fit(digits_run, executor="dask")
+
+
+def _mlp():
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+
+
+def _checkpoints(folder, epochs=4):
+    """A small digits MLP trained a few steps per epoch, one state_dict file per epoch."""
+    import torch
+
+    ds = load_digits(n_train=300, n_test=60, seed=1)
+    model = _mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = torch.as_tensor(ds.x_train), torch.as_tensor(ds.y_train)
+    folder.mkdir()
+    for e in range(epochs):
+        for b in torch.arange(len(x)).split(50):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x[b]), y[b]).backward()
+            opt.step()
+        torch.save(model.state_dict(), folder / f"epoch_{e:02d}.pt")
+    return ds
+
+
+def test_checkpoints_recorded_by_ray_tasks_equal_the_sequential_recording(local_ray, tmp_path):
+    """Run.from_checkpoints(..., executor="ray"): the first epoch here, the others as Ray tasks
+    into the same staged folder; every epoch's arrays and head equal a sequential recording, with
+    and without the inputs kept (the tasks get them from the driver); a bad checkpoint fails
+    naming its epoch and file, and leaves no run behind."""
+    ds = _checkpoints(tmp_path / "ckpt")
+    pattern = str(tmp_path / "ckpt" / "epoch_*.pt")
+    kw = dict(train=(ds.x_train, ds.y_train), test=(ds.x_test, ds.y_test), quiet=True,
+              device="cpu")
+    seq = Run.from_checkpoints(tmp_path / "seq", pattern, _mlp, **kw)
+    # a module instance (the workers rebuild it from the pickled object; a factory function of
+    # this test module would be pickled by reference, and the workers cannot import tests/)
+    for keep in (True, False):
+        par = Run.from_checkpoints(tmp_path / f"ray_{keep}", pattern, _mlp(), executor="ray",
+                                   save_inputs=keep, **kw)
+        assert par.epochs == seq.epochs == [0, 1, 2, 3]
+        for e in seq.epochs:
+            for split in ("train", "test"):
+                np.testing.assert_allclose(par.representations(e, split),
+                                           seq.representations(e, split), rtol=0, atol=1e-6)
+                np.testing.assert_allclose(par.logits(e, split), seq.logits(e, split),
+                                           rtol=0, atol=1e-6)
+            assert par.epoch_info(e)["train_accuracy"] == seq.epoch_info(e)["train_accuracy"]
+    (tmp_path / "ckpt" / "epoch_02.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(RuntimeError, match=r"epoch 2: the Ray task recording .*epoch_02\.pt "
+                                           r"failed: ValueError: checkpoint .*epoch_02\.pt"):
+        Run.from_checkpoints(tmp_path / "bad", pattern, _mlp(), executor="ray", **kw)
+    assert not (tmp_path / "bad").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staged folder
+    with pytest.raises(ValueError, match="executor='dask'"):
+        Run.from_checkpoints(tmp_path / "dask", pattern, _mlp, executor="dask", **kw)

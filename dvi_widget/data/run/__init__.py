@@ -181,6 +181,7 @@ class Run(RunFolder):
         overwrite: bool = False,
         quiet: bool = False,
         dtype: str = "float32",
+        executor: str | None = None,
     ) -> Run:
         """Build a run from per-epoch checkpoints (state_dicts) and the model architecture.
 
@@ -195,6 +196,11 @@ class Run(RunFolder):
             may hold a state_dict or a dict with a ``"state_dict"``/``"model_state_dict"`` entry.
         model : an ``nn.Module`` of the right architecture (its weights are not modified: a
             copy is loaded with each checkpoint), or a zero-argument factory returning one.
+        executor : None records the checkpoints one after the other here; ``"ray"`` records
+            the first here and the others as Ray tasks in parallel (an initialised Ray, or a
+            local one started on first use; the extra ``dvi_widget[ray]``), each into its own
+            epoch folder of the same staged run folder, which on a cluster must be on a path every
+            worker sees. The files written are the same.
         Other arguments as in :meth:`create` and :meth:`record`; ``quiet`` hides the progress bar.
         """
         files = _checkpoints.checkpoint_files(checkpoints)
@@ -205,7 +211,7 @@ class Run(RunFolder):
         remove_stale_temporaries(path.parent)
         return _checkpoints.from_checkpoints(
             cls, path, files, model, new, save_inputs=save_inputs, device=device, quiet=quiet,
-            dtype=dtype,
+            dtype=dtype, executor=executor,
             record={"layer": layer, "feature_fn": feature_fn, "head_fn": head_fn,
                     "batch_size": batch_size})
 

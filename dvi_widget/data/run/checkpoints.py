@@ -4,6 +4,12 @@
 (:mod:`.record`); the run appears at its path only when every checkpoint is recorded. Files are
 read with ``torch.load(weights_only=True)``: a checkpoint that holds more than tensors and plain
 containers is refused, naming the file and how to save one that is read.
+
+With ``executor="ray"`` the first checkpoint is recorded here (it fixes the representation
+layer, the widths and the architecture file) and the others as Ray tasks, one epoch each, on the
+workers' CPUs: each task writes its own epoch folder atomically into the same staged run folder,
+so the folder must be on a path every worker sees (local disk on one node; a shared filesystem
+on a cluster). The result equals the sequential recording (same files, same values).
 """
 
 from __future__ import annotations
@@ -19,9 +25,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..._executors import check_executor, import_ray
 from ..._io import staged_folder
 from ..._tensor import resolve_device
 from . import cut
+from .folder import read_meta
 
 #: how a user saves a checkpoint that is read
 SAVE_HINT = "save checkpoints with torch.save(model.state_dict(), path)"
@@ -105,6 +113,56 @@ def _architecture(model: nn.Module | Callable[[], nn.Module], device: str | torc
     return model
 
 
+def _record_checkpoint(run: object, model: nn.Module, epoch: int, file: str,
+                       record: dict[str, object], device: str | torch.device = "auto") -> None:
+    """Load checkpoint ``file`` into ``model`` and record it as ``epoch`` of ``run``."""
+    state = load_checkpoint(file)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise ValueError(f"checkpoint {file} does not fit the model architecture: {err}") from None
+    run.record(model, epoch, device=device, **record)  # type: ignore[attr-defined]
+
+
+def _record_task(run_class: type, folder: str, inputs: tuple[object, object],
+                 model: nn.Module | Callable[[], nn.Module], epoch: int, file: str,
+                 record: dict[str, object]) -> int:
+    """One Ray task: record checkpoint ``file`` as ``epoch`` of the run being built at
+    ``folder``, on the worker's CPU with one torch thread (Ray gives a task one CPU)."""
+    torch.set_num_threads(1)
+    # not Run.open: that clears stale temporaries, and the other tasks' epochs are being staged
+    run = run_class(Path(folder), _meta=read_meta(Path(folder)))
+    run._live_inputs = inputs  # the inputs, when the run does not keep them
+    _record_checkpoint(run, _architecture(model, "cpu"), epoch, file, record, device="cpu")
+    return epoch
+
+
+def _record_on_ray(run_class: type, folder: Path, inputs: tuple[object, object],
+                   model: nn.Module | Callable[[], nn.Module], files: dict[int, str],
+                   record: dict[str, object], quiet: bool) -> None:
+    """Record ``files`` as Ray tasks (see the module doc); the first failure is raised naming
+    its epoch and file, after the other tasks are cancelled."""
+    ray = import_ray()
+    task = ray.remote(num_cpus=1, max_retries=0)(_record_task)
+    shared = ray.put(inputs), ray.put(model)
+    pending = {task.remote(run_class, str(folder), shared[0], shared[1], e, f, record): e
+               for e, f in files.items()}
+    with tqdm(total=len(pending), desc="recording checkpoints (Ray)", disable=quiet,
+              unit="epoch") as bar:
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            epoch = pending.pop(done[0])
+            try:
+                ray.get(done[0])
+            except Exception as err:
+                for ref in pending:
+                    ray.cancel(ref)
+                cause = getattr(err, "cause", None) or err
+                raise RuntimeError(f"epoch {epoch}: the Ray task recording {files[epoch]} failed: "
+                                   f"{type(cause).__name__}: {cause}") from cause
+            bar.update(1)
+
+
 def from_checkpoints(
     run_class: type,
     path: Path,
@@ -117,22 +175,24 @@ def from_checkpoints(
     device: str | torch.device,
     quiet: bool,
     dtype: str = "float32",
+    executor: str | None = None,
 ) -> object:
     """Write ``new`` (a validated :class:`.record.NewRun`) to ``path`` with one epoch per
-    checkpoint in ``files``; ``record`` holds :meth:`Run.record`'s keyword arguments."""
+    checkpoint in ``files``; ``record`` holds :meth:`Run.record`'s keyword arguments;
+    ``executor="ray"`` records all but the first as Ray tasks (see the module doc)."""
+    executor = check_executor(executor, "each checkpoint recorded by a Ray task")
+    factory = model
     model = _architecture(model, device)
+    here = dict(list(files.items())[:1]) if executor == "ray" else files
     with staged_folder(path) as tmp:
         run = run_class(tmp, _meta=new.write(tmp, save_inputs, dtype))
         run._live_inputs = (new.x_train, new.x_test)
-        for epoch, file in tqdm(files.items(), desc="recording checkpoints", disable=quiet,
+        for epoch, file in tqdm(here.items(), desc="recording checkpoints", disable=quiet,
                                 unit="epoch"):
-            state = load_checkpoint(file)
-            try:
-                model.load_state_dict(state)
-            except RuntimeError as err:
-                raise ValueError(
-                    f"checkpoint {file} does not fit the model architecture: {err}"
-                ) from None
-            run.record(model, epoch, device="auto", **record)
+            _record_checkpoint(run, model, epoch, file, record)
+        rest = {e: f for e, f in files.items() if e not in here}
+        if rest:
+            _record_on_ray(run_class, tmp, (new.x_train, new.x_test), factory, rest, record,
+                           quiet)
     run.path = path
     return run
