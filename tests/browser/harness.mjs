@@ -162,3 +162,33 @@ export async function settled(page, selector = '.dvi-canvas', timeout = 15000) {
     prev = shot;
   }
 }
+
+/**
+ * Drag a closed polygon on the widget's canvas (vertices in the frame's normalised coordinates,
+ * [-1, 1], y up), with Shift held when `shift` (a lasso in the default Pan mode). Playwright's CSS
+ * selectors pierce shadow roots (marimo, Panel). Straight edges, a frame between moves (the
+ * lasso's minimum delay).
+ */
+export async function drawPolygon(page, polygon, { shift = false } = {}) {
+  const canvas = page.locator('.dvi-canvas');
+  await canvas.scrollIntoViewIfNeeded();
+  await frames(page, 2); // laid out where it scrolled to
+  const box = await canvas.boundingBox();
+  const s = Math.min(box.width, box.height) / 2;
+  const P = ([x, y]) => [box.x + box.width / 2 + x * s, box.y + box.height / 2 - y * s];
+  const pts = [...polygon, polygon[0]].map(P);
+  if (shift) await page.keyboard.down('Shift');
+  await page.mouse.move(...pts[0]);
+  await page.mouse.down();
+  for (let k = 1; k < pts.length; k++) {
+    const [x0, y0] = pts[k - 1];
+    const [x1, y1] = pts[k];
+    const n = Math.max(1, Math.ceil(Math.hypot(x1 - x0, y1 - y0) / 30));
+    for (let j = 1; j <= n; j++) {
+      await page.mouse.move(x0 + ((x1 - x0) * j) / n, y0 + ((y1 - y0) * j) / n);
+      await frames(page, 1);
+    }
+  }
+  await page.mouse.up();
+  if (shift) await page.keyboard.up('Shift');
+}

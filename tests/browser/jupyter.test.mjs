@@ -8,7 +8,7 @@
 //   cases: {"shift": {"polygon": [[x, y], ...], "expected": [i, ...]}, "button": {...}}
 //   polygon vertices in the frame's normalised coordinates ([-1, 1], y up)
 import { idle as kernelIdle, runCell as runCellIn } from './jupyter_page.mjs';
-import { assert, launch, runTests, settled } from './harness.mjs';
+import { assert, drawPolygon, launch, runTests, settled } from './harness.mjs';
 
 const [app, base, token, notebook, casesJson, shot] = process.argv.slice(2);
 const cases = JSON.parse(casesJson);
@@ -25,31 +25,6 @@ async function kernelSelection(page) {
   return JSON.parse(line.slice(line.indexOf('SELECTED') + 'SELECTED'.length).trim());
 }
 
-/** Drag through the polygon (closed), with or without shift held, with no button pressed before. */
-async function drawPolygon(page, polygon, { shift }) {
-  const canvas = page.locator('.dvi-canvas');
-  await canvas.scrollIntoViewIfNeeded();
-  await page.waitForTimeout(300);
-  const box = await canvas.boundingBox();
-  const s = Math.min(box.width, box.height) / 2;
-  const P = ([x, y]) => [box.x + box.width / 2 + x * s, box.y + box.height / 2 - y * s];
-  const pts = [...polygon, polygon[0]].map(P);
-  if (shift) await page.keyboard.down('Shift');
-  await page.mouse.move(...pts[0]);
-  await page.mouse.down();
-  for (let k = 1; k < pts.length; k++) {
-    const [x0, y0] = pts[k - 1];
-    const [x1, y1] = pts[k];
-    const n = Math.max(2, Math.ceil(Math.hypot(x1 - x0, y1 - y0) / 6));
-    for (let j = 1; j <= n; j++) {
-      await page.mouse.move(x0 + ((x1 - x0) * j) / n, y0 + ((y1 - y0) * j) / n);
-      await page.waitForTimeout(8);
-    }
-  }
-  await page.waitForTimeout(30);
-  await page.mouse.up();
-  if (shift) await page.keyboard.up('Shift');
-}
 
 const statusIs = (page, n) => page.waitForFunction((k) => (document.querySelector('.dvi-status')?.textContent || '') === (k ? `${k} selected` : ''), n, { timeout: 20000 });
 

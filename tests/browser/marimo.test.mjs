@@ -13,7 +13,7 @@
 // Usage: node marimo.test.mjs <url> <cases json> [shot dir]
 //   cases: {"button": {"polygon": [[x, y], ...], "expected": [i, ...]} (normalised, y up),
 //           "neighbours": [the 8 nearest samples to sample 0 in 2-D, nearest first]}
-import { assert, launch, runTests } from './harness.mjs';
+import { assert, drawPolygon, launch, runTests } from './harness.mjs';
 
 const [url, casesJson, shotDir] = process.argv.slice(2);
 const cases = JSON.parse(casesJson);
@@ -38,27 +38,6 @@ async function waitSelection(page, expected) {
   return JSON.parse((await page.evaluate(printed)) ?? 'null');
 }
 
-/** A closed polygon dragged on the canvas (normalised coordinates, as in jupyter.test.mjs). */
-async function drawPolygon(page, polygon) {
-  const canvas = page.locator('.dvi-canvas');
-  await canvas.scrollIntoViewIfNeeded();
-  const box = await canvas.boundingBox();
-  const s = Math.min(box.width, box.height) / 2;
-  const P = ([x, y]) => [box.x + box.width / 2 + x * s, box.y + box.height / 2 - y * s];
-  const pts = [...polygon, polygon[0]].map(P);
-  await page.mouse.move(...pts[0]);
-  await page.mouse.down();
-  for (let k = 1; k < pts.length; k++) {
-    const [x0, y0] = pts[k - 1];
-    const [x1, y1] = pts[k];
-    const n = Math.max(1, Math.ceil(Math.hypot(x1 - x0, y1 - y0) / 30)); // its edges are straight
-    for (let j = 1; j <= n; j++) {
-      await page.mouse.move(x0 + ((x1 - x0) * j) / n, y0 + ((y1 - y0) * j) / n);
-      await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => r()))); // lassoMinDelay
-    }
-  }
-  await page.mouse.up();
-}
 
 const status = (page) => page.locator('.dvi-status').textContent();
 

@@ -12,7 +12,7 @@
 //   cases: {"shift": {"polygon": [[x, y], ...], "expected": [i, ...]}, ... (normalised, y up),
 //           "neighbours": [the 8 nearest samples to sample 0 in 2-D, nearest first]}
 import { existsSync, readFileSync } from 'node:fs';
-import { assert, launch, runTests } from './harness.mjs';
+import { assert, drawPolygon, launch, runTests } from './harness.mjs';
 
 const [url, casesJson, selectionFile, shotDir] = process.argv.slice(2);
 const cases = JSON.parse(casesJson);
@@ -56,30 +56,6 @@ const DEEP = `(sel) => {
 const deep = (page, fn, arg) => page.evaluate(([d, f, a]) => (0, eval)(f)((0, eval)(d), a), [DEEP, fn.toString(), arg]);
 const waitDeep = (page, fn, arg, timeout = 20000) => page.waitForFunction(([d, f, a]) => (0, eval)(f)((0, eval)(d), a), [DEEP, fn.toString(), arg], { timeout });
 
-/** A closed polygon dragged on the canvas with shift held (normalised coordinates, as in
- * jupyter.test.mjs: a shift+drag lassos in the default Pan mode). */
-async function drawPolygon(page, polygon) {
-  const canvas = page.locator('.dvi-canvas'); // Playwright's CSS selectors pierce shadow roots
-  await canvas.scrollIntoViewIfNeeded();
-  const box = await canvas.boundingBox();
-  const s = Math.min(box.width, box.height) / 2;
-  const P = ([x, y]) => [box.x + box.width / 2 + x * s, box.y + box.height / 2 - y * s];
-  const pts = [...polygon, polygon[0]].map(P);
-  await page.keyboard.down('Shift');
-  await page.mouse.move(...pts[0]);
-  await page.mouse.down();
-  for (let k = 1; k < pts.length; k++) {
-    const [x0, y0] = pts[k - 1];
-    const [x1, y1] = pts[k];
-    const n = Math.max(1, Math.ceil(Math.hypot(x1 - x0, y1 - y0) / 30)); // its edges are straight
-    for (let j = 1; j <= n; j++) {
-      await page.mouse.move(x0 + ((x1 - x0) * j) / n, y0 + ((y1 - y0) * j) / n);
-      await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => r()))); // lassoMinDelay
-    }
-  }
-  await page.mouse.up();
-  await page.keyboard.up('Shift');
-}
 
 await runTests([
   ['panel serve: pn.panel(w) drawn and styled; kernel messages both ways; a shift+drag lasso reaches Python; keys act on the widget', async () => {
@@ -130,7 +106,7 @@ await runTests([
       lap('kernel protocol');
 
       // 3. shift+drag in Pan mode: the status line, then Python's w.selection
-      await drawPolygon(page, cases.shift.polygon);
+      await drawPolygon(page, cases.shift.polygon, { shift: true });
       lap('lasso drawn');
       await waitDeep(page, (q, n) => q('.dvi-status')?.textContent === `${n} selected`, cases.shift.expected.length);
       const expected = cases.shift.expected;

@@ -261,6 +261,30 @@ view"""
             "    mo.md('SELECTED' + json.dumps(w.selection.tolist()))\n    return\n")
 
 
+def stop_server(server: subprocess.Popen) -> None:
+    """Stop a server started in its own session (``start_new_session=True``) and everything it
+    started: SIGTERM to its process group, SIGKILL after 20 s."""
+    import os
+    import signal
+
+    os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+
+
+def _cases_with_neighbours() -> dict:
+    """The lasso cases plus the 8 samples nearest to sample 0 in 2-D (the focused sample's
+    neighbours the kernel sends to a marimo or Panel page)."""
+    scope: dict = {}
+    exec(_DATA, scope)  # the samples the page shows  # noqa: S102
+    d = np.linalg.norm(scope["xy"] - scope["xy"][0], axis=1)
+    d[0] = np.inf
+    return {**_cases(), "neighbours": np.argsort(d, kind="stable")[:8].tolist()}
+
+
 @pytest.mark.slow
 def test_marimo_lasso_and_keys_end_to_end(bundle, tmp_path):
     """marimo (`marimo run --headless`, issue 23 item 6): the widget shown by mo.ui.anywidget in
@@ -270,7 +294,6 @@ def test_marimo_lasso_and_keys_end_to_end(bundle, tmp_path):
     widget, not on marimo."""
     import json
     import os
-    import signal
     import sys
 
     pytest.importorskip("marimo")
@@ -291,11 +314,7 @@ def test_marimo_lasso_and_keys_end_to_end(bundle, tmp_path):
     try:
         # the browser starts while the server does: the page waits until the server answers
         shots = os.environ.get("DVI_E2E_SHOT_DIR", "")
-        scope: dict = {}
-        exec(_DATA, scope)  # the samples the notebook shows  # noqa: S102
-        d = np.linalg.norm(scope["xy"] - scope["xy"][0], axis=1)
-        d[0] = np.inf
-        cases = {**_cases(), "neighbours": np.argsort(d, kind="stable")[:8].tolist()}
+        cases = _cases_with_neighbours()
         proc = subprocess.run(
             ["node", str(ROOT / "tests" / "browser" / "marimo.test.mjs"), url,
              json.dumps(cases), shots],
@@ -304,10 +323,5 @@ def test_marimo_lasso_and_keys_end_to_end(bundle, tmp_path):
         assert proc.returncode == 0, (f"marimo test failed:\n{proc.stdout}\n{proc.stderr}\n"
                                       + (tmp_path / "marimo.log").read_text()[-3000:])
     finally:
-        os.killpg(server.pid, signal.SIGTERM)  # the server and the kernel it started
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        stop_server(server)  # the server and the kernel it started
         log.close()

@@ -14,33 +14,26 @@ from __future__ import annotations
 import http.server
 import json
 import os
-import shutil
-import signal
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
-from test_browser import _DATA, _cases  # tests/view/test_browser.py: the samples, the polygons
+from test_browser import (  # tests/view/test_browser.py: the samples, the polygons, the marks
+    _DATA,
+    BUNDLE,
+    ROOT,
+    _cases_with_neighbours,
+    stop_server,
+)
+from test_browser import pytestmark as browser_marks
 
 pytest.importorskip("panel")
 pytest.importorskip("ipywidgets_bokeh")
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-NODE_MODULES = ROOT / "js" / "node_modules" / "playwright-core"
-BUNDLE = ROOT / "dvi_widget" / "static" / "widget.js"
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"chromium not installed at {CHROMIUM}"),
-    pytest.mark.skipif(not NODE_MODULES.exists(),
-                       reason="js/node_modules missing (run `cd js && npm ci`)"),
-    pytest.mark.skipif(shutil.which("node") is None, reason="node not on PATH"),
-]
+pytestmark = browser_marks  # chromium, node and playwright-core, as test_browser.py
 
 # The served app: the samples of _DATA, shown by pn.panel(w); every change of w.selection is
 # appended to the file DVI_TEST_SELECTION names (one JSON list of indices a line).
@@ -158,11 +151,7 @@ def test_panel_served_app_lasso_and_keys_end_to_end(tmp_path):
     shots = os.environ.get("DVI_E2E_SHOT_DIR", "")
     try:
         t0 = time.monotonic()
-        scope: dict = {}
-        exec(_DATA, scope)  # the samples the app shows  # noqa: S102
-        d = np.linalg.norm(scope["xy"] - scope["xy"][0], axis=1)
-        d[0] = np.inf
-        cases = {**_cases(), "neighbours": np.argsort(d, kind="stable")[:8].tolist()}
+        cases = _cases_with_neighbours()
         proc = subprocess.Popen(
             ["node", str(ROOT / "tests" / "browser" / "panel.test.mjs"), url,
              json.dumps(cases), str(selection), shots],
@@ -176,10 +165,5 @@ def test_panel_served_app_lasso_and_keys_end_to_end(tmp_path):
         assert "Traceback" not in served and "ERROR" not in served, served[-3000:]
     finally:
         cdn.shutdown()
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        stop_server(server)
         log.close()
