@@ -50,6 +50,7 @@ async function measureFixture(bundle, panels) {
     window.model.set('transition_ms', 0);
     const epochs = window.model.get('epochs');
     const times = [];
+    const parts = [];
     const nextFrame = () => new Promise((r) => requestAnimationFrame(() => r()));
     for (let k = 1; k < Math.max(T, 11); k++) {
       const n = Number(view.dataset.drawCount);
@@ -58,11 +59,12 @@ async function measureFixture(bundle, panels) {
       while (Number(view.dataset.drawCount) <= n) await new Promise((r) => setTimeout(r, 1));
       await nextFrame();
       times.push(performance.now() - t0);
+      parts.push([Number(view.dataset.lastBuildMs), Number(view.dataset.lastDrawMs)]);
     }
-    return times;
+    return { times, parts };
   }, T);
   await page.close();
-  return { first, jump: med(jump), n: jump.length };
+  return { first, jump: med(jump.times), n: jump.times.length, build: med(jump.parts.map((p) => p[0])), draw: med(jump.parts.map((p) => p[1])) };
 }
 
 /** Start the Python kernel harness with the 60,000 x 20 bench fixture. */
@@ -216,7 +218,7 @@ try {
         const res = await measureFixture(bundle, panels);
         rows.push({ bundle, panels: panels.length > 1 ? 'all' : 'legend', ...res });
         console.log(`${bundle} [panels: ${panels.length > 1 ? 'all' : 'legend'}] first render ${res.first.toFixed(0)} ms, `
-          + `EPOCH CHANGE (no tween) median ${res.jump.toFixed(0)} ms over ${res.n} (N=${N}, T=${T})`);
+          + `EPOCH CHANGE (no tween) median ${res.jump.toFixed(0)} ms over ${res.n} (N=${N}, T=${T}; of it building the points ${res.build.toFixed(0)} ms, regl-scatterplot's draw ${res.draw.toFixed(0)} ms)`);
       }
     }
   }
