@@ -26,7 +26,17 @@ async function kernelSelection(page) {
 }
 
 
-const statusIs = (page, n) => page.waitForFunction((k) => (document.querySelector('.dvi-status')?.textContent || '') === (k ? `${k} selected` : ''), n, { timeout: 20000 });
+/** Wait for the status to read "n selected" ('' for none); a timeout says what it read instead. */
+async function statusIs(page, n) {
+  const want = n ? `${n} selected` : '';
+  try {
+    await page.waitForFunction((w) => (document.querySelector('.dvi-status')?.textContent || '') === w, want, { timeout: 20000 });
+  } catch (err) {
+    const got = await page.evaluate(() => document.querySelector('.dvi-status')?.textContent ?? '(no status)');
+    const mode = await page.evaluate(() => document.querySelector('.dvi-toolbar .dvi-on')?.className ?? '');
+    throw new Error(`status "${got}" after 20 s, expected "${want}" (mode button: ${mode}): ${err.message}`);
+  }
+}
 
 await runTests([
   [`${app}: shift+drag lasso and Lasso-button lasso -> selection_df() in the kernel`, async () => {
