@@ -141,7 +141,11 @@ def matches_run(info: Mapping[str, Any], run: Any) -> bool:  # noqa: ANN401 - a 
             return False
     else:
         now = _legacy_fingerprint(run, epoch)
-    saved = info.get("fingerprint")
+    return same_fingerprint(info.get("fingerprint"), now)
+
+
+def same_fingerprint(saved: Any, now: list[float]) -> bool:  # noqa: ANN401 - read from json
+    """Whether a saved :func:`fingerprint` (as read from a json file) equals ``now``."""
     return isinstance(saved, list) and len(saved) == len(now) and bool(
         np.allclose(np.asarray(saved, dtype=np.float64), now, rtol=1e-6, atol=0))
 

@@ -170,8 +170,7 @@ class Inspect {
       // the second click of "a line from here": the strip of what the model sees along it
       const from = this.lineFrom;
       this.lineFrom = null;
-      this.view.el.dataset.lineDrawing = 'false';
-      this.view.root.dataset.lineDrawing = 'false';
+      this.setLineDrawing(false);
       this.openLine(from, [x, y]);
       return;
     }
@@ -237,11 +236,20 @@ class Inspect {
     this.place();
   }
 
+  /**
+   * Whether a line is being drawn from the popover's spot (data-line-drawing on the view's
+   * element and root): until its end is clicked, clicks pass through the popover to the plot,
+   * since the end may lie under it (widget.css).
+   */
+  setLineDrawing(on) {
+    this.view.el.dataset.lineDrawing = String(on);
+    this.view.root.dataset.lineDrawing = String(on);
+  }
+
   close() {
     this.line = null;
     this.lineFrom = null; // a line being drawn ends with its popover
-    this.view.el.dataset.lineDrawing = 'false';
-    this.view.root.dataset.lineDrawing = 'false';
+    this.setLineDrawing(false);
     if (this.lineEl) this.lineEl.style.display = 'none';
     this.at = null;
     this.spot.style.display = 'none';
@@ -331,9 +339,7 @@ class Inspect {
       const btn = h('button', { type: 'button', class: 'dvi-sees-line-btn', text: 'line from here…', title: 'then click where the line should end: what the model sees along it (across a boundary)' });
       btn.addEventListener('click', () => {
         this.lineFrom = start;
-        this.view.el.dataset.lineDrawing = 'true';
-        // the end may lie under the popover: clicks pass through it to the plot until then
-        this.view.root.dataset.lineDrawing = 'true';
+        this.setLineDrawing(true);
         btn.replaceWith(note('now click where the line should end'));
       });
       parts.push(btn);

@@ -124,7 +124,7 @@ def _record_checkpoint(run: object, model: nn.Module, epoch: int, file: str,
     run.record(model, epoch, device=device, **record)  # type: ignore[attr-defined]
 
 
-def _record_task(run_class: type, folder: str, inputs: tuple[object, object],
+def _record_task(run_class: type, folder: str, inputs: tuple[object, object] | None,
                  model: nn.Module | Callable[[], nn.Module], epoch: int, file: str,
                  record: dict[str, object]) -> int:
     """One Ray task: record checkpoint ``file`` as ``epoch`` of the run being built at
@@ -132,12 +132,12 @@ def _record_task(run_class: type, folder: str, inputs: tuple[object, object],
     torch.set_num_threads(1)
     # not Run.open: that clears stale temporaries, and the other tasks' epochs are being staged
     run = run_class(Path(folder), _meta=read_meta(Path(folder)))
-    run._live_inputs = inputs  # the inputs, when the run does not keep them
+    run._live_inputs = inputs  # None when the run keeps them (read from the folder)
     _record_checkpoint(run, _architecture(model, "cpu"), epoch, file, record, device="cpu")
     return epoch
 
 
-def _record_on_ray(run_class: type, folder: Path, inputs: tuple[object, object],
+def _record_on_ray(run_class: type, folder: Path, inputs: tuple[object, object] | None,
                    model: nn.Module | Callable[[], nn.Module], files: dict[int, str],
                    record: dict[str, object], quiet: bool) -> None:
     """Record ``files`` as Ray tasks (see the module doc); the first failure is raised naming
@@ -192,7 +192,8 @@ def from_checkpoints(
             _record_checkpoint(run, model, epoch, file, record)
         rest = {e: f for e, f in files.items() if e not in here}
         if rest:
-            _record_on_ray(run_class, tmp, (new.x_train, new.x_test), factory, rest, record,
-                           quiet)
+            # the inputs travel to the workers only when the run does not keep them
+            inputs = None if save_inputs else (new.x_train, new.x_test)
+            _record_on_ray(run_class, tmp, inputs, factory, rest, record, quiet)
     run.path = path
     return run

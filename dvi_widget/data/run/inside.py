@@ -97,7 +97,7 @@ class _Layout:
         self.counts = [len(p) for p in picks]
         self.sample = torch.as_tensor(np.concatenate(picks), device=device)
         self.ranges: tuple[torch.Tensor, torch.Tensor] | None = None
-        self._index: torch.Tensor | None = None
+        self.index = torch.as_tensor(ids, device=device)  # rows of the epoch's totals
 
     def sample_ranges(self, r: list[float | None], bins: int
                       ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -111,11 +111,6 @@ class _Layout:
                 torch.repeat_interleave(torch.arange(len(self.ids), device=device) * bins,
                                         counts))
         return self.ranges
-
-    def index(self, device: torch.device) -> torch.Tensor:
-        if self._index is None:
-            self._index = torch.as_tensor(self.ids, device=device)
-        return self._index
 
 
 class GradientMonitor:
@@ -260,7 +255,7 @@ class GradientMonitor:
         if self._totals is None:
             self._totals = torch.zeros(len(self.names), b + 3, dtype=torch.float32,
                                        device=block.device)
-        index = layout.index(block.device)
+        index = layout.index
         totals = self._totals
         totals[index, :b] += hist.float()
         totals[index, b] += l1

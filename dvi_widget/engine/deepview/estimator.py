@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -32,6 +32,8 @@ FITTED_ATTRIBUTES = frozenset({
     "run_", "device_", "space_", "epochs_", "coords_", "knn_", "inverses_", "scales_",
     "fit_rows_", "held_rows_", "extent_", "landscape_", "landscape_classes_",
     "landscape_confidence_", "timings_", "params_"})
+#: the key prefix of each π⁻¹'s arrays in a saved epoch (store.py's epoch_XXXXX.npz)
+INVERSE_PREFIX = {"representation": "rep_", "input": "in_"}
 #: parameters that do not change the fitted epochs
 _UNHASHED = frozenset({"verbose", "device", "grid_size", "extent_quantile", "extent_margin",
                        "delta"})
@@ -204,9 +206,6 @@ class DeepView(Estimator):
 
         from ..fit import _chosen_epochs
         from ..store import fingerprint
-        from .didi import term_scales
-        from .graph import candidate_graph, layout
-        from .inverse import fit_inverse
 
         self._validate_params()
         device = resolve_device(self.device)
@@ -224,7 +223,6 @@ class DeepView(Estimator):
         emb.fit_rows_, emb.held_rows_ = fit_rows, held_rows
         params_hash = self._params_hash()
         coords, timings = [], []
-        seed = int(self.random_state)
         bar = tqdm(chosen, desc="DeepView", unit="epoch", disable=not self.verbose)
         prev: np.ndarray | None = None
         prev_epoch: int | None = None
@@ -241,53 +239,13 @@ class DeepView(Estimator):
                     bar.set_postfix_str(f"epoch {epoch}: reused")
                 else:
                     chain_ok = False
-                    t0 = time.perf_counter()
-                    X = emb.anchor_rows(epoch, self.space)
-                    logits = emb.logits_fn(epoch, self.space)
-
-                    def proba(t: torch.Tensor, logits: Callable = logits) -> torch.Tensor:
-                        return torch.softmax(logits(t).float(), dim=1)
-
-                    scales = (term_scales(proba, X, self.n_steps, seed=seed, device=device)
-                              if self.normalise else (1.0, 1.0))
-                    idx, dst, info = candidate_graph(
-                        X, proba, self.n_neighbors, widen=self.widen, lam=self.lam,
-                        n_steps=self.n_steps, scales=scales, knn_method=self.knn_method,
-                        device=device, seed=seed, progress=self.verbose)
-                    t1 = time.perf_counter()
-                    if prev is None:
-                        Y = layout(idx, dst, min_dist=self.min_dist, spread=self.spread,
-                                   n_epochs=self.n_epochs, seed=seed)
-                    else:
-                        Y = layout(idx, dst, init=prev, min_dist=self.min_dist,
-                                   spread=self.spread, n_epochs=self.warm_n_epochs, seed=seed,
-                                   umap_kwargs={"learning_rate": self.warm_learning_rate})
-                    t2 = time.perf_counter()
-                    inverses: dict[str, RBFInverse] = {}
-                    spaces = ["representation"]
-                    if self.space == "input" or (self.inverse_inputs
-                                                 and run.input_shape is not None
-                                                 and run.inputs("train") is not None):
-                        spaces.append("input")
-                    for space in spaces:
-                        data = X if space == self.space else emb.anchor_rows(epoch, space)
-                        inverses[space] = fit_inverse(
-                            Y[fit_rows], data[fit_rows], width=self.inverse_width,
-                            neighbors=self.inverse_neighbors, steps=self.inverse_steps,
-                            device=device, progress=self.verbose)
-                    t3 = time.perf_counter()
-                    emb.epochs_.append(epoch)
-                    emb.knn_[epoch] = (idx, dst)
-                    emb.inverses_[epoch] = inverses
-                    emb.scales_[epoch] = scales
-                    row = {"epoch": epoch, "distances": t1 - t0, "layout": t2 - t1,
-                           "inverse": t3 - t2, "total": t3 - t0, "pairs": info["pairs"]}
+                    Y, row = self._fit_epoch(emb, epoch, prev, device)
                     timings.append(row)
                     if saving:
                         saving = self._save_epoch(emb, epoch, Y, {
                             "params_hash": params_hash, "previous_epoch": prev_epoch,
                             "fingerprint": print_, "timing": row})
-                    bar.set_postfix_str(f"epoch {epoch}: {t3 - t0:.1f}s")
+                    bar.set_postfix_str(f"epoch {epoch}: {row['total']:.1f}s")
                 coords.append(Y)
                 prev, prev_epoch = Y, epoch
         except KeyboardInterrupt:
@@ -303,11 +261,61 @@ class DeepView(Estimator):
         self.embedding_ = emb
         return self
 
+    def _fit_epoch(self, emb: DeepViewEmbedding, epoch: int, prev: np.ndarray | None,
+                   device: torch.device) -> tuple[np.ndarray, dict[str, Any]]:
+        """Fit one epoch into ``emb`` (DiDi graph, UMAP from ``prev``'s positions when given,
+        π⁻¹ per space); returns its coordinates and its timing row."""
+        from .didi import term_scales
+        from .graph import candidate_graph, layout
+        from .inverse import fit_inverse
+
+        run, seed = emb.run_, int(self.random_state)
+        t0 = time.perf_counter()
+        X = emb.anchor_rows(epoch, self.space)
+        logits = emb.logits_fn(epoch, self.space)
+
+        def proba(t: torch.Tensor) -> torch.Tensor:
+            return torch.softmax(logits(t).float(), dim=1)
+
+        scales = (term_scales(proba, X, self.n_steps, seed=seed, device=device)
+                  if self.normalise else (1.0, 1.0))
+        idx, dst, info = candidate_graph(
+            X, proba, self.n_neighbors, widen=self.widen, lam=self.lam, n_steps=self.n_steps,
+            scales=scales, knn_method=self.knn_method, device=device, seed=seed,
+            progress=self.verbose)
+        t1 = time.perf_counter()
+        if prev is None:
+            Y = layout(idx, dst, min_dist=self.min_dist, spread=self.spread,
+                       n_epochs=self.n_epochs, seed=seed)
+        else:
+            Y = layout(idx, dst, init=prev, min_dist=self.min_dist, spread=self.spread,
+                       n_epochs=self.warm_n_epochs, seed=seed,
+                       umap_kwargs={"learning_rate": self.warm_learning_rate})
+        t2 = time.perf_counter()
+        spaces = ["representation"]
+        if self.space == "input" or (self.inverse_inputs and run.input_shape is not None
+                                     and run.inputs("train") is not None):
+            spaces.append("input")
+        inverses: dict[str, RBFInverse] = {}
+        for space in spaces:
+            data = X if space == self.space else emb.anchor_rows(epoch, space)
+            inverses[space] = fit_inverse(
+                Y[emb.fit_rows_], data[emb.fit_rows_], width=self.inverse_width,
+                neighbors=self.inverse_neighbors, steps=self.inverse_steps, device=device,
+                progress=self.verbose)
+        t3 = time.perf_counter()
+        emb.epochs_.append(epoch)
+        emb.knn_[epoch] = (idx, dst)
+        emb.inverses_[epoch] = inverses
+        emb.scales_[epoch] = scales
+        return Y, {"epoch": epoch, "distances": t1 - t0, "layout": t2 - t1, "inverse": t3 - t2,
+                   "total": t3 - t0, "pairs": info["pairs"]}
+
     @staticmethod
     def _restore(emb: DeepViewEmbedding, e: int, arrays: dict[str, np.ndarray]) -> np.ndarray:
         """Put a saved epoch's graph, π⁻¹ and scales into ``emb``; returns its coordinates."""
         inverses = {}
-        for space, prefix in (("representation", "rep_"), ("input", "in_")):
+        for space, prefix in INVERSE_PREFIX.items():
             if prefix + "theta" in arrays:
                 inverses[space] = RBFInverse.from_state(
                     {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
@@ -342,8 +350,7 @@ class DeepView(Estimator):
             "coords": np.asarray(coords, np.float32), "knn_indices": emb.knn_[e][0],
             "knn_dists": emb.knn_[e][1], "scales": np.asarray(emb.scales_[e])}
         for space, inv in emb.inverses_[e].items():
-            prefix = "rep_" if space == "representation" else "in_"
-            arrays.update({prefix + k: v for k, v in inv.state().items()})
+            arrays.update({INVERSE_PREFIX[space] + k: v for k, v in inv.state().items()})
         try:
             store.save_epoch(emb.run_, e, arrays, info)
         except OSError as err:

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..._io import read_npz, write_json, write_npz
+from ..store import same_fingerprint
 
 FOLDER = "deepview"
 FIT = "fit.json"
@@ -68,8 +69,7 @@ def finished_epoch(run: Any, epoch: int, params_hash: str, previous: int | None,
         return None
     same = (isinstance(info, dict) and info.get("params_hash") == params_hash
             and info.get("previous_epoch") == previous
-            and len(info.get("fingerprint") or []) == len(fingerprint)
-            and np.allclose(info["fingerprint"], fingerprint, rtol=1e-6, atol=0))
+            and same_fingerprint(info.get("fingerprint"), fingerprint))
     return info if same else None
 
 
