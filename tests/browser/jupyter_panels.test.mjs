@@ -16,6 +16,18 @@ const idle = (page) => kernelIdle(page, 300000);
 const runCell = (page, index, marker = null) => runCellIn(page, index, marker, { ranMs: 60000, outputMs: 120000, idleMs: 300000 });
 
 /** Run the STATE cell and parse what the kernel holds. */
+/** The element's box once two looks a few frames apart agree (the page stopped moving it). */
+async function stableBox(page, locator, timeout = 15000) {
+  const t0 = Date.now();
+  let prev = await locator.boundingBox();
+  for (;;) {
+    await frames(page, 3);
+    const now = await locator.boundingBox();
+    if (JSON.stringify(now) === JSON.stringify(prev) || Date.now() - t0 > timeout) return now;
+    prev = now;
+  }
+}
+
 async function kernelState(page, index) {
   const cell = await runCell(page, index, 'STATE');
   const text = await cell.locator('.jp-OutputArea').textContent();
@@ -97,8 +109,9 @@ const fixtureTest = async () => {
   // the left of the spot, the end is below it): the model's class at
   // each spot changes once, from the clicked spot's class; each tile is the kernel's sample
   await page.click('.dvi-sees-line-btn');
-  // running the kernel-state cell may have scrolled the notebook: where the canvas is now
-  box = await canvas.boundingBox();
+  // running the kernel-state cell may have scrolled the notebook (and a loaded machine renders
+  // its output late): where the canvas is once it stays put for a few frames
+  box = await stableBox(page, canvas);
   await page.mouse.click(...P(0.1, -0.5));
   await page.waitForFunction(() => document.querySelector('.dvi-popover .dvi-sees-line img')?.complete, null, { timeout: 30000 });
   const line = await page.$eval('.dvi-popover .dvi-sees-line', (box) => {
