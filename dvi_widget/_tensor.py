@@ -14,6 +14,23 @@ DeviceLike = str | torch.device | None
 ArrayLike = np.ndarray | torch.Tensor
 
 
+def bfloat16_is_fast(device: torch.device) -> bool:
+    """Whether bfloat16 matrix products run natively on ``device``: a CUDA device that
+    supports them, or a CPU with AVX512-BF16 or AMX (Linux's ``/proc/cpuinfo`` flags).
+    Elsewhere bfloat16 is emulated and slower than float32."""
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    if device.type != "cpu":
+        return False
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f
+                          if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def resolve_device(device: DeviceLike = "auto") -> torch.device:
     """Turn ``"auto"``/``None``/a name into a usable :class:`torch.device`.
 

@@ -19,15 +19,18 @@ boundary points (fuzzy memberships built like the complex's,
 :func:`dvi_widget.engine.complex.query_memberships`) and repulsion from the layout, with the
 layout held fixed.
 
-Hand-written because umap-learn's optimiser is numba code on the CPU (its first call compiles
-for 30–40 s) and cannot run on the training device.
+Hand-written because umap-learn's optimiser is numba code on the CPU only (its first call
+compiles for 30–40 s) and has no per-point mobility. The loop is vectorised torch on a GPU and a
+small compiled loop on the CPU (:mod:`dvi_widget.engine.layout_cpu`), the same algorithm.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from .complex import cpu_threads
+from .layout_cpu import sgd_layout
 
 #: per-coordinate clip of a pair's gradient, as in umap-learn's SGD
 CLIP = 4.0
@@ -100,9 +103,8 @@ def umap_layout(
     linearly to 0 as in umap-learn. ``mobility`` (n,) scales each point's steps (1 where
     omitted; see :func:`temporal_mobility`).
 
-    On the CPU it runs on one intra-op thread: its ops are small (~1e5 elements), and a second
-    thread made an iteration slower, most of all on a busy machine (the README's departures
-    section).
+    On the CPU the loop is compiled (:func:`dvi_widget.engine.layout_cpu.sgd_layout`, one
+    thread, deterministic in ``generator``); elsewhere it is vectorised torch.
 
     Returns the optimised points (n, 2), detached, on ``init``'s device.
     """
@@ -116,9 +118,10 @@ def umap_layout(
 def _umap_layout(
     head: torch.Tensor, tail: torch.Tensor, weight: torch.Tensor, init: torch.Tensor, a: float,
     b: float, n_iter: int, negative_sample_rate: int, learning_rate: float,
-    mobility: torch.Tensor | None, generator: torch.Generator | None,
+    mobility: torch.Tensor | None, generator: torch.Generator | None, compiled: bool = True,
 ) -> torch.Tensor:
-    """:func:`umap_layout`'s loop."""
+    """:func:`umap_layout`'s loop: compiled on the CPU (:mod:`dvi_widget.engine.layout_cpu`
+    says why), vectorised torch elsewhere (or with ``compiled=False``)."""
     dev = init.device
     y = init.detach().clone().to(torch.float32)
     n = len(y)
@@ -129,6 +132,13 @@ def _umap_layout(
     step = torch.full((n, 1), float(learning_rate) * scale, device=dev)
     if mobility is not None:
         step = step * mobility.to(dev, torch.float32).reshape(n, 1)
+    if dev.type == "cpu" and compiled:
+        seed = int(torch.randint(2**31 - 1, (1,), device=dev, generator=generator))
+        sgd_layout(y.numpy(), head.numpy().astype(np.int64, copy=False),
+                   tail.numpy().astype(np.int64, copy=False), prob.numpy(),
+                   step.reshape(n).contiguous().numpy(), int(n_iter), rate, float(a),
+                   float(b), CLIP, float(scale), seed)
+        return y
     grad = torch.empty_like(y)
     for it in range(n_iter):
         e = torch.rand(len(prob), device=dev, generator=generator) < prob

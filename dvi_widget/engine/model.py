@@ -112,8 +112,16 @@ class LocalFourierFeatures(nn.Module):
         u = (y - self.origin) / self.side * 2 - 1  # grid_sample's [-1, 1] square
         env = nn.functional.grid_sample(self.envelope.to(y.dtype), u.view(1, -1, 1, 2),
                                         align_corners=False, padding_mode="zeros").view(-1, 1)
-        z = y @ self.freq.to(y.dtype)
+        # y @ freq written out: a matmul would run in bfloat16 under autocast, whose 8-bit
+        # mantissa puts phases of ~100 rad off by ~0.4 rad
+        freq = self.freq.to(y.dtype)
+        z = y[:, :1] * freq[0] + y[:, 1:] * freq[1]
         return torch.cat([y, env * torch.sin(z), env * torch.cos(z)], dim=1)
+
+
+def _full_precision(t: torch.Tensor) -> torch.autocast:
+    """A context in which autocast (if the caller opened one) is off on ``t``'s device."""
+    return torch.autocast(t.device.type, enabled=False)
 
 
 class VisModel(nn.Module):
@@ -175,11 +183,18 @@ class VisModel(nn.Module):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """φ: ``(n, h)`` representations -> ``(n, 2)`` points."""
-        return self.encoder((x - self.shift) / self.scale)
+        h = self.encoder[:-1]((x - self.shift) / self.scale)
+        with _full_precision(x):  # the 2-D output, as in :meth:`decode`
+            return self.encoder[-1](h.float())
 
     def decode(self, y: torch.Tensor) -> torch.Tensor:
         """ψ: ``(n, 2)`` points -> ``(n, h)`` reconstructed representations."""
-        return self.decoder(self.detail(y)) * self.scale + self.shift
+        with _full_precision(y):
+            # 2-D positions span ~20 units and neighbours sit ~0.1 apart: bfloat16's 8-bit
+            # mantissa (steps of ~0.06 at 10) would blur them, so the small layers next to the
+            # 2-D side run in float32 even under autocast; the wide ones may not
+            h = self.decoder[0](self.detail(y.float()))
+        return self.decoder[1:](h) * self.scale + self.shift
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(φ(x), ψ(φ(x)))``."""

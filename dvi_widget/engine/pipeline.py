@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from .._checks import check_finite
-from .._tensor import batched, to_numpy, to_tensor
+from .._tensor import batched, bfloat16_is_fast, to_numpy, to_tensor
 from . import losses
 from .boundary import synthesize_boundary
 from .complex import Complex, bavr_complex, knn, query_memberships, separate_predictions
@@ -83,6 +83,7 @@ class Settings:
     layout_iters: int
     warm_layout_iters: int
     knn_method: str
+    precision: str
     grid_size: int
     extent_quantile: float
     extent_margin: float
@@ -98,6 +99,12 @@ class Settings:
         a, b = losses.find_ab_params(params["spread"], params["min_dist"])
         own = {f.name for f in fields(cls)} - {"a", "b", "device"}
         return cls(**{k: params[k] for k in own}, a=a, b=b, device=device)
+
+    @property
+    def bfloat16(self) -> bool:
+        """Whether V_t's training steps run under bfloat16 autocast (``precision``)."""
+        return self.precision == "bfloat16" or (
+            self.precision == "auto" and bfloat16_is_fast(self.device))
 
     def seed(self, epoch: int) -> int:
         """The seed of epoch ``epoch``'s sampling, synthesis and initialisation."""
@@ -263,7 +270,8 @@ def train_stage(model: VisModel, U: torch.Tensor, Y: torch.Tensor, weights: torc
         boundary_weight=s.boundary_weight, delta=s.delta, batch_size=s.batch_size,
         learning_rate=s.learning_rate, max_steps=s.warm_max_steps if warm else s.max_steps,
         check_every=s.check_every, patience=s.patience, tol=s.tol,
-        anneal=WARM_ANNEAL if warm else 1.0, keep_best=True, n_samples=n_train, generator=gen)
+        anneal=WARM_ANNEAL if warm else 1.0, keep_best=True, n_samples=n_train, generator=gen,
+        bfloat16=s.bfloat16)
 
 
 def place_stage(reps: np.ndarray | torch.Tensor, pred: np.ndarray, X: np.ndarray | torch.Tensor,

@@ -125,6 +125,7 @@ def train_vis_model(
     keep_best: bool = False,
     n_samples: int | None = None,
     generator: torch.Generator | None = None,
+    bfloat16: bool = False,
 ) -> TrainResult:
     """Train ``model`` in place on Eq. 12 over the vertices ``U`` laid out at ``Y``.
 
@@ -156,6 +157,9 @@ def train_vis_model(
         from g(x) are found, and a quarter of each batch is drawn from them (PPR, DVI §6).
         None: all rows.
     generator : random source of the batches.
+    bfloat16 : run the steps' forward passes under bfloat16 autocast (the weights, the losses
+        and the checks stay float32): ~1.75x faster steps on CPUs with native bfloat16 (see
+        :func:`dvi_widget._tensor.bfloat16_is_fast`).
     """
     dev = U.device
     n_u = len(U)
@@ -199,18 +203,20 @@ def train_vis_model(
             idx[:n_focus] = wrong[torch.randint(len(wrong), (n_focus,), device=dev,
                                                 generator=generator)]
         x, y_target = U[idx], Y[idx]
-        y = model.encode(x)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bfloat16):
+            y = model.encode(x).float()
+            x_rec = model.decode(y_target).float()
+        # g in float32: the prediction and boundary terms read small logit gaps
+        logits_rec = head(x_rec).float() if mu > 0 or nu > 0 else None
         l_fit = (y - y_target).pow(2).sum(dim=1).mean()
-        x_rec = model.decode(y_target)
         # Eq. 8 on standardised representations (divided by scale², a constant per epoch)
         l_rec = losses.reconstruction_loss(x, x_rec, weights[idx]) / scale2
         is_x = idx < n_check
         if mu > 0:
-            logits_rec = head(x_rec)
             l_rec = l_rec + mu * (losses.prediction_loss(log_p[idx], logits_rec)
                                   + losses.class_loss(logits_rec[is_x], target[idx[is_x]]))
         if nu > 0:
-            logits_b = logits_rec[~is_x] if mu > 0 else head(x_rec[~is_x])
+            logits_b = logits_rec[~is_x]
             l_rec = l_rec + nu * losses.boundary_loss(logits_b, delta)
         l_t = (losses.temporal_loss(model.parameters(), previous_params, similarity)
                if use_temporal else None)

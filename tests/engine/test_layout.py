@@ -41,6 +41,35 @@ def test_layout_keeps_clusters_apart_and_improves_neighbours():
     assert nn_pv(X, y, 10) > nn_pv(X, init.numpy(), 10) + 0.1
 
 
+def test_the_compiled_cpu_loop_lays_out_as_the_torch_loop_does():
+    """The numba loop (the CPU path) and the vectorised torch loop (the GPU path, run here on
+    the CPU) are the same algorithm with different random streams: layouts of equal quality,
+    each deterministic in its seed."""
+    from dvi_widget.engine.layout import _umap_layout
+
+    X, labels = _blobs(n=600, seed=3)
+    cx = bavr_complex(X, np.zeros((0, X.shape[1]), np.float32), k=10)
+    a, b = find_ab_params(1.0, 0.1)
+    edges = (torch.as_tensor(cx.head), torch.as_tensor(cx.tail), torch.as_tensor(cx.weight))
+    init = pca_init(torch.tensor(X))
+
+    def lay(compiled: bool, seed: int) -> np.ndarray:
+        return _umap_layout(*edges, init, a, b, 200, 5, 1.0, None,
+                            torch.Generator().manual_seed(seed), compiled=compiled).numpy()
+
+    fast, fast_again, slow = lay(True, 0), lay(True, 0), lay(False, 0)
+    assert np.array_equal(fast, fast_again)
+    assert not np.array_equal(fast, lay(True, 1))
+    q_fast, q_slow = nn_pv(X, fast, 10), nn_pv(X, slow, 10)
+    assert q_fast > nn_pv(X, init.numpy(), 10) + 0.1
+    assert abs(q_fast - q_slow) < 0.03, (q_fast, q_slow)
+    # the same overall scale: the mean distance to the 10th neighbour within 15 %
+    def kth(y: np.ndarray) -> float:
+        d = np.linalg.norm(y[:, None] - y[None], axis=2)
+        return float(np.sort(d, axis=1)[:, 10].mean())
+    assert abs(kth(fast) / kth(slow) - 1) < 0.15, (kth(fast), kth(slow))
+
+
 def test_zero_iterations_return_the_start():
     init = torch.randn(5, 2)
     out = umap_layout(torch.tensor([0]), torch.tensor([1]), torch.tensor([1.0]), init, 1.5, 0.9,

@@ -145,3 +145,43 @@ def test_the_boundary_hinge_is_zero_inside_the_band_and_has_a_gradient_outside()
     # gap 0.75 on the second row: 0.75 - 0.1
     assert abs(float(boundary_loss(logits[1:2], 0.1)) - 0.65) < 1e-5
     assert float(boundary_loss(logits[:0], 0.1)) == 0.0
+
+
+def test_bfloat16_steps_train_as_well_as_float32_and_leave_float32_weights():
+    """bfloat16 autocast (precision="bfloat16") decodes the checkerboard about as well as
+    float32 (measured over 4 seeds: PPR 0.958-0.982 vs 0.972-0.980) and the model stays
+    float32."""
+    U, Y, _, head = _checkerboard()
+    weights = gradient_weights(head, U)
+    scores: dict[bool, list[float]] = {False: [], True: []}
+    for seed in (0, 1):
+        for bf16 in (False, True):
+            torch.manual_seed(seed)
+            model = VisModel(input_dim=U.shape[1], hidden=32)
+            model.set_normalization(U)
+            model.set_envelope(Y)
+            train_vis_model(model, U, Y, weights, head, max_steps=400, n_samples=len(U),
+                            generator=torch.Generator().manual_seed(seed + 1), bfloat16=bf16)
+            assert all(p.dtype == torch.float32 for p in model.parameters())
+            scores[bf16].append(_ppr(model, head, U, Y))
+    mean32, mean16 = (sum(v) / len(v) for v in (scores[False], scores[True]))
+    assert mean32 > 0.95 and min(scores[True]) > 0.93, scores
+    assert mean16 > mean32 - 0.03, scores
+
+
+def test_precision_is_checked_and_auto_follows_the_hardware(monkeypatch):
+    import pytest
+
+    from dvi_widget import DVI
+    from dvi_widget import _tensor
+    from dvi_widget.engine.pipeline import Settings
+
+    with pytest.raises(ValueError, match="precision"):
+        DVI(precision="half")._validate_params()
+    params = DVI().get_params()
+    for fast, precision, expected in ((True, "auto", True), (False, "auto", False),
+                                      (True, "float32", False), (False, "bfloat16", True)):
+        monkeypatch.setattr("dvi_widget.engine.pipeline.bfloat16_is_fast", lambda d, f=fast: f)
+        s = Settings.of({**params, "precision": precision}, torch.device("cpu"))
+        assert s.bfloat16 is expected, (fast, precision)
+    assert isinstance(_tensor.bfloat16_is_fast(torch.device("cpu")), bool)
