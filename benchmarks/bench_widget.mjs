@@ -10,8 +10,8 @@
 // and ZMQ hops, nor ψ_t of a fitted run, ~1 ms more: benchmarks/bench_inspect.py); then lasso ->
 // the kernel's w.selection holding the indices (from the pointer-up, measured on one clock: the
 // page's Date.now() and the kernel's time.time()), and the initial payload (the comm_open
-// message's bytes and the seconds Widget(vis) took to make it; the page's fetch of it goes
-// through the harness as base64 JSON, so its time is the harness's, not a kernel's websocket).
+// message's bytes and the seconds Widget(vis) took to make it; the page fetches it from the
+// harness over HTTP on 127.0.0.1: the state as JSON, each buffer binary).
 //
 // Run: node benchmarks/bench_widget.mjs [N] [T] [--bundle URL]... [--rounds R] [--no-kernel]
 //      [--legend-only] (part 1 without the all-panels set) [--no-clicks] (part 2: the lasso only)
@@ -296,7 +296,7 @@ try {
   if (ROUNDS > 1) {
     console.log('medians over rounds:');
     for (const bundle of bundles) {
-      for (const p of ['legend', 'all']) {
+      for (const p of PANEL_SETS.map((ps) => (ps.length > 1 ? 'all' : 'legend'))) {
         const sel = rows.filter((r) => r.bundle === bundle && r.panels === p);
         console.log(`  ${bundle} [${p}]: first render ${med(sel.map((r) => r.first)).toFixed(0)} ms, epoch change ${med(sel.map((r) => r.jump)).toFixed(0)} ms`);
       }
@@ -308,7 +308,7 @@ try {
     console.log(`with the kernel harness (N=${N}, T=${T}, all panels): first render ${k.first.toFixed(0)} ms`);
     if (k.payload) {
       console.log(`INITIAL PAYLOAD (N=${N}, T=${T}): ${k.payload.bytes} bytes (${(k.payload.bytes / 2 ** 20).toFixed(1)} MiB), made by Widget(vis) in ${k.payload.s.toFixed(1)} s; `
-        + `fetched and decoded by the page in ${(k.fetched / 1000).toFixed(1)} s (the harness's base64 JSON)`);
+        + `fetched and decoded by the page in ${(k.fetched / 1000).toFixed(1)} s (HTTP on 127.0.0.1: JSON state, binary buffers)`);
     }
     const ls = k.lassos.filter((l) => l.kernel !== null);
     console.log(`LASSO -> kernel's w.selection holds the indices (from the pointer-up): ${fmt(ls.map((l) => l.kernel))}; `

@@ -466,6 +466,7 @@ export class Plot {
     const start = performance.now();
     const ds = view.el.dataset;
     ds.lastBuildMs = (start - tBuild).toFixed(1);
+    ds.drawnPoints = String(this.points.length); // fewer than N in a large run
     this.scatterplot
       .draw(this.points, opts)
       .then(() => {

@@ -6,8 +6,8 @@
 
 /** Runs with more samples than this draw a subset plus a density raster. */
 export const SAMPLED_ABOVE = 200000;
-/** Points handed to regl-scatterplot in that mode (an epoch change: ~130 ms on one core at 1M). */
-export const DRAW_BUDGET = 50000;
+/** Points handed to regl-scatterplot in that mode (at 1M on one core: an epoch change ~180 ms with 50k, see README "Large runs"). */
+export const DRAW_BUDGET = 40000;
 
 /** A sample's fixed rank in [0, 1): a Weyl sequence, so any rank threshold keeps an even share of
  * every region, and zooming in only adds points (those already drawn stay). */

@@ -166,10 +166,14 @@ def serve(widget: Any, vis: Any) -> ThreadingHTTPServer:  # noqa: ANN401
 
         def do_GET(self) -> None:  # noqa: N802
             url = urlparse(self.path)
-            if url.path == "/state":
+            if url.path == "/state":  # the buffers come one by one from /buffer/<k>, binary
                 data = opened["data"]
                 self._json({"state": data["state"], "buffer_paths": data["buffer_paths"],
-                            "buffers": opened["buffers"]})
+                            "buffer_count": len(opened["buffers"])})
+                return
+            if url.path.startswith("/buffer/"):
+                k = int(url.path.rsplit("/", 1)[1])
+                self._send(200, base64.b64decode(opened["buffers"][k]), "application/octet-stream")
                 return
             if url.path == "/poll":
                 since = int(parse_qs(url.query).get("since", ["0"])[0])
