@@ -7,9 +7,14 @@
 // thumbnail shown, against a real Widget in a Python process (tests/browser/kernel_harness.py:
 // ipywidgets' comm protocol over HTTP on 127.0.0.1; the latency covers the front end, one HTTP
 // round trip and the kernel-side handler with a closed-form inspector, not JupyterLab's websocket
-// and ZMQ hops, nor ψ_t of a fitted run, ~1 ms more: benchmarks/bench_inspect.py).
+// and ZMQ hops, nor ψ_t of a fitted run, ~1 ms more: benchmarks/bench_inspect.py); then lasso ->
+// the kernel's w.selection holding the indices (from the pointer-up, measured on one clock: the
+// page's Date.now() and the kernel's time.time()), and the initial payload (the comm_open
+// message's bytes and the seconds Widget(vis) took to make it; the page fetches it from the
+// harness over HTTP on 127.0.0.1: the state as JSON, each buffer binary).
 //
 // Run: node benchmarks/bench_widget.mjs [N] [T] [--bundle URL]... [--rounds R] [--no-kernel]
+//      [--legend-only] (part 1 without the all-panels set) [--no-clicks] (part 2: the lasso only)
 //      (a bundle URL is a path served from the repository root, default /dvi_widget/static/widget.js)
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -27,6 +32,8 @@ const bundles = args.flatMap((a, k) => (a === '--bundle' ? [args[k + 1]] : []));
 if (!bundles.length) bundles.push('/dvi_widget/static/widget.js');
 const ROUNDS = args.includes('--rounds') ? Number(args[args.indexOf('--rounds') + 1]) : 1;
 const WITH_KERNEL = !args.includes('--no-kernel');
+const WITH_CLICKS = !args.includes('--no-clicks');
+const PANEL_SETS = args.includes('--legend-only') ? [['legend']] : [['legend'], PANELS_ALL];
 const PANELS_ALL = ['legend', 'inspect', 'selection', 'sample', 'confusion', 'curves', 'events'];
 const med = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 
@@ -71,10 +78,13 @@ async function measureFixture(bundle, panels) {
 function startKernel() {
   const python = process.env.PYTHON || join(ROOT, '.venv', 'bin', 'python');
   const proc = spawn(python, [join(ROOT, 'tests', 'browser', 'kernel_harness.py'), '--fixture', 'bench', '--n', String(N), '--t', String(T)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  let payload = null;
   return new Promise((resolve, reject) => {
     proc.stdout.on('data', (d) => {
+      const p = /PAYLOAD (\d+) ([\d.]+)/.exec(String(d));
+      if (p) payload = { bytes: Number(p[1]), s: Number(p[2]) };
       const m = /PORT (\d+)/.exec(String(d));
-      if (m) resolve({ proc, base: `http://127.0.0.1:${m[1]}` });
+      if (m) resolve({ proc, base: `http://127.0.0.1:${m[1]}`, payload });
     });
     proc.on('exit', (code) => reject(new Error(`kernel harness exited with ${code}`)));
   });
@@ -82,13 +92,20 @@ function startKernel() {
 
 /** Click -> probabilities shown, hover -> thumbnail shown (cold: fetched; warm: cached). */
 async function measureKernel() {
-  const { proc, base } = await startKernel();
+  const { proc, base, payload } = await startKernel();
   try {
     const page = await browser.newPage({ viewport: { width: 1100, height: 800 } });
+    page.on('crash', () => console.log('page crashed'));
     await page.goto(`${base}/tests/browser/kernel.html`);
-    await page.waitForFunction(() => Number(document.querySelector('#view').dataset.drawCount) >= 1, null, { timeout: 180000 });
+    await page.waitForFunction(() => Number(document.querySelector('#view').dataset.drawCount) >= 1, null, { timeout: 300000 });
     const first = await page.evaluate(() => Number(document.querySelector('#view').dataset.firstRenderMs));
+    const fetched = await page.evaluate(() => window.renderStart);
     await page.waitForTimeout(3000);
+    if (!WITH_CLICKS) {
+      const lassos = await measureLasso(page);
+      await page.close();
+      return { first, fetched, payload, lassos };
+    }
     let box = await (await page.$('.dvi-canvas')).boundingBox();
     const s = () => Math.min(box.width, box.height) / 2;
     const X = (x) => box.x + box.width / 2 + x * s();
@@ -203,18 +220,72 @@ async function measureKernel() {
       if (Number.isFinite(a.ms)) cold.push([a.ms, a.dom, a.own]);
       if (Number.isFinite(b.ms)) warm.push([b.ms, b.dom, b.own]);
     }
+    await page.keyboard.press('Escape');
+    const lassos = await measureLasso(page);
     await page.close();
-    return { first, clicks, cold, warm };
+    return { first, fetched, payload, clicks, cold, warm, lassos };
   } finally {
     proc.stdin.end();
   }
+}
+
+/** Lasso (circles about the frame's centre) -> the front end's selection trait, and -> the
+ * kernel's w.selection holding the same number of indices. */
+async function measureLasso(page) {
+  await page.evaluate(() => {
+    window.model.set('mouse_mode', 'lasso');
+    window.model.save_changes();
+  });
+  await page.evaluate(() => window.kernelEval([
+    'import time',
+    'SEL_TIMES = []',
+    "w.observe(lambda ch: SEL_TIMES.append((time.time() * 1000, len(w.selection))), 'selection')",
+    'result = True'].join('\n')));
+  await page.click('.dvi-popover-close').catch(() => {});
+  const box = await (await page.$('.dvi-canvas')).boundingBox();
+  const s = Math.min(box.width, box.height) / 2;
+  const out = [];
+  for (const r of [0.45, 0.3, 0.6, 0.35, 0.5]) {
+    await page.evaluate(() => {
+      window.lassoUp = null;
+      window.addEventListener('mouseup', () => { window.lassoUp = { t: Date.now(), p: performance.now() }; }, { capture: true, once: true });
+      window.selSet = new Promise((resolve) => {
+        const on = () => { window.model.off('change:selection', on); resolve(performance.now()); };
+        window.model.on('change:selection', on);
+      });
+    });
+    const pts = Array.from({ length: 25 }, (_, k) => [box.x + box.width / 2 + r * s * Math.cos((k / 24) * 2 * Math.PI),
+      box.y + box.height / 2 - r * s * Math.sin((k / 24) * 2 * Math.PI)]);
+    await page.mouse.move(...pts[0]);
+    await page.mouse.down();
+    for (const p of pts.slice(1)) {
+      await page.mouse.move(...p, { steps: 2 });
+      await page.waitForTimeout(8); // the lasso keeps points at least lassoMinDelay (5 ms) apart
+    }
+    await page.mouse.up();
+    const front = await page.evaluate(async () => {
+      const t = await window.selSet;
+      const v = window.model.get('selection');
+      return { ms: t - window.lassoUp.p, n: v.shape[0], up: window.lassoUp.t };
+    });
+    let kernel = null;
+    const t0 = Date.now();
+    while (!kernel && Date.now() - t0 < 60000) {
+      const last = await page.evaluate(() => window.kernelEval('result = SEL_TIMES[-1] if SEL_TIMES else None'));
+      if (last && last[1] === front.n && last[0] >= front.up) kernel = last[0] - front.up;
+      else await page.waitForTimeout(20);
+    }
+    out.push({ front: front.ms, kernel, n: front.n });
+    await page.waitForTimeout(1000); // the redraw that puts the selected samples first
+  }
+  return out;
 }
 
 try {
   const rows = [];
   for (let r = 0; r < ROUNDS; r++) {
     for (const bundle of bundles) {
-      for (const panels of [['legend'], PANELS_ALL]) {
+      for (const panels of PANEL_SETS) {
         const res = await measureFixture(bundle, panels);
         rows.push({ bundle, panels: panels.length > 1 ? 'all' : 'legend', ...res });
         console.log(`${bundle} [panels: ${panels.length > 1 ? 'all' : 'legend'}] first render ${res.first.toFixed(0)} ms, `
@@ -225,7 +296,7 @@ try {
   if (ROUNDS > 1) {
     console.log('medians over rounds:');
     for (const bundle of bundles) {
-      for (const p of ['legend', 'all']) {
+      for (const p of PANEL_SETS.map((ps) => (ps.length > 1 ? 'all' : 'legend'))) {
         const sel = rows.filter((r) => r.bundle === bundle && r.panels === p);
         console.log(`  ${bundle} [${p}]: first render ${med(sel.map((r) => r.first)).toFixed(0)} ms, epoch change ${med(sel.map((r) => r.jump)).toFixed(0)} ms`);
       }
@@ -235,16 +306,23 @@ try {
     const k = await measureKernel();
     const fmt = (a) => `median ${med(a).toFixed(0)} ms (min ${Math.min(...a).toFixed(0)}, max ${Math.max(...a).toFixed(0)}, n=${a.length})`;
     console.log(`with the kernel harness (N=${N}, T=${T}, all panels): first render ${k.first.toFixed(0)} ms`);
-    for (const [kind, label] of [['empty', 'on the empty landscape'], ['onPoint', 'on a point (it is selected too)']]) {
+    if (k.payload) {
+      console.log(`INITIAL PAYLOAD (N=${N}, T=${T}): ${k.payload.bytes} bytes (${(k.payload.bytes / 2 ** 20).toFixed(1)} MiB), made by Widget(vis) in ${k.payload.s.toFixed(1)} s; `
+        + `fetched and decoded by the page in ${(k.fetched / 1000).toFixed(1)} s (HTTP on 127.0.0.1: JSON state, binary buffers)`);
+    }
+    const ls = k.lassos.filter((l) => l.kernel !== null);
+    console.log(`LASSO -> kernel's w.selection holds the indices (from the pointer-up): ${fmt(ls.map((l) => l.kernel))}; `
+      + `-> the front end's selection trait: ${fmt(k.lassos.map((l) => l.front))} (selections of ${k.lassos.map((l) => l.n).join(', ')} samples)`);
+    for (const [kind, label] of k.clicks ? [['empty', 'on the empty landscape'], ['onPoint', 'on a point (it is selected too)']] : []) {
       const c = k.clicks[kind];
       if (!c.length) continue;
       console.log(`CLICK ${label} -> probabilities shown (next frame): ${fmt(c.map((v) => v.frame))}`);
       console.log(`   click -> kernel reply handled: ${fmt(c.map((v) => v.reply))}; -> bars in the DOM: ${fmt(c.map((v) => v.dom))}`);
     }
-    console.log(`HOVER -> thumbnail shown, first hover of a sample (fetched; next frame): ${fmt(k.cold.map((v) => v[0]))}`);
-    console.log(`   mousemove -> thumbnail drawn in the DOM: ${fmt(k.cold.map((v) => v[1]))}; from the hover event: ${fmt(k.cold.map((v) => v[2]))}`);
-    console.log(`HOVER -> thumbnail shown, after the first fetch (cached; next frame): ${fmt(k.warm.map((v) => v[0]))}`);
-    console.log(`   mousemove -> thumbnail drawn in the DOM: ${fmt(k.warm.map((v) => v[1]))}; from the hover event: ${fmt(k.warm.map((v) => v[2]))}`);
+    if (k.cold) console.log(`HOVER -> thumbnail shown, first hover of a sample (fetched; next frame): ${fmt(k.cold.map((v) => v[0]))}`);
+    if (k.cold) console.log(`   mousemove -> thumbnail drawn in the DOM: ${fmt(k.cold.map((v) => v[1]))}; from the hover event: ${fmt(k.cold.map((v) => v[2]))}`);
+    if (k.warm) console.log(`HOVER -> thumbnail shown, after the first fetch (cached; next frame): ${fmt(k.warm.map((v) => v[0]))}`);
+    if (k.warm) console.log(`   mousemove -> thumbnail drawn in the DOM: ${fmt(k.warm.map((v) => v[1]))}; from the hover event: ${fmt(k.warm.map((v) => v[2]))}`);
     console.log('   (a frame at this N on SwiftShader: the epoch change above; a hover or a click that selects a point '
       + 'makes regl-scatterplot redraw every point before the frame is shown)');
   }

@@ -287,7 +287,7 @@ class DviView {
 
   clearSelection() {
     this.tooltip.hide();
-    this.plot.scatterplot.hover(undefined);
+    this.plot.hover(undefined);
     this.setSelection(new Uint32Array(0));
   }
 

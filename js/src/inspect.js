@@ -142,7 +142,7 @@ class Inspect {
     this.picked = null;
     const subs = [
       sp.subscribe('view', () => this.place()),
-      sp.subscribe('select', ({ points }) => { this.picked = { points, at: performance.now() }; }),
+      sp.subscribe('select', ({ points }) => { this.picked = { points: view.plot.toGlobal(points), at: performance.now() }; }),
       sp.subscribe('lassoEnd', () => { if (this.press) this.press.lassoed = true; }),
     ];
     this.ls.push(() => subs.forEach((s) => sp.unsubscribe(s)));

@@ -5,6 +5,8 @@
 // trait (washing the palette colours toward white keeps the marks, drawn in the same palette,
 // readable) and p runs from 0 to 1 while the points move from epoch A to epoch B, with the points'
 // easing, so points never sit on another epoch's background.
+// A large run's density raster (raster.js) is drawn over that, with its own alpha (none otherwise:
+// a 1 x 1 transparent texture, which leaves every pixel as it was).
 
 /** Epoch textures kept on the GPU (least recently used are dropped). */
 const MAX_EPOCH_TEXTURES = 12;
@@ -20,14 +22,17 @@ uniform float p;
 uniform float opacity;
 uniform vec2 size;
 uniform vec4 hole;
+uniform sampler2D dens;
 void main() {
   vec2 uv = gl_FragCoord.xy / size;
+  vec4 d = texture2D(dens, uv);
   if (uv.x > hole.x && uv.x < hole.z && uv.y > hole.y && uv.y < hole.w) {
-    gl_FragColor = vec4(0.0); // transparent: the finer landscape beneath shows (zoom.js)
+    // transparent but for the density (premultiplied): the finer landscape beneath shows (zoom.js)
+    gl_FragColor = vec4(d.rgb * d.a, d.a);
     return;
   }
   vec4 c = mix(texture2D(a, uv), texture2D(b, uv), p);
-  gl_FragColor = vec4(mix(vec3(1.0), c.rgb, opacity * c.a), 1.0);
+  gl_FragColor = vec4(mix(mix(vec3(1.0), c.rgb, opacity * c.a), d.rgb, d.a), 1.0);
 }`;
 
 const BLEND_VERT = `
@@ -65,6 +70,7 @@ export class Landscape {
         opacity: regl.prop('opacity'),
         hole: regl.prop('hole'),
         size: regl.prop('size'),
+        dens: regl.prop('dens'),
       },
       framebuffer: regl.prop('fb'),
       viewport: { x: 0, y: 0, width: regl.prop('size.0'), height: regl.prop('size.1') },
@@ -78,6 +84,21 @@ export class Landscape {
     this.opacity = 1;
     this.hole = null; // [x0, x1, y0, y1] normalised: shown by a finer landscape (zoom.js)
     this.res = [W, H]; // the shown texture's size: W x H, or HOLE_RES^2 with a hole
+    this.density = regl.texture({ width: 1, height: 1, data: new Uint8Array(4), min: 'linear', mag: 'linear' });
+    this.densityRes = 0; // cells per side of the density raster (0: none)
+  }
+
+  /** The shown texture's size without a hole: the landscape's, or the density raster's if finer. */
+  baseRes() {
+    return [Math.max(this.W, this.densityRes), Math.max(this.H, this.densityRes)];
+  }
+
+  /** Draw a density raster (RGBA, res x res, row 0 = top) over the landscape, or none (null). */
+  setDensity(rgba, res) {
+    if (rgba) this.density({ data: rgba, width: res, height: res, min: 'linear', mag: 'linear' });
+    else this.density({ width: 1, height: 1, data: new Uint8Array(4) });
+    this.densityRes = rgba ? res : 0;
+    this.setHole(this.hole); // resizes the shown texture if needed and renders
   }
 
   /** The texture coordinates [u0, v0, u1, v1] of the hole, inset by one cell (its linear edge
@@ -99,7 +120,7 @@ export class Landscape {
   setHole(rect) {
     this.hole = rect;
     const max = this.regl.limits.maxTextureSize;
-    const res = rect ? [Math.min(HOLE_RES, max), Math.min(HOLE_RES, max)] : [this.W, this.H];
+    const res = rect ? [Math.min(HOLE_RES, max), Math.min(HOLE_RES, max)] : this.baseRes();
     if (res[0] !== this.res[0] || res[1] !== this.res[1]) {
       this.res = res;
       this.out.resize(res[0], res[1]); // the same texture object: the scatterplot keeps showing it
@@ -144,7 +165,9 @@ export class Landscape {
   render() {
     const b = this.epochTexture(this.to);
     const a = this.from ?? b;
-    this.blend({ a, b, p: this.p, opacity: this.opacity, hole: this.holeUV(), size: this.res, fb: this.out });
+    this.blend({
+      a, b, p: this.p, opacity: this.opacity, hole: this.holeUV(), size: this.res, fb: this.out, dens: this.density,
+    });
   }
 
   /** Show epoch `pos` at once. */
@@ -187,6 +210,7 @@ export class Landscape {
   destroy() {
     for (const t of this.textures.values()) t.destroy();
     this.textures.clear();
+    this.density.destroy();
     this.out.destroy();
   }
 }

@@ -48,36 +48,66 @@ export const pointOpacities = (opacity) => OPACITY_FACTORS.map((f) => Math.max(0
 export const categoryCount = (col) => (col.kind === 'numeric' ? NUMERIC_BINS : col.categories.length);
 
 /**
- * Build the points of one epoch as regl-scatterplot's array-oriented points, [x, y, z, w] each.
- *
- * Array-oriented points are used as given, while column-oriented ones ({x, y, z, w}) are turned
- * into N fresh arrays on every draw; refilling `out` in place avoids that allocation per epoch.
- * @param {object} d decoded data (coords, labels, predictions, splitCodes, N)
+ * The z (colour category, see the top of this file) of each sample at epoch `pos`, as a function
+ * of the sample's index.
+ * @param {object} d decoded data (labels, predictions, N)
  * @param {number} pos epoch position
  * @param {{column: object, markMisclassified: boolean, emphasis: Uint8Array|null}} opts
  *   emphasis: 1 for samples drawn normally, 0 for dimmed ones (null: all normal)
- * @param {number[][]|null} out points of an earlier call, refilled when given
- * @returns {number[][]}
  */
-export function buildPoints(d, pos, opts, out = null) {
-  const { N } = d;
-  const points = out && out.length === N ? out : Array.from({ length: N }, () => [0, 0, 0, 0]);
-  const base = pos * N;
-  const { coords, labels, predictions, splitCodes } = d;
+function markZ(d, pos, opts) {
+  const base = pos * d.N;
+  const { labels, predictions } = d;
   const col = opts.column;
   const K = categoryCount(col);
   const values = col.values(pos);
   const numeric = col.kind === 'numeric';
   const mark = opts.markMisclassified;
   const emphasis = opts.emphasis;
-  for (let i = 0; i < N; i++) {
-    const p = points[i];
+  return (i) => {
+    if (emphasis && !emphasis[i]) return 2 * K;
+    const k = numeric ? numericBin(col, values[i]) : values[i];
+    const wrong = mark && predictions[base + i] !== labels[i] ? 1 : 0;
+    return k < 0 ? 2 * K + 1 : k + wrong * K;
+  };
+}
+
+/** Every sample's z at epoch `pos` (the density raster of a large run colours by it). */
+export function markCategories(d, pos, opts, out = null) {
+  const z = out && out.length === d.N ? out : new Uint16Array(d.N);
+  const zOf = markZ(d, pos, opts);
+  for (let i = 0; i < d.N; i++) z[i] = zOf(i);
+  return z;
+}
+
+/**
+ * Build the points of one epoch as regl-scatterplot's array-oriented points, [x, y, z, w] each.
+ *
+ * Array-oriented points are used as given, while column-oriented ones ({x, y, z, w}) are turned
+ * into N fresh arrays on every draw; refilling `out` in place avoids that allocation per epoch.
+ * @param {object} d decoded data (coords, labels, predictions, splitCodes, N)
+ * @param {number} pos epoch position
+ * @param {{column: object, markMisclassified: boolean, emphasis: Uint8Array|null,
+ *   indices?: Uint32Array|null}} opts see markZ; indices: only these samples (a large run's drawn
+ *   subset, sampled.js), point k being sample indices[k]
+ * @param {number[][]|null} out points of an earlier call, refilled when given
+ * @returns {number[][]}
+ */
+export function buildPoints(d, pos, opts, out = null) {
+  const idx = opts.indices ?? null;
+  const n = idx ? idx.length : d.N;
+  const points = out && out.length === n ? out : Array.from({ length: n }, () => [0, 0, 0, 0]);
+  const base = pos * d.N;
+  const { coords, labels, predictions, splitCodes } = d;
+  const mark = opts.markMisclassified;
+  const zOf = markZ(d, pos, opts);
+  for (let k = 0; k < n; k++) {
+    const i = idx ? idx[k] : k;
+    const p = points[k];
     const wrong = mark && predictions[base + i] !== labels[i] ? 1 : 0;
     p[0] = coords[2 * (base + i)];
     p[1] = coords[2 * (base + i) + 1];
-    const k = numeric ? numericBin(col, values[i]) : values[i];
-    if (emphasis && !emphasis[i]) p[2] = 2 * K;
-    else p[2] = k < 0 ? 2 * K + 1 : k + wrong * K;
+    p[2] = zOf(i);
     p[3] = 2 * (splitCodes[i] > 0 ? 1 : 0) + wrong;
   }
   return points;

@@ -1,9 +1,16 @@
 // The plot: regl-scatterplot over the landscape, the frame fitted into the canvas, coalesced draws,
 // cached spatial indices, selection <-> model, zoom to selection and reset.
+// Above SAMPLED_ABOVE samples (sampled.js) regl-scatterplot holds only a subset of the points (the
+// visible ones in view, selected first, thinned to DRAW_BUDGET), the others are shown by a density
+// raster (raster.js) in the landscape texture, and the plot translates between the scatterplot's
+// point numbers and sample indices (toGlobal, hover, screenPosition, select); the lasso then tests
+// all samples itself.
 import createRegl from 'regl';
 import createScatterplot, { createRenderer, createSpatialIndex } from 'regl-scatterplot';
 import { Landscape } from './landscape.js';
-import { buildPoints, pointColors, pointOpacities, pointSizes } from './marks.js';
+import { buildPoints, markCategories, pointColors, pointOpacities, pointSizes } from './marks.js';
+import { RASTER_RES, densityRaster } from './raster.js';
+import { chooseDrawn, combineSelection, pointsInPolygon, SAMPLED_ABOVE } from './sampled.js';
 
 // The extensions regl-scatterplot's own createRegl() enables when present (float state textures,
 // float framebuffer and blending).
@@ -14,6 +21,21 @@ const FRAME = { x: -1, y: -1, width: 2, height: 2 };
 export const CAMERA_MS = 300;
 /** Non-selected points' opacity factor while a selection exists. */
 export const INACTIVE_OPACITY = 0.3;
+/** A large run's drawn subset follows the camera this long (ms) after it stops. */
+export const SUBSET_SETTLE_MS = 200;
+/** The subset covers the view widened by this share of its size on each side (small pans). */
+const SUBSET_MARGIN = 0.1;
+
+const sameIds = (a, b) => a.length === b.length && a.every((v, k) => v === b[k]);
+
+/** '#rrggbb' colours as RGB bytes. */
+function rgbBytes(hexes) {
+  const out = new Uint8Array(3 * hexes.length);
+  hexes.forEach((c, k) => {
+    for (let j = 0; j < 3; j++) out[3 * k + j] = parseInt(c.slice(1 + 2 * j, 3 + 2 * j), 16);
+  });
+  return out;
+}
 
 /** cubic in-out, the easing of both the points and the landscape cross-fade */
 export const ease = (t) => {
@@ -49,6 +71,12 @@ export class Plot {
     this.view = view;
     this.wrap = wrap;
     this.points = null; // regl-scatterplot points, refilled in place per draw
+    this.drawn = null; // large runs: sample index of each drawn point (null: all are drawn)
+    this.localOf = null; // large runs: drawn point of each sample, or -1
+    this.drawnKey = null;
+    this.selectedIds = new Uint32Array(0); // large runs: the whole selection (the scatterplot holds its drawn part)
+    this.selVersion = 0;
+    this.modifiers = { merge: false, remove: false };
     this.spatialIndices = new Map(); // epoch position -> KDBush index (ArrayBuffer)
     this.drawnFilterKey = null;
     this.pendingDraw = null;
@@ -97,14 +125,25 @@ export class Plot {
     this.applyMouseMode();
     const sp = this.scatterplot;
     const sub = (event, fn) => this.unsubscribers.push(sp.subscribe(event, fn));
-    sub('select', ({ points }) => view.sendSelection(Uint32Array.from(points).sort()));
-    sub('deselect', () => view.sendSelection(new Uint32Array(0)));
-    sub('pointOver', (i) => view.tooltip.show(i));
+    sub('select', ({ points }) => this.onScatterSelect(points));
+    sub('deselect', () => this.onScatterSelect([]));
+    sub('lassoStart', () => { this.lassoing = true; });
+    sub('lassoEnd', ({ coordinates }) => this.onLassoEnd(coordinates));
+    sub('pointOver', (i) => view.tooltip.show(this.drawn ? this.drawn[i] : i));
     sub('pointOut', () => view.tooltip.hide());
     sub('view', () => {
       view.trails.draw();
       view.clusters.place();
+      if (this.sampled) this.followCamera();
     });
+    // the modifiers of the press that ends a lasso or click (regl-scatterplot merges or removes
+    // by them; a large run's selection does the same over all samples)
+    this.onModifiers = (e) => {
+      const keyMap = this.scatterplot.get('keyMap') || {};
+      const held = (action) => Object.entries(keyMap).some(([key, a]) => a === action && e[`${key === 'cmd' ? 'meta' : key}Key`]);
+      this.modifiers = { merge: held('merge'), remove: held('remove') };
+    };
+    for (const type of ['mouseup', 'click']) window.addEventListener(type, this.onModifiers, true);
     if (typeof ResizeObserver !== 'undefined') {
       this.resizeObserver = new ResizeObserver(() => this.resize());
       this.resizeObserver.observe(this.wrap);
@@ -172,6 +211,129 @@ export class Plot {
       mouseMode: mode === 'pan' ? 'panZoom' : 'lasso',
       lassoType: mode === 'box' ? 'rectangle' : 'freeform',
     });
+  }
+
+  // ------------------------------------------------------------------ large runs
+  /** Whether only a subset of the points is drawn (sampled.js). */
+  get sampled() {
+    return this.view.d.N > SAMPLED_ABOVE;
+  }
+
+  /** Sample indices of the scatterplot's point numbers. */
+  toGlobal(points) {
+    return this.drawn ? Array.from(points, (k) => this.drawn[k]) : points;
+  }
+
+  /** Hover sample i (undefined: none); a large run's undrawn sample shows no hover mark. */
+  hover(i) {
+    const k = this.drawn && i !== undefined ? this.localOf[i] : i;
+    this.scatterplot.hover(k === -1 ? undefined : k);
+  }
+
+  /** Screen position (px) of sample i at the shown epoch. */
+  screenPosition(i) {
+    const k = this.drawn ? this.localOf[i] : i;
+    if (k !== -1) return this.scatterplot.getScreenPosition(k);
+    const { coords, N } = this.view.d;
+    const j = 2 * (this.view.pos * N + i);
+    return this.toScreen(coords[j], coords[j + 1]);
+  }
+
+  /** The visible part of the frame, widened by SUBSET_MARGIN ([x0, x1, y0, y1]), or null at the
+   * fitted frame. */
+  subsetRect() {
+    if (!this.userCamera) return null;
+    const { width: w, height: hgt } = this.size();
+    const [ax, ay] = this.fromScreen(0, 0);
+    const [bx, by] = this.fromScreen(w, hgt);
+    const mx = SUBSET_MARGIN * Math.abs(bx - ax);
+    const my = SUBSET_MARGIN * Math.abs(by - ay);
+    return [Math.min(ax, bx) - mx, Math.max(ax, bx) + mx, Math.min(ay, by) - my, Math.max(ay, by) + my];
+  }
+
+  /** Normalised coordinates of a screen position (px relative to the plot; inverse of toScreen). */
+  fromScreen(sx, sy) {
+    const v = this.scatterplot.get('cameraView');
+    const { width: w, height: hgt } = this.size();
+    const px = ((2 * sx) / w - 1) * (w / hgt);
+    const py = 1 - (2 * sy) / hgt;
+    const det = v[0] * v[5] - v[4] * v[1];
+    const rx = px - v[12];
+    const ry = py - v[13];
+    return [(v[5] * rx - v[4] * ry) / det, (v[0] * ry - v[1] * rx) / det];
+  }
+
+  /** After the camera settles, draw the subset for the new view. */
+  followCamera() {
+    clearTimeout(this.followTimer);
+    this.followTimer = setTimeout(() => {
+      if (!this.view.destroyed && this.subsetKey(this.view.pos) !== this.drawnKey) this.redraw();
+    }, SUBSET_SETTLE_MS);
+  }
+
+  subsetKey(pos) {
+    const r = this.subsetRect();
+    return `${this.view.filterKey(pos)}|${this.selVersion}|${r ? r.map((v) => v.toPrecision(3)).join(',') : 'all'}`;
+  }
+
+  /** Choose the drawn subset for epoch `pos` and draw the density raster of all shown samples. */
+  sample(pos, keepSubset) {
+    const view = this.view;
+    const { coords, N } = view.d;
+    const mask = view.visibleMask(pos);
+    const key = this.subsetKey(pos);
+    if (!keepSubset || !this.drawn || key !== this.drawnKey) {
+      let selected = null;
+      if (this.selectedIds.length) {
+        selected = new Uint8Array(N);
+        for (const i of this.selectedIds) selected[i] = 1;
+      }
+      this.drawn = chooseDrawn(coords, 2 * pos * N, N, { mask, selected, rect: this.subsetRect() });
+      if (!this.localOf || this.localOf.length !== N) this.localOf = new Int32Array(N);
+      this.localOf.fill(-1);
+      this.drawn.forEach((i, k) => { this.localOf[i] = k; });
+      this.drawnKey = key;
+    }
+    const m = view.model;
+    this.zs = markCategories(view.d, pos, {
+      column: view.column, markMisclassified: m.get('mark_misclassified'), emphasis: view.emphasis(pos),
+    }, this.zs);
+    this.raster = densityRaster(coords, 2 * pos * N, N, this.zs, rgbBytes(pointColors(view.column)), { mask, out: this.raster });
+  }
+
+  /** The scatterplot selected (its point numbers): the selection, over all samples in a large run. */
+  onScatterSelect(points) {
+    const view = this.view;
+    if (!this.drawn) {
+      view.sendSelection(Uint32Array.from(points).sort());
+      return;
+    }
+    if (this.lassoing) return; // the lasso's own answer comes with lassoEnd, over all samples
+    const { merge, remove } = this.modifiers;
+    // the scatterplot changed its drawn part only: the undrawn selected samples stay when merging
+    // or removing
+    const hits = Uint32Array.from(this.toGlobal(points)).sort();
+    const kept = merge || remove ? this.selectedIds.filter((i) => this.localOf[i] === -1) : new Uint32Array(0);
+    this.setSelected(combineSelection(kept, hits, 'merge'));
+  }
+
+  onLassoEnd(coordinates) {
+    this.lassoing = false;
+    if (!this.drawn) return;
+    const view = this.view;
+    const pos = view.pos;
+    const { coords, N } = view.d;
+    const hits = pointsInPolygon(coords, 2 * pos * N, N, coordinates.flat(), view.visibleMask(pos));
+    const { merge, remove } = this.modifiers;
+    this.setSelected(combineSelection(this.selectedIds, hits, merge ? 'merge' : remove ? 'remove' : 'plain'));
+  }
+
+  /** A large run's selection made here: to the model, then drawn (selected samples first). */
+  setSelected(ids) {
+    this.selectedIds = ids;
+    this.selVersion++;
+    this.view.sendSelection(ids);
+    this.redraw();
   }
 
   // ------------------------------------------------------------------ camera
@@ -252,21 +414,35 @@ export class Plot {
     const m = view.model;
     const pos = view.pos;
     const tBuild = performance.now();
+    const duration = view.transitionMs();
+    const animate = transition && duration > 0 && this.drawCount > 0;
+    const sampled = this.sampled;
+    let sel = view.selection();
+    if (sampled) {
+      if (!sameIds(sel, this.selectedIds)) {
+        this.selectedIds = sel;
+        this.selVersion++;
+      }
+      this.sample(pos, animate); // a transition moves the same points
+      sel = Array.from(sel, (i) => this.localOf[i]).filter((k) => k !== -1);
+    } else this.drawn = null;
     this.points = buildPoints(view.d, pos, {
       column: view.column,
       markMisclassified: m.get('mark_misclassified'),
       emphasis: view.emphasis(pos),
+      indices: this.drawn,
     }, this.points);
-    const sel = view.selection();
-    const duration = view.transitionMs();
-    const animate = transition && duration > 0 && this.drawCount > 0;
     if (animate) this.landscape.fadeTo(pos);
     else this.landscape.show(pos);
+    // the raster shows where the points go (while they move, at the start)
+    if (sampled) this.landscape.setDensity(this.raster, RASTER_RES);
+    else if (this.landscape.densityRes) this.landscape.setDensity(null);
     view.clusters.draw(animate ? duration : 0); // labels glide with the points
     // The filter depends on a few traits (and, for a legend filter on a per-epoch column, on the
     // epoch): while they are unchanged, keep the one regl-scatterplot holds instead of resetting
     // and rebuilding it on every epoch.
-    const filterKey = view.filterKey(pos);
+    // (A large run's subset holds only shown samples: no filter.)
+    const filterKey = sampled ? null : view.filterKey(pos);
     const sameFilter = this.drawnFilterKey !== null && filterKey === this.drawnFilterKey;
     const opts = {
       zDataType: 'categorical',
@@ -279,10 +455,10 @@ export class Plot {
         return e;
       },
       preventFilterReset: sameFilter,
-      spatialIndex: this.spatialIndices.get(pos),
+      spatialIndex: sampled ? undefined : this.spatialIndices.get(pos),
     };
     if (sel.length) opts.select = Array.from(sel);
-    if (!sameFilter) {
+    if (!sameFilter && !sampled) {
       const visible = view.visibleIndices(pos);
       if (visible) opts.filter = visible;
     }
@@ -290,19 +466,20 @@ export class Plot {
     const start = performance.now();
     const ds = view.el.dataset;
     ds.lastBuildMs = (start - tBuild).toFixed(1);
+    ds.drawnPoints = String(this.points.length); // fewer than N in a large run
     this.scatterplot
       .draw(this.points, opts)
       .then(() => {
         if (view.destroyed) return;
         this.landscape.progress(1);
-        if (!this.spatialIndices.has(pos)) this.spatialIndices.set(pos, this.scatterplot.get('spatialIndex'));
+        if (!sampled && !this.spatialIndices.has(pos)) this.spatialIndices.set(pos, this.scatterplot.get('spatialIndex'));
         this.drawCount += 1;
         ds.drawCount = String(this.drawCount);
         ds.drawnEpoch = String(m.get('epochs')[pos]);
         ds.lastDrawMs = (performance.now() - start).toFixed(1);
         if (first) {
           ds.firstRenderMs = (performance.now() - this.t0).toFixed(1);
-          this.indexEpochsWhenIdle();
+          if (!sampled) this.indexEpochsWhenIdle(); // a large run's subset changes with the view
         }
         view.afterDraw(pos);
       })
@@ -351,15 +528,27 @@ export class Plot {
 
   // ------------------------------------------------------------------ selection
   select(ids) {
+    if (this.drawn) {
+      // a large run: draw the subset again, the selected samples first
+      if (!sameIds(ids, this.selectedIds)) {
+        this.selectedIds = Uint32Array.from(ids);
+        this.selVersion++;
+        this.redraw();
+      }
+      ids = Array.from(ids, (i) => this.localOf[i]).filter((k) => k !== -1);
+    }
     if (ids.length) this.scatterplot.select(Array.from(ids), { preventEvent: true });
     else this.scatterplot.deselect({ preventEvent: true });
   }
 
   selectedPoints() {
+    if (this.drawn) return this.selectedIds;
     return Uint32Array.from(this.scatterplot.get('selectedPoints') || []).sort();
   }
 
   destroy() {
+    clearTimeout(this.followTimer);
+    for (const type of ['mouseup', 'click']) window.removeEventListener(type, this.onModifiers, true);
     this.cancelIndexing?.();
     this.resizeObserver?.disconnect();
     for (const u of this.unsubscribers) this.scatterplot.unsubscribe(u);

@@ -190,7 +190,7 @@ export class Toolbar {
     if (!res || res instanceof Error || res.length === 0) return;
     this.view.setSelection(res);
     if (res.length === 1) {
-      this.view.plot.scatterplot.hover(res[0]);
+      this.view.plot.hover(res[0]);
       this.view.tooltip.show(res[0]);
     }
   }

@@ -36,7 +36,7 @@ export class Tooltip {
     if (!ALWAYS.has(col.name)) lines.push(`${col.title}: ${columnText(col, i, pos)}`);
     this.text.textContent = lines.join('\n');
     this.drawThumbnail(i);
-    const p = view.plot.scatterplot.getScreenPosition(i);
+    const p = view.plot.screenPosition(i);
     if (!p) return;
     this.el.style.left = `${p[0] + 10}px`;
     this.el.style.top = `${p[1] + 10}px`;

@@ -40,7 +40,10 @@ function removeBuffers(state) {
 export async function connect(base = '') {
   const init = await fetch(`${base}/state`).then((r) => r.json());
   const state = init.state;
-  putBuffers(state, init.buffer_paths, init.buffers.map(b64ToView));
+  // binary, as a kernel's websocket carries them (base64 in JSON ran out of memory at 1M x 20)
+  const buffers = await Promise.all(Array.from({ length: init.buffer_count },
+    (_, k) => fetch(`${base}/buffer/${k}`).then((r) => r.arrayBuffer()).then((b) => new DataView(b))));
+  putBuffers(state, init.buffer_paths, buffers);
   const listeners = new Map();
   const fire = (name, ...args) => {
     for (const fn of [...(listeners.get(name) || [])]) fn(...args);

@@ -13,7 +13,9 @@ What a latency measured through it covers: the front end's work, one HTTP round 
 handler (ipywidgets message handling, the panel handler, the inspector's computation).
 
 Usage: python tests/browser/kernel_harness.py [--fixture full|plain|bench] [--n N] [--t T]
-Prints ``PORT <port>`` once it listens; stops on stdin EOF or SIGTERM.
+Prints ``PORT <port>`` once it listens, after ``PAYLOAD <bytes> <seconds>``: the size of the
+widget's comm_open message (its state as JSON plus its binary buffers, as a kernel sends them) and
+the time ``Widget(vis)`` took to make it; stops on stdin EOF or SIGTERM.
 """
 
 from __future__ import annotations
@@ -72,7 +74,14 @@ def build_widget(fixture: str, n: int, t: int) -> tuple[Any, Any]:  # noqa: ANN4
 
         extra = {"dynamics": panels_fixture.dynamics(vis),
                  "review": tempfile.mkdtemp(prefix="dvi-review-")}
-    return Widget(vis, transition_ms=0 if fixture != "bench" else 400, **extra), vis
+    t0 = time.perf_counter()
+    widget = Widget(vis, transition_ms=0 if fixture != "bench" else 400, **extra)
+    opened = next(m for m in OUTBOX if m["msg_type"] == "comm_open"
+                  and m["comm_id"] == widget.comm.comm_id)
+    size = len(json.dumps(opened["data"]).encode()) + sum(
+        len(base64.b64decode(b)) for b in opened["buffers"])
+    print(f"PAYLOAD {size} {time.perf_counter() - t0:.2f}", flush=True)
+    return widget, vis
 
 
 def bench_visualization(n: int, t: int) -> Any:  # noqa: ANN401
@@ -157,10 +166,14 @@ def serve(widget: Any, vis: Any) -> ThreadingHTTPServer:  # noqa: ANN401
 
         def do_GET(self) -> None:  # noqa: N802
             url = urlparse(self.path)
-            if url.path == "/state":
+            if url.path == "/state":  # the buffers come one by one from /buffer/<k>, binary
                 data = opened["data"]
                 self._json({"state": data["state"], "buffer_paths": data["buffer_paths"],
-                            "buffers": opened["buffers"]})
+                            "buffer_count": len(opened["buffers"])})
+                return
+            if url.path.startswith("/buffer/"):
+                k = int(url.path.rsplit("/", 1)[1])
+                self._send(200, base64.b64decode(opened["buffers"][k]), "application/octet-stream")
                 return
             if url.path == "/poll":
                 since = int(parse_qs(url.query).get("since", ["0"])[0])

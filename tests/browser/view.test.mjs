@@ -90,6 +90,45 @@ const box = (page, sel) => page.$eval(sel, (e) => { const r = e.getBoundingClien
 const cut = (page, sel) => page.$$eval(sel, (els) => els.filter((e) => e.scrollWidth > e.clientWidth + 1 || e.scrollHeight > e.clientHeight + 1 || e.textContent.includes('…')).map((e) => e.textContent));
 
 const tests = [
+  ['a large run (300k samples): a subset of points over a density raster; the lasso selects every sample inside it', async () => {
+    const N = 300000;
+    const page = await open({ N, T: 2, spread: 0.15, traits: { panels: ['legend'], transition_ms: 0 } });
+    const drawn = await page.evaluate(() => Number(document.querySelector('#view').dataset.drawnPoints));
+    assert(drawn > 30000 && drawn <= 40064, `a subset is drawn: ${drawn}`);
+    // the density raster covers the clusters: around class 0's centre hardly a landscape pixel
+    const [cx, cy] = await toPage(page, ...center(0, 0));
+    const box = await (await page.$('.dvi-canvas')).boundingBox();
+    const px = await pixels(page, '.dvi-canvas');
+    let bare = 0;
+    for (let dy = -10; dy <= 10; dy++) {
+      for (let dx = -10; dx <= 10; dx++) {
+        if (near(pixelAt(px, cx - box.x + dx, cy - box.y + dy), LAND[0], 12)) bare++;
+      }
+    }
+    assert(bare < 20, `landscape pixels left at a dense cluster: ${bare} of 441`);
+    await setTrait(page, 'mouse_mode', 'lasso');
+    const [x0, y0] = center(1, 0);
+    await lassoCircle(page, x0, y0, 0.25);
+    await until(page, () => selection(page), (s) => s.length > 0, 30000);
+    const sel = new Set(await selection(page));
+    const coords = await page.evaluate(() => {
+      const v = window.model.get('coords');
+      return Array.from(new Float32Array(v.view.buffer, v.view.byteOffset, 2 * v.shape[1]));
+    });
+    let inner = 0;
+    let missed = 0;
+    let outer = 0;
+    for (let i = 0; i < N; i++) {
+      const r = Math.hypot(coords[2 * i] - x0, coords[2 * i + 1] - y0);
+      if (r < 0.24) {
+        inner++;
+        if (!sel.has(i)) missed++;
+      } else if (r > 0.26 && sel.has(i)) outer++;
+    }
+    assert(inner > drawn && missed === 0 && outer === 0, `selected ${sel.size}: inside ${inner}, missed ${missed}, outside ${outer}`);
+    assert(page.errors.length === 0, page.errors.join('\n'));
+    await page.close();
+  }],
   ['issue 25 at 900x700: class labels move with the epoch, full captions and headers, exact search, chips, split key, ticks, copy', async () => {
     const page = await open({ names: FASHION, splitColumn: true, traits: { panels: ['legend', 'selection', 'confusion'], class_labels: true, transition_ms: 0 } },
       { width: 900, height: 700, viewWidth: 880, permissions: ['clipboard-read', 'clipboard-write'] });
