@@ -81,6 +81,7 @@ function startKernel() {
   let payload = null;
   return new Promise((resolve, reject) => {
     proc.stdout.on('data', (d) => {
+      if (String(d).includes('TRACE ')) process.stdout.write(String(d)); // DVI_HARNESS_TRACE=1
       const p = /PAYLOAD (\d+) ([\d.]+)/.exec(String(d));
       if (p) payload = { bytes: Number(p[1]), s: Number(p[2]) };
       const m = /PORT (\d+)/.exec(String(d));
@@ -275,6 +276,7 @@ async function measureLasso(page) {
       if (last && last[1] === front.n && last[0] >= front.up) kernel = last[0] - front.up;
       else await page.waitForTimeout(20);
     }
+    if (process.env.DVI_HARNESS_TRACE) console.log(`TRACE ${front.up} mouse up (lasso of ${front.n})`);
     out.push({ front: front.ms, kernel, n: front.n });
     await page.waitForTimeout(1000); // the redraw that puts the selected samples first
   }

@@ -579,6 +579,7 @@ def query_memberships(
     method: str = "auto",
     device: DeviceLike = "auto",
     seed: int = 0,
+    x_knn: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The edges a new sample would have in the (k)-BAVR complex of ``X ∪ B`` (Def. 3 (a), (b)).
 
@@ -591,14 +592,18 @@ def query_memberships(
     the whole complex.
 
     Returns ``(neighbours (m, K), memberships (m, K))`` as tensors on ``device``: indices into
-    ``X`` then ``B`` (``B``'s offset by ``len(X)``), ``K = k + min(k, len(B))``.
+    ``X`` then ``B`` (``B``'s offset by ``len(X)``), ``K = k + min(k, len(B))``. ``x_knn``: the
+    queries' k nearest samples in ``X`` (indices, distances) when already searched.
     """
     _check_matrix("queries", queries)
     dev = resolve_device(device)
     kw = dict(method=method, device=dev, seed=seed, return_tensors=True)
     cq = torch.as_tensor(np.asarray(classes_q, dtype=np.int64).reshape(-1), device=dev)
     cx = torch.as_tensor(np.asarray(classes_x, dtype=np.int64).reshape(-1), device=dev)
-    idx, dist = knn(X, k, query=queries, **kw)
+    if x_knn is None:
+        idx, dist = knn(X, k, query=queries, **kw)
+    else:
+        idx, dist = (t.to(dev) for t in x_knn)
     w = smooth_knn_memberships(dist, device=dev)
     w = torch.where(cx[idx] != cq.unsqueeze(1), w * float(separation), w)
     m = 0 if B is None else int(B.shape[0])

@@ -144,11 +144,11 @@ class DVI(Estimator):
         training stops.
     boundary_steps : int, default 8
         Bisection steps of the boundary synthesis (at most 64).
-    layout_iters, warm_layout_iters : int, default 500, 150
+    layout_iters, warm_layout_iters : int or None, int, default None, 150
         Epochs of the layout (:mod:`dvi_widget.engine.layout`) for the cold start (from PCA;
-        umap-learn's 500 for up to 10,000 samples) and at most for warm-started epochs (from
-        the previous positions; fewer, down to 40 %, when few samples are mobile); each at
-        most 10,000.
+        None is umap-learn's rule: 500 for up to 10,000 training samples, 200 above) and at
+        most for warm-started epochs (from the previous positions; fewer, down to 40 %, when
+        few samples are mobile); each at most 10,000.
     knn_method : {"auto", "exact", "nndescent"}, default "auto"
     precision : {"auto", "float32", "bfloat16"}, default "auto"
         Arithmetic of V_t's training steps: "bfloat16" runs their forward passes under
@@ -215,7 +215,7 @@ class DVI(Estimator):
         patience: int = 3,
         tol: float = 0.003,
         boundary_steps: int = 8,
-        layout_iters: int = 500,
+        layout_iters: int | None = None,
         warm_layout_iters: int = 150,
         knn_method: str = "auto",
         precision: str = "auto",
@@ -309,7 +309,8 @@ class DVI(Estimator):
                      "boundary_steps", "grid_size"):
             integer(name, 1)
         for name in ("layout_iters", "warm_layout_iters"):
-            integer(name, 0)
+            if name != "layout_iters" or self.layout_iters is not None:
+                integer(name, 0)
         # the landscape keeps RGBA (4 bytes), class (2) and confidence (4) per cell per epoch
         max_grid, cell_bytes = 2048, 10
         if self.grid_size > max_grid:
@@ -414,7 +415,10 @@ class DVI(Estimator):
                         "rep_dim": int(data.X.shape[1]), "fingerprint": fingerprint(run, epoch),
                         **done.info}
                     store.save_epoch(epoch, done.model.state_dict(), done.arrays, info)
-                    fitted[epoch] = FittedEpoch(info=info, arrays=done.arrays, model=done.model)
+                    fitted[epoch] = FittedEpoch(info=info, arrays=done.arrays, model=done.model,
+                                                test_knn=done.test_knn)
+                    if prev_epoch is not None:  # read by this epoch's warm start only
+                        fitted[prev_epoch].test_knn = None
                     bar.set_postfix_str(f"epoch {epoch}: {info['steps']} steps, "
                                         f"{info['timings']['total']:.1f}s")
                 prev_epoch = epoch
@@ -445,7 +449,7 @@ class DVI(Estimator):
         test: dict[str, Any] = {}
         if n_test and settings.lambdas[2] > 0:  # test samples start where they were (§5.4)
             test = {"test_coords": prev.arrays["coords"][n_train:],
-                    "test_knn": joint_neighbours(
+                    "test_knn": prev.test_knn if prev.test_knn is not None else joint_neighbours(
                         np.asarray(run.representations(prev_epoch, "train"), np.float32),
                         np.asarray(run.representations(prev_epoch, "test"), np.float32),
                         settings.n_neighbors, method=settings.knn_method,

@@ -52,6 +52,8 @@ FORWARD_BATCH = 16384
 #: a warm epoch's training budget ends before any plateau decays the learning rate, so it
 #: decays to this share of it over the budget instead (see :func:`train_vis_model`)
 WARM_ANNEAL = 0.3
+#: the cold layout's epochs by default: umap-learn's 500 up to 10,000 samples, 200 above
+COLD_LAYOUT_ITERS, COLD_LAYOUT_ITERS_LARGE, COLD_LAYOUT_LARGE = 500, 200, 10_000
 #: the fix named when a run holds NaN or Inf
 FIX_RUN = "check the recorded run (a diverged model?) before fitting"
 
@@ -80,7 +82,7 @@ class Settings:
     patience: int
     tol: float
     boundary_steps: int
-    layout_iters: int
+    layout_iters: int | None
     warm_layout_iters: int
     knn_method: str
     precision: str
@@ -177,6 +179,9 @@ class FittedEpoch:
     #: coords, boundary_2d, boundary_representations, boundary_pairs, knn
     arrays: dict[str, np.ndarray]
     model: VisModel | None = None
+    #: the test samples' k nearest neighbours among train ∪ test (:func:`test_neighbours`), for
+    #: the next epoch's warm start; in memory only (recomputed after a resume)
+    test_knn: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -236,7 +241,8 @@ def layout_stage(U: torch.Tensor, cx: Complex, previous: torch.Tensor | None,
                  gen: torch.Generator) -> torch.Tensor:
     """Y_t: the UMAP layout of the complex (§5.2) that φ_t learns and ψ_t inverts.
 
-    Cold start: PCA initialisation and ``layout_iters`` epochs. Warm start: the previous
+    Cold start: PCA initialisation and ``layout_iters`` epochs (None: 500 up to 10,000
+    samples, 200 above, as umap-learn chooses). Warm start: the previous
     epoch's positions and up to ``warm_layout_iters`` epochs in which each sample's steps are
     scaled by its mobility (:func:`dvi_widget.engine.layout.temporal_mobility`: samples whose
     neighbourhood and prediction stayed the same stay where they were).
@@ -247,6 +253,8 @@ def layout_stage(U: torch.Tensor, cx: Complex, previous: torch.Tensor | None,
                          "representations identical?)")
     cold = previous is None
     n_iter = s.layout_iters
+    if n_iter is None:  # umap-learn's rule for its optimisation epochs
+        n_iter = COLD_LAYOUT_ITERS if cx.n_x <= COLD_LAYOUT_LARGE else COLD_LAYOUT_ITERS_LARGE
     if not cold:
         # as many epochs as there is change to lay out: all of them while half the samples
         # are mobile, down to 40 % of them when few are
@@ -277,19 +285,24 @@ def train_stage(model: VisModel, U: torch.Tensor, Y: torch.Tensor, weights: torc
 def place_stage(reps: np.ndarray | torch.Tensor, pred: np.ndarray, X: np.ndarray | torch.Tensor,
                 pred_x: np.ndarray, B: np.ndarray, pairs: np.ndarray, layout: torch.Tensor,
                 s: Settings, seed: int, init: np.ndarray | None = None,
-                mobility: torch.Tensor | None = None) -> np.ndarray:
+                mobility: torch.Tensor | None = None,
+                x_knn: tuple[torch.Tensor, torch.Tensor] | None = None) -> np.ndarray:
     """2-D positions of new samples against an epoch's fixed layout of X ∪ B (UMAP's
     ``transform``; :func:`dvi_widget.engine.layout.place_points`) with the edges each would have
     in that epoch's complex (:func:`dvi_widget.engine.complex.query_memberships`), placed in
     chunks of ``PLACE_CHUNK`` (each point's result depends only on its own neighbours).
     ``init`` (m, 2) and ``mobility`` (m,) warm-start the placement (test samples from their
-    positions at t−1, steps scaled by :func:`dvi_widget.engine.layout.temporal_mobility`)."""
+    positions at t−1, steps scaled by :func:`dvi_widget.engine.layout.temporal_mobility`).
+    ``x_knn`` (indices, distances): the new samples' neighbours among X when already searched
+    (one search for all chunks)."""
     out = []
     for start in range(0, len(reps), PLACE_CHUNK):
         idx, w = query_memberships(
             reps[start : start + PLACE_CHUNK], pred[start : start + PLACE_CHUNK], X, pred_x,
             B if len(B) else None, pairs, s.n_neighbors, xb_weight=s.boundary_edge_weight,
-            separation=s.separation, method=s.knn_method, device=s.device, seed=seed)
+            separation=s.separation, method=s.knn_method, device=s.device, seed=seed,
+            x_knn=None if x_knn is None else (x_knn[0][start : start + PLACE_CHUNK],
+                                              x_knn[1][start : start + PLACE_CHUNK]))
         chunk = slice(start, start + PLACE_CHUNK)
         y = place_points(idx, w, layout, s.a, s.b, n_iter=PLACE_ITERS,
                          negative_sample_rate=s.negative_sample_rate, seed=seed,
@@ -299,8 +312,24 @@ def place_stage(reps: np.ndarray | torch.Tensor, pred: np.ndarray, X: np.ndarray
     return np.concatenate(out) if out else np.zeros((0, 2), np.float32)
 
 
+def test_neighbours(data: EpochData, x_knn: tuple[torch.Tensor, torch.Tensor],
+                    s: Settings) -> np.ndarray:
+    """The test samples' ``k`` nearest neighbours among train ∪ test (self excluded; indices
+    into ``[X; test]``, nearest first), as :func:`dvi_widget.engine.metrics.joint_neighbours`
+    finds them, from their neighbours among X already searched (``x_knn``: indices and
+    distances) and a search among the test samples alone: at 60k training samples a second
+    search of the whole training set cost as much as the placement itself."""
+    k = x_knn[0].shape[1]
+    t_idx, t_dist = knn(data.test, k, method=s.knn_method, device=s.device,
+                        seed=s.random_state, return_tensors=True)
+    idx = torch.cat([x_knn[0].to(t_idx.device), t_idx + len(data.X)], dim=1)
+    dist = torch.cat([x_knn[1].to(t_dist.device), t_dist], dim=1)
+    order = dist.argsort(dim=1, stable=True)[:, :k]
+    return to_numpy(idx.gather(1, order)).astype(np.int64)
+
+
 def test_warm_start(data: EpochData, previous: WarmStart | None, test_pred: np.ndarray,
-                    s: Settings) -> dict[str, Any]:
+                    s: Settings, test_knn: np.ndarray | None = None) -> dict[str, Any]:
     """Where epoch t's test samples start and how freely they move (§5.4, as for X): from
     their positions at t−1, with the mobility of their neighbourhood change among train ∪ test
     (Eq. 11) and their prediction; ``{}`` (a fresh placement) for a cold epoch, without a test
@@ -311,9 +340,10 @@ def test_warm_start(data: EpochData, previous: WarmStart | None, test_pred: np.n
             or len(previous.test_coords) != len(data.test)):
         return {}
     k = previous.test_knn.shape[1]
-    knn = joint_neighbours(data.X, data.test, k, method=s.knn_method, device=s.device)
+    if test_knn is None or test_knn.shape[1] != k:
+        test_knn = joint_neighbours(data.X, data.test, k, method=s.knn_method, device=s.device)
     sem = losses.semantic_similarity(torch.as_tensor(previous.test_knn),
-                                     torch.as_tensor(knn))
+                                     torch.as_tensor(test_knn))
     if previous.test_predictions is not None:
         sem = sem * torch.as_tensor(previous.test_predictions == test_pred)
     return {"init": previous.test_coords, "mobility": temporal_mobility(sem)}
@@ -511,12 +541,19 @@ def fit_epoch(data: EpochData, s: Settings, *, seed: int, previous: WarmStart | 
     model.eval()
     Y_np = to_numpy(Y).astype(np.float32)
     coords, B_2d = Y_np[:n_train], Y_np[n_train:]
+    test_knn = None
     if data.test is not None:
         test_pred = data.test_logits.argmax(axis=1)
-        warm_test = test_warm_start(data, previous, test_pred, s)
+        # the test samples' neighbours among X, searched once: for their edges in the complex
+        # and for their neighbourhood among train ∪ test (Eq. 11 of the next warm start)
+        x_knn = knn(X_np, s.n_neighbors, query=data.test, method=s.knn_method, device=dev,
+                    seed=s.random_state, return_tensors=True)
+        if s.lambdas[2] > 0:
+            test_knn = test_neighbours(data, x_knn, s)
+        warm_test = test_warm_start(data, previous, test_pred, s, test_knn)
         coords = np.concatenate([coords, stages.place(
             data.test, test_pred, X_np, pred_np, B_np, pairs, Y, s, seed=s.random_state,
-            **warm_test)])
+            x_knn=x_knn, **warm_test)])
     with torch.no_grad():
         phi_rms = float((model.encode(U) - Y).pow(2).sum(dim=1).mean().sqrt())
     timings["embed"] = time.perf_counter() - t0
@@ -539,4 +576,4 @@ def fit_epoch(data: EpochData, s: Settings, *, seed: int, previous: WarmStart | 
         "phi_rms": phi_rms, "steps": trained.steps, "loss_history": trained.history,
         "final_loss": trained.final_loss, "timings": timings, "metrics": metrics,
     }
-    return FittedEpoch(info=info, arrays=arrays, model=model)
+    return FittedEpoch(info=info, arrays=arrays, model=model, test_knn=test_knn)

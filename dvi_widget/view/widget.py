@@ -52,6 +52,9 @@ trait              type / layout                 meaning
 ``review_marks``   uint8 (N,) buffer or None     review marks (0 none, 1 mislabeled, 2 correct,
                                                  3 unsure): the ``review`` column;
                                                  :mod:`dvi_widget.view.review`
+``max_points``     int >= 1000                   samples drawn one by one (default 200,000);
+                                                 above, a subset of at most 40,000 in view over
+                                                 a per-class density raster (README "Large runs")
 ================== ============================= ================================================
 
 Emphasis (the chips above the plot name each active one; ✕ removes it here too): the *dimming*
@@ -390,6 +393,7 @@ class Widget(PanelsMixin, ReviewMixin, explain.ExplainMixin, InsideMixin, Snapsh
     mark_misclassified = t.Bool(True).tag(sync=True)
     point_size = t.Float(4.0).tag(sync=True)
     point_opacity = t.Float(1.0).tag(sync=True)
+    max_points = t.Int(200_000, min=1000).tag(sync=True)
     landscape_opacity = t.Float(0.45).tag(sync=True)
     playing = t.Bool(False).tag(sync=True)
     speed = t.Float(2.0).tag(sync=True)

@@ -448,6 +448,7 @@ class DviView {
       this.panels.update('style');
       redraw();
     });
+    on('change:max_points', () => redraw()); // one by one, or a subset over a raster
     for (const k of ['point_size', 'point_opacity']) {
       on(`change:${k}`, () => {
         this.plot.applySizes();

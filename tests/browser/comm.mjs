@@ -50,8 +50,13 @@ export async function connect(base = '') {
   };
   let dirty = {};
   let chain = Promise.resolve();
+  // each message is sent at once, as a websocket would, numbered so that the harness handles
+  // them in order (waiting for one's answer before sending the next made a message wait for
+  // whatever the page did in between)
+  let seq = 0;
   const post = (path, body) => {
-    chain = chain.then(() => fetch(`${base}${path}`, { method: 'POST', body: JSON.stringify(body) })).then((r) => {
+    const sent = fetch(`${base}${path}`, { method: 'POST', headers: { 'X-Seq': String(seq++) }, body: JSON.stringify(body) });
+    chain = Promise.all([chain, sent]).then(([, r]) => {
       if (!r.ok) return r.text().then((t) => console.error(`kernel ${path}: ${t}`));
       return null;
     });

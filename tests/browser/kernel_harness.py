@@ -25,6 +25,7 @@ import base64
 import contextlib
 import json
 import mimetypes
+import os
 import sys
 import threading
 import time
@@ -44,7 +45,12 @@ sys.path.insert(0, str(ROOT))  # the dvi_widget of this checkout, not whichever 
 
 OUTBOX: list[dict] = []
 CHANGED = threading.Condition()
-KERNEL = threading.Lock()  # one message at a time, as a kernel's main thread
+#: print each message from the page, when it was handled and how long it took
+TRACE = bool(os.environ.get("DVI_HARNESS_TRACE"))
+KERNEL = threading.Lock()
+#: the next message number (comm.mjs numbers the messages it sends) and its condition
+SEQ = [0]
+IN_ORDER = threading.Condition()  # one message at a time, as a kernel's main thread
 
 
 class HarnessComm(BaseComm):
@@ -195,13 +201,35 @@ def serve(widget: Any, vis: Any) -> ThreadingHTTPServer:  # noqa: ANN401
         def do_POST(self) -> None:  # noqa: N802
             body = json.loads(self.rfile.read(int(self.headers["content-length"])) or b"{}")
             url = urlparse(self.path)
+            seq = self.headers.get("X-Seq")
+            try:
+                with IN_ORDER if seq is not None else contextlib.nullcontext():
+                    # the page sends without waiting for answers: handle its messages in the
+                    # order it numbered them, as a kernel reads a websocket's
+                    if seq is not None:
+                        IN_ORDER.wait_for(lambda: SEQ[0] >= int(seq), timeout=30)
+                self._handle(url, body)
+            finally:
+                if seq is not None:
+                    with IN_ORDER:
+                        SEQ[0] = max(SEQ[0], int(seq) + 1)
+                        IN_ORDER.notify_all()
+
+        def _handle(self, url: Any, body: dict) -> None:  # noqa: ANN401 - a parsed URL
             try:
                 with KERNEL:
                     if url.path == "/msg":
+                        t0 = time.perf_counter()
                         widget.comm.handle_msg({
                             "content": {"data": body["data"]},
                             "buffers": [memoryview(base64.b64decode(b))
                                         for b in body.get("buffers", [])]})
+                        if TRACE:
+                            data = body["data"]
+                            what = data.get("method"), sorted(data.get("state", {}))[:4], \
+                                str(data.get("content", ""))[:60]
+                            print(f"TRACE {time.time() * 1000:.0f} msg {what} handled in "
+                                  f"{(time.perf_counter() - t0) * 1000:.0f} ms", flush=True)
                         self._json({"ok": True, "outbox": len(OUTBOX)})
                     elif url.path == "/eval":
                         namespace.pop("result", None)

@@ -90,11 +90,11 @@ const box = (page, sel) => page.$eval(sel, (e) => { const r = e.getBoundingClien
 const cut = (page, sel) => page.$$eval(sel, (els) => els.filter((e) => e.scrollWidth > e.clientWidth + 1 || e.scrollHeight > e.clientHeight + 1 || e.textContent.includes('…')).map((e) => e.textContent));
 
 const tests = [
-  ['a large run (300k samples): a subset of points over a density raster; the lasso selects every sample inside it', async () => {
-    const N = 300000;
-    const page = await open({ N, T: 2, spread: 0.15, traits: { panels: ['legend'], transition_ms: 0 } });
+  ['a large run (max_points 10k of 40k samples, as 1M runs with the default 200k): a subset of points over a density raster; the lasso selects every sample inside it', async () => {
+    const N = 40000;
+    const page = await open({ N, T: 2, spread: 0.15, traits: { panels: ['legend'], transition_ms: 0, max_points: 10000 } });
     const drawn = await page.evaluate(() => Number(document.querySelector('#view').dataset.drawnPoints));
-    assert(drawn > 30000 && drawn <= 40064, `a subset is drawn: ${drawn}`);
+    assert(drawn > 7500 && drawn <= 10064, `a subset is drawn: ${drawn}`);
     // the density raster covers the clusters: around class 0's centre hardly a landscape pixel
     const [cx, cy] = await toPage(page, ...center(0, 0));
     const box = await (await page.$('.dvi-canvas')).boundingBox();
@@ -125,7 +125,9 @@ const tests = [
         if (!sel.has(i)) missed++;
       } else if (r > 0.26 && sel.has(i)) outer++;
     }
-    assert(inner > drawn && missed === 0 && outer === 0, `selected ${sel.size}: inside ${inner}, missed ${missed}, outside ${outer}`);
+    // a quarter of the drawn points are this class's: selecting more than half as many samples
+    // as are drawn in all means undrawn samples were selected too
+    assert(inner > drawn / 2 && missed === 0 && outer === 0, `selected ${sel.size}: inside ${inner}, missed ${missed}, outside ${outer}, drawn ${drawn}`);
     assert(page.errors.length === 0, page.errors.join('\n'));
     await page.close();
   }],

@@ -152,3 +152,26 @@ def test_place_points_lands_new_samples_among_their_neighbours():
     refined = place_points(idx, w, layout, a, b, seed=0, init=off)
     err = lambda p: (p - y).norm(dim=1).median()  # noqa: E731
     assert float(err(refined)) < 0.3 * float(err(off))
+
+
+def test_test_neighbours_from_one_search_of_x_equal_the_joint_search():
+    """fit_epoch searches X once for the test samples and merges a search among the test
+    samples: the same neighbours among train ∪ test as joint_neighbours' search of both."""
+    from dvi_widget import DVI
+    from dvi_widget.engine.complex import knn
+    from dvi_widget.engine.metrics import joint_neighbours
+    from dvi_widget.engine.pipeline import EpochData, Settings, test_neighbours
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(500, 12)).astype(np.float32)
+    T = (X[:120] + rng.normal(scale=0.5, size=(120, 12))).astype(np.float32)
+    data = EpochData(X=X, logits=np.zeros((500, 3), np.float32), head=torch.nn.Identity(),
+                     test=T, test_logits=np.zeros((120, 3), np.float32))
+    s = Settings.of(DVI().get_params(), torch.device("cpu"))
+    x_knn = knn(X, 15, query=T, method="exact", device="cpu", return_tensors=True)
+    mine = test_neighbours(data, x_knn, s)
+    theirs = joint_neighbours(X, T, 15, method="exact", device="cpu")
+    assert mine.shape == (120, 15)
+    assert (mine >= 500).any()  # some neighbours are test samples
+    same = np.mean([len(set(a) & set(b)) / 15 for a, b in zip(mine, theirs, strict=True)])
+    assert same > 0.999, same

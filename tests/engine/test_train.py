@@ -172,8 +172,7 @@ def test_bfloat16_steps_train_as_well_as_float32_and_leave_float32_weights():
 def test_precision_is_checked_and_auto_follows_the_hardware(monkeypatch):
     import pytest
 
-    from dvi_widget import DVI
-    from dvi_widget import _tensor
+    from dvi_widget import DVI, _tensor
     from dvi_widget.engine.pipeline import Settings
 
     with pytest.raises(ValueError, match="precision"):

@@ -555,3 +555,16 @@ def test_a_text_only_host_carries_the_selection_and_message_buffers_as_json_text
     (c, b), = got
     assert c == {"panel": "probe", "id": 1, "x": 2}
     assert np.frombuffer(b[0], np.float32).tolist() == [0, 1, 2, 3, 4]
+
+
+def test_max_points_reaches_the_front_end_and_is_bounded():
+    """max_points: how many samples are drawn one by one before the plot draws a subset over a
+    density raster (the front end reads it per draw; the browser test checks the drawing)."""
+    import traitlets
+
+    w = Widget(make_vis())
+    assert w.max_points == 200_000
+    assert w.get_state()["max_points"] == 200_000
+    assert Widget(make_vis(), max_points=50_000).max_points == 50_000
+    with pytest.raises(traitlets.TraitError):
+        Widget(make_vis(), max_points=10)
