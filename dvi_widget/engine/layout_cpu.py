@@ -3,7 +3,8 @@
 The same algorithm as the vectorised torch loop, written as one numba loop over the sampled
 edges: on the CPU the torch version spends most of an iteration building temporaries (a boolean
 mask over all edges, gathers of ~10^5 negatives, three ``index_add_``), which a compiled loop
-does not need (measured on Fashion-MNIST 10k: 12 ms vs ~2 ms per iteration, one thread). The
+does not need (measured, one thread: 16 ms vs 4 ms per iteration on an 11k-vertex, 263k-edge
+graph; a cold Fashion-MNIST 10k layout of 500 iterations 6.0 s vs 2.3-3.3 s). The
 torch loop stays the path for GPUs. umap-learn's own ``optimize_layout_euclidean`` does not
 scale each point's step by a mobility (§5.4's warm start) and updates points edge by edge
 rather than once per iteration, so it cannot stand in for either.
@@ -25,6 +26,19 @@ def _xorshift(state: np.uint64) -> np.uint64:  # pragma: no cover - compiled
     state ^= state >> np.uint64(7)
     state ^= state << np.uint64(17)
     return state
+
+
+@numba.njit(cache=True, fastmath=True, inline="always")
+def _push(grad: np.ndarray, head: int, other: int, gx: np.float32, gy: np.float32,
+          clip: np.float32) -> None:  # pragma: no cover - compiled
+    """A pair's gradient, each coordinate clipped to ``[-clip, clip]``, added to its head and
+    subtracted from the other end."""
+    gx = min(max(gx, -clip), clip)
+    gy = min(max(gy, -clip), clip)
+    grad[head, 0] += gx
+    grad[head, 1] += gy
+    grad[other, 0] -= gx
+    grad[other, 1] -= gy
 
 
 @numba.njit(cache=True, fastmath=True, nogil=True)
@@ -60,12 +74,7 @@ def sgd_layout(y: np.ndarray, head: np.ndarray, tail: np.ndarray, prob: np.ndarr
             d2 = max(dx * dx + dy * dy, tiny)
             t = a32 * d2 ** b32
             coef = two_b * t / (d2 * (one + t))
-            gx = min(max(coef * dx, -clip32), clip32)
-            gy = min(max(coef * dy, -clip32), clip32)
-            grad[j, 0] += gx
-            grad[j, 1] += gy
-            grad[k, 0] -= gx
-            grad[k, 1] -= gy
+            _push(grad, j, k, coef * dx, coef * dy, clip32)
             for _ in range(rate):
                 state = _xorshift(state)
                 q = (state >> np.uint64(33)) % np.uint64(n)
@@ -74,12 +83,7 @@ def sgd_layout(y: np.ndarray, head: np.ndarray, tail: np.ndarray, prob: np.ndarr
                 d2 = dx * dx + dy * dy
                 t = a32 * max(d2, tiny) ** b32
                 coef = -two_b / ((eps + d2) * (one + t))
-                gx = min(max(coef * dx, -clip32), clip32)
-                gy = min(max(coef * dy, -clip32), clip32)
-                grad[j, 0] += gx
-                grad[j, 1] += gy
-                grad[q, 0] -= gx
-                grad[q, 1] -= gy
+                _push(grad, j, q, coef * dx, coef * dy, clip32)
         alpha = np.float32(1.0 - it / n_iter)
         for p in range(n):
             s = alpha * step[p]
