@@ -35,7 +35,6 @@ from .boundary import synthesize_boundary
 from .complex import Complex, bavr_complex, knn, query_memberships, separate_predictions
 from .landscape import render_landscape
 from .layout import pca_init, place_points, temporal_mobility, umap_layout
-from .metrics import joint_neighbours
 from .model import VisModel
 from .train import TrainResult, train_vis_model
 
@@ -329,19 +328,18 @@ def test_neighbours(data: EpochData, x_knn: tuple[torch.Tensor, torch.Tensor],
 
 
 def test_warm_start(data: EpochData, previous: WarmStart | None, test_pred: np.ndarray,
-                    s: Settings, test_knn: np.ndarray | None = None) -> dict[str, Any]:
+                    s: Settings, test_knn: np.ndarray | None) -> dict[str, Any]:
     """Where epoch t's test samples start and how freely they move (§5.4, as for X): from
     their positions at t−1, with the mobility of their neighbourhood change among train ∪ test
     (Eq. 11) and their prediction; ``{}`` (a fresh placement) for a cold epoch, without a test
     split, with λ3 = 0, or when t−1 has no test neighbours. Placing each epoch afresh made a
-    test sample's 2-D move independent of how much it changed, which is what Eq. 4 measures."""
+    test sample's 2-D move independent of how much it changed, which is what Eq. 4 measures.
+    ``test_knn``: epoch t's test neighbours among train ∪ test (:func:`test_neighbours`; None
+    without a test split or with λ3 = 0)."""
     if (previous is None or previous.test_coords is None or previous.test_knn is None
             or data.test is None or s.lambdas[2] <= 0
             or len(previous.test_coords) != len(data.test)):
         return {}
-    k = previous.test_knn.shape[1]
-    if test_knn is None or test_knn.shape[1] != k:
-        test_knn = joint_neighbours(data.X, data.test, k, method=s.knn_method, device=s.device)
     sem = losses.semantic_similarity(torch.as_tensor(previous.test_knn),
                                      torch.as_tensor(test_knn))
     if previous.test_predictions is not None:

@@ -1,12 +1,13 @@
 // The plot: regl-scatterplot over the landscape, the frame fitted into the canvas, coalesced draws,
 // cached spatial indices, selection <-> model, zoom to selection and reset.
-// Above SAMPLED_ABOVE samples (sampled.js) regl-scatterplot holds only a subset of the points (the
-// visible ones in view, selected first, thinned to DRAW_BUDGET), the others are shown by a density
-// raster (raster.js) in the landscape texture, and the plot translates between the scatterplot's
-// point numbers and sample indices (toGlobal, hover, screenPosition, select); the lasso then tests
-// all samples itself.
+// Above max_points samples (default SAMPLED_ABOVE, sampled.js) regl-scatterplot holds only a
+// subset of the points (the visible ones in view, selected first, thinned to DRAW_BUDGET), the
+// others are shown by a density raster (raster.js) in the landscape texture, and the plot
+// translates between the scatterplot's point numbers and sample indices (toGlobal, hover,
+// screenPosition, select); the lasso then tests all samples itself.
 import createRegl from 'regl';
 import createScatterplot, { createRenderer, createSpatialIndex } from 'regl-scatterplot';
+import { hexToRgb } from './colors.js';
 import { Landscape } from './landscape.js';
 import { buildPoints, markCategories, pointColors, pointOpacities, pointSizes } from './marks.js';
 import { RASTER_RES, densityRaster } from './raster.js';
@@ -29,13 +30,7 @@ const SUBSET_MARGIN = 0.1;
 const sameIds = (a, b) => a.length === b.length && a.every((v, k) => v === b[k]);
 
 /** '#rrggbb' colours as RGB bytes. */
-function rgbBytes(hexes) {
-  const out = new Uint8Array(3 * hexes.length);
-  hexes.forEach((c, k) => {
-    for (let j = 0; j < 3; j++) out[3 * k + j] = parseInt(c.slice(1 + 2 * j, 3 + 2 * j), 16);
-  });
-  return out;
-}
+const rgbBytes = (hexes) => Uint8Array.from(hexes.flatMap(hexToRgb));
 
 /** cubic in-out, the easing of both the points and the landscape cross-fade */
 export const ease = (t) => {
@@ -214,12 +209,12 @@ export class Plot {
   }
 
   // ------------------------------------------------------------------ large runs
-  /** Whether only a subset of the points is drawn (sampled.js). */
   /** Samples drawn one by one (the model's max_points; SAMPLED_ABOVE by default). */
   get maxPoints() {
     return Number(this.view.model.get('max_points')) || SAMPLED_ABOVE;
   }
 
+  /** Whether only a subset of the points is drawn (sampled.js). */
   get sampled() {
     return this.view.d.N > this.maxPoints;
   }
@@ -334,10 +329,17 @@ export class Plot {
     this.setSelected(combineSelection(this.selectedIds, hits, merge ? 'merge' : remove ? 'remove' : 'plain'));
   }
 
+  /** Record a large run's whole selection; whether it changed (the subset puts it first). */
+  noteSelected(ids) {
+    if (sameIds(ids, this.selectedIds)) return false;
+    this.selectedIds = Uint32Array.from(ids);
+    this.selVersion++;
+    return true;
+  }
+
   /** A large run's selection made here: to the model, then drawn (selected samples first). */
   setSelected(ids) {
-    this.selectedIds = ids;
-    this.selVersion++;
+    this.noteSelected(ids);
     this.view.sendSelection(ids);
     // drawn in the next task: the selection's message to the kernel leaves first (a host whose
     // send waits for the page's current task would otherwise wait for this draw, ~0.3 s at 1M)
@@ -427,10 +429,7 @@ export class Plot {
     const sampled = this.sampled;
     let sel = view.selection();
     if (sampled) {
-      if (!sameIds(sel, this.selectedIds)) {
-        this.selectedIds = sel;
-        this.selVersion++;
-      }
+      this.noteSelected(sel);
       this.sample(pos, animate); // a transition moves the same points
       sel = Array.from(sel, (i) => this.localOf[i]).filter((k) => k !== -1);
     } else this.drawn = null;
@@ -538,11 +537,7 @@ export class Plot {
   select(ids) {
     if (this.drawn) {
       // a large run: draw the subset again, the selected samples first
-      if (!sameIds(ids, this.selectedIds)) {
-        this.selectedIds = Uint32Array.from(ids);
-        this.selVersion++;
-        this.redraw();
-      }
+      if (this.noteSelected(ids)) this.redraw();
       ids = Array.from(ids, (i) => this.localOf[i]).filter((k) => k !== -1);
     }
     if (ids.length) this.scatterplot.select(Array.from(ids), { preventEvent: true });
