@@ -2,7 +2,7 @@
 // RASTER_RES^2 grid over the frame [-1, 1]^2, each cell coloured by the mean mark colour of its
 // samples (so per class: a cell of one class has that class's mark colour, mixed cells blend)
 // with an opacity growing with the log of its count. Landscape draws it over the washed landscape
-// and under the points. Pure function (js/test/raster.test.js).
+// and under the points. Pure function (tested in js/test/sampled.test.js).
 
 /** Cells per side: about one screen pixel at the fitted frame of a ~500 px plot. */
 export const RASTER_RES = 512;
