@@ -137,6 +137,10 @@ def _record_task(run_class: type, folder: str, inputs: tuple[object, object] | N
     return epoch
 
 
+#: how long a failed Ray recording waits for its cancelled tasks to end (seconds)
+CANCEL_WAIT_S = 60.0
+
+
 def _record_on_ray(run_class: type, folder: Path, inputs: tuple[object, object] | None,
                    model: nn.Module | Callable[[], nn.Module], files: dict[int, str],
                    record: dict[str, object], quiet: bool) -> None:
@@ -157,6 +161,10 @@ def _record_on_ray(run_class: type, folder: Path, inputs: tuple[object, object] 
             except Exception as err:
                 for ref in pending:
                     ray.cancel(ref)
+                # the cancelled tasks end before the staged folder is removed: one still
+                # running could otherwise write into it afterwards and leave it behind
+                if pending:
+                    ray.wait(list(pending), num_returns=len(pending), timeout=CANCEL_WAIT_S)
                 cause = getattr(err, "cause", None) or err
                 raise RuntimeError(f"epoch {epoch}: the Ray task recording {files[epoch]} failed: "
                                    f"{type(cause).__name__}: {cause}") from cause
