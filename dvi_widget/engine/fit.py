@@ -151,9 +151,10 @@ class DVI(Estimator):
         few samples are mobile); each at most 10,000.
     knn_method : {"auto", "exact", "nndescent"}, default "auto"
     precision : {"auto", "float32", "bfloat16"}, default "auto"
-        Arithmetic of V_t's training steps: "bfloat16" runs their forward passes under
-        bfloat16 autocast (weights, losses and everything after training stay float32), ~1.75×
-        faster steps where the hardware has bfloat16 products; "auto" is "bfloat16" on such a
+        Arithmetic of V_t's training steps and of the boundary search: "bfloat16" runs their
+        forward passes under bfloat16 autocast (weights, losses and everything after training
+        stay float32; each boundary point found is checked and kept in float32), ~1.75–2×
+        faster where the hardware has bfloat16 products; "auto" is "bfloat16" on such a
         device (a CPU with AVX512-BF16 or AMX, a CUDA GPU that supports it) and "float32"
         elsewhere, so results can differ in the last digits between such machines.
     grid_size : int, default 256

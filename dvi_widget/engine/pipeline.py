@@ -20,6 +20,7 @@ README's section "How the engine works, and where it departs from the paper".
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
@@ -32,7 +33,14 @@ from .._checks import check_finite
 from .._tensor import batched, bfloat16_is_fast, to_numpy, to_tensor
 from . import losses
 from .boundary import synthesize_boundary
-from .complex import Complex, bavr_complex, knn, query_memberships, separate_predictions
+from .complex import (
+    Complex,
+    bavr_complex,
+    knn,
+    knn_and_query,
+    query_memberships,
+    separate_predictions,
+)
 from .landscape import render_landscape
 from .layout import pca_init, place_points, temporal_mobility, umap_layout
 from .model import VisModel
@@ -103,7 +111,8 @@ class Settings:
 
     @property
     def bfloat16(self) -> bool:
-        """Whether V_t's training steps run under bfloat16 autocast (``precision``)."""
+        """Whether V_t's training steps and the boundary search's passes of f_t run under
+        bfloat16 autocast (``precision``)."""
         return self.precision == "bfloat16" or (
             self.precision == "auto" and bfloat16_is_fast(self.device))
 
@@ -206,7 +215,7 @@ def boundary_stage(data: EpochData, s: Settings, seed: int) -> Boundary:
     bnd = synthesize_boundary(
         data.X, data.logits, data.head, n_boundary, inputs=data.inputs,
         feature_model=data.feature_model, delta=s.delta, steps=s.boundary_steps,
-        device=s.device, seed=seed)
+        device=s.device, seed=seed, bfloat16=s.bfloat16)
     B = np.asarray(bnd.representations, dtype=np.float32).reshape(-1, h)
     pairs = np.asarray(bnd.pairs, dtype=np.int64).reshape(-1, 2)
     if len(B) and not np.isfinite(B).all():
@@ -218,10 +227,19 @@ def boundary_stage(data: EpochData, s: Settings, seed: int) -> Boundary:
 def complex_stage(data: EpochData, bnd: Boundary, s: Settings,
                   seed: int) -> tuple[Complex, np.ndarray]:
     """§5.2: the (k)-BAVR complex over X ∪ B with separated predictions, and X's own
-    ``(n_train, k)`` kNN for eval_sem (Eq. 11)."""
+    ``(n_train, k)`` kNN for eval_sem (Eq. 11). The test samples' neighbours among X are
+    searched with X's own (one index serves both; ``query_indices``/``query_dists`` of the
+    complex), for their placement and their neighbourhood (:func:`test_neighbours`)."""
     n_train = len(data.X)
+    x_knn = test_knn = None
+    if data.test is not None and len(data.test):
+        x_knn, test_knn = knn_and_query(data.X, s.n_neighbors, data.test, method=s.knn_method,
+                                        device=s.device, seed=seed)
     cx = bavr_complex(data.X, bnd.representations, k=s.n_neighbors, method=s.knn_method,
-                      device=s.device, seed=seed, xb_weight=s.boundary_edge_weight)
+                      device=s.device, seed=seed, xb_weight=s.boundary_edge_weight, x_knn=x_knn)
+    if test_knn is not None:
+        cx = dataclasses.replace(cx, query_indices=to_numpy(test_knn[0]).astype(np.int64),
+                                 query_dists=to_numpy(test_knn[1]).astype(np.float32))
     cx = separate_predictions(cx, data.logits.argmax(axis=1), bnd.pairs, s.separation)
     knn_idx = getattr(cx, "knn_indices", None)
     if knn_idx is None or np.shape(knn_idx) != (n_train, s.n_neighbors):
@@ -542,10 +560,16 @@ def fit_epoch(data: EpochData, s: Settings, *, seed: int, previous: WarmStart | 
     test_knn = None
     if data.test is not None:
         test_pred = data.test_logits.argmax(axis=1)
-        # the test samples' neighbours among X, searched once: for their edges in the complex
-        # and for their neighbourhood among train ∪ test (Eq. 11 of the next warm start)
-        x_knn = knn(X_np, s.n_neighbors, query=data.test, method=s.knn_method, device=dev,
-                    seed=s.random_state, return_tensors=True)
+        # the test samples' neighbours among X, searched once (with X's own, by the complex
+        # stage): for their edges in the complex and for their neighbourhood among
+        # train ∪ test (Eq. 11 of the next warm start)
+        if cx.query_indices is not None and cx.query_indices.shape == (len(data.test),
+                                                                       s.n_neighbors):
+            x_knn = (torch.as_tensor(cx.query_indices, device=dev),
+                     torch.as_tensor(cx.query_dists, device=dev))
+        else:  # a complex stage that did not search them
+            x_knn = knn(X_np, s.n_neighbors, query=data.test, method=s.knn_method, device=dev,
+                        seed=s.random_state, return_tensors=True)
         if s.lambdas[2] > 0:
             test_knn = test_neighbours(data, x_knn, s)
         warm_test = test_warm_start(data, previous, test_pred, s, test_knn)

@@ -67,11 +67,14 @@ def test_pair_probabilities_eq5_to_7():
     assert torch.allclose(p0, torch.full((4,), 0.25, dtype=torch.float64))
 
 
-@pytest.mark.parametrize("space", ["input", "representation"])
+@pytest.mark.parametrize("space", ["input", "representation", "input, bfloat16 search"])
 def test_boundary_points_really_lie_on_the_boundary(toy, space):
     s, _, x, logits, f, g = toy
-    kw = {"inputs": s, "feature_model": f} if space == "input" else {}
-    bs = synthesize_boundary(x, logits, g, 120, device="cpu", seed=1, **kw)
+    kw = {"inputs": s, "feature_model": f} if space != "representation" else {}
+    # bfloat16: the search runs f in bfloat16, every point kept is the float32 one
+    bs = synthesize_boundary(x, logits, g, 120, device="cpu", seed=1,
+                             bfloat16="bfloat16" in space, **kw)
+    space = space.split(",")[0]
     assert isinstance(bs, BoundarySamples)
     assert bs.space == space
     assert 100 <= len(bs) <= 120
@@ -175,3 +178,46 @@ def test_bad_input_raises(toy):
     with pytest.raises(ValueError, match="inputs has"):
         synthesize_boundary(x, logits, g, 5, inputs=x[:3], feature_model=g, device="cpu")
     assert len(synthesize_boundary(x, logits, g, 0, device="cpu")) == 0
+
+
+class _ViewCNN(torch.nn.Module):
+    """A feature function that flattens with ``.view``, which a channels-last activation
+    refuses: the boundary search must fall back to the default memory format."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 4, 3, padding=1)
+        self.pool = torch.nn.MaxPool2d(2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.pool(torch.relu(self.conv(x)))
+        return h.view(h.size(0), -1)
+
+
+@pytest.mark.parametrize("flatten", ["view", "nn.Flatten"])
+def test_image_inputs_through_a_cnn_in_either_memory_format(flatten):
+    torch.manual_seed(0)
+    f = _ViewCNN() if flatten == "view" else torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Flatten())
+    g = torch.nn.Linear(4 * 4 * 4, 3)
+    images = torch.rand(300, 1, 8, 8)
+    images[:100, :, :4] += 1.0  # three kinds of image, told apart by where they are bright
+    images[100:200, :, 4:] += 1.0
+    f.eval()
+    with torch.no_grad():
+        x = f(images)
+        logits = g(x)
+    assert len(np.unique(logits.argmax(1).numpy())) >= 2
+    bs = synthesize_boundary(x.numpy(), logits.numpy(), g, 40, inputs=images.numpy(),
+                             feature_model=f, device="cpu", seed=0)
+    assert len(bs) >= 20 and bs.space == "input", bs.note
+    lam = torch.from_numpy(bs.weights).view(-1, 1, 1, 1)
+    src = torch.from_numpy(bs.sources)
+    with torch.no_grad():
+        rep = f(lam * images[src[:, 0]] + (1 - lam) * images[src[:, 1]])
+        gap = boundary_gap(g(rep)).numpy()
+    np.testing.assert_allclose(rep.numpy(), bs.representations, atol=1e-5)
+    assert gap.max() < 0.1
+    # the model is left usable in the default memory format
+    assert f(images[:2]).shape == (2, 64)

@@ -14,9 +14,11 @@ import torch
 
 from dvi_widget.engine.complex import (
     Complex,
+    _exact_is_cheap,
     bavr_complex,
     fuzzy_simplicial_set,
     knn,
+    knn_and_query,
     separate_predictions,
 )
 
@@ -97,6 +99,38 @@ def test_nndescent_recall(data):
     recall = np.mean([len(np.intersect1d(a, b)) / 10 for a, b in zip(idx, ex, strict=True)])
     assert recall >= 0.95
     assert (idx != np.arange(3000)[:, None]).all()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["exact", "nndescent"])
+def test_knn_and_query_equals_the_two_searches(method):
+    # one pynndescent index serves X's own graph and the query; the result is that of two
+    # separate searches with the same seed (each builds the same index)
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(2000, 12)).astype(np.float32)
+    Q = rng.normal(size=(300, 12)).astype(np.float32)
+    (si, sd), (qi, qd) = knn_and_query(X, 7, Q, method=method, device="cpu", seed=3)
+    ei, ed = knn(X, 7, method=method, device="cpu", seed=3)
+    fi, fd = knn(X, 7, query=Q, method=method, device="cpu", seed=3)
+    assert np.array_equal(si.numpy(), ei) and np.array_equal(qi.numpy(), fi)
+    np.testing.assert_allclose(sd.numpy(), ed, rtol=1e-6)
+    np.testing.assert_allclose(qd.numpy(), fd, rtol=1e-6)
+    assert (si.numpy() != np.arange(2000)[:, None]).all()
+    # and bavr_complex built from it is the one it builds itself
+    a = bavr_complex(X, X[:50] + 0.01, k=7, method=method, device="cpu", seed=3,
+                     x_knn=(si, sd))
+    b = bavr_complex(X, X[:50] + 0.01, k=7, method=method, device="cpu", seed=3)
+    assert np.array_equal(a.head, b.head) and np.array_equal(a.tail, b.tail)
+    np.testing.assert_allclose(a.weight, b.weight, rtol=1e-6)
+    with pytest.raises(ValueError, match="x_knn must be two"):
+        bavr_complex(X, None, k=7, x_knn=(si[:, :5], sd[:, :5]))
+
+
+def test_auto_chooses_exact_by_the_work_not_the_rows():
+    # 10,000 rows against 10,000 in 512-D or 20,000 in 128-D: exact; a 60,000 × 6,000 search
+    # in 512-D (the X→B relation of a 60k run) goes to pynndescent, as does 30,000 × 30,000
+    assert _exact_is_cheap(10_000, 10_000, 512) and _exact_is_cheap(20_000, 20_000, 64)
+    assert not _exact_is_cheap(60_000, 6_000, 512) and not _exact_is_cheap(30_000, 30_000, 16)
 
 
 def test_knn_bad_input(data):
