@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from .complex import cpu_threads
-from .layout_cpu import sgd_layout
+from .layout_cpu import compiled_threads, sgd_layout
 
 #: per-coordinate clip of a pair's gradient, as in umap-learn's SGD
 CLIP = 4.0
@@ -103,14 +103,16 @@ def umap_layout(
     linearly to 0 as in umap-learn. ``mobility`` (n,) scales each point's steps (1 where
     omitted; see :func:`temporal_mobility`).
 
-    On the CPU the loop is compiled (:func:`dvi_widget.engine.layout_cpu.sgd_layout`, one
-    thread, deterministic in ``generator``); elsewhere it is vectorised torch.
+    On the CPU the loop is compiled (:func:`dvi_widget.engine.layout_cpu.sgd_layout`, on as
+    many threads as torch is given, deterministic in ``generator`` whatever their number);
+    elsewhere it is vectorised torch.
 
     Returns the optimised points (n, 2), detached, on ``init``'s device.
     """
     if n_iter < 1:
         return init.detach().clone()
-    with cpu_threads(init.device, 1):
+    threads = torch.get_num_threads()  # the compiled loop's, set before the torch ops' one
+    with cpu_threads(init.device, 1), compiled_threads(threads):
         return _umap_layout(head, tail, weight, init, a, b, n_iter, negative_sample_rate,
                             learning_rate, mobility, generator)
 

@@ -9,14 +9,30 @@ torch loop stays the path for GPUs. umap-learn's own ``optimize_layout_euclidean
 scale each point's step by a mobility (§5.4's warm start) and updates points edge by edge
 rather than once per iteration, so it cannot stand in for either.
 
-The kernel is compiled on first use and cached on disk (numba's ``cache=True``: next to this
-module, or in numba's user cache folder when the package folder is read-only), ~2 s once.
+It runs on several threads (fixed chunks of edges, see :func:`sgd_layout`), with the same
+result on any number. The kernel is compiled on first use and cached on disk (numba's
+``cache=True``: next to this module, or in numba's user cache folder when the package folder
+is read-only), a few seconds once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numba
 import numpy as np
+
+
+@contextmanager
+def compiled_threads(n: int) -> Iterator[None]:
+    """Run numba's parallel loops of this thread on ``n`` threads (at most numba's pool)."""
+    before = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
 
 
 @numba.njit(cache=True, inline="always")
@@ -41,7 +57,13 @@ def _push(grad: np.ndarray, head: int, other: int, gx: np.float32, gy: np.float3
     grad[other, 1] -= gy
 
 
-@numba.njit(cache=True, fastmath=True, nogil=True)
+#: the sampled edges are split into this many fixed chunks, each with its own random stream and
+#: gradient buffer, run in parallel and summed in chunk order: the result depends on the seed
+#: alone, not on how many threads ran it
+N_CHUNKS = 8
+
+
+@numba.njit(cache=True, fastmath=True, nogil=True, parallel=True)
 def sgd_layout(y: np.ndarray, head: np.ndarray, tail: np.ndarray, prob: np.ndarray,
                step: np.ndarray, n_iter: int, rate: int, a: float, b: float, clip: float,
                scale: float, seed: int) -> None:  # pragma: no cover - compiled
@@ -53,39 +75,62 @@ def sgd_layout(y: np.ndarray, head: np.ndarray, tail: np.ndarray, prob: np.ndarr
     (each coordinate to ``[-clip, clip]``), summed per point; then every point takes one step
     ``(1 - it / n_iter) * step[p] * clamp(grad, ±clip / scale)``. Arithmetic in float32
     (``powf``: half the time of a float64 ``pow``, the loop's largest cost).
+
+    The edges are cut into ``N_CHUNKS`` contiguous chunks run in parallel (numba's ``prange``
+    on as many threads as ``numba.set_num_threads`` allows); each chunk has its own xorshift
+    stream and gradient buffer, and the buffers are summed in chunk order, so the layout is
+    the same on one thread or many. (umap-learn's parallel SGD updates the points while other
+    threads read them, which makes its result depend on the threads' timing.)
     """
-    state = np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15) | np.uint64(1)
     n = y.shape[0]
+    m = head.shape[0]
+    n_chunks = max(1, min(N_CHUNKS, m))
+    bounds = np.empty(n_chunks + 1, dtype=np.int64)
+    for c in range(n_chunks + 1):
+        bounds[c] = (m * c) // n_chunks
+    states = np.empty(n_chunks, dtype=np.uint64)
+    base = np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15)
+    for c in range(n_chunks):
+        states[c] = (base + np.uint64(c) * np.uint64(0xD1B54A32D192ED03)) | np.uint64(1)
+    grads = np.zeros((n_chunks, n, 2), dtype=np.float32)
     to_unit = 1.0 / 2.0**53
-    grad = np.zeros((n, 2), dtype=np.float32)
     a32, b32 = np.float32(a), np.float32(b)
     two_b, one, tiny, eps = np.float32(2.0 * b), np.float32(1.0), np.float32(1e-12), \
         np.float32(1e-3)
     clip32, limit = np.float32(clip), np.float32(clip / scale)
     for it in range(n_iter):
-        grad[:] = 0.0
-        for i in range(head.shape[0]):
-            state = _xorshift(state)
-            if (state >> np.uint64(11)) * to_unit >= prob[i]:
-                continue
-            j, k = head[i], tail[i]
-            dx = y[j, 0] - y[k, 0]
-            dy = y[j, 1] - y[k, 1]
-            d2 = max(dx * dx + dy * dy, tiny)
-            t = a32 * d2 ** b32
-            coef = two_b * t / (d2 * (one + t))
-            _push(grad, j, k, coef * dx, coef * dy, clip32)
-            for _ in range(rate):
+        for c in numba.prange(n_chunks):
+            grad = grads[c]
+            grad[:] = 0.0
+            state = states[c]
+            for i in range(bounds[c], bounds[c + 1]):
                 state = _xorshift(state)
-                q = (state >> np.uint64(33)) % np.uint64(n)
-                dx = y[j, 0] - y[q, 0]
-                dy = y[j, 1] - y[q, 1]
-                d2 = dx * dx + dy * dy
-                t = a32 * max(d2, tiny) ** b32
-                coef = -two_b / ((eps + d2) * (one + t))
-                _push(grad, j, q, coef * dx, coef * dy, clip32)
+                if (state >> np.uint64(11)) * to_unit >= prob[i]:
+                    continue
+                j, k = head[i], tail[i]
+                dx = y[j, 0] - y[k, 0]
+                dy = y[j, 1] - y[k, 1]
+                d2 = max(dx * dx + dy * dy, tiny)
+                t = a32 * d2 ** b32
+                coef = two_b * t / (d2 * (one + t))
+                _push(grad, j, k, coef * dx, coef * dy, clip32)
+                for _ in range(rate):
+                    state = _xorshift(state)
+                    q = (state >> np.uint64(33)) % np.uint64(n)
+                    dx = y[j, 0] - y[q, 0]
+                    dy = y[j, 1] - y[q, 1]
+                    d2 = dx * dx + dy * dy
+                    t = a32 * max(d2, tiny) ** b32
+                    coef = -two_b / ((eps + d2) * (one + t))
+                    _push(grad, j, q, coef * dx, coef * dy, clip32)
+            states[c] = state
         alpha = np.float32(1.0 - it / n_iter)
-        for p in range(n):
+        for p in numba.prange(n):
+            gx = np.float32(0.0)
+            gy = np.float32(0.0)
+            for c in range(n_chunks):
+                gx += grads[c, p, 0]
+                gy += grads[c, p, 1]
             s = alpha * step[p]
-            y[p, 0] -= s * min(max(grad[p, 0], -limit), limit)
-            y[p, 1] -= s * min(max(grad[p, 1], -limit), limit)
+            y[p, 0] -= s * min(max(gx, -limit), limit)
+            y[p, 1] -= s * min(max(gy, -limit), limit)
