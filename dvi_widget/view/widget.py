@@ -13,6 +13,7 @@ see :mod:`dvi_widget.view.serialize`); T epochs, N samples, C classes, H x W lan
 trait              type / layout                 meaning
 ================== ============================= ================================================
 ``coords``         float32 (T, N, 2) buffer      positions normalised to [-1, 1] by ``extent``
+                                                 (uint16 plus ``range`` above 200k samples)
 ``labels``         uint8|uint16 (N,) buffer      given class id
 ``predictions``    uint8|uint16 (T, N) buffer    predicted class id per epoch
 ``confidence``     uint8 (T, N) buffer           top-1 probability * 255, rounded
@@ -103,7 +104,7 @@ from .inside import InsideMixin
 from .panels import DEFAULT_PANELS, PANEL_HANDLERS, PanelsMixin
 from .protocol import panel_handlers
 from .review import ReviewMixin
-from .serialize import array_serialization
+from .serialize import array_serialization, coords_serialization
 from .snapshot import SnapshotMixin
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -369,7 +370,7 @@ class Widget(PanelsMixin, ReviewMixin, explain.ExplainMixin, InsideMixin, Snapsh
     >>> w.filter_samples("noisy and not correct")  # doctest: +SKIP
     """
 
-    coords = t.Any().tag(sync=True, **array_serialization)
+    coords = t.Any().tag(sync=True, **coords_serialization)
     labels = t.Any().tag(sync=True, **array_serialization)
     predictions = t.Any().tag(sync=True, **array_serialization)
     confidence = t.Any().tag(sync=True, **array_serialization)

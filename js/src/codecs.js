@@ -52,6 +52,23 @@ export function decodeArray(value) {
 }
 
 /**
+ * Decode the widget's positions (T, N, 2): float32, or uint16 quantised over value.range
+ * (dvi_widget/view/serialize.py: coords_to_json; 65535 codes NaN) for large runs.
+ * @param {{dtype: string, shape: number[], range?: number[]}} value
+ * @returns {{data: Float32Array, shape: number[], dtype: string}}
+ */
+export function decodeCoords(value) {
+  const a = decodeArray(value);
+  if (a.dtype !== 'uint16') return a;
+  const [lo, hi] = value.range ?? [-1, 1];
+  const step = Math.max(hi - lo, 1e-12) / 65534;
+  const q = a.data;
+  const out = new Float32Array(q.length);
+  for (let i = 0; i < q.length; i++) out[i] = q[i] === 65535 ? NaN : lo + q[i] * step;
+  return { data: out, shape: a.shape, dtype: 'float32' };
+}
+
+/**
  * Encode a typed array for model.set (ipywidgets sends DataViews as binary buffers).
  * @param {ArrayBufferView} data
  * @param {number[]=} shape

@@ -8,7 +8,15 @@
 // chips.js (the emphasis bar above the plot and the one-dimming rule), clusters.js + density.js
 // (class labels and density contours over the plot),
 // widget.css (the one stylesheet: esbuild writes it beside the bundle, anywidget's _css).
-import { asText, buffersAsText, decodeArray, decodeIndices, encodeArray, textOnlyHost } from './codecs.js';
+import {
+  asText,
+  buffersAsText,
+  decodeArray,
+  decodeCoords,
+  decodeIndices,
+  encodeArray,
+  textOnlyHost,
+} from './codecs.js';
 import { Chips } from './chips.js';
 import { Clusters } from './clusters.js';
 import { buildColumns } from './columns.js';
@@ -63,7 +71,7 @@ class DviView {
   // ------------------------------------------------------------------ data
   decode() {
     const m = this.model;
-    const coords = decodeArray(m.get('coords'));
+    const coords = decodeCoords(m.get('coords'));
     const [T, N] = coords.shape;
     const land = decodeArray(m.get('landscape'));
     this.d = {

@@ -1,7 +1,7 @@
 // Unit tests of codecs.js: arrays <-> {view, dtype, shape} as the comm carries them.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { asDataView, asText, buffersAsText, decodeArray, decodeIndices, decodeTree, encodeArray, textOnlyHost, typed } from '../src/codecs.js';
+import { asDataView, asText, buffersAsText, decodeArray, decodeCoords, decodeIndices, decodeTree, encodeArray, textOnlyHost, typed } from '../src/codecs.js';
 
 test('encode then decode gives the same values, dtype and shape', () => {
   const a = Float32Array.from([1.5, -2, 3.25, 4, 5, 6]);
@@ -69,4 +69,18 @@ test('text-only hosts: a serialized array as a byte list, buffers as base64, bot
   assert.deepEqual(new Uint8Array(Buffer.from(b64, 'base64')), bytes);
   assert.equal(textOnlyHost({ widget_manager: { bk_open() {}, bk_recv() {} } }), true);
   assert.equal(textOnlyHost({ widget_manager: {} }), false);
+});
+
+test('positions: float32 pass through, uint16 are spread over their range, 65535 is NaN', () => {
+  const f = encodeArray(Float32Array.from([0.5, -0.25]), [1, 1, 2]);
+  assert.deepEqual(Array.from(decodeCoords(f).data), [0.5, -0.25]);
+  const q = { ...encodeArray(Uint16Array.from([0, 65534, 32767, 65535]), [1, 2, 2]), range: [-1.5, 2.5] };
+  const dec = decodeCoords(q);
+  assert.equal(dec.dtype, 'float32');
+  assert.deepEqual(dec.shape, [1, 2, 2]);
+  assert.ok(dec.data instanceof Float32Array);
+  assert.equal(dec.data[0], -1.5);
+  assert.ok(Math.abs(dec.data[1] - 2.5) < 1e-6);
+  assert.ok(Math.abs(dec.data[2] - 0.49997) < 1e-4);
+  assert.ok(Number.isNaN(dec.data[3]));
 });

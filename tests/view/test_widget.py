@@ -62,6 +62,28 @@ def test_serializer_non_contiguous_and_float64():
     np.testing.assert_array_equal(array_from_json(js), a.astype(np.float32))
 
 
+def test_positions_of_a_large_run_travel_as_uint16_within_a_step(monkeypatch):
+    import dvi_widget.view.serialize as ser
+
+    rng = np.random.default_rng(0)
+    pos = rng.uniform(-1.3, 1.1, size=(3, 500, 2)).astype(np.float32)
+    pos[1, 7] = np.nan  # a sample not placed at one epoch
+    small = ser.coords_to_json(pos)
+    assert small["dtype"] == "float32" and "range" not in small
+    monkeypatch.setattr(ser, "COORDS_UINT16_ABOVE", 499)  # 500 samples is "large" now
+    js = ser.coords_to_json(pos)
+    assert js["dtype"] == "uint16" and js["shape"] == [3, 500, 2]
+    assert js["view"].nbytes == 3 * 500 * 2 * 2  # half the float32 bytes
+    lo, hi = js["range"]
+    assert lo == float(np.nanmin(pos)) and hi == float(np.nanmax(pos))
+    back = ser.coords_from_json(js)
+    assert np.isnan(back[1, 7]).all() and np.isfinite(np.delete(back[1], 7, axis=0)).all()
+    step = (hi - lo) / 65534
+    err = np.abs(back - pos)[np.isfinite(pos)]
+    assert err.max() <= step / 2 + 1e-6, (err.max(), step)
+    assert err.max() > 0  # it really was quantised
+
+
 # ------------------------------------------------------------------ construction and state
 def test_missing_bundle_raises_with_build_hint(monkeypatch, tmp_path):
     monkeypatch.setattr(widget_module, "BUNDLE_PATH", tmp_path / "absent.js")
