@@ -15,6 +15,7 @@
 //
 // Run: node benchmarks/bench_widget.mjs [N] [T] [--bundle URL]... [--rounds R] [--no-kernel]
 //      [--legend-only] (part 1 without the all-panels set) [--no-clicks] (part 2: the lasso only)
+//      [--shot FILE] (a screenshot of part 2's page, the real widget, after its first render)
 //      (a bundle URL is a path served from the repository root, default /dvi_widget/static/widget.js)
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -23,7 +24,7 @@ import { launch, ROOT, serve } from '../tests/browser/harness.mjs';
 const args = process.argv.slice(2);
 const positional = [];
 for (let k = 0; k < args.length; k++) {
-  if (args[k] === '--bundle' || args[k] === '--rounds') k++;
+  if (args[k] === '--bundle' || args[k] === '--rounds' || args[k] === '--shot') k++;
   else if (!args[k].startsWith('--')) positional.push(args[k]);
 }
 const N = Number(positional[0] || 60000);
@@ -33,6 +34,7 @@ if (!bundles.length) bundles.push('/dvi_widget/static/widget.js');
 const ROUNDS = args.includes('--rounds') ? Number(args[args.indexOf('--rounds') + 1]) : 1;
 const WITH_KERNEL = !args.includes('--no-kernel');
 const WITH_CLICKS = !args.includes('--no-clicks');
+const SHOT = args.includes('--shot') ? args[args.indexOf('--shot') + 1] : null; // a PNG of the kernel's page
 const PANEL_SETS = args.includes('--legend-only') ? [['legend']] : [['legend'], PANELS_ALL];
 const PANELS_ALL = ['legend', 'inspect', 'selection', 'sample', 'confusion', 'curves', 'events'];
 const med = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
@@ -102,6 +104,7 @@ async function measureKernel() {
     const first = await page.evaluate(() => Number(document.querySelector('#view').dataset.firstRenderMs));
     const fetched = await page.evaluate(() => window.renderStart);
     await page.waitForTimeout(3000);
+    if (SHOT) await page.screenshot({ path: SHOT });
     if (!WITH_CLICKS) {
       const lassos = await measureLasso(page);
       await page.close();
@@ -114,7 +117,11 @@ async function measureKernel() {
     // spots to click: up to 9 on empty landscape (no point within 8 px) and 9 right on a point
     const spots = await page.evaluate(({ W, H }) => {
       const v = window.model.get('coords');
-      const c = new Float32Array(v.view.buffer, v.view.byteOffset, v.view.byteLength / 4);
+      // positions of a run over 200k samples travel as uint16 over v.range (codecs.js decodeCoords)
+      const c = v.dtype === 'uint16'
+        ? Float32Array.from(new Uint16Array(v.view.buffer, v.view.byteOffset, v.view.byteLength / 2),
+          (q) => (q === 65535 ? NaN : v.range[0] + (q * (v.range[1] - v.range[0])) / 65534))
+        : new Float32Array(v.view.buffer, v.view.byteOffset, v.view.byteLength / 4);
       const [T, Nn] = v.shape;
       const base = 2 * (T - 1) * Nn;
       const s = Math.min(W, H) / 2;
@@ -173,7 +180,11 @@ async function measureKernel() {
     // hovers: 12 samples spread over the frame, each hovered twice (cold, then cached)
     const targets = await page.evaluate(() => {
       const v = window.model.get('coords');
-      const c = new Float32Array(v.view.buffer, v.view.byteOffset, v.view.byteLength / 4);
+      // positions of a run over 200k samples travel as uint16 over v.range (codecs.js decodeCoords)
+      const c = v.dtype === 'uint16'
+        ? Float32Array.from(new Uint16Array(v.view.buffer, v.view.byteOffset, v.view.byteLength / 2),
+          (q) => (q === 65535 ? NaN : v.range[0] + (q * (v.range[1] - v.range[0])) / 65534))
+        : new Float32Array(v.view.buffer, v.view.byteOffset, v.view.byteLength / 4);
       const [T, Nn] = v.shape;
       const pos = T - 1;
       const out = [];
