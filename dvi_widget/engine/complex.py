@@ -203,13 +203,8 @@ def knn_and_query(
     kw = dict(method=method, device=dev, seed=seed, return_tensors=True)
     if not approx:
         return knn(X, k, **kw), knn(X, k, query=query, **kw)
-    _check_matrix("X", X)
-    _check_matrix("query", query)
-    if query.shape[1] != d:
-        raise ValueError(f"query has {query.shape[1]} features but X has {d}; they must match.")
-    if n < k + 1:
-        raise ValueError(f"k={k} neighbours need at least {k + 1} points in X, but X has {n}; "
-                         "use a smaller k.")
+    _check_knn_args(X, k, None, method)  # X's own search: k + 1 rows
+    _check_knn_args(X, k, query, method)
     index = _nndescent_index(np.ascontiguousarray(to_numpy(X), dtype=np.float32), k, seed)
     gi, gd = _own_graph(index, n, k)
     index.prepare()
@@ -220,6 +215,28 @@ def knn_and_query(
                 torch.as_tensor(dd.astype(np.float32), device=dev))
 
     return tensors(gi, gd), tensors(qi, qd)
+
+
+def _check_knn_args(X: ArrayLike, k: int, query: ArrayLike | None, method: str) -> None:
+    """:func:`knn`'s checks of its arguments (``query=None``: X's own neighbours, which need
+    ``k + 1`` rows)."""
+    if method not in ("auto", "exact", "nndescent"):
+        raise ValueError(f"method must be 'auto', 'exact' or 'nndescent', got {method!r}.")
+    _check_matrix("X", X)
+    if query is not None:
+        _check_matrix("query", query)
+        if query.shape[1] != X.shape[1]:
+            raise ValueError(
+                f"query has {query.shape[1]} features but X has {X.shape[1]}; they must match."
+            )
+    if not isinstance(k, int | np.integer) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}.")
+    n = X.shape[0]
+    need = k + 1 if query is None else k
+    if n < need:
+        raise ValueError(
+            f"k={k} neighbours need at least {need} points in X, but X has {n}; use a smaller k."
+        )
 
 
 def _exact_is_cheap(n: int, m: int, d: int) -> bool:
@@ -268,23 +285,8 @@ def knn(
     indices : (m, k) int64
     dists : (m, k) float32, ascending along each row.
     """
-    if method not in ("auto", "exact", "nndescent"):
-        raise ValueError(f"method must be 'auto', 'exact' or 'nndescent', got {method!r}.")
-    _check_matrix("X", X)
-    if query is not None:
-        _check_matrix("query", query)
-        if query.shape[1] != X.shape[1]:
-            raise ValueError(
-                f"query has {query.shape[1]} features but X has {X.shape[1]}; they must match."
-            )
-    if not isinstance(k, int | np.integer) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}.")
+    _check_knn_args(X, k, query, method)
     n = X.shape[0]
-    need = k + 1 if query is None else k
-    if n < need:
-        raise ValueError(
-            f"k={k} neighbours need at least {need} points in X, but X has {n}; use a smaller k."
-        )
     dev = resolve_device(device)
     m = n if query is None else query.shape[0]
     use_exact = method == "exact" or (

@@ -71,17 +71,19 @@ def coords_to_json(value: np.ndarray | None, widget: Any = None) -> dict | None:
     arr = np.asarray(value, np.float32)
     if arr.ndim != 3 or arr.shape[1] <= COORDS_UINT16_ABOVE:
         return array_to_json(arr)
-    finite = np.isfinite(arr)
-    if finite.any():
-        lo = float(np.min(arr, where=finite, initial=np.inf))
-        hi = float(np.max(arr, where=finite, initial=-np.inf))
-    else:
+    # an epoch at a time: temporaries of one epoch's size, not the whole array's
+    lo, hi = np.inf, -np.inf
+    for epoch in arr:
+        ok = np.isfinite(epoch)
+        lo = min(lo, float(np.min(epoch, where=ok, initial=np.inf)))
+        hi = max(hi, float(np.max(epoch, where=ok, initial=-np.inf)))
+    if lo > hi:  # nothing finite
         lo, hi = -1.0, 1.0
     step = max(hi - lo, 1e-12) / (_NAN_CODE - 1)
     q = np.full(arr.shape, _NAN_CODE, np.uint16)
-    for t in range(arr.shape[0]):  # an epoch at a time: temporaries of one epoch's size
-        ok = finite[t]
-        q[t][ok] = np.rint((arr[t][ok] - lo) / step).astype(np.uint16)
+    for epoch, out_t in zip(arr, q, strict=True):
+        ok = np.isfinite(epoch)
+        out_t[ok] = np.rint((epoch[ok] - lo) / step).astype(np.uint16)
     out = array_to_json(q)
     assert out is not None
     out["range"] = [lo, hi]
