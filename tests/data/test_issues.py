@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from dvi_widget.data.dynamics import compute_dynamics
-from dvi_widget.data.issues import auroc, label_issues, precision_at_k, territory
+from dvi_widget.data.issues import (
+    auroc,
+    label_issues,
+    noise_concentration,
+    precision_at_k,
+    territory,
+)
 
 C = 3
 
@@ -39,9 +45,10 @@ def test_scores_rank_the_flipped_samples_first():
     assert -3.5 < dyn.aum[2, 0] < -2.5
     # cleanlab's reference: test accuracy peaks at epoch 0..2, so epochs 0, 1, 2 are averaged
     assert df.attrs["cleanlab"] == [0, 1, 2]
-    assert df.attrs["combined"] == ["aum_early", "cleanlab_margin"]
-    # the combined score by hand: mean rank percentile of minus AUM over the reference records
-    # and minus the margin of their mean probabilities (given label minus the largest other)
+    assert df.attrs["combined"] == ["pre-memorisation log margin", "aum"]
+    # the combined score by hand, as a rank percentile: minus (log p of the given label minus κ
+    # times log p of the largest other) on the reference records' mean probabilities, plus κ²
+    # times minus the whole AUM
     from scipy.stats import rankdata
 
     train = split == "train"
@@ -50,16 +57,73 @@ def test_scores_rank_the_flipped_samples_first():
     probs /= probs.sum(axis=1, keepdims=True)
     other = probs.copy()
     other[np.arange(12), y] = -1
-    margin = probs[np.arange(12), y] - other.max(axis=1)
-    pct = [(rankdata(v) - 1) / 11 for v in (-dyn.aum[2, train], -margin)]
-    np.testing.assert_allclose(df.sort_values("sample")["combined_score"], np.mean(pct, axis=0),
-                               atol=1e-9)
+    kappa = noise_concentration(y, probs)  # tested on its own below
+    assert df.attrs["noise_concentration"] == pytest.approx(kappa)
+    pre = np.log(probs[np.arange(12), y]) - kappa * np.log(other.max(axis=1))
+    raw = -pre + kappa ** 2 * -dyn.aum[-1, train]
+    np.testing.assert_allclose(df.sort_values("sample")["combined_score"],
+                               (rankdata(raw) - 1) / 11, atol=1e-9)
     assert df["cleanlab_issue"].dtype == bool  # confident learning flags nothing this small
     flipped = np.zeros(16, bool)
     flipped[:2] = True
     assert precision_at_k(df, flipped) == 1.0 and auroc(df, flipped) == 1.0
     assert precision_at_k(df, flipped, "score_forgetting") == 1.0  # never forgotten, but
     # sample 0 and 1 were wrong at first: 0 forgettings, 3/6 wrong -> above the others' 0
+
+
+def _concentration_example() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(given labels, likely true classes, probabilities) of 3 classes × 6 labelled samples,
+    p = 0.9 on the likely true class and 0.05 elsewhere."""
+    y = np.repeat([0, 1, 2], 6)
+    true = y.copy()
+    true[[0, 1]] = 1
+    true[[6, 7]] = [0, 2]
+    true[12] = 1
+    probs = np.full((18, 3), 0.05)
+    probs[np.arange(18), true] = 0.9
+    return y, true, probs
+
+
+def test_noise_concentration_is_the_share_of_flips_on_each_rows_partner():
+    """3 classes × 6 labelled samples, p = 0.9 on the likely true class and 0.05 elsewhere.
+    Flips: two 0s look like 1s, one 2 looks like a 1, one 1 looks like a 0 and one like a 2.
+    Every sample passes its class's threshold, so the confident joint's off-diagonal is
+    (0→1) 2, (1→0) 1, (1→2) 1, (2→1) 1, and the rows' largest entries hold 2 + 1 + 1 of 5."""
+    y, _, probs = _concentration_example()
+    assert noise_concentration(y, probs) == pytest.approx(0.8)
+    clean = np.full((18, 3), 0.05)
+    clean[np.arange(18), y] = 0.9  # nothing looks flipped
+    probs = clean
+    assert noise_concentration(y, probs) == 0.0
+
+
+def test_combined_weighs_the_rival_and_the_late_records_by_the_noise_concentration():
+    """The 18 samples above (κ = 0.8) as logits: three records with p = 0.9 on the likely true
+    class, then three memorised ones (0.9 on the given label); three test samples right until
+    the memorisation starts, so the reference records are the first three."""
+    y, true, probs = _concentration_example()
+    T = 6
+    lg = np.empty((T, 21, 3))
+    memorised = np.full((18, 3), 0.05)
+    memorised[np.arange(18), y] = 0.9
+    lg[:3, :18] = np.log(probs)
+    lg[3:, :18] = np.log(memorised)
+    lg[:, 18:] = np.log(np.full((3, 3), 0.05) + 0.85 * np.eye(3))  # labels 0, 1, 2, right ...
+    lg[3:, 18:] = np.roll(lg[3:, 18:], 1, axis=2)  # ... then wrong
+    labels = np.concatenate([y, [0, 1, 2]])
+    dyn = compute_dynamics(lg.astype(np.float32), labels, keep_probabilities=True)
+    df = label_issues(dyn, split=["train"] * 18 + ["test"] * 3).sort_values("sample")
+    assert df.attrs["noise_concentration"] == pytest.approx(0.8)
+    assert df.attrs["cleanlab"] == [0, 1, 2]
+    other = probs.copy()
+    other[np.arange(18), y] = -1
+    pre = np.log(probs[np.arange(18), y]) - 0.8 * np.log(other.max(axis=1))
+    raw = -pre + 0.8 ** 2 * -dyn.aum[-1, :18]
+    from scipy.stats import rankdata
+
+    np.testing.assert_allclose(df["combined_score"], (rankdata(raw) - 1) / 17, atol=1e-6)
+    # the five flips are the five most suspicious
+    assert set(df.nlargest(5, "combined_score")["sample"]) == set(np.flatnonzero(y != true))
 
 
 def test_only_epochs_up_to_t_count():
