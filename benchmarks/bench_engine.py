@@ -20,7 +20,13 @@ train representations, and prints, per epoch:
     .venv/bin/python benchmarks/bench_engine.py --n-train 2000 --n-test 500 --epochs 3
 
 Timings are wall-clock on whatever else the machine is doing: compare DVI with UMAP in the same
-run (the ratio), and take absolute numbers only on a quiet machine.
+run (the ratio), and take absolute numbers only on a quiet machine. One fit's time varies by
+about ±15 % even on a quiet 2-core machine (a 10k UMAP fit: 3.6–4.9 s in one session), so the
+cold start is compared with ``--cold-repeats N``: the cold epoch fitted N times, each followed by
+a UMAP fit of the same representations, and the ratio of the medians printed. The first DVI fit
+of a process also pays one-off costs (oneDNN building its kernels for the model's shapes, numba
+loading its cached layout loop: 0.5–1 s at 10k), as the first UMAP fit pays numba's compile
+(which the benchmark pays before any timing); the median leaves both out.
 """
 
 from __future__ import annotations
@@ -334,14 +340,24 @@ def fit_interleaved(
                   verbose=False, **args.param)
     epochs = list(run.epochs)
     dvi = None
-    for i, e in enumerate(epochs):
-        dvi = DVI(**params).fit(run, epochs=epochs[: i + 1], resume=i > 0)
-        if not args.no_umap:
+    args.cold_pairs = []  # (DVI cold epoch, UMAP fit) seconds, one pair per repeat
+    repeats = getattr(args, "cold_repeats", 1)
+    # the extra cold fits first: the last repeat is the interleaved fit's own epoch 0
+    for r in range(repeats):
+        last = r == repeats - 1
+        for i, e in enumerate(epochs if last else epochs[:1]):
+            dvi = DVI(**params).fit(run, epochs=epochs[: i + 1], resume=i > 0)
+            if args.no_umap:
+                continue
             X = np.array(run.representations(e, "train"), dtype=np.float32)
             t0, c0 = time.perf_counter(), time.process_time()
             umap.UMAP(n_neighbors=K, min_dist=0.1).fit(X)
-            umap_seconds.append(time.perf_counter() - t0)
-            umap_cpu.append(time.process_time() - c0)
+            if last:
+                umap_seconds.append(time.perf_counter() - t0)
+                umap_cpu.append(time.process_time() - c0)
+            if i == 0:
+                args.cold_pairs.append((float(dvi.timings_["total"].iloc[0]),
+                                        time.perf_counter() - t0))
     landscapes = float(np.nansum(dvi.timings_["landscape"]))
     return dvi, umap_seconds, umap_cpu, float(dvi.timings_["total"].sum()) + landscapes
 
@@ -365,6 +381,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                     help="a DVI parameter, e.g. --param warm_max_steps=200 (repeatable)")
     ap.add_argument("--out", type=Path, default=None, help="run folder (default: temporary)")
+    ap.add_argument("--cold-repeats", type=int, default=1, metavar="N",
+                    help="fit the cold epoch N times, each followed by a UMAP fit, and report "
+                         "the medians (the speed comparison; one fit's time varies)")
     ap.add_argument("--reuse", action="store_true",
                     help="open the run already recorded at --out instead of recording it")
     args = ap.parse_args(argv)
@@ -409,6 +428,12 @@ def main(argv: list[str] | None = None) -> None:
             line += (f"; UMAP fit mean {tim['UMAP fit'].mean():.2f}s; warm DVI / UMAP "
                      f"{warm['DVI total'].mean() / warm['UMAP fit'].mean():.2f}")
         print(line)
+        if len(args.cold_pairs) > 1:  # one fit's time varies ±15 % here: medians of repeats
+            d_cold, u_cold = (np.median(v) for v in zip(*args.cold_pairs, strict=True))
+            print(f"cold epoch over {len(args.cold_pairs)} repeats (each DVI cold fit followed "
+                  f"by a UMAP fit of the same representations): DVI median {d_cold:.2f}s, UMAP "
+                  f"median {u_cold:.2f}s, ratio {d_cold / u_cold:.2f} (per repeat: "
+                  + ", ".join(f"{d / u:.2f}" for d, u in args.cold_pairs) + ")")
         if "UMAP cpu" in tim:
             cold = tim.iloc[0]
             print(f"CPU seconds (all threads; what other jobs on the machine do not inflate): "
