@@ -479,6 +479,7 @@ await runTests([
     await page.waitForSelector('.dvi-review-tile', { timeout: 20000 }).catch(async (e) => {
       throw new Error(`${e.message}\nqueue: ${await page.textContent('.dvi-review-box')}\n${page.errors.join('\n')}`);
     });
+    await shot(page, '.dvi-panel-selection', 'panel-review-queue');
     const tiles = await page.$$eval('.dvi-review-tile', (t) => t.map((e) => Number(e.dataset.sample)));
     const ranked = await page.py('result = w.label_issues().head(40)["sample"].tolist()');
     assert(same(tiles, ranked), `queue ${tiles.slice(0, 8)} vs w.label_issues() ${ranked.slice(0, 8)}`);
