@@ -18,6 +18,8 @@ train representations, and prints, per epoch:
     .venv/bin/python benchmarks/bench_engine.py                       # 10k/2k FMNIST, 10 epochs
     .venv/bin/python benchmarks/bench_engine.py --dataset digits      # the small digits run
     .venv/bin/python benchmarks/bench_engine.py --n-train 2000 --n-test 500 --epochs 3
+    .venv/bin/python benchmarks/bench_engine.py --device cuda --n-train 60000 --n-test 10000 \
+        --epochs 3 --no-umap     # on a GPU: trains, records and fits there (README: On a GPU)
 
 Timings are wall-clock on whatever else the machine is doing: compare DVI with UMAP in the same
 run (the ratio), and take absolute numbers only on a quiet machine. One fit's time varies by
@@ -47,6 +49,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from dvi_widget._tensor import resolve_device  # noqa: E402
 from dvi_widget.contract import landscape_cells  # noqa: E402
 from dvi_widget.data.datasets import load_digits, load_fashion_mnist  # noqa: E402
 from dvi_widget.data.run import Run  # noqa: E402
@@ -96,19 +99,24 @@ def record_run(args: argparse.Namespace, path: Path) -> tuple[Run, float]:
                      metadata={"flipped": np.concatenate([y_given != ds.y_train,
                                                           np.zeros(len(ds.y_test), bool)])},
                      overwrite=True)
+    # the classifier trains and is recorded on --device (a GPU's run records in seconds); the
+    # batches are drawn on the CPU with the seed, so the run is the same wherever it trains, up
+    # to the device's floating-point differences
+    dev = resolve_device(args.device)
+    model = model.to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    x, y = torch.as_tensor(ds.x_train), torch.as_tensor(y_given)
+    x, y = torch.as_tensor(ds.x_train).to(dev), torch.as_tensor(y_given).to(dev)
     t0 = time.perf_counter()
     for epoch in range(args.epochs):
         model.train()
-        perm = torch.randperm(len(x))
+        perm = torch.randperm(len(x)).to(dev)
         for i in range(0, len(x), 128):
             b = perm[i : i + 128]
             loss = nn.functional.cross_entropy(model(x[b]), y[b])
             opt.zero_grad()
             loss.backward()
             opt.step()
-        run.record(model, epoch, device="cpu")
+        run.record(model, epoch, device=dev)
     return run, time.perf_counter() - t0
 
 

@@ -475,15 +475,24 @@ class PreparedEpoch:
     timings: dict[str, float]
 
 
+def _clock(device: torch.device) -> float:
+    """``time.perf_counter()`` once the device's queued work is done: on a GPU the stages'
+    kernels run asynchronously, and a stage's time would otherwise land in the next one."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
 def prepare_epoch(data: EpochData, s: Settings, *, seed: int,
                   stages: Stages = STAGES) -> PreparedEpoch:
     """Boundary samples and the complex of one epoch, from its arrays and seed alone."""
-    t0 = time.perf_counter()
+    dev = s.device
+    t0 = _clock(dev)
     bnd = stages.boundary(data, s, seed)
-    t1 = time.perf_counter()
+    t1 = _clock(dev)
     cx, knn_idx = stages.complex(data, bnd, s, seed)
     return PreparedEpoch(bnd, cx, knn_idx, {"boundary": t1 - t0,
-                                            "complex": time.perf_counter() - t1})
+                                            "complex": _clock(dev) - t1})
 
 
 def fit_epoch(data: EpochData, s: Settings, *, seed: int, previous: WarmStart | None = None,
@@ -499,7 +508,7 @@ def fit_epoch(data: EpochData, s: Settings, *, seed: int, previous: WarmStart | 
     """
     dev = s.device
     timings: dict[str, float] = {}
-    t_start, cpu_start = time.perf_counter(), time.process_time()
+    t_start, cpu_start = _clock(dev), time.process_time()
     X_np, head = data.X, data.head
     n_train, h = X_np.shape
 
@@ -510,10 +519,10 @@ def fit_epoch(data: EpochData, s: Settings, *, seed: int, previous: WarmStart | 
     timings.update(prepared.timings)
 
     # Eq. 9 weights over all vertices, once per epoch
-    t0 = time.perf_counter()
+    t0 = _clock(dev)
     U = to_tensor(np.concatenate([X_np, B_np]) if len(B_np) else X_np, dev)
     weights = losses.gradient_weights(head, U, beta=s.beta)
-    timings["weights"] = time.perf_counter() - t0
+    timings["weights"] = _clock(dev) - t0
 
     # warm start and temporal term (§5.4)
     torch.manual_seed(seed)
@@ -540,20 +549,20 @@ def fit_epoch(data: EpochData, s: Settings, *, seed: int, previous: WarmStart | 
         prev_layout = torch.cat([prev_x, boundary_start(cx, prev_x, U[n_train:], model)])
     model.set_normalization(U[:n_train])
 
-    t0 = time.perf_counter()
+    t0 = _clock(dev)
     gen = torch.Generator(device=dev)
     gen.manual_seed(seed)
     Y = stages.layout(U, cx, prev_layout, mobility, s, gen)
-    timings["layout"] = time.perf_counter() - t0
+    timings["layout"] = _clock(dev) - t0
     model.set_envelope(Y)
 
-    t0 = time.perf_counter()
+    t0 = _clock(dev)
     trained = stages.train(model, U, Y, weights, head, prev_params, similarity, n_train, s, gen)
-    timings["training"] = time.perf_counter() - t0
+    timings["training"] = _clock(dev) - t0
 
     # train samples and B are shown at Y_t; test samples are placed against it like any
     # new sample (the same procedure as the fitted state's transform)
-    t0 = time.perf_counter()
+    t0 = _clock(dev)
     model.eval()
     Y_np = to_numpy(Y).astype(np.float32)
     coords, B_2d = Y_np[:n_train], Y_np[n_train:]
@@ -578,15 +587,15 @@ def fit_epoch(data: EpochData, s: Settings, *, seed: int, previous: WarmStart | 
             x_knn=x_knn, **warm_test)])
     with torch.no_grad():
         phi_rms = float((model.encode(U) - Y).pow(2).sum(dim=1).mean().sqrt())
-    timings["embed"] = time.perf_counter() - t0
+    timings["embed"] = _clock(dev) - t0
 
     metrics: dict[str, float] = {}
     if s.compute_metrics:
-        t0 = time.perf_counter()
+        t0 = _clock(dev)
         reps = X_np if data.test is None else np.concatenate([X_np, data.test])
         metrics = epoch_metrics(reps, n_train, coords, model, head, B_np, B_2d, s)
-        timings["metrics"] = time.perf_counter() - t0
-    timings["total"] = time.perf_counter() - t_start
+        timings["metrics"] = _clock(dev) - t0
+    timings["total"] = _clock(dev) - t_start
     # CPU seconds of the process (all threads): unlike wall-clock, unaffected by other jobs
     timings["cpu"] = time.process_time() - cpu_start
 
