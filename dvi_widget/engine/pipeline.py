@@ -36,6 +36,7 @@ from .boundary import synthesize_boundary
 from .complex import (
     Complex,
     bavr_complex,
+    join_own_class,
     knn,
     knn_and_query,
     query_memberships,
@@ -79,6 +80,7 @@ class Settings:
     prediction_weight: float
     boundary_weight: float
     separation: float
+    own_class_neighbors: int
     beta: float
     negative_sample_rate: int
     batch_size: int
@@ -240,11 +242,15 @@ def complex_stage(data: EpochData, bnd: Boundary, s: Settings,
     if test_knn is not None:
         cx = dataclasses.replace(cx, query_indices=to_numpy(test_knn[0]).astype(np.int64),
                                  query_dists=to_numpy(test_knn[1]).astype(np.float32))
-    cx = separate_predictions(cx, data.logits.argmax(axis=1), bnd.pairs, s.separation)
+    predicted = data.logits.argmax(axis=1)
+    cx = separate_predictions(cx, predicted, bnd.pairs, s.separation)
     knn_idx = getattr(cx, "knn_indices", None)
     if knn_idx is None or np.shape(knn_idx) != (n_train, s.n_neighbors):
         knn_idx = knn(data.X, s.n_neighbors, method=s.knn_method, device=s.device, seed=seed)[0]
-    return cx, to_numpy(knn_idx).astype(np.int64)
+    knn_idx = to_numpy(knn_idx).astype(np.int64)
+    cx, _ = join_own_class(cx, data.X, predicted, knn_idx, s.own_class_neighbors,
+                           method=s.knn_method, device=s.device, seed=seed)
+    return cx, knn_idx
 
 
 def _edges(cx: Complex, dev: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

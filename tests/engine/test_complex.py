@@ -17,6 +17,7 @@ from dvi_widget.engine.complex import (
     _exact_is_cheap,
     bavr_complex,
     fuzzy_simplicial_set,
+    join_own_class,
     knn,
     knn_and_query,
     separate_predictions,
@@ -239,3 +240,59 @@ def test_separate_predictions_scales_edges_across_predicted_classes():
     assert separate_predictions(cx, np.array([0, 0, 1]), None, factor=1.0) is cx
     with pytest.raises(ValueError, match="3 samples"):
         separate_predictions(cx, np.array([0, 1]), None, factor=0.5)
+
+
+def test_join_own_class_links_an_outlying_sample_to_its_own_class():
+    # class 0 along x = 0..9, class 1 along x = 20..29; sample 10 (at x = 18) is predicted 0 but
+    # its 3 nearest neighbours (20, 21, 22) are class 1's
+    X = np.concatenate([np.arange(10), np.arange(20, 30), [18]]).astype(np.float32)[:, None]
+    X = np.concatenate([X, np.zeros_like(X)], axis=1)
+    pred = np.array([0] * 10 + [1] * 10 + [0])
+    nbr = knn(X, 3, method="exact", device="cpu")[0]
+    cx = Complex(head=np.array([0, 17]), tail=np.array([1, 20]), weight=np.full(2, 0.5, np.float32),
+                 n_x=21, n_b=0)
+    out, n_outlying = join_own_class(cx, X, pred, nbr, 3, device="cpu")
+    assert n_outlying == 1
+    # the old edges as they were, then 20–9, 20–8, 20–7 (each pair once, head < tail), weight 1
+    assert np.array_equal(out.head[:2], [0, 17]) and np.allclose(out.weight[:2], 0.5)
+    assert sorted(zip(out.head[2:].tolist(), out.tail[2:].tolist(), strict=True)) == [
+        (7, 20), (8, 20), (9, 20)]
+    assert np.allclose(out.weight[2:], 1.0)
+    # an edge the complex already has is not added twice; k = 0 changes nothing
+    cx2 = Complex(head=np.array([9]), tail=np.array([20]), weight=np.ones(1, np.float32),
+                  n_x=21, n_b=0)
+    assert len(join_own_class(cx2, X, pred, nbr, 3, device="cpu")[0].head) == 3
+    assert join_own_class(cx, X, pred, nbr, 0, device="cpu")[0] is cx
+    with pytest.raises(ValueError, match="one row per sample"):
+        join_own_class(cx, X, pred[:-1], nbr, 3, device="cpu")
+
+
+def test_join_own_class_draws_outlying_samples_beside_their_own_class():
+    """Low-margin samples predicted as class 0 but lying among class 1's: with separated
+    predictions alone the layout draws them inside class 1; with their own class's edges their
+    2-D neighbours are mostly class 0 (where a decoder can show their prediction)."""
+    from dvi_widget.engine.layout import pca_init, umap_layout
+    from dvi_widget.engine.losses import find_ab_params
+
+    rng = np.random.default_rng(0)
+    a_, b_ = rng.normal(size=(300, 16)), rng.normal(size=(300, 16)) + 4.0
+    stray = rng.normal(size=(6, 16)) + 3.5  # on class 1's side of the gap, spread like it
+    X = np.concatenate([a_, b_, stray]).astype(np.float32)
+    pred = np.array([0] * 300 + [1] * 300 + [0] * 6)
+    stray_rows = np.arange(600, 606)
+    a, b = find_ab_params(1.0, 0.1)
+
+    def own_share(k_own: int) -> float:
+        cx = bavr_complex(X, np.zeros((0, 16), np.float32), k=10, device="cpu")
+        cx = separate_predictions(cx, pred, None, factor=0.01)
+        cx, n_out = join_own_class(cx, X, pred, cx.knn_indices, k_own, device="cpu")
+        assert n_out == 6  # every stray's neighbours are mostly class 1's
+        y = umap_layout(torch.as_tensor(cx.head), torch.as_tensor(cx.tail),
+                        torch.as_tensor(cx.weight), pca_init(torch.tensor(X)), a, b,
+                        n_iter=200, generator=torch.Generator().manual_seed(0)).numpy()
+        nb = knn(y, 10, method="exact", device="cpu")[0][stray_rows]
+        return float((pred[nb] == 0).mean())
+
+    without, with_edges = own_share(0), own_share(10)
+    # measured: 0.5 without (the strays are among each other's neighbours) and 1.0 with
+    assert with_edges > 0.8 and with_edges > without + 0.3, (without, with_edges)
