@@ -147,26 +147,19 @@ export async function until(page, read, ok, timeout = 10000) {
 }
 
 /**
- * Wait until `selector`'s picture stops changing: it stayed the same for `quiet` ms of frames (a
- * camera or landscape animation has ended). Start it after the animation began. Two identical
- * screenshots a couple of frames apart were not enough: on a loaded machine the page can skip
- * frames mid-animation, and a lasso drawn then selected other samples (seen: 86 of 110).
+ * Wait until `selector`'s picture stops changing: two screenshots a couple of frames apart are
+ * identical (a camera or landscape animation has ended). Start it after the animation began.
  */
-export async function settled(page, selector = '.dvi-canvas', timeout = 15000, quiet = 500) {
+export async function settled(page, selector = '.dvi-canvas', timeout = 15000) {
   const el = await page.$(selector);
   const t0 = Date.now();
   let prev = null;
-  let since = Date.now();
   for (;;) {
     await frames(page, 2);
     const shot = (await el.screenshot({ type: 'png' })).toString('base64');
-    if (shot !== prev) {
-      prev = shot;
-      since = Date.now();
-    } else if (Date.now() - since >= quiet) {
-      return;
-    }
+    if (shot === prev) return;
     if (Date.now() - t0 > timeout) throw new Error(`${selector} still changing after ${timeout} ms`);
+    prev = shot;
   }
 }
 

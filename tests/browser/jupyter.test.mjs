@@ -94,6 +94,10 @@ await runTests([
       await page.keyboard.press('r');
       await page.waitForTimeout(300);
       await settled(page, '.dvi-canvas', 30000);
+      // and once more after a second: a loaded page can skip frames mid-animation, so that two
+      // screenshots agree before it ends (seen: the Lasso-button polygon selected 86 of 110)
+      await page.waitForTimeout(1000);
+      await settled(page, '.dvi-canvas', 30000);
 
       // 2. the Lasso button, then a plain drag (a double-click clears the selection first)
       await drawPolygon(page, cases.button.polygon, { shift: true });
