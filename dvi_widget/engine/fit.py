@@ -128,7 +128,7 @@ class DVI(Estimator):
         0 / 5 / 10 / 15 gave PPR train (worst epoch) 0.954 / 0.964 / 0.971 / 0.993, Eq. 4 train
         −0.501 / −0.483 / −0.461 / −0.451, nn_pv(15) 0.360 / 0.355 / 0.352 / 0.345; on a barely
         trained model it also draws low-margin samples inside their class's region rather than
-        at its boundary (README: "Outlying samples join their own class").
+        at its boundary (README: "Outlying samples may join their own class").
     beta : float, default 1.0
         Exponent of the gradient weights (Eq. 8).
     min_dist, spread : float, default 0.1, 1.0
