@@ -563,7 +563,10 @@ await runTests([
     assert(cell[1] === 'landscape' && pred.includes(cell[0]) && pred.includes('landscape cell'), `popover ${pred} vs ${cell}`);
     assert((await page.$$('.dvi-popover .dvi-probs')).length === 0, 'no probability bars without a model');
     await page.py('w.select([0, 1, 2, 3, 4])');
-    await page.waitForSelector('.dvi-rows tbody tr', { timeout: 30000 });
+    // wait for the selection to reach the table: rows of an earlier selection may still be
+    // there on a loaded machine (seen: sample 360's row read before the new selection landed)
+    await page.waitForFunction(() => document.querySelector('.dvi-rows tbody tr:first-child td')?.textContent === '0',
+      null, { timeout: 30000 }).catch(() => {});
     const head = await page.$$eval('.dvi-rows th', (t) => t.map((e) => e.textContent));
     const row = await page.$$eval('.dvi-rows tbody tr:first-child td', (t) => t.map((e) => e.textContent));
     assert(same(head, ['#', 'split', 'label', 'prediction', 'confidence', 'noisy', 'source', 'score']), `header ${head}`);
