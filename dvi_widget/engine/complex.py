@@ -457,7 +457,7 @@ class Complex:
 
     head: np.ndarray  # (E,) int64
     tail: np.ndarray  # (E,) int64
-    weight: np.ndarray  # (E,) float32 in (0, 1]
+    weight: np.ndarray  # (E,) float32 in (0, 1]; negative: a pair the layout pushes apart
     n_x: int
     n_b: int
     knn_indices: np.ndarray | None = None  # (n_x, k) int64: the X→X kNN used for (a)
@@ -600,7 +600,8 @@ def bavr_complex(
 
 
 def separate_predictions(
-    cx: Complex, classes_x: np.ndarray, pairs_b: np.ndarray | None = None, factor: float = 0.1
+    cx: Complex, classes_x: np.ndarray, pairs_b: np.ndarray | None = None, factor: float = 0.1,
+    repulsion: float = 0.0,
 ) -> Complex:
     """Scale the membership of edges that join different predicted classes by ``factor``.
 
@@ -611,8 +612,13 @@ def separate_predictions(
     layout then keeps each predicted class together, so the landscape decoded by ψ around a
     sample shows the class g predicts for it (PPR, DVI §6), at a small cost in neighbour
     preservation. ``factor=1`` returns the complex unchanged.
+
+    ``repulsion > 0``: a crossing X–X edge gets the *negative* weight ``-repulsion · w``
+    instead, which the layout (:func:`dvi_widget.engine.layout.umap_layout`) reads as a pair to
+    push apart; crossing X–B edges are only scaled (a boundary point belongs between its
+    classes).
     """
-    if factor >= 1:
+    if factor >= 1 and repulsion <= 0:
         return cx
     cls = np.asarray(classes_x, dtype=np.int64).reshape(-1)
     if cls.shape[0] != cx.n_x:
@@ -628,6 +634,8 @@ def separate_predictions(
         c = cls[head[xb]]
         cross[xb] = (pb[:, 0] != c) & (pb[:, 1] != c)
     weight = np.where(cross, cx.weight * np.float32(factor), cx.weight).astype(np.float32)
+    if repulsion > 0:
+        weight = np.where(cross & xx, -np.float32(repulsion) * cx.weight, weight).astype(np.float32)
     return dataclasses.replace(cx, weight=weight)
 
 
@@ -706,6 +714,7 @@ def query_memberships(
     device: DeviceLike = "auto",
     seed: int = 0,
     x_knn: tuple[torch.Tensor, torch.Tensor] | None = None,
+    repulsion: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The edges a new sample would have in the (k)-BAVR complex of ``X ∪ B`` (Def. 3 (a), (b)).
 
@@ -713,7 +722,9 @@ def query_memberships(
     its k nearest boundary points in ``B`` with theirs scaled by ``xb_weight``, exactly as
     :func:`bavr_complex` weighs a training sample's edges; edges to a different predicted class
     (a sample of another class, a boundary point not between the query's class and another) are
-    scaled by ``separation`` as in :func:`separate_predictions`. This is what UMAP's
+    scaled by ``separation`` as in :func:`separate_predictions`, and with ``repulsion > 0`` the
+    edges to samples of another class get the negative membership ``-repulsion · w`` (pushed
+    apart, as the layout does with the complex's crossing edges). This is what UMAP's
     ``transform`` computes for new points (their memberships to the training data), here over
     the whole complex.
 
@@ -731,7 +742,9 @@ def query_memberships(
     else:
         idx, dist = (t.to(dev) for t in x_knn)
     w = smooth_knn_memberships(dist, device=dev)
-    w = torch.where(cx[idx] != cq.unsqueeze(1), w * float(separation), w)
+    crossing = cx[idx] != cq.unsqueeze(1)
+    repelled = torch.where(crossing, w * -float(repulsion), w) if repulsion > 0 else None
+    w = torch.where(crossing, w * float(separation), w)
     m = 0 if B is None else int(B.shape[0])
     if m:
         kb = min(k, m)
@@ -744,4 +757,11 @@ def query_memberships(
             wb = torch.where((pb[..., 0] != c) & (pb[..., 1] != c), wb * float(separation), wb)
         idx = torch.cat([idx, ib + int(X.shape[0])], dim=1)
         w = torch.cat([w, wb], dim=1)
+        if repelled is not None:
+            repelled = torch.cat([repelled, wb], dim=1)
+    if repelled is not None:
+        # a row with nothing left to pull it (every neighbour of another class) keeps the
+        # separated weights: pushed by all, it would have nowhere to go
+        held = (repelled.clamp_min(0).sum(dim=1, keepdim=True) > 0)
+        w = torch.where(held, repelled, w)
     return idx, w.to(torch.float32)

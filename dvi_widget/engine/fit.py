@@ -119,6 +119,16 @@ class DVI(Estimator):
         Scale of complex edges joining different predicted classes (1.0 is the paper). Keeps
         each predicted class together in the layout, so the landscape under a sample shows its
         predicted class (PPR).
+    cross_repulsion : float, default 0.25
+        Sample–sample complex edges joining different predicted classes push their two ends
+        apart instead of pulling them together, with this share of their membership as the
+        chance per layout iteration (0 keeps them as weak attractions scaled by
+        ``separation``; at most 1). Boundary points join both their classes' samples and
+        interleave the two where the classes meet, so samples whose neighbours are mostly
+        their own class were drawn among another's, where no smooth ψ decodes them as
+        predicted; the repulsion sorts that frontier. On Fashion-MNIST 10k / 60k it lifted PPR
+        train (worst epoch) from 0.954 / 0.954 to 0.977 / 0.974 with nn_pv(15) unchanged, at
+        a cost of up to 0.015 in Eq. 4 and boundary_pv (README: "Crossing neighbours repel").
     own_class_neighbors : int, default 0
         A sample fewer than half of whose ``n_neighbors`` nearest neighbours share its predicted
         class gets complex edges to this many nearest samples of its own predicted class, so
@@ -215,6 +225,7 @@ class DVI(Estimator):
         boundary_weight: float = 1.0,
         separation: float = 0.01,
         own_class_neighbors: int = 0,
+        cross_repulsion: float = 0.25,
         beta: float = 1.0,
         min_dist: float = 0.1,
         spread: float = 1.0,
@@ -249,6 +260,7 @@ class DVI(Estimator):
         self.boundary_weight = boundary_weight
         self.separation = separation
         self.own_class_neighbors = own_class_neighbors
+        self.cross_repulsion = cross_repulsion
         self.beta = beta
         self.min_dist = min_dist
         self.spread = spread
@@ -316,6 +328,7 @@ class DVI(Estimator):
         real("boundary_weight", 0)
         real("separation", 0, 1)
         integer("own_class_neighbors", 0, 1000)
+        real("cross_repulsion", 0, 1)
         real("spread", 0, lo_open=True)  # before min_dist, whose range depends on it
         real("min_dist", 0, 3 * self.spread, hi_open=True)
         integer("negative_sample_rate", 1)

@@ -101,7 +101,10 @@ def umap_layout(
     gradients (:func:`_pair_gradients`) are summed per point with ``index_add_`` (scaled to about
     one edge's worth per point) and every point takes one SGD step, its learning rate decaying
     linearly to 0 as in umap-learn. ``mobility`` (n,) scales each point's steps (1 where
-    omitted; see :func:`temporal_mobility`).
+    omitted; see :func:`temporal_mobility`). An edge of negative weight is repulsive: when
+    drawn (with probability ``|weight_i| / max(weight)``) its two ends are pushed apart like
+    a negative sample, and it draws no negatives of its own
+    (:func:`dvi_widget.engine.complex.separate_predictions` with ``repulsion``).
 
     On the CPU the loop is compiled (:func:`dvi_widget.engine.layout_cpu.sgd_layout`, on as
     many threads as torch is given, deterministic in ``generator`` whatever their number);
@@ -128,22 +131,28 @@ def _umap_layout(
     y = init.detach().clone().to(torch.float32)
     n = len(y)
     rate = int(negative_sample_rate)
-    prob = weight.to(torch.float32) / weight.max().clamp_min(1e-12)
+    # a negative weight marks a repulsive edge: its pair is pushed apart, with probability
+    # |weight| / max weight per iteration like any edge
+    repel = weight < 0
+    prob = (weight.abs().to(torch.float32) / weight.max().clamp_min(1e-12)).clamp_max(1.0)
+    any_repel = bool(repel.any())
     # per-point force of one iteration ~ one edge: an edge end is sampled 2m/n times
-    scale = n / (2.0 * float(prob.sum().clamp_min(1.0)))
+    scale = n / (2.0 * float(prob[~repel].sum().clamp_min(1.0)))
     step = torch.full((n, 1), float(learning_rate) * scale, device=dev)
     if mobility is not None:
         step = step * mobility.to(dev, torch.float32).reshape(n, 1)
     if dev.type == "cpu" and compiled:
         seed = int(torch.randint(2**31 - 1, (1,), device=dev, generator=generator))
         sgd_layout(y.numpy(), head.numpy().astype(np.int64, copy=False),
-                   tail.numpy().astype(np.int64, copy=False), prob.numpy(),
+                   tail.numpy().astype(np.int64, copy=False), prob.numpy(), repel.numpy(),
                    step.reshape(n).contiguous().numpy(), int(n_iter), rate, float(a),
                    float(b), CLIP, float(scale), seed)
         return y
     grad = torch.empty_like(y)
     for it in range(n_iter):
         e = torch.rand(len(prob), device=dev, generator=generator) < prob
+        pushed = e & repel  # repulsive edges: pushed apart, no negatives of their own
+        e &= ~repel
         h, t = head[e], tail[e]
         neg = torch.randint(n, (len(h) * rate,), device=dev, generator=generator)
         grad.zero_()
@@ -157,6 +166,12 @@ def _umap_layout(
         grad.index_add_(0, h, g_pos + g_neg.view(-1, rate, 2).sum(dim=1))
         grad.index_add_(0, t, -g_pos)
         grad.index_add_(0, neg, -g_neg)
+        if any_repel:
+            hr, tr = head[pushed], tail[pushed]
+            diff_r = y[hr] - y[tr]
+            g_rep = _pair_gradients(diff_r, diff_r.pow(2).sum(dim=1), a, b, attract=False)
+            grad.index_add_(0, hr, g_rep)
+            grad.index_add_(0, tr, -g_rep)
         y.sub_((1.0 - it / n_iter) * step * grad.clamp_(-CLIP / scale, CLIP / scale))
     return y
 
@@ -178,7 +193,9 @@ def place_points(
     """Place new points against a fixed layout, as UMAP's ``transform`` does.
 
     ``neighbours`` (m, K) index rows of ``reference`` (r, 2), the fixed layout; ``memberships``
-    (m, K) in [0, 1] are the new points' fuzzy memberships to them. The start is ``init`` or
+    (m, K) in [0, 1] are the new points' fuzzy memberships to them (a negative one, in
+    [-1, 0), is a neighbour the point is pushed away from, with that expected weight, as
+    :func:`umap_layout` does with a negative edge weight). The start is ``init`` or
     else the membership-weighted mean of the neighbours' positions; then ``n_iter`` SGD epochs
     (learning rate decaying linearly from ``learning_rate``; umap-learn's transform uses a
     quarter of its fit's) apply the expected attraction of every edge (its membership, the
@@ -214,7 +231,9 @@ def _place_points(
     if m == 0:
         return torch.zeros((0, 2), device=dev)
     targets = ref[neighbours]  # (m, K, 2)
-    p = memberships.to(dev, torch.float32).clamp(0.0, 1.0)
+    signed = memberships.to(dev, torch.float32).clamp(-1.0, 1.0)
+    p, p_repel = signed.clamp_min(0.0), (-signed).clamp_min(0.0)
+    repel = bool((p_repel > 0).any())
     total = p.sum(dim=1, keepdim=True)
     y = (p.unsqueeze(2) * targets).sum(dim=1) / total.clamp_min(1e-12)
     rate = torch.ones((m, 1), device=dev) if mobility is None else \
@@ -234,6 +253,10 @@ def _place_points(
         g = _pair_gradients(diff.reshape(-1, 2), diff.pow(2).sum(dim=2).reshape(-1), a, b,
                             attract=True).reshape(m, -1, 2)
         g = (p.unsqueeze(2) * g).sum(dim=1)
+        if repel:
+            g_rep = _pair_gradients(diff.reshape(-1, 2), diff.pow(2).sum(dim=2).reshape(-1), a,
+                                    b, attract=False).reshape(m, -1, 2)
+            g = g + (p_repel.unsqueeze(2) * g_rep).sum(dim=1)
         neg = ref[torch.randint(len(ref), (n_neg,), device=dev, generator=gen)]
         diff_n = y.unsqueeze(1) - neg.unsqueeze(0)
         g_neg = _pair_gradients(diff_n.reshape(-1, 2), diff_n.pow(2).sum(dim=2).reshape(-1),

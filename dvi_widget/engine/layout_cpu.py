@@ -65,14 +65,15 @@ N_CHUNKS = 8
 
 @numba.njit(cache=True, fastmath=True, nogil=True, parallel=True)
 def sgd_layout(y: np.ndarray, head: np.ndarray, tail: np.ndarray, prob: np.ndarray,
-               step: np.ndarray, n_iter: int, rate: int, a: float, b: float, clip: float,
-               scale: float, seed: int) -> None:  # pragma: no cover - compiled
+               repel: np.ndarray, step: np.ndarray, n_iter: int, rate: int, a: float, b: float,
+               clip: float, scale: float, seed: int) -> None:  # pragma: no cover - compiled
     """``n_iter`` iterations of :func:`dvi_widget.engine.layout.umap_layout` on ``y`` (n, 2)
     float32, in place.
 
     Per iteration: edge ``i`` is sampled with probability ``prob[i]``; its attraction and the
     repulsion of ``rate`` uniform negatives against its head give clipped pair gradients
-    (each coordinate to ``[-clip, clip]``), summed per point; then every point takes one step
+    (each coordinate to ``[-clip, clip]``), summed per point (an edge with ``repel[i]`` pushes
+    its ends apart instead and draws no negatives); then every point takes one step
     ``(1 - it / n_iter) * step[p] * clamp(grad, ±clip / scale)``. Arithmetic in float32
     (``powf``: half the time of a float64 ``pow``, the loop's largest cost).
 
@@ -110,6 +111,12 @@ def sgd_layout(y: np.ndarray, head: np.ndarray, tail: np.ndarray, prob: np.ndarr
                 j, k = head[i], tail[i]
                 dx = y[j, 0] - y[k, 0]
                 dy = y[j, 1] - y[k, 1]
+                if repel[i]:  # a repulsive edge: pushed apart, no negatives of its own
+                    d2 = dx * dx + dy * dy
+                    t = a32 * max(d2, tiny) ** b32
+                    coef = -two_b / ((eps + d2) * (one + t))
+                    _push(grad, j, k, coef * dx, coef * dy, clip32)
+                    continue
                 d2 = max(dx * dx + dy * dy, tiny)
                 t = a32 * d2 ** b32
                 coef = two_b * t / (d2 * (one + t))

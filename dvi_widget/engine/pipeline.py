@@ -81,6 +81,7 @@ class Settings:
     boundary_weight: float
     separation: float
     own_class_neighbors: int
+    cross_repulsion: float
     beta: float
     negative_sample_rate: int
     batch_size: int
@@ -243,7 +244,8 @@ def complex_stage(data: EpochData, bnd: Boundary, s: Settings,
         cx = dataclasses.replace(cx, query_indices=to_numpy(test_knn[0]).astype(np.int64),
                                  query_dists=to_numpy(test_knn[1]).astype(np.float32))
     predicted = data.logits.argmax(axis=1)
-    cx = separate_predictions(cx, predicted, bnd.pairs, s.separation)
+    cx = separate_predictions(cx, predicted, bnd.pairs, s.separation,
+                              repulsion=s.cross_repulsion)
     knn_idx = getattr(cx, "knn_indices", None)
     if knn_idx is None or np.shape(knn_idx) != (n_train, s.n_neighbors):
         knn_idx = knn(data.X, s.n_neighbors, method=s.knn_method, device=s.device, seed=seed)[0]
@@ -323,7 +325,8 @@ def place_stage(reps: np.ndarray | torch.Tensor, pred: np.ndarray, X: np.ndarray
         idx, w = query_memberships(
             reps[start : start + PLACE_CHUNK], pred[start : start + PLACE_CHUNK], X, pred_x,
             B if len(B) else None, pairs, s.n_neighbors, xb_weight=s.boundary_edge_weight,
-            separation=s.separation, method=s.knn_method, device=s.device, seed=seed,
+            separation=s.separation, repulsion=s.cross_repulsion, method=s.knn_method,
+            device=s.device, seed=seed,
             x_knn=None if x_knn is None else (x_knn[0][start : start + PLACE_CHUNK],
                                               x_knn[1][start : start + PLACE_CHUNK]))
         chunk = slice(start, start + PLACE_CHUNK)

@@ -242,6 +242,21 @@ def test_separate_predictions_scales_edges_across_predicted_classes():
         separate_predictions(cx, np.array([0, 1]), None, factor=0.5)
 
 
+def test_separate_predictions_can_make_crossing_neighbours_repel():
+    # as above: the X–X edge 0-2 crosses, the X–B edge 2-b crosses
+    cx = Complex(head=np.array([0, 0, 1, 2, 0]), tail=np.array([1, 2, 3, 3, 3]),
+                 weight=np.full(5, 0.8, np.float32), n_x=3, n_b=1)
+    pred, pairs = np.array([0, 0, 1]), np.array([[0, 2]])
+    out = separate_predictions(cx, pred, pairs, factor=0.1, repulsion=0.5)
+    # a crossing X–X edge becomes repulsive (negative weight, |w| = repulsion × membership);
+    # a crossing X–B edge is only weakened (the boundary point belongs between the classes)
+    assert np.allclose(out.weight, [0.8, -0.4, 0.8, 0.08, 0.8])
+    unscaled = separate_predictions(cx, pred, pairs, factor=1.0, repulsion=0.5)
+    assert np.allclose(unscaled.weight, [0.8, -0.4, 0.8, 0.8, 0.8])
+    assert np.array_equal(separate_predictions(cx, pred, pairs, factor=0.1).weight,
+                          separate_predictions(cx, pred, pairs, 0.1, repulsion=0.0).weight)
+
+
 def test_join_own_class_links_an_outlying_sample_to_its_own_class():
     # class 0 along x = 0..9, class 1 along x = 20..29; sample 10 (at x = 18) is predicted 0 but
     # its 3 nearest neighbours (20, 21, 22) are class 1's

@@ -48,6 +48,8 @@ CASES = [
     ("beta", -1.0, ">= 0"),
     ("prediction_weight", INF, ">= 0"),
     ("separation", 2.0, r"in \[0, 1\]"),
+    ("cross_repulsion", 1.5, r"in \[0, 1\]"),
+    ("cross_repulsion", -0.1, r"in \[0, 1\]"),
     ("own_class_neighbors", -1, "an int >= 0 and at most 1000"),
     ("own_class_neighbors", 2.5, "an int >= 0"),
     ("spread", 0.0, "> 0"),
