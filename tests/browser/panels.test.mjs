@@ -149,6 +149,10 @@ await runTests([
     // selects what it encloses and is never a click (no popover, w.clicked unchanged)
     const clickedBefore = await page.py('result = w.clicked');
     await page.click('.dvi-mode-lasso');
+    // the mode has switched before the loop starts (a drag in pan mode moves the view, and its
+    // release on empty ground clears the selection: "0 samples" on a loaded machine)
+    await page.waitForFunction(() => document.querySelector('.dvi-mode-lasso').getAttribute('aria-pressed') === 'true', null, { timeout: 15000 });
+    await frames(page, 2);
     const [lx, ly, lr] = await toScreen(page, -0.5, -0.5); // class 0 at epoch 10: (-1, -1), radius 0.3
     const loop = Array.from({ length: 25 }, (_, k) => [lx + 0.25 * lr * Math.cos((k / 24) * 2 * Math.PI), ly + 0.25 * lr * Math.sin((k / 24) * 2 * Math.PI)]);
     await page.mouse.move(...loop[0]);
