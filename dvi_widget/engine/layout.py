@@ -250,12 +250,11 @@ def _place_points(
     gen.manual_seed(int(seed))
     for it in range(n_iter):
         diff = y.unsqueeze(1) - targets
-        g = _pair_gradients(diff.reshape(-1, 2), diff.pow(2).sum(dim=2).reshape(-1), a, b,
-                            attract=True).reshape(m, -1, 2)
+        pairs, d2 = diff.reshape(-1, 2), diff.pow(2).sum(dim=2).reshape(-1)
+        g = _pair_gradients(pairs, d2, a, b, attract=True).reshape(m, -1, 2)
         g = (p.unsqueeze(2) * g).sum(dim=1)
         if repel:
-            g_rep = _pair_gradients(diff.reshape(-1, 2), diff.pow(2).sum(dim=2).reshape(-1), a,
-                                    b, attract=False).reshape(m, -1, 2)
+            g_rep = _pair_gradients(pairs, d2, a, b, attract=False).reshape(m, -1, 2)
             g = g + (p_repel.unsqueeze(2) * g_rep).sum(dim=1)
         neg = ref[torch.randint(len(ref), (n_neg,), device=dev, generator=gen)]
         diff_n = y.unsqueeze(1) - neg.unsqueeze(0)

@@ -57,6 +57,20 @@ def _push(grad: np.ndarray, head: int, other: int, gx: np.float32, gy: np.float3
     grad[other, 1] -= gy
 
 
+@numba.njit(cache=True, fastmath=True, inline="always")
+def _repel(grad: np.ndarray, y: np.ndarray, j: int, q: int, a32: np.float32, b32: np.float32,
+           two_b: np.float32, one: np.float32, tiny: np.float32, eps: np.float32,
+           clip: np.float32) -> None:  # pragma: no cover - compiled
+    """UMAP's repulsive gradient between points ``j`` and ``q`` (a negative sample, or a
+    repulsive edge), pushed onto both: ``-2b / ((eps + d²)(1 + a d^2b))`` times their offset."""
+    dx = y[j, 0] - y[q, 0]
+    dy = y[j, 1] - y[q, 1]
+    d2 = dx * dx + dy * dy
+    t = a32 * max(d2, tiny) ** b32
+    coef = -two_b / ((eps + d2) * (one + t))
+    _push(grad, j, q, coef * dx, coef * dy, clip)
+
+
 #: the sampled edges are split into this many fixed chunks, each with its own random stream and
 #: gradient buffer, run in parallel and summed in chunk order: the result depends on the seed
 #: alone, not on how many threads ran it
@@ -109,14 +123,11 @@ def sgd_layout(y: np.ndarray, head: np.ndarray, tail: np.ndarray, prob: np.ndarr
                 if (state >> np.uint64(11)) * to_unit >= prob[i]:
                     continue
                 j, k = head[i], tail[i]
+                if repel[i]:  # a repulsive edge: pushed apart, no negatives of its own
+                    _repel(grad, y, j, k, a32, b32, two_b, one, tiny, eps, clip32)
+                    continue
                 dx = y[j, 0] - y[k, 0]
                 dy = y[j, 1] - y[k, 1]
-                if repel[i]:  # a repulsive edge: pushed apart, no negatives of its own
-                    d2 = dx * dx + dy * dy
-                    t = a32 * max(d2, tiny) ** b32
-                    coef = -two_b / ((eps + d2) * (one + t))
-                    _push(grad, j, k, coef * dx, coef * dy, clip32)
-                    continue
                 d2 = max(dx * dx + dy * dy, tiny)
                 t = a32 * d2 ** b32
                 coef = two_b * t / (d2 * (one + t))
@@ -124,12 +135,7 @@ def sgd_layout(y: np.ndarray, head: np.ndarray, tail: np.ndarray, prob: np.ndarr
                 for _ in range(rate):
                     state = _xorshift(state)
                     q = (state >> np.uint64(33)) % np.uint64(n)
-                    dx = y[j, 0] - y[q, 0]
-                    dy = y[j, 1] - y[q, 1]
-                    d2 = dx * dx + dy * dy
-                    t = a32 * max(d2, tiny) ** b32
-                    coef = -two_b / ((eps + d2) * (one + t))
-                    _push(grad, j, q, coef * dx, coef * dy, clip32)
+                    _repel(grad, y, j, q, a32, b32, two_b, one, tiny, eps, clip32)
             states[c] = state
         alpha = np.float32(1.0 - it / n_iter)
         for p in numba.prange(n):
