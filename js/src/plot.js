@@ -472,6 +472,8 @@ export class Plot {
     this.drawnFilterKey = filterKey;
     const start = performance.now();
     const ds = view.el.dataset;
+    // regl-scatterplot ignores the mouse while it takes new points: tests wait for this to go
+    ds.drawing = '1';
     ds.lastBuildMs = (start - tBuild).toFixed(1);
     ds.drawnPoints = String(this.points.length); // fewer than N in a large run
     this.scatterplot
@@ -497,6 +499,7 @@ export class Plot {
       .finally(() => {
         this.drawing = false;
         if (this.pendingDraw) this.flushDraw();
+        else delete ds.drawing;
       });
   }
 

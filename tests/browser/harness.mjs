@@ -164,6 +164,38 @@ export async function settled(page, selector = '.dvi-canvas', timeout = 15000) {
 }
 
 /**
+ * Move the mouse to (x, y) and let two frames pass there. The camera inside regl-scatterplot
+ * (dom-2d-camera) pans, once a frame while the button is down, by the mouse's travel since its
+ * previous frame: a press that follows a long jump within one frame (a loaded machine draws few)
+ * pans the view by the whole jump. Seen in CI: a double-click in a corner after a lasso panned
+ * the map, and the next lasso selected 70 of 110 samples.
+ */
+export async function moveStill(page, x, y) {
+  await page.mouse.move(x, y);
+  await frames(page, 2);
+}
+
+/** A click (`dblclick`: a double-click) at (x, y) once the mouse rests there (moveStill). */
+export async function clickStill(page, x, y, { dblclick = false, ...options } = {}) {
+  await moveStill(page, x, y);
+  if (dblclick) await page.mouse.dblclick(x, y, options);
+  else await page.mouse.click(x, y, options);
+}
+
+/**
+ * Wait until the plot has no draw in flight: regl-scatterplot ignores mouse presses and moves
+ * while it takes new points (a change of emphasis redraws them), so a lasso begun then would be
+ * lost or lose vertices.
+ */
+export async function drawIdle(page, timeout = 30000) {
+  const t0 = Date.now();
+  while (await page.locator('.dvi-root').first().evaluate((el) => Boolean(el.parentElement?.dataset.drawing))) {
+    if (Date.now() - t0 > timeout) throw new Error(`the plot was still drawing after ${timeout} ms`);
+    await page.waitForTimeout(50);
+  }
+}
+
+/**
  * Drag a closed polygon on the widget's canvas (vertices in the frame's normalised coordinates,
  * [-1, 1], y up), with Shift held when `shift` (a lasso in the default Pan mode). Playwright's CSS
  * selectors pierce shadow roots (marimo, Panel). Straight edges, a frame between moves (the
@@ -173,12 +205,13 @@ export async function drawPolygon(page, polygon, { shift = false } = {}) {
   const canvas = page.locator('.dvi-canvas');
   await canvas.scrollIntoViewIfNeeded();
   await frames(page, 2); // laid out where it scrolled to
+  await drawIdle(page);
   const box = await canvas.boundingBox();
   const s = Math.min(box.width, box.height) / 2;
   const P = ([x, y]) => [box.x + box.width / 2 + x * s, box.y + box.height / 2 - y * s];
   const pts = [...polygon, polygon[0]].map(P);
   if (shift) await page.keyboard.down('Shift');
-  await page.mouse.move(...pts[0]);
+  await moveStill(page, ...pts[0]);
   await page.mouse.down();
   for (let k = 1; k < pts.length; k++) {
     const [x0, y0] = pts[k - 1];

@@ -7,7 +7,7 @@
 // Usage: node jupyter_panels.test.mjs <fixture|explore> <base url> <token> <notebook> [shot dir]
 import { join } from 'node:path';
 import { idle as kernelIdle, opened, runCell as runCellIn } from './jupyter_page.mjs';
-import { assert, frames, launch, runTests, settled } from './harness.mjs';
+import { assert, clickStill, frames, launch, runTests, settled } from './harness.mjs';
 
 const [mode, base, token, notebook, shots = ''] = process.argv.slice(2);
 const browser = await launch();
@@ -72,7 +72,7 @@ const fixtureTest = async () => {
   // 1. click between the clusters: the popover's probabilities are the kernel's
   await page.mouse.move(...P(0.1, 0.3)); // first: the camera pans by a move it has not seen a frame of
   await frames(page);
-  await page.mouse.click(...P(0.1, 0.3));
+  await clickStill(page, ...P(0.1, 0.3));
   await page.waitForSelector('.dvi-popover .dvi-probs', { timeout: 30000 });
   const shown = await page.$eval('.dvi-popover .dvi-probs', (e) => JSON.parse(e.dataset.probabilities));
   const ms = await page.evaluate(() => document.querySelector('.dvi-root').parentElement.dataset.inspectMs);
@@ -112,7 +112,7 @@ const fixtureTest = async () => {
   // running the kernel-state cell may have scrolled the notebook (and a loaded machine renders
   // its output late): where the canvas is once it stays put for a few frames
   box = await stableBox(page, canvas);
-  await page.mouse.click(...P(0.1, -0.5));
+  await clickStill(page, ...P(0.1, -0.5));
   await page.waitForFunction(() => document.querySelector('.dvi-popover .dvi-sees-line img')?.complete, null, { timeout: 30000 });
   const line = await page.$eval('.dvi-popover .dvi-sees-line', (box) => {
     const img = box.querySelector('img');

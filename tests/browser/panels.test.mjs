@@ -4,7 +4,7 @@
 // Usage: node panels.test.mjs [python] [screenshot dir]
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { assert, frames, launch, near, pixelAt, pixels, ROOT, runTests, settled, until } from './harness.mjs';
+import { assert, clickStill, frames, launch, moveStill, near, pixelAt, pixels, ROOT, runTests, settled, until } from './harness.mjs';
 
 const PYTHON = process.argv[2] || join(ROOT, '.venv', 'bin', 'python');
 const SHOTS = process.argv[3] || '';
@@ -86,7 +86,7 @@ await runTests([
     // position, (0, 0) before any move, when a press comes in the same frame as the move)
     await page.mouse.move(sx, sy);
     await frames(page);
-    await page.mouse.click(sx, sy);
+    await clickStill(page, sx, sy);
     await page.waitForSelector('.dvi-popover .dvi-probs', { timeout: 30000 });
     const shown = await page.$eval('.dvi-popover .dvi-probs', (e) => JSON.parse(e.dataset.probabilities));
     const clicked = await page.py('result = w.clicked');
@@ -115,7 +115,7 @@ await runTests([
     assert(at10.every((p, c) => Math.abs(p - want10[c]) < 1e-6), 'probabilities at epoch 10');
     // a drag pans and inspects nothing; a click on a point selects it and opens its history
     await page.click('.dvi-popover-close');
-    await page.mouse.move(sx, sy + 40);
+    await moveStill(page, sx, sy + 40);
     await page.mouse.down();
     await page.mouse.move(sx + 30, sy + 60, { steps: 5 });
     await page.mouse.up();
@@ -130,7 +130,7 @@ await runTests([
     await page.mouse.move(tx - 2, ty - 2);
     await page.mouse.move(tx, ty, { steps: 2 });
     await page.waitForFunction(() => getComputedStyle(document.querySelector('.dvi-tooltip')).display === 'block', null, { timeout: 15000 });
-    await page.mouse.click(tx, ty);
+    await clickStill(page, tx, ty);
     await page.waitForFunction(() => window.model.get('focus_sample') >= 0, null, { timeout: 15000 });
     const k = await until(page, () => page.py('result = [int(w.focus_sample), w.selection.tolist()]'), (v) => v[0] === target && same(v[1], [target]));
     assert(k[0] === target && same(k[1], [target]), `point click: focus ${k[0]}, selection ${k[1]}, expected ${target}`);
@@ -138,7 +138,7 @@ await runTests([
     await page.keyboard.press('Escape');
     assert((await until(page, () => page.$eval('.dvi-popover', (e) => e.style.display), (v) => v === 'none')) === 'none', 'Esc closes the popover');
     // the popover is small beside the plot, and a later selection (here from Python) closes it
-    await page.mouse.click(sx, sy);
+    await clickStill(page, sx, sy);
     await page.waitForSelector('.dvi-popover .dvi-probs', { timeout: 30000 });
     const pop = await (await page.$('.dvi-popover')).boundingBox();
     const plot = await (await page.$('.dvi-canvas')).boundingBox();
@@ -155,7 +155,7 @@ await runTests([
     await frames(page, 2);
     const [lx, ly, lr] = await toScreen(page, -0.5, -0.5); // class 0 at epoch 10: (-1, -1), radius 0.3
     const loop = Array.from({ length: 25 }, (_, k) => [lx + 0.25 * lr * Math.cos((k / 24) * 2 * Math.PI), ly + 0.25 * lr * Math.sin((k / 24) * 2 * Math.PI)]);
-    await page.mouse.move(...loop[0]);
+    await moveStill(page, ...loop[0]);
     await page.mouse.down();
     for (const [x, y] of loop.slice(1)) {
       await page.mouse.move(x, y, { steps: 2 });
@@ -375,7 +375,7 @@ await runTests([
     const legend = () => page.$$eval('.dvi-curves .u-legend .u-series', (rows) => rows.map((r) => [r.querySelector('.u-label')?.textContent, r.querySelector('.u-value')?.textContent]));
     const values = await until(page, legend, (v) => v.some(([l, x]) => l === 'train loss' && x === '1.200'));
     assert(values.some(([l, x]) => l === 'epoch' && x === '0') && values.some(([l, x]) => l === 'test acc.' && x === '0.500'), `legend on hover ${JSON.stringify(values)}`);
-    await page.mouse.click(over.x + 3, over.y + over.height / 2);
+    await clickStill(page, over.x + 3, over.y + over.height / 2);
     await page.waitForFunction(() => window.model.get('epoch') === 0, null, { timeout: 15000 });
     assert((await until(page, () => page.py('result = w.epoch'), (v) => v === 0)) === 0, 'kernel epoch after the chart click');
     const m0 = await page.$$eval('.dvi-metrics tbody tr', (rows) => rows.map((r) => [...r.children].map((td) => td.textContent)));
@@ -392,7 +392,7 @@ await runTests([
     assert(same(await marker(), ['194.0', '194.0', '194.0']), `markers at epoch 10: ${await marker()}`);
     await page.$eval('.dvi-dist-chart[data-layer="conv2"]', (c) => c.scrollIntoView({ block: 'center' }));
     const chart = await (await page.$('.dvi-dist-chart[data-layer="conv2"]')).boundingBox();
-    await page.mouse.click(chart.x + (114 / 200) * chart.width, chart.y + chart.height / 2); // x of epoch 5
+    await clickStill(page, chart.x + (114 / 200) * chart.width, chart.y + chart.height / 2); // x of epoch 5
     assert((await until(page, () => page.py('result = w.epoch'), (v) => v === 5)) === 5, 'a chart click jumps to epoch 5 in the kernel');
     await page.waitForFunction(() => document.querySelector('.dvi-dist-grid').dataset.epoch === '5', null, { timeout: 15000 });
     const flagText = await page.textContent('.dvi-flag');
@@ -516,7 +516,7 @@ await runTests([
     const box = await (await page.$('.dvi-datamap-canvas')).boundingBox();
     const px = (sx, mu) => [box.x + 34 + (sx / 0.5) * (box.width - 48), box.y + 8 + (1 - mu) * (box.height - 34)];
     const ring = [[-0.02, 0.5], [0.52, 0.5], [0.52, -0.05], [-0.02, -0.05], [-0.02, 0.5]];
-    await page.mouse.move(...px(...ring[0]));
+    await moveStill(page, ...px(...ring[0]));
     await page.mouse.down();
     for (const p of ring.slice(1)) await page.mouse.move(...px(...p), { steps: 6 });
     await page.mouse.up();
@@ -554,7 +554,7 @@ await runTests([
       await page.click('.dvi-reset');
       await settled(page);
       const [sx, sy] = await toScreen(page, -0.6, -0.6);
-      await page.mouse.click(sx, sy);
+      await clickStill(page, sx, sy);
       try {
         await page.waitForSelector('.dvi-popover-pred', { timeout: 10000 });
         break;

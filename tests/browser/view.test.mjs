@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { center, LAND_COLORS } from './fixture.mjs';
 import { markColor } from '../../js/src/marks.js';
-import { assert, countColor, frames, launch, near, pixelAt, pixels, runTests, serve, settled, until } from './harness.mjs';
+import { assert, clickStill, countColor, frames, launch, moveStill, near, pixelAt, pixels, runTests, serve, settled, until } from './harness.mjs';
 
 const { server, url } = await serve();
 const browser = await launch();
@@ -72,7 +72,7 @@ async function lassoCircle(page, cx, cy, r, { shift = false } = {}) {
     pts.push(await toPage(page, cx + r * Math.cos(a), cy + r * Math.sin(a)));
   }
   if (shift) await page.keyboard.down('Shift');
-  await page.mouse.move(pts[0][0], pts[0][1]);
+  await moveStill(page, pts[0][0], pts[0][1]);
   await page.mouse.down();
   for (const [x, y] of pts.slice(1)) {
     await page.mouse.move(x, y, { steps: 2 });
@@ -409,7 +409,7 @@ const tests = [
     await page.click('.dvi-mode-box');
     const [x0, y0] = await toPage(page, -0.95, 0.95);
     const [x1, y1] = await toPage(page, 0.95, -0.95);
-    await page.mouse.move(x0, y0);
+    await moveStill(page, x0, y0);
     await page.mouse.down();
     for (let k = 1; k <= 8; k++) {
       await page.mouse.move(x0 + ((x1 - x0) * k) / 8, y0 + ((y1 - y0) * k) / 8);
@@ -502,7 +502,7 @@ const tests = [
     assert((await page.evaluate(() => window.notebookSaw)) === 0, 'the mousedown stopped at the widget');
     // double-click clears
     const [x, y] = await toPage(page, 0, 0);
-    await page.mouse.dblclick(x, y);
+    await clickStill(page, x, y, { dblclick: true });
     await until(page, () => selection(page), (sel) => sel.length === 0);
     assert((await selection(page)).length === 0, 'double-click clears the selection');
     await page.close();
@@ -559,7 +559,7 @@ const tests = [
     });
     const canvas = await page.evaluateHandle(() => document.querySelector('#view').shadowRoot.querySelector('.dvi-canvas'));
     const box = await canvas.boundingBox();
-    await page.mouse.click(box.x + 5, box.y + 5); // focus the widget (empty space)
+    await clickStill(page, box.x + 5, box.y + 5); // focus the widget (empty space)
     await page.keyboard.press('l');
     await page.waitForFunction(() => window.model.get('mouse_mode') === 'lasso');
     await page.keyboard.press('ArrowRight');

@@ -3,7 +3,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import { center, LAND_COLORS } from './fixture.mjs';
-import { assert, countColor, frames, launch, near, pixelAt, pixels, runTests, serve, settled } from './harness.mjs';
+import { assert, clickStill, countColor, frames, launch, moveStill, near, pixelAt, pixels, runTests, serve, settled } from './harness.mjs';
 
 const { server, url } = await serve();
 const browser = await launch();
@@ -31,7 +31,7 @@ async function boxSelect(page, x, y, r) {
   await page.evaluate(() => { window.selectionBefore = window.model.get('selection'); });
   const [x0, y0] = await toScreen(page, x - r, y + r);
   const [x1, y1] = await toScreen(page, x + r, y - r);
-  await page.mouse.move(x0, y0);
+  await moveStill(page, x0, y0);
   await page.mouse.down();
   await page.mouse.move(x1, y0, { steps: 4 });
   await page.mouse.move(x1, y1, { steps: 4 });
@@ -123,7 +123,7 @@ const tests = [
       const a = (k / 24) * 2 * Math.PI;
       pts.push(await toScreen(page, cx + 0.2 * Math.cos(a), cy + 0.2 * Math.sin(a)));
     }
-    await page.mouse.move(pts[0][0], pts[0][1]);
+    await moveStill(page, pts[0][0], pts[0][1]);
     await page.mouse.down();
     for (const [x, y] of pts.slice(1)) {
       await page.mouse.move(x, y, { steps: 2 });
@@ -300,7 +300,7 @@ if (htmlPath) {
       const at = [wrap.x + wrap.width / 2 + x * s, wrap.y + wrap.height / 2 - 0.95 * s];
       await page.mouse.move(...at); // first (the camera pans by a move it has not seen a frame of)
       await frames(page);
-      await page.mouse.click(...at);
+      await clickStill(page, ...at);
       await page.waitForFunction(() => document.querySelector('.dvi-popover-pred'), null, { timeout: 5000 });
       const pred = await page.textContent('.dvi-popover-pred');
       assert(pred.includes(name) && pred.includes(conf) && /landscape cell/.test(pred), `popover at x=${x}: ${pred}`);
