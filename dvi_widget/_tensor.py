@@ -1,7 +1,9 @@
-"""numpy <-> torch at the edge, and resolving ``device="auto"``."""
+"""numpy <-> torch at the edge, resolving ``device="auto"``, and keeping the caller's random
+state."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable, Iterator
 
@@ -62,6 +64,19 @@ def resolve_device(device: DeviceLike = "auto") -> torch.device:
     elif dev.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError(f"device={device!r} was requested but MPS is not available.")
     return dev
+
+
+@contextlib.contextmanager
+def own_rng(device: torch.device) -> Iterator[None]:
+    """Torch's global random state as it was on entry, restored on exit (CPU, and ``device``'s
+    when it is a GPU): code that seeds it (``torch.manual_seed``) for a reproducible result,
+    or draws from it through a library that takes no generator (``nn.Linear``'s
+    initialisation, ``torch.pca_lowrank``, Kornia's augmentations), leaves the caller's
+    training sequence untouched."""
+    devices = [device.index if device.index is not None else torch.cuda.current_device()] \
+        if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        yield
 
 
 def to_tensor(

@@ -22,17 +22,46 @@ from contextlib import contextmanager
 
 import numba
 import numpy as np
+import torch
+
+
+def _start_pool_keeping_torch_threads() -> None:
+    """Start numba's thread pool now, keeping torch's intra-op thread count. The pool's start
+    (the first parallel loop, pynndescent's first search, or any ``numba.get_num_threads()``)
+    sets OpenMP's thread count, which torch shares, to the pool's size: started mid-fit, it
+    turned a user's ``torch.set_num_threads(1)`` into 2 for the rest of the process, and the
+    float32 sums after it rounded differently from a fit before it (two fits of one run with
+    one seed differed). Once started, numba changes OpenMP's count no more."""
+    n = torch.get_num_threads()
+    numba.get_num_threads()
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+
+
+_start_pool_keeping_torch_threads()
 
 
 @contextmanager
 def compiled_threads(n: int) -> Iterator[None]:
-    """Run numba's parallel loops of this thread on ``n`` threads (at most numba's pool)."""
+    """Run numba's parallel loops of this thread on ``n`` threads (at most numba's pool).
+
+    Torch's intra-op thread count is kept as it was on entry (see
+    :func:`_start_pool_keeping_torch_threads`).
+    """
+    torch_before = torch.get_num_threads()
     before = numba.get_num_threads()
     numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))
+    _keep_torch_threads(torch_before)
     try:
         yield
     finally:
         numba.set_num_threads(before)
+        _keep_torch_threads(torch_before)
+
+
+def _keep_torch_threads(n: int) -> None:
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
 
 
 @numba.njit(cache=True, inline="always")

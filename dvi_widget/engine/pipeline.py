@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from .._checks import check_finite
-from .._tensor import batched, bfloat16_is_fast, to_numpy, to_tensor
+from .._tensor import batched, bfloat16_is_fast, own_rng, to_numpy, to_tensor
 from . import losses
 from .boundary import synthesize_boundary
 from .complex import (
@@ -514,7 +514,19 @@ def fit_epoch(data: EpochData, s: Settings, *, seed: int, previous: WarmStart | 
     Returns the epoch's arrays (coords of train then test samples, boundary points in 2-D and
     high-dimensional, their class pairs, X's kNN), V_t, and an ``info`` dict of what the fit
     did (boundary, edges, eval_sem, φ's error ``phi_rms``, steps, losses, timings, metrics).
+
+    The fit seeds torch's global random state (V_t's initialisation, the cold layout's PCA) and
+    restores the caller's afterwards: a fit between two training epochs changes nothing in the
+    training that follows.
     """
+    with own_rng(s.device):
+        return _fit_epoch(data, s, seed=seed, previous=previous, stages=stages,
+                          prepared=prepared)
+
+
+def _fit_epoch(data: EpochData, s: Settings, *, seed: int, previous: WarmStart | None,
+               stages: Stages, prepared: PreparedEpoch | None) -> FittedEpoch:
+    """:func:`fit_epoch`'s body."""
     dev = s.device
     timings: dict[str, float] = {}
     t_start, cpu_start = _clock(dev), time.process_time()

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._tensor import own_rng
 from .patterns import epoch_network
 
 LOGITS = "logits"
@@ -141,23 +142,26 @@ def maximize(run: Any, epoch: int, layer: str = LOGITS,  # noqa: ANN401
     fscale = _freq_scale(h, w).to(dev)
     augment = RandomAffine(degrees=rotate, translate=(jitter, jitter), scale=scale, p=1.0,
                              padding_mode="reflection")
-    torch.manual_seed(int(seed))
     target = _Target(network, layer)
     opt = torch.optim.Adam([spec], lr=lr)
     was = network.training
     network.eval()
     try:
-        for _ in range(int(steps)):
-            opt.zero_grad()
-            img = torch.sigmoid(fourier_image(spec, fscale, (h, w)))  # (U, C, H, W) in [0, 1]
-            x = lo + (hi - lo) * augment(img)
-            act = target(network, x, u.to(dev))
-            tv_pen = ((img[..., 1:, :] - img[..., :-1, :]).abs().mean((1, 2, 3))
-                      + (img[..., :, 1:] - img[..., :, :-1]).abs().mean((1, 2, 3)))
-            l2_pen = ((img - 0.5) ** 2).mean((1, 2, 3))
-            loss = (-act + l2 * l2_pen * h * w + tv * tv_pen * h * w).sum()
-            loss.backward()
-            opt.step()
+        # Kornia's augmentations draw from torch's global random state: seeded for a
+        # reproducible result, the caller's state restored after
+        with own_rng(dev):
+            torch.manual_seed(int(seed))
+            for _ in range(int(steps)):
+                opt.zero_grad()
+                img = torch.sigmoid(fourier_image(spec, fscale, (h, w)))  # (U, C, H, W) in [0, 1]
+                x = lo + (hi - lo) * augment(img)
+                act = target(network, x, u.to(dev))
+                tv_pen = ((img[..., 1:, :] - img[..., :-1, :]).abs().mean((1, 2, 3))
+                          + (img[..., :, 1:] - img[..., :, :-1]).abs().mean((1, 2, 3)))
+                l2_pen = ((img - 0.5) ** 2).mean((1, 2, 3))
+                loss = (-act + l2 * l2_pen * h * w + tv * tv_pen * h * w).sum()
+                loss.backward()
+                opt.step()
         with torch.no_grad():
             img = torch.sigmoid(fourier_image(spec, fscale, (h, w)))
     finally:

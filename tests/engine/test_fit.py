@@ -298,6 +298,40 @@ def test_one_epoch_works_and_temporal_is_nan(digits_run, tmp_path):
     assert dvi.visualization().coords.shape[0] == 1
 
 
+def test_a_fit_leaves_the_callers_random_state_alone(digits_run, tmp_path):
+    """A fit between two training epochs must not reseed the training: the fit seeds torch's
+    global random state for its own reproducibility and gives the caller's back."""
+    run = _copy_run(digits_run, tmp_path / "d")
+    torch.manual_seed(1234)
+    expected = torch.rand(5)
+    torch.manual_seed(1234)
+    DVI(**dict(FAST, max_steps=60, warm_max_steps=20)).fit(run, epochs=[0, 1])
+    assert torch.equal(torch.rand(5), expected)
+
+
+def test_a_fit_keeps_the_callers_thread_count_and_repeats_itself(digits_run, tmp_path):
+    """A fresh process whose torch runs on one thread: after a fit it still does (numba's thread
+    pool, started by the fit, set OpenMP's count — torch's too — to the pool's size), and a
+    second fit of the run with the same seed repeats the first (it ran its float32 sums on
+    two threads where the first ran them on one: the layouts differed by 5 units)."""
+    for name in ("a", "b"):
+        _copy_run(digits_run, tmp_path / name)
+    params = dict(FAST, max_steps=60, warm_max_steps=20, compute_metrics=False)
+    code = (
+        "import sys, torch\n"
+        "torch.set_num_threads(1)\n"
+        "import numpy as np\n"
+        "from dvi_widget.data.run import Run\n"
+        "from dvi_widget.engine.fit import DVI\n"
+        f"params = {params!r}\n"
+        "fits = [DVI(**params).fit(Run.open(sys.argv[i]), epochs=[0, 1]) for i in (1, 2)]\n"
+        "print(torch.get_num_threads(), float(np.abs(np.stack(fits[0].coords_)"
+        " - np.stack(fits[1].coords_)).max()))\n")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "a"), str(tmp_path / "b")],
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["1", "0.0"]
+
+
 def test_error_empty_run(tmp_path):
     ds = load_digits(n_train=50, n_test=10)
     run = Run.create(tmp_path / "empty", train=ds)
