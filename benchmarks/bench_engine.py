@@ -209,7 +209,8 @@ class Placement:
 
 def _ppr(head: torch.nn.Module, X: np.ndarray, rec: np.ndarray) -> float:
     with torch.no_grad():
-        a = head(torch.as_tensor(X, dtype=torch.float32)).argmax(1).numpy()
+        # a copy: the run's representations are read-only memory maps
+        a = head(torch.tensor(np.asarray(X), dtype=torch.float32)).argmax(1).numpy()
         b = head(torch.as_tensor(np.asarray(rec), dtype=torch.float32)).argmax(1).numpy()
     return quality.ppr(a, b)
 
@@ -396,6 +397,9 @@ def main(argv: list[str] | None = None) -> None:
                     help="open the run already recorded at --out instead of recording it")
     args = ap.parse_args(argv)
     args.param = dict(_parse_param(p) for p in args.param)
+    # a run of minutes redirected to a log: each line as it is printed, not at the end
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)
     if args.threads:
         torch.set_num_threads(args.threads)
     tmp = None
