@@ -105,7 +105,9 @@ await runTests([
       assert((await scrolls()) === top0, 'the wheel scrolled the notebook');
       assert(zoomed, 'the wheel did not zoom');
       if (shot) {
-        // back to the whole map for the picture (the reset is animated: let it finish)
+        // back to Pan mode and the whole map for the picture (the reset is animated: let it
+        // finish), then the shift+drag lasso
+        await page.click('.dvi-mode-pan');
         await page.keyboard.press('r');
         await page.waitForTimeout(300);
         await settled(page, '.dvi-canvas', 30000);
