@@ -68,13 +68,12 @@ def resolve_device(device: DeviceLike = "auto") -> torch.device:
 
 @contextlib.contextmanager
 def own_rng(device: torch.device) -> Iterator[None]:
-    """Torch's global random state as it was on entry, restored on exit (CPU, and ``device``'s
-    when it is a GPU): code that seeds it (``torch.manual_seed``) for a reproducible result,
-    or draws from it through a library that takes no generator (``nn.Linear``'s
-    initialisation, ``torch.pca_lowrank``, Kornia's augmentations), leaves the caller's
-    training sequence untouched."""
-    devices = [device.index if device.index is not None else torch.cuda.current_device()] \
-        if device.type == "cuda" else []
+    """Torch's global random state as it was on entry, restored on exit (the CPU's, and every
+    GPU's when ``device`` is one: ``torch.manual_seed`` seeds them all): code that seeds it for
+    a reproducible result, or draws from it through a library that takes no generator
+    (``nn.Linear``'s initialisation, ``torch.pca_lowrank``, Kornia's augmentations), leaves
+    the caller's training sequence untouched."""
+    devices = list(range(torch.cuda.device_count())) if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         yield
 

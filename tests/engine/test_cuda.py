@@ -89,3 +89,17 @@ def test_a_gpu_fit_loads_on_the_cpu(fits, digits_run):
     # neighbourhoods of the reloaded map's encoding are the GPU's
     assert overlap_rate(neighbours(back.encode(X, 2), 15),
                         neighbours(gpu.encode(X, 2), 15)).mean() > 0.99
+
+
+def test_a_gpu_fit_leaves_the_callers_random_state_alone(digits_run, tmp_path):
+    """The fit seeds torch's global random state (the CPU's and the GPUs') and gives the
+    caller's back: the training that follows draws what it would have drawn without it."""
+    copy = tmp_path / "run"
+    shutil.copytree(digits_run.path, copy, ignore=shutil.ignore_patterns("dvi"))
+    torch.manual_seed(1234)
+    want_cpu, want_gpu = torch.rand(4), torch.rand(4, device="cuda")
+    torch.manual_seed(1234)
+    DVI(**dict(FAST, max_steps=60, warm_max_steps=20), device="cuda").fit(Run.open(copy),
+                                                                         epochs=[0, 1])
+    assert torch.equal(torch.rand(4), want_cpu)
+    assert torch.equal(torch.rand(4, device="cuda"), want_gpu)
