@@ -25,6 +25,11 @@ import numpy as np
 import torch
 
 
+def _keep_torch_threads(n: int) -> None:
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+
+
 def _start_pool_keeping_torch_threads() -> None:
     """Start numba's thread pool now, keeping torch's intra-op thread count. The pool's start
     (the first parallel loop, pynndescent's first search, or any ``numba.get_num_threads()``)
@@ -34,8 +39,7 @@ def _start_pool_keeping_torch_threads() -> None:
     one seed differed). Once started, numba changes OpenMP's count no more."""
     n = torch.get_num_threads()
     numba.get_num_threads()
-    if torch.get_num_threads() != n:
-        torch.set_num_threads(n)
+    _keep_torch_threads(n)
 
 
 _start_pool_keeping_torch_threads()
@@ -57,11 +61,6 @@ def compiled_threads(n: int) -> Iterator[None]:
     finally:
         numba.set_num_threads(before)
         _keep_torch_threads(torch_before)
-
-
-def _keep_torch_threads(n: int) -> None:
-    if torch.get_num_threads() != n:
-        torch.set_num_threads(n)
 
 
 @numba.njit(cache=True, inline="always")

@@ -188,11 +188,8 @@ export async function clickStill(page, x, y, { dblclick = false, ...options } = 
  * lost or lose vertices.
  */
 export async function drawIdle(page, timeout = 30000) {
-  const t0 = Date.now();
-  while (await page.locator('.dvi-root').first().evaluate((el) => Boolean(el.parentElement?.dataset.drawing))) {
-    if (Date.now() - t0 > timeout) throw new Error(`the plot was still drawing after ${timeout} ms`);
-    await page.waitForTimeout(50);
-  }
+  const drawing = () => page.locator('.dvi-root').first().evaluate((el) => Boolean(el.parentElement?.dataset.drawing));
+  if (await until(page, drawing, (d) => !d, timeout)) throw new Error(`the plot was still drawing after ${timeout} ms`);
 }
 
 /**
