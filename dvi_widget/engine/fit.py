@@ -480,8 +480,7 @@ class DVI(Estimator):
                         np.asarray(run.representations(prev_epoch, "train"), np.float32),
                         np.asarray(run.representations(prev_epoch, "test"), np.float32),
                         settings.n_neighbors, method=settings.knn_method,
-                        device=settings.device),
-                    "test_predictions": np.asarray(run.logits(prev_epoch, "test")).argmax(1)}
+                        device=settings.device)}
         return WarmStart(model=prev.model, knn=prev.arrays["knn"],
                          coords=prev.arrays["coords"][:n_train],
                          predictions=np.asarray(run.logits(prev_epoch, "train")).argmax(axis=1),

@@ -208,7 +208,7 @@ def place_points(
     ``mobility`` (m,) scales each point's steps, as in a warm :func:`umap_layout`, and with
     ``init`` moves its start from ``init`` towards the neighbours' mean by the same share: test
     samples start where they were at t−1 and move as much as their neighbourhood changed
-    (§5.4), those whose prediction changed start afresh.
+    (§5.4); a point of mobility 1 starts afresh.
 
     Runs on one CPU intra-op thread, as :func:`umap_layout` does.
 

@@ -26,6 +26,7 @@ Recorded samples are never moved (the layout and the fit's placement are what th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -58,6 +59,65 @@ def shepard_weights(distances: torch.Tensor) -> torch.Tensor:
     total = w.sum(dim=1, keepdim=True)
     # all k anchors at the radius (ties): equal weights
     return torch.where(total > 0, w / total.clamp_min(1e-30), torch.full_like(w, 1 / w.shape[1]))
+
+
+#: step of :func:`settle_on_prediction`, as a share of the layout's spread (mean per-axis std)
+SETTLE_STEP = 0.01
+#: steps of :func:`settle_on_prediction` before a point is given up (moves at most
+#: ``SETTLE_STEP * SETTLE_STEPS`` = one spread)
+SETTLE_STEPS = 100
+#: steps without a fall of its cross-entropy after which :func:`settle_on_prediction` gives a
+#: point up
+SETTLE_PATIENCE = 10
+
+
+def settle_on_prediction(points: torch.Tensor, predictions: torch.Tensor,
+                         decode: Callable[[torch.Tensor], torch.Tensor],
+                         head: torch.nn.Module, spread: float, *, step: float = SETTLE_STEP,
+                         max_steps: int = SETTLE_STEPS,
+                         patience: int = SETTLE_PATIENCE) -> tuple[torch.Tensor, torch.Tensor]:
+    """Walk each 2-D point whose decoded class ``argmax g_t(ψ_t(y))`` is not its prediction
+    down the gradient of the cross-entropy of that prediction, in steps of ``step · spread``
+    (normalised gradient), until it decodes to it: the shortest way onto a landscape cell of
+    its class that the map itself shows, without the landscape's grid (which is rendered after
+    the fit). Points that decode right do not move; a point whose cross-entropy has not fallen
+    for ``patience`` steps (a local minimum on another class's cell) is given up.
+
+    Returns the ``(n, 2)`` points and a ``(n,)`` bool mask of those that decode to their
+    prediction (False: not reached within ``max_steps``; such a point is returned where it
+    started, and the caller decides where it goes).
+    """
+    y = points.detach().float().clone()
+    target = predictions.to(y.device).long()
+    size = float(step) * float(spread)
+    with torch.no_grad():
+        done = head(decode(y)).argmax(dim=1) == target
+    moving = torch.nonzero(~done).flatten()
+    best = torch.full((len(y),), torch.inf, device=y.device)
+    stalled = torch.zeros(len(y), dtype=torch.long, device=y.device)
+    for _ in range(int(max_steps)):
+        if not len(moving):
+            break
+        ym = y[moving].requires_grad_(True)
+        with torch.enable_grad():
+            logits = head(decode(ym))
+            loss = torch.nn.functional.cross_entropy(logits, target[moving], reduction="none")
+            (grad,) = torch.autograd.grad(loss.sum(), ym)
+        with torch.no_grad():
+            arrived = logits.argmax(dim=1) == target[moving]
+            done[moving[arrived]] = True
+            better = loss < best[moving]
+            best[moving] = torch.minimum(best[moving], loss)
+            stalled[moving] = torch.where(better, 0, stalled[moving] + 1)
+            keep = ~arrived & (stalled[moving] < patience)
+            go, g = moving[keep], grad[keep]
+            y[go] -= size * g / g.norm(dim=1, keepdim=True).clamp_min(1e-12)
+            moving = go
+    if len(moving):  # the last step's points, not yet checked
+        with torch.no_grad():
+            done[moving] = head(decode(y[moving])).argmax(dim=1) == target[moving]
+    start = points.detach().float().to(y.device)
+    return torch.where(done[:, None], y, start), done
 
 
 @dataclass

@@ -119,13 +119,14 @@ def test_neighbours_and_predictions_are_kept_for_train_and_new_samples(digits10)
         # measured: train 0.51-0.56 vs UMAP-T 0.54-0.57; test 0.45-0.51 vs UMAP.transform 0.47-0.50
         assert nn_train > u_train - 0.05, (e, nn_train, u_train)
         assert nn_test > u_test - 0.05, (e, nn_test, u_test)
-        # PPR (measured 0.961-0.998 train, 0.939-0.992 test; the lowest at epochs 0-1, where
-        # the model is barely decided: 0.983 / 0.961 train and 0.942 / 0.939 test, against
-        # 0.976 / 0.965 and 0.967 / 0.953 before crossing neighbours repelled, README)
+        # PPR (measured 0.961-0.999 train, the lowest at epochs 0-1, where the model is barely
+        # decided: 0.983 / 0.961, against 0.976 / 0.965 before crossing neighbours repelled,
+        # README; test 0.992-1.0 since test samples settle onto their prediction's cell, and
+        # 0.939-0.992 before)
         for split, rows in (("train", slice(0, n)), ("test", slice(n, None))):
             decoded = dvi.inverse(coords[rows], e)[1].argmax(axis=1)
             rate = (decoded == run.predictions(e, split)).mean()
-            assert rate >= (0.95 if split == "train" else 0.93), (e, split, rate)
+            assert rate >= (0.95 if split == "train" else 0.98), (e, split, rate)
     # project() of new inputs lands them where the fit shows the test samples
     last = run.epochs[-1]
     placed = dvi.project(run.inputs("test")[:50], last)

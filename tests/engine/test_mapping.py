@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from dvi_widget.contract import landscape_cells
-from dvi_widget.engine.mapping import EpochMap, shepard_weights
+from dvi_widget.engine.mapping import EpochMap, settle_on_prediction, shepard_weights
 
 EXTENT = np.array([-1.0, 1.0, -1.0, 1.0])
 GRID = 100
@@ -84,3 +84,35 @@ def test_bad_shapes_are_refused(grid_map):
         grid_map(np.zeros((3, 5), np.float32), np.zeros(3, int))
     with pytest.raises(ValueError, match="anchors"):
         EpochMap(np.zeros((4, 3)), np.zeros((5, 2)), _halves(), EXTENT)
+
+
+class _HalvesHead(torch.nn.Module):
+    """g on 2-D 'representations': class 1 right of x = 0, class 0 left of it; class 2 nowhere."""
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        x = h[:, :1]
+        return torch.cat([-x, x, torch.full_like(x, -100.0)], dim=1)
+
+
+def test_settle_moves_a_point_just_over_the_boundary_onto_its_class():
+    points = torch.tensor([[-0.5, 0.3], [0.4, -0.2], [-0.2, 0.0]])
+    predictions = torch.tensor([1, 1, 2])  # wrong side, right side, a class shown nowhere
+    settled, ok = settle_on_prediction(points, predictions, lambda y: y, _HalvesHead(),
+                                       spread=1.0, step=0.01, max_steps=100)
+    assert ok.tolist() == [True, True, False]
+    # the first crosses x = 0 by less than one step, straight along the gradient
+    assert 0.0 < float(settled[0, 0]) <= 0.01 + 1e-6
+    assert float(settled[0, 1]) == pytest.approx(0.3)
+    # a point on its class's cell and one that cannot get there stay where they were
+    assert torch.equal(settled[1], points[1])
+    assert torch.equal(settled[2], points[2])
+
+
+def test_settle_gives_up_after_its_step_budget():
+    far = torch.tensor([[-0.5, 0.0]])
+    settled, ok = settle_on_prediction(far, torch.tensor([1]), lambda y: y, _HalvesHead(),
+                                       spread=1.0, step=0.01, max_steps=20)
+    assert not bool(ok[0]) and torch.equal(settled, far)
+    settled, ok = settle_on_prediction(far, torch.tensor([1]), lambda y: y, _HalvesHead(),
+                                       spread=2.0, step=0.01, max_steps=30)  # 30 × 0.02 > 0.5
+    assert bool(ok[0]) and 0.0 < float(settled[0, 0]) <= 0.02 + 1e-6
