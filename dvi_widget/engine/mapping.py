@@ -72,11 +72,12 @@ SETTLE_PATIENCE = 10
 
 
 def settle_on_prediction(points: torch.Tensor, predictions: torch.Tensor,
-                         decode: Callable[[torch.Tensor], torch.Tensor],
-                         head: torch.nn.Module, spread: float, *, step: float = SETTLE_STEP,
+                         logits_of: Callable[[torch.Tensor], torch.Tensor],
+                         spread: float, *, step: float = SETTLE_STEP,
                          max_steps: int = SETTLE_STEPS,
                          patience: int = SETTLE_PATIENCE) -> tuple[torch.Tensor, torch.Tensor]:
-    """Walk each 2-D point whose decoded class ``argmax g_t(ψ_t(y))`` is not its prediction
+    """Walk each 2-D point whose decoded class ``argmax g_t(ψ_t(y))`` (``logits_of(y)``, e.g.
+    :meth:`dvi_widget.engine.model.VisModel.decoded_logits`) is not its prediction
     down the gradient of the cross-entropy of that prediction, in steps of ``step · spread``
     (normalised gradient), until it decodes to it: the shortest way onto a landscape cell of
     its class that the map itself shows, without the landscape's grid (which is rendered after
@@ -91,7 +92,7 @@ def settle_on_prediction(points: torch.Tensor, predictions: torch.Tensor,
     target = predictions.to(y.device).long()
     size = float(step) * float(spread)
     with torch.no_grad():
-        done = head(decode(y)).argmax(dim=1) == target
+        done = logits_of(y).argmax(dim=1) == target
     moving = torch.nonzero(~done).flatten()
     best = torch.full((len(y),), torch.inf, device=y.device)
     stalled = torch.zeros(len(y), dtype=torch.long, device=y.device)
@@ -100,7 +101,7 @@ def settle_on_prediction(points: torch.Tensor, predictions: torch.Tensor,
             break
         ym = y[moving].requires_grad_(True)
         with torch.enable_grad():
-            logits = head(decode(ym))
+            logits = logits_of(ym)
             loss = torch.nn.functional.cross_entropy(logits, target[moving], reduction="none")
             (grad,) = torch.autograd.grad(loss.sum(), ym)
         with torch.no_grad():
@@ -115,7 +116,7 @@ def settle_on_prediction(points: torch.Tensor, predictions: torch.Tensor,
             moving = go
     if len(moving):  # the last step's points, not yet checked
         with torch.no_grad():
-            done[moving] = head(decode(y[moving])).argmax(dim=1) == target[moving]
+            done[moving] = logits_of(y[moving]).argmax(dim=1) == target[moving]
     start = points.detach().float().to(y.device)
     return torch.where(done[:, None], y, start), done
 

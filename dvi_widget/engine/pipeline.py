@@ -395,8 +395,9 @@ def _settle_test(placed: np.ndarray, data: EpochData, test_pred: np.ndarray, X_n
     dev = s.device
     spread = float(Y.float().std(dim=0).mean())
     target = torch.as_tensor(test_pred, device=dev)
-    settled, ok = settle_on_prediction(torch.as_tensor(placed, device=dev), target,
-                                       model.decode, head, spread)
+    logits_of = model.decoded_logits(head)
+    settled, ok = settle_on_prediction(torch.as_tensor(placed, device=dev), target, logits_of,
+                                       spread)
     placed = to_numpy(settled).astype(np.float32)
     lost = to_numpy(~ok).nonzero()[0]
     if len(lost) and warm_test:
@@ -405,14 +406,14 @@ def _settle_test(placed: np.ndarray, data: EpochData, test_pred: np.ndarray, X_n
             seed=s.random_state, x_knn=(x_knn[0][lost], x_knn[1][lost]),
             init=warm_test["init"][lost], mobility=torch.ones(len(lost), device=dev))
         again, ok_lost = settle_on_prediction(torch.as_tensor(fresh, device=dev), target[lost],
-                                              model.decode, head, spread)
+                                              logits_of, spread)
         placed[lost[to_numpy(ok_lost)]] = to_numpy(again[ok_lost])
         lost = lost[~to_numpy(ok_lost)]
     if len(lost):
         nbr = x_knn[0][torch.as_tensor(lost, device=x_knn[0].device)].to(dev)  # (m, k) into X
         with torch.no_grad():
             drawn = Y[nbr.flatten()].float()
-            shows = head(model.decode(drawn)).argmax(dim=1).reshape(nbr.shape)
+            shows = logits_of(drawn).argmax(dim=1).reshape(nbr.shape)
         fits = ((torch.as_tensor(pred_np, device=dev)[nbr] == target[lost][:, None])
                 & (shows == target[lost][:, None]))
         has = fits.any(dim=1)

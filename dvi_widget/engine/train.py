@@ -71,7 +71,7 @@ def _decoded_logits(model: VisModel, head: torch.nn.Module, Y: torch.Tensor) -> 
     """``g(ψ(y))`` for the points ``Y``, in eval mode and batches (the model's mode restored)."""
     was_training = model.training
     model.eval()
-    logits = batched(lambda y: head(model.decode(y)), Y, batch_size=16384)
+    logits = batched(model.decoded_logits(head), Y, batch_size=16384)
     model.train(was_training)
     return logits
 

@@ -97,7 +97,7 @@ class _HalvesHead(torch.nn.Module):
 def test_settle_moves_a_point_just_over_the_boundary_onto_its_class():
     points = torch.tensor([[-0.5, 0.3], [0.4, -0.2], [-0.2, 0.0]])
     predictions = torch.tensor([1, 1, 2])  # wrong side, right side, a class shown nowhere
-    settled, ok = settle_on_prediction(points, predictions, lambda y: y, _HalvesHead(),
+    settled, ok = settle_on_prediction(points, predictions, _HalvesHead(),
                                        spread=1.0, step=0.01, max_steps=100)
     assert ok.tolist() == [True, True, False]
     # the first crosses x = 0 by less than one step, straight along the gradient
@@ -110,9 +110,9 @@ def test_settle_moves_a_point_just_over_the_boundary_onto_its_class():
 
 def test_settle_gives_up_after_its_step_budget():
     far = torch.tensor([[-0.5, 0.0]])
-    settled, ok = settle_on_prediction(far, torch.tensor([1]), lambda y: y, _HalvesHead(),
+    settled, ok = settle_on_prediction(far, torch.tensor([1]), _HalvesHead(),
                                        spread=1.0, step=0.01, max_steps=20)
     assert not bool(ok[0]) and torch.equal(settled, far)
-    settled, ok = settle_on_prediction(far, torch.tensor([1]), lambda y: y, _HalvesHead(),
+    settled, ok = settle_on_prediction(far, torch.tensor([1]), _HalvesHead(),
                                        spread=2.0, step=0.01, max_steps=30)  # 30 × 0.02 > 0.5
     assert bool(ok[0]) and 0.0 < float(settled[0, 0]) <= 0.02 + 1e-6

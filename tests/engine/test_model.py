@@ -70,3 +70,21 @@ def test_detail_features_are_active_near_the_layout_only():
     again = VisModel(input_dim=6, hidden=8)
     again.load_state_dict(model.state_dict())
     assert torch.allclose(again.decode(y[:20]), model.decode(y[:20]))
+
+
+@pytest.mark.parametrize("kind", ["linear", "sequential", "mlp"])
+def test_decoded_logits_equal_the_head_on_decoded_points(kind):
+    torch.manual_seed(0)
+    model = VisModel(input_dim=24, hidden=16)
+    model.set_normalization(torch.randn(200, 24) * 3.0 + 1.5)  # a scale and shift to fold
+    model.set_envelope(torch.randn(100, 2))
+    head = {"linear": nn.Linear(24, 5), "sequential": nn.Sequential(nn.Linear(24, 5)),
+            "mlp": nn.Sequential(nn.Linear(24, 8), nn.ReLU(), nn.Linear(8, 5))}[kind]
+    y = torch.randn(64, 2, requires_grad=True)
+    logits = model.decoded_logits(head)(y)
+    expected = head(model.decode(y))
+    torch.testing.assert_close(logits, expected, atol=1e-5, rtol=1e-5)
+    # gradients with respect to the points (what settling a point onto its class needs)
+    (grad,) = torch.autograd.grad(logits[:, 0].sum(), y)
+    (want,) = torch.autograd.grad(expected[:, 0].sum(), y)
+    torch.testing.assert_close(grad, want, atol=1e-5, rtol=1e-4)
