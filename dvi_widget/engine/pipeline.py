@@ -382,9 +382,8 @@ def test_warm_start(data: EpochData, previous: WarmStart | None, s: Settings,
 
 def _settle_test(placed: np.ndarray, data: EpochData, test_pred: np.ndarray, X_np: np.ndarray,
                  pred_np: np.ndarray, B_np: np.ndarray, pairs: np.ndarray, Y: torch.Tensor,
-                 s: Settings, x_knn: tuple[torch.Tensor, torch.Tensor],
-                 warm_test: dict[str, Any], model: VisModel, head: torch.nn.Module,
-                 stages: Stages) -> np.ndarray:
+                 s: Settings, x_knn: tuple[torch.Tensor, torch.Tensor], warm: bool,
+                 model: VisModel, head: torch.nn.Module, stages: Stages) -> np.ndarray:
     """One map for the test samples: each is drawn on a cell of the class g_t predicts for it
     (:func:`dvi_widget.engine.mapping.settle_on_prediction` from where the placement put it).
     A warm-started sample that does not get there from where it was is placed afresh among its
@@ -400,11 +399,9 @@ def _settle_test(placed: np.ndarray, data: EpochData, test_pred: np.ndarray, X_n
                                        spread)
     placed = to_numpy(settled).astype(np.float32)
     lost = to_numpy(~ok).nonzero()[0]
-    if len(lost) and warm_test:
-        fresh = stages.place(
-            data.test[lost], test_pred[lost], X_np, pred_np, B_np, pairs, Y, s,
-            seed=s.random_state, x_knn=(x_knn[0][lost], x_knn[1][lost]),
-            init=warm_test["init"][lost], mobility=torch.ones(len(lost), device=dev))
+    if len(lost) and warm:  # a cold epoch's placement already was the fresh one
+        fresh = stages.place(data.test[lost], test_pred[lost], X_np, pred_np, B_np, pairs, Y, s,
+                             seed=s.random_state, x_knn=(x_knn[0][lost], x_knn[1][lost]))
         again, ok_lost = settle_on_prediction(torch.as_tensor(fresh, device=dev), target[lost],
                                               logits_of, spread)
         placed[lost[to_numpy(ok_lost)]] = to_numpy(again[ok_lost])
@@ -656,7 +653,7 @@ def _fit_epoch(data: EpochData, s: Settings, *, seed: int, previous: WarmStart |
         placed = stages.place(data.test, test_pred, X_np, pred_np, B_np, pairs, Y, s,
                               seed=s.random_state, x_knn=x_knn, **warm_test)
         placed = _settle_test(placed, data, test_pred, X_np, pred_np, B_np, pairs, Y, s,
-                              x_knn, warm_test, model, head, stages)
+                              x_knn, bool(warm_test), model, head, stages)
         coords = np.concatenate([coords, placed])
     with torch.no_grad():
         phi_rms = float((model.encode(U) - Y).pow(2).sum(dim=1).mean().sqrt())
