@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from .complex import cpu_threads
-from .layout_cpu import compiled_threads, sgd_layout
+from .layout_cpu import compiled_threads, sgd_layout, sgd_place
 
 #: per-coordinate clip of a pair's gradient, as in umap-learn's SGD
 CLIP = 4.0
@@ -210,11 +210,14 @@ def place_points(
     samples start where they were at t−1 and move as much as their neighbourhood changed
     (§5.4); a point of mobility 1 starts afresh.
 
-    Runs on one CPU intra-op thread, as :func:`umap_layout` does.
+    On the CPU the loop is compiled (:func:`dvi_widget.engine.layout_cpu.sgd_place`, point by
+    point on as many threads as torch is given; the same result on any number); elsewhere it
+    is vectorised torch.
 
     Returns the (m, 2) positions.
     """
-    with cpu_threads(reference.device, 1):
+    threads = torch.get_num_threads()  # the compiled loop's, set before the torch ops' one
+    with cpu_threads(reference.device, 1), compiled_threads(threads):
         return _place_points(neighbours, memberships, reference, a, b, init, n_iter,
                              learning_rate, negative_sample_rate, seed, mobility)
 
@@ -223,8 +226,10 @@ def _place_points(
     neighbours: torch.Tensor, memberships: torch.Tensor, reference: torch.Tensor, a: float,
     b: float, init: torch.Tensor | None, n_iter: int, learning_rate: float,
     negative_sample_rate: int, seed: int, mobility: torch.Tensor | None = None,
+    compiled: bool = True,
 ) -> torch.Tensor:
-    """:func:`place_points`' loop."""
+    """:func:`place_points`' loop: compiled on the CPU, vectorised torch elsewhere (or with
+    ``compiled=False``); both draw the same negatives from ``seed``."""
     ref = reference.to(torch.float32)
     dev = ref.device
     m = len(neighbours)
@@ -248,6 +253,15 @@ def _place_points(
     neg_weight = negative_sample_rate * total / n_neg  # (m, 1): expected negatives per point
     gen = torch.Generator(device=dev)
     gen.manual_seed(int(seed))
+    # each iteration's negatives, one set shared by all points
+    negatives = ref[torch.randint(len(ref), (n_iter, n_neg), device=dev, generator=gen)]
+    if dev.type == "cpu" and compiled:
+        y = y.contiguous()
+        sgd_place(y.numpy(), targets.contiguous().numpy(), p.contiguous().numpy(),
+                  p_repel.contiguous().numpy(), negatives.contiguous().numpy(),
+                  neg_weight.reshape(m).contiguous().numpy(), rate.reshape(m).contiguous().numpy(),
+                  float(learning_rate), float(a), float(b), CLIP)
+        return y
     for it in range(n_iter):
         diff = y.unsqueeze(1) - targets
         pairs, d2 = diff.reshape(-1, 2), diff.pow(2).sum(dim=2).reshape(-1)
@@ -256,8 +270,7 @@ def _place_points(
         if repel:
             g_rep = _pair_gradients(pairs, d2, a, b, attract=False).reshape(m, -1, 2)
             g = g + (p_repel.unsqueeze(2) * g_rep).sum(dim=1)
-        neg = ref[torch.randint(len(ref), (n_neg,), device=dev, generator=gen)]
-        diff_n = y.unsqueeze(1) - neg.unsqueeze(0)
+        diff_n = y.unsqueeze(1) - negatives[it].unsqueeze(0)
         g_neg = _pair_gradients(diff_n.reshape(-1, 2), diff_n.pow(2).sum(dim=2).reshape(-1),
                                 a, b, attract=False).reshape(m, n_neg, 2).sum(dim=1)
         y = y - (learning_rate * (1.0 - it / n_iter)) * rate * (g + neg_weight * g_neg).clamp(

@@ -256,6 +256,35 @@ def test_place_points_lands_new_samples_among_their_neighbours():
     assert float(err(refined)) < 0.3 * float(err(off))
 
 
+def test_the_compiled_placement_places_as_the_torch_loop_does():
+    """The numba placement (the CPU path) and the torch loop (the GPU path, run here on the
+    CPU) draw the same negatives and take the same steps: equal positions up to float32
+    rounding (which a few points' SGD amplifies), with attracting and repelling edges, a
+    warm start and mobility; and the same result on one thread or two."""
+    from dvi_widget.engine.layout import _place_points
+    from dvi_widget.engine.layout_cpu import compiled_threads
+
+    a, b = find_ab_params(1.0, 0.1)
+    gen = torch.Generator().manual_seed(0)
+    layout = torch.randn(2000, 2, generator=gen) * 5
+    nbr = torch.randint(2000, (500, 15), generator=gen)
+    w = torch.rand(500, 15, generator=gen)
+    w[:, -3:] *= -0.5  # repelling neighbours of another predicted class
+    init, mobility = torch.randn(500, 2, generator=gen) * 5, torch.rand(500, generator=gen)
+    for warm in ({}, {"init": init, "mobility": mobility}):
+        args = (warm.get("init"), 100, 0.25, 5, 3, warm.get("mobility"))
+        torch_loop = _place_points(nbr, w, layout, a, b, *args, compiled=False)
+        with compiled_threads(1):
+            one = _place_points(nbr, w, layout, a, b, *args)
+        with compiled_threads(2):
+            two = _place_points(nbr, w, layout, a, b, *args)
+        assert torch.equal(one, two)
+        gap = (one - torch_loop).norm(dim=1)
+        assert float(gap.quantile(0.99)) < 1e-3 and float(gap.median()) < 1e-5, gap.max()
+        start = _place_points(nbr, w, layout, a, b, *((args[0], 0) + args[2:]))
+        assert float((one - start).norm(dim=1).median()) > 0.1  # it did move
+
+
 def test_test_neighbours_from_one_search_of_x_equal_the_joint_search():
     """fit_epoch searches X once for the test samples and merges a search among the test
     samples: the same neighbours among train ∪ test as joint_neighbours' search of both."""
