@@ -31,6 +31,14 @@ from .._tensor import ArrayLike, DeviceLike, batched, resolve_device, to_numpy, 
 
 #: Exact kNN is used by ``method="auto"`` up to this many points on the CPU (always on a GPU).
 EXACT_MAX_POINTS = 20_000
+#: pynndescent's graph holds this many neighbours beyond the k asked for, and its queries search
+#: with this ``epsilon`` (its default: 0.1). Measured on 60,000 Fashion-MNIST CNN
+#: representations (512-d, 2 threads), recall@15 against the exact search and build time:
+#: graphs of 30 / 20 / 16 neighbours 0.9999 / 0.9991 / 0.998 in 3.2 / 2.0 / 1.4 s; queries of
+#: 10,000 test samples into the 20-neighbour graph 0.976 / 0.986 / 0.992 at epsilon 0.1 / 0.15 /
+#: 0.2 (0.34 / 0.42 / 0.49 s), and of the 60,000 samples into 6,000 boundary points 0.932 /
+#: 0.958 / 0.976 (0.9 s each); the 30-neighbour graph at epsilon 0.1 gave 0.983 and 0.948
+NNDESCENT_EXTRA, NNDESCENT_EPSILON = 5, 0.2
 _SMOOTH_K_TOLERANCE = 1e-5  # umap-learn's constants, so memberships match it
 _MIN_K_DIST_SCALE = 1e-3
 
@@ -158,8 +166,8 @@ def _exact_self_knn_blocked(
 def _nndescent_index(X: np.ndarray, k: int, seed: int) -> Any:  # noqa: ANN401 - NNDescent
     from pynndescent import NNDescent  # lazy: importing compiles numba kernels
 
-    # a graph of 2k neighbours, truncated, has much better recall than one of k + 1
-    return NNDescent(X, n_neighbors=max(2 * k, 15), random_state=seed, metric="euclidean")
+    return NNDescent(X, n_neighbors=max(k + NNDESCENT_EXTRA, 15), random_state=seed,
+                     metric="euclidean")
 
 
 def _own_graph(index: Any, n: int, k: int) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN401
@@ -179,7 +187,7 @@ def _nndescent_knn(
     if Q is None:
         return _own_graph(index, len(X), k)
     index.prepare()
-    return index.query(Q, k=k)
+    return index.query(Q, k=k, epsilon=NNDESCENT_EPSILON)
 
 
 def knn_and_query(
@@ -193,8 +201,8 @@ def knn_and_query(
 ) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
     """X's own kNN (self excluded) and the kNN of ``query``'s rows among X, as two :func:`knn`
     searches would give them (tensors on ``device``), from one pynndescent index when both
-    would use it: building the index is most of either search (at 60,000 × 512: 2.7 s, the
-    query of 10,000 rows on it 0.7 s)."""
+    would use it: building the index is most of either search (at 60,000 × 512 on 2 threads:
+    2.0 s, the query of 10,000 rows on it 0.5 s)."""
     dev = resolve_device(device)
     n, m, d = X.shape[0], query.shape[0], X.shape[1]
     approx = method == "nndescent" or (
@@ -208,7 +216,8 @@ def knn_and_query(
     index = _nndescent_index(np.ascontiguousarray(to_numpy(X), dtype=np.float32), k, seed)
     gi, gd = _own_graph(index, n, k)
     index.prepare()
-    qi, qd = index.query(np.ascontiguousarray(to_numpy(query), dtype=np.float32), k=k)
+    qi, qd = index.query(np.ascontiguousarray(to_numpy(query), dtype=np.float32), k=k,
+                         epsilon=NNDESCENT_EPSILON)
 
     def tensors(i: np.ndarray, dd: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         return (torch.as_tensor(i.astype(np.int64), device=dev),
