@@ -182,6 +182,16 @@ def _clip(v: np.float32, clip: np.float32) -> np.float32:  # pragma: no cover - 
     return min(max(v, -clip), clip)
 
 
+@numba.njit(cache=True, fastmath=True, inline="always")
+def _offset(yx: np.float32, yy: np.float32, px: np.float32, py: np.float32, a32: np.float32,
+            b32: np.float32, tiny: np.float32) -> tuple:  # pragma: no cover - compiled
+    """The offset of ``y`` from ``p``, its squared length ``d²`` and ``a d^2b``."""
+    dx = yx - px
+    dy = yy - py
+    d2 = dx * dx + dy * dy
+    return dx, dy, d2, a32 * max(d2, tiny) ** b32
+
+
 @numba.njit(cache=True, fastmath=True, nogil=True, parallel=True)
 def sgd_place(y: np.ndarray, targets: np.ndarray, attract: np.ndarray, repel: np.ndarray,
               negatives: np.ndarray, neg_weight: np.ndarray, step: np.ndarray,
@@ -211,10 +221,8 @@ def sgd_place(y: np.ndarray, targets: np.ndarray, attract: np.ndarray, repel: np
         for it in range(n_iter):
             gx, gy = np.float32(0.0), np.float32(0.0)
             for k in range(k_nb):
-                dx = yx - targets[i, k, 0]
-                dy = yy - targets[i, k, 1]
-                d2 = dx * dx + dy * dy
-                t = a32 * max(d2, tiny) ** b32
+                dx, dy, d2, t = _offset(yx, yy, targets[i, k, 0], targets[i, k, 1], a32, b32,
+                                        tiny)
                 w = attract[i, k]
                 if w > 0:
                     coef = two_b * t / (max(d2, tiny) * (one + t))
@@ -227,10 +235,8 @@ def sgd_place(y: np.ndarray, targets: np.ndarray, attract: np.ndarray, repel: np
                     gy += w * _clip(coef * dy, clip32)
             nx, ny = np.float32(0.0), np.float32(0.0)
             for q in range(n_neg):
-                dx = yx - negatives[it, q, 0]
-                dy = yy - negatives[it, q, 1]
-                d2 = dx * dx + dy * dy
-                t = a32 * max(d2, tiny) ** b32
+                dx, dy, d2, t = _offset(yx, yy, negatives[it, q, 0], negatives[it, q, 1], a32,
+                                        b32, tiny)
                 coef = -two_b / ((eps + d2) * (one + t))
                 nx += _clip(coef * dx, clip32)
                 ny += _clip(coef * dy, clip32)
