@@ -73,12 +73,18 @@ def _xorshift(state: np.uint64) -> np.uint64:  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, fastmath=True, inline="always")
+def _clip(v: np.float32, clip: np.float32) -> np.float32:  # pragma: no cover - compiled
+    """``v`` clipped to ``[-clip, clip]``."""
+    return min(max(v, -clip), clip)
+
+
+@numba.njit(cache=True, fastmath=True, inline="always")
 def _push(grad: np.ndarray, head: int, other: int, gx: np.float32, gy: np.float32,
           clip: np.float32) -> None:  # pragma: no cover - compiled
     """A pair's gradient, each coordinate clipped to ``[-clip, clip]``, added to its head and
     subtracted from the other end."""
-    gx = min(max(gx, -clip), clip)
-    gy = min(max(gy, -clip), clip)
+    gx = _clip(gx, clip)
+    gy = _clip(gy, clip)
     grad[head, 0] += gx
     grad[head, 1] += gy
     grad[other, 0] -= gx
@@ -173,13 +179,8 @@ def sgd_layout(y: np.ndarray, head: np.ndarray, tail: np.ndarray, prob: np.ndarr
                 gx += grads[c, p, 0]
                 gy += grads[c, p, 1]
             s = alpha * step[p]
-            y[p, 0] -= s * min(max(gx, -limit), limit)
-            y[p, 1] -= s * min(max(gy, -limit), limit)
-
-
-@numba.njit(cache=True, fastmath=True, inline="always")
-def _clip(v: np.float32, clip: np.float32) -> np.float32:  # pragma: no cover - compiled
-    return min(max(v, -clip), clip)
+            y[p, 0] -= s * _clip(gx, limit)
+            y[p, 1] -= s * _clip(gy, limit)
 
 
 @numba.njit(cache=True, fastmath=True, inline="always")
