@@ -442,12 +442,11 @@ class DVI(Estimator):
                         "rep_dim": int(data.X.shape[1]), "fingerprint": fingerprint(run, epoch),
                         **done.info}
                     store.save_epoch(epoch, done.model.state_dict(), done.arrays, info)
-                    fitted[epoch] = FittedEpoch(info=info, arrays=done.arrays, model=done.model,
-                                                test_knn=done.test_knn)
-                    if prev_epoch is not None:  # read by this epoch's warm start only
-                        fitted[prev_epoch].test_knn = None
+                    fitted[epoch] = FittedEpoch(info=info, arrays=done.arrays, model=done.model)
                     bar.set_postfix_str(f"epoch {epoch}: {info['steps']} steps, "
                                         f"{info['timings']['total']:.1f}s")
+                if prev_epoch is not None:  # read by the next epoch's warm start only
+                    fitted[prev_epoch].arrays.pop("test_knn", None)
                 prev_epoch = epoch
         except KeyboardInterrupt:
             warnings.warn(f"DVI.fit interrupted; finished epochs {sorted(fitted)} are saved under "
@@ -475,12 +474,13 @@ class DVI(Estimator):
         n_train, n_test = int(run.n_train), int(run.n_test)
         test: dict[str, Any] = {}
         if n_test and settings.lambdas[2] > 0:  # test samples start where they were (§5.4)
-            test = {"test_coords": prev.arrays["coords"][n_train:],
-                    "test_knn": prev.test_knn if prev.test_knn is not None else joint_neighbours(
-                        np.asarray(run.representations(prev_epoch, "train"), np.float32),
-                        np.asarray(run.representations(prev_epoch, "test"), np.float32),
-                        settings.n_neighbors, method=settings.knn_method,
-                        device=settings.device)}
+            test_knn = prev.arrays.get("test_knn")
+            if test_knn is None:  # a fit folder written before test_knn was saved
+                test_knn = joint_neighbours(
+                    np.asarray(run.representations(prev_epoch, "train"), np.float32),
+                    np.asarray(run.representations(prev_epoch, "test"), np.float32),
+                    settings.n_neighbors, method=settings.knn_method, device=settings.device)
+            test = {"test_coords": prev.arrays["coords"][n_train:], "test_knn": test_knn}
         return WarmStart(model=prev.model, knn=prev.arrays["knn"],
                          coords=prev.arrays["coords"][:n_train],
                          predictions=np.asarray(run.logits(prev_epoch, "train")).argmax(axis=1),

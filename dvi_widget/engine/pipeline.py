@@ -188,12 +188,12 @@ class FittedEpoch:
     and V_t when it is in memory."""
 
     info: dict[str, Any]
-    #: coords, boundary_2d, boundary_representations, boundary_pairs, knn
+    #: coords, boundary_2d, boundary_representations, boundary_pairs, knn and, with a test
+    #: split and a temporal term, test_knn: the test samples' k nearest neighbours among
+    #: train ∪ test (:func:`test_neighbours`) that the next epoch's warm start reads, saved so
+    #: that a resumed fit reads the same ones as an uninterrupted fit
     arrays: dict[str, np.ndarray]
     model: VisModel | None = None
-    #: the test samples' k nearest neighbours among train ∪ test (:func:`test_neighbours`), for
-    #: the next epoch's warm start; in memory only (recomputed after a resume)
-    test_knn: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -671,10 +671,12 @@ def _fit_epoch(data: EpochData, s: Settings, *, seed: int, previous: WarmStart |
 
     arrays = {"coords": coords, "boundary_2d": B_2d, "boundary_representations": B_np,
               "boundary_pairs": pairs, "knn": knn_idx}
+    if test_knn is not None:
+        arrays["test_knn"] = test_knn
     info = {
         "n_boundary": len(B_np), "boundary_space": bnd.space, "boundary_note": bnd.note,
         "n_edges": int(len(cx.head)), "eval_sem_mean": similarity, "a": s.a, "b": s.b,
         "phi_rms": phi_rms, "steps": trained.steps, "loss_history": trained.history,
         "final_loss": trained.final_loss, "timings": timings, "metrics": metrics,
     }
-    return FittedEpoch(info=info, arrays=arrays, model=model, test_knn=test_knn)
+    return FittedEpoch(info=info, arrays=arrays, model=model)

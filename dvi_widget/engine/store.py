@@ -6,6 +6,7 @@ before it counts, never overwritten::
     epoch_00003.<token>.pt    state_dict of V_t (read with ``weights_only=True``), plus its epoch
     epoch_00003.<token>.npz   coords (n_train + n_test, 2), boundary_2d, boundary_representations,
                               boundary_pairs, knn (high-dim kNN of X_t, for eval_sem of epoch t+1),
+                              test_knn (the test samples' among train ∪ test, likewise),
                               whatever else the engine keeps per epoch, plus the unit's epoch
                               and token
     epoch_00003.<token>.json  params + their hash, previous epoch, the run's fingerprint of the
@@ -697,7 +698,7 @@ def _check_arrays(info: Mapping[str, Any], specs: Mapping[str, NpySpec]) -> None
     if k is not None and not (isinstance(k, int) and 1 <= k < max(n_train, 2)):
         raise ValueError(f"its json says n_neighbors={k!r}; the run allows 2..{n_train - 1}")
     expected: dict[str, tuple[int | None, ...]] = {
-        "coords": (n, 2), "knn": (n_train, k), "boundary_2d": (b, 2),
+        "coords": (n, 2), "knn": (n_train, k), "test_knn": (n_test, k), "boundary_2d": (b, 2),
         "boundary_representations": (b, h), "boundary_pairs": (b, 2),
         _ARRAYS_EPOCH: (), _ARRAYS_TOKEN: ()}
     for name, shape in expected.items():
@@ -715,7 +716,7 @@ def _check_arrays(info: Mapping[str, Any], specs: Mapping[str, NpySpec]) -> None
     if k is None and "knn" in specs:
         k = specs["knn"].shape[-1]
     rows = n + (b if b is not None else MAX_BOUNDARY_RATIO * n_train)
-    budget = 16 * rows * ((h or 0) + 8) + 8 * n_train * (k or 0) + (1 << 20)
+    budget = 16 * rows * ((h or 0) + 8) + 8 * n * (k or 0) + (1 << 20)
     total = sum(s.nbytes for s in specs.values())
     if total > budget:
         raise ValueError(f"its arrays declare {total} bytes; the run's sizes allow {budget}")
