@@ -189,43 +189,15 @@ class VisModel(nn.Module):
         """Where the decoder's detail features are active: around the ``(n, 2)`` layout."""
         self.detail.set_envelope(layout)
 
-    def standardize(self, x: torch.Tensor) -> torch.Tensor:
-        """``(x - mean) / scale``: representations as φ sees them and ψ returns them before
-        its output is scaled back (see :meth:`set_normalization`)."""
-        return (x - self.shift) / self.scale
-
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """φ: ``(n, h)`` representations -> ``(n, 2)`` points."""
-        return self.encode_standardized(self.standardize(x))
-
-    def encode_standardized(self, x: torch.Tensor) -> torch.Tensor:
-        """φ of representations already standardised (:meth:`standardize`)."""
-        h = self.encoder[:-1](x)
+        h = self.encoder[:-1]((x - self.shift) / self.scale)
         with _full_precision(x):  # the 2-D output, as in :meth:`decode`
             return self.encoder[-1](h.float())
 
     def decode(self, y: torch.Tensor) -> torch.Tensor:
         """ψ: ``(n, 2)`` points -> ``(n, h)`` reconstructed representations."""
-        return self.decode_standardized(y) * self.scale + self.shift
-
-    def decode_standardized(self, y: torch.Tensor) -> torch.Tensor:
-        """ψ's reconstruction before it is scaled back: ``standardize(decode(y))``."""
-        return self.decoder[-1](self._decode_hidden(y))
-
-    def standardized_head(self, head: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
-        """``d ↦ g(d·s + μ)``: the classifier's logits of standardised representations (what
-        :meth:`decode_standardized` returns), for training, where g is frozen. An affine g (see
-        :meth:`decoded_logits`) is folded with the scale and shift once, so the ``(n, h)``
-        representations are never formed; any other g gets them."""
-        linear = _single_linear(head)
-        if linear is None:
-            return lambda d: head(d * self.scale + self.shift)
-        with torch.no_grad():
-            weight = linear.weight * self.scale
-            bias = linear.weight @ self.shift
-            if linear.bias is not None:
-                bias = bias + linear.bias
-        return lambda d: nn.functional.linear(d, weight, bias)
+        return self.decoder[-1](self._decode_hidden(y)) * self.scale + self.shift
 
     def _decode_hidden(self, y: torch.Tensor) -> torch.Tensor:
         """ψ up to its last layer: the ``(n, width)`` input of ``decoder[-1]``."""

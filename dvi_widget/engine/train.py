@@ -169,6 +169,7 @@ def train_vis_model(
     max_steps = min(max_steps, -(-MAX_PASSES * n_u // bs))
     lambdas = tuple(float(v) for v in lambdas)
     use_temporal = previous_params is not None and lambdas[2] > 0
+    scale2 = float(model.scale) ** 2
     opt = torch.optim.Adam(model.parameters(), lr=learning_rate)
     decay = float(anneal) ** (1.0 / max_steps) if 0 < anneal < 1 else 1.0
     stopper = PlateauStopper(check_every, patience, tol, decays=1)
@@ -183,12 +184,6 @@ def train_vis_model(
             log_p = torch.cat([torch.log_softmax(head(U[i : i + 8192]).float(), dim=1)
                                for i in range(0, n_u, 8192)])
             target = log_p[:n_check].argmax(dim=1)
-    # the loop reads standardised representations (model.standardize), as φ sees them and ψ
-    # returns them before its output is scaled back: Eq. 8 divided by scale² (a constant per
-    # epoch) is then the plain weighted error, and no step scales (n, h) tensors back and forth
-    with torch.no_grad():
-        U_std = model.standardize(U)
-    g_std = model.standardized_head(head)
     model.train()
     step, loss_value = 0, float("nan")
     keep_best = keep_best and mu > 0
@@ -208,15 +203,15 @@ def train_vis_model(
             idx[:n_focus] = wrong[torch.randint(len(wrong), (n_focus,), device=dev,
                                                 generator=generator)]
         # index_select: torch's advanced indexing gathers rows ~4x slower on the CPU
-        x, y_target = U_std.index_select(0, idx), Y.index_select(0, idx)
+        x, y_target = U.index_select(0, idx), Y.index_select(0, idx)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bfloat16):
-            y = model.encode_standardized(x).float()
-            x_rec = model.decode_standardized(y_target).float()
+            y = model.encode(x).float()
+            x_rec = model.decode(y_target).float()
         # g in float32: the prediction and boundary terms read small logit gaps
-        logits_rec = g_std(x_rec).float() if mu > 0 or nu > 0 else None
+        logits_rec = head(x_rec).float() if mu > 0 or nu > 0 else None
         l_fit = (y - y_target).pow(2).sum(dim=1).mean()
-        # Eq. 8 on standardised representations (Eq. 8 divided by scale², see above)
-        l_rec = losses.reconstruction_loss(x, x_rec, weights.index_select(0, idx))
+        # Eq. 8 on standardised representations (divided by scale², a constant per epoch)
+        l_rec = losses.reconstruction_loss(x, x_rec, weights.index_select(0, idx)) / scale2
         is_x = idx < n_check
         if mu > 0:
             l_rec = l_rec + mu * (losses.prediction_loss(log_p[idx], logits_rec)

@@ -88,23 +88,3 @@ def test_decoded_logits_equal_the_head_on_decoded_points(kind):
     (grad,) = torch.autograd.grad(logits[:, 0].sum(), y)
     (want,) = torch.autograd.grad(expected[:, 0].sum(), y)
     torch.testing.assert_close(grad, want, atol=1e-5, rtol=1e-4)
-
-
-@pytest.mark.parametrize("kind", ["linear", "mlp"])
-def test_the_standardised_path_is_the_plain_one(kind):
-    """Training reads standardised representations: φ, ψ and g on them equal φ, ψ and g."""
-    torch.manual_seed(0)
-    model = VisModel(input_dim=24, hidden=16)
-    x = torch.randn(200, 24) * 3.0 + 1.5
-    model.set_normalization(x)
-    model.set_envelope(torch.randn(100, 2))
-    head = {"linear": nn.Linear(24, 5),
-            "mlp": nn.Sequential(nn.Linear(24, 8), nn.ReLU(), nn.Linear(8, 5))}[kind]
-    x_std = model.standardize(x)
-    assert abs(float(x_std.mean())) < 1e-5 and abs(float(x_std.pow(2).mean()) - 1) < 1e-4
-    torch.testing.assert_close(model.encode_standardized(x_std), model.encode(x))
-    y = torch.randn(64, 2)
-    d = model.decode_standardized(y)
-    torch.testing.assert_close(d * model.scale + model.shift, model.decode(y))
-    torch.testing.assert_close(model.standardized_head(head)(d), head(model.decode(y)),
-                               atol=1e-5, rtol=1e-5)
