@@ -259,6 +259,21 @@ def test_fit_arrays_larger_than_the_run_allows_are_refused(fitted_run, tmp_path)
         DVI.load(run, device="cpu")
 
 
+def test_saved_test_neighbours_are_checked_like_the_other_arrays(fitted_run, tmp_path):
+    run = _copy(fitted_run, tmp_path / "r")
+    npz = _unit_file(run, 2, "arrays")
+    arrays = dict(np.load(npz))
+    k = arrays["knn"].shape[1]
+    assert arrays["test_knn"].shape == (60, k)  # the 60 test samples' among train ∪ test
+    assert arrays["test_knn"].min() >= 0 and arrays["test_knn"].max() < 360
+    arrays["test_knn"] = np.zeros((61, k), np.int64)
+    _write_npz(npz, arrays)
+    _reseal(run, 2)
+    with pytest.raises(FitFileError, match=rf"'test_knn' declares shape \(61, {k}\); the run "
+                                           rf"allows \(60, {k}\)"):
+        DVI.load(run, device="cpu")
+
+
 # ---------------------------------------------------------------- item 12: each file its epoch
 def test_swapped_epoch_files_are_refused_naming_them(fitted_run, tmp_path):
     run = _copy(fitted_run, tmp_path / "r")
