@@ -533,6 +533,7 @@ class DVI(Estimator):
         for e in chain:  # read every model now: a damaged file fails here, naming itself
             fitted[e].model = load_model(store, e, int(run.rep_dim), self.hidden,
                                          settings.device)
+            fitted[e].arrays.pop("test_knn", None)  # read by a fit's next warm start only
         self.embedding_ = assemble(run, store, settings, params_hash, fitted, self.stages)
         return self
 
