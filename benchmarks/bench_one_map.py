@@ -28,7 +28,10 @@ import numpy as np
 import torch
 from torch import nn
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench_engine import digits_cnn  # noqa: E402
 
 from dvi_widget import DVI, Run  # noqa: E402
 from dvi_widget.contract import landscape_cells  # noqa: E402
@@ -40,10 +43,7 @@ from dvi_widget.explain import FAMILIES, Explainer  # noqa: E402
 def model_and_data(dataset: str) -> tuple[nn.Module, object, dict, float]:
     if dataset == "digits":
         data = load_digits(seed=0)
-        model = nn.Sequential(
-            nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(),
-            nn.MaxPool2d(2), nn.Flatten(), nn.Linear(16 * 4 * 4, 32), nn.ReLU(), nn.Linear(32, 10))
-        return model, data, dict(hidden=32, grid_size=100, max_steps=500,
+        return digits_cnn(), data, dict(hidden=32, grid_size=100, max_steps=500,
                                  warm_max_steps=250), 1e-2
     data = load_fashion_mnist(n_train=2000, n_test=500, seed=0)
     model = nn.Sequential(
