@@ -154,9 +154,12 @@ class DVI(Estimator):
     warm_max_steps : int, default 100
         Step budget of warm-started epochs (V_{t-1}'s weights, a layout that barely moved), over
         which the learning rate decays to :data:`dvi_widget.engine.pipeline.WARM_ANNEAL` of its
-        start; at most 100,000. Both budgets are capped at 100 passes over X ∪ B. Every fit
-        ends with the weights, among those seen at the checks (every ``check_every`` steps and
-        after the last), that decode the fewest training samples as another class than g's.
+        start; at most 100,000. An epoch in which more than a fifth of the training samples
+        changed their predicted class gets up to 4 times it (never more than ``max_steps``;
+        :func:`dvi_widget.engine.pipeline.warm_budget`). Both budgets are capped at 100 passes
+        over X ∪ B. Every fit ends with the weights, among those seen at the checks (every
+        ``check_every`` steps and after the last), that decode the fewest training samples as
+        another class than g's.
     check_every, patience, tol : int, int, float, default 20, 3, 0.003
         Early stopping: every ``check_every`` steps (at most 10,000) the mean loss of the
         window must improve on the best by a relative ``tol``; after ``patience`` windows (at

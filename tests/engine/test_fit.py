@@ -288,6 +288,40 @@ def test_a_variant_engine_replaces_one_stage(digits_run, tmp_path):
         DVI(**params)._params_hash()
 
 
+def test_the_warm_budget_grows_with_the_share_of_changed_predictions():
+    """Up to a fifth of the predictions changed: the warm budget; then 1 + 20·(share − 0.2)
+    times it, at most 4 times and never more than a cold start's."""
+    assert [pipeline.warm_budget(100, 400, c) for c in (0.0, 0.18, 0.2, 0.25, 0.3, 0.5, 0.9)] \
+        == [100, 100, 100, 200, 300, 400, 400]
+    assert pipeline.warm_budget(100, 150, 0.9) == 150  # never above the cold budget
+    assert pipeline.warm_budget(500, 400, 0.9) == 500  # a warm budget above it is kept
+    assert pipeline.warm_budget(0, 400, 0.9) == 0
+
+
+def test_a_warm_epoch_gets_the_budget_of_its_changed_predictions(tmp_path):
+    """The train stage of each warm epoch sees ``warm_max_steps`` scaled by the share of the
+    training samples whose predicted class changed since the epoch before (a model trained one
+    pass per epoch on 400 digits: 57 % and 36 % of them changed)."""
+    budgets = []
+
+    def train(model, U, Y, weights, head, prev, similarity, n_train, settings, gen):
+        budgets.append(settings.warm_max_steps)
+        return pipeline.train_stage(model, U, Y, weights, head, prev, similarity, n_train,
+                                    settings, gen)
+
+    class Variant(DVI):
+        stages = dataclasses.replace(DVI.stages, train=train)
+
+    run = train_and_record(tmp_path / "b", load_digits(n_train=400, n_test=100), hidden=(64, 32),
+                           epochs=3, lr=2e-3, batch=64, passes=1, seed=0)
+    Variant(**dict(FAST, max_steps=40, warm_max_steps=10)).fit(run)
+    pred = [np.asarray(run.logits(e, "train")).argmax(axis=1) for e in run.epochs]
+    changed = [float((a != b).mean()) for a, b in zip(pred, pred[1:], strict=False)]
+    assert max(changed) > pipeline.CHANGED_FREE  # the run has an epoch the rule scales
+    assert budgets[1:] == [pipeline.warm_budget(10, 40, c) for c in changed]
+    assert budgets[0] == 10  # the cold epoch reads max_steps; its settings are the fit's
+
+
 def test_the_engine_imports_nothing_above_it():
     """explain and view build on the engine, never the reverse: the public DVI (with the
     explanation doors) is the engine's estimator extended above it."""
