@@ -69,6 +69,9 @@ CHANGED_FREE = 0.2
 CHANGED_SLOPE = 20.0
 #: the largest multiple of ``warm_max_steps`` it gets (and never more than a cold start's)
 CHANGED_MAX_FACTOR = 4.0
+#: a cold start whose budget ran out with fewer than this share of the training samples decoded
+#: as g predicts them trains for one more budget (PPR, DVI §6; :func:`train_stage`)
+COLD_PPR_GOAL = 0.97
 #: the cold layout's epochs by default: umap-learn's 500 up to 10,000 samples, 200 above
 COLD_LAYOUT_ITERS, COLD_LAYOUT_ITERS_LARGE, COLD_LAYOUT_LARGE = 500, 200, 10_000
 #: the fix named when a run holds NaN or Inf
@@ -312,7 +315,7 @@ def train_stage(model: VisModel, U: torch.Tensor, Y: torch.Tensor, weights: torc
         learning_rate=s.learning_rate, max_steps=s.warm_max_steps if warm else s.max_steps,
         check_every=s.check_every, patience=s.patience, tol=s.tol,
         anneal=WARM_ANNEAL if warm else 1.0, keep_best=True, n_samples=n_train, generator=gen,
-        bfloat16=s.bfloat16)
+        bfloat16=s.bfloat16, ppr_goal=None if warm else COLD_PPR_GOAL)
 
 
 def warm_budget(warm_steps: int, cold_steps: int, changed: float) -> int:
