@@ -241,7 +241,7 @@ def train_vis_model(
                 f"(now {learning_rate}) or check the representations' scale.")
         if stopper.update(loss_value, opt):
             break
-        # the budget ran out before a plateau: one more while too many samples decode wrong
+        # the budget ran out before a plateau: one more budget if too many samples decode wrong
         if step == budget < limit and ppr_goal is not None and (
                 len(_mispredicted(model, head, Y[:n_check], target)) > (1 - ppr_goal) * n_check):
             budget = limit
