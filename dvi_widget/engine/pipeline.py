@@ -624,6 +624,7 @@ def _fit_epoch(data: EpochData, s: Settings, *, seed: int, previous: WarmStart |
     prev_params, prev_layout, mobility = None, None, None
     similarity = float("nan")
     pred_np = data.logits.argmax(axis=1)
+    s_train = s  # the settings the train stage reads
     if previous is not None:
         model.load_state_dict(previous.model.state_dict())
         prev_params = [p.detach().clone() for p in model.parameters()]
@@ -634,7 +635,12 @@ def _fit_epoch(data: EpochData, s: Settings, *, seed: int, previous: WarmStart |
                                              torch.as_tensor(knn_idx)).to(dev)
             similarity = float(sem.mean())
         # a sample whose prediction changed has changed its meaning: let it move
-        sem = sem * torch.as_tensor(previous.predictions == pred_np, device=dev)
+        kept = previous.predictions == pred_np
+        sem = sem * torch.as_tensor(kept, device=dev)
+        # and the more predictions changed, the more steps V_t gets (:func:`warm_budget`)
+        budget = warm_budget(s.warm_max_steps, s.max_steps, 1.0 - float(kept.mean()))
+        if budget != s.warm_max_steps:
+            s_train = dataclasses.replace(s, warm_max_steps=budget)
         mobility = torch.ones(len(U), device=dev)
         if s.lambdas[2] > 0:
             mobility[:n_train] = temporal_mobility(sem)
@@ -651,12 +657,6 @@ def _fit_epoch(data: EpochData, s: Settings, *, seed: int, previous: WarmStart |
     model.set_envelope(Y)
 
     t0 = _clock(dev)
-    s_train = s
-    if previous is not None:
-        changed = float((previous.predictions != pred_np).mean())
-        budget = warm_budget(s.warm_max_steps, s.max_steps, changed)
-        if budget != s.warm_max_steps:
-            s_train = dataclasses.replace(s, warm_max_steps=budget)
     trained = stages.train(model, U, Y, weights, head, prev_params, similarity, n_train, s_train,
                            gen)
     timings["training"] = _clock(dev) - t0
