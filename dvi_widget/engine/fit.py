@@ -149,10 +149,11 @@ class DVI(Estimator):
         Vertices per training step of V_t (at most a quarter of X ∪ B).
     learning_rate : float, default 0.01
         Adam's initial learning rate (§6); divided by 10 at the first plateau.
-    max_steps : int, default 400
+    max_steps : int, default 300
         Step budget of V_t for the first fitted epoch (cold start); at most 100,000. A cold
-        start whose budget runs out (no plateau) with more than 3 % of the training samples
-        decoded as another class than g's trains for one more budget
+        start whose budget runs out (no plateau) with more than 2.5 % of the training samples
+        decoded as another class than g's trains on, ``check_every`` steps at a time, until no
+        more than that many do, up to twice the budget
         (:data:`dvi_widget.engine.pipeline.COLD_PPR_GOAL`).
     warm_max_steps : int, default 100
         Step budget of warm-started epochs (V_{t-1}'s weights, a layout that barely moved), over
@@ -238,7 +239,7 @@ class DVI(Estimator):
         negative_sample_rate: int = 5,
         batch_size: int = 1024,
         learning_rate: float = 0.01,
-        max_steps: int = 400,
+        max_steps: int = 300,
         warm_max_steps: int = 100,
         check_every: int = 20,
         patience: int = 3,

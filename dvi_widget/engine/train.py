@@ -162,8 +162,9 @@ def train_vis_model(
         and the checks stay float32): ~1.75x faster steps on CPUs with native bfloat16 (see
         :func:`dvi_widget._tensor.bfloat16_is_fast`).
     ppr_goal : when the budget ran out (no plateau) with more than ``1 − ppr_goal`` of the
-        samples decoding to another class than g's, train once more for the same budget (still
-        ending with the best check's weights). None: never.
+        samples decoding to another class than g's, training goes on, ``check_every`` steps at a
+        time, until a check finds the goal met, a plateau or twice the budget (still ending with
+        the best check's weights). None: never.
     """
     dev = U.device
     n_u = len(U)
@@ -192,17 +193,29 @@ def train_vis_model(
     step, loss_value = 0, float("nan")
     keep_best = keep_best and mu > 0
     best_wrong, best_state = n_check + 1, None
-    budget, limit = max_steps, max_steps * (1 if ppr_goal is None or mu <= 0 else 2)
-    while step < budget:
-        step += 1
-        if mu > 0 and step % check_every == 1:
+    # past the budget (no plateau yet) training goes on, check by check, while more than
+    # 1 − ppr_goal of the samples decode wrong, up to twice the budget
+    end, limit = max_steps, max_steps * (1 if ppr_goal is None or mu <= 0 else 2)
+    n_short = float("inf") if ppr_goal is None else (1 - ppr_goal) * n_check
+    while True:
+        # the weights as they are now are checked every check_every steps and at the end
+        checked = mu > 0 and (step % check_every == 0
+                              or (step == end and (keep_best or ppr_goal is not None)))
+        if checked:
             wrong = _mispredicted(model, head, Y[:n_check], target)
+            short = len(wrong) > n_short
             if nu > 0:
                 wrong = torch.cat([wrong, n_check + _off_boundary(model, head, Y[n_check:],
                                                                   delta)])
             if keep_best and len(wrong) < best_wrong:
                 best_wrong = len(wrong)
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            if step >= end and short and step < limit:
+                end = min(limit, step + check_every)
+        if step >= end:
+            break
+        step += 1
+        checked = False
         idx = torch.randint(n_u, (bs,), device=dev, generator=generator)
         if len(wrong):  # a quarter of the batch revisits samples whose decoded class is wrong
             n_focus = int(bs * FOCUS_SHARE)
@@ -241,13 +254,11 @@ def train_vis_model(
                 f"(now {learning_rate}) or check the representations' scale.")
         if stopper.update(loss_value, opt):
             break
-        # the budget ran out before a plateau: one more budget if too many samples decode wrong
-        if step == budget < limit and ppr_goal is not None and (
-                len(_mispredicted(model, head, Y[:n_check], target)) > (1 - ppr_goal) * n_check):
-            budget = limit
     if best_state is not None:
-        last_wrong = len(_mispredicted(model, head, Y[:n_check], target))
-        if nu > 0:
+        # the weights a check just counted need no second count
+        last_wrong = len(wrong) if checked else len(_mispredicted(model, head, Y[:n_check],
+                                                                  target))
+        if nu > 0 and not checked:
             last_wrong += len(_off_boundary(model, head, Y[n_check:], delta))
         if last_wrong > best_wrong:
             model.load_state_dict(best_state)
