@@ -92,16 +92,32 @@ def _push(grad: np.ndarray, head: int, other: int, gx: np.float32, gy: np.float3
 
 
 @numba.njit(cache=True, fastmath=True, inline="always")
+def _attraction(d2: np.float32, t: np.float32, two_b: np.float32, one: np.float32,
+                tiny: np.float32) -> np.float32:  # pragma: no cover - compiled
+    """UMAP's attractive gradient coefficient ``2ab d^(2b-2) / (1 + a d^2b)``, written with
+    ``t = a d^2b`` as ``2b t / (d² (1 + t))``: times the offset of a pair at squared distance
+    ``d2`` (floored at ``tiny``)."""
+    return two_b * t / (max(d2, tiny) * (one + t))
+
+
+@numba.njit(cache=True, fastmath=True, inline="always")
+def _repulsion(d2: np.float32, t: np.float32, two_b: np.float32, one: np.float32,
+               eps: np.float32) -> np.float32:  # pragma: no cover - compiled
+    """UMAP's repulsive gradient coefficient ``-2b / ((eps + d²)(1 + a d^2b))``, with
+    ``t = a d^2b``: times the offset of a pair at squared distance ``d2``."""
+    return -two_b / ((eps + d2) * (one + t))
+
+
+@numba.njit(cache=True, fastmath=True, inline="always")
 def _repel(grad: np.ndarray, y: np.ndarray, j: int, q: int, a32: np.float32, b32: np.float32,
            two_b: np.float32, one: np.float32, tiny: np.float32, eps: np.float32,
            clip: np.float32) -> None:  # pragma: no cover - compiled
-    """UMAP's repulsive gradient between points ``j`` and ``q`` (a negative sample, or a
-    repulsive edge), pushed onto both: ``-2b / ((eps + d²)(1 + a d^2b))`` times their offset."""
+    """The repulsive gradient (:func:`_repulsion`) between points ``j`` and ``q`` (a negative
+    sample, or a repulsive edge), pushed onto both."""
     dx = y[j, 0] - y[q, 0]
     dy = y[j, 1] - y[q, 1]
     d2 = dx * dx + dy * dy
-    t = a32 * max(d2, tiny) ** b32
-    coef = -two_b / ((eps + d2) * (one + t))
+    coef = _repulsion(d2, a32 * max(d2, tiny) ** b32, two_b, one, eps)
     _push(grad, j, q, coef * dx, coef * dy, clip)
 
 
@@ -163,8 +179,7 @@ def sgd_layout(y: np.ndarray, head: np.ndarray, tail: np.ndarray, prob: np.ndarr
                 dx = y[j, 0] - y[k, 0]
                 dy = y[j, 1] - y[k, 1]
                 d2 = max(dx * dx + dy * dy, tiny)
-                t = a32 * d2 ** b32
-                coef = two_b * t / (d2 * (one + t))
+                coef = _attraction(d2, a32 * d2 ** b32, two_b, one, tiny)
                 _push(grad, j, k, coef * dx, coef * dy, clip32)
                 for _ in range(rate):
                     state = _xorshift(state)
@@ -226,19 +241,19 @@ def sgd_place(y: np.ndarray, targets: np.ndarray, attract: np.ndarray, repel: np
                                         tiny)
                 w = attract[i, k]
                 if w > 0:
-                    coef = two_b * t / (max(d2, tiny) * (one + t))
+                    coef = _attraction(d2, t, two_b, one, tiny)
                     gx += w * _clip(coef * dx, clip32)
                     gy += w * _clip(coef * dy, clip32)
                 w = repel[i, k]
                 if w > 0:
-                    coef = -two_b / ((eps + d2) * (one + t))
+                    coef = _repulsion(d2, t, two_b, one, eps)
                     gx += w * _clip(coef * dx, clip32)
                     gy += w * _clip(coef * dy, clip32)
             nx, ny = np.float32(0.0), np.float32(0.0)
             for q in range(n_neg):
                 dx, dy, d2, t = _offset(yx, yy, negatives[it, q, 0], negatives[it, q, 1], a32,
                                         b32, tiny)
-                coef = -two_b / ((eps + d2) * (one + t))
+                coef = _repulsion(d2, t, two_b, one, eps)
                 nx += _clip(coef * dx, clip32)
                 ny += _clip(coef * dy, clip32)
             s = lr * np.float32(1.0 - it / n_iter) * step[i]
