@@ -117,7 +117,7 @@ def train_vis_model(
     delta: float = 0.1,
     batch_size: int = 1024,
     learning_rate: float = 0.01,
-    max_steps: int = 400,
+    max_steps: int = 300,
     check_every: int = 20,
     patience: int = 3,
     tol: float = 0.003,
