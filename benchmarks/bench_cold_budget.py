@@ -6,7 +6,7 @@
 Each ``--run`` is a run folder recorded by ``benchmarks/bench_engine.py --out RUN`` with its
 dataset (``digits`` / ``fmnist``) and model (``auto`` / ``cnn`` / ``mlp``), so that the classifier
 can be rebuilt for the boundary search. For every budget (``DVI(max_steps=...)``; a budget that
-ends short of ``pipeline.COLD_PPR_GOAL`` trains on, up to twice) it prints the steps taken, the
+ends short of ``pipeline.PPR_GOAL`` trains on, up to twice) it prints the steps taken, the
 seconds of V_0's training and of the whole epoch, PPR train / test (``DVI.score()``, at most
 1,000 rows per split), nn_pv(15) and boundary_pv(15) train (the layout's: the same for every
 budget) and the share of boundary points decoded onto g's δ-boundary (DVI Def. 2). The fit

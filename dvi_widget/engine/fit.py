@@ -150,11 +150,11 @@ class DVI(Estimator):
     learning_rate : float, default 0.01
         Adam's initial learning rate (§6); divided by 10 at the first plateau.
     max_steps : int, default 300
-        Step budget of V_t for the first fitted epoch (cold start); at most 100,000. A cold
-        start whose budget runs out (no plateau) with more than 2.5 % of the training samples
-        decoded as another class than g's trains on, ``check_every`` steps at a time, until no
-        more than that many do, up to twice the budget
-        (:data:`dvi_widget.engine.pipeline.COLD_PPR_GOAL`).
+        Step budget of V_t for the first fitted epoch (cold start); at most 100,000. An epoch
+        (cold or warm) whose budget runs out (no plateau) with more than 2.5 % of the training
+        samples decoded as another class than g's trains on, ``check_every`` steps at a time,
+        until no more than that many do, up to twice its budget
+        (:data:`dvi_widget.engine.pipeline.PPR_GOAL`).
     warm_max_steps : int, default 100
         Step budget of warm-started epochs (V_{t-1}'s weights, a layout that barely moved), over
         which the learning rate decays to :data:`dvi_widget.engine.pipeline.WARM_ANNEAL` of its

@@ -69,11 +69,11 @@ CHANGED_FREE = 0.2
 CHANGED_SLOPE = 20.0
 #: the largest multiple of ``warm_max_steps`` it gets (and never more than a cold start's)
 CHANGED_MAX_FACTOR = 4.0
-#: a cold start whose budget ran out with fewer than this share of the training samples decoded
-#: as g predicts them trains on until a check finds it met, up to twice the budget (PPR, DVI §6;
-#: :func:`train_stage`): the issue's 0.97 plus the standard error of a PPR scored on 1,000 rows
-#: (0.005), so that a sample of the rows sees it met too
-COLD_PPR_GOAL = 0.975
+#: an epoch (cold or warm) whose budget ran out with fewer than this share of the training
+#: samples decoded as g predicts them trains on until a check finds it met, up to twice the
+#: budget (PPR, DVI §6; :func:`train_stage`): the issue's 0.97 plus the standard error of a PPR
+#: scored on 1,000 rows (0.005), so that a sample of the rows sees it met too
+PPR_GOAL = 0.975
 #: the cold layout's epochs by default: umap-learn's 500 up to 10,000 samples, 200 above
 COLD_LAYOUT_ITERS, COLD_LAYOUT_ITERS_LARGE, COLD_LAYOUT_LARGE = 500, 200, 10_000
 #: the fix named when a run holds NaN or Inf
@@ -308,7 +308,8 @@ def train_stage(model: VisModel, U: torch.Tensor, Y: torch.Tensor, weights: torc
                 similarity: float, n_train: int, s: Settings,
                 gen: torch.Generator) -> TrainResult:
     """V_t = <φ_t, ψ_t> trained in place on Eq. 12 (:func:`train_vis_model`); a warm start
-    (``previous_params`` given) gets ``warm_max_steps`` and an annealed learning rate."""
+    (``previous_params`` given) gets ``warm_max_steps`` and an annealed learning rate. Either
+    trains on past its budget while short of :data:`PPR_GOAL`."""
     warm = previous_params is not None
     return train_vis_model(
         model, U, Y, weights, head, previous_params=previous_params, similarity=similarity,
@@ -317,7 +318,7 @@ def train_stage(model: VisModel, U: torch.Tensor, Y: torch.Tensor, weights: torc
         learning_rate=s.learning_rate, max_steps=s.warm_max_steps if warm else s.max_steps,
         check_every=s.check_every, patience=s.patience, tol=s.tol,
         anneal=WARM_ANNEAL if warm else 1.0, keep_best=True, n_samples=n_train, generator=gen,
-        bfloat16=s.bfloat16, ppr_goal=None if warm else COLD_PPR_GOAL)
+        bfloat16=s.bfloat16, ppr_goal=PPR_GOAL)
 
 
 def warm_budget(warm_steps: int, cold_steps: int, changed: float) -> int:

@@ -322,6 +322,31 @@ def test_a_warm_epoch_gets_the_budget_of_its_changed_predictions(tmp_path):
     assert budgets[0] == 10  # the cold epoch reads max_steps; its settings are the fit's
 
 
+def test_every_epoch_trains_on_while_short_of_the_ppr_goal(tmp_path, monkeypatch):
+    """The cold start and every warm epoch hand :data:`pipeline.PPR_GOAL` to the training,
+    which trains on past its budget while more samples than the goal allows decode wrong
+    (the rule itself: ``test_train.py``); the goal is met or twice the budget is reached."""
+    calls = []
+    real = pipeline.train_vis_model
+
+    def recording(*args, **kwargs):
+        result = real(*args, **kwargs)
+        calls.append((kwargs["previous_params"] is not None, kwargs["ppr_goal"],
+                      kwargs["max_steps"], result.steps))
+        return result
+
+    monkeypatch.setattr(pipeline, "train_vis_model", recording)
+    run = train_and_record(tmp_path / "g", load_digits(n_train=400, n_test=100), hidden=(64, 32),
+                           epochs=3, lr=2e-3, batch=64, passes=1, seed=0)
+    DVI(**dict(FAST, max_steps=40, warm_max_steps=10)).fit(run)
+    assert [warm for warm, *_ in calls] == [False, True, True]
+    assert all(goal == pipeline.PPR_GOAL for _, goal, _, _ in calls)
+    # budgets this small end short of the goal and train on, up to twice them (measured: every
+    # epoch 40 -> 80 steps; the warm budgets are 10 scaled by the changed predictions)
+    assert any(steps > budget for warm, _, budget, steps in calls if warm), calls
+    assert all(steps <= 2 * budget for *_, budget, steps in calls), calls
+
+
 def test_the_engine_imports_nothing_above_it():
     """explain and view build on the engine, never the reverse: the public DVI (with the
     explanation doors) is the engine's estimator extended above it."""
