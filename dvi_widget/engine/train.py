@@ -6,7 +6,8 @@ and cross-entropy to g's class), and Eq. 10 pulls the weights towards V_{t-1} (�
 a batch of vertices of X ∪ B uniformly, a quarter of it among the samples whose decoded class
 is still wrong (and, with a boundary term, among the boundary points decoded off g's
 δ-boundary); the learning rate drops by 10 at the first plateau of the loss and the second
-plateau stops.
+plateau stops, or the step budget does, unless too many samples still decode wrong (a PPR goal:
+then training goes on, check by check, up to twice the budget).
 """
 
 from __future__ import annotations
