@@ -199,10 +199,10 @@ def train_vis_model(
     end, limit = max_steps, max_steps * (1 if ppr_goal is None or mu <= 0 else 2)
     n_short = float("inf") if ppr_goal is None else (1 - ppr_goal) * n_check
     while True:
-        # the weights as they are now are checked every check_every steps and at the end
-        checked = mu > 0 and (step % check_every == 0
-                              or (step == end and (keep_best or ppr_goal is not None)))
-        if checked:
+        # the weights as they are now are checked every check_every steps and at the end, so
+        # that keep_best's choice below counts the last weights here too
+        if mu > 0 and (step % check_every == 0
+                       or (step == end and (keep_best or ppr_goal is not None))):
             wrong = _mispredicted(model, head, Y[:n_check], target)
             short = len(wrong) > n_short
             if nu > 0:
@@ -216,7 +216,6 @@ def train_vis_model(
         if step >= end:
             break
         step += 1
-        checked = False
         idx = torch.randint(n_u, (bs,), device=dev, generator=generator)
         if len(wrong):  # a quarter of the batch revisits samples whose decoded class is wrong
             n_focus = int(bs * FOCUS_SHARE)
@@ -254,14 +253,10 @@ def train_vis_model(
                 f"the DVI loss became {loss_value} at step {step}; lower learning_rate "
                 f"(now {learning_rate}) or check the representations' scale.")
         if stopper.update(loss_value, opt):
-            break
-    if best_state is not None:
-        # the weights a check just counted need no second count
-        last_wrong = len(wrong) if checked else len(_mispredicted(model, head, Y[:n_check],
-                                                                  target))
-        if nu > 0 and not checked:
-            last_wrong += len(_off_boundary(model, head, Y[n_check:], delta))
-        if last_wrong > best_wrong:
-            model.load_state_dict(best_state)
+            end = limit = step  # a plateau: the loop's check counts these weights, no more steps
+    # every exit passed the check at its last step when keep_best: ``wrong`` counts the last
+    # weights, and the best check's are kept where they decode fewer wrong
+    if best_state is not None and len(wrong) > best_wrong:
+        model.load_state_dict(best_state)
     model.eval()
     return TrainResult(steps=step, final_loss=loss_value, history=stopper.history)
