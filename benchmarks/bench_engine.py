@@ -367,6 +367,10 @@ def score(run: Run, dvi: DVI, places: list[Placement]) -> tuple[pd.DataFrame, pd
             temporal[p.name] = {
                 "train": quality.temporal_pv(None, p.train, K, neighbour_sets=high_train),
                 "test": quality.temporal_pv(None, p.test, K, neighbour_sets=high_test)}
+    # what V_t learned before any sample is moved onto its class's cell (DVI's PPR above is of
+    # the drawn positions, where the fit settles the few it decodes otherwise)
+    rows[("PPR train at the layout", "dvi")] = [
+        float(dvi.epoch_info_[e].get("ppr_train_layout", np.nan)) for e in epochs]
     table = pd.DataFrame.from_dict(rows, orient="index", columns=epochs)
     table.index = pd.MultiIndex.from_tuples(table.index, names=["measure", "method"])
     return table.sort_index(level=0, sort_remaining=False), pd.DataFrame(temporal).T

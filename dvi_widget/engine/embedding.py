@@ -25,7 +25,7 @@ from .._checks import check_finite
 from .._tensor import batched, to_numpy, to_tensor
 from ..contract import Visualization, default_palette, square_extent
 from .inspect import EngineInspector
-from .mapping import EpochMap
+from .mapping import EpochMap, snap_to_cells
 from .model import VisModel
 from .pipeline import (
     FIX_RUN,
@@ -390,6 +390,26 @@ def _scalars_and_images(run: Any) -> tuple[pd.DataFrame | None, Any]:  # noqa: A
     return scalars, images
 
 
+def _on_cells(run: Any, epoch: int, coords: np.ndarray, cell_classes: np.ndarray,  # noqa: ANN401
+              extent: np.ndarray) -> np.ndarray:
+    """The recorded samples as drawn: each on a landscape cell of the class g_t predicts for it.
+    The fit already put them where ψ_t decodes their prediction (training samples settled, test
+    samples placed and settled); a point that is there yet whose *cell* (decoded at its centre,
+    at the landscape's resolution) shows another class, or that could not be settled, moves to
+    the centre of the nearest cell of its class, where both the cell and ψ_t show it
+    (:func:`dvi_widget.engine.mapping.snap_to_cells`, the one map's last step for new inputs
+    too). A few of each epoch's samples, mostly memorised flipped labels on an island smaller
+    than a cell; the saved arrays keep the fit's positions (warm starts read those) and this is
+    redone, identically, on every load."""
+    parts = [run.predictions(epoch, "train")]
+    if int(run.n_test):
+        parts.append(run.predictions(epoch, "test"))
+    pred = np.concatenate(parts)
+    if len(pred) != len(coords):  # pragma: no cover - a run and its fit disagree
+        return coords
+    return snap_to_cells(coords, pred, cell_classes, extent, inset=0.5)
+
+
 def assemble(run: Any, store: FitStore, settings: Settings, params_hash: str,  # noqa: ANN401
              fitted: dict[int, FittedEpoch], stages: Stages = STAGES) -> DVIEmbedding:
     """The fitted state of the epochs in ``fitted``: their arrays, the frame shared by all of
@@ -444,6 +464,8 @@ def assemble(run: Any, store: FitStore, settings: Settings, params_hash: str,  #
     frame["landscape_seconds"] = landscape_times
     frame["rendered_with"] = rendered_with
     store.save_frame(frame)
+    emb.coords_ = np.stack([_on_cells(run, e, emb.coords_[t], classes[t], extent)
+                            for t, e in enumerate(epochs)])
     emb.extent_ = extent
     emb.landscape_ = np.stack(rgba)
     emb.landscape_classes_ = np.stack(classes)

@@ -121,6 +121,50 @@ def settle_on_prediction(points: torch.Tensor, predictions: torch.Tensor,
     return torch.where(done[:, None], y, start), done
 
 
+def _nearest_cells(cell_classes: np.ndarray, cls: int,
+                   cache: dict[int, np.ndarray | None]) -> np.ndarray | None:
+    """``(2, H, W)`` row and column of the nearest cell of class ``cls`` from every cell (None
+    when the landscape has no such cell); cached in ``cache``."""
+    if cls not in cache:
+        mask = cell_classes == cls
+        cache[cls] = (ndimage.distance_transform_edt(
+            ~mask, return_distances=False, return_indices=True).astype(np.int32)
+            if mask.any() else None)
+    return cache[cls]
+
+
+def snap_to_cells(points: np.ndarray, predictions: np.ndarray, cell_classes: np.ndarray,
+                  extent: np.ndarray, *, keep: np.ndarray | None = None,
+                  cache: dict[int, np.ndarray | None] | None = None,
+                  inset: float = CELL_INSET) -> np.ndarray:
+    """Move each 2-D point whose landscape cell shows another class than its prediction to the
+    nearest point of the nearest cell of that class (a distance transform of the class grid per
+    class), ``inset`` of a cell inside its edge (0.5: the cell's centre, where the landscape
+    decoded the class); the others, rows in ``keep`` and points of a class the landscape shows
+    nowhere stay. Returns float32 ``(n, 2)``."""
+    cache = {} if cache is None else cache
+    pts = np.array(points, dtype=np.float64)
+    pred = np.asarray(predictions, dtype=np.int64)
+    cell_classes = np.asarray(cell_classes)
+    rows, cols, _ = landscape_cells(pts, extent, cell_classes.shape)
+    wrong = cell_classes[rows, cols] != pred
+    if keep is not None:
+        wrong &= ~np.asarray(keep, dtype=bool)
+    x0, x1, y0, y1 = np.asarray(extent, dtype=np.float64)
+    H, W = cell_classes.shape
+    cw, ch = (x1 - x0) / W, (y1 - y0) / H
+    for cls in np.unique(pred[wrong]):  # one distance transform per class, cached
+        near = _nearest_cells(cell_classes, int(cls), cache)
+        sel = np.flatnonzero(wrong & (pred == cls))
+        if near is None:
+            continue  # the landscape shows no cell of this class: nothing truer to do
+        r, c = near[0, rows[sel], cols[sel]], near[1, rows[sel], cols[sel]]
+        left, bottom = x0 + c * cw, y1 - (r + 1) * ch
+        pts[sel, 0] = np.clip(pts[sel, 0], left + inset * cw, left + (1 - inset) * cw)
+        pts[sel, 1] = np.clip(pts[sel, 1], bottom + inset * ch, bottom + (1 - inset) * ch)
+    return pts.astype(np.float32)
+
+
 @dataclass
 class EpochMap:
     """The map of one epoch: recorded representations (anchors), where they are drawn, and the
@@ -213,40 +257,11 @@ class EpochMap:
                 to_numpy(torch.cat(exact)).astype(bool))
 
     # ------------------------------------------------------------------ consistency
-    def _nearest_cells(self, cls: int) -> np.ndarray | None:
-        """``(2, H, W)`` row and column of the nearest cell of class ``cls`` from every cell
-        (None when the landscape has no such cell)."""
-        if cls not in self._nearest:
-            mask = self.cell_classes == cls
-            self._nearest[cls] = (ndimage.distance_transform_edt(
-                ~mask, return_distances=False, return_indices=True).astype(np.int32)
-                if mask.any() else None)
-        return self._nearest[cls]
-
     def snap(self, points: np.ndarray, predictions: np.ndarray,
              keep: np.ndarray | None = None) -> np.ndarray:
-        """Move each point whose landscape cell shows another class than its prediction to the
-        nearest point of the nearest cell of that class; rows in ``keep`` stay."""
-        pts = np.array(points, dtype=np.float64)
-        pred = np.asarray(predictions, dtype=np.int64)
-        rows, cols, _ = landscape_cells(pts, self.extent, self.cell_classes.shape)
-        wrong = self.cell_classes[rows, cols] != pred
-        if keep is not None:
-            wrong &= ~np.asarray(keep, dtype=bool)
-        x0, x1, y0, y1 = self.extent
-        H, W = self.cell_classes.shape
-        cw, ch = (x1 - x0) / W, (y1 - y0) / H
-        for cls in np.unique(pred[wrong]):  # one distance transform per class, cached
-            near = self._nearest_cells(int(cls))
-            sel = np.flatnonzero(wrong & (pred == cls))
-            if near is None:
-                continue  # the landscape shows no cell of this class: nothing truer to do
-            r, c = near[0, rows[sel], cols[sel]], near[1, rows[sel], cols[sel]]
-            left, bottom = x0 + c * cw, y1 - (r + 1) * ch
-            pts[sel, 0] = np.clip(pts[sel, 0], left + CELL_INSET * cw, left + (1 - CELL_INSET) * cw)
-            pts[sel, 1] = np.clip(pts[sel, 1], bottom + CELL_INSET * ch,
-                                  bottom + (1 - CELL_INSET) * ch)
-        return pts.astype(np.float32)
+        """:func:`snap_to_cells` on this epoch's landscape (distance transforms cached)."""
+        return snap_to_cells(points, predictions, self.cell_classes, self.extent, keep=keep,
+                             cache=self._nearest)
 
     def __call__(self, representations: ArrayLike, predictions: ArrayLike) -> np.ndarray:
         """``(n, 2)`` positions of ``(n, h)`` representations whose model predictions (g_t's

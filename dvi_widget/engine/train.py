@@ -96,11 +96,15 @@ def _mispredicted(
 
 @dataclass
 class TrainResult:
-    """What :func:`train_vis_model` reports: steps taken, windowed loss history, last loss."""
+    """What :func:`train_vis_model` reports: steps taken, windowed loss history, last loss and,
+    when its last check counted the returned weights, the samples they decode wrong."""
 
     steps: int
     final_loss: float
     history: list[float] = field(default_factory=list)
+    #: indices (into the first ``n_samples`` rows) of the samples ψ decodes as another class
+    #: with the returned weights; None when no check counted those weights
+    mispredicted: torch.Tensor | None = None
 
 
 def train_vis_model(
@@ -193,7 +197,8 @@ def train_vis_model(
     model.train()
     step, loss_value = 0, float("nan")
     keep_best = keep_best and mu > 0
-    best_wrong, best_state = n_check + 1, None
+    best_wrong, best_state, best_samples = n_check + 1, None, None
+    checked_at, samples_wrong = -1, wrong  # the step whose weights ``wrong`` counts
     # past the budget (no plateau yet) training goes on, check by check, while more than
     # 1 − ppr_goal of the samples decode wrong, up to twice the budget
     end, limit = max_steps, max_steps * (1 if ppr_goal is None or mu <= 0 else 2)
@@ -204,12 +209,13 @@ def train_vis_model(
         if mu > 0 and (step % check_every == 0
                        or (step == end and (keep_best or ppr_goal is not None))):
             wrong = _mispredicted(model, head, Y[:n_check], target)
+            checked_at, samples_wrong = step, wrong
             short = len(wrong) > n_short
             if nu > 0:
                 wrong = torch.cat([wrong, n_check + _off_boundary(model, head, Y[n_check:],
                                                                   delta)])
             if keep_best and len(wrong) < best_wrong:
-                best_wrong = len(wrong)
+                best_wrong, best_samples = len(wrong), samples_wrong
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             if step >= end and short and step < limit:
                 end = min(limit, step + check_every)
@@ -256,7 +262,10 @@ def train_vis_model(
             end = limit = step  # a plateau: the loop's check counts these weights, no more steps
     # every exit passed the check at its last step when keep_best: ``wrong`` counts the last
     # weights, and the best check's are kept where they decode fewer wrong
+    mispredicted = samples_wrong if checked_at == step else None
     if best_state is not None and len(wrong) > best_wrong:
         model.load_state_dict(best_state)
+        mispredicted = best_samples
     model.eval()
-    return TrainResult(steps=step, final_loss=loss_value, history=stopper.history)
+    return TrainResult(steps=step, final_loss=loss_value, history=stopper.history,
+                       mispredicted=mispredicted)

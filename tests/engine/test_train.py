@@ -3,6 +3,7 @@
 import torch
 from torch import nn
 
+from dvi_widget.engine import train as train_module
 from dvi_widget.engine.losses import gradient_weights
 from dvi_widget.engine.model import VisModel
 from dvi_widget.engine.train import train_vis_model
@@ -50,23 +51,46 @@ def test_decoder_keeps_predictions_where_classes_interleave():
     assert scores[16] > scores[0] + 0.1, scores
 
 
-def test_keep_best_ends_with_the_fewest_misdecoded_samples():
+def test_keep_best_ends_with_the_fewest_misdecoded_samples(monkeypatch):
+    """keep_best returns the weights of the check that counted the fewest mis-decoded samples
+    (here the third, made to count none), and reports those samples; without it, the last."""
     U, Y, _, head = _checkerboard()
     weights = gradient_weights(head, U)
-    scores = {}
     for keep in (False, True):
+        seen = []
+
+        def counting(model, head_, points, target, seen=seen):
+            wrong = train_module._decoded_logits(model, head_, points).argmax(dim=1) != target
+            seen.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+            found = wrong.nonzero(as_tuple=True)[0]
+            return found[:0] if len(seen) == 3 else found  # the third check: "none wrong"
+
+        monkeypatch.setattr(train_module, "_mispredicted", counting)
         torch.manual_seed(0)
         model = VisModel(input_dim=U.shape[1], hidden=32)
         model.set_normalization(U)
         model.set_envelope(Y)
-        # a short budget at a high rate: the last step is not the best one seen at the checks
-        train_vis_model(model, U, Y, weights, head, max_steps=120, check_every=10,
-                        patience=100, learning_rate=0.05, keep_best=keep, n_samples=len(U),
-                        generator=torch.Generator().manual_seed(1))
-        scores[keep] = _ppr(model, head, U, Y)
-    # measured: 0.898 after the last step, 0.927 with the best check's weights
-    assert scores[True] > scores[False] + 0.01, scores
-    assert scores[True] > 0.9, scores
+        result = train_vis_model(model, U, Y, weights, head, max_steps=120, check_every=10,
+                                 patience=100, learning_rate=0.05, keep_best=keep,
+                                 n_samples=len(U), generator=torch.Generator().manual_seed(1))
+        kept = seen[2] if keep else seen[-1]
+        assert len(seen) == 13  # steps 0, 10, ..., 120
+        assert all(torch.equal(v, kept[k]) for k, v in model.state_dict().items()), keep
+        assert len(result.mispredicted) == (0 if keep else 600 - round(600 * _ppr(
+            model, head, U, Y))), keep
+
+
+def test_the_result_names_the_samples_its_weights_decode_wrong():
+    U, Y, _, head = _checkerboard()
+    torch.manual_seed(0)
+    model = VisModel(input_dim=U.shape[1], hidden=32)
+    model.set_normalization(U)
+    model.set_envelope(Y)
+    result = train_vis_model(model, U, Y, gradient_weights(head, U), head, max_steps=60,
+                             n_samples=len(U), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        wrong = (head(model.decode(Y)).argmax(1) != head(U).argmax(1)).nonzero()[:, 0]
+    assert 0 < len(wrong) < 300 and torch.equal(result.mispredicted.sort().values, wrong)
 
 
 def test_anneal_decays_the_rate_to_its_share_over_the_budget(monkeypatch):
