@@ -75,12 +75,14 @@ def test_candidate_pairs_match_all_pairs_on_1000_samples(fashion_run: Run) -> No
     np.testing.assert_allclose(np.broadcast_to(cd[:, 1:, None], same.shape)[same],
                                np.broadcast_to(ad[:, None, 1:], same.shape)[same], rtol=1e-6)
     # UMAP's own run-to-run spread of Q_kNN on 1,000 samples is about ±0.01, so both graphs
-    # are laid out with the same three seeds and compared on the mean
+    # are laid out with the same three seeds and compared on the mean: two means of three such
+    # runs differ by 0.008 (one standard error) by chance alone, hence the bound of 0.02
+    # (measured 0.874 / 0.885 with umap-learn 0.5.12 and pynndescent 0.7; closer before)
     Yc = [layout(ci, cd, n_epochs=100, seed=s) for s in range(3)]
     Ya = [layout(ai, ad, n_epochs=100, seed=s) for s in range(3)]
     qc = np.mean([q_knn(Y, pred) for Y in Yc])
     qa = np.mean([q_knn(Y, pred) for Y in Ya])
-    assert abs(qc - qa) <= 0.01, (qc, qa)
+    assert abs(qc - qa) <= 0.02, (qc, qa)
     assert qa > 0.85
     from sklearn.manifold import trustworthiness
 
