@@ -56,7 +56,7 @@ def test_warm_started_epochs_move_less_than_cold_ones(run, fits):
     # its full schedule from there, so its samples move about as far as a cold UMAP's of the
     # same epoch (DVI's point about UMAP-T). Measured on this run (umap-learn 0.5.12,
     # pynndescent 0.7): t-SNE's median move 0.042 of its frame's side; UMAP-T's 7.8 units, 0.44
-    # of its side; a cold UMAP's 5.6-7.1 (seeds 0-2). With the versions of a year before,
+    # of its side; a cold UMAP's 5.6-7.1 (seeds 0-2). With the versions it was written against,
     # UMAP-T moved a little less than the cold fit, so the test asks no order between the two.
     import umap
 
