@@ -144,6 +144,16 @@ def stratified_subset(labels: np.ndarray, n: int, rng: np.random.Generator) -> n
     return rng.permutation(chosen)
 
 
+def split_indices(labels: np.ndarray, n_train: int, n_test: int, seed: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) indices of a seeded split of one pool: ``n_test`` drawn stratified first,
+    then ``n_train`` stratified among the rest."""
+    rng = np.random.default_rng(seed)
+    test_idx = stratified_subset(labels, n_test, rng) if n_test else np.zeros(0, np.int64)
+    rest = np.setdiff1d(np.arange(len(labels)), test_idx)
+    return rest[stratified_subset(labels[rest], n_train, rng)], test_idx
+
+
 # ------------------------------------------------------------------------------------------
 # loaders
 # ------------------------------------------------------------------------------------------
@@ -176,10 +186,7 @@ def load_digits(n_train: int | None = None, n_test: int | None = None, seed: int
         n_train, "n_train", total - n_test)
     if n_train == 0:
         raise ValueError("n_train must be at least 1")
-    rng = np.random.default_rng(seed)
-    test_idx = stratified_subset(y, n_test, rng) if n_test else np.zeros(0, np.int64)
-    rest = np.setdiff1d(np.arange(total), test_idx)
-    train_idx = rest[stratified_subset(y[rest], n_train, rng)]
+    train_idx, test_idx = split_indices(y, n_train, n_test, seed)
     return Dataset(x[train_idx], y[train_idx], x[test_idx], y[test_idx],
                    class_names=[str(i) for i in range(10)], name="digits")
 
@@ -426,10 +433,7 @@ def _mnist_subset(n_train: int | None, n_test: int | None, seed: int,
         raise ValueError(f"{err}{full}") from None
     if n_train == 0:
         raise ValueError("n_train must be at least 1")
-    rng = np.random.default_rng(seed)
-    test_idx = stratified_subset(y, n_test, rng) if n_test else np.zeros(0, np.int64)
-    rest = np.setdiff1d(np.arange(total), test_idx)
-    train_idx = rest[stratified_subset(y[rest], n_train, rng)]
+    train_idx, test_idx = split_indices(y, n_train, n_test, seed)
     return Dataset(x[train_idx], y[train_idx], x[test_idx], y[test_idx], class_names=classes,
                    name="mnist-5k")
 
