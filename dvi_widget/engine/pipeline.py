@@ -751,8 +751,7 @@ def _fit_epoch(data: EpochData, s: Settings, *, seed: int, previous: WarmStart |
         "n_boundary": len(B_np), "boundary_space": bnd.space, "boundary_note": bnd.note,
         "n_edges": int(len(cx.head)), "eval_sem_mean": similarity, "a": s.a, "b": s.b,
         "phi_rms": phi_rms, "settled_train": settled_share, "ppr_train_layout": ppr_layout,
-        "steps": trained.steps,
-        "loss_history": trained.history,
+        "steps": trained.steps, "loss_history": trained.history,
         "final_loss": trained.final_loss, "timings": timings, "metrics": metrics,
     }
     return FittedEpoch(info=info, arrays=arrays, model=model)
