@@ -1,0 +1,207 @@
+"""The temporal trade-off of the warm layout: Eq. 4 against nn_pv(15), layout alone.
+
+Eq. 4 (temporal_pv) asks a sample to move in the epochs where its neighbourhood changed and to
+stay put where it did not; nn_pv asks every epoch's layout to keep each sample's neighbours.
+The warm layout trades one for the other through each sample's mobility
+(:func:`dvi_widget.engine.layout.temporal_mobility`) and its number of optimisation epochs.
+This benchmark lays out a recorded run's epochs in a chain, as the fit does, with a few
+mobility variants, and prints both measures for each — in seconds per variant, where a whole
+fit takes minutes (at 60k samples: about 30 s a variant against 3 min a fit).
+
+What it leaves out: V_t's training and the settling of the few samples V_t decodes as another
+class (under 2 % of the positions; the fit's Eq. 4 and this one agree to 0.005 on the runs of
+the README), and the test samples. Measures are on a fixed random subset of ``--rows``
+training samples against all of them, with exact kNN in the representation space: Eq. 4 per
+sample over all transitions, then the mean (DVI Eq. 4 with Eq. 11's eval_sem, k = 15);
+nn_pv(15) (Eq. 1), the mean over the epochs.
+
+    .venv/bin/python benchmarks/bench_temporal.py --run RUN --dataset fmnist
+    .venv/bin/python benchmarks/bench_temporal.py --run RUN --dataset digits \\
+        --variant defaults --variant "power=2,iters=300" --variant "stable=0.2,iters=300"
+
+A variant is ``stable=,width=,floor=`` (the ramp of ``temporal_mobility``), ``power=`` (the
+mobility raised to it), ``iters=`` (``warm_layout_iters``) and ``quantile=Q`` (``stable`` at
+least the Q-quantile of the transition's own churn 1 − eval_sem: a ramp that does not depend
+on how dense the samples are); unnamed keys keep the fit's defaults. The run is opened with
+``bench_engine.make_model`` (the classifier the benchmark recorded it with; ``--model``), since
+the boundary samples are mixed in input space. The prepared epochs (boundary samples, complex,
+kNN) are cached in ``--cache`` (default: a folder under the system's temporary directory named
+after the run), never in the run folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_engine import make_model  # noqa: E402
+
+from dvi_widget import DVI, Run  # noqa: E402
+from dvi_widget.engine import layout, losses, pipeline  # noqa: E402
+
+K = 15
+DEFAULT_VARIANTS = ("defaults", "power=2", "power=2,iters=300", "stable=0.15,iters=300",
+                    "stable=0.2,iters=300")
+
+
+def parse_variant(text: str) -> dict[str, float]:
+    """``"stable=0.2,iters=300"`` -> ``{"stable": 0.2, "iters": 300.0}``; "defaults" -> {}."""
+    if text == "defaults":
+        return {}
+    out = {}
+    for part in text.split(","):
+        key, sep, value = part.partition("=")
+        if not sep or key not in {"stable", "width", "floor", "power", "iters", "quantile"}:
+            raise SystemExit(f"--variant: unknown part {part!r} (stable=, width=, floor=, "
+                             "power=, iters=, quantile=)")
+        out[key] = float(value)
+    return out
+
+
+def prepare(run: Run, s: pipeline.Settings, cache: Path) -> dict[int, dict[str, np.ndarray]]:
+    """Each epoch's complex edges, kNN and predictions (and the cold start's PCA init),
+    computed once as the fit computes them (:func:`dvi_widget.engine.pipeline.prepare_epoch`)."""
+    cache.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for i, e in enumerate(run.epochs):
+        f = cache / f"epoch_{e:05d}.npz"
+        if not f.exists():
+            data = pipeline.EpochData.from_run(run, e, s.device, True)
+            pr = pipeline.prepare_epoch(data, s, seed=s.seed(e))
+            extra = {}
+            if i == 0:
+                U = torch.as_tensor(np.concatenate([data.X, pr.boundary.representations]))
+                extra["init"] = layout.pca_init(U).numpy()
+            np.savez(f, head=pr.complex.head, tail=pr.complex.tail, weight=pr.complex.weight,
+                     n_x=pr.complex.n_x, n_b=pr.complex.n_b, knn=pr.knn,
+                     pred=data.logits.argmax(1), **extra)
+            print(f"prepared epoch {e}", flush=True)
+        out[e] = dict(np.load(f))
+    return out
+
+
+def exact_neighbours(run: Run, rows: np.ndarray) -> np.ndarray:
+    """(T, len(rows), K): each epoch's exact K nearest training samples of ``rows``."""
+    found = []
+    for e in run.epochs:
+        X = torch.as_tensor(np.array(run.representations(e, "train"), dtype=np.float32))
+        d = torch.cdist(X[rows], X)
+        d[torch.arange(len(rows)), torch.as_tensor(rows)] = float("inf")
+        found.append(d.topk(K, largest=False).indices.numpy())
+    return np.stack(found)
+
+
+def overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per row, the share of ``a``'s indices also in ``b`` (Eq. 11's eval_sem)."""
+    return (a[:, :, None] == b[:, None, :]).any(2).mean(1)
+
+
+def mean_pearson(A: np.ndarray, B: np.ndarray) -> float:
+    """Mean over rows of the Pearson correlation of ``A[i]`` and ``B[i]`` (rows that never
+    vary left out), as :func:`dvi_widget.engine.metrics.temporal_pv`."""
+    A = A - A.mean(1, keepdims=True)
+    B = B - B.mean(1, keepdims=True)
+    den = np.sqrt((A * A).sum(1) * (B * B).sum(1))
+    ok = den > 1e-12
+    return float(((A * B).sum(1)[ok] / den[ok]).mean())
+
+
+def chain(prepared: dict[int, dict[str, np.ndarray]], epochs: list[int], n: int,
+          s: pipeline.Settings, v: dict[str, float]) -> list[np.ndarray]:
+    """Every epoch's training-sample positions: a cold layout, then warm layouts started where
+    the previous epoch left each sample, as :func:`dvi_widget.engine.pipeline.layout_stage`
+    with the variant's mobility and iterations."""
+    ramp = {k: v[k] for k in ("stable", "width", "floor") if k in v}
+    power = v.get("power", 1.0)
+    iters = int(v.get("iters", s.warm_layout_iters))
+    Y = None
+    out = []
+    for i, e in enumerate(epochs):
+        c = prepared[e]
+        head, tail, w = (torch.as_tensor(c[k]) for k in ("head", "tail", "weight"))
+        n_x, n_b = int(c["n_x"]), int(c["n_b"])
+        gen = torch.Generator()
+        gen.manual_seed(s.seed(e))
+        if i == 0:
+            n_iter = (pipeline.COLD_LAYOUT_ITERS if n_x <= pipeline.COLD_LAYOUT_LARGE
+                      else pipeline.COLD_LAYOUT_ITERS_LARGE)
+            Yn = layout.umap_layout(head, tail, w, torch.as_tensor(c["init"]), s.a, s.b,
+                               n_iter=n_iter, negative_sample_rate=s.negative_sample_rate,
+                               generator=gen)
+        else:
+            p = prepared[epochs[i - 1]]
+            sem = losses.semantic_similarity(torch.as_tensor(p["knn"]),
+                                             torch.as_tensor(c["knn"])).float()
+            sem = sem * torch.as_tensor(p["pred"] == c["pred"])
+            mobility = torch.ones(n_x + n_b)
+            if "quantile" in v:  # the epoch's own churn: stable at least its quantile
+                churn = float(torch.quantile(1.0 - sem, v["quantile"]))
+                ramp["stable"] = max(v.get("stable", 0.075), churn)
+            mobility[:n] = layout.temporal_mobility(sem, **ramp) ** power
+            # boundary points start at the weighted mean of their samples, as boundary_start
+            xb = (head < n_x) & (tail >= n_x)
+            acc = torch.zeros(n_b, 2).index_add_(0, tail[xb] - n_x, Y[head[xb]] * w[xb, None])
+            tot = torch.zeros(n_b).index_add_(0, tail[xb] - n_x, w[xb])
+            start = torch.where((tot > 0)[:, None], acc / tot.clamp_min(1e-12)[:, None],
+                                Y.mean(0))
+            share = float(mobility[:n_x].mean()) / 0.5
+            Yn = layout.umap_layout(head, tail, w, torch.cat([Y, start]), s.a, s.b,
+                               n_iter=round(iters * min(1.0, max(0.4, share))),
+                               negative_sample_rate=s.negative_sample_rate,
+                               mobility=mobility, generator=gen)
+        Y = Yn[:n]
+        out.append(Y.numpy().copy())
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--run", required=True, help="a run recorded by bench_engine.py")
+    ap.add_argument("--dataset", choices=["fmnist", "digits", "mnist"], required=True)
+    ap.add_argument("--model", choices=["auto", "cnn", "mlp"], default="auto")
+    ap.add_argument("--variant", action="append", help="repeatable; see the module docstring")
+    ap.add_argument("--rows", type=int, default=3000, help="training samples measured")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--cache", default=None)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    run = Run.open(args.run, model=make_model(args.dataset, args.model))
+    epochs, n = list(run.epochs), int(run.n_train)
+    if len(epochs) < 3:
+        raise SystemExit(f"{args.run}: Eq. 4 needs at least 3 epochs, the run has {len(epochs)}")
+    s = pipeline.Settings.of(DVI().get_params(), torch.device("cpu"))
+    tag = hashlib.sha1(str(Path(args.run).resolve()).encode()).hexdigest()[:10]
+    cache = Path(args.cache or Path(tempfile.gettempdir()) / f"dvi_bench_temporal_{tag}")
+    prepared = prepare(run, s, cache)
+    rows = np.sort(np.random.default_rng(0).choice(n, min(args.rows, n), replace=False))
+    high = exact_neighbours(run, rows)
+    sem = np.stack([overlap(high[t - 1], high[t]) for t in range(1, len(epochs))], 1)
+    print(f"{args.run}: {n} training samples, epochs {epochs}; {len(rows)} rows measured")
+    print(f"{'variant':28s} {'Eq. 4':>7s} {'nn_pv15':>8s} {'move':>6s} {'s':>5s}")
+    for text in args.variant or DEFAULT_VARIANTS:
+        t0 = time.perf_counter()
+        Ys = chain(prepared, epochs, n, s, parse_variant(text))
+        nn = []
+        for t, Y in enumerate(Ys):
+            Yt = torch.as_tensor(Y)
+            d = torch.cdist(Yt[rows], Yt)
+            d[torch.arange(len(rows)), torch.as_tensor(rows)] = float("inf")
+            nn.append(overlap(high[t], d.topk(K, largest=False).indices.numpy()).mean())
+        moves = np.stack([np.linalg.norm(Ys[t][rows] - Ys[t - 1][rows], axis=1)
+                          for t in range(1, len(Ys))], 1)
+        print(f"{text:28s} {mean_pearson(sem, moves):7.3f} {np.mean(nn):8.4f} "
+              f"{np.median(moves):6.3f} {time.perf_counter() - t0:5.0f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
