@@ -24,9 +24,10 @@ the public ``dvi_widget.DVI`` adds them to this class.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,7 @@ import numpy as np
 from .._tensor import DeviceLike, resolve_device
 from ..data.epochs import EveryNth
 from . import resume as stale_policy
+from .complex import nndescent_compiles_next
 from .distributed import check_executor
 from .embedding import DVIEmbedding, assemble, load_model
 from .estimator import Estimator, delegate, is_int, is_real
@@ -45,6 +47,27 @@ from .resume import StaleFitError as StaleFitError
 from .store import FitStore, fingerprint
 
 #: parameters that do not change the fitted visualization models (left out of the hash)
+#: what the progress bar says while each stage of an epoch runs (:func:`announcing`)
+STAGE_NAMES = {"boundary": "boundary samples", "complex": "kNN complex", "layout": "layout",
+               "train": "training φ/ψ", "place": "placing test samples",
+               "landscape": "landscape"}
+#: the bar's note while the kNN complex builds the process's first pynndescent index
+COMPILE_NOTE = " (compiling pynndescent, once per process: ~20 s)"
+
+
+def announcing(stages: Stages, say: Callable[[str], None]) -> Stages:
+    """``stages`` with each stage calling ``say(name)`` before it runs (the progress bar names
+    what an epoch is doing: a cold epoch at 60k takes half a minute)."""
+    def announced(name: str, stage: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(stage)
+        def run(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401 - the stage's own
+            say(name)
+            return stage(*args, **kwargs)
+        return run
+    return dataclasses.replace(stages, **{f.name: announced(f.name, getattr(stages, f.name))
+                                          for f in dataclasses.fields(stages)})
+
+
 _UNHASHED = frozenset({"verbose", "device", "compute_metrics", "grid_size", "extent_quantile",
                        "extent_margin"})
 #: upper bounds of the parameters that count iterations (or, for ``negative_sample_rate``,
@@ -200,7 +223,9 @@ class DVI(Estimator):
         Seeds model initialisation, sampling and boundary synthesis (per epoch), so a fit on the
         CPU is deterministic and a resumed fit equals an uninterrupted one.
     verbose : bool, default True
-        Show a progress bar over epochs.
+        Show a progress bar over epochs that names the stage each epoch is in, and says when
+        the kNN search is about to compile pynndescent (the first approximate search of a
+        process, above 20,000 samples on the CPU: ~20 s, once).
 
     Attributes
     ----------
@@ -429,8 +454,17 @@ class DVI(Estimator):
             prefetch = RayPrefetch(run, chosen, settings, with_inputs, self.stages,
                                    address=ray_address)
         bar = tqdm(chosen, desc="DVI", unit="epoch", disable=not self.verbose)
+        shown = {"epoch": None}
+
+        def say(stage: str) -> None:
+            note = COMPILE_NOTE if stage == "complex" and nndescent_compiles_next(
+                n_train, int(run.rep_dim), settings.knn_method, device) else ""
+            bar.set_postfix_str(f"epoch {shown['epoch']}: {STAGE_NAMES.get(stage, stage)}{note}")
+
+        stages = announcing(self.stages, say) if self.verbose else self.stages
         try:
             for epoch in bar:
+                shown["epoch"] = epoch
                 if chain_ok and store.is_finished(epoch, params_hash, prev_epoch, run):
                     fitted[epoch] = stale_policy.reuse(store, epoch)
                     bar.set_postfix_str(f"epoch {epoch}: reused")
@@ -441,7 +475,7 @@ class DVI(Estimator):
                     prepared = None if prefetch is None else prefetch.get(epoch)
                     data = EpochData.from_run(run, epoch, device, with_inputs)
                     done = fit_epoch(data, settings, seed=settings.seed(epoch), previous=warm,
-                                     stages=self.stages, prepared=prepared)
+                                     stages=stages, prepared=prepared)
                     info = {
                         "epoch": int(epoch), "previous_epoch": prev_epoch,
                         "params_hash": params_hash, "params": self._json_params(),

@@ -12,6 +12,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
+from dvi_widget.engine import complex as complex_module
 from dvi_widget.engine.complex import (
     Complex,
     _exact_is_cheap,
@@ -92,10 +93,19 @@ def test_auto_does_not_import_pynndescent_for_small_inputs():
 
 
 @pytest.mark.slow
-def test_nndescent_recall(data):
+def test_nndescent_recall(data, monkeypatch):
+    """... and the first pynndescent build of a process is announced (it compiles for ~20 s),
+    the later ones not."""
     rng = np.random.default_rng(1)
     X = rng.normal(size=(3000, 16)).astype(np.float32)
+    monkeypatch.setattr(complex_module, "_nndescent_built", False)
+    assert complex_module.nndescent_compiles_next(3000, 16, "nndescent")
+    assert not complex_module.nndescent_compiles_next(3000, 16, "exact")
+    assert not complex_module.nndescent_compiles_next(3000, 16, "auto", "cpu")  # exact is cheap
+    assert complex_module.nndescent_compiles_next(60_000, 512, "auto", "cpu")
     idx, dist = knn(X, 10, method="nndescent", seed=0)
+    assert not complex_module.nndescent_compiles_next(3000, 16, "nndescent")
+    assert not complex_module.nndescent_compiles_next(60_000, 512, "auto", "cpu")
     ex, _ = knn(X, 10, method="exact", device="cpu")
     recall = np.mean([len(np.intersect1d(a, b)) / 10 for a, b in zip(idx, ex, strict=True)])
     assert recall >= 0.95

@@ -340,6 +340,33 @@ def test_a_variant_engine_replaces_one_stage(digits_run, tmp_path):
         DVI(**params)._params_hash()
 
 
+def test_the_progress_bar_names_each_stage_of_an_epoch(digits_run, tmp_path, monkeypatch,
+                                                       capsys):
+    """A verbose fit says which stage each epoch is in, and warns at the kNN complex when that
+    search will compile pynndescent first (which the digits run's exact search does not)."""
+    run = _copy_run(digits_run, tmp_path / "bar")
+    params = dict(FAST, max_steps=40, warm_max_steps=20, verbose=True)
+    DVI(**params).fit(run, epochs=[0, 1])
+    bar = capsys.readouterr().err
+    for epoch in (0, 1):
+        for name in fit_module.STAGE_NAMES.values():
+            if name != "landscape":  # rendered after every epoch is fitted
+                assert f"epoch {epoch}: {name}" in bar
+    assert fit_module.COMPILE_NOTE not in bar
+
+    asked = []
+
+    def compiles_next(n, d, method, device):
+        asked.append((n, d, method))
+        return len(asked) == 1  # as if the first search built the process's first index
+    monkeypatch.setattr(fit_module, "nndescent_compiles_next", compiles_next)
+    DVI(**params).fit(_copy_run(digits_run, tmp_path / "bar2"), epochs=[0, 1])
+    bar = capsys.readouterr().err
+    assert f"epoch 0: kNN complex{fit_module.COMPILE_NOTE}" in bar
+    assert f"epoch 1: kNN complex{fit_module.COMPILE_NOTE}" not in bar
+    assert asked == [(run.n_train, run.rep_dim, "auto")] * 2
+
+
 def test_the_warm_budget_grows_with_the_share_of_changed_predictions():
     """Up to a fifth of the predictions changed: the warm budget; then 1 + 20·(share − 0.2)
     times it, at most 4 times and never more than a cold start's."""
