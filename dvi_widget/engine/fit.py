@@ -224,8 +224,9 @@ class DVI(Estimator):
         CPU is deterministic and a resumed fit equals an uninterrupted one.
     verbose : bool, default True
         Show a progress bar over epochs that names the stage each epoch is in, and says when
-        the kNN search is about to compile pynndescent (the first approximate search of a
-        process, above 20,000 samples on the CPU: ~20 s, once).
+        the kNN search is about to compile pynndescent (~20 s, once per process: the first
+        approximate search, which the CPU uses above 10,000 samples of 512 dimensions and
+        20,000 of up to 128).
 
     Attributes
     ----------
