@@ -215,7 +215,8 @@ class DVI(Estimator):
     compute_metrics : bool, default False
         Score each epoch during fit (nn_pv, boundary_pv, PPR; §6) on a fixed random sample of
         ``METRIC_ROWS`` rows per split. By default the scores are computed on the first call of
-        :meth:`score` (or :meth:`visualization`) instead, so that fitting does only fitting.
+        :meth:`score` (or :meth:`visualization`) instead, so that fitting does only fitting,
+        and kept in the fit folder for the next time the fit is opened.
         Eq. 4 spans all epochs (:meth:`DVI.temporal_pv`).
     device : str, default "auto"
         "auto" is CUDA when available, else the CPU.

@@ -23,6 +23,7 @@ README's section "How the engine works, and where it departs from the paper".
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
@@ -555,6 +556,19 @@ def boundary_start(cx: Complex, prev_x: torch.Tensor, B: torch.Tensor,
     start = model.encode(B) if bool((total <= 0).any()) else acc
     return torch.where((total > 0).unsqueeze(1), acc / total.clamp_min(1e-12).unsqueeze(1),
                        start)
+
+
+def metrics_key(coords: np.ndarray, B_2d: np.ndarray, s: Settings) -> str:
+    """What an epoch's :func:`epoch_metrics` depend on beyond its fitted unit (representations,
+    V_t and boundary points): the drawn positions (the cell snap follows the landscape's
+    frame), the boundary points' and the scoring settings, as a SHA-256."""
+    h = hashlib.sha256()
+    for a in (coords, B_2d):
+        a = np.ascontiguousarray(a, dtype=np.float32)
+        h.update(str(a.shape).encode())
+        h.update(a.tobytes())
+    h.update(repr((METRIC_ROWS, METRIC_KS, int(s.random_state), s.knn_method)).encode())
+    return h.hexdigest()
 
 
 @torch.no_grad()

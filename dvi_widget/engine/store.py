@@ -15,6 +15,8 @@ before it counts, never overwritten::
                               epoch or an edited one is refused, naming it)
     epoch_00003.json          the *committed* unit of epoch 3 (a copy of its json)
     landscape_00003.<token>.npz  rgba, classes, confidence over the shared frame
+    metrics_00003.<token>.json   the epoch's §6 scores once computed (``DVIEmbedding.score``),
+                                 with the key of what they were computed on beyond the unit
     frame.json                extent, epochs and the settings the landscapes were rendered with
     .lock                     held (``flock``) by the process fitting the folder
 
@@ -91,6 +93,7 @@ _COMMITTED = re.compile(r"^epoch_(\d+)\.json$")
 _UNIT = re.compile(r"^epoch_(\d+)\.([0-9a-f]{16})\.(json|pt|npz)$")
 _LEGACY_DATA = re.compile(r"^epoch_(\d+)\.(pt|npz)$")
 _LANDSCAPE = re.compile(r"^landscape_(\d+)(?:\.([0-9a-f]{16}))?\.npz$")
+_METRICS = re.compile(r"^metrics_(\d+)\.([0-9a-f]{16})\.json$")
 _REFIT = "Refit with DVI(...).fit(run)"
 
 
@@ -570,12 +573,13 @@ class FitStore:
             if token:
                 keep.update(info["files"].values())
                 keep.add(f"landscape_{epoch:05d}.{token}.npz")
+                keep.add(f"metrics_{epoch:05d}.{token}.json")
             else:
                 keep.update({f"{_stem(epoch)}.pt", f"{_stem(epoch)}.npz",
                              f"landscape_{epoch:05d}.npz"})
         for path in self.folder.iterdir():
             found = (_UNIT.match(path.name) or _LEGACY_DATA.match(path.name)
-                     or _LANDSCAPE.match(path.name))
+                     or _LANDSCAPE.match(path.name) or _METRICS.match(path.name))
             if found is None or path.name in keep or int(found.group(1)) in unreadable:
                 continue
             path.unlink(missing_ok=True)
@@ -628,6 +632,39 @@ class FitStore:
         """Cache one epoch's landscape (named after the epoch's unit)."""
         self._write_derived(self._landscape_name(epoch), lambda p: write_npz(
             p, rgba=rgba, classes=classes, confidence=confidence))
+
+    def _metrics_name(self, epoch: int) -> str | None:
+        token = self._unit_token(epoch)
+        return f"metrics_{int(epoch):05d}.{token}.json" if token else None
+
+    def load_metrics(self, epoch: int, key: str) -> dict[str, float] | None:
+        """An epoch's cached scores when they were computed for ``key`` (what they depend on
+        beyond the unit: the drawn positions and the scoring settings); None when absent,
+        computed for another key, or damaged (they are computed again)."""
+        name = self._metrics_name(epoch)
+        if name is None:
+            return None
+        try:
+            saved = json.loads(self._derived_path(name).read_text())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(saved, dict):
+            return None
+        metrics = saved.get("metrics")
+        if saved.get("key") != key or not isinstance(metrics, dict) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool)
+                for v in metrics.values()):
+            return None
+        return {str(k): float(v) for k, v in metrics.items()}
+
+    def save_metrics(self, epoch: int, key: str, metrics: Mapping[str, float]) -> None:
+        """Cache an epoch's scores (named after the epoch's unit, so a refit drops them); fits
+        of dvi_widget <= 0.2 (no unit) are not cached."""
+        name = self._metrics_name(epoch)
+        if name is not None:
+            self._write_derived(name, lambda p: write_json(
+                p, {"epoch": int(epoch), "key": key,
+                    "metrics": {k: float(v) for k, v in metrics.items()}}))
 
     def _write_derived(self, name: str, write: Any) -> None:  # noqa: ANN401 - path -> None
         folder = self._derived_folder()

@@ -112,6 +112,41 @@ def test_load_writes_nothing_when_nothing_changed(fitted_run, tmp_path):
     assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == before
 
 
+def test_scores_are_kept_for_the_next_open(fitted_run, tmp_path, monkeypatch):
+    """score() (and so visualization()) scores each epoch once: a reopened fit reads the
+    scores back; a damaged or foreign scores file is scored again; a refit drops them."""
+    from dvi_widget.engine import embedding
+
+    run = _copy(fitted_run, tmp_path / "r")
+    folder = run.path / "dvi"
+    first = DVI.load(run, device="cpu").score()
+    kept = sorted(p.name for p in folder.glob("metrics_*.json"))
+    assert len(kept) == 3 and first["nn_pv_15_train"].notna().all()
+
+    def no_scoring(*args, **kwargs):
+        raise AssertionError("scored again")
+    with monkeypatch.context() as m:
+        m.setattr(embedding, "epoch_metrics", no_scoring)
+        again = DVI.load(run, device="cpu").score()
+    assert again.equals(first)
+
+    damaged, foreign = folder / kept[0], folder / kept[1]
+    damaged.write_text("{not json")
+    saved = json.loads(foreign.read_text())
+    foreign.write_text(json.dumps({**saved, "key": "another frame"}))
+    calls = []
+    real = embedding.epoch_metrics
+    monkeypatch.setattr(embedding, "epoch_metrics",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    assert DVI.load(run, device="cpu").score().equals(first)
+    assert len(calls) == 2  # the damaged and the foreign one, not the third
+    assert json.loads(damaged.read_text())["epoch"] == 0  # written again, whole
+    assert json.loads(foreign.read_text())["key"] == saved["key"]
+
+    DVI(**{**FAST, "random_state": 1}).fit(run)  # a refit: new units, old scores dropped
+    assert not set(kept) & {p.name for p in folder.glob("metrics_*.json")}
+
+
 def test_a_changed_grid_goes_to_the_cache_when_read_only(fitted_run, tmp_path):
     class ReadOnlyStore(FitStore):  # as root os.access ignores modes: pretend
         writable = property(lambda self: False)
