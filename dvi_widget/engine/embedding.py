@@ -254,7 +254,7 @@ class DVIEmbedding:
         return to_numpy(reps).astype(np.float32), to_numpy(probs).astype(np.float32)
 
     # ---------------------------------------------------------------- results
-    def score(self) -> pd.DataFrame:
+    def score(self, progress: bool = False) -> pd.DataFrame:
         """Per-epoch §6 metrics as a DataFrame (index: epoch; NaN where not applicable).
 
         Columns ``nn_pv_{k}_{split}`` (Eq. 1), ``boundary_pv_{k}_{split}`` (Eq. 2) for k = 10, 15,
@@ -266,28 +266,37 @@ class DVIEmbedding:
         (``compute_metrics=True``) or here on first call otherwise, and then kept in the fit
         folder (or the cache folder of a read-only run) for the fitted epoch and its drawn
         positions, so a reopened fit does not score again (1.3 s an epoch at 60k samples on 2
-        CPU cores). The temporal property
+        CPU cores; ``progress`` shows a bar over the epochs scored here). The temporal property
         (Eq. 4) spans all epochs: :meth:`temporal_pv`.
         """
+        from tqdm.auto import tqdm
+
         from .metrics import metrics_table
 
         n_train = int(self.run_.n_train)
-        per_epoch = {}
+        found: dict[int, dict[str, float] | None] = {}
+        keys: dict[int, str] = {}
         for idx, e in enumerate(self.epochs_):
-            info = self.epoch_info_[e]
-            metrics = {k: v for k, v in (info.get("metrics") or {}).items()
+            metrics = {k: v for k, v in (self.epoch_info_[e].get("metrics") or {}).items()
                        if not k.startswith("temporal")}  # fits of version 0.1 scored it here
             if not metrics:  # scored once per fitted epoch and drawn positions, then cached
-                key = metrics_key(self.coords_[idx], self.boundary_[idx], self.settings)
-                metrics = self.store_.load_metrics(e, key)
-                if metrics is None:
-                    metrics = epoch_metrics(
-                        self.all_representations(e), n_train, self.coords_[idx],
-                        self.model(e), self.head(e), self.boundary_representations_[idx],
-                        self.boundary_[idx], self.settings)
-                    with contextlib.suppress(OSError):  # no writable place: score next time
-                        self.store_.save_metrics(e, key, metrics)
-                info["metrics"] = metrics
+                keys[e] = metrics_key(self.coords_[idx], self.boundary_[idx], self.settings)
+                metrics = self.store_.load_metrics(e, keys[e])
+            found[e] = metrics
+        missing = [e for e, m in found.items() if m is None]
+        for e in tqdm(missing, desc="DVI scores", unit="epoch",
+                      disable=not (progress and missing)):
+            idx = self.epochs_.index(e)
+            found[e] = epoch_metrics(
+                self.all_representations(e), n_train, self.coords_[idx], self.model(e),
+                self.head(e), self.boundary_representations_[idx], self.boundary_[idx],
+                self.settings)
+            with contextlib.suppress(OSError):  # no writable place: scored again next time
+                self.store_.save_metrics(e, keys[e], found[e])
+        per_epoch = {}
+        for idx, e in enumerate(self.epochs_):
+            metrics = found[e]
+            self.epoch_info_[e]["metrics"] = metrics
             per_epoch[e] = {**metrics, **self._deepview_measures(idx, e, metrics)}
         return metrics_table(per_epoch)
 
@@ -344,9 +353,11 @@ class DVIEmbedding:
                               neighbour_sets=test_nb)
         return out
 
-    def visualization(self, inspector: Any = None) -> Visualization:  # noqa: ANN401
+    def visualization(self, inspector: Any = None,  # noqa: ANN401
+                      progress: bool = False) -> Visualization:
         """Everything the widget shows, for all fitted epochs, as a :class:`Visualization`;
-        ``inspector`` answers the view's live questions (default :class:`EngineInspector`)."""
+        ``inspector`` answers the view's live questions (default :class:`EngineInspector`);
+        ``progress``: a bar while epochs are scored (:meth:`score`)."""
         run = self.run_
         preds, conf = [], []
         for e in self.epochs_:
@@ -359,7 +370,7 @@ class DVIEmbedding:
         boundary = np.stack([b[:n_b] for b in self.boundary_]) if n_b > 0 else None
         metadata = getattr(run, "metadata", None)
         try:
-            metrics = self.score()
+            metrics = self.score(progress=progress)
         except Exception as err:  # noqa: BLE001 - metrics are optional in the view
             warnings.warn(f"DVI metrics unavailable: {err}", stacklevel=2)
             metrics = None

@@ -588,8 +588,10 @@ class DVI(Estimator):
 
     def visualization(self) -> Any:  # noqa: ANN401 - a dvi_widget.contract.Visualization
         """Everything the widget shows, for all fitted epochs, as a
-        :class:`dvi_widget.contract.Visualization` (see :meth:`DVIEmbedding.visualization`)."""
-        return self.embedding_.visualization(inspector=self._inspector())
+        :class:`dvi_widget.contract.Visualization` (see :meth:`DVIEmbedding.visualization`),
+        with a progress bar (``verbose``) while epochs not yet scored are scored."""
+        return self.embedding_.visualization(inspector=self._inspector(),
+                                             progress=bool(self.verbose))
 
     transform = delegate(DVIEmbedding, "transform")
     encode = delegate(DVIEmbedding, "encode")

@@ -147,6 +147,16 @@ def test_scores_are_kept_for_the_next_open(fitted_run, tmp_path, monkeypatch):
     assert not set(kept) & {p.name for p in folder.glob("metrics_*.json")}
 
 
+def test_scoring_shows_a_progress_bar_only_when_it_scores(fitted_run, tmp_path, capsys):
+    run = _copy(fitted_run, tmp_path / "r")
+    for kept in (run.path / "dvi").glob("metrics_*.json"):  # another test may have scored
+        kept.unlink()
+    DVI.load(run, device="cpu", verbose=True).visualization()
+    assert "DVI scores: 100%" in capsys.readouterr().err
+    DVI.load(run, device="cpu", verbose=True).visualization()  # read back: nothing to score
+    assert "DVI scores" not in capsys.readouterr().err
+
+
 def test_a_changed_grid_goes_to_the_cache_when_read_only(fitted_run, tmp_path):
     class ReadOnlyStore(FitStore):  # as root os.access ignores modes: pretend
         writable = property(lambda self: False)
