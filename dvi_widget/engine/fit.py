@@ -46,7 +46,6 @@ from .resume import ON_STALE as ON_STALE
 from .resume import StaleFitError as StaleFitError
 from .store import FitStore, fingerprint
 
-#: parameters that do not change the fitted visualization models (left out of the hash)
 #: what the progress bar says while each stage of an epoch runs (:func:`announcing`)
 STAGE_NAMES = {"boundary": "boundary samples", "complex": "kNN complex", "layout": "layout",
                "train": "training φ/ψ", "place": "placing test samples",
@@ -68,6 +67,7 @@ def announcing(stages: Stages, say: Callable[[str], None]) -> Stages:
                                           for f in dataclasses.fields(stages)})
 
 
+#: parameters that do not change the fitted visualization models (left out of the hash)
 _UNHASHED = frozenset({"verbose", "device", "compute_metrics", "grid_size", "extent_quantile",
                        "extent_margin"})
 #: upper bounds of the parameters that count iterations (or, for ``negative_sample_rate``,

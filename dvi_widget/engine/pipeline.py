@@ -561,7 +561,7 @@ def boundary_start(cx: Complex, prev_x: torch.Tensor, B: torch.Tensor,
 def metrics_key(coords: np.ndarray, B_2d: np.ndarray, s: Settings) -> str:
     """What an epoch's :func:`epoch_metrics` depend on beyond its fitted unit (representations,
     V_t and boundary points): the drawn positions (the cell snap follows the landscape's
-    frame), the boundary points' and the scoring settings, as a SHA-256."""
+    frame), the boundary points' 2-D positions and the scoring settings, as a SHA-256."""
     h = hashlib.sha256()
     for a in (coords, B_2d):
         a = np.ascontiguousarray(a, dtype=np.float32)
