@@ -283,10 +283,9 @@ class DVIEmbedding:
                 keys[e] = metrics_key(self.coords_[idx], self.boundary_[idx], self.settings)
                 metrics = self.store_.load_metrics(e, keys[e])
             found[e] = metrics
-        missing = [e for e, m in found.items() if m is None]
-        for e in tqdm(missing, desc="DVI scores", unit="epoch",
-                      disable=not (progress and missing)):
-            idx = self.epochs_.index(e)
+        missing = [(idx, e) for idx, e in enumerate(self.epochs_) if found[e] is None]
+        for idx, e in tqdm(missing, desc="DVI scores", unit="epoch",
+                           disable=not (progress and missing)):
             found[e] = epoch_metrics(
                 self.all_representations(e), n_train, self.coords_[idx], self.model(e),
                 self.head(e), self.boundary_representations_[idx], self.boundary_[idx],
