@@ -32,6 +32,7 @@ after the run), never in the run folder.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import sys
 import tempfile
@@ -48,6 +49,7 @@ from bench_engine import make_model  # noqa: E402
 
 from dvi_widget import DVI, Run  # noqa: E402
 from dvi_widget.engine import layout, losses, pipeline  # noqa: E402
+from dvi_widget.engine.complex import Complex  # noqa: E402
 
 K = 15
 DEFAULT_VARIANTS = ("defaults", "power=2", "power=2,iters=300", "stable=0.15,iters=300",
@@ -69,8 +71,9 @@ def parse_variant(text: str) -> dict[str, float]:
 
 
 def prepare(run: Run, s: pipeline.Settings, cache: Path) -> dict[int, dict[str, np.ndarray]]:
-    """Each epoch's complex edges, kNN and predictions (and the cold start's PCA init),
-    computed once as the fit computes them (:func:`dvi_widget.engine.pipeline.prepare_epoch`)."""
+    """Each epoch's complex edges, kNN and predictions (and the first epoch's boundary points,
+    for its cold start), computed once as the fit computes them
+    (:func:`dvi_widget.engine.pipeline.prepare_epoch`)."""
     cache.mkdir(parents=True, exist_ok=True)
     out = {}
     for i, e in enumerate(run.epochs):
@@ -78,10 +81,7 @@ def prepare(run: Run, s: pipeline.Settings, cache: Path) -> dict[int, dict[str, 
         if not f.exists():
             data = pipeline.EpochData.from_run(run, e, s.device, True)
             pr = pipeline.prepare_epoch(data, s, seed=s.seed(e))
-            extra = {}
-            if i == 0:
-                U = torch.as_tensor(np.concatenate([data.X, pr.boundary.representations]))
-                extra["init"] = layout.pca_init(U).numpy()
+            extra = {"boundary": pr.boundary.representations} if i == 0 else {}
             np.savez(f, head=pr.complex.head, tail=pr.complex.tail, weight=pr.complex.weight,
                      n_x=pr.complex.n_x, n_b=pr.complex.n_b, knn=pr.knn,
                      pred=data.logits.argmax(1), **extra)
@@ -116,50 +116,50 @@ def mean_pearson(A: np.ndarray, B: np.ndarray) -> float:
     return float(((A * B).sum(1)[ok] / den[ok]).mean())
 
 
-def chain(prepared: dict[int, dict[str, np.ndarray]], epochs: list[int], n: int,
-          s: pipeline.Settings, v: dict[str, float]) -> list[np.ndarray]:
-    """Every epoch's training-sample positions: a cold layout, then warm layouts started where
-    the previous epoch left each sample, as :func:`dvi_widget.engine.pipeline.layout_stage`
-    with the variant's mobility and iterations."""
+def chain(prepared: dict[int, dict[str, np.ndarray]], run: Run, s: pipeline.Settings,
+          v: dict[str, float]) -> list[np.ndarray]:
+    """Every epoch's training-sample positions: the engine's layout stage
+    (:func:`dvi_widget.engine.pipeline.layout_stage`), cold for the first epoch and then warm,
+    started where the previous epoch left each sample, with the variant's mobility and
+    iterations."""
     ramp = {k: v[k] for k in ("stable", "width", "floor") if k in v}
     power = v.get("power", 1.0)
-    iters = int(v.get("iters", s.warm_layout_iters))
+    s = dataclasses.replace(s, warm_layout_iters=int(v.get("iters", s.warm_layout_iters)))
+    epochs, n = list(run.epochs), int(run.n_train)
     Y = None
     out = []
     for i, e in enumerate(epochs):
         c = prepared[e]
-        head, tail, w = (torch.as_tensor(c[k]) for k in ("head", "tail", "weight"))
-        n_x, n_b = int(c["n_x"]), int(c["n_b"])
+        cx = Complex(head=c["head"], tail=c["tail"], weight=c["weight"], n_x=int(c["n_x"]),
+                     n_b=int(c["n_b"]))
         gen = torch.Generator()
         gen.manual_seed(s.seed(e))
-        if i == 0:
-            n_iter = (pipeline.COLD_LAYOUT_ITERS if n_x <= pipeline.COLD_LAYOUT_LARGE
-                      else pipeline.COLD_LAYOUT_ITERS_LARGE)
-            Yn = layout.umap_layout(head, tail, w, torch.as_tensor(c["init"]), s.a, s.b,
-                               n_iter=n_iter, negative_sample_rate=s.negative_sample_rate,
-                               generator=gen)
+        if i == 0:  # the cold start lays out from the PCA of X ∪ B (randomised: seeded, as
+            torch.manual_seed(s.seed(e))  # the fit seeds it)
+            U = torch.as_tensor(np.concatenate([
+                np.asarray(run.representations(e, "train"), dtype=np.float32), c["boundary"]]))
+            Yn = pipeline.layout_stage(U, cx, None, None, s, gen)
         else:
             p = prepared[epochs[i - 1]]
             sem = losses.semantic_similarity(torch.as_tensor(p["knn"]),
                                              torch.as_tensor(c["knn"])).float()
             sem = sem * torch.as_tensor(p["pred"] == c["pred"])
-            mobility = torch.ones(n_x + n_b)
+            mobility = torch.ones(cx.n_x + cx.n_b)
             if "quantile" in v:  # the epoch's own churn: stable at least its quantile
                 churn = float(torch.quantile(1.0 - sem, v["quantile"]))
                 ramp["stable"] = max(v.get("stable", 0.075), churn)
             mobility[:n] = layout.temporal_mobility(sem, **ramp) ** power
             # boundary points start at the weighted mean of their samples, as boundary_start
             # (which places one joined to no sample by φ_{t-1}; here: at the samples' mean)
-            xb = (head < n_x) & (tail >= n_x)
-            acc = torch.zeros(n_b, 2).index_add_(0, tail[xb] - n_x, Y[head[xb]] * w[xb, None])
-            tot = torch.zeros(n_b).index_add_(0, tail[xb] - n_x, w[xb])
+            head, tail, w = (torch.as_tensor(c[k]) for k in ("head", "tail", "weight"))
+            xb = (head < cx.n_x) & (tail >= cx.n_x)
+            acc = torch.zeros(cx.n_b, 2).index_add_(0, tail[xb] - cx.n_x,
+                                                    Y[head[xb]] * w[xb, None])
+            tot = torch.zeros(cx.n_b).index_add_(0, tail[xb] - cx.n_x, w[xb])
             start = torch.where((tot > 0)[:, None], acc / tot.clamp_min(1e-12)[:, None],
                                 Y.mean(0))
-            share = float(mobility[:n_x].mean()) / 0.5
-            Yn = layout.umap_layout(head, tail, w, torch.cat([Y, start]), s.a, s.b,
-                               n_iter=round(iters * min(1.0, max(0.4, share))),
-                               negative_sample_rate=s.negative_sample_rate,
-                               mobility=mobility, generator=gen)
+            Yn = pipeline.layout_stage(torch.empty(0), cx, torch.cat([Y, start]), mobility, s,
+                                       gen)
         Y = Yn[:n]
         out.append(Y.numpy().copy())
     return out
@@ -191,7 +191,7 @@ def main() -> None:
     print(f"{'variant':28s} {'Eq. 4':>7s} {'nn_pv15':>8s} {'move':>6s} {'s':>5s}")
     for text in args.variant or DEFAULT_VARIANTS:
         t0 = time.perf_counter()
-        Ys = chain(prepared, epochs, n, s, parse_variant(text))
+        Ys = chain(prepared, run, s, parse_variant(text))
         nn = []
         for t, Y in enumerate(Ys):
             Yt = torch.as_tensor(Y)
