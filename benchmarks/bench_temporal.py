@@ -25,7 +25,13 @@ k = 15); nn_pv(15) (Eq. 1), the mean over the epochs.
 A variant is ``stable=,width=,floor=`` (the ramp of ``temporal_mobility``), ``power=`` (the
 mobility raised to it), ``iters=`` (``warm_layout_iters``) and ``quantile=Q`` (``stable`` at
 least the Q-quantile of the transition's own churn 1 − eval_sem: a ramp that does not depend
-on how dense the samples are); unnamed keys keep the fit's defaults. The run is opened with
+on how dense the samples are); ``rank=1`` (mobility 1 − the empirical CDF of eval_sem pooled
+over the transitions so far: a ramp that does not depend on how much the samples churn),
+``rank=2`` (the same over this transition alone), ``rank=3`` (over the sample's own eval_sem
+at every transition, future ones included: the ordering Eq. 4 rewards, known in advance),
+``rank=4`` (the mean of 1 and 3), and ``clamp=Q`` (after the layout, a sample's move is at most
+its mobility times the Q-quantile of the transition's moves: mobility bounds the distance, not
+only the step); unnamed keys keep the fit's defaults. The run is opened with
 ``bench_engine.make_model`` (the classifier the benchmark recorded it with; ``--model``), since
 the boundary samples are mixed in input space. The prepared epochs (boundary samples, complex,
 kNN) are cached in ``--cache`` (default: a folder under the system's temporary directory named
@@ -66,7 +72,8 @@ def parse_variant(text: str) -> dict[str, float]:
     out = {}
     for part in text.split(","):
         key, sep, value = part.partition("=")
-        if not sep or key not in {"stable", "width", "floor", "power", "iters", "quantile"}:
+        if not sep or key not in {"stable", "width", "floor", "power", "iters", "quantile",
+                                    "rank", "clamp"}:
             raise SystemExit(f"--variant: unknown part {part!r} (stable=, width=, floor=, "
                              "power=, iters=, quantile=)")
         out[key] = float(value)
@@ -119,16 +126,68 @@ def mean_pearson(A: np.ndarray, B: np.ndarray) -> float:
     return float(((A * B).sum(1)[ok] / den[ok]).mean())
 
 
+def _cdf(reference: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """The empirical CDF of ``reference`` at ``x``, ties at their mid-rank."""
+    ref = torch.sort(reference).values
+    below = torch.searchsorted(ref, x).float()
+    upto = torch.searchsorted(ref, x, right=True).float()
+    return (below + upto) / (2 * len(ref))
+
+
+def transition_similarity(prepared: dict[int, dict[str, np.ndarray]], a: int,
+                          b: int) -> torch.Tensor:
+    """eval_sem of every training sample from epoch ``a`` to ``b`` (Eq. 11), 0 where its
+    predicted class changed, as the fit's mobility reads it."""
+    sem = losses.semantic_similarity(torch.as_tensor(prepared[a]["knn"]),
+                                     torch.as_tensor(prepared[b]["knn"])).float()
+    return sem * torch.as_tensor(prepared[a]["pred"] == prepared[b]["pred"])
+
+
+def own_ranks(prepared: dict[int, dict[str, np.ndarray]], epochs: list[int]) -> torch.Tensor:
+    """(n, T−1): each sample's eval_sem at each transition as its CDF among the sample's own
+    transitions (``rank=3``: the ordering Eq. 4 rewards, which a fit could know only by
+    reading every epoch first)."""
+    S = torch.stack([transition_similarity(prepared, a, b)
+                     for a, b in zip(epochs[:-1], epochs[1:], strict=True)], 1)
+    below = (S[:, None, :] < S[:, :, None]).float().sum(2)
+    ties = (S[:, None, :] == S[:, :, None]).float().sum(2)
+    return (below + ties / 2) / S.shape[1]
+
+
+def sample_mobility(v: dict[str, float], sem: torch.Tensor, pooled: list[torch.Tensor],
+                    own: torch.Tensor | None) -> torch.Tensor:
+    """The training samples' mobility at one transition under variant ``v`` (``pooled``: the
+    eval_sem of the transitions so far, this one included; ``own``: this transition's column
+    of :func:`own_ranks`)."""
+    floor = v.get("floor", 0.01)
+    rank = v.get("rank")
+    if rank is None:
+        ramp = {k: v[k] for k in ("stable", "width", "floor") if k in v}
+        if "quantile" in v:  # the transition's own churn: stable at least its quantile
+            churn = float(torch.quantile(1.0 - sem, v["quantile"]))
+            ramp["stable"] = max(v.get("stable", 0.075), churn)
+        return layout.temporal_mobility(sem, **ramp) ** v.get("power", 1.0)
+    if rank == 1:
+        free = 1 - _cdf(torch.cat(pooled), sem)
+    elif rank == 2:
+        free = 1 - _cdf(sem, sem)
+    elif rank == 3:
+        free = 1 - own
+    else:
+        free = (2 - _cdf(torch.cat(pooled), sem) - own) / 2
+    return floor + (1 - floor) * free ** v.get("power", 1.0)
+
+
 def chain(prepared: dict[int, dict[str, np.ndarray]], run: Run, s: pipeline.Settings,
           v: dict[str, float]) -> list[np.ndarray]:
     """Every epoch's training-sample positions: the engine's layout stage
     (:func:`dvi_widget.engine.pipeline.layout_stage`), cold for the first epoch and then warm,
     started where the previous epoch left each sample, with the variant's mobility and
     iterations."""
-    ramp = {k: v[k] for k in ("stable", "width", "floor") if k in v}
-    power = v.get("power", 1.0)
     s = dataclasses.replace(s, warm_layout_iters=int(v.get("iters", s.warm_layout_iters)))
     epochs, n = list(run.epochs), int(run.n_train)
+    own = own_ranks(prepared, epochs) if v.get("rank", 0) >= 3 else None
+    pooled: list[torch.Tensor] = []
     Y = None
     out = []
     for i, e in enumerate(epochs):
@@ -143,15 +202,11 @@ def chain(prepared: dict[int, dict[str, np.ndarray]], run: Run, s: pipeline.Sett
                 np.asarray(run.representations(e, "train"), dtype=np.float32), c["boundary"]]))
             Yn = pipeline.layout_stage(U, cx, None, None, s, gen)
         else:
-            p = prepared[epochs[i - 1]]
-            sem = losses.semantic_similarity(torch.as_tensor(p["knn"]),
-                                             torch.as_tensor(c["knn"])).float()
-            sem = sem * torch.as_tensor(p["pred"] == c["pred"])
+            sem = transition_similarity(prepared, epochs[i - 1], e)
+            pooled.append(sem)
             mobility = torch.ones(cx.n_x + cx.n_b)
-            if "quantile" in v:  # the epoch's own churn: stable at least its quantile
-                churn = float(torch.quantile(1.0 - sem, v["quantile"]))
-                ramp["stable"] = max(v.get("stable", 0.075), churn)
-            mobility[:n] = layout.temporal_mobility(sem, **ramp) ** power
+            mobility[:n] = sample_mobility(v, sem, pooled,
+                                           None if own is None else own[:, i - 1])
             # boundary points start at the weighted mean of their samples, as boundary_start
             # (which places one joined to no sample by φ_{t-1}; here: at the samples' mean)
             head, tail, w = (torch.as_tensor(c[k]) for k in ("head", "tail", "weight"))
@@ -163,6 +218,12 @@ def chain(prepared: dict[int, dict[str, np.ndarray]], run: Run, s: pipeline.Sett
                                 Y.mean(0))
             Yn = pipeline.layout_stage(torch.empty(0), cx, torch.cat([Y, start]), mobility, s,
                                        gen)
+            if "clamp" in v:  # a sample moves at most its mobility times the clamp-quantile of
+                step = Yn[:n] - Y  # this transition's moves
+                dist = step.norm(dim=1)
+                reach = mobility[:n] * torch.quantile(dist, v["clamp"])
+                Yn = torch.cat([Y + (reach / dist.clamp_min(1e-12)).clamp(max=1.0)[:, None] * step,
+                                Yn[n:]])
         Y = Yn[:n]
         out.append(Y.numpy().copy())
     return out
@@ -172,7 +233,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--run", required=True, help="a run recorded by bench_engine.py")
     ap.add_argument("--dataset", choices=["fmnist", "digits", "mnist"], required=True)
-    ap.add_argument("--model", choices=["auto", "cnn", "mlp"], default="auto")
+    ap.add_argument("--model", choices=["auto", "cnn", "mlp", "resnet"], default="auto")
     ap.add_argument("--variant", action="append", help="repeatable; see the module docstring")
     ap.add_argument("--rows", type=int, default=3000, help="training samples measured")
     ap.add_argument("--threads", type=int, default=2)
