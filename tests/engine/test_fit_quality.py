@@ -100,11 +100,11 @@ def test_boundary_points_decode_onto_the_models_boundary(digits10):
         with torch.no_grad():
             gap = boundary_gap(run.head(e)(torch.as_tensor(decoded, dtype=torch.float32)))
         rates.append(float((gap <= dvi.delta).float().mean()))
-    # measured per epoch: 0.549-0.889, mean 0.71 (the 400-step cold budget: 0.556-0.972; without
-    # the boundary term 0.10-0.59). 144 boundary points per epoch: one point is 0.007 and the
-    # binomial standard error at 0.55 is 0.04, so the 0.55 (for Fashion-MNIST) is held
-    # on the mean and each epoch gets one standard error below it
-    assert np.mean(rates) >= 0.55 and min(rates) >= 0.51, rates
+    # measured per epoch with boundary_weight 2: 0.625-0.958, mean 0.774 (weight 1: 0.604-0.896,
+    # mean 0.728; without the boundary term 0.10-0.59). 144 boundary points per epoch: one point
+    # is 0.007 and the binomial standard error at 0.6 is 0.04, so the 0.55 (asked of
+    # Fashion-MNIST) is held at every epoch with two standard errors to spare at the worst
+    assert np.mean(rates) >= 0.65 and min(rates) >= 0.55, rates
 
 
 def test_neighbours_and_predictions_are_kept_for_train_and_new_samples(digits10):
