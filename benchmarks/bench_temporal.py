@@ -75,7 +75,7 @@ def parse_variant(text: str) -> dict[str, float]:
         if not sep or key not in {"stable", "width", "floor", "power", "iters", "quantile",
                                     "rank", "clamp"}:
             raise SystemExit(f"--variant: unknown part {part!r} (stable=, width=, floor=, "
-                             "power=, iters=, quantile=)")
+                             "power=, iters=, quantile=, rank=, clamp=)")
         out[key] = float(value)
     return out
 
