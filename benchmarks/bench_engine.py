@@ -165,6 +165,10 @@ def record_run(args: argparse.Namespace, path: Path) -> tuple[Run, float]:
     dev = resolve_device(args.device)
     model = model.to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    # "cosine": the rate anneals to 0 over the epochs, as most training recipes do (the late
+    # epochs then change the model less than at a constant rate)
+    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.epochs)
+             if args.schedule == "cosine" else None)
     x, y = torch.as_tensor(ds.x_train).to(dev), torch.as_tensor(y_given).to(dev)
     t0 = time.perf_counter()
     for epoch in range(args.epochs):
@@ -176,6 +180,8 @@ def record_run(args: argparse.Namespace, path: Path) -> tuple[Run, float]:
             opt.zero_grad()
             loss.backward()
             opt.step()
+        if sched is not None:
+            sched.step()
         run.record(model, epoch, device=dev)
     return run, time.perf_counter() - t0
 
@@ -463,6 +469,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--no-umap", action="store_true", help="skip the UMAP baselines")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--schedule", choices=["constant", "cosine"], default="constant",
+                    help="the classifier's learning rate over the epochs (Adam, 1e-3)")
     ap.add_argument("--flip", type=float, default=0.0,
                     help="share of training labels flipped to another class (label noise); "
                          "the memorisation gap is then printed")
