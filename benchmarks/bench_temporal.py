@@ -29,7 +29,8 @@ on how dense the samples are); ``rank=1`` (mobility 1 − the empirical CDF of e
 over the transitions so far: a ramp that does not depend on how much the samples churn),
 ``rank=2`` (the same over this transition alone), ``rank=3`` (over the sample's own eval_sem
 at every transition, future ones included: the ordering Eq. 4 rewards, known in advance),
-``rank=4`` (the mean of 1 and 3), and ``clamp=Q`` (after the layout, a sample's move is at most
+``rank=4`` (the mean of 1 and 3), ``rank=5`` (the lower of the fixed ramp and ``rank=1``),
+and ``clamp=Q`` (after the layout, a sample's move is at most
 its mobility times the Q-quantile of the transition's moves: mobility bounds the distance, not
 only the step); unnamed keys keep the fit's defaults. The run is opened with
 ``bench_engine.make_model`` (the classifier the benchmark recorded it with; ``--model``), since
@@ -161,12 +162,16 @@ def sample_mobility(v: dict[str, float], sem: torch.Tensor, pooled: list[torch.T
     of :func:`own_ranks`)."""
     floor = v.get("floor", 0.01)
     rank = v.get("rank")
+    ramp = {k: v[k] for k in ("stable", "width", "floor") if k in v}
     if rank is None:
-        ramp = {k: v[k] for k in ("stable", "width", "floor") if k in v}
         if "quantile" in v:  # the transition's own churn: stable at least its quantile
             churn = float(torch.quantile(1.0 - sem, v["quantile"]))
             ramp["stable"] = max(v.get("stable", 0.075), churn)
         return layout.temporal_mobility(sem, **ramp) ** v.get("power", 1.0)
+    if rank == 5:  # the lower of the fixed ramp and the pooled rank (rank=1)
+        free = 1 - _cdf(torch.cat(pooled), sem)
+        return torch.minimum(layout.temporal_mobility(sem, **ramp),
+                             floor + (1 - floor) * free) ** v.get("power", 1.0)
     if rank == 1:
         free = 1 - _cdf(torch.cat(pooled), sem)
     elif rank == 2:
