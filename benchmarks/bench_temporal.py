@@ -59,6 +59,7 @@ from bench_engine import make_model  # noqa: E402
 
 from dvi_widget import DVI, Run  # noqa: E402
 from dvi_widget.engine import layout, losses, pipeline  # noqa: E402
+from dvi_widget.engine import metrics as quality  # noqa: E402
 from dvi_widget.engine.complex import Complex  # noqa: E402
 
 K = 15
@@ -112,21 +113,6 @@ def exact_neighbours(run: Run, rows: np.ndarray) -> np.ndarray:
     return np.stack(found)
 
 
-def overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Per row, the share of ``a``'s indices also in ``b`` (Eq. 11's eval_sem)."""
-    return (a[:, :, None] == b[:, None, :]).any(2).mean(1)
-
-
-def mean_pearson(A: np.ndarray, B: np.ndarray) -> float:
-    """Mean over rows of the Pearson correlation of ``A[i]`` and ``B[i]`` (rows that never
-    vary left out), as :func:`dvi_widget.engine.metrics.temporal_pv`."""
-    A = A - A.mean(1, keepdims=True)
-    B = B - B.mean(1, keepdims=True)
-    den = np.sqrt((A * A).sum(1) * (B * B).sum(1))
-    ok = den > 1e-12
-    return float(((A * B).sum(1)[ok] / den[ok]).mean())
-
-
 def _cdf(reference: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """The empirical CDF of ``reference`` at ``x``, ties at their mid-rank."""
     ref = torch.sort(reference).values
@@ -168,12 +154,11 @@ def sample_mobility(v: dict[str, float], sem: torch.Tensor, pooled: list[torch.T
             churn = float(torch.quantile(1.0 - sem, v["quantile"]))
             ramp["stable"] = max(v.get("stable", 0.075), churn)
         return layout.temporal_mobility(sem, **ramp) ** v.get("power", 1.0)
-    if rank == 5:  # the lower of the fixed ramp and the pooled rank (rank=1)
+    if rank in (1, 5):
         free = 1 - _cdf(torch.cat(pooled), sem)
-        return torch.minimum(layout.temporal_mobility(sem, **ramp),
-                             floor + (1 - floor) * free) ** v.get("power", 1.0)
-    if rank == 1:
-        free = 1 - _cdf(torch.cat(pooled), sem)
+        if rank == 5:  # the lower of the fixed ramp and the pooled rank (rank=1)
+            return torch.minimum(layout.temporal_mobility(sem, **ramp),
+                                 floor + (1 - floor) * free) ** v.get("power", 1.0)
     elif rank == 2:
         free = 1 - _cdf(sem, sem)
     elif rank == 3:
@@ -255,7 +240,6 @@ def main() -> None:
     prepared = prepare(run, s, cache)
     rows = np.sort(np.random.default_rng(0).choice(n, min(args.rows, n), replace=False))
     high = exact_neighbours(run, rows)
-    sem = np.stack([overlap(high[t - 1], high[t]) for t in range(1, len(epochs))], 1)
     print(f"{args.run}: {n} training samples, epochs {epochs}; {len(rows)} rows measured")
     print(f"{'variant':28s} {'Eq. 4':>7s} {'nn_pv15':>8s} {'move':>6s} {'s':>5s}")
     for text in args.variant or DEFAULT_VARIANTS:
@@ -266,10 +250,12 @@ def main() -> None:
             Yt = torch.as_tensor(Y)
             d = torch.cdist(Yt[rows], Yt)
             d[torch.arange(len(rows)), torch.as_tensor(rows)] = float("inf")
-            nn.append(overlap(high[t], d.topk(K, largest=False).indices.numpy()).mean())
+            nn.append(quality.overlap_rate(high[t], d.topk(K, largest=False).indices.numpy())
+                      .mean())
         moves = np.stack([np.linalg.norm(Ys[t][rows] - Ys[t - 1][rows], axis=1)
                           for t in range(1, len(Ys))], 1)
-        print(f"{text:28s} {mean_pearson(sem, moves):7.3f} {np.mean(nn):8.4f} "
+        eq4 = quality.temporal_pv(None, [Y[rows] for Y in Ys], K, neighbour_sets=list(high))
+        print(f"{text:28s} {eq4:7.3f} {np.mean(nn):8.4f} "
               f"{np.median(moves):6.3f} {time.perf_counter() - t0:5.0f}", flush=True)
 
 
