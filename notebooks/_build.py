@@ -352,8 +352,9 @@ each sample has its training dynamics: AUM (the mean margin of its given label),
 confidence μ and variability σ, forgetting events, and cleanlab's confident learning on the
 probabilities *before memorisation* (up to the epoch of best test accuracy). `dvi.label_issues()`
 ranks the training samples by each of them, by the landscape under each sample (what only this
-view has), and by a combined rank. Since we flipped the labels ourselves, we can score every
-method: precision@k (k = number of flips) and AUROC.
+view has), by the given labels of each sample's nearest neighbours in the representation space
+before memorisation (deep k-NN), and by a combined rank. Since we flipped the labels ourselves,
+we can score every method: precision@k (k = number of flips) and AUROC.
 '''),
         code('''
 from dvi_widget.data.issues import auroc, precision_at_k

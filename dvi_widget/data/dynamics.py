@@ -32,7 +32,7 @@ Everything is vectorised over (T, N): cumulative sums for the means, ``maximum.a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,6 +74,9 @@ class Dynamics:
     Build with :func:`compute_dynamics` (arrays) or :func:`dynamics_from_run` (a run folder).
     ``probabilities`` (T, N, C) float32 softmax of each record is kept for the label-issue
     methods that need them (confident learning); None when not asked for.
+    ``representations`` (epoch number → (N, h) representations f_t(x), in the order of
+    ``labels``) lets the label-issue methods read the run's representation space; None when the
+    dynamics were computed from logits alone.
     """
 
     epochs: np.ndarray
@@ -89,6 +92,11 @@ class Dynamics:
     predictions: np.ndarray = field(repr=False)
     margin: np.ndarray = field(repr=False)
     probabilities: np.ndarray | None = field(default=None, repr=False)
+    representations: Callable[[int], np.ndarray] | None = field(default=None, repr=False,
+                                                                 compare=False)
+    #: results derived from the records that later calls reuse (the label-issue neighbours'
+    #: label shares per set of reference records: a view asks at every epoch it shows)
+    memo: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def n_epochs(self) -> int:
@@ -139,7 +147,8 @@ class Dynamics:
 
 def compute_dynamics(logits: np.ndarray, labels: np.ndarray,
                      epochs: Sequence[int] | np.ndarray | None = None, *,
-                     keep_probabilities: bool = False) -> Dynamics:
+                     keep_probabilities: bool = False,
+                     representations: Callable[[int], np.ndarray] | None = None) -> Dynamics:
     """Every measure of the module docstring from logits (T, N, C) of T recorded epochs and
     the given labels (N,).
 
@@ -150,6 +159,8 @@ def compute_dynamics(logits: np.ndarray, labels: np.ndarray,
     epochs : the T recorded epoch numbers (default 0..T-1); ``first_learned`` and
         ``last_flipped`` are in these numbers.
     keep_probabilities : keep the (T, N, C) softmax on the result (for confident learning).
+    representations : epoch number → (N, h) representations of the same samples (for the
+        label-issue method that reads the representation space); kept as given.
 
     Examples
     --------
@@ -215,7 +226,7 @@ def compute_dynamics(logits: np.ndarray, labels: np.ndarray,
         correctness=correctness.astype(f32), aum=aum.astype(f32), forgetting=forgetting,
         first_learned=first_learned.astype(f32), last_flipped=last_flipped.astype(f32),
         predictions=lg.argmax(axis=2).astype(np.int64), margin=margin.astype(f32),
-        probabilities=probs,
+        probabilities=probs, representations=representations,
     )
 
 
@@ -225,6 +236,7 @@ def dynamics_from_run(run: Any, split: str = "all", epochs: Sequence[int] | None
     (evaluation passes; default: every recorded epoch) and its given labels.
 
     ``split``: "train", "test" or "all" (train then test, the order of the view's samples).
+    The result reads the run's representations of an epoch when a label-issue method asks.
     """
     eps = list(run.epochs) if epochs is None else [int(e) for e in epochs]
     if not eps:
@@ -233,4 +245,9 @@ def dynamics_from_run(run: Any, split: str = "all", epochs: Sequence[int] | None
     rows = [np.concatenate([np.asarray(run.logits(e, s)) for s in splits], axis=0)
             for e in eps]
     labels = np.asarray(run.labels(split))
-    return compute_dynamics(np.stack(rows), labels, eps, keep_probabilities=keep_probabilities)
+
+    def representations(epoch: int) -> np.ndarray:
+        return np.concatenate([np.asarray(run.representations(int(epoch), s)) for s in splits])
+
+    return compute_dynamics(np.stack(rows), labels, eps, keep_probabilities=keep_probabilities,
+                            representations=representations)

@@ -75,8 +75,9 @@ class DVI(engine.DVI):
 
     def label_issues(self, epoch: int | None = None, method: Any = None) -> pd.DataFrame:  # noqa: ANN401
         """Training samples ranked by how likely their given label is wrong (AUM, cartography,
-        forgetting, cleanlab before memorisation, the landscape under the sample, and their
-        combined rank), using the records up to ``epoch`` (default: the last fitted one):
+        forgetting, cleanlab before memorisation, the landscape under the sample, the given
+        labels of its nearest neighbours in the run's representations, and their combined
+        rank), using the records up to ``epoch`` (default: the last fitted one):
         :func:`dvi_widget.data.issues.label_issues`. ``method``: one name or a list (default:
         all)."""
         vis = self.visualization()

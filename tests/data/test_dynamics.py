@@ -116,7 +116,9 @@ def test_from_run_reads_every_recorded_epoch(tmp_path) -> None:  # noqa: ANN001
     x = np.random.default_rng(1).normal(size=(4, 3)).astype(np.float32)
     run = Run.create(tmp_path / "run", train=(x, LABELS), class_names=["a", "b", "c"])
     for e, lg in zip(EPOCHS, LOGITS, strict=True):
-        run.record_arrays(e, representations=x, logits=lg.astype(np.float32))
+        run.record_arrays(e, representations=x + e, logits=lg.astype(np.float32))
     d = dynamics_from_run(Run.open(tmp_path / "run"), "train")
     assert d.epochs.tolist() == EPOCHS
     assert d.forgetting[:, 0].tolist() == [math.inf, 0, 1, 1, 2]
+    # the representations of an epoch, read when asked (the label-issue neighbours method)
+    np.testing.assert_array_equal(d.representations(4), x + 4)

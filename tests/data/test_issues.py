@@ -8,7 +8,10 @@ import pytest
 from dvi_widget.data.dynamics import compute_dynamics
 from dvi_widget.data.issues import (
     auroc,
+    half_memorised,
     label_issues,
+    neighbour_votes,
+    neighbours_to_ask,
     noise_concentration,
     precision_at_k,
     territory,
@@ -60,7 +63,9 @@ def test_scores_rank_the_flipped_samples_first():
     kappa = noise_concentration(y, probs)  # tested on its own below
     assert df.attrs["noise_concentration"] == pytest.approx(kappa)
     pre = np.log(probs[np.arange(12), y]) - kappa * np.log(other.max(axis=1))
-    raw = -pre + kappa ** 2 * -dyn.aum[-1, train]
+    # AUM up to the record where half the pre-memorisation errors are fitted: epoch 3
+    assert df.attrs["combined_aum"] == [0, 1, 2, 3]
+    raw = -pre + kappa ** 2 * -dyn.aum[3, train]
     np.testing.assert_allclose(df.sort_values("sample")["combined_score"],
                                (rankdata(raw) - 1) / 11, atol=1e-9)
     assert df["cleanlab_issue"].dtype == bool  # confident learning flags nothing this small
@@ -118,7 +123,8 @@ def test_combined_weighs_the_rival_and_the_late_records_by_the_noise_concentrati
     other = probs.copy()
     other[np.arange(18), y] = -1
     pre = np.log(probs[np.arange(18), y]) - 0.8 * np.log(other.max(axis=1))
-    raw = -pre + 0.8 ** 2 * -dyn.aum[-1, :18]
+    assert df.attrs["combined_aum"] == [0, 1, 2, 3]  # all five flips fitted at epoch 3
+    raw = -pre + 0.8 ** 2 * -dyn.aum[3, :18]
     from scipy.stats import rankdata
 
     np.testing.assert_allclose(df["combined_score"], (rankdata(raw) - 1) / 17, atol=1e-6)
@@ -160,3 +166,96 @@ def test_landscape_method_reads_the_territory_under_each_sample():
         label_issues(dyn, split=split, methods=["landscape"])
     with pytest.raises(ValueError, match="unknown method"):
         label_issues(dyn, split=split, methods=["magic"])
+
+
+def test_neighbour_votes_count_the_given_labels_of_the_nearest_others():
+    """Three clusters along three axes (cosine); sample 0 sits in cluster 2 but is labelled 0."""
+    rng = np.random.default_rng(0)
+    centre = np.eye(3) * 10
+    which = np.repeat(np.arange(3), 6)
+    which[0] = 2
+    x = centre[which] + rng.normal(scale=0.1, size=(18, 3))
+    labels = np.repeat(np.arange(3), 6)
+    votes = neighbour_votes(x, labels, 3, k=5)
+    assert votes.sum(axis=1).tolist() == [5] * 18
+    assert votes[0].tolist() == [0, 0, 5]  # its five nearest are cluster 2's, not itself
+    # a cluster-0 sample: its five nearest are the other five of cluster 0 less sample 0
+    # (moved away), so four 0s and one vote of cluster 0's nearest outsider
+    assert votes[1, 0] == 4 and votes[1].sum() == 5
+    assert votes[12].tolist() == [1, 0, 4]  # cluster 2 holds sample 0 (label 0) too
+    # with fewer voters than samples, every row still counts k votes, none its own
+    few = neighbour_votes(x, labels, 3, k=3, max_voters=9)
+    assert few.sum(axis=1).tolist() == [3] * 18
+
+
+def test_half_memorised_is_where_half_the_early_errors_are_fitted():
+    """12 training samples (and 2 test ones) of label 0; the first 6, 5, 4, 3, 2, 1 are
+    predicted as class 1 at the six records. From the reference end at position 2 (4 wrong),
+    half (2 wrong) is first reached at position 4."""
+    labels = np.zeros(14, dtype=np.int64)
+    lg = np.zeros((6, 14, 2), dtype=np.float32)
+    lg[..., 0] = 1.0
+    for t, w in enumerate([6, 5, 4, 3, 2, 1]):
+        lg[t, :w, 1] = 2.0
+    dyn = compute_dynamics(lg, labels)
+    train = np.arange(14) < 12
+    assert half_memorised(dyn, 2, 5, train) == 4
+    assert half_memorised(dyn, 2, 3, train) == 3  # capped at the ranked epoch
+    assert half_memorised(dyn, 4, 5, train) == 5  # 1 wrong <= 2 / 2
+    assert half_memorised(dyn, 5, 5, train) == 5  # no record after it: the ranked epoch
+
+
+def test_neighbours_method_reads_the_representations_before_memorisation():
+    """make(): samples 0 and 1 are flipped; their representations sit among class 2's. The
+    method reads the representations of cleanlab's last reference epoch (2) only, and the
+    combined rank averages the neighbours' label shares with the head's probabilities."""
+    dyn0, split, lg = make()
+    rng = np.random.default_rng(1)
+    true = dyn0.labels.copy()
+    true[:2] = 2
+    reps = np.eye(3)[true] * 5 + rng.normal(scale=0.1, size=(16, 3))
+    noise = rng.normal(size=(16, 3))
+    asked = []
+
+    def representations(epoch: int) -> np.ndarray:
+        # epochs 0 and 1: no class structure yet (the k-NN classifier is poor on the test
+        # split); from epoch 2 on, every sample sits with its true class
+        asked.append(epoch)
+        return (reps if epoch >= 2 else noise).astype(np.float32)
+
+    dyn = compute_dynamics(lg, dyn0.labels, keep_probabilities=True,
+                           representations=representations)
+    df = label_issues(dyn, split=split).set_index("sample")
+    # the candidates are the reference records 0..2 (their k-NN test accuracy picks 2), then
+    # the votes are read at 2; nothing after the reference records is read
+    assert asked == [0, 1, 2, 2] and df.attrs["neighbours"] == 2
+    # ranking at epoch 4 has the same reference records: the shares are reused, nothing read
+    at4 = label_issues(dyn, epoch=4, split=split).set_index("sample")
+    assert asked == [0, 1, 2, 2] and at4.attrs["neighbours"] == 2
+    np.testing.assert_array_equal(at4["score_neighbours"].sort_index(),
+                                  df["score_neighbours"].sort_index())
+    assert df.attrs["combined"] == ["pre-memorisation log margin", "aum",
+                                    "neighbours' label shares"]
+    s = df["score_neighbours"]
+    # 12 training samples of 3 classes: 2 neighbours each. A flipped sample's two nearest are
+    # among the rest of its cluster (samples 4, 7, 10 labelled 2 and the other flip):
+    # -log((votes for its label + 1/2) / (2 + 3/2)), at most one vote for its label
+    assert neighbours_to_ask(12, 3) == 2
+    votes = neighbour_votes(reps[:12], dyn.labels[:12], 3, k=2)
+    assert votes[0, 2] >= 1 and votes[0, 0] == 0 and votes[1, 1] == 0
+    assert s[0] == pytest.approx(-np.log(0.5 / 3.5))
+    # the clean samples of classes 0 and 1 sit with their own labels: two votes for it
+    clean = s[[2, 3, 5, 6, 8, 9, 11]]
+    assert clean.max() == pytest.approx(-np.log(2.5 / 3.5)) and clean.max() < s[0]
+    # the suggestion and the combined rank still put the flips first
+    assert df.loc[[0, 1], "suggested_label"].tolist() == [2, 2]
+    assert set(df.nsmallest(2, "combined_rank").index) == {0, 1}
+    # without representations the method is not run, and asking for it says what to pass
+    plain = label_issues(dyn0, split=split)
+    assert "score_neighbours" not in plain.columns
+    with pytest.raises(ValueError, match="needs the run's representations"):
+        label_issues(dyn0, split=split, methods="neighbours")
+    bad = compute_dynamics(lg, dyn0.labels, keep_probabilities=True,
+                           representations=lambda e: reps[:5])
+    with pytest.raises(ValueError, match="have 5 rows"):
+        label_issues(bad, split=split)
