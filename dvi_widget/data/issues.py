@@ -427,7 +427,7 @@ def label_issues(dyn: Dynamics, *, epoch: int | None = None,
     else:  # a subset of the methods: equal-weight rank percentiles of those run
         combined = np.mean([_percentile(v) for v in scores.values()], axis=0)
         used["combined"] = list(scores)
-    names = list(scores)
+    names = [m for m in METHODS if m in scores]  # METHODS order
 
     df = pd.DataFrame({"sample": idx, "given_label": y, "suggested_label": suggested})
     if class_names is not None:
