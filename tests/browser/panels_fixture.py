@@ -187,14 +187,18 @@ def build(kind: str = "full", N: int = 400, T: int = 3, seed: int = 0) -> Visual
 
 def dynamics(vis: Visualization) -> Any:  # noqa: ANN401
     """Training dynamics of the fixture: logits log p(position) + 6 · one-hot(prediction), so
-    every 10th sample (predicted as the next class) is the label issue the queue ranks first."""
+    every 10th sample (predicted as the next class) is the label issue the queue ranks first;
+    the representations are the positions."""
     from dvi_widget.data.dynamics import compute_dynamics
 
     T, N = vis.predictions.shape
     logits = np.stack([np.log(probabilities(vis.coords[t], t) + 1e-6)
                        + 6.0 * np.eye(C, dtype=np.float32)[vis.predictions[t]]
                        for t in range(T)])
-    return compute_dynamics(logits, vis.labels, vis.epochs, keep_probabilities=True)
+    epochs = [int(e) for e in vis.epochs]
+    # the fixture's representation space is its map (the label-issue neighbours read it)
+    return compute_dynamics(logits, vis.labels, vis.epochs, keep_probabilities=True,
+                            representations=lambda e: vis.coords[epochs.index(int(e))])
 
 
 def flip_events(epochs: np.ndarray, preds: np.ndarray, labels: np.ndarray,
