@@ -379,7 +379,8 @@ def label_issues(dyn: Dynamics, *, epoch: int | None = None,
         used["cleanlab"] = dyn.epochs[ref].tolist()
     shares = None  # the neighbours' smoothed label shares q (N_train, C)
     if "neighbours" in wanted:
-        key = ("neighbours", tuple(ref.tolist()), train.tobytes())  # the same for later epochs
+        # the same for later epochs with the same reference records and split
+        key = ("neighbours", tuple(ref.tolist()), train.tobytes(), test.tobytes())
         if key not in dyn.memo:
             rep_epoch = int(dyn.epochs[representation_epoch(dyn, ref, train, test)])
             C = _n_classes(dyn)
