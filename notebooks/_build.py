@@ -369,6 +369,7 @@ quality = pd.DataFrame({
 print(f"{noisy.sum()} flipped labels; cleanlab used the epochs {issues.attrs['cleanlab']}")
 print(quality.round(3).to_string())
 best_single = quality.drop(index="combined")["precision@k"].max()
+assert "neighbours" in quality.index, "a run folder brings its representations: deep k-NN runs"
 assert quality.loc["combined", "AUROC"] >= 0.85, quality
 assert quality.loc["combined", "precision@k"] >= best_single - 0.05, quality
 found = issues.head(int(noisy.sum()))
