@@ -17,6 +17,9 @@ the digits and MNIST runs only (minutes on 2 cores); without it the table leaves
 
     OMP_NUM_THREADS=1 python benchmarks/bench_label_issues.py [--fashion 10000] [--landscape]
         [--only digits|mnist|fashion] [--model mlp|cnn] [--threads N] [--cache DIR]
+
+``--cache DIR`` keeps each run's logits and representations (and, with ``--landscape``, the
+DVI fit's coordinates and landscape classes), so a second call trains and fits nothing.
 """
 
 from __future__ import annotations
@@ -113,9 +116,17 @@ def evaluate(name: str, data: Dataset, kind: str, args: argparse.Namespace,
              rng: np.random.Generator) -> list[dict]:
     C = data.n_classes
     given, flipped = flip(data.y_train, kind, PAIRS[name], args.rate, rng, C)
-    land = {}
+    land: dict = {}
     recorder = None
-    if args.landscape and name in ("digits", "mnist"):
+    key = f"{name}-{args.model}-{kind}-{args.epochs[name]}-r{args.rate}-s{args.seed}-reps.npz"
+    cache = Path(args.cache) / key if args.cache else None
+    want_land = args.landscape and name in ("digits", "mnist")
+    land_cache = (cache.with_name(key.replace("-reps.npz", f"-land{args.record_every}.npz"))
+                  if cache is not None else None)
+    if want_land and land_cache is not None and land_cache.exists():
+        with np.load(land_cache, allow_pickle=False) as z:
+            land = {k: z[k] for k in ("coords", "landscape_classes", "extent", "view_epochs")}
+    elif want_land:
         from dvi_widget.data.run import Run
 
         tmp = tempfile.mkdtemp(prefix="bench-issues-")
@@ -127,8 +138,6 @@ def evaluate(name: str, data: Dataset, kind: str, args: argparse.Namespace,
             if epoch % every == every - 1 or epoch == 0:
                 run.record(model, epoch)
     t0 = time.perf_counter()
-    key = f"{name}-{args.model}-{kind}-{args.epochs[name]}-r{args.rate}-s{args.seed}-reps.npz"
-    cache = Path(args.cache) / key if args.cache else None
     if cache is not None and cache.exists() and recorder is None:
         with np.load(cache, allow_pickle=False) as z:
             logits, reps, given, flipped = z["logits"], z["reps"], z["given"], z["flipped"]
@@ -149,6 +158,8 @@ def evaluate(name: str, data: Dataset, kind: str, args: argparse.Namespace,
                 "extent": vis.extent, "view_epochs": vis.epochs}
         print(f"  DVI fit of {vis.n_epochs} recorded epochs in {time.perf_counter() - t0:.0f} s "
               "(for the landscape method)")
+        if land_cache is not None:  # the landscape arrays too, so a second call fits nothing
+            np.savez(land_cache, **land)
     labels = np.concatenate([given, data.y_test])
     split = np.array(["train"] * data.n_train + ["test"] * data.n_test)
     t0 = time.perf_counter()
@@ -202,7 +213,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0, help="seed of the flips and the training")
     ap.add_argument("--rate", type=float, default=0.10, help="share of flipped labels")
     ap.add_argument("--cache", default=None,
-                    help="folder keeping each run's logits, so a second call skips training")
+                    help="folder keeping each run's records (and landscape), so a second call "
+                         "skips training (and fitting)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     a.epochs = {"fashion": a.fashion_epochs, "digits": a.digits_epochs,
