@@ -185,9 +185,10 @@ def neighbour_votes(representations: np.ndarray, labels: np.ndarray, n_classes: 
         own = slot[i : i + batch]
         hit = np.flatnonzero(own >= 0)
         sim[torch.as_tensor(hit), torch.as_tensor(own[hit])] = -np.inf  # not its own vote
-        near = sim.topk(k, dim=1).indices
-        out[i : i + len(sim)] = torch.nn.functional.one_hot(vy[near], n_classes).sum(
-            dim=1).numpy()
+        near = vy[sim.topk(k, dim=1).indices]  # (batch, k) labels; counted without one-hot
+        counts = torch.zeros(len(near), n_classes, dtype=torch.float64)
+        out[i : i + len(sim)] = counts.scatter_add_(
+            1, near, torch.ones(near.shape, dtype=torch.float64)).numpy()
     return out
 
 
