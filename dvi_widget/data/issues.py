@@ -214,32 +214,35 @@ def _representations(dyn: Dynamics, epoch: int) -> np.ndarray:
 
 
 def representation_epoch(dyn: Dynamics, ref: np.ndarray, train: np.ndarray,
-                         test: np.ndarray, candidates: int = 10, queries: int = 2000) -> int:
-    """Position of the record whose representations the neighbours method reads: among (up to
-    ``candidates`` evenly spaced) reference records, the one whose k-NN classifier (training
-    samples voting with their given labels) is most accurate on the test split (≤ ``queries``
-    test samples, a fixed subset); the first of equals, being the least memorised. Without a
-    test split, the last reference record.
+                         test: np.ndarray, candidates: int = 10, queries: int = 2000
+                         ) -> tuple[int, np.ndarray]:
+    """(position, its (N, h) representations) of the record the neighbours method reads: among
+    (up to ``candidates`` evenly spaced) reference records, the one whose k-NN classifier
+    (training samples voting with their given labels) is most accurate on the test split
+    (≤ ``queries`` test samples, a fixed subset); the first of equals, being the least
+    memorised. Without a test split, the last reference record.
 
     The head's test accuracy picks the reference records, but representations can start to
     memorise before the head's accuracy peaks (the training samples pull their flipped
     neighbours' representations along), so the neighbours are chosen by their own held-out
-    accuracy.
+    accuracy. Each candidate is read once; only the best one's representations are kept.
     """
     if not test.any() or len(ref) == 1:
-        return int(ref[-1])
+        return int(ref[-1]), _representations(dyn, int(dyn.epochs[ref[-1]]))
     pick = np.unique(np.linspace(0, len(ref) - 1, min(candidates, len(ref))).round().astype(int))
     tidx = np.flatnonzero(test)
     if len(tidx) > queries:
         tidx = np.sort(np.random.default_rng(0).choice(tidx, queries, replace=False))
     C = _n_classes(dyn)
     k = neighbours_to_ask(int(train.sum()), C)
-    acc = []
+    best_acc, best = -1.0, (-1, np.empty(0))
     for p in ref[pick]:
         reps = _representations(dyn, int(dyn.epochs[p]))
         votes = neighbour_votes(reps[train], dyn.labels[train], C, k, queries=reps[tidx])
-        acc.append(float((votes.argmax(axis=1) == dyn.labels[tidx]).mean()))
-    return int(ref[pick][int(np.argmax(acc))])
+        acc = float((votes.argmax(axis=1) == dyn.labels[tidx]).mean())
+        if acc > best_acc:  # strictly: the first of equals
+            best_acc, best = acc, (int(p), reps)
+    return best
 
 
 def half_memorised(dyn: Dynamics, ref_end: int, pos: int, train: np.ndarray) -> int:
@@ -386,10 +389,10 @@ def label_issues(dyn: Dynamics, *, epoch: int | None = None,
         # the same for later epochs with the same reference records and split
         key = ("neighbours", tuple(ref.tolist()), train.tobytes(), test.tobytes())
         if key not in dyn.memo:
-            rep_epoch = int(dyn.epochs[representation_epoch(dyn, ref, train, test)])
+            rep_pos, reps = representation_epoch(dyn, ref, train, test)
+            rep_epoch = int(dyn.epochs[rep_pos])
             C = _n_classes(dyn)
-            votes = neighbour_votes(_representations(dyn, rep_epoch)[train], y, C,
-                                    neighbours_to_ask(len(y), C))
+            votes = neighbour_votes(reps[train], y, C, neighbours_to_ask(len(y), C))
             k = votes.sum(axis=1, keepdims=True)
             dyn.memo[key] = rep_epoch, (votes + 0.5) / (k + 0.5 * C)
         rep_epoch, shares = dyn.memo[key]
