@@ -245,9 +245,5 @@ def dynamics_from_run(run: Any, split: str = "all", epochs: Sequence[int] | None
     rows = [np.concatenate([np.asarray(run.logits(e, s)) for s in splits], axis=0)
             for e in eps]
     labels = np.asarray(run.labels(split))
-
-    def representations(epoch: int) -> np.ndarray:
-        return np.concatenate([np.asarray(run.representations(int(epoch), s)) for s in splits])
-
     return compute_dynamics(np.stack(rows), labels, eps, keep_probabilities=keep_probabilities,
-                            representations=representations)
+                            representations=lambda epoch: run.representations(int(epoch), split))
