@@ -196,9 +196,15 @@ def test_neighbour_votes_count_the_given_labels_of_the_nearest_others():
     # (moved away), so four 0s and one vote of cluster 0's nearest outsider
     assert votes[1, 0] == 4 and votes[1].sum() == 5
     assert votes[12].tolist() == [1, 0, 4]  # cluster 2 holds sample 0 (label 0) too
-    # with fewer voters than samples, every row still counts k votes, none its own
+    # with fewer voters than samples (a fixed subset of 9), every row still counts k votes
     few = neighbour_votes(x, labels, 3, k=3, max_voters=9)
     assert few.sum(axis=1).tolist() == [3] * 18
+    # with k = 8 a voter's votes are the other eight voters' labels: never its own
+    voters = np.sort(np.random.default_rng(0).choice(18, 9, replace=False))
+    every = neighbour_votes(x, labels, 3, k=8, max_voters=9)
+    for i in voters:
+        others = np.bincount(labels[voters[voters != i]], minlength=3)
+        assert every[i].tolist() == others.tolist(), i
 
 
 def test_half_memorised_is_where_half_the_early_errors_are_fitted():
