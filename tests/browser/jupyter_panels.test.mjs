@@ -227,6 +227,13 @@ const exploreTest = async () => {
   await shot(page, page.locator('.dvi-canvas-wrap'), 'jupyterlab-explore-inspect');
   await shot(page, page.locator('.dvi-panel-curves'), 'jupyterlab-explore-curves');
   await shot(page, page.locator('.dvi-panel-events'), 'jupyterlab-explore-events');
+  // the review queue of the fitted run: the kernel ranks its label issues (every method the run
+  // supports, the representation-space neighbours included) and the panel shows them as tiles
+  await page.click('.dvi-sel-queue');
+  await page.waitForSelector('.dvi-review-tile', { timeout: 120000 });
+  const status = await page.textContent('.dvi-review-status');
+  assert(/most likely label issues .* \(combined rank\)/.test(status), `review queue: ${status}`);
+  await shot(page, page.locator('.dvi-panel-selection'), 'jupyterlab-explore-review');
   await page.close();
 };
 
