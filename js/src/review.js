@@ -76,7 +76,8 @@ export class ReviewQueue {
         title: `#${it.sample}: given ${className(view, it.given)}, suggested ${className(view, it.suggested)} (score ${it.score})`,
       }, [
         ...(images ? [cv] : []), badge,
-        h('div', { class: 'dvi-review-labels' }, [given, h('span', { text: ' → ' }), sugg]),
+        // two lines, each cut on its own: a long class name keeps the other one readable
+        h('div', { class: 'dvi-review-labels' }, [h('div', {}, [given]), h('div', {}, ['→ ', sugg])]),
         h('div', { class: 'dvi-review-btns' }, [btn('mislabeled', '✗', 'mislabeled: the suggested class is right (m)'), btn('correct', '✓', 'the given label is correct (c)'), btn('unsure', '?', 'unsure (u)')]),
       ]);
       tile.addEventListener('click', () => this.move(k - this.cursor));
