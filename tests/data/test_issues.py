@@ -7,6 +7,7 @@ import pytest
 
 from dvi_widget.data.dynamics import compute_dynamics
 from dvi_widget.data.issues import (
+    SUBSET_SEED,
     auroc,
     half_memorised,
     label_issues,
@@ -200,11 +201,35 @@ def test_neighbour_votes_count_the_given_labels_of_the_nearest_others():
     few = neighbour_votes(x, labels, 3, k=3, max_voters=9)
     assert few.sum(axis=1).tolist() == [3] * 18
     # with k = 8 a voter's votes are the other eight voters' labels: never its own
-    voters = np.sort(np.random.default_rng(0).choice(18, 9, replace=False))
+    voters = np.sort(np.random.default_rng(SUBSET_SEED).choice(18, 9, replace=False))
     every = neighbour_votes(x, labels, 3, k=8, max_voters=9)
     for i in voters:
         others = np.bincount(labels[voters[voters != i]], minlength=3)
         assert every[i].tolist() == others.tolist(), i
+    # a pool of rows inside a larger array votes as those rows alone (no copy of the pool),
+    # and a batch smaller than the queries gives the same counts
+    padded = np.concatenate([rng.normal(size=(4, 3)), x, rng.normal(size=(3, 3))])
+    pooled = neighbour_votes(padded, labels, 3, k=5, pool=np.arange(4, 22), batch=4)
+    assert pooled.tolist() == votes.tolist()
+    asked = neighbour_votes(padded, labels, 3, k=5, pool=np.arange(4, 22), queries=x[:2])
+    # a query is not a voter, so sample 0 asked as a query meets its own row (label 0) too
+    assert asked[0].tolist() == [1, 0, 4]
+    with pytest.raises(ValueError, match="labels has 17 entries for 18 pool rows"):
+        neighbour_votes(padded, labels[1:], 3, pool=np.arange(4, 22))
+
+
+def test_the_voter_subset_is_not_a_draw_the_user_made_with_seed_0():
+    """12,000 samples, 1,200 of them 'flipped' to label 1 by ``default_rng(0).choice``, as a
+    benchmark draws its flips; 500 voters. Asked by an outside query with k = 500, the votes are
+    the voters' label counts: about 10 % label 1. With seed 0 the voters would all be flipped
+    samples (at these sizes numpy's draw of 500 is the start of its draw of 1,200)."""
+    n, flips, m = 12_000, 1_200, 500
+    labels = np.zeros(n, dtype=np.int64)
+    labels[np.random.default_rng(0).choice(n, flips, replace=False)] = 1
+    x = np.random.default_rng(1).normal(size=(n, 4))
+    votes = neighbour_votes(x, labels, 2, k=m, max_voters=m, queries=x[:1])
+    assert votes.sum() == m
+    assert votes[0, 1] <= 100, votes  # binomial(500, 0.1): 50 expected; 500 with seed 0
 
 
 def test_half_memorised_is_where_half_the_early_errors_are_fitted():
