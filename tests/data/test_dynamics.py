@@ -122,3 +122,35 @@ def test_from_run_reads_every_recorded_epoch(tmp_path) -> None:  # noqa: ANN001
     assert d.forgetting[:, 0].tolist() == [math.inf, 0, 1, 1, 2]
     # the representations of an epoch, read when asked (the label-issue neighbours method)
     np.testing.assert_array_equal(d.representations(4), x + 4)
+
+
+def test_joined_rows_read_only_the_rows_asked(tmp_path) -> None:  # noqa: ANN001
+    from dvi_widget.data.dynamics import JoinedRows
+    from dvi_widget.data.run import Run
+
+    a = np.arange(12, dtype=np.float32).reshape(4, 3)
+    b = 100 + np.arange(6, dtype=np.float32).reshape(2, 3)
+    j = JoinedRows([a, b])
+    both = np.concatenate([a, b])
+    assert len(j) == 6 and j.shape == (6, 3) and j.dtype == np.float32
+    np.testing.assert_array_equal(j[np.array([5, 0, 4, 3])], both[[5, 0, 4, 3]])
+    np.testing.assert_array_equal(j[2:5], both[2:5])
+    np.testing.assert_array_equal(j[np.array([-1])], both[[-1]])
+    np.testing.assert_array_equal(np.asarray(j), both)
+    assert j[np.array([], dtype=np.int64)].shape == (0, 3)
+    with pytest.raises(IndexError, match="out of range for 6 rows"):
+        j[np.array([6])]
+    with pytest.raises(ValueError, match="different row shapes"):
+        JoinedRows([a, b[:, :2]])
+    # a run's train and test memmaps, joined for split "all" in the view's order
+    x = np.random.default_rng(1).normal(size=(4, 3)).astype(np.float32)
+    xt = x[:2] + 10
+    run = Run.create(tmp_path / "run", train=(x, LABELS), test=(xt, LABELS[:2]),
+                     class_names=["a", "b", "c"])
+    for e, lg in zip(EPOCHS, LOGITS, strict=True):
+        lgt = lg.astype(np.float32)
+        run.record_arrays(e, representations=(x + e, xt + e), logits=(lgt, lgt[:2]))
+    d = dynamics_from_run(Run.open(tmp_path / "run"))
+    reps = d.representations(6)
+    assert isinstance(reps, JoinedRows) and reps.shape == (6, 3)
+    np.testing.assert_array_equal(reps[np.array([5, 1])], np.stack([xt[1] + 6, x[1] + 6]))
