@@ -105,6 +105,9 @@ REPRESENTATION_NEIGHBOURS = 25
 #: Fashion-MNIST run, 5k, 10k, 20k and all 60k voters give 0.747 / 0.747 / 0.751 / 0.750
 #: (look-alike flips) and 0.895 / 0.890 / 0.892 / 0.893 (symmetric)
 MAX_VOTERS = 5_000
+#: above this many (sample, voter) pairs (about 5 s on 2 cores), the neighbours' search shows a
+#: progress bar unless told not to (``label_issues(progress=False)``)
+PROGRESS_PAIRS = 1_000_000_000
 #: the neighbours method's record is chosen among this many reference records, by the k-NN
 #: accuracy on this many test samples with this many voters (coarser than the ranking itself:
 #: it only compares records). With 10 records, 2,000 queries and the ranking's voters instead,
@@ -167,12 +170,13 @@ def reference_epochs(dyn: Dynamics, pos: int, test: np.ndarray | None) -> np.nda
 def neighbour_votes(representations: np.ndarray | JoinedRows, labels: np.ndarray, n_classes: int,
                     k: int = REPRESENTATION_NEIGHBOURS, max_voters: int = MAX_VOTERS,
                     queries: np.ndarray | None = None, batch: int = 2048,
-                    pool: np.ndarray | None = None) -> np.ndarray:
+                    pool: np.ndarray | None = None, progress: bool = False) -> np.ndarray:
     """Counts (Q, C) of each label among the ``k`` nearest voters of every query (cosine
     similarity). The voters are the rows ``pool`` of ``representations`` (default: every row;
     ``labels`` has one entry per pool row); above ``max_voters`` pool rows they are a fixed
     random subset of that size (seed :data:`SUBSET_SEED`). Without ``queries`` the pool's own
-    rows are asked, each without its own vote (Q = len(pool)).
+    rows are asked, each without its own vote (Q = len(pool)). ``progress``: a bar over the
+    queries.
 
     An exact batched search in torch, written here rather than through pynndescent: at the sizes
     it searches (≤ ``max_voters`` candidates) a matrix product is as fast as building an index,
@@ -201,6 +205,10 @@ def neighbour_votes(representations: np.ndarray | JoinedRows, labels: np.ndarray
     out = np.zeros((n_asked, n_classes))
     if k < 1:
         return out
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=n_asked, disable=not progress, unit="sample", leave=False,
+               desc=f"label issues: {k} nearest of {len(voters)} voters")
     for i in range(0, n_asked, batch):
         asked = (representations[rows[i : i + batch]] if queries is None
                  else queries[i : i + batch])
@@ -212,6 +220,8 @@ def neighbour_votes(representations: np.ndarray | JoinedRows, labels: np.ndarray
         counts = torch.zeros(len(near), n_classes, dtype=torch.float64)
         out[i : i + len(sim)] = counts.scatter_add_(
             1, near, torch.ones(near.shape, dtype=torch.float64)).numpy()
+        bar.update(len(sim))
+    bar.close()
     return out
 
 
@@ -326,7 +336,8 @@ def label_issues(dyn: Dynamics, *, epoch: int | None = None,
                  coords: np.ndarray | None = None, landscape_classes: np.ndarray | None = None,
                  extent: np.ndarray | None = None, view_epochs: Sequence[int] | None = None,
                  methods: Sequence[str] | str | None = None,
-                 class_names: Sequence[str] | None = None) -> pd.DataFrame:
+                 class_names: Sequence[str] | None = None,
+                 progress: bool | None = None) -> pd.DataFrame:
     """Training samples ranked by how likely their given label is wrong.
 
     Parameters
@@ -343,6 +354,8 @@ def label_issues(dyn: Dynamics, *, epoch: int | None = None,
         visualization's arrays, ``neighbours`` with the dynamics' ``representations``); the
         combined rank uses them all.
     class_names : names for the ``given_name`` / ``suggested_name`` columns.
+    progress : a bar over the neighbours' search (default: when it asks more than
+        :data:`PROGRESS_PAIRS` sample–voter pairs).
 
     Returns
     -------
@@ -421,7 +434,10 @@ def label_issues(dyn: Dynamics, *, epoch: int | None = None,
             rep_pos, reps = representation_epoch(dyn, ref, train, test)
             rep_epoch = int(dyn.epochs[rep_pos])
             C = _n_classes(dyn)
-            votes = neighbour_votes(reps, y, C, neighbours_to_ask(len(y), C), pool=idx)
+            pairs = len(y) * min(len(y), MAX_VOTERS)
+            votes = neighbour_votes(reps, y, C, neighbours_to_ask(len(y), C), pool=idx,
+                                    progress=pairs > PROGRESS_PAIRS if progress is None
+                                    else progress)
             k = votes.sum(axis=1, keepdims=True)
             dyn.memo[key] = rep_epoch, (votes + 0.5) / (k + 0.5 * C)
         rep_epoch, shares = dyn.memo[key]

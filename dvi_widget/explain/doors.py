@@ -73,13 +73,14 @@ class DVI(engine.DVI):
         run = self.embedding_.run_
         return Review(run.path, n_samples=run.n_samples, n_classes=run.n_classes)
 
-    def label_issues(self, epoch: int | None = None, method: Any = None) -> pd.DataFrame:  # noqa: ANN401
+    def label_issues(self, epoch: int | None = None, method: Any = None,  # noqa: ANN401
+                     progress: bool | None = None) -> pd.DataFrame:
         """Training samples ranked by how likely their given label is wrong (AUM, cartography,
         forgetting, cleanlab before memorisation, the landscape under the sample, the given
         labels of its nearest neighbours in the run's representations, and their combined
         rank), using the records up to ``epoch`` (default: the last fitted one):
         :func:`dvi_widget.data.issues.label_issues`. ``method``: one name or a list (default:
-        all)."""
+        all); ``progress``: a bar over the neighbours' search (default: when it is long)."""
         vis = self.visualization()
         dyn = self.dynamics()
         e = int(vis.epochs[-1] if epoch is None else epoch)
@@ -89,7 +90,7 @@ class DVI(engine.DVI):
                             coords=vis.coords if land else None,
                             landscape_classes=vis.landscape_classes,
                             extent=vis.extent if land else None, view_epochs=vis.epochs,
-                            methods=method, class_names=vis.class_names)
+                            methods=method, class_names=vis.class_names, progress=progress)
 
     def explainer(self) -> Explainer:
         """Grad-CAM, what-if/adversarial paths, robustness curves and local surrogates on this

@@ -232,6 +232,33 @@ def test_the_voter_subset_is_not_a_draw_the_user_made_with_seed_0():
     assert votes[0, 1] <= 100, votes  # binomial(500, 0.1): 50 expected; 500 with seed 0
 
 
+def test_a_long_neighbour_search_shows_its_progress(capsys, monkeypatch) -> None:  # noqa: ANN001
+    """A bar over the searched samples when asked, or by default above PROGRESS_PAIRS pairs;
+    none for a short search; the votes are the same either way."""
+    import dvi_widget.data.issues as issues
+
+    x = np.random.default_rng(0).normal(size=(30, 4))
+    labels = np.arange(30) % 3
+    quiet = neighbour_votes(x, labels, 3, k=4)
+    assert "nearest" not in capsys.readouterr().err
+    shown = neighbour_votes(x, labels, 3, k=4, progress=True, batch=8)
+    err = capsys.readouterr().err
+    assert "label issues: 4 nearest of 30 voters" in err and "/30 " in err
+    assert shown.tolist() == quiet.tolist()
+    dyn0, split, lg = make()
+    dyn = compute_dynamics(lg, dyn0.labels, keep_probabilities=True,
+                           representations=lambda e: np.eye(3)[dyn0.labels])
+    label_issues(dyn, split=split)
+    assert "nearest" not in capsys.readouterr().err  # 12 × 12 pairs: below the threshold
+    monkeypatch.setattr(issues, "PROGRESS_PAIRS", 100)
+    dyn.memo.clear()
+    label_issues(dyn, split=split)
+    assert "label issues: 2 nearest of 12 voters" in capsys.readouterr().err
+    dyn.memo.clear()
+    label_issues(dyn, split=split, progress=False)
+    assert "nearest" not in capsys.readouterr().err
+
+
 def test_half_memorised_is_where_half_the_early_errors_are_fitted():
     """12 training samples (and 2 test ones) of label 0; the first 6, 5, 4, 3, 2, 1 are
     predicted as class 1 at the six records. From the reference end at position 2 (4 wrong),
