@@ -89,6 +89,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._random import subset_rng
 from .dynamics import Dynamics, JoinedRows
 
 #: the methods, in the order the DataFrame lists their scores
@@ -113,11 +114,6 @@ PROGRESS_PAIRS = 1_000_000_000
 #: it only compares records). With 10 records, 2,000 queries and the ranking's voters instead,
 #: the 120 cases' mean combined precision@k is 0.0002 higher, the 60k run's 0.001–0.002.
 CANDIDATE_RECORDS, CANDIDATE_QUERIES, CANDIDATE_VOTERS = 5, 1_000, 2_000
-#: seed of the fixed subsets drawn here (voters, test queries): a seed of its own, since a
-#: subset drawn as ``default_rng(0).choice(n, m)`` is the start of whatever a user drew the
-#: same way with seed 0. On a 60k benchmark run whose 10 % flips were drawn so, the 10k voters
-#: held all 6,000 flipped samples and the method's precision@k fell to 0.73 (5k voters: 0.01).
-SUBSET_SEED = 0x5EED_1AB
 
 
 def _percentile(score: np.ndarray) -> np.ndarray:
@@ -174,9 +170,9 @@ def neighbour_votes(representations: np.ndarray | JoinedRows, labels: np.ndarray
     """Counts (Q, C) of each label among the ``k`` nearest voters of every query (cosine
     similarity). The voters are the rows ``pool`` of ``representations`` (default: every row;
     ``labels`` has one entry per pool row); above ``max_voters`` pool rows they are a fixed
-    random subset of that size (seed :data:`SUBSET_SEED`). Without ``queries`` the pool's own
-    rows are asked, each without its own vote (Q = len(pool)). ``progress``: a bar over the
-    queries.
+    random subset of that size (:func:`dvi_widget._random.subset_rng`). Without ``queries``
+    the pool's own rows are asked, each without its own vote (Q = len(pool)). ``progress``: a
+    bar over the queries.
 
     An exact batched search in torch, written here rather than through pynndescent: at the sizes
     it searches (≤ ``max_voters`` candidates) a matrix product is as fast as building an index,
@@ -194,7 +190,7 @@ def neighbour_votes(representations: np.ndarray | JoinedRows, labels: np.ndarray
     if len(y) != len(rows):
         raise ValueError(f"labels has {len(y)} entries for {len(rows)} pool rows")
     n = len(rows)
-    voters = (np.sort(np.random.default_rng(SUBSET_SEED).choice(n, max_voters, replace=False))
+    voters = (np.sort(subset_rng().choice(n, max_voters, replace=False))
               if n > max_voters else np.arange(n))
     vx, vy = unit(representations[rows[voters]]), y[torch.as_tensor(voters)]
     n_asked = n if queries is None else len(queries)
@@ -270,7 +266,7 @@ def representation_epoch(dyn: Dynamics, ref: np.ndarray, train: np.ndarray,
     pick = np.unique(np.linspace(0, len(ref) - 1, min(candidates, len(ref))).round().astype(int))
     tidx = np.flatnonzero(test)
     if len(tidx) > queries:
-        tidx = np.sort(np.random.default_rng(SUBSET_SEED).choice(tidx, queries, replace=False))
+        tidx = np.sort(subset_rng().choice(tidx, queries, replace=False))
     C = _n_classes(dyn)
     k = neighbours_to_ask(min(int(train.sum()), voters), C)
     best_acc, best = -1.0, (-1, np.empty(0))

@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .._random import subset_rng
 from .._tensor import to_numpy, to_tensor
 from ..contract import Visualization, default_palette, square_extent
 from .metrics import evaluate_epoch, metrics_table, neighbours, q_knn
@@ -236,7 +237,7 @@ class BaselineFit:
             Xt = (np.asarray(run.representations(e, "test"), np.float32) if int(run.n_test)
                   else X[:0])
             Y = self.coords_[idx]
-            rng = np.random.default_rng(self.random_state)  # DVI's rows (epoch_metrics)
+            rng = subset_rng(self.random_state)  # DVI's rows (epoch_metrics)
             kw: dict[str, Any] = {}
             head = run.head(e)
             for split, Xs, Ys in (("train", X, Y[:n_train]), ("test", Xt, Y[n_train:])):

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from .._checks import check_finite
+from .._random import DRAW, subset_rng
 from .._tensor import batched, bfloat16_is_fast, own_rng, to_numpy, to_tensor
 from . import losses
 from .boundary import synthesize_boundary
@@ -567,7 +568,7 @@ def metrics_key(coords: np.ndarray, B_2d: np.ndarray, s: Settings) -> str:
         a = np.ascontiguousarray(a, dtype=np.float32)
         h.update(str(a.shape).encode())
         h.update(a.tobytes())
-    h.update(repr((METRIC_ROWS, METRIC_KS, int(s.random_state), s.knn_method)).encode())
+    h.update(repr((METRIC_ROWS, METRIC_KS, int(s.random_state), DRAW, s.knn_method)).encode())
     return h.hexdigest()
 
 
@@ -580,7 +581,7 @@ def epoch_metrics(reps: np.ndarray, n_train: int, coords: np.ndarray, model: Vis
     ``coords`` hold train then test rows."""
     from .metrics import evaluate_epoch
 
-    rng = np.random.default_rng(s.random_state)  # the same rows every epoch
+    rng = subset_rng(s.random_state)  # the same rows every epoch
     kw: dict[str, Any] = {}
     for split, sl in (("train", slice(0, n_train)), ("test", slice(n_train, len(reps)))):
         X, Y = reps[sl], coords[sl]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from dvi_widget._random import subset_rng
 from dvi_widget.data.dynamics import compute_dynamics
 from dvi_widget.data.issues import (
-    SUBSET_SEED,
     auroc,
     half_memorised,
     label_issues,
@@ -201,7 +201,7 @@ def test_neighbour_votes_count_the_given_labels_of_the_nearest_others():
     few = neighbour_votes(x, labels, 3, k=3, max_voters=9)
     assert few.sum(axis=1).tolist() == [3] * 18
     # with k = 8 a voter's votes are the other eight voters' labels: never its own
-    voters = np.sort(np.random.default_rng(SUBSET_SEED).choice(18, 9, replace=False))
+    voters = np.sort(subset_rng().choice(18, 9, replace=False))
     every = neighbour_votes(x, labels, 3, k=8, max_voters=9)
     for i in voters:
         others = np.bincount(labels[voters[voters != i]], minlength=3)

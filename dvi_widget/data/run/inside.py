@@ -45,6 +45,7 @@ from torch import nn
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from ..._io import read_npz, write_json, write_npz
+from ..._random import subset_rng
 from ..._tensor import row_batches
 from .folder import INSIDE_JSON, INSIDE_NPZ, rerecord
 
@@ -339,10 +340,11 @@ class GradientMonitor:
 
 
 def probe_indices(n_train: int, size: int = PROBE) -> np.ndarray:
-    """The fixed probe subset: ``size`` training indices drawn once (seed 0), sorted; the same
-    for every epoch of a run."""
+    """The fixed probe subset: ``size`` training indices drawn once
+    (:func:`dvi_widget._random.subset_rng`), sorted; the same for every epoch of a run (and
+    kept with each record)."""
     k = min(int(size), int(n_train))
-    return np.sort(np.random.default_rng(0).permutation(int(n_train))[:k]).astype(np.int64)
+    return np.sort(subset_rng().permutation(int(n_train))[:k]).astype(np.int64)
 
 
 def recorded_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:

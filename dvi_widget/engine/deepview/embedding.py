@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 from scipy.special import softmax
 
+from ..._random import subset_rng
 from ..._tensor import to_numpy
 from ...contract import Visualization, default_palette
 from ..inspect import EngineInspector
@@ -206,7 +207,7 @@ class DeepViewEmbedding:
         logits = self.logits_fn(epoch, self.space_)
         rec = torch.cat([logits(part.to(self.device_)).argmax(1).cpu()
                          for part in inv.decode(coords).split(4096)]).numpy()
-        rng = np.random.default_rng(int(self.params_.get("random_state", 0)))
+        rng = subset_rng(int(self.params_.get("random_state", 0)))
         kw: dict[str, Any] = {}
         for split, sl in (("train", slice(0, n_train)), ("test", slice(n_train, len(reps)))):
             X, Y = reps[sl], coords[sl]

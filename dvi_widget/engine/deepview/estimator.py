@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..._random import DRAW, subset_rng
 from ..._tensor import DeviceLike, resolve_device
 from ...contract import square_extent
 from ..estimator import Estimator, delegate, is_int
@@ -188,9 +189,15 @@ class DeepView(Estimator):
         real("extent_margin", 0)
 
     # -------------------------------------------------------------------- fit
+    def _params_hash(self) -> str:
+        """The hashed parameters and how the held-out rows are drawn (a fit whose rows were
+        drawn another way is not resumed)."""
+        return super()._params_hash({"rows": DRAW})
+
     def _rows(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """The fixed split of the samples into π⁻¹'s fit rows and the held-out rows."""
-        perm = np.random.default_rng(self.random_state).permutation(n)
+        """The fixed split of the samples into π⁻¹'s fit rows and the held-out rows
+        (:func:`dvi_widget._random.subset_rng` of ``random_state``)."""
+        perm = subset_rng(self.random_state).permutation(n)
         n_held = int(round(self.holdout * n))
         return np.sort(perm[n_held:]), np.sort(perm[:n_held])
 
