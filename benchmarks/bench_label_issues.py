@@ -10,7 +10,9 @@ evaluation pass is recorded after every epoch, as ``Run.record`` does; the dynam
 methods use those records (the neighbours method the representations of the same pass: the
 input of the last linear layer). For each run: AUROC and precision@k (k = number of flips) of every
 method and of the combined rank, at the last epoch and at the epoch where the model predicts half
-of the flipped samples as their (wrong) given label ("half memorised").
+of the flipped samples as their (wrong) given label ("half memorised"); and the combined rank's
+gap to the best single method with a 95 % interval (:func:`gap_interval`: from the samples
+the two top-k sets disagree on).
 
 The landscape method needs a DVI fit (coords and landscape classes): ``--landscape`` fits one on
 the digits and MNIST runs only (minutes on 2 cores); without it the table leaves that method out.
@@ -51,6 +53,29 @@ from dvi_widget.data.issues import auroc, label_issues, precision_at_k
 
 DIGIT_PAIRS = [(1, 7), (3, 8), (4, 9), (5, 6)]
 PAIRS = {"fashion": [(0, 6), (2, 4), (7, 9)], "digits": DIGIT_PAIRS, "mnist": DIGIT_PAIRS}
+
+
+def gap_interval(df: pd.DataFrame, flipped: np.ndarray, a: str, b: str
+                 ) -> tuple[float, float]:
+    """95 % interval of precision@k(a) − precision@k(b) from the samples the two top-k sets
+    disagree on (a paired, McNemar-style comparison): the gap is (x_a − x_b) / k with x_a, x_b
+    the flips among the m samples only a's, only b's top k holds; each count is taken as
+    binomial over its m samples (m = 0: the interval is the point 0). An interval that holds 0
+    says the two rank the flips alike up to which samples the run happened to flip."""
+    k = int(flipped[df["sample"].to_numpy()].sum())
+
+    def top(col: str) -> np.ndarray:
+        order = np.lexsort((df["sample"].to_numpy(), -df[col].to_numpy()))
+        return df["sample"].to_numpy()[order[:k]]
+
+    only_a, only_b = np.setdiff1d(top(a), top(b)), np.setdiff1d(top(b), top(a))
+    m = len(only_a)
+    xa, xb = float(flipped[only_a].sum()), float(flipped[only_b].sum())
+    # each count's binomial variance at a rate pulled half a sample toward 1/2, so that a few
+    # disagreeing samples, all flips or none, still leave an interval
+    pa, pb = (xa + 0.5) / (m + 1), (xb + 0.5) / (m + 1)
+    half = 1.96 * np.sqrt(m * (pa * (1 - pa) + pb * (1 - pb))) / k
+    return (xa - xb) / k - half, (xa - xb) / k + half
 
 
 def flip(y: np.ndarray, kind: str, pairs: list[tuple[int, int]], rate: float,
@@ -181,11 +206,16 @@ def evaluate(name: str, data: Dataset, kind: str, args: argparse.Namespace,
     for when, pos in at:
         df = label_issues(dyn, epoch=int(dyn.epochs[pos]), split=split,
                           **(land if land and pos >= land["view_epochs"][0] else {}))
-        for col in [c for c in df.columns if c.startswith("score_")] + ["combined_score"]:
+        cols = [c for c in df.columns if c.startswith("score_")] + ["combined_score"]
+        found = {c: precision_at_k(df, flip_all, c) for c in cols}
+        best = max(cols[:-1], key=found.get)
+        lo, hi = gap_interval(df, flip_all, "combined_score", best)
+        for col in cols:
             rows.append({"data": name, "flips": kind, "at": f"{when} ({pos})",
                          "method": col.removeprefix("score_").replace("_score", ""),
-                         "precision@k": precision_at_k(df, flip_all, col),
-                         "auroc": auroc(df, flip_all, col)})
+                         "precision@k": found[col], "auroc": auroc(df, flip_all, col),
+                         **({"gap low": lo, "gap high": hi} if col == "combined_score"
+                            else {})})
         rows.append({"data": name, "flips": kind, "at": f"{when} ({pos})",
                      "method": f"cleanlab flag (ref epochs ≤ {df.attrs['cleanlab'][-1]})",
                      "precision@k": float(flip_all[df["sample"][df["cleanlab_issue"]]].mean())
@@ -233,7 +263,7 @@ def main() -> None:
             rows += evaluate(name, data, kind, a, rng)
     table = pd.DataFrame(rows)
     with pd.option_context("display.width", 200, "display.max_rows", 500):
-        print(table.round(3).to_string(index=False))
+        print(table.drop(columns=["gap low", "gap high"]).round(3).to_string(index=False))
     # the combined rank against the best single method of each run and moment
     single = table[table["method"].isin(["aum", "cartography", "forgetting", "cleanlab",
                                          "landscape", "neighbours"])]
@@ -243,7 +273,12 @@ def main() -> None:
     summary = pd.DataFrame({"combined": comb, "best single": best["method"],
                             "its precision@k": best["precision@k"]})
     summary["gap"] = summary["combined"] - summary["its precision@k"]
-    print("\ncombined precision@k against the best single method:")
+    ends = table[table["method"] == "combined"].set_index(["data", "flips", "at"])
+    ends = ends.reindex(summary.index)  # the same rows in the same order
+    summary["95 % interval"] = [f"{lo:+.3f} … {hi:+.3f}" for lo, hi in
+                                zip(ends["gap low"], ends["gap high"], strict=True)]
+    print("\ncombined precision@k against the best single method (the gap's 95 % interval "
+          "from the samples the two top-k sets disagree on):")
     with pd.option_context("display.width", 200):
         print(summary.round(3).to_string())
 
