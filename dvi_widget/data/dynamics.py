@@ -75,8 +75,9 @@ class Dynamics:
     ``probabilities`` (T, N, C) float32 softmax of each record is kept for the label-issue
     methods that need them (confident learning); None when not asked for.
     ``representations`` (epoch number → (N, h) representations f_t(x), in the order of
-    ``labels``) lets the label-issue methods read the run's representation space; None when the
-    dynamics were computed from logits alone.
+    ``labels``: an array, or a :class:`JoinedRows` that reads only the rows asked) lets the
+    label-issue methods read the run's representation space; None when the dynamics were
+    computed from logits alone.
     """
 
     epochs: np.ndarray
@@ -92,8 +93,8 @@ class Dynamics:
     predictions: np.ndarray = field(repr=False)
     margin: np.ndarray = field(repr=False)
     probabilities: np.ndarray | None = field(default=None, repr=False)
-    representations: Callable[[int], np.ndarray] | None = field(default=None, repr=False,
-                                                                 compare=False)
+    representations: Callable[[int], np.ndarray | JoinedRows] | None = field(
+        default=None, repr=False, compare=False)
     #: results derived from the records that later calls reuse (the label-issue neighbours'
     #: label shares per set of reference records: a view asks at every epoch it shows)
     memo: dict = field(default_factory=dict, repr=False, compare=False)

@@ -237,7 +237,7 @@ def _representations(dyn: Dynamics, epoch: int) -> np.ndarray | JoinedRows:
     array, or anything with ``len`` and row indexing (a :class:`JoinedRows` reads only the rows
     asked)."""
     reps = dyn.representations(epoch)
-    if not hasattr(reps, "__getitem__") or not hasattr(reps, "__len__"):
+    if not hasattr(reps, "shape"):  # a list, say; arrays and JoinedRows are read as they are
         reps = np.asarray(reps)
     if len(reps) != dyn.n_samples:
         raise ValueError(f"representations of epoch {epoch} have {len(reps)} rows; the "
