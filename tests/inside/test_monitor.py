@@ -181,3 +181,26 @@ def test_activations_reduced_batch_by_batch_equal_one_batch(tmp_path):
     assert m0["layers"] == m1["layers"]
     for key in a0:
         np.testing.assert_allclose(a1[key], a0[key], rtol=1e-5, atol=1e-6, err_msg=key)
+
+
+def test_later_epochs_keep_the_probe_of_the_first_record(tmp_path):
+    """A run whose first inside record kept another probe (an earlier version drew them another
+    way) keeps that probe at every later epoch, so the activations stay comparable."""
+    from dvi_widget._io import write_npz
+    from dvi_widget.data.run.folder import INSIDE_NPZ
+
+    x, y = data(30)
+    model = cnn()
+    monitor = GradientMonitor(model)
+    run = Run.create(tmp_path / "run", train=(x, y))
+    _step(model, torch.tensor(x), torch.tensor(y))
+    run.record(model, 0, gradients=monitor)
+    _, arrays = store.read(run, 0)
+    assert arrays["probe"].tolist() == list(range(30))  # all 30 (fewer than PROBE)
+    older = np.arange(0, 30, 3)
+    write_npz(run._epoch_dir(0) / INSIDE_NPZ, **{**arrays, "probe": older})
+    _step(model, torch.tensor(x), torch.tensor(y))
+    run.record(model, 1, gradients=monitor)
+    assert store.read(run, 1)[1]["probe"].tolist() == older.tolist()
+    np.testing.assert_array_equal(store.run_probe(run, 30), older)
+    monitor.close()

@@ -347,6 +347,20 @@ def probe_indices(n_train: int, size: int = PROBE) -> np.ndarray:
     return np.sort(subset_rng().permutation(int(n_train))[:k]).astype(np.int64)
 
 
+def run_probe(run: Any, n_train: int) -> np.ndarray:  # noqa: ANN401 - a RunFolder
+    """The probe subset of ``run``: the one its first epoch with an inside record kept (a run
+    recorded partly by an earlier version, whose probes were drawn another way, keeps them), or
+    :func:`probe_indices` for a run without one."""
+    for epoch in epochs_with_inside(run):
+        try:
+            probe = np.asarray(read(run, epoch)[1]["probe"], dtype=np.int64)
+        except (OSError, ValueError, KeyError):
+            continue  # a damaged record says so when it is read; the next one may do
+        if len(probe) and probe.max() < n_train:
+            return probe
+    return probe_indices(n_train)
+
+
 def recorded_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """The modules whose outputs are recorded: conv/linear layers and activation functions."""
     return [(n, m) for n, m in model.named_modules()
@@ -491,10 +505,12 @@ def parameter_arrays(model: nn.Module) -> tuple[list[str], dict[str, np.ndarray]
 
 
 def write(folder: Path, model: nn.Module, monitor: Any, x_train: np.ndarray,  # noqa: ANN401
-          device: torch.device, batch_size: int) -> dict[str, Any]:
+          device: torch.device, batch_size: int, probe: np.ndarray | None = None
+          ) -> dict[str, Any]:
     """Write ``inside.npz`` and ``inside.json`` of one epoch into ``folder`` (the staged epoch
     folder): the weights now, the monitor's gradients since the last record (then reset), the
-    activations on the probe subset of ``x_train``. Returns the JSON."""
+    activations on the probe subset of ``x_train`` (``probe``: the run's, :func:`run_probe`;
+    default :func:`probe_indices`). Returns the JSON."""
     if not isinstance(monitor, GradientMonitor):
         raise TypeError(f"gradients must be a dvi_widget.inside.GradientMonitor, got "
                         f"{type(monitor)!r}")
@@ -513,7 +529,7 @@ def write(folder: Path, model: nn.Module, monitor: Any, x_train: np.ndarray,  # 
         for k, v in grads.items():
             full[k][rows] = v
         arrays.update(full)
-    probe = probe_indices(len(x_train))
+    probe = probe_indices(len(x_train)) if probe is None else np.asarray(probe, dtype=np.int64)
     layers, acts = activations(model, np.asarray(x_train[probe]), device, batch_size)
     arrays.update(acts)
     arrays["probe"] = probe

@@ -342,7 +342,8 @@ def record(
             if has_state:
                 _save_tensors(tmp / STATE_DICT, model)
             if gradients is not None:  # weights, gradients, probe activations (.inside owns them)
-                _inside.write(tmp, c.model, gradients, x_train, dev, batch_size)
+                _inside.write(tmp, c.model, gradients, x_train, dev, batch_size,
+                              probe=_inside.run_probe(run, len(x_train)))
             write_json(tmp / EPOCH_JSON, _recorded(epoch, {
                 "layer": c.layer if feature_fn is None else None,
                 "feature": "layer" if feature_fn is None else "feature_fn",
