@@ -42,7 +42,7 @@ from .._tensor import to_numpy, to_tensor
 from ..contract import Visualization, default_palette, square_extent
 from .metrics import evaluate_epoch, metrics_table, neighbours, q_knn
 from .metrics import temporal_pv as eq4
-from .pipeline import METRIC_KS, METRIC_ROWS
+from .pipeline import METRIC_KS, metric_rows
 
 #: the methods this module fits, and whether each has an inverse (landscape, PPR, Q_data)
 METHODS: dict[str, bool] = {"pca": True, "umap": False, "tsne": False}
@@ -243,8 +243,7 @@ class BaselineFit:
             for split, Xs, Ys in (("train", X, Y[:n_train]), ("test", Xt, Y[n_train:])):
                 if len(Xs) <= max(METRIC_KS):
                     continue
-                rows = (np.sort(rng.choice(len(Xs), METRIC_ROWS, replace=False))
-                        if len(Xs) > METRIC_ROWS else np.arange(len(Xs)))
+                rows = metric_rows(rng, len(Xs))
                 kw.update({f"X_{split}": Xs, f"Y_{split}": Ys, f"rows_{split}": rows})
                 if self.has_inverse:
                     kw[f"pred_{split}"] = _predict(head, Xs[rows])

@@ -559,6 +559,15 @@ def boundary_start(cx: Complex, prev_x: torch.Tensor, B: torch.Tensor,
                        start)
 
 
+def metric_rows(rng: np.random.Generator, n: int) -> np.ndarray:
+    """The sorted rows of an ``n``-row split that its §6 scores are computed on:
+    :data:`METRIC_ROWS` of them drawn by ``rng`` (``subset_rng(random_state)``, one generator
+    for the train then the test split), or all ``n`` when fewer. DVI, the baselines and DeepView
+    score the same rows."""
+    return (np.sort(rng.choice(n, METRIC_ROWS, replace=False)) if n > METRIC_ROWS
+            else np.arange(n))
+
+
 def metrics_key(coords: np.ndarray, B_2d: np.ndarray, s: Settings) -> str:
     """What an epoch's :func:`epoch_metrics` depend on beyond its fitted unit (representations,
     V_t and boundary points): the drawn positions (the cell snap follows the landscape's
@@ -587,8 +596,7 @@ def epoch_metrics(reps: np.ndarray, n_train: int, coords: np.ndarray, model: Vis
         X, Y = reps[sl], coords[sl]
         if len(X) <= max(METRIC_KS):
             continue
-        rows = (np.sort(rng.choice(len(X), METRIC_ROWS, replace=False))
-                if len(X) > METRIC_ROWS else np.arange(len(X)))
+        rows = metric_rows(rng, len(X))
         pred = head(to_tensor(X[rows], s.device)).argmax(dim=1)
         pred_rec = head(decode(model, Y[rows])).argmax(dim=1)
         kw.update({f"X_{split}": X, f"Y_{split}": Y, f"rows_{split}": rows,

@@ -195,7 +195,7 @@ class DeepViewEmbedding:
     @torch.no_grad()
     def _epoch_scores(self, epoch: int) -> dict[str, float]:
         from ..metrics import evaluate_epoch, q_data, q_knn
-        from ..pipeline import METRIC_KS, METRIC_ROWS
+        from ..pipeline import METRIC_KS, metric_rows
 
         idx = self.epochs_.index(epoch)
         run = self.run_
@@ -213,8 +213,7 @@ class DeepViewEmbedding:
             X, Y = reps[sl], coords[sl]
             if len(X) <= max(METRIC_KS):
                 continue
-            rows = (np.sort(rng.choice(len(X), METRIC_ROWS, replace=False))
-                    if len(X) > METRIC_ROWS else np.arange(len(X)))
+            rows = metric_rows(rng, len(X))
             kw.update({f"X_{split}": X, f"Y_{split}": Y, f"rows_{split}": rows,
                        f"pred_{split}": pred[sl][rows], f"pred_{split}_rec": rec[sl][rows]})
         out = evaluate_epoch(ks=METRIC_KS, method=self.params_.get("knn_method", "auto"),
