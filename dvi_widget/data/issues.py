@@ -268,12 +268,13 @@ def representation_epoch(dyn: Dynamics, ref: np.ndarray, train: np.ndarray,
     if len(tidx) > queries:
         tidx = np.sort(subset_rng().choice(tidx, queries, replace=False))
     C = _n_classes(dyn)
-    k = neighbours_to_ask(min(int(train.sum()), voters), C)
+    pool = np.flatnonzero(train)
+    k = neighbours_to_ask(min(len(pool), voters), C)
     best_acc, best = -1.0, (-1, np.empty(0))
     for p in ref[pick]:
         reps = _representations(dyn, int(dyn.epochs[p]))
-        votes = neighbour_votes(reps, dyn.labels[train], C, k, max_voters=voters,
-                                queries=reps[tidx], pool=np.flatnonzero(train))
+        votes = neighbour_votes(reps, dyn.labels[pool], C, k, max_voters=voters,
+                                queries=reps[tidx], pool=pool)
         acc = float((votes.argmax(axis=1) == dyn.labels[tidx]).mean())
         if acc > best_acc:  # strictly: the first of equals
             best_acc, best = acc, (int(p), reps)
