@@ -51,8 +51,8 @@ def test_scores_rank_the_flipped_samples_first():
     assert df.attrs["cleanlab"] == [0, 1, 2]
     assert df.attrs["combined"] == ["pre-memorisation log margin", "aum"]
     # the combined score by hand, as a rank percentile: minus (log p of the given label minus κ
-    # times log p of the largest other) on the reference records' mean probabilities, plus κ²
-    # times minus the whole AUM
+    # times log p of the largest other) on the reference records' mean probabilities, plus κ⁴
+    # times minus the AUM up to h
     from scipy.stats import rankdata
 
     train = split == "train"
@@ -66,7 +66,7 @@ def test_scores_rank_the_flipped_samples_first():
     pre = np.log(probs[np.arange(12), y]) - kappa * np.log(other.max(axis=1))
     # AUM up to the record where half the pre-memorisation errors are fitted: epoch 3
     assert df.attrs["combined_aum"] == [0, 1, 2, 3]
-    raw = -pre + kappa ** 2 * -dyn.aum[3, train]
+    raw = -pre + kappa ** 4 * -dyn.aum[3, train]
     np.testing.assert_allclose(df.sort_values("sample")["combined_score"],
                                (rankdata(raw) - 1) / 11, atol=1e-9)
     assert df["cleanlab_issue"].dtype == bool  # confident learning flags nothing this small
@@ -125,7 +125,7 @@ def test_combined_weighs_the_rival_and_the_late_records_by_the_noise_concentrati
     other[np.arange(18), y] = -1
     pre = np.log(probs[np.arange(18), y]) - 0.8 * np.log(other.max(axis=1))
     assert df.attrs["combined_aum"] == [0, 1, 2, 3]  # all five flips fitted at epoch 3
-    raw = -pre + 0.8 ** 2 * -dyn.aum[3, :18]
+    raw = -pre + 0.8 ** 4 * -dyn.aum[3, :18]
     from scipy.stats import rankdata
 
     np.testing.assert_allclose(df["combined_score"], (rankdata(raw) - 1) / 17, atol=1e-6)
@@ -279,7 +279,7 @@ def test_half_memorised_is_where_half_the_early_errors_are_fitted():
 def test_neighbours_method_reads_the_representations_before_memorisation():
     """make(): samples 0 and 1 are flipped; their representations sit among class 2's. The
     method reads the representations of cleanlab's last reference epoch (2) only, and the
-    combined rank averages the neighbours' label shares with the head's probabilities."""
+    combined rank pools the neighbours' label shares with the head's probabilities."""
     dyn0, split, lg = make()
     rng = np.random.default_rng(1)
     true = dyn0.labels.copy()
@@ -330,3 +330,49 @@ def test_neighbours_method_reads_the_representations_before_memorisation():
                            representations=lambda e: reps[:5])
     with pytest.raises(ValueError, match="have 5 rows"):
         label_issues(bad, split=split)
+
+
+def test_combined_pools_the_head_and_the_neighbours_as_a_product_of_experts():
+    """Random dynamics (60 training samples, 4 classes, 20 test samples) and random
+    representations: the combined score is, by hand, the rank percentile of
+    −(log p̃_y − κ log max_{j≠y} p̃_j) − κ⁴ AUM(h) with p̃ the normalised geometric mean of the
+    head's reference probabilities and the neighbours' smoothed shares. The arithmetic mean or
+    κ² ranks these samples differently, so the test tells the forms apart."""
+    from scipy.stats import rankdata
+
+    rng = np.random.default_rng(3)
+    T, n_train, n_test, K = 8, 60, 20, 4
+    labels = rng.integers(0, K, n_train + n_test)
+    lg = rng.normal(scale=1.5, size=(T, n_train + n_test, K)).astype(np.float32)
+    lg[:, np.arange(n_train + n_test), labels] += np.linspace(0.0, 3.0, T)[:, None]
+    reps = rng.normal(size=(n_train + n_test, 6)).astype(np.float32)
+    reps[np.arange(n_train + n_test), labels % 6] += 1.5
+    dyn = compute_dynamics(lg, labels, keep_probabilities=True, representations=lambda e: reps)
+    split = np.array(["train"] * n_train + ["test"] * n_test)
+    df = label_issues(dyn, split=split).sort_values("sample")
+
+    train = split == "train"
+    y = labels[train]
+    ref = df.attrs["cleanlab"]
+    head = dyn.probabilities[ref][:, train].mean(axis=0).astype(np.float64)
+    head /= head.sum(axis=1, keepdims=True)
+    k = neighbours_to_ask(n_train, K)
+    votes = neighbour_votes(reps[train], y, K, k)
+    shares = (votes + 0.5) / (k + 0.5 * K)
+    np.testing.assert_allclose(df["score_neighbours"], -np.log(shares[np.arange(n_train), y]))
+    kappa = df.attrs["noise_concentration"]
+    assert kappa == pytest.approx(noise_concentration(y, head)) and 0.3 < kappa < 0.9
+    h = df.attrs["combined_aum"][-1]
+
+    def ranks(pooled: np.ndarray, weight: float) -> np.ndarray:
+        other = pooled.copy()
+        other[np.arange(n_train), y] = -1
+        raw = (-(np.log(pooled[np.arange(n_train), y]) - kappa * np.log(other.max(axis=1)))
+               - weight * dyn.aum[h, train])
+        return (rankdata(raw) - 1) / (n_train - 1)
+
+    geometric = np.sqrt(head * shares)
+    geometric /= geometric.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(df["combined_score"], ranks(geometric, kappa ** 4), atol=1e-9)
+    assert not np.allclose(df["combined_score"], ranks(0.5 * (head + shares), kappa ** 4))
+    assert not np.allclose(df["combined_score"], ranks(geometric, kappa ** 2))
