@@ -50,10 +50,10 @@ from those accuracies, log(a(C−1)/(1−a)) as for independent voters, ranked a
 the first term is how unlikely the given label was before the model could memorise it, the
 second the AUM up to h (:func:`half_memorised`: the record where the model has fitted half of
 what it got wrong at the end of the reference records): how long the label resisted being
-fitted. κ
-(:func:`noise_concentration`, in ``attrs``) is the share of confident learning's estimated noise
-that goes to one partner class per given class. When flips spread over unrelated classes (κ ≈
-0.2–0.35 on the benchmark runs), a flip's given label is near-impossible before memorisation
+fitted. κ (:func:`noise_concentration`, in ``attrs``) is the share of confident learning's
+estimated noise that goes to one partner class per given class. When flips spread over
+unrelated classes (κ ≈ 0.2–0.35 on the benchmark runs), a flip's given label is near-impossible
+before memorisation
 (its own probability is the evidence: cleanlab's self-confidence, best there), and the late
 records only add hard clean samples that are never fitted. When flips go to a look-alike (κ ≈
 0.9–1: shirt ↔ T-shirt), a flip and an ambiguous clean sample both share their probability with
