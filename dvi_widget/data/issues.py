@@ -51,21 +51,20 @@ the first term is how unlikely the given label was before the model could memori
 second the AUM up to h (:func:`half_memorised`: the record where the model has fitted half of
 what it got wrong at the end of the reference records): how long the label resisted being
 fitted. κ (:func:`noise_concentration`, in ``attrs``) is the share of confident learning's
-estimated noise that goes to one partner class per given class. When flips spread over
-unrelated classes (κ ≈ 0.2–0.35 on the benchmark runs), a flip's given label is near-impossible
-before memorisation
-(its own probability is the evidence: cleanlab's self-confidence, best there), and the late
-records only add hard clean samples that are never fitted. When flips go to a look-alike (κ ≈
-0.9–1: shirt ↔ T-shirt), a flip and an ambiguous clean sample both share their probability with
-the look-alike, so the first term becomes the margin against it (AUM's margin on p̄), and how
-late the label is fitted is what tells them apart (AUM's own argument, best there). The AUM
-stops at h because once a model has memorised its flips, every later record adds the same
-confident margin to flips and clean samples alike: a wide MLP that memorises all of MNIST's
-look-alike flips by epoch 12 of 60 drops AUM's precision@k from 0.84–0.88 (at h) to 0.52–0.55
-(at the end). AUM's weight κ⁴ falls off fast as the flips spread (0.002–0.008 at κ ≈ 0.2–0.3,
-0.66–1 at κ ≈ 0.9–1): alone it ranks symmetric flips 0.10 below cleanlab on Fashion-MNIST, and
-at κ² it still cost the combination 0.003 there. Every term is in logit units, so the sum
-needs no rescaling.
+estimated noise that goes to one partner class per given class. When flips spread over unrelated
+classes (κ ≈ 0.2–0.35 on the benchmark runs), a flip's given label is near-impossible before
+memorisation (its own probability is the evidence: cleanlab's self-confidence, best there), and
+the late records only add hard clean samples that are never fitted. When flips go to a
+look-alike (κ ≈ 0.9–1: shirt ↔ T-shirt), a flip and an ambiguous clean sample both share their
+probability with the look-alike, so the first term becomes the margin against it (AUM's margin
+on p̄), and how late the label is fitted is what tells them apart (AUM's own argument, best
+there). The AUM stops at h because once a model has memorised its flips, every later record adds
+the same confident margin to flips and clean samples alike: a wide MLP that memorises all of
+MNIST's look-alike flips by epoch 12 of 60 drops AUM's precision@k from 0.84–0.88 (at h) to
+0.52–0.55 (at the end). AUM's weight κ⁴ falls off fast as the flips spread (0.002–0.008 at κ ≈
+0.2–0.3, 0.66–1 at κ ≈ 0.9–1): alone it ranks symmetric flips 0.10 below cleanlab on
+Fashion-MNIST, and at κ² it still cost the combination 0.003 there. Every term is in logit
+units, so the sum needs no rescaling.
 
 How it fares (``benchmarks/bench_label_issues.py`` on its cached runs: digits, MNIST (4,000
 images) with the wide MLP and Fashion-MNIST 10k, symmetric and class-conditional flips, seeds
