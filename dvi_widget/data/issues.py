@@ -76,17 +76,17 @@ half memorisation); on the mean at or above it in every kind of run (digits, MNI
 Fashion-MNIST; symmetric and look-alike flips); the mean combined precision@k 0.891. On a 60k
 Fashion-MNIST run (MLP, seed 0): 0.743 against AUM's 0.733 (look-alike flips), 0.896 against
 cleanlab's 0.889 (symmetric). The first rule (without q and with the AUM over every record),
-against the other five methods: 0.001 above on the mean, 71 cases at or above, up to 0.094
-below (the MNIST MLP's look-alike flips at the last epoch); mean 0.876. With q as the plain mean
-(p̄ + q) / 2 and AUM at κ²: 0.008 above, 93 cases at or above, 0.003 below on the mean on
-symmetric Fashion-MNIST flips (cleanlab's self-confidence best there); 60k 0.745 / 0.894. q's
-size (25 neighbours) was chosen on other draws of the digits, Fashion-MNIST and MNIST-CNN runs,
-h on seeds 0–3 (seeds 4–8, held out, confirmed both); the pooling and κ⁴ on these 120 cases,
-with the 60k run held out. Cartography, forgetting and the landscape
-method rank the same samples less precisely on those runs (the landscape method, measured on
-the digits and MNIST-CNN runs with ``--landscape``, from 0.037 below AUM to 0.007 above), so
-they are reported but left out of the combination. With a subset of the methods, the combined
-score is the mean rank percentile of those run.
+against the other five methods: 0.001 above on the mean, 71 cases at or above, up to 0.094 below
+(the MNIST MLP's look-alike flips at the last epoch); mean 0.876. With q as the plain mean (p̄ +
+q) / 2 and AUM at κ²: 0.008 above, 93 cases at or above, 0.003 below on the mean on symmetric
+Fashion-MNIST flips (cleanlab's self-confidence best there); 60k 0.745 / 0.894. q's size (25
+neighbours) was chosen on other draws of the digits, Fashion-MNIST and MNIST-CNN runs, h on
+seeds 0–3 (seeds 4–8, held out, confirmed both); the pooling and κ⁴ on these 120 cases, with the
+60k run held out. Cartography, forgetting and the landscape method rank the same samples less
+precisely on those runs (the landscape method, measured on the digits and MNIST-CNN runs with
+``--landscape``, from 0.037 below AUM to 0.007 above), so they are reported but left out of the
+combination. With a subset of the methods, the combined score is the mean rank percentile of
+those run.
 """
 
 from __future__ import annotations
