@@ -62,7 +62,7 @@ there). The AUM stops at h because once a model has memorised its flips, every l
 the same confident margin to flips and clean samples alike: a wide MLP that memorises all of
 MNIST's look-alike flips by epoch 12 of 60 drops AUM's precision@k from 0.84–0.88 (at h) to
 0.52–0.55 (at the end). AUM's weight κ⁴ falls off fast as the flips spread (0.002–0.008 at κ ≈
-0.2–0.3, 0.66–1 at κ ≈ 0.9–1): alone it ranks symmetric flips 0.10 below cleanlab on
+0.2–0.3, 0.66–1 at κ ≈ 0.9–1): alone it ranks symmetric flips 0.11 below cleanlab on
 Fashion-MNIST, and at κ² it still cost the combination 0.003 there. Every term is in logit
 units, so the sum needs no rescaling.
 
