@@ -216,8 +216,11 @@ def evaluate(name: str, data: Dataset, kind: str, args: argparse.Namespace,
                          "precision@k": found[col], "auroc": auroc(df, flip_all, col),
                          **({"gap low": lo, "gap high": hi} if col == "combined_score"
                             else {})})
+        # not a ranking: the precision of the flagged set, whatever its size (the combined rank
+        # puts this set first where the noise is concentrated, df.attrs["flags_first"])
         rows.append({"data": name, "flips": kind, "at": f"{when} ({pos})",
-                     "method": f"cleanlab flag (ref epochs ≤ {df.attrs['cleanlab'][-1]})",
+                     "method": f"cleanlab's {int(df['cleanlab_issue'].sum())} flags, precision "
+                               f"of the set (ref epochs ≤ {df.attrs['cleanlab'][-1]})",
                      "precision@k": float(flip_all[df["sample"][df["cleanlab_issue"]]].mean())
                      if df["cleanlab_issue"].any() else float("nan"),
                      "auroc": float("nan")})

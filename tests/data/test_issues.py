@@ -332,15 +332,20 @@ def test_neighbours_method_reads_the_representations_before_memorisation():
         label_issues(bad, split=split)
 
 
-def test_combined_pools_the_head_and_the_neighbours_as_a_product_of_experts():
+def test_combined_pools_the_head_and_the_neighbours_as_a_product_of_experts(monkeypatch):
     """Random dynamics (60 training samples, 4 classes, 20 test samples) and random
     representations: the combined score is, by hand, the rank percentile of
     −(log p̃_y − κ log max_{j≠y} p̃_j) − κ⁴ AUM(h) with p̃ the normalised geometric mean of the
-    head's reference probabilities and the neighbours' smoothed shares. The arithmetic mean or
-    κ² ranks these samples differently, so the test tells the forms apart."""
+    head's reference probabilities and the neighbours' smoothed shares; with the noise
+    concentrated (κ above ``CONCENTRATED``), confident learning's flagged samples first, each
+    part in that order. The arithmetic mean or κ² ranks these samples differently, so the test
+    tells the forms apart."""
+    from cleanlab.filter import find_label_issues
     from scipy.stats import rankdata
 
-    rng = np.random.default_rng(3)
+    from dvi_widget.data import issues
+
+    rng = np.random.default_rng(5)
     T, n_train, n_test, K = 8, 60, 20, 4
     labels = rng.integers(0, K, n_train + n_test)
     lg = rng.normal(scale=1.5, size=(T, n_train + n_test, K)).astype(np.float32)
@@ -361,8 +366,11 @@ def test_combined_pools_the_head_and_the_neighbours_as_a_product_of_experts():
     shares = (votes + 0.5) / (k + 0.5 * K)
     np.testing.assert_allclose(df["score_neighbours"], -np.log(shares[np.arange(n_train), y]))
     kappa = df.attrs["noise_concentration"]
-    assert kappa == pytest.approx(noise_concentration(y, head)) and 0.3 < kappa < 0.9
+    assert kappa == pytest.approx(noise_concentration(y, head)) and 0.5 < kappa < 0.9
     h = df.attrs["combined_aum"][-1]
+    flags = find_label_issues(y, head, filter_by="prune_by_noise_rate", n_jobs=1)
+    np.testing.assert_array_equal(df["cleanlab_issue"], flags)
+    assert 5 <= flags.sum() <= 15
 
     def ranks(pooled: np.ndarray, weight: float) -> np.ndarray:
         other = pooled.copy()
@@ -371,8 +379,22 @@ def test_combined_pools_the_head_and_the_neighbours_as_a_product_of_experts():
                - weight * dyn.aum[h, train])
         return (rankdata(raw) - 1) / (n_train - 1)
 
+    def flags_first(r: np.ndarray) -> np.ndarray:
+        return (rankdata(2.0 * flags + r) - 1) / (n_train - 1)
+
     geometric = np.sqrt(head * shares)
     geometric /= geometric.sum(axis=1, keepdims=True)
-    np.testing.assert_allclose(df["combined_score"], ranks(geometric, kappa ** 4), atol=1e-9)
-    assert not np.allclose(df["combined_score"], ranks(0.5 * (head + shares), kappa ** 4))
-    assert not np.allclose(df["combined_score"], ranks(geometric, kappa ** 2))
+    assert df.attrs["flags_first"] and "confident learning's flags first" in df.attrs["combined"]
+    np.testing.assert_allclose(df["combined_score"], flags_first(ranks(geometric, kappa ** 4)),
+                               atol=1e-9)
+    assert set(df.nlargest(int(flags.sum()), "combined_score")["sample"]) == set(
+        np.flatnonzero(flags))
+    assert not np.allclose(df["combined_score"],
+                           flags_first(ranks(0.5 * (head + shares), kappa ** 4)))
+    assert not np.allclose(df["combined_score"], flags_first(ranks(geometric, kappa ** 2)))
+    # the same run read as spread noise: the flags join nothing
+    monkeypatch.setattr(issues, "CONCENTRATED", 0.9)
+    dyn.memo.clear()
+    spread = label_issues(dyn, split=split).sort_values("sample")
+    assert not spread.attrs["flags_first"]
+    np.testing.assert_allclose(spread["combined_score"], ranks(geometric, kappa ** 4), atol=1e-9)
