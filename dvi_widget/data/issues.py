@@ -383,7 +383,8 @@ def label_issues(dyn: Dynamics, *, epoch: int | None = None,
     ``sample`` (global index), ``given_label``, ``suggested_label`` (the class the
     pre-memorisation probabilities favour among the others), ``score_<method>``,
     ``combined_score``, ``combined_rank``, ``cleanlab_issue`` (confident learning's flag);
-    ``attrs`` say which epochs each method used.
+    ``attrs`` say which epochs each method used,
+    ``noise_concentration`` (κ) and ``flags_first`` (whether the flagged samples lead).
     """
     pos = dyn.position(epoch)
     N = dyn.n_samples
