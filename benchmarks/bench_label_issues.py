@@ -49,7 +49,7 @@ from dvi_widget.data.datasets import (  # noqa: E402
     load_mnist,
 )
 from dvi_widget.data.dynamics import compute_dynamics  # noqa: E402
-from dvi_widget.data.issues import auroc, label_issues, precision_at_k
+from dvi_widget.data.issues import auroc, label_issues, precision_at_k, top_rows
 
 DIGIT_PAIRS = [(1, 7), (3, 8), (4, 9), (5, 6)]
 PAIRS = {"fashion": [(0, 6), (2, 4), (7, 9)], "digits": DIGIT_PAIRS, "mnist": DIGIT_PAIRS}
@@ -64,9 +64,8 @@ def gap_interval(df: pd.DataFrame, flipped: np.ndarray, a: str, b: str
     says the two rank the flips alike up to which samples the run happened to flip."""
     k = int(flipped[df["sample"].to_numpy()].sum())
 
-    def top(col: str) -> np.ndarray:
-        order = np.lexsort((df["sample"].to_numpy(), -df[col].to_numpy()))
-        return df["sample"].to_numpy()[order[:k]]
+    def top(col: str) -> np.ndarray:  # the top k that precision_at_k measures
+        return df["sample"].to_numpy()[top_rows(df, col, k)]
 
     only_a, only_b = np.setdiff1d(top(a), top(b)), np.setdiff1d(top(b), top(a))
     m = len(only_a)

@@ -527,15 +527,20 @@ def label_issues(dyn: Dynamics, *, epoch: int | None = None,
     return df
 
 
+def top_rows(df: pd.DataFrame, column: str, k: int) -> np.ndarray:
+    """Positions (in ``df``) of the ``k`` highest ``column`` scores, ties by sample index, NaN
+    lowest, inf highest: the top k that :func:`precision_at_k` measures."""
+    s = df[column].to_numpy(dtype=np.float64)
+    return np.lexsort((df["sample"].to_numpy(), -np.nan_to_num(s, posinf=1e300)))[:k]
+
+
 def precision_at_k(df: pd.DataFrame, flipped: np.ndarray, column: str = "combined_score",
                    k: int | None = None) -> float:
     """Share of true flips among the ``k`` (default: the number of flips) highest ``column``
-    scores; ``flipped`` is a boolean mask over global sample indices."""
+    scores (:func:`top_rows`); ``flipped`` is a boolean mask over global sample indices."""
     truth = np.asarray(flipped)[df["sample"].to_numpy()]
     k = int(truth.sum()) if k is None else int(k)
-    s = df[column].to_numpy(dtype=np.float64)
-    top = np.lexsort((df["sample"].to_numpy(), -np.nan_to_num(s, posinf=1e300)))[:k]
-    return float(truth[top].mean()) if k else float("nan")
+    return float(truth[top_rows(df, column, k)].mean()) if k else float("nan")
 
 
 def auroc(df: pd.DataFrame, flipped: np.ndarray, column: str = "combined_score") -> float:
