@@ -121,7 +121,7 @@ class DVI(Estimator):
     boundary_edge_weight : float, default 0.3
         Scale of the sample–boundary memberships of the complex (relation (b) of Def. 3). At
         1.0, as in the reference code, half of each sample's attraction goes to boundary points
-        and neighbour preservation drops (measured: the README's departures section).
+        and neighbour preservation drops (measured: ENGINE.md's departures).
     delta : float, default 0.1
         δ of the δ-boundary (Def. 2), for synthesis and for the white landscape cells.
     hidden : int | sequence of int | None, default None
@@ -137,7 +137,7 @@ class DVI(Estimator):
         Weight of the boundary term added to Eq. 8: ψ decodes each boundary point's 2-D
         position onto g's δ-boundary (hinge on the normalised top-2 gap, see
         :func:`dvi_widget.engine.losses.boundary_loss`), so the landscape's white band is
-        where the model's boundary is; 0 leaves it out. Measured on eight runs (README, "ψ
+        where the model's boundary is; 0 leaves it out. Measured on eight runs (ENGINE.md, "ψ
         decodes boundary points onto the boundary"): at 1.0 the worst epoch decoded 0.46–0.72
         of the boundary points onto the boundary, at 2.0 0.56–0.72, PPR held.
     separation : float, default 0.01
@@ -153,7 +153,7 @@ class DVI(Estimator):
         their own class were drawn among another's, where no smooth ψ decodes them as
         predicted; the repulsion sorts that frontier. On Fashion-MNIST 10k / 60k it lifted PPR
         train (worst epoch) from 0.954 / 0.954 to 0.977 / 0.974 with nn_pv(15) unchanged, at
-        a cost of up to 0.015 in Eq. 4 and boundary_pv (README: "Crossing neighbours repel").
+        a cost of up to 0.015 in Eq. 4 and boundary_pv (ENGINE.md: "Crossing neighbours repel").
     own_class_neighbors : int, default 0
         A sample fewer than half of whose ``n_neighbors`` nearest neighbours share its predicted
         class gets complex edges to this many nearest samples of its own predicted class, so
@@ -163,7 +163,7 @@ class DVI(Estimator):
         0 / 5 / 10 / 15 gave PPR train (worst epoch) 0.954 / 0.964 / 0.971 / 0.993, Eq. 4 train
         −0.501 / −0.483 / −0.461 / −0.451, nn_pv(15) 0.360 / 0.355 / 0.352 / 0.345; on a barely
         trained model it also draws low-margin samples inside their class's region rather than
-        at its boundary (README: "Outlying samples may join their own class").
+        at its boundary (ENGINE.md: "Outlying samples may join their own class").
     beta : float, default 1.0
         Exponent of the gradient weights (Eq. 8).
     min_dist, spread : float, default 0.1, 1.0

@@ -10,7 +10,7 @@ Warm epochs start at the previous epoch's positions and each sample moves with a
 scaled by its *mobility* (:func:`temporal_mobility`): 1 for a sample whose k-neighbourhood
 changed (Eq. 11) or whose prediction changed, near 0 for one whose neighbourhood stayed the
 same. Stochastic gradient descent on a converged layout moves every point by a random walk
-(measured: the README's departures section); scaled steps leave stable samples where they
+(measured: ENGINE.md's departures); scaled steps leave stable samples where they
 were, which is what the temporal property (Eq. 4) asks for.
 
 Test samples and new samples (:meth:`dvi_widget.DVI.transform`) are placed by

@@ -8,7 +8,7 @@ One departure: the decoder also sees *local detail features* of its 2-D input
 (:class:`LocalFourierFeatures`): random Fourier features of y, faded out away from the layout's
 points. A ReLU MLP on 2-D inputs is biased towards smooth functions; where samples of different
 predicted classes lie close together (low-margin samples, memorised noisy labels) it decoded
-the wrong class under many of them (measured: the README's departures section). Plain Fourier
+the wrong class under many of them (measured: ENGINE.md's departures). Plain Fourier
 features also drew blotches far from any sample; the fade (an envelope of the layout's density)
 keeps the decoder the smooth MLP there.
 """

@@ -16,8 +16,8 @@ parametric UMAP overrides ``UMAP._fit_embed_data``::
         stages = dataclasses.replace(DVI.stages, layout=my_layout)
 
 Why the neighbour term is optimised on free 2-D positions and φ_t trained to reproduce them,
-why test samples are placed like UMAP's ``transform`` and how temporal mobility works: the
-README's section "How the engine works, and where it departs from the paper".
+why test samples are placed like UMAP's ``transform`` and how temporal mobility works:
+ENGINE.md's departures from the paper (summarised in the README's "How the engine works").
 """
 
 from __future__ import annotations
@@ -334,7 +334,7 @@ def warm_budget(warm_steps: int, cold_steps: int, changed: float) -> int:
     changed (an under-trained model's first epochs: 28–55 % on a digits CNN, 37 % on a digits
     MLP; 8–18 % between the epochs of a 10k or 60k Fashion-MNIST CNN), the prediction term of
     Eq. 12 starts far from its optimum and 100 steps left 3–6 % of the samples decoded as
-    another class (README, "More steps where the predictions changed")."""
+    another class (ENGINE.md, "More steps where the predictions changed")."""
     factor = min(CHANGED_MAX_FACTOR,
                  1.0 + CHANGED_SLOPE * max(0.0, float(changed) - CHANGED_FREE))
     return int(min(max(warm_steps, cold_steps), round(warm_steps * factor)))

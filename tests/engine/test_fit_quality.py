@@ -124,7 +124,7 @@ def test_neighbours_and_predictions_are_kept_for_train_and_new_samples(digits10)
         assert nn_test > u_test - 0.05, (e, nn_test, u_test)
         # PPR (measured 0.961-0.999 train, the lowest at epochs 0-1, where the model is barely
         # decided: 0.983 / 0.961, against 0.976 / 0.965 before crossing neighbours repelled,
-        # README; test 0.992-1.0 since test samples settle onto their prediction's cell, and
+        # ENGINE.md; test 0.992-1.0 since test samples settle onto their prediction's cell, and
         # 0.939-0.992 before)
         for split, rows in (("train", slice(0, n)), ("test", slice(n, None))):
             decoded = dvi.inverse(coords[rows], e)[1].argmax(axis=1)

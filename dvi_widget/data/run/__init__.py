@@ -115,8 +115,8 @@ class Run(RunFolder):
             otherwise a ``FileExistsError`` names the folder and the unknown entries.
         dtype : how every epoch's representations are stored: ``"float32"`` (default) or
             ``"float16"`` (half the disk and memory-mapped reads, for large runs; logits stay
-            float32, the engine computes in float32; the README's "Large runs" gives the
-            measured effect on the map's quality).
+            float32, the engine computes in float32; the README's "Large runs" gives its
+            precision).
 
         Inputs are written after a free-space check: a full disk raises ``OSError`` naming the
         file and the space needed, and nothing is left behind. What a killed ``create`` left
