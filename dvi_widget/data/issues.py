@@ -244,10 +244,11 @@ def neighbour_votes(representations: np.ndarray | JoinedRows, labels: np.ndarray
     return out
 
 
-def neighbours_to_ask(n_voters: int, n_classes: int) -> int:
-    """:data:`REPRESENTATION_NEIGHBOURS`, at most half a class of the voters (a small run's
-    neighbourhood stays local instead of spanning classes)."""
-    return max(1, min(REPRESENTATION_NEIGHBOURS, min(n_voters, MAX_VOTERS) // (2 * n_classes)))
+def neighbours_to_ask(n_voters: int, n_classes: int, max_voters: int = MAX_VOTERS) -> int:
+    """:data:`REPRESENTATION_NEIGHBOURS`, at most half a class of the voters that
+    :func:`neighbour_votes` with the same ``max_voters`` asks (a small run's neighbourhood stays
+    local instead of spanning classes)."""
+    return max(1, min(REPRESENTATION_NEIGHBOURS, min(n_voters, max_voters) // (2 * n_classes)))
 
 
 def _n_classes(dyn: Dynamics) -> int:
@@ -292,7 +293,7 @@ def representation_epoch(dyn: Dynamics, ref: np.ndarray, train: np.ndarray,
         tidx = np.sort(subset_rng().choice(tidx, queries, replace=False))
     C = _n_classes(dyn)
     pool = np.flatnonzero(train)
-    k = neighbours_to_ask(min(len(pool), voters), C)
+    k = neighbours_to_ask(len(pool), C, max_voters=voters)
     best_acc, best = -1.0, (-1, np.empty(0))
     for p in ref[pick]:
         reps = _representations(dyn, int(dyn.epochs[p]))

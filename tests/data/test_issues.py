@@ -312,6 +312,9 @@ def test_neighbours_method_reads_the_representations_before_memorisation():
     # among the rest of its cluster (samples 4, 7, 10 labelled 2 and the other flip):
     # -log((votes for its label + 1/2) / (2 + 3/2)), at most one vote for its label
     assert neighbours_to_ask(12, 3) == 2
+    # a search capped at fewer voters asks fewer: half a class of the voters it reads
+    assert neighbours_to_ask(60_000, 10) == 25
+    assert neighbours_to_ask(60_000, 10, max_voters=100) == 5
     votes = neighbour_votes(reps[:12], dyn.labels[:12], 3, k=2)
     assert votes[0, 2] >= 1 and votes[0, 0] == 0 and votes[1, 1] == 0
     assert s[0] == pytest.approx(-np.log(0.5 / 3.5))
