@@ -21,6 +21,7 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+from traitlets.config import Config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -50,6 +51,15 @@ def truncate_at_missing(nb: nbformat.NotebookNode, missing: dict[str, str]) -> l
     return []
 
 
+def _encrypted() -> Config:
+    """The kernel's sockets encrypted (CurveZMQ) where pyzmq and the kernelspec support it:
+    ipykernel >= 7.3 warns on every start over plain TCP ("susceptible to eavesdropping")."""
+    import zmq
+
+    return Config({"KernelManager": {"transport_encryption": "auto"}} if zmq.has("curve")
+                  else {})
+
+
 def execute(notebook: Path, out_dir: Path, *, small: bool = False, timeout: int = 1200,
             allow_partial: bool = True) -> Path:
     """Execute ``notebook``; write ``out_dir/<name>``; return that path."""
@@ -67,7 +77,7 @@ def execute(notebook: Path, out_dir: Path, *, small: bool = False, timeout: int 
     if small:
         env["DVI_NOTEBOOK_SMALL"] = "1"
     target = out_dir / notebook.name
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", config=_encrypted(),
                             resources={"metadata": {"path": str(notebook.parent)}})
     t0 = time.perf_counter()
     try:
