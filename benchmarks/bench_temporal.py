@@ -32,7 +32,8 @@ at every transition, future ones included: the ordering Eq. 4 rewards, known in 
 ``rank=4`` (the mean of 1 and 3), ``rank=5`` (the lower of the fixed ramp and ``rank=1``),
 and ``clamp=Q`` (after the layout, a sample's move is at most
 its mobility times the Q-quantile of the transition's moves: mobility bounds the distance, not
-only the step); unnamed keys keep the fit's defaults. The run is opened with
+only the step); unnamed keys keep the fit's defaults. ``--param NAME=VALUE`` sets a DVI
+parameter for every variant (e.g. the complex's ``separation``). The run is opened with
 ``bench_engine.make_model`` (the classifier the benchmark recorded it with; ``--model``), since
 the boundary samples are mixed in input space. The prepared epochs (boundary samples, complex,
 kNN) are cached in ``--cache`` (default: a folder under the system's temporary directory named
@@ -55,7 +56,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_engine import make_model  # noqa: E402
+from bench_engine import _parse_param, make_model  # noqa: E402
 
 from dvi_widget import DVI, Run  # noqa: E402
 from dvi_widget.engine import layout, losses, pipeline  # noqa: E402
@@ -228,15 +229,23 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=3000, help="training samples measured")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--cache", default=None)
+    ap.add_argument("--param", action="append", default=[], type=_parse_param,
+                    metavar="NAME=VALUE",
+                    help="a DVI parameter for every variant (repeatable), e.g. separation=1; "
+                         "the prepared epochs are cached per parameter set")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     run = Run.open(args.run, model=make_model(args.dataset, args.model))
     epochs, n = list(run.epochs), int(run.n_train)
     if len(epochs) < 3:
         raise SystemExit(f"{args.run}: Eq. 4 needs at least 3 epochs, the run has {len(epochs)}")
-    s = pipeline.Settings.of(DVI().get_params(), torch.device("cpu"))
+    params = dict(args.param)
+    s = pipeline.Settings.of(DVI(**params).get_params(), torch.device("cpu"))
     tag = hashlib.sha1(str(Path(args.run).resolve()).encode()).hexdigest()[:10]
     cache = Path(args.cache or Path(tempfile.gettempdir()) / f"dvi_bench_temporal_{tag}")
+    if params:  # the complex depends on them: its own cache
+        cache = cache / ("params-" + hashlib.sha1(repr(sorted(params.items())).encode())
+                         .hexdigest()[:10])
     prepared = prepare(run, s, cache)
     rows = np.sort(np.random.default_rng(0).choice(n, min(args.rows, n), replace=False))
     high = exact_neighbours(run, rows)
