@@ -15,6 +15,7 @@ from dvi_widget.data.issues import (
     neighbours_to_ask,
     noise_concentration,
     precision_at_k,
+    reference_epochs,
     territory,
 )
 
@@ -274,6 +275,46 @@ def test_half_memorised_is_where_half_the_early_errors_are_fitted():
     assert half_memorised(dyn, 2, 3, train) == 3  # capped at the ranked epoch
     assert half_memorised(dyn, 4, 5, train) == 5  # 1 wrong <= 2 / 2
     assert half_memorised(dyn, 5, 5, train) == 5  # no record after it: the ranked epoch
+
+
+def _accuracy_dynamics(test_acc: list[float], train_err: list[float], n_test: int = 400,
+                       n_train: int = 100):
+    """Records of 2 classes: at record t the first ``train_err[t]`` of the training samples
+    and all but the first ``test_acc[t]`` of the test samples are predicted as class 1, the
+    rest as class 0; every label is 0 but the last training sample's (1, never fitted: so
+    both classes are given, as confident learning needs)."""
+    T, n = len(test_acc), n_train + n_test
+    lg = np.zeros((T, n, 2), dtype=np.float32)
+    lg[..., 0] = 1.0
+    for t, (a, e) in enumerate(zip(test_acc, train_err, strict=True)):
+        lg[t, : round(e * n_train), 1] = 2.0
+        lg[t, n_train + round(a * n_test):, 1] = 2.0
+    labels = np.zeros(n, dtype=np.int64)
+    labels[n_train - 1] = 1
+    test = np.arange(n) >= n_train
+    return compute_dynamics(lg, labels, keep_probabilities=True), test
+
+
+def test_reference_records_end_before_memorisation_even_when_the_test_accuracy_creeps_up():
+    """The test accuracy (400 samples) reaches 0.90 at record 1 and creeps to 0.905 at the last
+    (7): within one standard error (0.015) of the best from record 1 on. The training error
+    against the given labels falls from 0.21 there to 0.10 at record 3: half of what the model
+    got wrong at record 1 is fitted, memorisation under way, so the reference ends at record 2
+    instead of the best test accuracy's 7. Where the training error never halves, or the test
+    accuracy rises measurably to its best, the reference ends at the best."""
+    acc = [0.5, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.905]
+    memorising = [0.5, 0.2, 0.15, 0.09, 0.05, 0.02, 0.0, 0.0]
+    dyn, test = _accuracy_dynamics(acc, memorising)
+    assert reference_epochs(dyn, 7, test).tolist() == [0, 1, 2]
+    assert reference_epochs(dyn, 2, test).tolist() == [0, 1, 2]  # up to the ranked record
+    df = label_issues(dyn, split=np.where(test, "test", "train"), methods=["aum", "cleanlab"])
+    assert df.attrs["cleanlab"] == [0, 1, 2]  # the cleanlab method reads the capped records
+    dyn, test = _accuracy_dynamics(acc, [0.5, 0.2, 0.19, 0.18, 0.17, 0.16, 0.15, 0.12])
+    assert reference_epochs(dyn, 7, test).tolist() == list(range(8))
+    # a measurable rise (0.90 -> 0.95: over 3 standard errors): the first record within one
+    # of the best is the best itself
+    dyn, test = _accuracy_dynamics([0.5, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.95], memorising)
+    assert reference_epochs(dyn, 7, test).tolist() == list(range(8))
 
 
 def test_neighbours_method_reads_the_representations_before_memorisation():
