@@ -350,7 +350,8 @@ w
 The run recorded the model's logits at every epoch (an evaluation pass after each epoch), so
 each sample has its training dynamics: AUM (the mean margin of its given label), cartography's
 confidence μ and variability σ, forgetting events, and cleanlab's confident learning on the
-probabilities *before memorisation* (up to the epoch of best test accuracy). `dvi.label_issues()`
+probabilities *before memorisation* (up to the epoch of best test accuracy, or earlier where the
+model is already memorising). `dvi.label_issues()`
 ranks the training samples by each of them, by the landscape under each sample (what only this
 view has), by the given labels of each sample's nearest neighbours in the representation space
 before memorisation (deep k-NN), and by a combined rank. Since we flipped the labels ourselves,
