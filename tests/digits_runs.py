@@ -26,11 +26,11 @@ def digits_mlp(hidden: Sequence[int] = (32,), n_inputs: int = 64, n_classes: int
 
 def train_and_record(path: Path, data: Dataset, *, hidden: Sequence[int] = (32,),
                      epochs: int = 3, lr: float = 3e-3, batch: int = 32, passes: int = 1,
-                     shuffle: bool = False, seed: int = 0) -> Run:
+                     shuffle: bool = False, seed: int = 0, n_classes: int = 10) -> Run:
     """Train :func:`digits_mlp` on ``data`` with Adam and record every epoch in a new run at
     ``path`` (the loop the engine and store tests share; seeded, so a run is reproducible)."""
     torch.manual_seed(seed)
-    model = digits_mlp(hidden)
+    model = digits_mlp(hidden, n_classes=n_classes)
     run = Run.create(path, train=data)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     x, y = torch.as_tensor(data.x_train), torch.as_tensor(data.y_train)

@@ -67,7 +67,16 @@ class BoundarySamples:
         )
 
 
-def _minmax(logits: torch.Tensor) -> torch.Tensor:
+def _rescaled(logits: torch.Tensor) -> torch.Tensor:
+    """DVI Def. 2's per-row rescaling ``r``: min-max over the C logits, softmax when C = 2.
+
+    Min-max maps any two distinct logits to 0 and 1, so with two classes every point would
+    have gap 1 (no boundary point, no white band, a boundary hinge without gradient); the
+    softmax keeps how close the two are: gap ``|p_1 - p_2| = tanh(|l_1 - l_2| / 2)``, so
+    δ = 0.1 is the band where the top class has probability 0.45–0.55.
+    """
+    if logits.shape[1] == 2:
+        return torch.softmax(logits, dim=1)
     lo = logits.min(dim=1, keepdim=True).values
     hi = logits.max(dim=1, keepdim=True).values
     return (logits - lo) / (hi - lo).clamp_min(1e-12)
@@ -77,11 +86,13 @@ def boundary_gap(logits: ArrayLike) -> torch.Tensor:
     """``r(g(x))_top1 - r(g(x))_top2`` with ``r`` the per-row min-max rescaling (DVI Def. 2).
 
     A point lies on the δ-boundary when this is ``<= δ``. Rows whose logits are all equal get 0.
+    With two classes ``r`` is the softmax instead (min-max would give every point gap 1; see
+    :func:`_rescaled`).
     """
     t = to_tensor(logits, None, None)
     if t.ndim != 2 or t.shape[1] < 2:
         raise ValueError(f"logits must have shape (n, C) with C >= 2, got {tuple(t.shape)}.")
-    top2 = torch.topk(_minmax(t.float()), 2, dim=1).values
+    top2 = torch.topk(_rescaled(t.float()), 2, dim=1).values
     return top2[:, 0] - top2[:, 1]
 
 
@@ -336,7 +347,7 @@ def synthesize_boundary(
         mixer = _Mixer(head, X, inputs, feature_model, dev, batch_size, threads, bfloat16)
 
         # preference of sample i when paired against class c: small own gap between pred_i and c
-        R = _minmax(L)
+        R = _rescaled(L)
         own_gap = (R.gather(1, pred.unsqueeze(1)) - R).clamp_min(0.0)  # (N, C) in [0, 1]
         pref = torch.exp(-own_gap / max(temperature, 1e-6))
 

@@ -123,7 +123,9 @@ class DVI(Estimator):
         1.0, as in the reference code, half of each sample's attraction goes to boundary points
         and neighbour preservation drops (measured: ENGINE.md's departures).
     delta : float, default 0.1
-        δ of the δ-boundary (Def. 2), for synthesis and for the white landscape cells.
+        δ of the δ-boundary (Def. 2), for synthesis and for the white landscape cells. With
+        two classes the gap is that of the two softmax probabilities (min-max rescaling of two
+        logits is always 0 and 1): the band where the top class has probability 0.45–0.55.
     hidden : int | sequence of int | None, default None
         Hidden widths of the encoder (decoder mirrored); None is the paper's ``[h/2] * 4``
         capped at 128 units (see :data:`dvi_widget.engine.model.MAX_DEFAULT_WIDTH`).

@@ -55,6 +55,28 @@ def test_boundary_gap_matches_definition():
         boundary_gap(torch.zeros(3, 1))
 
 
+def test_boundary_gap_of_two_classes_is_their_probability_gap():
+    # min-max would map any two distinct logits to (1, 0): gap 1, no boundary anywhere
+    logits = torch.tensor([[0.0, 0.1], [0.0, 5.0], [3.0, 3.0], [-2.0, 2.0]])
+    expected = torch.tanh(torch.tensor([0.05, 2.5, 0.0, 2.0]))  # |p1 - p2| = tanh(|Δ| / 2)
+    assert torch.allclose(boundary_gap(logits), expected, atol=1e-6)
+    assert (boundary_gap(logits) <= 0.1).tolist() == [True, False, True, False]
+
+
+def test_a_binary_classifier_gets_boundary_points_on_its_boundary():
+    s, y, x, logits, f, g = _toy(n_per_class=(300, 300))
+    bs = synthesize_boundary(x, logits, g, 60, inputs=s, feature_model=f, device="cpu", seed=0)
+    assert len(bs) == 60, bs.note
+    lam = torch.from_numpy(bs.weights)[:, None]
+    src = torch.from_numpy(s)[torch.from_numpy(bs.sources)]  # (B, 2, h_in)
+    with torch.no_grad():
+        out = g(f(lam * src[:, 0] + (1 - lam) * src[:, 1]))
+    p = torch.softmax(out, dim=1)
+    # on the δ-boundary: the two probabilities within 0.1 of each other (0.45-0.55)
+    assert (p.max(1).values <= 0.55 + 1e-5).all()
+    np.testing.assert_allclose(bs.gaps, (p[:, 0] - p[:, 1]).abs().numpy(), atol=1e-5)
+
+
 def test_pair_probabilities_eq5_to_7():
     num = torch.tensor([0, 10, 20])  # rho = 10 -> deficits (10, 0, 0)
     trials = torch.tensor([10, 10, 0])

@@ -450,6 +450,23 @@ def test_one_epoch_works_and_temporal_is_nan(digits_run, tmp_path):
     assert dvi.visualization().coords.shape[0] == 1
 
 
+def test_a_binary_classifier_has_boundary_points_and_a_white_band(tmp_path):
+    # two classes: DVI Def. 2's min-max rescaling would put every point at gap 1 (no boundary
+    # point, no white cell, boundary_pv NaN); the gap of the two probabilities is used instead
+    ds = load_digits(seed=0)
+    ds = dataclasses.replace(ds, y_train=(ds.y_train >= 5).astype(np.int64),
+                             y_test=(ds.y_test >= 5).astype(np.int64), class_names=["0-4", "5-9"])
+    run = train_and_record(tmp_path / "binary", ds, hidden=(32,), epochs=2, lr=3e-3,
+                           n_classes=2)
+    dvi = DVI(**FAST).fit(run)
+    for e in dvi.epochs_:
+        assert dvi.epoch_info_[e]["n_boundary"] == round(0.1 * run.n_train), (
+            dvi.epoch_info_[e]["boundary_note"])
+    white = (dvi.landscape_[..., :3] == 255).all(axis=-1).mean(axis=(1, 2))
+    assert (white > 0.005).all() and (white < 0.5).all()
+    assert np.isfinite(dvi.score()["boundary_pv_15_train"]).all()
+
+
 def test_a_fit_leaves_the_callers_random_state_alone(digits_run, tmp_path):
     """A fit between two training epochs must not reseed the training: the fit seeds torch's
     global random state for its own reproducibility and gives the caller's back."""
