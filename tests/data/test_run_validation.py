@@ -159,24 +159,41 @@ def test_failed_overwrite_keeps_the_old_epoch(run):
     assert_intact(run, before)
 
 
+class _ScaledInForward(nn.Module):
+    def __init__(self, temperature: float | None) -> None:
+        super().__init__()
+        self.body = nn.Linear(6, 5)
+        self.fc = nn.Linear(5, 3)
+        self.temperature = temperature
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.fc(torch.relu(self.body(x)))
+        if self.temperature is None:  # the PyTorch MNIST example's F.log_softmax
+            return torch.log_softmax(logits, dim=1)
+        return logits / self.temperature
+
+
 def test_head_that_does_not_reproduce_the_output(tmp_path):
-    class LogSoftmaxInForward(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.body = nn.Linear(6, 5)
-            self.fc = nn.Linear(5, 3)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return torch.log_softmax(self.fc(torch.relu(self.body(x))), dim=1)
-
     r = Run.create(tmp_path / "r", train=(X, Y))
-    model = LogSoftmaxInForward()
+    model = _ScaledInForward(temperature=3.0)
     with pytest.raises(ValueError, match="does not reproduce the model's output.*head_fn"):
         r.record(model)
     assert r.epochs == []
     # the documented fix works
-    r.record(model, head_fn=lambda h: torch.log_softmax(model.fc(h), dim=1))
+    r.record(model, head_fn=lambda h: model.fc(h) / 3.0)
     assert r.epochs == [0]
+
+
+def test_a_forward_ending_in_log_softmax_records_the_heads_logits(tmp_path):
+    # log-probabilities are the logits shifted per row: the same softmax, argmax and margins
+    r = Run.create(tmp_path / "r", train=(X, Y))
+    model = _ScaledInForward(temperature=None)
+    r.record(model)
+    with torch.no_grad():
+        out = model(torch.as_tensor(X, dtype=torch.float32))
+        fc = model.fc(torch.relu(model.body(torch.as_tensor(X, dtype=torch.float32))))
+    np.testing.assert_allclose(r.logits(0, "train"), fc.numpy(), atol=1e-5)
+    np.testing.assert_allclose(np.exp(out.numpy()), torch.softmax(fc, 1).numpy(), atol=1e-5)
 
 
 def test_unwritable_folder(tmp_path, monkeypatch):
