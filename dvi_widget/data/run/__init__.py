@@ -102,7 +102,10 @@ class Run(RunFolder):
         train, test : ``(x, y)`` pairs; x of shape (n, *input_shape), converted to float32 as
             given (this is what :meth:`record` feeds the model), y integer class ids.
             ``train`` may also be a :class:`dvi_widget.Dataset` (then ``test`` and
-            ``class_names`` come from it).
+            ``class_names`` come from it). Either may be a torch ``Dataset`` or ``DataLoader``
+            of ``(input, label)`` items: read once, in the dataset's index order (sample ``i``
+            is ``dataset[i]``, whatever the loader's shuffling), through its transforms (give
+            the evaluation ones), class names from its ``classes`` (torchvision's).
         class_names : one name per class; default ``"0" .. str(n_classes - 1)``.
         n_classes : the number of classes when ``class_names`` is not given; default
             ``max(label) + 1``, which is refused when it is far above the number of distinct

@@ -55,6 +55,7 @@ from .folder import (
     metadata_entry,
     metadata_files,
 )
+from .torch_data import class_names_of, is_torch_data, read_split
 
 Split = tuple[ArrayLike, ArrayLike]
 
@@ -172,15 +173,23 @@ class NewRun:
                 test = (ds.x_test, ds.y_test)
             if class_names is None and n_classes is None:
                 class_names = list(ds.class_names)
+        if is_torch_data(train):
+            if class_names is None and n_classes is None:
+                class_names = class_names_of(train)
+            train = read_split(train, "train")
+        if test is not None and is_torch_data(test):
+            test = read_split(test, "test")
         if not isinstance(train, tuple | list) or len(train) != 2:
-            raise TypeError("train must be an (x, y) pair (or a dvi_widget.Dataset)")
+            raise TypeError("train must be an (x, y) pair, a torch Dataset or DataLoader of "
+                            f"(x, y) items, or a dvi_widget.Dataset; got {type(train).__name__}")
         self.x_train = float_inputs(train[0], "train[0] (x)")
         if len(self.x_train) == 0:
             raise ValueError("train has 0 samples; a run needs at least one training sample")
         y_train = class_ids(train[1], "train[1] (y)", len(self.x_train))
         if test is not None:
             if not isinstance(test, tuple | list) or len(test) != 2:
-                raise TypeError("test must be an (x, y) pair or None")
+                raise TypeError("test must be an (x, y) pair, a torch Dataset or DataLoader "
+                                f"of (x, y) items, or None; got {type(test).__name__}")
             self.x_test = float_inputs(test[0], "test[0] (x)")
             y_test = class_ids(test[1], "test[1] (y)", len(self.x_test))
             if self.x_test.shape[1:] != self.x_train.shape[1:]:

@@ -1,0 +1,79 @@
+"""A torch ``Dataset`` or ``DataLoader`` given as a run's split, read into ``(x, y)`` arrays.
+
+A run stores its inputs once and feeds exactly those to the model at every record, so a
+dataset is read once, in its own index order (sample ``i`` is ``dataset[i]``), whatever the
+loader's sampler or shuffling. What its transforms do to an item is what is stored: pass the
+evaluation transforms, not the random training augmentations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, IterableDataset
+from torch.utils.data.dataloader import default_collate
+from tqdm.auto import tqdm
+
+#: rows per batch when a Dataset (not a DataLoader) is read
+READ_BATCH = 256
+#: fewer items than this are read without a progress bar
+QUIET_BELOW = 5000
+
+
+def is_torch_data(split: object) -> bool:
+    """True for a torch ``Dataset`` or ``DataLoader`` (not for a tensor or an ``(x, y)`` pair)."""
+    return isinstance(split, DataLoader | Dataset)
+
+
+def read_split(split: Dataset | DataLoader, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(x, y)`` of every item of ``split`` (a map-style Dataset whose items are ``(x, y, ...)``,
+    or a DataLoader over one), stacked in the dataset's index order.
+
+    Raises ``TypeError`` naming ``name`` and the fix for an iterable-style dataset (no index
+    order to keep) and for items that are not ``(x, y)`` pairs (e.g. dicts).
+    """
+    if isinstance(split, DataLoader):
+        dataset, batch, collate = split.dataset, split.batch_size or READ_BATCH, split.collate_fn
+    else:
+        dataset, batch, collate = split, READ_BATCH, default_collate
+    if isinstance(dataset, IterableDataset):
+        raise TypeError(f"{name} is an iterable-style dataset: its samples have no index, so a "
+                        "run cannot keep them in order; pass (x, y) arrays")
+    loader = DataLoader(dataset, batch_size=batch, shuffle=False, collate_fn=collate,
+                        num_workers=0)
+    n = len(dataset)
+    xs: list[np.ndarray] = []
+    ys: list[np.ndarray] = []
+    for item in tqdm(loader, desc=f"reading {name}", unit="batch", disable=n < QUIET_BELOW,
+                     leave=False):
+        if isinstance(item, Mapping) or not isinstance(item, tuple | list) or len(item) < 2:
+            kind = f"dicts with keys {sorted(item)}" if isinstance(item, Mapping) else (
+                type(item).__name__)
+            raise TypeError(f"{name} yields {kind}, not (x, y) pairs; pass (x, y) arrays, or a "
+                            "dataset whose items are (input, label)")
+        xs.append(_numpy(item[0]))
+        ys.append(_numpy(item[1]).reshape(-1))
+    if not xs:
+        raise ValueError(f"{name} has 0 samples")
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def class_names_of(split: Dataset | DataLoader) -> list[str] | None:
+    """The dataset's own class names (torchvision's ``.classes``, also through a ``Subset``)."""
+    dataset: Any = split.dataset if isinstance(split, DataLoader) else split
+    while dataset is not None:
+        names = getattr(dataset, "classes", None)
+        if isinstance(names, list | tuple) and names and all(isinstance(c, str) for c in names):
+            return list(names)
+        dataset = getattr(dataset, "dataset", None)
+    return None
+
+
+def _numpy(value: object) -> np.ndarray:
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu()
+        return (value.float() if value.dtype == torch.bfloat16 else value).numpy()
+    return np.asarray(value)
