@@ -196,6 +196,46 @@ def test_a_forward_ending_in_log_softmax_records_the_heads_logits(tmp_path):
     np.testing.assert_allclose(np.exp(out.numpy()), torch.softmax(fc, 1).numpy(), atol=1e-5)
 
 
+class _Packed(nn.Module):
+    """Returns its logits packed with other tensors, as many models do."""
+
+    def __init__(self, pack: str) -> None:
+        super().__init__()
+        self.body = nn.Linear(6, 5)
+        self.fc = nn.Linear(5, 3)
+        self.pack = pack
+
+    def forward(self, x: torch.Tensor) -> object:
+        h = torch.relu(self.body(x))
+        logits = self.fc(h)
+        if self.pack == "features first":
+            return h, logits
+        if self.pack == "dict":
+            return {"features": h, "logits": logits}
+        if self.pack == "wrong":
+            return h, logits * 2
+        return {"note": "no tensor here"}
+
+
+@pytest.mark.parametrize("pack", ["features first", "dict"])
+def test_logits_packed_with_other_outputs_are_found(tmp_path, pack):
+    r = Run.create(tmp_path / "r", train=(X, Y))
+    model = _Packed(pack)
+    r.record(model)
+    with torch.no_grad():
+        fc = model.fc(torch.relu(model.body(torch.as_tensor(X, dtype=torch.float32))))
+    np.testing.assert_allclose(r.logits(0, "train"), fc.numpy(), atol=1e-5)
+
+
+def test_packed_outputs_without_the_heads_logits_name_the_fix(tmp_path):
+    r = Run.create(tmp_path / "r", train=(X, Y))
+    with pytest.raises(ValueError, match=r"vs \(\d+, 5\), \(\d+, 3\), max difference .*head_fn"):
+        r.record(_Packed("wrong"))
+    with pytest.raises(TypeError, match="returned dict holding no tensor.*head_fn"):
+        r.record(_Packed("none"))
+    assert r.epochs == []
+
+
 def test_unwritable_folder(tmp_path, monkeypatch):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")

@@ -322,8 +322,9 @@ class Run(RunFolder):
             typical classifier: just the last Linear). ``head(representation)`` is checked
             against the model's output once per call, up to a shift per row (a forward that
             ends in ``F.log_softmax`` returns the same classifier's log-probabilities; the
-            head's logits are recorded); if they differ, a ValueError asks for ``head_fn`` or
-            another ``layer``.
+            head's logits are recorded); an output that packs the logits with other tensors
+            (a tuple, a dict or ``.logits``) is searched for them; if none matches, a
+            ValueError asks for ``head_fn`` or another ``layer``.
         feature_fn : callable inputs -> representations, used instead of the layer hook.
         head_fn : callable representations -> logits, used instead of the layer; the logits
             are then ``head_fn(representations)``. An ``nn.Linear``/``nn.Sequential`` head_fn is

@@ -375,27 +375,65 @@ def _check_batch(
     check_finite(logit, f"epoch {epoch}: the batch of logits", diverged)
     error = 0.0
     if c.verify:
-        if not isinstance(out_model, torch.Tensor):
+        candidates = _output_tensors(out_model)
+        if not candidates:
             raise TypeError(
-                f"the model returned {type(out_model).__name__}, not a logits tensor; pass "
-                "head_fn= (representation -> logits)"
+                f"the model returned {type(out_model).__name__} holding no tensor, not logits; "
+                "pass head_fn= (representation -> logits)"
             )
-        same = out_model.shape == logit.shape
-        if same:
-            # a per-row shift is the same classifier: a forward ending in F.log_softmax (the
-            # PyTorch MNIST example) returns l - logsumexp(l); its softmax, argmax, margins
-            # and Def. 2's gap are the head's. The head's logits are the ones recorded.
-            out_model = out_model.float()
-            shift = (out_model - logit.float()).mean(dim=1, keepdim=True)
-            out_model = out_model - shift
-        error = float((logit.float() - out_model).abs().max()) if same else float("nan")
-        if not same or not torch.allclose(logit.float(), out_model, rtol=HEAD_RTOL,
-                                          atol=HEAD_ATOL):
+        matched = [out for out in candidates if _head_error(logit, out) == 0.0]
+        differences = [d for d in (_max_difference(logit, out) for out in candidates)
+                       if d == d]  # NaN: another shape
+        if not matched:
+            shapes = ", ".join(str(tuple(out.shape)) for out in candidates)
             raise ValueError(
                 f"the head ({c.layer!r} and the modules after it) applied to the "
                 f"representation does not reproduce the model's output (shapes "
-                f"{tuple(logit.shape)} vs {tuple(out_model.shape)}, max difference "
-                f"{error:.3g}): the forward pass does more after that layer than the head "
-                "captures. Pass head_fn= (representation -> logits) or a different layer="
+                f"{tuple(logit.shape)} vs {shapes}, max difference "
+                f"{min(differences, default=float('nan')):.3g}): the forward pass does more "
+                "after that layer than the head captures. Pass head_fn= (representation -> "
+                "logits) or a different layer="
             )
+        error = _max_difference(logit, matched[0])
     return BatchOut(rep.float(), logit.float(), error)
+
+
+def _output_tensors(out: object) -> list[torch.Tensor]:
+    """The tensors a model's output holds that may be its logits: the output itself, a
+    mapping's values (``"logits"`` first: a Hugging Face ``ModelOutput`` or a dict), a
+    ``.logits`` attribute, or a tuple's / list's tensors (``(logits, features)``)."""
+    if isinstance(out, torch.Tensor):
+        return [out]
+    if isinstance(out, Mapping):
+        values = [out["logits"]] if "logits" in out else []
+        values += [v for k, v in out.items() if k != "logits"]
+    elif isinstance(getattr(out, "logits", None), torch.Tensor):
+        values = [out.logits]
+    elif isinstance(out, tuple | list):
+        values = list(out)
+    else:
+        values = []
+    return [v for v in values if isinstance(v, torch.Tensor)]
+
+
+def _max_difference(logit: torch.Tensor, out: torch.Tensor) -> float:
+    """Largest ``|head(rep) - out|`` after removing a shift per row; NaN for another shape.
+
+    A per-row shift is the same classifier: a forward ending in ``F.log_softmax`` (the
+    PyTorch MNIST example) returns ``l - logsumexp(l)``, whose softmax, argmax, margins and
+    Def. 2 gap are the head's (the head's logits are the ones recorded)."""
+    if out.shape != logit.shape:
+        return float("nan")
+    diff = out.float() - logit.float()
+    return float((diff - diff.mean(dim=1, keepdim=True)).abs().max())
+
+
+def _head_error(logit: torch.Tensor, out: torch.Tensor) -> float:
+    """0 when ``out`` is ``head(rep)`` within HEAD_RTOL / HEAD_ATOL up to a row shift (as
+    ``torch.allclose``), else NaN (another shape) or how far beyond the tolerance it is."""
+    if out.shape != logit.shape:
+        return float("nan")
+    diff = out.float() - logit.float()
+    diff = diff - diff.mean(dim=1, keepdim=True)
+    excess = diff.abs() - (HEAD_ATOL + HEAD_RTOL * logit.float().abs())
+    return max(float(excess.max()), 0.0)
