@@ -30,6 +30,7 @@ from ..._io import remove_stale_temporaries, staged_folder
 from ..._tensor import ArrayLike
 from . import architecture as _architecture
 from . import checkpoints as _checkpoints
+from . import cut as _cut
 from . import model as _model
 from . import record as _record
 from .cut import TensorFn
@@ -160,7 +161,7 @@ class Run(RunFolder):
         if model is not None:
             if not isinstance(model, nn.Module):
                 raise TypeError(f"model must be a torch.nn.Module, got {type(model)!r}")
-            run._model = model
+            run._model = _cut.unwrap(model)[0]  # the network inside torch.compile / DDP
         return run
 
     @classmethod
@@ -196,7 +197,9 @@ class Run(RunFolder):
         checkpoints : a glob pattern (``"ckpt/epoch_*.pt"``), a list of files, or a dict
             ``{epoch: file}``. Without a dict the epoch is the last number in each file name.
             Files are read with ``torch.load(..., weights_only=True, map_location="cpu")`` and
-            may hold a state_dict or a dict with a ``"state_dict"``/``"model_state_dict"`` entry.
+            may hold a state_dict or a dict with a ``"state_dict"``/``"model_state_dict"`` entry;
+            keys saved through a wrapper (``module.``, ``_orig_mod.``, a LightningModule's
+            attribute) are matched to the architecture's.
         model : an ``nn.Module`` of the right architecture (its weights are not modified: a
             copy is loaded with each checkpoint), or a zero-argument factory returning one.
         executor : None records the checkpoints one after the other here; ``"ray"`` records
@@ -311,7 +314,8 @@ class Run(RunFolder):
 
         Parameters
         ----------
-        model : the classifier (any ``nn.Module``, float32, float64 or float16); it is put in
+        model : the classifier (any ``nn.Module``, float32, float64 or float16; inside
+            ``torch.compile`` / ``DataParallel`` / DDP the network itself is recorded); it is put in
             eval mode for one batched forward pass under ``torch.no_grad`` and its training
             mode is restored afterwards. Inputs are cast to its dtype; representations and
             logits are stored as float32.

@@ -106,6 +106,7 @@ def _architecture(model: nn.Module | Callable[[], nn.Module], device: str | torc
             raise TypeError(f"the model factory returned {type(model)!r}, not an nn.Module")
     else:
         model = copy.deepcopy(model)
+    model = cut.unwrap(model)[0]  # checkpoints hold the network's weights, whatever its wrapper
     if device != "auto":
         return model.to(resolve_device(device))
     if getattr(cut.model_device(model), "type", "cpu") == "cpu":
@@ -116,7 +117,7 @@ def _architecture(model: nn.Module | Callable[[], nn.Module], device: str | torc
 def _record_checkpoint(run: object, model: nn.Module, epoch: int, file: str,
                        record: dict[str, object], device: str | torch.device = "auto") -> None:
     """Load checkpoint ``file`` into ``model`` and record it as ``epoch`` of ``run``."""
-    state = load_checkpoint(file)
+    state = cut.fit_state_dict_keys(load_checkpoint(file), model)
     try:
         model.load_state_dict(state)
     except RuntimeError as err:

@@ -91,6 +91,48 @@ def state_dict_from_checkpoint(obj: object, source: str) -> dict[str, torch.Tens
     )
 
 
+def unwrap(model: nn.Module) -> tuple[nn.Module, str]:
+    """The network inside training wrappers, and the prefix they put on its names.
+
+    ``torch.compile``'s module (``_orig_mod.``), ``DataParallel`` and
+    ``DistributedDataParallel`` (``module.``) compute what the network computes; recording the
+    network itself keeps the run's layer names and stored weights those of the architecture, so
+    that ``Run.open(path, model=Net())`` rebuilds it.
+    """
+    prefix = ""
+    while True:
+        if isinstance(model, nn.DataParallel | nn.parallel.DistributedDataParallel):
+            model, prefix = model.module, prefix + "module."
+        elif isinstance(getattr(model, "_orig_mod", None), nn.Module):
+            model, prefix = model._orig_mod, prefix + "_orig_mod."
+        else:
+            return model, prefix
+
+
+def fit_state_dict_keys(state: Mapping[str, torch.Tensor], module: nn.Module
+                        ) -> dict[str, torch.Tensor]:
+    """``state`` with the prefix its keys carry over ``module``'s own removed, when one does.
+
+    A model wrapped for training saves its weights under the wrapper's name: ``module.``
+    (DistributedDataParallel, DataParallel), ``_orig_mod.`` (``torch.compile``), the attribute
+    of a LightningModule (``model.``, next to other entries such as a loss's weights), or
+    several (``module._orig_mod.``). The prefix is the one under which every key of ``module``
+    is present; entries outside it are dropped. Any other ``state`` comes back as it is (and
+    ``load_state_dict`` names what does not fit).
+    """
+    own = set(module.state_dict())
+    if not own or own <= set(state):
+        return dict(state)
+    probe = min(own)
+    for key in state:
+        if key.endswith("." + probe):
+            prefix = key[: len(key) - len(probe)]
+            fitted = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+            if own <= set(fitted):
+                return fitted
+    return dict(state)
+
+
 # ------------------------------------------------------------------------- layers and heads
 
 

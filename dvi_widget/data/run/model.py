@@ -36,7 +36,7 @@ def _load_checked(module: nn.Module, weights: dict[str, torch.Tensor], what: str
     """``module.load_state_dict(weights)`` with a ``ValueError`` ending in ``what`` (the file
     and the fix) for missing or unexpected keys and mismatched shapes."""
     try:
-        module.load_state_dict(weights)
+        module.load_state_dict(cut.fit_state_dict_keys(weights, module))
     except RuntimeError as err:
         first = str(err).strip().splitlines()
         raise ValueError(f"{' '.join(first[:3])[:400]}; {what}") from None

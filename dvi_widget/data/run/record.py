@@ -323,6 +323,10 @@ def record(
     check_writable(run, epoch, overwrite)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if model is not None:
+        model, prefix = cut.unwrap(model)
+        if prefix and layer is not None and layer.startswith(prefix):
+            layer = layer[len(prefix):]
     c = cut.cut(model, layer, feature_fn, head_fn)
     x_train, x_test = run._recording_inputs()
     model_dev = cut.model_device(model)
