@@ -162,7 +162,7 @@ class EpochData:
     def from_run(cls, run: Any, epoch: int, device: torch.device,  # noqa: ANN401 - a Run
                  with_inputs: bool = True) -> EpochData:
         """Read epoch ``epoch`` of ``run``, refusing NaN and Inf; inputs and ``f_t`` only when
-        ``with_inputs`` and the run has both."""
+        ``with_inputs`` and the run has both, and its inputs are not token ids."""
         X = np.array(run.representations(epoch, "train"), dtype=np.float32)
         check_finite(X, f"run.representations({epoch}, 'train')", FIX_RUN)
         logits = np.array(run.logits(epoch, "train"), dtype=np.float32)
@@ -172,6 +172,10 @@ class EpochData:
             test = np.asarray(run.representations(epoch, "test"), dtype=np.float32)
             check_finite(test, f"run.representations({epoch}, 'test')", FIX_RUN)
             test_logits = np.asarray(run.logits(epoch, "test"))
+        # token ids cannot be mixed (λ·a + (1-λ)·b is no sentence): their boundary points are
+        # mixed in representation space
+        info = run.epoch_info(epoch) if hasattr(run, "epoch_info") else {}
+        with_inputs = with_inputs and not info.get("token_ids")
         feature_model = run.feature_model(epoch, device=device) if with_inputs else None
         inputs = run.inputs("train") if feature_model is not None else None
         return cls(X=X, logits=logits, head=run.head(epoch, device=device), test=test,

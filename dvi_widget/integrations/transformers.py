@@ -34,8 +34,12 @@ __all__ = ["RecordCallback", "SequenceClassifier", "as_classifier"]
 
 
 class SequenceClassifier(nn.Module):
-    """A ``...ForSequenceClassification`` model as ``run.record`` takes it: float32 token ids
-    ``(n, length)`` in, logits ``(n, C)`` out (the attention mask hides ``pad_token_id``)."""
+    """A ``...ForSequenceClassification`` model as ``run.record`` takes it: token ids
+    ``(n, length)`` in, logits ``(n, C)`` out (the attention mask hides ``pad_token_id``).
+    ``takes_token_ids`` tells the recording so: its boundary points are then mixed in
+    representation space (token ids mixed are no sentence)."""
+
+    takes_token_ids = True
 
     def __init__(self, model: nn.Module, pad_token_id: int | None = None) -> None:
         super().__init__()

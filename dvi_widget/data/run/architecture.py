@@ -200,21 +200,19 @@ def save(root: Path, model: nn.Module, example: torch.Tensor) -> dict[str, Any]:
     return record
 
 
-def save_once(root: Path, model: nn.Module, inputs: Any) -> None:  # noqa: ANN401 - array
+def save_once(root: Path, model: nn.Module, inputs: Any,  # noqa: ANN401 - array
+              token_ids: bool = False) -> None:
     """:func:`save` unless the run already stores an architecture; ``inputs`` are the run's
-    (float32) inputs, two of which make the example batch."""
+    (float32) inputs, two of which make the example batch (int64 with ``token_ids``)."""
     if stored(root) or len(inputs) == 0:
         return
-    from .cut import model_device, model_dtype
+    from .cut import model_device, model_inputs
 
     network = model
     if model_device(model) not in (None, torch.device("cpu")):
         network = copy.deepcopy(model).cpu()
     rows = [inputs[i % len(inputs)] for i in range(2)]
-    example = torch.as_tensor(__import__("numpy").stack(rows))
-    dtype = model_dtype(network)
-    if dtype is not None:
-        example = example.to(dtype)
+    example = model_inputs(torch.as_tensor(__import__("numpy").stack(rows)), network, token_ids)
     modes = {m: m.training for m in network.modules()}
     try:
         network.eval()

@@ -70,6 +70,14 @@ def model_dtype(model: object) -> torch.dtype | None:
     return None
 
 
+def model_inputs(x: torch.Tensor, model: object, token_ids: bool) -> torch.Tensor:
+    """``x`` as ``model`` takes it: int64 token ids, or floats of the model's dtype."""
+    if token_ids:
+        return x.round().long() if x.is_floating_point() else x.long()
+    dtype = model_dtype(model)
+    return x.to(dtype) if dtype is not None and x.is_floating_point() else x
+
+
 def cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
     """A detached CPU copy of the module's state_dict (what is saved with ``torch.save``)."""
     return {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
@@ -228,15 +236,18 @@ def head_from_spec(spec: list[dict[str, Any]]) -> nn.Sequential:
 class FeatureModel(nn.Module):
     """``f_t``: runs the model until the input of ``layer`` and returns that input (float32).
 
-    Inputs are cast to the model's dtype (a float64 or float16 model takes float32 inputs);
+    Inputs are cast to the model's dtype (a float64 or float16 model takes float32 inputs), or
+    to int64 with ``token_ids`` (a model whose first layer looks up embeddings, see
+    :func:`forward`);
     the forward pass is cut short right after the capture (nothing after the layer runs).
     Gradients flow, so boundary synthesis may differentiate through it.
     """
 
-    def __init__(self, model: nn.Module, layer: str) -> None:
+    def __init__(self, model: nn.Module, layer: str, token_ids: bool = False) -> None:
         super().__init__()
         self.model = model
         self.layer = layer
+        self.token_ids = token_ids
         self._captured: torch.Tensor | None = None
         get_layer(model, layer).register_forward_pre_hook(self._capture)
 
@@ -245,9 +256,7 @@ class FeatureModel(nn.Module):
         raise _StopForward
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        dtype = model_dtype(self.model)
-        if dtype is not None and x.is_floating_point():
-            x = x.to(dtype)
+        x = model_inputs(x, self.model, self.token_ids)
         self._captured = None
         with contextlib.suppress(_StopForward):
             self.model(x)
@@ -353,12 +362,14 @@ class _LayerInput:
 
 @dataclass
 class BatchOut:
-    """One batch of a recording: float32 representations and logits on the device, and how
-    far ``head(representations)`` was from the model's own output (0 when not verified)."""
+    """One batch of a recording: float32 representations and logits on the device, how far
+    ``head(representations)`` was from the model's own output (0 when not verified), and
+    whether the inputs were fed as int64 token ids."""
 
     representations: torch.Tensor
     logits: torch.Tensor
     head_error: float
+    token_ids: bool = False
 
 
 @torch.no_grad()
@@ -368,29 +379,58 @@ def forward(
     """The batched forward pass of a recording over inputs ``x`` (n, *input_shape).
 
     Inputs are cast to the model's dtype (float64 and float16 models record as they run);
-    representations and logits come out as float32. Non-finite values, a layer that runs
-    more or less than once, wrong shapes and a head that does not reproduce the model's output
-    raise ``ValueError`` naming the fix. ``epoch`` only serves the messages.
+    representations and logits come out as float32. Inputs that hold whole numbers only, on
+    which the model fails as floats (its first layer looks up embeddings: an ``nn.Embedding``
+    of token ids), are fed as int64 instead (``BatchOut.token_ids``), as is a model that says
+    so (``takes_token_ids``, the transformers integration's wrapper). Non-finite values, a
+    layer that runs more or less than once, wrong shapes and a head that does not reproduce
+    the model's output raise ``ValueError`` naming the fix. ``epoch`` only serves the messages.
     """
-    dtype = model_dtype(c.model) or model_dtype(c.feature_fn) or torch.float32
+    network = c.model if c.model is not None else c.feature_fn
+    token_ids = bool(getattr(network, "takes_token_ids", False))
     hook = None if c.feature_fn is not None else _LayerInput(c.model, c.layer, not c.verify)
+    first = True
     try:
-        for _, (xb,) in row_batches(x, batch_size=batch_size, device=device, dtype=dtype):
-            if hook is None:
-                rep = c.feature_fn(xb)
-                out_model = c.model(xb) if c.verify and c.model is not None else None
+        for _, (xb,) in row_batches(x, batch_size=batch_size, device=device):
+            if first and not token_ids:
+                try:
+                    out = _run(c, hook, model_inputs(xb, network, False))
+                except Exception as as_floats:
+                    if not _whole_numbers(xb):
+                        raise
+                    try:  # whole numbers that fail as floats: token ids?
+                        out = _run(c, hook, model_inputs(xb, network, True))
+                    except Exception:
+                        raise as_floats from None
+                    token_ids = True
             else:
-                out_model = hook.run(c.model, xb)
-                if len(hook.tensors) != 1:
-                    raise ValueError(
-                        f"layer {c.layer!r} was called {len(hook.tensors)} times in one forward "
-                        "pass; name a layer that runs exactly once, or pass feature_fn/head_fn"
-                    )
-                rep = hook.tensors[0]
-            yield _check_batch(c, xb, rep, out_model, epoch)
+                out = _run(c, hook, model_inputs(xb, network, token_ids))
+            first = False
+            rep, out_model = out
+            batch = _check_batch(c, xb, rep, out_model, epoch)
+            batch.token_ids = token_ids
+            yield batch
     finally:
         if hook is not None:
             hook.remove()
+
+
+def _run(c: Cut, hook: _LayerInput | None, xb: torch.Tensor) -> tuple[object, object]:
+    """The representation of one batch and the model's output (None when not verified)."""
+    if hook is None:
+        rep = c.feature_fn(xb)
+        return rep, (c.model(xb) if c.verify and c.model is not None else None)
+    out_model = hook.run(c.model, xb)
+    if len(hook.tensors) != 1:
+        raise ValueError(
+            f"layer {c.layer!r} was called {len(hook.tensors)} times in one forward pass; name "
+            "a layer that runs exactly once, or pass feature_fn/head_fn"
+        )
+    return hook.tensors[0], out_model
+
+
+def _whole_numbers(x: torch.Tensor) -> bool:
+    return bool(((x >= 0) & (x == x.round())).all()) if x.is_floating_point() else True
 
 
 def _check_batch(

@@ -127,7 +127,8 @@ def feature_model(run: RunFolder, epoch: int, model: nn.Module | None,
         network = copy.deepcopy(model).cpu()
     _load_checked(network, state, f"the attached model does not match epoch {epoch}'s "
                   "state_dict; attach the architecture the run was recorded with")
-    return cut.FeatureModel(network, info["layer"]).to(resolve_device(device)).eval()
+    return cut.FeatureModel(network, info["layer"], bool(info.get("token_ids"))).to(
+        resolve_device(device)).eval()
 
 
 class EpochClassifier(nn.Module):

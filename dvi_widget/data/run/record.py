@@ -364,6 +364,7 @@ def record(
                 "rep_dim": rep_dim,
                 "n_classes": n_cls,
                 "has_state_dict": has_state,
+                "token_ids": bool(stats["train"].get("token_ids")),
                 **{f"{s}_accuracy": (st["correct"] / st["n"] if st["n"] else None)
                    for s, st in stats.items()},
             }, user_scalars))
@@ -371,7 +372,7 @@ def record(
         for m, mode in modes.items():
             m.training = mode
     if has_state and model is not None:  # the network, once, so a reopened run explains
-        architecture.save_once(run.path, model, x_train)
+        architecture.save_once(run.path, model, x_train, bool(stats["train"].get("token_ids")))
     if model is not None:
         run._model = model  # the architecture, for feature_model / head rebuilding
 
@@ -397,8 +398,10 @@ def _write_split(
     stored = {"representations": run.representation_dtype, "logits": np.float32}
     writers: dict[str, _io.NpyWriter] = {}
     start = correct = 0
+    token_ids = False
     with contextlib.ExitStack() as stack:
         for batch in cut.forward(c, x, dev, batch_size, epoch):
+            token_ids = batch.token_ids
             values = {"representations": batch.representations, "logits": batch.logits}
             if not writers:
                 writers = {kind: stack.enter_context(_io.NpyWriter(
@@ -411,7 +414,7 @@ def _write_split(
             correct += int((to_numpy(batch.logits.argmax(1)) == labels[start:stop]).sum())
             start = stop
     return {"n": n, "rep_dim": writers["representations"].shape[1],
-            "n_classes": writers["logits"].shape[1], "correct": correct}
+            "n_classes": writers["logits"].shape[1], "correct": correct, "token_ids": token_ids}
 
 
 def record_arrays(

@@ -1,0 +1,72 @@
+"""Models whose first layer looks up token ids (nn.Embedding / nn.EmbeddingBag): recorded with
+int64 inputs, rebuilt to take them, and their boundary points mixed in representation space."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from dvi_widget.data.run import Run
+from dvi_widget.engine.fit import DVI
+
+VOCAB, LENGTH = 30, 8
+G = torch.Generator().manual_seed(0)
+IDS = torch.randint(0, VOCAB, (120, LENGTH), generator=G)
+LABELS = (IDS[:, 0] < VOCAB // 2).long()
+
+
+class BagOfWords(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.embed = nn.EmbeddingBag(VOCAB, 8)
+        self.fc = nn.Linear(8, 2)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.relu(self.embed(ids)))
+
+
+@pytest.fixture(scope="module")
+def text_run(tmp_path_factory):
+    model = BagOfWords()
+    run = Run.create(tmp_path_factory.mktemp("text") / "r", train=(IDS[:100], LABELS[:100]),
+                     test=(IDS[100:], LABELS[100:]))
+    opt = torch.optim.Adam(model.parameters(), lr=0.05)
+    for epoch in range(2):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(IDS[:100]), LABELS[:100]).backward()
+        opt.step()
+        run.record(model, epoch)
+    return run, model
+
+
+def test_token_ids_are_recorded_as_int64_and_the_classifier_takes_them(text_run):
+    run, model = text_run
+    assert run.epoch_info(1)["token_ids"] is True
+    with torch.no_grad():
+        np.testing.assert_allclose(run.logits(1, "test"), model(IDS[100:]).numpy(), atol=1e-5)
+        # rebuilt from the stored weights; the run's inputs are float32, fed as token ids
+        clf = run.classifier(1, device="cpu")
+        logits = clf(torch.from_numpy(np.array(run.inputs("train"))))
+    np.testing.assert_allclose(logits.numpy(), run.logits(1, "train"), atol=1e-5)
+
+
+def test_image_like_whole_numbers_stay_floats(tmp_path):
+    # uint8 pixels are whole numbers too: a model that takes floats gets floats
+    x = torch.randint(0, 256, (20, 6), dtype=torch.uint8, generator=G)
+    run = Run.create(tmp_path / "r", train=(x, torch.arange(20) % 2))
+    torch.manual_seed(0)
+    run.record(nn.Sequential(nn.Linear(6, 4), nn.ReLU(), nn.Linear(4, 2)), 0)
+    assert run.epoch_info(0)["token_ids"] is False
+
+
+def test_token_ids_boundary_points_are_mixed_in_representation_space(text_run):
+    run, _ = text_run
+    dvi = DVI(hidden=16, grid_size=16, max_steps=60, warm_max_steps=20, device="cpu",
+              verbose=False).fit(run)
+    for e in dvi.epochs_:
+        info = dvi.epoch_info_[e]
+        assert info["boundary_space"] == "representation", info["boundary_note"]
+        assert info["n_boundary"] == 10
