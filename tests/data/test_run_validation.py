@@ -236,6 +236,14 @@ def test_packed_outputs_without_the_heads_logits_name_the_fix(tmp_path):
     assert r.epochs == []
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit's own deprecation
+def test_a_torchscript_module_names_the_eager_model(tmp_path):
+    r = Run.create(tmp_path / "r", train=(X, Y))
+    with pytest.raises(TypeError, match="TorchScript.*record the eager nn.Module"):
+        r.record(torch.jit.trace(mlp(), torch.as_tensor(X[:2])))
+    assert r.epochs == []
+
+
 def test_unwritable_folder(tmp_path, monkeypatch):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")

@@ -313,6 +313,10 @@ def cut(
         raise TypeError(f"model must be a torch.nn.Module or None, got {type(model)!r}")
     if model is None and (feature_fn is None or head_fn is None):
         raise ValueError("model=None needs both feature_fn and head_fn")
+    if isinstance(model, torch.jit.ScriptModule) and (feature_fn is None or head_fn is None):
+        raise TypeError("a TorchScript module (torch.jit.script / trace) hides its layers, so "
+                        "it cannot be cut into f and g; record the eager nn.Module it was made "
+                        "from, or pass feature_fn= and head_fn=")
     layer_name = None
     if head_fn is None or feature_fn is None:
         layer_name = layer if layer is not None else last_linear(model)
