@@ -264,7 +264,7 @@ def perturb(x: torch.Tensor, kind: str, strengths: torch.Tensor | np.ndarray, *,
     Gaussian pattern (seeded by ``seed``), scaled by each strength.
     """
     family(kind)
-    s = torch.as_tensor(np.asarray(strengths, dtype=np.float32), device=x.device)
+    s = torch.tensor(np.asarray(strengths, dtype=np.float32), device=x.device)  # a copy: any array
     n, n_s = len(x), len(s)
     rows = x[:, None].expand(n, n_s, *x.shape[1:]).reshape(n * n_s, *x.shape[1:])
     noise = None
