@@ -145,6 +145,16 @@ class Explainer:
             raise ValueError(f"epoch={epoch!r} is not fitted by the projector; fitted epochs are "
                              f"{list(fitted)}")
 
+    def _check_continuous(self, epoch: int, what: str) -> None:
+        """Fail when epoch ``epoch`` was recorded from token ids: ``what`` changes input
+        values, and there is no value between two tokens."""
+        info = self.run.epoch_info(int(epoch)) if hasattr(self.run, "epoch_info") else {}
+        if info.get("token_ids"):
+            raise ValueError(
+                f"{what} changes input values, but epoch {epoch} was recorded from token ids "
+                "(a model that looks up embeddings): between two tokens there is no input. "
+                "Place edited inputs with dvi.transform(model-representations, epoch) instead")
+
     def _classify(self, clf: EpochClassifier, x: torch.Tensor, batch_size: int = 4096
                   ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(representations, softmax probabilities)`` of ``x`` in batches of rows."""
@@ -243,6 +253,7 @@ class Explainer:
         fam = pert.family(kind)
         seed = whole(seed, "seed", 0)
         self._check_projectable(epoch)
+        self._check_continuous(epoch, f"what_if(kind={kind!r})")
         s = pert.check_strengths(strengths, kind, self.input_shape)
         x, idx = self._inputs(index_or_input)
         clf = self.classifier(epoch)
@@ -294,6 +305,7 @@ class Explainer:
         if step_size is not None:  # <= 0 would walk away from the target
             step_size = positive(step_size, "step_size")
         self._check_projectable(epoch)
+        self._check_continuous(epoch, f"an adversarial path ({method})")
         x, idx = self._inputs(index_or_input)
         from captum.robust import PGD  # after the checks: its first import takes seconds
 
@@ -377,6 +389,7 @@ class Explainer:
         """
         fam = pert.family(kind)
         seed, batch_size = whole(seed, "seed", 0), whole(batch_size, "batch_size", 1)
+        self._check_continuous(epoch, f"robustness(kind={kind!r})")
         if max_samples is not None:
             max_samples = whole(max_samples, "max_samples", 1)
         s = pert.check_strengths(strengths, kind, self.input_shape, pert.ROBUSTNESS_STEPS)
@@ -436,6 +449,7 @@ class Explainer:
         """
         n_neighbors = whole(n_neighbors, "n_neighbors", 2, "MAX_SURROGATE_NEIGHBORS")
         k = whole(k, "k", 1, "MAX_SURROGATE_K")
+        self._check_continuous(epoch, "a surrogate (its neighbours are mixed and noised inputs)")
         seed = whole(seed, "seed", 0)
         mix, noise = positive(mix, "mix", zero=True), positive(noise, "noise", zero=True)
         if mix > 1:

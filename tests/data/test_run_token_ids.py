@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
+from dvi_widget import DVI
 from dvi_widget.data.run import Run
-from dvi_widget.engine.fit import DVI
 
 VOCAB, LENGTH = 30, 8
 G = torch.Generator().manual_seed(0)
@@ -62,11 +62,27 @@ def test_image_like_whole_numbers_stay_floats(tmp_path):
     assert run.epoch_info(0)["token_ids"] is False
 
 
-def test_token_ids_boundary_points_are_mixed_in_representation_space(text_run):
-    run, _ = text_run
-    dvi = DVI(hidden=16, grid_size=16, max_steps=60, warm_max_steps=20, device="cpu",
-              verbose=False).fit(run)
-    for e in dvi.epochs_:
-        info = dvi.epoch_info_[e]
+@pytest.fixture(scope="module")
+def text_dvi(text_run):
+    return DVI(hidden=16, grid_size=16, max_steps=60, warm_max_steps=20, device="cpu",
+               verbose=False).fit(text_run[0])
+
+
+def test_token_ids_boundary_points_are_mixed_in_representation_space(text_dvi):
+    for e in text_dvi.epochs_:
+        info = text_dvi.epoch_info_[e]
         assert info["boundary_space"] == "representation", info["boundary_note"]
         assert info["n_boundary"] == 10
+
+
+def test_perturbing_token_ids_is_refused_with_the_reason(text_dvi):
+    reason = "changes input values, but epoch 1 was recorded from token ids"
+    with pytest.raises(ValueError, match=reason):
+        text_dvi.what_if(3, 1, kind="noise")
+    with pytest.raises(ValueError, match=reason):
+        text_dvi.adversarial(3, 1)
+    with pytest.raises(ValueError, match=reason):
+        text_dvi.surrogate(3, 1)
+    # placing a token-id sample's representation still works
+    xy = text_dvi.transform(text_dvi.run_.representations(1, "train")[:3], 1)
+    assert np.isfinite(xy).all() and xy.shape == (3, 2)
