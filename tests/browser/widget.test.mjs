@@ -71,6 +71,16 @@ const tests = [
     const legend = await page.textContent('.dvi-legend');
     assert(legend.includes('zero <b>0</b>'), 'legend shows raw class name text');
     assert((await page.$$('.dvi-legend b')).length === 0, 'legend must not parse HTML');
+    // on a dark host (JupyterLab Dark, VS Code) the widget stays a light card with dark text
+    const look = await page.evaluate(() => {
+      document.body.style.background = '#111';
+      document.body.style.color = '#eee';
+      const root = document.querySelector('.dvi-root');
+      const label = root.querySelector('.dvi-legend');
+      return [getComputedStyle(root).backgroundColor, getComputedStyle(label).color];
+    });
+    assert(look[0] === 'rgb(255, 255, 255)', `widget background on a dark page: ${look[0]}`);
+    assert(look[1] !== 'rgb(238, 238, 238)', `legend text takes the dark page's colour: ${look[1]}`);
     assert(page.errors.length === 0, page.errors.join('\n'));
     await page.close();
   }],
