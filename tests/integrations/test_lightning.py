@@ -101,7 +101,7 @@ def test_a_lightning_fit_records_what_run_record_records(data, tmp_path):
         run.epoch_info(2)["test_accuracy"] > 0.3
     # the architecture stored by the first recording rebuilds every epoch's classifier
     clf = Run.open(run.path).classifier(2, device="cpu")
-    x = torch.as_tensor(np.asarray(run.inputs("test")))
+    x = torch.from_numpy(np.array(run.inputs("test")))  # a copy: the run's arrays are read-only
     np.testing.assert_allclose(clf(x).detach().numpy(), run.logits(2, "test"), atol=1e-5)
 
 
