@@ -389,3 +389,15 @@ def test_overwrite_replaces_a_run_holding_deepviews_fit(run):
     (run.path / "deepview" / "deepview.json").write_text("{}")
     new = Run.create(run.path, train=(X[:20], Y[:20]), overwrite=True)
     assert new.n_train == 20 and not (run.path / "deepview").exists()
+
+
+@pytest.mark.filterwarnings("error::UserWarning")
+def test_arrays_read_back_are_the_callers_copy_and_the_files_stay(tmp_path):
+    run = Run.create(tmp_path / "r", train=(X, Y))
+    run.record(mlp(), 0)
+    reps = run.representations(0, "train")
+    before = np.array(reps)
+    t = torch.as_tensor(reps)  # no "not writable" warning: a copy-on-write map
+    t[0] = 999.0
+    assert reps[0, 0] == 999.0  # the caller's copy changed
+    np.testing.assert_array_equal(Run.open(tmp_path / "r").representations(0, "train"), before)

@@ -21,7 +21,8 @@ The only module that spells a run folder's file names; recording (:mod:`.record`
     architecture.json             the network, stored once (owned by :mod:`.architecture`)
     architecture.pt               its graph's tensor constants (when it has any)
 
-Every array is read back lazily with ``np.load(mmap_mode="r", allow_pickle=False)`` and tensors
+Every array is read back lazily with ``np.load(mmap_mode="c", allow_pickle=False)`` (copy on
+write: a caller may change its copy, e.g. through ``torch.as_tensor``, the file never) and tensors
 with ``torch.load(weights_only=True)``; a missing or damaged file raises an error that names it
 and says what to re-record. Every name ``run.json`` stores resolves inside the folder.
 """
@@ -144,7 +145,7 @@ def load_npy(path: Path, fix: str, mmap: bool = True) -> np.ndarray:
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing; {fix}")
     try:
-        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+        return np.load(path, mmap_mode="c" if mmap else None, allow_pickle=False)
     except (ValueError, OSError, EOFError) as err:
         raise ValueError(f"{path} is damaged ({err}); {fix}") from None
 
