@@ -244,6 +244,40 @@ def test_a_torchscript_module_names_the_eager_model(tmp_path):
     assert r.epochs == []
 
 
+class _Sigmoid(nn.Module):
+    """A binary classifier with one logit (trained with BCEWithLogitsLoss), squeezed or not."""
+
+    def __init__(self, squeeze: bool) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.body = nn.Linear(6, 5)
+        self.fc = nn.Linear(5, 1)
+        self.squeeze = squeeze
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.fc(torch.relu(self.body(x)))
+        return z.squeeze(1) if self.squeeze else z
+
+
+@pytest.mark.parametrize("squeeze", [False, True])
+def test_a_single_logit_is_recorded_as_two_class_logits(tmp_path, squeeze):
+    y = (X[:, 0] > 0).astype(np.int64)
+    r = Run.create(tmp_path / "r", train=(X, y))
+    model = _Sigmoid(squeeze)
+    r.record(model)
+    with torch.no_grad():
+        z = model(torch.as_tensor(X)).reshape(-1).numpy()
+    logits = r.logits(0, "train")
+    np.testing.assert_allclose(logits, np.stack([np.zeros_like(z), z], 1), atol=1e-6)
+    assert r.epoch_info(0)["train_accuracy"] == pytest.approx(((z > 0) == y).mean())
+    # g rebuilt from the run alone gives the same two columns: softmax((0, z)) = (1-σ, σ)
+    with torch.no_grad():
+        rebuilt = r.head(0)(torch.as_tensor(r.representations(0, "train")))
+    np.testing.assert_allclose(rebuilt.numpy(), logits, atol=1e-5)
+    np.testing.assert_allclose(torch.softmax(rebuilt, 1)[:, 1].numpy(),
+                               torch.sigmoid(torch.as_tensor(z)).numpy(), atol=1e-5)
+
+
 def test_unwritable_folder(tmp_path, monkeypatch):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")

@@ -328,7 +328,8 @@ class Run(RunFolder):
             ends in ``F.log_softmax`` returns the same classifier's log-probabilities; the
             head's logits are recorded); an output that packs the logits with other tensors
             (a tuple, a dict or ``.logits``) is searched for them; if none matches, a
-            ValueError asks for ``head_fn`` or another ``layer``.
+            ValueError asks for ``head_fn`` or another ``layer``. A single logit ``z`` (a
+            sigmoid binary classifier) is recorded as the two-class logits ``(0, z)``.
         feature_fn : callable inputs -> representations, used instead of the layer hook.
         head_fn : callable representations -> logits, used instead of the layer; the logits
             are then ``head_fn(representations)``. An ``nn.Linear``/``nn.Sequential`` head_fn is

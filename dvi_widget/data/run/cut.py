@@ -99,6 +99,18 @@ def state_dict_from_checkpoint(obj: object, source: str) -> dict[str, torch.Tens
     )
 
 
+class TwoClassLogits(nn.Module):
+    """A sigmoid binary classifier's single logit ``z`` as two-class logits ``(0, z)``.
+
+    ``softmax((0, z)) = (1 − σ(z), σ(z))``: the same classifier, with class 1 where ``z > 0``,
+    in the ``(n, C)`` form every measure and the landscape read (a head with one output, trained
+    with ``BCEWithLogitsLoss``).
+    """
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.cat([torch.zeros_like(z), z], dim=1)
+
+
 def unwrap(model: nn.Module) -> tuple[nn.Module, str]:
     """The network inside training wrappers, and the prefix they put on its names.
 
@@ -374,6 +386,7 @@ class BatchOut:
     logits: torch.Tensor
     head_error: float
     token_ids: bool = False
+    single_logit: bool = False
 
 
 @torch.no_grad()
@@ -383,7 +396,9 @@ def forward(
     """The batched forward pass of a recording over inputs ``x`` (n, *input_shape).
 
     Inputs are cast to the model's dtype (float64 and float16 models record as they run);
-    representations and logits come out as float32. Inputs that hold whole numbers only, on
+    representations and logits come out as float32; a single logit ``z`` (a sigmoid binary
+    classifier) comes out as ``(0, z)`` (``BatchOut.single_logit``). Inputs that hold whole
+    numbers only, on
     which the model fails as floats (its first layer looks up embeddings: an ``nn.Embedding``
     of token ids), are fed as int64 instead (``BatchOut.token_ids``), as is a model that says
     so (``takes_token_ids``, the transformers integration's wrapper). Non-finite values, a
@@ -413,6 +428,8 @@ def forward(
             rep, out_model = out
             batch = _check_batch(c, xb, rep, out_model, epoch)
             batch.token_ids = token_ids
+            if batch.logits.shape[1] == 1:  # a sigmoid binary classifier: logits (0, z)
+                batch.logits, batch.single_logit = TwoClassLogits()(batch.logits), True
             yield batch
     finally:
         if hook is not None:
@@ -489,7 +506,8 @@ def _output_tensors(out: object) -> list[torch.Tensor]:
     mapping's values (``"logits"`` first: a Hugging Face ``ModelOutput`` or a dict), a
     ``.logits`` attribute, or a tuple's / list's tensors (``(logits, features)``)."""
     if isinstance(out, torch.Tensor):
-        return [out]
+        # a sigmoid binary classifier often squeezes its one logit: (n,) is (n, 1)
+        return [out[:, None] if out.ndim == 1 else out]
     if isinstance(out, Mapping):
         values = [out["logits"]] if "logits" in out else []
         values += [v for k, v in out.items() if k != "logits"]

@@ -111,6 +111,8 @@ def head(run: RunFolder, epoch: int, model: nn.Module | None,
         module = nn.Sequential(*cut.flatten_sequential(parts))
         _load_checked(module, weights, f"the attached model's head does not match {source}; "
                       "attach the architecture the run was recorded with")
+    if head_info.get("single_logit"):  # a sigmoid binary head: its logit z as (0, z)
+        module = nn.Sequential(*module, cut.TwoClassLogits())
     return module.to(dev).float().eval()
 
 

@@ -348,6 +348,8 @@ def record(
             _check_consistency(run, epoch, rep_dim, n_cls)
             head_info: dict[str, Any] = {"kind": c.head_kind, "spec": None,
                                          "modules": c.head_names}
+            if stats["train"].get("single_logit"):  # g's one logit z is recorded as (0, z)
+                head_info["single_logit"] = True
             if c.head_module is not None:
                 _save_tensors(tmp / HEAD, c.head_module)
                 head_info["spec"] = cut.head_spec(c.head_module)
@@ -398,10 +400,10 @@ def _write_split(
     stored = {"representations": run.representation_dtype, "logits": np.float32}
     writers: dict[str, _io.NpyWriter] = {}
     start = correct = 0
-    token_ids = False
+    token_ids = single_logit = False
     with contextlib.ExitStack() as stack:
         for batch in cut.forward(c, x, dev, batch_size, epoch):
-            token_ids = batch.token_ids
+            token_ids, single_logit = batch.token_ids, batch.single_logit
             values = {"representations": batch.representations, "logits": batch.logits}
             if not writers:
                 writers = {kind: stack.enter_context(_io.NpyWriter(
@@ -414,7 +416,8 @@ def _write_split(
             correct += int((to_numpy(batch.logits.argmax(1)) == labels[start:stop]).sum())
             start = stop
     return {"n": n, "rep_dim": writers["representations"].shape[1],
-            "n_classes": writers["logits"].shape[1], "correct": correct, "token_ids": token_ids}
+            "n_classes": writers["logits"].shape[1], "correct": correct, "token_ids": token_ids,
+            "single_logit": single_logit}
 
 
 def record_arrays(
