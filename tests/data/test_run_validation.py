@@ -278,6 +278,51 @@ def test_a_single_logit_is_recorded_as_two_class_logits(tmp_path, squeeze):
                                torch.sigmoid(torch.as_tensor(z)).numpy(), atol=1e-5)
 
 
+@pytest.mark.parametrize("ending", ["nn.Softmax", "F.softmax", "nn.Sigmoid of one logit"])
+def test_a_model_that_outputs_probabilities_records_its_logits(tmp_path, ending):
+    torch.manual_seed(0)
+    one = ending.endswith("one logit")
+    body = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 1 if one else 3))
+    if ending == "F.softmax":
+        class Probabilities(nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.net = body
+
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                return torch.softmax(self.net(x), dim=1)
+
+        model: nn.Module = Probabilities()
+    else:
+        model = nn.Sequential(*body, nn.Sigmoid() if one else nn.Softmax(dim=1))
+    y = (X[:, 0] > 0).astype(np.int64) if one else Y
+    r = Run.create(tmp_path / "r", train=(X, y))
+    r.record(model)
+    with torch.no_grad():
+        z = body(torch.as_tensor(X)).numpy()
+    expected = np.concatenate([np.zeros_like(z), z], 1) if one else z
+    np.testing.assert_allclose(r.logits(0, "train"), expected, atol=1e-5)  # logits, not probs
+    # g stops before the normaliser
+    assert r.epoch_info(0)["head"]["modules"] == ["net.2" if ending == "F.softmax" else "2"]
+
+
+def test_a_rescaled_single_logit_is_still_refused(tmp_path):
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 1))
+
+    class Tempered(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.net(x) / 3.0
+
+    r = Run.create(tmp_path / "r", train=(X, (X[:, 0] > 0).astype(np.int64)))
+    with pytest.raises(ValueError, match="does not reproduce the model's output.*head_fn"):
+        r.record(Tempered())
+
+
 def test_unwritable_folder(tmp_path, monkeypatch):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")

@@ -40,6 +40,9 @@ SPEC_MODULES: dict[str, tuple[str, ...]] = {
     "Flatten": ("start_dim", "end_dim"),
 }
 
+#: modules that turn logits into (log-)probabilities; dropped from the end of a head
+NORMALISERS = (nn.Softmax, nn.LogSoftmax, nn.Sigmoid)
+
 #: how far ``head(representation)`` may stray from the model's output (relative, absolute)
 HEAD_RTOL, HEAD_ATOL = 1e-3, 1e-4
 
@@ -335,6 +338,10 @@ def cut(
         get_layer(model, layer_name)  # clear error for unknown names
     if head_fn is None:
         names = head_names(model, layer_name)
+        # a trailing Softmax / LogSoftmax / Sigmoid turns the logits into (log-)probabilities:
+        # g stops before it, and the model's output is checked as that function of g's logits
+        while len(names) > 1 and isinstance(model.get_submodule(names[-1]), NORMALISERS):
+            names.pop()
         head_module = nn.Sequential(*flatten_sequential(model.get_submodule(n) for n in names))
         return Cut(model, layer_name, feature_fn, head_module, head_module, names, verify=True)
     head_module = (nn.Sequential(*flatten_sequential([head_fn]))  # stored flat, like a layer head
@@ -520,6 +527,22 @@ def _output_tensors(out: object) -> list[torch.Tensor]:
     return [v for v in values if isinstance(v, torch.Tensor)]
 
 
+def _as_logits(logit: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """``out`` brought to the head's logit scale when it holds probabilities of them: rows of
+    ``softmax(logit)`` (a forward ending in ``F.softmax``), or ``sigmoid(logit)`` of a single
+    logit; ``out`` itself otherwise. Probabilities are compared as such (their logarithm of an
+    underflowed 0 would be -inf)."""
+    if out.shape != logit.shape or out.min() < 0 or out.max() > 1:
+        return out
+    probs = torch.sigmoid(logit) if logit.shape[1] == 1 else torch.softmax(logit, dim=1)
+    if logit.shape[1] > 1 and not torch.allclose(out.sum(dim=1), torch.ones_like(out[:, 0]),
+                                                 atol=1e-3):
+        return out
+    if torch.allclose(probs.float(), out.float(), rtol=HEAD_RTOL, atol=HEAD_ATOL):
+        return logit  # the same classifier: compare as equal
+    return out
+
+
 def _max_difference(logit: torch.Tensor, out: torch.Tensor) -> float:
     """Largest ``|head(rep) - out|`` after removing a shift per row; NaN for another shape.
 
@@ -528,8 +551,14 @@ def _max_difference(logit: torch.Tensor, out: torch.Tensor) -> float:
     Def. 2 gap are the head's (the head's logits are the ones recorded)."""
     if out.shape != logit.shape:
         return float("nan")
-    diff = out.float() - logit.float()
-    return float((diff - diff.mean(dim=1, keepdim=True)).abs().max())
+    return float(_unshifted(_as_logits(logit, out).float() - logit.float()).abs().max())
+
+
+def _unshifted(diff: torch.Tensor) -> torch.Tensor:
+    """``diff`` less its mean per row — a shift per row is the same softmax classifier — when
+    rows have two or more logits (one logit has no shift to remove: sigmoid(z + c) is not
+    sigmoid(z))."""
+    return diff - diff.mean(dim=1, keepdim=True) if diff.shape[1] > 1 else diff
 
 
 def _head_error(logit: torch.Tensor, out: torch.Tensor) -> float:
@@ -537,7 +566,6 @@ def _head_error(logit: torch.Tensor, out: torch.Tensor) -> float:
     ``torch.allclose``), else NaN (another shape) or how far beyond the tolerance it is."""
     if out.shape != logit.shape:
         return float("nan")
-    diff = out.float() - logit.float()
-    diff = diff - diff.mean(dim=1, keepdim=True)
+    diff = _unshifted(_as_logits(logit, out).float() - logit.float())
     excess = diff.abs() - (HEAD_ATOL + HEAD_RTOL * logit.float().abs())
     return max(float(excess.max()), 0.0)
