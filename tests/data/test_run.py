@@ -250,18 +250,24 @@ def test_cnn_with_trailing_softmax_head_rebuilds_without_code(digits, tmp_path):
         run.record(model, epoch)
     info = run.epoch_info(1)
     assert info["layer"] == "6.1" and info["rep_dim"] == 24
-    assert [m["type"] for m in info["head"]["spec"]] == ["Linear", "Softmax"]
-    probs = run.logits(1)
-    np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)  # the model's output is softmax
+    # the trailing Softmax turns logits into probabilities: g stops before it, so the run
+    # holds logits whose softmax is the model's output
+    assert [m["type"] for m in info["head"]["spec"]] == ["Linear"]
+    logits = run.logits(1)
+    with torch.no_grad():
+        probs = model.eval()(torch.as_tensor(digits.x_train)).numpy()
+    np.testing.assert_allclose(torch.softmax(torch.as_tensor(logits), 1).numpy(), probs,
+                               atol=1e-5)
+    assert np.abs(logits.sum(1) - 1).max() > 0.1  # logits, not probabilities
     head = Run.open(run.path).head(1)
     with torch.no_grad():
         out = head(torch.as_tensor(np.array(run.representations(1)))).numpy()
-    np.testing.assert_allclose(out, probs, atol=1e-6)
+    np.testing.assert_allclose(out, logits, atol=1e-6)
     # a named layer inside the features: the head is everything after it in the Sequential
     run_b = Run.create(tmp_path / "cnn_b", train=(digits.x_train, digits.y_train))
     run_b.record(model, layer="4")
     assert [m["type"] for m in run_b.epoch_info(0)["head"]["spec"]] == [
-        "Linear", "Tanh", "Dropout", "Linear", "Softmax"]
+        "Linear", "Tanh", "Dropout", "Linear"]
     assert run_b.rep_dim == 128
 
 
