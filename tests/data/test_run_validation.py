@@ -323,6 +323,21 @@ def test_a_rescaled_single_logit_is_still_refused(tmp_path):
         r.record(Tempered())
 
 
+def test_a_model_failing_on_the_inputs_is_told_in_the_runs_terms(tmp_path):
+    x = np.random.default_rng(0).random((12, 8, 8, 3), dtype=np.float32)  # channels last
+    r = Run.create(tmp_path / "r", train=(x, np.arange(12) % 3))
+    cnn = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                        nn.Linear(4, 3))
+    with pytest.raises(RuntimeError, match=r"epoch 0: the model failed on the run's inputs, "
+                       r"each shaped \(8, 8, 3\); they look channels-last.*transpose\(0, 3, 1, "
+                       r"2\).*The model said: .*channels"):
+        r.record(cnn, 0)
+    assert r.epochs == []
+    r2 = Run.create(tmp_path / "r2", train=(x.transpose(0, 3, 1, 2), np.arange(12) % 3))
+    r2.record(cnn, 0)
+    assert r2.epochs == [0]
+
+
 def test_unwritable_folder(tmp_path, monkeypatch):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")

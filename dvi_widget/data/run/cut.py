@@ -421,13 +421,15 @@ def forward(
             if first and not token_ids:
                 try:
                     out = _run(c, hook, model_inputs(xb, network, False))
+                except (ValueError, TypeError):  # ours name their fix already
+                    raise
                 except Exception as as_floats:
                     if not _whole_numbers(xb):
-                        raise
+                        raise _model_failed(as_floats, xb, epoch) from as_floats
                     try:  # whole numbers that fail as floats: token ids?
                         out = _run(c, hook, model_inputs(xb, network, True))
                     except Exception:
-                        raise as_floats from None
+                        raise _model_failed(as_floats, xb, epoch) from as_floats
                     token_ids = True
             else:
                 out = _run(c, hook, model_inputs(xb, network, token_ids))
@@ -455,6 +457,18 @@ def _run(c: Cut, hook: _LayerInput | None, xb: torch.Tensor) -> tuple[object, ob
             "a layer that runs exactly once, or pass feature_fn/head_fn"
         )
     return hook.tensors[0], out_model
+
+
+def _model_failed(err: Exception, xb: torch.Tensor, epoch: int) -> RuntimeError:
+    """The model's own error on the first batch, said in terms of the run's inputs."""
+    shape = tuple(xb.shape[1:])
+    hint = ("store them in the layout and scale the model takes (the run feeds them as "
+            "stored)")
+    if len(shape) == 3 and shape[-1] in (1, 3, 4) and shape[0] not in (1, 3, 4):
+        hint = ("they look channels-last (H, W, C): store them channels-first for a torch "
+                "model, e.g. x.transpose(0, 3, 1, 2)")
+    return RuntimeError(f"epoch {epoch}: the model failed on the run's inputs, each shaped "
+                        f"{shape}; {hint}. The model said: {str(err).strip()[:400]}")
 
 
 def _whole_numbers(x: torch.Tensor) -> bool:
