@@ -86,3 +86,16 @@ def test_perturbing_token_ids_is_refused_with_the_reason(text_dvi):
     # placing a token-id sample's representation still works
     xy = text_dvi.transform(text_dvi.run_.representations(1, "train")[:3], 1)
     assert np.isfinite(xy).all() and xy.shape == (3, 2)
+
+
+def test_token_ids_reach_the_inside_records_as_int64(tmp_path):
+    from dvi_widget.inside import GradientMonitor
+
+    model = BagOfWords()
+    monitor = GradientMonitor(model)
+    run = Run.create(tmp_path / "r", train=(IDS, LABELS))
+    nn.functional.cross_entropy(model(IDS), LABELS).backward()
+    run.record(model, 0, gradients=monitor)  # the probe's activations run the model on ids
+    monitor.close()
+    assert run.epoch_info(0)["token_ids"] is True
+    assert (run.path / "epochs" / "0000" / "inside.npz").is_file()

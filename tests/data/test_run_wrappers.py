@@ -57,3 +57,19 @@ def test_a_checkpoint_of_another_network_is_still_refused(tmp_path):
     with pytest.raises(ValueError, match="does not fit the model architecture"):
         Run.from_checkpoints(tmp_path / "run", str(tmp_path / "epoch_*.pt"), mlp, train=(X, Y),
                              quiet=True)
+
+
+def test_gradients_monitored_through_the_wrapper_are_recorded(tmp_path):
+    from dvi_widget.inside import GradientMonitor
+
+    net = mlp(3)
+    wrapped = nn.DataParallel(net)
+    monitor = GradientMonitor(wrapped)  # created on what is trained: names "module.0.weight"
+    run = Run.create(tmp_path / "r", train=(X, Y))
+    torch.nn.functional.cross_entropy(wrapped(torch.as_tensor(X)), torch.as_tensor(Y)).backward()
+    run.record(wrapped, 0, gradients=monitor)
+    monitor.close()
+    info = run.epoch_info(0)
+    assert info["layer"] == "2"
+    with np.load(run.path / "epochs" / "0000" / "inside.npz") as npz:
+        assert npz["grad_stats"][:, 3].max() == 1  # one backward step, seen for the network

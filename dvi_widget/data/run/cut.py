@@ -386,8 +386,8 @@ class _LayerInput:
 @dataclass
 class BatchOut:
     """One batch of a recording: float32 representations and logits on the device, how far
-    ``head(representations)`` was from the model's own output (0 when not verified), and
-    whether the inputs were fed as int64 token ids."""
+    ``head(representations)`` was from the model's own output (0 when not verified), whether
+    the inputs were fed as int64 token ids, and whether a single logit became ``(0, z)``."""
 
     representations: torch.Tensor
     logits: torch.Tensor
@@ -405,12 +405,13 @@ def forward(
     Inputs are cast to the model's dtype (float64 and float16 models record as they run);
     representations and logits come out as float32; a single logit ``z`` (a sigmoid binary
     classifier) comes out as ``(0, z)`` (``BatchOut.single_logit``). Inputs that hold whole
-    numbers only, on
-    which the model fails as floats (its first layer looks up embeddings: an ``nn.Embedding``
-    of token ids), are fed as int64 instead (``BatchOut.token_ids``), as is a model that says
-    so (``takes_token_ids``, the transformers integration's wrapper). Non-finite values, a
-    layer that runs more or less than once, wrong shapes and a head that does not reproduce
-    the model's output raise ``ValueError`` naming the fix. ``epoch`` only serves the messages.
+    numbers only, on which the model fails as floats (its first layer looks up embeddings: an
+    ``nn.Embedding`` of token ids), are fed as int64 instead (``BatchOut.token_ids``), as is a
+    model that says so (``takes_token_ids``, the transformers integration's wrapper); any other
+    failure of the model on the first batch is re-raised in the run's terms. Non-finite
+    values, a layer that runs more or less than once, wrong shapes and a head that does not
+    reproduce the model's output raise ``ValueError`` naming the fix. ``epoch`` only serves
+    the messages.
     """
     network = c.model if c.model is not None else c.feature_fn
     token_ids = bool(getattr(network, "takes_token_ids", False))

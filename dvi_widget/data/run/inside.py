@@ -455,15 +455,18 @@ def _quantiles(values: torch.Tensor) -> np.ndarray:
 
 @torch.no_grad()
 def activations(model: nn.Module, x: np.ndarray, device: torch.device,
-                batch_size: int) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
-    """The recorded layers' activations on ``x`` (the probe inputs): their JSON entries and
-    arrays (``act_quantiles``, ``act_active``, ``act_mean``, ``act_offsets``)."""
+                batch_size: int, token_ids: bool = False
+                ) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
+    """The recorded layers' activations on ``x`` (the probe inputs, fed as int64 with
+    ``token_ids``): their JSON entries and arrays (``act_quantiles``, ``act_active``,
+    ``act_mean``, ``act_offsets``)."""
+    from .cut import model_inputs
+
     hooks = _Outputs(model)
-    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
     try:
-        for _, (xb,) in row_batches(x, batch_size=batch_size, device=device, dtype=dtype):
+        for _, (xb,) in row_batches(x, batch_size=batch_size, device=device):
             hooks.new_batch()
-            model(xb)
+            model(model_inputs(xb, model, token_ids))
     finally:
         hooks.remove()
     layers, quants, active, mean = [], [], [], []
@@ -505,12 +508,14 @@ def parameter_arrays(model: nn.Module) -> tuple[list[str], dict[str, np.ndarray]
 
 
 def write(folder: Path, model: nn.Module, monitor: Any, x_train: np.ndarray,  # noqa: ANN401
-          device: torch.device, batch_size: int, probe: np.ndarray | None = None
-          ) -> dict[str, Any]:
+          device: torch.device, batch_size: int, probe: np.ndarray | None = None,
+          token_ids: bool = False, prefix: str = "") -> dict[str, Any]:
     """Write ``inside.npz`` and ``inside.json`` of one epoch into ``folder`` (the staged epoch
     folder): the weights now, the monitor's gradients since the last record (then reset), the
     activations on the probe subset of ``x_train`` (``probe``: the run's, :func:`run_probe`;
-    default :func:`probe_indices`). Returns the JSON."""
+    default :func:`probe_indices`; int64 with ``token_ids``). ``prefix``: what a training
+    wrapper put before the names of the parameters the monitor watches (``module.``, the
+    recorded ``model`` being the network inside it). Returns the JSON."""
     if not isinstance(monitor, GradientMonitor):
         raise TypeError(f"gradients must be a dvi_widget.inside.GradientMonitor, got "
                         f"{type(monitor)!r}")
@@ -518,6 +523,7 @@ def write(folder: Path, model: nn.Module, monitor: Any, x_train: np.ndarray,  # 
     grads = monitor.take()
     if grads is not None:
         index = {n: i for i, n in enumerate(names)}
+        index.update({prefix + n: i for n, i in list(index.items())} if prefix else {})
         missing = [n for n in monitor.names if n not in index]
         if missing:
             raise ValueError(f"the GradientMonitor watches parameters the recorded model does not "
@@ -530,7 +536,8 @@ def write(folder: Path, model: nn.Module, monitor: Any, x_train: np.ndarray,  # 
             full[k][rows] = v
         arrays.update(full)
     probe = probe_indices(len(x_train)) if probe is None else np.asarray(probe, dtype=np.int64)
-    layers, acts = activations(model, np.asarray(x_train[probe]), device, batch_size)
+    layers, acts = activations(model, np.asarray(x_train[probe]), device, batch_size,
+                               token_ids)
     arrays.update(acts)
     arrays["probe"] = probe
     meta = {"version": FORMAT, "bins": monitor.bins, "quantiles": list(QUANTILES),

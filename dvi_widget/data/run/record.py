@@ -323,6 +323,7 @@ def record(
     check_writable(run, epoch, overwrite)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    prefix = ""
     if model is not None:
         model, prefix = cut.unwrap(model)
         if prefix and layer is not None and layer.startswith(prefix):
@@ -358,7 +359,8 @@ def record(
                 _save_tensors(tmp / STATE_DICT, model)
             if gradients is not None:  # weights, gradients, probe activations (.inside owns them)
                 _inside.write(tmp, c.model, gradients, x_train, dev, batch_size,
-                              probe=_inside.run_probe(run, len(x_train)))
+                              probe=_inside.run_probe(run, len(x_train)),
+                              token_ids=bool(stats["train"].get("token_ids")), prefix=prefix)
             write_json(tmp / EPOCH_JSON, _recorded(epoch, {
                 "layer": c.layer if feature_fn is None else None,
                 "feature": "layer" if feature_fn is None else "feature_fn",
