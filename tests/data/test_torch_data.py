@@ -43,21 +43,34 @@ def test_class_names_come_from_the_dataset_through_a_subset(tmp_path):
     assert named.class_names == ["a", "b", "c"]  # the caller's names win
 
 
-def test_items_that_are_not_pairs_and_iterable_datasets_name_the_fix(tmp_path):
+def test_dict_items_are_read_by_their_usual_keys(tmp_path):
     class Dicts(Dataset):
+        def __len__(self) -> int:
+            return 10
+
+        def __getitem__(self, i: int) -> dict[str, object]:
+            return {"pixel_values": X[i], "label": int(Y[i]), "id": i}
+
+    run = Run.create(tmp_path / "r", train=DataLoader(Dicts(), batch_size=4))
+    np.testing.assert_array_equal(run.inputs("train"), X[:10].numpy())
+    np.testing.assert_array_equal(run.labels("train"), Y[:10].numpy())
+
+
+def test_items_that_are_not_pairs_and_iterable_datasets_name_the_fix(tmp_path):
+    class Unnamed(Dataset):
         def __len__(self) -> int:
             return 4
 
         def __getitem__(self, i: int) -> dict[str, object]:
-            return {"pixel_values": X[i], "label": int(Y[i])}
+            return {"pixels": X[i], "class": int(Y[i])}
 
     class Stream(IterableDataset):
         def __iter__(self):  # noqa: ANN204 - a test double
             return iter(zip(X, Y, strict=True))
 
-    with pytest.raises(TypeError, match=r"train yields dicts with keys \['label', "
-                                        r"'pixel_values'\], not \(x, y\) pairs"):
-        Run.create(tmp_path / "d", train=Dicts())
+    with pytest.raises(TypeError, match=r"train yields dicts with keys \['class', 'pixels'\]: "
+                                        r"none of .*pixel_values.* for the input"):
+        Run.create(tmp_path / "d", train=Unnamed())
     with pytest.raises(TypeError, match="iterable-style dataset.*pass \\(x, y\\) arrays"):
         Run.create(tmp_path / "s", train=(X, Y), test=Stream())
     assert not (tmp_path / "d").exists() and not (tmp_path / "s").exists()

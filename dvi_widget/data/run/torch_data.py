@@ -19,6 +19,9 @@ from tqdm.auto import tqdm
 
 #: rows per batch when a Dataset (not a DataLoader) is read
 READ_BATCH = 256
+#: the keys of dict items (Hugging Face style) that hold the input and the label, in order
+INPUT_KEYS = ("pixel_values", "input_ids", "image", "images", "input", "inputs", "x")
+LABEL_KEYS = ("label", "labels", "target", "targets", "y")
 #: fewer items than this are read without a progress bar
 QUIET_BELOW = 5000
 
@@ -29,8 +32,9 @@ def is_torch_data(split: object) -> bool:
 
 
 def read_split(split: Dataset | DataLoader, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """``(x, y)`` of every item of ``split`` (a map-style Dataset whose items are ``(x, y, ...)``,
-    or a DataLoader over one), stacked in the dataset's index order.
+    """``(x, y)`` of every item of ``split`` (a map-style Dataset whose items are ``(x, y, ...)``
+    or dicts such as ``{"pixel_values": x, "label": y}``, or a DataLoader over one), stacked in
+    the dataset's index order.
 
     Raises ``TypeError`` naming ``name`` and the fix for an iterable-style dataset (no index
     order to keep) and for items that are not ``(x, y)`` pairs (e.g. dicts).
@@ -49,16 +53,29 @@ def read_split(split: Dataset | DataLoader, name: str) -> tuple[np.ndarray, np.n
     ys: list[np.ndarray] = []
     for item in tqdm(loader, desc=f"reading {name}", unit="batch", disable=n < QUIET_BELOW,
                      leave=False):
-        if isinstance(item, Mapping) or not isinstance(item, tuple | list) or len(item) < 2:
-            kind = f"dicts with keys {sorted(item)}" if isinstance(item, Mapping) else (
-                type(item).__name__)
-            raise TypeError(f"{name} yields {kind}, not (x, y) pairs; pass (x, y) arrays, or a "
-                            "dataset whose items are (input, label)")
-        xs.append(_numpy(item[0]))
-        ys.append(_numpy(item[1]).reshape(-1))
+        x, y = _pair(item, name)
+        xs.append(_numpy(x))
+        ys.append(_numpy(y).reshape(-1))
     if not xs:
         raise ValueError(f"{name} has 0 samples")
     return np.concatenate(xs), np.concatenate(ys)
+
+
+def _pair(item: object, name: str) -> tuple[object, object]:
+    """The input and the label of a batch: ``(x, y, ...)``, or a dict with one of
+    :data:`INPUT_KEYS` and one of :data:`LABEL_KEYS`."""
+    if isinstance(item, Mapping):
+        x_key = next((k for k in INPUT_KEYS if k in item), None)
+        y_key = next((k for k in LABEL_KEYS if k in item), None)
+        if x_key is not None and y_key is not None:
+            return item[x_key], item[y_key]
+        raise TypeError(f"{name} yields dicts with keys {sorted(item)}: none of {INPUT_KEYS} "
+                        f"for the input or none of {LABEL_KEYS} for the label; pass (x, y) "
+                        "arrays, or items (input, label)")
+    if not isinstance(item, tuple | list) or len(item) < 2:
+        raise TypeError(f"{name} yields {type(item).__name__}, not (x, y) pairs; pass (x, y) "
+                        "arrays, or a dataset whose items are (input, label)")
+    return item[0], item[1]
 
 
 def class_names_of(split: Dataset | DataLoader) -> list[str] | None:
