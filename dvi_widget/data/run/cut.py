@@ -398,7 +398,8 @@ class BatchOut:
 
 @torch.no_grad()
 def forward(
-    c: Cut, x: np.ndarray, device: torch.device, batch_size: int, epoch: int
+    c: Cut, x: np.ndarray, device: torch.device, batch_size: int, epoch: int,
+    token_ids: bool | None = None,
 ) -> Iterator[BatchOut]:
     """The batched forward pass of a recording over inputs ``x`` (n, *input_shape).
 
@@ -411,15 +412,17 @@ def forward(
     failure of the model on the first batch is re-raised in the run's terms. Non-finite
     values, a layer that runs more or less than once, wrong shapes and a head that does not
     reproduce the model's output raise ``ValueError`` naming the fix. ``epoch`` only serves
-    the messages.
+    the messages. ``token_ids``: None finds it out on the first batch; True / False as another
+    split of the same recording found.
     """
     network = c.model if c.model is not None else c.feature_fn
-    token_ids = bool(getattr(network, "takes_token_ids", False))
+    probe = token_ids is None
+    token_ids = bool(token_ids) or bool(getattr(network, "takes_token_ids", False))
     hook = None if c.feature_fn is not None else _LayerInput(c.model, c.layer, not c.verify)
     first = True
     try:
         for _, (xb,) in row_batches(x, batch_size=batch_size, device=device):
-            if first and not token_ids:
+            if first and probe and not token_ids:
                 try:
                     out = _run(c, hook, model_inputs(xb, network, False))
                 except (ValueError, TypeError):  # ours name their fix already
@@ -506,10 +509,11 @@ def _check_batch(
                 f"the model returned {type(out_model).__name__} holding no tensor, not logits; "
                 "pass head_fn= (representation -> logits)"
             )
-        matched = [out for out in candidates if _head_error(logit, out) == 0.0]
-        differences = [d for d in (_max_difference(logit, out) for out in candidates)
-                       if d == d]  # NaN: another shape
+        residuals = [r for r in (_residual(logit, out) for out in candidates) if r is not None]
+        bound = HEAD_ATOL + HEAD_RTOL * logit.float().abs()  # as torch.allclose
+        matched = [r for r in residuals if bool((r.abs() <= bound).all())]
         if not matched:
+            differences = [d for d in (float(r.abs().max()) for r in residuals) if d == d]
             shapes = ", ".join(str(tuple(out.shape)) for out in candidates)
             raise ValueError(
                 f"the head ({c.layer!r} and the modules after it) applied to the "
@@ -519,7 +523,7 @@ def _check_batch(
                 "after that layer than the head captures. Pass head_fn= (representation -> "
                 "logits) or a different layer="
             )
-        error = _max_difference(logit, matched[0])
+        error = float(matched[0].abs().max())
     return BatchOut(rep.float(), logit.float(), error)
 
 
@@ -558,29 +562,14 @@ def _as_logits(logit: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def _max_difference(logit: torch.Tensor, out: torch.Tensor) -> float:
-    """Largest ``|head(rep) - out|`` after removing a shift per row; NaN for another shape.
+def _residual(logit: torch.Tensor, out: torch.Tensor) -> torch.Tensor | None:
+    """``out - head(rep)`` on the logit scale, less a shift per row; None for another shape.
 
     A per-row shift is the same classifier: a forward ending in ``F.log_softmax`` (the
     PyTorch MNIST example) returns ``l - logsumexp(l)``, whose softmax, argmax, margins and
-    Def. 2 gap are the head's (the head's logits are the ones recorded)."""
+    Def. 2 gap are the head's (the head's logits are the ones recorded). One logit has no
+    shift to remove (sigmoid(z + c) is not sigmoid(z))."""
     if out.shape != logit.shape:
-        return float("nan")
-    return float(_unshifted(_as_logits(logit, out).float() - logit.float()).abs().max())
-
-
-def _unshifted(diff: torch.Tensor) -> torch.Tensor:
-    """``diff`` less its mean per row — a shift per row is the same softmax classifier — when
-    rows have two or more logits (one logit has no shift to remove: sigmoid(z + c) is not
-    sigmoid(z))."""
+        return None
+    diff = _as_logits(logit, out).float() - logit.float()
     return diff - diff.mean(dim=1, keepdim=True) if diff.shape[1] > 1 else diff
-
-
-def _head_error(logit: torch.Tensor, out: torch.Tensor) -> float:
-    """0 when ``out`` is ``head(rep)`` within HEAD_RTOL / HEAD_ATOL up to a row shift (as
-    ``torch.allclose``), else NaN (another shape) or how far beyond the tolerance it is."""
-    if out.shape != logit.shape:
-        return float("nan")
-    diff = _unshifted(_as_logits(logit, out).float() - logit.float())
-    excess = diff.abs() - (HEAD_ATOL + HEAD_RTOL * logit.float().abs())
-    return max(float(excess.max()), 0.0)

@@ -523,15 +523,15 @@ def write(folder: Path, model: nn.Module, monitor: Any, x_train: np.ndarray,  # 
     grads = monitor.take()
     if grads is not None:
         index = {n: i for i, n in enumerate(names)}
-        index.update({prefix + n: i for n, i in list(index.items())} if prefix else {})
-        missing = [n for n in monitor.names if n not in index]
+        watched = [n.removeprefix(prefix) for n in monitor.names]
+        missing = [n for n in watched if n not in index]
         if missing:
             raise ValueError(f"the GradientMonitor watches parameters the recorded model does not "
                              f"have ({', '.join(missing[:5])}); monitor the model you record")
         full = {"grad_hist": np.zeros((len(names), monitor.bins), np.float32),
                 "grad_range": np.zeros((len(names), 2), np.float32),
                 "grad_stats": np.zeros((len(names), 4), np.float32)}
-        rows = [index[n] for n in monitor.names]
+        rows = [index[n] for n in watched]
         for k, v in grads.items():
             full[k][rows] = v
         arrays.update(full)

@@ -343,13 +343,16 @@ def record(
         for root in roots:
             root.eval()
         with staged_folder(run._epoch_dir(epoch)) as tmp:
-            stats = {split: _write_split(run, tmp, split, x, c, dev, batch_size, epoch)
-                     for split, x in zip(SPLITS, (x_train, x_test), strict=True)}
+            stats = {"train": _write_split(run, tmp, "train", x_train, c, dev, batch_size,
+                                           epoch)}
+            token_ids = stats["train"]["token_ids"]  # the test split is fed as the train split
+            stats["test"] = _write_split(run, tmp, "test", x_test, c, dev, batch_size, epoch,
+                                         token_ids)
             rep_dim, n_cls = stats["train"]["rep_dim"], stats["train"]["n_classes"]
             _check_consistency(run, epoch, rep_dim, n_cls)
             head_info: dict[str, Any] = {"kind": c.head_kind, "spec": None,
                                          "modules": c.head_names}
-            if stats["train"].get("single_logit"):  # g's one logit z is recorded as (0, z)
+            if stats["train"]["single_logit"]:  # g's one logit z is recorded as (0, z)
                 head_info["single_logit"] = True
             if c.head_module is not None:
                 _save_tensors(tmp / HEAD, c.head_module)
@@ -360,7 +363,7 @@ def record(
             if gradients is not None:  # weights, gradients, probe activations (.inside owns them)
                 _inside.write(tmp, c.model, gradients, x_train, dev, batch_size,
                               probe=_inside.run_probe(run, len(x_train)),
-                              token_ids=bool(stats["train"].get("token_ids")), prefix=prefix)
+                              token_ids=token_ids, prefix=prefix)
             write_json(tmp / EPOCH_JSON, _recorded(epoch, {
                 "layer": c.layer if feature_fn is None else None,
                 "feature": "layer" if feature_fn is None else "feature_fn",
@@ -368,7 +371,7 @@ def record(
                 "rep_dim": rep_dim,
                 "n_classes": n_cls,
                 "has_state_dict": has_state,
-                "token_ids": bool(stats["train"].get("token_ids")),
+                "token_ids": token_ids,
                 **{f"{s}_accuracy": (st["correct"] / st["n"] if st["n"] else None)
                    for s, st in stats.items()},
             }, user_scalars))
@@ -376,17 +379,18 @@ def record(
         for m, mode in modes.items():
             m.training = mode
     if has_state and model is not None:  # the network, once, so a reopened run explains
-        architecture.save_once(run.path, model, x_train, bool(stats["train"].get("token_ids")))
+        architecture.save_once(run.path, model, x_train, token_ids)
     if model is not None:
         run._model = model  # the architecture, for feature_model / head rebuilding
 
 
 def _write_split(
     run: RunFolder, out: Path, split: str, x: np.ndarray, c: cut.Cut, dev: torch.device,
-    batch_size: int, epoch: int,
+    batch_size: int, epoch: int, token_ids: bool | None = None,
 ) -> dict[str, Any]:
     """Stream one split's forward pass into ``{split}_representations.npy`` and
-    ``{split}_logits.npy`` in ``out`` (never the whole split in RAM)."""
+    ``{split}_logits.npy`` in ``out`` (never the whole split in RAM); ``token_ids`` as
+    :func:`cut.forward` takes it."""
     n = len(x)
     labels = run.labels(split)
     kinds = ("representations", "logits")
@@ -402,9 +406,9 @@ def _write_split(
     stored = {"representations": run.representation_dtype, "logits": np.float32}
     writers: dict[str, _io.NpyWriter] = {}
     start = correct = 0
-    token_ids = single_logit = False
+    single_logit = False
     with contextlib.ExitStack() as stack:
-        for batch in cut.forward(c, x, dev, batch_size, epoch):
+        for batch in cut.forward(c, x, dev, batch_size, epoch, token_ids):
             token_ids, single_logit = batch.token_ids, batch.single_logit
             values = {"representations": batch.representations, "logits": batch.logits}
             if not writers:
@@ -418,8 +422,8 @@ def _write_split(
             correct += int((to_numpy(batch.logits.argmax(1)) == labels[start:stop]).sum())
             start = stop
     return {"n": n, "rep_dim": writers["representations"].shape[1],
-            "n_classes": writers["logits"].shape[1], "correct": correct, "token_ids": token_ids,
-            "single_logit": single_logit}
+            "n_classes": writers["logits"].shape[1], "correct": correct,
+            "token_ids": bool(token_ids), "single_logit": single_logit}
 
 
 def record_arrays(
