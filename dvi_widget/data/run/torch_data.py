@@ -12,10 +12,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 from torch.utils.data.dataloader import default_collate
 from tqdm.auto import tqdm
+
+from ..._tensor import to_numpy
 
 #: rows per batch when a Dataset (not a DataLoader) is read
 READ_BATCH = 256
@@ -54,8 +55,8 @@ def read_split(split: Dataset | DataLoader, name: str) -> tuple[np.ndarray, np.n
     for item in tqdm(loader, desc=f"reading {name}", unit="batch", disable=n < QUIET_BELOW,
                      leave=False):
         x, y = _pair(item, name)
-        xs.append(_numpy(x))
-        ys.append(_numpy(y).reshape(-1))
+        xs.append(to_numpy(x))
+        ys.append(to_numpy(y).reshape(-1))
     if not xs:
         raise ValueError(f"{name} has 0 samples")
     return np.concatenate(xs), np.concatenate(ys)
@@ -88,9 +89,3 @@ def class_names_of(split: Dataset | DataLoader) -> list[str] | None:
         dataset = getattr(dataset, "dataset", None)
     return None
 
-
-def _numpy(value: object) -> np.ndarray:
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu()
-        return (value.float() if value.dtype == torch.bfloat16 else value).numpy()
-    return np.asarray(value)
