@@ -20,6 +20,7 @@ from torch import nn
 
 from ..._checks import check_finite
 from ..._tensor import row_batches
+from ..images import image_layout
 
 TensorFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -468,7 +469,7 @@ def _model_failed(err: Exception, xb: torch.Tensor, epoch: int) -> RuntimeError:
     shape = tuple(xb.shape[1:])
     hint = ("store them in the layout and scale the model takes (the run feeds them as "
             "stored)")
-    if len(shape) == 3 and shape[-1] in (1, 3, 4) and shape[0] not in (1, 3, 4):
+    if image_layout(shape) == "HWC":
         hint = ("they look channels-last (H, W, C): store them channels-first for a torch "
                 "model, e.g. x.transpose(0, 3, 1, 2)")
     return RuntimeError(f"epoch {epoch}: the model failed on the run's inputs, each shaped "
