@@ -174,8 +174,8 @@ class EpochData:
             test_logits = np.asarray(run.logits(epoch, "test"))
         # token ids cannot be mixed (λ·a + (1-λ)·b is no sentence): their boundary points are
         # mixed in representation space
-        info = run.epoch_info(epoch) if hasattr(run, "epoch_info") else {}
-        with_inputs = with_inputs and not info.get("token_ids")
+        token_ids = getattr(run, "recorded_from_token_ids", None)
+        with_inputs = with_inputs and not (token_ids is not None and token_ids(epoch))
         feature_model = run.feature_model(epoch, device=device) if with_inputs else None
         inputs = run.inputs("train") if feature_model is not None else None
         return cls(X=X, logits=logits, head=run.head(epoch, device=device), test=test,

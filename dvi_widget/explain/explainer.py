@@ -148,12 +148,16 @@ class Explainer:
     def _check_continuous(self, epoch: int, what: str) -> None:
         """Fail when epoch ``epoch`` was recorded from token ids: ``what`` changes input
         values, and there is no value between two tokens."""
-        info = self.run.epoch_info(int(epoch)) if hasattr(self.run, "epoch_info") else {}
-        if info.get("token_ids"):
+        if self._token_ids(int(epoch)):
             raise ValueError(
                 f"{what} changes input values, but epoch {epoch} was recorded from token ids "
                 "(a model that looks up embeddings): between two tokens there is no input. "
                 "Place edited inputs with dvi.transform(model-representations, epoch) instead")
+
+    def _token_ids(self, epoch: int | None = None) -> bool:
+        """Whether the run was recorded from token ids (at ``epoch``; default: any epoch)."""
+        recorded = getattr(self.run, "recorded_from_token_ids", None)
+        return recorded is not None and bool(recorded(epoch))
 
     def _classify(self, clf: EpochClassifier, x: torch.Tensor, batch_size: int = 4096
                   ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -512,7 +516,10 @@ class Explainer:
     # ---------------------------------------------------------------- the widget's requests
     def kinds(self) -> dict[str, dict[str, Any]]:
         """What a path request may ask for: each perturbation family and attack with its unit,
-        identity, default ``[start, stop]`` and number of steps (for the widget's controls)."""
+        identity, default ``[start, stop]`` and number of steps (for the widget's controls);
+        none for a run recorded from token ids (no input lies between two tokens)."""
+        if self._token_ids():
+            return {}
         h, w = pert.image_size(self.input_shape)
         image = len(self.input_shape) in (2, 3)
         out = {

@@ -99,3 +99,12 @@ def test_token_ids_reach_the_inside_records_as_int64(tmp_path):
     monitor.close()
     assert run.epoch_info(0)["token_ids"] is True
     assert (run.path / "epochs" / "0000" / "inside.npz").is_file()
+
+
+def test_the_explain_panel_offers_no_perturbation_of_token_ids_and_says_why(text_dvi):
+    from dvi_widget import Widget
+    from dvi_widget.view.explain.panel import NOTHING_TO_PERTURB, handle
+
+    assert text_dvi.run_.recorded_from_token_ids() and text_dvi.run_.recorded_from_token_ids(1)
+    reply, _ = handle(Widget(text_dvi), {"type": "kinds"}, [])
+    assert reply == {"kinds": {}, "note": NOTHING_TO_PERTURB}

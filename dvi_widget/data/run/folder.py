@@ -403,6 +403,13 @@ class RunFolder:
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise ValueError(f"{file} is damaged ({err}); {rerecord(epoch)}") from None
 
+    def recorded_from_token_ids(self, epoch: int | None = None) -> bool:
+        """Whether the model was fed this run's inputs as token ids (int64, a first layer that
+        looks up embeddings) at ``epoch`` (default: any recorded epoch). Such inputs have no
+        value between two tokens: nothing mixes or perturbs them."""
+        epochs = self.epochs if epoch is None else [int(epoch)]
+        return any(self.epoch_info(e).get("token_ids") for e in epochs)
+
     def epoch_stamp(self, epoch: int) -> tuple[int | None, ...]:
         """Modification times of the files that define epoch ``epoch``'s model and arrays;
         a cache of anything rebuilt from the epoch is valid while this stays the same."""

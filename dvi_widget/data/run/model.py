@@ -129,7 +129,7 @@ def feature_model(run: RunFolder, epoch: int, model: nn.Module | None,
         network = copy.deepcopy(model).cpu()
     _load_checked(network, state, f"the attached model does not match epoch {epoch}'s "
                   "state_dict; attach the architecture the run was recorded with")
-    return cut.FeatureModel(network, info["layer"], bool(info.get("token_ids"))).to(
+    return cut.FeatureModel(network, info["layer"], run.recorded_from_token_ids(epoch)).to(
         resolve_device(device)).eval()
 
 
