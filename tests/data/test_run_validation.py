@@ -278,6 +278,31 @@ def test_a_single_logit_is_recorded_as_two_class_logits(tmp_path, squeeze):
                                torch.sigmoid(torch.as_tensor(z)).numpy(), atol=1e-5)
 
 
+@pytest.mark.parametrize("given", ["logits (n, 1)", "logits (n,) in one array", "head"])
+def test_record_arrays_takes_a_single_logit_as_two_class_logits(tmp_path, given):
+    y = (X[:, 0] > 0).astype(np.int64)
+    r = Run.create(tmp_path / "r", train=(X[:30], y[:30]), test=(X[30:], y[30:]))
+    torch.manual_seed(0)
+    head = nn.Linear(6, 1)
+    with torch.no_grad():
+        z = head(torch.as_tensor(X)).numpy()  # (n, 1)
+    reps = (X[:30], X[30:])
+    if given == "head":
+        r.record_arrays(representations=reps, head=head)
+    elif given == "logits (n, 1)":
+        r.record_arrays(representations=reps, logits=(z[:30], z[30:]))
+    else:
+        r.record_arrays(representations=X, logits=z[:, 0])
+    expected = np.concatenate([np.zeros_like(z), z], 1)
+    np.testing.assert_allclose(r.logits(0, "train"), expected[:30], atol=1e-6)
+    np.testing.assert_allclose(r.logits(0, "test"), expected[30:], atol=1e-6)
+    assert r.epoch_info(0)["test_accuracy"] == pytest.approx(((z[30:, 0] > 0) == y[30:]).mean())
+    if given == "head":  # g rebuilt from the run gives the same two columns
+        with torch.no_grad():
+            rebuilt = r.head(0)(torch.as_tensor(X[:30]))
+        np.testing.assert_allclose(rebuilt.numpy(), expected[:30], atol=1e-5)
+
+
 @pytest.mark.parametrize("ending", ["nn.Softmax", "F.softmax", "nn.Sigmoid of one logit"])
 def test_a_model_that_outputs_probabilities_records_its_logits(tmp_path, ending):
     torch.manual_seed(0)

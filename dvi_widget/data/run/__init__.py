@@ -371,7 +371,9 @@ class Run(RunFolder):
         ``representations`` is ``(train (n_train, h), test (n_test, h))`` (or one array of N
         rows, train first). ``logits`` likewise, or None to compute them with ``head`` (an
         ``nn.Module``, run in batches of ``batch_size``; a Linear/Sequential head is stored and
-        rebuildable by :meth:`head`). ``scalars`` as in :meth:`record`.
+        rebuildable by :meth:`head`); on a two-class run a single logit ``z`` per sample
+        (``(n, 1)`` or ``(n,)``, a sigmoid classifier's) is recorded as ``(0, z)``, as
+        :meth:`record` does. ``scalars`` as in :meth:`record`.
         """
         _record.record_arrays(self, epoch, representations=representations, logits=logits,
                               head=head, overwrite=overwrite, device=device,

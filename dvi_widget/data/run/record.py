@@ -452,6 +452,7 @@ def record_arrays(
             to_numpy(batched(h, a, batch_size=batch_size, device=dev)) if len(a) else
             np.zeros((0, run.n_classes), np.float32) for a in (rep_tr, rep_te)
         )
+    logits, single_logit = _two_class_logits(run, logits)
     log_tr, log_te = _pair(run, logits, "logits")
     for what, a in (("representations", rep_tr), ("representations", rep_te),
                     ("logits", log_tr), ("logits", log_te)):
@@ -466,6 +467,8 @@ def record_arrays(
         if head is not None:
             _save_tensors(tmp / HEAD, nn.Sequential(*cut.flatten_sequential([head])))
             head_info = {"kind": "module", "spec": cut.head_spec(head), "modules": None}
+            if single_logit:  # its one logit z is recorded as (0, z)
+                head_info["single_logit"] = True
         y_tr, y_te = run.labels("train"), run.labels("test")
         write_json(tmp / EPOCH_JSON, _recorded(epoch, {
             "layer": None, "feature": "arrays", "head": head_info,
@@ -474,6 +477,24 @@ def record_arrays(
             "train_accuracy": float((log_tr.argmax(1) == y_tr).mean()),
             "test_accuracy": float((log_te.argmax(1) == y_te).mean()) if len(y_te) else None,
         }, user_scalars))
+
+
+def _two_class_logits(run: RunFolder, logits: Any) -> tuple[Any, bool]:  # noqa: ANN401
+    """A sigmoid binary classifier's single logit ``z`` per sample (``(n, 1)`` or ``(n,)``, for
+    the train and test splits or both in one array) on a two-class run, as the two-class logits
+    ``(0, z)`` (:class:`cut.TwoClassLogits`), and whether they were; anything else as it came."""
+    pair = isinstance(logits, tuple | list)
+    parts = list(logits) if pair else [logits]
+    arrays = [None if a is None else as_array(a, "logits") for a in parts]
+    single = run.n_classes == 2 and all(
+        a is None or len(a) == 0 or a.ndim == 1 or (a.ndim == 2 and a.shape[1] == 1)
+        for a in arrays)
+    if not single:
+        return logits, False
+    two = [None if a is None else np.stack([np.zeros(len(a), np.float32),
+                                            a.reshape(len(a)).astype(np.float32)], axis=1)
+           for a in arrays]
+    return (tuple(two) if pair else two[0]), True
 
 
 def _pair(run: RunFolder, value: Any, what: str) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN401
