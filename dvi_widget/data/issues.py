@@ -203,7 +203,7 @@ def reference_epochs(dyn: Dynamics, pos: int, test: np.ndarray | None,
     top = float(acc.max())
     settled = int(np.flatnonzero(acc >= top - np.sqrt(top * (1.0 - top) / int(test.sum())))[0])
     half = half_memorised(dyn, settled, pos, ~test if train is None else train)
-    if half < pos:
+    if half is not None:
         best = max(min(best, half - 1), settled)
     return np.arange(best + 1)
 
@@ -327,15 +327,15 @@ def representation_epoch(dyn: Dynamics, ref: np.ndarray, train: np.ndarray,
     return best
 
 
-def half_memorised(dyn: Dynamics, ref_end: int, pos: int, train: np.ndarray) -> int:
+def half_memorised(dyn: Dynamics, ref_end: int, pos: int, train: np.ndarray) -> int | None:
     """Position where the model has fitted half of what it got wrong before memorising: the
-    first record after ``ref_end`` whose training error against the given labels is at most
-    half of that at ``ref_end`` (capped at ``pos``; ``pos`` if never). On the benchmark runs it
-    lands within 0–7 records of where half the *known* flips are predicted as their given label.
-    """
+    first record after ``ref_end`` and up to ``pos`` whose training error against the given
+    labels is at most half of that at ``ref_end``; None when no record up to ``pos`` is. On the
+    benchmark runs it lands within 0–7 records of where half the *known* flips are predicted as
+    their given label."""
     err = (dyn.predictions[: pos + 1, train] != dyn.labels[train]).mean(axis=1)
     after = np.flatnonzero((np.arange(pos + 1) > ref_end) & (err <= err[ref_end] / 2))
-    return int(after[0]) if after.size else int(pos)
+    return int(after[0]) if after.size else None
 
 
 def territory(coords: np.ndarray, landscape_classes: np.ndarray, extent: np.ndarray
@@ -518,6 +518,7 @@ def label_issues(dyn: Dynamics, *, epoch: int | None = None,
     if "aum" in scores and "cleanlab" in scores:
         kappa = noise_concentration(y, probs_head)
         h = half_memorised(dyn, int(ref[-1]), pos, train)
+        h = pos if h is None else h  # not half yet: the AUM up to the ranked record
         raw = (-pre_memorisation_margin(y, probs_ref, kappa)
                - kappa ** 4 * dyn.aum[h, train].astype(np.float64))
         used["combined_aum"] = dyn.epochs[: h + 1].tolist()

@@ -272,9 +272,9 @@ def test_half_memorised_is_where_half_the_early_errors_are_fitted():
     dyn = compute_dynamics(lg, labels)
     train = np.arange(14) < 12
     assert half_memorised(dyn, 2, 5, train) == 4
-    assert half_memorised(dyn, 2, 3, train) == 3  # capped at the ranked epoch
-    assert half_memorised(dyn, 4, 5, train) == 5  # 1 wrong <= 2 / 2
-    assert half_memorised(dyn, 5, 5, train) == 5  # no record after it: the ranked epoch
+    assert half_memorised(dyn, 2, 3, train) is None  # not by the ranked record (3 > 4 / 2)
+    assert half_memorised(dyn, 4, 5, train) == 5  # 1 wrong <= 2 / 2, at the ranked record
+    assert half_memorised(dyn, 5, 5, train) is None  # no record after it
 
 
 def _accuracy_dynamics(test_acc: list[float], train_err: list[float], n_test: int = 400,
@@ -311,6 +311,9 @@ def test_reference_records_end_before_memorisation_even_when_the_test_accuracy_c
     assert df.attrs["cleanlab"] == [0, 1, 2]  # the cleanlab method reads the capped records
     dyn, test = _accuracy_dynamics(acc, [0.5, 0.2, 0.19, 0.18, 0.17, 0.16, 0.15, 0.12])
     assert reference_epochs(dyn, 7, test).tolist() == list(range(8))
+    # half fitted exactly at the ranked record: the reference ends before it too
+    dyn, test = _accuracy_dynamics(acc, [0.5, 0.2, 0.19, 0.18, 0.17, 0.16, 0.15, 0.09])
+    assert reference_epochs(dyn, 7, test).tolist() == list(range(7))
     # a measurable rise (0.90 -> 0.95: over 3 standard errors): the first record within one
     # of the best is the best itself
     dyn, test = _accuracy_dynamics([0.5, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.95], memorising)
