@@ -236,6 +236,40 @@ def test_from_checkpoints_matches_live_recording(recorded, digits, tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(before, template.parameters(), strict=True))
 
 
+@pytest.mark.parametrize(("name", "epoch"), [
+    ("ckpt_epoch_03.pt", 3), ("epoch=2-step=480.ckpt", 2), ("Epoch_7_acc_0.91.pt", 7),
+    ("model_12.pt", 12), ("checkpoint-500/model.safetensors", 500)])
+def test_checkpoint_epochs_are_read_from_their_names(tmp_path, name, epoch):
+    from dvi_widget.data.run.checkpoints import checkpoint_files
+
+    file = tmp_path / name
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.touch()
+    assert checkpoint_files([file]) == {epoch: str(file)}
+
+
+def test_from_checkpoints_reads_safetensors(recorded, digits, tmp_path):
+    """The Hugging Face Trainer's checkpoint-STEP/model.safetensors folders: tensors only."""
+    save_file = pytest.importorskip("safetensors.torch").save_file
+    live = recorded["run"]
+    for step, epoch in ((100, 1), (300, 3)):
+        folder = tmp_path / "out" / f"checkpoint-{step}"
+        folder.mkdir(parents=True)
+        state = torch.load(recorded["root"] / f"ckpt_epoch_{epoch:02d}.pt", weights_only=True)
+        state = state.get("model_state_dict", state)
+        save_file({k: v.contiguous() for k, v in state.items()}, folder / "model.safetensors")
+    run = Run.from_checkpoints(tmp_path / "run", str(tmp_path / "out" / "*" / "model.safetensors"),
+                               make_mlp, train=(digits.x_train, digits.y_train), quiet=True,
+                               batch_size=BATCH)
+    assert run.epochs == [100, 300]
+    np.testing.assert_array_equal(run.logits(300), live.logits(3))
+    (tmp_path / "bad.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(ValueError, match="bad.safetensors cannot be read"):
+        Run.from_checkpoints(tmp_path / "run2", {0: tmp_path / "bad.safetensors"}, make_mlp,
+                             train=(digits.x_train, digits.y_train), quiet=True)
+    assert not (tmp_path / "run2").exists()
+
+
 def test_cnn_with_trailing_softmax_head_rebuilds_without_code(digits, tmp_path):
     torch.manual_seed(1)
     model = nn.Sequential(

@@ -116,3 +116,22 @@ def test_every_and_resume(data, tmp_path):
     with pytest.raises(ValueError, match="every must be a positive integer"):
         RecordCallback(run, every=0)
 
+
+
+def test_lightning_checkpoints_import_with_their_epochs(data, tmp_path):
+    """ModelCheckpoint's files (epoch=E-step=S.ckpt, with hyper-parameters and optimizer
+    states beside the weights) import by their epoch, not their step, into the plain network."""
+    every = L.pytorch.callbacks.ModelCheckpoint(dirpath=tmp_path / "ckpts", save_top_k=-1)
+    model, _ = _fit(data, [every], epochs=3, root=tmp_path)
+    assert sorted(p.name for p in (tmp_path / "ckpts").iterdir()) == [
+        "epoch=0-step=5.ckpt", "epoch=1-step=10.ckpt", "epoch=2-step=15.ckpt"]
+
+    # the network alone: its keys lack the LightningModule's attribute ("net.")
+    run = Run.from_checkpoints(tmp_path / "run", str(tmp_path / "ckpts" / "*.ckpt"),
+                               lambda: copy.deepcopy(model.net), train=data, quiet=True,
+                               device="cpu")
+    assert run.epochs == [0, 1, 2]
+    model.eval()
+    with torch.no_grad():
+        logits = model(torch.as_tensor(data.x_test))
+    np.testing.assert_allclose(run.logits(2, "test"), logits.numpy(), atol=1e-5)

@@ -195,8 +195,12 @@ class Run(RunFolder):
         Parameters
         ----------
         checkpoints : a glob pattern (``"ckpt/epoch_*.pt"``), a list of files, or a dict
-            ``{epoch: file}``. Without a dict the epoch is the last number in each file name.
-            Files are read with ``torch.load(..., weights_only=True, map_location="cpu")`` and
+            ``{epoch: file}``. Without a dict the epoch is the number after "epoch" in each
+            file name (Lightning's ``epoch=3-step=480.ckpt``: 3), else its last number, else
+            the last number of its folder (the Hugging Face Trainer's
+            ``checkpoint-500/model.safetensors``: 500, a step). Files are read with
+            ``torch.load(..., weights_only=True, map_location="cpu")`` (``.safetensors`` files
+            with safetensors) and
             may hold a state_dict or a dict with a ``"state_dict"``/``"model_state_dict"`` entry;
             keys saved through a wrapper (``module.``, ``_orig_mod.``, a LightningModule's
             attribute) are matched to the architecture's.

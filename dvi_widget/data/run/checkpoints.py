@@ -37,8 +37,20 @@ SAVE_HINT = "save checkpoints with torch.save(model.state_dict(), path)"
 Checkpoints = str | Path | Iterable[str | Path] | Mapping[int, str | Path]
 
 
+#: "epoch=3", "epoch_3", "Epoch-3", "epoch3" in a file name: Lightning's default
+#: ("epoch=3-step=480.ckpt") names the step last
+EPOCH_IN_NAME = re.compile(r"epoch[=_\-]?(\d+)", re.IGNORECASE)
+
+
 def _epoch_from_name(path: str) -> int:
-    digits = re.findall(r"\d+", Path(path).stem)
+    """The number after "epoch" in the file's name, else its last number, else the last
+    number of its folder's name (the Hugging Face Trainer's ``checkpoint-500/model.safetensors``,
+    where it counts steps)."""
+    stem = Path(path).stem
+    named = EPOCH_IN_NAME.search(stem)
+    if named:
+        return int(named.group(1))
+    digits = re.findall(r"\d+", stem) or re.findall(r"\d+", Path(path).parent.name)
     if not digits:
         raise ValueError(
             f"cannot read an epoch number from the file name {path!r}; pass checkpoints as a "
@@ -49,7 +61,7 @@ def _epoch_from_name(path: str) -> int:
 
 def checkpoint_files(checkpoints: Checkpoints) -> dict[int, str]:
     """``{epoch: file}`` sorted by epoch, from a glob pattern, a list of files (the epoch is
-    the last number in each name) or a dict; every file must exist."""
+    read from each name, :func:`_epoch_from_name`) or a dict; every file must exist."""
     if isinstance(checkpoints, str | Path):
         pattern = str(checkpoints)
         matches = sorted(globlib.glob(pattern))
@@ -76,12 +88,30 @@ def checkpoint_files(checkpoints: Checkpoints) -> dict[int, str]:
     return dict(sorted(files.items()))
 
 
+def _load_safetensors(file: str) -> dict[str, torch.Tensor]:
+    """A ``.safetensors`` file's tensors (the Hugging Face Trainer's ``model.safetensors``): a
+    format of tensors only, read without running anything."""
+    try:
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+    except ImportError:
+        raise ImportError(f"checkpoint {file} is a .safetensors file, which needs the "
+                          "safetensors package: pip install safetensors") from None
+    try:
+        return cut.state_dict_from_checkpoint(load_file(file, device="cpu"), str(file))
+    except (SafetensorError, OSError) as err:
+        why = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        raise ValueError(f"checkpoint {file} cannot be read ({why}); {SAVE_HINT}") from None
+
+
 def load_checkpoint(file: str) -> dict[str, torch.Tensor]:
     """The state_dict in a user's checkpoint file, read without running code from it.
 
     torch's refusal text (which suggests ``weights_only=False``, the step that would run an
     attacker's code) is not passed on.
     """
+    if Path(file).suffix == ".safetensors":
+        return _load_safetensors(file)
     try:
         obj = torch.load(file, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
