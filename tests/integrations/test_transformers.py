@@ -131,3 +131,24 @@ def test_layer_names_are_the_models_own(tmp_path):
         cb.on_epoch_end(None, state, None, model=model)
     assert run.epochs == [2] and run.epoch_info(2)["layer"] == "model.classifier"
     assert run.rep_dim == 16 and model.training  # train mode restored
+
+
+def test_trainer_checkpoints_import_into_the_classifier(tmp_path):
+    """save_strategy="epoch" writes checkpoint-STEP/model.safetensors with the model's own
+    names; from_checkpoints reads them (by step) into as_classifier(model), whose names carry
+    "model.", and records what the trained model computes."""
+    ids, labels = text_task(96, seed=3)
+    model = tiny_bert()
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path / "out"), num_train_epochs=2, per_device_train_batch_size=32,
+        learning_rate=2e-3, save_strategy="epoch", report_to=[], seed=0, use_cpu=True,
+        disable_tqdm=True, dataloader_num_workers=0, logging_strategy="no")
+    transformers.Trainer(model=model, args=args, train_dataset=Texts(ids, labels)).train()
+    run = Run.from_checkpoints(tmp_path / "run", str(tmp_path / "out" / "*" / "model.safetensors"),
+                               lambda: as_classifier(tiny_bert()), train=(ids, labels),
+                               quiet=True, device="cpu")
+    assert run.epochs == [3, 6]  # 96 samples / 32 per step: the steps ending epochs 1 and 2
+    model.eval()
+    with torch.no_grad():
+        own = as_classifier(model)(torch.as_tensor(ids))
+    np.testing.assert_allclose(run.logits(6, "train"), own.numpy(), atol=1e-5)

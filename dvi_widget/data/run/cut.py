@@ -141,17 +141,26 @@ def fit_state_dict_keys(state: Mapping[str, torch.Tensor], module: nn.Module
     (DistributedDataParallel, DataParallel), ``_orig_mod.`` (``torch.compile``), the attribute
     of a LightningModule (``model.``, next to other entries such as a loss's weights), or
     several (``module._orig_mod.``). The prefix is the one under which every key of ``module``
-    is present; entries outside it are dropped. Any other ``state`` comes back as it is (and
+    is present; entries outside it are dropped. The other way round, ``module`` may wrap the
+    saved network (the transformers integration's ``SequenceClassifier`` holds a Trainer's model
+    as ``model.``): the prefix is then added. Any other ``state`` comes back as it is (and
     ``load_state_dict`` names what does not fit).
     """
     own = set(module.state_dict())
-    if not own or own <= set(state):
+    if not own or not state or own <= set(state):
         return dict(state)
     probe = min(own)
     for key in state:
         if key.endswith("." + probe):
             prefix = key[: len(key) - len(probe)]
             fitted = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+            if own <= set(fitted):
+                return fitted
+    saved = min(state)
+    for key in own:
+        if key.endswith("." + saved):
+            prefix = key[: len(key) - len(saved)]
+            fitted = {prefix + k: v for k, v in state.items()}
             if own <= set(fitted):
                 return fitted
     return dict(state)
