@@ -278,6 +278,43 @@ def test_a_single_logit_is_recorded_as_two_class_logits(tmp_path, squeeze):
                                torch.sigmoid(torch.as_tensor(z)).numpy(), atol=1e-5)
 
 
+class _WithAuxiliary(nn.Module):
+    """A classifier (fc) with an auxiliary output defined after it: unused, or returned
+    beside the logits."""
+
+    def __init__(self, returned: bool) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.body = nn.Sequential(nn.Linear(6, 8), nn.ReLU())
+        self.fc = nn.Linear(8, 3)
+        self.aux = nn.Linear(8, 1)
+        self.returned = returned
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        h = self.body(x)
+        return (self.fc(h), self.aux(h)) if self.returned else self.fc(h)
+
+
+@pytest.mark.parametrize("returned", [False, True])
+def test_the_default_layer_is_the_classifier_not_a_later_auxiliary_output(tmp_path, returned):
+    r = Run.create(tmp_path / "r", train=(X, Y))  # 3 classes
+    model = _WithAuxiliary(returned)
+    r.record(model)
+    assert r.epoch_info(0)["layer"] == "fc"
+    with torch.no_grad():
+        logits = model.fc(model.body(torch.as_tensor(X)))
+    np.testing.assert_allclose(r.logits(0, "train"), logits.numpy(), atol=1e-6)
+
+
+def test_the_default_layer_of_a_binary_classifier_may_have_one_output():
+    from dvi_widget.data.run.cut import last_linear
+
+    net = nn.Sequential(nn.Linear(6, 2), nn.ReLU(), nn.Linear(2, 1), nn.Linear(2, 7))
+    assert last_linear(net) == "3"  # the last, whatever its width
+    assert last_linear(net, n_classes=2) == "2"  # one logit: a sigmoid classifier's
+    assert last_linear(net, n_classes=4) == "3"  # none has 4 outputs: the last
+
+
 @pytest.mark.parametrize("given", ["logits (n, 1)", "logits (n,) in one array", "head"])
 def test_record_arrays_takes_a_single_logit_as_two_class_logits(tmp_path, given):
     y = (X[:, 0] > 0).astype(np.int64)

@@ -325,8 +325,10 @@ class Run(RunFolder):
             logits are stored as float32.
         epoch : epoch number; default: the last recorded epoch + 1 (0 for the first).
         layer : name (as in ``model.named_modules()``) of the layer whose *input* is the
-            representation; default: the last ``nn.Linear``. The head ``g`` is that layer
-            followed by the modules after it in enclosing ``nn.Sequential`` containers (for a
+            representation; default: the last ``nn.Linear`` with as many outputs as the run
+            has classes (or one, on a two-class run), else the last ``nn.Linear``. The head
+            ``g`` is that layer followed by the modules after it in enclosing ``nn.Sequential``
+            containers (for a
             typical classifier: just the last Linear). ``head(representation)`` is checked
             against the model's output once per call, up to a shift per row (a forward that
             ends in ``F.log_softmax`` returns the same classifier's log-probabilities; the

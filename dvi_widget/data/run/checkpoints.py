@@ -42,15 +42,19 @@ Checkpoints = str | Path | Iterable[str | Path] | Mapping[int, str | Path]
 EPOCH_IN_NAME = re.compile(r"epoch[=_\-]?(\d+)", re.IGNORECASE)
 
 
+#: a folder named for its checkpoint: the Hugging Face Trainer's "checkpoint-500" (a step)
+FOLDER_NUMBER = re.compile(r"^(?:checkpoint|epoch|step)[=_\-]?(\d+)$", re.IGNORECASE)
+
+
 def _epoch_from_name(path: str) -> int:
-    """The number after "epoch" in the file's name, else its last number, else the last
-    number of its folder's name (the Hugging Face Trainer's ``checkpoint-500/model.safetensors``,
-    where it counts steps)."""
+    """The number after "epoch" in the file's name, else its last number, else the number of a
+    folder named for its checkpoint (the Hugging Face Trainer's
+    ``checkpoint-500/model.safetensors``, where it counts steps)."""
     stem = Path(path).stem
     named = EPOCH_IN_NAME.search(stem)
     if named:
         return int(named.group(1))
-    digits = re.findall(r"\d+", stem) or re.findall(r"\d+", Path(path).parent.name)
+    digits = re.findall(r"\d+", stem) or FOLDER_NUMBER.findall(Path(path).parent.name)
     if not digits:
         raise ValueError(
             f"cannot read an epoch number from the file name {path!r}; pass checkpoints as a "

@@ -169,9 +169,18 @@ def fit_state_dict_keys(state: Mapping[str, torch.Tensor], module: nn.Module
 # ------------------------------------------------------------------------- layers and heads
 
 
-def last_linear(model: nn.Module) -> str:
-    """Name of the model's last ``nn.Linear`` (the default representation layer)."""
+def last_linear(model: nn.Module, n_classes: int | None = None) -> str:
+    """Name of the model's last ``nn.Linear`` (the default representation layer): with
+    ``n_classes``, the last one with that many outputs (or one, a sigmoid binary classifier's
+    logit, on a two-class run) where there is one, so that an auxiliary output defined after
+    the classifier (``self.aux = nn.Linear(h, 1)``) is not taken for it."""
     names = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if n_classes is not None:
+        width = {n: m.out_features for n, m in model.named_modules() if isinstance(m, nn.Linear)}
+        classifiers = [n for n in names
+                       if width[n] == n_classes or (n_classes == 2 and width[n] == 1)]
+        if classifiers:
+            return classifiers[-1]
     if not names:
         raise ValueError(
             "the model has no nn.Linear layer, so there is no default representation layer; "
@@ -328,8 +337,10 @@ def cut(
     layer: str | None = None,
     feature_fn: TensorFn | None = None,
     head_fn: TensorFn | None = None,
+    n_classes: int | None = None,
 ) -> Cut:
-    """Cut ``model`` at ``layer`` (default: its last ``nn.Linear``), or use the callables given.
+    """Cut ``model`` at ``layer`` (default: its last ``nn.Linear``, with ``n_classes`` the last
+    with as many outputs, :func:`last_linear`), or use the callables given.
 
     The head is the layer followed by the modules after it in enclosing ``nn.Sequential``
     containers; a ``head_fn`` replaces it, a ``feature_fn`` replaces the layer hook.
@@ -344,7 +355,7 @@ def cut(
                         "from, or pass feature_fn= and head_fn=")
     layer_name = None
     if head_fn is None or feature_fn is None:
-        layer_name = layer if layer is not None else last_linear(model)
+        layer_name = layer if layer is not None else last_linear(model, n_classes)
         get_layer(model, layer_name)  # clear error for unknown names
     if head_fn is None:
         names = head_names(model, layer_name)

@@ -328,14 +328,14 @@ def record(
         model, prefix = cut.unwrap(model)
         if prefix and layer is not None and layer.startswith(prefix):
             layer = layer[len(prefix):]
-    c = cut.cut(model, layer, feature_fn, head_fn)
+    c = cut.cut(model, layer, feature_fn, head_fn, run.n_classes)
     x_train, x_test = run._recording_inputs()
     model_dev = cut.model_device(model)
     if model is None and isinstance(feature_fn, nn.Module):
         model_dev = cut.model_device(feature_fn)
     dev = (model_dev or resolve_device("auto")) if device == "auto" else resolve_device(device)
     if model is not None and model_dev is not None and model_dev != dev:
-        c = cut.cut(copy.deepcopy(model).to(dev), layer, feature_fn, head_fn)
+        c = cut.cut(copy.deepcopy(model).to(dev), layer, feature_fn, head_fn, run.n_classes)
     # every submodule's own mode, so that deliberately frozen parts stay as they were
     roots = [m for m in (model, c.model, c.head_module) if m is not None]
     modes = {m: m.training for root in roots for m in root.modules()}
