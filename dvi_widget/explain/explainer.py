@@ -30,7 +30,7 @@ import torch
 
 from .._tensor import DeviceLike, resolve_device
 from ..data.run.folder import check_indices
-from ..data.run.model import EpochClassifier, epoch_classifier
+from ..data.run.model import EpochClassifier, check_recorded_with_model, epoch_classifier
 from . import perturb as pert
 from .gradcam import GradCAM, gradcam_maps
 from .limits import check_cap, positive, whole
@@ -516,10 +516,16 @@ class Explainer:
     # ---------------------------------------------------------------- the widget's requests
     def kinds(self) -> dict[str, dict[str, Any]]:
         """What a path request may ask for: each perturbation family and attack with its unit,
-        identity, default ``[start, stop]`` and number of steps (for the widget's controls);
-        none for a run recorded from token ids (no input lies between two tokens)."""
-        if self._token_ids():
-            return {}
+        identity, default ``[start, stop]`` and number of steps (for the widget's controls).
+
+        Raises ``ValueError`` with the reason where nothing can be perturbed: the run's last
+        epoch was recorded from token ids (no input lies between two tokens) or without a
+        model to run (from arrays, without its weights: :func:`check_recorded_with_model`; read
+        from the record alone, so asking costs nothing)."""
+        last = int(self.run.epochs[-1])
+        self._check_continuous(last, "what-if paths, robustness curves and surrogates")
+        if hasattr(self.run, "epoch_info"):
+            check_recorded_with_model(self.run, last)
         h, w = pert.image_size(self.input_shape)
         image = len(self.input_shape) in (2, 3)
         out = {

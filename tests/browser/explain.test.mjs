@@ -265,22 +265,6 @@ await runTests([
     await page.close();
   }],
 
-  ['a model with nothing to perturb (token ids): the note shows, every tool stays off', async () => {
-    const page = await open();
-    await waitSent(page, 'kinds');
-    const [k] = await sentOf(page, 'kinds');
-    await reply(page, k, { kinds: {}, note: 'this run\'s inputs are token ids' });
-    await page.waitForFunction(() => /token ids/.test(document.querySelector('.dvi-explain-status').textContent));
-    await select(page, [5]);
-    await frames(page);
-    for (const b of ['.dvi-explain-show', '.dvi-explain-rob', '.dvi-explain-sur']) {
-      assert(await page.locator(b).isDisabled(), `${b} disabled`);
-    }
-    assert(await page.textContent('.dvi-explain-error') === '', 'no error');
-    assert(!page.errors.length, page.errors.join('\n'));
-    await page.close();
-  }],
-
   ['attacks: target and steps are sent; robustness curves; surrogate weights and neighbours', async () => {
     const page = await open();
     await showPath(page);

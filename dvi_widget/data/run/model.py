@@ -177,12 +177,10 @@ class EpochClassifier(nn.Module):
         return torch.device("cpu")
 
 
-def epoch_classifier(run: Any, epoch: int, device: DeviceLike = "auto") -> EpochClassifier:  # noqa: ANN401 - a Run
-    """Rebuild epoch ``epoch``'s classifier from ``run`` on ``device`` (eval mode, frozen).
-
-    Raises ``ValueError`` saying what is missing (no architecture attached, no stored weights,
-    a ``feature_fn`` representation, an unrecorded epoch) and how to record the run instead.
-    """
+def check_recorded_with_model(run: Any, epoch: int) -> None:  # noqa: ANN401 - a Run
+    """Raise ``ValueError`` saying why epoch ``epoch``'s classifier cannot be rebuilt from what
+    was recorded (from arrays, without the weights, through a ``feature_fn``): the checks of
+    :func:`epoch_classifier` that read the epoch's record only, not the architecture."""
     if int(epoch) not in run.epochs:
         raise ValueError(f"epoch={epoch!r} is not recorded in {run.path}; epochs: {run.epochs}")
     info = run.epoch_info(int(epoch))
@@ -201,6 +199,15 @@ def epoch_classifier(run: Any, epoch: int, device: DeviceLike = "auto") -> Epoch
             f"epoch {epoch} of {run.path} took its representation from a feature_fn callable, "
             "which cannot be rebuilt from the run folder; record with layer='<module name>'"
         )
+
+
+def epoch_classifier(run: Any, epoch: int, device: DeviceLike = "auto") -> EpochClassifier:  # noqa: ANN401 - a Run
+    """Rebuild epoch ``epoch``'s classifier from ``run`` on ``device`` (eval mode, frozen).
+
+    Raises ``ValueError`` saying what is missing (no architecture attached, no stored weights,
+    a ``feature_fn`` representation, an unrecorded epoch) and how to record the run instead.
+    """
+    check_recorded_with_model(run, epoch)
     if not run.has_model:
         why = getattr(run, "_stored_error", None)
         if why:  # the architecture stored with the run is missing or unusable: say why
@@ -218,4 +225,4 @@ def epoch_classifier(run: Any, epoch: int, device: DeviceLike = "auto") -> Epoch
     if features is None or network is None:  # pragma: no cover - guarded by the checks above
         raise ValueError(f"epoch {epoch}'s feature model cannot be rebuilt. {RECORD_HINT}")
     return EpochClassifier(features, run.head(int(epoch), device=dev), network, int(epoch),
-                           str(info["layer"]))
+                           str(run.epoch_info(int(epoch))["layer"]))

@@ -34,8 +34,16 @@ def explaining(vis: Visualization) -> Explaining:
 
 
 def available(vis: Visualization) -> bool:
-    """Whether the view can ask for explanations (the panel is shown by default then)."""
-    return isinstance(vis.inspector, Explaining)
+    """Whether the view can ask for explanations (the panel is shown by default then): an
+    inspector that explains, and a model that answers (not a run recorded from arrays or
+    from token ids: asked for the perturbation kinds, it says why not)."""
+    if not isinstance(vis.inspector, Explaining):
+        return False
+    try:
+        kinds(vis)
+    except ValueError:
+        return False
+    return True
 
 
 def kinds(vis: Visualization) -> dict[str, dict]:

@@ -21,13 +21,6 @@ from .surrogate import compute_surrogate
 PANEL = "explain"
 
 
-#: the panel's status when the model answers no perturbation (a run recorded from token ids)
-NOTHING_TO_PERTURB = (
-    "what-if paths, robustness curves and surrogates change input values, and this run's inputs "
-    "are token ids (no input lies between two tokens); place edited inputs with "
-    "dvi.transform(representations, epoch)")
-
-
 def _shown_trait() -> t.Dict:
     return t.Dict(allow_none=True, default_value=None).tag(sync=True, **tree_serialization)
 
@@ -134,8 +127,7 @@ def handle(widget: Any, request: dict, buffers: list) -> tuple[dict, list]:  # n
     what = request.get("type")
     t0 = time.perf_counter()
     if what == "kinds":
-        offered = kinds(widget.vis)
-        return {"kinds": offered, **({} if offered else {"note": NOTHING_TO_PERTURB})}, []
+        return {"kinds": kinds(widget.vis)}, []
     if what == "path":
         if _same_path(widget.explain_path, request):
             return {"compute_ms": 0.0, "cached": True}, []

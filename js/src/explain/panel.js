@@ -105,11 +105,6 @@ class ExplainPanel {
     }
     const msg = await this.ask('kinds', {});
     if (!msg) return;
-    if (!Object.keys(msg.kinds).length) {
-      // nothing to perturb (a run recorded from token ids): the tools stay off, the reason shows
-      this.setStatus(msg.note || 'the model answers no what-if paths for this run');
-      return;
-    }
     this.kinds = msg.kinds;
     for (const t of this.tools) t.setKinds?.(msg.kinds);
     this.syncSample();
