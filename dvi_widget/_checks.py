@@ -7,6 +7,7 @@ by their methods.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -93,8 +94,10 @@ def class_ids(arr: Any, name: str, n: int) -> np.ndarray:  # noqa: ANN401 - arra
 
     """Validate ``arr`` as ``n`` non-negative integer class ids; return them as int64 (n,).
 
-    A column vector ``(n, 1)`` is accepted and flattened. Errors name the argument and say
-    how to fix it (float labels: ``.astype(int)``; one-hot labels: ``.argmax(1)``).
+    A column vector ``(n, 1)`` is accepted and flattened, as are floats that are whole numbers
+    (``BCEWithLogitsLoss`` targets: 0.0 / 1.0). Errors name the argument and say how to fix it
+    (fractional labels; one-hot labels: ``.argmax(1)``; names such as ``"cat"``: the ids the
+    model was trained with, never an order guessed here, which could differ from the model's).
     """
     arr = as_array(arr, name)
     if arr.ndim == 2 and arr.shape[1] == 1:
@@ -103,10 +106,27 @@ def class_ids(arr: Any, name: str, n: int) -> np.ndarray:  # noqa: ANN401 - arra
         raise ValueError(f"{name} must be a 1-D array of class ids, got shape {arr.shape}")
     if len(arr) != n:
         raise ValueError(f"{name} has {len(arr)} labels but the inputs have {n} samples")
+    if arr.dtype.kind == "O":  # numbers in an object column (pandas) are numbers
+        with contextlib.suppress(TypeError, ValueError):
+            numeric = np.asarray(arr.tolist())
+            if numeric.dtype.kind in "iuf":
+                arr = numeric
+    if arr.dtype.kind in "OUSa":  # names: only the user knows the model's order of classes
+        shown = ", ".join(repr(v) for v in list(dict.fromkeys(arr[:50].tolist()))[:3])
+        raise TypeError(
+            f"{name} holds class names ({shown}, ...); "
+            "pass the integer class ids the model was trained with (the column of its output "
+            "for each class, e.g. LabelEncoder().fit_transform(y) or pd.Categorical(y).codes) "
+            "and class_names= in that order")
+    if arr.dtype.kind == "f" and len(arr) and np.isfinite(arr).all() \
+            and np.array_equal(arr, np.round(arr)):
+        arr = arr.astype(np.int64)  # whole numbers stored as floats (BCE targets 0.0 / 1.0)
     if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
         raise TypeError(
-            f"{name} must hold integer class ids, got dtype {arr.dtype}; "
-            "convert with .astype(int) (one-hot labels: use .argmax(1))"
+            f"{name} must hold integer class ids, got dtype {arr.dtype}"
+            + ("" if arr.dtype.kind != "f" else " with fractional values (soft or mixed "
+               "labels?)" if np.isfinite(arr).all() else " with NaN or infinite values")
+            + "; pass one class id per sample (one-hot labels: use .argmax(1))"
         )
     if len(arr) and arr.min() < 0:
         raise ValueError(f"{name} contains negative class ids (min {int(arr.min())})")

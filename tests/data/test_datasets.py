@@ -249,7 +249,7 @@ def test_from_arrays_accepts_tensors_and_names():
     ("kwargs", "error", "match"),
     [
         ({"class_names": ["a", "b"]}, ValueError, "labels go up to 2 but class_names has 2"),
-        ({"y_train": np.arange(12) % 3 * 1.0}, TypeError, "integer class ids"),
+        ({"y_train": np.arange(12) % 3 * 0.5}, TypeError, "integer class ids"),
         ({"y_train": np.arange(11) % 3}, ValueError, "11 labels but the inputs have 12"),
         ({"x_train": np.zeros(12)}, ValueError, "at least 2-D"),
         ({"x_test": np.zeros((2, 3, 4, 4))}, ValueError, "both x_test and y_test"),

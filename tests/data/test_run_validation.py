@@ -109,7 +109,10 @@ def test_logits_width_must_match_the_classes(tmp_path):
     [
         (np.arange(40) % 5, ["a", "b", "c"], ValueError, "labels go up to 4 but class_names"),
         (np.r_[-1, np.arange(39) % 3], None, ValueError, "negative class ids"),
-        ((np.arange(40) % 3).astype(float), None, TypeError, "integer class ids"),
+        ((np.arange(40) % 3) / 2, None, TypeError, "integer class ids.*fractional values"),
+        (np.r_[np.nan, np.arange(39) % 3], None, TypeError, "NaN or infinite"),
+        (np.array(["cat", "dog"] * 20), None, TypeError,
+         r"holds class names \('cat', 'dog', ...\); pass the integer class ids the model"),
         (np.arange(39) % 3, None, ValueError, "39 labels but the inputs have 40"),
         (np.zeros((40, 3), dtype=int), None, ValueError, "1-D array of class ids"),
     ],
@@ -118,6 +121,14 @@ def test_bad_labels(tmp_path, labels, class_names, error, match):
     with pytest.raises(error, match=match):
         Run.create(tmp_path / "r", train=(X, labels), class_names=class_names)
     assert not (tmp_path / "r").exists()
+
+
+def test_whole_number_labels_in_floats_or_objects_are_class_ids(tmp_path):
+    # BCEWithLogitsLoss targets (0.0 / 1.0) and a pandas object column of ints
+    for labels in ((np.arange(40) % 2).astype(np.float32), (np.arange(40) % 3).astype(object)):
+        r = Run.create(tmp_path / str(labels.dtype), train=(X, labels))
+        np.testing.assert_array_equal(r.labels("train"), (np.arange(40) % len(set(labels))))
+        assert r.labels("train").dtype == np.int64
 
 
 def test_empty_train_set(tmp_path):
