@@ -135,3 +135,40 @@ def test_lightning_checkpoints_import_with_their_epochs(data, tmp_path):
     with torch.no_grad():
         logits = model(torch.as_tensor(data.x_test))
     np.testing.assert_allclose(run.logits(2, "test"), logits.numpy(), atol=1e-5)
+
+
+class Wrapping(L.LightningModule):
+    """The common pattern: the network as an attribute of the LightningModule (model.fc)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.model = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 16), nn.ReLU(),
+                                   nn.Linear(16, 10))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def training_step(self, batch, _):
+        return nn.functional.cross_entropy(self(batch[0]), batch[1])
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=3e-3)
+
+
+def test_a_run_recorded_through_the_lightning_module_reopens_with_the_bare_network(data,
+                                                                                   tmp_path):
+    run = Run.create(tmp_path / "r", train=data)
+    lit = Wrapping()
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(
+        torch.as_tensor(data.x_train), torch.as_tensor(data.y_train)), batch_size=64)
+    L.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
+              enable_progress_bar=False, enable_model_summary=False,
+              callbacks=[RecordCallback(run)]).fit(lit, loader)
+    assert run.epoch_info(0)["layer"] == "model.3"  # named as the LightningModule names it
+    bare = copy.deepcopy(lit.model)
+    clf = Run.open(run.path, model=bare).classifier(0, device="cpu")
+    assert clf.representation_layer == "3"  # the bare network's name for the same layer
+    x = torch.as_tensor(np.array(run.inputs("test")))
+    with torch.no_grad():
+        np.testing.assert_allclose(clf(x).numpy(), run.logits(0, "test"), atol=1e-5)

@@ -135,35 +135,53 @@ def unwrap(model: nn.Module) -> tuple[nn.Module, str]:
 
 def fit_state_dict_keys(state: Mapping[str, torch.Tensor], module: nn.Module
                         ) -> dict[str, torch.Tensor]:
-    """``state`` with the prefix its keys carry over ``module``'s own removed, when one does.
+    """``state`` with its keys renamed to ``module``'s where they differ by a prefix
+    (:func:`state_dict_prefix`); any other ``state`` comes back as it is (and
+    ``load_state_dict`` names what does not fit)."""
+    removed, added = state_dict_prefix(state, module)
+    if not removed and not added:
+        return dict(state)
+    return {added + k[len(removed):]: v for k, v in state.items() if k.startswith(removed)}
+
+
+def state_dict_prefix(state: Mapping[str, torch.Tensor], module: nn.Module) -> tuple[str, str]:
+    """``(removed, added)``: the prefix to take off ``state``'s keys, or to put on them, so that
+    they name ``module``'s parameters (``("", "")`` when they already do, or when no prefix
+    does).
 
     A model wrapped for training saves its weights under the wrapper's name: ``module.``
     (DistributedDataParallel, DataParallel), ``_orig_mod.`` (``torch.compile``), the attribute
     of a LightningModule (``model.``, next to other entries such as a loss's weights), or
-    several (``module._orig_mod.``). The prefix is the one under which every key of ``module``
-    is present; entries outside it are dropped. The other way round, ``module`` may wrap the
-    saved network (the transformers integration's ``SequenceClassifier`` holds a Trainer's model
-    as ``model.``): the prefix is then added. Any other ``state`` comes back as it is (and
-    ``load_state_dict`` names what does not fit).
+    several (``module._orig_mod.``): removed, where every key of ``module`` is present under it
+    (entries outside it are dropped). The other way round, ``module`` may wrap the saved network
+    (the transformers integration's ``SequenceClassifier`` holds a Trainer's model as
+    ``model.``): added. Module names recorded with the weights (a layer) move the same way
+    (:func:`rename_module`).
     """
     own = set(module.state_dict())
     if not own or not state or own <= set(state):
-        return dict(state)
+        return "", ""
     probe = min(own)
     for key in state:
         if key.endswith("." + probe):
             prefix = key[: len(key) - len(probe)]
-            fitted = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-            if own <= set(fitted):
-                return fitted
+            if own <= {k[len(prefix):] for k in state if k.startswith(prefix)}:
+                return prefix, ""
     saved = min(state)
     for key in own:
         if key.endswith("." + saved):
             prefix = key[: len(key) - len(saved)]
-            fitted = {prefix + k: v for k, v in state.items()}
-            if own <= set(fitted):
-                return fitted
-    return dict(state)
+            if own <= {prefix + k for k in state}:
+                return "", prefix
+    return "", ""
+
+
+def rename_module(name: str, removed: str, added: str) -> str:
+    """A module ``name`` of the network some weights were saved from, as the module they load
+    into (:func:`state_dict_prefix`) names it."""
+    if removed and name.startswith(removed):
+        return added + name[len(removed):]
+    return added + name if added else name
 
 
 # ------------------------------------------------------------------------- layers and heads

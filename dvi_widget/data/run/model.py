@@ -101,8 +101,12 @@ def head(run: RunFolder, epoch: int, model: nn.Module | None,
             "model=YourModel()) so that the architecture is available"
         )
     else:
+        names = head_info["modules"]
+        if run.epoch_info(epoch).get("has_state_dict"):  # names recorded through a wrapper
+            moved = cut.state_dict_prefix(run.state_dict(epoch), model)
+            names = [cut.rename_module(n, *moved) for n in names]
         try:
-            parts = [copy.deepcopy(model.get_submodule(n)) for n in head_info["modules"]]
+            parts = [copy.deepcopy(model.get_submodule(n)) for n in names]
         except AttributeError as err:
             raise ValueError(
                 f"the attached model has no module {err}; attach the architecture the run "
@@ -129,7 +133,9 @@ def feature_model(run: RunFolder, epoch: int, model: nn.Module | None,
         network = copy.deepcopy(model).cpu()
     _load_checked(network, state, f"the attached model does not match epoch {epoch}'s "
                   "state_dict; attach the architecture the run was recorded with")
-    return cut.FeatureModel(network, info["layer"], run.recorded_from_token_ids(epoch)).to(
+    # recorded through a wrapper (a LightningModule's model.fc), opened with the network (fc)
+    layer = cut.rename_module(info["layer"], *cut.state_dict_prefix(state, network))
+    return cut.FeatureModel(network, layer, run.recorded_from_token_ids(epoch)).to(
         resolve_device(device)).eval()
 
 
@@ -225,4 +231,4 @@ def epoch_classifier(run: Any, epoch: int, device: DeviceLike = "auto") -> Epoch
     if features is None or network is None:  # pragma: no cover - guarded by the checks above
         raise ValueError(f"epoch {epoch}'s feature model cannot be rebuilt. {RECORD_HINT}")
     return EpochClassifier(features, run.head(int(epoch), device=dev), network, int(epoch),
-                           str(run.epoch_info(int(epoch))["layer"]))
+                           str(features.layer))
