@@ -383,7 +383,10 @@ def test_neighbours(data: EpochData, x_knn: tuple[torch.Tensor, torch.Tensor],
     distances) and a search among the test samples alone: at 60k training samples a second
     search of the whole training set cost as much as the placement itself."""
     k = x_knn[0].shape[1]
-    t_idx, t_dist = knn(data.test, k, method=s.knn_method, device=s.device,
+    k_test = min(k, len(data.test) - 1)  # a test split smaller than k: all its others
+    if k_test < 1:
+        return to_numpy(x_knn[0]).astype(np.int64)
+    t_idx, t_dist = knn(data.test, k_test, method=s.knn_method, device=s.device,
                         seed=s.random_state, return_tensors=True)
     idx = torch.cat([x_knn[0].to(t_idx.device), t_idx + len(data.X)], dim=1)
     dist = torch.cat([x_knn[1].to(t_dist.device), t_dist], dim=1)

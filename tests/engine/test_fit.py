@@ -517,6 +517,19 @@ def test_error_fewer_samples_than_neighbours(tmp_path):
         DVI(**FAST).fit(run)
 
 
+def test_a_test_split_smaller_than_the_neighbourhood_is_placed(tmp_path):
+    # 4 test samples against k = 15: their neighbours among train ∪ test are the training
+    # samples' and the 3 other test samples (it stopped at "X has 4; use a smaller k")
+    ds = load_digits(n_train=60, n_test=4)
+    run = Run.create(tmp_path / "small_test", train=ds)
+    rng = np.random.default_rng(0)
+    for e in range(2):
+        run.record_arrays(e, representations=rng.normal(size=(64, 4)), head=nn.Linear(4, 10))
+    dvi = DVI(**FAST).fit(run)
+    assert dvi.visualization().coords.shape == (2, 64, 2)
+    assert np.isfinite(dvi.visualization().coords).all()
+
+
 def test_error_nan_representations(digits_run, tmp_path):
     run = _copy_run(digits_run, tmp_path / "nan")
     file = run.path / "epochs" / "0000" / "train_representations.npy"
