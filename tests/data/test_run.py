@@ -248,6 +248,19 @@ def test_checkpoint_epochs_are_read_from_their_names(tmp_path, name, epoch):
     assert checkpoint_files([file]) == {epoch: str(file)}
 
 
+@pytest.mark.parametrize(("state", "epoch"), [('{"epoch": 2.0, "global_step": 80}', 1),
+                                             ('{"epoch": 1.5, "global_step": 60}', 60),
+                                             ("not json", 60)])
+def test_a_trainer_checkpoint_is_numbered_by_the_epoch_it_ended(tmp_path, state, epoch):
+    from dvi_widget.data.run.checkpoints import checkpoint_files
+
+    file = tmp_path / "checkpoint-60" / "model.safetensors"
+    file.parent.mkdir()
+    file.touch()
+    (file.parent / "trainer_state.json").write_text(state)
+    assert checkpoint_files([file]) == {epoch: str(file)}
+
+
 def test_from_checkpoints_reads_safetensors(recorded, digits, tmp_path):
     """The Hugging Face Trainer's checkpoint-STEP/model.safetensors folders: tensors only."""
     save_file = pytest.importorskip("safetensors.torch").save_file

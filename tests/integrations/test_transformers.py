@@ -135,8 +135,9 @@ def test_layer_names_are_the_models_own(tmp_path):
 
 def test_trainer_checkpoints_import_into_the_classifier(tmp_path):
     """save_strategy="epoch" writes checkpoint-STEP/model.safetensors with the model's own
-    names; from_checkpoints reads them (by step) into as_classifier(model), whose names carry
-    "model.", and records what the trained model computes."""
+    names; from_checkpoints reads them (numbered by the epoch in trainer_state.json, 0-based as
+    RecordCallback numbers them) into as_classifier(model), whose names carry "model.", and
+    records what the trained model computes."""
     ids, labels = text_task(96, seed=3)
     model = tiny_bert()
     args = transformers.TrainingArguments(
@@ -147,8 +148,11 @@ def test_trainer_checkpoints_import_into_the_classifier(tmp_path):
     run = Run.from_checkpoints(tmp_path / "run", str(tmp_path / "out" / "*" / "model.safetensors"),
                                lambda: as_classifier(tiny_bert()), train=(ids, labels),
                                quiet=True, device="cpu")
-    assert run.epochs == [3, 6]  # 96 samples / 32 per step: the steps ending epochs 1 and 2
+    # checkpoint-3 and checkpoint-6 (96 samples / 32 per step) end epochs 1.0 and 2.0: 0, 1
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["checkpoint-3",
+                                                                    "checkpoint-6"]
+    assert run.epochs == [0, 1]
     model.eval()
     with torch.no_grad():
         own = as_classifier(model)(torch.as_tensor(ids))
-    np.testing.assert_allclose(run.logits(6, "train"), own.numpy(), atol=1e-5)
+    np.testing.assert_allclose(run.logits(1, "train"), own.numpy(), atol=1e-5)

@@ -196,9 +196,10 @@ class Run(RunFolder):
         ----------
         checkpoints : a glob pattern (``"ckpt/epoch_*.pt"``), a list of files, or a dict
             ``{epoch: file}``. Without a dict the epoch is the number after "epoch" in each
-            file name (Lightning's ``epoch=3-step=480.ckpt``: 3), else its last number, else
-            the last number of its folder (the Hugging Face Trainer's
-            ``checkpoint-500/model.safetensors``: 500, a step). Files are read with
+            file name (Lightning's ``epoch=3-step=480.ckpt``: 3); a Hugging Face Trainer's
+            ``checkpoint-500/model.safetensors`` saved at the end of an epoch gets that epoch
+            from its ``trainer_state.json`` (0-based, as the callbacks number epochs), one
+            saved mid-epoch its step (500); else the name's last number. Files are read with
             ``torch.load(..., weights_only=True, map_location="cpu")`` (``.safetensors`` files
             with safetensors) and
             may hold a state_dict or a dict with a ``"state_dict"``/``"model_state_dict"`` entry;

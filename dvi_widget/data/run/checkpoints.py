@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import glob as globlib
+import json
 import pickle
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -46,14 +47,31 @@ EPOCH_IN_NAME = re.compile(r"epoch[=_\-]?(\d+)", re.IGNORECASE)
 FOLDER_NUMBER = re.compile(r"^(?:checkpoint|epoch|step)[=_\-]?(\d+)$", re.IGNORECASE)
 
 
+def _trainer_epoch(state_file: Path) -> int | None:
+    """The 0-based epoch that ended at a Hugging Face Trainer's checkpoint (its
+    ``trainer_state.json`` "epoch", 1.0 after the first: 0, as the transformers integration's
+    callback numbers it), or None: no such file, or saved mid-epoch (a fraction)."""
+    try:
+        epoch = json.loads(state_file.read_text()).get("epoch")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(epoch, int | float) or epoch < 1 or epoch != round(epoch):
+        return None
+    return round(epoch) - 1
+
+
 def _epoch_from_name(path: str) -> int:
-    """The number after "epoch" in the file's name, else its last number, else the number of a
-    folder named for its checkpoint (the Hugging Face Trainer's
-    ``checkpoint-500/model.safetensors``, where it counts steps)."""
+    """The number after "epoch" in the file's name; else, in a Hugging Face Trainer's
+    checkpoint folder saved at the end of an epoch, that epoch (0-based, :func:`_trainer_epoch`);
+    else the file name's last number, else the number of a folder named for its checkpoint
+    (``checkpoint-500/model.safetensors``, a step)."""
     stem = Path(path).stem
     named = EPOCH_IN_NAME.search(stem)
     if named:
         return int(named.group(1))
+    trainer = _trainer_epoch(Path(path).parent / "trainer_state.json")
+    if trainer is not None:
+        return trainer
     digits = re.findall(r"\d+", stem) or FOLDER_NUMBER.findall(Path(path).parent.name)
     if not digits:
         raise ValueError(
