@@ -601,7 +601,8 @@ def epoch_metrics(reps: np.ndarray, n_train: int, coords: np.ndarray, model: Vis
     kw: dict[str, Any] = {}
     for split, sl in (("train", slice(0, n_train)), ("test", slice(n_train, len(reps)))):
         X, Y = reps[sl], coords[sl]
-        if len(X) <= max(METRIC_KS):
+        # test rows' neighbours are searched among train ∪ test: any test split is scored
+        if len(X) <= (max(METRIC_KS) if split == "train" else 0):
             continue
         rows = metric_rows(rng, len(X))
         pred = head(to_tensor(X[rows], s.device)).argmax(dim=1)

@@ -528,6 +528,8 @@ def test_a_test_split_smaller_than_the_neighbourhood_is_placed(tmp_path):
     dvi = DVI(**FAST).fit(run)
     assert dvi.visualization().coords.shape == (2, 64, 2)
     assert np.isfinite(dvi.visualization().coords).all()
+    scores = dvi.score()  # scored too: their neighbours are searched among train ∪ test
+    assert scores[["nn_pv_15_test", "ppr_test"]].notna().all().all()
 
 
 def test_error_nan_representations(digits_run, tmp_path):
