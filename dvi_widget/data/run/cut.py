@@ -192,11 +192,11 @@ def last_linear(model: nn.Module, n_classes: int | None = None) -> str:
     ``n_classes``, the last one with that many outputs (or one, a sigmoid binary classifier's
     logit, on a two-class run) where there is one, so that an auxiliary output defined after
     the classifier (``self.aux = nn.Linear(h, 1)``) is not taken for it."""
-    names = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    linears = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    names = [n for n, _ in linears]
     if n_classes is not None:
-        width = {n: m.out_features for n, m in model.named_modules() if isinstance(m, nn.Linear)}
-        classifiers = [n for n in names
-                       if width[n] == n_classes or (n_classes == 2 and width[n] == 1)]
+        classifiers = [n for n, m in linears if m.out_features == n_classes
+                       or (n_classes == 2 and m.out_features == 1)]
         if classifiers:
             return classifiers[-1]
     if not names:
