@@ -317,6 +317,17 @@ def test_the_default_layer_is_the_classifier_not_a_later_auxiliary_output(tmp_pa
     np.testing.assert_allclose(r.logits(0, "train"), logits.numpy(), atol=1e-6)
 
 
+def test_a_single_linear_model_says_how_to_record_its_inputs(tmp_path):
+    r = Run.create(tmp_path / "r", train=(X, Y))
+    model = nn.Linear(6, 3)
+    with pytest.raises(ValueError, match=r"single nn.Linear.*feature_fn=lambda x: x.flatten"):
+        r.record(model)
+    r.record(model, feature_fn=lambda x: x.flatten(1), head_fn=model)  # as the message says
+    with torch.no_grad():
+        np.testing.assert_allclose(r.logits(0, "train"), model(torch.as_tensor(X)).numpy(),
+                                   atol=1e-6)
+
+
 def test_the_default_layer_of_a_binary_classifier_may_have_one_output():
     from dvi_widget.data.run.cut import last_linear
 

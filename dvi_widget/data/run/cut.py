@@ -192,6 +192,11 @@ def last_linear(model: nn.Module, n_classes: int | None = None) -> str:
     ``n_classes``, the last one with that many outputs (or one, a sigmoid binary classifier's
     logit, on a two-class run) where there is one, so that an auxiliary output defined after
     the classifier (``self.aux = nn.Linear(h, 1)``) is not taken for it."""
+    if isinstance(model, nn.Linear):  # a linear classifier: no layer inside it to cut at
+        raise ValueError(
+            "the model is a single nn.Linear (a linear classifier of its inputs), so it has no "
+            "representation layer inside; record its inputs as the representation: "
+            "run.record(model, feature_fn=lambda x: x.flatten(1), head_fn=model)")
     linears = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)]
     names = [n for n, _ in linears]
     if n_classes is not None:
