@@ -87,6 +87,7 @@ implements ``Explaining``) adds ``explain_path``, ``explain_robustness`` and
 from __future__ import annotations
 
 import base64
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -125,6 +126,9 @@ _BUILD_HINT = (
 
 #: colour-by columns the front end derives from the other traits (in this order)
 BUILT_IN_COLUMNS = ("label", "prediction", "correct", "confidence", "changed")
+#: the columns every sample frame has (:meth:`Widget.samples_df`), before metadata and dynamics
+FRAME_COLUMNS = ("index", "epoch", "split", "label", "class_name", "prediction",
+                 "predicted_name", "correct", "confidence", "x", "y", "changed", "review")
 #: a categorical column with more distinct values is searchable but not coloured
 MAX_COLOR_CATEGORIES = 60
 #: an integer column with at most this many distinct values is categorical (e.g. a round number)
@@ -181,6 +185,28 @@ def _column(name: str, values: pd.Series) -> dict:
     colors = _hex(default_palette(k)) if k <= MAX_COLOR_CATEGORIES else None
     return {"name": name, "kind": "categorical", "codes": codes.astype(dtype),
             "categories": categories, "colors": colors}
+
+
+def _own_names(metadata: pd.DataFrame, taken: set[str]) -> pd.DataFrame:
+    """``metadata`` with each column named like one of the view's own (``taken``: ``aum``,
+    ``prediction``, ...) renamed ``metadata_<name>``, with a warning saying so; it was dropped
+    from the samples' frames without a word."""
+    clash = [c for c in metadata.columns if str(c) in taken]
+    if not clash:
+        return metadata
+    names = {str(c) for c in metadata.columns} | taken
+    renamed = {}
+    for c in clash:
+        new = f"metadata_{c}"
+        while new in names:
+            new = "metadata_" + new
+        renamed[c] = new
+        names.add(new)
+    warnings.warn(
+        "metadata columns " + ", ".join(f"{str(c)!r} -> {n!r}" for c, n in renamed.items())
+        + ": their names are the view's own columns (the model's prediction, the training "
+        "dynamics, ...), so they are shown renamed", UserWarning, stacklevel=3)
+    return metadata.rename(columns=renamed)
 
 
 def _epoch_columns(dynamics: Any, vis: Visualization) -> dict[str, np.ndarray]:  # noqa: ANN401
@@ -448,7 +474,10 @@ class Widget(PanelsMixin, ReviewMixin, explain.ExplainMixin, InsideMixin, Snapsh
             metadata = v.metadata
         if metadata is not None and len(metadata) != v.n_samples:
             raise ValueError(f"metadata must have N={v.n_samples} rows, got {len(metadata)}")
-        self.metadata = None if metadata is None else metadata.reset_index(drop=True)
+        # (split, label and class_name are the run's own, repeated in its metadata: dropped)
+        self.metadata = None if metadata is None else _own_names(
+            metadata.reset_index(drop=True),
+            set(FRAME_COLUMNS) - {"split", "label", "class_name"} | set(self.epoch_columns))
         columns = [] if self.metadata is None else [
             _column(str(name), self.metadata[name]) for name in self.metadata.columns
             if str(name) not in BUILT_IN_COLUMNS and str(name) not in self.epoch_columns]

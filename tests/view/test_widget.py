@@ -376,6 +376,24 @@ def make_meta_vis() -> Visualization:
         class_names=vis.class_names, metadata=md)
 
 
+@needs_bundle
+def test_metadata_named_like_the_views_own_columns_is_kept_renamed():
+    vis = make_vis(metadata=False)
+    n = vis.n_samples
+    mine = pd.DataFrame({"prediction": np.full(n, "cat"), "x": np.arange(n) * 2.0,
+                         "noisy": np.arange(n) % 2 == 0})
+    with pytest.warns(UserWarning, match=r"'prediction' -> 'metadata_prediction', 'x' -> "
+                                         r"'metadata_x'"):
+        w = Widget(vis, metadata=mine)
+    df = w.samples_df()
+    assert (df["metadata_prediction"] == "cat").all()
+    np.testing.assert_array_equal(df["metadata_x"], np.arange(n) * 2.0)
+    np.testing.assert_array_equal(df["prediction"], vis.predictions[-1])  # the model's, kept
+    w.color_by = "metadata_x"  # a column the view colours by
+    w.filter_samples("metadata_x < 10")  # and queries
+    np.testing.assert_array_equal(w.filter_indices, np.arange(5))
+
+
 @pytest.fixture
 def few_colors(monkeypatch):
     """At most 50 colourable categories, so that the 60-value "file" column exceeds it."""
