@@ -101,7 +101,17 @@ def atomic_write(path: str | Path, write: Callable[[Path], None],
     space needed.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, f"{path} is a folder; give a file name in it "
+                                f"(e.g. {path / 'name'}.<ext>)", str(path))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        blocker = next((p for p in (path.parent, *path.parent.parents) if p.is_file()), None)
+        if blocker is not None:
+            raise NotADirectoryError(errno.ENOTDIR, f"cannot write {path}: {blocker} is a "
+                                     "file, not a folder", str(path)) from None
+        raise _named(err, path) from None
     if size is not None:
         free = free_space(path.parent)
         if free is not None and free < size:
@@ -111,7 +121,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None],
     except OSError as err:
         if err.errno in _FULL:
             raise _no_space(path, size) from err
-        raise
+        raise _named(err, path) from None
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -124,8 +134,16 @@ def atomic_write(path: str | Path, write: Callable[[Path], None],
         tmp.unlink(missing_ok=True)
         if isinstance(err, OSError) and err.errno in _FULL and not isinstance(err, NoSpaceError):
             raise _no_space(path, size, f" ({err.strerror})") from err
+        if isinstance(err, OSError) and not isinstance(err, NoSpaceError) \
+                and tmp.name in str(err):  # the temporary's name would only confuse: the target's
+            raise _named(err, path) from None
         raise
     return path
+
+
+def _named(err: OSError, path: Path) -> OSError:
+    """``err`` (same class and errno) saying it of ``path``, not of a temporary file beside it."""
+    return type(err)(err.errno, f"cannot write {path}: {err.strerror or err}", str(path))
 
 
 #: errno values of a full disk or an exhausted quota

@@ -37,6 +37,18 @@ def test_a_disk_that_fills_during_the_write_is_named_too(tmp_path, monkeypatch):
     assert isinstance(_io.NoSpaceError(errno.ENOSPC, "x"), OSError)
 
 
+def test_a_folder_or_an_unwritable_place_is_named_as_the_user_gave_it(tmp_path):
+    (tmp_path / "out").mkdir()
+    with pytest.raises(IsADirectoryError, match=r"out is a folder; give a file name in it"):
+        _io.write_bytes(tmp_path / "out", b"x")
+    # a file where a folder should be: the error names the target the user gave
+    (tmp_path / "notes.txt").write_text("")
+    with pytest.raises(NotADirectoryError,
+                       match=r"cannot write .*notes\.txt/view\.html: .*notes\.txt is a file"):
+        _io.write_bytes(tmp_path / "notes.txt" / "view.html", b"x")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
 def test_read_npz_checks_every_member_before_reading(tmp_path):
     path = tmp_path / "a.npz"
     np.savez(path, x=np.arange(6).reshape(2, 3), s=np.array("text"))
