@@ -297,8 +297,13 @@ def staged_folder(target: str | Path) -> Iterator[Path]:
     umask; its files are flushed to disk before the move.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{_tmp_prefix(target.name)}-", dir=target.parent))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f"{_tmp_prefix(target.name)}-", dir=target.parent))
+    except OSError as err:
+        if err.errno in _FULL:
+            raise _no_space(target, None) from err
+        raise _named(err, target) from None  # not the temporary's name
     os.chmod(tmp, folder_mode())
     try:
         yield tmp

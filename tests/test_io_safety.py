@@ -47,6 +47,11 @@ def test_a_folder_or_an_unwritable_place_is_named_as_the_user_gave_it(tmp_path):
                        match=r"cannot write .*notes\.txt/view\.html: .*notes\.txt is a file"):
         _io.write_bytes(tmp_path / "notes.txt" / "view.html", b"x")
     assert list((tmp_path / "out").iterdir()) == []
+    # a staged folder (a run, a fit) whose place cannot be made names its target too
+    with pytest.raises(OSError, match=r"cannot write .*notes\.txt/run: ") as info, \
+            _io.staged_folder(tmp_path / "notes.txt" / "run"):
+        pass
+    assert ".tmp-" not in str(info.value)
 
 
 def test_read_npz_checks_every_member_before_reading(tmp_path):
