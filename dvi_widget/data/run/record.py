@@ -491,9 +491,8 @@ def _two_class_logits(run: RunFolder, logits: Any) -> tuple[Any, bool]:  # noqa:
         for a in arrays)
     if not single:
         return logits, False
-    two = [None if a is None else np.stack([np.zeros(len(a), np.float32),
-                                            a.reshape(len(a)).astype(np.float32)], axis=1)
-           for a in arrays]
+    two = [None if a is None else cut.TwoClassLogits()(
+        torch.as_tensor(a.reshape(len(a), 1), dtype=torch.float32)).numpy() for a in arrays]
     return (tuple(two) if pair else two[0]), True
 
 
