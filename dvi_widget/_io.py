@@ -104,14 +104,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None],
     if path.is_dir():
         raise IsADirectoryError(errno.EISDIR, f"{path} is a folder; give a file name in it "
                                 f"(e.g. {path / 'name'}.<ext>)", str(path))
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        blocker = next((p for p in (path.parent, *path.parent.parents) if p.is_file()), None)
-        if blocker is not None:
-            raise NotADirectoryError(errno.ENOTDIR, f"cannot write {path}: {blocker} is a "
-                                     "file, not a folder", str(path)) from None
-        raise _named(err, path) from None
+    _make_parent(path)
     if size is not None:
         free = free_space(path.parent)
         if free is not None and free < size:
@@ -139,6 +132,19 @@ def atomic_write(path: str | Path, write: Callable[[Path], None],
             raise _named(err, path) from None
         raise
     return path
+
+
+def _make_parent(path: Path) -> None:
+    """Create ``path``'s folder; a failure names ``path`` (and a file standing where a folder
+    should be)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        blocker = next((p for p in (path.parent, *path.parent.parents) if p.is_file()), None)
+        if blocker is not None:
+            raise NotADirectoryError(errno.ENOTDIR, f"cannot write {path}: {blocker} is a "
+                                     "file, not a folder", str(path)) from None
+        raise _named(err, path) from None
 
 
 def _named(err: OSError, path: Path) -> OSError:
@@ -297,8 +303,8 @@ def staged_folder(target: str | Path) -> Iterator[Path]:
     umask; its files are flushed to disk before the move.
     """
     target = Path(target)
+    _make_parent(target)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f"{_tmp_prefix(target.name)}-", dir=target.parent))
     except OSError as err:
         if err.errno in _FULL:
