@@ -17,7 +17,7 @@ import pytest
 
 from dvi_widget.contract import Visualization
 from dvi_widget.view import widget as widget_module
-from dvi_widget.view.export import decode_bytes, write_html
+from dvi_widget.view.export import decode_bytes, encode_bytes, write_html
 from dvi_widget.view.widget import Widget
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,7 +54,15 @@ def hostile_vis() -> Visualization:
                        "<!--<script>": np.arange(N) % 2 == 0})
     return Visualization.from_arrays(
         coords=rng.normal(size=(2, N, 2)), labels=labels, class_names=list(HOSTILE), metadata=md,
-        landscape=np.full((2, 8, 8, 4), 200, np.uint8))
+        landscape=_gradient_landscape())
+
+
+def _gradient_landscape() -> np.ndarray:
+    """(2, 32, 32, 4) RGBA rows of one grey each: 8 KiB that zlib compresses (a saved page then
+    stores it as ``z64``)."""
+    land = np.full((2, 32, 32, 4), 255, np.uint8)
+    land[..., :3] = (np.arange(32, dtype=np.uint8) * 7)[None, :, None, None]
+    return land
 
 
 class _Scripts(HTMLParser):
@@ -86,6 +94,18 @@ def _scripts(html: str) -> list[tuple[str | None, str]]:
     parser.feed(html)
     parser.close()
     return parser.scripts
+
+
+def test_saved_bytes_are_compressed_where_that_pays():
+    """Compressible bytes are stored zlib-compressed (z64), bytes that do not compress by a
+    tenth (PNG, noise) and short ones as they are (b64); both decode to the bytes given."""
+    flat = np.repeat(np.arange(64, dtype=np.uint8), 256).tobytes()  # a landscape's flat runs
+    noise = np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes()
+    short = b"\x00" * 100
+    assert list(encode_bytes(flat)) == ["z64"] and len(encode_bytes(flat)["z64"]) < len(flat) / 20
+    assert list(encode_bytes(noise)) == ["b64"] and list(encode_bytes(short)) == ["b64"]
+    for data in (flat, noise, short, b""):
+        assert decode_bytes(encode_bytes(data)) == data
 
 
 def test_inline_json_cannot_end_or_hide_its_script_element(tmp_path):
@@ -166,6 +186,13 @@ try {
     categories: window.dviModel.get('columns').map((c) => c.categories),
     scripts: document.querySelectorAll('script').length,
     text: document.querySelector('#dvi-root').innerText,
+    // the compressed landscape as the page inflated it: its length and byte sum
+    landscape: (() => {
+      const v = window.dviModel.get('landscape').view;
+      let sum = 0;
+      for (let i = 0; i < v.byteLength; i++) sum += v.getUint8(i);
+      return [v.byteLength, sum];
+    })(),
   }));
   out.errors = errors;
   console.log(JSON.stringify(out));
@@ -188,6 +215,10 @@ def test_hostile_page_renders_in_chromium(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().split("\n")[-1])  # not splitlines(): U+2028
     assert out["errors"] == []
+    stored = _page_state(page)["landscape"]
+    assert "z64" in stored  # compressed in the file, inflated by the browser to the same bytes
+    land = np.frombuffer(decode_bytes(stored), np.uint8)
+    assert out["landscape"] == [land.size, int(land.sum(dtype=np.int64))]
     assert out["scripts"] == 3
     assert out["classNames"] == HOSTILE
     assert sorted(HOSTILE) in out["categories"]
