@@ -16,12 +16,17 @@ whenever a neighbour changes. :class:`EpochMap` is one function of the represent
    keeps the point among samples the model treats alike, on their side of the boundary;
 3. **consistent with the landscape**: where the interpolated point still lies on a landscape
    cell of another class than g_t predicts (an average of positions can fall outside a curved
-   region), it moves to the nearest cell of that class (a Euclidean distance transform of the
-   landscape's class grid, per class). A path therefore crosses the white band exactly when
-   the model's prediction changes, and jumps only then.
+   region), it descends that class's smoothed signed distance field (from the landscape's
+   class grid) until it crosses onto one of its cells (:func:`flow_to_cells`; the nearest
+   cell's projection jumped where two parts of the class are equally near). A path therefore
+   crosses the white band exactly when the model's prediction changes, and otherwise jumps
+   only where its interpolated point crosses a ridge of that field (equally far from two
+   distant parts of its class).
 
-Recorded samples are never moved (the layout and the fit's placement are what the metrics of
-§6 measure); a new input moves at most the distance to the nearest cell of its class.
+Recorded samples are never moved by it (the layout and the fit's placement are what the
+metrics of §6 measure; :func:`snap_to_cells` puts the few whose cell shows another class on the
+centre of the nearest one); a new input moves about the distance to the nearest cell of its
+class (the descent's line, not the straight one).
 """
 
 from __future__ import annotations
@@ -133,15 +138,139 @@ def _nearest_cells(cell_classes: np.ndarray, cls: int,
     return cache[cls]
 
 
+#: smoothing (cells) of a class's signed distance field, whose descent carries a new input's
+#: point onto the class's cells (:func:`flow_to_cells`): notches a cell or two wide, where the
+#: nearest cell switches sides, become a smooth hollow that the descent enters continuously
+FLOW_SMOOTHING = 1.0
+#: the descent's step (cells) and most steps per cell of the field's largest distance (+ 4)
+FLOW_STEP, FLOW_STEPS_PER_CELL = 0.25, 8
+#: halvings that find where a descent step crosses into the class's cells
+FLOW_BISECTIONS = 12
+#: a point that arrives is carried this share of a cell past the crossing (inside the cell)
+FLOW_INSET = 0.02
+
+
+def _descent_field(cell_classes: np.ndarray, cls: int,
+                   cache: dict[tuple[str, int], np.ndarray | None]) -> np.ndarray | None:
+    """``(3, H, W)``: the row and column components of the descent direction toward the cells
+    of class ``cls`` (minus the gradient of its signed distance field, in cells and positive
+    outside, smoothed by :data:`FLOW_SMOOTHING`), and that distance itself; None without such
+    cells. Cached in ``cache``."""
+    key = ("flow", cls)
+    if key not in cache:
+        mask = cell_classes == cls
+        if not mask.any():
+            cache[key] = None
+        else:
+            signed = (ndimage.distance_transform_edt(~mask)
+                      - ndimage.distance_transform_edt(mask))
+            smooth = ndimage.gaussian_filter(signed, FLOW_SMOOTHING, mode="nearest")
+            cache[key] = np.concatenate([-np.stack(np.gradient(smooth)), signed[None]])
+    return cache[key]
+
+
+def flow_to_cells(points: np.ndarray, predictions: np.ndarray, cell_classes: np.ndarray,
+                  extent: np.ndarray, *, keep: np.ndarray | None = None,
+                  cache: dict | None = None) -> np.ndarray:
+    """Carry each 2-D point whose landscape cell shows another class than its prediction down
+    its class's smoothed signed distance field (:func:`_descent_field`) until it crosses onto
+    a cell of that class, :data:`FLOW_INSET` of a cell past the crossing (found by bisection);
+    the others and rows in ``keep`` stay. A point whose descent does not arrive (a hollow of
+    the smoothed field outside the class) goes to the nearest cell (:func:`snap_to_cells`).
+    Returns float32 ``(n, 2)``.
+
+    Why a descent and not the nearest point: projecting onto a region that is not convex jumps
+    wherever two of its parts are equally near, and a new input's interpolated point often
+    sits in a notch of another class a cell or two wide (nearest cell above, then to the
+    left): a what-if path then jumped about a cell inside 0.005° of rotation. Descent lines
+    of a smooth field move continuously with their start, and the crossing with them; only
+    points on a ridge of the field (equally far from two distant parts of the class) may go
+    either way.
+    """
+    cache = {} if cache is None else cache
+    pts = np.array(points, dtype=np.float64)
+    pred = np.asarray(predictions, dtype=np.int64)
+    cell_classes = np.asarray(cell_classes)
+    H, W = cell_classes.shape
+    x0, x1, y0, y1 = np.asarray(extent, dtype=np.float64)
+    cw, ch = (x1 - x0) / W, (y1 - y0) / H
+    rows, cols, _ = landscape_cells(pts, extent, cell_classes.shape)
+    wrong = cell_classes[rows, cols] != pred
+    if keep is not None:
+        wrong &= ~np.asarray(keep, dtype=bool)
+    stuck = np.zeros(len(pts), bool)
+    for cls in np.unique(pred[wrong]):
+        field = _descent_field(cell_classes, int(cls), cache)
+        sel = np.flatnonzero(wrong & (pred == cls))
+        if field is None:
+            continue  # the landscape shows no cell of this class: nothing truer to do
+        # (row, column) in cell units, cell centres at integers, as the field is sampled
+        rc = np.stack([(y1 - pts[sel, 1]) / ch - 0.5, (pts[sel, 0] - x0) / cw - 0.5], axis=1)
+        on = np.zeros(len(sel), bool)
+        # a straight descent takes 1 / FLOW_STEP steps per cell of distance: twice that
+        far = ndimage.map_coordinates(field[2], rc.T, order=1, mode="nearest").max()
+        steps = int(FLOW_STEPS_PER_CELL * (4 + max(float(far), 0.0)))
+        for _ in range(steps):
+            go = np.flatnonzero(~on)
+            if not len(go):
+                break
+            g = np.stack([ndimage.map_coordinates(field[a], rc[go].T, order=1, mode="nearest")
+                          for a in (0, 1)], axis=1)
+            norm = np.linalg.norm(g, axis=1, keepdims=True)
+            moving = norm[:, 0] > 1e-9
+            nxt = rc[go] + FLOW_STEP * g / np.maximum(norm, 1e-12)
+            r_i = np.clip(np.floor(nxt[:, 0] + 0.5), 0, H - 1).astype(int)
+            c_i = np.clip(np.floor(nxt[:, 1] + 0.5), 0, W - 1).astype(int)
+            hit = moving & (cell_classes[r_i, c_i] == cls)
+            # where the step crosses onto the class: bisect between rc (outside) and nxt (on)
+            lo, hi = rc[go[hit]], nxt[hit]
+            for _ in range(FLOW_BISECTIONS):
+                mid = (lo + hi) / 2
+                r_m = np.clip(np.floor(mid[:, 0] + 0.5), 0, H - 1).astype(int)
+                c_m = np.clip(np.floor(mid[:, 1] + 0.5), 0, W - 1).astype(int)
+                inside = cell_classes[r_m, c_m] == cls
+                hi = np.where(inside[:, None], mid, hi)
+                lo = np.where(inside[:, None], lo, mid)
+            direction = hi - lo
+            direction /= np.maximum(np.linalg.norm(direction, axis=1, keepdims=True), 1e-12)
+            rc[go[hit]] = hi + FLOW_INSET * direction
+            on[go[hit]] = True
+            rc[go[moving & ~hit]] = nxt[moving & ~hit]
+            stuck_now = go[~moving]
+            on[stuck_now] = True  # a flat field: left to the nearest cell below
+            stuck[sel[stuck_now]] = True
+        stuck[sel[~on]] = True
+        pts[sel, 0] = x0 + (rc[:, 1] + 0.5) * cw
+        pts[sel, 1] = y1 - (rc[:, 0] + 0.5) * ch
+    # a descent that did not arrive (or a flat field): the nearest cell, from where it started
+    if stuck.any():
+        start = np.asarray(points, dtype=np.float64)
+        pts[stuck] = snap_to_cells(start[stuck], pred[stuck], cell_classes, extent,
+                                   cache=cache)
+    # the crossing lies on a cell of the class; a last check in the cells' own arithmetic
+    r2, c2, _ = landscape_cells(pts, extent, cell_classes.shape)
+    off = wrong & ~stuck & (cell_classes[r2, c2] != pred)
+    if off.any():  # rounding at a cell's edge: the nearest cell's inset box
+        pts[off] = snap_to_cells(pts[off], pred[off], cell_classes, extent, cache=cache)
+    return pts.astype(np.float32)
+
+
 def snap_to_cells(points: np.ndarray, predictions: np.ndarray, cell_classes: np.ndarray,
                   extent: np.ndarray, *, keep: np.ndarray | None = None,
                   cache: dict[int, np.ndarray | None] | None = None,
                   inset: float = CELL_INSET) -> np.ndarray:
     """Move each 2-D point whose landscape cell shows another class than its prediction to the
-    nearest point of the nearest cell of that class (a distance transform of the class grid per
-    class), ``inset`` of a cell inside its edge (0.5: the cell's centre, where the landscape
-    decoded the class); the others, rows in ``keep`` and points of a class the landscape shows
-    nowhere stay. Returns float32 ``(n, 2)``."""
+    nearest point of the nearest cell of that class, ``inset`` of a cell inside its edge (0.5:
+    the cell's centre, where the landscape decoded the class); the others, rows in ``keep`` and
+    points of a class the landscape shows nowhere stay. Returns float32 ``(n, 2)``.
+
+    The candidate cells are the nearest cells of the class (a distance transform of the class
+    grid per class) from the point's own cell *and its eight neighbours*, and the point goes to
+    the nearest of their (inset) boxes, measured from the point itself. From its cell alone the
+    target stayed one cell while the point crossed a wrong cell and switched when it entered
+    the next, so a path crossing another class's cells moved by jumps of a cell or more; now
+    the target follows the point, continuous but where two sides of the region are equally near
+    (and across the ``2 · inset`` gap between neighbouring cells' boxes)."""
     cache = {} if cache is None else cache
     pts = np.array(points, dtype=np.float64)
     pred = np.asarray(predictions, dtype=np.int64)
@@ -153,15 +282,23 @@ def snap_to_cells(points: np.ndarray, predictions: np.ndarray, cell_classes: np.
     x0, x1, y0, y1 = np.asarray(extent, dtype=np.float64)
     H, W = cell_classes.shape
     cw, ch = (x1 - x0) / W, (y1 - y0) / H
+    step = np.array([-1, 0, 1])
     for cls in np.unique(pred[wrong]):  # one distance transform per class, cached
         near = _nearest_cells(cell_classes, int(cls), cache)
         sel = np.flatnonzero(wrong & (pred == cls))
         if near is None:
             continue  # the landscape shows no cell of this class: nothing truer to do
-        r, c = near[0, rows[sel], cols[sel]], near[1, rows[sel], cols[sel]]
+        # (n, 9) candidate cells: the nearest cell of the class from each of the 3 x 3 cells
+        # around the point's own
+        nr = np.clip(rows[sel, None] + np.repeat(step, 3)[None], 0, H - 1)
+        nc = np.clip(cols[sel, None] + np.tile(step, 3)[None], 0, W - 1)
+        r, c = near[0, nr, nc], near[1, nr, nc]
         left, bottom = x0 + c * cw, y1 - (r + 1) * ch
-        pts[sel, 0] = np.clip(pts[sel, 0], left + inset * cw, left + (1 - inset) * cw)
-        pts[sel, 1] = np.clip(pts[sel, 1], bottom + inset * ch, bottom + (1 - inset) * ch)
+        px = np.clip(pts[sel, 0, None], left + inset * cw, left + (1 - inset) * cw)
+        py = np.clip(pts[sel, 1, None], bottom + inset * ch, bottom + (1 - inset) * ch)
+        best = np.argmin((px - pts[sel, 0, None]) ** 2 + (py - pts[sel, 1, None]) ** 2, axis=1)
+        pts[sel, 0] = px[np.arange(len(sel)), best]
+        pts[sel, 1] = py[np.arange(len(sel)), best]
     return pts.astype(np.float32)
 
 
@@ -189,7 +326,7 @@ class EpochMap:
     anchor_classes: np.ndarray | None = None
     k: int = DEFAULT_K
     device: DeviceLike = "cpu"
-    _nearest: dict[int, np.ndarray | None] = field(default_factory=dict, repr=False)
+    _nearest: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.device = resolve_device(self.device)
@@ -259,8 +396,8 @@ class EpochMap:
     # ------------------------------------------------------------------ consistency
     def snap(self, points: np.ndarray, predictions: np.ndarray,
              keep: np.ndarray | None = None) -> np.ndarray:
-        """:func:`snap_to_cells` on this epoch's landscape (distance transforms cached)."""
-        return snap_to_cells(points, predictions, self.cell_classes, self.extent, keep=keep,
+        """:func:`flow_to_cells` on this epoch's landscape (distance fields cached)."""
+        return flow_to_cells(points, predictions, self.cell_classes, self.extent, keep=keep,
                              cache=self._nearest)
 
     def __call__(self, representations: ArrayLike, predictions: ArrayLike) -> np.ndarray:

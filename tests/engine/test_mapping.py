@@ -7,7 +7,13 @@ import pytest
 import torch
 
 from dvi_widget.contract import landscape_cells
-from dvi_widget.engine.mapping import EpochMap, settle_on_prediction, shepard_weights
+from dvi_widget.engine.mapping import (
+    EpochMap,
+    flow_to_cells,
+    settle_on_prediction,
+    shepard_weights,
+    snap_to_cells,
+)
 
 EXTENT = np.array([-1.0, 1.0, -1.0, 1.0])
 GRID = 100
@@ -116,3 +122,44 @@ def test_settle_gives_up_after_its_step_budget():
     settled, ok = settle_on_prediction(far, torch.tensor([1]), _HalvesHead(),
                                        spread=2.0, step=0.01, max_steps=30)  # 30 × 0.02 > 0.5
     assert bool(ok[0]) and 0.0 < float(settled[0, 0]) <= 0.02 + 1e-6
+
+
+# ------------------------------------------------------------------ onto the class's cells
+def _notch():
+    """An 8 x 8 landscape (frame 0..8, one unit per cell) of class 1 but for the 4 x 4 block of
+    class 0 at the bottom right: a class-1 point inside the block is as near the arm above
+    (y = 4) as the arm to its left (x = 4) on the block's diagonal x + y = 8."""
+    cells = np.ones((8, 8), np.int64)
+    cells[4:, 4:] = 0  # rows 4-7 are y in (0, 4]; columns 4-7 are x in [4, 8)
+    return cells, np.array([0.0, 8.0, 0.0, 8.0])
+
+
+def test_new_inputs_reach_their_class_continuously_across_a_notch():
+    """A fine path of class-1 points across the notch's diagonal lands on class-1 cells at every
+    point and moves by small steps: the nearest point jumps from the left arm to the arm above
+    as the path crosses the diagonal (snap_to_cells: a jump of more than a cell), the descent
+    of the smoothed distance field does not."""
+    cells, extent = _notch()
+    path = np.stack([np.linspace(4.6, 5.4, 201), np.full(201, 3.0)], axis=1)
+    pred = np.ones(len(path), np.int64)
+    flowed = flow_to_cells(path, pred, cells, extent)
+    rows, cols, inside = landscape_cells(flowed, extent, cells.shape)
+    assert inside.all() and (cells[rows, cols] == 1).all()
+    steps = np.linalg.norm(np.diff(flowed, axis=0), axis=1)
+    assert steps.max() < 5 * 0.8 / 200, steps.max()  # within 5x the input's own step
+    # the nearest cell's projection is what jumped
+    snapped = snap_to_cells(path, pred, cells, extent)
+    assert np.linalg.norm(np.diff(snapped, axis=0), axis=1).max() > 1.0
+    # points already on their class, rows kept, and a class the landscape lacks stay
+    held = np.array([[1.0, 1.0], [6.0, 2.0], [6.5, 2.5]])
+    out = flow_to_cells(held, np.array([1, 1, 2]), cells, extent, keep=np.array([0, 1, 0], bool))
+    np.testing.assert_allclose(out, held, atol=1e-6)
+
+
+def test_a_point_deep_in_another_class_arrives_just_inside_its_own():
+    cells, extent = _notch()
+    out = flow_to_cells(np.array([[7.5, 0.5]]), np.array([1]), cells, extent)
+    rows, cols, _ = landscape_cells(out, extent, cells.shape)
+    assert cells[rows[0], cols[0]] == 1
+    # just past the block's edge (x = 4 or y = 4), not deep inside the class
+    assert min(abs(out[0, 0] - 4.0), abs(out[0, 1] - 4.0)) < 0.1
