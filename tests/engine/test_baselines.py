@@ -53,23 +53,16 @@ def test_each_baseline_gives_the_contract_and_dvi_score_columns(run, fits, metho
 def test_warm_started_epochs_move_less_than_cold_ones(run, fits):
     # t-SNE starts each epoch from the previous positions and barely moves. UMAP-T (init= the
     # previous epoch) does not stay: UMAP rescales any initialisation into a [0, 10] box and runs
-    # its full schedule from there, so its samples move about as far as a cold UMAP's of the
-    # same epoch (DVI's point about UMAP-T). Measured on this run (umap-learn 0.5.12,
-    # pynndescent 0.7): t-SNE's median move 0.042 of its frame's side; UMAP-T's 7.8 units, 0.44
-    # of its side; a cold UMAP's 5.6-7.1 (seeds 0-2). With the versions it was written against,
-    # UMAP-T moved a little less than the cold fit, so the test asks no order between the two.
-    import umap
-
+    # its full schedule from there (DVI's point about UMAP-T). Measured on this run (umap-learn
+    # 0.5.12, pynndescent 0.7): t-SNE's median move 0.040-0.042 of its frame's side; UMAP-T's
+    # 0.32-0.44 of its side on two machines. How far it moves against a cold UMAP fit of the
+    # same epoch depends on how that fit happens to be turned: 0.5x-1.4x on those machines, so
+    # the test asks no order between the two.
     tsne = fits["tsne"]
     side = tsne.extent_[1] - tsne.extent_[0]
     tsne_moved = np.median(np.linalg.norm(tsne.coords_[2] - tsne.coords_[1], axis=1)) / side
     assert tsne_moved < 0.1
     warm = fits["umap"]
-    prev = warm.coords_[1, :240]
     umap_side = warm.extent_[1] - warm.extent_[0]
-    moved = np.median(np.linalg.norm(warm.coords_[2, :240] - prev, axis=1))
-    cold = umap.UMAP(n_neighbors=15, min_dist=0.1, random_state=0, n_jobs=1).fit(
-        run.representations(2, "train")).embedding_
-    cold_moved = np.median(np.linalg.norm(cold - prev, axis=1))
-    assert moved / umap_side > 3 * tsne_moved, (moved, umap_side, tsne_moved)
-    assert moved > 0.5 * cold_moved, (moved, cold_moved)
+    moved = np.median(np.linalg.norm(warm.coords_[2, :240] - warm.coords_[1, :240], axis=1))
+    assert moved / umap_side > max(0.2, 3 * tsne_moved), (moved, umap_side, tsne_moved)
