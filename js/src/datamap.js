@@ -108,10 +108,6 @@ class DataMap {
     g.stroke();
     g.setLineDash([]);
     g.font = '11px sans-serif';
-    g.fillStyle = '#777';
-    g.fillText('easy to learn', x0 + 4, y1 + 12);
-    g.fillText('hard to learn', x0 + 4, y0 - 6);
-    g.fillText('ambiguous', xs + 6, ym + 4);
     // axes
     g.strokeStyle = '#888';
     g.beginPath();
@@ -151,6 +147,21 @@ class DataMap {
       }
     }
     g.globalAlpha = 1;
+    // region names over the points, with a white halo, and away from the corners (σ ≈ 0) where
+    // easy and hard-to-learn samples crowd: right-aligned at the σ guide
+    g.font = '11px sans-serif';
+    g.lineWidth = 3;
+    g.strokeStyle = 'rgba(255, 255, 255, 0.9)';
+    g.fillStyle = '#666';
+    const label = (text, x, y, align) => {
+      g.textAlign = align;
+      g.strokeText(text, x, y);
+      g.fillText(text, x, y);
+    };
+    label('easy to learn', xs - 5, y1 + 12, 'right');
+    label('hard to learn', xs - 5, y0 - 6, 'right');
+    label('ambiguous', xs + 6, ym + 4, 'left');
+    g.textAlign = 'left';
     if (this.lasso?.length > 1) {
       g.strokeStyle = '#1f4fbf';
       g.beginPath();
