@@ -151,11 +151,11 @@ FLOW_INSET = 0.02
 
 
 def _descent_field(cell_classes: np.ndarray, cls: int,
-                   cache: dict[tuple[str, int], np.ndarray | None]) -> np.ndarray | None:
+                   cache: dict) -> np.ndarray | None:
     """``(3, H, W)``: the row and column components of the descent direction toward the cells
     of class ``cls`` (minus the gradient of its signed distance field, in cells and positive
     outside, smoothed by :data:`FLOW_SMOOTHING`), and that distance itself; None without such
-    cells. Cached in ``cache``."""
+    cells. Cached in ``cache`` (shared with :func:`_nearest_cells`, under ("flow", cls))."""
     key = ("flow", cls)
     if key not in cache:
         mask = cell_classes == cls
@@ -257,7 +257,7 @@ def flow_to_cells(points: np.ndarray, predictions: np.ndarray, cell_classes: np.
 
 def snap_to_cells(points: np.ndarray, predictions: np.ndarray, cell_classes: np.ndarray,
                   extent: np.ndarray, *, keep: np.ndarray | None = None,
-                  cache: dict[int, np.ndarray | None] | None = None,
+                  cache: dict | None = None,
                   inset: float = CELL_INSET) -> np.ndarray:
     """Move each 2-D point whose landscape cell shows another class than its prediction to the
     nearest point of the nearest cell of that class, ``inset`` of a cell inside its edge (0.5:
