@@ -142,8 +142,9 @@ def _nearest_cells(cell_classes: np.ndarray, cls: int,
 #: point onto the class's cells (:func:`flow_to_cells`): notches a cell or two wide, where the
 #: nearest cell switches sides, become a smooth hollow that the descent enters continuously
 FLOW_SMOOTHING = 1.0
-#: the descent's step (cells) and most steps per cell of the field's largest distance (+ 4)
-FLOW_STEP, FLOW_STEPS_PER_CELL = 0.25, 8
+#: the descent's step (cells) near the class, and most steps per cell of the field's largest
+#: distance (+ 4); farther away a step is this share of the distance to the class
+FLOW_STEP, FLOW_STEPS_PER_CELL, FLOW_FAR_SHARE = 0.25, 8, 0.5
 #: halvings that find where a descent step crosses into the class's cells
 FLOW_BISECTIONS = 12
 #: a point that arrives is carried this share of a cell past the crossing (inside the cell)
@@ -215,10 +216,13 @@ def flow_to_cells(points: np.ndarray, predictions: np.ndarray, cell_classes: np.
             if not len(go):
                 break
             g = np.stack([ndimage.map_coordinates(field[a], rc[go].T, order=1, mode="nearest")
-                          for a in (0, 1)], axis=1)
-            norm = np.linalg.norm(g, axis=1, keepdims=True)
+                          for a in (0, 1, 2)], axis=1)
+            norm = np.linalg.norm(g[:, :2], axis=1, keepdims=True)
             moving = norm[:, 0] > 1e-9
-            nxt = rc[go] + FLOW_STEP * g / np.maximum(norm, 1e-12)
+            # far from the class, half the distance to it (no step that short can reach it),
+            # near it quarter cells: a point 50 cells away arrives in about 12 steps, not 200
+            size = np.maximum(FLOW_STEP, FLOW_FAR_SHARE * g[:, 2:])
+            nxt = rc[go] + size * g[:, :2] / np.maximum(norm, 1e-12)
             r_i = np.clip(np.floor(nxt[:, 0] + 0.5), 0, H - 1).astype(int)
             c_i = np.clip(np.floor(nxt[:, 1] + 0.5), 0, W - 1).astype(int)
             hit = moving & (cell_classes[r_i, c_i] == cls)
