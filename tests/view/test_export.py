@@ -106,6 +106,14 @@ def test_saved_bytes_are_compressed_where_that_pays():
     assert list(encode_bytes(noise)) == ["b64"] and list(encode_bytes(short)) == ["b64"]
     for data in (flat, noise, short, b""):
         assert decode_bytes(encode_bytes(data)) == data
+    # a large buffer is judged by a slice from its middle first: noise there, stored as it is
+    # even though its flat ends would compress; flat there, compressed whole
+    big_noise = flat + np.random.default_rng(1).integers(
+        0, 256, 6 * 2**20, dtype=np.uint8).tobytes() + flat
+    assert list(encode_bytes(big_noise)) == ["b64"]
+    big_flat = bytes(6 * 2**20) + noise
+    assert list(encode_bytes(big_flat)) == ["z64"]
+    assert decode_bytes(encode_bytes(big_flat)) == big_flat
 
 
 def test_inline_json_cannot_end_or_hide_its_script_element(tmp_path):
