@@ -170,6 +170,14 @@ def _descent_field(cell_classes: np.ndarray, cls: int,
     return cache[key]
 
 
+def _on_class(cell_classes: np.ndarray, at: np.ndarray, cls: int) -> np.ndarray:
+    """Whether ``(n, 2)`` (row, column) points in cell units (cell centres at integers, outside
+    points on the nearest edge cell) lie on a cell of class ``cls``."""
+    H, W = cell_classes.shape
+    cell = np.floor(at + 0.5).astype(int)
+    return cell_classes[np.clip(cell[:, 0], 0, H - 1), np.clip(cell[:, 1], 0, W - 1)] == cls
+
+
 def flow_to_cells(points: np.ndarray, predictions: np.ndarray, cell_classes: np.ndarray,
                   extent: np.ndarray, *, keep: np.ndarray | None = None,
                   cache: dict | None = None) -> np.ndarray:
@@ -223,16 +231,12 @@ def flow_to_cells(points: np.ndarray, predictions: np.ndarray, cell_classes: np.
             # near it quarter cells: a point 50 cells away arrives in about 12 steps, not 200
             size = np.maximum(FLOW_STEP, FLOW_FAR_SHARE * g[:, 2:])
             nxt = rc[go] + size * g[:, :2] / np.maximum(norm, 1e-12)
-            r_i = np.clip(np.floor(nxt[:, 0] + 0.5), 0, H - 1).astype(int)
-            c_i = np.clip(np.floor(nxt[:, 1] + 0.5), 0, W - 1).astype(int)
-            hit = moving & (cell_classes[r_i, c_i] == cls)
+            hit = moving & _on_class(cell_classes, nxt, cls)
             # where the step crosses onto the class: bisect between rc (outside) and nxt (on)
             lo, hi = rc[go[hit]], nxt[hit]
             for _ in range(FLOW_BISECTIONS):
                 mid = (lo + hi) / 2
-                r_m = np.clip(np.floor(mid[:, 0] + 0.5), 0, H - 1).astype(int)
-                c_m = np.clip(np.floor(mid[:, 1] + 0.5), 0, W - 1).astype(int)
-                inside = cell_classes[r_m, c_m] == cls
+                inside = _on_class(cell_classes, mid, cls)
                 hi = np.where(inside[:, None], mid, hi)
                 lo = np.where(inside[:, None], lo, mid)
             direction = hi - lo

@@ -478,9 +478,10 @@ class Widget(PanelsMixin, ReviewMixin, explain.ExplainMixin, InsideMixin, Snapsh
         self.metadata = None if metadata is None else _own_names(
             metadata.reset_index(drop=True),
             set(FRAME_COLUMNS) - {"split", "label", "class_name"} | set(self.epoch_columns))
+        # (the view's own names were renamed above; "label" is the run's own, repeated)
         columns = [] if self.metadata is None else [
             _column(str(name), self.metadata[name]) for name in self.metadata.columns
-            if str(name) not in BUILT_IN_COLUMNS and str(name) not in self.epoch_columns]
+            if str(name) not in BUILT_IN_COLUMNS]
         columns += [_epoch_column(name, values) for name, values in self.epoch_columns.items()]
         split = np.asarray(v.split).astype(str)
         names = ["train", "test"] + sorted(set(split.tolist()) - {"train", "test"})
@@ -796,8 +797,9 @@ class Widget(PanelsMixin, ReviewMixin, explain.ExplainMixin, InsideMixin, Snapsh
             "changed": preds != before,
         })
         if self.metadata is not None:
+            # only the run's own split, label and class_name can be there: dropped
             extra = self.metadata.drop(columns=[c for c in self.metadata.columns
-                                                if c in df.columns or c in self.epoch_columns])
+                                                if c in df.columns])
             df = pd.concat([df, extra.iloc[idx].reset_index(drop=True)], axis=1)
         for name, values in self.epoch_columns.items():
             df[name] = values[pos, idx]

@@ -386,6 +386,9 @@ def test_metadata_named_like_the_views_own_columns_is_kept_renamed():
                                          r"'metadata_x'"):
         w = Widget(vis, metadata=mine)
     df = w.samples_df()
+    # the names the widget reserves are the frame's own columns, in its order
+    own = [c for c in widget_module.FRAME_COLUMNS if c != "review"]  # review: with a review
+    assert list(df.columns[: len(own)]) == own
     assert (df["metadata_prediction"] == "cat").all()
     np.testing.assert_array_equal(df["metadata_x"], np.arange(n) * 2.0)
     np.testing.assert_array_equal(df["prediction"], vis.predictions[-1])  # the model's, kept
