@@ -40,6 +40,10 @@ import './widget.css';
 const ISOLATED_EVENTS = ['mousedown', 'pointerdown', 'touchstart', 'dblclick', 'contextmenu'];
 /** During playback a transition takes at most this share of an epoch's time. */
 const PLAYBACK_TRANSITION_SHARE = 0.8;
+/** Below this width (CSS px) the side column goes under the plot, which then takes the whole
+ * width: beside it, a 180 px column left a notebook next to JupyterLab's file browser on a
+ * 900 px screen about 280 px of plot. */
+const NARROW_PX = 600;
 
 /** Controls that use keys themselves (typing, arrows on sliders and lists, space on buttons). */
 const ownsKeys = (t, key) => t instanceof HTMLElement && (t.isContentEditable || /^(INPUT|SELECT|TEXTAREA)$/.test(t.tagName)
@@ -62,6 +66,7 @@ class DviView {
     this.plot = new Plot(this, this.wrap, this.canvas);
     this.detail = new LandscapeDetail(this); // the landscape at screen resolution when zoomed in
     this.panels = new PanelArea(this, this.side);
+    this.watchWidth();
     this.releasePlayer = acquirePlayer(model);
     this.wire();
     this.toolbar.sync();
@@ -224,6 +229,20 @@ class DviView {
     this.applyHeight();
     this.applyCompact();
     this.el.appendChild(this.root);
+  }
+
+  /** dvi-narrow on the root while it is narrower than NARROW_PX (the side column under the plot). */
+  watchWidth() {
+    const apply = () => {
+      const w = this.root.getBoundingClientRect().width;
+      const narrow = w > 0 && w < NARROW_PX;
+      if (narrow === this.root.classList.contains('dvi-narrow')) return;
+      this.root.classList.toggle('dvi-narrow', narrow);
+      this.panels.syncOpen();
+    };
+    if (typeof ResizeObserver === 'undefined') return;
+    this.widthObserver = new ResizeObserver(apply);
+    this.widthObserver.observe(this.root);
   }
 
   /** compact: the plot alone (no toolbar, chips or search column), for small linked views. */
@@ -498,6 +517,7 @@ class DviView {
     this.destroyed = true;
     this.ls.dispose();
     this.releasePlayer();
+    this.widthObserver?.disconnect();
     this.panels.destroy();
     this.chips.destroy();
     this.clusters.destroy();

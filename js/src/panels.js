@@ -73,7 +73,8 @@ export class PanelArea {
   syncOpen() {
     const open = Boolean(this.view.model.get('panel_open'));
     this.container.classList.toggle('dvi-collapsed', !open);
-    this.toggle.textContent = open ? '⟩' : '⟨';
+    const under = this.view.root.classList.contains('dvi-narrow'); // the column is under the plot
+    this.toggle.textContent = under ? (open ? '▾' : '▸') : (open ? '⟩' : '⟨');
     this.toggle.title = open ? 'hide the side panels' : 'show the side panels (legend)';
     this.toggle.setAttribute('aria-expanded', String(open));
   }

@@ -599,6 +599,37 @@ const tests = [
     await page.close();
   }],
 
+  ['a narrow view puts the side column under the plot, which takes the whole width', async () => {
+    const page = await open({}, { viewWidth: 480 });
+    const boxes = () => page.evaluate(() => {
+      const r = (s) => { const b = document.querySelector(s).getBoundingClientRect(); return { x: b.x, y: b.y, w: b.width, h: b.height }; };
+      return { root: r('.dvi-root'), plot: r('.dvi-canvas-wrap'), legend: r('.dvi-legend'), toggle: document.querySelector('.dvi-panels-toggle').textContent };
+    });
+    await page.waitForFunction(() => document.querySelector('.dvi-root').classList.contains('dvi-narrow'));
+    await frames(page, 3);
+    let b = await boxes();
+    assert(b.plot.w >= b.root.w - 2, `plot ${b.plot.w} px of the view's ${b.root.w}`);
+    assert(b.legend.y >= b.plot.y + b.plot.h && b.legend.h > 20, `legend under the plot: ${JSON.stringify(b)}`);
+    assert(b.toggle === '▾', `toggle ${b.toggle}`);
+    // the frame is fitted into the wider plot
+    const px = await pixels(page, '.dvi-canvas');
+    const ink = inkBox(px);
+    assert(Math.abs(ink.h - Math.min(px.width, px.height)) <= 3, `frame fits: ${ink.w}x${ink.h} in ${px.width}x${px.height}`);
+    // collapsing hides the legend and keeps the plot's width; widening brings the column back beside it
+    await page.click('.dvi-panels-toggle');
+    await page.waitForFunction(() => document.querySelector('.dvi-legend').offsetParent === null);
+    assert((await boxes()).toggle === '▸', 'collapsed toggle');
+    await page.click('.dvi-panels-toggle');
+    await page.evaluate(() => { document.querySelector('#view').style.width = '800px'; });
+    await page.waitForFunction(() => !document.querySelector('.dvi-root').classList.contains('dvi-narrow'));
+    await frames(page, 3);
+    b = await boxes();
+    assert(b.legend.x >= b.plot.x + b.plot.w && b.legend.y < b.plot.y + b.plot.h / 2, `legend beside the plot: ${JSON.stringify(b)}`);
+    assert(b.toggle === '⟩', `toggle ${b.toggle}`);
+    assert(page.errors.length === 0, page.errors.join('\n'));
+    await page.close();
+  }],
+
   ['many classes: the legend scrolls and can be searched', async () => {
     const page = await open();
     await page.evaluate(async () => {
