@@ -45,6 +45,27 @@ async function openNotebook() {
   return page;
 }
 
+/**
+ * Run > Run All Cells, until a cell's prompt shows it was taken ([*] or [n]). A click the page
+ * missed while it settled left every cell unrun, and the test then waited five minutes for a
+ * widget (seen at 900 x 700 after the other tests of the file, twice in a row).
+ */
+async function runAll(page, attempts = 3) {
+  for (let attempt = 1; ; attempt++) {
+    await page.click('.lm-MenuBar-itemLabel:text-is("Run")');
+    await page.click('.lm-Menu-item:has-text("Run All Cells")');
+    try {
+      await page.waitForFunction(() => [...document.querySelectorAll('.jp-Notebook .jp-InputPrompt')]
+        .some((p) => /\[(\*|\d+)\]/.test(p.textContent || '')), null, { timeout: 20000 });
+      return;
+    } catch (err) {
+      if (attempt === attempts) throw new Error(`Run All Cells ran no cell after ${attempts} tries: ${err}`);
+      console.log('     Run All Cells: no cell taken within 20 s, chosen again');
+      await page.keyboard.press('Escape'); // a menu left open
+    }
+  }
+}
+
 const widgetDrawn = (page) => page.waitForFunction(() => Number(document.querySelector('.dvi-root')?.parentElement?.dataset.drawCount) >= 1, null, { timeout: 300000 });
 
 async function shot(page, locator, name) {
@@ -173,10 +194,14 @@ const fixtureTest = async () => {
 
 const exploreTest = async () => {
   const page = await openNotebook();
-  await page.click('text=Run');
-  await page.click('.lm-Menu-item:has-text("Run All Cells")');
+  await runAll(page);
   // the widget may be drawn only once near the viewport: bring it there first
-  await page.waitForSelector('.dvi-root', { state: 'attached', timeout: 300000 });
+  await page.waitForSelector('.dvi-root', { state: 'attached', timeout: 300000 }).catch(async (err) => {
+    // what the notebook shows instead: each cell's prompt and the start of its output
+    const cells = await page.$$eval('.jp-Notebook .jp-Cell', (cs) => cs.map((c) => `${c.querySelector('.jp-InputPrompt')?.textContent || ''} ${(c.querySelector('.jp-OutputArea')?.textContent || '').slice(0, 300)}`));
+    if (shots) await page.screenshot({ path: join(shots, 'explore-no-widget.png') });
+    throw new Error(`${err.message}\ncells:\n${cells.join('\n')}\nstatus: ${await page.textContent('#jp-main-statusbar').catch(() => '?')}`);
+  });
   await page.locator('.dvi-root').first().scrollIntoViewIfNeeded();
   await widgetDrawn(page);
   await idle(page);

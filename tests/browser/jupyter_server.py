@@ -44,6 +44,11 @@ def jupyter(root_dir: Path, tmp: Path, app: str = "lab") -> Iterator[tuple[str, 
     tracker = tmp / "settings" / "@jupyterlab/notebook-extension/tracker.jupyterlab-settings"
     tracker.parent.mkdir(parents=True, exist_ok=True)
     tracker.write_text('{"windowingMode": "none"}')
+    # no "notified about official Jupyter news?" toast: at 900 x 700 it covered the bottom right
+    # of the notebook, where the widget's panels are, in every screenshot
+    notes = tmp / "settings" / "@jupyterlab/apputils-extension/notification.jupyterlab-settings"
+    notes.parent.mkdir(parents=True, exist_ok=True)
+    notes.write_text('{"fetchNews": "false"}')
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     # the kernel trains and fits while headless Chromium renders on the same cores: torch's
     # OpenMP threads spinning against the browser made one test take 207 s instead of 30 s

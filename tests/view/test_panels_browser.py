@@ -4,10 +4,12 @@ comm harness (every panel), and in a real JupyterLab 4 with a real kernel.
 Skipped only when chromium or js/node_modules is absent; CI installs both, so there they run.
 Screenshots go to ``$DVI_E2E_SHOT_DIR`` when it is set. The last test runs
 notebooks/explore.ipynb in JupyterLab and answers its question with the mouse (it fits a small
-run); it runs with ``DVI_E2E_EXPLORE=1``: the three tests pass in ~80 s (4 of 4 runs on
-2026-12-05), but its widget has at times not been drawn within 5 min after the fixture test in
-the same session (2 of 3 runs on 2026-12-03; not yet understood; the notebook's cells run,
-tests/test_notebooks.py asserts its answers, and the fixture test drives the same panels).
+run); it runs with ``DVI_E2E_EXPLORE=1``: the three tests pass in ~90–120 s. Its widget was at
+times not drawn within 5 min after the fixture test (2 of 3 runs on 2026-12-03, 2 of 2 at
+900 x 700 on 2026-12-06): *Run All Cells* had run no cell (the menu was found by ``text=Run``);
+the test now opens JupyterLab's Run menu by its label and chooses again until a cell is taken
+(3 of 3 runs since), and a widget that never comes is reported with every cell's prompt and
+output.
 """
 
 from __future__ import annotations
