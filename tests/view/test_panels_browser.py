@@ -8,8 +8,8 @@ run); it runs with ``DVI_E2E_EXPLORE=1``: the three tests pass in ~90–120 s. I
 times not drawn within 5 min after the fixture test (2 of 3 runs on 2026-12-03, 2 of 2 at
 900 x 700 on 2026-12-06): *Run All Cells* had run no cell (the menu was found by ``text=Run``);
 the test now opens JupyterLab's Run menu by its label and chooses again until a cell is taken
-(3 of 3 runs since), and a widget that never comes is reported with every cell's prompt and
-output.
+(3 of 3 runs since, one of them after a second choice), and a widget that never comes is
+reported with every cell's prompt and output.
 """
 
 from __future__ import annotations
