@@ -112,7 +112,7 @@ def test_view_gestures_layout_legend_search(bundle):
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
     print(proc.stdout)
     assert proc.returncode == 0, f"browser tests failed:\n{proc.stdout}\n{proc.stderr}"
-    assert "all 14 passed" in proc.stdout
+    assert "all 15 passed" in proc.stdout
 
 
 def test_every_sample_readable_over_the_landscape(bundle, tmp_path):
