@@ -611,6 +611,23 @@ const tests = [
     assert(b.plot.w >= b.root.w - 2, `plot ${b.plot.w} px of the view's ${b.root.w}`);
     assert(b.legend.y >= b.plot.y + b.plot.h && b.legend.h > 20, `legend under the plot: ${JSON.stringify(b)}`);
     assert(b.toggle === '▾', `toggle ${b.toggle}`);
+    // the toolbar wraps: every control inside the view, the epoch label not under its neighbour
+    const toolbarFits = async () => {
+      const toolbar = await page.evaluate(() => {
+        const right = document.querySelector('.dvi-root').getBoundingClientRect().right;
+        const out = [...document.querySelectorAll('.dvi-toolbar button, .dvi-toolbar select, .dvi-toolbar input')]
+          .filter((e) => e.offsetParent && e.getBoundingClientRect().right > right + 1)
+          .map((e) => e.textContent || e.className);
+        const ep = document.querySelector('.dvi-epoch');
+        let next = ep.nextElementSibling;
+        while (next && !next.offsetParent) next = next.nextElementSibling; // the next one shown
+        const [a, n] = [ep.getBoundingClientRect(), next.getBoundingClientRect()];
+        return { out, overlap: n.top < a.bottom - 1 && n.left < a.left + ep.scrollWidth - 1 };
+      });
+      assert(toolbar.out.length === 0, `controls past the view's right edge: ${toolbar.out}`);
+      assert(!toolbar.overlap, 'the epoch label runs under the next control');
+    };
+    await toolbarFits();
     // the frame is fitted into the wider plot
     const px = await pixels(page, '.dvi-canvas');
     const ink = inkBox(px);
@@ -620,6 +637,10 @@ const tests = [
     await page.waitForFunction(() => document.querySelector('.dvi-legend').offsetParent === null);
     assert((await boxes()).toggle === '▸', 'collapsed toggle');
     await page.click('.dvi-panels-toggle');
+    // just wide enough for the column beside the plot, too narrow for the toolbar on one line
+    await page.evaluate(() => { document.querySelector('#view').style.width = '620px'; });
+    await page.waitForFunction(() => !document.querySelector('.dvi-root').classList.contains('dvi-narrow'));
+    await toolbarFits();
     await page.evaluate(() => { document.querySelector('#view').style.width = '800px'; });
     await page.waitForFunction(() => !document.querySelector('.dvi-root').classList.contains('dvi-narrow'));
     await frames(page, 3);
