@@ -148,8 +148,9 @@ class DataMap {
     }
     g.globalAlpha = 1;
     // region names over the points, with a white halo, and away from the corners (σ ≈ 0) where
-    // easy and hard-to-learn samples crowd: right-aligned at the σ guide
-    g.font = '11px sans-serif';
+    // easy and hard-to-learn samples crowd: right-aligned at the σ guide (their halo's width and
+    // alignment do not reach the lasso drawn after them)
+    g.save();
     g.lineWidth = 3;
     g.strokeStyle = 'rgba(255, 255, 255, 0.9)';
     g.fillStyle = '#666';
@@ -161,7 +162,7 @@ class DataMap {
     label('easy to learn', xs - 5, y1 + 12, 'right');
     label('hard to learn', xs - 5, y0 - 6, 'right');
     label('ambiguous', xs + 6, ym + 4, 'left');
-    g.textAlign = 'left';
+    g.restore();
     if (this.lasso?.length > 1) {
       g.strokeStyle = '#1f4fbf';
       g.beginPath();
