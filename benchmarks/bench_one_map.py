@@ -9,7 +9,10 @@ two epochs, and for ``--samples`` random training samples × every perturbation 
 - **start error**: the distance of strength 0 (the unperturbed sample) from where the sample is
   drawn, in shares of the frame's side;
 - **continuity**: over fine rotation paths (0–180° by 0.5°), the steps while the prediction
-  holds (median, p99, max, in shares of the frame's side) and the share of them above 0.1;
+  holds (median, p99, max, in shares of the frame's side), the share of them above 0.1, how
+  many of those pass between two separate regions of the class's landscape cells (where a
+  continuous map must leave the class, so a prediction that holds must jump) and the longest
+  step within one region;
 - **test placement**: nn_pv(15) of the test samples as the fit placed them (neighbours among
   train ∪ test) and as the one map places their representations (the same, exactly).
 
@@ -28,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy import ndimage
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -64,6 +68,20 @@ class Phi:
 
     def transform(self, reps: torch.Tensor, epoch: int) -> np.ndarray:
         return self.dvi.encode(np.asarray(reps), epoch)
+
+
+def _between_regions(pos: np.ndarray, pred: np.ndarray, cls: np.ndarray,
+                     extent: np.ndarray) -> np.ndarray:
+    """Per step of a path: do its two ends lie on separate connected regions of their class's
+    landscape cells (8-connected)? A step that holds its prediction must jump there: a
+    continuous map cannot pass from one region to another without leaving the class."""
+    r, c, _ = landscape_cells(pos, extent, cls.shape)
+    region = np.full(len(pos), -1)
+    for k in np.unique(pred):
+        labels, _ = ndimage.label(cls == k, structure=np.ones((3, 3)))
+        on = pred == k
+        region[on] = labels[r[on], c[on]]
+    return (region[1:] != region[:-1]) & (region[1:] > 0) & (region[:-1] > 0)
 
 
 def main() -> None:
@@ -111,18 +129,22 @@ def main() -> None:
                     good.extend(cls[r, c] == pred)
                     starts.append(np.linalg.norm(pos[0] - dvi.coords_[t, i]) / side)
                 per[kind] = float(np.mean(good))
-            steps = []
+            steps, across = [], []
             for i in samples[:20]:
                 df = ex.what_if(int(i), epoch, "rotate", np.arange(0, 180.01, 0.5))
                 pos, pred = df[["x", "y"]].to_numpy(), df["prediction"].to_numpy()
                 held = pred[1:] == pred[:-1]
                 steps.extend(np.linalg.norm(np.diff(pos, axis=0), axis=1)[held] / side)
-            steps = np.asarray(steps)
+                across.extend(_between_regions(pos, pred, cls, extent)[held])
+            steps, across = np.asarray(steps), np.asarray(across, bool)
+            big = steps > 0.1
             print(f"{name:20s} path consistency {np.mean(list(per.values())):.3f} "
                   f"(min family {min(per, key=per.get)} {min(per.values()):.3f}); start error "
                   f"median {np.median(starts):.4f}; fine rotate steps while the prediction "
                   f"holds: median {np.median(steps):.4f} p99 {np.percentile(steps, 99):.4f} "
-                  f"max {steps.max():.3f}, > 0.1: {np.mean(steps > 0.1):.4f} "
+                  f"max {steps.max():.3f}, > 0.1: {np.mean(big):.4f} ({int(big.sum())} steps, "
+                  f"{int((big & across).sum())} between separate regions of the class; max "
+                  f"within one region {steps[~across].max(initial=0):.3f}) "
                   f"[{time.perf_counter() - t0:.0f} s]")
             print("    " + ", ".join(f"{k} {v:.3f}" for k, v in per.items()))
         reps = np.asarray(run.representations(epoch, "train"), dtype=np.float32)

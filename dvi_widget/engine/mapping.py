@@ -21,7 +21,10 @@ whenever a neighbour changes. :class:`EpochMap` is one function of the represent
    cell's projection jumped where two parts of the class are equally near). A path therefore
    crosses the white band exactly when the model's prediction changes, and otherwise jumps
    only where its interpolated point crosses a ridge of that field (equally far from two
-   distant parts of its class).
+   distant parts of its class). On the what-if benchmark every step over 0.1 of the frame
+   passed between two *separate* regions of the class, where a continuous map would have to
+   leave it; within one region no step of a 0.5° rotation moved more than 0.09 of the frame
+   (ENGINE.md, "One map for every input").
 
 Recorded samples are never moved by it (the layout and the fit's placement are what the
 metrics of §6 measure; :func:`snap_to_cells` puts the few whose cell shows another class on the

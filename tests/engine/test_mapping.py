@@ -163,3 +163,21 @@ def test_a_point_deep_in_another_class_arrives_just_inside_its_own():
     assert cells[rows[0], cols[0]] == 1
     # just past the block's edge (x = 4 or y = 4), not deep inside the class
     assert min(abs(out[0, 0] - 4.0), abs(out[0, 1] - 4.0)) < 0.1
+
+
+def test_a_path_jumps_only_between_separate_regions_of_its_class():
+    """Class 1 in two bands with class 0 between them: a fine path of class-1 points across the
+    gap lands on class-1 cells throughout, moves by small steps within each band and jumps once,
+    from one band to the other (no continuous map can pass between them inside the class)."""
+    cells = np.ones((8, 8), np.int64)
+    cells[:, 3:5] = 0  # x in [3, 5) is class 0; class 1 left of 3 and right of 5
+    extent = np.array([0.0, 8.0, 0.0, 8.0])
+    path = np.stack([np.linspace(3.05, 4.95, 380), np.full(380, 4.0)], axis=1)  # x = 4 not hit
+    flowed = flow_to_cells(path, np.ones(len(path), np.int64), cells, extent)
+    rows, cols, inside = landscape_cells(flowed, extent, cells.shape)
+    assert inside.all() and (cells[rows, cols] == 1).all()
+    steps = np.linalg.norm(np.diff(flowed, axis=0), axis=1)
+    big = np.flatnonzero(steps > 5 * 1.9 / 379)
+    assert len(big) == 1, steps[big]
+    k = big[0]
+    assert flowed[k, 0] < 3 and flowed[k + 1, 0] >= 5  # left band to right band
