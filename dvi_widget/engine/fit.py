@@ -180,8 +180,9 @@ class DVI(Estimator):
         Step budget of V_t for the first fitted epoch (cold start); at most 100,000. An epoch
         (cold or warm) whose budget runs out (no plateau) with more than 2.5 % of the training
         samples decoded as another class than g's trains on, ``check_every`` steps at a time,
-        until no more than that many do, up to twice its budget
-        (:data:`dvi_widget.engine.pipeline.PPR_GOAL`).
+        until no more than that many do, or while fewer than 60 % of the boundary points decode
+        onto g's δ-boundary, up to twice its budget
+        (:data:`dvi_widget.engine.pipeline.PPR_GOAL`, ``BOUNDARY_GOAL``).
     warm_max_steps : int, default 100
         Step budget of warm-started epochs (V_{t-1}'s weights, a layout that barely moved), over
         which the learning rate decays to :data:`dvi_widget.engine.pipeline.WARM_ANNEAL` of its

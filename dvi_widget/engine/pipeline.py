@@ -77,6 +77,10 @@ CHANGED_MAX_FACTOR = 4.0
 #: budget (PPR, DVI §6; :func:`train_stage`): the issue's 0.97 plus the standard error of a PPR
 #: scored on 1,000 rows (0.005), so that a sample of the rows sees it met too
 PPR_GOAL = 0.975
+#: the same for the boundary points decoded onto g's δ-boundary (DVI Def. 2): the issue's 0.55
+#: at every epoch plus about two standard errors of a rate over 500 boundary points drawn afresh
+#: (0.022 each), so that boundary points synthesised again see it met too
+BOUNDARY_GOAL = 0.6
 #: the cold layout's epochs by default: umap-learn's 500 up to 10,000 samples, 200 above
 COLD_LAYOUT_ITERS, COLD_LAYOUT_ITERS_LARGE, COLD_LAYOUT_LARGE = 500, 200, 10_000
 #: the fix named when a run holds NaN or Inf
@@ -316,7 +320,7 @@ def train_stage(model: VisModel, U: torch.Tensor, Y: torch.Tensor, weights: torc
                 gen: torch.Generator) -> TrainResult:
     """V_t = <φ_t, ψ_t> trained in place on Eq. 12 (:func:`train_vis_model`); a warm start
     (``previous_params`` given) gets ``warm_max_steps`` and an annealed learning rate. Either
-    trains on past its budget while short of :data:`PPR_GOAL`."""
+    trains on past its budget while short of :data:`PPR_GOAL` or :data:`BOUNDARY_GOAL`."""
     warm = previous_params is not None
     return train_vis_model(
         model, U, Y, weights, head, previous_params=previous_params, similarity=similarity,
@@ -325,7 +329,7 @@ def train_stage(model: VisModel, U: torch.Tensor, Y: torch.Tensor, weights: torc
         learning_rate=s.learning_rate, max_steps=s.warm_max_steps if warm else s.max_steps,
         check_every=s.check_every, patience=s.patience, tol=s.tol,
         anneal=WARM_ANNEAL if warm else 1.0, keep_best=True, n_samples=n_train, generator=gen,
-        bfloat16=s.bfloat16, ppr_goal=PPR_GOAL)
+        bfloat16=s.bfloat16, ppr_goal=PPR_GOAL, boundary_goal=BOUNDARY_GOAL)
 
 
 def warm_budget(warm_steps: int, cold_steps: int, changed: float) -> int:

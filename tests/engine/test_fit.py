@@ -402,16 +402,19 @@ def test_a_warm_epoch_gets_the_budget_of_its_changed_predictions(tmp_path):
 
 
 def test_every_epoch_trains_on_while_short_of_the_ppr_goal(tmp_path, monkeypatch):
-    """The cold start and every warm epoch hand :data:`pipeline.PPR_GOAL` to the training,
-    which trains on past its budget while more samples than the goal allows decode wrong
-    (the rule itself: ``test_train.py``); the goal is met or twice the budget is reached."""
-    calls = []
+    """The cold start and every warm epoch hand :data:`pipeline.PPR_GOAL` and
+    :data:`pipeline.BOUNDARY_GOAL` to the training, which trains on past its budget while more
+    samples than the goal allows decode wrong, or too few boundary points decode onto the
+    boundary (the rule itself: ``test_train.py``); the goals are met or twice the budget is
+    reached."""
+    calls, goals = [], []
     real = pipeline.train_vis_model
 
     def recording(*args, **kwargs):
         result = real(*args, **kwargs)
         calls.append((kwargs["previous_params"] is not None, kwargs["ppr_goal"],
                       kwargs["max_steps"], result.steps))
+        goals.append(kwargs["boundary_goal"])
         return result
 
     monkeypatch.setattr(pipeline, "train_vis_model", recording)
@@ -420,8 +423,9 @@ def test_every_epoch_trains_on_while_short_of_the_ppr_goal(tmp_path, monkeypatch
     DVI(**dict(FAST, max_steps=40, warm_max_steps=10)).fit(run)
     assert [warm for warm, *_ in calls] == [False, True, True]
     assert all(goal == pipeline.PPR_GOAL for _, goal, _, _ in calls)
-    # budgets this small end short of the goal and train on, up to twice them (measured: every
-    # epoch 40 -> 80 steps; the warm budgets are 10 scaled by the changed predictions)
+    assert goals == [pipeline.BOUNDARY_GOAL] * 3
+    # budgets this small end short of the goals and train on, up to twice them (the
+    # warm budgets are 10 scaled by the changed predictions)
     assert any(steps > budget for warm, _, budget, steps in calls if warm), calls
     assert all(steps <= 2 * budget for *_, budget, steps in calls), calls
 
