@@ -472,7 +472,9 @@ class DVI(Estimator):
         try:
             for epoch in bar:
                 shown["epoch"] = epoch
-                if chain_ok and store.is_finished(epoch, params_hash, prev_epoch, run):
+                prev_unit = None if prev_epoch is None else store.unit_token(prev_epoch)
+                if chain_ok and store.is_finished(epoch, params_hash, prev_epoch, run,
+                                                  previous_unit=prev_unit):
                     fitted[epoch] = stale_policy.reuse(store, epoch)
                     bar.set_postfix_str(f"epoch {epoch}: reused")
                 else:
@@ -485,6 +487,7 @@ class DVI(Estimator):
                                      stages=stages, prepared=prepared)
                     info = {
                         "epoch": int(epoch), "previous_epoch": prev_epoch,
+                        "previous_unit": prev_unit,
                         "params_hash": params_hash, "params": self._json_params(),
                         "n_train": n_train, "n_test": int(run.n_test),
                         "rep_dim": int(data.X.shape[1]), "fingerprint": fingerprint(run, epoch),

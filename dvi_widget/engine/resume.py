@@ -1,7 +1,8 @@
 """Which saved epochs a fit may reuse and ``DVI.load`` may open: the stale-fit policy.
 
 A fitted epoch is reusable when its json in the fit folder (:mod:`dvi_widget.engine.store`)
-carries the parameters' hash, the previous epoch it was warm-started from, and the run's
+carries the parameters' hash, the previous epoch it was warm-started from (and that epoch's
+unit as it is saved now: an epoch that followed a since refitted one is stale), and the run's
 fingerprint of the epoch as it is recorded now. ``DVI.load`` opens the longest chain of such
 epochs that share the parameters of the newest fit (:meth:`FitStore.chain`); when the run was
 re-recorded under it (an epoch recorded again with ``overwrite=True``, or deleted), ``on_stale``

@@ -9,7 +9,8 @@ before it counts, never overwritten::
                               test_knn (the test samples' among train ∪ test, likewise),
                               whatever else the engine keeps per epoch, plus the unit's epoch
                               and token
-    epoch_00003.<token>.json  params + their hash, previous epoch, the run's fingerprint of the
+    epoch_00003.<token>.json  params + their hash, previous epoch and the token of its unit this
+                              one was warm-started from, the run's fingerprint of the
                               epoch, timings, steps, metrics; the unit's epoch, token, file names
                               and the SHA-256 of both data files (a file of another fit, another
                               epoch or an edited one is refused, naming it)
@@ -438,15 +439,25 @@ class FitStore:
                 continue
         return out
 
+    def unit_token(self, epoch: int) -> str | None:
+        """The token of the unit that reads of ``epoch`` use (None: none, or a fit of
+        dvi_widget <= 0.2): what a later epoch warm-started from it records as its
+        ``previous_unit``."""
+        return self._unit_token(epoch)
+
     def is_finished(self, epoch: int, params_hash: str, previous_epoch: int | None,
-                    run: Any) -> bool:  # noqa: ANN401 - a Run
+                    run: Any, previous_unit: str | None = None) -> bool:  # noqa: ANN401 - a Run
         """Whether ``epoch`` was fitted with these parameters after ``previous_epoch`` from the
         run's current recording of it, with all its files intact (what ``fit(resume=True)``
-        reuses); if so, the epoch's reads use that unit."""
+        reuses); if so, the epoch's reads use that unit. A unit that records the unit it was
+        warm-started from (``previous_unit``) matches only that one: an epoch whose previous
+        epoch was refitted since (``fit(epochs=[0], resume=False)``, then a resume) is stale."""
         epoch = int(epoch)
         for info, token in self._candidates(epoch):
             if info.get("params_hash") != params_hash \
                     or info.get("previous_epoch") != previous_epoch:
+                continue
+            if "previous_unit" in info and info["previous_unit"] != previous_unit:
                 continue
             json_path = (self._unit_path(epoch, token, ".json") if token
                          else self._committed_path(epoch))
@@ -514,7 +525,8 @@ class FitStore:
 
     def chain(self, params_hash: str, epochs: Sequence[int]) -> list[int]:
         """The longest prefix of ``epochs`` fitted with ``params_hash``, each after the one
-        before it (the epochs that make one consistent fit).
+        before it (and, where it records it, warm-started from that epoch's unit as it is now):
+        the epochs that make one consistent fit.
 
         Raises ``FitFileError`` saying why when not even the first epoch qualifies.
         """
@@ -523,8 +535,10 @@ class FitStore:
         prev = None
         for e in epochs:
             info = infos.get(int(e))
+            stale = (info is not None and prev is not None and "previous_unit" in info
+                     and info["previous_unit"] != infos[prev].get("unit"))
             if info is None or info.get("params_hash") != params_hash \
-                    or info.get("previous_epoch") != prev:
+                    or info.get("previous_epoch") != prev or stale:
                 if not chain:
                     raise FitFileError(self._chain_problem(int(e), info, params_hash, prev))
                 break

@@ -281,6 +281,36 @@ def test_resume_after_interruption_equals_uninterrupted(digits_run, tmp_path, mo
     assert not np.allclose(other.coords_, full.coords_, atol=1e-2)
 
 
+def test_an_epoch_warm_started_from_a_refitted_epoch_is_not_reused(digits_run, tmp_path):
+    """Each epoch records the unit it was warm-started from: after epoch 0 alone is refitted
+    (``resume=False``), a resume refits epochs 1 and 2 (they followed the old epoch 0) instead of
+    reusing them, and then matches a fit from scratch; a plain resume reuses everything."""
+    params = dict(FAST, max_steps=60, warm_max_steps=30, compute_metrics=False)
+    run = _copy_run(digits_run, tmp_path / "u")
+    DVI(**params).fit(run)
+    units = {e: json.loads((run.path / "dvi" / f"epoch_{e:05d}.json").read_text())["unit"]
+             for e in (0, 1, 2)}
+    first = json.loads((run.path / "dvi" / "epoch_00001.json").read_text())
+    assert first["previous_unit"] == units[0]
+    DVI(**params).fit(run)  # a plain resume: every unit reused
+    again = {e: json.loads((run.path / "dvi" / f"epoch_{e:05d}.json").read_text())["unit"]
+             for e in (0, 1, 2)}
+    assert again == units
+    DVI(**params).fit(run, epochs=[0], resume=False)  # epoch 0 alone, afresh
+    new0 = json.loads((run.path / "dvi" / "epoch_00000.json").read_text())["unit"]
+    assert new0 != units[0]
+    # epochs 1 and 2 no longer follow the epoch 0 on disk: the saved fit is epoch 0 alone
+    assert DVI.load(run).epochs_ == [0]
+    resumed = DVI(**params).fit(run)
+    infos = {e: json.loads((run.path / "dvi" / f"epoch_{e:05d}.json").read_text())
+             for e in (0, 1, 2)}
+    assert infos[0]["unit"] == new0  # reused
+    assert infos[1]["unit"] != units[1] and infos[1]["previous_unit"] == new0  # refitted
+    assert infos[2]["unit"] != units[2] and infos[2]["previous_unit"] == infos[1]["unit"]
+    scratch = DVI(**params).fit(_copy_run(digits_run, tmp_path / "v"))
+    assert np.allclose(resumed.coords_, scratch.coords_, atol=1e-4)
+
+
 def test_keyboard_interrupt_keeps_finished_epochs(digits_run, tmp_path, monkeypatch):
     params = dict(FAST, max_steps=60, warm_max_steps=40, compute_metrics=False)
     run = _copy_run(digits_run, tmp_path / "c")

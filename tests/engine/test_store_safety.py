@@ -382,7 +382,7 @@ def _to_fixed_names(run):
         np.savez(folder / f"epoch_{e:05d}.npz", **arrays)
         os.replace(folder / f"landscape_{e:05d}.{info['unit']}.npz",
                    folder / f"landscape_{e:05d}.npz")
-        for key in ("unit", "unit_format", "files", "sha256"):
+        for key in ("unit", "unit_format", "files", "sha256", "previous_unit"):
             info.pop(key)
         _json(run, e).write_text(json.dumps(info))
         for p in folder.glob(f"epoch_{e:05d}.{'[0-9a-f]' * 16}.*"):
