@@ -298,3 +298,8 @@ def test_a_refit_reuses_saved_epochs_and_an_interrupted_fit_resumes(
     assert calls == [False]  # only epoch 1 was laid out, warm-started from the saved epoch 0
     np.testing.assert_allclose(resumed.coords_, whole.coords_, atol=1e-5)
     assert DeepView.load(run).epochs_ == [0, 1]
+    # epoch 0 refitted alone: epoch 1 followed the old one, so the next fit lays it out again
+    DeepView(**params).fit(run, epochs=[0], resume=False)
+    calls.clear()
+    DeepView(**params).fit(run)
+    assert calls == [False]

@@ -11,6 +11,7 @@ landscape. The fit is saved to ``run.path / "deepview"`` (:mod:`.store`) and rea
 
 from __future__ import annotations
 
+import secrets
 import time
 import warnings
 from collections.abc import Sequence
@@ -233,28 +234,32 @@ class DeepView(Estimator):
         bar = tqdm(chosen, desc="DeepView", unit="epoch", disable=not self.verbose)
         prev: np.ndarray | None = None
         prev_epoch: int | None = None
+        prev_fit: str | None = None
         chain_ok, saving = bool(resume), True
         try:
             for epoch in bar:
                 epoch = int(epoch)
                 print_ = fingerprint(run, epoch)
-                saved = (store.finished_epoch(run, epoch, params_hash, prev_epoch, print_)
-                         if chain_ok else None)
+                saved = (store.finished_epoch(run, epoch, params_hash, prev_epoch, print_,
+                                              previous_fit=prev_fit) if chain_ok else None)
                 if saved is not None:
                     Y = self._restore(emb, epoch, store.load_epoch(run, epoch))
+                    fit_id = saved.get("fit_id")
                     timings.append({**dict(saved.get("timing") or {}), "epoch": epoch})
                     bar.set_postfix_str(f"epoch {epoch}: reused")
                 else:
                     chain_ok = False
                     Y, row = self._fit_epoch(emb, epoch, prev, device)
                     timings.append(row)
+                    fit_id = secrets.token_hex(8)  # what the next epoch records it followed
                     if saving:
                         saving = self._save_epoch(emb, epoch, Y, {
                             "params_hash": params_hash, "previous_epoch": prev_epoch,
+                            "fit_id": fit_id, "previous_fit": prev_fit,
                             "fingerprint": print_, "timing": row})
                     bar.set_postfix_str(f"epoch {epoch}: {row['total']:.1f}s")
                 coords.append(Y)
-                prev, prev_epoch = Y, epoch
+                prev, prev_epoch, prev_fit = Y, epoch, fit_id
         except KeyboardInterrupt:
             warnings.warn(f"DeepView.fit interrupted; the finished epochs {list(emb.epochs_)} are "
                           f"saved under {store.folder(run)}: fit(run) again continues from there",

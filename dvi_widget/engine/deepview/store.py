@@ -57,9 +57,12 @@ def save_epoch(run: Any, epoch: int, arrays: Mapping[str, np.ndarray],  # noqa: 
 
 
 def finished_epoch(run: Any, epoch: int, params_hash: str, previous: int | None,  # noqa: ANN401
-                   fingerprint: list[float]) -> dict[str, Any] | None:
+                   fingerprint: list[float], previous_fit: str | None = None
+                   ) -> dict[str, Any] | None:
     """The saved info of ``epoch`` when it was fitted with these parameters after ``previous``
-    from the run's current recording of it (what ``fit`` reuses), else None."""
+    from the run's current recording of it (what ``fit`` reuses), else None. An info that
+    records the fit of the previous epoch it followed (``previous_fit``, that epoch's
+    ``fit_id``) matches only that one: an epoch that followed a since refitted one is stale."""
     path = epoch_info_file(run, epoch)
     if not (path.is_file() and epoch_file(run, epoch).is_file()):
         return None
@@ -69,6 +72,7 @@ def finished_epoch(run: Any, epoch: int, params_hash: str, previous: int | None,
         return None
     same = (isinstance(info, dict) and info.get("params_hash") == params_hash
             and info.get("previous_epoch") == previous
+            and info.get("previous_fit", previous_fit) == previous_fit
             and same_fingerprint(info.get("fingerprint"), fingerprint))
     return info if same else None
 
