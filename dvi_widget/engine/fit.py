@@ -417,8 +417,9 @@ class DVI(Estimator):
             warm-started from the previous epoch of this list. Only these are shown: the
             slider steps through them and nothing between them is interpolated.
         resume : bool, default True
-            Reuse epochs already saved in the run's ``dvi/`` folder with the same parameters, the
-            same previous epoch and the same recording of the epoch; False refits everything.
+            Reuse epochs already saved in the run's ``dvi/`` folder with the same parameters,
+            warm-started from the previous epoch as it is saved now, and from the same recording
+            of the epoch; False refits everything.
         cache_dir : path, optional
             Where the frame and landscapes go if the fit folder later becomes read-only (see
             :class:`dvi_widget.engine.store.FitStore`).
