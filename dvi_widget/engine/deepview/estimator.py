@@ -207,8 +207,9 @@ class DeepView(Estimator):
         """Fit DeepView to every recorded epoch of ``run`` (or ``epochs``), in chronological
         order, each epoch's UMAP initialised with the previous one's positions; each epoch is
         saved under ``run.path / "deepview"`` as soon as it is fitted. ``resume``: reuse the
-        saved epochs fitted with the same parameters after the same previous epoch from the
-        same recording (an interrupted fit continues where it stopped); False refits all.
+        saved epochs fitted with the same parameters after the same fit of the same previous
+        epoch from the same recording (an interrupted fit continues where it stopped); False
+        refits all.
         Returns self."""
         from tqdm.auto import tqdm
 
