@@ -30,7 +30,7 @@ FOCUS_SHARE = 0.25
 #: a budget that ends short of a goal (``ppr_goal``, ``boundary_goal``) extends to at most this
 #: many times itself. At 3, a 5k MNIST MLP's warm epochs (100 steps) ended with 0.57–0.69 of
 #: the boundary points decoded onto the boundary instead of 0.53–0.64, but took 1.1x a UMAP
-#: fit of the same representations instead of about 0.7x (ENGINE.md, "ψ decodes boundary
+#: fit of the same representations instead of 0.8x (ENGINE.md, "ψ decodes boundary
 #: points onto the boundary")
 GOAL_LIMIT = 2
 
