@@ -125,12 +125,11 @@ def _with_boundary(U, Y, n_b=150, seed=2):
     return torch.cat([U, Ub]), torch.cat([Y, Yb])
 
 
-def test_the_boundary_term_decodes_boundary_points_onto_the_boundary():
-    from dvi_widget.engine.boundary import boundary_gap
-
+def _board_with_boundary():
+    """The checkerboard with boundary points (rows after ``n``) and a head of three classes, a
+    third never predicted: with two classes the min-max rescaled logits are always 1 and 0,
+    and no point lies on the δ-boundary of Def. 2."""
     U, Y, _, two = _checkerboard()
-    # a third class the head never predicts: with two classes the min-max rescaled logits are
-    # always 1 and 0, and no point lies on the δ-boundary of Def. 2
     head = nn.Linear(U.shape[1], 3)
     with torch.no_grad():
         head.weight.zero_()
@@ -138,7 +137,13 @@ def test_the_boundary_term_decodes_boundary_points_onto_the_boundary():
         head.bias.copy_(torch.tensor([0.0, 0.0, -3.0]))
     n = len(U)
     U, Y = _with_boundary(U, Y)
-    weights = gradient_weights(head, U)
+    return U, Y, head, n, gradient_weights(head, U)
+
+
+def test_the_boundary_term_decodes_boundary_points_onto_the_boundary():
+    from dvi_widget.engine.boundary import boundary_gap
+
+    U, Y, head, n, weights = _board_with_boundary()
     rate, ppr = {}, {}
     for nu in (0.0, 1.0):
         torch.manual_seed(0)
@@ -241,15 +246,7 @@ def test_a_budget_that_ends_below_the_boundary_goal_trains_on_until_it_is_met():
     at most to twice the budget; without a boundary term the goal is moot."""
     from dvi_widget.engine.boundary import boundary_gap
 
-    U, Y, _, two = _checkerboard()
-    head = nn.Linear(U.shape[1], 3)  # a third class never predicted (see the test above)
-    with torch.no_grad():
-        head.weight.zero_()
-        head.weight[:2] = two.weight
-        head.bias.copy_(torch.tensor([0.0, 0.0, -3.0]))
-    n = len(U)
-    U, Y = _with_boundary(U, Y)
-    weights = gradient_weights(head, U)
+    U, Y, head, n, weights = _board_with_boundary()
     out = {}
     for goal, nu in ((None, 1.0), (0.5, 1.0), (0.999, 1.0), (0.999, 0.0)):
         torch.manual_seed(0)
