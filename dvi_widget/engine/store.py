@@ -457,7 +457,7 @@ class FitStore:
             if info.get("params_hash") != params_hash \
                     or info.get("previous_epoch") != previous_epoch:
                 continue
-            if "previous_unit" in info and info["previous_unit"] != previous_unit:
+            if not _follows(info, previous_unit):
                 continue
             json_path = (self._unit_path(epoch, token, ".json") if token
                          else self._committed_path(epoch))
@@ -535,8 +535,8 @@ class FitStore:
         prev = None
         for e in epochs:
             info = infos.get(int(e))
-            stale = (info is not None and prev is not None and "previous_unit" in info
-                     and info["previous_unit"] != infos[prev].get("unit"))
+            stale = (info is not None and prev is not None
+                     and not _follows(info, infos[prev].get("unit")))
             if info is None or info.get("params_hash") != params_hash \
                     or info.get("previous_epoch") != prev or stale:
                 if not chain:
@@ -702,6 +702,12 @@ def _unlock(fd: int, key: str) -> None:
             del _HELD[key]
     with contextlib.suppress(OSError):
         os.close(fd)
+
+
+def _follows(info: Mapping[str, Any], previous_unit: str | None) -> bool:
+    """Whether a unit was warm-started from ``previous_unit`` (a unit that does not record it,
+    written before units did, is taken at its word)."""
+    return info.get("previous_unit", previous_unit) == previous_unit
 
 
 def _info_problem(info: object, epoch: int, token: str | None) -> str | None:
