@@ -46,11 +46,17 @@ export async function runCell(page, index, marker = null, { ranMs = 60000, outpu
 /**
  * Wait until the notebook page can take a Shift+Enter: kernel idle, first cell's editor built. A
  * "Select Kernel" dialog, which JupyterLab may open at any time while the page settles, is
- * accepted (the notebook's own kernel) whenever it shows up.
+ * accepted (the notebook's own kernel) whenever it shows up. Several can queue (a Run All chosen
+ * again while the kernel was being replaced opened a second one behind the first): with
+ * `noWaitAfter` the handler does not wait for "the" dialog to go, which left the second one open
+ * for the whole action timeout; the next action's check finds it and runs the handler again.
  */
 export async function opened(page, timeout = 120000) {
-  await page.addLocatorHandler(page.locator('.jp-Dialog:has-text("Select Kernel")'),
-    (dialog) => dialog.locator('.jp-mod-accept').click());
+  await page.addLocatorHandler(page.locator('.jp-Dialog:has-text("Select Kernel")').first(),
+    async (dialog) => {
+      await dialog.locator('.jp-mod-accept').click();
+      await dialog.waitFor({ state: 'detached', timeout: 5000 }).catch(() => {});
+    }, { noWaitAfter: true });
   await idle(page, timeout);
   await page.waitForSelector('.jp-Notebook .jp-Cell .jp-InputArea-editor .cm-content', { state: 'attached', timeout });
 }
