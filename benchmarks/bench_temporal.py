@@ -32,7 +32,9 @@ at every transition, future ones included: the ordering Eq. 4 rewards, known in 
 ``rank=4`` (the mean of 1 and 3), ``rank=5`` (the lower of the fixed ramp and ``rank=1``),
 and ``clamp=Q`` (after the layout, a sample's move is at most
 its mobility times the Q-quantile of the transition's moves: mobility bounds the distance, not
-only the step); unnamed keys keep the fit's defaults. ``--param NAME=VALUE`` sets a DVI
+only the step), with ``relax=R`` (and ``riters=``, default 30) then R more short layouts from
+the bounded positions, each bounded again, so that neighbours adapt to the bound; unnamed keys
+keep the fit's defaults. ``--param NAME=VALUE`` sets a DVI
 parameter for every variant (e.g. the complex's ``separation``). The run is opened with
 ``bench_engine.make_model`` (the classifier the benchmark recorded it with; ``--model``), since
 the boundary samples are mixed in input space. The prepared epochs (boundary samples, complex,
@@ -76,7 +78,7 @@ def parse_variant(text: str) -> dict[str, float]:
     for part in text.split(","):
         key, sep, value = part.partition("=")
         if not sep or key not in {"stable", "width", "floor", "power", "iters", "quantile",
-                                    "rank", "clamp"}:
+                                    "rank", "clamp", "relax", "riters"}:
             raise SystemExit(f"--variant: unknown part {part!r} (stable=, width=, floor=, "
                              "power=, iters=, quantile=, rank=, clamp=)")
         out[key] = float(value)
@@ -215,6 +217,15 @@ def chain(prepared: dict[int, dict[str, np.ndarray]], run: Run, s: pipeline.Sett
                 reach = mobility[:n] * torch.quantile(dist, v["clamp"])
                 Yn = torch.cat([Y + (reach / dist.clamp_min(1e-12)).clamp(max=1.0)[:, None] * step,
                                 Yn[n:]])
+                # relax=R: R more rounds of a short layout from there, each clamped again
+                # (neighbours adapt to the bound instead of the bound being applied once)
+                for _ in range(int(v.get("relax", 0))):
+                    s_r = dataclasses.replace(s, warm_layout_iters=int(v.get("riters", 30)))
+                    Yn = pipeline.layout_stage(torch.empty(0), cx, Yn, mobility, s_r, gen)
+                    step = Yn[:n] - Y
+                    dist = step.norm(dim=1)
+                    Yn = torch.cat([Y + (reach / dist.clamp_min(1e-12)).clamp(max=1.0)[:, None]
+                                    * step, Yn[n:]])
         Y = Yn[:n]
         out.append(Y.numpy().copy())
     return out
