@@ -267,3 +267,32 @@ def test_a_budget_that_ends_below_the_boundary_goal_trains_on_until_it_is_met():
     assert out[(0.999, 1.0)][0] == 120, out  # never met: twice the budget, not more
     assert out[(0.999, 1.0)][1] > out[(None, 1.0)][1] + 0.05, out
     assert out[(0.999, 0.0)][0] == 60, out  # no boundary term: nothing to wait for
+
+
+def test_an_extension_for_the_boundary_points_weighs_them_more(monkeypatch):
+    """Past the budget, while the boundary points are short of the goal, the boundary term
+    weighs ``BOUNDARY_BOOST`` times as much: the same extension ends with more of them on the
+    boundary than at the plain weight, and a run that needs no extension is untouched."""
+    from dvi_widget.engine import train as train_module
+    from dvi_widget.engine.boundary import boundary_gap
+
+    U, Y, head, n, weights = _board_with_boundary()
+    out = {}
+    for boost in (1.0, 4.0):
+        monkeypatch.setattr(train_module, "BOUNDARY_BOOST", boost)
+        for goal in (0.999, None):
+            torch.manual_seed(0)
+            model = VisModel(input_dim=U.shape[1], hidden=32)
+            model.set_normalization(U[:n])
+            model.set_envelope(Y)
+            result = train_vis_model(model, U, Y, weights, head, max_steps=60, patience=100,
+                                     check_every=20, keep_best=True, n_samples=n,
+                                     boundary_weight=1.0, delta=0.1, boundary_goal=goal,
+                                     generator=torch.Generator().manual_seed(1))
+            with torch.no_grad():
+                on = (boundary_gap(head(model.decode(Y[n:]))) <= 0.1).float().mean()
+            out[(boost, goal)] = (result.steps, float(on))
+    # measured: 0.49 after the 120 steps at the plain weight, 0.67 at four times it
+    assert out[(1.0, 0.999)][0] == out[(4.0, 0.999)][0] == 120, out
+    assert out[(4.0, 0.999)][1] > out[(1.0, 0.999)][1] + 0.05, out
+    assert out[(1.0, None)] == out[(4.0, None)], out  # no goal, no extension: no boost
