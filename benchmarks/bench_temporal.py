@@ -80,7 +80,7 @@ def parse_variant(text: str) -> dict[str, float]:
         if not sep or key not in {"stable", "width", "floor", "power", "iters", "quantile",
                                     "rank", "clamp", "relax", "riters"}:
             raise SystemExit(f"--variant: unknown part {part!r} (stable=, width=, floor=, "
-                             "power=, iters=, quantile=, rank=, clamp=)")
+                             "power=, iters=, quantile=, rank=, clamp=, relax=, riters=)")
         out[key] = float(value)
     return out
 
