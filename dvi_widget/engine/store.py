@@ -194,7 +194,7 @@ class FitStore:
         return self.folder / f"{_stem(epoch)}{suffix}"
 
     def _landscape_name(self, epoch: int) -> str:
-        token = self._unit_token(epoch)
+        token = self.unit_token(epoch)
         return f"landscape_{int(epoch):05d}{'.' + token if token else ''}.npz"
 
     def _outside_run(self) -> Path | None:
@@ -299,8 +299,10 @@ class FitStore:
     def _unit_path(self, epoch: int, token: str, suffix: str) -> Path:
         return self._epoch_path(epoch, f".{token}{suffix}")
 
-    def _unit_token(self, epoch: int) -> str | None:
-        """The token of the unit reads of ``epoch`` use (None: a fit of dvi_widget <= 0.2)."""
+    def unit_token(self, epoch: int) -> str | None:
+        """The token of the unit that reads of ``epoch`` use (None: none, or a fit of
+        dvi_widget <= 0.2): what a later epoch warm-started from it records as its
+        ``previous_unit``."""
         if int(epoch) in self._chosen:
             return self._chosen[int(epoch)]
         try:
@@ -438,12 +440,6 @@ class FitStore:
             except (FileNotFoundError, FitFileError):
                 continue
         return out
-
-    def unit_token(self, epoch: int) -> str | None:
-        """The token of the unit that reads of ``epoch`` use (None: none, or a fit of
-        dvi_widget <= 0.2): what a later epoch warm-started from it records as its
-        ``previous_unit``."""
-        return self._unit_token(epoch)
 
     def is_finished(self, epoch: int, params_hash: str, previous_epoch: int | None,
                     run: Any, previous_unit: str | None = None) -> bool:  # noqa: ANN401 - a Run
@@ -648,7 +644,7 @@ class FitStore:
             p, rgba=rgba, classes=classes, confidence=confidence))
 
     def _metrics_name(self, epoch: int) -> str | None:
-        token = self._unit_token(epoch)
+        token = self.unit_token(epoch)
         return f"metrics_{int(epoch):05d}.{token}.json" if token else None
 
     def load_metrics(self, epoch: int, key: str) -> dict[str, float] | None:
