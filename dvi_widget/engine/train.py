@@ -234,18 +234,19 @@ def train_vis_model(
         if mu > 0 and (step % check_every == 0 or (step == end and (keep_best or goals))):
             wrong = _mispredicted(model, head, Y[:n_check], target)
             checked_at, samples_wrong = step, wrong
-            short = len(wrong) > n_short
+            short_b = False  # the boundary points short of the boundary goal
             if nu > 0:
                 off = _off_boundary(model, head, Y[n_check:], delta)
-                short = short or len(off) > n_short_b
+                short_b = len(off) > n_short_b
                 wrong = torch.cat([wrong, n_check + off])
+            short = len(samples_wrong) > n_short or short_b
             if keep_best and len(wrong) < best_wrong:
                 best_wrong, best_samples = len(wrong), samples_wrong
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             if step >= end and short and step < limit:
                 end = min(limit, step + check_every)
             if step >= max_steps:
-                boost = BOUNDARY_BOOST if nu > 0 and len(off) > n_short_b else 1.0
+                boost = BOUNDARY_BOOST if short_b else 1.0
         if step >= end:
             break
         step += 1
