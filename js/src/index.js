@@ -408,6 +408,10 @@ class DviView {
       this.detail.hide(); // the finer landscape is the previous epoch's
       this.toolbar.sync();
       redraw(true);
+      // the panels show the epoch the toolbar names from the start of its transition (while
+      // playing, a transition lasts most of an epoch's period); afterDraw updates them again
+      // for what depends on the drawn points, and each panel skips an epoch it already shows
+      this.panels.update('epoch');
     });
     on('change:selection', () => this.onSelectionChange());
     on('change:follow_status', () => this.toolbar.sync());

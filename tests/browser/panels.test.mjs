@@ -243,6 +243,19 @@ await runTests([
     await setEpoch(page, 10);
     const at10 = await page.$$eval('.dvi-cm td', (tds) => tds.map((td) => Number(td.dataset.count)));
     assert(same(at10, await page.py('result = np.asarray(w.confusion(10, "test")).reshape(-1).tolist()')), 'matrix follows the epoch');
+    // while the points are still moving to the new epoch (a long transition, as in playback),
+    // the matrix already shows the epoch the toolbar names, not the one the points come from
+    const want0 = await page.py('result = np.asarray(w.confusion(0, "test")).reshape(-1).tolist()');
+    const mid = await page.evaluate(() => {
+      window.model.set('transition_ms', 4000);
+      window.model.set('epoch', 0);
+      window.model.save_changes();
+      const view = document.querySelector('#view');
+      return { drawn: view.dataset.drawnEpoch, counts: [...document.querySelectorAll('.dvi-cm td')].map((td) => Number(td.dataset.count)), head: document.querySelector('.dvi-panel-confusion').textContent };
+    });
+    assert(mid.drawn === '10', `the transition to epoch 0 had already ended (drawn ${mid.drawn})`);
+    assert(same(mid.counts, want0) && mid.head.includes('epoch 0 '), `during the transition the matrix shows epoch 0: ${mid.counts} vs ${want0}; ${mid.head.slice(0, 60)}`);
+    await page.waitForFunction(() => document.querySelector('#view').dataset.drawnEpoch === '0', null, { timeout: 30000 });
     assert(page.errors.length === 0, page.errors.join('\n'));
     await page.close();
   }],
