@@ -255,6 +255,7 @@ await runTests([
     });
     assert(mid.drawn === '10', `the transition to epoch 0 had already ended (drawn ${mid.drawn})`);
     assert(same(mid.counts, want0) && mid.head.includes('epoch 0 '), `during the transition the matrix shows epoch 0: ${mid.counts} vs ${want0}; ${mid.head.slice(0, 60)}`);
+    await shot(page, null, 'confusion-mid-transition');
     await page.waitForFunction(() => document.querySelector('#view').dataset.drawnEpoch === '0', null, { timeout: 30000 });
     assert(page.errors.length === 0, page.errors.join('\n'));
     await page.close();
