@@ -536,7 +536,7 @@ class DVI(Estimator):
         return WarmStart(model=prev.model, knn=prev.arrays["knn"],
                          coords=prev.arrays["coords"][:n_train],
                          predictions=np.asarray(run.logits(prev_epoch, "train")).argmax(axis=1),
-                         **test)
+                         head=run.head(prev_epoch, device=settings.device), **test)
 
     # -------------------------------------------------------------------- loading
     @classmethod

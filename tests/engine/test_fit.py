@@ -397,6 +397,52 @@ def test_the_progress_bar_names_each_stage_of_an_epoch(digits_run, tmp_path, mon
     assert asked == [(run.n_train, run.rep_dim, "auto")] * 2
 
 
+def test_a_sample_whose_prediction_changed_crosses_onto_its_class_on_the_previous_map(
+        digits_run, tmp_path):
+    """A warm epoch starts a training sample whose predicted class changed on a cell of its new
+    class of the previous map (g_{t-1}(psi_{t-1}(y))), and it then moves with the mobility of its
+    neighbourhood; one that cannot get there starts where it was drawn and moves freely, as
+    every sample that kept its class starts where it was drawn."""
+    starts = []
+
+    def layout(U, cx, previous, mobility, settings, gen):
+        if previous is not None:
+            starts.append((previous.clone().numpy(), mobility.clone().numpy()))
+        return pipeline.layout_stage(U, cx, previous, mobility, settings, gen)
+
+    where = []  # where each warm epoch's training samples were at t-1 (the fit's layout)
+
+    class Spy(DVI):
+        stages = dataclasses.replace(DVI.stages, layout=layout)
+
+        def _warm_start(self, *args, **kwargs):
+            warm = super()._warm_start(*args, **kwargs)
+            where.append(np.array(warm.coords))
+            return warm
+
+    dvi = Spy(**FAST).fit(_copy_run(digits_run, tmp_path / "run"))
+    n = digits_run.n_train
+    crossed_total = 0
+    for t, (start, mobility) in enumerate(starts, start=1):
+        before, now = dvi.epochs_[t - 1], dvi.epochs_[t]
+        drawn = where[t - 1]
+        changed = digits_run.predictions(before, "train") != digits_run.predictions(now, "train")
+        start, mobility = start[:n], mobility[:n]
+        np.testing.assert_array_equal(start[~changed], drawn[~changed])
+        stayed = changed & np.all(start == drawn, axis=1)
+        crossed = changed & ~stayed
+        assert (mobility[stayed] == 1.0).all(), t  # free, as before
+        # on the previous map, a crossed sample's start decodes to its new class (it stops a
+        # step past the boundary, where float rounding may tip a rare one back)
+        decoded = dvi.inverse(start[crossed], before)[1].argmax(axis=1)
+        assert (decoded == digits_run.predictions(now, "train")[crossed]).mean() >= 0.95, t
+        crossed_total += int(crossed.sum())
+        if crossed.any():  # and it moves as its neighbourhood did: some are held
+            assert (mobility[crossed] < 1.0).any(), t
+    # measured: 74 of 231 changed samples crossed at epoch 1, 29 of 72 at epoch 2
+    assert crossed_total >= 30
+
+
 def test_the_warm_budget_grows_with_the_share_of_changed_predictions():
     """Up to a fifth of the predictions changed: the warm budget; then 1 + 20·(share − 0.2)
     times it, at most 4 times and never more than a cold start's."""
@@ -657,7 +703,8 @@ def test_own_class_neighbors_decode_outlying_samples_as_predicted(fitted, digits
             shares[name].append(float((decoded == pred)[outlying].mean()))
             drawn = dvi.inverse(dvi.coords_[t][:n], e)[1].argmax(axis=1)
             assert (drawn == pred)[outlying].all(), (name, e)
-    # measured: of the outlying samples at their layout positions, default 1.0 / 0.969 /
-    # 0.961 decoded as predicted, joined 1.0 / 1.0 / 1.0 (epochs 0-2)
-    assert min(shares["joined"]) >= 0.99, shares
+    # measured: of the outlying samples at their layout positions, default 0.970 / 0.929 /
+    # 0.895 decoded as predicted, joined 1.0 / 1.0 / 0.987 (epochs 0-2; before samples whose
+    # prediction changed crossed on the previous map: 1.0 / 0.969 / 0.961 and 1.0 / 1.0 / 1.0)
+    assert min(shares["joined"]) >= 0.98, shares
     assert np.mean(shares["joined"]) > np.mean(shares["default"]) + 0.02, shares
