@@ -428,12 +428,12 @@ def test_warm_start(data: EpochData, previous: WarmStart | None, s: Settings,
 
 def cross_on_previous_map(coords: torch.Tensor, kept: np.ndarray, predictions: np.ndarray,
                           previous: WarmStart) -> tuple[torch.Tensor, np.ndarray]:
-    """Where epoch t's training samples start their warm layout (§5.4): where they were drawn
-    at t−1, except that a sample whose predicted class changed (``~kept``) first walks onto a
-    cell of its new class on the previous map, g_{t−1}(ψ_{t−1}(y)), by the shortest way
-    (:func:`dvi_widget.engine.mapping.settle_on_prediction`). Returns the start positions and
-    the mask of the samples that crossed there; those then move as their neighbourhood did
-    (Eq. 11), like every other sample, instead of freely.
+    """Where epoch t's training samples start their warm layout (§5.4): where the fit put them
+    at t−1 (``coords``), except that a sample whose predicted class changed (``~kept``)
+    first walks onto a cell of its new class on the previous map, g_{t−1}(ψ_{t−1}(y)), by the
+    shortest way (:func:`dvi_widget.engine.mapping.settle_on_prediction`). Returns the start
+    positions and the mask of the samples that crossed there; those then move as their
+    neighbourhood did (Eq. 11), like every other sample, instead of freely.
 
     A sample whose prediction flips has usually changed little (its neighbourhood kept a
     median 0.73 of its 15 neighbours against 0.80 for the others on a 12-epoch Fashion-MNIST
