@@ -494,11 +494,13 @@ class DVI(Estimator):
                         "rep_dim": int(data.X.shape[1]), "fingerprint": fingerprint(run, epoch),
                         **done.info}
                     store.save_epoch(epoch, done.model.state_dict(), done.arrays, info)
-                    fitted[epoch] = FittedEpoch(info=info, arrays=done.arrays, model=done.model)
+                    fitted[epoch] = FittedEpoch(info=info, arrays=done.arrays, model=done.model,
+                                                head=data.head)
                     bar.set_postfix_str(f"epoch {epoch}: {info['steps']} steps, "
                                         f"{info['timings']['total']:.1f}s")
                 if prev_epoch is not None:  # read by the next epoch's warm start only
                     fitted[prev_epoch].arrays.pop("test_knn", None)
+                    fitted[prev_epoch].head = None
                 prev_epoch = epoch
         except KeyboardInterrupt:
             warnings.warn(f"DVI.fit interrupted; finished epochs {sorted(fitted)} are saved under "
@@ -523,6 +525,8 @@ class DVI(Estimator):
         if prev.model is None:
             prev.model = load_model(store, prev_epoch, int(run.rep_dim), self.hidden,
                                     settings.device)
+        if prev.head is None:  # a reused epoch: g_{t-1} was not loaded by its own fit
+            prev.head = run.head(prev_epoch, device=settings.device)
         n_train, n_test = int(run.n_train), int(run.n_test)
         test: dict[str, Any] = {}
         if n_test and settings.lambdas[2] > 0:  # test samples start where they were (§5.4)
@@ -536,7 +540,7 @@ class DVI(Estimator):
         return WarmStart(model=prev.model, knn=prev.arrays["knn"],
                          coords=prev.arrays["coords"][:n_train],
                          predictions=np.asarray(run.logits(prev_epoch, "train")).argmax(axis=1),
-                         head=run.head(prev_epoch, device=settings.device), **test)
+                         head=prev.head, **test)
 
     # -------------------------------------------------------------------- loading
     @classmethod

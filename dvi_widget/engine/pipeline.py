@@ -220,6 +220,9 @@ class FittedEpoch:
     #: that a resumed fit reads the same ones as an uninterrupted fit
     arrays: dict[str, np.ndarray]
     model: VisModel | None = None
+    #: g_t, kept from the epoch's own fit for the next epoch's warm start (None: read from the
+    #: run when that needs it)
+    head: torch.nn.Module | None = None
 
 
 @dataclass(frozen=True)
@@ -744,7 +747,7 @@ def _fit_epoch(data: EpochData, s: Settings, *, seed: int, previous: WarmStart |
                                              torch.as_tensor(knn_idx)).to(dev)
             similarity = float(sem.mean())
         # a sample whose prediction changed crosses onto its new class on the previous map
-        # and then moves as its neighbourhood did; one that cannot there moves freely
+        # and then moves as its neighbourhood did; one that cannot cross there moves freely
         kept = previous.predictions == pred_np
         prev_x, crossed = cross_on_previous_map(to_tensor(previous.coords, dev), kept, pred_np,
                                                 previous)
