@@ -19,6 +19,7 @@ the digits and MNIST runs only (minutes on 2 cores); without it the table leaves
 
     OMP_NUM_THREADS=1 python benchmarks/bench_label_issues.py [--fashion 10000] [--landscape]
         [--only digits|mnist|fashion] [--model mlp|cnn] [--threads N] [--cache DIR]
+        [--seed S | --seeds 0-5]
 
 ``--cache DIR`` keeps each run's logits and representations (and, with ``--landscape``, the
 DVI fit's coordinates and landscape classes), so a second call trains and fits nothing.
@@ -211,6 +212,7 @@ def evaluate(name: str, data: Dataset, kind: str, args: argparse.Namespace,
         lo, hi = gap_interval(df, flip_all, "combined_score", best)
         for col in cols:
             rows.append({"data": name, "flips": kind, "at": f"{when} ({pos})",
+                         "moment": when, "seed": args.seed,
                          "method": col.removeprefix("score_").replace("_score", ""),
                          "precision@k": found[col], "auroc": auroc(df, flip_all, col),
                          **({"gap low": lo, "gap high": hi} if col == "combined_score"
@@ -218,12 +220,45 @@ def evaluate(name: str, data: Dataset, kind: str, args: argparse.Namespace,
         # not a ranking: the precision of the flagged set, whatever its size (the combined rank
         # puts this set first where the noise is concentrated, df.attrs["flags_first"])
         rows.append({"data": name, "flips": kind, "at": f"{when} ({pos})",
+                     "moment": when, "seed": args.seed,
                      "method": f"cleanlab's {int(df['cleanlab_issue'].sum())} flags, precision "
                                f"of the set (ref epochs ≤ {df.attrs['cleanlab'][-1]})",
                      "precision@k": float(flip_all[df["sample"][df["cleanlab_issue"]]].mean())
                      if df["cleanlab_issue"].any() else float("nan"),
                      "auroc": float("nan")})
     return rows
+
+
+SINGLE = ["aum", "cartography", "forgetting", "cleanlab", "landscape", "neighbours"]
+
+
+def parse_seeds(text: str) -> list[int]:
+    """"0-5" → 0…5, "0,3,7" → those, "4" → [4]."""
+    out: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.strip().partition("-")
+        out += list(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
+def over_seeds(table: pd.DataFrame) -> pd.DataFrame:
+    """Per kind of run and moment, over the seeds: each method's mean precision@k, the mean of
+    each case's best single method, and in how many cases the combined rank is at or above that
+    best (the issue's target read on the mean and case by case)."""
+    t = table[table["method"].isin(SINGLE + ["combined"])]
+    wide = t.pivot_table(index=["data", "flips", "moment", "seed"], columns="method",
+                         values="precision@k")
+    single = [m for m in SINGLE if m in wide]
+    wide["best single"] = wide[single].max(axis=1)
+    wide["at or above"] = wide["combined"] >= wide["best single"] - 1e-12
+    g = wide.groupby(level=["data", "flips", "moment"])
+    out = g[single + ["combined", "best single"]].mean()
+    out["combined − best single"] = out["combined"] - out["best single"]
+    out["worst case"] = (wide["combined"] - wide["best single"]).groupby(
+        level=["data", "flips", "moment"]).min()
+    out["cases at or above"] = [f"{a} of {n}" for a, n in zip(
+        g["at or above"].sum(), g.size(), strict=True)]
+    return out
 
 
 def main() -> None:
@@ -243,6 +278,9 @@ def main() -> None:
     ap.add_argument("--record-every", type=int, default=10,
                     help="record (and fit) every n-th epoch for the landscape method")
     ap.add_argument("--seed", type=int, default=0, help="seed of the flips and the training")
+    ap.add_argument("--seeds", default=None,
+                    help="several seeds (\"0-5\", \"0,3,7\"): every run of each, then the "
+                         "means over the seeds instead of the per-run tables")
     ap.add_argument("--rate", type=float, default=0.10, help="share of flipped labels")
     ap.add_argument("--cache", default=None,
                     help="folder keeping each run's records (and landscape), so a second call "
@@ -252,23 +290,29 @@ def main() -> None:
     a.epochs = {"fashion": a.fashion_epochs, "digits": a.digits_epochs,
                 "mnist": a.mnist_epochs}
     a.hidden = {"fashion": 512, "digits": 256, "mnist": 512}
-    rng = np.random.default_rng(a.seed)
-    rows = []
     sets = {"digits": lambda: load_digits(),
             "mnist": lambda: load_mnist(),
             "fashion": lambda: load_fashion_mnist(n_train=a.fashion, n_test=2000)}
-    for name, load in sets.items():
-        if a.only and name != a.only:
-            continue
-        data = load()
-        for kind in ("symmetric", "class-conditional"):
-            rows += evaluate(name, data, kind, a, rng)
+    loaded = {name: load() for name, load in sets.items() if not a.only or name == a.only}
+    rows = []
+    for seed in parse_seeds(a.seeds) if a.seeds else [a.seed]:
+        a.seed = seed
+        rng = np.random.default_rng(seed)  # one stream over the runs, in this order
+        for name, data in loaded.items():
+            for kind in ("symmetric", "class-conditional"):
+                rows += evaluate(name, data, kind, a, rng)
     table = pd.DataFrame(rows)
+    if a.seeds:
+        print(f"\nmeans over seeds {a.seeds} (precision@k; the last column: cases where the "
+              "combined rank is at or above that case's best single method):")
+        with pd.option_context("display.width", 250, "display.max_columns", 20):
+            print(over_seeds(table).round(3).to_string())
+        return
     with pd.option_context("display.width", 200, "display.max_rows", 500):
-        print(table.drop(columns=["gap low", "gap high"]).round(3).to_string(index=False))
+        print(table.drop(columns=["gap low", "gap high", "moment", "seed"]).round(3)
+              .to_string(index=False))
     # the combined rank against the best single method of each run and moment
-    single = table[table["method"].isin(["aum", "cartography", "forgetting", "cleanlab",
-                                         "landscape", "neighbours"])]
+    single = table[table["method"].isin(SINGLE)]
     best = single.loc[single.groupby(["data", "flips", "at"])["precision@k"].idxmax()]
     comb = table[table["method"] == "combined"].set_index(["data", "flips", "at"])["precision@k"]
     best = best.set_index(["data", "flips", "at"])
