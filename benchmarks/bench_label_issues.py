@@ -307,6 +307,12 @@ def main() -> None:
               "combined rank is at or above that case's best single method):")
         with pd.option_context("display.width", 250, "display.max_columns", 20):
             print(over_seeds(table).round(3).to_string())
+            print("\nmean AUROC over the same seeds:")
+            ranked = table[table["method"].isin(SINGLE + ["combined"])]
+            print(ranked.pivot_table(index=["data", "flips", "moment"], columns="method",
+                                     values="auroc")[[m for m in SINGLE + ["combined"]
+                                                      if m in set(ranked["method"])]]
+                  .round(3).to_string())
         return
     with pd.option_context("display.width", 200, "display.max_rows", 500):
         print(table.drop(columns=["gap low", "gap high", "moment", "seed"]).round(3)
